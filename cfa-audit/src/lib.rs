@@ -1,0 +1,1 @@
+//! Σ audit: the SHA-256 hash-chained audit log (being built).

@@ -1,0 +1,2 @@
+//! The `cfa` binary (being built).
+fn main() {}

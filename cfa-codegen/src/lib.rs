@@ -1,0 +1,1 @@
+//! Π generate: backends and static validation (being built).

@@ -1,0 +1,1 @@
+//! Π plan: execution plans (being built).

@@ -1,0 +1,1 @@
+//! Γ govern: conditions, policy bundles and the pure policy decision (being built).

@@ -1,0 +1,1 @@
+//! Φ formalize: normalizers and confirmation (being built).
