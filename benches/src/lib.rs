@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the CFA hot paths; see `cargo xtask bench`.
