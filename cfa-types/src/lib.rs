@@ -12,6 +12,7 @@ mod catalog;
 mod enums;
 mod fault;
 mod signature;
+pub mod validate;
 
 pub use catalog::{Catalog, CatalogEntry};
 pub use enums::{

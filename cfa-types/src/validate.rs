@@ -1,0 +1,79 @@
+//! Strict structural validation with the reference's issue paths (reference.md §1.4,
+//! §5.1, §6). This module holds the shared vocabulary: [`Issue`] and the Python
+//! value predicates every validator uses.
+
+use serde_json::Value;
+use std::fmt;
+
+/// One validation problem: a dotted path and a message, rendered `"{path}: {message}"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Issue {
+    /// Path of the offending value, e.g. `datasets[0].name`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Issue {
+    /// A new issue.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Issue {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Python `str.isspace()` for one char: Unicode White_Space plus the separators
+/// U+001C..U+001F that Python also treats as whitespace (Rust's `char::is_whitespace`
+/// does not).
+pub fn py_is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python `str.strip()` with no arguments.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(py_is_space)
+}
+
+/// True for a string that is non-empty after Python `str.strip()`.
+pub fn is_non_empty_str(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| !py_strip(s).is_empty())
+}
+
+/// True for a number (never a boolean) that is not below zero; `-0.0` counts.
+pub fn is_non_negative_number(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_f64().is_some_and(|x| !(x < 0.0)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_strip_semantics() {
+        assert_eq!(py_strip("\u{1c}\u{a0} x \u{3000}\u{85}"), "x");
+        assert!(!is_non_empty_str(&json!("\u{1f}\u{2028}\u{2029}")));
+        assert!(is_non_empty_str(&json!("\u{feff}")));
+        assert!(!is_non_empty_str(&json!(3)));
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(is_non_negative_number(&json!(-0.0)));
+        assert!(is_non_negative_number(&json!(0)));
+        assert!(!is_non_negative_number(&json!(-1e-9)));
+        assert!(!is_non_negative_number(&json!(true)));
+        assert!(!is_non_negative_number(&json!("1")));
+    }
+}
