@@ -6,6 +6,7 @@
 mod audit_cmd;
 mod exit;
 mod generate_cmd;
+mod input;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
