@@ -1,0 +1,504 @@
+//! `ExecutionPlanner`: signature (+ catalog) → [`ExecutionPlan`].
+//!
+//! Rules (fixes of reference.md §20 B8 are marked):
+//! - one `extract_{ds}` per dataset; `filter_{ds}` when `partition_by` is set (column:
+//!   the dataset's own `partition_column` when it is listed in `partition_by`, else
+//!   `partition_by[0]`; skipped only when the catalog lists the dataset's columns and the
+//!   column is not among them); `anonymize_{ds}` when the dataset has PII and
+//!   `no_pii_raw` is set. PII columns are the signature's plus any the catalog adds.
+//! - **every** dataset is joined (B8: none is dropped), whenever there is more than one.
+//!   Dataset `i` is joined onto the running result of `0..i` by the first rule that
+//!   matches ("join-key rule"):
+//!   1. *shared key*: the first merge key of `i` that is also a merge key of an earlier
+//!      dataset `j` (lowest `j`) — `j.k = i.k`;
+//!   2. *foreign key*: the first merge key of `i` that is a known column of an earlier
+//!      dataset `j` — `j.k = i.k`;
+//!   3. *reverse foreign key*: the first merge key `k` of an earlier dataset `j` that is a
+//!      known column of `i` — `j.k = i.k`;
+//!   4. otherwise each side's own first key: `datasets[0].key0 = i.key0`.
+//!
+//!   Output columns are the ordered union of the inputs' columns; a name held by several
+//!   datasets comes from the first one.
+//! - `aggregate` when the intent contains `aggregate`: group by `partition_by`, count rows
+//!   into `row_count`; its merge keys are the group-by columns (B8: it reads whatever
+//!   frame precedes it, join or single dataset).
+//! - write mode: `merge` for silver/gold with `merge_key_required`; otherwise
+//!   `overwrite_partition` when partitioned, else `append`.
+//! - merge keys: `datasets[0].merge_keys` (or `["id"]`), or the group-by after an aggregate.
+
+use crate::model::{
+    AGGREGATE_COUNT_COLUMN, AggregateConfig, AnonymizeConfig, ConsistencyUnit, ExecutionPlan,
+    ExtractConfig, FilterConfig, JoinCondition, JoinConfig, JoinStrategy, LoadConfig,
+    PARTITION_PARAMETER, PlanMetadata, PlanStep, PlannedDataset, StepConfig, StepKind, WriteMode,
+    hashed_column_name,
+};
+use crate::topo::{CycleError, order_steps};
+use cfa_types::{Catalog, DatasetRef, StateSignature};
+use serde_json::Value;
+
+/// Why a signature cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The signature names no dataset.
+    #[error("signature has no datasets to plan")]
+    NoDatasets,
+    /// Two datasets share a name.
+    #[error("dataset '{name}' appears more than once in the signature")]
+    DuplicateDataset {
+        /// The name.
+        name: String,
+    },
+    /// The catalog's `columns` for a dataset is not a list of strings.
+    #[error("catalog.datasets.{dataset}.columns must be a list of column names")]
+    CatalogColumns {
+        /// The dataset.
+        dataset: String,
+    },
+    /// A column the plan needs is not among the dataset's catalog columns.
+    #[error("{role} '{column}' of dataset '{dataset}' is not among its catalog columns")]
+    MissingColumn {
+        /// The dataset.
+        dataset: String,
+        /// The column.
+        column: String,
+        /// What the column is used for (`merge key`, `PII column`, ...).
+        role: String,
+    },
+    /// A key (join, merge, group-by or partition column) is a PII column that gets
+    /// hashed, so the raw column no longer exists where the key is needed.
+    #[error(
+        "{role} '{column}' of dataset '{dataset}' is a PII column that is hashed before it is used; use a non-PII key"
+    )]
+    PiiKey {
+        /// The dataset.
+        dataset: String,
+        /// The column.
+        column: String,
+        /// What the column is used for.
+        role: String,
+    },
+    /// A merge write of an aggregate needs group-by columns to merge on.
+    #[error(
+        "an aggregate written with merge needs group-by columns (constraints.partition_by is empty)"
+    )]
+    AggregateWithoutGroupBy,
+    /// The built steps cannot be ordered (an internal invariant).
+    #[error("{0}")]
+    Order(#[from] CycleError),
+}
+
+/// The plan phase boundary (design.md §2): the kernel holds a `dyn Planner`.
+pub trait Planner: Send + Sync {
+    /// Plans an approved signature; `catalog` supplies column lists (and extra PII).
+    fn plan(
+        &self,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<ExecutionPlan, PlanError>;
+}
+
+/// The built-in planner (rules in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExecutionPlanner {
+    /// Broadcast the small side when it is below this size (GB). Reference: 1.0.
+    pub broadcast_small_gb: f64,
+    /// ... and the large side is above this size (GB). Reference: 100.0.
+    pub broadcast_large_gb: f64,
+}
+
+impl Default for ExecutionPlanner {
+    fn default() -> Self {
+        ExecutionPlanner {
+            broadcast_small_gb: 1.0,
+            broadcast_large_gb: 100.0,
+        }
+    }
+}
+
+impl Planner for ExecutionPlanner {
+    fn plan(
+        &self,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<ExecutionPlan, PlanError> {
+        self.build(signature, catalog)
+    }
+}
+
+fn catalog_columns(
+    catalog: Option<&Catalog>,
+    name: &str,
+) -> Result<Option<Vec<String>>, PlanError> {
+    let Some(entry) = catalog
+        .and_then(|c| c.raw().get("datasets"))
+        .and_then(|d| d.get(name))
+    else {
+        return Ok(None);
+    };
+    match entry.get("columns") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(PlanError::CatalogColumns {
+                    dataset: name.to_owned(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(PlanError::CatalogColumns {
+            dataset: name.to_owned(),
+        }),
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, items: &[String]) {
+    for i in items {
+        if !list.contains(i) {
+            list.push(i.clone());
+        }
+    }
+}
+
+fn require_column(d: &PlannedDataset, column: &str, role: &str) -> Result<(), PlanError> {
+    if let Some(cols) = &d.columns {
+        if !cols.iter().any(|c| c == column) {
+            return Err(PlanError::MissingColumn {
+                dataset: d.name.clone(),
+                column: column.to_owned(),
+                role: role.to_owned(),
+            });
+        }
+    }
+    if d.anonymized && d.pii_columns.iter().any(|p| p == column) {
+        return Err(PlanError::PiiKey {
+            dataset: d.name.clone(),
+            column: column.to_owned(),
+            role: role.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn plan_dataset(
+    d: &DatasetRef,
+    sig: &StateSignature,
+    catalog: Option<&Catalog>,
+) -> Result<PlannedDataset, PlanError> {
+    let columns = catalog_columns(catalog, &d.name)?;
+    let mut pii = d.pii_columns.clone();
+    if let Some(entry) = catalog.and_then(|c| c.datasets.get(&d.name)) {
+        push_unique(&mut pii, &entry.pii_columns);
+    }
+    let anonymized = sig.constraints.no_pii_raw && !pii.is_empty();
+    let merge_keys = if d.merge_keys.is_empty() {
+        vec!["id".to_owned()]
+    } else {
+        d.merge_keys.clone()
+    };
+    let part = &sig.constraints.partition_by;
+    let wanted = match &d.partition_column {
+        Some(p) if part.contains(p) => Some(p.clone()),
+        _ => part.first().cloned(),
+    };
+    let filter_column = match (&wanted, &columns) {
+        (Some(c), Some(cols)) if !cols.contains(c) => None,
+        _ => wanted,
+    };
+    let output_columns = columns.as_ref().map(|cols| {
+        cols.iter()
+            .map(|c| {
+                if anonymized && pii.contains(c) {
+                    hashed_column_name(c)
+                } else {
+                    c.clone()
+                }
+            })
+            .collect()
+    });
+    let planned = PlannedDataset {
+        name: d.name.clone(),
+        columns,
+        pii_columns: pii,
+        merge_keys,
+        filter_column,
+        anonymized,
+        output_columns,
+    };
+    if anonymized {
+        for p in &planned.pii_columns {
+            if let Some(cols) = &planned.columns {
+                if !cols.contains(p) {
+                    return Err(PlanError::MissingColumn {
+                        dataset: planned.name.clone(),
+                        column: p.clone(),
+                        role: "PII column".into(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(f) = &planned.filter_column {
+        require_column(&planned, f, "partition column")?;
+    }
+    Ok(planned)
+}
+
+fn has_column(d: &PlannedDataset, column: &str) -> bool {
+    d.output_columns
+        .as_ref()
+        .is_some_and(|cols| cols.iter().any(|c| c == column))
+}
+
+/// The join-key rule of the module docs, for dataset `i` against `earlier`.
+fn join_condition(earlier: &[PlannedDataset], right: &PlannedDataset) -> JoinCondition {
+    let cond = |left: &PlannedDataset, lk: &str, rk: &str| JoinCondition {
+        left_dataset: left.name.clone(),
+        left_column: lk.to_owned(),
+        right_dataset: right.name.clone(),
+        right_column: rk.to_owned(),
+    };
+    for k in &right.merge_keys {
+        if let Some(j) = earlier.iter().find(|j| j.merge_keys.contains(k)) {
+            return cond(j, k, k);
+        }
+    }
+    for k in &right.merge_keys {
+        if let Some(j) = earlier.iter().find(|j| has_column(j, k)) {
+            return cond(j, k, k);
+        }
+    }
+    for j in earlier {
+        if let Some(k) = j.merge_keys.iter().find(|k| has_column(right, k)) {
+            return cond(j, k, k);
+        }
+    }
+    let first = earlier.first().unwrap_or(right);
+    let lk = first.merge_keys.first().map_or("id", String::as_str);
+    let rk = right.merge_keys.first().map_or("id", String::as_str);
+    cond(first, lk, rk)
+}
+
+fn step(
+    id: String,
+    kind: StepKind,
+    source: Option<&str>,
+    config: StepConfig,
+    depends_on: Vec<String>,
+) -> PlanStep {
+    PlanStep {
+        id,
+        kind,
+        source: source.map(str::to_owned),
+        target: None,
+        config,
+        depends_on,
+    }
+}
+
+impl ExecutionPlanner {
+    fn strategy(&self, datasets: &[DatasetRef]) -> JoinStrategy {
+        if let [a, b] = datasets {
+            let (x, y) = (a.size_gb_f64(), b.size_gb_f64());
+            let (small, large) = if x <= y { (x, y) } else { (y, x) };
+            if small < self.broadcast_small_gb && large > self.broadcast_large_gb {
+                return JoinStrategy::Broadcast;
+            }
+        }
+        JoinStrategy::SortMerge
+    }
+
+    fn build(
+        &self,
+        sig: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<ExecutionPlan, PlanError> {
+        if sig.datasets.is_empty() {
+            return Err(PlanError::NoDatasets);
+        }
+        for (i, d) in sig.datasets.iter().enumerate() {
+            if sig.datasets.iter().take(i).any(|e| e.name == d.name) {
+                return Err(PlanError::DuplicateDataset {
+                    name: d.name.clone(),
+                });
+            }
+        }
+        let datasets = sig
+            .datasets
+            .iter()
+            .map(|d| plan_dataset(d, sig, catalog))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut steps = Vec::new();
+        let mut heads = Vec::with_capacity(datasets.len());
+        for d in &datasets {
+            let extract = format!("extract_{}", d.name);
+            steps.push(step(
+                extract.clone(),
+                StepKind::Extract,
+                Some(&d.name),
+                StepConfig::Extract(ExtractConfig {
+                    dataset: d.name.clone(),
+                    columns: d.columns.clone(),
+                }),
+                vec![],
+            ));
+            let mut head = extract;
+            if let Some(col) = &d.filter_column {
+                let id = format!("filter_{}", d.name);
+                steps.push(step(
+                    id.clone(),
+                    StepKind::Filter,
+                    Some(&d.name),
+                    StepConfig::Filter(FilterConfig {
+                        column: col.clone(),
+                        predicate: ">=".into(),
+                        parameter: PARTITION_PARAMETER.into(),
+                        required_by: "FINOPS".into(),
+                    }),
+                    vec![head],
+                ));
+                head = id;
+            }
+            if d.anonymized {
+                let id = format!("anonymize_{}", d.name);
+                steps.push(step(
+                    id.clone(),
+                    StepKind::Anonymize,
+                    Some(&d.name),
+                    StepConfig::Anonymize(AnonymizeConfig {
+                        pii_columns: d.pii_columns.clone(),
+                        strategy: "sha256".into(),
+                    }),
+                    vec![head],
+                ));
+                head = id;
+            }
+            heads.push(head);
+        }
+
+        let mut current_columns = datasets.first().and_then(|d| d.output_columns.clone());
+        let mut last = heads.first().cloned().unwrap_or_default();
+        if datasets.len() > 1 {
+            let mut conditions = Vec::with_capacity(datasets.len() - 1);
+            for i in 1..datasets.len() {
+                let (earlier, rest) = datasets.split_at(i);
+                let Some(right) = rest.first() else { break };
+                let c = join_condition(earlier, right);
+                if let Some(left) = earlier.iter().find(|d| d.name == c.left_dataset) {
+                    require_column(left, &c.left_column, "join key")?;
+                }
+                require_column(right, &c.right_column, "join key")?;
+                conditions.push(c);
+                current_columns = match (current_columns, &right.output_columns) {
+                    (Some(mut acc), Some(cols)) => {
+                        push_unique(&mut acc, cols);
+                        Some(acc)
+                    }
+                    _ => None,
+                };
+            }
+            steps.push(step(
+                "join_datasets".into(),
+                StepKind::Join,
+                None,
+                StepConfig::Join(JoinConfig {
+                    strategy: self.strategy(&sig.datasets),
+                    datasets: datasets.iter().map(|d| d.name.clone()).collect(),
+                    conditions,
+                    output_columns: current_columns.clone(),
+                }),
+                heads.clone(),
+            ));
+            last = "join_datasets".into();
+        }
+
+        let part = &sig.constraints.partition_by;
+        let protected_merge = sig.writes_to_protected_layer() && sig.constraints.merge_key_required;
+        let write_mode = if protected_merge {
+            WriteMode::Merge
+        } else if !part.is_empty() {
+            WriteMode::OverwritePartition
+        } else {
+            WriteMode::Append
+        };
+        let first = datasets.first().ok_or(PlanError::NoDatasets)?;
+        let mut merge_keys = first.merge_keys.clone();
+        if sig.intent.contains("aggregate") {
+            if let Some(cols) = &current_columns {
+                for g in part {
+                    if !cols.contains(g) {
+                        return Err(PlanError::MissingColumn {
+                            dataset: first.name.clone(),
+                            column: g.clone(),
+                            role: "group-by column".into(),
+                        });
+                    }
+                }
+            }
+            if part.is_empty() && write_mode == WriteMode::Merge {
+                return Err(PlanError::AggregateWithoutGroupBy);
+            }
+            steps.push(step(
+                "aggregate".into(),
+                StepKind::Aggregate,
+                None,
+                StepConfig::Aggregate(AggregateConfig {
+                    group_by: part.clone(),
+                    count_column: AGGREGATE_COUNT_COLUMN.into(),
+                }),
+                vec![last],
+            ));
+            last = "aggregate".into();
+            merge_keys = part.clone();
+            let mut cols = part.clone();
+            cols.push(AGGREGATE_COUNT_COLUMN.into());
+            current_columns = Some(cols);
+        } else {
+            for k in &merge_keys {
+                require_column(first, k, "merge key")?;
+            }
+        }
+
+        let target = sig.target_dataset_name();
+        steps.push(PlanStep {
+            id: "load_target".into(),
+            kind: StepKind::Load,
+            source: None,
+            target: Some(target.clone()),
+            config: StepConfig::Load(LoadConfig {
+                write_mode,
+                merge_key: sig.constraints.merge_key_required,
+                merge_keys,
+                partition_by: part.clone(),
+                columns: current_columns.clone(),
+            }),
+            depends_on: vec![last],
+        });
+        order_steps(&steps)?;
+
+        let consistency_unit = if !part.is_empty() {
+            ConsistencyUnit::Partition
+        } else if datasets.len() > 2 {
+            ConsistencyUnit::DagBranch
+        } else {
+            ConsistencyUnit::Dataset
+        };
+        Ok(ExecutionPlan {
+            signature_hash: sig.signature_hash(),
+            intent_id: sig.intent_id.clone(),
+            target,
+            consistency_unit,
+            write_mode,
+            idempotent: true,
+            datasets,
+            output_columns: current_columns,
+            steps,
+            metadata: PlanMetadata {
+                domain: sig.domain.clone(),
+                target_layer: sig.target_layer.as_str().into(),
+            },
+        })
+    }
+}
