@@ -1,1 +1,67 @@
-//! Φ formalize: normalizers and confirmation (being built).
+//! Φ formalize: turns intent text into a `StateSignature` grounded in a catalog
+//! (the [`Normalizer`] trait, the whole-word [`RuleBasedNormalizer`] over data-driven
+//! [`KeywordPack`]s, and an opt-in LLM normaliser behind the `llm` feature), and decides
+//! how much confirmation the result needs ([`confirm`], [`ConfirmationHandler`]). It
+//! must not know about policy rules, planning, code generation, execution, storage or
+//! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
+//! values).
+//!
+//! # Matching (design.md B12)
+//!
+//! The intent is lowercased and split on every char that is not a Unicode letter, a
+//! Unicode digit or `_`. A layer, intent, domain or constraint keyword matches a word
+//! that *starts with* it (multi-word keywords match consecutive words; `#` is any
+//! number). A dataset matches when a word *equals* its lowercased name, so
+//! "conference" never matches `nfe` and `nfe_backup` never matches `nfe` (names with
+//! separators such as `sales.orders` must occur with word boundaries on both sides).
+//! Layers are tried gold, silver, bronze (default silver); intents and domains in pack
+//! order (defaults `transform_and_persist` and `general`); datasets in catalog key
+//! order, with their catalog metadata. Confidence, ambiguity, overrides and the
+//! confirmation mode follow reference.md §7 exactly.
+//!
+//! # Constraints (design.md B2)
+//!
+//! The reference always emitted safe constraints, so no policy rule could ever fire on
+//! its output. Here every constraint states what the words and the catalog say:
+//!
+//! | constraint | value |
+//! |---|---|
+//! | `no_pii_raw` | `true` when no matched dataset has PII columns (vacuously safe), or when the words ask for anonymisation (EN: anonymi…, pseudonymi…, hash, mask, tokeni…, sha256, redact, encrypt, de-identif…, drop/remove/strip/exclude/without/no pii; PT: anonimiz…, pseudonimiz…, mascar…, hash, tokeniz…, criptograf…, sem pii, remover pii, sem/remover dados pessoais); otherwise `false`, so policy replans with `no_pii_raw=true` |
+//! | `partition_by` | the matched datasets' own `partition_column`s (deduplicated, catalog order) when the words ask for a time-bounded or incremental scope (EN: daily, today, yesterday, hourly, incremental, partition…, last/past N, last day/week/month/hour, this week/month, for (the) date, date range; PT: diári…, hoje, ontem, incremental, partiç…/particion…, últimos/últimas N, último dia, última semana, último mês, por data, para a data); otherwise `[]`, so policy replans with the catalog's partition column |
+//! | `merge_key_required` | `true` on silver and gold unless the words ask for an append or a full overwrite (EN: append…, overwrit…, full refresh/reload/load, replace all, insert only, truncate; PT: acrescentar, anexar, sobrescrev…, carga completa/total, substituir tudo, somente inserç…, truncar); `false` on bronze |
+//! | `enforce_types` | always `true` |
+//! | `max_cost_dbu` | the number (as a float) of the first `<number> dbu` (`max 20 DBU`), else of the first budget word followed within two words by a number (`budget 20`, `budget of 12.5`, `custo máximo 20`, `orçamento de 12,5`); otherwise `null`. `1,000` is a thousand, `12,5` and `12.5` are twelve and a half |
+//! | `custom` | always `{}` |
+//!
+//! Environment constraints: every environment dataset in state `partially_committed`
+//! or `committed_not_published` (B13) gives `"{name}.state={state} -> publish_allowed=false"`.
+//!
+//! # Reasoning strings
+//!
+//! The reference's fixed sentences are paraphrased (see the constants in
+//! [`rule_based`]); a grounded resolution reads
+//! `Rule-based resolution: layer=silver, datasets=['nfe', 'clientes'], pii=True.`
+
+mod compiled;
+pub mod confirm;
+mod grounding;
+mod normalizer;
+mod pack;
+mod pyfmt;
+pub mod rule_based;
+mod words;
+
+pub use confirm::{
+    AlwaysReject, AutoApprove, ConfirmationAnswer, ConfirmationHandler, ConfirmationOutcome,
+    ConfirmationRequest, TerminalHandler, confirm, confirmation_mode, handler_reason,
+};
+pub use normalizer::{
+    BackendError, DEFAULT_MIN_CONFIDENCE, DatasetState, InvalidAnswerError, LlmAudit,
+    NormalizeError, Normalizer, NormalizerInput, Resolution,
+};
+pub use pack::{
+    ConstraintKeywords, DEFAULT_DOMAIN, EmptyKeywordError, FALLBACK_INTENT, InvalidFieldError,
+    KeywordPack, LayerKeywords, PackError, UnknownKeyError,
+};
+pub use pyfmt::round2 as py_round2;
+pub use rule_based::RuleBasedNormalizer;
