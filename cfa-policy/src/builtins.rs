@@ -1,0 +1,305 @@
+//! The ten built-in conditions (reference.md §2, design.md B7), compiled to an enum
+//! so that evaluating them needs no allocation and no dynamic dispatch, and the fix
+//! each one declares (design.md B5).
+
+use crate::condition::{
+    DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, EvalContext, RuleParams, Verdict,
+};
+use cfa_types::validate::py_strip;
+use cfa_types::{DatasetClassification, DatasetRef, Fix, Patch, TargetLayer};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The registered built-in condition names, sorted.
+pub const BUILTIN_NAMES: [&str; 10] = [
+    "cost_budget_exceeded",
+    "enforce_types_disabled",
+    "missing_merge_key",
+    "missing_partition",
+    "pii_in_protected_layer",
+    "pii_without_policy",
+    "schema_mismatch",
+    "sensitive_without_partition",
+    "shuffle_budget_exceeded",
+    "unauthorized_gold_write",
+];
+
+/// A compiled built-in condition with its parameters resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BuiltinCondition {
+    /// Protected layer, PII, and `no_pii_raw` off.
+    PiiInProtectedLayer,
+    /// PII and `no_pii_raw` off, any layer.
+    PiiWithoutPolicy,
+    /// No `partition_by`, and a dataset that is high-volume, sensitive, or at least `min_size_gb`.
+    MissingPartition {
+        /// Size threshold (`>=`).
+        min_size_gb: f64,
+    },
+    /// No `partition_by` and a high-volume dataset (the default ruleset's rule 3 only).
+    HighVolumeWithoutPartition,
+    /// No `partition_by` and a sensitive dataset.
+    SensitiveWithoutPartition,
+    /// Protected layer and `merge_key_required` off.
+    MissingMergeKey,
+    /// Protected layer and `enforce_types` off.
+    EnforceTypesDisabled,
+    /// The reference's cost rule (see [`BuiltinCondition::check`]).
+    CostBudgetExceeded {
+        /// Budget in DBU; 0 means "the ceiling must be positive".
+        max_dbu: f64,
+    },
+    /// A dataset's metadata disagrees with the catalog, or no catalog was given.
+    SchemaMismatch,
+    /// Two or more datasets, no `partition_by`, total size above `max_shuffle_gb`.
+    ShuffleBudgetExceeded {
+        /// Largest allowed shuffle in GB.
+        max_shuffle_gb: f64,
+    },
+    /// A gold write without `constraints.custom.approval_id`.
+    UnauthorizedGoldWrite,
+}
+
+impl BuiltinCondition {
+    /// Compiles the built-in named `name` with `params`; `None` for other names.
+    pub fn build(name: &str, params: &RuleParams) -> Option<Self> {
+        Some(match name {
+            "pii_in_protected_layer" => Self::PiiInProtectedLayer,
+            "pii_without_policy" => Self::PiiWithoutPolicy,
+            "missing_partition" => Self::MissingPartition {
+                min_size_gb: params.min_size_gb.unwrap_or(DEFAULT_MIN_SIZE_GB),
+            },
+            "sensitive_without_partition" => Self::SensitiveWithoutPartition,
+            "missing_merge_key" => Self::MissingMergeKey,
+            "enforce_types_disabled" => Self::EnforceTypesDisabled,
+            "cost_budget_exceeded" => Self::CostBudgetExceeded {
+                max_dbu: params.max_dbu.unwrap_or(0.0),
+            },
+            "schema_mismatch" => Self::SchemaMismatch,
+            "shuffle_budget_exceeded" => Self::ShuffleBudgetExceeded {
+                max_shuffle_gb: params.max_shuffle_gb.unwrap_or(DEFAULT_MAX_SHUFFLE_GB),
+            },
+            "unauthorized_gold_write" => Self::UnauthorizedGoldWrite,
+            _ => return None,
+        })
+    }
+
+    /// The condition's name as written in bundles.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::PiiInProtectedLayer => "pii_in_protected_layer",
+            Self::PiiWithoutPolicy => "pii_without_policy",
+            Self::MissingPartition { .. } => "missing_partition",
+            Self::HighVolumeWithoutPartition => "high_volume_without_partition",
+            Self::SensitiveWithoutPartition => "sensitive_without_partition",
+            Self::MissingMergeKey => "missing_merge_key",
+            Self::EnforceTypesDisabled => "enforce_types_disabled",
+            Self::CostBudgetExceeded { .. } => "cost_budget_exceeded",
+            Self::SchemaMismatch => "schema_mismatch",
+            Self::ShuffleBudgetExceeded { .. } => "shuffle_budget_exceeded",
+            Self::UnauthorizedGoldWrite => "unauthorized_gold_write",
+        }
+    }
+
+    /// Whether the condition holds. Allocates only to explain a `schema_mismatch`.
+    pub fn check(&self, ctx: &EvalContext<'_>) -> Verdict {
+        let sig = ctx.signature;
+        let c = &sig.constraints;
+        let fired = match *self {
+            Self::PiiInProtectedLayer => {
+                sig.target_layer.is_protected() && !c.no_pii_raw && sig.contains_pii()
+            }
+            Self::PiiWithoutPolicy => !c.no_pii_raw && sig.contains_pii(),
+            Self::MissingPartition { min_size_gb } => {
+                c.partition_by.is_empty()
+                    && sig.datasets.iter().any(|d| needs_partition(d, min_size_gb))
+            }
+            Self::HighVolumeWithoutPartition => {
+                c.partition_by.is_empty()
+                    && sig
+                        .datasets
+                        .iter()
+                        .any(|d| d.classification == DatasetClassification::HighVolume)
+            }
+            Self::SensitiveWithoutPartition => {
+                c.partition_by.is_empty()
+                    && sig
+                        .datasets
+                        .iter()
+                        .any(|d| d.classification == DatasetClassification::Sensitive)
+            }
+            Self::MissingMergeKey => sig.target_layer.is_protected() && !c.merge_key_required,
+            Self::EnforceTypesDisabled => sig.target_layer.is_protected() && !c.enforce_types,
+            Self::CostBudgetExceeded { max_dbu } => cost_exceeded(c.max_cost_dbu_f64(), max_dbu),
+            Self::SchemaMismatch => return schema_mismatch(ctx),
+            Self::ShuffleBudgetExceeded { max_shuffle_gb } => {
+                sig.datasets.len() >= 2
+                    && c.partition_by.is_empty()
+                    && sig.datasets.iter().map(DatasetRef::size_gb_f64).sum::<f64>()
+                        > max_shuffle_gb
+            }
+            Self::UnauthorizedGoldWrite => {
+                sig.target_layer == TargetLayer::Gold
+                    && !c
+                        .custom
+                        .get("approval_id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !py_strip(s).is_empty())
+            }
+        };
+        if fired { Verdict::Fire } else { Verdict::Pass }
+    }
+
+    /// The fix that makes the condition stop holding for `ctx`.
+    pub fn fix(&self, ctx: &EvalContext<'_>) -> Fix {
+        let sig = ctx.signature;
+        match *self {
+            Self::PiiInProtectedLayer | Self::PiiWithoutPolicy => patch("constraints.no_pii_raw"),
+            Self::MissingMergeKey => patch("constraints.merge_key_required"),
+            Self::EnforceTypesDisabled => patch("constraints.enforce_types"),
+            Self::MissingPartition { min_size_gb } => {
+                partition_fix(ctx, |d| needs_partition(d, min_size_gb))
+            }
+            Self::HighVolumeWithoutPartition => {
+                partition_fix(ctx, |d| d.classification == DatasetClassification::HighVolume)
+            }
+            Self::SensitiveWithoutPartition => {
+                partition_fix(ctx, |d| d.classification == DatasetClassification::Sensitive)
+            }
+            Self::ShuffleBudgetExceeded { .. } => partition_fix(ctx, |_| true),
+            Self::CostBudgetExceeded { max_dbu } => Fix::Manual {
+                reason: if max_dbu > 0.0 {
+                    format!(
+                        "the declared ceiling constraints.max_cost_dbu is above the budget of {} DBU; lower it or obtain a budget exception",
+                        cfa_types::canonical::py_float_repr(max_dbu)
+                    )
+                } else {
+                    "constraints.max_cost_dbu must be a positive ceiling; declare the cost the job may spend".into()
+                },
+            },
+            Self::SchemaMismatch => Fix::Manual {
+                reason: match ctx.catalog {
+                    None => "no catalog was given; evaluate with the dataset catalog so the metadata can be checked".into(),
+                    Some(_) => {
+                        "make the datasets' classification, pii_columns and partition_column match the catalog (or update the catalog)".into()
+                    }
+                },
+            },
+            Self::UnauthorizedGoldWrite => Fix::Manual {
+                reason: format!(
+                    "a write to gold needs an approval; obtain one and set constraints.custom.approval_id (intent '{}')",
+                    sig.intent
+                ),
+            },
+        }
+    }
+}
+
+fn needs_partition(d: &DatasetRef, min_size_gb: f64) -> bool {
+    matches!(
+        d.classification,
+        DatasetClassification::HighVolume | DatasetClassification::Sensitive
+    ) || d.size_gb_f64() >= min_size_gb
+}
+
+/// The reference's rule exactly: with a positive budget, fire above it; otherwise
+/// fire when the declared ceiling is zero or negative. A null ceiling never fires.
+fn cost_exceeded(max_cost_dbu: Option<f64>, max_dbu: f64) -> bool {
+    match max_cost_dbu {
+        None => false,
+        Some(cost) if max_dbu > 0.0 => cost > max_dbu,
+        Some(cost) => cost <= 0.0,
+    }
+}
+
+fn patch(path: &str) -> Fix {
+    Fix::Patches {
+        patches: vec![Patch::set(path, Value::Bool(true))],
+    }
+}
+
+fn non_blank(s: Option<&String>) -> Option<&str> {
+    s.map(String::as_str).filter(|s| !py_strip(s).is_empty())
+}
+
+/// The dataset's partition column: the catalog's when the catalog knows one,
+/// otherwise the one the signature carries.
+fn partition_column<'a>(ctx: &EvalContext<'a>, d: &'a DatasetRef) -> Option<&'a str> {
+    ctx.catalog
+        .and_then(|cat| cat.datasets.get(&d.name))
+        .and_then(|e| non_blank(e.partition_column.as_ref()))
+        .or_else(|| non_blank(d.partition_column.as_ref()))
+}
+
+fn partition_fix(ctx: &EvalContext<'_>, triggers: impl Fn(&DatasetRef) -> bool) -> Fix {
+    let mut cols: Vec<&str> = Vec::new();
+    let mut without: Vec<&str> = Vec::new();
+    for d in ctx.signature.datasets.iter().filter(|d| triggers(d)) {
+        match partition_column(ctx, d) {
+            Some(c) => cols.push(c),
+            None => without.push(d.name.as_str()),
+        }
+    }
+    if cols.is_empty() {
+        without.sort_unstable();
+        without.dedup();
+        let reason = match without.as_slice() {
+            [] => "no dataset declares a partition_column; declare constraints.partition_by"
+                .to_owned(),
+            [one] => format!(
+                "dataset {one} has no partition_column in the catalog; declare constraints.partition_by"
+            ),
+            many => format!(
+                "datasets {} have no partition_column in the catalog; declare constraints.partition_by",
+                many.join(", ")
+            ),
+        };
+        return Fix::Manual { reason };
+    }
+    cols.sort_unstable();
+    cols.dedup();
+    Fix::Patches {
+        patches: vec![Patch::set(
+            "constraints.partition_by",
+            Value::Array(cols.into_iter().map(|c| Value::String(c.to_owned())).collect()),
+        )],
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+fn show(col: Option<&String>) -> String {
+    col.map_or_else(|| "null".to_owned(), |c| format!("'{c}'"))
+}
+
+fn schema_mismatch(ctx: &EvalContext<'_>) -> Verdict {
+    let Some(catalog) = ctx.catalog else {
+        return Verdict::FireWithNote(Cow::Borrowed(
+            "no catalog was given, so the datasets' metadata could not be checked",
+        ));
+    };
+    for d in &ctx.signature.datasets {
+        let note = match catalog.datasets.get(&d.name) {
+            None => format!("dataset '{}' is not in the catalog", d.name),
+            Some(e) if e.classification != d.classification => format!(
+                "dataset '{}' is classified '{}' in the signature but '{}' in the catalog",
+                d.name, d.classification, e.classification
+            ),
+            Some(e) if !same_set(&e.pii_columns, &d.pii_columns) => format!(
+                "dataset '{}' declares pii_columns that differ from the catalog",
+                d.name
+            ),
+            Some(e) if e.partition_column != d.partition_column => format!(
+                "dataset '{}' has partition_column {} in the signature but {} in the catalog",
+                d.name,
+                show(d.partition_column.as_ref()),
+                show(e.partition_column.as_ref())
+            ),
+            Some(_) => continue,
+        };
+        return Verdict::FireWithNote(Cow::Owned(note));
+    }
+    Verdict::Pass
+}

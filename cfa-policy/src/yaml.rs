@@ -1,0 +1,235 @@
+//! The project's one YAML reader: YAML text to `serde_json::Value` through
+//! serde-saphyr, with duplicate keys rejected, alias budgets on, and ints kept apart
+//! from floats. Also builds the position tree that [`crate::locate`] walks to put a
+//! line and column on a validation issue.
+
+use crate::locate::{Position, PosKind, PosNode};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::fmt;
+
+/// A YAML text that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.message, .position))]
+pub struct YamlError {
+    /// What the parser reported (without a source snippet).
+    pub message: String,
+    /// Where, 1-based line and column, when the parser knows.
+    pub position: Option<Position>,
+}
+
+fn render(message: &str, position: &Option<Position>) -> String {
+    match position {
+        Some(p) => format!("line {}, column {}: {message}", p.line, p.column),
+        None => message.to_owned(),
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        reject_unsupported_tags: true,
+        with_snippet: false,
+    }
+}
+
+fn to_error(e: &serde_saphyr::Error) -> YamlError {
+    let position = e.location().and_then(|l| {
+        let (line, column) = (l.line(), l.column());
+        (line > 0).then(|| Position {
+            line: line as usize,
+            column: column.max(1) as usize,
+        })
+    });
+    let mut message = e.to_string();
+    // Keep the first line only: the parser's own rendering may add context lines.
+    if let Some(first) = message.lines().next() {
+        message = first.trim().to_owned();
+    }
+    YamlError { message, position }
+}
+
+/// True when the text holds no YAML node (only whitespace, comments or markers).
+fn is_blank_document(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
+}
+
+/// Parses one YAML document into a JSON value. Ints stay ints and floats stay
+/// floats (`10` vs `10.0`); mapping keys become strings; duplicate keys, unsupported
+/// tags and alias bombs are errors. An empty document is `null`.
+pub fn parse_value(text: &str) -> Result<Value, YamlError> {
+    if is_blank_document(text) {
+        return Ok(Value::Null);
+    }
+    serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| to_error(&e))
+}
+
+/// Parses the position tree of a YAML document that [`parse_value`] accepted.
+pub(crate) fn parse_positions(text: &str) -> Option<PosNode> {
+    if is_blank_document(text) {
+        return None;
+    }
+    serde_saphyr::from_str_with_options::<SpannedNode>(text, options())
+        .ok()
+        .map(|n| n.0)
+}
+
+/// A [`PosNode`] read through `serde_saphyr::Spanned`.
+struct SpannedNode(PosNode);
+
+impl<'de> Deserialize<'de> for SpannedNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<KindOnly>::deserialize(d)?;
+        let loc = s.referenced;
+        Ok(SpannedNode(PosNode {
+            position: Position {
+                line: loc.line() as usize,
+                column: loc.column() as usize,
+            },
+            kind: s.value.0,
+        }))
+    }
+}
+
+struct KindOnly(PosKind);
+
+impl<'de> Deserialize<'de> for KindOnly {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KindVisitor).map(KindOnly)
+    }
+}
+
+struct KindVisitor;
+
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = PosKind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<PosKind, E> {
+        Ok(PosKind::Leaf)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<PosKind, D::Error> {
+        d.deserialize_any(KindVisitor)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PosKind, A::Error> {
+        let mut items = Vec::new();
+        while let Some(SpannedNode(n)) = seq.next_element::<SpannedNode>()? {
+            items.push(n);
+        }
+        Ok(PosKind::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PosKind, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(Key(k)) = map.next_key::<Key>()? {
+            let SpannedNode(n) = map.next_value::<SpannedNode>()?;
+            entries.push((k, n));
+        }
+        Ok(PosKind::Map(entries))
+    }
+}
+
+/// A mapping key read as text (as `serde_json::Value` reads it).
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_owned())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_str(KeyVisitor).map(Key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keeps_int_float_and_strings() {
+        let v = parse_value("a: 10\nb: 10.0\nc: \"x\"\nd: [1, 2.5]\ne: ~\nf: true\n").unwrap();
+        assert_eq!(v, json!({"a": 10, "b": 10.0, "c": "x", "d": [1, 2.5], "e": null, "f": true}));
+        assert!(v["a"].is_u64());
+        assert!(v["b"].is_f64());
+    }
+
+    #[test]
+    fn empty_is_null() {
+        assert_eq!(parse_value("").unwrap(), Value::Null);
+        assert_eq!(parse_value("# only a comment\n\n").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_position() {
+        let e = parse_value("a: 1\nb:\n  c: 1\n  c: 2\n").unwrap_err();
+        let p = e.position.unwrap();
+        assert_eq!(p.line, 4, "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse_value("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(e.position.is_some(), "{e}");
+        assert!(e.to_string().starts_with("line "), "{e}");
+    }
+
+    #[test]
+    fn positions_follow_nodes() {
+        let tree = parse_positions("top:\n  items:\n    - name: x\n      n: 3\n").unwrap();
+        let PosKind::Map(entries) = &tree.kind else {
+            panic!("not a map")
+        };
+        let (k, items) = &entries[0];
+        assert_eq!(k, "top");
+        assert_eq!(items.position.line, 2);
+    }
+}
