@@ -1,9 +1,25 @@
 //! Strict structural validation with the reference's issue paths (reference.md §1.4,
-//! §5.1, §6). This module holds the shared vocabulary: [`Issue`] and the Python
-//! value predicates every validator uses.
+//! §5.1, §6). This module holds the shared vocabulary ([`Issue`] and the Python
+//! value predicates every validator uses), the signature and catalog validators, the
+//! signature-against-catalog cross-check, the strict parse path
+//! ([`StateSignature::parse_validated`](crate::StateSignature::parse_validated)) and
+//! Python `repr` helpers for messages.
 
 use serde_json::Value;
 use std::fmt;
+
+mod catalog_check;
+mod parse;
+mod py_printable;
+mod pyrepr;
+mod sig;
+
+pub use catalog_check::{catalog, cross_check};
+pub use parse::{InvalidSignature, JsonSyntaxError, ParseError};
+pub use pyrepr::{
+    py_is_printable, py_list_repr, py_str, py_str_repr, write_py_repr, write_py_str_repr,
+};
+pub use sig::{signature, unwrap_signature};
 
 /// One validation problem: a dotted path and a message, rendered `"{path}: {message}"`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,7 +66,7 @@ pub fn is_non_empty_str(v: &Value) -> bool {
 /// True for a number (never a boolean) that is not below zero; `-0.0` counts.
 pub fn is_non_negative_number(v: &Value) -> bool {
     match v {
-        Value::Number(n) => n.as_f64().is_some_and(|x| !(x < 0.0)),
+        Value::Number(n) => n.as_f64().is_some_and(|x| x >= 0.0),
         _ => false,
     }
 }
