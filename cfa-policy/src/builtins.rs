@@ -140,11 +140,10 @@ impl BuiltinCondition {
             }
             Self::UnauthorizedGoldWrite => {
                 sig.target_layer == TargetLayer::Gold
-                    && !c
-                        .custom
+                    && c.custom
                         .get("approval_id")
                         .and_then(Value::as_str)
-                        .is_some_and(|s| !py_strip(s).is_empty())
+                        .is_none_or(|s| py_strip(s).is_empty())
             }
         };
         if fired { Verdict::Fire } else { Verdict::Pass }

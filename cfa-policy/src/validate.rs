@@ -142,14 +142,13 @@ fn check_rule<'a>(
     }
     match rule.get("remediation") {
         None => {}
-        Some(Value::Array(items)) => {
-            if !items.iter().all(is_non_empty_str) {
-                issues.push(Issue::new(
-                    field("remediation"),
-                    "must contain only non-empty strings",
-                ));
-            }
+        Some(Value::Array(items)) if !items.iter().all(is_non_empty_str) => {
+            issues.push(Issue::new(
+                field("remediation"),
+                "must contain only non-empty strings",
+            ));
         }
+        Some(Value::Array(_)) => {}
         Some(_) => issues.push(Issue::new(field("remediation"), "must be a list of strings")),
     }
     if rule.contains_key("target_layer") && !one_of(rule.get("target_layer"), &LAYERS) {
