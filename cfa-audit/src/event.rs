@@ -1,0 +1,335 @@
+//! The audit event: the reference's nine fields, its JSONL line and its hash recipe.
+
+use cfa_types::canonical::{self, Style};
+use serde_json::{Map, Value};
+
+/// The nine JSONL keys, in the reference's dataclass order.
+pub const FIELDS: [&str; 9] = [
+    "intent_id",
+    "stage",
+    "event_type",
+    "outcome",
+    "policy_bundle_version",
+    "details",
+    "timestamp",
+    "event_hash",
+    "previous_hash",
+];
+
+/// One audit event, field for field the reference's `AuditEvent` dataclass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// The intent this event belongs to.
+    pub intent_id: String,
+    /// Kernel stage (`policy_check`, `formalize`, …).
+    pub stage: String,
+    /// Event type (`policy_evaluation`, …).
+    pub event_type: String,
+    /// Outcome (`approve`, `replan`, …).
+    pub outcome: String,
+    /// Bundle version as the reference writes it: NOT covered by the hash (see details).
+    pub policy_bundle_version: String,
+    /// Free-form details, covered by the hash. Insertion order is kept in the JSONL line.
+    pub details: Map<String, Value>,
+    /// Python `isoformat()` timestamp, injected by the caller.
+    pub timestamp: String,
+    /// SHA-256 hex of the canonical payload (see [`AuditEvent::compute_hash`]).
+    pub event_hash: String,
+    /// The previous event's `event_hash`; `""` for the genesis event.
+    pub previous_hash: String,
+}
+
+/// Why a JSON value is not an audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventShapeError {
+    /// The text is not JSON.
+    Unparsable(String),
+    /// A top-level key the reference does not know.
+    UnknownKey(String),
+    /// One of the nine keys is absent.
+    MissingKey(&'static str),
+    /// A key holds the wrong JSON type.
+    InvalidField {
+        /// The key.
+        key: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+impl std::fmt::Display for EventShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unparsable(m) => write!(f, "line is not valid JSON: {m}"),
+            Self::UnknownKey(k) => write!(f, "unknown key {k:?}"),
+            Self::MissingKey(k) => write!(f, "missing key {k:?}"),
+            Self::InvalidField { key, expected } => write!(f, "key {key:?} must be {expected}"),
+        }
+    }
+}
+
+impl AuditEvent {
+    /// The reference's `_compute_hash`: SHA-256 of `json.dumps(payload, sort_keys=True)`
+    /// over `intent_id, stage, event_type, outcome, timestamp, previous_hash, details`.
+    pub fn compute_hash(&self) -> String {
+        canonical::sha256_hex(self.canonical_payload().as_bytes())
+    }
+
+    /// The exact text that is hashed.
+    pub fn canonical_payload(&self) -> String {
+        let payload = Value::Object(Map::from_iter([
+            (
+                "intent_id".to_owned(),
+                Value::String(self.intent_id.clone()),
+            ),
+            ("stage".to_owned(), Value::String(self.stage.clone())),
+            (
+                "event_type".to_owned(),
+                Value::String(self.event_type.clone()),
+            ),
+            ("outcome".to_owned(), Value::String(self.outcome.clone())),
+            (
+                "timestamp".to_owned(),
+                Value::String(self.timestamp.clone()),
+            ),
+            (
+                "previous_hash".to_owned(),
+                Value::String(self.previous_hash.clone()),
+            ),
+            ("details".to_owned(), Value::Object(self.details.clone())),
+        ]));
+        canonical::canonical_string(&payload)
+    }
+
+    /// The nine fields as a JSON object in dataclass order.
+    pub fn to_value(&self) -> Value {
+        Value::Object(Map::from_iter([
+            (
+                "intent_id".to_owned(),
+                Value::String(self.intent_id.clone()),
+            ),
+            ("stage".to_owned(), Value::String(self.stage.clone())),
+            (
+                "event_type".to_owned(),
+                Value::String(self.event_type.clone()),
+            ),
+            ("outcome".to_owned(), Value::String(self.outcome.clone())),
+            (
+                "policy_bundle_version".to_owned(),
+                Value::String(self.policy_bundle_version.clone()),
+            ),
+            ("details".to_owned(), Value::Object(self.details.clone())),
+            (
+                "timestamp".to_owned(),
+                Value::String(self.timestamp.clone()),
+            ),
+            (
+                "event_hash".to_owned(),
+                Value::String(self.event_hash.clone()),
+            ),
+            (
+                "previous_hash".to_owned(),
+                Value::String(self.previous_hash.clone()),
+            ),
+        ]))
+    }
+
+    /// The JSONL line (without the newline), byte-identical to the reference's
+    /// `json.dumps(asdict(event), default=str)`.
+    pub fn to_jsonl_line(&self) -> String {
+        canonical::to_string(&self.to_value(), Style::InsertionAscii)
+    }
+
+    /// `json.dumps(details, default=str)`: the SQLite `details_json` column.
+    pub fn details_json(&self) -> String {
+        canonical::to_string(&Value::Object(self.details.clone()), Style::InsertionAscii)
+    }
+
+    /// Reads one JSONL line strictly: all nine keys, no others, strings and an object.
+    pub fn from_jsonl_line(line: &str) -> Result<Self, EventShapeError> {
+        let value: Value = serde_json::from_str(line.trim())
+            .map_err(|e| EventShapeError::Unparsable(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Reads an already parsed JSON object strictly.
+    pub fn from_value(value: Value) -> Result<Self, EventShapeError> {
+        let Value::Object(mut map) = value else {
+            return Err(EventShapeError::Unparsable(
+                "the line is not a JSON object".to_owned(),
+            ));
+        };
+        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(EventShapeError::UnknownKey(unknown.clone()));
+        }
+        if let Some(missing) = FIELDS.iter().find(|k| !map.contains_key(**k)) {
+            return Err(EventShapeError::MissingKey(missing));
+        }
+        let mut take = |key: &'static str| -> Result<String, EventShapeError> {
+            match map.remove(key) {
+                Some(Value::String(s)) => Ok(s),
+                _ => Err(EventShapeError::InvalidField {
+                    key,
+                    expected: "a string",
+                }),
+            }
+        };
+        let intent_id = take("intent_id")?;
+        let stage = take("stage")?;
+        let event_type = take("event_type")?;
+        let outcome = take("outcome")?;
+        let policy_bundle_version = take("policy_bundle_version")?;
+        let timestamp = take("timestamp")?;
+        let event_hash = take("event_hash")?;
+        let previous_hash = take("previous_hash")?;
+        let details = match map.remove("details") {
+            Some(Value::Object(d)) => d,
+            _ => {
+                return Err(EventShapeError::InvalidField {
+                    key: "details",
+                    expected: "an object",
+                });
+            }
+        };
+        Ok(Self {
+            intent_id,
+            stage,
+            event_type,
+            outcome,
+            policy_bundle_version,
+            details,
+            timestamp,
+            event_hash,
+            previous_hash,
+        })
+    }
+}
+
+/// An event that is not yet chained: everything but the two hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The intent this event belongs to.
+    pub intent_id: String,
+    /// Kernel stage.
+    pub stage: String,
+    /// Event type.
+    pub event_type: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Bundle version (top-level, unhashed, as the reference writes it).
+    pub policy_bundle_version: String,
+    /// Details (hashed).
+    pub details: Map<String, Value>,
+    /// Injected timestamp (see [`crate::time::Clock`]).
+    pub timestamp: String,
+}
+
+impl NewEvent {
+    /// A new event with empty details and bundle version.
+    pub fn new(
+        intent_id: impl Into<String>,
+        stage: impl Into<String>,
+        event_type: impl Into<String>,
+        outcome: impl Into<String>,
+        timestamp: impl Into<String>,
+    ) -> Self {
+        Self {
+            intent_id: intent_id.into(),
+            stage: stage.into(),
+            event_type: event_type.into(),
+            outcome: outcome.into(),
+            policy_bundle_version: String::new(),
+            details: Map::new(),
+            timestamp: timestamp.into(),
+        }
+    }
+
+    /// Adds (or replaces) one detail, keeping insertion order.
+    #[must_use]
+    pub fn detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the top-level `policy_bundle_version` and ALSO writes
+    /// `policy_bundle_version` and `policy_bundle_hash` inside `details`, so both are
+    /// covered by the event hash (design B3). Existing detail keys keep their position.
+    #[must_use]
+    pub fn with_bundle(mut self, version: impl Into<String>, hash: impl Into<String>) -> Self {
+        let version = version.into();
+        self.policy_bundle_version.clone_from(&version);
+        self.details
+            .insert("policy_bundle_version".to_owned(), Value::String(version));
+        self.details
+            .insert("policy_bundle_hash".to_owned(), Value::String(hash.into()));
+        self
+    }
+
+    /// Chains the event after `previous_hash` and computes its hash.
+    pub fn seal(self, previous_hash: &str) -> AuditEvent {
+        let mut event = AuditEvent {
+            intent_id: self.intent_id,
+            stage: self.stage,
+            event_type: self.event_type,
+            outcome: self.outcome,
+            policy_bundle_version: self.policy_bundle_version,
+            details: self.details,
+            timestamp: self.timestamp,
+            event_hash: String::new(),
+            previous_hash: previous_hash.to_owned(),
+        };
+        event.event_hash = event.compute_hash();
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"intent_id": "11111111-2222-3333-4444-555555555555", "stage": "policy_check", "event_type": "policy_evaluation", "outcome": "approve", "policy_bundle_version": "prod-v1.0", "details": {"decision_id": "35324dcc-4335-455e-bce2-bd72f68a6f0c", "signature_hash": "e1fc764a6d33a9efc69ddaae611407ccef2ff5ddb0e3d9969b0df69422907649", "catalog_hash": "195b9fb1afa73b94aef907c6a0522d7f3a631e8c39dd04abe7ac3f04b205c347", "policy_bundle_hash": "795df3d823b924c84b48818773b865f57cb69c724ffa9a6c89f165ce1a9c8eb8", "faults": [], "interventions": [], "reasoning": "All rules passed. Execution approved."}, "timestamp": "2026-11-21T20:02:57.918912+00:00", "event_hash": "fa3bb99408fb34d268cd8b0c4a6db554c2b3404de9a0d0c94dafb07c539a9c17", "previous_hash": ""}"#;
+
+    #[test]
+    fn sample_line_round_trips_and_hashes() {
+        let e = AuditEvent::from_jsonl_line(SAMPLE).unwrap();
+        assert_eq!(e.compute_hash(), e.event_hash);
+        assert_eq!(e.to_jsonl_line(), SAMPLE);
+    }
+
+    #[test]
+    fn synthetic_vector() {
+        let e = NewEvent::new("i", "s", "e", "ok", "2026-01-01T00:00:00+00:00")
+            .detail("b", 1.5)
+            .detail("a", "é—")
+            .detail("z", serde_json::json!([1, null, true]))
+            .seal("");
+        assert_eq!(
+            e.event_hash,
+            "3b69998684daee0e632ea8bc5f8c513797582da3414f9748653ff1b7f0ab3f6e"
+        );
+    }
+
+    #[test]
+    fn bundle_goes_into_details() {
+        let e = NewEvent::new("i", "s", "e", "ok", "t")
+            .with_bundle("prod-v1", "abc")
+            .seal("");
+        assert_eq!(e.policy_bundle_version, "prod-v1");
+        assert_eq!(e.details["policy_bundle_version"], "prod-v1");
+        assert_eq!(e.details["policy_bundle_hash"], "abc");
+    }
+
+    #[test]
+    fn strict_keys() {
+        let extra = SAMPLE.replacen("{\"intent_id\"", "{\"x\": 1, \"intent_id\"", 1);
+        assert_eq!(
+            AuditEvent::from_jsonl_line(&extra),
+            Err(EventShapeError::UnknownKey("x".into()))
+        );
+        let missing = SAMPLE.replacen("\"stage\": \"policy_check\", ", "", 1);
+        assert_eq!(
+            AuditEvent::from_jsonl_line(&missing),
+            Err(EventShapeError::MissingKey("stage"))
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! Fast path for verification: recognises a line in the reference's exact layout
+//! whose values are already in canonical form, so the hashed text can be assembled
+//! from raw slices of the line without re-serialising.
+//!
+//! Soundness: [`parse`] accepts a value's text only if it is byte-identical to what
+//! `json.dumps(…, sort_keys=True)` would write for the decoded value (sorted unique
+//! ASCII keys, default separators, Python escapes, Python float repr). Anything else
+//! returns `None` and the caller takes the full parse + canonical writer path.
+
+use sha2::{Digest, Sha256};
+
+/// Raw pieces of a reference-layout line. String fields include their quotes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastLine<'a> {
+    pub intent_id: &'a [u8],
+    pub stage: &'a [u8],
+    pub event_type: &'a [u8],
+    pub outcome: &'a [u8],
+    pub details: &'a [u8],
+    pub timestamp: &'a [u8],
+    /// Content of the `event_hash` string (no quotes, no escapes).
+    pub event_hash: &'a str,
+    /// Content of the `previous_hash` string (no quotes, no escapes).
+    pub previous_hash: &'a str,
+}
+
+impl FastLine<'_> {
+    /// SHA-256 of the canonical payload, fed piece by piece.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"{\"details\": ");
+        h.update(self.details);
+        h.update(b", \"event_type\": ");
+        h.update(self.event_type);
+        h.update(b", \"intent_id\": ");
+        h.update(self.intent_id);
+        h.update(b", \"outcome\": ");
+        h.update(self.outcome);
+        h.update(b", \"previous_hash\": \"");
+        h.update(self.previous_hash.as_bytes());
+        h.update(b"\", \"stage\": ");
+        h.update(self.stage);
+        h.update(b", \"timestamp\": ");
+        h.update(self.timestamp);
+        h.update(b"}");
+        h.finalize().into()
+    }
+
+    /// The decoded `intent_id` when it has no escapes.
+    pub fn intent_plain(&self) -> Option<&str> {
+        let inner = self
+            .intent_id
+            .get(1..self.intent_id.len().saturating_sub(1))?;
+        if inner.contains(&b'\\') {
+            return None;
+        }
+        std::str::from_utf8(inner).ok()
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+const MAX_DEPTH: u32 = 120;
+
+impl<'a> Cursor<'a> {
+    fn eat(&mut self, lit: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(lit.len())?;
+        if self.b.get(self.i..end)? == lit {
+            self.i = end;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A canonical string literal; returns the slice including quotes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        self.eat(b"\"")?;
+        loop {
+            let c = self.peek()?;
+            self.i += 1;
+            match c {
+                b'"' => return self.b.get(start..self.i),
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => {}
+                        b'u' => {
+                            let cp = self.hex4()?;
+                            match cp {
+                                0x08 | 0x09 | 0x0a | 0x0c | 0x0d => return None,
+                                0x00..=0x1f | 0x7f..=0xd7ff | 0xe000..=0xffff => {}
+                                0xd800..=0xdbff => {
+                                    self.eat(b"\\u")?;
+                                    let lo = self.hex4()?;
+                                    if !(0xdc00..=0xdfff).contains(&lo) {
+                                        return None;
+                                    }
+                                }
+                                _ => return None,
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                0x20..=0x7e => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Four lowercase hex digits.
+    fn hex4(&mut self) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let c = self.peek()?;
+            self.i += 1;
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = v * 16 + u32::from(d);
+        }
+        Some(v)
+    }
+
+    fn value(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => {
+                self.i += 1;
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    match self.peek()? {
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        b',' => self.eat(b", ")?,
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.eat(b"true"),
+            b'f' => self.eat(b"false"),
+            b'n' => self.eat(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, depth: u32) -> Option<()> {
+        self.eat(b"{")?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut prev: Option<&[u8]> = None;
+        loop {
+            let key = self.string()?;
+            // Keys with escapes would need decoding to compare: leave them to the slow path.
+            if key.contains(&b'\\') {
+                return None;
+            }
+            if let Some(p) = prev
+                && p >= key
+            {
+                return None;
+            }
+            prev = Some(key);
+            self.eat(b": ")?;
+            self.value(depth)?;
+            match self.peek()? {
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b',' => self.eat(b", ")?,
+                _ => return None,
+            }
+        }
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.peek()? == b'-' {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let mut is_float = false;
+        if self.peek() == Some(b'.') {
+            is_float = true;
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return None;
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.i += 1;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            is_float = true;
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return None;
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.i += 1;
+            }
+        }
+        let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+        if is_float {
+            let x: f64 = text.parse().ok()?;
+            if !x.is_finite() || cfa_types::canonical::py_float_repr(x) != text {
+                return None;
+            }
+        } else if text == "-0" {
+            return None;
+        } else if text.len() > 18 {
+            // serde_json (without arbitrary precision) reads ints beyond 64 bits as
+            // floats; keep fast and slow paths in agreement by leaving them to the slow path.
+            let fits = text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok();
+            if !fits {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+/// Recognises the reference layout with canonical values; `None` means "use the slow path".
+pub(crate) fn parse(line: &[u8]) -> Option<FastLine<'_>> {
+    let mut c = Cursor { b: line, i: 0 };
+    c.eat(b"{\"intent_id\": ")?;
+    let intent_id = c.string()?;
+    c.eat(b", \"stage\": ")?;
+    let stage = c.string()?;
+    c.eat(b", \"event_type\": ")?;
+    let event_type = c.string()?;
+    c.eat(b", \"outcome\": ")?;
+    let outcome = c.string()?;
+    c.eat(b", \"policy_bundle_version\": ")?;
+    c.string()?;
+    c.eat(b", \"details\": ")?;
+    let ds = c.i;
+    c.object(1)?;
+    let details = line.get(ds..c.i)?;
+    c.eat(b", \"timestamp\": ")?;
+    let timestamp = c.string()?;
+    c.eat(b", \"event_hash\": ")?;
+    let event_hash = plain(c.string()?)?;
+    c.eat(b", \"previous_hash\": ")?;
+    let previous_hash = plain(c.string()?)?;
+    c.eat(b"}")?;
+    if c.i != line.len() {
+        return None;
+    }
+    Some(FastLine {
+        intent_id,
+        stage,
+        event_type,
+        outcome,
+        details,
+        timestamp,
+        event_hash,
+        previous_hash,
+    })
+}
+
+/// The content of a quoted literal that has no escapes.
+fn plain(lit: &[u8]) -> Option<&str> {
+    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
+    if inner.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AuditEvent;
+
+    fn agrees(line: &str) -> bool {
+        let e = AuditEvent::from_jsonl_line(line).unwrap();
+        match parse(line.as_bytes()) {
+            Some(f) => {
+                let slow = e.canonical_payload();
+                assert_eq!(
+                    hex::encode(f.digest()),
+                    cfa_types::canonical::sha256_hex(slow.as_bytes())
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn accepts_canonical_and_rejects_the_rest() {
+        let base = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "", "details": DETAILS, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let ok = [
+            r#"{}"#,
+            r#"{"a": 1.5, "b": [1, null, true, false, {"x": "\u00e9\ud83d\ude80\n"}], "c": -0.0, "d": 1e-05}"#,
+            r#"{"a": "\u007f\u0001"}"#,
+        ];
+        for d in ok {
+            assert!(agrees(&base.replace("DETAILS", d)), "{d}");
+        }
+        let slow = [
+            r#"{"b": 1, "a": 2}"#,
+            r#"{"a":1}"#,
+            r#"{"a": 1.50}"#,
+            r#"{"a": 1E5}"#,
+            r#"{"a": "\u00E9"}"#,
+            r#"{"a": "\/"}"#,
+            r#"{"a": "\u0041"}"#,
+            r#"{"a": "\u000a"}"#,
+            r#"{"a": -0}"#,
+            r#"{"a": 1, "a": 1}"#,
+            r#"{"a": "é"}"#,
+        ];
+        for d in slow {
+            assert!(!agrees(&base.replace("DETAILS", d)), "{d}");
+        }
+    }
+}

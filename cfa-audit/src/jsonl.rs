@@ -1,0 +1,377 @@
+//! The JSONL file store: the reference's line layout, an exclusive lock on a sidecar
+//! `<log>.lock` file around every append (threads and processes), the tail hash re-read
+//! under the lock from the end of the file, configurable fsync, torn-tail repair.
+
+use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
+use crate::event::{AuditEvent, EventShapeError, NewEvent};
+use crate::store::{AuditStore, Durability};
+use crate::verify::{self, VerifyOptions, VerifyReport};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The sidecar lock file of a log: `<log>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// What the end of a log looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tail {
+    /// The last event's hash (`""` for an empty log).
+    pub last_hash: String,
+    /// The last event line is complete but has no `\n` (written by another tool).
+    pub needs_newline: bool,
+    /// File length in bytes.
+    pub len: u64,
+}
+
+/// Reads the last non-blank line of `file` from the end (never the whole file).
+pub fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
+    let io = |op, e| AuditError::from(IoError::new(path, op, e));
+    let len = file.metadata().map_err(|e| io("stat", e))?.len();
+    let mut start = len;
+    let mut data: Vec<u8> = Vec::new();
+    let mut block = 8192u64;
+    let (line_start, line) = loop {
+        if start == 0 && data.is_empty() {
+            return Ok(Tail {
+                last_hash: String::new(),
+                needs_newline: false,
+                len,
+            });
+        }
+        let new_start = start.saturating_sub(block);
+        let mut chunk = vec![0u8; usize::try_from(start - new_start).unwrap_or(0)];
+        let mut f = file;
+        f.seek(SeekFrom::Start(new_start))
+            .map_err(|e| io("seek", e))?;
+        f.read_exact(&mut chunk).map_err(|e| io("read", e))?;
+        chunk.extend_from_slice(&data);
+        data = chunk;
+        start = new_start;
+        match data.iter().rposition(|b| !b.is_ascii_whitespace()) {
+            Some(p) => {
+                let upto = data.get(..p).unwrap_or_default();
+                if let Some(nl) = upto.iter().rposition(|b| *b == b'\n') {
+                    break (
+                        start + nl as u64 + 1,
+                        data.get(nl + 1..=p).unwrap_or_default(),
+                    );
+                } else if start == 0 {
+                    break (0, data.get(..=p).unwrap_or_default());
+                }
+            }
+            None if start == 0 => {
+                return Ok(Tail {
+                    last_hash: String::new(),
+                    needs_newline: false,
+                    len,
+                });
+            }
+            None => {}
+        }
+        block = block.saturating_mul(2);
+    };
+    let text = std::str::from_utf8(line).unwrap_or("\u{0}");
+    match AuditEvent::from_jsonl_line(text) {
+        Ok(e) => Ok(Tail {
+            last_hash: e.event_hash,
+            needs_newline: !data.ends_with(b"\n"),
+            len,
+        }),
+        Err(EventShapeError::Unparsable(_)) => Err(TornTailError {
+            path: path.to_owned(),
+            offset: line_start,
+            len: len - line_start,
+        }
+        .into()),
+        Err(other) => Err(InvalidEventError {
+            source_name: path.display().to_string(),
+            reason: format!("last event at byte offset {line_start}: {other}"),
+        }
+        .into()),
+    }
+}
+
+struct Inner {
+    file: File,
+    lock: File,
+    pending: u32,
+}
+
+/// A JSONL audit log file (the reference's `JsonLinesAuditStorage` format).
+pub struct JsonlStore {
+    path: PathBuf,
+    durability: Durability,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for JsonlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlStore")
+            .field("path", &self.path)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned(path: &Path) -> AuditError {
+    IoError::new(
+        path,
+        "lock",
+        std::io::Error::other("a writer thread panicked"),
+    )
+    .into()
+}
+
+impl JsonlStore {
+    /// Opens (creating it and its parent folders if needed) the log at `path`.
+    pub fn open(path: impl Into<PathBuf>, durability: Durability) -> Result<Self, AuditError> {
+        let path = path.into();
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| IoError::new(parent, "create", e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| IoError::new(&path, "open", e))?;
+        let lp = lock_path(&path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lp)
+            .map_err(|e| IoError::new(&lp, "open", e))?;
+        Ok(Self {
+            path,
+            durability,
+            inner: Mutex::new(Inner {
+                file,
+                lock,
+                pending: 0,
+            }),
+        })
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn locked<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        let mut g = self.inner.lock().map_err(|_| poisoned(&self.path))?;
+        g.lock
+            .lock()
+            .map_err(|e| IoError::new(lock_path(&self.path), "lock", e))?;
+        let out = f(&mut g);
+        let unlocked = g.lock.unlock();
+        let out = out?;
+        unlocked.map_err(|e| IoError::new(lock_path(&self.path), "unlock", e))?;
+        Ok(out)
+    }
+
+    fn sync(&self, inner: &mut Inner) -> Result<(), AuditError> {
+        inner
+            .file
+            .sync_data()
+            .map_err(|e| IoError::new(&self.path, "fsync", e))?;
+        inner.pending = 0;
+        Ok(())
+    }
+}
+
+impl AuditStore for JsonlStore {
+    fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        self.locked(|inner| {
+            let tail = read_tail(&inner.file, &self.path)?;
+            let sealed = event.seal(&tail.last_hash);
+            let line = sealed.to_jsonl_line();
+            let mut bytes = Vec::with_capacity(line.len() + 2);
+            if tail.needs_newline {
+                bytes.push(b'\n');
+            }
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+            (&inner.file)
+                .write_all(&bytes)
+                .map_err(|e| IoError::new(&self.path, "append to", e))?;
+            match self.durability {
+                Durability::Always => self.sync(inner)?,
+                Durability::Batch(n) => {
+                    inner.pending += 1;
+                    if inner.pending >= n {
+                        self.sync(inner)?;
+                    }
+                }
+                Durability::Never => {}
+            }
+            Ok(sealed)
+        })
+    }
+
+    fn tail_hash(&self) -> Result<String, AuditError> {
+        self.locked(|inner| Ok(read_tail(&inner.file, &self.path)?.last_hash))
+    }
+
+    fn len(&self) -> Result<u64, AuditError> {
+        let f = File::open(&self.path).map_err(|e| IoError::new(&self.path, "open", e))?;
+        let mut n = 0u64;
+        for line in BufReader::with_capacity(1 << 20, f).split(b'\n') {
+            let line = line.map_err(|e| IoError::new(&self.path, "read", e))?;
+            if !line.trim_ascii().is_empty() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>) -> Result<(), AuditError> {
+        scan_file(&self.path, visit)
+    }
+
+    fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+        verify_file(&self.path, opts, &mut |_| {})
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        let mut g = self.inner.lock().map_err(|_| poisoned(&self.path))?;
+        if g.pending > 0 {
+            self.sync(&mut g)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for JsonlStore {
+    fn drop(&mut self) {
+        if let Ok(g) = self.inner.get_mut()
+            && g.pending > 0
+        {
+            let _ = g.file.sync_data();
+        }
+    }
+}
+
+/// Streams the events of a JSONL log in order (blank lines skipped).
+pub fn scan_file(
+    path: &Path,
+    visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>,
+) -> Result<(), AuditError> {
+    let f = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
+    for (no, line) in BufReader::with_capacity(1 << 20, f)
+        .split(b'\n')
+        .enumerate()
+    {
+        let line = line.map_err(|e| IoError::new(path, "read", e))?;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| InvalidEventError {
+            source_name: path.display().to_string(),
+            reason: format!("line {}: invalid UTF-8: {e}", no + 1),
+        })?;
+        let e = AuditEvent::from_jsonl_line(text).map_err(|e| InvalidEventError {
+            source_name: path.display().to_string(),
+            reason: format!("line {}: {e}", no + 1),
+        })?;
+        if visit(e).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a JSONL log in one streaming pass. A missing file is an error (design B2).
+pub fn verify_file(
+    path: &Path,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, AuditError> {
+    let f = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(IoError::new(path, "read", std::io::Error::other("it is a directory")).into());
+    }
+    verify::verify_reader(f, opts, progress).map_err(|e| IoError::new(path, "read", e).into())
+}
+
+/// What `repair` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairOutcome {
+    /// The log ends in a complete event; nothing was changed.
+    Clean,
+    /// The torn bytes were moved to `side_file` and the log truncated at `offset`.
+    Repaired {
+        /// Where the torn line started (the new file length).
+        offset: u64,
+        /// How many bytes were moved.
+        moved: u64,
+        /// The side file holding them.
+        side_file: PathBuf,
+    },
+}
+
+/// Moves a torn last line to `<log>.torn-<offset>` and truncates the log to the last
+/// complete event, under the append lock. Nothing else is ever rewritten.
+pub fn repair(path: &Path) -> Result<RepairOutcome, AuditError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| IoError::new(path, "open", e))?;
+    let lp = lock_path(path);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lp)
+        .map_err(|e| IoError::new(&lp, "open", e))?;
+    lock.lock().map_err(|e| IoError::new(&lp, "lock", e))?;
+    let out = repair_locked(&file, path);
+    let _ = lock.unlock();
+    out
+}
+
+fn repair_locked(file: &File, path: &Path) -> Result<RepairOutcome, AuditError> {
+    let torn = match read_tail(file, path) {
+        Ok(_) => return Ok(RepairOutcome::Clean),
+        Err(AuditError::TornTail(t)) => t,
+        Err(other) => return Err(other),
+    };
+    let mut bytes = vec![0u8; usize::try_from(torn.len).unwrap_or(0)];
+    let mut f = file;
+    f.seek(SeekFrom::Start(torn.offset))
+        .map_err(|e| IoError::new(path, "seek", e))?;
+    f.read_exact(&mut bytes)
+        .map_err(|e| IoError::new(path, "read", e))?;
+    let mut side = path.as_os_str().to_owned();
+    side.push(format!(".torn-{}", torn.offset));
+    let side = PathBuf::from(side);
+    let mut sf = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&side)
+        .map_err(|e| IoError::new(&side, "create", e))?;
+    sf.write_all(&bytes)
+        .and_then(|()| sf.sync_all())
+        .map_err(|e| IoError::new(&side, "write", e))?;
+    file.set_len(torn.offset)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| IoError::new(path, "truncate", e))?;
+    Ok(RepairOutcome::Repaired {
+        offset: torn.offset,
+        moved: torn.len,
+        side_file: side,
+    })
+}

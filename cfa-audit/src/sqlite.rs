@@ -1,0 +1,260 @@
+//! The SQLite store: the reference's `audit_events` table and `_schema` table (WAL),
+//! so databases written by either implementation open and verify in the other.
+//! Appends run in `BEGIN IMMEDIATE` transactions: the tail hash is read and the row
+//! inserted under SQLite's write lock, so several processes form one chain.
+
+use crate::error::{AuditError, SqliteError};
+use crate::event::{AuditEvent, NewEvent};
+use crate::store::{AuditStore, Durability};
+use crate::verify::{BadReason, ChainState, VerifyOptions, VerifyReport, check_event};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _schema (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    intent_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    policy_bundle_version TEXT NOT NULL DEFAULT '',
+    details_json TEXT NOT NULL DEFAULT '{}',
+    timestamp TEXT NOT NULL,
+    event_hash TEXT NOT NULL DEFAULT '',
+    previous_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS idx_audit_intent ON audit_events(intent_id);
+CREATE INDEX IF NOT EXISTS idx_audit_timestamp ON audit_events(timestamp);
+INSERT OR IGNORE INTO _schema (version) VALUES (1);
+";
+
+const SELECT_ALL: &str = "SELECT id, intent_id, stage, event_type, outcome, policy_bundle_version, \
+     details_json, timestamp, event_hash, previous_hash FROM audit_events ORDER BY id";
+
+/// A SQLite audit store (the reference's `audit_events` table).
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating tables if needed) the database at `path`, in WAL mode.
+    /// Durability maps to `synchronous`: always → FULL, batch → NORMAL (WAL group
+    /// commit), never → OFF.
+    pub fn open(path: impl Into<PathBuf>, durability: Durability) -> Result<Self, AuditError> {
+        let path = path.into();
+        let err = |source| {
+            AuditError::from(SqliteError {
+                path: path.clone(),
+                source,
+            })
+        };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(120)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let sync = match durability {
+            Durability::Always => "FULL",
+            Durability::Batch(_) => "NORMAL",
+            Durability::Never => "OFF",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(err)?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
+            .map_err(err)?;
+        Ok(Self {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Opens an existing database for reading and verification (never creates it).
+    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
+        let path = path.into();
+        if !path.exists() {
+            return Err(crate::error::IoError::new(
+                &path,
+                "open",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            )
+            .into());
+        }
+        Self::open(path, Durability::Always)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> AuditError {
+        SqliteError {
+            path: self.path.clone(),
+            source,
+        }
+        .into()
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn each_row(
+        &self,
+        visit: &mut dyn FnMut(u64, Result<AuditEvent, BadReason>) -> ControlFlow<()>,
+    ) -> Result<(), AuditError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(SELECT_ALL).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let get = |i: usize| row.get::<_, String>(i);
+            let id: i64 = row.get(0).map_err(|e| self.err(e))?;
+            let details_json = get(6).map_err(|e| self.err(e))?;
+            let event = match serde_json::from_str::<Value>(&details_json) {
+                Ok(Value::Object(details)) => Ok(AuditEvent {
+                    intent_id: get(1).map_err(|e| self.err(e))?,
+                    stage: get(2).map_err(|e| self.err(e))?,
+                    event_type: get(3).map_err(|e| self.err(e))?,
+                    outcome: get(4).map_err(|e| self.err(e))?,
+                    policy_bundle_version: get(5).map_err(|e| self.err(e))?,
+                    details,
+                    timestamp: get(7).map_err(|e| self.err(e))?,
+                    event_hash: get(8).map_err(|e| self.err(e))?,
+                    previous_hash: get(9).map_err(|e| self.err(e))?,
+                }),
+                Ok(_) => Err(BadReason::InvalidField {
+                    key: "details_json".into(),
+                    expected: "a JSON object".into(),
+                }),
+                Err(e) => Err(BadReason::Unparsable {
+                    message: format!("details_json: {e}"),
+                }),
+            };
+            if visit(u64::try_from(id).unwrap_or(0), event).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AuditStore for SqliteStore {
+    fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let prev: String = tx
+            .query_row(
+                "SELECT event_hash FROM audit_events ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or_default();
+        let e = event.seal(&prev);
+        tx.execute(
+            "INSERT INTO audit_events (intent_id, stage, event_type, outcome, policy_bundle_version, \
+             details_json, timestamp, event_hash, previous_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                e.intent_id,
+                e.stage,
+                e.event_type,
+                e.outcome,
+                e.policy_bundle_version,
+                e.details_json(),
+                e.timestamp,
+                e.event_hash,
+                e.previous_hash
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(e)
+    }
+
+    fn tail_hash(&self) -> Result<String, AuditError> {
+        self.conn()
+            .query_row(
+                "SELECT event_hash FROM audit_events ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.err(e))
+    }
+
+    fn len(&self) -> Result<u64, AuditError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>) -> Result<(), AuditError> {
+        let mut failure: Option<AuditError> = None;
+        let path = self.path.display().to_string();
+        self.each_row(&mut |id, ev| match ev {
+            Ok(e) => visit(e),
+            Err(reason) => {
+                failure = Some(
+                    crate::error::InvalidEventError {
+                        source_name: path.clone(),
+                        reason: format!("row {id}: {reason}"),
+                    }
+                    .into(),
+                );
+                ControlFlow::Break(())
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+        let mut st = ChainState::new(opts);
+        let intent = opts.intent_id.clone();
+        self.each_row(&mut |id, ev| {
+            if st.broken() {
+                st.skip();
+                return ControlFlow::Continue(());
+            }
+            match ev {
+                Ok(e) => {
+                    let c = check_event(&e, intent.as_deref());
+                    st.feed(id, 0, Ok(c));
+                }
+                Err(r) => st.feed(id, 0, Err(r)),
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(st.finish(false))
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        self.conn()
+            .execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,91 @@
+//! Injected timestamps in Python `datetime.isoformat()` form (UTC).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of event timestamps. The audit chain never reads the clock itself.
+pub trait Clock: Send + Sync {
+    /// The current time as `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`.
+    fn now_isoformat(&self) -> String;
+}
+
+/// The system clock (UTC).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_isoformat(&self) -> String {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        isoformat_utc(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_micros(),
+        )
+    }
+}
+
+/// A clock that always answers the same timestamp (tests, replays).
+#[derive(Debug, Clone)]
+pub struct FixedClock(pub String);
+
+impl Clock for FixedClock {
+    fn now_isoformat(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// Formats a UNIX time like Python's `datetime.fromtimestamp(t, UTC).isoformat()`:
+/// the `.ffffff` part is left out when `micros` is 0.
+pub fn isoformat_utc(unix_secs: i64, micros: u32) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if micros == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
+    } else {
+        format!(
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:06}+00:00",
+            micros % 1_000_000
+        )
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_isoformat() {
+        // 2026-11-21T20:02:57.918912+00:00
+        assert_eq!(
+            isoformat_utc(1_795_291_377, 918_912),
+            "2026-11-21T20:02:57.918912+00:00"
+        );
+        assert_eq!(isoformat_utc(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            isoformat_utc(951_782_400, 5),
+            "2000-02-29T00:00:00.000005+00:00"
+        );
+        assert!(SystemClock.now_isoformat().ends_with("+00:00"));
+    }
+}

@@ -1,0 +1,551 @@
+//! One-pass chain verification: constant memory, both cores, first bad event reported.
+//!
+//! Each line is checked on its own (parse + hash, in parallel over halves of a chunk);
+//! links are then checked in order. Lines are split on `\n`, surrounding ASCII
+//! whitespace (so `\r`) is ignored and blank lines are skipped, like the reference's
+//! `strip().splitlines()`.
+
+use crate::event::{AuditEvent, EventShapeError};
+use crate::fastline;
+use crate::merkle::{self, CompactRange, Hash};
+use std::borrow::Cow;
+use std::io::Read;
+
+/// What to check and collect.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Accept legacy 16-hex `event_hash` values (the reference's pre-3.1 form).
+    pub allow_legacy: bool,
+    /// Count the events of this intent (the whole chain is still verified).
+    pub intent_id: Option<String>,
+    /// Maintain the Merkle tree over event hashes (needed for roots and checkpoints).
+    pub merkle: bool,
+    /// Also record the Merkle root when the tree reaches this size.
+    pub root_at: Option<u64>,
+    /// Keep every leaf hash (needed to build proofs; 32 bytes per event).
+    pub collect_leaves: bool,
+    /// Start from an anchor instead of genesis (see [`crate::retain`]).
+    pub start: Option<ChainStart>,
+    /// Worker threads for hashing (0 or 1: single-threaded; default 2).
+    pub threads: usize,
+}
+
+/// Where a chain starts when its prefix was dropped.
+#[derive(Debug, Clone, Default)]
+pub struct ChainStart {
+    /// The `event_hash` of the last dropped event (the first kept event's `previous_hash`).
+    pub previous_hash: String,
+    /// Merkle state of the dropped prefix (its size is the index of the first kept event).
+    pub tree: CompactRange,
+}
+
+/// Why an event is bad.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadReason {
+    /// `previous_hash` is not the prior event's `event_hash`.
+    LinkBroken {
+        /// The prior event's hash (`""` at genesis).
+        expected: String,
+        /// What the event says.
+        found: String,
+    },
+    /// `event_hash` is not the hash of the event's content.
+    HashMismatch {
+        /// Stored hash.
+        stored: String,
+        /// Recomputed hash.
+        computed: String,
+    },
+    /// A legacy 16-hex hash, rejected without `allow_legacy`.
+    LegacyHash {
+        /// Stored hash.
+        stored: String,
+    },
+    /// The line is not JSON (or not an object).
+    Unparsable {
+        /// Parser message.
+        message: String,
+    },
+    /// A top-level key the reference does not know.
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
+    /// One of the nine keys is missing.
+    MissingKey {
+        /// The key.
+        key: String,
+    },
+    /// A key holds the wrong JSON type.
+    InvalidField {
+        /// The key.
+        key: String,
+        /// Expected type.
+        expected: String,
+    },
+    /// The last line is incomplete (crash during append); see `repair`.
+    TornTail {
+        /// Byte offset where the torn line starts.
+        offset: u64,
+    },
+}
+
+impl BadReason {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::LinkBroken { .. } => "link_broken",
+            Self::HashMismatch { .. } => "hash_mismatch",
+            Self::LegacyHash { .. } => "legacy_hash",
+            Self::Unparsable { .. } => "unparsable_line",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::MissingKey { .. } => "missing_key",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::TornTail { .. } => "torn_tail",
+        }
+    }
+}
+
+impl std::fmt::Display for BadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LinkBroken { expected, found } => write!(
+                f,
+                "link broken: previous_hash {found:?} is not the prior event_hash {expected:?}"
+            ),
+            Self::HashMismatch { stored, computed } => write!(
+                f,
+                "hash mismatch: event_hash {stored:?} but the content hashes to {computed:?}"
+            ),
+            Self::LegacyHash { stored } => write!(
+                f,
+                "legacy 16-hex event_hash {stored:?} (accepted only with --allow-legacy)"
+            ),
+            Self::Unparsable { message } => write!(f, "unparsable line: {message}"),
+            Self::UnknownKey { key } => write!(f, "unknown key {key:?}"),
+            Self::MissingKey { key } => write!(f, "missing key {key:?}"),
+            Self::InvalidField { key, expected } => write!(f, "key {key:?} must be {expected}"),
+            Self::TornTail { offset } => write!(
+                f,
+                "torn tail: incomplete last line at byte offset {offset} (run `cfa audit repair`)"
+            ),
+        }
+    }
+}
+
+impl From<EventShapeError> for BadReason {
+    fn from(e: EventShapeError) -> Self {
+        match e {
+            EventShapeError::Unparsable(message) => Self::Unparsable { message },
+            EventShapeError::UnknownKey(key) => Self::UnknownKey { key },
+            EventShapeError::MissingKey(key) => Self::MissingKey {
+                key: key.to_owned(),
+            },
+            EventShapeError::InvalidField { key, expected } => Self::InvalidField {
+                key: key.to_owned(),
+                expected: expected.to_owned(),
+            },
+        }
+    }
+}
+
+/// The first bad event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    /// 0-based index among events (non-blank lines; rows for SQLite).
+    pub index: u64,
+    /// 1-based physical line number (row id for SQLite).
+    pub line: u64,
+    /// Byte offset of the line (0 for SQLite).
+    pub offset: u64,
+    /// Why.
+    pub reason: BadReason,
+}
+
+/// The outcome of a verification pass.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Events seen (non-blank lines / rows), bad ones included.
+    pub events: u64,
+    /// Events of the requested intent (before the first bad event).
+    pub intent_events: Option<u64>,
+    /// The first bad event; `None` means the chain is intact.
+    pub first_bad: Option<BadEvent>,
+    /// `event_hash` of the last good event (`""` if none).
+    pub tail_hash: String,
+    /// Legacy 16-hex hashes accepted (only with `allow_legacy`).
+    pub legacy_events: u64,
+    /// Merkle tree over the verified events (with `merkle`).
+    pub tree: Option<CompactRange>,
+    /// The root when the tree had `root_at` leaves (with `merkle`).
+    pub root_at: Option<Hash>,
+    /// The leaf hashes of the events read in this pass (with `collect_leaves`);
+    /// an anchored prefix's leaves are not included.
+    pub leaves: Vec<Hash>,
+}
+
+impl VerifyReport {
+    /// `true` when no bad event was found.
+    pub fn intact(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// The per-event result that does not depend on other events.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked<'a> {
+    pub event_hash: Cow<'a, str>,
+    pub previous_hash: Cow<'a, str>,
+    pub hash: HashState,
+    pub intent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HashState {
+    Full,
+    Legacy,
+    Mismatch(String),
+}
+
+fn hash_state(stored: &str, computed_hex: &str) -> HashState {
+    if stored == computed_hex {
+        HashState::Full
+    } else if stored.len() == 16 && computed_hex.starts_with(stored) {
+        HashState::Legacy
+    } else {
+        HashState::Mismatch(computed_hex.to_owned())
+    }
+}
+
+/// Checks one event already in memory (SQLite and memory stores).
+pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checked<'a> {
+    let computed = e.compute_hash();
+    Checked {
+        event_hash: Cow::Borrowed(&e.event_hash),
+        previous_hash: Cow::Borrowed(&e.previous_hash),
+        hash: hash_state(&e.event_hash, &computed),
+        intent: intent.is_some_and(|id| id == e.intent_id),
+    }
+}
+
+/// Checks one trimmed, non-blank line: fast path first, full parse as fallback.
+pub(crate) fn check_line<'a>(
+    line: &'a [u8],
+    intent: Option<&str>,
+) -> Result<Checked<'a>, BadReason> {
+    if let Some(f) = fastline::parse(line) {
+        let mut hex_buf = [0u8; 64];
+        if hex::encode_to_slice(f.digest(), &mut hex_buf).is_ok()
+            && let Ok(computed) = std::str::from_utf8(&hex_buf)
+        {
+            let state = hash_state(f.event_hash, computed);
+            if !matches!(state, HashState::Mismatch(_)) {
+                let intent = match intent {
+                    None => false,
+                    Some(id) => match f.intent_plain() {
+                        Some(s) => s == id,
+                        None => {
+                            serde_json::from_slice::<String>(f.intent_id).is_ok_and(|s| s == id)
+                        }
+                    },
+                };
+                return Ok(Checked {
+                    event_hash: Cow::Borrowed(f.event_hash),
+                    previous_hash: Cow::Borrowed(f.previous_hash),
+                    hash: state,
+                    intent,
+                });
+            }
+        }
+    }
+    // Slow path: full parse + canonical writer (also the fallback on a fast-path mismatch).
+    let text = std::str::from_utf8(line).map_err(|e| BadReason::Unparsable {
+        message: format!("invalid UTF-8: {e}"),
+    })?;
+    let event = AuditEvent::from_jsonl_line(text)?;
+    let computed = event.compute_hash();
+    Ok(Checked {
+        hash: hash_state(&event.event_hash, &computed),
+        intent: intent.is_some_and(|id| id == event.intent_id),
+        event_hash: Cow::Owned(event.event_hash),
+        previous_hash: Cow::Owned(event.previous_hash),
+    })
+}
+
+/// Sequential link checking over per-event results.
+pub(crate) struct ChainState {
+    allow_legacy: bool,
+    count_intent: bool,
+    prev: String,
+    report: VerifyReport,
+    merkle: Option<CompactRange>,
+    root_at: Option<u64>,
+    collect: bool,
+}
+
+impl ChainState {
+    pub(crate) fn new(opts: &VerifyOptions) -> Self {
+        let (prev, tree) = match &opts.start {
+            Some(s) => (s.previous_hash.clone(), s.tree.clone()),
+            None => (String::new(), CompactRange::new()),
+        };
+        let merkle = (opts.merkle || opts.collect_leaves || opts.root_at.is_some()).then_some(tree);
+        let mut st = Self {
+            allow_legacy: opts.allow_legacy,
+            count_intent: opts.intent_id.is_some(),
+            prev,
+            report: VerifyReport {
+                intent_events: opts.intent_id.as_ref().map(|_| 0),
+                ..VerifyReport::default()
+            },
+            merkle,
+            root_at: opts.root_at,
+            collect: opts.collect_leaves,
+        };
+        st.snapshot();
+        st
+    }
+
+    pub(crate) fn broken(&self) -> bool {
+        self.report.first_bad.is_some()
+    }
+
+    /// Counts an event that is not checked because the chain is already broken.
+    pub(crate) fn skip(&mut self) {
+        self.report.events += 1;
+    }
+
+    fn snapshot(&mut self) {
+        if let (Some(tree), Some(at)) = (&self.merkle, self.root_at)
+            && tree.size() == at
+        {
+            self.report.root_at = Some(tree.root());
+        }
+    }
+
+    pub(crate) fn feed(&mut self, line: u64, offset: u64, result: Result<Checked<'_>, BadReason>) {
+        let index = self.report.events;
+        self.report.events += 1;
+        if self.broken() {
+            return;
+        }
+        let bad = |reason| {
+            Some(BadEvent {
+                index,
+                line,
+                offset,
+                reason,
+            })
+        };
+        let c = match result {
+            Ok(c) => c,
+            Err(reason) => {
+                self.report.first_bad = bad(reason);
+                return;
+            }
+        };
+        if *c.previous_hash != *self.prev {
+            self.report.first_bad = bad(BadReason::LinkBroken {
+                expected: self.prev.clone(),
+                found: c.previous_hash.into_owned(),
+            });
+            return;
+        }
+        match c.hash {
+            HashState::Full => {}
+            HashState::Legacy if self.allow_legacy => self.report.legacy_events += 1,
+            HashState::Legacy => {
+                self.report.first_bad = bad(BadReason::LegacyHash {
+                    stored: c.event_hash.into_owned(),
+                });
+                return;
+            }
+            HashState::Mismatch(computed) => {
+                self.report.first_bad = bad(BadReason::HashMismatch {
+                    stored: c.event_hash.into_owned(),
+                    computed,
+                });
+                return;
+            }
+        }
+        if self.count_intent
+            && c.intent
+            && let Some(n) = self.report.intent_events.as_mut()
+        {
+            *n += 1;
+        }
+        self.prev.clear();
+        self.prev.push_str(&c.event_hash);
+        if let Some(tree) = self.merkle.as_mut() {
+            let leaf = merkle::event_leaf(&c.event_hash);
+            tree.push(leaf);
+            if self.collect {
+                self.report.leaves.push(leaf);
+            }
+        }
+        self.snapshot();
+    }
+
+    pub(crate) fn finish(mut self, detect_torn: bool) -> VerifyReport {
+        // An unparsable LAST line is a torn tail (a crash during append).
+        if detect_torn
+            && let Some(bad) = self.report.first_bad.as_mut()
+            && bad.index + 1 == self.report.events
+            && matches!(bad.reason, BadReason::Unparsable { .. })
+        {
+            bad.reason = BadReason::TornTail { offset: bad.offset };
+        }
+        self.report.tail_hash = self.prev;
+        self.report.tree = self.merkle;
+        self.report
+    }
+}
+
+struct LineCheck<'a> {
+    line: u64,
+    offset: u64,
+    result: Result<Checked<'a>, BadReason>,
+}
+
+/// Checks every non-blank line of `slice` (which starts at file offset `base`).
+fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<LineCheck<'a>>, u64) {
+    let mut out = Vec::with_capacity(slice.len() / 400 + 1);
+    let mut line = 0u64;
+    let mut pos = 0usize;
+    while let Some(rest) = slice.get(pos..) {
+        if rest.is_empty() {
+            break;
+        }
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let raw = rest.get(..len).unwrap_or_default();
+        let t = raw.trim_ascii();
+        if !t.is_empty() {
+            out.push(LineCheck {
+                line,
+                offset: base + pos as u64,
+                result: check_line(t, intent),
+            });
+        }
+        line += 1;
+        pos += len + 1;
+    }
+    (out, line)
+}
+
+/// Counts non-blank lines (used once the chain is known to be broken).
+fn count_lines(slice: &[u8]) -> (u64, u64) {
+    let (mut events, mut lines) = (0u64, 0u64);
+    for raw in slice.split(|b| *b == b'\n') {
+        lines += 1;
+        if !raw.trim_ascii().is_empty() {
+            events += 1;
+        }
+    }
+    if slice.ends_with(b"\n") {
+        lines -= 1;
+    }
+    (events, lines)
+}
+
+const CHUNK: usize = 4 << 20;
+const PARALLEL_MIN: usize = 256 << 10;
+
+/// Verifies a JSONL stream in one pass. `progress` receives the bytes consumed so far.
+pub fn verify_reader(
+    mut reader: impl Read,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<VerifyReport> {
+    let mut st = ChainState::new(opts);
+    let intent = opts.intent_id.as_deref();
+    let threads = if opts.threads == 0 { 2 } else { opts.threads };
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + (64 << 10));
+    let mut base = 0u64;
+    let mut line_base = 0u64;
+    let mut target = CHUNK;
+    let mut eof = false;
+    loop {
+        while !eof && buf.len() < target {
+            let want = (target - buf.len()) as u64;
+            let n = (&mut reader).take(want).read_to_end(&mut buf)?;
+            if n == 0 {
+                eof = true;
+            }
+        }
+        let end = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => {
+                    target = target.saturating_mul(2);
+                    continue;
+                }
+            }
+        };
+        target = CHUNK;
+        let region = buf.get(..end).unwrap_or_default();
+        if st.broken() {
+            let (events, lines) = count_lines(region);
+            for _ in 0..events {
+                st.skip();
+            }
+            line_base += lines;
+        } else if threads > 1 && region.len() >= PARALLEL_MIN {
+            let mid = region.len() / 2;
+            let split = memchr::memchr(b'\n', region.get(mid..).unwrap_or_default())
+                .map_or(region.len(), |i| mid + i + 1);
+            let (a, b) = region.split_at(split);
+            let ((ra, la), (rb, lb)) = std::thread::scope(|s| {
+                let hb = s.spawn(|| check_lines(b, base + split as u64, intent));
+                let first = check_lines(a, base, intent);
+                let second = hb.join().unwrap_or_else(|_| (Vec::new(), 0));
+                (first, second)
+            });
+            for lc in ra {
+                st.feed(line_base + lc.line + 1, lc.offset, lc.result);
+            }
+            for lc in rb {
+                st.feed(line_base + la + lc.line + 1, lc.offset, lc.result);
+            }
+            line_base += la + lb;
+        } else {
+            let (rs, lines) = check_lines(region, base, intent);
+            for lc in rs {
+                st.feed(line_base + lc.line + 1, lc.offset, lc.result);
+            }
+            line_base += lines;
+        }
+        buf.drain(..end);
+        base += end as u64;
+        progress(base);
+        if eof {
+            break;
+        }
+    }
+    Ok(st.finish(true))
+}
+
+/// Verifies events that are already parsed (SQLite rows, memory store).
+/// Each item is `(line or row id, event or the reason it could not be read)`.
+pub fn verify_events<I>(events: I, opts: &VerifyOptions) -> VerifyReport
+where
+    I: IntoIterator<Item = (u64, Result<AuditEvent, BadReason>)>,
+{
+    let mut st = ChainState::new(opts);
+    let intent = opts.intent_id.as_deref();
+    for (line, ev) in events {
+        if st.broken() {
+            st.skip();
+            continue;
+        }
+        match ev {
+            Ok(e) => {
+                let c = check_event(&e, intent);
+                st.feed(line, 0, Ok(c));
+            }
+            Err(r) => st.feed(line, 0, Err(r)),
+        }
+    }
+    st.finish(false)
+}
