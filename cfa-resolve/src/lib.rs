@@ -1,7 +1,7 @@
 //! Φ formalize: turns intent text into a `StateSignature` grounded in a catalog
 //! (the [`Normalizer`] trait, the whole-word [`RuleBasedNormalizer`] over data-driven
 //! [`KeywordPack`]s, and an opt-in LLM normaliser behind the `llm` feature), and decides
-//! how much confirmation the result needs ([`confirm`], [`ConfirmationHandler`]). It
+//! how much confirmation the result needs ([`confirm()`], [`ConfirmationHandler`]). It
 //! must not know about policy rules, planning, code generation, execution, storage or
 //! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
 //! values).
@@ -45,6 +45,8 @@
 mod compiled;
 pub mod confirm;
 mod grounding;
+#[cfg(feature = "llm")]
+pub mod llm;
 mod normalizer;
 mod pack;
 mod pyfmt;

@@ -87,55 +87,85 @@ impl RuleBasedNormalizer {
             intent_id: input.intent_id.to_owned(),
             source_intent_raw: input.raw_intent.to_owned(),
         };
-        let catalog_empty = input.catalog.is_empty();
-        let mut confidence = base_confidence(&signature, catalog_empty);
-        let mut ambiguity = ambiguity(confidence, input.strict, input.min_confidence);
-        let mut competing = Vec::new();
-        let reasoning;
-        if catalog_empty {
-            confidence = confidence.min(0.20);
-            ambiguity = AmbiguityLevel::High;
-            competing.push(NO_CATALOG_INTERPRETATION.to_owned());
-            reasoning = NO_CATALOG_REASONING.to_owned();
-        } else if signature.datasets.is_empty() {
-            confidence = confidence.min(0.30);
-            ambiguity = AmbiguityLevel::High;
-            competing.push(NO_MATCH_INTERPRETATION.to_owned());
-            reasoning = NO_MATCH_REASONING.to_owned();
-        } else {
-            if input.strict && confidence < input.min_confidence {
-                ambiguity = AmbiguityLevel::High;
-                competing.push(format!(
-                    "Confidence {} is below the minimum {}; the intent may mean something else.",
-                    fmt2(confidence),
-                    fmt2(input.min_confidence)
-                ));
-            }
-            reasoning = format!(
-                "Rule-based resolution: layer={}, datasets={}, pii={}.",
-                layer,
-                py_list_repr(signature.datasets.iter().map(|d| d.name.as_str())),
-                py_bool(signature.contains_pii())
-            );
-        }
-        let environment_constraints = input
-            .environment
+        finish(signature, input, "Rule-based resolution")
+    }
+
+    /// The pooled, compiled keywords (for other normalisers that share the rules).
+    #[cfg_attr(not(feature = "llm"), allow(dead_code))]
+    pub(crate) fn compiled(&self) -> &CompiledPacks {
+        &self.compiled
+    }
+
+    /// Every intent label the packs know, plus the fallback.
+    pub fn intent_labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = self
+            .compiled
+            .intents
             .iter()
-            .filter(|d| UNPUBLISHED_STATES.contains(&d.state.as_str()))
-            .map(|d| format!("{}.state={} -> publish_allowed=false", d.name, d.state))
+            .map(|(l, _)| l.as_str())
             .collect();
-        let confirmation_mode =
-            confirmation_mode(&signature, confidence, ambiguity, competing.len());
-        Resolution {
-            signature,
-            confidence,
-            ambiguity,
-            confirmation_mode,
-            competing_interpretations: competing,
-            reasoning,
-            environment_constraints,
-            llm: None,
+        if !labels.contains(&FALLBACK_INTENT) {
+            labels.push(FALLBACK_INTENT);
         }
+        labels
+    }
+}
+
+/// Completes a resolution from a built signature: confidence, ambiguity, the
+/// reference's overrides, environment constraints and the confirmation mode. The
+/// grounded reasoning starts with `label`.
+pub(crate) fn finish(
+    signature: StateSignature,
+    input: &NormalizerInput<'_>,
+    label: &str,
+) -> Resolution {
+    let catalog_empty = input.catalog.is_empty();
+    let mut confidence = base_confidence(&signature, catalog_empty);
+    let mut ambiguity = ambiguity(confidence, input.strict, input.min_confidence);
+    let mut competing = Vec::new();
+    let reasoning;
+    if catalog_empty {
+        confidence = confidence.min(0.20);
+        ambiguity = AmbiguityLevel::High;
+        competing.push(NO_CATALOG_INTERPRETATION.to_owned());
+        reasoning = NO_CATALOG_REASONING.to_owned();
+    } else if signature.datasets.is_empty() {
+        confidence = confidence.min(0.30);
+        ambiguity = AmbiguityLevel::High;
+        competing.push(NO_MATCH_INTERPRETATION.to_owned());
+        reasoning = NO_MATCH_REASONING.to_owned();
+    } else {
+        if input.strict && confidence < input.min_confidence {
+            ambiguity = AmbiguityLevel::High;
+            competing.push(format!(
+                "Confidence {} is below the minimum {}; the intent may mean something else.",
+                fmt2(confidence),
+                fmt2(input.min_confidence)
+            ));
+        }
+        reasoning = format!(
+            "{label}: layer={}, datasets={}, pii={}.",
+            signature.target_layer,
+            py_list_repr(signature.datasets.iter().map(|d| d.name.as_str())),
+            py_bool(signature.contains_pii())
+        );
+    }
+    let environment_constraints = input
+        .environment
+        .iter()
+        .filter(|d| UNPUBLISHED_STATES.contains(&d.state.as_str()))
+        .map(|d| format!("{}.state={} -> publish_allowed=false", d.name, d.state))
+        .collect();
+    let confirmation_mode = confirmation_mode(&signature, confidence, ambiguity, competing.len());
+    Resolution {
+        signature,
+        confidence,
+        ambiguity,
+        confirmation_mode,
+        competing_interpretations: competing,
+        reasoning,
+        environment_constraints,
+        llm: None,
     }
 }
 

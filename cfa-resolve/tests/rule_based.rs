@@ -36,22 +36,25 @@ fn names(r: &Resolution) -> Vec<&str> {
         .collect()
 }
 
+/// text, catalog, layer, datasets, intent, confidence, ambiguity, mode
+type Row<'a> = (
+    &'a str,
+    &'a Catalog,
+    TargetLayer,
+    &'a [&'a str],
+    &'a str,
+    f64,
+    AmbiguityLevel,
+    ConfirmationMode,
+);
+
 #[test]
 fn reference_observed_table() {
     let cat = catalog();
     let empty = Catalog::from_value(&json!({})).unwrap();
     use AmbiguityLevel::*;
     use ConfirmationMode::*;
-    let rows: [(
-        &str,
-        &Catalog,
-        TargetLayer,
-        &[&str],
-        &str,
-        f64,
-        AmbiguityLevel,
-        ConfirmationMode,
-    ); 7] = [
+    let rows: [Row<'_>; 7] = [
         (
             "Join NFe with Clientes and persist to Silver",
             &cat,
