@@ -5,9 +5,15 @@ use crate::engine::PolicyEngine;
 use crate::registry::BuildError;
 
 const BUNDLES: [(&str, &str); 5] = [
-    ("compliance-strict-v1", include_str!("../bundles/compliance-strict-v1.yaml")),
+    (
+        "compliance-strict-v1",
+        include_str!("../bundles/compliance-strict-v1.yaml"),
+    ),
     ("eu-ai-act-v1", include_str!("../bundles/eu-ai-act-v1.yaml")),
-    ("finops-strict-v1", include_str!("../bundles/finops-strict-v1.yaml")),
+    (
+        "finops-strict-v1",
+        include_str!("../bundles/finops-strict-v1.yaml"),
+    ),
     ("lgpd-v1", include_str!("../bundles/lgpd-v1.yaml")),
     ("prod-v1", include_str!("../bundles/prod-v1.yaml")),
 ];
@@ -52,7 +58,11 @@ pub fn load(name: &str) -> Result<crate::bundle::PolicyBundle, BuiltinError> {
         name: name.to_owned(),
         available: names().map(str::to_owned).collect(),
     })?;
-    Ok(load_bundle(text, BundleFormat::Yaml, &format!("builtin:{name}"))?)
+    Ok(load_bundle(
+        text,
+        BundleFormat::Yaml,
+        &format!("builtin:{name}"),
+    )?)
 }
 
 impl PolicyEngine {

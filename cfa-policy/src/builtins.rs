@@ -135,7 +135,11 @@ impl BuiltinCondition {
             Self::ShuffleBudgetExceeded { max_shuffle_gb } => {
                 sig.datasets.len() >= 2
                     && c.partition_by.is_empty()
-                    && sig.datasets.iter().map(DatasetRef::size_gb_f64).sum::<f64>()
+                    && sig
+                        .datasets
+                        .iter()
+                        .map(DatasetRef::size_gb_f64)
+                        .sum::<f64>()
                         > max_shuffle_gb
             }
             Self::UnauthorizedGoldWrite => {
@@ -260,7 +264,11 @@ fn partition_fix(ctx: &EvalContext<'_>, triggers: impl Fn(&DatasetRef) -> bool) 
     Fix::Patches {
         patches: vec![Patch::set(
             "constraints.partition_by",
-            Value::Array(cols.into_iter().map(|c| Value::String(c.to_owned())).collect()),
+            Value::Array(
+                cols.into_iter()
+                    .map(|c| Value::String(c.to_owned()))
+                    .collect(),
+            ),
         )],
     }
 }

@@ -127,7 +127,11 @@ pub enum BundleError {
 
 /// Parses bundle text and validates it against the built-in conditions.
 /// `origin` names the input in messages (usually the file path).
-pub fn load_bundle(text: &str, format: BundleFormat, origin: &str) -> Result<PolicyBundle, BundleError> {
+pub fn load_bundle(
+    text: &str,
+    format: BundleFormat,
+    origin: &str,
+) -> Result<PolicyBundle, BundleError> {
     load_bundle_with(text, format, origin, &ConditionRegistry::with_builtins())
 }
 
@@ -211,23 +215,45 @@ impl PolicyBundle {
         let rules = bundle
             .get("rules")
             .and_then(Value::as_array)
-            .map(|rules| rules.iter().filter_map(Value::as_object).map(rule_from).collect())
+            .map(|rules| {
+                rules
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(rule_from)
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(PolicyBundle {
             version: str_of(bundle, "version"),
-            description: bundle.get("description").and_then(Value::as_str).map(str::to_owned),
+            description: bundle
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             rules,
         })
     }
 }
 
 fn str_of(m: &Map<String, Value>, key: &str) -> String {
-    m.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    m.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 const KNOWN_KEYS: [&str; 12] = [
-    "name", "condition", "action", "fault_code", "severity", "family", "message",
-    "remediation", "target_layer", "min_size_gb", "max_dbu", "max_shuffle_gb",
+    "name",
+    "condition",
+    "action",
+    "fault_code",
+    "severity",
+    "family",
+    "message",
+    "remediation",
+    "target_layer",
+    "min_size_gb",
+    "max_dbu",
+    "max_shuffle_gb",
 ];
 
 /// Builds a rule from a validated rule object. The fallbacks mirror the reference's
@@ -249,7 +275,11 @@ fn rule_from(rule: &Map<String, Value>) -> RuleSpec {
             .collect(),
     };
     RuleSpec {
-        name: rule.get("name").and_then(Value::as_str).unwrap_or("unnamed").to_owned(),
+        name: rule
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed")
+            .to_owned(),
         condition: str_of(rule, "condition"),
         action: rule
             .get("action")
@@ -271,7 +301,13 @@ fn rule_from(rule: &Map<String, Value>) -> RuleSpec {
         remediation: rule
             .get("remediation")
             .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
         params,
     }

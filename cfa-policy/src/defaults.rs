@@ -48,7 +48,10 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
             Critical,
             "PII detected without treatment in write to protected layer.",
-            &["Apply sha256() on PII columns before join", "Or use drop() to remove sensitive columns"],
+            &[
+                "Apply sha256() on PII columns before join",
+                "Or use drop() to remove sensitive columns",
+            ],
         ),
         rule(
             "require_pii_anonymization_declaration",
@@ -57,7 +60,10 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "GOVERNANCE_PII_WITHOUT_POLICY",
             Critical,
             "Datasets with PII present but no_pii_raw=False without justification.",
-            &["Set constraints.no_pii_raw=True explicitly", "Or add PII treatment justification to domain"],
+            &[
+                "Set constraints.no_pii_raw=True explicitly",
+                "Or add PII treatment justification to domain",
+            ],
         ),
         rule(
             "require_partition_filter_for_high_volume",
@@ -66,7 +72,10 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "FINOPS_MISSING_TEMPORAL_PREDICATE",
             High,
             "High volume dataset without partition filter \u{2014} full scan risk.",
-            &["Add constraints.partition_by with temporal column", "Example: partition_by: [processing_date]"],
+            &[
+                "Add constraints.partition_by with temporal column",
+                "Example: partition_by: [processing_date]",
+            ],
         ),
         rule(
             "warn_on_sensitive_without_partition",
@@ -84,7 +93,10 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "CONTRACT_MISSING_MERGE_KEY",
             Critical,
             "Write to Silver/Gold without merge_key \u{2014} direct append forbidden.",
-            &["Set constraints.merge_key_required=True", "Ensure the Planner uses merge, not append"],
+            &[
+                "Set constraints.merge_key_required=True",
+                "Ensure the Planner uses merge, not append",
+            ],
         ),
         rule(
             "enforce_type_checking",
@@ -93,7 +105,10 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "CONTRACT_TYPE_ENFORCEMENT_DISABLED",
             High,
             "enforce_types=False in write to protected layer.",
-            &["Enable constraints.enforce_types=True", "Define expected schema in catalog"],
+            &[
+                "Enable constraints.enforce_types=True",
+                "Define expected schema in catalog",
+            ],
         ),
         rule(
             "enforce_cost_ceiling",

@@ -6,8 +6,8 @@ use crate::condition::{EvalContext, Verdict};
 use crate::defaults;
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
-    Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction,
-    PolicyResult, StateSignature,
+    Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
+    StateSignature,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -115,7 +115,11 @@ impl PolicyEngine {
 
     /// A description of every rule, in order.
     pub fn describe_rules(&self) -> Vec<RuleDescription> {
-        self.rules.iter().zip(&self.conditions).map(describe).collect()
+        self.rules
+            .iter()
+            .zip(&self.conditions)
+            .map(describe)
+            .collect()
     }
 
     /// The rule that raises fault `code`, if any.
@@ -177,7 +181,9 @@ impl PolicyEngine {
                 CompiledCondition::Builtin(b) => Ok(b.check(&ctx)),
                 CompiledCondition::Plugin(p) => catch_unwind(AssertUnwindSafe(|| p.check(&ctx)))
                     .unwrap_or_else(|_| {
-                        Err(crate::condition::ConditionError::new("the condition panicked"))
+                        Err(crate::condition::ConditionError::new(
+                            "the condition panicked",
+                        ))
                     }),
             };
             match verdict {
@@ -307,9 +313,15 @@ fn condition_error_fault(rule: &RuleSpec, error: &str) -> Fault {
 }
 
 fn decide(faults: &[Fault]) -> PolicyAction {
-    if faults.iter().any(|f| f.mandatory_action == PolicyAction::Block) {
+    if faults
+        .iter()
+        .any(|f| f.mandatory_action == PolicyAction::Block)
+    {
         PolicyAction::Block
-    } else if faults.iter().any(|f| f.mandatory_action == PolicyAction::Replan) {
+    } else if faults
+        .iter()
+        .any(|f| f.mandatory_action == PolicyAction::Replan)
+    {
         PolicyAction::Replan
     } else {
         PolicyAction::Approve

@@ -234,11 +234,15 @@ mod tests {
 
     #[test]
     fn json_paths_resolve() {
-        let text = "{\n  \"version\": \"v\",\n  \"rules\": [\n    {\"name\": 5, \"a\\u00e9\": 1}\n  ]\n}";
+        let text =
+            "{\n  \"version\": \"v\",\n  \"rules\": [\n    {\"name\": 5, \"a\\u00e9\": 1}\n  ]\n}";
         let tree = json_positions(text).unwrap();
         assert_eq!(
             locate_bundle_path(&tree, "policy_bundle.rules[0].name"),
-            Position { line: 4, column: 14 }
+            Position {
+                line: 4,
+                column: 14
+            }
         );
         // a missing key points at its object
         assert_eq!(
@@ -247,7 +251,10 @@ mod tests {
         );
         assert_eq!(
             locate_bundle_path(&tree, "policy_bundle.version"),
-            Position { line: 2, column: 14 }
+            Position {
+                line: 2,
+                column: 14
+            }
         );
     }
 }

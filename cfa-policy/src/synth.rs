@@ -1,7 +1,7 @@
 //! Synthetic bundles for benchmarks and load tests.
 
-use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::builtins::BUILTIN_NAMES;
+use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::RuleParams;
 use cfa_types::{FaultFamily, FaultSeverity, PolicyAction, TargetLayer};
 
@@ -16,7 +16,10 @@ pub fn generated_bundle(n: usize) -> PolicyBundle {
         .collect();
     let rules = (0..n)
         .map(|i| {
-            let condition = names.get(i % names.len()).copied().unwrap_or("missing_merge_key");
+            let condition = names
+                .get(i % names.len())
+                .copied()
+                .unwrap_or("missing_merge_key");
             let mut params = RuleParams::default();
             match condition {
                 "missing_partition" => params.min_size_gb = Some(1.0 + i as f64),
@@ -25,18 +28,33 @@ pub fn generated_bundle(n: usize) -> PolicyBundle {
                 _ => {}
             }
             if i % 3 == 1 {
-                params.target_layer = Some(TargetLayer::ALL.get(i % 3).copied().unwrap_or(TargetLayer::Silver));
+                params.target_layer = Some(
+                    TargetLayer::ALL
+                        .get(i % 3)
+                        .copied()
+                        .unwrap_or(TargetLayer::Silver),
+                );
             }
             RuleSpec {
                 name: format!("rule_{i}_{condition}"),
                 condition: condition.to_owned(),
-                action: [PolicyAction::Replan, PolicyAction::Block, PolicyAction::Approve]
-                    .get(i % 3)
-                    .copied()
-                    .unwrap_or(PolicyAction::Block),
+                action: [
+                    PolicyAction::Replan,
+                    PolicyAction::Block,
+                    PolicyAction::Approve,
+                ]
+                .get(i % 3)
+                .copied()
+                .unwrap_or(PolicyAction::Block),
                 fault_code: format!("SYNTH_{i:04}_{}", condition.to_ascii_uppercase()),
-                severity: FaultSeverity::ALL.get(i % 4).copied().unwrap_or(FaultSeverity::High),
-                family: FaultFamily::ALL.get(i % 4).copied().unwrap_or(FaultFamily::Semantic),
+                severity: FaultSeverity::ALL
+                    .get(i % 4)
+                    .copied()
+                    .unwrap_or(FaultSeverity::High),
+                family: FaultFamily::ALL
+                    .get(i % 4)
+                    .copied()
+                    .unwrap_or(FaultFamily::Semantic),
                 message: format!("Synthetic rule {i} ({condition})."),
                 remediation: vec![format!("Fix synthetic rule {}", i % 17)],
                 params,

@@ -34,7 +34,10 @@ pub fn validate_bundle_value_with(data: &Value, registry: &ConditionRegistry) ->
     let rules = match bundle.get("rules") {
         Some(Value::Array(rules)) if !rules.is_empty() => rules,
         _ => {
-            issues.push(Issue::new(format!("{ROOT}.rules"), "must be a non-empty list"));
+            issues.push(Issue::new(
+                format!("{ROOT}.rules"),
+                "must be a non-empty list",
+            ));
             return issues;
         }
     };
@@ -78,7 +81,8 @@ pub(crate) fn unwrap_bundle<'a>(
 }
 
 fn one_of(v: Option<&Value>, allowed: &[&str]) -> bool {
-    v.and_then(Value::as_str).is_some_and(|s| allowed.contains(&s))
+    v.and_then(Value::as_str)
+        .is_some_and(|s| allowed.contains(&s))
 }
 
 fn list_repr(items: &[&str]) -> String {
@@ -149,7 +153,10 @@ fn check_rule<'a>(
             ));
         }
         Some(Value::Array(_)) => {}
-        Some(_) => issues.push(Issue::new(field("remediation"), "must be a list of strings")),
+        Some(_) => issues.push(Issue::new(
+            field("remediation"),
+            "must be a list of strings",
+        )),
     }
     if rule.contains_key("target_layer") && !one_of(rule.get("target_layer"), &LAYERS) {
         issues.push(Issue::new(field("target_layer"), list_repr(&LAYERS)));
@@ -193,11 +200,17 @@ mod tests {
                           "severity": "high", "fault_code": "A", "message": "m"});
         let issues = validate_bundle_value(&json!({"version": "v", "rules": [rule.clone(), rule]}));
         let rendered: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        assert_eq!(rendered, vec![
-            "policy_bundle.rules[1].name: duplicate rule name 'a'",
-            "policy_bundle.rules[1].fault_code: duplicate fault code 'A'",
-        ]);
-        assert_eq!(validate_bundle_value(&Value::Null)[0].to_string(), "policy_bundle: file is empty");
+        assert_eq!(
+            rendered,
+            vec![
+                "policy_bundle.rules[1].name: duplicate rule name 'a'",
+                "policy_bundle.rules[1].fault_code: duplicate fault code 'A'",
+            ]
+        );
+        assert_eq!(
+            validate_bundle_value(&Value::Null)[0].to_string(),
+            "policy_bundle: file is empty"
+        );
         assert_eq!(
             validate_bundle_value(&json!({"version": "v", "rules": []}))[0].to_string(),
             "policy_bundle.rules: must be a non-empty list"

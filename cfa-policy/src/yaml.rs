@@ -3,7 +3,7 @@
 //! from floats. Also builds the position tree that [`crate::locate`] walks to put a
 //! line and column on a validation issue.
 
-use crate::locate::{Position, PosKind, PosNode};
+use crate::locate::{PosKind, PosNode, Position};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn keeps_int_float_and_strings() {
         let v = parse_value("a: 10\nb: 10.0\nc: \"x\"\nd: [1, 2.5]\ne: ~\nf: true\n").unwrap();
-        assert_eq!(v, json!({"a": 10, "b": 10.0, "c": "x", "d": [1, 2.5], "e": null, "f": true}));
+        assert_eq!(
+            v,
+            json!({"a": 10, "b": 10.0, "c": "x", "d": [1, 2.5], "e": null, "f": true})
+        );
         assert!(v["a"].is_u64());
         assert!(v["b"].is_f64());
     }

@@ -18,7 +18,13 @@ fn every_builtin_validates_and_compiles() {
     let names: Vec<&str> = builtin::names().collect();
     assert_eq!(
         names,
-        ["compliance-strict-v1", "eu-ai-act-v1", "finops-strict-v1", "lgpd-v1", "prod-v1"]
+        [
+            "compliance-strict-v1",
+            "eu-ai-act-v1",
+            "finops-strict-v1",
+            "lgpd-v1",
+            "prod-v1"
+        ]
     );
     for name in names {
         let text = builtin::source(name).unwrap();
@@ -28,21 +34,41 @@ fn every_builtin_validates_and_compiles() {
         assert_eq!(e.version(), format!("{name}.0"));
     }
     let err = PolicyEngine::builtin("prod-v2").unwrap_err().to_string();
-    assert!(err.contains("unknown built-in policy bundle 'prod-v2'"), "{err}");
+    assert!(
+        err.contains("unknown built-in policy bundle 'prod-v2'"),
+        "{err}"
+    );
     assert!(err.contains("compliance-strict-v1, eu-ai-act-v1"), "{err}");
     assert!(builtin::source("nope").is_none());
 }
 
-type Row = (&'static str, &'static str, PolicyAction, &'static str, FaultSeverity);
+type Row = (
+    &'static str,
+    &'static str,
+    PolicyAction,
+    &'static str,
+    FaultSeverity,
+);
 
 fn check_table(name: &str, rows: &[Row]) {
     let e = PolicyEngine::builtin(name).unwrap();
     let got: Vec<_> = e
         .rules()
         .iter()
-        .map(|r| (r.name.as_str(), r.condition.as_str(), r.action, r.fault_code.as_str(), r.severity))
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.condition.as_str(),
+                r.action,
+                r.fault_code.as_str(),
+                r.severity,
+            )
+        })
         .collect();
-    let want: Vec<_> = rows.iter().map(|(a, b, c, d, s)| (*a, *b, *c, *d, *s)).collect();
+    let want: Vec<_> = rows
+        .iter()
+        .map(|(a, b, c, d, s)| (*a, *b, *c, *d, *s))
+        .collect();
     assert_eq!(got, want, "{name}");
 }
 
@@ -50,54 +76,216 @@ fn check_table(name: &str, rows: &[Row]) {
 fn builtins_match_the_reference_tables() {
     use FaultSeverity::{Critical, High, Warning};
     use PolicyAction::{Block, Replan};
-    check_table("prod-v1", &[
-        ("forbid_raw_pii_in_silver_or_gold", "pii_in_protected_layer", Replan, "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER", Critical),
-        ("require_pii_anonymization_declaration", "pii_without_policy", Block, "GOVERNANCE_PII_WITHOUT_POLICY", Critical),
-        ("require_partition_filter_for_high_volume", "missing_partition", Replan, "FINOPS_MISSING_TEMPORAL_PREDICATE", High),
-        ("warn_on_sensitive_without_partition", "sensitive_without_partition", Replan, "FINOPS_SENSITIVE_WITHOUT_PARTITION", Warning),
-        ("require_merge_key_for_silver_gold", "missing_merge_key", Block, "CONTRACT_MISSING_MERGE_KEY", Critical),
-        ("enforce_type_checking", "enforce_types_disabled", Replan, "CONTRACT_TYPE_ENFORCEMENT_DISABLED", High),
-        ("enforce_cost_ceiling", "cost_budget_exceeded", Block, "FINOPS_INVALID_COST_CEILING", High),
-    ]);
-    check_table("finops-strict-v1", &[
-        ("require_partition_filter_for_high_volume", "missing_partition", Block, "FINOPS_MISSING_TEMPORAL_PREDICATE", Critical),
-        ("warn_on_sensitive_without_partition", "sensitive_without_partition", Block, "FINOPS_SENSITIVE_WITHOUT_PARTITION", High),
-        ("enforce_cost_ceiling_strict", "cost_budget_exceeded", Block, "FINOPS_COST_CEILING_EXCEEDED", Critical),
-        ("forbid_raw_pii_in_silver_or_gold", "pii_in_protected_layer", Replan, "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER", Critical),
-        ("require_merge_key_for_silver_gold", "missing_merge_key", Block, "CONTRACT_MISSING_MERGE_KEY", Critical),
-    ]);
-    check_table("compliance-strict-v1", &[
-        ("forbid_raw_pii_in_silver_or_gold", "pii_in_protected_layer", Block, "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER", Critical),
-        ("require_pii_anonymization_declaration", "pii_without_policy", Block, "GOVERNANCE_PII_WITHOUT_POLICY", Critical),
-        ("forbid_pii_in_gold_any_circumstance", "pii_in_protected_layer", Block, "GOVERNANCE_PII_IN_GOLD_FORBIDDEN", Critical),
-        ("require_merge_key_for_silver_gold", "missing_merge_key", Block, "CONTRACT_MISSING_MERGE_KEY", Critical),
-        ("enforce_type_checking", "enforce_types_disabled", Block, "CONTRACT_TYPE_ENFORCEMENT_DISABLED", Critical),
-        ("require_partition_for_any_sensitive", "sensitive_without_partition", Block, "FINOPS_SENSITIVE_WITHOUT_PARTITION", High),
-        ("enforce_cost_ceiling", "cost_budget_exceeded", Block, "FINOPS_INVALID_COST_CEILING", High),
-    ]);
+    check_table(
+        "prod-v1",
+        &[
+            (
+                "forbid_raw_pii_in_silver_or_gold",
+                "pii_in_protected_layer",
+                Replan,
+                "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
+                Critical,
+            ),
+            (
+                "require_pii_anonymization_declaration",
+                "pii_without_policy",
+                Block,
+                "GOVERNANCE_PII_WITHOUT_POLICY",
+                Critical,
+            ),
+            (
+                "require_partition_filter_for_high_volume",
+                "missing_partition",
+                Replan,
+                "FINOPS_MISSING_TEMPORAL_PREDICATE",
+                High,
+            ),
+            (
+                "warn_on_sensitive_without_partition",
+                "sensitive_without_partition",
+                Replan,
+                "FINOPS_SENSITIVE_WITHOUT_PARTITION",
+                Warning,
+            ),
+            (
+                "require_merge_key_for_silver_gold",
+                "missing_merge_key",
+                Block,
+                "CONTRACT_MISSING_MERGE_KEY",
+                Critical,
+            ),
+            (
+                "enforce_type_checking",
+                "enforce_types_disabled",
+                Replan,
+                "CONTRACT_TYPE_ENFORCEMENT_DISABLED",
+                High,
+            ),
+            (
+                "enforce_cost_ceiling",
+                "cost_budget_exceeded",
+                Block,
+                "FINOPS_INVALID_COST_CEILING",
+                High,
+            ),
+        ],
+    );
+    check_table(
+        "finops-strict-v1",
+        &[
+            (
+                "require_partition_filter_for_high_volume",
+                "missing_partition",
+                Block,
+                "FINOPS_MISSING_TEMPORAL_PREDICATE",
+                Critical,
+            ),
+            (
+                "warn_on_sensitive_without_partition",
+                "sensitive_without_partition",
+                Block,
+                "FINOPS_SENSITIVE_WITHOUT_PARTITION",
+                High,
+            ),
+            (
+                "enforce_cost_ceiling_strict",
+                "cost_budget_exceeded",
+                Block,
+                "FINOPS_COST_CEILING_EXCEEDED",
+                Critical,
+            ),
+            (
+                "forbid_raw_pii_in_silver_or_gold",
+                "pii_in_protected_layer",
+                Replan,
+                "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
+                Critical,
+            ),
+            (
+                "require_merge_key_for_silver_gold",
+                "missing_merge_key",
+                Block,
+                "CONTRACT_MISSING_MERGE_KEY",
+                Critical,
+            ),
+        ],
+    );
+    check_table(
+        "compliance-strict-v1",
+        &[
+            (
+                "forbid_raw_pii_in_silver_or_gold",
+                "pii_in_protected_layer",
+                Block,
+                "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
+                Critical,
+            ),
+            (
+                "require_pii_anonymization_declaration",
+                "pii_without_policy",
+                Block,
+                "GOVERNANCE_PII_WITHOUT_POLICY",
+                Critical,
+            ),
+            (
+                "forbid_pii_in_gold_any_circumstance",
+                "pii_in_protected_layer",
+                Block,
+                "GOVERNANCE_PII_IN_GOLD_FORBIDDEN",
+                Critical,
+            ),
+            (
+                "require_merge_key_for_silver_gold",
+                "missing_merge_key",
+                Block,
+                "CONTRACT_MISSING_MERGE_KEY",
+                Critical,
+            ),
+            (
+                "enforce_type_checking",
+                "enforce_types_disabled",
+                Block,
+                "CONTRACT_TYPE_ENFORCEMENT_DISABLED",
+                Critical,
+            ),
+            (
+                "require_partition_for_any_sensitive",
+                "sensitive_without_partition",
+                Block,
+                "FINOPS_SENSITIVE_WITHOUT_PARTITION",
+                High,
+            ),
+            (
+                "enforce_cost_ceiling",
+                "cost_budget_exceeded",
+                Block,
+                "FINOPS_INVALID_COST_CEILING",
+                High,
+            ),
+        ],
+    );
     let prod = PolicyEngine::builtin("prod-v1").unwrap();
     assert_eq!(prod.rules()[2].params.min_size_gb, Some(1.0));
     let fin = PolicyEngine::builtin("finops-strict-v1").unwrap();
     assert_eq!(fin.rules()[0].params.min_size_gb, Some(0.5));
     assert_eq!(fin.rules()[2].params.max_dbu, Some(25.0));
     let cs = PolicyEngine::builtin("compliance-strict-v1").unwrap();
-    assert_eq!(cs.rules()[2].params.target_layer, Some(cfa_types::TargetLayer::Gold));
+    assert_eq!(
+        cs.rules()[2].params.target_layer,
+        Some(cfa_types::TargetLayer::Gold)
+    );
 
     let eu = PolicyEngine::builtin("eu-ai-act-v1").unwrap();
-    let eu_rows: Vec<_> = eu.rules().iter().map(|r| (r.fault_code.as_str(), r.condition.as_str(), r.action)).collect();
-    assert_eq!(eu_rows, [
-        ("EU_AI_ACT_ART9_RISK_MGMT_PII", "pii_in_protected_layer", Block),
-        ("EU_AI_ACT_ART9_RISK_MGMT_PARTITION", "missing_partition", Replan),
-        ("EU_AI_ACT_ART10_DATA_GOV_PII", "pii_without_policy", Block),
-        ("EU_AI_ACT_ART10_DATA_GOV_SCHEMA", "enforce_types_disabled", Replan),
-        ("EU_AI_ACT_ART12_RECORD_KEEPING", "missing_merge_key", Block),
-        ("EU_AI_ACT_ART13_TRANSPARENCY", "sensitive_without_partition", Replan),
-        ("EU_AI_ACT_ART15_ACCURACY", "schema_mismatch", Block),
-        ("EU_AI_ACT_ART17_QUALITY_COST", "cost_budget_exceeded", Replan),
-    ]);
+    let eu_rows: Vec<_> = eu
+        .rules()
+        .iter()
+        .map(|r| (r.fault_code.as_str(), r.condition.as_str(), r.action))
+        .collect();
+    assert_eq!(
+        eu_rows,
+        [
+            (
+                "EU_AI_ACT_ART9_RISK_MGMT_PII",
+                "pii_in_protected_layer",
+                Block
+            ),
+            (
+                "EU_AI_ACT_ART9_RISK_MGMT_PARTITION",
+                "missing_partition",
+                Replan
+            ),
+            ("EU_AI_ACT_ART10_DATA_GOV_PII", "pii_without_policy", Block),
+            (
+                "EU_AI_ACT_ART10_DATA_GOV_SCHEMA",
+                "enforce_types_disabled",
+                Replan
+            ),
+            ("EU_AI_ACT_ART12_RECORD_KEEPING", "missing_merge_key", Block),
+            (
+                "EU_AI_ACT_ART13_TRANSPARENCY",
+                "sensitive_without_partition",
+                Replan
+            ),
+            ("EU_AI_ACT_ART15_ACCURACY", "schema_mismatch", Block),
+            (
+                "EU_AI_ACT_ART17_QUALITY_COST",
+                "cost_budget_exceeded",
+                Replan
+            ),
+        ]
+    );
     let lgpd = PolicyEngine::builtin("lgpd-v1").unwrap();
-    assert!(lgpd.rules().iter().all(|r| r.fault_code.starts_with("LGPD_")));
-    for c in ["pii_without_policy", "sensitive_without_partition", "missing_merge_key", "unauthorized_gold_write"] {
+    assert!(
+        lgpd.rules()
+            .iter()
+            .all(|r| r.fault_code.starts_with("LGPD_"))
+    );
+    for c in [
+        "pii_without_policy",
+        "sensitive_without_partition",
+        "missing_merge_key",
+        "unauthorized_gold_write",
+    ] {
         assert!(lgpd.rules().iter().any(|r| r.condition == c), "{c}");
     }
 }
@@ -106,8 +294,15 @@ fn builtins_match_the_reference_tables() {
 fn builtin_texts_are_our_own_where_rules_differ() {
     // compliance-strict's rule 1 differs from the default (block, own remediation)
     let cs = PolicyEngine::builtin("compliance-strict-v1").unwrap();
-    assert_ne!(cs.rules()[0].message, "PII detected without treatment in write to protected layer.");
-    assert!(cs.describe_rules().iter().all(|d| d.family == FaultFamily::Semantic));
+    assert_ne!(
+        cs.rules()[0].message,
+        "PII detected without treatment in write to protected layer."
+    );
+    assert!(
+        cs.describe_rules()
+            .iter()
+            .all(|d| d.family == FaultFamily::Semantic)
+    );
 }
 
 const GOOD_JSON: &str = r#"{
@@ -126,23 +321,38 @@ fn formats_and_wrappers() {
     assert_eq!(BundleFormat::from_path_str("p.txt"), BundleFormat::Json);
     let j = load_bundle(GOOD_JSON, BundleFormat::Json, "g.json").unwrap();
     let wrapped = format!("{{\"policy_bundle\": {GOOD_JSON}}}");
-    assert_eq!(load_bundle(&wrapped, BundleFormat::Json, "w.json").unwrap(), j);
+    assert_eq!(
+        load_bundle(&wrapped, BundleFormat::Json, "w.json").unwrap(),
+        j
+    );
     let y = "policy_bundle:\n  version: j-1\n  rules:\n    - {name: a, condition: missing_merge_key, action: block, fault_code: A, severity: high, message: m}\n";
     assert_eq!(load_bundle(y, BundleFormat::Yaml, "y.yaml").unwrap(), j);
     // an empty file is the reference's "file is empty"
-    let err = load_bundle("", BundleFormat::Yaml, "e.yaml").unwrap_err().to_string();
-    assert_eq!(err, "invalid policy bundle in e.yaml: policy_bundle: file is empty");
+    let err = load_bundle("", BundleFormat::Yaml, "e.yaml")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid policy bundle in e.yaml: policy_bundle: file is empty"
+    );
 }
 
 #[test]
 fn bad_yaml_reports_line_and_column() {
     let text = "version: v\nrules:\n  - name: a\n    message: \"unterminated\n";
-    let BundleError::Parse(e) = load_bundle(text, BundleFormat::Yaml, "bad.yaml").unwrap_err() else {
+    let BundleError::Parse(e) = load_bundle(text, BundleFormat::Yaml, "bad.yaml").unwrap_err()
+    else {
         panic!("expected a parse error")
     };
     let p = e.position.unwrap();
     assert!(p.line >= 4, "{e}");
-    assert!(e.to_string().starts_with(&format!("cannot parse policy bundle bad.yaml:{}:{}: ", p.line, p.column)), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "cannot parse policy bundle bad.yaml:{}:{}: ",
+            p.line, p.column
+        )),
+        "{e}"
+    );
     // a simple key with a colon inside plain text, as in the reference's broken lgpd file
     let text = "version: v\nrules:\n  - name: a\n    message: a: b: c\n";
     let e = yaml::parse_value(text).unwrap_err();
@@ -152,7 +362,8 @@ fn bad_yaml_reports_line_and_column() {
 #[test]
 fn duplicate_yaml_key_is_rejected() {
     let text = "version: v\nrules:\n  - name: a\n    name: b\n";
-    let BundleError::Parse(e) = load_bundle(text, BundleFormat::Yaml, "dup.yaml").unwrap_err() else {
+    let BundleError::Parse(e) = load_bundle(text, BundleFormat::Yaml, "dup.yaml").unwrap_err()
+    else {
         panic!("expected a parse error")
     };
     assert_eq!(e.position.map(|p| p.line), Some(4), "{e}");
@@ -161,10 +372,18 @@ fn duplicate_yaml_key_is_rejected() {
 
 #[test]
 fn bad_json_reports_line_and_column() {
-    let BundleError::Parse(e) = load_bundle("{\n  \"version\": ,\n}", BundleFormat::Json, "b.json").unwrap_err() else {
+    let BundleError::Parse(e) =
+        load_bundle("{\n  \"version\": ,\n}", BundleFormat::Json, "b.json").unwrap_err()
+    else {
         panic!("expected a parse error")
     };
-    assert_eq!(e.position, Some(Position { line: 2, column: 14 }));
+    assert_eq!(
+        e.position,
+        Some(Position {
+            line: 2,
+            column: 14
+        })
+    );
     assert!(!e.message.contains(" at line "), "{}", e.message);
 }
 
@@ -188,20 +407,27 @@ policy_bundle:
       message: m
       min_size_gb: -1
 ";
-    let BundleError::Invalid(inv) = load_bundle(text, BundleFormat::Yaml, "v.yaml").unwrap_err() else {
+    let BundleError::Invalid(inv) = load_bundle(text, BundleFormat::Yaml, "v.yaml").unwrap_err()
+    else {
         panic!("expected an invalid bundle")
     };
-    let got: Vec<(String, Option<Position>)> =
-        inv.issues.iter().map(|i| (i.issue.path.clone(), i.position)).collect();
+    let got: Vec<(String, Option<Position>)> = inv
+        .issues
+        .iter()
+        .map(|i| (i.issue.path.clone(), i.position))
+        .collect();
     let at = |line, column| Some(Position { line, column });
-    assert_eq!(got, vec![
-        ("policy_bundle.rules[0].action".to_owned(), at(7, 15)),
-        ("policy_bundle.rules[1].name".to_owned(), at(11, 13)),
-        ("policy_bundle.rules[1].condition".to_owned(), at(12, 18)),
-        // a missing key points at the rule that lacks it
-        ("policy_bundle.rules[1].severity".to_owned(), at(11, 7)),
-        ("policy_bundle.rules[1].min_size_gb".to_owned(), at(16, 20)),
-    ]);
+    assert_eq!(
+        got,
+        vec![
+            ("policy_bundle.rules[0].action".to_owned(), at(7, 15)),
+            ("policy_bundle.rules[1].name".to_owned(), at(11, 13)),
+            ("policy_bundle.rules[1].condition".to_owned(), at(12, 18)),
+            // a missing key points at the rule that lacks it
+            ("policy_bundle.rules[1].severity".to_owned(), at(11, 7)),
+            ("policy_bundle.rules[1].min_size_gb".to_owned(), at(16, 20)),
+        ]
+    );
     let msg = BundleError::Invalid(inv).to_string();
     assert!(msg.starts_with("invalid policy bundle in v.yaml: policy_bundle.rules[0].action: must be one of ['approve', 'block', 'replan'] (line 7, column 15); "), "{msg}");
 }
@@ -209,16 +435,38 @@ policy_bundle:
 #[test]
 fn validation_issues_are_located_in_json() {
     let text = "{\"policy_bundle\": {\n  \"version\": \"\",\n  \"rules\": [\n    {\"name\": \"a\", \"condition\": \"missing_merge_key\", \"action\": \"block\",\n     \"fault_code\": \"A\", \"severity\": [1], \"message\": \"m\"}\n  ]\n}}";
-    let BundleError::Invalid(inv) = load_bundle(text, BundleFormat::Json, "v.json").unwrap_err() else {
+    let BundleError::Invalid(inv) = load_bundle(text, BundleFormat::Json, "v.json").unwrap_err()
+    else {
         panic!("expected an invalid bundle")
     };
-    let got: Vec<(String, Option<Position>)> =
-        inv.issues.iter().map(|i| (i.issue.path.clone(), i.position)).collect();
-    assert_eq!(got, vec![
-        ("policy_bundle.version".to_owned(), Some(Position { line: 2, column: 14 })),
-        ("policy_bundle.rules[0].severity".to_owned(), Some(Position { line: 5, column: 37 })),
-    ]);
-    assert_eq!(inv.issues[1].issue.message, "must be one of ['critical', 'high', 'info', 'warning']");
+    let got: Vec<(String, Option<Position>)> = inv
+        .issues
+        .iter()
+        .map(|i| (i.issue.path.clone(), i.position))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "policy_bundle.version".to_owned(),
+                Some(Position {
+                    line: 2,
+                    column: 14
+                })
+            ),
+            (
+                "policy_bundle.rules[0].severity".to_owned(),
+                Some(Position {
+                    line: 5,
+                    column: 37
+                })
+            ),
+        ]
+    );
+    assert_eq!(
+        inv.issues[1].issue.message,
+        "must be one of ['critical', 'high', 'info', 'warning']"
+    );
 }
 
 #[test]

@@ -14,6 +14,8 @@ use cfa_policy::{
 use cfa_types::{Catalog, Fix, Patch, PolicyAction, StateSignature};
 use serde_json::{Value, json};
 
+type Edit = Box<dyn Fn(&mut Value)>;
+
 fn ok_sig() -> Value {
     json!({
       "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
@@ -60,7 +62,10 @@ fn one_rule(condition: &str, action: &str, extra: Value) -> PolicyEngine {
 }
 
 fn fires(engine: &PolicyEngine, s: &StateSignature, catalog: Option<&Catalog>) -> bool {
-    !engine.evaluate_with_catalog(s, catalog, 0).faults.is_empty()
+    !engine
+        .evaluate_with_catalog(s, catalog, 0)
+        .faults
+        .is_empty()
 }
 
 #[test]
@@ -99,7 +104,11 @@ fn pii_conditions() {
 
 #[test]
 fn target_layer_narrows_every_condition() {
-    let gold_only = one_rule("pii_in_protected_layer", "block", json!({"target_layer": "gold"}));
+    let gold_only = one_rule(
+        "pii_in_protected_layer",
+        "block",
+        json!({"target_layer": "gold"}),
+    );
     let raw = |layer: &'static str| {
         sig(move |v| {
             v["constraints"]["no_pii_raw"] = json!(false);
@@ -107,9 +116,16 @@ fn target_layer_narrows_every_condition() {
         })
     };
     assert!(fires(&gold_only, &raw("gold"), None));
-    assert!(!fires(&gold_only, &raw("silver"), None), "B7: target_layer narrows, never widens");
+    assert!(
+        !fires(&gold_only, &raw("silver"), None),
+        "B7: target_layer narrows, never widens"
+    );
     assert!(!fires(&gold_only, &raw("bronze"), None));
-    let merge_silver = one_rule("missing_merge_key", "block", json!({"target_layer": "silver"}));
+    let merge_silver = one_rule(
+        "missing_merge_key",
+        "block",
+        json!({"target_layer": "silver"}),
+    );
     let no_merge = |layer: &'static str| {
         sig(move |v| {
             v["constraints"]["merge_key_required"] = json!(false);
@@ -118,7 +134,11 @@ fn target_layer_narrows_every_condition() {
     };
     assert!(fires(&merge_silver, &no_merge("silver"), None));
     assert!(!fires(&merge_silver, &no_merge("gold"), None));
-    let part_bronze = one_rule("missing_partition", "replan", json!({"target_layer": "bronze"}));
+    let part_bronze = one_rule(
+        "missing_partition",
+        "replan",
+        json!({"target_layer": "bronze"}),
+    );
     let unpartitioned = |layer: &'static str| {
         sig(move |v| {
             v["constraints"]["partition_by"] = json!([]);
@@ -130,9 +150,15 @@ fn target_layer_narrows_every_condition() {
     // compliance-strict's gold-only rule no longer fires on silver
     let cs = PolicyEngine::builtin("compliance-strict-v1").unwrap();
     let codes = cs.evaluate(&raw("silver"), 0).fault_codes().join(",");
-    assert!(!codes.contains("GOVERNANCE_PII_IN_GOLD_FORBIDDEN"), "{codes}");
+    assert!(
+        !codes.contains("GOVERNANCE_PII_IN_GOLD_FORBIDDEN"),
+        "{codes}"
+    );
     let codes = cs.evaluate(&raw("gold"), 0).fault_codes().join(",");
-    assert!(codes.contains("GOVERNANCE_PII_IN_GOLD_FORBIDDEN"), "{codes}");
+    assert!(
+        codes.contains("GOVERNANCE_PII_IN_GOLD_FORBIDDEN"),
+        "{codes}"
+    );
 }
 
 #[test]
@@ -162,16 +188,28 @@ fn partition_conditions() {
     assert!(!fires(&swp, &sens("high_volume"), None));
     // default rule 3 looks at high_volume only
     let d = PolicyEngine::default();
-    assert_eq!(d.evaluate(&sens("high_volume"), 0).fault_codes(), ["FINOPS_MISSING_TEMPORAL_PREDICATE"]);
-    assert_eq!(d.evaluate(&sens("sensitive"), 0).fault_codes(), ["FINOPS_SENSITIVE_WITHOUT_PARTITION"]);
+    assert_eq!(
+        d.evaluate(&sens("high_volume"), 0).fault_codes(),
+        ["FINOPS_MISSING_TEMPORAL_PREDICATE"]
+    );
+    assert_eq!(
+        d.evaluate(&sens("sensitive"), 0).fault_codes(),
+        ["FINOPS_SENSITIVE_WITHOUT_PARTITION"]
+    );
     assert!(d.evaluate(&internal(json!(5000)), 0).faults.is_empty());
     // prod-v1 differs from the defaults exactly there (reference.md §5.2)
     let prod = PolicyEngine::builtin("prod-v1").unwrap();
     assert_eq!(
         prod.evaluate(&sens("sensitive"), 0).fault_codes(),
-        ["FINOPS_MISSING_TEMPORAL_PREDICATE", "FINOPS_SENSITIVE_WITHOUT_PARTITION"]
+        [
+            "FINOPS_MISSING_TEMPORAL_PREDICATE",
+            "FINOPS_SENSITIVE_WITHOUT_PARTITION"
+        ]
     );
-    assert_eq!(prod.evaluate(&internal(json!(2)), 0).action, PolicyAction::Replan);
+    assert_eq!(
+        prod.evaluate(&internal(json!(2)), 0).action,
+        PolicyAction::Replan
+    );
 }
 
 #[test]
@@ -196,11 +234,20 @@ fn cost_budget_rules_are_the_references() {
     assert!(fires(&ceiling, &with(json!(0)), None));
     assert!(fires(&ceiling, &with(json!(0.0)), None));
     assert!(!fires(&ceiling, &with(json!(0.5)), None));
-    assert!(!fires(&ceiling, &with(Value::Null), None), "a null ceiling never fires");
+    assert!(
+        !fires(&ceiling, &with(Value::Null), None),
+        "a null ceiling never fires"
+    );
     let budget = one_rule("cost_budget_exceeded", "block", json!({"max_dbu": 50}));
-    assert!(!fires(&budget, &with(json!(50)), None), "50 does not exceed 50");
+    assert!(
+        !fires(&budget, &with(json!(50)), None),
+        "50 does not exceed 50"
+    );
     assert!(fires(&budget, &with(json!(50.01)), None));
-    assert!(!fires(&budget, &with(json!(0)), None), "with a budget, 0 does not fire");
+    assert!(
+        !fires(&budget, &with(json!(0)), None),
+        "with a budget, 0 does not fire"
+    );
     assert!(!fires(&budget, &with(Value::Null), None));
 }
 
@@ -210,20 +257,44 @@ fn schema_mismatch_checks_the_catalog_and_fails_closed_without_one() {
     let cat = catalog();
     let r = sm.evaluate(&sig(|_| {}), 0);
     assert_eq!(r.action, PolicyAction::Block);
-    assert!(r.faults[0].message.contains("no catalog was given"), "{}", r.faults[0].message);
+    assert!(
+        r.faults[0].message.contains("no catalog was given"),
+        "{}",
+        r.faults[0].message
+    );
     // pii_columns compare as sets
     assert!(!fires(&sm, &sig(|_| {}), Some(&cat)));
-    let cases: [(&str, Box<dyn Fn(&mut Value)>); 4] = [
-        ("not in the catalog", Box::new(|v| v["datasets"][0]["name"] = json!("ghost"))),
-        ("classified", Box::new(|v| v["datasets"][0]["classification"] = json!("internal"))),
-        ("pii_columns", Box::new(|v| v["datasets"][1]["pii_columns"] = json!(["cpf"]))),
-        ("partition_column", Box::new(|v| v["datasets"][1]["partition_column"] = json!("day"))),
+    let cases: [(&str, Edit); 4] = [
+        (
+            "not in the catalog",
+            Box::new(|v| v["datasets"][0]["name"] = json!("ghost")),
+        ),
+        (
+            "classified",
+            Box::new(|v| v["datasets"][0]["classification"] = json!("internal")),
+        ),
+        (
+            "pii_columns",
+            Box::new(|v| v["datasets"][1]["pii_columns"] = json!(["cpf"])),
+        ),
+        (
+            "partition_column",
+            Box::new(|v| v["datasets"][1]["partition_column"] = json!("day")),
+        ),
     ];
     for (needle, edit) in cases {
         let r = sm.evaluate_with_catalog(&sig(|v| edit(v)), Some(&cat), 0);
         assert_eq!(r.fault_codes(), ["X_CODE"], "{needle}");
-        assert!(r.faults[0].message.starts_with("m. ("), "{}", r.faults[0].message);
-        assert!(r.faults[0].message.contains(needle), "{}", r.faults[0].message);
+        assert!(
+            r.faults[0].message.starts_with("m. ("),
+            "{}",
+            r.faults[0].message
+        );
+        assert!(
+            r.faults[0].message.contains(needle),
+            "{}",
+            r.faults[0].message
+        );
     }
 }
 
@@ -238,21 +309,34 @@ fn shuffle_budget() {
         })
     };
     assert!(fires(&sb, &two(60.0, 50.0, json!([])), None));
-    assert!(!fires(&sb, &two(50.0, 50.0, json!([])), None), "100 is not above 100");
-    assert!(!fires(&sb, &two(600.0, 500.0, json!(["d"])), None), "a partition filter bounds the shuffle");
+    assert!(
+        !fires(&sb, &two(50.0, 50.0, json!([])), None),
+        "100 is not above 100"
+    );
+    assert!(
+        !fires(&sb, &two(600.0, 500.0, json!(["d"])), None),
+        "a partition filter bounds the shuffle"
+    );
     let single = sig(|v| {
         v["datasets"] = json!([{"name": "a", "size_gb": 5000}]);
         v["constraints"]["partition_by"] = json!([]);
     });
     assert!(!fires(&sb, &single, None), "one dataset shuffles nothing");
-    let tight = one_rule("shuffle_budget_exceeded", "replan", json!({"max_shuffle_gb": 10}));
+    let tight = one_rule(
+        "shuffle_budget_exceeded",
+        "replan",
+        json!({"max_shuffle_gb": 10}),
+    );
     assert!(fires(&tight, &two(6.0, 5.0, json!([])), None));
     assert!(!fires(&tight, &two(5.0, 5.0, json!([])), None));
     let bad = PolicyBundle::from_value(&json!({"version": "t", "rules": [{"name": "r",
         "condition": "shuffle_budget_exceeded", "action": "block", "fault_code": "C", "severity": "high",
         "message": "m", "max_shuffle_gb": "lots"}]}))
     .unwrap_err();
-    assert_eq!(bad[0].to_string(), "policy_bundle.rules[0].max_shuffle_gb: must be a non-negative number");
+    assert_eq!(
+        bad[0].to_string(),
+        "policy_bundle.rules[0].max_shuffle_gb: must be a non-negative number"
+    );
 }
 
 #[test]
@@ -283,7 +367,11 @@ fn replan_returns_patches_and_manual_fixes() {
     assert_eq!(r.action, PolicyAction::Replan);
     assert_eq!(
         r.fault_codes(),
-        ["FINOPS_MISSING_TEMPORAL_PREDICATE", "FINOPS_SENSITIVE_WITHOUT_PARTITION", "CONTRACT_TYPE_ENFORCEMENT_DISABLED"]
+        [
+            "FINOPS_MISSING_TEMPORAL_PREDICATE",
+            "FINOPS_SENSITIVE_WITHOUT_PARTITION",
+            "CONTRACT_TYPE_ENFORCEMENT_DISABLED"
+        ]
     );
     assert_eq!(
         r.reasoning,
@@ -300,7 +388,10 @@ fn replan_returns_patches_and_manual_fixes() {
     );
     assert!(r.manual_fixes.is_empty());
     let fixed = s.apply_patches(&r.patches).unwrap();
-    assert_eq!(PolicyEngine::default().evaluate(&fixed, 1).action, PolicyAction::Approve);
+    assert_eq!(
+        PolicyEngine::default().evaluate(&fixed, 1).action,
+        PolicyAction::Approve
+    );
 
     // with a catalog, the catalog's column wins and duplicates collapse
     let mp = one_rule("missing_partition", "replan", json!({}));
@@ -309,12 +400,19 @@ fn replan_returns_patches_and_manual_fixes() {
         v["datasets"][0]["partition_column"] = json!(null);
     });
     let r = mp.evaluate_with_catalog(&s2, Some(&catalog()), 0);
-    assert_eq!(r.patches, [Patch::set("constraints.partition_by", json!(["processing_date"]))]);
+    assert_eq!(
+        r.patches,
+        [Patch::set(
+            "constraints.partition_by",
+            json!(["processing_date"])
+        )]
+    );
 
     // no partition column anywhere: a manual fix naming the dataset
     let s3 = sig(|v| {
         v["constraints"]["partition_by"] = json!([]);
-        v["datasets"] = json!([{"name": "raw_events", "classification": "high_volume", "size_gb": 10}]);
+        v["datasets"] =
+            json!([{"name": "raw_events", "classification": "high_volume", "size_gb": 10}]);
     });
     let r = mp.evaluate(&s3, 0);
     assert_eq!(r.action, PolicyAction::Replan);
@@ -331,7 +429,11 @@ fn replan_returns_patches_and_manual_fixes() {
     let r = cost.evaluate(&sig(|_| {}), 0);
     assert_eq!(r.action, PolicyAction::Replan);
     assert!(r.patches.is_empty());
-    assert!(r.manual_fixes[0].reason.contains("10.0 DBU"), "{}", r.manual_fixes[0].reason);
+    assert!(
+        r.manual_fixes[0].reason.contains("10.0 DBU"),
+        "{}",
+        r.manual_fixes[0].reason
+    );
 }
 
 #[test]
@@ -342,7 +444,10 @@ fn approve_and_block_carry_no_fixes() {
     assert!(r.interventions.is_empty() && r.patches.is_empty() && r.manual_fixes.is_empty());
     assert!(r.reasoning.ends_with(" | TERMINAL"));
     let note = one_rule("enforce_types_disabled", "approve", json!({}));
-    let r = note.evaluate(&sig(|v| v["constraints"]["enforce_types"] = json!(false)), 0);
+    let r = note.evaluate(
+        &sig(|v| v["constraints"]["enforce_types"] = json!(false)),
+        0,
+    );
     assert_eq!(r.action, PolicyAction::Approve);
     assert_eq!(r.faults.len(), 1);
     assert_eq!(r.reasoning, "action=approve | faults=[X_CODE]");
@@ -356,13 +461,31 @@ fn replan_cap_is_checked_first() {
     assert_eq!(r.action, PolicyAction::Block);
     assert_eq!(r.fault_codes(), ["POLICY_MAX_REPLAN_EXCEEDED"]);
     assert_eq!(r.faults[0].message, "Max 3 replans exceeded.");
-    assert_eq!(r.faults[0].remediation, ["Review the intent manually and fix previous faults."]);
-    assert_eq!(r.reasoning, "Replan limit (3) reached. Manual intervention required.");
+    assert_eq!(
+        r.faults[0].remediation,
+        ["Review the intent manually and fix previous faults."]
+    );
+    assert_eq!(
+        r.reasoning,
+        "Replan limit (3) reached. Manual intervention required."
+    );
     assert_eq!(r.replan_count, 3);
     let e5 = PolicyEngine::default().with_max_replan_attempts(5);
-    assert_eq!(e5.evaluate(&s, 4).fault_codes(), ["GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER", "GOVERNANCE_PII_WITHOUT_POLICY"]);
-    assert_eq!(e5.evaluate(&s, u32::MAX).reasoning, "Replan limit (5) reached. Manual intervention required.");
-    let r = PolicyEngine::default().evaluate(&sig(|v| v["constraints"]["enforce_types"] = json!(false)), 2);
+    assert_eq!(
+        e5.evaluate(&s, 4).fault_codes(),
+        [
+            "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
+            "GOVERNANCE_PII_WITHOUT_POLICY"
+        ]
+    );
+    assert_eq!(
+        e5.evaluate(&s, u32::MAX).reasoning,
+        "Replan limit (5) reached. Manual intervention required."
+    );
+    let r = PolicyEngine::default().evaluate(
+        &sig(|v| v["constraints"]["enforce_types"] = json!(false)),
+        2,
+    );
     assert!(r.reasoning.ends_with("| replan 3/3"), "{}", r.reasoning);
 }
 
@@ -378,18 +501,23 @@ impl Condition for IntentIs {
         }
     }
     fn fix(&self, _: &EvalContext<'_>) -> Fix {
-        Fix::Patches { patches: vec![Patch::set("constraints.custom.reviewed", json!(true))] }
+        Fix::Patches {
+            patches: vec![Patch::set("constraints.custom.reviewed", json!(true))],
+        }
     }
 }
 
 fn plugin_registry() -> ConditionRegistry {
     let mut reg = ConditionRegistry::with_builtins();
-    reg.register("intent_is", |p: &RuleParams| -> Result<Box<dyn Condition>, ConditionError> {
-        match p.extra.get("intent").and_then(Value::as_str) {
-            Some(i) => Ok(Box::new(IntentIs(i.to_owned()))),
-            None => Err(ConditionError::new("parameter 'intent' is required")),
-        }
-    });
+    reg.register(
+        "intent_is",
+        |p: &RuleParams| -> Result<Box<dyn Condition>, ConditionError> {
+            match p.extra.get("intent").and_then(Value::as_str) {
+                Some(i) => Ok(Box::new(IntentIs(i.to_owned()))),
+                None => Err(ConditionError::new("parameter 'intent' is required")),
+            }
+        },
+    );
     reg
 }
 
@@ -402,24 +530,47 @@ fn plugins_register_by_name_and_fail_closed() {
     let e = PolicyEngine::from_bundle_with(bundle, &reg).unwrap();
     let r = e.evaluate(&sig(|_| {}), 0);
     assert_eq!(r.action, PolicyAction::Replan);
-    assert_eq!(r.patches, [Patch::set("constraints.custom.reviewed", json!(true))]);
+    assert_eq!(
+        r.patches,
+        [Patch::set("constraints.custom.reviewed", json!(true))]
+    );
     for bad in ["explode", "panic"] {
         let r = e.evaluate(&sig(|v| v["intent"] = json!(bad)), 0);
         assert_eq!(r.action, PolicyAction::Block, "{bad}");
         assert_eq!(r.fault_codes(), ["POLICY_CONDITION_ERROR"]);
-        assert!(r.faults[0].message.contains("intent_is"), "{}", r.faults[0].message);
+        assert!(
+            r.faults[0].message.contains("intent_is"),
+            "{}",
+            r.faults[0].message
+        );
     }
     // without the plugin the name is unknown, and the error lists the registry sorted
-    let err = load_bundle(text, BundleFormat::Yaml, "p.yaml").unwrap_err().to_string();
+    let err = load_bundle(text, BundleFormat::Yaml, "p.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown condition 'intent_is'. Registered conditions: cost_budget_exceeded, enforce_types_disabled,"), "{err}");
     // a plugin rejecting its parameters is a build error
     let no_param = text.replace("    intent: reconciliation_and_persist\n", "");
     let bundle = load_bundle_with(&no_param, BundleFormat::Yaml, "p.yaml", &reg).unwrap();
-    let err = PolicyEngine::from_bundle_with(bundle, &reg).unwrap_err().to_string();
-    assert_eq!(err, "condition 'intent_is' rejected its parameters: parameter 'intent' is required");
-    let unknown = reg.build("nope", &RuleParams::default()).unwrap_err().to_string();
-    assert!(unknown.ends_with("shuffle_budget_exceeded, unauthorized_gold_write"), "{unknown}");
-    assert!(unknown.contains("intent_is, missing_merge_key"), "{unknown}");
+    let err = PolicyEngine::from_bundle_with(bundle, &reg)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "condition 'intent_is' rejected its parameters: parameter 'intent' is required"
+    );
+    let unknown = reg
+        .build("nope", &RuleParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.ends_with("shuffle_budget_exceeded, unauthorized_gold_write"),
+        "{unknown}"
+    );
+    assert!(
+        unknown.contains("intent_is, missing_merge_key"),
+        "{unknown}"
+    );
 }
 
 #[test]
@@ -433,11 +584,23 @@ fn rule_descriptions_include_family() {
     assert_eq!(art15.action, PolicyAction::Block);
     assert!(e.explain("NOPE").is_none());
     let json = serde_json::to_value(&d[0]).unwrap();
-    for key in ["name", "action", "fault_code", "severity", "family", "condition", "message", "remediation"] {
+    for key in [
+        "name",
+        "action",
+        "fault_code",
+        "severity",
+        "family",
+        "condition",
+        "message",
+        "remediation",
+    ] {
         assert!(json.get(key).is_some(), "{key}");
     }
     let dflt = PolicyEngine::default().describe_rules();
     assert_eq!(dflt[2].condition, "high_volume_without_partition");
-    assert_eq!(dflt[2].message, "High volume dataset without partition filter \u{2014} full scan risk.");
+    assert_eq!(
+        dflt[2].message,
+        "High volume dataset without partition filter \u{2014} full scan risk."
+    );
     assert!(dflt.iter().all(|r| r.family.as_str() == "semantic_faults"));
 }

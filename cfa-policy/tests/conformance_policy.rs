@@ -76,10 +76,28 @@ fn policy_cases() {
             *counts.entry(r.action.as_str().to_owned()).or_default() += 1;
         }
         assert_eq!(r.replan_count, replan);
-        assert!(r.faults.iter().all(|f| f.stage == "policy_engine" && f.detected_before_execution));
+        assert!(
+            r.faults
+                .iter()
+                .all(|f| f.stage == "policy_engine" && f.detected_before_execution)
+        );
     }
-    println!("policy conformance: {} / {} pass, by action {counts:?}", 1500 - failures.len(), cases.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n"));
+    println!(
+        "policy conformance: {} / {} pass, by action {counts:?}",
+        1500 - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(counts.values().sum::<usize>(), 1500);
 }
 
