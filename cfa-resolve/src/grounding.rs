@@ -16,7 +16,8 @@ pub fn constraints(
 ) -> SignatureConstraints {
     let has_pii = datasets.iter().any(DatasetRef::contains_pii);
     let no_pii_raw = !has_pii || words.any(&packs.anonymize);
-    let partition_by = if words.any(&packs.time_scope) {
+    let has_partition = datasets.iter().any(|d| d.partition_column.is_some());
+    let partition_by = if has_partition && words.any(&packs.time_scope) {
         let mut cols: Vec<String> = Vec::new();
         for col in datasets.iter().filter_map(|d| d.partition_column.as_ref()) {
             if !col.trim().is_empty() && !cols.contains(col) {
@@ -40,6 +41,9 @@ pub fn constraints(
 /// The cost ceiling the text states: first `<number> <unit>` (`20 dbu`), else the
 /// first `<budget word> [up to 2 words] <number>` (`budget of 20`).
 pub fn budget(words: &Words, packs: &CompiledPacks) -> Option<Number> {
+    if !words.iter().any(is_number_word) {
+        return None;
+    }
     for i in 0..words.len() {
         if let Some((value, n)) = number_at(words, i)
             && packs.cost_unit.iter().any(|u| words.matches_at(i + n, u))

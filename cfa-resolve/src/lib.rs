@@ -44,6 +44,7 @@
 
 mod compiled;
 pub mod confirm;
+pub mod faults;
 mod grounding;
 #[cfg(feature = "llm")]
 pub mod llm;
@@ -65,5 +66,4 @@ pub use pack::{
     ConstraintKeywords, DEFAULT_DOMAIN, EmptyKeywordError, FALLBACK_INTENT, InvalidFieldError,
     KeywordPack, LayerKeywords, PackError, UnknownKeyError,
 };
-pub use pyfmt::round2 as py_round2;
 pub use rule_based::RuleBasedNormalizer;
