@@ -162,14 +162,14 @@ fn push_unique(list: &mut Vec<String>, items: &[String]) {
 }
 
 fn require_column(d: &PlannedDataset, column: &str, role: &str) -> Result<(), PlanError> {
-    if let Some(cols) = &d.columns {
-        if !cols.iter().any(|c| c == column) {
-            return Err(PlanError::MissingColumn {
-                dataset: d.name.clone(),
-                column: column.to_owned(),
-                role: role.to_owned(),
-            });
-        }
+    if let Some(cols) = &d.columns
+        && !cols.iter().any(|c| c == column)
+    {
+        return Err(PlanError::MissingColumn {
+            dataset: d.name.clone(),
+            column: column.to_owned(),
+            role: role.to_owned(),
+        });
     }
     if d.anonymized && d.pii_columns.iter().any(|p| p == column) {
         return Err(PlanError::PiiKey {
@@ -228,14 +228,14 @@ fn plan_dataset(
     };
     if anonymized {
         for p in &planned.pii_columns {
-            if let Some(cols) = &planned.columns {
-                if !cols.contains(p) {
-                    return Err(PlanError::MissingColumn {
-                        dataset: planned.name.clone(),
-                        column: p.clone(),
-                        role: "PII column".into(),
-                    });
-                }
+            if let Some(cols) = &planned.columns
+                && !cols.contains(p)
+            {
+                return Err(PlanError::MissingColumn {
+                    dataset: planned.name.clone(),
+                    column: p.clone(),
+                    role: "PII column".into(),
+                });
             }
         }
     }

@@ -1,0 +1,107 @@
+//! Shared fixtures for the codegen tests.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use cfa_codegen::{BackendRegistry, GeneratedArtifact};
+use cfa_plan::{ExecutionPlan, ExecutionPlanner, Planner};
+use cfa_types::{Catalog, StateSignature};
+use serde_json::{Value, json};
+
+/// The reference `sigs/ok.json`.
+pub fn ok_sig() -> Value {
+    json!({
+      "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+      "datasets": [
+        {"name": "nfe", "classification": "high_volume", "size_gb": 4000, "pii_columns": [],
+         "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
+        {"name": "clientes", "classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
+         "partition_column": "processing_date", "merge_keys": ["cliente_id"]}
+      ],
+      "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
+                      "partition_by": ["processing_date"], "max_cost_dbu": 20.0, "custom": {}},
+      "execution_context": {"policy_bundle_version": "prod-v1.0", "catalog_snapshot_version": "cat-2026-01",
+                            "context_registry_version_id": "v_initial"},
+      "intent_id": "11111111-2222-3333-4444-555555555555",
+      "source_intent_raw": "Join NFe with Clientes and persist to Silver"
+    })
+}
+
+/// Three datasets, no partition filter, silver merge.
+pub fn three_sig() -> Value {
+    let mut v = ok_sig();
+    v["datasets"].as_array_mut().unwrap().push(json!(
+        {"name": "produtos", "classification": "internal", "size_gb": 0.1, "merge_keys": ["produto_id"]}
+    ));
+    v["constraints"]["partition_by"] = json!([]);
+    v
+}
+
+/// Gold aggregate of the two reference datasets.
+pub fn aggregate_sig() -> Value {
+    let mut v = ok_sig();
+    v["intent"] = json!("aggregate_and_persist");
+    v["target_layer"] = json!("gold");
+    v
+}
+
+/// Bronze single-dataset append.
+pub fn bronze_sig() -> Value {
+    json!({"domain": "fiscal", "intent": "ingest", "target_layer": "bronze",
+           "datasets": [{"name": "clientes", "pii_columns": ["cpf", "email"], "merge_keys": ["cliente_id"]}],
+           "constraints": {"no_pii_raw": true, "merge_key_required": true, "partition_by": []}})
+}
+
+/// The reference catalog plus column lists.
+pub fn catalog_json() -> Value {
+    json!({"datasets": {
+      "nfe": {"classification": "high_volume", "size_gb": 4000, "pii_columns": [], "partition_column": "processing_date",
+              "merge_keys": ["nfe_id"], "columns": ["nfe_id", "cliente_id", "produto_id", "valor", "processing_date"]},
+      "clientes": {"classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"], "partition_column": "processing_date",
+                   "merge_keys": ["cliente_id"], "columns": ["cliente_id", "nome", "cpf", "email", "processing_date"]},
+      "produtos": {"classification": "internal", "size_gb": 0.1, "pii_columns": [], "merge_keys": ["produto_id"],
+                   "columns": ["produto_id", "descricao"]}
+    }})
+}
+
+/// The catalog.
+pub fn catalog() -> Catalog {
+    Catalog::from_value(&catalog_json()).unwrap()
+}
+
+/// Lenient signature.
+pub fn sig(v: &Value) -> StateSignature {
+    StateSignature::from_value(v).unwrap()
+}
+
+/// Plans.
+pub fn plan(s: &StateSignature, cat: Option<&Catalog>) -> ExecutionPlan {
+    ExecutionPlanner::default().plan(s, cat).unwrap()
+}
+
+/// Plans and generates.
+pub fn generate(
+    backend: &str,
+    v: &Value,
+    with_catalog: bool,
+) -> (StateSignature, GeneratedArtifact) {
+    let s = sig(v);
+    let cat = catalog();
+    let p = plan(&s, with_catalog.then_some(&cat));
+    let reg = BackendRegistry::with_builtins();
+    let a = reg.get(backend).unwrap().generate(&p, &s).unwrap();
+    (s, a)
+}
+
+/// All files of an artifact, concatenated with headers (for snapshots).
+pub fn render(a: &GeneratedArtifact) -> String {
+    let mut out = String::new();
+    for f in &a.files {
+        out.push_str(&format!("=== {} ===\n{}", f.path, f.content));
+    }
+    out
+}
