@@ -56,4 +56,15 @@ fn main() {
         p50 / 1000.0,
         p99 / 1000.0
     );
+    let mut noisy = sig.clone();
+    noisy.constraints.partition_by.clear();
+    noisy.constraints.enforce_types = false;
+    let r = big.evaluate(&noisy, 0);
+    println!(
+        "1000-rule bundle, unpartitioned + untyped: action {}, {} faults",
+        r.action,
+        r.faults.len()
+    );
+    let (p50, p99) = median_ns(&big, &noisy, 200);
+    println!("  p50 {:.2} us, p99 {:.2} us", p50 / 1000.0, p99 / 1000.0);
 }

@@ -42,12 +42,31 @@ fn to_error(e: &serde_saphyr::Error) -> YamlError {
             column: column.max(1) as usize,
         })
     });
-    let mut message = e.to_string();
-    // Keep the first line only: the parser's own rendering may add context lines.
-    if let Some(first) = message.lines().next() {
-        message = first.trim().to_owned();
+    YamlError {
+        message: clean_message(&e.to_string()),
+        position,
     }
-    YamlError { message, position }
+}
+
+/// The parser's first line, without its position suffix (carried separately) and
+/// without hints about serde-saphyr's API that mean nothing to a bundle author.
+fn clean_message(raw: &str) -> String {
+    let mut msg = raw.lines().next().unwrap_or_default().trim();
+    if let Some(i) = msg.rfind(" at line ") {
+        let tail = msg.get(i + 9..).unwrap_or_default();
+        if tail
+            .split(", column ")
+            .all(|n| n.chars().all(|c| c.is_ascii_digit()))
+        {
+            msg = msg.get(..i).unwrap_or(msg);
+        }
+    }
+    for hint in [", set DuplicateKeyPolicy", "; use from_str_multiple"] {
+        if let Some(i) = msg.find(hint) {
+            msg = msg.get(..i).unwrap_or(msg);
+        }
+    }
+    msg.to_owned()
 }
 
 /// True when the text holds no YAML node (only whitespace, comments or markers).
@@ -216,6 +235,15 @@ mod tests {
         let e = parse_value("a: 1\nb:\n  c: 1\n  c: 2\n").unwrap_err();
         let p = e.position.unwrap();
         assert_eq!(p.line, 4, "{e}");
+    }
+
+    #[test]
+    fn messages_drop_position_suffix_and_api_hints() {
+        let e = parse_value("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(e.message, "duplicate mapping key: a");
+        assert_eq!(e.to_string(), "line 2, column 1: duplicate mapping key: a");
+        let e = parse_value("--- a\n--- b\n").unwrap_err();
+        assert_eq!(e.message, "multiple YAML documents detected");
     }
 
     #[test]
