@@ -133,12 +133,17 @@ pub struct TerminalHandler<R, W> {
     is_terminal: bool,
 }
 
-impl TerminalHandler<std::io::StdinLock<'static>, std::io::Stderr> {
-    /// Reads stdin, writes the prompt to stderr (stdout stays clean for JSON).
+impl TerminalHandler<std::io::BufReader<std::io::Stdin>, std::io::Stderr> {
+    /// Reads stdin, writes the prompt to stderr (stdout stays clean for JSON). Stdin
+    /// is locked only while reading, never for the handler's lifetime.
     pub fn stdio() -> Self {
         let stdin = std::io::stdin();
         let is_terminal = stdin.is_terminal();
-        TerminalHandler::new(stdin.lock(), std::io::stderr(), is_terminal)
+        TerminalHandler::new(
+            std::io::BufReader::new(stdin),
+            std::io::stderr(),
+            is_terminal,
+        )
     }
 }
 

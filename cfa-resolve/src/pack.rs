@@ -16,6 +16,7 @@ use serde_json::Value;
 
 /// Keywords for each target layer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerKeywords {
     /// Gold keywords (tried first).
     #[serde(default)]
@@ -30,6 +31,7 @@ pub struct LayerKeywords {
 
 /// Words behind the grounded constraints (crate docs, "Constraints").
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConstraintKeywords {
     /// Words asking to anonymise PII (sets `no_pii_raw`).
     #[serde(default)]
@@ -50,6 +52,7 @@ pub struct ConstraintKeywords {
 
 /// A keyword pack (serde: the same shape as [`KeywordPack::from_value`] reads).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeywordPack {
     /// A label for messages and provenance (`english`, `portuguese`, a file name).
     #[serde(default)]
@@ -514,6 +517,10 @@ mod tests {
             Some(KeywordPack::portuguese())
         );
         assert_eq!(KeywordPack::builtin("klingon"), None);
+        let en = KeywordPack::english();
+        let back: KeywordPack = serde_json::from_value(en.to_value()).unwrap();
+        assert_eq!(back, en);
+        assert!(serde_json::from_value::<KeywordPack>(json!({"layer": {}})).is_err());
     }
 
     #[test]
