@@ -22,19 +22,24 @@ const BUNDLES: [(&str, &str); 5] = [
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuiltinError {
     /// No built-in has that name.
-    #[error("unknown built-in policy bundle '{name}'. Built-in bundles: {}", .available.join(", "))]
-    Unknown {
-        /// The name asked for.
-        name: String,
-        /// Every built-in name, sorted.
-        available: Vec<String>,
-    },
+    #[error(transparent)]
+    Unknown(#[from] UnknownBuiltin),
     /// The shipped text does not load (a defect caught by this crate's tests).
     #[error(transparent)]
     Bundle(#[from] BundleError),
     /// The shipped rules do not compile (a defect caught by this crate's tests).
     #[error(transparent)]
     Build(#[from] BuildError),
+}
+
+/// A bundle name that is not built in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown built-in policy bundle '{name}'. Built-in bundles: {}", .available.join(", "))]
+pub struct UnknownBuiltin {
+    /// The name asked for.
+    pub name: String,
+    /// Every built-in name, sorted.
+    pub available: Vec<String>,
 }
 
 /// Built-in bundle names, sorted.
@@ -54,7 +59,7 @@ pub fn is_builtin(name: &str) -> bool {
 
 /// Parses and validates the built-in bundle `name`.
 pub fn load(name: &str) -> Result<crate::bundle::PolicyBundle, BuiltinError> {
-    let text = source(name).ok_or_else(|| BuiltinError::Unknown {
+    let text = source(name).ok_or_else(|| UnknownBuiltin {
         name: name.to_owned(),
         available: names().map(str::to_owned).collect(),
     })?;

@@ -2,7 +2,7 @@
 //! or JSON text with every problem located at its line and column.
 
 use crate::condition::RuleParams;
-use crate::locate::{self, Position};
+use crate::locate::{Position, PositionMap};
 use crate::registry::ConditionRegistry;
 use crate::validate::{self, NUMERIC_PARAMS};
 use crate::yaml;
@@ -144,16 +144,14 @@ pub fn load_bundle_with(
 ) -> Result<PolicyBundle, BundleError> {
     let value = parse_text(text, format, origin)?;
     PolicyBundle::from_value_with(&value, registry).map_err(|issues| {
-        let tree = match format {
-            BundleFormat::Yaml => yaml::parse_positions(text),
-            BundleFormat::Json => locate::json_positions(text),
+        let map = match format {
+            BundleFormat::Yaml => PositionMap::from_yaml(text),
+            BundleFormat::Json => PositionMap::from_json(text),
         };
         let issues = issues
             .into_iter()
             .map(|issue| LocatedIssue {
-                position: tree
-                    .as_ref()
-                    .map(|t| locate::locate_bundle_path(t, &issue.path)),
+                position: map.as_ref().map(|m| m.locate_bundle_path(&issue.path)),
                 issue,
             })
             .collect();

@@ -33,6 +33,8 @@ pub use engine::{
     CONDITION_ERROR_CODE, DEFAULT_MAX_REPLAN_ATTEMPTS, MAX_REPLAN_CODE, PolicyEngine,
     RuleDescription, STAGE,
 };
-pub use locate::Position;
-pub use registry::{BuildError, CompiledCondition, ConditionRegistry, UnknownCondition};
+pub use locate::{Position, PositionMap};
+pub use registry::{
+    BuildError, CompiledCondition, ConditionRegistry, PluginRejected, UnknownCondition,
+};
 pub use validate::{validate_bundle_value, validate_bundle_value_with};

@@ -61,20 +61,53 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
     out
 }
 
-/// The position of the node named by a bundle validation `path`, or of its deepest
-/// existing ancestor (a missing key points at the object that lacks it). The leading
-/// `policy_bundle` segment descends into the wrapper only when the document has one.
+/// Where every node of a YAML or JSON document starts, for pointing validation
+/// issues (`datasets[0].name`, `policy_bundle.rules[2].action`) at a line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionMap {
+    root: PosNode,
+}
+
+impl PositionMap {
+    /// The positions of a YAML document that [`crate::yaml::parse_value`] accepts;
+    /// `None` for an empty document or text that does not parse.
+    pub fn from_yaml(text: &str) -> Option<Self> {
+        crate::yaml::parse_positions(text).map(|root| PositionMap { root })
+    }
+
+    /// The positions of a JSON document that `serde_json` accepts; `None` otherwise.
+    pub fn from_json(text: &str) -> Option<Self> {
+        json_positions(text).map(|root| PositionMap { root })
+    }
+
+    /// The position of the node at a dotted `path` (`a.b[2].c`), or of its deepest
+    /// existing ancestor: a missing key points at the object that lacks it.
+    pub fn locate(&self, path: &str) -> Position {
+        walk(&self.root, segments(path))
+    }
+
+    /// Like [`PositionMap::locate`] for a bundle validation path: the leading
+    /// `policy_bundle` segment descends into the wrapper only when the document has one.
+    pub fn locate_bundle_path(&self, path: &str) -> Position {
+        locate_bundle_path(&self.root, path)
+    }
+}
+
+/// See [`PositionMap::locate_bundle_path`].
 pub(crate) fn locate_bundle_path(root: &PosNode, path: &str) -> Position {
-    let segs = segments(path);
+    let mut segs = segments(path);
     let mut node = root;
-    let mut iter = segs.into_iter().peekable();
-    if let Some(Segment::Key("policy_bundle")) = iter.peek() {
-        iter.next();
+    if let Some(Segment::Key("policy_bundle")) = segs.first() {
+        segs.remove(0);
         if let Some(inner) = child_by_key(node, "policy_bundle") {
             node = inner;
         }
     }
-    for seg in iter {
+    walk(node, segs)
+}
+
+fn walk(mut node: &PosNode, segs: Vec<Segment<'_>>) -> Position {
+    for seg in segs {
         let next = match seg {
             Segment::Key(k) => child_by_key(node, k),
             Segment::Index(i) => match &node.kind {
@@ -256,5 +289,32 @@ mod tests {
                 column: 14
             }
         );
+    }
+
+    #[test]
+    fn generic_paths_in_yaml_and_json() {
+        let y = PositionMap::from_yaml("datasets:\n  - name: a\n    size_gb: -1\n").unwrap();
+        assert_eq!(
+            y.locate("datasets[0].size_gb"),
+            Position {
+                line: 3,
+                column: 14
+            }
+        );
+        assert_eq!(
+            y.locate("datasets[0].missing"),
+            Position { line: 2, column: 5 }
+        );
+        assert_eq!(y.locate("datasets[9]"), Position { line: 2, column: 3 });
+        let j = PositionMap::from_json("{\"datasets\": {\"nfe\": {\"size_gb\": true}}}").unwrap();
+        assert_eq!(
+            j.locate("datasets.nfe.size_gb"),
+            Position {
+                line: 1,
+                column: 34
+            }
+        );
+        assert!(PositionMap::from_json("{").is_none());
+        assert!(PositionMap::from_yaml("").is_none());
     }
 }

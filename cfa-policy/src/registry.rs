@@ -24,13 +24,18 @@ pub enum BuildError {
     #[error(transparent)]
     Unknown(#[from] UnknownCondition),
     /// A plugin rejected the rule's parameters.
-    #[error("condition '{name}' rejected its parameters: {source}")]
-    Plugin {
-        /// The condition name.
-        name: String,
-        /// The plugin's error.
-        source: ConditionError,
-    },
+    #[error(transparent)]
+    Plugin(#[from] PluginRejected),
+}
+
+/// A plugin condition refused the parameters of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("condition '{name}' rejected its parameters: {source}")]
+pub struct PluginRejected {
+    /// The condition name.
+    pub name: String,
+    /// The plugin's error.
+    pub source: ConditionError,
 }
 
 /// A compiled condition: built-ins by enum, plugins behind a trait object.
@@ -112,9 +117,11 @@ impl ConditionRegistry {
             Some(Entry::Plugin(f)) => f
                 .build(params)
                 .map(|b| CompiledCondition::Plugin(Arc::from(b)))
-                .map_err(|source| BuildError::Plugin {
-                    name: name.to_owned(),
-                    source,
+                .map_err(|source| {
+                    BuildError::Plugin(PluginRejected {
+                        name: name.to_owned(),
+                        source,
+                    })
                 }),
         }
     }
