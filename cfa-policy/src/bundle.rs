@@ -171,6 +171,7 @@ pub fn parse_text(text: &str, format: BundleFormat, origin: &str) -> Result<Valu
             message: e.message,
         }),
         BundleFormat::Json => {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }

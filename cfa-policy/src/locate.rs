@@ -132,6 +132,7 @@ fn child_by_key<'a>(node: &'a PosNode, key: &str) -> Option<&'a PosNode> {
 
 /// Builds the position tree of JSON text that `serde_json` already accepted.
 pub(crate) fn json_positions(text: &str) -> Option<PosNode> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut s = Scanner {
         chars: text.chars().peekable(),
         line: 1,

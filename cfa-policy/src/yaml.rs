@@ -1,6 +1,6 @@
 //! The project's one YAML reader: YAML text to `serde_json::Value` through
 //! serde-saphyr, with duplicate keys rejected, alias budgets on, and ints kept apart
-//! from floats. Also builds the position tree that [`crate::locate`] walks to put a
+//! from floats. Also builds the position tree that [`crate::PositionMap`] walks to put a
 //! line and column on a validation issue.
 
 use crate::locate::{PosKind, PosNode, Position};

@@ -320,6 +320,11 @@ fn formats_and_wrappers() {
     assert_eq!(BundleFormat::from_path_str("p.json"), BundleFormat::Json);
     assert_eq!(BundleFormat::from_path_str("p.txt"), BundleFormat::Json);
     let j = load_bundle(GOOD_JSON, BundleFormat::Json, "g.json").unwrap();
+    let with_bom = format!("\u{feff}{GOOD_JSON}");
+    assert_eq!(
+        load_bundle(&with_bom, BundleFormat::Json, "bom.json").unwrap(),
+        j
+    );
     let wrapped = format!("{{\"policy_bundle\": {GOOD_JSON}}}");
     assert_eq!(
         load_bundle(&wrapped, BundleFormat::Json, "w.json").unwrap(),

@@ -80,6 +80,13 @@ fn default_engine_approves_ok_signature_without_allocating_faults() {
 }
 
 #[test]
+fn engines_and_registries_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<PolicyEngine>();
+    assert_send_sync::<ConditionRegistry>();
+}
+
+#[test]
 fn pii_conditions() {
     let raw = |layer: &'static str| {
         sig(move |v| {
