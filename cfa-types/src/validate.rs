@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::fmt;
 
 mod catalog_check;
+mod fast;
 mod parse;
 mod py_printable;
 mod pyrepr;

@@ -53,12 +53,88 @@ fn test() -> Result<(), String> {
     run(&cargo, &["test", "--workspace", "--doc", "--locked"])
 }
 
+/// `cargo xtask bench`: the latency gates of design.md §6 (release build of
+/// `cfa-gates`, which prints p50/p99 from an HDR histogram and exits 1 on a missed
+/// gate), then optionally the criterion benches and the `cfa policy check` cold start.
+fn bench(args: &[String]) -> Result<(), String> {
+    let cargo = cargo();
+    let mut criterion = false;
+    let mut cold_start = false;
+    let mut gate_args: Vec<&str> = Vec::new();
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--criterion" => criterion = true,
+            "--cold-start" => cold_start = true,
+            "--" => gate_args.extend(rest.by_ref().map(String::as_str)),
+            other => return Err(format!("bench: unknown argument '{other}'\n\n{HELP}")),
+        }
+    }
+    let cfa_bin;
+    if cold_start {
+        run(
+            &cargo,
+            &[
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "cfa-cli",
+                "--bin",
+                "cfa",
+            ],
+        )?;
+        cfa_bin = target_dir().join("release").join("cfa");
+        gate_args.push("--cfa-bin");
+        gate_args.push(cfa_bin.to_str().ok_or("bench: target dir is not UTF-8")?);
+    }
+    let mut gates = vec![
+        "run",
+        "--release",
+        "--locked",
+        "-p",
+        "cfa-benches",
+        "--bin",
+        "cfa-gates",
+        "--",
+    ];
+    gates.extend(gate_args);
+    let gate_result = run(&cargo, &gates);
+    if criterion {
+        run(
+            &cargo,
+            &[
+                "bench",
+                "--locked",
+                "-p",
+                "cfa-benches",
+                "--bench",
+                "hot_paths",
+            ],
+        )?;
+    }
+    gate_result.map_err(|e| format!("latency gates missed or failed: {e}"))
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    )
+}
+
 const HELP: &str = "cargo xtask <command>
 
 commands:
   ci      what CI runs: fmt check, clippy -D warnings, every test
   test    every test (nextest, then doc tests)
   fmt     format the workspace
+  bench   latency gates of design.md §6 (release build; p50/p99 from an HDR
+          histogram; fails when a gate is missed)
+            --criterion    also run the criterion benches (cargo bench)
+            --cold-start   also build `cfa` and time `cfa policy check` as a process
+            -- ARGS        passed to cfa-gates (--budget-ms N, --runs N, --slack X)
 ";
 
 fn main() -> ExitCode {
@@ -67,6 +143,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("test") => test(),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
+        Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -73,6 +73,12 @@ impl fmt::Display for InvalidSignature {
     }
 }
 
+/// Parse → validate → read: the path that reports every issue.
+fn general_path(text: &str, require_datasets: bool) -> Result<StateSignature, ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(JsonSyntaxError::from)?;
+    StateSignature::from_validated_value(&value, require_datasets)
+}
+
 impl StateSignature {
     /// Parses JSON text, validates it strictly ([`crate::validate::signature`], with
     /// the `signature`/`state_signature` unwrapping) and reads the unwrapped object.
@@ -87,8 +93,10 @@ impl StateSignature {
             }
             .into());
         }
-        let value: Value = serde_json::from_str(text).map_err(JsonSyntaxError::from)?;
-        Self::from_validated_value(&value, require_datasets)
+        if let Some(sig) = super::fast::parse(text, require_datasets) {
+            return Ok(sig);
+        }
+        general_path(text, require_datasets)
     }
 
     /// [`StateSignature::parse_validated`] for an already parsed value.
@@ -107,5 +115,133 @@ impl StateSignature {
             }
             .into()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn ok() -> Value {
+        json!({
+          "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+          "datasets": [
+            {"name": "nfe", "classification": "high_volume", "size_gb": 4000, "pii_columns": [],
+             "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
+            {"name": "clientes", "classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
+             "partition_column": null, "merge_keys": ["cliente_id"], "extra": [1, {"x": null}]}
+          ],
+          "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
+                          "partition_by": ["processing_date"], "max_cost_dbu": 20.0, "custom": {"a": [1.5]}},
+          "execution_context": {"policy_bundle_version": "prod-v1.0", "catalog_snapshot_version": "cat-2026-01",
+                                "context_registry_version_id": "v_initial"},
+          "intent_id": "11111111-2222-3333-4444-555555555555",
+          "source_intent_raw": "Join NFe with Clientes"
+        })
+    }
+
+    #[test]
+    fn fast_path_takes_valid_signatures() {
+        let text = ok().to_string();
+        let fast = super::super::fast::parse(&text, true).unwrap();
+        assert_eq!(Ok(fast), general_path(&text, true));
+        let minimal = r#"{"domain":"d","intent":"i","target_layer":"gold","datasets":null,
+            "execution_context":{"policy_bundle_version":"a","catalog_snapshot_version":"b",
+            "context_registry_version_id":"c"}}"#;
+        assert!(super::super::fast::parse(minimal, false).is_some());
+        assert!(super::super::fast::parse(minimal, true).is_none());
+        for bad in [
+            r#"{"signature": null}"#,
+            r#"{"domain":"d","domain":"e"}"#,
+            "[1]",
+        ] {
+            assert!(super::super::fast::parse(bad, false).is_none(), "{bad}");
+        }
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop::sample::select(vec![
+            Value::Null,
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(-1),
+            json!(-0.0),
+            json!(2.5),
+            json!(""),
+            json!(" \u{1c}"),
+            json!("x"),
+            json!("silver"),
+            json!("public"),
+            json!("high_volume"),
+            json!([]),
+            json!(["a"]),
+            json!([""]),
+            json!([1]),
+            json!({}),
+            json!({"public": null}),
+            json!({"a": 1}),
+            json!([true, false, true, [], null, {}]),
+        ])
+    }
+
+    /// Every path into `v` (object keys and array indices).
+    fn pointers(v: &Value, base: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{base}/{k}");
+                    out.push(p.clone());
+                    pointers(x, p, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let p = format!("{base}/{i}");
+                    out.push(p.clone());
+                    pointers(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// The fast path never disagrees with parse → validate → read.
+        #[test]
+        fn fast_path_agrees_with_general_path(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), leaf(), any::<bool>()), 0..4),
+            require in any::<bool>(),
+            wrap in 0u8..4,
+        ) {
+            let mut v = ok();
+            for (idx, new, delete) in edits {
+                let mut ps = Vec::new();
+                pointers(&v, String::new(), &mut ps);
+                if ps.is_empty() { break; }
+                let p = idx.get(&ps).clone();
+                let (parent, key) = p.rsplit_once('/').unwrap_or(("", ""));
+                match v.pointer_mut(parent) {
+                    Some(Value::Object(m)) if delete => { m.remove(key); }
+                    Some(_) => { if let Some(slot) = v.pointer_mut(&p) { *slot = new; } }
+                    None => {}
+                }
+            }
+            let v = match wrap {
+                1 => json!({"signature": v}),
+                2 => json!({"state_signature": v}),
+                _ => v,
+            };
+            let text = v.to_string();
+            let general = general_path(&text, require);
+            if let Some(fast) = super::super::fast::parse(&text, require) {
+                prop_assert_eq!(Ok(fast), general);
+            }
+            prop_assert_eq!(StateSignature::parse_validated(&text, require), general_path(&text, require));
+        }
     }
 }

@@ -1,0 +1,239 @@
+//! The allocation-light fast path of `parse_validated`: a typed, borrowing
+//! deserialisation that accepts only well-formed signatures and builds the
+//! `StateSignature` directly, without an intermediate `serde_json::Value`.
+//!
+//! It never decides that an input is invalid: anything it does not fully understand
+//! (a wrapper key, a wrong type, a blank string, a duplicate key, a syntax error)
+//! makes it return `None`, and the general path (parse → validate → read) answers.
+//! So it can only be faster, never different; a property test checks that.
+
+use super::py_strip;
+use crate::enums::{DatasetClassification, TargetLayer};
+use crate::signature::{
+    DatasetRef, ExecutionContext, SignatureConstraints, StateSignature, float_number,
+};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A struct read only from a JSON object (serde_json also reads structs from arrays).
+struct MapOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = MapOnly<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(MapOnly)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// A string enum read from a JSON string only (serde's derived enum reader would also
+/// take `{"public": null}`), without allocating.
+struct Name<T>(T);
+
+trait FromName: Sized {
+    fn from_name(s: &str) -> Option<Self>;
+}
+
+impl FromName for TargetLayer {
+    fn from_name(s: &str) -> Option<Self> {
+        TargetLayer::parse(s)
+    }
+}
+
+impl FromName for DatasetClassification {
+    fn from_name(s: &str) -> Option<Self> {
+        DatasetClassification::parse(s)
+    }
+}
+
+impl<'de, T: FromName> Deserialize<'de> for Name<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<T: FromName> Visitor<'_> for V<T> {
+            type Value = Name<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a known name")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                T::from_name(s)
+                    .map(Name)
+                    .ok_or_else(|| E::custom("unknown name"))
+            }
+        }
+        d.deserialize_str(V(PhantomData))
+    }
+}
+
+/// `Some` when the key is present, even with `null` (which then fails for `T`s that
+/// do not accept it).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct RawSig {
+    #[serde(default, deserialize_with = "present")]
+    domain: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    intent: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    target_layer: Option<Name<TargetLayer>>,
+    #[serde(default)]
+    datasets: Option<Vec<MapOnly<RawDataset>>>,
+    #[serde(default, deserialize_with = "present")]
+    constraints: Option<MapOnly<RawConstraints>>,
+    #[serde(default, deserialize_with = "present")]
+    execution_context: Option<MapOnly<RawContext>>,
+    #[serde(default, deserialize_with = "present")]
+    intent_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    source_intent_raw: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    signature: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    state_signature: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawDataset {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    classification: Option<Name<DatasetClassification>>,
+    #[serde(default, deserialize_with = "present")]
+    size_gb: Option<Number>,
+    #[serde(default, deserialize_with = "present")]
+    pii_columns: Option<Vec<String>>,
+    #[serde(default)]
+    partition_column: Option<String>,
+    #[serde(default)]
+    merge_keys: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawConstraints {
+    #[serde(default, deserialize_with = "present")]
+    no_pii_raw: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    merge_key_required: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    enforce_types: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    partition_by: Option<Vec<String>>,
+    #[serde(default)]
+    max_cost_dbu: Option<Number>,
+    #[serde(default)]
+    custom: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct RawContext {
+    #[serde(default, deserialize_with = "present")]
+    policy_bundle_version: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    catalog_snapshot_version: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    context_registry_version_id: Option<String>,
+}
+
+fn non_blank(s: Option<String>) -> Option<String> {
+    s.filter(|s| !py_strip(s).is_empty())
+}
+
+fn non_blank_list(items: Vec<String>) -> Option<Vec<String>> {
+    items
+        .iter()
+        .all(|s| !py_strip(s).is_empty())
+        .then_some(items)
+}
+
+fn non_negative(n: Number) -> Option<Number> {
+    n.as_f64().is_some_and(|x| x >= 0.0).then_some(n)
+}
+
+fn dataset(raw: RawDataset) -> Option<DatasetRef> {
+    let classification = match raw.classification {
+        None => DatasetClassification::Internal,
+        Some(Name(c)) => c,
+    };
+    let size_gb = match raw.size_gb {
+        None => float_number(0.0),
+        Some(n) => non_negative(n)?,
+    };
+    Some(DatasetRef {
+        name: non_blank(raw.name)?,
+        classification,
+        size_gb,
+        pii_columns: match raw.pii_columns {
+            None => Vec::new(),
+            Some(items) => non_blank_list(items)?,
+        },
+        partition_column: raw.partition_column,
+        merge_keys: raw.merge_keys.unwrap_or_default(),
+    })
+}
+
+fn constraints(raw: Option<MapOnly<RawConstraints>>) -> Option<SignatureConstraints> {
+    let Some(MapOnly(c)) = raw else {
+        return Some(SignatureConstraints::default());
+    };
+    Some(SignatureConstraints {
+        no_pii_raw: c.no_pii_raw.unwrap_or(true),
+        merge_key_required: c.merge_key_required.unwrap_or(true),
+        enforce_types: c.enforce_types.unwrap_or(true),
+        partition_by: match c.partition_by {
+            None => Vec::new(),
+            Some(items) => non_blank_list(items)?,
+        },
+        max_cost_dbu: match c.max_cost_dbu {
+            None => None,
+            Some(n) => Some(non_negative(n)?),
+        },
+        custom: c.custom.unwrap_or_default(),
+    })
+}
+
+/// The signature `text` denotes when it is a valid, unwrapped signature whose every
+/// field has its expected type; `None` otherwise (the caller then takes the general path).
+pub(super) fn parse(text: &str, require_datasets: bool) -> Option<StateSignature> {
+    let MapOnly(raw) = serde_json::from_str::<MapOnly<RawSig>>(text).ok()?;
+    if raw.signature.is_some() || raw.state_signature.is_some() {
+        return None;
+    }
+    let Name(target_layer) = raw.target_layer?;
+    let datasets: Vec<DatasetRef> = raw
+        .datasets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|MapOnly(d)| dataset(d))
+        .collect::<Option<_>>()?;
+    if require_datasets && datasets.is_empty() {
+        return None;
+    }
+    let MapOnly(ctx) = raw.execution_context?;
+    Some(StateSignature {
+        domain: non_blank(raw.domain)?,
+        intent: non_blank(raw.intent)?,
+        target_layer,
+        datasets,
+        constraints: constraints(raw.constraints)?,
+        execution_context: ExecutionContext {
+            policy_bundle_version: non_blank(ctx.policy_bundle_version)?,
+            catalog_snapshot_version: non_blank(ctx.catalog_snapshot_version)?,
+            context_registry_version_id: non_blank(ctx.context_registry_version_id)?,
+        },
+        intent_id: raw.intent_id.unwrap_or_default(),
+        source_intent_raw: raw.source_intent_raw.unwrap_or_default(),
+    })
+}
