@@ -483,3 +483,14 @@ fn yaml_reader_is_reusable() {
     assert!(yaml::parse_value(bomb).is_err(), "alias budgets are on");
     assert!(yaml::parse_value("x: !!python/object:os.system ls\n").is_err());
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for depth in [100, 100_000] {
+        let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(load_bundle(&text, BundleFormat::Yaml, "deep.yaml").is_err());
+        assert!(load_bundle(&text, BundleFormat::Json, "deep.json").is_err());
+        let mapping = format!("{}1{}", "{a: ".repeat(depth), "}".repeat(depth));
+        assert!(yaml::parse_value(&mapping).is_err());
+    }
+}
