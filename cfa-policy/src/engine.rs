@@ -1,6 +1,7 @@
 //! `PolicyEngine`: the pure decision (reference.md §4) over compiled rules, with the
 //! structured fixes of design.md B5 and fail-closed handling of plugin errors.
 
+use crate::builtins::BuiltinCondition;
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults;
@@ -229,12 +230,29 @@ impl PolicyEngine {
     ) -> (Vec<Patch>, Vec<ManualFix>) {
         let mut patches: Vec<Patch> = Vec::new();
         let mut manual = Vec::new();
+        // A built-in's fix depends only on the condition and the context, so equal
+        // conditions (common in large bundles) are fixed once.
+        let mut seen: Vec<(BuiltinCondition, Option<String>)> = Vec::new();
         for (fault, origin) in faults.iter().zip(origins) {
             let Some(cond) = origin.and_then(|i| self.conditions.get(i)) else {
                 continue;
             };
             let fix = match cond {
-                CompiledCondition::Builtin(b) => b.fix(ctx),
+                CompiledCondition::Builtin(b) => {
+                    if let Some((_, reason)) = seen.iter().find(|(c, _)| c == b) {
+                        if let Some(reason) = reason {
+                            push_manual(&mut manual, fault, reason.clone());
+                        }
+                        continue;
+                    }
+                    let fix = b.fix(ctx);
+                    let reason = match &fix {
+                        Fix::Manual { reason } => Some(reason.clone()),
+                        Fix::Patches { .. } => None,
+                    };
+                    seen.push((*b, reason));
+                    fix
+                }
                 CompiledCondition::Plugin(p) => catch_unwind(AssertUnwindSafe(|| p.fix(ctx)))
                     .unwrap_or_else(|_| Fix::Manual {
                         reason: "the condition's fix panicked; change the intent by hand".into(),
@@ -248,17 +266,19 @@ impl PolicyEngine {
                         }
                     }
                 }
-                Fix::Manual { reason } => {
-                    if fault.mandatory_action == PolicyAction::Replan {
-                        manual.push(ManualFix {
-                            code: fault.code.clone(),
-                            reason,
-                        });
-                    }
-                }
+                Fix::Manual { reason } => push_manual(&mut manual, fault, reason),
             }
         }
         (patches, manual)
+    }
+}
+
+fn push_manual(manual: &mut Vec<ManualFix>, fault: &Fault, reason: String) {
+    if fault.mandatory_action == PolicyAction::Replan {
+        manual.push(ManualFix {
+            code: fault.code.clone(),
+            reason,
+        });
     }
 }
 

@@ -30,7 +30,7 @@ pub fn generated_bundle(n: usize) -> PolicyBundle {
             if i % 3 == 1 {
                 params.target_layer = Some(
                     TargetLayer::ALL
-                        .get(i % 3)
+                        .get((i / 3) % 3)
                         .copied()
                         .unwrap_or(TargetLayer::Silver),
                 );

@@ -494,3 +494,15 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         assert!(yaml::parse_value(&mapping).is_err());
     }
 }
+
+#[test]
+fn synthetic_bundle_is_valid_and_sized() {
+    let b = cfa_policy::synth::generated_bundle(1000);
+    assert_eq!(b.rules.len(), 1000);
+    let e = PolicyEngine::from_bundle(b).unwrap();
+    assert_eq!(e.rules().len(), 1000);
+    let mut codes: Vec<&str> = e.rules().iter().map(|r| r.fault_code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), 1000, "fault codes are unique");
+}
