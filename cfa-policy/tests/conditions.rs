@@ -611,3 +611,32 @@ fn rule_descriptions_include_family() {
     );
     assert!(dflt.iter().all(|r| r.family.as_str() == "semantic_faults"));
 }
+
+#[test]
+fn equal_conditions_under_different_codes_each_get_their_manual_fix() {
+    let bundle = PolicyBundle::from_value(&json!({"version": "t", "rules": [
+        {"name": "a", "condition": "cost_budget_exceeded", "max_dbu": 5, "action": "replan",
+         "fault_code": "COST_A", "severity": "high", "message": "a", "remediation": ["same"]},
+        {"name": "b", "condition": "cost_budget_exceeded", "max_dbu": 5, "action": "replan",
+         "fault_code": "COST_B", "severity": "high", "message": "b", "remediation": ["same", "other"]},
+        {"name": "c", "condition": "enforce_types_disabled", "action": "replan",
+         "fault_code": "TYPES_A", "severity": "high", "message": "c"},
+        {"name": "d", "condition": "enforce_types_disabled", "action": "approve",
+         "fault_code": "TYPES_B", "severity": "info", "message": "d"}
+    ]}))
+    .unwrap();
+    let e = PolicyEngine::from_bundle(bundle).unwrap();
+    let r = e.evaluate(
+        &sig(|v| v["constraints"]["enforce_types"] = json!(false)),
+        0,
+    );
+    assert_eq!(r.action, PolicyAction::Replan);
+    assert_eq!(r.interventions, ["same", "other"]);
+    let manual: Vec<&str> = r.manual_fixes.iter().map(|m| m.code.as_str()).collect();
+    assert_eq!(manual, ["COST_A", "COST_B"]);
+    assert_eq!(r.manual_fixes[0].reason, r.manual_fixes[1].reason);
+    assert_eq!(
+        r.patches,
+        [Patch::set("constraints.enforce_types", json!(true))]
+    );
+}
