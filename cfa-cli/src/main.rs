@@ -7,6 +7,10 @@ mod audit_cmd;
 mod exit;
 mod generate_cmd;
 mod input;
+mod load;
+mod policy_cmd;
+mod rules_cmd;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +25,32 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a signature against a policy bundle, or validate a bundle file.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCommand,
+    },
+    /// Validate a StateSignature file (the reference's strict checks and paths).
+    Signature {
+        #[command(subcommand)]
+        cmd: SignatureCommand,
+    },
+    /// Validate a dataset catalog file.
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCommand,
+    },
+    /// List or explain the rules of a policy bundle.
+    Rules {
+        #[command(subcommand)]
+        cmd: rules_cmd::RulesCommand,
+    },
+    /// Print the JSON Schema of a signature or of a decision.
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        kind: rules_cmd::SchemaKind,
+    },
     /// Verify, inspect, repair, checkpoint and prove the hash-chained audit log.
     Audit {
         #[command(subcommand)]
@@ -35,9 +65,43 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Evaluate a signature: approve (exit 0), replan (3) or block (4); invalid input exits 1.
+    Check(policy_cmd::CheckArgs),
+    /// Validate a policy bundle file; every issue with its line and column.
+    Validate(validate_cmd::PolicyValidateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SignatureCommand {
+    /// Validate a signature file strictly.
+    Validate(validate_cmd::ValidateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Validate a catalog file.
+    Validate(validate_cmd::ValidateArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Policy {
+            cmd: PolicyCommand::Check(args),
+        } => policy_cmd::run(args),
+        Command::Policy {
+            cmd: PolicyCommand::Validate(args),
+        } => validate_cmd::policy(args),
+        Command::Signature {
+            cmd: SignatureCommand::Validate(args),
+        } => validate_cmd::signature(args),
+        Command::Catalog {
+            cmd: CatalogCommand::Validate(args),
+        } => validate_cmd::catalog(args),
+        Command::Rules { cmd } => rules_cmd::run(cmd),
+        Command::Schema { kind } => rules_cmd::schema(kind),
         Command::Audit { cmd } => audit_cmd::run(cmd),
         Command::Generate(args) => generate_cmd::run_generate(args),
         Command::Backend { cmd } => generate_cmd::run_backend(cmd),

@@ -1,0 +1,274 @@
+//! `cfa policy check`: one signature against one bundle (and optionally a catalog),
+//! the decision as text or JSON, optionally recorded in the audit log. Exit codes
+//! follow design.md B2: 0 approve, 1 invalid input, 2 usage, 3 replan, 4 block.
+
+use crate::exit;
+use crate::input::SourceFile;
+use crate::load::{self, LoadedCatalog};
+use cfa_audit::{AuditTarget, Clock, PolicyCheckRecord, SystemClock, record_policy_check};
+use cfa_types::validate::ParseError;
+use cfa_types::{PolicyAction, PolicyResult, StateSignature};
+use clap::{Args, ValueEnum};
+use miette::Report;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output format of `policy check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Aligned human-readable summary.
+    Summary,
+    /// The `cfa.policy_check.v1` JSON document.
+    Json,
+}
+
+/// Arguments of `cfa policy check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The signature JSON file (optionally wrapped in `signature` or `state_signature`).
+    #[arg(long, short = 's')]
+    pub signature: PathBuf,
+    /// Policy bundle: a `.yaml`/`.yml`/`.json` file or a built-in name (prod-v1,
+    /// finops-strict-v1, compliance-strict-v1, eu-ai-act-v1, lgpd-v1). Default: the
+    /// built-in default rules.
+    #[arg(long = "policy-bundle", short = 'p', value_name = "PATH|NAME")]
+    pub policy_bundle: Option<String>,
+    /// Dataset catalog (JSON, or YAML by extension); hashed into the output and the
+    /// audit event, and used by catalog-aware conditions.
+    #[arg(long, short = 'c')]
+    pub catalog: Option<PathBuf>,
+    /// Also check the signature against the catalog (datasets exist, classification,
+    /// PII columns and partition column agree).
+    #[arg(long, requires = "catalog")]
+    pub strict: bool,
+    /// Require at least one dataset in the signature.
+    #[arg(long)]
+    pub require_datasets: bool,
+    /// The engine's replan counter (3 or more trips the replan cap).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub replan_count: u32,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "summary")]
+    pub format: CheckFormat,
+    /// Exit 0 whatever the decision (report only).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Accepted for compatibility; non-zero exits on replan/block are the default.
+    #[arg(long, hide = true)]
+    pub exit_code: bool,
+    /// Record the decision in this JSONL audit log.
+    #[arg(long, value_name = "FILE", conflicts_with = "audit_db")]
+    pub audit_log: Option<PathBuf>,
+    /// Record the decision in this SQLite audit database.
+    #[arg(long, value_name = "FILE")]
+    pub audit_db: Option<PathBuf>,
+}
+
+fn exit_for(action: PolicyAction) -> u8 {
+    match action {
+        PolicyAction::Approve => exit::APPROVED,
+        PolicyAction::Replan => exit::REPLAN,
+        PolicyAction::Block => exit::BLOCKED,
+    }
+}
+
+fn print_issues(
+    kind: &str,
+    name: &str,
+    issues: &[cfa_types::validate::Issue],
+    format: CheckFormat,
+) {
+    match format {
+        CheckFormat::Json => {
+            let out = json!({"signature": name, "valid": false, "kind": kind,
+                             "issue_count": issues.len(), "issues": load::issues_json(issues)});
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        CheckFormat::Summary => {
+            let title = if kind == "catalog_mismatch" {
+                "StateSignature/catalog mismatch"
+            } else {
+                "StateSignature INVALID"
+            };
+            println!("{title}: {name}");
+            println!("{}", load::issue_lines(issues));
+        }
+    }
+}
+
+/// Runs `cfa policy check`.
+pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
+    let src = SourceFile::read(&args.signature)?;
+    let signature = match StateSignature::parse_validated(&src.text, args.require_datasets) {
+        Ok(sig) => sig,
+        Err(ParseError::Syntax(e)) => {
+            return Err(src
+                .error_at(
+                    e.line,
+                    e.column.max(1),
+                    &format!("invalid JSON: {}", e.message),
+                    "here",
+                )
+                .into());
+        }
+        Err(ParseError::Invalid(inv)) => {
+            print_issues("invalid_signature", &src.name(), &inv.issues, args.format);
+            return Ok(exit::INVALID_INPUT.into());
+        }
+    };
+    let policy = load::policy(args.policy_bundle.as_deref())?;
+    let catalog: Option<LoadedCatalog> = args.catalog.as_deref().map(load::catalog).transpose()?;
+    if args.strict {
+        if let Some(cat) = &catalog {
+            let issues = cfa_types::validate::cross_check(&signature, &cat.value);
+            if !issues.is_empty() {
+                print_issues("catalog_mismatch", &src.name(), &issues, args.format);
+                return Ok(exit::INVALID_INPUT.into());
+            }
+        }
+    }
+    let result = policy.engine.evaluate_with_catalog(
+        &signature,
+        catalog.as_ref().map(|c| &c.catalog),
+        args.replan_count,
+    );
+    let decision_id = uuid::Uuid::new_v4().to_string();
+    let catalog_hash = catalog
+        .as_ref()
+        .map(|c| c.catalog.hash())
+        .unwrap_or_default();
+    let signature_hash = signature.signature_hash();
+    let content_hash = signature.content_hash();
+
+    let target = match (&args.audit_log, &args.audit_db) {
+        (Some(p), _) => Some(AuditTarget::Jsonl(p.clone())),
+        (None, Some(p)) => Some(AuditTarget::Sqlite(p.clone())),
+        (None, None) => None,
+    };
+    let audit_event_hash = match &target {
+        None => String::new(),
+        Some(target) => {
+            let record = PolicyCheckRecord {
+                intent_id: signature.intent_id.clone(),
+                action: result.action.as_str().to_owned(),
+                policy_bundle_version: policy.engine.version().to_owned(),
+                decision_id: decision_id.clone(),
+                signature_hash: signature_hash.clone(),
+                catalog_hash: catalog_hash.clone(),
+                policy_bundle_hash: policy.hash.clone(),
+                faults: result.faults.iter().map(|f| f.code.clone()).collect(),
+                interventions: result.interventions.clone(),
+                reasoning: result.reasoning.clone(),
+                content_hash: content_hash.clone(),
+            };
+            record_policy_check(target, &record, &SystemClock.now_isoformat()).map_err(|e| {
+                Report::msg(format!("cannot record the decision in the audit log: {e}"))
+            })?
+        }
+    };
+
+    let out = Output {
+        src: &src,
+        decision_id: &decision_id,
+        signature_hash: &signature_hash,
+        content_hash: &content_hash,
+        version: policy.engine.version(),
+        catalog_hash: &catalog_hash,
+        bundle_hash: &policy.hash,
+        audit_event_hash: &audit_event_hash,
+        result: &result,
+    };
+    match args.format {
+        CheckFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&out.json()).unwrap_or_default()
+        ),
+        CheckFormat::Summary => print!("{}", out.summary()),
+    }
+    Ok(if args.exit_zero {
+        ExitCode::SUCCESS
+    } else {
+        exit_for(result.action).into()
+    })
+}
+
+struct Output<'a> {
+    src: &'a SourceFile,
+    decision_id: &'a str,
+    signature_hash: &'a str,
+    content_hash: &'a str,
+    version: &'a str,
+    catalog_hash: &'a str,
+    bundle_hash: &'a str,
+    audit_event_hash: &'a str,
+    result: &'a PolicyResult,
+}
+
+impl Output<'_> {
+    /// Reference §14.2 fields in order, then our additions.
+    fn json(&self) -> Value {
+        let r = self.result;
+        let faults: Vec<Value> = r
+            .faults
+            .iter()
+            .map(|f| {
+                json!({"code": f.code, "severity": f.severity, "family": f.family,
+                       "message": f.message, "remediation": f.remediation})
+            })
+            .collect();
+        json!({
+            "schema_version": "cfa.policy_check.v1",
+            "decision_id": self.decision_id,
+            "signature_hash": self.signature_hash,
+            "policy_bundle": self.version,
+            "catalog_hash": self.catalog_hash,
+            "policy_bundle_hash": self.bundle_hash,
+            "action": r.action,
+            "passed": r.passed(),
+            "faults": faults,
+            "interventions": r.interventions,
+            "reasoning": r.reasoning,
+            "audit_event_hash": self.audit_event_hash,
+            "content_hash": self.content_hash,
+            "replan_count": r.replan_count,
+            "patches": r.patches,
+            "manual_fixes": r.manual_fixes,
+        })
+    }
+
+    fn summary(&self) -> String {
+        let r = self.result;
+        let mut s = format!(
+            "Policy check {}: {}\n",
+            r.action.as_str().to_uppercase(),
+            self.src.name()
+        );
+        let mut line = |label: &str, value: &str| {
+            if !value.is_empty() {
+                s.push_str(&format!("  {:<20}{value}\n", format!("{label}:")));
+            }
+        };
+        line("decision_id", self.decision_id);
+        line("signature_hash", self.signature_hash);
+        line("content_hash", self.content_hash);
+        line("policy_bundle", self.version);
+        line("catalog_hash", self.catalog_hash);
+        line("policy_bundle_hash", self.bundle_hash);
+        line("audit_event_hash", self.audit_event_hash);
+        line("reasoning", &r.reasoning);
+        for f in &r.faults {
+            s.push_str(&format!("  - [{}] {}: {}\n", f.severity, f.code, f.message));
+        }
+        for p in &r.patches {
+            s.push_str(&format!("  fix: set {} = {}\n", p.path, p.value));
+        }
+        for m in &r.manual_fixes {
+            s.push_str(&format!(
+                "  needs a manual change ({}): {}\n",
+                m.code, m.reason
+            ));
+        }
+        s
+    }
+}

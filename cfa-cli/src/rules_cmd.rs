@@ -1,0 +1,167 @@
+//! `cfa rules list|explain` (honouring `-p`, with the family) and `cfa schema`.
+
+use crate::exit;
+use crate::load;
+use cfa_policy::RuleDescription;
+use clap::{Args, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// Output format of the rules commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// Aligned table / labelled lines.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Which bundle to describe.
+#[derive(Debug, Args)]
+pub struct BundleOpt {
+    /// Policy bundle: a `.yaml`/`.yml`/`.json` file or a built-in name; default rules when absent.
+    #[arg(long = "policy-bundle", short = 'p', value_name = "PATH|NAME")]
+    pub policy_bundle: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: RulesFormat,
+}
+
+/// `cfa rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules of a bundle in evaluation order.
+    List(BundleOpt),
+    /// Explain one fault code: the rule, its condition, action, family, message and fix.
+    Explain {
+        /// The fault code, e.g. FINOPS_MISSING_TEMPORAL_PREDICATE.
+        code: String,
+        #[command(flatten)]
+        bundle: BundleOpt,
+    },
+}
+
+/// Runs `cfa rules …`.
+pub fn run(cmd: RulesCommand) -> miette::Result<ExitCode> {
+    match cmd {
+        RulesCommand::List(opt) => list(&opt),
+        RulesCommand::Explain { code, bundle } => explain(&code, &bundle),
+    }
+}
+
+fn list(opt: &BundleOpt) -> miette::Result<ExitCode> {
+    let policy = load::policy(opt.policy_bundle.as_deref())?;
+    let rules = policy.engine.describe_rules();
+    if opt.format == RulesFormat::Json {
+        let out = serde_json::json!({"policy_bundle": policy.engine.version(), "source": policy.source,
+                                     "rule_count": rules.len(), "rules": rules});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let headers = [
+        "NAME",
+        "ACTION",
+        "FAULT CODE",
+        "SEVERITY",
+        "FAMILY",
+        "CONDITION",
+    ];
+    let rows: Vec<[String; 6]> = rules
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.action.to_string(),
+                r.fault_code.clone(),
+                r.severity.to_string(),
+                r.family.short_name().to_owned(),
+                match r.target_layer {
+                    Some(l) => format!("{} ({l} only)", r.condition),
+                    None => r.condition.clone(),
+                },
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", render(headers.to_vec()));
+    for row in &rows {
+        println!("{}", render(row.iter().map(String::as_str).collect()));
+    }
+    println!(
+        "\nPolicy bundle: {}  |  Rules: {}",
+        policy.engine.version(),
+        rules.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(code: &str, opt: &BundleOpt) -> miette::Result<ExitCode> {
+    let policy = load::policy(opt.policy_bundle.as_deref())?;
+    let Some(rule): Option<RuleDescription> = policy.engine.explain(code) else {
+        eprintln!(
+            "Unknown fault code: {code} (bundle {})",
+            policy.engine.version()
+        );
+        return Ok(exit::INVALID_INPUT.into());
+    };
+    if opt.format == RulesFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rule).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Fault Code:  {}", rule.fault_code);
+    println!("Rule:        {}", rule.name);
+    println!("Condition:   {}", rule.condition);
+    if let Some(layer) = rule.target_layer {
+        println!("Layer:       {layer} only");
+    }
+    println!("Action:      {}", rule.action);
+    println!("Severity:    {}", rule.severity);
+    println!(
+        "Family:      {} ({})",
+        rule.family.short_name(),
+        rule.family
+    );
+    println!("Message:     {}", rule.message.trim_end());
+    println!("Remediation:");
+    for (i, r) in rule.remediation.iter().enumerate() {
+        println!("  {}. {r}", i + 1);
+    }
+    println!("Bundle:      {}", policy.engine.version());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which schema `cfa schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The StateSignature JSON Schema.
+    Signature,
+    /// The policy decision JSON Schema.
+    Decision,
+}
+
+/// `cfa schema signature|decision`.
+pub fn schema(kind: SchemaKind) -> miette::Result<ExitCode> {
+    let v = match kind {
+        SchemaKind::Signature => cfa_types::schema::signature_schema(),
+        SchemaKind::Decision => cfa_types::schema::decision_schema(),
+    };
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
