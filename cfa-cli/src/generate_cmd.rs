@@ -1,34 +1,311 @@
-//! `cfa generate` and `cfa backend …` (owned by the codegen work; this is the wiring point).
+//! `cfa generate` (plan + generate + static validation, then an all-or-nothing write)
+//! and `cfa backend list`.
 
-use clap::{Args, Subcommand};
+use crate::exit;
+use crate::input::SourceFile;
+use cfa_codegen::{BackendRegistry, GeneratedArtifact, StaticValidationResult};
+use cfa_plan::{ExecutionPlanner, Planner};
+use cfa_types::{Catalog, StateSignature};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Output format of `cfa generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GenerateFormat {
+    /// A human summary.
+    #[default]
+    Summary,
+    /// `{"backend", "target", "artifact_hash", "files": [...], "static_validation": {...}}`.
+    Json,
+}
+
+/// Output format of `cfa backend list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ListFormat {
+    /// An aligned table.
+    #[default]
+    Table,
+    /// A JSON array of capabilities.
+    Json,
+}
 
 /// Arguments of `cfa generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Signature JSON file.
+    /// Signature JSON file (an approved signature; `{"signature": …}` wrappers accepted).
     #[arg(long, short = 's')]
-    pub signature: std::path::PathBuf,
+    pub signature: PathBuf,
+    /// Catalog (JSON, or YAML for .yaml/.yml); its `columns` lists feed the SQL and dbt backends.
+    #[arg(long, short = 'c')]
+    pub catalog: Option<PathBuf>,
+    /// Backend name (see `cfa backend list`): pyspark, sql or dbt.
+    #[arg(long, short = 'b')]
+    pub backend: String,
+    /// Directory to write the artifact into (dbt: a complete project).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = GenerateFormat::Summary)]
+    pub format: GenerateFormat,
 }
 
 /// Backend commands.
 #[derive(Debug, Subcommand)]
 pub enum BackendCommand {
-    /// List the registered backends.
-    List,
+    /// List the registered backends and their capabilities.
+    List {
+        /// Output format.
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+fn issues_exit(file: &Path, what: &str, issues: &[cfa_types::validate::Issue]) -> ExitCode {
+    eprintln!("error: {} is not a valid {what}:", file.display());
+    for i in issues {
+        eprintln!("  {i}");
+    }
+    exit::INVALID_INPUT.into()
+}
+
+fn read_signature(path: &Path) -> miette::Result<Result<StateSignature, ExitCode>> {
+    let src = SourceFile::read(path)?;
+    let value = src.parse_json()?;
+    let issues = cfa_types::validate::signature(&value, true);
+    if !issues.is_empty() {
+        return Ok(Err(issues_exit(path, "signature", &issues)));
+    }
+    let inner = cfa_types::validate::unwrap_signature(&value);
+    StateSignature::from_value(inner)
+        .map(Ok)
+        .map_err(|e| miette::miette!("{}: {e}", path.display()))
+}
+
+fn read_catalog(path: &Path) -> miette::Result<Result<Catalog, ExitCode>> {
+    let src = SourceFile::read(path)?;
+    let value: Value = if src.is_yaml() {
+        cfa_policy::yaml::parse_value(&src.text)
+            .map_err(|e| miette::miette!("{}: {e}", path.display()))?
+    } else {
+        src.parse_json()?
+    };
+    let issues = cfa_types::validate::catalog(&value, false);
+    if !issues.is_empty() {
+        return Ok(Err(issues_exit(path, "catalog", &issues)));
+    }
+    Catalog::from_value(&value)
+        .map(Ok)
+        .map_err(|e| miette::miette!("{}: {e}", path.display()))
+}
+
+/// Writes every file, all or nothing: into a fresh sibling staging dir renamed onto
+/// `out` when `out` does not exist, else file by file through a temp file + rename.
+fn write_artifact(out: &Path, artifact: &GeneratedArtifact) -> miette::Result<()> {
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        miette::miette!(
+            "cannot {what} {}: {}",
+            p.display(),
+            crate::input::io_reason(&e)
+        )
+    };
+    for f in &artifact.files {
+        // Paths come from the backend; still refuse anything that could leave `out`.
+        let rel = Path::new(&f.path);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(miette::miette!(
+                "refusing to write unsafe artifact path {:?}",
+                f.path
+            ));
+        }
+    }
+    if !out.exists() {
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let staging = parent.join(format!(".{name}.cfa-tmp-{}", std::process::id()));
+        let result = (|| {
+            for f in &artifact.files {
+                let p = staging.join(&f.path);
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+                }
+                std::fs::write(&p, &f.content).map_err(|e| io("write", &p, e))?;
+            }
+            std::fs::rename(&staging, out).map_err(|e| io("move into place", out, e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        return result;
+    }
+    for f in &artifact.files {
+        let p = out.join(&f.path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+        }
+        let tmp = p.with_extension(format!("cfa-tmp-{}", std::process::id()));
+        std::fs::write(&tmp, &f.content).map_err(|e| io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io("move into place", &p, e)
+        })?;
+    }
+    Ok(())
+}
+
+fn report_json(a: &GeneratedArtifact, v: &StaticValidationResult) -> Value {
+    json!({
+        "backend": a.backend,
+        "language": a.language.as_str(),
+        "target": a.target,
+        "write_mode": a.write_mode,
+        "artifact_hash": a.artifact_hash(),
+        "files": a.files,
+        "static_validation": v,
+    })
 }
 
 /// Runs `cfa generate`.
 pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
-    Err(miette::miette!(
-        "code generation for {} is not available in this build",
-        args.signature.display()
-    ))
+    let sig = match read_signature(&args.signature)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let catalog = match &args.catalog {
+        None => None,
+        Some(p) => match read_catalog(p)? {
+            Ok(c) => Some(c),
+            Err(code) => return Ok(code),
+        },
+    };
+    let registry = BackendRegistry::with_builtins();
+    let backend = match registry.get(&args.backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE.into());
+        }
+    };
+    // Hostile names are reported against the signature before anything else runs.
+    cfa_codegen::ident::check_signature(&sig).map_err(|e| miette::miette!("{e}"))?;
+    let plan = ExecutionPlanner::default()
+        .plan(&sig, catalog.as_ref())
+        .map_err(|e| miette::miette!("cannot plan {}: {e}", args.signature.display()))?;
+    let artifact = backend
+        .generate(&plan, &sig)
+        .map_err(|e| miette::miette!("{e}"))?;
+    let validation = backend.validate(&artifact, &sig);
+    if !validation.passed {
+        if args.format == GenerateFormat::Json {
+            println!("{}", report_json(&artifact, &validation));
+        }
+        eprintln!("error: generated code failed static validation; nothing was written:");
+        for f in &validation.faults {
+            eprintln!("  {f}");
+        }
+        return Ok(exit::BLOCKED.into());
+    }
+    write_artifact(&args.out, &artifact)?;
+    match args.format {
+        GenerateFormat::Json => println!("{}", report_json(&artifact, &validation)),
+        GenerateFormat::Summary => {
+            println!(
+                "generated {} file(s) with backend {} for target {} into {}",
+                artifact.files.len(),
+                artifact.backend,
+                artifact.target,
+                args.out.display()
+            );
+            for f in &artifact.files {
+                println!("  {}", f.path);
+            }
+            println!(
+                "static validation: passed ({} checks, {} warnings)",
+                validation.checks_performed,
+                validation.warnings.len()
+            );
+            println!("artifact hash: {}", artifact.artifact_hash());
+        }
+    }
+    Ok(exit::APPROVED.into())
 }
 
 /// Runs `cfa backend …`.
 pub fn run_backend(cmd: BackendCommand) -> miette::Result<ExitCode> {
     match cmd {
-        BackendCommand::List => Err(miette::miette!("no backends are available in this build")),
+        BackendCommand::List { format } => {
+            let registry = BackendRegistry::with_builtins();
+            let caps: Vec<_> = registry.iter().map(|b| b.capabilities()).collect();
+            match format {
+                ListFormat::Json => {
+                    let text = serde_json::to_string_pretty(&caps)
+                        .map_err(|e| miette::miette!("cannot render capabilities: {e}"))?;
+                    println!("{text}");
+                }
+                ListFormat::Table => {
+                    let rows: Vec<[String; 7]> = caps
+                        .iter()
+                        .map(|c| {
+                            [
+                                c.name.clone(),
+                                c.version.clone(),
+                                c.languages.join(","),
+                                c.pii_methods.join(","),
+                                if c.supports_merge { "yes" } else { "no" }.into(),
+                                c.max_rows.to_string(),
+                                if c.requires_catalog_columns {
+                                    "yes"
+                                } else {
+                                    "no"
+                                }
+                                .into(),
+                            ]
+                        })
+                        .collect();
+                    let header = [
+                        "BACKEND",
+                        "VERSION",
+                        "LANGUAGES",
+                        "PII",
+                        "MERGE",
+                        "MAX ROWS",
+                        "NEEDS COLUMNS",
+                    ];
+                    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+                    for r in &rows {
+                        for (w, cell) in widths.iter_mut().zip(r) {
+                            *w = (*w).max(cell.len());
+                        }
+                    }
+                    let line = |cells: Vec<&str>| {
+                        cells
+                            .iter()
+                            .zip(&widths)
+                            .map(|(c, w)| format!("{c:<w$}"))
+                            .collect::<Vec<_>>()
+                            .join("  ")
+                            .trim_end()
+                            .to_owned()
+                    };
+                    println!("{}", line(header.to_vec()));
+                    for r in &rows {
+                        println!("{}", line(r.iter().map(String::as_str).collect()));
+                    }
+                }
+            }
+            Ok(exit::APPROVED.into())
+        }
     }
 }
