@@ -54,6 +54,14 @@ fn each(items: &[String], origin: &str) -> Result<(), UnsafeIdentifier> {
 /// columns, keys, derived names such as the target and `{col}_hash`). The first unsafe
 /// one is returned with its origin.
 pub fn check_all(sig: &StateSignature, plan: &ExecutionPlan) -> Result<(), UnsafeIdentifier> {
+    check_signature(sig)?;
+    check_plan(plan)
+}
+
+/// Checks the identifiers of a signature (dataset names, PII columns, partition columns,
+/// merge keys, and the domain when it names the target). Run it before planning to
+/// report the signature path of a hostile name.
+pub fn check_signature(sig: &StateSignature) -> Result<(), UnsafeIdentifier> {
     check_identifier(&sig.domain, "signature.domain").or_else(|e| {
         // The domain only matters where it names something: the multi-dataset target.
         if sig.datasets.len() == 1 {
@@ -75,6 +83,11 @@ pub fn check_all(sig: &StateSignature, plan: &ExecutionPlan) -> Result<(), Unsaf
         &sig.constraints.partition_by,
         "signature.constraints.partition_by",
     )?;
+    Ok(())
+}
+
+/// Checks every identifier a plan carries (see [`check_all`]).
+pub fn check_plan(plan: &ExecutionPlan) -> Result<(), UnsafeIdentifier> {
     check_identifier(
         &plan.target,
         "target dataset name (target_layer + '_' + domain or dataset)",
