@@ -36,14 +36,21 @@ impl SourceFile {
     pub fn read(path: &Path) -> Result<SourceFile, PlainError> {
         match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => Ok(SourceFile { path: path.to_path_buf(), text }),
+                Ok(text) => Ok(SourceFile {
+                    path: path.to_path_buf(),
+                    text,
+                }),
                 Err(e) => Err(PlainError(format!(
                     "{} is not valid UTF-8 (invalid byte at offset {})",
                     path.display(),
                     e.utf8_error().valid_up_to()
                 ))),
             },
-            Err(e) => Err(PlainError(format!("cannot read {}: {}", path.display(), io_reason(&e)))),
+            Err(e) => Err(PlainError(format!(
+                "cannot read {}: {}",
+                path.display(),
+                io_reason(&e)
+            ))),
         }
     }
 
@@ -55,7 +62,11 @@ impl SourceFile {
     /// True when the file name ends in `.yaml` or `.yml`.
     pub fn is_yaml(&self) -> bool {
         matches!(
-            self.path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            self.path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
             Some("yaml" | "yml")
         )
     }
@@ -75,21 +86,23 @@ impl SourceFile {
 
     /// An error at `line:column`, rendered with the offending line. The message
     /// itself starts with `file:line:column` so it is useful without the snippet.
-    pub fn error_at(&self, line: usize, column: usize, message: &str, label: &str) -> LocatedError {
+    pub fn error_at(&self, line: usize, column: usize, message: &str, label: &str) -> miette::Report {
         let offset = self.offset(line, column);
-        LocatedError {
+        miette::Report::new(LocatedError {
             message: format!("{}:{line}:{column}: {message}", self.name()),
             src: NamedSource::new(self.name(), self.text.clone()),
             span: SourceSpan::from((offset, 0)),
             label: label.to_owned(),
-        }
+        })
     }
 
     /// Parses the file as JSON; a syntax error carries its line and column.
-    pub fn parse_json(&self) -> Result<Value, LocatedError> {
+    pub fn parse_json(&self) -> Result<Value, miette::Report> {
         serde_json::from_str(&self.text).map_err(|e| {
             let msg = format!("invalid JSON: {e}");
-            let msg = msg.rsplit_once(" at line ").map_or(msg.clone(), |(m, _)| m.to_owned());
+            let msg = msg
+                .rsplit_once(" at line ")
+                .map_or(msg.clone(), |(m, _)| m.to_owned());
             self.error_at(e.line(), e.column(), &msg, "here")
         })
     }
@@ -110,14 +123,23 @@ mod tests {
 
     #[test]
     fn json_errors_name_file_line_and_column() {
-        let f = SourceFile { path: "sig.json".into(), text: "{\n  \"a\": 1,\n  oops\n}".into() };
+        let f = SourceFile {
+            path: "sig.json".into(),
+            text: "{\n  \"a\": 1,\n  oops\n}".into(),
+        };
         let err = f.parse_json().unwrap_err();
-        assert!(err.to_string().starts_with("sig.json:3:3: invalid JSON"), "{err}");
+        assert!(
+            err.to_string().starts_with("sig.json:3:3: invalid JSON"),
+            "{err}"
+        );
     }
 
     #[test]
     fn offsets_count_characters() {
-        let f = SourceFile { path: "x".into(), text: "ção\nab".into() };
+        let f = SourceFile {
+            path: "x".into(),
+            text: "ção\nab".into(),
+        };
         assert_eq!(f.offset(1, 2), "ç".len());
         assert_eq!(f.offset(2, 2), "ção\n".len() + 1);
         assert_eq!(f.offset(9, 1), f.text.len());

@@ -89,8 +89,7 @@ fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
                     p.column,
                     &format!("cannot parse policy bundle: {}", e.message),
                     "here",
-                )
-                .into(),
+                ),
             None => Report::msg(e.to_string()),
         }),
         Err(BundleError::Invalid(inv)) => {
@@ -121,8 +120,7 @@ pub fn json_or_yaml(src: &SourceFile) -> Result<Value, Report> {
                     p.column,
                     &format!("invalid YAML: {}", e.message),
                     "here",
-                )
-                .into(),
+                ),
             None => Report::msg(format!("{}: invalid YAML: {}", src.name(), e.message)),
         })
     } else if src.text.trim().is_empty() {

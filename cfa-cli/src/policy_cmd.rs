@@ -109,8 +109,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
                     e.column.max(1),
                     &format!("invalid JSON: {}", e.message),
                     "here",
-                )
-                .into());
+                ));
         }
         Err(ParseError::Invalid(inv)) => {
             print_issues("invalid_signature", &src.name(), &inv.issues, args.format);
@@ -119,13 +118,13 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     };
     let policy = load::policy(args.policy_bundle.as_deref())?;
     let catalog: Option<LoadedCatalog> = args.catalog.as_deref().map(load::catalog).transpose()?;
-    if args.strict {
-        if let Some(cat) = &catalog {
-            let issues = cfa_types::validate::cross_check(&signature, &cat.value);
-            if !issues.is_empty() {
-                print_issues("catalog_mismatch", &src.name(), &issues, args.format);
-                return Ok(exit::INVALID_INPUT.into());
-            }
+    if args.strict
+        && let Some(cat) = &catalog
+    {
+        let issues = cfa_types::validate::cross_check(&signature, &cat.value);
+        if !issues.is_empty() {
+            print_issues("catalog_mismatch", &src.name(), &issues, args.format);
+            return Ok(exit::INVALID_INPUT.into());
         }
     }
     let result = policy.engine.evaluate_with_catalog(

@@ -165,8 +165,7 @@ pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
                     p.column,
                     &format!("cannot parse policy bundle: {}", e.message),
                     "here",
-                )
-                .into(),
+                ),
             None => Report::msg(e.to_string()),
         }
     })?;
