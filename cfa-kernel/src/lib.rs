@@ -1,0 +1,1 @@
+//! The CFA kernel (being built).

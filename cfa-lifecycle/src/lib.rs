@@ -1,0 +1,1 @@
+//! Σ state and lifecycle (being built).

@@ -1,0 +1,1 @@
+//! Ω execute and validate (being built).
