@@ -234,7 +234,7 @@ impl PySparkBackend {
             }
             let _ = write!(
                 s,
-                "\n    .join({}, F.col(\"d{l}.{}\") == F.col(\"d{r}.{}\"), \"inner\")",
+                "\n    .join({}, F.col(\"d{l}.{}\") == F.col(\"d{r}.{}\"), how=\"inner\")",
                 frame(r)?,
                 c.left_column,
                 c.right_column

@@ -186,6 +186,47 @@ fn generated_sql_runs_on_postgresql_15() {
     assert_eq!(db.count(&target), 3 + 4);
     db.assert_no_raw_pii(&target);
 
+    // 6. SQL keywords and one-letter names as tables and columns: quoting holds.
+    let db = new_db(&pg, "cfa_keywords");
+    db.q("CREATE TABLE public.\"order\" (\"from\" int, \"where\" int, \"t\" text, \"inner\" date);
+          CREATE TABLE public.\"select\" (\"where\" int, \"s\" text, \"inner\" date, \"delta\" text);
+          INSERT INTO public.\"order\" VALUES (1, 7, 'x', '2026-02-01'), (2, 8, 'y', '2026-02-01');
+          INSERT INTO public.\"select\" VALUES (7, 'secret-s', '2026-02-01', 'secret-d'), (8, 'other', '2026-02-02', 'z')");
+    let names: Vec<String> = [
+        "order", "select", "from", "where", "inner", "t", "s", "delta", "group",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (kw_sig, kw_cat) = build(&names, "silver", true, false, true);
+    let (s, a) = {
+        let s = sig(&kw_sig);
+        let cat = cfa_types::Catalog::from_value(&kw_cat).unwrap();
+        let p = plan(&s, Some(&cat));
+        let a = cfa_codegen::BackendRegistry::with_builtins()
+            .get("sql")
+            .unwrap()
+            .generate(&p, &s)
+            .unwrap();
+        (s, a)
+    };
+    assert!(cfa_codegen::validate_artifact(&a, &s).passed);
+    let path = db.dir.path().join("keywords.sql");
+    std::fs::write(&path, &a.files[0].content).unwrap();
+    for _ in 0..2 {
+        pg.psql_file(
+            "cfa_keywords",
+            &path,
+            &[("PGOPTIONS", "-c cfa.partition_start=2026-01-01")],
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.files[0].content));
+    }
+    assert_eq!(db.count("silver_group"), 2);
+    assert_eq!(
+        db.q("SELECT count(*) FROM public.silver_group t WHERE t::text LIKE '%secret%'"),
+        "0"
+    );
+
     // A missing partition parameter fails the run (fail closed) instead of reading everything.
     let (_, a) = generate("sql", &ok_sig(), true);
     let path = db.dir.path().join("no_param.sql");

@@ -77,6 +77,16 @@ pub enum PlanError {
         /// What the column is used for.
         role: String,
     },
+    /// Hashing a PII column would produce a name the dataset already has.
+    #[error(
+        "PII column '{column}' of dataset '{dataset}' is hashed into '{column}_hash', which is already a column"
+    )]
+    HashedNameCollision {
+        /// The dataset.
+        dataset: String,
+        /// The PII column.
+        column: String,
+    },
     /// A merge write of an aggregate needs group-by columns to merge on.
     #[error(
         "an aggregate written with merge needs group-by columns (constraints.partition_by is empty)"
@@ -235,6 +245,16 @@ fn plan_dataset(
                     dataset: planned.name.clone(),
                     column: p.clone(),
                     role: "PII column".into(),
+                });
+            }
+            if planned
+                .columns
+                .as_ref()
+                .is_some_and(|cols| cols.contains(&hashed_column_name(p)))
+            {
+                return Err(PlanError::HashedNameCollision {
+                    dataset: planned.name.clone(),
+                    column: p.clone(),
                 });
             }
         }

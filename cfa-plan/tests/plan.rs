@@ -248,6 +248,14 @@ fn planning_errors() {
         plan(a.clone(), Some(&bad_cols)).unwrap_err(),
         PlanError::CatalogColumns { .. }
     ));
+    let collide =
+        Catalog::from_value(&json!({"datasets": {"a": {"columns": ["k", "cpf", "cpf_hash"]}}}))
+            .unwrap();
+    let with_pii = json!({"domain": "d", "intent": "i", "datasets": [{"name": "a", "merge_keys": ["k"], "pii_columns": ["cpf"]}]});
+    assert!(matches!(
+        plan(with_pii, Some(&collide)).unwrap_err(),
+        PlanError::HashedNameCollision { .. }
+    ));
     let missing = Catalog::from_value(&json!({"datasets": {"a": {"columns": ["x"]}}})).unwrap();
     let err = plan(a, Some(&missing)).unwrap_err();
     assert_eq!(

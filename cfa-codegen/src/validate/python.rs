@@ -349,7 +349,27 @@ fn check_tokens(toks: &[Token], sig: &StateSignature) -> Vec<Fault> {
             }
             Token::Str { value, formatted } => {
                 let lower = value.to_lowercase();
-                if pii.contains(&lower) && !in_frame(&["sha2", "drop"]) {
+                // Strings that name no column: hashing/dropping arguments, aliases, format,
+                // mode, option and cast names, table names, and the join type after `how=`.
+                let after_how = i >= 2
+                    && toks.get(i - 1) == Some(&Token::Op('='))
+                    && matches!(toks.get(i - 2), Some(Token::Name(n)) if n == "how");
+                if pii.contains(&lower)
+                    && !after_how
+                    && !in_frame(&[
+                        "sha2",
+                        "drop",
+                        "alias",
+                        "format",
+                        "mode",
+                        "option",
+                        "cast",
+                        "table",
+                        "saveAsTable",
+                        "forName",
+                        "tableExists",
+                    ])
+                {
                     push_once(
                         &mut faults,
                         raw_pii_fault(&lower, "string reference outside sha2()/drop()"),

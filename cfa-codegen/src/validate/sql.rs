@@ -8,7 +8,7 @@ use super::{
 };
 use cfa_types::{FaultSeverity, StateSignature};
 use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, ObjectType, Select, SelectItem, Statement, Visit, Visitor,
+    BinaryOperator, Expr, ObjectType, Select, SelectItem, Statement, Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -120,20 +120,25 @@ impl Visitor for Scan<'_> {
         if is_hash_call(e) {
             self.hash_depth += 1;
         }
+        // A column reference is an identifier in expression position (or the last part
+        // of a compound one); aliases, table names and CTE names are not references.
+        let column = match e {
+            Expr::Identifier(i) => Some(i),
+            Expr::CompoundIdentifier(ids) => ids.last(),
+            _ => None,
+        };
+        if let Some(i) = column {
+            let v = i.value.to_lowercase();
+            if self.hash_depth == 0 && self.pii.contains(&v) && !self.raw.contains(&v) {
+                self.raw.push(v);
+            }
+        }
         ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
         if is_hash_call(e) {
             self.hash_depth = self.hash_depth.saturating_sub(1);
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_ident(&mut self, i: &Ident) -> ControlFlow<()> {
-        let v = i.value.to_lowercase();
-        if self.hash_depth == 0 && self.pii.contains(&v) && !self.raw.contains(&v) {
-            self.raw.push(v);
         }
         ControlFlow::Continue(())
     }

@@ -105,3 +105,30 @@ pub fn render(a: &GeneratedArtifact) -> String {
     }
     out
 }
+
+/// A two-dataset signature and catalog over nine names: d0, d1, k0, k1, partition, a
+/// plain column, two PII columns, domain.
+pub fn build(
+    names: &[String],
+    layer: &str,
+    merge: bool,
+    aggregate: bool,
+    no_pii_raw: bool,
+) -> (Value, Value) {
+    let n = |i: usize| names[i].clone();
+    let (d0, d1, k0, k1, p, a, pii1, pii2, domain) =
+        (n(0), n(1), n(2), n(3), n(4), n(5), n(6), n(7), n(8));
+    let sig = json!({
+        "domain": domain, "intent": if aggregate { "aggregate" } else { "reconcile" }, "target_layer": layer,
+        "datasets": [
+            {"name": d0, "size_gb": 200, "merge_keys": [k0], "partition_column": p},
+            {"name": d1, "size_gb": 0.5, "merge_keys": [k1], "pii_columns": [pii1, pii2], "partition_column": p}
+        ],
+        "constraints": {"no_pii_raw": no_pii_raw, "merge_key_required": merge, "partition_by": [p]}
+    });
+    let catalog = json!({"datasets": {
+        d0.clone(): {"columns": [k0, k1, a, p]},
+        d1.clone(): {"columns": [k1, pii1, p, pii2]}
+    }});
+    (sig, catalog)
+}
