@@ -16,7 +16,6 @@ pub(crate) struct FastLine<'a> {
     pub stage: &'a [u8],
     pub event_type: &'a [u8],
     pub outcome: &'a [u8],
-    pub details: &'a [u8],
     pub timestamp: &'a [u8],
     /// Content of the `event_hash` string (no quotes, no escapes).
     pub event_hash: &'a str,
@@ -25,11 +24,12 @@ pub(crate) struct FastLine<'a> {
 }
 
 impl FastLine<'_> {
-    /// SHA-256 of the canonical payload, fed piece by piece.
-    pub fn digest(&self) -> [u8; 32] {
+    /// SHA-256 of the canonical payload, fed piece by piece; `details` is the
+    /// canonical details text that [`parse`] wrote.
+    pub fn digest(&self, details: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"{\"details\": ");
-        h.update(self.details);
+        h.update(details);
         h.update(b", \"event_type\": ");
         h.update(self.event_type);
         h.update(b", \"intent_id\": ");
@@ -134,69 +134,113 @@ impl<'a> Cursor<'a> {
         Some(v)
     }
 
-    fn value(&mut self, depth: u32) -> Option<()> {
+    /// Copies a canonical value to `out`, sorting object keys where needed.
+    fn value(&mut self, out: &mut Vec<u8>, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
+        let start = self.i;
         match self.peek()? {
-            b'{' => self.object(depth + 1),
+            b'{' => return self.object(out, depth + 1),
             b'[' => {
                 self.i += 1;
+                out.push(b'[');
                 if self.peek()? == b']' {
                     self.i += 1;
+                    out.push(b']');
                     return Some(());
                 }
                 loop {
-                    self.value(depth + 1)?;
+                    self.value(out, depth + 1)?;
                     match self.peek()? {
                         b']' => {
                             self.i += 1;
+                            out.push(b']');
                             return Some(());
                         }
-                        b',' => self.eat(b", ")?,
+                        b',' => {
+                            self.eat(b", ")?;
+                            out.extend_from_slice(b", ");
+                        }
                         _ => return None,
                     }
                 }
             }
-            b'"' => self.string().map(|_| ()),
-            b't' => self.eat(b"true"),
-            b'f' => self.eat(b"false"),
-            b'n' => self.eat(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
+            b'"' => {
+                self.string()?;
+            }
+            b't' => self.eat(b"true")?,
+            b'f' => self.eat(b"false")?,
+            b'n' => self.eat(b"null")?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
         }
+        out.extend_from_slice(self.b.get(start..self.i)?);
+        Some(())
     }
 
-    fn object(&mut self, depth: u32) -> Option<()> {
+    /// Copies a canonical object to `out` with its keys sorted by code point.
+    fn object(&mut self, out: &mut Vec<u8>, depth: u32) -> Option<()> {
         self.eat(b"{")?;
+        out.push(b'{');
         if self.peek()? == b'}' {
             self.i += 1;
+            out.push(b'}');
             return Some(());
         }
-        let mut prev: Option<&[u8]> = None;
+        let base = out.len();
+        // (sort key, start, end) of each `"key": value` text inside `out`.
+        let mut entries: Vec<(std::borrow::Cow<'a, [u8]>, usize, usize)> = Vec::new();
+        let mut sorted = true;
         loop {
             let key = self.string()?;
-            // Keys with escapes would need decoding to compare: leave them to the slow path.
-            if key.contains(&b'\\') {
-                return None;
+            let sort_key = if key.contains(&b'\\') {
+                let decoded: String = serde_json::from_slice(key).ok()?;
+                std::borrow::Cow::Owned(decoded.into_bytes())
+            } else {
+                std::borrow::Cow::Borrowed(key.get(1..key.len() - 1)?)
+            };
+            if let Some((prev, _, _)) = entries.last() {
+                match prev.as_ref().cmp(sort_key.as_ref()) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Greater => sorted = false,
+                    std::cmp::Ordering::Equal => return None,
+                }
+                out.extend_from_slice(b", ");
             }
-            if let Some(p) = prev
-                && p >= key
-            {
-                return None;
-            }
-            prev = Some(key);
             self.eat(b": ")?;
-            self.value(depth)?;
+            let s = out.len();
+            out.extend_from_slice(key);
+            out.extend_from_slice(b": ");
+            self.value(out, depth)?;
+            entries.push((sort_key, s, out.len()));
             match self.peek()? {
                 b'}' => {
                     self.i += 1;
-                    return Some(());
+                    break;
                 }
                 b',' => self.eat(b", ")?,
                 _ => return None,
             }
         }
+        if !sorted {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            if entries
+                .windows(2)
+                .any(|w| w.first().map(|x| &x.0) == w.get(1).map(|x| &x.0))
+            {
+                return None;
+            }
+            let tmp = out.split_off(base);
+            for (n, (_, s, e)) in entries.iter().enumerate() {
+                if n > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(tmp.get(s - base..e - base)?);
+            }
+        }
+        out.push(b'}');
+        Some(())
     }
 
     fn number(&mut self) -> Option<()> {
@@ -257,8 +301,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Recognises the reference layout with canonical values; `None` means "use the slow path".
-pub(crate) fn parse(line: &[u8]) -> Option<FastLine<'_>> {
+/// Recognises the reference layout with canonical values (object keys in any order)
+/// and writes the canonical details text to `details` (cleared first).
+/// `None` means "use the slow path".
+pub(crate) fn parse<'a>(line: &'a [u8], details: &mut Vec<u8>) -> Option<FastLine<'a>> {
+    details.clear();
     let mut c = Cursor { b: line, i: 0 };
     c.eat(b"{\"intent_id\": ")?;
     let intent_id = c.string()?;
@@ -271,9 +318,7 @@ pub(crate) fn parse(line: &[u8]) -> Option<FastLine<'_>> {
     c.eat(b", \"policy_bundle_version\": ")?;
     c.string()?;
     c.eat(b", \"details\": ")?;
-    let ds = c.i;
-    c.object(1)?;
-    let details = line.get(ds..c.i)?;
+    c.object(details, 1)?;
     c.eat(b", \"timestamp\": ")?;
     let timestamp = c.string()?;
     c.eat(b", \"event_hash\": ")?;
@@ -289,7 +334,6 @@ pub(crate) fn parse(line: &[u8]) -> Option<FastLine<'_>> {
         stage,
         event_type,
         outcome,
-        details,
         timestamp,
         event_hash,
         previous_hash,
@@ -312,11 +356,12 @@ mod tests {
 
     fn agrees(line: &str) -> bool {
         let e = AuditEvent::from_jsonl_line(line).unwrap();
-        match parse(line.as_bytes()) {
+        let mut buf = Vec::new();
+        match parse(line.as_bytes(), &mut buf) {
             Some(f) => {
                 let slow = e.canonical_payload();
                 assert_eq!(
-                    hex::encode(f.digest()),
+                    hex::encode(f.digest(&buf)),
                     cfa_types::canonical::sha256_hex(slow.as_bytes())
                 );
                 true
@@ -332,12 +377,14 @@ mod tests {
             r#"{}"#,
             r#"{"a": 1.5, "b": [1, null, true, false, {"x": "\u00e9\ud83d\ude80\n"}], "c": -0.0, "d": 1e-05}"#,
             r#"{"a": "\u007f\u0001"}"#,
+            r#"{"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 2}}"#,
+            r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3, "\uff61": 4}"#,
         ];
         for d in ok {
             assert!(agrees(&base.replace("DETAILS", d)), "{d}");
         }
         let slow = [
-            r#"{"b": 1, "a": 2}"#,
+            r#"{"b": 1, "b": 2}"#,
             r#"{"a":1}"#,
             r#"{"a": 1.50}"#,
             r#"{"a": 1E5}"#,

@@ -5,6 +5,7 @@
 //! anchored retention. It must NOT know about policies, signatures, catalogs or the
 //! kernel: callers hand it finished details, and timestamps are injected.
 
+pub mod checkpoint;
 pub mod error;
 pub mod event;
 mod fastline;

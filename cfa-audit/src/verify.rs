@@ -232,10 +232,11 @@ pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checke
 pub(crate) fn check_line<'a>(
     line: &'a [u8],
     intent: Option<&str>,
+    details_buf: &mut Vec<u8>,
 ) -> Result<Checked<'a>, BadReason> {
-    if let Some(f) = fastline::parse(line) {
+    if let Some(f) = fastline::parse(line, details_buf) {
         let mut hex_buf = [0u8; 64];
-        if hex::encode_to_slice(f.digest(), &mut hex_buf).is_ok()
+        if hex::encode_to_slice(f.digest(details_buf), &mut hex_buf).is_ok()
             && let Ok(computed) = std::str::from_utf8(&hex_buf)
         {
             let state = hash_state(f.event_hash, computed);
@@ -412,6 +413,7 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
     let mut out = Vec::with_capacity(slice.len() / 400 + 1);
     let mut line = 0u64;
     let mut pos = 0usize;
+    let mut details_buf = Vec::with_capacity(4096);
     while let Some(rest) = slice.get(pos..) {
         if rest.is_empty() {
             break;
@@ -423,7 +425,7 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
             out.push(LineCheck {
                 line,
                 offset: base + pos as u64,
-                result: check_line(t, intent),
+                result: check_line(t, intent, &mut details_buf),
             });
         }
         line += 1;
@@ -548,4 +550,29 @@ where
         }
     }
     st.finish(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NewEvent;
+
+    #[test]
+    fn fast_path_is_taken_for_reference_layout_and_unsorted_details() {
+        let e = NewEvent::new("i", "policy_check", "policy_evaluation", "approve", "t")
+            .detail("decision_id", "d")
+            .detail("faults", serde_json::json!(["A"]))
+            .with_bundle("v", "h")
+            .seal("");
+        let line = e.to_jsonl_line();
+        let mut buf = Vec::new();
+        let c = check_line(line.as_bytes(), None, &mut buf).unwrap();
+        assert!(matches!(c.event_hash, Cow::Borrowed(_)), "fast path");
+        assert_eq!(c.hash, HashState::Full);
+        // A reserialised (compact) line takes the slow path and still verifies.
+        let compact = serde_json::to_string(&e.to_value()).unwrap();
+        let c = check_line(compact.as_bytes(), None, &mut buf).unwrap();
+        assert!(matches!(c.event_hash, Cow::Owned(_)), "slow path");
+        assert_eq!(c.hash, HashState::Full);
+    }
 }

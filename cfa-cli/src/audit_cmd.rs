@@ -1,25 +1,594 @@
-//! `cfa audit …` (owned by the audit work; this is the wiring point).
+//! `cfa audit …`: verify, show, repair, append, checkpoint, prove, verify-proof, keygen.
+//! All audit logic lives in `cfa-audit`; this module parses flags, renders summary or
+//! JSON output and maps outcomes to exit codes (0 intact/ok, 1 broken/invalid/I/O).
 
-use clap::Subcommand;
+use cfa_audit::checkpoint::{self, CheckpointCheck};
+use cfa_audit::{
+    AuditStore, AuditTarget, BadEvent, Clock, Durability, JsonlStore, NewEvent, OfflineProof,
+    RepairOutcome, SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
+};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of an audit log.
-    Verify {
-        /// JSONL audit log.
-        #[arg(long)]
-        file: std::path::PathBuf,
-    },
+    /// Verify the hash chain of an audit log (and optionally a signed checkpoint).
+    Verify(VerifyArgs),
+    /// Show the events of one intent.
+    Show(ShowArgs),
+    /// Move a torn last line aside and truncate the log to its last complete event.
+    Repair(RepairArgs),
+    /// Append one event to the log (locked, chained, fsynced).
+    Append(AppendArgs),
+    /// Sign a checkpoint (size + Merkle root) of the log.
+    Checkpoint(CheckpointArgs),
+    /// Write a self-contained offline inclusion proof for one event.
+    Prove(ProveArgs),
+    /// Check an offline proof without the log.
+    VerifyProof(VerifyProofArgs),
+    /// Generate an Ed25519 signing key (0600) and its public verifier key.
+    Keygen(KeygenArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable lines.
+    #[default]
+    #[value(alias = "table")]
+    Summary,
+    /// One JSON object.
+    Json,
+}
+
+/// Which log: a JSONL file or a SQLite database.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LogArgs {
+    /// JSONL audit log.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// SQLite database with the `audit_events` table.
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl LogArgs {
+    fn target(&self) -> AuditTarget {
+        match (&self.file, &self.db) {
+            (_, Some(db)) => AuditTarget::Sqlite(db.clone()),
+            (Some(f), None) => AuditTarget::Jsonl(f.clone()),
+            (None, None) => AuditTarget::Jsonl(PathBuf::new()),
+        }
+    }
+}
+
+/// `cfa audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Count this intent's events (the whole chain is still verified).
+    #[arg(long, short = 'i')]
+    id: Option<String>,
+    /// Accept legacy 16-hex event hashes (cfa-kernel before 3.1).
+    #[arg(long)]
+    allow_legacy: bool,
+    /// Signed checkpoint to check the log against (needs --pubkey).
+    #[arg(long, requires = "pubkey")]
+    checkpoint: Option<PathBuf>,
+    /// Verifier key (vkey file) of the checkpoint signer.
+    #[arg(long, requires = "checkpoint")]
+    pubkey: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa audit show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// The intent whose events to show.
+    #[arg(long, short = 'i')]
+    id: String,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa audit repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// JSONL audit log.
+    #[arg(long)]
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa audit append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Intent id.
+    #[arg(long)]
+    intent_id: String,
+    /// Stage.
+    #[arg(long)]
+    stage: String,
+    /// Event type.
+    #[arg(long)]
+    event_type: String,
+    /// Outcome.
+    #[arg(long)]
+    outcome: String,
+    /// Details as a JSON object (kept in the given key order).
+    #[arg(long, default_value = "{}")]
+    details: String,
+    /// Policy bundle version (also written, with --bundle-hash, inside details).
+    #[arg(long)]
+    bundle_version: Option<String>,
+    /// Policy bundle hash (written inside details).
+    #[arg(long, requires = "bundle_version")]
+    bundle_hash: Option<String>,
+    /// Timestamp (default: now, UTC, Python isoformat).
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// fsync policy: always, batch, batch:N or never.
+    #[arg(long, default_value = "always")]
+    fsync: Durability,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa audit checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Private key file (from `cfa audit keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Origin line (default: the key name).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Accept legacy 16-hex event hashes.
+    #[arg(long)]
+    allow_legacy: bool,
+    /// Write the signed checkpoint here instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+/// `cfa audit prove`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// 0-based index of the event.
+    #[arg(long)]
+    event: u64,
+    /// An existing signed checkpoint that covers the event.
+    #[arg(long, conflicts_with = "key")]
+    checkpoint: Option<PathBuf>,
+    /// Or: sign a fresh checkpoint of the whole log with this private key.
+    #[arg(long, required_unless_present = "checkpoint")]
+    key: Option<PathBuf>,
+    /// Origin line for a fresh checkpoint (default: the key name).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Accept legacy 16-hex event hashes.
+    #[arg(long)]
+    allow_legacy: bool,
+    /// Write the proof here instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+/// `cfa audit verify-proof`.
+#[derive(Debug, Args)]
+pub struct VerifyProofArgs {
+    /// The proof file.
+    #[arg(long)]
+    proof: PathBuf,
+    /// Verifier key (vkey file) of the log.
+    #[arg(long)]
+    pubkey: PathBuf,
+    /// Accept a legacy 16-hex event hash.
+    #[arg(long)]
+    allow_legacy: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa audit keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Key name (also the default checkpoint origin), e.g. `audit.example.com/prod`.
+    #[arg(long)]
+    name: String,
+    /// Output prefix: writes `<PREFIX>.key` (private, 0600) and `<PREFIX>.vkey`.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+const OK: u8 = crate::exit::APPROVED;
+const FAIL: u8 = crate::exit::INVALID_INPUT;
+
+fn read_text(path: &Path, what: &str) -> miette::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| miette::miette!("cannot read {what} {}: {e}", path.display()))
+}
+
+fn write_out(output: Option<&Path>, text: &str) -> miette::Result<()> {
+    match output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| miette::miette!("cannot write {}: {e}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .map_err(|e| miette::miette!("cannot write to stdout: {e}"))
+        }
+    }
+}
+
+fn err(e: cfa_audit::AuditError) -> miette::Report {
+    miette::miette!("{e}")
 }
 
 /// Runs an audit command.
 pub fn run(cmd: AuditCommand) -> miette::Result<ExitCode> {
     match cmd {
-        AuditCommand::Verify { file } => Err(miette::miette!(
-            "audit verification of {} is not available in this build",
-            file.display()
-        )),
+        AuditCommand::Verify(a) => verify(a),
+        AuditCommand::Show(a) => show(a),
+        AuditCommand::Repair(a) => repair(a),
+        AuditCommand::Append(a) => append(a),
+        AuditCommand::Checkpoint(a) => make_checkpoint(a),
+        AuditCommand::Prove(a) => prove(a),
+        AuditCommand::VerifyProof(a) => verify_proof(a),
+        AuditCommand::Keygen(a) => keygen(a),
     }
+}
+
+fn bad_json(bad: Option<&BadEvent>) -> Value {
+    bad.map_or(Value::Null, |b| {
+        json!({
+            "index": b.index,
+            "line": b.line,
+            "offset": b.offset,
+            "code": b.reason.code(),
+            "reason": b.reason.to_string(),
+        })
+    })
+}
+
+/// A progress bar on stderr, only for large files on a terminal.
+fn progress_for(target: &AuditTarget) -> Option<indicatif::ProgressBar> {
+    const LARGE: u64 = 32 << 20;
+    let AuditTarget::Jsonl(p) = target else {
+        return None;
+    };
+    let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    (std::io::stderr().is_terminal() && len >= LARGE).then(|| {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("verifying {bar:40} {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}
+
+fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
+    let target = a.log.target();
+    let name = checkpoint::target_name(&target);
+    let opts = VerifyOptions {
+        allow_legacy: a.allow_legacy,
+        intent_id: a.id.clone(),
+        ..VerifyOptions::default()
+    };
+    let bar = progress_for(&target);
+    let mut progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    };
+    let (report, cp): (VerifyReport, Option<CheckpointCheck>) = match (&a.checkpoint, &a.pubkey) {
+        (Some(cp_path), Some(key_path)) => {
+            let note = read_text(cp_path, "checkpoint")?;
+            let key = VerifierKey::parse(&read_text(key_path, "verifier key")?)
+                .map_err(|e| miette::miette!("{}: {e}", key_path.display()))?;
+            let check =
+                checkpoint::verify_with_checkpoint(&target, &note, &key, &opts, &mut progress)
+                    .map_err(|e| miette::miette!("{}: {e}", cp_path.display()))?;
+            (check.report.clone(), Some(check))
+        }
+        _ => (
+            checkpoint::verify_target(&target, &opts, &mut progress).map_err(err)?,
+            None,
+        ),
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let cp_problem = cp.as_ref().and_then(|c| c.problem.clone());
+    let ok = report.intact() && cp_problem.is_none();
+    match a.format {
+        Format::Json => {
+            let v = json!({
+                "file": name,
+                "intact": report.intact(),
+                "events": report.events,
+                "intent_id": a.id,
+                "intent_events": report.intent_events,
+                "first_bad": bad_json(report.first_bad.as_ref()),
+                "tail_hash": report.tail_hash,
+                "legacy_events": report.legacy_events,
+                "checkpoint": cp.as_ref().map(|c| json!({
+                    "origin": c.checkpoint.origin,
+                    "size": c.checkpoint.size,
+                    "consistent": c.problem.is_none() && report.intact(),
+                    "problem": c.problem,
+                })),
+            });
+            println!("{v}");
+        }
+        Format::Summary => {
+            if report.intact() {
+                match (&a.id, report.intent_events) {
+                    (Some(id), Some(n)) => {
+                        println!("[OK] Chain INTACT for intent {id} ({n} events)")
+                    }
+                    _ => println!("[OK] Chain INTACT ({} events total)", report.events),
+                }
+                if report.legacy_events > 0 {
+                    println!("  legacy 16-hex hashes accepted: {}", report.legacy_events);
+                }
+            } else {
+                match &a.id {
+                    Some(id) => eprintln!("[FAIL] Chain BROKEN for intent {id}"),
+                    None => eprintln!("[FAIL] Chain BROKEN"),
+                }
+                if let Some(b) = &report.first_bad {
+                    eprintln!(
+                        "  {name}: first bad event at index {} (line {}): {}",
+                        b.index, b.line, b.reason
+                    );
+                }
+            }
+            if let Some(c) = &cp {
+                match &c.problem {
+                    None if report.intact() => println!(
+                        "[OK] Consistent with checkpoint {} at size {}",
+                        c.checkpoint.origin, c.checkpoint.size
+                    ),
+                    None => {}
+                    Some(p) => eprintln!(
+                        "[FAIL] Checkpoint {} at size {}: {p}",
+                        c.checkpoint.origin, c.checkpoint.size
+                    ),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(if ok { OK } else { FAIL }))
+}
+
+fn show(a: ShowArgs) -> miette::Result<ExitCode> {
+    let target = a.log.target();
+    let opts = VerifyOptions::default();
+    let report = checkpoint::verify_target(&target, &opts, &mut |_| {}).map_err(err)?;
+    let mut events = Vec::new();
+    let mut visit = |e: cfa_audit::AuditEvent| {
+        if e.intent_id == a.id {
+            events.push(e);
+        }
+        ControlFlow::Continue(())
+    };
+    match &target {
+        AuditTarget::Jsonl(p) => cfa_audit::jsonl::scan_file(p, &mut visit).map_err(err)?,
+        AuditTarget::Sqlite(p) => SqliteStore::open_existing(p)
+            .and_then(|s| s.scan(&mut visit))
+            .map_err(err)?,
+    }
+    match a.format {
+        Format::Json => {
+            let list: Vec<Value> = events
+                .iter()
+                .map(|e| {
+                    json!({"timestamp": e.timestamp, "phase": e.stage, "event_type": e.event_type,
+                           "outcome": e.outcome, "intent_id": e.intent_id, "event_hash": e.event_hash,
+                           "details": e.details})
+                })
+                .collect();
+            println!(
+                "{}",
+                json!({"intent_id": a.id, "chain_intact": report.intact(), "events": list})
+            );
+        }
+        Format::Summary => {
+            println!(
+                "Intent {} — {} events, chain {}",
+                a.id,
+                events.len(),
+                if report.intact() { "INTACT" } else { "BROKEN" }
+            );
+            for e in &events {
+                println!(
+                    "  {}  {:<14} {:<22} {}",
+                    e.timestamp, e.stage, e.event_type, e.outcome
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(OK))
+}
+
+fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
+    let out = cfa_audit::repair(&a.file).map_err(err)?;
+    match (&out, a.format) {
+        (RepairOutcome::Clean, Format::Summary) => {
+            println!("[OK] {}: no torn tail, nothing changed", a.file.display());
+        }
+        (
+            RepairOutcome::Repaired {
+                offset,
+                moved,
+                side_file,
+            },
+            Format::Summary,
+        ) => println!(
+            "[OK] {}: moved {moved} torn bytes from offset {offset} to {}",
+            a.file.display(),
+            side_file.display()
+        ),
+        (RepairOutcome::Clean, Format::Json) => {
+            println!("{}", json!({"file": a.file, "repaired": false}));
+        }
+        (
+            RepairOutcome::Repaired {
+                offset,
+                moved,
+                side_file,
+            },
+            Format::Json,
+        ) => println!(
+            "{}",
+            json!({"file": a.file, "repaired": true, "offset": offset, "moved_bytes": moved,
+                   "side_file": side_file})
+        ),
+    }
+    Ok(ExitCode::from(OK))
+}
+
+fn append(a: AppendArgs) -> miette::Result<ExitCode> {
+    let details: Value = serde_json::from_str(&a.details)
+        .map_err(|e| miette::miette!("--details is not JSON: {e}"))?;
+    let Value::Object(details) = details else {
+        return Err(miette::miette!("--details must be a JSON object"));
+    };
+    let ts = a
+        .timestamp
+        .clone()
+        .unwrap_or_else(|| SystemClock.now_isoformat());
+    let mut ev = NewEvent::new(a.intent_id, a.stage, a.event_type, a.outcome, ts);
+    ev.details = details;
+    if let Some(v) = a.bundle_version {
+        ev = ev.with_bundle(v, a.bundle_hash.unwrap_or_default());
+    }
+    let sealed = match a.log.target() {
+        AuditTarget::Jsonl(p) => JsonlStore::open(p, a.fsync).and_then(|s| s.append(ev)),
+        AuditTarget::Sqlite(p) => SqliteStore::open(p, a.fsync).and_then(|s| s.append(ev)),
+    }
+    .map_err(err)?;
+    match a.format {
+        Format::Summary => println!("{}", sealed.event_hash),
+        Format::Json => println!("{}", sealed.to_jsonl_line()),
+    }
+    Ok(ExitCode::from(OK))
+}
+
+fn load_signer(path: &Path) -> miette::Result<SignerKey> {
+    SignerKey::parse(&read_text(path, "private key")?)
+        .map_err(|e| miette::miette!("{}: {e}", path.display()))
+}
+
+fn make_checkpoint(a: CheckpointArgs) -> miette::Result<ExitCode> {
+    let key = load_signer(&a.key)?;
+    let origin = a.origin.unwrap_or_else(|| key.name().to_owned());
+    let (_, note) = checkpoint::create_checkpoint(&a.log.target(), &origin, &key, a.allow_legacy)
+        .map_err(err)?;
+    write_out(a.output.as_deref(), &note)?;
+    Ok(ExitCode::from(OK))
+}
+
+fn prove(a: ProveArgs) -> miette::Result<ExitCode> {
+    let target = a.log.target();
+    let note = match (&a.checkpoint, &a.key) {
+        (Some(p), _) => read_text(p, "checkpoint")?,
+        (None, Some(k)) => {
+            let key = load_signer(k)?;
+            let origin = a.origin.clone().unwrap_or_else(|| key.name().to_owned());
+            checkpoint::create_checkpoint(&target, &origin, &key, a.allow_legacy)
+                .map_err(err)?
+                .1
+        }
+        (None, None) => return Err(miette::miette!("give --checkpoint FILE or --key FILE")),
+    };
+    let proof = checkpoint::prove_event(&target, a.event, note, a.allow_legacy).map_err(err)?;
+    write_out(a.output.as_deref(), &proof.to_text())?;
+    Ok(ExitCode::from(OK))
+}
+
+fn verify_proof(a: VerifyProofArgs) -> miette::Result<ExitCode> {
+    let text = read_text(&a.proof, "proof")?;
+    let key = VerifierKey::parse(&read_text(&a.pubkey, "verifier key")?)
+        .map_err(|e| miette::miette!("{}: {e}", a.pubkey.display()))?;
+    let result = OfflineProof::parse(&text).and_then(|p| p.verify(&key, a.allow_legacy));
+    match (result, a.format) {
+        (Ok(p), Format::Summary) => {
+            println!(
+                "[OK] Event {} ({}) is in {} at size {}",
+                p.index, p.event.event_hash, p.checkpoint.origin, p.checkpoint.size
+            );
+            Ok(ExitCode::from(OK))
+        }
+        (Ok(p), Format::Json) => {
+            println!(
+                "{}",
+                json!({"valid": true, "index": p.index, "event_hash": p.event.event_hash,
+                       "intent_id": p.event.intent_id, "origin": p.checkpoint.origin,
+                       "size": p.checkpoint.size})
+            );
+            Ok(ExitCode::from(OK))
+        }
+        (Err(e), Format::Summary) => {
+            eprintln!("[FAIL] Proof INVALID: {}: {e}", a.proof.display());
+            Ok(ExitCode::from(FAIL))
+        }
+        (Err(e), Format::Json) => {
+            println!("{}", json!({"valid": false, "reason": e.to_string()}));
+            Ok(ExitCode::from(FAIL))
+        }
+    }
+}
+
+fn keygen(a: KeygenArgs) -> miette::Result<ExitCode> {
+    let key = SignerKey::generate(&a.name).map_err(|e| miette::miette!("{e}"))?;
+    let with_ext = |ext: &str| {
+        let mut s = a.out.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let (private, public) = (with_ext(".key"), with_ext(".vkey"));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&private)
+        .map_err(|e| miette::miette!("cannot create {}: {e}", private.display()))?;
+    f.write_all(format!("{}\n", key.to_text()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| miette::miette!("cannot write {}: {e}", private.display()))?;
+    let vkey = key.verifier().to_text();
+    std::fs::write(&public, format!("{vkey}\n"))
+        .map_err(|e| miette::miette!("cannot write {}: {e}", public.display()))?;
+    println!("private key: {} (keep secret)", private.display());
+    println!("public key:  {} ({vkey})", public.display());
+    Ok(ExitCode::from(OK))
 }
