@@ -21,4 +21,6 @@ pub use dbt::{DbtBackend, DbtConfig};
 pub use error::{CodegenError, InvalidPlan, MissingColumns, UnknownBackend, UnsafeIdentifier};
 pub use pyspark::PySparkBackend;
 pub use sql::{SqlBackend, SqlConfig, SqlDialect};
-pub use validate::{StaticValidationResult, validate_artifact};
+pub use validate::{
+    SchemaContract, StaticValidationResult, validate_artifact, validate_artifact_with,
+};

@@ -304,6 +304,18 @@ fn pyspark_pii_append_merge_partition() {
         codes(&validate_pyspark("q = f\"select {cpf} from t\"", &s)),
         ["STATIC_RAW_PII_REFERENCE_CPF"]
     );
+    for qualified in [
+        "df.select(F.col(\"d1.cpf\"))",
+        "t.merge(s, \"t.`cpf` = s.`cpf`\")",
+        "df.selectExpr(\"upper(cpf) AS x\")",
+    ] {
+        assert_eq!(
+            codes(&validate_pyspark(qualified, &s)),
+            ["STATIC_RAW_PII_REFERENCE_CPF"],
+            "{qualified}"
+        );
+    }
+    assert!(validate_pyspark("df.select(F.col(\"d1.cpf_hash\").alias(\"cpf\"))", &s).passed);
     assert!(
         validate_pyspark(
             "df.withColumn(\"h\", F.sha2(F.col(\"cpf\").cast(\"string\"), 256)).drop(\"cpf\")",
@@ -327,4 +339,26 @@ fn pyspark_pii_append_merge_partition() {
         &silver,
     );
     assert_eq!(codes(&r), ["STATIC_MISSING_PARTITION_FILTER"]);
+}
+
+#[test]
+fn schema_contract_forbidden_columns_ignore_their_own_hashing() {
+    use cfa_codegen::{SchemaContract, validate_artifact_with};
+    for backend in ["sql", "dbt", "pyspark"] {
+        let (s, a) = generate(backend, &ok_sig(), true);
+        let hashed_only = SchemaContract {
+            forbidden_columns: vec!["cpf".into()],
+        };
+        let r = validate_artifact_with(&a, &s, Some(&hashed_only));
+        assert!(r.passed, "{backend}: {:?}", codes(&r));
+        assert_eq!(
+            r.checks_performed,
+            validate_artifact(&a, &s).checks_performed + 1
+        );
+        let used = SchemaContract {
+            forbidden_columns: vec!["NOME".into()],
+        };
+        let r = validate_artifact_with(&a, &s, Some(&used));
+        assert_eq!(codes(&r), ["STATIC_FORBIDDEN_COLUMN_NOME"], "{backend}");
+    }
 }

@@ -118,18 +118,63 @@ pub(crate) fn raw_pii_fault(column: &str, context: &str) -> Fault {
     )
 }
 
+/// A schema contract (reference.md §9.3 check 4): columns that must never be referenced
+/// raw. Unlike the reference (bug B8), a column used only inside its own SHA-256
+/// hashing expression does not count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaContract {
+    /// Columns the code must not reference outside hashing.
+    pub forbidden_columns: Vec<String>,
+}
+
+impl SchemaContract {
+    pub(crate) fn lowercase(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.forbidden_columns {
+            let l = c.to_lowercase();
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
+    }
+}
+
+/// The code of a forbidden-column fault: `STATIC_FORBIDDEN_COLUMN_{COLUMN}`.
+pub fn forbidden_column_code(column: &str) -> String {
+    format!("STATIC_FORBIDDEN_COLUMN_{}", column.to_uppercase())
+}
+
+pub(crate) fn forbidden_column_fault(column: &str) -> Fault {
+    fault(
+        forbidden_column_code(column),
+        FaultSeverity::Critical,
+        format!("column '{column}' is forbidden by the schema contract"),
+        &["Remove the column or reference it only inside its SHA-256 hashing expression."],
+    )
+}
+
 /// Validates an artifact according to its language.
 pub fn validate_artifact(
     artifact: &GeneratedArtifact,
     sig: &StateSignature,
+) -> StaticValidationResult {
+    validate_artifact_with(artifact, sig, None)
+}
+
+/// [`validate_artifact`] plus an optional schema contract.
+pub fn validate_artifact_with(
+    artifact: &GeneratedArtifact,
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
 ) -> StaticValidationResult {
     let main = artifact
         .main_file()
         .map(|f| f.content.as_str())
         .unwrap_or("");
     match artifact.language {
-        Language::Sql => sql::validate_sql(main, sig),
-        Language::Dbt => sql::validate_dbt_model(main, sig),
-        Language::Pyspark => python::validate_pyspark(main, sig),
+        Language::Sql => sql::validate_sql_with(main, sig, contract),
+        Language::Dbt => sql::validate_dbt_model_with(main, sig, contract),
+        Language::Pyspark => python::validate_pyspark_with(main, sig, contract),
     }
 }

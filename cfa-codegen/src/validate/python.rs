@@ -3,8 +3,8 @@
 //! and a PII name inside a string always counts as a column reference).
 
 use super::{
-    StaticValidationResult, fault, merge_required, missing_merge_fault, missing_partition_fault,
-    protected_pii, raw_pii_fault,
+    SchemaContract, StaticValidationResult, fault, forbidden_column_fault, merge_required,
+    missing_merge_fault, missing_partition_fault, protected_pii, raw_pii_fault,
 };
 use cfa_types::{Fault, FaultSeverity, StateSignature};
 
@@ -200,17 +200,17 @@ fn string_at(
     }
 }
 
-fn contains_word(text: &str, word: &str) -> bool {
-    let lower = text.to_lowercase();
-    lower.match_indices(word).any(|(i, _)| {
-        let before = lower.get(..i).and_then(|s| s.chars().next_back());
-        let after = lower.get(i + word.len()..).and_then(|s| s.chars().next());
-        !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
-    })
-}
-
 /// Validates PySpark source against the signature.
 pub fn validate_pyspark(src: &str, sig: &StateSignature) -> StaticValidationResult {
+    validate_pyspark_with(src, sig, None)
+}
+
+/// [`validate_pyspark`] plus a schema contract (forbidden columns).
+pub fn validate_pyspark_with(
+    src: &str,
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
+) -> StaticValidationResult {
     let toks = match tokenize(src) {
         Ok(t) => t,
         Err(e) => {
@@ -225,7 +225,8 @@ pub fn validate_pyspark(src: &str, sig: &StateSignature) -> StaticValidationResu
             );
         }
     };
-    StaticValidationResult::from_faults(check_tokens(&toks, sig), 5)
+    let checks = 5 + u32::from(contract.is_some());
+    StaticValidationResult::from_faults(check_tokens(&toks, sig, contract), checks)
 }
 
 fn push_once(faults: &mut Vec<Fault>, f: Fault) {
@@ -234,8 +235,13 @@ fn push_once(faults: &mut Vec<Fault>, f: Fault) {
     }
 }
 
-fn check_tokens(toks: &[Token], sig: &StateSignature) -> Vec<Fault> {
+fn check_tokens(
+    toks: &[Token],
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
+) -> Vec<Fault> {
     let pii = protected_pii(sig);
+    let forbidden = contract.map(SchemaContract::lowercase).unwrap_or_default();
     let partition: Vec<String> = sig
         .constraints
         .partition_by
@@ -343,8 +349,13 @@ fn check_tokens(toks: &[Token], sig: &StateSignature) -> Vec<Fault> {
                     );
                 }
                 let lower = n.to_lowercase();
-                if after_dot && pii.contains(&lower) && !in_frame(&["sha2"]) {
-                    push_once(&mut faults, raw_pii_fault(&lower, "attribute access"));
+                if after_dot && !in_frame(&["sha2"]) {
+                    if pii.contains(&lower) {
+                        push_once(&mut faults, raw_pii_fault(&lower, "attribute access"));
+                    }
+                    if forbidden.contains(&lower) {
+                        push_once(&mut faults, forbidden_column_fault(&lower));
+                    }
                 }
             }
             Token::Str { value, formatted } => {
@@ -354,8 +365,7 @@ fn check_tokens(toks: &[Token], sig: &StateSignature) -> Vec<Fault> {
                 let after_how = i >= 2
                     && toks.get(i - 1) == Some(&Token::Op('='))
                     && matches!(toks.get(i - 2), Some(Token::Name(n)) if n == "how");
-                if pii.contains(&lower)
-                    && !after_how
+                let names_column = !after_how
                     && !in_frame(&[
                         "sha2",
                         "drop",
@@ -368,21 +378,30 @@ fn check_tokens(toks: &[Token], sig: &StateSignature) -> Vec<Fault> {
                         "saveAsTable",
                         "forName",
                         "tableExists",
-                    ])
-                {
-                    push_once(
-                        &mut faults,
-                        raw_pii_fault(&lower, "string reference outside sha2()/drop()"),
-                    );
-                }
-                if *formatted {
-                    for p in &pii {
-                        if contains_word(value, p) {
-                            push_once(&mut faults, raw_pii_fault(p, "inside an f-string"));
+                        "get",
+                    ]);
+                // A string names columns through its identifier words: `"cpf"`,
+                // `"d1.cpf"`, `"t.`cpf` = s.`cpf`"`, `F.expr("upper(cpf)")`.
+                let words: Vec<&str> = lower
+                    .split(|c: char| !is_name_char(c))
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                if names_column || *formatted {
+                    for w in &words {
+                        if pii.iter().any(|p| p == w) {
+                            push_once(
+                                &mut faults,
+                                raw_pii_fault(w, "string reference outside sha2()/drop()"),
+                            );
+                        }
+                        if forbidden.iter().any(|f| f == w) {
+                            push_once(&mut faults, forbidden_column_fault(w));
                         }
                     }
                 }
-                if partition.contains(&lower) && in_frame(&["filter", "where"]) {
+                if in_frame(&["filter", "where"])
+                    && words.iter().any(|w| partition.iter().any(|p| p == w))
+                {
                     partition_found = true;
                 }
                 if protect_append

@@ -3,8 +3,8 @@
 //! a SHA-256 call (no wildcard projection when PII must be protected).
 
 use super::{
-    StaticValidationResult, fault, merge_required, missing_merge_fault, missing_partition_fault,
-    protected_pii, raw_pii_fault,
+    SchemaContract, StaticValidationResult, fault, forbidden_column_fault, merge_required,
+    missing_merge_fault, missing_partition_fault, protected_pii, raw_pii_fault,
 };
 use cfa_types::{FaultSeverity, StateSignature};
 use sqlparser::ast::{
@@ -232,6 +232,7 @@ fn check_statements(
     sig: &StateSignature,
     flavor: Flavor,
     merge_present: bool,
+    contract: Option<&SchemaContract>,
 ) -> Vec<cfa_types::Fault> {
     let mut faults: Vec<cfa_types::Fault> = statements
         .iter()
@@ -249,6 +250,13 @@ fn check_statements(
         ));
     }
     let pii = protected_pii(sig);
+    let forbidden = contract.map(SchemaContract::lowercase).unwrap_or_default();
+    let mut watched = pii.clone();
+    for f in &forbidden {
+        if !watched.contains(f) {
+            watched.push(f.clone());
+        }
+    }
     let partition: Vec<String> = sig
         .constraints
         .partition_by
@@ -256,7 +264,7 @@ fn check_statements(
         .map(|c| c.to_lowercase())
         .collect();
     let mut scan = Scan {
-        pii: &pii,
+        pii: &watched,
         partition: &partition,
         hash_depth: 0,
         raw: Vec::new(),
@@ -281,7 +289,12 @@ fn check_statements(
         ));
     }
     for c in &scan.raw {
-        faults.push(raw_pii_fault(c, "outside a sha256() call"));
+        if pii.contains(c) {
+            faults.push(raw_pii_fault(c, "outside a sha256() call"));
+        }
+        if forbidden.contains(c) {
+            faults.push(forbidden_column_fault(c));
+        }
     }
     faults
 }
@@ -292,6 +305,15 @@ fn parse(text: &str) -> Result<Vec<Statement>, String> {
 
 /// Validates a PostgreSQL script produced by the SQL backend (or any SQL text).
 pub fn validate_sql(text: &str, sig: &StateSignature) -> StaticValidationResult {
+    validate_sql_with(text, sig, None)
+}
+
+/// [`validate_sql`] plus a schema contract (forbidden columns).
+pub fn validate_sql_with(
+    text: &str,
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
+) -> StaticValidationResult {
     let statements = match parse(text) {
         Ok(s) => s,
         Err(e) => {
@@ -307,13 +329,26 @@ pub fn validate_sql(text: &str, sig: &StateSignature) -> StaticValidationResult 
         }
     };
     let merge = statements.iter().any(|s| matches!(s, Statement::Merge(_)));
-    StaticValidationResult::from_faults(check_statements(&statements, sig, Flavor::Sql, merge), 4)
+    let checks = 4 + u32::from(contract.is_some());
+    StaticValidationResult::from_faults(
+        check_statements(&statements, sig, Flavor::Sql, merge, contract),
+        checks,
+    )
 }
 
 /// Validates a dbt model: compiles its Jinja with [`super::jinja::compile`], then parses
 /// the SQL. The merge requirement is met by an incremental model with
 /// `incremental_strategy='merge'` and a non-empty `unique_key`.
 pub fn validate_dbt_model(model: &str, sig: &StateSignature) -> StaticValidationResult {
+    validate_dbt_model_with(model, sig, None)
+}
+
+/// [`validate_dbt_model`] plus a schema contract (forbidden columns).
+pub fn validate_dbt_model_with(
+    model: &str,
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
+) -> StaticValidationResult {
     let compiled = match super::jinja::compile(model) {
         Ok(c) => c,
         Err(e) => {
@@ -347,5 +382,9 @@ pub fn validate_dbt_model(model: &str, sig: &StateSignature) -> StaticValidation
         && compiled
             .config_list("unique_key")
             .is_some_and(|k| !k.is_empty());
-    StaticValidationResult::from_faults(check_statements(&statements, sig, Flavor::Dbt, merge), 5)
+    let checks = 5 + u32::from(contract.is_some());
+    StaticValidationResult::from_faults(
+        check_statements(&statements, sig, Flavor::Dbt, merge, contract),
+        checks,
+    )
 }
