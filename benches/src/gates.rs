@@ -300,7 +300,8 @@ pub fn supports_policy_check(bin: &Path) -> bool {
 }
 
 /// Wall time of `bin policy check --signature <ok.json>` as a whole process (spawn to
-/// exit), `samples` times after one unmeasured run. The process must exit 0 (approve).
+/// exit), `samples` times after one unmeasured run, in a scratch directory that is
+/// removed afterwards. The process must exit 0 (approve).
 pub fn measure_policy_check_cold_start(bin: &Path, samples: u64) -> Result<Stats, GateError> {
     let dir = std::env::temp_dir().join(format!("cfa-gates-{}", std::process::id()));
     let sig = dir.join("ok.json");
@@ -315,6 +316,7 @@ pub fn measure_policy_check_cold_start(bin: &Path, samples: u64) -> Result<Stats
             let status = Command::new(bin)
                 .args(["policy", "check", "--signature"])
                 .arg(&sig)
+                .current_dir(&dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
