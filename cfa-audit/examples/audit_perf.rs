@@ -21,7 +21,11 @@ fn event(i: u64) -> NewEvent {
         format!("{:08x}-2222-3333-4444-555555555555", i / 11),
         "policy_check",
         "policy_evaluation",
-        if i.is_multiple_of(3) { "replan" } else { "approve" },
+        if i.is_multiple_of(3) {
+            "replan"
+        } else {
+            "approve"
+        },
         ts,
     )
     .detail("decision_id", format!("35324dcc-4335-455e-bce2-{i:012}"))
