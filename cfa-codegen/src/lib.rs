@@ -24,3 +24,15 @@ pub use sql::{SqlBackend, SqlConfig, SqlDialect};
 pub use validate::{
     SchemaContract, StaticValidationResult, validate_artifact, validate_artifact_with,
 };
+
+/// Generates with `backend` and statically validates the result: the one call the kernel
+/// and the CLI need. Identifiers are checked before anything is produced.
+pub fn generate_validated(
+    backend: &dyn Backend,
+    plan: &cfa_plan::ExecutionPlan,
+    signature: &cfa_types::StateSignature,
+) -> Result<(GeneratedArtifact, StaticValidationResult), CodegenError> {
+    let artifact = backend.generate(plan, signature)?;
+    let validation = backend.validate(&artifact, signature);
+    Ok((artifact, validation))
+}

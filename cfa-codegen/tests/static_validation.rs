@@ -362,3 +362,26 @@ fn schema_contract_forbidden_columns_ignore_their_own_hashing() {
         assert_eq!(codes(&r), ["STATIC_FORBIDDEN_COLUMN_NOME"], "{backend}");
     }
 }
+
+#[test]
+fn dbt_composite_merge_key_gets_a_singular_uniqueness_test() {
+    let v = json!({"domain": "fiscal", "intent": "persist", "target_layer": "silver",
+        "datasets": [{"name": "nfe", "merge_keys": ["nfe_id", "item"]}],
+        "constraints": {"partition_by": []}});
+    let cat = cfa_types::Catalog::from_value(
+        &json!({"datasets": {"nfe": {"columns": ["nfe_id", "item", "valor"]}}}),
+    )
+    .unwrap();
+    let s = sig(&v);
+    let p = plan(&s, Some(&cat));
+    let reg = cfa_codegen::BackendRegistry::with_builtins();
+    let (a, r) = cfa_codegen::generate_validated(reg.get("dbt").unwrap(), &p, &s).unwrap();
+    assert!(r.passed, "{:?}", codes(&r));
+    let t = a.file("tests/silver_nfe_unique_key.sql").unwrap();
+    assert!(t.content.contains("GROUP BY \"nfe_id\", \"item\""));
+    let compiled = compile(&t.content).unwrap();
+    assert!(compiled.sql.contains("FROM \"silver_nfe\""));
+    let schema = &a.file("models/schema.yml").unwrap().content;
+    assert!(!schema.contains("- unique"), "{schema}");
+    assert!(a.files[0].content.contains("unique_key=['nfe_id', 'item']"));
+}
