@@ -1,0 +1,179 @@
+//! The deterministic in-process `mock` sandbox (reference.md §10.1 metrics by default),
+//! with configurable failures, null ratio, output schema and per-step cost/shuffle.
+
+use crate::error::SandboxError;
+use crate::metrics::StepMetrics;
+use crate::sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};
+use cfa_plan::PlanStep;
+use cfa_types::Fault;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Per-step overrides of the mock's defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepOverride {
+    /// Rows.
+    pub rows: Option<u64>,
+    /// Shuffle, MB.
+    pub shuffle_mb: Option<f64>,
+    /// Cost, DBU.
+    pub cost_dbu: Option<f64>,
+    /// Null ratio of every output column.
+    pub null_ratio: Option<f64>,
+}
+
+/// Configuration of [`MockSandbox`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MockConfig {
+    /// Rows per step (100000).
+    pub default_rows: u64,
+    /// Shuffle per step, MB (50).
+    pub default_shuffle_mb: f64,
+    /// Cost of the whole plan, DBU, split evenly over its steps (5.0).
+    pub default_cost_dbu: f64,
+    /// Duration per step, seconds (2.5).
+    pub duration_seconds: f64,
+    /// Steps that fail, with how many attempts fail (`u32::MAX`: every attempt).
+    pub fail_steps: BTreeMap<String, u32>,
+    /// Null ratio of every output column (0.01).
+    pub null_ratio: f64,
+    /// Output schema; `None` uses the plan's output columns, else the reference's
+    /// `["nfe_id", "cpf_hash", "processing_date"]`.
+    pub output_schema: Option<Vec<String>>,
+    /// Per-step overrides.
+    pub step_overrides: BTreeMap<String, StepOverride>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            default_rows: 100_000,
+            default_shuffle_mb: 50.0,
+            default_cost_dbu: 5.0,
+            duration_seconds: 2.5,
+            fail_steps: BTreeMap::new(),
+            null_ratio: 0.01,
+            output_schema: None,
+            step_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+impl MockConfig {
+    /// `step` fails on every attempt.
+    #[must_use]
+    pub fn fail_always(mut self, step: &str) -> Self {
+        self.fail_steps.insert(step.to_owned(), u32::MAX);
+        self
+    }
+
+    /// `step` fails on its first `attempts` attempts, then succeeds.
+    #[must_use]
+    pub fn fail_first(mut self, step: &str, attempts: u32) -> Self {
+        self.fail_steps.insert(step.to_owned(), attempts);
+        self
+    }
+}
+
+/// The mock sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct MockSandbox {
+    /// Its configuration.
+    pub config: MockConfig,
+}
+
+impl MockSandbox {
+    /// A mock with `config`.
+    pub fn new(config: MockConfig) -> Self {
+        MockSandbox { config }
+    }
+}
+
+/// The reference mock's fixed output schema.
+const REFERENCE_SCHEMA: [&str; 3] = ["nfe_id", "cpf_hash", "processing_date"];
+
+struct MockRun<'a> {
+    config: &'a MockConfig,
+    schema: Vec<String>,
+    step_count: usize,
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+fn nulls(rows: u64, ratio: f64) -> u64 {
+    let n = (rows as f64 * ratio.clamp(0.0, 1.0)).floor();
+    n as u64
+}
+
+impl SandboxRun for MockRun<'_> {
+    fn execute_step(&mut self, step: &PlanStep, attempt: u32) -> StepResult {
+        let c = self.config;
+        if let Some(fails) = c.fail_steps.get(&step.id)
+            && attempt <= *fails
+        {
+            {
+                return StepResult::failed(
+                    &step.id,
+                    StepStatus::Failed,
+                    step_failed_fault(&step.id, &format!("mock failure on attempt {attempt}")),
+                    attempt,
+                );
+            }
+        }
+        let o = c.step_overrides.get(&step.id).cloned().unwrap_or_default();
+        let rows = o.rows.unwrap_or(c.default_rows);
+        #[allow(clippy::cast_precision_loss)]
+        let per_step = c.default_cost_dbu / self.step_count.max(1) as f64;
+        let ratio = o.null_ratio.unwrap_or(c.null_ratio);
+        let metrics = StepMetrics {
+            rows_output: rows,
+            shuffle_mb: o.shuffle_mb.unwrap_or(c.default_shuffle_mb),
+            duration_seconds: c.duration_seconds,
+            cost_dbu: o.cost_dbu.unwrap_or(per_step),
+            null_counts: self
+                .schema
+                .iter()
+                .map(|col| (col.clone(), nulls(rows, ratio)))
+                .collect(),
+            output_schema: self.schema.clone(),
+        };
+        StepResult::succeeded(&step.id, metrics, attempt)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), SandboxError> {
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> Result<(), SandboxError> {
+        Ok(())
+    }
+}
+
+impl Sandbox for MockSandbox {
+    fn name(&self) -> &str {
+        "mock"
+    }
+
+    fn check_environment(&self) -> Vec<Fault> {
+        Vec::new()
+    }
+
+    fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
+        let schema = self
+            .config
+            .output_schema
+            .clone()
+            .or_else(|| ctx.plan.output_columns.clone())
+            .unwrap_or_else(|| REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect());
+        Ok(Box::new(MockRun {
+            config: &self.config,
+            schema,
+            step_count: ctx.plan.steps.len(),
+        }))
+    }
+}
