@@ -76,3 +76,33 @@ pub fn audit_event() -> Value {
         }
     })
 }
+
+/// Appends a chain of `n` `policy_evaluation` events (audit-sized details, fixed
+/// timestamps) to a new JSONL audit log at `path`, through `cfa-audit`'s own store.
+pub fn write_audit_chain(path: &std::path::Path, n: u64) -> Result<(), cfa_audit::AuditError> {
+    use cfa_audit::{AuditStore, Durability, JsonlStore, NewEvent};
+    let store = JsonlStore::open(path, Durability::Never)?;
+    for i in 0..n {
+        let secs = 1_795_291_377 + i64::try_from(i).unwrap_or(i64::MAX / 2);
+        let micros = u32::try_from(i * 7919 % 1_000_000).unwrap_or(0);
+        let outcome = if i % 3 == 0 { "replan" } else { "approve" };
+        let mut e = NewEvent::new(
+            format!("{:08x}-2222-3333-4444-555555555555", i / 11),
+            "policy_check",
+            "policy_evaluation",
+            outcome,
+            cfa_audit::time::isoformat_utc(secs, micros),
+        )
+        .detail("decision_id", format!("35324dcc-4335-455e-bce2-{i:012}"))
+        .detail(
+            "signature_hash",
+            cfa_types::canonical::sha256_hex(&i.to_le_bytes()),
+        )
+        .detail("faults", json!(["FINOPS_MISSING_TEMPORAL_PREDICATE"]))
+        .detail("interventions", json!([]))
+        .detail("reasoning", "All rules passed. Execution approved.");
+        e.policy_bundle_version = "prod-v1.0".into();
+        store.append(e)?;
+    }
+    store.flush()
+}

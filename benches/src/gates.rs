@@ -127,6 +127,13 @@ const COLD_START_GATE: Gate = Gate {
     p50_ns: Some(5_000_000.0),
     p99_ns: None,
 };
+/// design.md §6: verify a 100,000-event chain, whole CLI process, ≤ 100 ms (median).
+const VERIFY_CHAIN_GATE: Gate = Gate {
+    p50_ns: Some(100_000_000.0),
+    p99_ns: None,
+};
+/// Events in the chain the verify gate reads.
+pub const CHAIN_EVENTS: u64 = 100_000;
 
 fn fixture<T, E: std::fmt::Display>(name: &'static str, r: Result<T, E>) -> Result<T, GateError> {
     r.map_err(|e| GateError::Fixture {
@@ -258,82 +265,134 @@ pub fn run(opts: &Options) -> Result<Vec<Row>, GateError> {
             black_box(canonical::canonical_string(black_box(&event)));
         })?,
     );
-    rows.push(cold_start_row(opts)?);
+    rows.extend(process_rows(opts)?);
     Ok(rows)
 }
 
-fn cold_start_row(opts: &Options) -> Result<Row, GateError> {
-    let path = "`cfa policy check` cold start, whole process".to_owned();
-    let gate = COLD_START_GATE.scaled(opts.slack);
-    let skipped = |note: String| Row {
-        path: path.clone(),
-        stats: None,
-        gate,
-        note,
-    };
+/// The whole-process rows (`cfa policy check` cold start, `cfa audit verify` of a
+/// 100k chain), run in a scratch directory that is removed afterwards.
+fn process_rows(opts: &Options) -> Result<Vec<Row>, GateError> {
+    let cold = (
+        "`cfa policy check` cold start, whole process".to_owned(),
+        COLD_START_GATE.scaled(opts.slack),
+        ["policy", "check", "--help"],
+    );
+    let verify = (
+        format!("`cfa audit verify` of a {CHAIN_EVENTS}-event chain, whole process"),
+        VERIFY_CHAIN_GATE.scaled(opts.slack),
+        ["audit", "verify", "--help"],
+    );
     let Some(bin) = &opts.cfa_bin else {
-        return Ok(skipped("skipped: no cfa binary given (--cfa-bin)".into()));
+        return Ok([cold, verify]
+            .into_iter()
+            .map(|(path, gate, _)| Row {
+                path,
+                stats: None,
+                gate,
+                note: "skipped: no cfa binary given (--cfa-bin)".into(),
+            })
+            .collect());
     };
-    if !supports_policy_check(bin) {
-        return Ok(skipped(format!(
-            "skipped: {} has no working `policy check`",
-            bin.display()
-        )));
-    }
-    let stats = measure_policy_check_cold_start(bin, 50)?;
-    Ok(Row {
-        path,
-        stats: Some(stats),
-        gate,
-        note: String::new(),
-    })
+    let dir = std::env::temp_dir().join(format!("cfa-gates-{}", std::process::id()));
+    let result = (|| -> Result<Vec<Row>, GateError> {
+        std::fs::create_dir_all(&dir).map_err(|e| GateError::Fixture {
+            name: "scratch directory",
+            reason: e.to_string(),
+        })?;
+        let mut rows = Vec::new();
+        for (i, (path, gate, probe)) in [cold, verify].into_iter().enumerate() {
+            let row = if supports(bin, &probe) {
+                let stats = if i == 0 {
+                    measure_policy_check_cold_start(bin, &dir, 50)?
+                } else {
+                    measure_audit_verify(bin, &dir, 10)?
+                };
+                Row {
+                    path,
+                    stats: Some(stats),
+                    gate,
+                    note: String::new(),
+                }
+            } else {
+                let note = format!("skipped: `{} {}` fails", bin.display(), probe.join(" "));
+                Row {
+                    path,
+                    stats: None,
+                    gate,
+                    note,
+                }
+            };
+            rows.push(row);
+        }
+        Ok(rows)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
-/// True when `bin policy check --help` succeeds.
-pub fn supports_policy_check(bin: &Path) -> bool {
+/// True when `bin ARGS` (e.g. `policy check --help`) exits 0.
+pub fn supports(bin: &Path, args: &[&str]) -> bool {
     Command::new(bin)
-        .args(["policy", "check", "--help"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
+fn run_ok(bin: &Path, args: &[&std::ffi::OsStr], dir: &Path) -> Result<(), String> {
+    let status = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} {args:?} exited with {status}", bin.display()))
+    }
+}
+
 /// Wall time of `bin policy check --signature <ok.json>` as a whole process (spawn to
-/// exit), `samples` times after one unmeasured run, in a scratch directory that is
-/// removed afterwards. The process must exit 0 (approve).
-pub fn measure_policy_check_cold_start(bin: &Path, samples: u64) -> Result<Stats, GateError> {
-    let dir = std::env::temp_dir().join(format!("cfa-gates-{}", std::process::id()));
+/// exit), `samples` times after one unmeasured run, with `dir` as scratch and working
+/// directory. The process must exit 0 (approve).
+pub fn measure_policy_check_cold_start(
+    bin: &Path,
+    dir: &Path,
+    samples: u64,
+) -> Result<Stats, GateError> {
     let sig = dir.join("ok.json");
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&sig, fixtures::OK_SIGNATURE))
-        .map_err(|e| GateError::Fixture {
-            name: "ok.json",
-            reason: e.to_string(),
-        })?;
-    let result = measure_fallible(
-        || {
-            let status = Command::new(bin)
-                .args(["policy", "check", "--signature"])
-                .arg(&sig)
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-            if status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} policy check exited with {status}",
-                    bin.display()
-                ))
-            }
-        },
-        samples,
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(result?)
+    std::fs::write(&sig, fixtures::OK_SIGNATURE).map_err(|e| GateError::Fixture {
+        name: "ok.json",
+        reason: e.to_string(),
+    })?;
+    let args = [
+        "policy".as_ref(),
+        "check".as_ref(),
+        "--signature".as_ref(),
+        sig.as_os_str(),
+    ];
+    Ok(measure_fallible(|| run_ok(bin, &args, dir), samples)?)
+}
+
+/// Wall time of `bin audit verify --file <chain>` as a whole process on a fresh
+/// [`CHAIN_EVENTS`]-event chain written into `dir`, `samples` times after one
+/// unmeasured run. The process must exit 0 (chain intact).
+pub fn measure_audit_verify(bin: &Path, dir: &Path, samples: u64) -> Result<Stats, GateError> {
+    let chain = dir.join("chain.jsonl");
+    fixtures::write_audit_chain(&chain, CHAIN_EVENTS).map_err(|e| GateError::Fixture {
+        name: "audit chain",
+        reason: e.to_string(),
+    })?;
+    let args = [
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--file".as_ref(),
+        chain.as_os_str(),
+    ];
+    Ok(measure_fallible(|| run_ok(bin, &args, dir), samples)?)
 }
 
 fn fmt_ns(ns: f64) -> String {
