@@ -65,7 +65,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     while let Some(a) = rest.next() {
         match a.as_str() {
             "--criterion" => criterion = true,
-            "--cold-start" => cold_start = true,
+            "--cold-start" | "--cli" => cold_start = true,
             "--" => gate_args.extend(rest.by_ref().map(String::as_str)),
             other => return Err(format!("bench: unknown argument '{other}'\n\n{HELP}")),
         }
@@ -133,7 +133,9 @@ commands:
   bench   latency gates of design.md §6 (release build; p50/p99 from an HDR
           histogram; fails when a gate is missed)
             --criterion    also run the criterion benches (cargo bench)
-            --cold-start   also build `cfa` and time `cfa policy check` as a process
+            --cold-start   also build `cfa` (release) and time whole processes:
+                           `cfa policy check` cold start, `cfa audit verify` of a
+                           100k-event chain
             -- ARGS        passed to cfa-gates (--budget-ms N, --runs N, --slack X)
 ";
 
