@@ -54,6 +54,9 @@ pub struct GeneratedArtifact {
     pub step_count: usize,
     /// Files, the main one first.
     pub files: Vec<GeneratedFile>,
+    /// Step id → the code implementing that step (for per-step execution and
+    /// reporting); every plan step has an entry. Not part of the artifact hash.
+    pub step_code: std::collections::BTreeMap<String, String>,
 }
 
 impl GeneratedArtifact {

@@ -17,6 +17,7 @@ use crate::query::{self, QueryFlavor};
 use crate::validate::{self, StaticValidationResult};
 use cfa_plan::{ExecutionPlan, WriteMode, hashed_column_name};
 use cfa_types::StateSignature;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Configuration of the dbt backend.
@@ -88,7 +89,7 @@ impl DbtBackend {
     fn model(
         &self,
         plan: &ExecutionPlan,
-    ) -> Result<(String, Vec<String>, Vec<String>), CodegenError> {
+    ) -> Result<(String, Vec<String>, Vec<String>, BTreeMap<String, String>), CodegenError> {
         let chain = query::build(plan, &DbtFlavor(&self.config))?;
         let load = plan
             .load()
@@ -132,9 +133,13 @@ impl DbtBackend {
             let _ = write!(m, ", unique_key={}", sq_list(&keys));
         }
         m.push_str(") }}\n\n");
+        let mut steps: BTreeMap<String, String> = chain.step_code.into_iter().collect();
+        if let Some(config) = m.lines().find(|l| l.starts_with("{{ config(")) {
+            steps.insert("load_target".into(), config.to_owned());
+        }
         m.push_str(&chain.sql);
         m.push('\n');
-        Ok((m, chain.columns, keys))
+        Ok((m, chain.columns, keys, steps))
     }
 
     fn schema_yml(
@@ -253,7 +258,7 @@ impl Backend for DbtBackend {
         check_identifier(&self.config.profile, "dbt config profile")?;
         check_identifier(&self.config.source_name, "dbt config source_name")?;
         check_identifier(&self.config.source_schema, "dbt config source_schema")?;
-        let (model, columns, keys) = self.model(plan)?;
+        let (model, columns, keys, step_code) = self.model(plan)?;
         // A single key column can carry dbt's `unique` test; a composite key cannot.
         let unique = plan.write_mode == WriteMode::Merge && keys.len() == 1;
         let mut files = vec![
@@ -298,6 +303,7 @@ impl Backend for DbtBackend {
             consistency_unit: plan.consistency_unit.as_str().into(),
             step_count: plan.steps.len(),
             files,
+            step_code,
         })
     }
 

@@ -6,7 +6,7 @@
 //! never collide with a CTE.
 
 use crate::error::{CodegenError, InvalidPlan, MissingColumns};
-use cfa_plan::{ExecutionPlan, PlannedDataset, hashed_column_name};
+use cfa_plan::{ExecutionPlan, PlannedDataset, StepKind, hashed_column_name};
 use std::fmt::Write as _;
 
 /// Quotes an identifier with double quotes (identifiers are validated before this runs;
@@ -57,6 +57,9 @@ pub struct SelectChain {
     pub sql: String,
     /// Output columns, in order.
     pub columns: Vec<String>,
+    /// Step id → the CTE that implements it (a dataset's extract, filter and anonymize
+    /// steps share its one CTE).
+    pub step_code: Vec<(String, String)>,
 }
 
 /// Builds the query for `plan`. Every dataset needs known columns.
@@ -180,8 +183,28 @@ pub fn build(plan: &ExecutionPlan, f: &dyn QueryFlavor) -> Result<SelectChain, C
         list.join(",\n    "),
         qi(&last)
     );
+    let mut step_code = Vec::new();
+    for step in &plan.steps {
+        let cte = match (&step.kind, &step.source) {
+            (StepKind::Join, _) => Some("cfa_joined".to_owned()),
+            (StepKind::Aggregate, _) => Some("cfa_aggregated".to_owned()),
+            (StepKind::Extract | StepKind::Filter | StepKind::Anonymize, Some(src)) => plan
+                .datasets
+                .iter()
+                .position(|d| &d.name == src)
+                .map(|i| format!("cfa_d{i}")),
+            _ => None,
+        };
+        if let Some(body) = cte.and_then(|n| ctes.iter().find(|(c, _)| *c == n)) {
+            step_code.push((
+                step.id.clone(),
+                format!("{} AS (\n{}\n)", qi(&body.0), body.1),
+            ));
+        }
+    }
     Ok(SelectChain {
         sql,
         columns: out_cols,
+        step_code,
     })
 }

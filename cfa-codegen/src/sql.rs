@@ -20,7 +20,10 @@ use crate::query::{self, QueryFlavor, qi};
 use crate::validate::{self, StaticValidationResult};
 use cfa_plan::{ExecutionPlan, WriteMode};
 use cfa_types::StateSignature;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+type StepCode = BTreeMap<String, String>;
 
 /// SQL dialect of the generated script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,7 +101,7 @@ fn invalid(reason: &str) -> CodegenError {
 
 impl SqlBackend {
     /// The script for `plan`.
-    fn script(&self, plan: &ExecutionPlan) -> Result<String, CodegenError> {
+    fn script(&self, plan: &ExecutionPlan) -> Result<(String, StepCode), CodegenError> {
         let chain = query::build(plan, &PgFlavor(&self.config))?;
         let load = plan
             .load()
@@ -132,6 +135,7 @@ impl SqlBackend {
             qi(SOURCE_VIEW),
             chain.sql
         );
+        let load_start = s.len();
         let _ = writeln!(
             s,
             "CREATE TABLE IF NOT EXISTS {target} AS\nSELECT {col_list}\nFROM {}\nWHERE FALSE;\n",
@@ -209,8 +213,13 @@ impl SqlBackend {
                 );
             }
         }
+        let mut steps: StepCode = chain.step_code.into_iter().collect();
+        steps.insert(
+            "load_target".into(),
+            s.get(load_start..).unwrap_or("").trim_end().to_owned(),
+        );
         s.push_str("\nCOMMIT;\n");
-        Ok(s)
+        Ok((s, steps))
     }
 }
 
@@ -247,7 +256,7 @@ impl Backend for SqlBackend {
         check_all(signature, plan)?;
         crate::ident::check_identifier(&self.config.source_schema, "sql config source_schema")?;
         crate::ident::check_identifier(&self.config.target_schema, "sql config target_schema")?;
-        let content = self.script(plan)?;
+        let (content, step_code) = self.script(plan)?;
         Ok(GeneratedArtifact {
             backend: "sql".into(),
             language: Language::Sql,
@@ -260,6 +269,7 @@ impl Backend for SqlBackend {
                 path: format!("{}.sql", plan.target),
                 content,
             }],
+            step_code,
         })
     }
 

@@ -17,6 +17,18 @@ fn check(backend: &str, name: &str, v: &serde_json::Value, with_catalog: bool) {
     let (_, again) = generate(backend, v, with_catalog);
     assert_eq!(a, again, "generation must be deterministic");
     assert_eq!(a.artifact_hash(), again.artifact_hash());
+    // Every plan step maps to the code implementing it.
+    let cat = catalog();
+    let p = plan(&s, with_catalog.then_some(&cat));
+    let ids: Vec<&str> = a.step_code.keys().map(String::as_str).collect();
+    let mut want: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want, "{backend}/{name}");
+    assert!(
+        a.step_code
+            .values()
+            .all(|c| !c.is_empty() && a.files.iter().any(|f| f.content.contains(c.as_str())))
+    );
     let r = validate_artifact(&a, &s);
     assert!(
         r.passed,

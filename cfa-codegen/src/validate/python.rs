@@ -200,6 +200,30 @@ fn string_at(
     }
 }
 
+/// The identifier words of a string that can name a column: every word except one
+/// directly followed by `.` (a qualifier such as `d1` in `d1.cpf` or `t` in
+/// `t.`k` = s.`k``).
+fn column_words(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if is_name_char(c) && i < text.len() {
+            start.get_or_insert(i);
+        } else if let Some(st) = start.take() {
+            let qualifier = text.get(i..).is_some_and(|rest| rest.starts_with('.'));
+            if !qualifier {
+                if let Some(w) = text.get(st..i) {
+                    out.push(w);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Validates PySpark source against the signature.
 pub fn validate_pyspark(src: &str, sig: &StateSignature) -> StaticValidationResult {
     validate_pyspark_with(src, sig, None)
@@ -382,10 +406,7 @@ fn check_tokens(
                     ]);
                 // A string names columns through its identifier words: `"cpf"`,
                 // `"d1.cpf"`, `"t.`cpf` = s.`cpf`"`, `F.expr("upper(cpf)")`.
-                let words: Vec<&str> = lower
-                    .split(|c: char| !is_name_char(c))
-                    .filter(|w| !w.is_empty())
-                    .collect();
+                let words = column_words(&lower);
                 if names_column || *formatted {
                     for w in &words {
                         if pii.iter().any(|p| p == w) {
