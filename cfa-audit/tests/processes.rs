@@ -61,6 +61,8 @@ fn child() -> bool {
         "crash" => {
             let store = JsonlStore::open(path, Durability::Always).unwrap();
             let mut out = std::io::stdout().lock();
+            // libtest has printed "test … " without a newline: start on a fresh line.
+            writeln!(out).unwrap();
             for seq in 0.. {
                 match store.append(event(worker, seq)) {
                     Ok(_) => {
@@ -238,9 +240,14 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
                 .map_while(Result::ok)
                 .collect::<Vec<String>>()
         });
-        std::thread::sleep(Duration::from_millis(2 + rng.next() % 40));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        if injected {
+            // The child must refuse to append after the torn tail and exit on its own.
+            assert_eq!(child.wait().unwrap().code(), Some(3), "trial {trial}");
+        } else {
+            std::thread::sleep(Duration::from_millis(2 + rng.next() % 40));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
         for line in reader.join().unwrap() {
             if let Some(seq) = line.strip_prefix("ACK ") {
                 acked.insert((trial, seq.parse().unwrap()));
