@@ -35,8 +35,28 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    for (package, feature) in FEATURE_SUITES {
+        run(
+            &cargo,
+            &[
+                "clippy",
+                "-p",
+                package,
+                "--features",
+                feature,
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
     test()
 }
+
+/// Opt-in cargo features whose code has its own tests; CI lints and tests each one.
+const FEATURE_SUITES: &[(&str, &str)] = &[("cfa-resolve", "llm")];
 
 fn test() -> Result<(), String> {
     let cargo = cargo();
@@ -50,6 +70,21 @@ fn test() -> Result<(), String> {
             "--no-fail-fast",
         ],
     )?;
+    for (package, feature) in FEATURE_SUITES {
+        run(
+            &cargo,
+            &[
+                "nextest",
+                "run",
+                "-p",
+                package,
+                "--features",
+                feature,
+                "--locked",
+                "--no-fail-fast",
+            ],
+        )?;
+    }
     run(&cargo, &["test", "--workspace", "--doc", "--locked"])
 }
 
