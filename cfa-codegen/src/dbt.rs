@@ -85,11 +85,11 @@ fn sq_list(items: &[String]) -> String {
     format!("[{}]", q.join(", "))
 }
 
+/// The model text, its output columns, its unique key and its step code.
+type Model = (String, Vec<String>, Vec<String>, BTreeMap<String, String>);
+
 impl DbtBackend {
-    fn model(
-        &self,
-        plan: &ExecutionPlan,
-    ) -> Result<(String, Vec<String>, Vec<String>, BTreeMap<String, String>), CodegenError> {
+    fn model(&self, plan: &ExecutionPlan) -> Result<Model, CodegenError> {
         let chain = query::build(plan, &DbtFlavor(&self.config))?;
         let load = plan
             .load()

@@ -214,10 +214,8 @@ fn column_words(text: &str) -> Vec<&str> {
             start.get_or_insert(i);
         } else if let Some(st) = start.take() {
             let qualifier = text.get(i..).is_some_and(|rest| rest.starts_with('.'));
-            if !qualifier {
-                if let Some(w) = text.get(st..i) {
-                    out.push(w);
-                }
+            if !qualifier && let Some(w) = text.get(st..i) {
+                out.push(w);
             }
         }
     }
