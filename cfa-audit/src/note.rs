@@ -40,8 +40,9 @@ fn check_name(what: &str, name: &str) -> Result<(), NoteError> {
 /// Splits `<name>+<hex id>+<base64(0x01 ‖ 32 bytes)>` into its parts.
 fn parse_key_parts(what: &str, text: &str) -> Result<(String, [u8; 4], [u8; 32]), NoteError> {
     let text = text.trim();
-    let mut parts = text.rsplitn(3, '+');
-    let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+    // Names and hex ids never contain '+'; base64 may, so split from the left.
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::new(
             what,
             "expected <name>+<hex key id>+<base64 key>",
@@ -344,6 +345,21 @@ mod tests {
         assert!(Checkpoint::open(&tampered, &v).is_err());
         let other = SignerKey::from_seed("example.com/log", [8u8; 32]).unwrap();
         assert!(Checkpoint::open(&note, &other.verifier()).is_err());
+    }
+
+    #[test]
+    fn keys_whose_base64_contains_plus_parse() {
+        for seed in 0..64u8 {
+            let k = SignerKey::from_seed("a.example/log", [seed; 32]).unwrap();
+            assert_eq!(
+                VerifierKey::parse(&k.verifier().to_text()).unwrap(),
+                k.verifier()
+            );
+            assert_eq!(
+                SignerKey::parse(&k.to_text()).unwrap().verifier(),
+                k.verifier()
+            );
+        }
     }
 
     #[test]
