@@ -1,0 +1,163 @@
+//! State projection (reference.md §10.4): what an execution outcome writes into the
+//! context registry. Version ids and timestamps are injected.
+
+use crate::error::LifecycleError;
+use crate::store::StateStore;
+use cfa_sandbox::{ExecutionOutcome, PublishState};
+use serde::{Deserialize, Serialize};
+
+/// Metrics kept with a dataset's state.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DatasetMetrics {
+    /// Rows written.
+    pub rows_output: u64,
+    /// Cost, DBU.
+    pub cost_dbu: f64,
+    /// Duration, seconds.
+    pub duration_seconds: f64,
+}
+
+/// The state of one dataset in the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetState {
+    /// `published`, `degraded`, `committed_not_published` or `quarantined`.
+    pub state: String,
+    /// Signature hash of the run that wrote it.
+    pub signature_hash: String,
+    /// Target layer value.
+    pub target_layer: String,
+    /// When (ISO, injected).
+    pub last_updated: String,
+    /// Metrics of the run.
+    pub metrics: DatasetMetrics,
+    /// Quarantined steps (degraded, quarantined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined_steps: Option<Vec<String>>,
+    /// Committed steps (degraded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_steps: Option<Vec<String>>,
+}
+
+/// One entry of the bounded execution history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Intent id.
+    pub intent_id: String,
+    /// Publish state value.
+    pub outcome: String,
+    /// Signature hash.
+    pub signature_hash: String,
+    /// When (ISO).
+    pub timestamp: String,
+    /// Registry version after the run.
+    pub version_id: String,
+}
+
+/// How an outcome was projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionType {
+    /// Published.
+    Full,
+    /// Degraded.
+    Degraded,
+    /// Committed, not published.
+    Partial,
+    /// Quarantined.
+    Quarantine,
+    /// Rolled back: audit only, registry unchanged.
+    Rollback,
+}
+
+/// What one run contributes to the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionInput<'a> {
+    /// Intent id.
+    pub intent_id: &'a str,
+    /// Target dataset (`sig.target_dataset_name()`).
+    pub target: &'a str,
+    /// Signature hash.
+    pub signature_hash: &'a str,
+    /// Target layer value.
+    pub target_layer: &'a str,
+    /// The execution outcome.
+    pub outcome: &'a ExecutionOutcome,
+}
+
+/// The result of [`project`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    /// Projection type.
+    pub projection_type: ProjectionType,
+    /// False for rollbacks.
+    pub projected: bool,
+    /// True for rollbacks.
+    pub audit_only: bool,
+    /// Target scope (`[target]`).
+    pub target_scope: Vec<String>,
+    /// Registry version after the projection.
+    pub version_id: String,
+    /// The dataset state written, if any.
+    pub dataset_state: Option<DatasetState>,
+}
+
+/// Projects `input` into `store` with the injected `version_id` and `timestamp` (ISO),
+/// and appends the run to the bounded history.
+pub fn project(
+    store: &dyn StateStore,
+    input: &ProjectionInput<'_>,
+    version_id: &str,
+    timestamp: &str,
+) -> Result<Projection, LifecycleError> {
+    let o = input.outcome;
+    let (ptype, quarantined, committed) = match o.publish_state {
+        PublishState::Published => (ProjectionType::Full, None, None),
+        PublishState::Degraded => (
+            ProjectionType::Degraded,
+            Some(o.quarantined_steps.clone()),
+            Some(o.committed_steps.clone()),
+        ),
+        PublishState::CommittedNotPublished => (ProjectionType::Partial, None, None),
+        PublishState::Quarantined => (
+            ProjectionType::Quarantine,
+            Some(o.quarantined_steps.clone()),
+            None,
+        ),
+        PublishState::RolledBack => (ProjectionType::Rollback, None, None),
+    };
+    let dataset_state = if ptype == ProjectionType::Rollback {
+        None
+    } else {
+        let st = DatasetState {
+            state: o.publish_state.as_str().to_owned(),
+            signature_hash: input.signature_hash.to_owned(),
+            target_layer: input.target_layer.to_owned(),
+            last_updated: timestamp.to_owned(),
+            metrics: DatasetMetrics {
+                rows_output: o.metrics.rows_output,
+                cost_dbu: o.metrics.cost_dbu,
+                duration_seconds: o.metrics.duration_seconds,
+            },
+            quarantined_steps: quarantined,
+            committed_steps: committed,
+        };
+        store.set_dataset_state(input.target, &st, version_id)?;
+        Some(st)
+    };
+    let current = store.version_id()?;
+    store.record_execution(&HistoryEntry {
+        intent_id: input.intent_id.to_owned(),
+        outcome: o.publish_state.as_str().to_owned(),
+        signature_hash: input.signature_hash.to_owned(),
+        timestamp: timestamp.to_owned(),
+        version_id: current.clone(),
+    })?;
+    Ok(Projection {
+        projection_type: ptype,
+        projected: dataset_state.is_some(),
+        audit_only: dataset_state.is_none(),
+        target_scope: vec![input.target.to_owned()],
+        version_id: current,
+        dataset_state,
+    })
+}
