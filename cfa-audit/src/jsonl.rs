@@ -167,6 +167,34 @@ impl JsonlStore {
         &self.path
     }
 
+    /// Reopens the log if the path no longer names the file we hold (it was replaced,
+    /// e.g. by retention's atomic rename), so appends never go to an unlinked inode.
+    fn reopen_if_replaced(&self, inner: &mut Inner) -> Result<(), AuditError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let held = inner
+                .file
+                .metadata()
+                .map_err(|e| IoError::new(&self.path, "stat", e))?;
+            let current = std::fs::metadata(&self.path).ok();
+            let same = current.is_some_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+            if !same {
+                if inner.pending > 0 {
+                    let _ = inner.file.sync_data();
+                    inner.pending = 0;
+                }
+                inner.file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(&self.path)
+                    .map_err(|e| IoError::new(&self.path, "open", e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn locked<T>(
         &self,
         f: impl FnOnce(&mut Inner) -> Result<T, AuditError>,
@@ -195,6 +223,7 @@ impl JsonlStore {
 impl AuditStore for JsonlStore {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
         self.locked(|inner| {
+            self.reopen_if_replaced(inner)?;
             let tail = read_tail(&inner.file, &self.path)?;
             let sealed = event.seal(&tail.last_hash);
             let line = sealed.to_jsonl_line();
@@ -222,7 +251,10 @@ impl AuditStore for JsonlStore {
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {
-        self.locked(|inner| Ok(read_tail(&inner.file, &self.path)?.last_hash))
+        self.locked(|inner| {
+            self.reopen_if_replaced(inner)?;
+            Ok(read_tail(&inner.file, &self.path)?.last_hash)
+        })
     }
 
     fn len(&self) -> Result<u64, AuditError> {

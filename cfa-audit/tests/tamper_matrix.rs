@@ -22,7 +22,11 @@ fn event(i: usize) -> NewEvent {
         format!("intent-{}", i % 3),
         "policy_check",
         "policy_evaluation",
-        if i.is_multiple_of(4) { "replan" } else { "approve" },
+        if i.is_multiple_of(4) {
+            "replan"
+        } else {
+            "approve"
+        },
         format!("2026-11-21T20:02:{:02}.{:06}+00:00", i, i * 1000),
     )
     .detail("decision_id", format!("d-{i}"))
