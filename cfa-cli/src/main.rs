@@ -8,8 +8,11 @@ mod exit;
 mod generate_cmd;
 mod input;
 mod load;
+mod mcp;
 mod policy_cmd;
 mod rules_cmd;
+mod serve;
+mod telemetry;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +66,10 @@ enum Command {
         #[command(subcommand)]
         cmd: generate_cmd::BackendCommand,
     },
+    /// Serve the governance tools to agents over MCP (stdio, rmcp).
+    Mcp(mcp::McpArgs),
+    /// Serve the HTTP decision API (127.0.0.1:8765 by default) with /metrics and /openapi.json.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +112,8 @@ fn main() -> ExitCode {
         Command::Audit { cmd } => audit_cmd::run(cmd),
         Command::Generate(args) => generate_cmd::run_generate(args),
         Command::Backend { cmd } => generate_cmd::run_backend(cmd),
+        Command::Mcp(args) => mcp::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,338 @@
+//! The MCP tools of `cfa mcp` (reference.md §15.1, fixed per design.md B12): input
+//! schemas come from the parameter types; replan and block come back as tool results
+//! with `isError: true` and the decision in `structuredContent`, so an agent can read
+//! the fix and retry.
+
+use crate::serve::decide::{BundleAccess, FaceError, Governance, is_refusal};
+use crate::serve::intent;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tracing::field::Empty;
+
+/// `cfa_evaluate_signature` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EvaluateSignatureParams {
+    /// The StateSignature JSON object (optionally wrapped as `{"signature": {...}}`).
+    pub signature: Map<String, Value>,
+    /// Policy bundle: a built-in name (prod-v1, finops-strict-v1, compliance-strict-v1,
+    /// eu-ai-act-v1, lgpd-v1, default) or a path to a YAML/JSON bundle. Default: the
+    /// server's active bundle.
+    #[serde(default)]
+    pub policy_bundle: Option<String>,
+    /// Replans already made for this intent (3 or more trips the replan cap).
+    #[serde(default)]
+    pub replan_count: u32,
+}
+
+/// `cfa_evaluate_intent` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EvaluateIntentParams {
+    /// The intent in natural language (English or Portuguese), e.g. "Join nfe with clientes into silver".
+    pub intent: String,
+    /// Policy bundle: a built-in name or a bundle file path. Default: the active bundle.
+    #[serde(default)]
+    pub policy_bundle: Option<String>,
+    /// The intent id to record (a random UUID when absent).
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
+/// `cfa_describe_rules` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DescribeRulesParams {
+    /// Policy bundle: a built-in name or a bundle file path. Default: the active bundle.
+    #[serde(default)]
+    pub policy_bundle: Option<String>,
+}
+
+/// `cfa_explain_fault` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExplainFaultParams {
+    /// The fault code, e.g. CONTRACT_MISSING_MERGE_KEY.
+    pub fault_code: String,
+    /// Policy bundle to look the code up in. Default: the active bundle.
+    #[serde(default)]
+    pub policy_bundle: Option<String>,
+}
+
+/// `cfa_audit_check` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AuditCheckParams {
+    /// Count this intent's events (the whole chain is verified either way).
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
+/// `cfa_list_backends` arguments (none).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct NoParams {}
+
+/// `cfa_compliance_check` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ComplianceCheckParams {
+    /// The intent in natural language.
+    pub intent: String,
+    /// Compliance bundle by built-in name (default prod-v1; e.g. eu-ai-act-v1, lgpd-v1)
+    /// or bundle file path. It is really loaded and evaluated.
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// A catalog object (`{"datasets": {...}}`); default: the server's catalog.
+    #[serde(default)]
+    pub catalog: Option<Map<String, Value>>,
+}
+
+/// The MCP server.
+#[derive(Debug, Clone)]
+pub struct CfaMcp {
+    gov: Arc<Governance>,
+    tool_router: ToolRouter<Self>,
+}
+
+fn face_error(e: &FaceError) -> CallToolResult {
+    CallToolResult::structured_error(e.to_json())
+}
+
+fn fault_codes(result: &cfa_types::PolicyResult) -> String {
+    result
+        .faults
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tool_router]
+impl CfaMcp {
+    /// A server over `gov` (which must allow bundle paths: MCP agents are local).
+    pub fn new(gov: Arc<Governance>) -> Self {
+        Self {
+            gov,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Evaluates a signature.
+    #[tool(
+        name = "cfa_evaluate_signature",
+        description = "Evaluate a StateSignature against a policy bundle (and the server's catalog). Returns the decision (approve/replan/block) with faults, interventions, machine-applicable patches and manual fixes. Replan and block are returned with isError=true and the decision in structuredContent: apply decision.patches to the signature and call again."
+    )]
+    fn evaluate_signature(
+        &self,
+        Parameters(p): Parameters<EvaluateSignatureParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let span = tracing::info_span!(
+            "mcp.tool",
+            tool = "cfa_evaluate_signature",
+            decision = Empty,
+            fault_codes = Empty
+        );
+        let _g = span.enter();
+        let value = Value::Object(p.signature);
+        let out = Governance::parse_signature_value(&value).and_then(|sig| {
+            self.gov
+                .decide(sig, p.policy_bundle.as_deref(), p.replan_count)
+        });
+        Ok(match out {
+            Ok(d) => {
+                span.record("decision", d.result.action.as_str());
+                span.record("fault_codes", fault_codes(&d.result).as_str());
+                if is_refusal(d.result.action) {
+                    CallToolResult::structured_error(d.to_json())
+                } else {
+                    CallToolResult::structured(d.to_json())
+                }
+            }
+            Err(e) => face_error(&e),
+        })
+    }
+
+    /// Normalises and decides an intent.
+    #[tool(
+        name = "cfa_evaluate_intent",
+        description = "Turn a natural-language intent into a StateSignature grounded in the server's catalog and decide it (with the bounded replan loop applying the decision's own patches). An intent that names no catalog dataset blocks. Non-approved outcomes come back with isError=true and the full outcome in structuredContent."
+    )]
+    fn evaluate_intent(
+        &self,
+        Parameters(p): Parameters<EvaluateIntentParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let span = tracing::info_span!(
+            "mcp.tool",
+            tool = "cfa_evaluate_intent",
+            decision = Empty,
+            fault_codes = Empty
+        );
+        let _g = span.enter();
+        Ok(
+            match intent::evaluate_intent(
+                &self.gov,
+                &p.intent,
+                p.policy_bundle.as_deref(),
+                None,
+                p.intent_id.as_deref(),
+            ) {
+                Ok(o) => {
+                    span.record("decision", o.decision.result.action.as_str());
+                    span.record("fault_codes", fault_codes(&o.decision.result).as_str());
+                    if is_refusal(o.decision.result.action) {
+                        CallToolResult::structured_error(o.to_json())
+                    } else {
+                        CallToolResult::structured(o.to_json())
+                    }
+                }
+                Err(e) => face_error(&e),
+            },
+        )
+    }
+
+    /// Lists the rules of a bundle.
+    #[tool(
+        name = "cfa_describe_rules",
+        description = "List the rules of the active (or named) policy bundle in evaluation order: name, action, fault code, severity, family, condition and remediation."
+    )]
+    fn describe_rules(
+        &self,
+        Parameters(p): Parameters<DescribeRulesParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_describe_rules").entered();
+        Ok(match self.gov.describe_rules(p.policy_bundle.as_deref()) {
+            Ok(v) => CallToolResult::structured(v),
+            Err(e) => face_error(&e),
+        })
+    }
+
+    /// Explains a fault code.
+    #[tool(
+        name = "cfa_explain_fault",
+        description = "Explain a fault code of the active (or named) bundle: the rule, its condition, action, severity, family, message and remediation."
+    )]
+    fn explain_fault(
+        &self,
+        Parameters(p): Parameters<ExplainFaultParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_explain_fault").entered();
+        Ok(
+            match self.gov.explain(&p.fault_code, p.policy_bundle.as_deref()) {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => face_error(&e),
+            },
+        )
+    }
+
+    /// Verifies the audit log.
+    #[tool(
+        name = "cfa_audit_check",
+        description = "Verify the hash chain of the server's audit log (--audit-log) in one pass; with intent_id, also count that intent's events. A broken chain comes back with isError=true and the first bad event."
+    )]
+    fn audit_check(
+        &self,
+        Parameters(p): Parameters<AuditCheckParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_audit_check").entered();
+        Ok(match self.gov.audit_check(p.intent_id.as_deref()) {
+            Ok(v) => {
+                if v.get("chain_intact") == Some(&Value::Bool(true)) {
+                    CallToolResult::structured(v)
+                } else {
+                    CallToolResult::structured_error(v)
+                }
+            }
+            Err(e) => face_error(&e),
+        })
+    }
+
+    /// Lists code-generation backends.
+    #[tool(
+        name = "cfa_list_backends",
+        description = "List the code-generation backends (pyspark, sql, dbt) and their capabilities."
+    )]
+    fn list_backends(
+        &self,
+        Parameters(_p): Parameters<NoParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_list_backends").entered();
+        Ok(CallToolResult::structured(Governance::list_backends()))
+    }
+
+    /// Checks an intent against a compliance bundle.
+    #[tool(
+        name = "cfa_compliance_check",
+        description = "Evaluate a natural-language intent against a compliance bundle (default prod-v1; e.g. eu-ai-act-v1, lgpd-v1), which is really loaded. Returns decision in upper case (APPROVED, BLOCKED, REPLAN_REQUIRED), faults, blocked_reason and signature_hash; non-approved outcomes have isError=true."
+    )]
+    fn compliance_check(
+        &self,
+        Parameters(p): Parameters<ComplianceCheckParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let span = tracing::info_span!(
+            "mcp.tool",
+            tool = "cfa_compliance_check",
+            decision = Empty,
+            fault_codes = Empty
+        );
+        let _g = span.enter();
+        let bundle = p.bundle.unwrap_or_else(|| "prod-v1".to_owned());
+        let catalog = match p
+            .catalog
+            .map(Value::Object)
+            .as_ref()
+            .map(intent::inline_catalog)
+        {
+            Some(Err(e)) => return Ok(face_error(&e)),
+            Some(Ok(c)) => Some(c),
+            None => None,
+        };
+        let out =
+            intent::evaluate_intent(&self.gov, &p.intent, Some(&bundle), catalog.as_ref(), None);
+        Ok(match out {
+            Ok(o) => {
+                let r = &o.decision.result;
+                span.record("decision", r.action.as_str());
+                span.record("fault_codes", fault_codes(r).as_str());
+                let faults: Vec<Value> = r
+                    .faults
+                    .iter()
+                    .map(|f| serde_json::json!({"code": f.code, "severity": f.severity, "family": f.family, "message": f.message}))
+                    .collect();
+                let v = serde_json::json!({
+                    "intent": o.intent,
+                    "bundle": bundle,
+                    "policy_bundle": o.decision.policy_bundle,
+                    "decision": o.state().to_uppercase(),
+                    "faults": faults,
+                    "blocked_reason": o.blocked_reason(),
+                    "signature_hash": o.decision.signature.signature_hash(),
+                    "patches": r.patches,
+                    "manual_fixes": r.manual_fixes,
+                    "audit_event_hash": o.decision.audit_event_hash,
+                });
+                if is_refusal(r.action) {
+                    CallToolResult::structured_error(v)
+                } else {
+                    CallToolResult::structured(v)
+                }
+            }
+            Err(e) => face_error(&e),
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for CfaMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("cfa-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "CFA governance: call cfa_evaluate_signature (or cfa_evaluate_intent) before \
+                 running a data job. On replan, apply structuredContent.decision.patches to the \
+                 signature and call again; on block, change the intent.",
+            )
+    }
+}
+
+/// The access rule of the MCP face.
+pub const ACCESS: BundleAccess = BundleAccess::NamesAndPaths;

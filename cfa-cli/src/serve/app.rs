@@ -1,0 +1,384 @@
+//! The axum router of `cfa serve`: handlers, bearer-token auth, per-request timeout,
+//! per-request metrics and spans, and JSON errors of one shape
+//! (`{"error": {"code", "message"}}`) for every failure, extractor rejections included.
+
+use super::decide::{FaceError, Governance};
+use super::intent;
+use super::metrics::Metrics;
+use super::openapi;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+/// Shared server state.
+#[derive(Debug)]
+pub struct AppState {
+    /// The governance artifacts.
+    pub gov: Governance,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Bearer token, when auth is on.
+    pub token: Option<String>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: String,
+    /// Longest a request may take, body included.
+    pub request_timeout: Duration,
+}
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: FaceError,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: FaceError::new(code, message),
+        }
+    }
+}
+
+impl From<FaceError> for ApiError {
+    fn from(error: FaceError) -> Self {
+        let status = match error.code {
+            "invalid_json"
+            | "unknown_policy_bundle"
+            | "invalid_policy_bundle"
+            | "invalid_intent"
+            | "invalid_catalog"
+            | "invalid_query" => StatusCode::BAD_REQUEST,
+            "invalid_signature" => StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_fault_code" | "no_audit_log" => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self { status, error }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.error.to_json())).into_response()
+    }
+}
+
+fn body_error(rejection: &BytesRejection) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "payload_too_large",
+            "request body is larger than the server's limit",
+        )
+    } else {
+        ApiError::new(status, "bad_body", rejection.body_text())
+    }
+}
+
+fn query_error(rejection: &QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        rejection.body_text(),
+    )
+}
+
+/// Query of `POST /v1/decisions` and `GET /v1/rules`.
+#[derive(Debug, Default, Deserialize)]
+pub struct BundleQuery {
+    /// Built-in bundle name.
+    pub policy_bundle: Option<String>,
+    /// Replans already made.
+    #[serde(default)]
+    pub replan_count: u32,
+}
+
+/// Query of `GET /v1/audit/verify`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// Count this intent's events.
+    pub intent_id: Option<String>,
+}
+
+/// Body of `POST /v1/evaluate`.
+#[derive(Debug, Deserialize)]
+pub struct EvaluateBody {
+    /// Intent text.
+    pub intent: String,
+    /// Built-in bundle name.
+    #[serde(default)]
+    pub policy_bundle: Option<String>,
+    /// Intent id to record.
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
+    Router::new()
+        .route("/v1/decisions", post(decisions))
+        .route("/v1/evaluate", post(evaluate))
+        .route("/v1/rules", get(rules))
+        .route("/v1/audit/verify", get(audit_verify))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Auth, timeout, metrics and the request span, around every request.
+async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "http.request",
+        method = %method,
+        route = %route,
+        status = Empty,
+        decision = Empty,
+        fault_codes = Empty,
+    );
+    let response = async {
+        if let Some(token) = &state.token
+            && route != "/health"
+            && !authorized(&req, token)
+        {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request did not complete within {} ms",
+                    state.request_timeout.as_millis()
+                ),
+            )
+            .into_response(),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    if route != "/metrics" {
+        state
+            .metrics
+            .http(method.as_str(), &route, status, start.elapsed());
+    }
+    response
+}
+
+fn authorized(req: &Request, token: &str) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| {
+            crate::mcp::gate::constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+        })
+}
+
+fn decide_text(
+    state: &AppState,
+    text: &str,
+    query: &BundleQuery,
+) -> Result<super::decide::Decision, FaceError> {
+    let start = Instant::now();
+    let (signature, body_bundle) = if text.contains("\"policy_bundle\"") {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| FaceError::new("invalid_json", format!("body is not valid JSON: {e}")))?;
+        let bundle = value
+            .get("policy_bundle")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        (Governance::parse_signature_value(&value)?, bundle)
+    } else {
+        (Governance::parse_signature_text(text)?, None)
+    };
+    let bundle = query.policy_bundle.as_deref().or(body_bundle.as_deref());
+    let decision = state.gov.decide(signature, bundle, query.replan_count)?;
+    state.metrics.decision(
+        &decision.result,
+        start.elapsed(),
+        !decision.audit_event_hash.is_empty(),
+    );
+    let span = tracing::Span::current();
+    span.record("decision", decision.result.action.as_str());
+    span.record(
+        "fault_codes",
+        decision.result.fault_codes().join(",").as_str(),
+    );
+    Ok(decision)
+}
+
+async fn decisions(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<BundleQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let body = body.map_err(|e| body_error(&e))?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not UTF-8: {e}"),
+        )
+    })?;
+    let decision = if state.gov.audit().is_some() {
+        // The append takes the store's lock (and may fsync): off the async workers.
+        let text = text.to_owned();
+        let st = Arc::clone(&state);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| decide_text(&st, &text, &query)))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })??
+    } else {
+        decide_text(&state, text, &query)?
+    };
+    let mut response = Json(decision.to_json()).into_response();
+    if let Ok(v) = HeaderValue::from_str(decision.result.action.as_str()) {
+        response.headers_mut().insert("x-cfa-action", v);
+    }
+    Ok(response)
+}
+
+async fn evaluate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| body_error(&e))?;
+    let req: EvaluateBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body must be {{\"intent\": \"...\"}}: {e}"),
+        )
+    })?;
+    let st = Arc::clone(&state);
+    let span = tracing::Span::current();
+    let outcome = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| {
+            let start = Instant::now();
+            let out = intent::evaluate_intent(
+                &st.gov,
+                &req.intent,
+                req.policy_bundle.as_deref(),
+                None,
+                req.intent_id.as_deref(),
+            )?;
+            st.metrics.decision(
+                &out.decision.result,
+                start.elapsed(),
+                !out.decision.audit_event_hash.is_empty(),
+            );
+            tracing::Span::current().record("decision", out.decision.result.action.as_str());
+            Ok::<_, FaceError>(out)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(Json(outcome.to_json()).into_response())
+}
+
+async fn rules(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<BundleQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    Ok(Json(
+        state.gov.describe_rules(query.policy_bundle.as_deref())?,
+    ))
+}
+
+async fn audit_verify(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let st = Arc::clone(&state);
+    let out = tokio::task::spawn_blocking(move || st.gov.audit_check(query.intent_id.as_deref()))
+        .await
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
+    Ok(Json(out))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let chain = state.gov.audit().map(super::decide::AuditLog::chain_length);
+    let text = state.metrics.render(chain);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route for {method} {}; see /openapi.json ({} routes)",
+            uri.path(),
+            openapi::ROUTES.len()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

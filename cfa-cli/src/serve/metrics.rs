@@ -1,0 +1,198 @@
+//! The Prometheus metrics of `cfa serve` (prometheus-client, OpenMetrics text):
+//! decisions by action, replans, blocks by fault code, decision latency, HTTP request
+//! latency by route and status, audit events written and the audit chain length.
+
+use cfa_types::{PolicyAction, PolicyResult};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+type Labels = Vec<(String, String)>;
+
+fn latency_histogram() -> Histogram {
+    // 5 µs … ~5 s
+    Histogram::new(exponential_buckets(0.000_005, 2.0, 20))
+}
+
+/// All metrics of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    approve: Counter,
+    replan: Counter,
+    block: Counter,
+    replans: Counter,
+    blocks: Family<Labels, Counter>,
+    decision_seconds: Histogram,
+    http_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    audit_written: Counter,
+    chain_length: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let decisions = Family::<Labels, Counter>::default();
+        let action = |a: &str| {
+            decisions
+                .get_or_create(&vec![("action".to_owned(), a.to_owned())])
+                .clone()
+        };
+        let (approve, replan, block) = (action("approve"), action("replan"), action("block"));
+        registry.register(
+            "cfa_decisions",
+            "Policy decisions by action",
+            decisions.clone(),
+        );
+        let replans = Counter::default();
+        registry.register(
+            "cfa_replans",
+            "Decisions that required a replan",
+            replans.clone(),
+        );
+        let blocks = Family::<Labels, Counter>::default();
+        registry.register(
+            "cfa_blocks",
+            "Faults of blocked decisions, by fault code",
+            blocks.clone(),
+        );
+        let decision_seconds = latency_histogram();
+        registry.register(
+            "cfa_decision_duration_seconds",
+            "Time to parse, decide and audit one decision",
+            decision_seconds.clone(),
+        );
+        let http_seconds: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "cfa_http_request_duration_seconds",
+            "HTTP request latency by method, route and status",
+            http_seconds.clone(),
+        );
+        let audit_written = Counter::default();
+        registry.register(
+            "cfa_audit_events_written",
+            "Audit events appended by this server",
+            audit_written.clone(),
+        );
+        let chain_length = Gauge::default();
+        registry.register(
+            "cfa_audit_chain_length",
+            "Events in the audit chain",
+            chain_length.clone(),
+        );
+        Self {
+            registry,
+            approve,
+            replan,
+            block,
+            replans,
+            blocks,
+            decision_seconds,
+            http_seconds,
+            audit_written,
+            chain_length,
+        }
+    }
+
+    /// Records one decision and how long it took.
+    pub fn decision(&self, result: &PolicyResult, elapsed: Duration, audited: bool) {
+        match result.action {
+            PolicyAction::Approve => {
+                self.approve.inc();
+            }
+            PolicyAction::Replan => {
+                self.replan.inc();
+                self.replans.inc();
+            }
+            PolicyAction::Block => {
+                self.block.inc();
+                for f in &result.faults {
+                    self.blocks
+                        .get_or_create(&vec![("fault_code".to_owned(), f.code.clone())])
+                        .inc();
+                }
+            }
+        }
+        if audited {
+            self.audit_written.inc();
+        }
+        self.decision_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one HTTP request.
+    pub fn http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.http_seconds
+            .get_or_create(&vec![
+                ("method".to_owned(), method.to_owned()),
+                ("route".to_owned(), route.to_owned()),
+                ("status".to_owned(), status.to_string()),
+            ])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text, with the chain length set to `chain_length`.
+    pub fn render(&self, chain_length: Option<u64>) -> String {
+        if let Some(n) = chain_length {
+            self.chain_length.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn counters_render() {
+        let m = Metrics::new();
+        let sig = cfa_types::StateSignature::from_json_str(
+            r#"{"domain":"d","intent":"i","target_layer":"gold","datasets":[{"name":"c","pii_columns":["cpf"]}],
+               "constraints":{"no_pii_raw":false}}"#,
+        )
+        .unwrap();
+        let block = cfa_policy::PolicyEngine::default().evaluate(&sig, 0);
+        assert_eq!(block.action, PolicyAction::Block);
+        m.decision(&block, Duration::from_micros(10), true);
+        m.http("POST", "/v1/decisions", 200, Duration::from_micros(50));
+        let text = m.render(Some(7));
+        assert!(
+            text.contains("cfa_decisions_total{action=\"block\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cfa_decisions_total{action=\"approve\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("cfa_audit_events_written_total 1"), "{text}");
+        assert!(text.contains("cfa_audit_chain_length 7"), "{text}");
+        let code = &block.faults[0].code;
+        assert!(
+            text.contains(&format!("cfa_blocks_total{{fault_code=\"{code}\"}} 1")),
+            "{text}"
+        );
+        assert!(
+            text.contains("cfa_decision_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(text.contains("route=\"/v1/decisions\""), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

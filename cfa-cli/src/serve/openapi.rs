@@ -1,0 +1,212 @@
+//! The OpenAPI 3.1 document of `cfa serve` (`GET /openapi.json`). The signature and
+//! decision schemas are `cfa_types::schema`'s, so the document cannot drift from the
+//! types; every route the router serves is listed (a test checks both ways).
+
+use serde_json::{Value, json};
+
+/// Every (method, path) the server routes, in document order.
+pub const ROUTES: [(&str, &str); 7] = [
+    ("post", "/v1/decisions"),
+    ("post", "/v1/evaluate"),
+    ("get", "/v1/rules"),
+    ("get", "/v1/audit/verify"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+fn strip_dialect(mut schema: Value) -> Value {
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("$schema");
+    }
+    schema
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description,
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn bundle_param() -> Value {
+    json!({"name": "policy_bundle", "in": "query", "required": false,
+           "description": "Built-in bundle name (prod-v1, finops-strict-v1, compliance-strict-v1, eu-ai-act-v1, lgpd-v1, default). Default: the server's active bundle.",
+           "schema": {"type": "string"}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let secured = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CFA decision service",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Pre-execution governance: evaluate a StateSignature (or an intent) against a policy bundle and get approve, replan (with patches) or block. Every endpoint except /health needs `Authorization: Bearer <token>` when the server runs with a token."
+        },
+        "servers": [{"url": "http://127.0.0.1:8765"}],
+        "paths": {
+            "/v1/decisions": {"post": {
+                "operationId": "decide",
+                "summary": "Decide one StateSignature",
+                "security": secured,
+                "parameters": [bundle_param(),
+                    {"name": "replan_count", "in": "query", "required": false,
+                     "description": "Replans already made for this intent.",
+                     "schema": {"type": "integer", "minimum": 0}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/StateSignature"},
+                        {"type": "object", "required": ["signature"], "properties": {
+                            "signature": {"$ref": "#/components/schemas/StateSignature"},
+                            "policy_bundle": {"type": "string"}}}
+                    ]}}}},
+                "responses": {
+                    "200": {"description": "The decision (approve, replan or block).",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DecisionEnvelope"}}}},
+                    "400": error_response("Malformed JSON, bad query or unknown bundle."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "413": error_response("Body larger than the limit."),
+                    "422": error_response("The JSON is not a valid StateSignature."),
+                    "500": error_response("The decision could not be audited.")
+                }
+            }},
+            "/v1/evaluate": {"post": {
+                "operationId": "evaluateIntent",
+                "summary": "Ground a natural-language intent in the catalog and decide it",
+                "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["intent"], "properties": {
+                        "intent": {"type": "string"},
+                        "policy_bundle": {"type": "string"},
+                        "intent_id": {"type": "string"}}}}}},
+                "responses": {
+                    "200": {"description": "The outcome: state, the final decision, the signature and the applied patches.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntentOutcome"}}}},
+                    "400": error_response("Malformed JSON or unknown bundle."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "413": error_response("Body larger than the limit.")
+                }
+            }},
+            "/v1/rules": {"get": {
+                "operationId": "listRules",
+                "summary": "The rules of the active (or named) bundle",
+                "security": secured,
+                "parameters": [bundle_param()],
+                "responses": {
+                    "200": {"description": "Rules in evaluation order.", "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["policy_bundle", "rule_count", "rules"],
+                        "properties": {"policy_bundle": {"type": "string"}, "rule_count": {"type": "integer"},
+                                       "rules": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "400": error_response("Unknown bundle."),
+                    "401": error_response("Missing or wrong bearer token.")
+                }
+            }},
+            "/v1/audit/verify": {"get": {
+                "operationId": "verifyAudit",
+                "summary": "Verify the server's audit chain in one pass",
+                "security": secured,
+                "parameters": [{"name": "intent_id", "in": "query", "required": false,
+                                "description": "Also count this intent's events.", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The verification report.", "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["chain_intact", "total_events"],
+                        "properties": {"chain_intact": {"type": "boolean"}, "total_events": {"type": "integer"},
+                                       "tail_hash": {"type": "string"}, "first_bad": {}, "intent_id": {"type": "string"},
+                                       "event_count": {"type": "integer"}}}}}},
+                    "401": error_response("Missing or wrong bearer token."),
+                    "404": error_response("No audit log is configured.")
+                }
+            }},
+            "/health": {"get": {
+                "operationId": "health", "summary": "Liveness", "security": [],
+                "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"status": {"const": "ok"}, "version": {"type": "string"}}}}}}}
+            }},
+            "/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus metrics (OpenMetrics text)",
+                "security": secured,
+                "responses": {"200": {"description": "Metrics.", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}},
+                              "401": error_response("Missing or wrong bearer token.")}
+            }},
+            "/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document", "security": secured,
+                "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "401": error_response("Missing or wrong bearer token.")}
+            }}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "StateSignature": strip_dialect(cfa_types::schema::signature_schema()),
+                "PolicyDecision": strip_dialect(cfa_types::schema::decision_schema()),
+                "DecisionEnvelope": {
+                    "type": "object",
+                    "required": ["decision_id", "action", "passed", "decision", "signature_hash", "content_hash", "policy_bundle"],
+                    "properties": {
+                        "decision_id": {"type": "string"},
+                        "action": {"enum": ["approve", "replan", "block"]},
+                        "passed": {"type": "boolean"},
+                        "decision": {"$ref": "#/components/schemas/PolicyDecision"},
+                        "signature_hash": {"type": "string"},
+                        "content_hash": {"type": "string"},
+                        "intent_id": {"type": "string"},
+                        "policy_bundle": {"type": "string"},
+                        "policy_bundle_hash": {"type": "string"},
+                        "catalog_hash": {"type": "string"},
+                        "audit_event_hash": {"type": "string", "description": "Empty when the server has no audit log."}
+                    }
+                },
+                "IntentOutcome": {
+                    "type": "object",
+                    "required": ["intent", "state", "decision", "signature"],
+                    "properties": {
+                        "intent": {"type": "string"},
+                        "intent_id": {"type": "string"},
+                        "state": {"enum": ["approved", "blocked", "replan_required"]},
+                        "blocked_reason": {"type": "string"},
+                        "replans": {"type": "integer"},
+                        "applied_patches": {"type": "array"},
+                        "signature": {"$ref": "#/components/schemas/StateSignature"},
+                        "decision": {"$ref": "#/components/schemas/PolicyDecision"}
+                    }
+                },
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_the_type_schemas() {
+        let doc = document();
+        assert_eq!(doc.get("openapi"), Some(&json!("3.1.0")));
+        let paths = doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(paths.len(), ROUTES.len());
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing"
+            );
+        }
+        let schemas = doc
+            .pointer("/components/schemas")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            schemas.pointer("/PolicyDecision/properties"),
+            cfa_types::schema::decision_schema().get("properties")
+        );
+    }
+}
