@@ -1,1 +1,33 @@
-//! The CFA kernel (being built).
+//! The CFA kernel: it owns the governed flow — formalize (catalog, normalisation,
+//! grounding, confirmation), govern (policy and the bounded replan loop that applies
+//! the bundle's own patches), generate (plan, code, static validation), the pluggable
+//! execute slot ([`ExecutionPhase`]) and the final decision — writing one hash-chained
+//! audit event per step and failing closed on every error, plus [`Gate`] and the
+//! [`testing`] helpers. It holds only trait objects (`Normalizer`,
+//! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
+//! [`ExecutionPhase`]) and must NOT know concrete sandboxes, state stores, file
+//! formats, the CLI or any server: ids and timestamps are injected.
+
+mod config;
+mod error;
+mod execute;
+pub mod faults;
+mod gate;
+mod ids;
+mod kernel;
+mod result;
+mod run;
+pub mod testing;
+
+pub use config::{Grounding, KernelConfig, Phases};
+pub use error::BuildError;
+pub use execute::{
+    ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest, PublishState,
+};
+pub use gate::{Gate, GateError};
+pub use ids::{IdKind, IdSource, SequentialIds, TickClock, UuidIds};
+pub use kernel::{Kernel, KernelBuilder, SharedConfirmation, SharedNormalizer};
+pub use result::{
+    ArtifactSummary, ExecutionSummary, KernelResult, Phase, PhaseSkip, ReplanAttempt,
+    ResolutionSummary,
+};

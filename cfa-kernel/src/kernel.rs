@@ -1,0 +1,195 @@
+//! The kernel: built once, then [`Kernel::process`] runs the governed flow for one
+//! intent through the injected phase implementations.
+
+use crate::config::KernelConfig;
+use crate::error::BuildError;
+use crate::execute::ExecutionPhase;
+use crate::ids::{IdSource, UuidIds};
+use crate::result::KernelResult;
+use crate::run::Run;
+use cfa_audit::{AuditStore, Clock, MemoryStore, SystemClock};
+use cfa_codegen::BackendRegistry;
+use cfa_plan::{ExecutionPlanner, Planner};
+use cfa_resolve::{AutoApprove, ConfirmationHandler, Normalizer, RuleBasedNormalizer};
+use cfa_types::validate::Issue;
+use std::sync::Arc;
+
+/// A normaliser the kernel can share across threads.
+pub type SharedNormalizer = Box<dyn Normalizer + Send + Sync>;
+/// A confirmation handler the kernel can share across threads.
+pub type SharedConfirmation = Box<dyn ConfirmationHandler + Send + Sync>;
+
+/// The orchestrator. Holds only immutable configuration and trait objects, so one
+/// kernel serves any number of threads through `&self`, and keeps no per-call history
+/// (design.md B10): audit events go to the store, nothing else is retained.
+pub struct Kernel {
+    pub(crate) config: KernelConfig,
+    pub(crate) catalog_hash: String,
+    pub(crate) catalog_issues: Vec<Issue>,
+    pub(crate) normalizer: SharedNormalizer,
+    pub(crate) confirmation: SharedConfirmation,
+    pub(crate) planner: Box<dyn Planner>,
+    pub(crate) backends: BackendRegistry,
+    pub(crate) audit: Arc<dyn AuditStore>,
+    pub(crate) ids: Box<dyn IdSource>,
+    pub(crate) clock: Box<dyn Clock>,
+    pub(crate) executor: Option<Box<dyn ExecutionPhase>>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("policy_bundle", &self.config.policy.version())
+            .field("backend", &self.config.backend)
+            .field("grounding", &self.config.grounding)
+            .field(
+                "executor",
+                &self.executor.as_ref().map(|e| e.name().to_owned()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kernel {
+    /// A builder over `config` with the default parts: the English rule-based
+    /// normaliser, auto-approve confirmation, the built-in planner and backends, an
+    /// in-memory audit store, UUID v4 ids, the system clock and no execution phase.
+    pub fn builder(config: KernelConfig) -> KernelBuilder {
+        KernelBuilder {
+            config,
+            normalizer: None,
+            confirmation: None,
+            planner: None,
+            backends: None,
+            audit: None,
+            ids: None,
+            clock: None,
+            executor: None,
+        }
+    }
+
+    /// Runs the governed flow for `intent` and returns the decision. Never panics and
+    /// never errors: any failure ends in `blocked` with a fault naming the phase.
+    pub fn process(&self, intent: &str) -> KernelResult {
+        Run::start(self, intent)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    /// The audit store events are written to.
+    pub fn audit_store(&self) -> &Arc<dyn AuditStore> {
+        &self.audit
+    }
+}
+
+/// Builds a [`Kernel`]; every part is optional and has a default (see [`Kernel::builder`]).
+pub struct KernelBuilder {
+    config: KernelConfig,
+    normalizer: Option<SharedNormalizer>,
+    confirmation: Option<SharedConfirmation>,
+    planner: Option<Box<dyn Planner>>,
+    backends: Option<BackendRegistry>,
+    audit: Option<Arc<dyn AuditStore>>,
+    ids: Option<Box<dyn IdSource>>,
+    clock: Option<Box<dyn Clock>>,
+    executor: Option<Box<dyn ExecutionPhase>>,
+}
+
+impl KernelBuilder {
+    /// The normaliser (Φ).
+    #[must_use]
+    pub fn normalizer(mut self, n: impl Normalizer + Send + Sync + 'static) -> Self {
+        self.normalizer = Some(Box::new(n));
+        self
+    }
+
+    /// The normaliser, already boxed.
+    #[must_use]
+    pub fn normalizer_boxed(mut self, n: SharedNormalizer) -> Self {
+        self.normalizer = Some(n);
+        self
+    }
+
+    /// The confirmation handler.
+    #[must_use]
+    pub fn confirmation(mut self, h: impl ConfirmationHandler + Send + Sync + 'static) -> Self {
+        self.confirmation = Some(Box::new(h));
+        self
+    }
+
+    /// The planner (Π).
+    #[must_use]
+    pub fn planner(mut self, p: impl Planner + 'static) -> Self {
+        self.planner = Some(Box::new(p));
+        self
+    }
+
+    /// The backend registry; the configured backend must be registered.
+    #[must_use]
+    pub fn backends(mut self, r: BackendRegistry) -> Self {
+        self.backends = Some(r);
+        self
+    }
+
+    /// The audit store (Σ).
+    #[must_use]
+    pub fn audit(mut self, store: Arc<dyn AuditStore>) -> Self {
+        self.audit = Some(store);
+        self
+    }
+
+    /// The id source.
+    #[must_use]
+    pub fn ids(mut self, ids: impl IdSource + 'static) -> Self {
+        self.ids = Some(Box::new(ids));
+        self
+    }
+
+    /// The clock for audit timestamps.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// The execution phase (Ω). Without one the execute phase is skipped and the
+    /// result says so in `phases_skipped`.
+    #[must_use]
+    pub fn executor(mut self, e: impl ExecutionPhase + 'static) -> Self {
+        self.executor = Some(Box::new(e));
+        self
+    }
+
+    /// Builds the kernel; fails when the configured backend is not registered.
+    pub fn build(self) -> Result<Kernel, BuildError> {
+        let mut config = self.config;
+        if let Some(max) = config.max_replans {
+            config.policy = config.policy.with_max_replan_attempts(max);
+        }
+        let backends = self.backends.unwrap_or_else(BackendRegistry::with_builtins);
+        backends.get(&config.backend)?;
+        let raw = config.catalog.raw();
+        let catalog_issues = cfa_types::validate::catalog(raw, !config.catalog.is_empty());
+        let catalog_hash = config.catalog.hash();
+        Ok(Kernel {
+            catalog_hash,
+            catalog_issues,
+            normalizer: self
+                .normalizer
+                .unwrap_or_else(|| Box::new(RuleBasedNormalizer::default())),
+            confirmation: self.confirmation.unwrap_or_else(|| Box::new(AutoApprove)),
+            planner: self
+                .planner
+                .unwrap_or_else(|| Box::new(ExecutionPlanner::default())),
+            backends,
+            audit: self.audit.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            ids: self.ids.unwrap_or_else(|| Box::new(UuidIds)),
+            clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
+            executor: self.executor,
+            config,
+        })
+    }
+}
