@@ -57,27 +57,27 @@ async def main(binary, catalog):
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
-            if init.serverInfo.name != "cfa-mcp":
-                fail(f"serverInfo.name is {init.serverInfo.name!r}")
+            if init.server_info.name != "cfa-mcp":
+                fail(f"serverInfo.name is {init.server_info.name!r}")
             tools = await session.list_tools()
             names = sorted(t.name for t in tools.tools)
             if "cfa_evaluate_signature" not in names:
                 fail(f"cfa_evaluate_signature missing from {names}")
             first = await session.call_tool("cfa_evaluate_signature", {"signature": SIGNATURE})
-            decision = first.structuredContent
-            if not first.isError or decision is None or decision["action"] != "replan":
-                fail(f"expected a replan with isError, got isError={first.isError} {decision}")
+            decision = first.structured_content
+            if not first.is_error or decision is None or decision["action"] != "replan":
+                fail(f"expected a replan with isError, got isError={first.is_error} {decision}")
             fixed = apply_patches(SIGNATURE, decision["decision"]["patches"])
             second = await session.call_tool(
                 "cfa_evaluate_signature", {"signature": fixed, "replan_count": 1})
-            if second.isError or second.structuredContent["action"] != "approve":
-                fail(f"expected approve after patches, got {second.structuredContent}")
+            if second.is_error or second.structured_content["action"] != "approve":
+                fail(f"expected approve after patches, got {second.structured_content}")
             print(json.dumps({
-                "protocol_version": init.protocolVersion,
-                "server": init.serverInfo.name,
+                "protocol_version": init.protocol_version,
+                "server": init.server_info.name,
                 "tools": names,
                 "first": decision["action"],
-                "second": second.structuredContent["action"],
+                "second": second.structured_content["action"],
             }))
 
 

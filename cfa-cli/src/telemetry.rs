@@ -24,7 +24,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct TelemetryArgs {
     /// Log filter in `RUST_LOG` syntax (e.g. `info`, `cfa=debug,warn`); beats
-    /// `RUST_LOG`. Default: `RUST_LOG`, else `info`.
+    /// `RUST_LOG`. Default: `RUST_LOG`, else `info,rmcp=warn`.
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
     /// Log format (always written to stderr).
@@ -62,7 +62,7 @@ fn filter(args: &TelemetryArgs) -> Result<EnvFilter, Report> {
     match &args.log_level {
         Some(level) => EnvFilter::try_new(level)
             .map_err(|e| Report::msg(format!("invalid --log-level {level:?}: {e}"))),
-        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))),
+        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"))),
     }
 }
 

@@ -1,0 +1,429 @@
+//! `cfa serve` as a child process on 127.0.0.1:0, driven over raw HTTP/1.1 keep-alive
+//! connections: a bounded load test (10,000 decisions over 32 connections, metrics
+//! equal the traffic, the audit chain verifies with 10,000 events), the error shapes
+//! (400, 401, 404, 413, 422), and a slow client that is cut off while others are served.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "t0ken-for-tests";
+/// Upper bound on any single wait (a hang fails the test instead of blocking CI).
+const GUARD: Duration = Duration::from_secs(60);
+
+struct Server {
+    _child: Child,
+    addr: String,
+}
+
+async fn start(dir: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .arg("serve")
+        .args(["--port", "0"])
+        .arg("--audit-log")
+        .arg(dir.join("audit.jsonl"))
+        .args(extra)
+        .env("CFA_HTTP_TOKEN", TOKEN)
+        .env_remove("CFA_POLICY_BUNDLE")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("listening line");
+    let addr = line
+        .strip_prefix("cfa serve: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    Server {
+        _child: child,
+        addr,
+    }
+}
+
+struct Conn {
+    stream: BufReader<TcpStream>,
+}
+
+struct Resp {
+    status: u16,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Self {
+        let s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        Self {
+            stream: BufReader::new(s),
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: &[u8]) {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+        if let Some(t) = token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if method == "POST" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        let s = self.stream.get_mut();
+        s.write_all(req.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+    }
+
+    async fn read(&mut self) -> Resp {
+        let mut status_line = String::new();
+        self.stream.read_line(&mut status_line).await.unwrap();
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"))
+            .parse()
+            .unwrap();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            self.stream.read_line(&mut h).await.unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        self.stream.read_exact(&mut body).await.unwrap();
+        Resp {
+            status,
+            body: String::from_utf8(body).unwrap(),
+        }
+    }
+
+    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Resp {
+        self.send(method, path, token, body).await;
+        tokio::time::timeout(GUARD, self.read()).await.unwrap()
+    }
+}
+
+fn signature(i: usize) -> Value {
+    // i % 3: 0 approve, 1 replan (no partition filter), 2 block (raw PII)
+    let (no_pii_raw, partition_by) = match i % 3 {
+        0 => (true, json!(["processing_date"])),
+        1 => (true, json!([])),
+        _ => (false, json!(["processing_date"])),
+    };
+    json!({
+        "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+        "datasets": [{"name": "clientes", "classification": "sensitive", "size_gb": 0.5,
+                      "pii_columns": ["cpf"], "partition_column": "processing_date",
+                      "merge_keys": ["cliente_id"]}],
+        "constraints": {"no_pii_raw": no_pii_raw, "merge_key_required": true, "enforce_types": true,
+                        "partition_by": partition_by, "max_cost_dbu": 20.0, "custom": {}},
+        "execution_context": {"policy_bundle_version": "v", "catalog_snapshot_version": "c",
+                              "context_registry_version_id": "r"},
+        "intent_id": format!("intent-{i}"),
+        "source_intent_raw": "load clientes"
+    })
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+        .trim()
+        .parse::<f64>()
+        .unwrap() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_10k_decisions_metrics_and_audit() {
+    const CONNS: usize = 32;
+    const TOTAL: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--audit-fsync", "batch"]).await;
+    let bodies: Vec<Vec<u8>> = (0..3)
+        .map(|i| signature(i).to_string().into_bytes())
+        .collect();
+    let bodies = std::sync::Arc::new(bodies);
+
+    let mut tasks = Vec::new();
+    for c in 0..CONNS {
+        let addr = server.addr.clone();
+        let bodies = std::sync::Arc::clone(&bodies);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut counts = [0usize; 3];
+            let mut errors = 0usize;
+            let mut i = c;
+            while i < TOTAL {
+                let r = conn
+                    .call("POST", "/v1/decisions", Some(TOKEN), &bodies[i % 3])
+                    .await;
+                let expected = ["approve", "replan", "block"][i % 3];
+                if r.status == 200 && r.json()["action"] == expected {
+                    counts[i % 3] += 1;
+                } else {
+                    errors += 1;
+                }
+                i += CONNS;
+            }
+            (counts, errors)
+        }));
+    }
+    let mut counts = [0usize; 3];
+    let mut errors = 0;
+    for t in tasks {
+        let (c, e) = tokio::time::timeout(Duration::from_secs(300), t)
+            .await
+            .unwrap()
+            .unwrap();
+        for k in 0..3 {
+            counts[k] += c[k];
+        }
+        errors += e;
+    }
+    assert_eq!(errors, 0);
+    assert_eq!(counts.iter().sum::<usize>(), TOTAL);
+
+    let mut conn = Conn::open(&server.addr).await;
+    let m = conn.call("GET", "/metrics", Some(TOKEN), b"").await;
+    assert_eq!(m.status, 200);
+    let text = m.body;
+    assert_eq!(
+        metric(&text, "cfa_decisions_total{action=\"approve\"}"),
+        counts[0] as u64
+    );
+    assert_eq!(
+        metric(&text, "cfa_decisions_total{action=\"replan\"}"),
+        counts[1] as u64
+    );
+    assert_eq!(
+        metric(&text, "cfa_decisions_total{action=\"block\"}"),
+        counts[2] as u64
+    );
+    assert_eq!(metric(&text, "cfa_replans_total"), counts[1] as u64);
+    assert_eq!(
+        metric(
+            &text,
+            "cfa_blocks_total{fault_code=\"GOVERNANCE_PII_WITHOUT_POLICY\"}"
+        ),
+        counts[2] as u64
+    );
+    assert_eq!(
+        metric(&text, "cfa_decision_duration_seconds_count"),
+        TOTAL as u64
+    );
+    assert_eq!(
+        metric(&text, "cfa_audit_events_written_total"),
+        TOTAL as u64
+    );
+    assert_eq!(metric(&text, "cfa_audit_chain_length"), TOTAL as u64);
+    assert_eq!(
+        metric(
+            &text,
+            "cfa_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/decisions\",status=\"200\"}"
+        ),
+        TOTAL as u64
+    );
+
+    let v = conn
+        .call(
+            "GET",
+            "/v1/audit/verify?intent_id=intent-1",
+            Some(TOKEN),
+            b"",
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let v = v.json();
+    assert_eq!(v["chain_intact"], true, "{v}");
+    assert_eq!(v["total_events"], TOTAL);
+    assert_eq!(
+        v["event_count"], counts[1],
+        "the replan signature carries intent-1"
+    );
+    let report = cfa_audit::verify_file(
+        &dir.path().join("audit.jsonl"),
+        &cfa_audit::VerifyOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(report.intact());
+    assert_eq!(report.events, TOTAL as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--request-timeout-ms", "1000"]).await;
+    let mut c = Conn::open(&server.addr).await;
+
+    let r = c.call("GET", "/health", None, b"").await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("ok")));
+
+    let r = c.call("POST", "/v1/decisions", None, b"{}").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "unauthorized");
+    let r = c.call("GET", "/metrics", Some("wrong"), b"").await;
+    assert_eq!(r.status, 401);
+
+    let r = c
+        .call("POST", "/v1/decisions", Some(TOKEN), b"{not json")
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "invalid_json");
+
+    let r = c
+        .call("POST", "/v1/decisions", Some(TOKEN), br#"{"domain": "d"}"#)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "invalid_signature");
+
+    let r = c.call("GET", "/v1/nope", Some(TOKEN), b"").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+
+    let r = c
+        .call(
+            "POST",
+            "/v1/decisions?policy_bundle=/etc/passwd",
+            Some(TOKEN),
+            signature(0).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "unknown_policy_bundle");
+
+    // A built-in bundle by name, in the body wrapper.
+    let body = json!({"signature": signature(0), "policy_bundle": "finops-strict-v1"});
+    let r = c
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(TOKEN),
+            body.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["policy_bundle"]
+            .as_str()
+            .unwrap()
+            .starts_with("finops-strict-v1")
+    );
+
+    let r = c
+        .call("GET", "/v1/rules?policy_bundle=prod-v1", Some(TOKEN), b"")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["rule_count"].as_u64().unwrap() > 0);
+
+    let r = c
+        .call(
+            "POST",
+            "/v1/evaluate",
+            Some(TOKEN),
+            br#"{"intent": "make me a sandwich"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "blocked");
+
+    let r = c.call("GET", "/openapi.json", Some(TOKEN), b"").await;
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/decisions"]["post"].is_object());
+
+    // Oversized body: 413 (the server may close the connection afterwards).
+    let big = vec![b' '; (1 << 20) + 16];
+    let mut c2 = Conn::open(&server.addr).await;
+    let r = c2.call("POST", "/v1/decisions", Some(TOKEN), &big).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--request-timeout-ms", "1000"]).await;
+
+    // Half the headers, then silence.
+    let mut slow_headers = TcpStream::connect(&server.addr).await.unwrap();
+    slow_headers
+        .write_all(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .await
+        .unwrap();
+    // Full headers, half the body, then silence.
+    let mut slow_body = Conn::open(&server.addr).await;
+    let body = signature(0).to_string();
+    let head = format!(
+        "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let s = slow_body.stream.get_mut();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+
+    // Others keep being served meanwhile.
+    let mut fast = Conn::open(&server.addr).await;
+    for _ in 0..5 {
+        let r = fast
+            .call("POST", "/v1/decisions", Some(TOKEN), body.as_bytes())
+            .await;
+        assert_eq!(r.status, 200);
+    }
+
+    // The half-body request times out with 408.
+    let r = tokio::time::timeout(GUARD, slow_body.read()).await.unwrap();
+    assert_eq!(r.status, 408, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "request_timeout");
+
+    // The half-header connection is closed by the server (EOF, or a 408 then EOF).
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(GUARD, slow_headers.read_to_end(&mut buf))
+        .await
+        .expect("the server closes the stalled connection");
+    assert!(n.is_ok() || buf.is_empty());
+    if !buf.is_empty() {
+        assert!(
+            String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+            "{buf:?}"
+        );
+    }
+
+    let r = fast.call("GET", "/health", None, b"").await;
+    assert_eq!(r.status, 200);
+}
