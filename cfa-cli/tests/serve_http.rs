@@ -358,7 +358,13 @@ async fn errors_have_one_shape() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["state"], "blocked");
+    let v = r.json();
+    assert_eq!(v["state"], "blocked", "{v}");
+    assert_eq!(
+        v["faults"][0]["code"],
+        "NORMALIZATION_NO_CATALOG_DATASET_MATCH"
+    );
+    assert!(!v["audit_event_hashes"].as_array().unwrap().is_empty());
 
     let r = c.call("GET", "/openapi.json", Some(TOKEN), b"").await;
     let doc = r.json();

@@ -38,9 +38,6 @@ pub struct EvaluateIntentParams {
     /// Policy bundle: a built-in name or a bundle file path. Default: the active bundle.
     #[serde(default)]
     pub policy_bundle: Option<String>,
-    /// The intent id to record (a random UUID when absent).
-    #[serde(default)]
-    pub intent_id: Option<String>,
 }
 
 /// `cfa_describe_rules` arguments.
@@ -91,6 +88,7 @@ pub struct ComplianceCheckParams {
 #[derive(Debug, Clone)]
 pub struct CfaMcp {
     gov: Arc<Governance>,
+    kernels: Arc<intent::Kernels>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -113,6 +111,7 @@ impl CfaMcp {
     pub fn new(gov: Arc<Governance>) -> Self {
         Self {
             gov,
+            kernels: Arc::new(intent::Kernels::default()),
             tool_router: Self::tool_router(),
         }
     }
@@ -171,15 +170,16 @@ impl CfaMcp {
         Ok(
             match intent::evaluate_intent(
                 &self.gov,
+                &self.kernels,
                 &p.intent,
                 p.policy_bundle.as_deref(),
                 None,
-                p.intent_id.as_deref(),
             ) {
                 Ok(o) => {
-                    span.record("decision", o.decision.result.action.as_str());
-                    span.record("fault_codes", fault_codes(&o.decision.result).as_str());
-                    if is_refusal(o.decision.result.action) {
+                    let r = o.as_policy_result();
+                    span.record("decision", o.state());
+                    span.record("fault_codes", fault_codes(&r).as_str());
+                    if is_refusal(r.action) {
                         CallToolResult::structured_error(o.to_json())
                     } else {
                         CallToolResult::structured(o.to_json())
@@ -287,29 +287,13 @@ impl CfaMcp {
             None => None,
         };
         let out =
-            intent::evaluate_intent(&self.gov, &p.intent, Some(&bundle), catalog.as_ref(), None);
+            intent::evaluate_intent(&self.gov, &self.kernels, &p.intent, Some(&bundle), catalog);
         Ok(match out {
             Ok(o) => {
-                let r = &o.decision.result;
-                span.record("decision", r.action.as_str());
-                span.record("fault_codes", fault_codes(r).as_str());
-                let faults: Vec<Value> = r
-                    .faults
-                    .iter()
-                    .map(|f| serde_json::json!({"code": f.code, "severity": f.severity, "family": f.family, "message": f.message}))
-                    .collect();
-                let v = serde_json::json!({
-                    "intent": o.intent,
-                    "bundle": bundle,
-                    "policy_bundle": o.decision.policy_bundle,
-                    "decision": o.state().to_uppercase(),
-                    "faults": faults,
-                    "blocked_reason": o.blocked_reason(),
-                    "signature_hash": o.decision.signature.signature_hash(),
-                    "patches": r.patches,
-                    "manual_fixes": r.manual_fixes,
-                    "audit_event_hash": o.decision.audit_event_hash,
-                });
+                let r = o.as_policy_result();
+                span.record("decision", o.state());
+                span.record("fault_codes", fault_codes(&r).as_str());
+                let v = intent::compliance_json(&o, &bundle);
                 if is_refusal(r.action) {
                     CallToolResult::structured_error(v)
                 } else {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub token: Option<String>,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
+    /// Kernels for `POST /v1/evaluate`.
+    pub kernels: intent::Kernels,
     /// Longest a request may take, body included.
     pub request_timeout: Duration,
 }
@@ -121,9 +123,6 @@ pub struct EvaluateBody {
     /// Built-in bundle name.
     #[serde(default)]
     pub policy_bundle: Option<String>,
-    /// Intent id to record.
-    #[serde(default)]
-    pub intent_id: Option<String>,
 }
 
 /// Builds the router.
@@ -295,17 +294,17 @@ async fn evaluate(
             let start = Instant::now();
             let out = intent::evaluate_intent(
                 &st.gov,
+                &st.kernels,
                 &req.intent,
                 req.policy_bundle.as_deref(),
                 None,
-                req.intent_id.as_deref(),
             )?;
-            st.metrics.decision(
-                &out.decision.result,
-                start.elapsed(),
-                !out.decision.audit_event_hash.is_empty(),
-            );
-            tracing::Span::current().record("decision", out.decision.result.action.as_str());
+            let r = out.as_policy_result();
+            // Every event the kernel wrote counts as written.
+            st.metrics.decision(&r, start.elapsed(), false);
+            st.metrics
+                .audit_events(out.result.audit_event_hashes.len() as u64);
+            tracing::Span::current().record("decision", out.state());
             Ok::<_, FaceError>(out)
         })
     })

@@ -44,7 +44,7 @@ impl FaceError {
 /// The audit log a face appends decisions to (one store held open: appends from
 /// concurrent requests serialise through its lock, so the chain stays linear).
 pub struct AuditLog {
-    store: JsonlStore,
+    store: Arc<JsonlStore>,
     path: PathBuf,
     chain_length: AtomicU64,
 }
@@ -73,7 +73,7 @@ impl AuditLog {
             )
         })?;
         Ok(Self {
-            store,
+            store: Arc::new(store),
             path: path.to_path_buf(),
             chain_length: AtomicU64::new(len),
         })
@@ -82,6 +82,16 @@ impl AuditLog {
     /// The log file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store, for the kernel to write its events into.
+    pub fn store(&self) -> Arc<dyn AuditStore> {
+        Arc::clone(&self.store) as Arc<dyn AuditStore>
+    }
+
+    /// Counts `n` events appended through [`AuditLog::store`].
+    pub fn note_appended(&self, n: u64) {
+        self.chain_length.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Events in the chain (at open, plus what this process appended).

@@ -1,149 +1,145 @@
-//! Intent text → governed decision for the faces (`cfa_evaluate_intent`,
-//! `cfa_compliance_check`, `POST /v1/evaluate`): the rule-based normaliser grounds the
-//! intent in the catalog, an ungrounded intent blocks (design.md B2), and the policy
-//! engine decides, applying the decision's own patches on replan up to the bundle's
-//! replan cap — the bounded replan loop of reference.md §8.2.
+//! Intent text → governed, audited decision for the faces (`cfa_evaluate_intent`,
+//! `cfa_compliance_check`, `POST /v1/evaluate`) through `cfa-kernel`: strict grounding
+//! (an ungrounded intent blocks, design.md B2), the bounded patch-driven replan loop,
+//! generation and static validation, one audit event per step into the face's log.
+//! Kernels are built once per bundle and reused.
 
-use super::decide::{Decision, FaceError, Governance};
-use cfa_resolve::{NormalizerInput, Resolution, RuleBasedNormalizer};
-use cfa_types::{Catalog, PolicyAction, PolicyResult, StateSignature};
+use super::decide::{FaceError, Governance};
+use cfa_audit::{AuditStore, MemoryStore};
+use cfa_kernel::{Kernel, KernelConfig, KernelResult, UuidIds};
+use cfa_types::{Catalog, PolicyAction, PolicyResult};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The outcome of one intent.
 #[derive(Debug, Clone)]
 pub struct IntentOutcome {
     /// The intent text.
     pub intent: String,
-    /// How the intent was read.
-    pub resolution: Resolution,
-    /// The final decision.
-    pub decision: Decision,
-    /// Replans applied (each applied the previous decision's patches).
-    pub replans: u32,
-    /// Patches applied across replans, in order.
-    pub applied_patches: Vec<cfa_types::Patch>,
+    /// The kernel's result.
+    pub result: KernelResult,
 }
 
 impl IntentOutcome {
-    /// `approved`, `blocked`, or `replan_required` (a replan the loop could not settle).
+    /// The kernel's final state (`approved`, `blocked`, …).
     pub fn state(&self) -> &'static str {
-        match self.decision.result.action {
-            PolicyAction::Approve => "approved",
-            PolicyAction::Block => "blocked",
-            PolicyAction::Replan => "replan_required",
-        }
+        self.result.state.as_str()
     }
 
-    /// The first blocking fault's message, or `""`.
-    pub fn blocked_reason(&self) -> String {
-        if self.decision.result.action == PolicyAction::Approve {
-            return String::new();
-        }
-        self.decision
-            .result
-            .faults
-            .first()
-            .map(|f| format!("{}: {}", f.code, f.message))
-            .unwrap_or_else(|| self.decision.result.reasoning.clone())
+    /// Why the run did not end approved (`""` when approved).
+    pub fn blocked_reason(&self) -> &str {
+        &self.result.blocked_reason
     }
 
-    /// `{intent, intent_id, state, blocked_reason, replans, applied_patches, signature,
-    /// resolution, …decision document}`.
-    pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "intent": self.intent,
-            "intent_id": self.decision.signature.intent_id,
-            "state": self.state(),
-            "blocked_reason": self.blocked_reason(),
-            "replans": self.replans,
-            "applied_patches": self.applied_patches,
-            "signature": self.decision.signature.to_value(),
-            "resolution": {
-                "confidence": self.resolution.confidence,
-                "ambiguity": self.resolution.ambiguity.as_str(),
-                "confirmation_mode": self.resolution.confirmation_mode.as_str(),
-                "reasoning": self.resolution.reasoning,
+    /// Approve when the work may run, block otherwise, with every phase's faults and
+    /// the last evaluation's patches: the shape metrics and tool results use.
+    pub fn as_policy_result(&self) -> PolicyResult {
+        let last = self.result.policy_result.clone();
+        let executable = self.result.is_executable();
+        PolicyResult {
+            action: if executable {
+                PolicyAction::Approve
+            } else {
+                PolicyAction::Block
             },
-        });
-        if let (Some(o), Value::Object(d)) = (out.as_object_mut(), self.decision.to_json()) {
-            for (k, v) in d {
-                o.entry(k).or_insert(v);
-            }
+            faults: self.result.faults.clone(),
+            interventions: last
+                .as_ref()
+                .map(|p| p.interventions.clone())
+                .unwrap_or_default(),
+            replan_count: self.result.replan_count,
+            reasoning: last
+                .as_ref()
+                .map(|p| p.reasoning.clone())
+                .unwrap_or_default(),
+            patches: last.as_ref().map(|p| p.patches.clone()).unwrap_or_default(),
+            manual_fixes: last.map(|p| p.manual_fixes).unwrap_or_default(),
         }
-        out
+    }
+
+    /// The kernel result as JSON plus `intent`.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(&self.result).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("intent".into(), Value::from(self.intent.clone()));
+            o.insert(
+                "executable".into(),
+                Value::Bool(self.result.is_executable()),
+            );
+        }
+        v
     }
 }
 
-/// Normalises `intent` against `catalog` (or the configured one) and decides it with
-/// the named (or active) bundle.
+/// Kernels by bundle name, sharing the face's catalog and audit log.
+#[derive(Default)]
+pub struct Kernels {
+    by_bundle: Mutex<HashMap<String, Arc<Kernel>>>,
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernels").finish_non_exhaustive()
+    }
+}
+
+fn build(gov: &Governance, bundle: Option<&str>, catalog: Catalog) -> Result<Kernel, FaceError> {
+    let policy = gov.policy(bundle)?;
+    let mut config = KernelConfig::new(policy.engine.clone(), catalog);
+    config.policy_bundle_hash = policy.hash.clone();
+    let store: Arc<dyn AuditStore> = match gov.audit() {
+        Some(a) => a.store(),
+        None => Arc::new(MemoryStore::new()),
+    };
+    Kernel::builder(config)
+        .audit(store)
+        .ids(UuidIds)
+        .build()
+        .map_err(|e| FaceError::new("kernel_error", format!("cannot build the kernel: {e}")))
+}
+
+/// Runs `intent` through the kernel for the named (or active) bundle, over `catalog`
+/// (or the configured one).
 pub fn evaluate_intent(
     gov: &Governance,
+    kernels: &Kernels,
     intent: &str,
     bundle: Option<&str>,
-    catalog_override: Option<&Catalog>,
-    intent_id: Option<&str>,
+    catalog_override: Option<Catalog>,
 ) -> Result<IntentOutcome, FaceError> {
     if intent.trim().is_empty() {
         return Err(FaceError::new("invalid_intent", "the intent text is empty"));
     }
-    let policy = gov.policy(bundle)?;
-    let empty = Catalog::empty();
-    let catalog = catalog_override
-        .or_else(|| gov.catalog().map(|c| &c.catalog))
-        .unwrap_or(&empty);
-    let generated;
-    let id = match intent_id.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(id) => id,
+    let kernel = match catalog_override {
+        Some(catalog) => Arc::new(build(gov, bundle, catalog)?),
         None => {
-            generated = uuid::Uuid::new_v4().to_string();
-            generated.as_str()
-        }
-    };
-    let resolution = RuleBasedNormalizer::english_and_portuguese()
-        .resolve(&NormalizerInput::new(intent, catalog, id));
-    let mut signature: StateSignature = resolution.signature.clone();
-    let mut applied = Vec::new();
-    let mut replans = 0u32;
-    let result = if signature.datasets.is_empty() {
-        let fault = cfa_resolve::faults::no_dataset_match_fault();
-        PolicyResult {
-            action: PolicyAction::Block,
-            reasoning: format!("action=block | faults=[{}] | TERMINAL", fault.code),
-            faults: vec![fault],
-            interventions: Vec::new(),
-            replan_count: 0,
-            patches: Vec::new(),
-            manual_fixes: Vec::new(),
-        }
-    } else {
-        loop {
-            let r = policy
-                .engine
-                .evaluate_with_catalog(&signature, Some(catalog), replans);
-            let settle = r.action != PolicyAction::Replan
-                || r.patches.is_empty()
-                || !r.manual_fixes.is_empty()
-                || replans >= policy.engine.max_replan_attempts();
-            if settle {
-                break r;
+            let key = bundle.map(str::trim).unwrap_or("").to_owned();
+            let mut map = kernels
+                .by_bundle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match map.get(&key) {
+                Some(k) => Arc::clone(k),
+                None => {
+                    let catalog = gov
+                        .catalog()
+                        .map(|c| c.catalog.clone())
+                        .unwrap_or_else(Catalog::empty);
+                    let k = Arc::new(build(gov, bundle, catalog)?);
+                    map.insert(key, Arc::clone(&k));
+                    k
+                }
             }
-            signature = signature.apply_patches(&r.patches).map_err(|e| {
-                FaceError::new(
-                    "replan_failed",
-                    format!("cannot apply the replan patches: {e}"),
-                )
-            })?;
-            applied.extend(r.patches.iter().cloned());
-            replans += 1;
         }
     };
-    let decision = gov.finish(signature, result, &policy)?;
+    let result = kernel.process(intent);
+    if let Some(a) = gov.audit() {
+        a.note_appended(result.audit_event_hashes.len() as u64);
+    }
     Ok(IntentOutcome {
         intent: intent.to_owned(),
-        resolution,
-        decision,
-        replans,
-        applied_patches: applied,
+        result,
     })
 }
 
@@ -159,4 +155,26 @@ pub fn inline_catalog(value: &Value) -> Result<Catalog, FaceError> {
     }
     Catalog::from_value(value)
         .map_err(|e| FaceError::new("invalid_catalog", format!("invalid catalog: {e}")))
+}
+
+/// `{intent, bundle, policy_bundle, decision: STATE, faults, blocked_reason,
+/// signature_hash, patches, audit_event_hashes}` for `cfa_compliance_check`.
+pub fn compliance_json(o: &IntentOutcome, bundle: &str) -> Value {
+    let faults: Vec<Value> = o
+        .result
+        .faults
+        .iter()
+        .map(|f| json!({"code": f.code, "severity": f.severity, "family": f.family, "message": f.message}))
+        .collect();
+    json!({
+        "intent": o.intent,
+        "bundle": bundle,
+        "policy_bundle": o.result.policy_bundle,
+        "decision": o.state().to_uppercase(),
+        "faults": faults,
+        "blocked_reason": o.blocked_reason(),
+        "signature_hash": o.result.signature_hash,
+        "patches": o.as_policy_result().patches,
+        "audit_event_hashes": o.result.audit_event_hashes,
+    })
 }

@@ -131,6 +131,11 @@ impl Metrics {
         self.decision_seconds.observe(elapsed.as_secs_f64());
     }
 
+    /// Counts `n` audit events written outside [`Metrics::decision`] (the kernel's).
+    pub fn audit_events(&self, n: u64) {
+        self.audit_written.inc_by(n);
+    }
+
     /// Records one HTTP request.
     pub fn http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.http_seconds

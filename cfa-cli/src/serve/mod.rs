@@ -87,6 +87,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         token: args.token.clone().filter(|t| !t.is_empty()),
         openapi: openapi::document().to_string(),
         request_timeout: timeout,
+        kernels: intent::Kernels::default(),
     });
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {

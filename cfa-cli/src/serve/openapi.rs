@@ -77,8 +77,7 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["intent"], "properties": {
                         "intent": {"type": "string"},
-                        "policy_bundle": {"type": "string"},
-                        "intent_id": {"type": "string"}}}}}},
+                        "policy_bundle": {"type": "string"}}}}}},
                 "responses": {
                     "200": {"description": "The outcome: state, the final decision, the signature and the applied patches.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntentOutcome"}}}},
@@ -157,17 +156,22 @@ pub fn document() -> Value {
                     }
                 },
                 "IntentOutcome": {
+                    "description": "The kernel's result (cfa-kernel KernelResult) plus the intent text.",
                     "type": "object",
-                    "required": ["intent", "state", "decision", "signature"],
+                    "required": ["intent", "intent_id", "decision_id", "state", "blocked_reason", "faults", "audit_event_hashes"],
                     "properties": {
                         "intent": {"type": "string"},
                         "intent_id": {"type": "string"},
-                        "state": {"enum": ["approved", "blocked", "replan_required"]},
+                        "decision_id": {"type": "string"},
+                        "state": {"type": "string"},
+                        "executable": {"type": "boolean"},
                         "blocked_reason": {"type": "string"},
-                        "replans": {"type": "integer"},
-                        "applied_patches": {"type": "array"},
-                        "signature": {"$ref": "#/components/schemas/StateSignature"},
-                        "decision": {"$ref": "#/components/schemas/PolicyDecision"}
+                        "replan_count": {"type": "integer"},
+                        "replan_history": {"type": "array"},
+                        "signature": {"oneOf": [{"$ref": "#/components/schemas/StateSignature"}, {"type": "null"}]},
+                        "policy_result": {"oneOf": [{"$ref": "#/components/schemas/PolicyDecision"}, {"type": "null"}]},
+                        "faults": {"type": "array"},
+                        "audit_event_hashes": {"type": "array", "items": {"type": "string"}}
                     }
                 },
                 "Error": {
