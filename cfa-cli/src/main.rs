@@ -7,10 +7,12 @@ mod audit_cmd;
 mod exit;
 mod generate_cmd;
 mod input;
+mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod policy_cmd;
 mod rules_cmd;
+mod storage_cmd;
 mod serve;
 mod telemetry;
 mod validate_cmd;
@@ -58,6 +60,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         cmd: audit_cmd::AuditCommand,
+    },
+    /// Lifecycle indices (IFo/IFs/IFg/IDI) and skill promotion over a state database.
+    Lifecycle {
+        #[command(subcommand)]
+        cmd: lifecycle_cmd::LifecycleCommand,
+    },
+    /// Storage statistics, retention cleanup (chain-preserving) and vacuum.
+    Storage {
+        #[command(subcommand)]
+        cmd: storage_cmd::StorageCommand,
     },
     /// Generate PySpark / ANSI SQL / dbt code for an approved signature.
     Generate(generate_cmd::GenerateArgs),
@@ -110,6 +122,8 @@ fn main() -> ExitCode {
         Command::Rules { cmd } => rules_cmd::run(cmd),
         Command::Schema { kind } => rules_cmd::schema(kind),
         Command::Audit { cmd } => audit_cmd::run(cmd),
+        Command::Lifecycle { cmd } => lifecycle_cmd::run(cmd),
+        Command::Storage { cmd } => storage_cmd::run(cmd),
         Command::Generate(args) => generate_cmd::run_generate(args),
         Command::Backend { cmd } => generate_cmd::run_backend(cmd),
         Command::Mcp(args) => mcp::run(args),

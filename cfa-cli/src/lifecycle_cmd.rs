@@ -1,0 +1,212 @@
+//! `cfa lifecycle evaluate|list`: lifecycle indices and skill promotion over the
+//! `execution_records` / `skill_records` tables of a SQLite state database. Promotion is
+//! reported, never applied to a decision (B1).
+
+use crate::exit;
+use cfa_lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Lifecycle commands.
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Compute IFo/IFs/IFg/IDI per skill and run the promotion state machine.
+    Evaluate(EvaluateArgs),
+    /// List skills with their state and last transition.
+    List(ListArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable lines.
+    #[default]
+    #[value(alias = "table")]
+    Summary,
+    /// One JSON object.
+    Json,
+}
+
+/// `cfa lifecycle evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// SQLite state database.
+    #[arg(long, default_value = "cfa.db")]
+    db: PathBuf,
+    /// Evaluation window, days.
+    #[arg(long, default_value_t = 30)]
+    window: u32,
+    /// Policy bundle version recorded on promotion.
+    #[arg(long, short = 'p', default_value = "v1.0")]
+    policy_bundle: String,
+    /// Catalog snapshot version recorded on promotion.
+    #[arg(long, default_value = "")]
+    catalog_snapshot: String,
+    /// Evaluate as of this time (ISO; naive = UTC) instead of now.
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// `cfa lifecycle list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// SQLite state database.
+    #[arg(long, default_value = "cfa.db")]
+    db: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs a lifecycle command.
+pub fn run(cmd: LifecycleCommand) -> miette::Result<ExitCode> {
+    match cmd {
+        LifecycleCommand::Evaluate(a) => evaluate(&a),
+        LifecycleCommand::List(a) => list(&a),
+    }
+}
+
+fn open(db: &Path) -> miette::Result<LifecycleDb> {
+    if !db.is_file() {
+        return Err(miette::miette!(
+            "state database not found: {}",
+            db.display()
+        ));
+    }
+    LifecycleDb::open(db).map_err(|e| miette::miette!("{e}"))
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Parses `--now`/`--before` style timestamps (naive = UTC, B13).
+pub fn parse_time(flag: &str, text: &str) -> miette::Result<jiff::Timestamp> {
+    time::parse(text).ok_or_else(|| {
+        miette::miette!(
+            "{flag} {text:?} is not an ISO date or date-time (e.g. 2026-01-31T00:00:00)"
+        )
+    })
+}
+
+fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
+    let db = open(&a.db)?;
+    let now = match &a.now {
+        Some(t) => parse_time("--now", t)?,
+        None => jiff::Timestamp::now(),
+    };
+    let records = db
+        .execution_load(None)
+        .map_err(|e| miette::miette!("{e}"))?;
+    let mut skills = db.skill_load_all().map_err(|e| miette::miette!("{e}"))?;
+    for r in &records {
+        if !skills.iter().any(|s| s.signature_hash == r.signature_hash) {
+            skills.push(SkillRecord::new(&r.signature_hash));
+        }
+    }
+    let engine = PromotionEngine::new(
+        PromotionPolicy {
+            evaluation_window_days: a.window,
+            ..PromotionPolicy::default()
+        },
+        concat!("cfa-rs-", env!("CARGO_PKG_VERSION")),
+    );
+    let mut rows = Vec::new();
+    for skill in &mut skills {
+        let s = engine.evaluate(skill, &records, now, &a.policy_bundle, &a.catalog_snapshot);
+        db.skill_upsert(skill).map_err(|e| miette::miette!("{e}"))?;
+        let mut flags = Vec::new();
+        if s.promotion_eligible() {
+            flags.push("PROMOTE");
+        }
+        if s.drift_detected() {
+            flags.push("DRIFT");
+        }
+        rows.push((skill.signature_hash.clone(), skill.state.as_str(), s, flags));
+    }
+    match a.format {
+        Format::Json => {
+            let v: Vec<Value> = rows
+                .iter()
+                .map(|(h, st, s, flags)| {
+                    json!({"signature_hash": h, "state": st, "ifo": r3(s.ifo), "ifs": r3(s.ifs),
+                           "ifg": r3(s.ifg), "idi": r3(s.idi), "execution_count": s.execution_count,
+                           "promotion_eligible": s.promotion_eligible(), "drift_detected": s.drift_detected(),
+                           "flags": flags})
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"window_days": a.window, "skills": v}))
+                    .unwrap_or_default()
+            );
+        }
+        Format::Summary => {
+            println!(
+                "Lifecycle evaluation ({} skills, {}d window):",
+                rows.len(),
+                a.window
+            );
+            for (h, st, s, flags) in &rows {
+                let f = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", flags.join(", "))
+                };
+                println!(
+                    "  {}  state={st}  IFo={:.2} IFs={:.2} IFg={:.2} IDI={:.2}  execs={}{f}",
+                    short(h),
+                    s.ifo,
+                    s.ifs,
+                    s.ifg,
+                    s.idi,
+                    s.execution_count
+                );
+            }
+        }
+    }
+    Ok(exit::APPROVED.into())
+}
+
+fn list(a: &ListArgs) -> miette::Result<ExitCode> {
+    let db = open(&a.db)?;
+    let skills = db.skill_load_all().map_err(|e| miette::miette!("{e}"))?;
+    match a.format {
+        Format::Json => {
+            let v: Vec<Value> = skills
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"skills": v})).unwrap_or_default()
+            );
+        }
+        Format::Summary => {
+            println!("Lifecycle skills ({}):", skills.len());
+            for s in &skills {
+                let reason = s
+                    .history
+                    .last()
+                    .map(|t| t.reason.as_str())
+                    .unwrap_or_default();
+                println!(
+                    "  {}  state={}  transitions={}  {reason}",
+                    short(&s.signature_hash),
+                    s.state.as_str(),
+                    s.history.len()
+                );
+            }
+        }
+    }
+    Ok(exit::APPROVED.into())
+}
