@@ -13,6 +13,7 @@ mod lease;
 mod projection;
 mod promotion;
 mod record;
+mod service;
 mod store;
 pub mod time;
 
@@ -26,4 +27,5 @@ pub use projection::{
 };
 pub use promotion::{PromotionEngine, PromotionPolicy, SkillRecord, SkillState, Transition};
 pub use record::ExecutionRecord;
+pub use service::{ExecutionService, ServiceError, ServiceRequest, ServiceResult, final_state};
 pub use store::{DEFAULT_HISTORY_CAP, MemoryStateStore, StateStore};
