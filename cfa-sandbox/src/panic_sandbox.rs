@@ -1,5 +1,7 @@
-//! The `panic` sandbox: the mock, except that one chosen step is interrupted by an
-//! environmental fault (`ENVIRONMENTAL_PANIC`, critical).
+//! The `panic` sandbox: another sandbox (the mock by default) except that one chosen step
+//! is interrupted by an environmental fault (`ENVIRONMENTAL_PANIC`, critical) — before
+//! it runs, or after it ran (`after_step`, e.g. a node lost after a real write, to prove
+//! the write is rolled back).
 
 use crate::error::SandboxError;
 use crate::mock::MockSandbox;
@@ -8,14 +10,26 @@ use cfa_plan::PlanStep;
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction};
 
 /// The panic sandbox.
-#[derive(Debug, Clone)]
 pub struct PanicSandbox {
     /// The step that is interrupted.
     pub panic_on_step: String,
     /// Why (`cluster_node_lost`).
     pub panic_reason: String,
-    /// The mock used for every other step.
-    pub inner: MockSandbox,
+    /// Interrupt after the step ran (its effects exist) instead of before.
+    pub after_step: bool,
+    /// The sandbox that runs every step (the mock by default).
+    pub inner: Box<dyn Sandbox>,
+}
+
+impl std::fmt::Debug for PanicSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PanicSandbox")
+            .field("panic_on_step", &self.panic_on_step)
+            .field("panic_reason", &self.panic_reason)
+            .field("after_step", &self.after_step)
+            .field("inner", &self.inner.name())
+            .finish()
+    }
 }
 
 impl Default for PanicSandbox {
@@ -31,7 +45,18 @@ impl PanicSandbox {
         PanicSandbox {
             panic_on_step: step.to_owned(),
             panic_reason: reason.to_owned(),
-            inner: MockSandbox::default(),
+            after_step: false,
+            inner: Box::new(MockSandbox::default()),
+        }
+    }
+
+    /// Panics on `step` of `inner`, after the step ran.
+    pub fn after_step_of(inner: Box<dyn Sandbox>, step: &str, reason: &str) -> Self {
+        PanicSandbox {
+            panic_on_step: step.to_owned(),
+            panic_reason: reason.to_owned(),
+            after_step: true,
+            inner,
         }
     }
 }
@@ -51,6 +76,7 @@ fn panic_fault(step: &str, reason: &str) -> Fault {
 }
 
 struct PanicRun<'a> {
+    after: bool,
     step: &'a str,
     reason: &'a str,
     inner: Box<dyn SandboxRun + 'a>,
@@ -59,6 +85,9 @@ struct PanicRun<'a> {
 impl SandboxRun for PanicRun<'_> {
     fn execute_step(&mut self, step: &PlanStep, attempt: u32) -> StepResult {
         if step.id == self.step {
+            if self.after {
+                let _ran = self.inner.execute_step(step, attempt);
+            }
             return StepResult::failed(
                 &step.id,
                 StepStatus::Interrupted,
@@ -89,6 +118,7 @@ impl Sandbox for PanicSandbox {
 
     fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
         Ok(Box::new(PanicRun {
+            after: self.after_step,
             step: &self.panic_on_step,
             reason: &self.panic_reason,
             inner: self.inner.begin(ctx)?,

@@ -66,7 +66,7 @@ impl SandboxRegistry {
                 if let Some(step) = &o.panic_on_step {
                     step.clone_into(&mut p.panic_on_step);
                 }
-                p.inner = MockSandbox::new(o.mock.clone());
+                p.inner = Box::new(MockSandbox::new(o.mock.clone()));
                 Ok(Box::new(p) as Box<dyn Sandbox>)
             }),
         );

@@ -205,7 +205,34 @@ fn postgres_sandbox_commits_good_runs_and_rolls_back_bad_ones() {
     )
     .unwrap();
 
-    // 5. The connection is still usable after all that, and a missing artifact is an error.
+    // 5. A node lost right after the MERGE ran: the write is rolled back for real.
+    pg.psql(
+        "sandbox",
+        "INSERT INTO public.nfe VALUES (8, 10, 100, 80.00, '2026-01-11')",
+    )
+    .unwrap();
+    let inner = SandboxRegistry::with_builtins()
+        .create("postgres", &opts)
+        .unwrap();
+    let panicky = PanicSandbox::after_step_of(inner, "load_target", "cluster_node_lost");
+    let o = execute(&panicky, &ctx, &cfg).unwrap();
+    assert_eq!(o.sandbox_status, SandboxStatus::Panic);
+    assert_eq!(o.publish_state, PublishState::RolledBack);
+    assert_eq!(o.runtime_faults.last().unwrap().code, "ENVIRONMENTAL_PANIC");
+    assert_eq!(
+        q(&format!("SELECT count(*) FROM public.\"{}\"", p.target)),
+        "4",
+        "nothing written"
+    );
+    assert_eq!(
+        q(&format!(
+            "SELECT count(*) FROM public.\"{}\" WHERE nfe_id = 8",
+            p.target
+        )),
+        "0"
+    );
+
+    // 6. The connection is still usable after all that, and a missing artifact is an error.
     let no_artifact = RunContext {
         artifact: None,
         ..ctx
@@ -215,7 +242,7 @@ fn postgres_sandbox_commits_good_runs_and_rolls_back_bad_ones() {
     assert_eq!(o.publish_state, PublishState::Published);
     assert_eq!(
         q(&format!("SELECT count(*) FROM public.\"{}\"", p.target)),
-        "5"
+        "6"
     );
 
     // A bad DSN is a typed error, not a panic.
