@@ -54,7 +54,8 @@ impl Default for RetryPolicy {
 }
 
 /// How [`execute`] behaves.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExecutionConfig {
     /// Failure policy.
     pub failure_policy: FailurePolicy,
@@ -62,6 +63,21 @@ pub struct ExecutionConfig {
     pub retry: RetryPolicy,
     /// Runtime validator.
     pub validator: RuntimeValidator,
+    /// When the validator has no schema contract, check the one the plan implies
+    /// ([`crate::SchemaContract::from_plan`]); on by default so the schema checks are
+    /// never vacuous (B9).
+    pub schema_from_plan: bool,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            failure_policy: FailurePolicy::default(),
+            retry: RetryPolicy::default(),
+            validator: RuntimeValidator::default(),
+            schema_from_plan: true,
+        }
+    }
 }
 
 fn degraded_fault(failed: usize, total: usize) -> Fault {
@@ -198,9 +214,17 @@ pub fn execute(
     match steps.status {
         SandboxStatus::Panic => outcome.publish_state = PublishState::RolledBack,
         SandboxStatus::Completed => {
-            let v = config
-                .validator
-                .validate(&outcome.metrics, Some(ctx.signature));
+            let v = if config.schema_from_plan && config.validator.schema.is_none() {
+                config
+                    .validator
+                    .clone()
+                    .with_schema(crate::runtime::SchemaContract::from_plan(ctx.plan))
+                    .validate(&outcome.metrics, Some(ctx.signature))
+            } else {
+                config
+                    .validator
+                    .validate(&outcome.metrics, Some(ctx.signature))
+            };
             outcome.runtime_validation = Some(v.passed);
             outcome.runtime_faults.extend(v.faults);
             if v.passed {

@@ -453,3 +453,24 @@ fn registry_lists_builtins_and_rejects_unknown_names() {
         "mock"
     );
 }
+
+#[test]
+fn the_plan_contract_applies_by_default() {
+    let leaky = MockConfig {
+        output_schema: Some(vec!["nfe_id".into(), "cpf".into()]),
+        ..Default::default()
+    };
+    let o = run_with(leaky.clone(), &ExecutionConfig::default());
+    assert_eq!(
+        codes(&o),
+        [
+            "RUNTIME_SCHEMA_MISSING_COLUMNS",
+            "RUNTIME_SCHEMA_FORBIDDEN_COLUMNS"
+        ]
+    );
+    let off = ExecutionConfig {
+        schema_from_plan: false,
+        ..Default::default()
+    };
+    assert!(codes(&run_with(leaky, &off)).is_empty());
+}
