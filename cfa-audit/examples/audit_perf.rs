@@ -33,13 +33,9 @@ fn event(i: u64) -> NewEvent {
         "signature_hash",
         cfa_types::canonical::sha256_hex(&i.to_le_bytes()),
     )
-    .detail(
-        "faults",
-        serde_json::json!(["FINOPS_MISSING_TEMPORAL_PREDICATE"]),
-    )
+    .detail("faults", serde_json::json!([]))
     .detail("interventions", serde_json::json!([]))
-    .detail("reasoning", "All rules passed. Execution approved.")
-    .detail("policy_bundle_version", "prod-v1.0");
+    .detail("reasoning", "All rules passed. Execution approved.");
     e.policy_bundle_version = "prod-v1.0".into();
     e
 }

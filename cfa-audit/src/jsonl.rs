@@ -325,7 +325,8 @@ pub fn scan_file(
     Ok(())
 }
 
-/// Verifies a JSONL log in one streaming pass. A missing file is an error (design B2).
+/// Verifies a JSONL log in one streaming pass (both halves of a large file in
+/// parallel). A missing file is an error (design B2).
 pub fn verify_file(
     path: &Path,
     opts: &VerifyOptions,
@@ -335,7 +336,8 @@ pub fn verify_file(
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(IoError::new(path, "read", std::io::Error::other("it is a directory")).into());
     }
-    verify::verify_reader(f, opts, progress).map_err(|e| IoError::new(path, "read", e).into())
+    drop(f);
+    verify::verify_path(path, opts, progress).map_err(|e| IoError::new(path, "read", e).into())
 }
 
 /// What `repair` did.
