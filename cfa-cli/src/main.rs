@@ -16,6 +16,11 @@ mod storage_cmd;
 mod serve;
 mod telemetry;
 mod validate_cmd;
+mod config;
+mod demo;
+mod init_cmd;
+mod kernel_cmd;
+mod kernel_render;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -82,6 +87,16 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Serve the HTTP decision API (127.0.0.1:8765 by default) with /metrics and /openapi.json.
     Serve(serve::ServeArgs),
+    /// Resolve intent text into a signature (formalize only).
+    Resolve(kernel_cmd::ResolveArgs),
+    /// Govern an intent end to end: approved 0, blocked 4, not published 5, invalid input 1.
+    Evaluate(kernel_cmd::EvaluateArgs),
+    /// Run the governed flow on built-in samples and explain each decision.
+    Demo(demo::DemoArgs),
+    /// Write cfa.yaml, a sample catalog and a policy bundle.
+    Init(init_cmd::InitArgs),
+    /// Show the discovered config and what it resolves to.
+    Status(init_cmd::StatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +143,11 @@ fn main() -> ExitCode {
         Command::Backend { cmd } => generate_cmd::run_backend(cmd),
         Command::Mcp(args) => mcp::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Resolve(args) => kernel_cmd::run_resolve(args),
+        Command::Evaluate(args) => kernel_cmd::run_evaluate(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Init(args) => init_cmd::run_init(args),
+        Command::Status(args) => init_cmd::run_status(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,214 @@
+//! `cfa demo`: the governed flow on embedded defaults — a sample catalog, the
+//! built-in `prod-v1` bundle and a JSONL audit log in a temporary workspace — with
+//! each decision explained in plain words and the audit chain verified at the end.
+//! Ids come from a sequential source and timestamps from a tick clock, so the text is
+//! the same on every run.
+
+use crate::input::PlainError;
+use crate::kernel_render::icon;
+use cfa_audit::{AuditStore, Durability, JsonlStore, VerifyOptions};
+use cfa_kernel::{Kernel, KernelConfig, KernelResult, SequentialIds, TickClock};
+use cfa_policy::PolicyEngine;
+use cfa_types::Catalog;
+use clap::Args;
+use miette::Report;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The sample catalog (the reference's test catalog).
+pub const SAMPLE_CATALOG: &str = include_str!("../../examples/catalog.json");
+/// The bundle the demo governs with.
+pub const BUNDLE: &str = "prod-v1";
+
+/// The demo's intents and what each shows.
+pub const INTENTS: [(&str, &str); 4] = [
+    (
+        "Join nfe with clientes daily, anonymize pii, into silver",
+        "a well-formed request",
+    ),
+    (
+        "ingest nfe raw into bronze",
+        "a request CFA can fix by itself",
+    ),
+    (
+        "Join NFe with Clientes and persist to Silver",
+        "a request that would write raw PII",
+    ),
+    (
+        "copy the invoices table somewhere",
+        "a request about data the catalog does not know",
+    ),
+];
+
+/// Arguments of `cfa demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the workspace (audit log) in this directory instead of a temporary one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn explain(r: &KernelResult) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(sig) = &r.signature {
+        let names: Vec<&str> = sig.datasets.iter().map(|d| d.name.as_str()).collect();
+        out.push(format!(
+            "CFA read it as: {} into the {} layer, reading {}.",
+            sig.intent,
+            sig.target_layer,
+            if names.is_empty() {
+                "no known dataset".to_owned()
+            } else {
+                names.join(" and ")
+            }
+        ));
+    }
+    out.push(format!("Decision:       {} {}", icon(r.state), r.state));
+    for h in &r.replan_history {
+        out.push(format!(
+            "Replanned:      policy asked for a fix ({}); CFA applied it:",
+            h.fault_codes.join(", ")
+        ));
+        for p in &h.applied_patches {
+            out.push(format!("                  set {} = {}", p.path, p.value));
+        }
+    }
+    let why = match r.state {
+        cfa_types::DecisionState::Approved => {
+            "every rule of the bundle passed and the generated code passed static validation."
+                .to_owned()
+        }
+        cfa_types::DecisionState::ApprovedWithWarnings => {
+            "approved after the automatic fix; the change is recorded in the audit log.".to_owned()
+        }
+        _ => match &r.policy_result {
+            Some(p) if p.action == cfa_types::PolicyAction::Block => {
+                let hard: Vec<&str> = p
+                    .faults
+                    .iter()
+                    .filter(|f| f.mandatory_action == cfa_types::PolicyAction::Block)
+                    .map(|f| f.code.as_str())
+                    .collect();
+                format!(
+                    "the bundle blocks it: {} demand(s) a block, which no automatic fix may override.",
+                    hard.join(", ")
+                )
+            }
+            _ => r.blocked_reason.clone(),
+        },
+    };
+    out.push(format!("Why:            {why}"));
+    for f in r.faults.iter().take(3) {
+        out.push(format!(
+            "  - [{}] {}: {}",
+            f.severity.as_str().to_uppercase(),
+            f.code,
+            f.message
+        ));
+        if let Some(rem) = f.remediation.first() {
+            out.push(format!("    what to change: {rem}"));
+        }
+    }
+    if r.faults.len() > 3 {
+        out.push(format!("  … and {} more fault(s)", r.faults.len() - 3));
+    }
+    out
+}
+
+/// `cfa demo`.
+pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
+    let temp;
+    let (dir, shown) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| PlainError(format!("cannot create {}: {e}", d.display())))?;
+            (d.clone(), d.display().to_string())
+        }
+        None => {
+            temp = tempfile::tempdir()
+                .map_err(|e| PlainError(format!("cannot create a temporary directory: {e}")))?;
+            (
+                temp.path().to_path_buf(),
+                "a temporary directory (removed on exit)".to_owned(),
+            )
+        }
+    };
+    let log = dir.join("audit.jsonl");
+    let value: serde_json::Value = serde_json::from_str(SAMPLE_CATALOG)
+        .map_err(|e| PlainError(format!("embedded catalog: {e}")))?;
+    let catalog =
+        Catalog::from_value(&value).map_err(|e| PlainError(format!("embedded catalog: {e}")))?;
+    let engine = PolicyEngine::builtin(BUNDLE).map_err(|e| PlainError(e.to_string()))?;
+    let mut config = KernelConfig::new(engine, catalog.clone());
+    config.policy_bundle_hash = cfa_policy::builtin::source(BUNDLE)
+        .map(|s| cfa_types::canonical::sha256_hex(s.as_bytes()))
+        .unwrap_or_default();
+    let store: Arc<dyn AuditStore> = Arc::new(
+        JsonlStore::open(&log, Durability::Always)
+            .map_err(|e| PlainError(format!("cannot open the audit log: {e}")))?,
+    );
+    let kernel = Kernel::builder(config)
+        .audit(store.clone())
+        .ids(SequentialIds::new())
+        .clock(TickClock::new(1_767_225_600))
+        .build()
+        .map_err(|e| PlainError(e.to_string()))?;
+
+    println!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
+    println!();
+    println!(
+        "Catalog:   {} datasets ({})",
+        catalog.datasets.len(),
+        catalog
+            .datasets
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "Policy:    built-in bundle {BUNDLE} ({} rules)",
+        kernel.config().policy.rules().len()
+    );
+    println!("Audit log: audit.jsonl in {shown}");
+    println!(
+        "(Ids are sequential and timestamps come from a tick clock, so this text is the same on every run.)"
+    );
+    for (n, (intent, what)) in INTENTS.iter().enumerate() {
+        let r = kernel.process(intent);
+        println!();
+        println!("{}. {what}", n + 1);
+        println!("You asked:      \"{intent}\"");
+        for line in explain(&r) {
+            println!("{line}");
+        }
+        println!(
+            "Audit:          {} events written for {}",
+            r.audit_event_hashes.len(),
+            r.intent_id
+        );
+    }
+    store
+        .flush()
+        .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
+    let report = cfa_audit::verify_file(&log, &VerifyOptions::default(), &mut |_| {})
+        .map_err(|e| PlainError(format!("cannot verify the audit log: {e}")))?;
+    println!();
+    if report.intact() {
+        println!(
+            "Audit chain:    {} events, every SHA-256 link verified: INTACT (tail {}…)",
+            report.events,
+            report.tail_hash.chars().take(16).collect::<String>()
+        );
+    } else {
+        println!(
+            "Audit chain:    BROKEN at event {:?}",
+            report.first_bad.map(|b| b.index)
+        );
+        return Ok(crate::exit::INVALID_INPUT.into());
+    }
+    println!();
+    println!("Next: cfa init, then cfa evaluate \"<your intent>\" (see cfa evaluate --help).");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,186 @@
+//! `cfa init` (a real YAML config, a catalog and a YAML bundle; never overwrites
+//! without `--force`) and `cfa status` (the discovered config and what it resolves to).
+
+use crate::config::{self, CfaConfig};
+use crate::input::PlainError;
+use clap::{Args, ValueEnum};
+use miette::Report;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The config `cfa init` writes.
+pub const CONFIG_YAML: &str = "# CFA configuration (found by `cfa` from this directory or any subdirectory).\n# Paths are relative to this file. Command-line flags always win.\nversion: \"1.0\"\nstorage:\n  backend: jsonl\n  path: .cfa/audit.jsonl\n  retention_days: 90\ndefaults:\n  catalog: catalog.json\n  policy_bundle: policies/prod-v1.yaml\n  backend: pyspark\n";
+
+/// Arguments of `cfa init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to initialise.
+    #[arg(long, short = 'd', default_value = ".")]
+    dir: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `cfa init`.
+pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
+    let bundle = cfa_policy::builtin::source("prod-v1")
+        .ok_or_else(|| PlainError("built-in bundle prod-v1 is missing".into()))?;
+    let files: [(&str, &str); 3] = [
+        ("cfa.yaml", CONFIG_YAML),
+        ("catalog.json", crate::demo::SAMPLE_CATALOG),
+        ("policies/prod-v1.yaml", bundle),
+    ];
+    let existing: Vec<String> = files
+        .iter()
+        .map(|(p, _)| args.dir.join(p))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() && !args.force {
+        return Err(PlainError(format!(
+            "refusing to overwrite {} (use --force); nothing was written",
+            existing.join(", ")
+        ))
+        .into());
+    }
+    for (rel, text) in files {
+        let path = args.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PlainError(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let body = if text.ends_with('\n') {
+            text.to_owned()
+        } else {
+            format!("{text}\n")
+        };
+        std::fs::write(&path, body)
+            .map_err(|e| PlainError(format!("cannot write {}: {e}", path.display())))?;
+    }
+    println!("CFA initialized in {}", args.dir.display());
+    for (rel, _) in files {
+        println!("  {rel}");
+    }
+    println!("Try: cfa evaluate \"Join nfe with clientes daily, anonymize pii, into silver\"");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Output of `cfa status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StatusFormat {
+    /// Labelled lines.
+    #[default]
+    Summary,
+    /// JSON.
+    Json,
+}
+
+/// Arguments of `cfa status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config file (default: discovered from the current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: StatusFormat,
+}
+
+fn describe_catalog(path: Option<&Path>) -> Value {
+    let Some(p) = path else { return Value::Null };
+    let datasets = if p.is_file() {
+        crate::load::catalog(p)
+            .map(|c| json!(c.catalog.datasets.keys().collect::<Vec<_>>()))
+            .unwrap_or_else(|e| json!(format!("invalid: {e}")))
+    } else {
+        json!("missing")
+    };
+    json!({"path": p.display().to_string(), "datasets": datasets})
+}
+
+fn describe_policy(spec: Option<&str>) -> Value {
+    match crate::load::policy(spec) {
+        Ok(p) => json!({"source": p.source, "version": p.engine.version(),
+                        "rules": p.engine.rules().len(), "hash": p.hash}),
+        Err(e) => json!({"source": spec, "error": e.to_string()}),
+    }
+}
+
+fn status_value(c: &CfaConfig) -> Value {
+    json!({
+        "config_found": true,
+        "config_path": c.path.display().to_string(),
+        "config": c.raw,
+        "resolved": {
+            "version": c.version,
+            "catalog": describe_catalog(c.catalog.as_deref()),
+            "policy_bundle": describe_policy(c.policy_bundle.as_deref()),
+            "backend": c.backend.clone().unwrap_or_else(|| "pyspark".into()),
+            "storage": {
+                "backend": c.storage.backend,
+                "path": c.storage.path.display().to_string(),
+                "exists": c.storage.path.exists(),
+                "retention_days": c.storage.retention_days,
+            },
+        },
+    })
+}
+
+/// `cfa status`.
+pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
+    let cfg = config::load(args.config.as_deref())?;
+    let Some(c) = cfg else {
+        match args.format {
+            StatusFormat::Json => println!(
+                "{}",
+                json!({"config_found": false, "searched": config::CANDIDATES})
+            ),
+            StatusFormat::Summary => println!(
+                "CFA Status: no config found (looked for {} in the current directory and every parent); run `cfa init`",
+                config::CANDIDATES.join(", ")
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let v = status_value(&c);
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        StatusFormat::Summary => {
+            let at = |p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
+            let text = |p: &str| at(p).as_str().unwrap_or("-").to_owned();
+            println!("CFA Status: config {}", c.path.display());
+            println!(
+                "  catalog:       {}  datasets: {}",
+                text("/resolved/catalog/path"),
+                at("/resolved/catalog/datasets")
+            );
+            match v.pointer("/resolved/policy_bundle/error") {
+                Some(e) => println!(
+                    "  policy_bundle: {}  ERROR: {}",
+                    at("/resolved/policy_bundle/source"),
+                    e.as_str().unwrap_or_default()
+                ),
+                None => println!(
+                    "  policy_bundle: {}  version {}  ({} rules)",
+                    text("/resolved/policy_bundle/source"),
+                    text("/resolved/policy_bundle/version"),
+                    at("/resolved/policy_bundle/rules")
+                ),
+            }
+            println!("  backend:       {}", text("/resolved/backend"));
+            println!(
+                "  storage:       {} at {}{}",
+                text("/resolved/storage/backend"),
+                text("/resolved/storage/path"),
+                if at("/resolved/storage/exists") == json!(true) {
+                    ""
+                } else {
+                    " (not created yet)"
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

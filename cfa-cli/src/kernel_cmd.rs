@@ -1,0 +1,279 @@
+//! `cfa resolve` (Φ only) and `cfa evaluate` (the whole governed flow through
+//! cfa-kernel), with config defaults that explicit flags always beat.
+
+use crate::config::{self, CfaConfig};
+use crate::exit;
+use crate::input::{PlainError, SourceFile};
+use crate::kernel_render;
+use crate::load;
+use cfa_audit::{AuditStore, Durability, JsonlStore, MemoryStore, SqliteStore, SystemClock};
+use cfa_kernel::{Grounding, Kernel, KernelConfig, KernelResult, UuidIds};
+use cfa_resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
+use cfa_types::{Catalog, DecisionState};
+use clap::{Args, ValueEnum};
+use miette::Report;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The built-in normalisers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum NormalizerChoice {
+    /// English keywords (reference-compatible).
+    #[default]
+    RuleBased,
+    /// English and Portuguese keywords.
+    RuleBasedPt,
+}
+
+/// Flags shared by `resolve` and `evaluate`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The intent text.
+    pub intent: String,
+    /// Config file (default: discovered from the current directory upwards).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Dataset catalog (JSON, or YAML for .yaml/.yml); default from the config.
+    #[arg(long, short = 'c')]
+    pub catalog: Option<PathBuf>,
+    /// Normaliser.
+    #[arg(long, value_enum, default_value_t)]
+    pub normalizer: NormalizerChoice,
+    /// Extra keyword pack (YAML or JSON) added to the normaliser's packs.
+    #[arg(long)]
+    pub keywords: Option<PathBuf>,
+}
+
+/// Output of `cfa resolve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ResolveFormat {
+    /// `{"signature", "resolution"}`.
+    #[default]
+    Json,
+    /// A few labelled lines.
+    Summary,
+}
+
+/// Arguments of `cfa resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: ResolveFormat,
+}
+
+/// Output of `cfa evaluate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum EvalFormat {
+    /// An aligned box.
+    #[default]
+    Table,
+    /// The whole kernel result.
+    Json,
+    /// A few lines.
+    Summary,
+}
+
+/// Arguments of `cfa evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Policy bundle: a .yaml/.yml/.json file or a built-in name; default from the config, else the default rules.
+    #[arg(long = "policy-bundle", short = 'p')]
+    policy: Option<String>,
+    /// Code-generation backend (pyspark, sql, dbt); default from the config, else pyspark.
+    #[arg(long, short = 'b')]
+    backend: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: EvalFormat,
+    /// Also write the result to this file (`.json`: JSON, anything else: the summary).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Strict grounding (the default): catalog validated, ungrounded or low-confidence intents block.
+    #[arg(long, conflicts_with = "lenient")]
+    strict: bool,
+    /// Do not block ungrounded intents at formalize (they still face the policy).
+    #[arg(long)]
+    lenient: bool,
+    /// Treat warnings as blocking.
+    #[arg(long)]
+    warnings_blocking: bool,
+    /// Append the audit events to this JSONL log (default: the config's storage, else none).
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Report the decision but exit 0 whatever it is.
+    #[arg(long)]
+    exit_zero: bool,
+    /// Accepted for compatibility; non-approval already exits non-zero.
+    #[arg(long)]
+    exit_code: bool,
+}
+
+/// The catalog: `-c`, else the config's (when the file exists), else empty.
+fn catalog(flag: Option<&Path>, cfg: Option<&CfaConfig>) -> Result<Catalog, Report> {
+    let path = match flag {
+        Some(p) => Some(p.to_path_buf()),
+        None => cfg.and_then(|c| c.catalog.clone()).filter(|p| p.is_file()),
+    };
+    match path {
+        Some(p) => Ok(load::catalog(&p)?.catalog),
+        None => Ok(Catalog::empty()),
+    }
+}
+
+fn normalizer(args: &CommonArgs) -> Result<RuleBasedNormalizer, Report> {
+    let mut packs = match args.normalizer {
+        NormalizerChoice::RuleBased => vec![KeywordPack::english()],
+        NormalizerChoice::RuleBasedPt => vec![KeywordPack::english(), KeywordPack::portuguese()],
+    };
+    if let Some(path) = &args.keywords {
+        let src = SourceFile::read(path)?;
+        let value = load::json_or_yaml(&src)?;
+        let pack = KeywordPack::from_value(&value)
+            .map_err(|e| PlainError(format!("invalid keyword pack {}: {e}", src.name())))?;
+        packs.push(pack);
+    }
+    Ok(RuleBasedNormalizer::new(packs))
+}
+
+/// `cfa resolve`.
+pub fn run_resolve(args: ResolveArgs) -> Result<ExitCode, Report> {
+    let cfg = config::load(args.common.config.as_deref())?;
+    let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
+    let norm = normalizer(&args.common)?;
+    let input = NormalizerInput::new(&args.common.intent, &catalog, "resolve");
+    let res = norm
+        .normalize(&input)
+        .map_err(|e| PlainError(format!("normalisation failed: {e}")))?;
+    match args.format {
+        ResolveFormat::Json => println!("{}", pretty(&res.to_cli_value())),
+        ResolveFormat::Summary => print!("{}", kernel_render::resolution_summary(&res)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// The audit store: `--audit-log`, else the config's storage, else in memory.
+fn audit_store(
+    flag: Option<&Path>,
+    cfg: Option<&CfaConfig>,
+) -> Result<Arc<dyn AuditStore>, Report> {
+    let open_err = |e: cfa_audit::AuditError| PlainError(format!("cannot open the audit log: {e}"));
+    if let Some(p) = flag {
+        return Ok(Arc::new(
+            JsonlStore::open(p, Durability::Always).map_err(open_err)?,
+        ));
+    }
+    match cfg {
+        Some(c) => {
+            if let Some(parent) = c.storage.path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| PlainError(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            if c.storage.backend == "jsonl" {
+                Ok(Arc::new(
+                    JsonlStore::open(&c.storage.path, Durability::Always).map_err(open_err)?,
+                ))
+            } else {
+                Ok(Arc::new(
+                    SqliteStore::open(&c.storage.path, Durability::Always).map_err(open_err)?,
+                ))
+            }
+        }
+        None => Ok(Arc::new(MemoryStore::new())),
+    }
+}
+
+/// The exit code of a final state (design.md B2). The kernel never ends in `replan`
+/// (it applies the fixes or blocks), so 3 is not produced here.
+pub fn state_exit(state: DecisionState) -> u8 {
+    match state {
+        DecisionState::Approved | DecisionState::ApprovedWithWarnings => exit::APPROVED,
+        DecisionState::Blocked | DecisionState::Replanned | DecisionState::PromotionCandidate => {
+            exit::BLOCKED
+        }
+        DecisionState::PartiallyCommitted
+        | DecisionState::Quarantined
+        | DecisionState::RolledBack
+        | DecisionState::Degraded => exit::NOT_PUBLISHED,
+    }
+}
+
+/// `cfa evaluate`.
+pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
+    let _ = args.exit_code;
+    let cfg = config::load(args.common.config.as_deref())?;
+    let policy_spec = args
+        .policy
+        .clone()
+        .or_else(|| cfg.as_ref().and_then(|c| c.policy_bundle.clone()));
+    let policy = load::policy(policy_spec.as_deref())?;
+    let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
+    let backend = args
+        .backend
+        .clone()
+        .or_else(|| cfg.as_ref().and_then(|c| c.backend.clone()))
+        .unwrap_or_else(|| "pyspark".to_owned());
+    let mut kc = KernelConfig::new(policy.engine, catalog);
+    kc.policy_bundle_hash = policy.hash;
+    kc.backend = backend;
+    kc.warnings_are_blocking = args.warnings_blocking;
+    kc.grounding = if args.lenient {
+        Grounding::Lenient
+    } else {
+        Grounding::Strict
+    };
+    let store = audit_store(args.audit_log.as_deref(), cfg.as_ref())?;
+    let kernel = Kernel::builder(kc)
+        .normalizer(normalizer(&args.common)?)
+        .audit(store.clone())
+        .ids(UuidIds)
+        .clock(SystemClock)
+        .build()
+        .map_err(|e| PlainError(e.to_string()))?;
+    let result = kernel.process(&args.common.intent);
+    store
+        .flush()
+        .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
+    let intent = &args.common.intent;
+    let text = match args.format {
+        EvalFormat::Json => pretty(&json_result(intent, &result)),
+        EvalFormat::Table => kernel_render::table(intent, &result),
+        EvalFormat::Summary => kernel_render::summary(intent, &result),
+    };
+    println!("{}", text.trim_end());
+    if let Some(out) = &args.output {
+        let is_json = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let body = if is_json {
+            pretty(&json_result(intent, &result))
+        } else {
+            kernel_render::summary(intent, &result)
+        };
+        std::fs::write(out, body + "\n")
+            .map_err(|e| PlainError(format!("cannot write {}: {e}", out.display())))?;
+    }
+    if args.exit_zero {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(state_exit(result.state).into())
+}
+
+/// `{"intent": …}` followed by every field of the kernel result.
+pub fn json_result(intent: &str, r: &KernelResult) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("intent".into(), intent.into());
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(r) {
+        m.extend(fields);
+    }
+    serde_json::Value::Object(m)
+}

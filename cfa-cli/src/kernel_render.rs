@@ -1,0 +1,192 @@
+//! Human renderings of kernel results: an aligned box whose width comes from its
+//! content (long values wrap; the reference's misaligned border, B11, is fixed), a
+//! short summary, and the `cfa resolve` summary.
+
+use cfa_kernel::KernelResult;
+use cfa_resolve::Resolution;
+use cfa_types::DecisionState;
+
+/// Widest content column before values wrap.
+const MAX_INNER: usize = 96;
+const TITLE: &str = " CFA Evaluation Result ";
+
+/// The status icon of a state.
+pub fn icon(state: DecisionState) -> &'static str {
+    match state {
+        DecisionState::Approved => "✓",
+        DecisionState::ApprovedWithWarnings => "⚠",
+        DecisionState::Blocked => "✗",
+        DecisionState::RolledBack => "↩",
+        DecisionState::Quarantined => "⊘",
+        DecisionState::PartiallyCommitted | DecisionState::Degraded => "◐",
+        DecisionState::Replanned => "↻",
+        DecisionState::PromotionCandidate => "★",
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Splits `text` into lines of at most `max` chars, breaking at spaces when possible
+/// (longer words are cut); continuation lines are indented by `indent` spaces.
+fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
+    let max = max.max(indent + 8);
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let room = if out.is_empty() { max } else { max - indent };
+            let used = width(&line);
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= room {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word);
+                break;
+            }
+            if used > 0 {
+                out.push(std::mem::take(&mut line));
+                continue;
+            }
+            out.push(word.drain(..room).collect());
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l
+            } else {
+                format!("{}{l}", " ".repeat(indent))
+            }
+        })
+        .collect()
+}
+
+/// The box: every row padded to the same width, borders aligned.
+pub fn table(intent: &str, r: &KernelResult) -> String {
+    let mut rows: Vec<(String, usize)> = vec![
+        (format!("Intent:  {intent}"), 9),
+        (format!("State:   {} {}", icon(r.state), r.state), 9),
+        (format!("Hash:    {}", dash(&r.signature_hash)), 9),
+        (
+            format!(
+                "Policy:  {}  |  Replans: {}",
+                r.policy_bundle, r.replan_count
+            ),
+            9,
+        ),
+    ];
+    if !r.blocked_reason.is_empty() {
+        rows.push((format!("Reason:  {}", r.blocked_reason), 9));
+    }
+    for h in &r.replan_history {
+        for p in &h.applied_patches {
+            rows.push((format!("Patched: {} = {}", p.path, p.value), 9));
+        }
+    }
+    if !r.faults.is_empty() {
+        rows.push((String::new(), 0));
+        rows.push(("Faults".to_owned(), 0));
+        for f in &r.faults {
+            rows.push((
+                format!(" {}  {}", f.severity.as_str().to_uppercase(), f.code),
+                3,
+            ));
+            rows.push((format!("      {}", f.message), 6));
+            for (i, rem) in f.remediation.iter().take(3).enumerate() {
+                rows.push((format!("      {}. {rem}", i + 1), 9));
+            }
+        }
+    }
+    let natural = rows.iter().map(|(s, _)| width(s)).max().unwrap_or(0);
+    let inner = natural.clamp(width(TITLE) + 4, MAX_INNER);
+    let mut lines: Vec<String> = vec![String::new()];
+    for (row, indent) in rows {
+        lines.extend(wrap(&row, inner, indent));
+    }
+    lines.push(String::new());
+    let total = inner + 2;
+    let left = (total - width(TITLE)) / 2;
+    let right = total - width(TITLE) - left;
+    let mut out = format!("┌{}{TITLE}{}┐\n", "─".repeat(left), "─".repeat(right));
+    for l in lines {
+        let pad = inner.saturating_sub(width(&l));
+        out.push_str(&format!("│ {l}{} │\n", " ".repeat(pad)));
+    }
+    out.push_str(&format!("└{}┘\n", "─".repeat(total)));
+    out
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+/// The short summary.
+pub fn summary(intent: &str, r: &KernelResult) -> String {
+    let mut out = format!(
+        "{}  CFA: {}\nIntent: {intent}\nHash:   {}\nPolicy: {}\nReplans: {}\n",
+        icon(r.state),
+        r.state.as_str().to_uppercase(),
+        dash(&r.signature_hash),
+        r.policy_bundle,
+        r.replan_count
+    );
+    if !r.blocked_reason.is_empty() {
+        out.push_str(&format!("Reason: {}\n", r.blocked_reason));
+    }
+    if !r.faults.is_empty() {
+        out.push_str(&format!("Faults: {}\n", r.faults.len()));
+        for f in &r.faults {
+            out.push_str(&format!(
+                "  [{}] {}\n",
+                f.severity.as_str().to_uppercase(),
+                f.code
+            ));
+        }
+    }
+    out
+}
+
+/// `cfa resolve --format summary`.
+pub fn resolution_summary(res: &Resolution) -> String {
+    let s = &res.signature;
+    let datasets: Vec<&str> = s.datasets.iter().map(|d| d.name.as_str()).collect();
+    format!(
+        "Intent:      {}\nLayer:       {}\nDatasets:    {}\nOperation:   {}\nConfidence:  {:.2} ({} ambiguity)\nConfirm:     {}\nReasoning:   {}\n",
+        s.source_intent_raw,
+        s.target_layer,
+        if datasets.is_empty() {
+            "(none)".to_owned()
+        } else {
+            datasets.join(", ")
+        },
+        s.intent,
+        res.confidence,
+        res.ambiguity,
+        res.confirmation_mode,
+        res.reasoning
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_splits_long_words() {
+        assert_eq!(wrap("aaa bbb ccc", 9, 1), ["aaa bbb", " ccc"]);
+        assert_eq!(
+            wrap("abcdefghijklmnopqrst", 8, 0),
+            ["abcdefgh", "ijklmnop", "qrst"]
+        );
+        assert_eq!(wrap("ab abcdefghijkl", 8, 0), ["ab", "abcdefgh", "ijkl"]);
+        assert_eq!(wrap("", 4, 0), [""]);
+    }
+}
