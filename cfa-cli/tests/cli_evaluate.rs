@@ -251,3 +251,41 @@ fn resolve_prints_signature_and_resolution() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Datasets:    nfe, clientes"), "{text}");
 }
+
+#[test]
+fn keyword_packs_extend_the_normaliser_and_bad_packs_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack.yaml");
+    std::fs::write(&pack, "name: finance\ndomains:\n  finance: [invoice]\n").unwrap();
+    let out = cfa(dir.path())
+        .args([
+            "resolve",
+            "ingest invoice data from nfe",
+            "-c",
+            catalog().to_str().unwrap(),
+            "--keywords",
+            pack.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signature"]["domain"], "finance");
+    std::fs::write(&pack, "nonsense: 1\n").unwrap();
+    cfa(dir.path())
+        .args([
+            "evaluate",
+            APPROVE,
+            "-c",
+            catalog().to_str().unwrap(),
+            "--keywords",
+            pack.to_str().unwrap(),
+        ])
+        .assert()
+        .code(1);
+}
