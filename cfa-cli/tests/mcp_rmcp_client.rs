@@ -93,6 +93,7 @@ async fn handshake_and_tool_list() {
         "cfa_audit_check",
         "cfa_list_backends",
         "cfa_compliance_check",
+        "cfa_lifecycle_status",
     ] {
         assert!(
             names.contains(&expected),
@@ -339,5 +340,44 @@ async fn rules_faults_backends_intents() {
     )
     .await;
     assert_eq!(r.is_error, Some(true));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_status_reads_the_real_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("lifecycle.db");
+    {
+        let db = cfa_lifecycle::LifecycleDb::open(&db_path).unwrap();
+        db.skill_upsert(&cfa_lifecycle::SkillRecord::new("aaaa1111"))
+            .unwrap();
+        db.skill_upsert(&cfa_lifecycle::SkillRecord::new("bbbb2222"))
+            .unwrap();
+    }
+    let db_arg = db_path.display().to_string();
+    let client = connect(dir.path(), &["--lifecycle-db", &db_arg]).await;
+    let r = call(&client, "cfa_lifecycle_status", json!({})).await;
+    let s = structured(&r);
+    assert_eq!(r.is_error, Some(false), "{s}");
+    assert_eq!(s["skill_count"], 2);
+    assert_eq!(s["skills"][0]["state"], "candidate");
+    let s = structured(
+        &call(
+            &client,
+            "cfa_lifecycle_status",
+            json!({"signature_hash": "bbbb"}),
+        )
+        .await,
+    );
+    assert_eq!(s["skill_count"], 1);
+    assert_eq!(s["skills"][0]["signature_hash"], "bbbb2222");
+    let r = call(
+        &client,
+        "cfa_lifecycle_status",
+        json!({"db_path": dir.path().join("missing.db").display().to_string()}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert_eq!(structured(&r)["error"]["code"], "no_lifecycle_db");
     client.cancel().await.unwrap();
 }

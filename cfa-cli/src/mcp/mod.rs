@@ -39,6 +39,9 @@ pub struct McpArgs {
     /// JSONL audit log: decisions are recorded in it and `cfa_audit_check` verifies it.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Lifecycle SQLite database read by `cfa_lifecycle_status`.
+    #[arg(long, value_name = "FILE")]
+    pub lifecycle_db: Option<PathBuf>,
     /// When audit appends reach the disk: always, batch, batch:N or never.
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
@@ -80,7 +83,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
-    let server = tools::CfaMcp::new(Arc::new(gov));
+    let server = tools::CfaMcp::new(Arc::new(gov), args.lifecycle_db.clone());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);
     telemetry.shutdown();

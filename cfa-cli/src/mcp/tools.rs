@@ -70,6 +70,17 @@ pub struct AuditCheckParams {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoParams {}
 
+/// `cfa_lifecycle_status` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LifecycleStatusParams {
+    /// Path of the lifecycle SQLite database. Default: the server's `--lifecycle-db`.
+    #[serde(default)]
+    pub db_path: Option<String>,
+    /// Only the skill with this signature hash (or hash prefix).
+    #[serde(default)]
+    pub signature_hash: Option<String>,
+}
+
 /// `cfa_compliance_check` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ComplianceCheckParams {
@@ -88,6 +99,7 @@ pub struct ComplianceCheckParams {
 #[derive(Debug, Clone)]
 pub struct CfaMcp {
     gov: Arc<Governance>,
+    lifecycle_db: Option<std::path::PathBuf>,
     kernels: Arc<intent::Kernels>,
     tool_router: ToolRouter<Self>,
 }
@@ -108,9 +120,10 @@ fn fault_codes(result: &cfa_types::PolicyResult) -> String {
 #[tool_router]
 impl CfaMcp {
     /// A server over `gov` (which must allow bundle paths: MCP agents are local).
-    pub fn new(gov: Arc<Governance>) -> Self {
+    pub fn new(gov: Arc<Governance>, lifecycle_db: Option<std::path::PathBuf>) -> Self {
         Self {
             gov,
+            lifecycle_db,
             kernels: Arc::new(intent::Kernels::default()),
             tool_router: Self::tool_router(),
         }
@@ -259,6 +272,32 @@ impl CfaMcp {
         Ok(CallToolResult::structured(Governance::list_backends()))
     }
 
+    /// Reads the lifecycle skills.
+    #[tool(
+        name = "cfa_lifecycle_status",
+        description = "Read the lifecycle skills (signature hash, promotion state, transitions) from the lifecycle SQLite database. Lifecycle state never changes a decision (B1)."
+    )]
+    fn lifecycle_status(
+        &self,
+        Parameters(p): Parameters<LifecycleStatusParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_lifecycle_status").entered();
+        let path = p
+            .db_path
+            .map(std::path::PathBuf::from)
+            .or_else(|| self.lifecycle_db.clone());
+        Ok(match path {
+            None => face_error(&FaceError::new(
+                "no_lifecycle_db",
+                "no lifecycle database: pass db_path or start the server with --lifecycle-db FILE",
+            )),
+            Some(path) => match lifecycle_skills(&path, p.signature_hash.as_deref()) {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => face_error(&e),
+            },
+        })
+    }
+
     /// Checks an intent against a compliance bundle.
     #[tool(
         name = "cfa_compliance_check",
@@ -303,6 +342,37 @@ impl CfaMcp {
             Err(e) => face_error(&e),
         })
     }
+}
+
+fn lifecycle_skills(path: &std::path::Path, filter: Option<&str>) -> Result<Value, FaceError> {
+    if !path.is_file() {
+        return Err(FaceError::new(
+            "no_lifecycle_db",
+            format!("no lifecycle database at {}", path.display()),
+        ));
+    }
+    let db = cfa_lifecycle::LifecycleDb::open(path)
+        .map_err(|e| FaceError::new("lifecycle_error", e.to_string()))?;
+    let skills = db
+        .skill_load_all()
+        .map_err(|e| FaceError::new("lifecycle_error", e.to_string()))?;
+    let list: Vec<Value> = skills
+        .iter()
+        .filter(|s| filter.is_none_or(|f| s.signature_hash.starts_with(f)))
+        .map(|s| {
+            serde_json::json!({
+                "signature_hash": s.signature_hash,
+                "state": s.state.as_str(),
+                "transitions": s.history.len(),
+                "last_evaluation": s.last_evaluation,
+                "demotion_reason": s.demotion_reason,
+                "history": s.history,
+            })
+        })
+        .collect();
+    Ok(
+        serde_json::json!({"db_path": path.display().to_string(), "skill_count": list.len(), "skills": list}),
+    )
 }
 
 #[tool_handler(router = self.tool_router)]
