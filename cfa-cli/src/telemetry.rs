@@ -62,7 +62,10 @@ fn filter(args: &TelemetryArgs) -> Result<EnvFilter, Report> {
     match &args.log_level {
         Some(level) => EnvFilter::try_new(level)
             .map_err(|e| Report::msg(format!("invalid --log-level {level:?}: {e}"))),
-        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"))),
+        None => {
+            Ok(EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn")))
+        }
     }
 }
 
