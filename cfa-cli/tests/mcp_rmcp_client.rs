@@ -175,9 +175,12 @@ async fn agent_loop_replan_patch_approve_and_block() {
     assert_eq!(s["action"], "approve", "{s}");
     assert_eq!(r.is_error, Some(false));
     assert_eq!(s["passed"], true);
-    // merge_keys survive the round trip (B12).
-    let merge_keys = fixed.datasets[0].merge_keys.clone();
-    assert_eq!(merge_keys, vec!["nfe_id".to_owned()]);
+    // The server read the whole signature, merge_keys included (B12): its content
+    // hash equals ours, and differs once merge_keys are dropped.
+    assert_eq!(s["content_hash"], fixed.content_hash());
+    let mut no_keys = fixed.clone();
+    no_keys.datasets[0].merge_keys.clear();
+    assert_ne!(s["content_hash"], no_keys.content_hash());
 
     // block: raw PII in silver.
     let r = call(
