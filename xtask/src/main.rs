@@ -35,7 +35,7 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    for (package, feature) in FEATURE_SUITES {
+    for (package, feature, _) in FEATURE_SUITES {
         run(
             &cargo,
             &[
@@ -55,8 +55,12 @@ fn ci() -> Result<(), String> {
     test()
 }
 
-/// Opt-in cargo features whose code has its own tests; CI lints and tests each one.
-const FEATURE_SUITES: &[(&str, &str)] = &[("cfa-resolve", "llm")];
+/// Opt-in cargo features whose code has its own tests; CI lints and tests each one:
+/// (package, feature, test binary — `None` for all of the package's tests).
+const FEATURE_SUITES: &[(&str, &str, Option<&str>)] = &[
+    ("cfa-resolve", "llm", None),
+    ("cfa-cli", "otel", Some("serve_otel")),
+];
 
 fn test() -> Result<(), String> {
     let cargo = cargo();
@@ -70,20 +74,21 @@ fn test() -> Result<(), String> {
             "--no-fail-fast",
         ],
     )?;
-    for (package, feature) in FEATURE_SUITES {
-        run(
-            &cargo,
-            &[
-                "nextest",
-                "run",
-                "-p",
-                package,
-                "--features",
-                feature,
-                "--locked",
-                "--no-fail-fast",
-            ],
-        )?;
+    for (package, feature, test) in FEATURE_SUITES {
+        let mut args = vec![
+            "nextest",
+            "run",
+            "-p",
+            package,
+            "--features",
+            feature,
+            "--locked",
+            "--no-fail-fast",
+        ];
+        if let Some(test) = test {
+            args.extend(["--test", test]);
+        }
+        run(&cargo, &args)?;
     }
     run(&cargo, &["test", "--workspace", "--doc", "--locked"])
 }
