@@ -3,6 +3,7 @@
 //! JSON output and maps outcomes to exit codes (0 intact/ok, 1 broken/invalid/I/O).
 
 use cfa_audit::checkpoint::{self, CheckpointCheck};
+use cfa_audit::retain::Anchor;
 use cfa_audit::{
     AuditStore, AuditTarget, BadEvent, Clock, Durability, JsonlStore, NewEvent, OfflineProof,
     RepairOutcome, SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
@@ -85,6 +86,10 @@ pub struct VerifyArgs {
     /// Verifier key (vkey file) of the checkpoint signer.
     #[arg(long, requires = "checkpoint")]
     pubkey: Option<PathBuf>,
+    /// Anchor of a retained log (written by `cfa storage cleanup`); the chain is
+    /// verified from it. Default: `<log>.anchor.json` beside the log, when present.
+    #[arg(long)]
+    anchor: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -290,12 +295,50 @@ fn progress_for(target: &AuditTarget) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// The anchor file beside a log (`<log>.anchor.json`), as `cfa storage cleanup` writes it.
+fn default_anchor_path(target: &AuditTarget) -> PathBuf {
+    let (AuditTarget::Jsonl(p) | AuditTarget::Sqlite(p)) = target;
+    let mut s = p.as_os_str().to_owned();
+    s.push(".anchor.json");
+    PathBuf::from(s)
+}
+
+/// The anchor to verify from: `--anchor FILE`, else `<log>.anchor.json` when it exists.
+/// Returns the file it came from and the parsed anchor.
+fn find_anchor(
+    explicit: Option<&Path>,
+    target: &AuditTarget,
+) -> miette::Result<Option<(PathBuf, Anchor)>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = default_anchor_path(target);
+            if !p.is_file() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let text = read_text(&path, "anchor")?;
+    let anchor = Anchor::parse(&text).map_err(|e| miette::miette!("{}: {e}", path.display()))?;
+    Ok(Some((path, anchor)))
+}
+
 fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
     let target = a.log.target();
     let name = checkpoint::target_name(&target);
+    let anchor = find_anchor(a.anchor.as_deref(), &target)?;
+    let start = match &anchor {
+        Some((path, an)) => Some(
+            an.chain_start(None)
+                .map_err(|e| miette::miette!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let opts = VerifyOptions {
         allow_legacy: a.allow_legacy,
         intent_id: a.id.clone(),
+        start,
         ..VerifyOptions::default()
     };
     let bar = progress_for(&target);
@@ -335,6 +378,10 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
                 "first_bad": bad_json(report.first_bad.as_ref()),
                 "tail_hash": report.tail_hash,
                 "legacy_events": report.legacy_events,
+                "anchor": anchor.as_ref().map(|(p, an)| json!({
+                    "file": p.display().to_string(),
+                    "dropped_events": an.size,
+                })),
                 "checkpoint": cp.as_ref().map(|c| json!({
                     "origin": c.checkpoint.origin,
                     "size": c.checkpoint.size,
@@ -345,6 +392,13 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
             println!("{v}");
         }
         Format::Summary => {
+            if let Some((p, an)) = &anchor {
+                println!(
+                    "[INFO] Verifying from anchor {} ({} earlier events dropped by retention)",
+                    p.display(),
+                    an.size
+                );
+            }
             if report.intact() {
                 match (&a.id, report.intent_events) {
                     (Some(id), Some(n)) => {

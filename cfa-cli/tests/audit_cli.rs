@@ -416,3 +416,61 @@ fn sqlite_append_verify_show() {
     assert_eq!(v["events"][1]["outcome"], "block");
     assert_eq!(v["events"][0]["details"]["policy_bundle_hash"], "h");
 }
+
+#[test]
+fn verify_retained_log_from_its_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = small_chain(dir.path());
+    let anchor = dir.path().join("audit.jsonl.anchor.json");
+    let kept = cfa_audit::retain::retain_suffix(&log, 2, &anchor, None).unwrap();
+    assert_eq!(kept.size, 2);
+    // Auto-detected beside the log, and said so.
+    cfa()
+        .args(["audit", "verify", "--file", arg(&log)])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("from anchor"))
+        .stdout(predicate::str::contains(
+            "[OK] Chain INTACT (1 events total)",
+        ));
+    // Explicit --anchor from elsewhere; without any anchor the suffix does not verify.
+    let moved = dir.path().join("moved.anchor.json");
+    std::fs::rename(&anchor, &moved).unwrap();
+    cfa()
+        .args(["audit", "verify", "--file", arg(&log)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[FAIL] Chain BROKEN"));
+    let out = cfa()
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "--anchor",
+            arg(&moved),
+        ])
+        .args(["--format", "json"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["anchor"]["dropped_events"], 2);
+    // A tampered anchor (wrong last hash of the dropped prefix) fails.
+    let text = std::fs::read_to_string(&moved).unwrap();
+    let tampered = text.replace(&kept.last_hash, &"0".repeat(64));
+    assert_ne!(text, tampered);
+    std::fs::write(&moved, tampered).unwrap();
+    cfa()
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "--anchor",
+            arg(&moved),
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[FAIL] Chain BROKEN"));
+}
