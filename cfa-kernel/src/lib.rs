@@ -5,12 +5,14 @@
 //! audit event per step and failing closed on every error, plus [`Gate`] and the
 //! [`testing`] helpers. It holds only trait objects (`Normalizer`,
 //! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
-//! [`ExecutionPhase`]) and must NOT know concrete sandboxes, state stores, file
-//! formats, the CLI or any server: ids and timestamps are injected.
+//! [`ExecutionPhase`]); only [`SandboxExecution`] bridges that slot to cfa-sandbox and
+//! cfa-lifecycle. It must NOT know file formats, the CLI or any server: ids and
+//! timestamps are injected.
 
 mod config;
 mod error;
 mod execute;
+mod execution_adapter;
 pub mod faults;
 mod gate;
 mod ids;
@@ -24,6 +26,7 @@ pub use error::BuildError;
 pub use execute::{
     ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest, PublishState,
 };
+pub use execution_adapter::{ExecutionClock, SandboxExecution, version_id_for};
 pub use gate::{Gate, GateError};
 pub use ids::{IdKind, IdSource, SequentialIds, TickClock, UuidIds};
 pub use kernel::{Kernel, KernelBuilder, SharedConfirmation, SharedNormalizer};

@@ -115,6 +115,10 @@ pub struct ExecutionSummary {
     /// What happened to the outputs.
     #[serde(flatten)]
     pub publish_state: PublishState,
+    /// The phase's details ([`crate::ExecutionOutcome::details`]: metrics, retries,
+    /// `lifecycle.skill_state`…), also written to the `execution_completed` event.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The kernel's answer for one intent. Serialises to JSON for `cfa evaluate --format json`.

@@ -674,6 +674,7 @@ impl<'k> Run<'k> {
         self.r.execution = Some(ExecutionSummary {
             executor: executor.name().to_owned(),
             publish_state: outcome.publish_state.clone(),
+            details: outcome.details.clone(),
         });
         self.r.faults.extend(outcome.faults.iter().cloned());
         let state = outcome.publish_state.as_str();
