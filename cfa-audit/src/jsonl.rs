@@ -102,6 +102,10 @@ struct Inner {
     file: File,
     lock: File,
     pending: u32,
+    /// The tail as this store last left it (hash, and the file length right after its
+    /// own write). Reused while the file length is unchanged; any other writer (another
+    /// process or store) changes the length, which forces a re-read from the file.
+    cached: Option<Tail>,
 }
 
 /// A JSONL audit log file (the reference's `JsonLinesAuditStorage` format).
@@ -158,6 +162,7 @@ impl JsonlStore {
                 file,
                 lock,
                 pending: 0,
+                cached: None,
             }),
         })
     }
@@ -184,6 +189,7 @@ impl JsonlStore {
                     let _ = inner.file.sync_data();
                     inner.pending = 0;
                 }
+                inner.cached = None;
                 inner.file = OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -210,6 +216,20 @@ impl JsonlStore {
         Ok(out)
     }
 
+    /// The tail under the lock: the cached one while the file length is what this
+    /// store left it at, otherwise re-read from the end of the file.
+    fn current_tail(&self, inner: &mut Inner) -> Result<Tail, AuditError> {
+        let len = inner
+            .file
+            .metadata()
+            .map_err(|e| IoError::new(&self.path, "stat", e))?
+            .len();
+        match inner.cached.take() {
+            Some(t) if t.len == len => Ok(t),
+            _ => read_tail(&inner.file, &self.path),
+        }
+    }
+
     fn sync(&self, inner: &mut Inner) -> Result<(), AuditError> {
         inner
             .file
@@ -222,31 +242,65 @@ impl JsonlStore {
 
 impl AuditStore for JsonlStore {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        let mut out = Vec::with_capacity(1);
+        self.append_batch(vec![event], &mut out)?;
+        out.pop().ok_or_else(|| {
+            IoError::new(
+                &self.path,
+                "append to",
+                std::io::Error::other("no event was written"),
+            )
+            .into()
+        })
+    }
+
+    fn append_batch(
+        &self,
+        events: Vec<NewEvent>,
+        written: &mut Vec<AuditEvent>,
+    ) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         self.locked(|inner| {
             self.reopen_if_replaced(inner)?;
-            let tail = read_tail(&inner.file, &self.path)?;
-            let sealed = event.seal(&tail.last_hash);
-            let line = sealed.to_jsonl_line();
-            let mut bytes = Vec::with_capacity(line.len() + 2);
+            let tail = self.current_tail(inner)?;
+            let mut prev = tail.last_hash;
+            let mut bytes = Vec::with_capacity(events.len() * 1024);
             if tail.needs_newline {
                 bytes.push(b'\n');
             }
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
+            let mut sealed = Vec::with_capacity(events.len());
+            for event in events {
+                let e = event.seal(&prev);
+                bytes.extend_from_slice(e.to_jsonl_line().as_bytes());
+                bytes.push(b'\n');
+                prev.clone_from(&e.event_hash);
+                sealed.push(e);
+            }
+            // Until the write is known complete, the tail must be re-read.
+            inner.cached = None;
             (&inner.file)
                 .write_all(&bytes)
                 .map_err(|e| IoError::new(&self.path, "append to", e))?;
+            inner.cached = Some(Tail {
+                last_hash: prev,
+                needs_newline: false,
+                len: tail.len + bytes.len() as u64,
+            });
+            let n = u32::try_from(sealed.len()).unwrap_or(u32::MAX);
             match self.durability {
                 Durability::Always => self.sync(inner)?,
-                Durability::Batch(n) => {
-                    inner.pending += 1;
-                    if inner.pending >= n {
+                Durability::Batch(max) => {
+                    inner.pending = inner.pending.saturating_add(n);
+                    if inner.pending >= max {
                         self.sync(inner)?;
                     }
                 }
                 Durability::Never => {}
             }
-            Ok(sealed)
+            written.extend(sealed);
+            Ok(())
         })
     }
 

@@ -159,11 +159,22 @@ impl SqliteStore {
 
 impl AuditStore for SqliteStore {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        let mut out = Vec::with_capacity(1);
+        self.append_batch(vec![event], &mut out)?;
+        out.pop()
+            .ok_or_else(|| self.err(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    fn append_batch(
+        &self,
+        events: Vec<NewEvent>,
+        written: &mut Vec<AuditEvent>,
+    ) -> Result<(), AuditError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let prev: String = tx
+        let mut prev: String = tx
             .query_row(
                 "SELECT event_hash FROM audit_events ORDER BY id DESC LIMIT 1",
                 [],
@@ -172,25 +183,35 @@ impl AuditStore for SqliteStore {
             .optional()
             .map_err(|e| self.err(e))?
             .unwrap_or_default();
-        let e = event.seal(&prev);
-        tx.execute(
-            "INSERT INTO audit_events (intent_id, stage, event_type, outcome, policy_bundle_version, \
-             details_json, timestamp, event_hash, previous_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                e.intent_id,
-                e.stage,
-                e.event_type,
-                e.outcome,
-                e.policy_bundle_version,
-                e.details_json(),
-                e.timestamp,
-                e.event_hash,
-                e.previous_hash
-            ],
-        )
-        .map_err(|e| self.err(e))?;
+        let mut sealed = Vec::with_capacity(events.len());
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO audit_events (intent_id, stage, event_type, outcome, policy_bundle_version, \
+                     details_json, timestamp, event_hash, previous_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(|e| self.err(e))?;
+            for event in events {
+                let e = event.seal(&prev);
+                stmt.execute(params![
+                    e.intent_id,
+                    e.stage,
+                    e.event_type,
+                    e.outcome,
+                    e.policy_bundle_version,
+                    e.details_json(),
+                    e.timestamp,
+                    e.event_hash,
+                    e.previous_hash
+                ])
+                .map_err(|e| self.err(e))?;
+                prev.clone_from(&e.event_hash);
+                sealed.push(e);
+            }
+        }
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(e)
+        written.extend(sealed);
+        Ok(())
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {

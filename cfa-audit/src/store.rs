@@ -41,6 +41,21 @@ pub trait AuditStore: Send + Sync {
     /// Chains `event` after the current tail (re-read under the store's lock),
     /// writes it, and returns it with its hash.
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError>;
+    /// Chains `events` in order after the current tail, as one write where the store
+    /// can (one lock, one tail read, one write, one fsync per durability policy). Each
+    /// event is still its own chained event with the hash [`AuditStore::append`] would
+    /// give it. The sealed events that were durably written are pushed to `written` in
+    /// order, so on an error `written` says exactly how far the batch got.
+    fn append_batch(
+        &self,
+        events: Vec<NewEvent>,
+        written: &mut Vec<AuditEvent>,
+    ) -> Result<(), AuditError> {
+        for event in events {
+            written.push(self.append(event)?);
+        }
+        Ok(())
+    }
     /// The last event's hash (`""` when empty).
     fn tail_hash(&self) -> Result<String, AuditError>;
     /// Number of events.
@@ -83,6 +98,21 @@ impl AuditStore for MemoryStore {
         let e = event.seal(&prev);
         g.push(e.clone());
         Ok(e)
+    }
+    fn append_batch(
+        &self,
+        events: Vec<NewEvent>,
+        written: &mut Vec<AuditEvent>,
+    ) -> Result<(), AuditError> {
+        let mut g = self.guard();
+        let mut prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
+        for event in events {
+            let e = event.seal(&prev);
+            prev.clone_from(&e.event_hash);
+            g.push(e.clone());
+            written.push(e);
+        }
+        Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {
         Ok(self

@@ -29,6 +29,9 @@ pub(crate) struct Run<'k> {
     k: &'k Kernel,
     r: KernelResult,
     audit_failed: bool,
+    /// Events of this run not yet written (phase, event type, event), in order; they
+    /// go to the store in one batch before any side effect and at the end of the run.
+    pending: Vec<(Phase, NewEvent)>,
 }
 
 fn codes(faults: &[Fault]) -> Value {
@@ -85,6 +88,7 @@ impl<'k> Run<'k> {
                 created_at: k.clock.now_isoformat(),
             },
             audit_failed: false,
+            pending: Vec::with_capacity(12),
         };
         let end = match run.flow(intent) {
             Ok(p) | Err(Stop(p)) => p,
@@ -114,8 +118,8 @@ impl<'k> Run<'k> {
         self.r.signature = Some(sig);
     }
 
-    /// Writes one audit event. A failed (or panicking) store blocks the run: nothing
-    /// unaudited is approved.
+    /// Queues one audit event (written by [`Run::write_audit`] before any side effect
+    /// and at the end of the run). Fails only when an earlier write already failed.
     fn emit(
         &mut self,
         phase: Phase,
@@ -143,31 +147,54 @@ impl<'k> Run<'k> {
                 self.r.policy_bundle.as_str(),
                 self.r.policy_bundle_hash.as_str(),
             );
-        let written =
-            guarded(|| self.k.audit.append(ev)).and_then(|res| res.map_err(|e| e.to_string()));
-        match written {
-            Ok(event) => {
-                self.r.audit_event_hashes.push(event.event_hash);
-                Ok(())
-            }
-            Err(e) => {
-                self.audit_failed = true;
-                self.r.state = DecisionState::Blocked;
-                let what = format!("Audit write failed ({event_type}): {e}");
-                self.r.blocked_reason = if self.r.blocked_reason.is_empty() {
-                    what.clone()
-                } else {
-                    format!("{}; {what}", self.r.blocked_reason)
-                };
-                self.r.faults.push(kernel_fault(
-                    faults::AUDIT_WRITE_FAILED,
-                    phase,
-                    what,
-                    "Make the audit log writable (disk space, permissions, a torn tail to repair) and retry.",
-                ));
-                Err(Stop(phase))
-            }
+        self.pending.push((phase, ev));
+        Ok(())
+    }
+
+    /// Writes the queued events in one batch. A failed (or panicking) store blocks the
+    /// run: nothing unaudited is approved, and the fault names the first event that
+    /// did not reach the log.
+    fn write_audit(&mut self) -> Step<()> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let queued = std::mem::take(&mut self.pending);
+        let mut meta = Vec::with_capacity(queued.len());
+        let mut events = Vec::with_capacity(queued.len());
+        for (phase, ev) in queued {
+            meta.push((phase, ev.event_type.clone()));
+            events.push(ev);
+        }
+        let mut written = Vec::with_capacity(events.len());
+        let store = &self.k.audit;
+        let res = guarded(|| store.append_batch(events, &mut written))
+            .and_then(|res| res.map_err(|e| e.to_string()));
+        let done = written.len();
+        self.r
+            .audit_event_hashes
+            .extend(written.into_iter().map(|e| e.event_hash));
+        let Err(e) = res else {
+            return Ok(());
+        };
+        let (phase, event_type) = meta
+            .into_iter()
+            .nth(done)
+            .unwrap_or((Phase::Validate, String::from("final_decision")));
+        self.audit_failed = true;
+        self.r.state = DecisionState::Blocked;
+        let what = format!("Audit write failed ({event_type}): {e}");
+        self.r.blocked_reason = if self.r.blocked_reason.is_empty() {
+            what.clone()
+        } else {
+            format!("{}; {what}", self.r.blocked_reason)
+        };
+        self.r.faults.push(kernel_fault(
+            faults::AUDIT_WRITE_FAILED,
+            phase,
+            what,
+            "Make the audit log writable (disk space, permissions, a torn tail to repair) and retry.",
+        ));
+        Err(Stop(phase))
     }
 
     /// Records the final decision. A failed write turns any state into `blocked`.
@@ -191,6 +218,7 @@ impl<'k> Run<'k> {
         ];
         let state = self.r.state.as_str();
         let _ = self.emit(phase, "final_decision", state, details);
+        let _ = self.write_audit();
     }
 
     // ----- the flow ----------------------------------------------------------------
@@ -648,6 +676,8 @@ impl<'k> Run<'k> {
             self.skip(phase, "no execution phase is configured");
             return Ok(());
         };
+        // Everything decided so far reaches the audit log before anything runs.
+        self.write_audit()?;
         self.r.phases_run.push(phase);
         let request = ExecutionRequest {
             intent_id: &self.r.intent_id,
