@@ -69,6 +69,56 @@ fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
         .collect()
 }
 
+/// One line on the execute phase: `mock → published (rows 100000, cost 5.00 DBU, 0 retries)`,
+/// or why it did not run.
+pub fn execution_line(r: &KernelResult) -> Option<String> {
+    if let Some(e) = &r.execution {
+        let d = &e.details;
+        if d.get("executed").and_then(serde_json::Value::as_bool) == Some(false) {
+            return Some(format!("{}: not executed (target leased)", e.executor));
+        }
+        let m = d.get("metrics");
+        let num = |k: &str| m.and_then(|m| m.get(k)).and_then(serde_json::Value::as_f64);
+        let mut parts = Vec::new();
+        if let Some(rows) = m
+            .and_then(|m| m.get("rows_output"))
+            .and_then(serde_json::Value::as_u64)
+        {
+            parts.push(format!("rows {rows}"));
+        }
+        if let Some(cost) = num("cost_dbu") {
+            parts.push(format!("cost {cost:.2} DBU"));
+        }
+        if let Some(retries) = d.get("retries").and_then(serde_json::Value::as_u64) {
+            parts.push(format!("{retries} retries"));
+        }
+        let extra = if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        };
+        return Some(format!(
+            "{} → {}{extra}",
+            e.executor,
+            e.publish_state.as_str()
+        ));
+    }
+    r.phases_skipped
+        .iter()
+        .find(|s| s.phase == cfa_kernel::Phase::Execute)
+        .map(|s| format!("skipped ({})", s.reason))
+}
+
+/// `lifecycle.skill_state` of the run (`None` when no execution or no lifecycle database).
+pub fn skill_state(r: &KernelResult) -> Option<&str> {
+    r.execution
+        .as_ref()?
+        .details
+        .get("lifecycle")?
+        .get("skill_state")?
+        .as_str()
+}
+
 /// The box: every row padded to the same width, borders aligned.
 pub fn table(intent: &str, r: &KernelResult) -> String {
     let mut rows: Vec<(String, usize)> = vec![
@@ -85,6 +135,15 @@ pub fn table(intent: &str, r: &KernelResult) -> String {
     ];
     if !r.blocked_reason.is_empty() {
         rows.push((format!("Reason:  {}", r.blocked_reason), 9));
+    }
+    if let Some(line) = execution_line(r) {
+        rows.push((format!("Execute: {line}"), 9));
+    }
+    if let Some(skill) = skill_state(r) {
+        rows.push((
+            format!("Skill:   {skill} (lifecycle; the decision is unchanged)"),
+            9,
+        ));
     }
     for h in &r.replan_history {
         for p in &h.applied_patches {
@@ -140,6 +199,12 @@ pub fn summary(intent: &str, r: &KernelResult) -> String {
     );
     if !r.blocked_reason.is_empty() {
         out.push_str(&format!("Reason: {}\n", r.blocked_reason));
+    }
+    if let Some(line) = execution_line(r) {
+        out.push_str(&format!("Execute: {line}\n"));
+    }
+    if let Some(skill) = skill_state(r) {
+        out.push_str(&format!("Skill:  {skill}\n"));
     }
     if !r.faults.is_empty() {
         out.push_str(&format!("Faults: {}\n", r.faults.len()));
