@@ -1,15 +1,22 @@
 //! `cfa demo`: the governed flow on embedded defaults — a sample catalog, the
 //! built-in `prod-v1` bundle and a JSONL audit log in a temporary workspace — with
 //! each decision explained in plain words and the audit chain verified at the end.
-//! Ids come from a sequential source and timestamps from a tick clock, so the text is
-//! the same on every run.
+//! Approved work runs on the mock sandbox; a last request shows a failed load step
+//! rolled back under `full_rollback`. Ids come from a sequential source and timestamps
+//! from a tick clock, so the text is the same on every run.
 
 use crate::input::PlainError;
-use crate::kernel_render::icon;
-use cfa_audit::{AuditStore, Durability, JsonlStore, VerifyOptions};
-use cfa_kernel::{Kernel, KernelConfig, KernelResult, SequentialIds, TickClock};
+use crate::kernel_render::{execution_line, icon};
+use cfa_audit::{AuditStore, Clock, Durability, JsonlStore, VerifyOptions};
+use cfa_kernel::{
+    IdKind, IdSource, Kernel, KernelConfig, KernelResult, SandboxExecution, SequentialIds,
+    TickClock,
+};
+use cfa_lifecycle::{ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy};
 use cfa_policy::PolicyEngine;
+use cfa_sandbox::{ExecutionConfig, FailurePolicy, MockConfig, SandboxOptions, SandboxRegistry};
 use cfa_types::Catalog;
+use cfa_types::DecisionState;
 use clap::Args;
 use miette::Report;
 use std::path::PathBuf;
@@ -40,6 +47,60 @@ pub const INTENTS: [(&str, &str); 4] = [
         "a request about data the catalog does not know",
     ),
 ];
+
+/// The last request: the first one again, but its load step fails while running.
+pub const ROLLBACK: (&str, &str) = (
+    "Join nfe with clientes daily, anonymize pii, into silver",
+    "the same request, when its load step fails while running",
+);
+
+/// The demo's fixed epoch (2026-01-01T00:00:00Z).
+const EPOCH: i64 = 1_767_225_600;
+
+/// One id source and one clock shared by the demo's two kernels, so ids and
+/// timestamps continue across them.
+struct Shared<T>(Arc<T>);
+
+impl<T: IdSource> IdSource for Shared<T> {
+    fn next_id(&self, kind: IdKind) -> String {
+        self.0.next_id(kind)
+    }
+}
+
+impl<T: Clock> Clock for Shared<T> {
+    fn now_isoformat(&self) -> String {
+        self.0.now_isoformat()
+    }
+}
+
+/// The mock sandbox, failing `fail_step` on every attempt when set, under `policy`.
+fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<SandboxExecution, Report> {
+    let mut mock = MockConfig::default();
+    if let Some(step) = fail_step {
+        mock = mock.fail_always(step);
+    }
+    let opts = SandboxOptions {
+        mock,
+        ..SandboxOptions::default()
+    };
+    let sandbox = SandboxRegistry::with_builtins()
+        .create("mock", &opts)
+        .map_err(|e| PlainError(format!("cannot create the mock sandbox: {e}")))?;
+    let service = ExecutionService {
+        sandbox,
+        config: ExecutionConfig {
+            failure_policy: policy,
+            ..ExecutionConfig::default()
+        },
+        store: Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP)),
+        db: None,
+        engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
+        holder: "cfa-demo".to_owned(),
+        lease_ttl_secs: 600,
+    };
+    let now = jiff::Timestamp::from_second(EPOCH).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    Ok(SandboxExecution::new(service, Box::new(move || now)))
+}
 
 /// Arguments of `cfa demo`.
 #[derive(Debug, Args)]
@@ -74,13 +135,20 @@ fn explain(r: &KernelResult) -> Vec<String> {
             out.push(format!("                  set {} = {}", p.path, p.value));
         }
     }
+    if let Some(line) = execution_line(r) {
+        out.push(format!("Executed:       {line}"));
+    }
     let why = match r.state {
-        cfa_types::DecisionState::Approved => {
-            "every rule of the bundle passed and the generated code passed static validation."
+        DecisionState::Approved => {
+            "every rule of the bundle passed, the generated code passed static validation, and the run published its output."
                 .to_owned()
         }
-        cfa_types::DecisionState::ApprovedWithWarnings => {
+        DecisionState::ApprovedWithWarnings => {
             "approved after the automatic fix; the change is recorded in the audit log.".to_owned()
+        }
+        DecisionState::RolledBack => {
+            "policy approved it, but the load step failed while running, retries included; under the full_rollback policy everything the run wrote was undone, so nothing was published (cfa evaluate exits 5 for this)."
+                .to_owned()
         }
         _ => match &r.policy_result {
             Some(p) if p.action == cfa_types::PolicyAction::Block => {
@@ -139,21 +207,28 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
         .map_err(|e| PlainError(format!("embedded catalog: {e}")))?;
     let catalog =
         Catalog::from_value(&value).map_err(|e| PlainError(format!("embedded catalog: {e}")))?;
-    let engine = PolicyEngine::builtin(BUNDLE).map_err(|e| PlainError(e.to_string()))?;
-    let mut config = KernelConfig::new(engine, catalog.clone());
-    config.policy_bundle_hash = cfa_policy::builtin::source(BUNDLE)
-        .map(|s| cfa_types::canonical::sha256_hex(s.as_bytes()))
-        .unwrap_or_default();
     let store: Arc<dyn AuditStore> = Arc::new(
         JsonlStore::open(&log, Durability::Always)
             .map_err(|e| PlainError(format!("cannot open the audit log: {e}")))?,
     );
-    let kernel = Kernel::builder(config)
-        .audit(store.clone())
-        .ids(SequentialIds::new())
-        .clock(TickClock::new(1_767_225_600))
-        .build()
-        .map_err(|e| PlainError(e.to_string()))?;
+    let ids = Arc::new(SequentialIds::new());
+    let clock = Arc::new(TickClock::new(EPOCH));
+    let build = |exec: SandboxExecution| -> Result<Kernel, Report> {
+        let engine = PolicyEngine::builtin(BUNDLE).map_err(|e| PlainError(e.to_string()))?;
+        let mut config = KernelConfig::new(engine, catalog.clone());
+        config.policy_bundle_hash = cfa_policy::builtin::source(BUNDLE)
+            .map(|s| cfa_types::canonical::sha256_hex(s.as_bytes()))
+            .unwrap_or_default();
+        Kernel::builder(config)
+            .audit(store.clone())
+            .ids(Shared(ids.clone()))
+            .clock(Shared(clock.clone()))
+            .executor(exec)
+            .build()
+            .map_err(|e| PlainError(e.to_string()).into())
+    };
+    let kernel = build(execution(None, FailurePolicy::default())?)?;
+    let failing = build(execution(Some("load_target"), FailurePolicy::FullRollback)?)?;
 
     println!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
     println!();
@@ -175,8 +250,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     println!(
         "(Ids are sequential and timestamps come from a tick clock, so this text is the same on every run.)"
     );
-    for (n, (intent, what)) in INTENTS.iter().enumerate() {
-        let r = kernel.process(intent);
+    let runs = INTENTS
+        .iter()
+        .map(|i| (i, &kernel))
+        .chain(std::iter::once((&ROLLBACK, &failing)));
+    for (n, ((intent, what), k)) in runs.enumerate() {
+        let r = k.process(intent);
         println!();
         println!("{}. {what}", n + 1);
         println!("You asked:      \"{intent}\"");

@@ -34,6 +34,15 @@ fn demo_explains_approve_replan_and_block_and_verifies_the_log() {
     assert!(text.contains("NORMALIZATION_NO_CATALOG_DATASET_MATCH"));
     assert_eq!(text.matches("Decision:       ✗ blocked").count(), 2);
     assert!(text.contains("INTACT"));
+    // Approved work runs on the mock sandbox; the last request is rolled back.
+    assert_eq!(text.matches("Executed:       mock → published").count(), 2);
+    assert!(text.contains("5. the same request, when its load step fails while running"));
+    assert!(text.contains("Decision:       ↩ rolled_back"));
+    assert!(text.contains("Executed:       mock → rolled_back"));
+    assert!(text.contains("under the full_rollback policy everything the run wrote was undone"));
+    assert!(text.contains("RUNTIME_STEP_FAILED: Step 'load_target' failed"));
+    // Blocked requests never reach execution.
+    assert_eq!(text.matches("Executed:").count(), 3);
     // the log it verified is real
     let log = dir.path().join("audit.jsonl");
     let lines = std::fs::read_to_string(&log).unwrap().lines().count();
