@@ -86,7 +86,13 @@ impl SourceFile {
 
     /// An error at `line:column`, rendered with the offending line. The message
     /// itself starts with `file:line:column` so it is useful without the snippet.
-    pub fn error_at(&self, line: usize, column: usize, message: &str, label: &str) -> miette::Report {
+    pub fn error_at(
+        &self,
+        line: usize,
+        column: usize,
+        message: &str,
+        label: &str,
+    ) -> miette::Report {
         let offset = self.offset(line, column);
         miette::Report::new(LocatedError {
             message: format!("{}:{line}:{column}: {message}", self.name()),

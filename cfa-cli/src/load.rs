@@ -83,13 +83,12 @@ fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
             })
         }
         Err(BundleError::Parse(e)) => Err(match e.position {
-            Some(p) => src
-                .error_at(
-                    p.line,
-                    p.column,
-                    &format!("cannot parse policy bundle: {}", e.message),
-                    "here",
-                ),
+            Some(p) => src.error_at(
+                p.line,
+                p.column,
+                &format!("cannot parse policy bundle: {}", e.message),
+                "here",
+            ),
             None => Report::msg(e.to_string()),
         }),
         Err(BundleError::Invalid(inv)) => {
@@ -114,13 +113,12 @@ fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
 pub fn json_or_yaml(src: &SourceFile) -> Result<Value, Report> {
     if src.is_yaml() {
         cfa_policy::yaml::parse_value(&src.text).map_err(|e| match e.position {
-            Some(p) => src
-                .error_at(
-                    p.line,
-                    p.column,
-                    &format!("invalid YAML: {}", e.message),
-                    "here",
-                ),
+            Some(p) => src.error_at(
+                p.line,
+                p.column,
+                &format!("invalid YAML: {}", e.message),
+                "here",
+            ),
             None => Report::msg(format!("{}: invalid YAML: {}", src.name(), e.message)),
         })
     } else if src.text.trim().is_empty() {

@@ -103,13 +103,12 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let signature = match StateSignature::parse_validated(&src.text, args.require_datasets) {
         Ok(sig) => sig,
         Err(ParseError::Syntax(e)) => {
-            return Err(src
-                .error_at(
-                    e.line,
-                    e.column.max(1),
-                    &format!("invalid JSON: {}", e.message),
-                    "here",
-                ));
+            return Err(src.error_at(
+                e.line,
+                e.column.max(1),
+                &format!("invalid JSON: {}", e.message),
+                "here",
+            ));
         }
         Err(ParseError::Invalid(inv)) => {
             print_issues("invalid_signature", &src.name(), &inv.issues, args.format);

@@ -159,13 +159,12 @@ pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
     let format = BundleFormat::from_path_str(&src.name());
     let value = cfa_policy::parse_text(&src.text, format, &src.name()).map_err(|e| -> Report {
         match e.position {
-            Some(p) => src
-                .error_at(
-                    p.line,
-                    p.column,
-                    &format!("cannot parse policy bundle: {}", e.message),
-                    "here",
-                ),
+            Some(p) => src.error_at(
+                p.line,
+                p.column,
+                &format!("cannot parse policy bundle: {}", e.message),
+                "here",
+            ),
             None => Report::msg(e.to_string()),
         }
     })?;
