@@ -68,6 +68,37 @@ impl std::fmt::Display for EventShapeError {
     }
 }
 
+/// Writes `, "key": "value"` (ASCII escapes, Python's default separators).
+fn push_field(out: &mut String, key: &str, value: &str) {
+    out.push_str(", ");
+    canonical::write_str(out, key, true);
+    out.push_str(": ");
+    canonical::write_str(out, value, true);
+}
+
+/// Writes `map` as a JSON object in `style` (keys sorted when the style sorts), the
+/// same bytes as `canonical::write_value` of the object, without cloning it.
+fn write_map(out: &mut String, map: &Map<String, Value>, style: Style) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if matches!(style, Style::SortedAscii | Style::SortedCompactUnicode) {
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    let (item_sep, key_sep, ascii) = match style {
+        Style::SortedCompactUnicode => (",", ":", false),
+        Style::SortedAscii | Style::InsertionAscii => (", ", ": ", true),
+    };
+    out.push('{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(item_sep);
+        }
+        canonical::write_str(out, k, ascii);
+        out.push_str(key_sep);
+        canonical::write_value(out, v, style);
+    }
+    out.push('}');
+}
+
 impl AuditEvent {
     /// The reference's `_compute_hash`: SHA-256 of `json.dumps(payload, sort_keys=True)`
     /// over `intent_id, stage, event_type, outcome, timestamp, previous_hash, details`.
@@ -75,30 +106,26 @@ impl AuditEvent {
         canonical::sha256_hex(self.canonical_payload().as_bytes())
     }
 
-    /// The exact text that is hashed.
+    /// The exact text that is hashed (written field by field, the same bytes as
+    /// `canonical_string` of the payload object, without cloning `details`).
     pub fn canonical_payload(&self) -> String {
-        let payload = Value::Object(Map::from_iter([
-            (
-                "intent_id".to_owned(),
-                Value::String(self.intent_id.clone()),
-            ),
-            ("stage".to_owned(), Value::String(self.stage.clone())),
-            (
-                "event_type".to_owned(),
-                Value::String(self.event_type.clone()),
-            ),
-            ("outcome".to_owned(), Value::String(self.outcome.clone())),
-            (
-                "timestamp".to_owned(),
-                Value::String(self.timestamp.clone()),
-            ),
-            (
-                "previous_hash".to_owned(),
-                Value::String(self.previous_hash.clone()),
-            ),
-            ("details".to_owned(), Value::Object(self.details.clone())),
-        ]));
-        canonical::canonical_string(&payload)
+        let style = Style::SortedAscii;
+        let mut out = String::with_capacity(512);
+        out.push_str("{\"details\": ");
+        write_map(&mut out, &self.details, style);
+        // The other keys, already in sorted order.
+        for (key, value) in [
+            ("event_type", &self.event_type),
+            ("intent_id", &self.intent_id),
+            ("outcome", &self.outcome),
+            ("previous_hash", &self.previous_hash),
+            ("stage", &self.stage),
+            ("timestamp", &self.timestamp),
+        ] {
+            push_field(&mut out, key, value);
+        }
+        out.push('}');
+        out
     }
 
     /// The nine fields as a JSON object in dataclass order.
@@ -137,7 +164,28 @@ impl AuditEvent {
     /// The JSONL line (without the newline), byte-identical to the reference's
     /// `json.dumps(asdict(event), default=str)`.
     pub fn to_jsonl_line(&self) -> String {
-        canonical::to_string(&self.to_value(), Style::InsertionAscii)
+        let mut out = String::with_capacity(768);
+        out.push_str("{\"intent_id\": ");
+        canonical::write_str(&mut out, &self.intent_id, true);
+        for (key, value) in [
+            ("stage", &self.stage),
+            ("event_type", &self.event_type),
+            ("outcome", &self.outcome),
+            ("policy_bundle_version", &self.policy_bundle_version),
+        ] {
+            push_field(&mut out, key, value);
+        }
+        out.push_str(", \"details\": ");
+        write_map(&mut out, &self.details, Style::InsertionAscii);
+        for (key, value) in [
+            ("timestamp", &self.timestamp),
+            ("event_hash", &self.event_hash),
+            ("previous_hash", &self.previous_hash),
+        ] {
+            push_field(&mut out, key, value);
+        }
+        out.push('}');
+        out
     }
 
     /// `json.dumps(details, default=str)`: the SQLite `details_json` column.
@@ -288,6 +336,35 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"{"intent_id": "11111111-2222-3333-4444-555555555555", "stage": "policy_check", "event_type": "policy_evaluation", "outcome": "approve", "policy_bundle_version": "prod-v1.0", "details": {"decision_id": "35324dcc-4335-455e-bce2-bd72f68a6f0c", "signature_hash": "e1fc764a6d33a9efc69ddaae611407ccef2ff5ddb0e3d9969b0df69422907649", "catalog_hash": "195b9fb1afa73b94aef907c6a0522d7f3a631e8c39dd04abe7ac3f04b205c347", "policy_bundle_hash": "795df3d823b924c84b48818773b865f57cb69c724ffa9a6c89f165ce1a9c8eb8", "faults": [], "interventions": [], "reasoning": "All rules passed. Execution approved."}, "timestamp": "2026-11-21T20:02:57.918912+00:00", "event_hash": "fa3bb99408fb34d268cd8b0c4a6db554c2b3404de9a0d0c94dafb07c539a9c17", "previous_hash": ""}"#;
+
+    #[test]
+    fn direct_writers_match_the_generic_canonical_forms() {
+        let mut e = AuditEvent::from_jsonl_line(SAMPLE).unwrap();
+        e.details.insert(
+            "zeta é\u{1F600}\n\"q\"".to_owned(),
+            serde_json::json!({"b": [1, 2.5, null, true], "a": {"y": "ü", "x": -3}}),
+        );
+        e.details
+            .insert("alpha".to_owned(), Value::from("\u{7f}\t"));
+        e.outcome = "ok \u{e9}".to_owned();
+        let payload = Value::Object(Map::from_iter([
+            ("intent_id".to_owned(), Value::from(e.intent_id.clone())),
+            ("stage".to_owned(), Value::from(e.stage.clone())),
+            ("event_type".to_owned(), Value::from(e.event_type.clone())),
+            ("outcome".to_owned(), Value::from(e.outcome.clone())),
+            ("timestamp".to_owned(), Value::from(e.timestamp.clone())),
+            (
+                "previous_hash".to_owned(),
+                Value::from(e.previous_hash.clone()),
+            ),
+            ("details".to_owned(), Value::Object(e.details.clone())),
+        ]));
+        assert_eq!(e.canonical_payload(), canonical::canonical_string(&payload));
+        assert_eq!(
+            e.to_jsonl_line(),
+            canonical::to_string(&e.to_value(), Style::InsertionAscii)
+        );
+    }
 
     #[test]
     fn sample_line_round_trips_and_hashes() {
