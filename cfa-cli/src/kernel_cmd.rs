@@ -12,7 +12,10 @@ use cfa_lifecycle::{
     ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, PromotionPolicy,
 };
 use cfa_resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
-use cfa_sandbox::{ExecutionConfig, FailurePolicy, MockConfig, SandboxOptions, SandboxRegistry};
+use cfa_sandbox::{
+    ExecutionConfig, FailurePolicy, MockConfig, RunContext, Sandbox, SandboxError, SandboxOptions,
+    SandboxRegistry, SandboxRun,
+};
 use cfa_types::{Catalog, DecisionState};
 use clap::{Args, ValueEnum};
 use miette::Report;
@@ -143,6 +146,31 @@ pub struct ExecArgs {
     /// Lease holder id of this process (default `cfa-<pid>`).
     #[arg(long)]
     pub lease_holder: Option<String>,
+    /// Pause this many milliseconds when the run starts, while the target lease is held
+    /// (demonstrates leases between processes).
+    #[arg(long, value_name = "MS")]
+    pub mock_delay_ms: Option<u64>,
+}
+
+/// A sandbox that pauses before each run, then delegates.
+struct Paced {
+    inner: Box<dyn Sandbox>,
+    delay: std::time::Duration,
+}
+
+impl Sandbox for Paced {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn check_environment(&self) -> Vec<cfa_types::Fault> {
+        self.inner.check_environment()
+    }
+
+    fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
+        std::thread::sleep(self.delay);
+        self.inner.begin(ctx)
+    }
 }
 
 /// The lifecycle database: `--db`, else the config's sqlite storage, else none.
@@ -184,9 +212,15 @@ pub fn execution_phase(
         mock,
         ..SandboxOptions::default()
     };
-    let sandbox = SandboxRegistry::with_builtins()
+    let mut sandbox = SandboxRegistry::with_builtins()
         .create(name, &opts)
         .map_err(|e| PlainError(format!("cannot create the {name} sandbox: {e}")))?;
+    if let Some(ms) = args.mock_delay_ms {
+        sandbox = Box::new(Paced {
+            inner: sandbox,
+            delay: std::time::Duration::from_millis(ms),
+        });
+    }
     let service = ExecutionService {
         sandbox,
         config: ExecutionConfig {

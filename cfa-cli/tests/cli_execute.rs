@@ -277,3 +277,78 @@ fn a_lease_held_by_another_process_blocks_with_state_target_leased() {
         .code(0);
     assert_eq!(life.lease(&target).unwrap(), None);
 }
+
+#[test]
+fn two_processes_racing_for_one_target_one_runs_one_is_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("same.db");
+    let log = dir.path().join("audit.jsonl");
+    // Create the schema once, before the race.
+    drop(cfa_lifecycle::LifecycleDb::open(&db).unwrap());
+    let c = catalog();
+    let spawn = |holder: &str| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"))
+            .current_dir(dir.path())
+            .args([
+                "evaluate",
+                APPROVE,
+                "-c",
+                c.as_str(),
+                "-f",
+                "json",
+                "--db",
+                db.to_str().unwrap(),
+                "--audit-log",
+                log.to_str().unwrap(),
+                "--lease-holder",
+                holder,
+                // Each run holds the lease for a while, so the other one finds it held.
+                "--mock-delay-ms",
+                "1500",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("proc-a"), spawn("proc-b"));
+    let mut results: Vec<(i32, Value)> = [a, b]
+        .into_iter()
+        .map(|p| {
+            let out = p.wait_with_output().unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            (out.status.code().unwrap(), v)
+        })
+        .collect();
+    results.sort_by_key(|(code, _)| *code);
+    assert_eq!(results[0].0, 0, "{}", results[0].1);
+    assert_eq!(results[0].1["state"], "approved");
+    assert_eq!(results[1].0, 4, "{}", results[1].1);
+    assert_eq!(results[1].1["state"], "blocked");
+    assert_eq!(results[1].1["faults"][0]["code"], "STATE_TARGET_LEASED");
+
+    // Both decisions are in the one audit log, and its chain is intact.
+    let finals: Vec<String> = audit_events(&log)
+        .into_iter()
+        .filter(|e| e["event_type"] == "final_decision")
+        .map(|e| e["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = finals.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["approved", "blocked"], "{finals:?}");
+    cfa(dir.path())
+        .args(["audit", "verify", "--file", log.to_str().unwrap()])
+        .assert()
+        .code(0);
+    // One execution recorded, and the lease was released.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM execution_records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let leases: i64 = conn
+        .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(leases, 0);
+}
