@@ -352,3 +352,38 @@ fn two_processes_racing_for_one_target_one_runs_one_is_blocked() {
         .unwrap();
     assert_eq!(leases, 0);
 }
+
+#[test]
+fn the_config_sqlite_storage_is_the_default_lifecycle_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(catalog(), dir.path().join("catalog.json")).unwrap();
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "storage:\n  backend: sqlite\n  path: state/cfa.db\ndefaults:\n  catalog: catalog.json\n",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = cfa(dir.path())
+            .args(["evaluate", APPROVE, "-f", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["lifecycle"]["skill_state"], "candidate");
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("state/cfa.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM execution_records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    // The audit events went to the same database.
+    let events: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    assert!(events >= 20, "{events}");
+}
