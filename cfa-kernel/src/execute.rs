@@ -59,6 +59,10 @@ pub struct ExecutionRequest<'a> {
     pub plan: &'a ExecutionPlan,
     /// The statically validated artifact.
     pub artifact: &'a GeneratedArtifact,
+    /// Replans the decision needed (lifecycle records count them).
+    pub replan_count: u32,
+    /// Faults of the final policy evaluation (warnings of an approved decision).
+    pub policy_faults: &'a [Fault],
 }
 
 /// What an execution phase reports back.

@@ -149,8 +149,8 @@ impl ExecutionPhase for SandboxExecution {
             artifact: Some(req.artifact),
             version_id: &version_id,
             now: (self.clock)(),
-            replan_count: 0,
-            policy_faults: &[],
+            replan_count: req.replan_count,
+            policy_faults: req.policy_faults,
             policy_bundle_version: &ctx.policy_bundle_version,
             catalog_snapshot_version: &ctx.catalog_snapshot_version,
         };

@@ -686,6 +686,12 @@ impl<'k> Run<'k> {
             catalog: &k.config.catalog,
             plan,
             artifact,
+            replan_count: self.r.replan_count,
+            policy_faults: self
+                .r
+                .policy_result
+                .as_ref()
+                .map_or(&[], |p| p.faults.as_slice()),
         };
         let ran =
             guarded(|| executor.execute(&request)).and_then(|res| res.map_err(|e| e.to_string()));

@@ -298,3 +298,46 @@ fn skill_promotion_is_reported_beside_an_unchanged_decision() {
     assert_eq!(skills[3], "active", "{skills:?}");
     assert_eq!(db.execution_load(None).unwrap().len(), 4);
 }
+
+#[test]
+fn replans_and_policy_faults_reach_the_execution_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(LifecycleDb::open(dir.path().join("l.db")).unwrap());
+    let svc = service(
+        "mock",
+        &SandboxOptions::default(),
+        ExecutionConfig::default(),
+        Some(db.clone()),
+        "k1",
+    );
+    let (k, _) = kernel_with(config("prod-v1"), |b| {
+        b.executor(SandboxExecution::new(svc, clock()))
+    });
+    let r = k.process(common::REPLAN);
+    assert_eq!(
+        r.state,
+        DecisionState::ApprovedWithWarnings,
+        "{}",
+        r.blocked_reason
+    );
+    assert!(r.replan_count > 0);
+    let records = db.execution_load(None).unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].replanned);
+    assert_eq!(records[0].signature_hash, r.signature_hash);
+    let policy_codes: Vec<String> = r
+        .policy_result
+        .as_ref()
+        .unwrap()
+        .faults
+        .iter()
+        .map(|f| f.code.clone())
+        .collect();
+    for code in &policy_codes {
+        assert!(
+            records[0].faults.contains(code),
+            "{code} not in {:?}",
+            records[0].faults
+        );
+    }
+}
