@@ -68,6 +68,16 @@ impl std::fmt::Display for EventShapeError {
     }
 }
 
+/// `true` when `v` holds an object at any depth (its sorted and insertion-order
+/// texts may then differ).
+fn has_object(v: &Value) -> bool {
+    match v {
+        Value::Object(_) => true,
+        Value::Array(items) => items.iter().any(has_object),
+        _ => false,
+    }
+}
+
 /// Writes `, "key": "value"` (ASCII escapes, Python's default separators).
 fn push_field(out: &mut String, key: &str, value: &str) {
     out.push_str(", ");
@@ -329,6 +339,106 @@ impl NewEvent {
         event.event_hash = event.compute_hash();
         event
     }
+
+    /// [`NewEvent::seal`] plus the event's JSONL line (without the newline), escaping
+    /// each string once for both the hashed payload and the line. Same bytes as
+    /// `seal(previous_hash)` followed by [`AuditEvent::to_jsonl_line`].
+    pub fn seal_with_line(self, previous_hash: &str) -> (AuditEvent, String) {
+        let esc = |s: &str| {
+            let mut out = String::with_capacity(s.len() + 2);
+            canonical::write_str(&mut out, s, true);
+            out
+        };
+        // Each detail once: `"key": value` sorted-style, plus the insertion-style text
+        // only when a nested object makes the two differ.
+        let mut entries: Vec<(&String, String, Option<String>)> =
+            Vec::with_capacity(self.details.len());
+        for (k, v) in &self.details {
+            let mut sorted = esc(k);
+            sorted.push_str(": ");
+            let insertion = has_object(v).then(|| {
+                let mut t = sorted.clone();
+                canonical::write_value(&mut t, v, Style::InsertionAscii);
+                t
+            });
+            canonical::write_value(&mut sorted, v, Style::SortedAscii);
+            entries.push((k, sorted, insertion));
+        }
+        let intent_id = esc(&self.intent_id);
+        let stage = esc(&self.stage);
+        let event_type = esc(&self.event_type);
+        let outcome = esc(&self.outcome);
+        let timestamp = esc(&self.timestamp);
+        let previous = esc(previous_hash);
+        let mut line = String::with_capacity(1024);
+        line.push_str("{\"intent_id\": ");
+        line.push_str(&intent_id);
+        for (key, value) in [
+            ("stage", &stage),
+            ("event_type", &event_type),
+            ("outcome", &outcome),
+        ] {
+            line.push_str(", \"");
+            line.push_str(key);
+            line.push_str("\": ");
+            line.push_str(value);
+        }
+        line.push_str(", \"policy_bundle_version\": ");
+        canonical::write_str(&mut line, &self.policy_bundle_version, true);
+        line.push_str(", \"details\": {");
+        for (n, (_, sorted, insertion)) in entries.iter().enumerate() {
+            if n > 0 {
+                line.push_str(", ");
+            }
+            line.push_str(insertion.as_deref().unwrap_or(sorted));
+        }
+        line.push('}');
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut payload = String::with_capacity(line.len());
+        payload.push_str("{\"details\": {");
+        for (n, (_, sorted, _)) in entries.iter().enumerate() {
+            if n > 0 {
+                payload.push_str(", ");
+            }
+            payload.push_str(sorted);
+        }
+        payload.push('}');
+        for (key, value) in [
+            ("event_type", &event_type),
+            ("intent_id", &intent_id),
+            ("outcome", &outcome),
+            ("previous_hash", &previous),
+            ("stage", &stage),
+            ("timestamp", &timestamp),
+        ] {
+            payload.push_str(", \"");
+            payload.push_str(key);
+            payload.push_str("\": ");
+            payload.push_str(value);
+        }
+        payload.push('}');
+        drop(entries);
+        let event_hash = canonical::sha256_hex(payload.as_bytes());
+        line.push_str(", \"timestamp\": ");
+        line.push_str(&timestamp);
+        line.push_str(", \"event_hash\": ");
+        canonical::write_str(&mut line, &event_hash, true);
+        line.push_str(", \"previous_hash\": ");
+        line.push_str(&previous);
+        line.push('}');
+        let event = AuditEvent {
+            intent_id: self.intent_id,
+            stage: self.stage,
+            event_type: self.event_type,
+            outcome: self.outcome,
+            policy_bundle_version: self.policy_bundle_version,
+            details: self.details,
+            timestamp: self.timestamp,
+            event_hash,
+            previous_hash: previous_hash.to_owned(),
+        };
+        (event, line)
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +474,19 @@ mod tests {
             e.to_jsonl_line(),
             canonical::to_string(&e.to_value(), Style::InsertionAscii)
         );
+        let fresh = NewEvent {
+            intent_id: e.intent_id.clone(),
+            stage: e.stage.clone(),
+            event_type: e.event_type.clone(),
+            outcome: e.outcome.clone(),
+            policy_bundle_version: "v\u{e9}".to_owned(),
+            details: e.details.clone(),
+            timestamp: e.timestamp.clone(),
+        };
+        let (sealed, line) = fresh.clone().seal_with_line("prev\u{1F600}");
+        let reference = fresh.seal("prev\u{1F600}");
+        assert_eq!(sealed, reference);
+        assert_eq!(line, reference.to_jsonl_line());
     }
 
     #[test]

@@ -272,8 +272,8 @@ impl AuditStore for JsonlStore {
             }
             let mut sealed = Vec::with_capacity(events.len());
             for event in events {
-                let e = event.seal(&prev);
-                bytes.extend_from_slice(e.to_jsonl_line().as_bytes());
+                let (e, line) = event.seal_with_line(&prev);
+                bytes.extend_from_slice(line.as_bytes());
                 bytes.push(b'\n');
                 prev.clone_from(&e.event_hash);
                 sealed.push(e);
