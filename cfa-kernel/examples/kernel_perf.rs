@@ -7,16 +7,16 @@
 //! default pyspark backend generates and statically validates code for the approved
 //! ones. Prints p50/p99 of the first and the last 100k calls and VmRSS at start/end.
 //!
-//! Measured 2026-11-21 on the shared 2-core machine (other builds running, load ≈ 2.3),
+//! Measured 2026-11-21 on the shared 2-core machine (other builds running, load ≈ 2.8),
 //! 1M calls, 6.75M events, after batching each run's events into one
-//! `AuditStore::append_batch` (one lock, cached tail, one write) and writing the hashed
-//! payload / JSONL line without cloning `details`: first 100k p50 73.8 µs / p99 143 µs,
-//! last 100k p50 71.7 µs / p99 141 µs; VmRSS 5.5 MB → 6.0 MB (flat). Before: p50 165.5 /
-//! p99 1551 µs (first), 171.6 / 299 µs (last). `CFA_PERF_STORE=memory`, 100k calls:
-//! p50 ≈ 57 µs, p99 ≈ 116 µs. The 50 µs p99 goal is still NOT met: the rest is
-//! `cfa_types::canonical::write_str` (char-by-char escaping, ~20% of samples),
-//! static validation of the generated code (~11%), the signature content hash (~9%),
-//! codegen (~7%), SHA-256 and allocation.
+//! `AuditStore::append_batch` (one lock, cached tail, one write) and sealing events with
+//! `NewEvent::seal_with_line` (each string escaped once, no clone of `details`): first
+//! 100k p50 69.4 µs / p99 130 µs, last 100k p50 70.8 µs / p99 150 µs; VmRSS 5.5 MB →
+//! 6.0 MB (flat). Before: p50 165.5 / p99 1551 µs (first), 171.6 / 299 µs (last).
+//! `CFA_PERF_STORE=memory`, 100k calls: p50 ≈ 59 µs. The 50 µs p99 goal is still NOT
+//! met: what remains is `cfa_types::canonical::write_str` (char-by-char escaping, ~15%
+//! self time), static validation of the generated code (~11%), the signature content
+//! hash (~7%), the artifact hash (~5%), codegen (~4%), SHA-256 and allocation.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
