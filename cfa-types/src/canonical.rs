@@ -143,7 +143,15 @@ pub fn write_number(out: &mut String, n: &Number) {
 /// characters below U+0020 are.
 pub fn write_str(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
-    for c in s.chars() {
+    // Fast path: copy the longest prefix that needs no escaping in one go (the common
+    // case is plain ASCII text), then escape the rest char by char.
+    let plain = s
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\' || (ascii && b >= 0x7f))
+        .unwrap_or(s.len());
+    let (head, tail) = s.split_at_checked(plain).unwrap_or(("", s));
+    out.push_str(head);
+    for c in tail.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
