@@ -4,23 +4,23 @@
 //! wires and presents it.
 
 mod audit_cmd;
+mod config;
+mod demo;
 mod exit;
 mod generate_cmd;
+mod init_cmd;
 mod input;
+mod kernel_cmd;
+mod kernel_render;
 mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod policy_cmd;
 mod rules_cmd;
-mod storage_cmd;
 mod serve;
+mod storage_cmd;
 mod telemetry;
 mod validate_cmd;
-mod config;
-mod demo;
-mod init_cmd;
-mod kernel_cmd;
-mod kernel_render;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

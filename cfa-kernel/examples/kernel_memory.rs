@@ -108,7 +108,10 @@ fn main() {
         us(&last, 0.5),
         us(&last, 0.99)
     );
-    let growth = rss.last().map_or(0, |l| l.1).saturating_sub(rss.first().map_or(0, |f| f.1));
+    let growth = rss
+        .last()
+        .map_or(0, |l| l.1)
+        .saturating_sub(rss.first().map_or(0, |f| f.1));
     println!("RSS growth first → last checkpoint: {growth} kB");
     if executed == 0 || growth > 16 * 1024 {
         std::process::exit(1);
