@@ -62,18 +62,11 @@ const FEATURE_SUITES: &[(&str, &str, Option<&str>)] = &[
     ("cfa-cli", "otel", Some("serve_otel")),
 ];
 
+/// Every test: doc tests and the opt-in feature suites first, then the whole
+/// workspace through nextest, so the run closes on the main suite's summary.
 fn test() -> Result<(), String> {
     let cargo = cargo();
-    run(
-        &cargo,
-        &[
-            "nextest",
-            "run",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-        ],
-    )?;
+    run(&cargo, &["test", "--workspace", "--doc", "--locked"])?;
     for (package, feature, test) in FEATURE_SUITES {
         let mut args = vec![
             "nextest",
@@ -90,7 +83,16 @@ fn test() -> Result<(), String> {
         }
         run(&cargo, &args)?;
     }
-    run(&cargo, &["test", "--workspace", "--doc", "--locked"])
+    run(
+        &cargo,
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ],
+    )
 }
 
 /// `cargo xtask bench`: the latency gates of design.md §6 (release build of
