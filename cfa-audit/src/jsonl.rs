@@ -280,9 +280,14 @@ impl AuditStore for JsonlStore {
             }
             // Until the write is known complete, the tail must be re-read.
             inner.cached = None;
-            (&inner.file)
-                .write_all(&bytes)
-                .map_err(|e| IoError::new(&self.path, "append to", e))?;
+            if let Err(e) = (&inner.file).write_all(&bytes) {
+                // A write that failed part-way (disk full, file size limit) must not
+                // leave a torn line of ours behind: cut the file back to where this
+                // append started. If even that fails, the next append finds the torn
+                // tail and refuses, pointing at `cfa audit repair`.
+                let _ = inner.file.set_len(tail.len);
+                return Err(IoError::new(&self.path, "append to", e).into());
+            }
             inner.cached = Some(Tail {
                 last_hash: prev,
                 needs_newline: false,

@@ -5,7 +5,8 @@
 //! `cargo run --release -p cfa-kernel --example kernel_memory [-- CALLS]` (default
 //! 1,000,000). Prints VmRSS every 10% of the run and p50/p99 of the first and last
 //! 10% of calls; exits 1 when RSS grows by more than 16 MiB between the first and
-//! the last checkpoint (a leak would grow with the number of calls).
+//! the last checkpoint (a leak would grow with the number of calls), or when any call
+//! was blocked because the audit log could not be written (e.g. the disk filled up).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -79,12 +80,16 @@ fn main() {
     let mut last = Histogram::<u64>::new(3).unwrap();
     let mut rss = Vec::new();
     let mut executed = 0usize;
+    let mut audit_failures = 0usize;
     for i in 0..calls {
         let t = Instant::now();
         let r = kernel.process(INTENTS[i % INTENTS.len()]);
         let ns = t.elapsed().as_nanos() as u64;
         if r.execution.is_some() {
             executed += 1;
+        }
+        if r.blocked_reason.contains("Audit write failed") {
+            audit_failures += 1;
         }
         if i < window {
             first.record(ns).unwrap();
@@ -96,7 +101,9 @@ fn main() {
             rss.push((i + 1, rss_kb()));
         }
     }
-    println!("calls: {calls}, executed with projection: {executed}");
+    println!(
+        "calls: {calls}, executed with projection: {executed}, blocked by audit write failures: {audit_failures}"
+    );
     for (n, kb) in &rss {
         println!("  after {n:>9} calls: VmRSS {kb} kB");
     }
@@ -113,7 +120,7 @@ fn main() {
         .map_or(0, |l| l.1)
         .saturating_sub(rss.first().map_or(0, |f| f.1));
     println!("RSS growth first → last checkpoint: {growth} kB");
-    if executed == 0 || growth > 16 * 1024 {
+    if executed == 0 || audit_failures > 0 || growth > 16 * 1024 {
         std::process::exit(1);
     }
 }
