@@ -60,6 +60,28 @@ pub struct GeneratedArtifact {
 }
 
 impl GeneratedArtifact {
+    /// An artifact for `plan`: target, write mode, consistency unit and step count are
+    /// taken from the plan, so every backend reports them the same way.
+    pub fn for_plan(
+        backend: &str,
+        language: Language,
+        plan: &cfa_plan::ExecutionPlan,
+        files: Vec<GeneratedFile>,
+        step_code: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        GeneratedArtifact {
+            backend: backend.to_owned(),
+            language,
+            target: plan.target.clone(),
+            plan_signature_hash: plan.signature_hash.clone(),
+            write_mode: plan.write_mode.as_str().into(),
+            consistency_unit: plan.consistency_unit.as_str().into(),
+            step_count: plan.steps.len(),
+            files,
+            step_code,
+        }
+    }
+
     /// The main file (the script, the SQL, or the dbt model).
     pub fn main_file(&self) -> Option<&GeneratedFile> {
         self.files.first()

@@ -294,17 +294,13 @@ impl Backend for DbtBackend {
                 ),
             });
         }
-        Ok(GeneratedArtifact {
-            backend: "dbt".into(),
-            language: Language::Dbt,
-            target: plan.target.clone(),
-            plan_signature_hash: plan.signature_hash.clone(),
-            write_mode: plan.write_mode.as_str().into(),
-            consistency_unit: plan.consistency_unit.as_str().into(),
-            step_count: plan.steps.len(),
+        Ok(GeneratedArtifact::for_plan(
+            "dbt",
+            Language::Dbt,
+            plan,
             files,
             step_code,
-        })
+        ))
     }
 
     fn validate(

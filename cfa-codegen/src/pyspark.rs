@@ -329,20 +329,16 @@ impl Backend for PySparkBackend {
     ) -> Result<GeneratedArtifact, CodegenError> {
         check_all(signature, plan)?;
         let (content, step_code) = self.script(plan, signature)?;
-        Ok(GeneratedArtifact {
-            backend: "pyspark".into(),
-            language: Language::Pyspark,
-            target: plan.target.clone(),
-            plan_signature_hash: plan.signature_hash.clone(),
-            write_mode: plan.write_mode.as_str().into(),
-            consistency_unit: plan.consistency_unit.as_str().into(),
-            step_count: plan.steps.len(),
-            files: vec![GeneratedFile {
+        Ok(GeneratedArtifact::for_plan(
+            "pyspark",
+            Language::Pyspark,
+            plan,
+            vec![GeneratedFile {
                 path: format!("{}.py", plan.target),
                 content,
             }],
             step_code,
-        })
+        ))
     }
 
     fn validate(

@@ -257,20 +257,16 @@ impl Backend for SqlBackend {
         crate::ident::check_identifier(&self.config.source_schema, "sql config source_schema")?;
         crate::ident::check_identifier(&self.config.target_schema, "sql config target_schema")?;
         let (content, step_code) = self.script(plan)?;
-        Ok(GeneratedArtifact {
-            backend: "sql".into(),
-            language: Language::Sql,
-            target: plan.target.clone(),
-            plan_signature_hash: plan.signature_hash.clone(),
-            write_mode: plan.write_mode.as_str().into(),
-            consistency_unit: plan.consistency_unit.as_str().into(),
-            step_count: plan.steps.len(),
-            files: vec![GeneratedFile {
+        Ok(GeneratedArtifact::for_plan(
+            "sql",
+            Language::Sql,
+            plan,
+            vec![GeneratedFile {
                 path: format!("{}.sql", plan.target),
                 content,
             }],
             step_code,
-        })
+        ))
     }
 
     fn validate(
