@@ -285,24 +285,14 @@ impl<'k> Run<'k> {
         let resolution = match resolved {
             Ok(r) => r,
             Err(e) => {
-                let reason = format!("Normalization failed: {e}");
-                let stop = self.block(
-                    phase,
-                    reason.clone(),
-                    vec![kernel_fault(
-                        faults::NORMALIZER_FAILED,
-                        phase,
-                        reason,
-                        "Check the normaliser (model endpoint, keyword packs) and retry.",
-                    )],
-                );
-                self.emit(
+                return Err(self.phase_error_with(
                     phase,
                     "normalization_error",
-                    "error",
+                    faults::NORMALIZER_FAILED,
+                    format!("Normalization failed: {e}"),
+                    "Check the normaliser (model endpoint, keyword packs) and retry.",
                     vec![("error", Value::from(e))],
-                )?;
-                return Err(stop);
+                ));
             }
         };
         self.r.resolution = Some(ResolutionSummary::from(&resolution));
@@ -348,27 +338,17 @@ impl<'k> Run<'k> {
         let outcome = match confirmed {
             Ok(o) => o,
             Err(e) => {
-                let reason = format!("Confirmation failed: {e}");
-                let stop = self.block(
-                    phase,
-                    reason.clone(),
-                    vec![kernel_fault(
-                        faults::CONFIRMATION_FAILED,
-                        phase,
-                        reason,
-                        "Fix the confirmation handler and resubmit the intent.",
-                    )],
-                );
-                self.emit(
+                return Err(self.phase_error_with(
                     phase,
                     "confirmation",
-                    "error",
+                    faults::CONFIRMATION_FAILED,
+                    format!("Confirmation failed: {e}"),
+                    "Fix the confirmation handler and resubmit the intent.",
                     vec![
                         ("mode", Value::from(resolution.confirmation_mode.as_str())),
                         ("error", Value::from(e)),
                     ],
-                )?;
-                return Err(stop);
+                ));
             }
         };
         let label = if outcome.approved {
@@ -406,27 +386,17 @@ impl<'k> Run<'k> {
             let result = match evaluated {
                 Ok(r) => r,
                 Err(e) => {
-                    let reason = format!("Policy evaluation failed: {e}");
-                    let stop = self.block(
-                        phase,
-                        reason.clone(),
-                        vec![kernel_fault(
-                            faults::POLICY_FAILED,
-                            phase,
-                            reason,
-                            "Fix the failing policy condition (plugin) and retry.",
-                        )],
-                    );
-                    self.emit(
+                    return Err(self.phase_error_with(
                         phase,
                         "policy_evaluation",
-                        "error",
+                        faults::POLICY_FAILED,
+                        format!("Policy evaluation failed: {e}"),
+                        "Fix the failing policy condition (plugin) and retry.",
                         vec![
                             ("replan_count", Value::from(count)),
                             ("error", Value::from(e)),
                         ],
-                    )?;
-                    return Err(stop);
+                    ));
                 }
             };
             self.emit(
@@ -819,14 +789,23 @@ impl<'k> Run<'k> {
         reason: String,
         remediation: &str,
     ) -> Stop {
+        let details = vec![("error", Value::from(reason.clone()))];
+        self.phase_error_with(phase, event_type, code, reason, remediation, details)
+    }
+
+    /// [`Run::phase_error`] with the event's own `details` (the reference's keys).
+    fn phase_error_with(
+        &mut self,
+        phase: Phase,
+        event_type: &str,
+        code: &str,
+        reason: String,
+        remediation: &str,
+        details: Vec<(&str, Value)>,
+    ) -> Stop {
         let fault = kernel_fault(code, phase, reason.clone(), remediation);
-        let stop = self.block(phase, reason.clone(), vec![fault]);
-        match self.emit(
-            phase,
-            event_type,
-            "error",
-            vec![("error", Value::from(reason))],
-        ) {
+        let stop = self.block(phase, reason, vec![fault]);
+        match self.emit(phase, event_type, "error", details) {
             Ok(()) => stop,
             Err(s) => s,
         }
