@@ -72,3 +72,9 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|p| format!("panicked: {}", panic_message(p.as_ref())))
 }
+
+/// [`guarded`] for a fallible plugin call: a panic or an error both become the
+/// error message.
+pub fn guarded_try<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
+    guarded(f).and_then(|res| res.map_err(|e| e.to_string()))
+}

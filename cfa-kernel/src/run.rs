@@ -3,7 +3,7 @@
 
 use crate::config::Grounding;
 use crate::execute::{ExecutionRequest, PublishState};
-use crate::faults::{self, guarded, kernel_fault};
+use crate::faults::{self, guarded, guarded_try, kernel_fault};
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
 use crate::result::{
@@ -167,8 +167,7 @@ impl<'k> Run<'k> {
         }
         let mut written = Vec::with_capacity(events.len());
         let store = &self.k.audit;
-        let res = guarded(|| store.append_batch(events, &mut written))
-            .and_then(|res| res.map_err(|e| e.to_string()));
+        let res = guarded_try(|| store.append_batch(events, &mut written));
         let done = written.len();
         self.r
             .audit_event_hashes
@@ -280,8 +279,7 @@ impl<'k> Run<'k> {
         if strict {
             input = input.strict(k.config.min_confidence);
         }
-        let resolved = guarded(|| k.normalizer.normalize(&input))
-            .and_then(|res| res.map_err(|e| e.to_string()));
+        let resolved = guarded_try(|| k.normalizer.normalize(&input));
         let resolution = match resolved {
             Ok(r) => r,
             Err(e) => {
@@ -445,8 +443,7 @@ impl<'k> Run<'k> {
                 self.r.policy_result = Some(result);
                 return Err(self.block(phase, reason, f));
             }
-            let patched = guarded(|| sig.apply_patches(&result.patches))
-                .and_then(|res| res.map_err(|e| e.to_string()));
+            let patched = guarded_try(|| sig.apply_patches(&result.patches));
             let new_sig = match patched {
                 Ok(s) => s,
                 Err(e) => {
@@ -513,8 +510,7 @@ impl<'k> Run<'k> {
             return Ok(None);
         }
         self.r.phases_run.push(phase);
-        let planned = guarded(|| k.planner.plan(sig, Some(&k.config.catalog)))
-            .and_then(|res| res.map_err(|e| e.to_string()));
+        let planned = guarded_try(|| k.planner.plan(sig, Some(&k.config.catalog)));
         let plan = match planned {
             Ok(p) => p,
             Err(e) => {
@@ -555,8 +551,7 @@ impl<'k> Run<'k> {
                 ));
             }
         };
-        let generated =
-            guarded(|| backend.generate(&plan, sig)).and_then(|res| res.map_err(|e| e.to_string()));
+        let generated = guarded_try(|| backend.generate(&plan, sig));
         let artifact = match generated {
             Ok(a) => a,
             Err(e) => {
@@ -663,8 +658,7 @@ impl<'k> Run<'k> {
                 .as_ref()
                 .map_or(&[], |p| p.faults.as_slice()),
         };
-        let ran =
-            guarded(|| executor.execute(&request)).and_then(|res| res.map_err(|e| e.to_string()));
+        let ran = guarded_try(|| executor.execute(&request));
         let outcome = match ran {
             Ok(o) => o,
             Err(e) => {
