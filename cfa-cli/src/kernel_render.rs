@@ -74,8 +74,12 @@ fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
 pub fn execution_line(r: &KernelResult) -> Option<String> {
     if let Some(e) = &r.execution {
         let d = &e.details;
-        if d.get("executed").and_then(serde_json::Value::as_bool) == Some(false) {
-            return Some(format!("{}: not executed (target leased)", e.executor));
+        if e.publish_state == cfa_kernel::PublishState::NotExecuted {
+            let why = match d.get("lease_holder").and_then(serde_json::Value::as_str) {
+                Some(holder) => format!("target leased by '{holder}'"),
+                None => "refused".to_owned(),
+            };
+            return Some(format!("{}: not executed ({why})", e.executor));
         }
         let m = d.get("metrics");
         let num = |k: &str| m.and_then(|m| m.get(k)).and_then(serde_json::Value::as_f64);

@@ -28,6 +28,9 @@ pub enum PublishState {
     },
     /// Everything was rolled back: final state `rolled_back`.
     RolledBack,
+    /// Nothing ran and nothing was written (for example another intent holds the
+    /// target's lease). The outcome's faults say why; the kernel blocks with them.
+    NotExecuted,
 }
 
 impl PublishState {
@@ -39,6 +42,7 @@ impl PublishState {
             PublishState::CommittedNotPublished => "committed_not_published",
             PublishState::Quarantined { .. } => "quarantined",
             PublishState::RolledBack => "rolled_back",
+            PublishState::NotExecuted => "not_executed",
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct ExecutionOutcome {
     pub publish_state: PublishState,
     /// Runtime validation faults. High or critical faults block the run
     /// (`Runtime validation failed: CODES`); warnings make it `approved_with_warnings`.
+    /// With [`PublishState::NotExecuted`] they say why nothing ran (`Execution refused:
+    /// CODES`; with no fault the kernel still blocks, with `KERNEL_EXECUTION_FAILED`).
     pub faults: Vec<Fault>,
     /// Extra details for the `execution_completed` audit event (rows, cost, duration…).
     pub details: Map<String, Value>,

@@ -173,7 +173,7 @@ impl ExecutionPhase for SandboxExecution {
                     Value::from(held.expires_at.as_str()),
                 );
                 Ok(ExecutionOutcome {
-                    publish_state: PublishState::Published,
+                    publish_state: PublishState::NotExecuted,
                     faults: vec![lease_fault(&held)],
                     details: d,
                     projection: None,

@@ -732,6 +732,26 @@ impl<'k> Run<'k> {
                 );
                 Err(self.end_in(phase, DecisionState::Degraded, reason))
             }
+            // Fail closed: an execution that did not happen never approves, whatever
+            // the severity of the faults it gave (or if it gave none).
+            PublishState::NotExecuted => {
+                if outcome.faults.is_empty() {
+                    let reason = format!(
+                        "Execution phase '{}' did not run and gave no reason.",
+                        executor.name()
+                    );
+                    let fault = kernel_fault(
+                        faults::EXECUTION_FAILED,
+                        phase,
+                        reason.clone(),
+                        "Check the sandbox or engine, then resubmit.",
+                    );
+                    Err(self.block(phase, reason, vec![fault]))
+                } else {
+                    let reason = format!("Execution refused: {}", joined_codes(&outcome.faults));
+                    Err(self.block(phase, reason, Vec::new()))
+                }
+            }
             PublishState::Published => {
                 let bad = blocking(&outcome.faults);
                 if bad.is_empty() {

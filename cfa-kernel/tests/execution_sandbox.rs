@@ -258,12 +258,20 @@ fn lease_held_by_another_holder_blocks_and_is_audited() {
         "k1",
     ));
     testing::assert_blocked_with(&r, "STATE_TARGET_LEASED").unwrap();
-    assert!(r.blocked_reason.contains("STATE_TARGET_LEASED"));
+    assert_eq!(r.blocked_reason, "Execution refused: STATE_TARGET_LEASED");
     let ex = r.execution.as_ref().unwrap();
+    assert_eq!(ex.publish_state, PublishState::NotExecuted);
     assert_eq!(ex.details["executed"], false);
     assert_eq!(ex.details["lease_holder"], "other-kernel");
     assert!(t.contains(&"execution_completed".to_owned()));
-    let fin = events(store.as_ref()).into_iter().last().unwrap();
+    let ev = events(store.as_ref());
+    let done = ev
+        .iter()
+        .find(|e| e.event_type == "execution_completed")
+        .unwrap();
+    assert_eq!(done.outcome, "not_executed");
+    assert_eq!(done.details["committed"], false);
+    let fin = ev.into_iter().last().unwrap();
     assert_eq!(fin.event_type, "final_decision");
     assert_eq!(fin.outcome, "blocked");
     assert_eq!(fin.details["faults"][0], "STATE_TARGET_LEASED");

@@ -788,6 +788,20 @@ impl ExecutionPhase for Exec {
                     failed_steps: vec!["join".into()],
                 }
             }
+            "not_executed" => out.publish_state = PublishState::NotExecuted,
+            "refused_warning" => {
+                out.publish_state = PublishState::NotExecuted;
+                out.faults.push(cfa_types::Fault {
+                    code: "ENGINE_BUSY".into(),
+                    family: cfa_types::FaultFamily::Environmental,
+                    severity: FaultSeverity::Warning,
+                    stage: "execution".into(),
+                    message: "engine busy".into(),
+                    mandatory_action: cfa_types::PolicyAction::Block,
+                    remediation: vec![],
+                    detected_before_execution: true,
+                });
+            }
             "runtime_fault" | "runtime_warning" => {
                 let sev = if self.0 == "runtime_fault" {
                     FaultSeverity::Critical
@@ -886,6 +900,27 @@ fn runtime_faults_block_and_warnings_follow_the_config() {
     let (r, _) = exec_run("runtime_warning", true);
     assert_eq!(r.state, DecisionState::Blocked);
     assert_eq!(r.blocked_reason, "Warnings treated as blocking (config).");
+}
+
+#[test]
+fn an_execution_that_did_not_run_blocks_whatever_its_faults_say() {
+    // A refusal with only a warning still blocks: nothing ran, so nothing is approved.
+    let (r, t) = exec_run("refused_warning", false);
+    assert_eq!(r.state, DecisionState::Blocked);
+    assert_eq!(r.blocked_reason, "Execution refused: ENGINE_BUSY");
+    assert!(!r.is_executable());
+    assert_eq!(
+        r.execution.as_ref().unwrap().publish_state,
+        PublishState::NotExecuted
+    );
+    assert_eq!(t[7..], ["execution_completed", "final_decision"]);
+    // A refusal without any reason blocks with the kernel's own fault.
+    let (r, _) = exec_run("not_executed", false);
+    testing::assert_blocked_with(&r, "KERNEL_EXECUTION_FAILED").unwrap();
+    assert_eq!(
+        r.blocked_reason,
+        "Execution phase 'test-exec' did not run and gave no reason."
+    );
 }
 
 #[test]
