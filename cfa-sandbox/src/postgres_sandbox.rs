@@ -11,6 +11,7 @@ use crate::error::SandboxError;
 use crate::metrics::StepMetrics;
 use crate::sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};
 use cfa_codegen::ident::check_identifier;
+use cfa_codegen::sql::PARTITION_SETTING;
 use cfa_plan::{PlanStep, StepKind};
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction};
 use postgres::{Client, NoTls, SimpleQueryMessage};
@@ -71,7 +72,7 @@ impl PostgresSandbox {
             .map_err(|e| fail("connect", e))?;
         check_identifier(&config.target_schema, "postgres sandbox target_schema")
             .map_err(|e| fail("connect", e))?;
-        let client = Client::connect(dsn, NoTls).map_err(|e| fail("connect", e))?;
+        let client = Client::connect(dsn, NoTls).map_err(|e| fail("connect", error_chain(&e)))?;
         Ok(PostgresSandbox {
             client: Mutex::new(client),
             config,
@@ -83,6 +84,22 @@ impl PostgresSandbox {
             .lock()
             .map_err(|_| fail("lock", "the connection lock is poisoned"))
     }
+}
+
+/// `e` and its sources, `: `-separated (the postgres client's own message hides the
+/// cause, e.g. `Connection refused`). The messages never contain the DSN.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 fn env_fault(reason: &str) -> Fault {
@@ -346,6 +363,25 @@ impl Sandbox for PostgresSandbox {
             run.client
                 .execute("SELECT set_config('cfa.partition_start', $1, true)", &[p])
                 .map_err(|e| fail("begin", db_error(&e)))?;
+        }
+        // The artifact reads the partition start from the session: say so before
+        // anything runs instead of failing every attempt of the load step.
+        if sql
+            .content
+            .contains(&format!("current_setting('{PARTITION_SETTING}')"))
+        {
+            let row = run
+                .client
+                .query_one("SELECT current_setting('cfa.partition_start', true)", &[])
+                .map_err(|e| fail("begin", db_error(&e)))?;
+            let value: Option<String> = row.try_get(0).map_err(|e| fail("begin", db_error(&e)))?;
+            if value.is_none_or(|v| v.trim().is_empty()) {
+                // Dropping `run` rolls the open transaction back.
+                return Err(fail(
+                    "begin",
+                    "the SQL artifact filters on the session setting cfa.partition_start, which is not set: give a partition start (cfa evaluate --partition-start DATE) or set it for the database or role",
+                ));
+            }
         }
         Ok(Box::new(run))
     }

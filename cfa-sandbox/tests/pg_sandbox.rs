@@ -245,8 +245,33 @@ fn postgres_sandbox_commits_good_runs_and_rolls_back_bad_ones() {
         "6"
     );
 
-    // A bad DSN is a typed error, not a panic.
-    assert!(
-        PostgresSandbox::connect("host=127.0.0.1 port=1 user=postgres connect_timeout=2").is_err()
+    // 7. No partition start: refused before anything runs, naming the setting; the
+    // transaction is closed and the connection still works.
+    pg.psql(
+        "sandbox",
+        "INSERT INTO public.nfe VALUES (9, 10, 100, 90.00, '2026-01-12')",
+    )
+    .unwrap();
+    let unset = PostgresSandbox::connect(&dsn).unwrap();
+    let err = execute(&unset, &ctx, &cfg).unwrap_err().to_string();
+    assert!(err.contains("cfa.partition_start"), "{err}");
+    assert!(err.contains("--partition-start"), "{err}");
+    assert_eq!(
+        q(&format!(
+            "SELECT count(*) FROM public.\"{}\" WHERE nfe_id = 9",
+            p.target
+        )),
+        "0"
     );
+    let o = execute(sb.as_ref(), &ctx, &cfg).unwrap();
+    assert_eq!(o.publish_state, PublishState::Published);
+
+    // A bad DSN is a typed error naming the cause, never the DSN's password.
+    let err = PostgresSandbox::connect(
+        "host=127.0.0.1 port=1 user=postgres password=s3cret connect_timeout=2",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("onnection refused"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
 }
