@@ -4,6 +4,7 @@
 //! explicitly (a missing explicit config is an error). Paths in the file are relative
 //! to its directory. Explicit flags always beat the config.
 
+use crate::exec_settings::{self, ExecutionSettings, LifecycleSettings};
 use crate::input::{PlainError, SourceFile};
 use miette::Report;
 use serde_json::{Map, Value};
@@ -40,6 +41,10 @@ pub struct CfaConfig {
     pub policy_bundle: Option<String>,
     /// `defaults.backend`.
     pub backend: Option<String>,
+    /// The `execution` section (CFA addition).
+    pub execution: ExecutionSettings,
+    /// The `lifecycle` section (CFA addition).
+    pub lifecycle: LifecycleSettings,
 }
 
 /// The config file that applies to `start`, walking up to the root.
@@ -112,9 +117,9 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         _ => return Err(PlainError(format!("{file}: a config must be a mapping")).into()),
     };
     for key in root.keys() {
-        if !["version", "storage", "defaults"].contains(&key.as_str()) {
+        if !["version", "storage", "defaults", "execution", "lifecycle"].contains(&key.as_str()) {
             return Err(PlainError(format!(
-                "{file}: unknown key '{key}' (expected version, storage, defaults)"
+                "{file}: unknown key '{key}' (expected version, storage, defaults, execution, lifecycle)"
             ))
             .into());
         }
@@ -162,6 +167,12 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         }
     });
     let backend_default = string(defaults, "backend", "defaults", &file)?;
+    let execution: ExecutionSettings =
+        exec_settings::section(root.get("execution"), "execution", &file)?;
+    execution.check(&file)?;
+    let lifecycle: LifecycleSettings =
+        exec_settings::section(root.get("lifecycle"), "lifecycle", &file)?;
+    lifecycle.promotion.check(&file)?;
     Ok(CfaConfig {
         path: path.to_path_buf(),
         version,
@@ -173,6 +184,8 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         catalog,
         policy_bundle,
         backend: backend_default,
+        execution,
+        lifecycle,
         raw,
     })
 }

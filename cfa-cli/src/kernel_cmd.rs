@@ -2,20 +2,14 @@
 //! cfa-kernel), with config defaults that explicit flags always beat.
 
 use crate::config::{self, CfaConfig};
+use crate::exec_phase::{self, ExecArgs};
 use crate::exit;
 use crate::input::{PlainError, SourceFile};
 use crate::kernel_render;
 use crate::load;
 use cfa_audit::{AuditStore, Durability, JsonlStore, MemoryStore, SqliteStore, SystemClock};
-use cfa_kernel::{Grounding, Kernel, KernelConfig, KernelResult, SandboxExecution, UuidIds};
-use cfa_lifecycle::{
-    ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, PromotionPolicy,
-};
+use cfa_kernel::{Grounding, Kernel, KernelConfig, KernelResult, UuidIds};
 use cfa_resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
-use cfa_sandbox::{
-    ExecutionConfig, FailurePolicy, MockConfig, RunContext, Sandbox, SandboxError, SandboxOptions,
-    SandboxRegistry, SandboxRun,
-};
 use cfa_types::{Catalog, DecisionState};
 use clap::{Args, ValueEnum};
 use miette::Report;
@@ -84,175 +78,16 @@ pub enum EvalFormat {
     Summary,
 }
 
-/// Where `cfa evaluate` executes an approved artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum SandboxChoice {
-    /// The in-process mock (deterministic metrics; the default).
-    #[default]
-    Mock,
-    /// A sandbox whose environment fails mid-run (demonstrates `rolled_back`).
-    Panic,
-    /// A real PostgreSQL database (`--dsn`).
-    Postgres,
-    /// Do not execute: the run stops after static validation.
-    None,
-}
-
-/// What to do when some steps fail (reference.md §10.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-#[value(rename_all = "snake_case")]
-pub enum FailurePolicyChoice {
-    /// Roll everything back.
-    FullRollback,
-    /// Quarantine the failed steps.
-    #[default]
-    SelectiveQuarantine,
-    /// Commit the successful steps, publish nothing.
-    PartialCommitNoPublish,
-    /// Publish what succeeded, as `degraded` (exit 5).
-    DegradedPublish,
-}
-
-impl FailurePolicyChoice {
-    fn policy(self) -> FailurePolicy {
-        match self {
-            FailurePolicyChoice::FullRollback => FailurePolicy::FullRollback,
-            FailurePolicyChoice::SelectiveQuarantine => FailurePolicy::SelectiveQuarantine,
-            FailurePolicyChoice::PartialCommitNoPublish => FailurePolicy::PartialCommitNoPublish,
-            FailurePolicyChoice::DegradedPublish => FailurePolicy::DegradedPublish,
-        }
-    }
-}
-
-/// Execution flags of `cfa evaluate` (the execute, validate and state phases).
-#[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// Sandbox that executes approved artifacts.
-    #[arg(long, value_enum, default_value_t)]
-    pub sandbox: SandboxChoice,
-    /// Connection string of the postgres sandbox.
-    #[arg(long)]
-    pub dsn: Option<String>,
-    /// Lifecycle database (SQLite): leases, execution records and skills; default the
-    /// config's storage when it is sqlite, else none (no leases, no skill state).
-    #[arg(long)]
-    pub db: Option<PathBuf>,
-    /// Failure policy when steps fail.
-    #[arg(long, value_enum, default_value_t)]
-    pub failure_policy: FailurePolicyChoice,
-    /// Make this plan step fail on every attempt (mock and panic sandboxes; repeatable).
-    #[arg(long = "mock-fail-step", value_name = "STEP")]
-    pub mock_fail_steps: Vec<String>,
-    /// Lease holder id of this process (default `cfa-<pid>`).
-    #[arg(long)]
-    pub lease_holder: Option<String>,
-    /// Pause this many milliseconds when the run starts, while the target lease is held
-    /// (demonstrates leases between processes).
-    #[arg(long, value_name = "MS")]
-    pub mock_delay_ms: Option<u64>,
-}
-
-/// A sandbox that pauses before each run, then delegates.
-struct Paced {
-    inner: Box<dyn Sandbox>,
-    delay: std::time::Duration,
-}
-
-impl Sandbox for Paced {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn check_environment(&self) -> Vec<cfa_types::Fault> {
-        self.inner.check_environment()
-    }
-
-    fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
-        std::thread::sleep(self.delay);
-        self.inner.begin(ctx)
-    }
-}
-
-/// The lifecycle database: `--db`, else the config's sqlite storage, else none.
-fn lifecycle_db(
-    flag: Option<&Path>,
-    cfg: Option<&CfaConfig>,
-) -> Result<Option<Arc<LifecycleDb>>, Report> {
-    let path = match (flag, cfg) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(c)) if c.storage.backend == "sqlite" => c.storage.path.clone(),
-        _ => return Ok(None),
-    };
-    let db = LifecycleDb::open(&path).map_err(|e| {
-        PlainError(format!(
-            "cannot open the lifecycle database {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(Some(Arc::new(db)))
-}
-
-/// The execution phase the flags ask for (`None` for `--sandbox none`).
-pub fn execution_phase(
-    args: &ExecArgs,
-    cfg: Option<&CfaConfig>,
-) -> Result<Option<SandboxExecution>, Report> {
-    let name = match args.sandbox {
-        SandboxChoice::None => return Ok(None),
-        SandboxChoice::Mock => "mock",
-        SandboxChoice::Panic => "panic",
-        SandboxChoice::Postgres => "postgres",
-    };
-    let mut mock = MockConfig::default();
-    for step in &args.mock_fail_steps {
-        mock = mock.fail_always(step);
-    }
-    let opts = SandboxOptions {
-        dsn: args.dsn.clone(),
-        mock,
-        ..SandboxOptions::default()
-    };
-    let mut sandbox = SandboxRegistry::with_builtins()
-        .create(name, &opts)
-        .map_err(|e| PlainError(format!("cannot create the {name} sandbox: {e}")))?;
-    if let Some(ms) = args.mock_delay_ms {
-        sandbox = Box::new(Paced {
-            inner: sandbox,
-            delay: std::time::Duration::from_millis(ms),
-        });
-    }
-    let service = ExecutionService {
-        sandbox,
-        config: ExecutionConfig {
-            failure_policy: args.failure_policy.policy(),
-            ..ExecutionConfig::default()
-        },
-        store: Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP)),
-        db: lifecycle_db(args.db.as_deref(), cfg)?,
-        engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
-        holder: args
-            .lease_holder
-            .clone()
-            .unwrap_or_else(|| format!("cfa-{}", std::process::id())),
-        lease_ttl_secs: 600,
-    };
-    Ok(Some(SandboxExecution::new(
-        service,
-        Box::new(jiff::Timestamp::now),
-    )))
-}
-
 /// Arguments of `cfa evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     #[command(flatten)]
     common: CommonArgs,
-    #[command(flatten)]
-    exec: ExecArgs,
     /// Policy bundle: a .yaml/.yml/.json file or a built-in name; default from the config, else the default rules.
     #[arg(long = "policy-bundle", short = 'p')]
     policy: Option<String>,
-    /// Code-generation backend (pyspark, sql, dbt); default from the config, else pyspark.
+    /// Code-generation backend (pyspark, sql, dbt); default from the config, else
+    /// pyspark (sql with `--sandbox postgres`).
     #[arg(long, short = 'b')]
     backend: Option<String>,
     /// Output format.
@@ -279,6 +114,9 @@ pub struct EvaluateArgs {
     /// Accepted for compatibility; non-approval already exits non-zero.
     #[arg(long)]
     exit_code: bool,
+    /// Execution flags (listed last, under their own heading).
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 /// The catalog: `-c`, else the config's (when the file exists), else empty.
@@ -384,11 +222,11 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .or_else(|| cfg.as_ref().and_then(|c| c.policy_bundle.clone()));
     let policy = load::policy(policy_spec.as_deref())?;
     let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
-    let backend = args
-        .backend
-        .clone()
-        .or_else(|| cfg.as_ref().and_then(|c| c.backend.clone()))
-        .unwrap_or_else(|| "pyspark".to_owned());
+    let backend = exec_phase::backend(
+        args.exec.sandbox(cfg.as_ref()),
+        args.backend.as_deref(),
+        cfg.as_ref(),
+    )?;
     let mut kc = KernelConfig::new(policy.engine, catalog);
     kc.policy_bundle_hash = policy.hash;
     kc.backend = backend;
@@ -404,7 +242,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .audit(store.clone())
         .ids(UuidIds)
         .clock(SystemClock);
-    if let Some(exec) = execution_phase(&args.exec, cfg.as_ref())? {
+    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg.as_ref())? {
         builder = builder.executor(exec);
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;

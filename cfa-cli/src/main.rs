@@ -6,6 +6,8 @@
 mod audit_cmd;
 mod config;
 mod demo;
+mod exec_phase;
+mod exec_settings;
 mod exit;
 mod generate_cmd;
 mod init_cmd;
