@@ -62,11 +62,35 @@ const FEATURE_SUITES: &[(&str, &str, Option<&str>)] = &[
     ("cfa-cli", "otel", Some("serve_otel")),
 ];
 
-/// Every test: doc tests and the opt-in feature suites first, then the whole
-/// workspace through nextest, so the run closes on the main suite's summary.
+/// Ignored tests too long for a debug build, which CI runs in release:
+/// (package, test binary). `memory_flat` is 1,000,000 kernel calls.
+const RELEASE_SUITES: &[(&str, &str)] = &[("cfa-kernel", "memory_flat")];
+
+/// Every test: doc tests, the opt-in feature suites and the release suites first,
+/// then the whole workspace through nextest, so the run closes on the main suite's
+/// summary.
 fn test() -> Result<(), String> {
     let cargo = cargo();
     run(&cargo, &["test", "--workspace", "--doc", "--locked"])?;
+    for (package, test) in RELEASE_SUITES {
+        run(
+            &cargo,
+            &[
+                "nextest",
+                "run",
+                "--release",
+                "--locked",
+                "-p",
+                package,
+                "--test",
+                test,
+                "--run-ignored",
+                "only",
+                "--success-output",
+                "immediate",
+            ],
+        )?;
+    }
     for (package, feature, test) in FEATURE_SUITES {
         let mut args = vec![
             "nextest",
@@ -170,7 +194,8 @@ const HELP: &str = "cargo xtask <command>
 
 commands:
   ci      what CI runs: fmt check, clippy -D warnings, every test
-  test    every test (nextest, then doc tests)
+  test    every test: doc tests, feature suites, the release-only soak
+          (1,000,000 kernel calls, memory flat), then the workspace (nextest)
   fmt     format the workspace
   bench   latency gates of design.md §6 (release build; p50/p99 from an HDR
           histogram; fails when a gate is missed)

@@ -1,0 +1,241 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss
+)]
+//! Memory stays flat over 1,000,000 kernel calls with every phase on, state projection
+//! included (design.md B10): mock sandbox through `SandboxExecution`, an in-memory state
+//! store with its bounded history, every audit event sealed, serialised, re-parsed and
+//! re-hashed by a sink that keeps only the chain's tail (a file would be gigabytes).
+//!
+//! A million calls take minutes even in release, so the test is ignored in the debug
+//! workspace run and `cargo xtask test` runs it in release:
+//! `cargo nextest run --release -p cfa-kernel --test memory_flat --run-ignored only
+//! --success-output immediate` (`CFA_MEMORY_CALLS=N` for another count). It fails when
+//! resident memory grows by more than 16 MiB from the 10% checkpoint to the end, when
+//! the state history outgrows its cap, when any call is not the decision its intent
+//! gets on the first call, or when any audit event does not chain or re-hash. It prints
+//! resident memory and p50/p99 latency of the first and last 10% (no timing asserts).
+
+use cfa_audit::error::IoError;
+use cfa_audit::{AuditError, AuditEvent, AuditStore, NewEvent, VerifyOptions, VerifyReport};
+use cfa_kernel::{Kernel, KernelConfig, SandboxExecution, SequentialIds, TickClock};
+use cfa_lifecycle::{
+    ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy, StateStore,
+};
+use cfa_sandbox::{ExecutionConfig, SandboxOptions, SandboxRegistry};
+use cfa_types::DecisionState;
+use hdrhistogram::Histogram;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const INTENTS: [&str; 3] = [
+    "Join nfe with clientes daily, anonymize pii, into silver",
+    "ingest nfe raw into bronze",
+    "Join NFe with Clientes and persist to Silver",
+];
+
+const HISTORY_CAP: usize = 100;
+const MAX_GROWTH_KB: u64 = 16 * 1024;
+
+#[derive(Default)]
+struct Tail {
+    hash: String,
+    events: u64,
+    bad: u64,
+}
+
+/// An audit store that checks every event as it is sealed (links to the tail, survives
+/// the JSONL round trip with the same hash) and keeps only the tail.
+#[derive(Default)]
+struct ChainSink(Mutex<Tail>);
+
+impl ChainSink {
+    fn seal(tail: &mut Tail, event: NewEvent) -> AuditEvent {
+        let e = event.seal(&tail.hash);
+        let line = e.to_jsonl_line();
+        let ok = match AuditEvent::from_jsonl_line(&line) {
+            Ok(back) => {
+                back.previous_hash == tail.hash
+                    && back.compute_hash() == back.event_hash
+                    && back.event_hash == e.event_hash
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            tail.bad += 1;
+        }
+        tail.hash.clone_from(&e.event_hash);
+        tail.events += 1;
+        e
+    }
+
+    fn kept_nothing() -> AuditError {
+        AuditError::Io(IoError::new(
+            "<chain sink>",
+            "read",
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the sink keeps only the tail",
+            ),
+        ))
+    }
+}
+
+impl AuditStore for ChainSink {
+    fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        Ok(Self::seal(&mut self.0.lock().unwrap(), event))
+    }
+    fn append_batch(
+        &self,
+        events: Vec<NewEvent>,
+        written: &mut Vec<AuditEvent>,
+    ) -> Result<(), AuditError> {
+        let mut tail = self.0.lock().unwrap();
+        for event in events {
+            written.push(Self::seal(&mut tail, event));
+        }
+        Ok(())
+    }
+    fn tail_hash(&self) -> Result<String, AuditError> {
+        Ok(self.0.lock().unwrap().hash.clone())
+    }
+    fn len(&self) -> Result<u64, AuditError> {
+        Ok(self.0.lock().unwrap().events)
+    }
+    fn scan(&self, _: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>) -> Result<(), AuditError> {
+        Err(Self::kept_nothing())
+    }
+    fn verify(&self, _: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+        Err(Self::kept_nothing())
+    }
+    fn flush(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+#[test]
+#[ignore = "1,000,000 kernel calls: cargo xtask test runs it in release"]
+fn memory_stays_flat_over_a_million_calls_with_projection_on() {
+    let calls: usize = std::env::var("CFA_MEMORY_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    assert!(calls >= 10, "CFA_MEMORY_CALLS must be at least 10");
+    let window = calls / 10;
+    let sink = Arc::new(ChainSink::default());
+    let state = Arc::new(MemoryStateStore::new(HISTORY_CAP));
+    let catalog = cfa_types::Catalog::from_value(
+        &serde_json::from_str(include_str!("../../examples/catalog.json")).unwrap(),
+    )
+    .unwrap();
+    let service = ExecutionService {
+        sandbox: SandboxRegistry::with_builtins()
+            .create("mock", &SandboxOptions::default())
+            .unwrap(),
+        config: ExecutionConfig::default(),
+        store: state.clone(),
+        db: None,
+        engine: PromotionEngine::new(PromotionPolicy::default(), "memory-flat"),
+        holder: "memory-flat".into(),
+        lease_ttl_secs: 600,
+    };
+    let clock: cfa_kernel::ExecutionClock =
+        Box::new(|| jiff::Timestamp::from_second(1_767_225_600).unwrap());
+    let kernel = Kernel::builder(KernelConfig::new(
+        cfa_policy::PolicyEngine::builtin("prod-v1").unwrap(),
+        catalog,
+    ))
+    .audit(sink.clone())
+    .ids(SequentialIds::new())
+    .clock(TickClock::new(1_767_225_600))
+    .executor(SandboxExecution::new(service, clock))
+    .build()
+    .unwrap();
+
+    // Each intent's first decision; every later call must repeat it.
+    let expected: Vec<(DecisionState, bool)> = INTENTS
+        .iter()
+        .map(|i| {
+            let r = kernel.process(i);
+            (r.state, r.execution.is_some())
+        })
+        .collect();
+    assert!(
+        expected.iter().any(|(_, executed)| *executed),
+        "at least one intent must run through the sandbox and be projected: {expected:?}"
+    );
+
+    let mut first = Histogram::<u64>::new(3).unwrap();
+    let mut last = Histogram::<u64>::new(3).unwrap();
+    let mut checkpoints = Vec::new();
+    let mut executed = 0usize;
+    for i in 0..calls {
+        let intent = i % INTENTS.len();
+        let t = Instant::now();
+        let r = kernel.process(INTENTS[intent]);
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let got = (r.state, r.execution.is_some());
+        assert_eq!(
+            got, expected[intent],
+            "call {i} ({}): {}",
+            INTENTS[intent], r.blocked_reason
+        );
+        executed += usize::from(got.1);
+        if i < window {
+            first.record(ns).unwrap();
+        }
+        if i >= calls - window {
+            last.record(ns).unwrap();
+        }
+        if (i + 1) % window == 0 {
+            checkpoints.push((i + 1, rss_kb()));
+            assert!(state.history_len().unwrap() <= HISTORY_CAP);
+        }
+    }
+
+    let tail = sink.0.lock().unwrap();
+    assert_eq!(tail.bad, 0, "audit events that did not chain or re-hash");
+    assert!(tail.events >= calls as u64 * 3, "{} events", tail.events);
+    assert_eq!(state.history_len().unwrap(), HISTORY_CAP);
+    let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "calls {calls}, executed with projection {executed}, audit events {}",
+        tail.events
+    );
+    for (n, kb) in &checkpoints {
+        println!("  after {n:>9} calls: VmRSS {kb} kB");
+    }
+    println!(
+        "first {window}: p50 {:.1} µs p99 {:.1} µs | last {window}: p50 {:.1} µs p99 {:.1} µs",
+        us(&first, 0.5),
+        us(&first, 0.99),
+        us(&last, 0.5),
+        us(&last, 0.99)
+    );
+    let growth = checkpoints
+        .last()
+        .unwrap()
+        .1
+        .saturating_sub(checkpoints[0].1);
+    println!("VmRSS growth from the 10% checkpoint to the end: {growth} kB");
+    assert!(
+        growth <= MAX_GROWTH_KB,
+        "resident memory grew by {growth} kB over {calls} calls"
+    );
+}
