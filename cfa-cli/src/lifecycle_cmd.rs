@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The reference CLI's evaluation window, days.
+const DEFAULT_WINDOW_DAYS: u32 = 30;
+
 /// Lifecycle commands.
 #[derive(Debug, Subcommand)]
 pub enum LifecycleCommand {
@@ -35,9 +38,14 @@ pub struct EvaluateArgs {
     /// SQLite state database.
     #[arg(long, default_value = "cfa.db")]
     db: PathBuf,
-    /// Evaluation window, days.
-    #[arg(long, default_value_t = 30)]
-    window: u32,
+    /// Evaluation window, days [default: the config's
+    /// lifecycle.promotion.evaluation_window_days, else 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    window: Option<u32>,
+    /// Config file whose `lifecycle.promotion` thresholds apply (default: discovered
+    /// from the current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Policy bundle version recorded on promotion.
     #[arg(long, short = 'p', default_value = "v1.0")]
     policy_bundle: String,
@@ -113,19 +121,23 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
             skills.push(SkillRecord::new(&r.signature_hash));
         }
     }
-    let engine = PromotionEngine::new(
-        PromotionPolicy {
-            evaluation_window_days: a.window,
-            ..PromotionPolicy::default()
-        },
-        concat!("cfa-rs-", env!("CARGO_PKG_VERSION")),
-    );
+    let cfg = crate::config::load(a.config.as_deref())?;
+    let settings = cfg.as_ref().map(|c| &c.lifecycle.promotion);
+    let window = a
+        .window
+        .or_else(|| settings.and_then(|p| p.evaluation_window_days))
+        .unwrap_or(DEFAULT_WINDOW_DAYS);
+    let policy = PromotionPolicy {
+        evaluation_window_days: window,
+        ..settings.map(|p| p.policy()).unwrap_or_default()
+    };
+    let engine = PromotionEngine::new(policy, concat!("cfa-rs-", env!("CARGO_PKG_VERSION")));
     let mut rows = Vec::new();
     for skill in &mut skills {
         let s = engine.evaluate(skill, &records, now, &a.policy_bundle, &a.catalog_snapshot);
         db.skill_upsert(skill).map_err(|e| miette::miette!("{e}"))?;
         let mut flags = Vec::new();
-        if s.promotion_eligible() {
+        if engine.policy.passes_gate(&s) {
             flags.push("PROMOTE");
         }
         if s.drift_detected() {
@@ -140,13 +152,13 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
                 .map(|(h, st, s, flags)| {
                     json!({"signature_hash": h, "state": st, "ifo": r3(s.ifo), "ifs": r3(s.ifs),
                            "ifg": r3(s.ifg), "idi": r3(s.idi), "execution_count": s.execution_count,
-                           "promotion_eligible": s.promotion_eligible(), "drift_detected": s.drift_detected(),
+                           "promotion_eligible": engine.policy.passes_gate(s), "drift_detected": s.drift_detected(),
                            "flags": flags})
                 })
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json!({"window_days": a.window, "skills": v}))
+                serde_json::to_string_pretty(&json!({"window_days": window, "skills": v}))
                     .unwrap_or_default()
             );
         }
@@ -154,7 +166,7 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
             println!(
                 "Lifecycle evaluation ({} skills, {}d window):",
                 rows.len(),
-                a.window
+                window
             );
             for (h, st, s, flags) in &rows {
                 let f = if flags.is_empty() {

@@ -19,6 +19,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Retention when neither `--retention` nor a config says (reference default).
+const DEFAULT_RETENTION_DAYS: u32 = 90;
+
 /// Storage commands.
 #[derive(Debug, Subcommand)]
 pub enum StorageCommand {
@@ -72,9 +75,13 @@ pub struct CleanupArgs {
     /// Cutoff (ISO; a timestamp without offset is UTC).
     #[arg(long, conflicts_with = "retention")]
     before: Option<String>,
-    /// Keep this many days (default 90).
+    /// Keep this many days [default: the config's storage.retention_days, else 90].
     #[arg(long)]
     retention: Option<u32>,
+    /// Config file whose `storage.retention_days` applies (default: discovered from
+    /// the current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Reference time for --retention (ISO; default now).
     #[arg(long)]
     now: Option<String>,
@@ -503,7 +510,22 @@ fn cleanup(a: &CleanupArgs) -> miette::Result<ExitCode> {
                 Some(t) => parse_time("--now", t)?,
                 None => Timestamp::now(),
             };
-            time::minus_days(now, r.unwrap_or(90))
+            let days = match r {
+                Some(days) => days,
+                None => crate::config::load(a.config.as_deref())?.map_or(
+                    Ok(DEFAULT_RETENTION_DAYS),
+                    |c| {
+                        u32::try_from(c.storage.retention_days).map_err(|_| {
+                            miette::miette!(
+                                "{}: storage.retention_days {} is too large",
+                                c.path.display(),
+                                c.storage.retention_days
+                            )
+                        })
+                    },
+                )?,
+            };
+            time::minus_days(now, days)
         }
     };
     let (audit, exec) = match (&a.loc.db, &a.loc.dir) {

@@ -123,3 +123,56 @@ fn missing_database_and_bad_time_are_errors() {
         .code(1)
         .stderr(predicates::str::contains("--now"));
 }
+
+#[test]
+fn promotion_thresholds_and_window_come_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(&dir.path().join("cfa.db"));
+    // IFo 0.86 passes the default 0.75 but not a configured 0.9; the window is 2 days.
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "lifecycle:\n  promotion:\n    evaluation_window_days: 2\n    ifo_threshold: 0.9\n    min_executions: 2\n",
+    )
+    .unwrap();
+    let out = cfa()
+        .current_dir(dir.path())
+        .args([
+            "lifecycle",
+            "evaluate",
+            "--now",
+            "2026-01-05T00:00:00Z",
+            "-f",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["window_days"], 2);
+    let s = &v["skills"][0];
+    assert_eq!(s["signature_hash"], H);
+    assert_eq!(s["execution_count"], 2);
+    assert_eq!(s["state"], "candidate");
+    assert_eq!(s["flags"], serde_json::json!([]));
+    // Out-of-range thresholds are refused, naming the key.
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "lifecycle:\n  promotion:\n    ifs_threshold: 1.5\n",
+    )
+    .unwrap();
+    let out = cfa()
+        .current_dir(dir.path())
+        .args(["lifecycle", "evaluate"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&out).contains("lifecycle.promotion.ifs_threshold"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

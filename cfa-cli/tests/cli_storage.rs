@@ -229,3 +229,51 @@ fn sqlite_stats_cleanup_and_vacuum() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn cleanup_retention_comes_from_the_config_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let log = data.join("audit_main.jsonl");
+    events(&JsonlStore::open(&log, Durability::Never).unwrap());
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "storage:\n  backend: jsonl\n  path: data/audit_main.jsonl\n  retention_days: 2\n",
+    )
+    .unwrap();
+    // Two days before Jan 7: the events of Jan 1-4 go, and the chain still verifies.
+    let v = json(
+        cfa()
+            .current_dir(dir.path())
+            .args(["storage", "cleanup", "--dir", "data"])
+            .args(["--now", "2026-01-07T00:00:00+00:00"]),
+    );
+    assert_eq!(v["audit_events_removed"], 4);
+    assert_eq!(v["before"], "2026-01-05T00:00:00+00:00");
+    let a = anchor(&log);
+    let r = verify_anchored(&log, &a, None, VerifyOptions::default()).unwrap();
+    assert!(r.intact(), "{:?}", r.first_bad);
+    assert_eq!(r.events, 2);
+    // The flag beats the config.
+    let v = json(
+        cfa()
+            .current_dir(dir.path())
+            .args(["storage", "cleanup", "--dir", "data", "--retention", "1"])
+            .args(["--now", "2026-01-07T00:00:00+00:00"]),
+    );
+    assert_eq!(v["audit_events_removed"], 1);
+    // A config that says something impossible is an error that removes nothing.
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "storage:\n  retention_days: soon\n",
+    )
+    .unwrap();
+    cfa()
+        .current_dir(dir.path())
+        .args(["storage", "cleanup", "--dir", "data"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("retention_days"));
+    assert_eq!(anchor(&log).size, 5);
+}

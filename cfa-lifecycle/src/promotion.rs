@@ -39,6 +39,16 @@ impl Default for PromotionPolicy {
     }
 }
 
+impl PromotionPolicy {
+    /// `true` when `scores` pass this policy's promotion gate (the three index
+    /// thresholds; the execution count is checked separately).
+    pub fn passes_gate(&self, scores: &IndexScores) -> bool {
+        scores.ifo >= self.ifo_threshold
+            && scores.ifs >= self.ifs_threshold
+            && scores.ifg >= self.ifg_threshold
+    }
+}
+
 /// Lifecycle state of a skill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -233,9 +243,7 @@ impl PromotionEngine {
                 SkillState::Candidate | SkillState::Watchlist | SkillState::Demoted
             )
             && count >= p.min_executions
-            && s.ifo >= p.ifo_threshold
-            && s.ifs >= p.ifs_threshold
-            && s.ifg >= p.ifg_threshold
+            && p.passes_gate(&s)
         {
             skill.transition(SkillState::Active, "Promotion gate passed".to_owned(), now);
             skill.generation_metadata = json!({
