@@ -30,6 +30,11 @@ use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The allocator the `cfa` binary ships with; remove these two lines to compare with
+/// glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const INTENTS: [&str; 4] = [
     "Join nfe with clientes daily, anonymize pii, into silver",
     "ingest nfe raw into bronze",

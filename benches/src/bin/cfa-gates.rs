@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The allocator the `cfa` binary ships with, so the gates measure what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: cfa-gates [--budget-ms N] [--runs N] [--slack X] [--cfa-bin PATH]
 
   --budget-ms N   sampling time per path and run (default 400)
