@@ -41,13 +41,43 @@ pub fn isoformat_utc(unix_secs: i64, micros: u32) -> String {
     let secs = unix_secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if micros == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
-    } else {
-        format!(
-            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:06}+00:00",
-            micros % 1_000_000
-        )
+    if !(0..=9999).contains(&y) {
+        // Years outside 0..=9999 (no real clock gives them) take the general path.
+        return if micros == 0 {
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
+        } else {
+            format!(
+                "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:06}+00:00",
+                micros % 1_000_000
+            )
+        };
+    }
+    // The audit path stamps every event: write the digits directly.
+    let mut out = String::with_capacity(32);
+    push_digits(&mut out, y.unsigned_abs(), 4);
+    out.push('-');
+    push_digits(&mut out, u64::from(m), 2);
+    out.push('-');
+    push_digits(&mut out, u64::from(d), 2);
+    out.push('T');
+    push_digits(&mut out, hh.unsigned_abs(), 2);
+    out.push(':');
+    push_digits(&mut out, mm.unsigned_abs(), 2);
+    out.push(':');
+    push_digits(&mut out, ss.unsigned_abs(), 2);
+    if micros != 0 {
+        out.push('.');
+        push_digits(&mut out, u64::from(micros % 1_000_000), 6);
+    }
+    out.push_str("+00:00");
+    out
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut String, n: u64, width: u32) {
+    for i in (0..width).rev() {
+        let digit = (n / 10u64.pow(i)) % 10;
+        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
     }
 }
 
@@ -73,6 +103,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_digits_match_the_general_format() {
+        let general = |t: i64, us: u32| {
+            let days = t.div_euclid(86_400);
+            let secs = t.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(days);
+            let (hh, mm, ss) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+            if us == 0 {
+                format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
+            } else {
+                format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{us:06}+00:00")
+            }
+        };
+        let mut t: i64 = -62_135_596_800; // 0001-01-01
+        while t < 253_402_300_799 {
+            // 9999-12-31T23:59:59
+            for us in [0, 1, 999_999, 123_456] {
+                assert_eq!(isoformat_utc(t, us), general(t, us), "{t} {us}");
+            }
+            t += 7_777_777;
+        }
+    }
 
     #[test]
     fn python_isoformat() {

@@ -72,7 +72,22 @@ pub fn governance_artifact_hash(value: &Value) -> String {
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex_lower(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes` (a table lookup per nibble; `hex::encode` goes through a
+/// char iterator and shows up in kernel profiles).
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
 }
 
 /// Appends `value` to `out` in the given style.
@@ -143,36 +158,46 @@ pub fn write_number(out: &mut String, n: &Number) {
 /// characters below U+0020 are.
 pub fn write_str(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
-    // Fast path: copy the longest prefix that needs no escaping in one go (the common
-    // case is plain ASCII text), then escape the rest char by char.
-    let plain = s
-        .bytes()
-        .position(|b| b < 0x20 || b == b'"' || b == b'\\' || (ascii && b >= 0x7f))
-        .unwrap_or(s.len());
-    let (head, tail) = s.split_at_checked(plain).unwrap_or(("", s));
-    out.push_str(head);
-    for c in tail.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if ascii && (c as u32) >= 0x7f => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-            c => out.push(c),
-        }
+    // Copy each run that needs no escaping in one go (plain ASCII text is the common
+    // case), escaping only the characters between runs. A run always ends on a char
+    // boundary: it stops at an ASCII byte or, with `ascii`, at a UTF-8 lead byte.
+    let mut rest = s;
+    loop {
+        let plain = rest
+            .bytes()
+            .position(|b| b < 0x20 || b == b'"' || b == b'\\' || (ascii && b >= 0x7f))
+            .unwrap_or(rest.len());
+        let (head, tail) = rest.split_at_checked(plain).unwrap_or(("", rest));
+        out.push_str(head);
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else { break };
+        write_escaped_char(out, c, ascii);
+        rest = chars.as_str();
     }
     out.push('"');
+}
+
+/// One character that needs escaping (or, outside the fast path, any character).
+fn write_escaped_char(out: &mut String, c: char, ascii: bool) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{08}' => out.push_str("\\b"),
+        '\u{0c}' => out.push_str("\\f"),
+        c if (c as u32) < 0x20 => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c if ascii && (c as u32) >= 0x7f => {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+        c => out.push(c),
+    }
 }
 
 /// Python `repr(float)`: the shortest text that round-trips, positional for

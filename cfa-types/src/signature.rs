@@ -438,7 +438,7 @@ impl StateSignature {
     /// (domain, intent, layer, dataset names, three constraints). It does not cover
     /// every decision-relevant field; see [`StateSignature::content_hash`].
     pub fn signature_hash(&self) -> String {
-        hex::encode(Sha256::digest(self.signature_hash_payload().as_bytes()))
+        crate::canonical::hex_lower(&Sha256::digest(self.signature_hash_payload().as_bytes()))
     }
 
     /// The canonical value behind [`StateSignature::content_hash`]: domain, intent,
