@@ -161,11 +161,16 @@ pub fn write_str(out: &mut String, s: &str, ascii: bool) {
     // Copy each run that needs no escaping in one go (plain ASCII text is the common
     // case), escaping only the characters between runs. A run always ends on a char
     // boundary: it stops at an ASCII byte or, with `ascii`, at a UTF-8 lead byte.
+    let table = if ascii {
+        &ESCAPE_ASCII
+    } else {
+        &ESCAPE_UNICODE
+    };
     let mut rest = s;
     loop {
         let plain = rest
             .bytes()
-            .position(|b| b < 0x20 || b == b'"' || b == b'\\' || (ascii && b >= 0x7f))
+            .position(|b| table.get(usize::from(b)).copied().unwrap_or(true))
             .unwrap_or(rest.len());
         let (head, tail) = rest.split_at_checked(plain).unwrap_or(("", rest));
         out.push_str(head);
@@ -176,6 +181,24 @@ pub fn write_str(out: &mut String, s: &str, ascii: bool) {
     }
     out.push('"');
 }
+
+/// Bytes that end a plain run: control characters, `"` and `\\`, and with
+/// `ensure_ascii` everything from 0x7f up.
+// Evaluated at compile time only (for the two statics), where an out-of-bounds index
+// would be a build error, never a runtime panic; `get_mut` is not const yet.
+#[allow(clippy::indexing_slicing)]
+const fn escape_table(ascii: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b < 0x20 || b == b'"' as usize || b == b'\\' as usize || (ascii && b >= 0x7f);
+        b += 1;
+    }
+    t
+}
+
+static ESCAPE_ASCII: [bool; 256] = escape_table(true);
+static ESCAPE_UNICODE: [bool; 256] = escape_table(false);
 
 /// One character that needs escaping (or, outside the fast path, any character).
 fn write_escaped_char(out: &mut String, c: char, ascii: bool) {
