@@ -1,22 +1,20 @@
-//! Full kernel latency, intent text → audited decision, over 1,000,000 calls:
-//! `cargo run --release -p cfa-kernel --example kernel_perf [-- CALLS]`.
+//! Full kernel latency, intent text → audited decision with the mock sandbox, over
+//! 1,000,000 calls: `cargo run --release -p cfa-kernel --example kernel_perf [-- CALLS]`.
 //!
 //! Audit store: a JSONL file in a temp dir with `Durability::Never` (the OS decides
 //! when to write back; `always` measures the disk's fsync, not the kernel). Intents
 //! rotate over approve, replan→approve, policy block and ungrounded block; the
 //! default pyspark backend generates and statically validates code for the approved
-//! ones. Prints p50/p99 of the first and the last 100k calls and VmRSS at start/end.
+//! ones, which then run on the mock sandbox with runtime validation and state
+//! projection (`CFA_PERF_EXECUTE=0` stops after static validation;
+//! `CFA_PERF_STORE=memory` keeps events in memory, for diagnosis only). Prints p50/p99
+//! of the first and the last 10% of calls (at most 100k) and VmRSS at start/end. The
+//! allocator is mimalloc, as in the `cfa` binary.
 //!
-//! Measured 2026-11-21 on the shared 2-core machine (other builds running, load ≈ 2.8),
-//! 1M calls, 6.75M events, after batching each run's events into one
-//! `AuditStore::append_batch` (one lock, cached tail, one write) and sealing events with
-//! `NewEvent::seal_with_line` (each string escaped once, no clone of `details`): first
-//! 100k p50 69.4 µs / p99 130 µs, last 100k p50 70.8 µs / p99 150 µs; VmRSS 5.5 MB →
-//! 6.0 MB (flat). Before: p50 165.5 / p99 1551 µs (first), 171.6 / 299 µs (last).
-//! `CFA_PERF_STORE=memory`, 100k calls: p50 ≈ 59 µs. The 50 µs p99 goal is still NOT
-//! met: what remains is `cfa_types::canonical::write_str` (char-by-char escaping, ~15%
-//! self time), static validation of the generated code (~11%), the signature content
-//! hash (~7%), the artifact hash (~5%), codegen (~4%), SHA-256 and allocation.
+//! Where the time goes (perf, 2026-11-22): the JSONL append (write, statx for log
+//! rotation, flock: ~20%), sealing events (canonical payload + SHA-256: ~25%),
+//! static validation of the generated PySpark (~12%), the signature content hash
+//! (~7%), the artifact hash (~4%), codegen (~5%). Figures are in the README.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,7 +23,9 @@
 )]
 
 use cfa_audit::{AuditStore, Durability, JsonlStore};
-use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock};
+use cfa_kernel::{Kernel, KernelConfig, SandboxExecution, SequentialIds, TickClock};
+use cfa_lifecycle::{ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy};
+use cfa_sandbox::{ExecutionConfig, SandboxOptions, SandboxRegistry};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,15 +72,30 @@ fn main() {
         &serde_json::from_str(include_str!("../../examples/catalog.json")).unwrap(),
     )
     .unwrap();
-    let kernel = Kernel::builder(KernelConfig::new(
+    let mut builder = Kernel::builder(KernelConfig::new(
         cfa_policy::PolicyEngine::builtin("prod-v1").unwrap(),
         catalog,
     ))
     .audit(store.clone())
     .ids(SequentialIds::new())
-    .clock(TickClock::new(1_767_225_600))
-    .build()
-    .unwrap();
+    .clock(TickClock::new(1_767_225_600));
+    if std::env::var("CFA_PERF_EXECUTE").as_deref() != Ok("0") {
+        let service = ExecutionService {
+            sandbox: SandboxRegistry::with_builtins()
+                .create("mock", &SandboxOptions::default())
+                .unwrap(),
+            config: ExecutionConfig::default(),
+            store: Arc::new(MemoryStateStore::new(100)),
+            db: None,
+            engine: PromotionEngine::new(PromotionPolicy::default(), "bench"),
+            holder: "bench".into(),
+            lease_ttl_secs: 600,
+        };
+        let clock: cfa_kernel::ExecutionClock =
+            Box::new(|| jiff::Timestamp::from_second(1_767_225_600).unwrap());
+        builder = builder.executor(SandboxExecution::new(service, clock));
+    }
+    let kernel = builder.build().unwrap();
     // warm-up
     for i in 0..1_000 {
         std::hint::black_box(kernel.process(INTENTS[i % 4]));
