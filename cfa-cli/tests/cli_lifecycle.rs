@@ -17,6 +17,12 @@ fn cfa() -> Command {
     Command::cargo_bin("cfa").unwrap()
 }
 
+/// Runs `cmd`, which must succeed, and parses its stdout as JSON.
+fn stdout_json(cmd: &mut Command) -> Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 fn seed(path: &std::path::Path) {
     let db = LifecycleDb::open(path).unwrap();
     for d in 1..=4 {
@@ -78,23 +84,19 @@ fn evaluate_promotes_and_flags_drift() {
     );
 
     // JSON, rounded to 3 decimals; a narrow window sees fewer executions.
-    let out = cfa()
-        .args(["lifecycle", "evaluate", "--db"])
-        .arg(&db)
-        .args([
-            "--window",
-            "2",
-            "--now",
-            "2026-01-05T00:00:00Z",
-            "-f",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = stdout_json(
+        cfa()
+            .args(["lifecycle", "evaluate", "--db"])
+            .arg(&db)
+            .args([
+                "--window",
+                "2",
+                "--now",
+                "2026-01-05T00:00:00Z",
+                "-f",
+                "json",
+            ]),
+    );
     assert_eq!(v["window_days"], 2);
     let s = &v["skills"][0];
     assert_eq!(s["signature_hash"], H);
@@ -134,22 +136,14 @@ fn promotion_thresholds_and_window_come_from_the_config() {
         "lifecycle:\n  promotion:\n    evaluation_window_days: 2\n    ifo_threshold: 0.9\n    min_executions: 2\n",
     )
     .unwrap();
-    let out = cfa()
-        .current_dir(dir.path())
-        .args([
-            "lifecycle",
-            "evaluate",
-            "--now",
-            "2026-01-05T00:00:00Z",
-            "-f",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = stdout_json(cfa().current_dir(dir.path()).args([
+        "lifecycle",
+        "evaluate",
+        "--now",
+        "2026-01-05T00:00:00Z",
+        "-f",
+        "json",
+    ]));
     assert_eq!(v["window_days"], 2);
     let s = &v["skills"][0];
     assert_eq!(s["signature_hash"], H);

@@ -22,20 +22,6 @@ use std::path::{Path, PathBuf};
 const APPROVE: &str = "Join nfe with clientes daily, anonymize pii, into silver";
 const TARGET: &str = "silver_general";
 
-const SEED: &str = "
-CREATE TABLE public.nfe (nfe_id int, cliente_id int, produto_id int, valor numeric(10,2), processing_date date);
-CREATE TABLE public.clientes (cliente_id int, nome text, cpf text, email text, processing_date date);
-INSERT INTO public.nfe VALUES
-  (1, 10, 100, 10.50, '2026-01-05'), (2, 11, 101, 20.00, '2026-01-06'),
-  (3, 10, 100, 30.00, '2026-01-07'), (4, 12, 102, 40.00, '2025-12-01'),
-  (5, 13, 100, 50.00, '2026-01-08');
-INSERT INTO public.clientes VALUES
-  (10, 'Ana', '12345678900', 'ana@example.com', '2026-01-02'),
-  (11, 'Bruno', '98765432100', 'bruno@example.com', '2026-01-03'),
-  (12, 'Carla', '11122233344', 'carla@example.com', '2026-01-03'),
-  (13, 'Davi', '55566677788', 'davi@example.com', '2025-11-30');
-";
-
 fn catalog() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/catalog-columns.json")
@@ -87,7 +73,7 @@ fn fault_codes(v: &Value) -> Vec<String> {
 fn evaluate_on_postgres_commits_good_runs_and_rolls_back_broken_thresholds() {
     let pg = PgCluster::start().unwrap();
     pg.create_database("shop").unwrap();
-    pg.psql("shop", SEED).unwrap();
+    pg.psql("shop", pg::SHOP_SEED).unwrap();
     let q = |sql: &str| pg.psql("shop", sql).unwrap().trim().to_owned();
     let rows = || q(&format!("SELECT count(*) FROM public.{TARGET}"));
     let dsn = format!(

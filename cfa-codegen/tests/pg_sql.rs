@@ -16,22 +16,6 @@ use common::*;
 use pg::PgCluster;
 use serde_json::{Value, json};
 
-const SEED: &str = "
-CREATE TABLE public.nfe (nfe_id int, cliente_id int, produto_id int, valor numeric(10,2), processing_date date);
-CREATE TABLE public.clientes (cliente_id int, nome text, cpf text, email text, processing_date date);
-CREATE TABLE public.produtos (produto_id int, descricao text);
-INSERT INTO public.nfe VALUES
-  (1, 10, 100, 10.50, '2026-01-05'), (2, 11, 101, 20.00, '2026-01-06'),
-  (3, 10, 100, 30.00, '2026-01-07'), (4, 12, 102, 40.00, '2025-12-01'),
-  (5, 13, 100, 50.00, '2026-01-08');
-INSERT INTO public.clientes VALUES
-  (10, 'Ana', '12345678900', 'ana@example.com', '2026-01-02'),
-  (11, 'Bruno', '98765432100', 'bruno@example.com', '2026-01-03'),
-  (12, 'Carla', '11122233344', 'carla@example.com', '2026-01-03'),
-  (13, 'Davi', '55566677788', 'davi@example.com', '2025-11-30');
-INSERT INTO public.produtos VALUES (100, 'caneta'), (101, 'papel'), (102, 'tinta');
-";
-
 const RAW_PII: &[&str] = &[
     "12345678900",
     "98765432100",
@@ -98,7 +82,7 @@ impl Db<'_> {
 
 fn new_db<'a>(pg: &'a PgCluster, name: &str) -> Db<'a> {
     pg.create_database(name).unwrap();
-    pg.psql(name, SEED).unwrap();
+    pg.psql(name, pg::SHOP_SEED).unwrap();
     Db {
         pg,
         name: name.into(),

@@ -23,9 +23,8 @@
 )]
 
 use cfa_audit::{AuditStore, Durability, JsonlStore};
-use cfa_kernel::{Kernel, KernelConfig, SandboxExecution, SequentialIds, TickClock};
-use cfa_lifecycle::{ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy};
-use cfa_sandbox::{ExecutionConfig, SandboxOptions, SandboxRegistry};
+use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock, testing};
+use cfa_lifecycle::MemoryStateStore;
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,18 +40,6 @@ const INTENTS: [&str; 4] = [
     "Join NFe with Clientes and persist to Silver",
     "copy the invoices table somewhere",
 ];
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let calls: usize = std::env::args()
@@ -80,27 +67,15 @@ fn main() {
     .ids(SequentialIds::new())
     .clock(TickClock::new(1_767_225_600));
     if std::env::var("CFA_PERF_EXECUTE").as_deref() != Ok("0") {
-        let service = ExecutionService {
-            sandbox: SandboxRegistry::with_builtins()
-                .create("mock", &SandboxOptions::default())
-                .unwrap(),
-            config: ExecutionConfig::default(),
-            store: Arc::new(MemoryStateStore::new(100)),
-            db: None,
-            engine: PromotionEngine::new(PromotionPolicy::default(), "bench"),
-            holder: "bench".into(),
-            lease_ttl_secs: 600,
-        };
-        let clock: cfa_kernel::ExecutionClock =
-            Box::new(|| jiff::Timestamp::from_second(1_767_225_600).unwrap());
-        builder = builder.executor(SandboxExecution::new(service, clock));
+        let state = Arc::new(MemoryStateStore::new(100));
+        builder = builder.executor(testing::mock_execution(state).unwrap());
     }
     let kernel = builder.build().unwrap();
     // warm-up
     for i in 0..1_000 {
         std::hint::black_box(kernel.process(INTENTS[i % 4]));
     }
-    let rss_start = rss_kb();
+    let rss_start = cfa_kernel::testing::resident_kb().unwrap_or(0);
     let mut first = Histogram::<u64>::new(3).unwrap();
     let mut last = Histogram::<u64>::new(3).unwrap();
     let mut events = 0usize;
@@ -119,7 +94,7 @@ fn main() {
     }
     let total = t0.elapsed();
     store.flush().unwrap();
-    let rss_end = rss_kb();
+    let rss_end = cfa_kernel::testing::resident_kb().unwrap_or(0);
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "kernel_perf: {calls} calls, {events} audit events, {:.1} s total",

@@ -21,11 +21,8 @@
 
 use cfa_audit::error::IoError;
 use cfa_audit::{AuditError, AuditEvent, AuditStore, NewEvent, VerifyOptions, VerifyReport};
-use cfa_kernel::{Kernel, KernelConfig, SandboxExecution, SequentialIds, TickClock};
-use cfa_lifecycle::{
-    ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy, StateStore,
-};
-use cfa_sandbox::{ExecutionConfig, SandboxOptions, SandboxRegistry};
+use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock, testing};
+use cfa_lifecycle::{MemoryStateStore, StateStore};
 use cfa_types::DecisionState;
 use hdrhistogram::Histogram;
 use std::ops::ControlFlow;
@@ -117,18 +114,6 @@ impl AuditStore for ChainSink {
     }
 }
 
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 #[test]
 #[ignore = "1,000,000 kernel calls: cargo xtask test runs it in release"]
 fn memory_stays_flat_over_a_million_calls_with_projection_on() {
@@ -144,19 +129,6 @@ fn memory_stays_flat_over_a_million_calls_with_projection_on() {
         &serde_json::from_str(include_str!("../../examples/catalog.json")).unwrap(),
     )
     .unwrap();
-    let service = ExecutionService {
-        sandbox: SandboxRegistry::with_builtins()
-            .create("mock", &SandboxOptions::default())
-            .unwrap(),
-        config: ExecutionConfig::default(),
-        store: state.clone(),
-        db: None,
-        engine: PromotionEngine::new(PromotionPolicy::default(), "memory-flat"),
-        holder: "memory-flat".into(),
-        lease_ttl_secs: 600,
-    };
-    let clock: cfa_kernel::ExecutionClock =
-        Box::new(|| jiff::Timestamp::from_second(1_767_225_600).unwrap());
     let kernel = Kernel::builder(KernelConfig::new(
         cfa_policy::PolicyEngine::builtin("prod-v1").unwrap(),
         catalog,
@@ -164,7 +136,7 @@ fn memory_stays_flat_over_a_million_calls_with_projection_on() {
     .audit(sink.clone())
     .ids(SequentialIds::new())
     .clock(TickClock::new(1_767_225_600))
-    .executor(SandboxExecution::new(service, clock))
+    .executor(testing::mock_execution(state.clone()).unwrap())
     .build()
     .unwrap();
 
@@ -204,7 +176,10 @@ fn memory_stays_flat_over_a_million_calls_with_projection_on() {
             last.record(ns).unwrap();
         }
         if (i + 1) % window == 0 {
-            checkpoints.push((i + 1, rss_kb()));
+            checkpoints.push((
+                i + 1,
+                testing::resident_kb().expect("VmRSS in /proc/self/status"),
+            ));
             assert!(state.history_len().unwrap() <= HISTORY_CAP);
         }
     }

@@ -18,25 +18,17 @@ use cfa_sandbox::*;
 use common::*;
 use pg::PgCluster;
 
-const SEED: &str = "
-CREATE TABLE public.nfe (nfe_id int, cliente_id int, produto_id int, valor numeric(10,2), processing_date date);
-CREATE TABLE public.clientes (cliente_id int, nome text, cpf text, email text, processing_date date);
-INSERT INTO public.nfe VALUES
-  (1, 10, 100, 10.50, '2026-01-05'), (2, 11, 101, NULL, '2026-01-06'),
-  (3, 10, 100, 30.00, '2026-01-07'), (4, 12, 102, 40.00, '2025-12-01'),
-  (5, 13, 100, 50.00, '2026-01-08');
-INSERT INTO public.clientes VALUES
-  (10, 'Ana', '12345678900', 'ana@example.com', '2026-01-02'),
-  (11, 'Bruno', '98765432100', 'bruno@example.com', '2026-01-03'),
-  (12, 'Carla', '11122233344', 'carla@example.com', '2026-01-03'),
-  (13, 'Davi', '55566677788', 'davi@example.com', '2025-11-30');
-";
-
 #[test]
 fn postgres_sandbox_commits_good_runs_and_rolls_back_bad_ones() {
     let pg = PgCluster::start().unwrap();
     pg.create_database("sandbox").unwrap();
-    pg.psql("sandbox", SEED).unwrap();
+    pg.psql("sandbox", pg::SHOP_SEED).unwrap();
+    // One NULL amount, for the null-count metrics.
+    pg.psql(
+        "sandbox",
+        "UPDATE public.nfe SET valor = NULL WHERE nfe_id = 2",
+    )
+    .unwrap();
     let dsn = format!(
         "host=127.0.0.1 port={} user=postgres dbname=sandbox",
         pg.port()

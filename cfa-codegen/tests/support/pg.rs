@@ -17,6 +17,24 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A small shop (nfe, clientes with PII, produtos) in `public`, shared by the tests that
+/// run generated SQL on the throwaway cluster.
+pub const SHOP_SEED: &str = "
+CREATE TABLE public.nfe (nfe_id int, cliente_id int, produto_id int, valor numeric(10,2), processing_date date);
+CREATE TABLE public.clientes (cliente_id int, nome text, cpf text, email text, processing_date date);
+CREATE TABLE public.produtos (produto_id int, descricao text);
+INSERT INTO public.nfe VALUES
+  (1, 10, 100, 10.50, '2026-01-05'), (2, 11, 101, 20.00, '2026-01-06'),
+  (3, 10, 100, 30.00, '2026-01-07'), (4, 12, 102, 40.00, '2025-12-01'),
+  (5, 13, 100, 50.00, '2026-01-08');
+INSERT INTO public.clientes VALUES
+  (10, 'Ana', '12345678900', 'ana@example.com', '2026-01-02'),
+  (11, 'Bruno', '98765432100', 'bruno@example.com', '2026-01-03'),
+  (12, 'Carla', '11122233344', 'carla@example.com', '2026-01-03'),
+  (13, 'Davi', '55566677788', 'davi@example.com', '2025-11-30');
+INSERT INTO public.produtos VALUES (100, 'caneta'), (101, 'papel'), (102, 'tinta');
+";
+
 /// A running throwaway cluster.
 pub struct PgCluster {
     root: PathBuf,
