@@ -98,6 +98,13 @@ fn ratio(s: &str) -> Result<f64, String> {
     }
 }
 
+/// An ISO date (`YYYY-MM-DD`), as the SQL artifact casts the setting to `DATE`.
+pub fn iso_date(s: &str) -> Result<String, String> {
+    s.parse::<jiff::civil::Date>()
+        .map(|d| d.to_string())
+        .map_err(|_| format!("'{s}' is not a date like 2026-01-31"))
+}
+
 fn non_negative(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
@@ -121,7 +128,7 @@ pub struct ExecArgs {
     pub dsn: Option<String>,
     /// Value of the `cfa.partition_start` session setting the SQL artifact filters on
     /// (postgres) [default: the config's execution.partition_start].
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = iso_date)]
     pub partition_start: Option<String>,
     /// Lifecycle database (SQLite): leases, execution records, skills and the state
     /// registry (`context_state`) [default: the config's storage when it is sqlite,

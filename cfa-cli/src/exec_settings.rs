@@ -228,6 +228,10 @@ impl ExecutionSettings {
             ))
             .into());
         }
+        if let Some(date) = &self.partition_start {
+            crate::exec_phase::iso_date(date)
+                .map_err(|e| PlainError(format!("{file}: 'execution.partition_start': {e}")))?;
+        }
         self.thresholds.check(file)
     }
 }
@@ -324,6 +328,8 @@ mod tests {
             json!({"thresholds": {"max_cost_dbu": -1.0}}),
             json!({"thresholds": {"min_rows": 5, "max_rows": 2}}),
             json!({"dsn_env": "host=x"}),
+            json!({"partition_start": "2026-13-01"}),
+            json!({"partition_start": "yesterday"}),
         ];
         for v in out_of_range {
             let s: ExecutionSettings = section(Some(&v), "execution", "f").unwrap();

@@ -215,6 +215,9 @@ fn evaluate_on_postgres_commits_good_runs_and_rolls_back_broken_thresholds() {
     );
 
     // 5. Bad setups are clear errors that change nothing.
+    let (code, _, err) = evaluate(d, &dsn, &["--partition-start", "2026-02-30"]);
+    assert_eq!(code, 2, "a usage error");
+    assert!(err.contains("not a date"), "{err}");
     let (code, _, err) = evaluate(d, &dsn, &["--backend", "pyspark"]);
     assert_eq!(code, 1);
     assert!(err.contains("sql backend"), "{err}");
