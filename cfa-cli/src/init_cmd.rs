@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The config `cfa init` writes.
-pub const CONFIG_YAML: &str = "# CFA configuration (found by `cfa` from this directory or any subdirectory).\n# Paths are relative to this file. Command-line flags always win.\nversion: \"1.0\"\nstorage:\n  backend: jsonl\n  path: .cfa/audit.jsonl\n  retention_days: 90\ndefaults:\n  catalog: catalog.json\n  policy_bundle: policies/prod-v1.yaml\n  backend: pyspark\n";
+pub const CONFIG_YAML: &str = "# CFA configuration (found by `cfa` from this directory or any subdirectory).\n# Paths are relative to this file. Command-line flags always win.\nversion: \"1.0\"\nstorage:\n  backend: jsonl\n  path: .cfa/audit.jsonl\n  retention_days: 90\ndefaults:\n  catalog: catalog.json\n  policy_bundle: policies/prod-v1.yaml\n  backend: pyspark\n# How `cfa evaluate` runs approved work (see `cfa evaluate --help`, section Execution).\nexecution:\n  sandbox: mock          # mock | panic | postgres | none\n  dsn_env: CFA_PG_DSN    # postgres: the variable holding the DSN (never the DSN itself)\n  failure_policy: selective_quarantine\n  max_attempts: 3\n  lease_ttl_secs: 600\n  thresholds:\n    max_null_ratio: 0.10\n    max_rows: 0          # 0: no limit\n# Skill promotion thresholds (`cfa lifecycle evaluate`); promotion never changes a decision.\nlifecycle:\n  promotion:\n    min_executions: 3\n    evaluation_window_days: 7\n    ifo_threshold: 0.75\n    ifs_threshold: 0.90\n    ifg_threshold: 1.0\n";
 
 /// Arguments of `cfa init`.
 #[derive(Debug, Args)]
