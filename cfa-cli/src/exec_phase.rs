@@ -6,7 +6,7 @@
 //! `execution.dsn_env` names, or `CFA_PG_DSN`, and is never printed or audited.
 
 use crate::config::CfaConfig;
-use crate::exec_settings::{FailurePolicyName, SandboxName, ThresholdSettings};
+use crate::exec_settings::ThresholdSettings;
 use crate::input::PlainError;
 use cfa_kernel::SandboxExecution;
 use cfa_lifecycle::{ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, StateStore};
@@ -16,6 +16,7 @@ use cfa_sandbox::{
 };
 use clap::{Args, ValueEnum};
 use miette::Report;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,8 +27,9 @@ pub const DSN_ENV: &str = "CFA_PG_DSN";
 /// Default lease lifetime, seconds.
 pub const DEFAULT_LEASE_TTL_SECS: u32 = 600;
 
-/// Where `cfa evaluate` executes an approved artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+/// Where `cfa evaluate` executes an approved artifact (a flag value and a config value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SandboxChoice {
     /// The in-process mock (deterministic metrics; the default).
     #[default]
@@ -41,20 +43,10 @@ pub enum SandboxChoice {
     None,
 }
 
-impl From<SandboxName> for SandboxChoice {
-    fn from(n: SandboxName) -> Self {
-        match n {
-            SandboxName::Mock => SandboxChoice::Mock,
-            SandboxName::Panic => SandboxChoice::Panic,
-            SandboxName::Postgres => SandboxChoice::Postgres,
-            SandboxName::None => SandboxChoice::None,
-        }
-    }
-}
-
-/// What to do when some steps fail (reference.md §10.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+/// What to do when some steps fail (reference.md §10.3; a flag value and a config value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, Deserialize)]
 #[value(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FailurePolicyChoice {
     /// Roll everything back.
     FullRollback,
@@ -74,19 +66,6 @@ impl FailurePolicyChoice {
             FailurePolicyChoice::SelectiveQuarantine => FailurePolicy::SelectiveQuarantine,
             FailurePolicyChoice::PartialCommitNoPublish => FailurePolicy::PartialCommitNoPublish,
             FailurePolicyChoice::DegradedPublish => FailurePolicy::DegradedPublish,
-        }
-    }
-}
-
-impl From<FailurePolicyName> for FailurePolicyChoice {
-    fn from(n: FailurePolicyName) -> Self {
-        match n {
-            FailurePolicyName::FullRollback => FailurePolicyChoice::FullRollback,
-            FailurePolicyName::SelectiveQuarantine => FailurePolicyChoice::SelectiveQuarantine,
-            FailurePolicyName::PartialCommitNoPublish => {
-                FailurePolicyChoice::PartialCommitNoPublish
-            }
-            FailurePolicyName::DegradedPublish => FailurePolicyChoice::DegradedPublish,
         }
     }
 }
@@ -172,10 +151,7 @@ impl ExecArgs {
     /// The sandbox: `--sandbox`, else the config's, else mock.
     pub fn sandbox(&self, cfg: Option<&CfaConfig>) -> SandboxChoice {
         self.sandbox
-            .or_else(|| {
-                cfg.and_then(|c| c.execution.sandbox)
-                    .map(SandboxChoice::from)
-            })
+            .or_else(|| cfg.and_then(|c| c.execution.sandbox))
             .unwrap_or_default()
     }
 
@@ -320,7 +296,7 @@ pub fn execution_phase(
     }
     let failure_policy = args
         .failure_policy
-        .or_else(|| settings.and_then(|s| s.failure_policy).map(Into::into))
+        .or_else(|| settings.and_then(|s| s.failure_policy))
         .unwrap_or_default();
     let max_attempts = args
         .max_attempts

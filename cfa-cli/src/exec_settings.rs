@@ -17,40 +17,13 @@
 //!   promotion: { min_executions: 5, ifo_threshold: 0.8 }
 //! ```
 
+use crate::exec_phase::{FailurePolicyChoice, SandboxChoice};
 use crate::input::PlainError;
 use cfa_lifecycle::PromotionPolicy;
 use cfa_sandbox::RuntimeThresholds;
 use miette::Report;
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Where `cfa evaluate` executes, as written in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxName {
-    /// The in-process mock.
-    Mock,
-    /// The failing sandbox.
-    Panic,
-    /// A real PostgreSQL database.
-    Postgres,
-    /// No execution.
-    None,
-}
-
-/// The failure policy, as written in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailurePolicyName {
-    /// Roll everything back.
-    FullRollback,
-    /// Quarantine failed steps.
-    SelectiveQuarantine,
-    /// Commit successes, publish nothing.
-    PartialCommitNoPublish,
-    /// Publish what succeeded as degraded.
-    DegradedPublish,
-}
 
 /// Runtime threshold overrides (reference.md §10.1); unset keys keep the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -77,14 +50,14 @@ pub struct ThresholdSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutionSettings {
     /// Default sandbox.
-    pub sandbox: Option<SandboxName>,
+    pub sandbox: Option<SandboxChoice>,
     /// Name of the environment variable holding the postgres DSN (the DSN may hold a
     /// password, so the file names the variable, not the secret).
     pub dsn_env: Option<String>,
     /// Value of the `cfa.partition_start` session setting (postgres).
     pub partition_start: Option<String>,
     /// Failure policy.
-    pub failure_policy: Option<FailurePolicyName>,
+    pub failure_policy: Option<FailurePolicyChoice>,
     /// Attempts per step, the first included.
     pub max_attempts: Option<u32>,
     /// Lifetime of a target lease, seconds.
@@ -308,7 +281,7 @@ mod tests {
             "cfa.yaml",
         )
         .unwrap();
-        assert_eq!(e.sandbox, Some(SandboxName::Postgres));
+        assert_eq!(e.sandbox, Some(SandboxChoice::Postgres));
         e.check("cfa.yaml").unwrap();
         let t = e.thresholds.apply(RuntimeThresholds::default());
         assert_eq!((t.max_rows, t.max_null_ratio, t.min_rows), (10, 0.5, 0));
