@@ -35,15 +35,16 @@ pub enum Format {
 /// `cfa lifecycle evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// SQLite state database.
-    #[arg(long, default_value = "cfa.db")]
-    db: PathBuf,
+    /// SQLite state database [default: the config's storage when it is sqlite, else
+    /// cfa.db].
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Evaluation window, days [default: the config's
     /// lifecycle.promotion.evaluation_window_days, else 30].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     window: Option<u32>,
-    /// Config file whose `lifecycle.promotion` thresholds apply (default: discovered
-    /// from the current directory upwards).
+    /// Config file whose `lifecycle.promotion` thresholds and storage apply (default:
+    /// discovered from the current directory upwards).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Policy bundle version recorded on promotion.
@@ -63,9 +64,14 @@ pub struct EvaluateArgs {
 /// `cfa lifecycle list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// SQLite state database.
-    #[arg(long, default_value = "cfa.db")]
-    db: PathBuf,
+    /// SQLite state database [default: the config's storage when it is sqlite, else
+    /// cfa.db].
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Config file whose storage is the default database (default: discovered from the
+    /// current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -76,6 +82,15 @@ pub fn run(cmd: LifecycleCommand) -> miette::Result<ExitCode> {
     match cmd {
         LifecycleCommand::Evaluate(a) => evaluate(&a),
         LifecycleCommand::List(a) => list(&a),
+    }
+}
+
+/// `--db`, else the config's sqlite storage, else `cfa.db`.
+fn db_path(flag: Option<&Path>, cfg: Option<&crate::config::CfaConfig>) -> PathBuf {
+    match (flag, cfg) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(c)) if c.storage.backend == "sqlite" => c.storage.path.clone(),
+        _ => PathBuf::from("cfa.db"),
     }
 }
 
@@ -107,7 +122,8 @@ pub fn parse_time(flag: &str, text: &str) -> miette::Result<jiff::Timestamp> {
 }
 
 fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
-    let db = open(&a.db)?;
+    let cfg = crate::config::load(a.config.as_deref())?;
+    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()))?;
     let now = match &a.now {
         Some(t) => parse_time("--now", t)?,
         None => jiff::Timestamp::now(),
@@ -121,7 +137,6 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
             skills.push(SkillRecord::new(&r.signature_hash));
         }
     }
-    let cfg = crate::config::load(a.config.as_deref())?;
     let settings = cfg.as_ref().map(|c| &c.lifecycle.promotion);
     let window = a
         .window
@@ -190,7 +205,8 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
 }
 
 fn list(a: &ListArgs) -> miette::Result<ExitCode> {
-    let db = open(&a.db)?;
+    let cfg = crate::config::load(a.config.as_deref())?;
+    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()))?;
     let skills = db.skill_load_all().map_err(|e| miette::miette!("{e}"))?;
     match a.format {
         Format::Json => {

@@ -129,11 +129,12 @@ fn missing_database_and_bad_time_are_errors() {
 #[test]
 fn promotion_thresholds_and_window_come_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    seed(&dir.path().join("cfa.db"));
-    // IFo 0.86 passes the default 0.75 but not a configured 0.9; the window is 2 days.
+    seed(&dir.path().join("state.db"));
+    // The database is the config's sqlite storage. IFo 0.86 passes the default 0.75 but
+    // not a configured 0.9; the window is 2 days.
     std::fs::write(
         dir.path().join("cfa.yaml"),
-        "lifecycle:\n  promotion:\n    evaluation_window_days: 2\n    ifo_threshold: 0.9\n    min_executions: 2\n",
+        "storage:\n  backend: sqlite\n  path: state.db\nlifecycle:\n  promotion:\n    evaluation_window_days: 2\n    ifo_threshold: 0.9\n    min_executions: 2\n",
     )
     .unwrap();
     let v = stdout_json(cfa().current_dir(dir.path()).args([
@@ -150,6 +151,19 @@ fn promotion_thresholds_and_window_come_from_the_config() {
     assert_eq!(s["execution_count"], 2);
     assert_eq!(s["state"], "candidate");
     assert_eq!(s["flags"], serde_json::json!([]));
+    let out = cfa()
+        .current_dir(dir.path())
+        .args(["lifecycle", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("Lifecycle skills (2):"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     // Out-of-range thresholds are refused, naming the key.
     std::fs::write(
         dir.path().join("cfa.yaml"),
