@@ -174,14 +174,16 @@ impl JsonlStore {
 
     /// Reopens the log if the path no longer names the file we hold (it was replaced,
     /// e.g. by retention's atomic rename), so appends never go to an unlinked inode.
-    fn reopen_if_replaced(&self, inner: &mut Inner) -> Result<(), AuditError> {
+    /// Returns the length of the file held afterwards (one `fstat` serves both).
+    fn reopen_if_replaced(&self, inner: &mut Inner) -> Result<u64, AuditError> {
+        let stat = |file: &File| {
+            file.metadata()
+                .map_err(|e| AuditError::from(IoError::new(&self.path, "stat", e)))
+        };
+        let held = stat(&inner.file)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let held = inner
-                .file
-                .metadata()
-                .map_err(|e| IoError::new(&self.path, "stat", e))?;
             let current = std::fs::metadata(&self.path).ok();
             let same = current.is_some_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
             if !same {
@@ -196,9 +198,10 @@ impl JsonlStore {
                     .read(true)
                     .open(&self.path)
                     .map_err(|e| IoError::new(&self.path, "open", e))?;
+                return Ok(stat(&inner.file)?.len());
             }
         }
-        Ok(())
+        Ok(held.len())
     }
 
     fn locked<T>(
@@ -218,12 +221,9 @@ impl JsonlStore {
 
     /// The tail under the lock: the cached one while the file length is what this
     /// store left it at, otherwise re-read from the end of the file.
-    fn current_tail(&self, inner: &mut Inner) -> Result<Tail, AuditError> {
-        let len = inner
-            .file
-            .metadata()
-            .map_err(|e| IoError::new(&self.path, "stat", e))?
-            .len();
+    /// The tail of the held file, whose current length is `len`: the cached one while
+    /// the length is what this store left, else re-read from the file.
+    fn current_tail(&self, inner: &mut Inner, len: u64) -> Result<Tail, AuditError> {
         match inner.cached.take() {
             Some(t) if t.len == len => Ok(t),
             _ => read_tail(&inner.file, &self.path),
@@ -263,8 +263,8 @@ impl AuditStore for JsonlStore {
             return Ok(());
         }
         self.locked(|inner| {
-            self.reopen_if_replaced(inner)?;
-            let tail = self.current_tail(inner)?;
+            let len = self.reopen_if_replaced(inner)?;
+            let tail = self.current_tail(inner, len)?;
             let mut prev = tail.last_hash;
             let mut bytes = Vec::with_capacity(events.len() * 1024);
             if tail.needs_newline {
