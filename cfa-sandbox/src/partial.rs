@@ -159,9 +159,12 @@ fn run_steps(run: &mut dyn SandboxRun, order: &[&cfa_plan::PlanStep], max_attemp
     s
 }
 
-/// Runs `ctx.plan` through `sandbox` with `config`. Errors only when the plan cannot be
-/// ordered or the sandbox cannot start; every step, validation, commit or rollback
-/// failure is reported inside the outcome.
+/// Partial execution (the reference's `PartialExecutionManager`): runs `ctx.plan`
+/// through `sandbox` with `config` — failure policy, retries, runtime validation.
+/// Errors only when the plan cannot be ordered or the sandbox cannot start; every step,
+/// validation, commit or rollback failure is reported inside the outcome.
+#[doc(alias = "PartialExecution")]
+#[doc(alias = "PartialExecutionManager")]
 pub fn execute(
     sandbox: &dyn Sandbox,
     ctx: &RunContext<'_>,
