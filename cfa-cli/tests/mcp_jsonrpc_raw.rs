@@ -24,7 +24,15 @@ const WAIT: Duration = Duration::from_secs(20);
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_in(None, envs)
+    }
+
+    /// `cfa mcp` run from `dir` (config discovery starts there).
+    fn start_in(dir: Option<&std::path::Path>, envs: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
         cmd.arg("mcp")
             .env_remove("CFA_MCP_API_KEY")
             .env_remove("CFA_MCP_RATE_LIMIT")
@@ -222,4 +230,33 @@ async fn api_key_and_rate_limit_never_logged() {
         "trace logging is on: {stderr}"
     );
     assert!(!stderr.contains(KEY), "the API key leaked into the logs");
+}
+
+#[tokio::test]
+async fn defaults_come_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "storage:\n  backend: jsonl\n  path: audit.jsonl\ndefaults:\n  policy_bundle: lgpd-v1\n",
+    )
+    .unwrap();
+    let mut s = Server::start_in(Some(dir.path()), &[]);
+    s.initialize("2025-06-18", json!({})).await;
+    let r = s
+        .request(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                        "params": {"name": "cfa_describe_rules", "arguments": {}}}))
+        .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert_eq!(
+        r["result"]["structuredContent"]["policy_bundle"], "lgpd-v1.0",
+        "{r}"
+    );
+    // The audit check verifies the config's log (created empty when the server opened it).
+    let r = s
+        .request(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                        "params": {"name": "cfa_audit_check", "arguments": {}}}))
+        .await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    assert!(dir.path().join("audit.jsonl").is_file());
+    s.finish().await;
 }

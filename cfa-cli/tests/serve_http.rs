@@ -27,12 +27,18 @@ struct Server {
 }
 
 async fn start(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.arg("serve")
         .args(["--port", "0"])
         .arg("--audit-log")
         .arg(dir.join("audit.jsonl"))
-        .args(extra)
+        .args(extra);
+    start_with(cmd).await
+}
+
+/// Starts `cmd` (a `cfa serve` on port 0) with the test token and waits for its address.
+async fn start_with(mut cmd: Command) -> Server {
+    let mut child = cmd
         .env("CFA_HTTP_TOKEN", TOKEN)
         .env_remove("CFA_POLICY_BUNDLE")
         .env("RUST_LOG", "warn")
@@ -432,4 +438,46 @@ async fn slow_clients_are_cut_off_while_others_are_served() {
 
     let r = fast.call("GET", "/health", None, b"").await;
     assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_come_from_the_config_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        "storage:\n  backend: jsonl\n  path: logs/audit.jsonl\ndefaults:\n  policy_bundle: finops-strict-v1\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir.path()).args(["serve", "--port", "0"]);
+    let server = start_with(cmd).await;
+    let mut c = Conn::open(&server.addr).await;
+    let r = c.call("GET", "/v1/rules", Some(TOKEN), b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["policy_bundle"], "finops-strict-v1.0");
+    let r = c
+        .call(
+            "POST",
+            "/v1/decisions",
+            Some(TOKEN),
+            signature(0).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let log = std::fs::read_to_string(dir.path().join("logs/audit.jsonl")).unwrap();
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "the decision went to the config's log"
+    );
+
+    // A flag beats the config.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir.path())
+        .args(["serve", "--port", "0", "--policy-bundle", "prod-v1"]);
+    let server = start_with(cmd).await;
+    let mut c = Conn::open(&server.addr).await;
+    let r = c.call("GET", "/v1/rules", Some(TOKEN), b"").await;
+    assert_eq!(r.json()["policy_bundle"], "prod-v1.0");
 }

@@ -25,10 +25,17 @@ const MAX_LINE: usize = 8 << 20;
 /// Arguments of `cfa mcp`.
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// Dataset catalog (JSON, or YAML by extension) the tools ground and check against.
+    /// Dataset catalog (JSON, or YAML by extension) the tools ground and check against
+    /// [default: the config's].
     #[arg(long, short = 'c')]
     pub catalog: Option<PathBuf>,
-    /// Active policy bundle: a file or a built-in name (default: the built-in default rules).
+    /// Config file giving the defaults of --catalog, --policy-bundle, --audit-log and
+    /// --lifecycle-db (default: discovered from the current directory upwards; flags
+    /// always win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Active policy bundle: a file or a built-in name (default: the config's, else the
+    /// built-in default rules).
     #[arg(
         long = "policy-bundle",
         short = 'p',
@@ -36,10 +43,12 @@ pub struct McpArgs {
         value_name = "PATH|NAME"
     )]
     pub policy_bundle: Option<String>,
-    /// JSONL audit log: decisions are recorded in it and `cfa_audit_check` verifies it.
+    /// JSONL audit log: decisions are recorded in it and `cfa_audit_check` verifies it
+    /// [default: the config's storage when it is jsonl].
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// Lifecycle SQLite database read by `cfa_lifecycle_status`.
+    /// Lifecycle SQLite database read by `cfa_lifecycle_status` [default: the config's
+    /// storage when it is sqlite].
     #[arg(long, value_name = "FILE")]
     pub lifecycle_db: Option<PathBuf>,
     /// When audit appends reach the disk: always, batch, batch:N or never.
@@ -52,10 +61,13 @@ pub struct McpArgs {
 /// Runs `cfa mcp` until stdin closes.
 pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-mcp")?;
+    let defaults = crate::config::face_defaults(args.config.as_deref())?;
     let gov = Governance::load(
-        args.policy_bundle.as_deref(),
-        args.catalog.as_deref(),
-        args.audit_log.as_deref(),
+        args.policy_bundle
+            .as_deref()
+            .or(defaults.policy_bundle.as_deref()),
+        args.catalog.as_deref().or(defaults.catalog.as_deref()),
+        args.audit_log.as_deref().or(defaults.audit_log.as_deref()),
         args.audit_fsync,
         tools::ACCESS,
     )?;
@@ -83,7 +95,8 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
-    let server = tools::CfaMcp::new(Arc::new(gov), args.lifecycle_db.clone());
+    let lifecycle_db = args.lifecycle_db.clone().or(defaults.lifecycle_db);
+    let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db);
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);
     telemetry.shutdown();
