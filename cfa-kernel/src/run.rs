@@ -243,18 +243,13 @@ impl<'k> Run<'k> {
                 .iter()
                 .map(|i| Value::from(i.to_string()))
                 .collect();
-            let stop = self.block(
+            return Err(self.block_recorded(
                 phase,
                 "Catalog validation failed.".to_owned(),
                 vec![faults::catalog_invalid(&k.catalog_issues)],
-            );
-            self.emit(
-                phase,
-                "catalog_validation",
-                "blocked",
+                ("catalog_validation", "blocked"),
                 vec![("issues", Value::Array(issues))],
-            )?;
-            return Err(stop);
+            ));
         }
         self.emit(
             phase,
@@ -322,14 +317,13 @@ impl<'k> Run<'k> {
         if let Some(fault) = grounding {
             let code = fault.code.clone();
             let reason = format!("{}: {}", fault.code, fault.message);
-            let stop = self.block(phase, reason, vec![fault]);
-            self.emit(
+            return Err(self.block_recorded(
                 phase,
-                "strict_normalization",
-                "blocked",
+                reason,
+                vec![fault],
+                ("strict_normalization", "blocked"),
                 vec![("fault", Value::from(code))],
-            )?;
-            return Err(stop);
+            ));
         }
 
         let confirmed = guarded(|| cfa_resolve::confirm(&resolution, k.confirmation.as_ref()));
@@ -818,8 +812,21 @@ impl<'k> Run<'k> {
         details: Vec<(&str, Value)>,
     ) -> Stop {
         let fault = kernel_fault(code, phase, reason.clone(), remediation);
-        let stop = self.block(phase, reason, vec![fault]);
-        match self.emit(phase, event_type, "error", details) {
+        self.block_recorded(phase, reason, vec![fault], (event_type, "error"), details)
+    }
+
+    /// Blocks with `reason` and `new_faults`, then records the `(event type, outcome)`
+    /// event with `details`; when recording fails, the audit failure's stop wins.
+    fn block_recorded(
+        &mut self,
+        phase: Phase,
+        reason: String,
+        new_faults: Vec<Fault>,
+        (event_type, outcome): (&str, &str),
+        details: Vec<(&str, Value)>,
+    ) -> Stop {
+        let stop = self.block(phase, reason, new_faults);
+        match self.emit(phase, event_type, outcome, details) {
             Ok(()) => stop,
             Err(s) => s,
         }
