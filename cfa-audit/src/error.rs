@@ -18,6 +18,9 @@ pub enum AuditError {
     /// The SQLite store failed.
     #[error(transparent)]
     Sqlite(#[from] SqliteError),
+    /// A file given as an existing audit database is not one (nothing was written).
+    #[error(transparent)]
+    Foreign(#[from] ForeignStoreError),
     /// A key, signed note or checkpoint is malformed or does not verify.
     #[error(transparent)]
     Note(#[from] NoteError),
@@ -85,6 +88,17 @@ pub struct SqliteError {
     /// The driver error.
     #[source]
     pub source: rusqlite::Error,
+}
+
+/// A file that should be an audit database is not one: not SQLite at all, or without
+/// the `audit_events` table.
+#[derive(Debug, Error)]
+#[error("{} is not a CFA audit database: {reason}", path.display())]
+pub struct ForeignStoreError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// A key, note or checkpoint problem.

@@ -3,11 +3,11 @@
 //! Appends run in `BEGIN IMMEDIATE` transactions: the tail hash is read and the row
 //! inserted under SQLite's write lock, so several processes form one chain.
 
-use crate::error::{AuditError, SqliteError};
+use crate::error::{AuditError, ForeignStoreError, SqliteError};
 use crate::event::{AuditEvent, NewEvent};
 use crate::store::{AuditStore, Durability};
 use crate::verify::{BadReason, ChainState, VerifyOptions, VerifyReport, check_event};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -85,10 +85,13 @@ impl SqliteStore {
         })
     }
 
-    /// Opens an existing database for reading and verification (never creates it).
+    /// Opens an existing database for reading and verification only: it is never
+    /// created, migrated or switched to WAL, and `query_only` refuses any write. A
+    /// missing path is an I/O "no such file" error; a file that is not SQLite, or has
+    /// no `audit_events` table, is [`ForeignStoreError`]. The file is left unchanged.
     pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
         let path = path.into();
-        if !path.exists() {
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             return Err(crate::error::IoError::new(
                 &path,
                 "open",
@@ -96,7 +99,44 @@ impl SqliteStore {
             )
             .into());
         }
-        Self::open(path, Durability::Always)
+        let err = |source| {
+            AuditError::from(SqliteError {
+                path: path.clone(),
+                source,
+            })
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(120)).map_err(err)?;
+        let has_events = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => ForeignStoreError {
+                    path: path.clone(),
+                    reason: "it is not a SQLite database".into(),
+                }
+                .into(),
+                _ => err(e),
+            })?;
+        if has_events == 0 {
+            return Err(ForeignStoreError {
+                path,
+                reason: "it has no audit_events table".into(),
+            }
+            .into());
+        }
+        conn.pragma_update(None, "query_only", "ON").map_err(err)?;
+        Ok(Self {
+            path,
+            conn: Mutex::new(conn),
+        })
     }
 
     fn err(&self, source: rusqlite::Error) -> AuditError {

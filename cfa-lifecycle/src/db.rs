@@ -12,7 +12,7 @@ use crate::record::ExecutionRecord;
 use crate::store::{DEFAULT_HISTORY_CAP, StateStore};
 use crate::time::{isoformat, parse};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -52,6 +52,57 @@ CREATE TABLE IF NOT EXISTS leases (
     target TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_at TEXT NOT NULL, expires_at TEXT NOT NULL);
 ";
 
+/// The tables a lifecycle database must already have before a reader or an
+/// evaluation touches it (a file without them is someone else's database).
+const REQUIRED_TABLES: [&str; 2] = ["execution_records", "skill_records"];
+
+/// Opens `path` read-only, without creating it, and checks that it is a SQLite
+/// database with the lifecycle tables. Nothing is written: no journal mode change, no
+/// schema, and `query_only` refuses any statement that would write.
+fn open_checked_read_only(path: &Path) -> Result<Connection, LifecycleError> {
+    let shown = path.display().to_string();
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Err(LifecycleError::NotFound { path: shown });
+    }
+    let err = |e| LifecycleError::Sqlite {
+        path: shown.clone(),
+        source: e,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    let tables = table_names(&conn).map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => LifecycleError::Foreign {
+            path: shown.clone(),
+            reason: "it is not a SQLite database".into(),
+        },
+        _ => err(e),
+    })?;
+    let missing: Vec<&str> = REQUIRED_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !tables.iter().any(|have| have == t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LifecycleError::Foreign {
+            path: shown,
+            reason: format!("it has no {} table", missing.join(" or ")),
+        });
+    }
+    conn.pragma_update(None, "query_only", "ON").map_err(err)?;
+    Ok(conn)
+}
+
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
 /// The SQLite lifecycle/state store.
 #[derive(Debug)]
 pub struct LifecycleDb {
@@ -89,6 +140,30 @@ impl LifecycleDb {
             path,
             history_cap: DEFAULT_HISTORY_CAP,
         })
+    }
+
+    /// Opens an existing lifecycle database for reading only: it is never created,
+    /// migrated or switched to WAL, and every write through it fails. A missing file is
+    /// [`LifecycleError::NotFound`]; a file that is not SQLite, or lacks the lifecycle
+    /// tables, is [`LifecycleError::Foreign`]. The file is left byte-identical.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, LifecycleError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_checked_read_only(&path)?;
+        Ok(LifecycleDb {
+            conn: Mutex::new(conn),
+            path,
+            history_cap: DEFAULT_HISTORY_CAP,
+        })
+    }
+
+    /// Opens an existing lifecycle database for reading and writing, like
+    /// [`LifecycleDb::open`], but only after checking (read-only) that the file exists
+    /// and is a lifecycle database: a missing, empty or foreign file is refused with
+    /// the errors of [`LifecycleDb::open_read_only`] and left untouched.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, LifecycleError> {
+        let path = path.as_ref();
+        drop(open_checked_read_only(path)?);
+        Self::open(path)
     }
 
     /// Sets the history cap (at least 1).

@@ -13,6 +13,21 @@ pub enum LifecycleError {
         /// The error.
         source: rusqlite::Error,
     },
+    /// The database file does not exist (or is not a regular file).
+    #[error("state database {path}: no such file")]
+    NotFound {
+        /// The path that was given.
+        path: String,
+    },
+    /// The file exists but is not a CFA lifecycle database: not SQLite at all, or
+    /// without the lifecycle tables. Nothing was written to it.
+    #[error("{path} is not a CFA lifecycle database: {reason}")]
+    Foreign {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A stored value could not be read.
     #[error("state database {path}: bad stored value in {what}: {reason}")]
     Corrupt {
