@@ -94,14 +94,23 @@ fn db_path(flag: Option<&Path>, cfg: Option<&crate::config::CfaConfig>) -> PathB
     }
 }
 
-fn open(db: &Path) -> miette::Result<LifecycleDb> {
+/// `list` only reads: the database is opened read-only and never created, migrated or
+/// switched to WAL. `evaluate` records the promotion state machine's transitions in
+/// `skill_records` (that is its job), but only in a file that already is a lifecycle
+/// database: a missing, empty or foreign file is refused untouched.
+fn open(db: &Path, write: bool) -> miette::Result<LifecycleDb> {
     if !db.is_file() {
         return Err(miette::miette!(
             "state database not found: {}",
             db.display()
         ));
     }
-    LifecycleDb::open(db).map_err(|e| miette::miette!("{e}"))
+    if write {
+        LifecycleDb::open_existing(db)
+    } else {
+        LifecycleDb::open_read_only(db)
+    }
+    .map_err(|e| miette::miette!("{e}"))
 }
 
 fn short(hash: &str) -> &str {
@@ -123,7 +132,7 @@ pub fn parse_time(flag: &str, text: &str) -> miette::Result<jiff::Timestamp> {
 
 fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
     let cfg = crate::config::load(a.config.as_deref())?;
-    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()))?;
+    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()), true)?;
     let now = match &a.now {
         Some(t) => parse_time("--now", t)?,
         None => jiff::Timestamp::now(),
@@ -206,7 +215,7 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
 
 fn list(a: &ListArgs) -> miette::Result<ExitCode> {
     let cfg = crate::config::load(a.config.as_deref())?;
-    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()))?;
+    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()), false)?;
     let skills = db.skill_load_all().map_err(|e| miette::miette!("{e}"))?;
     match a.format {
         Format::Json => {

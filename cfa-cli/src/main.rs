@@ -18,6 +18,7 @@ mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod policy_cmd;
+mod roots;
 mod rules_cmd;
 mod serve;
 mod storage_cmd;

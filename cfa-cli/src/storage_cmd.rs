@@ -186,11 +186,60 @@ fn refuse_broken(log: &Path, report: &cfa_audit::VerifyReport) -> miette::Result
 
 // ---- SQLite ------------------------------------------------------------------------
 
-fn open_db(db: &Path) -> miette::Result<Connection> {
-    if !db.is_file() {
+/// The tables of a CFA database (audit log, lifecycle and state); a file with none of
+/// them is someone else's database and is refused before anything touches it.
+const CFA_TABLES: [&str; 5] = [
+    "audit_events",
+    "execution_records",
+    "skill_records",
+    "metrics",
+    "context_state",
+];
+
+/// Opens an existing CFA database: read-only for `stats`, read-write for `cleanup` and
+/// `vacuum`, but in both cases only after a read-only check that the file is SQLite
+/// and holds CFA tables. Nothing is created, migrated or switched to WAL.
+fn open_db(db: &Path, write: bool) -> miette::Result<Connection> {
+    use rusqlite::OpenFlags;
+    if !std::fs::metadata(db).is_ok_and(|m| m.is_file()) {
         return Err(miette::miette!("database not found: {}", db.display()));
     }
-    let c = Connection::open(db).map_err(e(db))?;
+    let ro = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(e(db))?;
+    let mut known = false;
+    for t in CFA_TABLES {
+        match has_table(&ro, t) {
+            Ok(found) => known |= found,
+            Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+                return Err(miette::miette!(
+                    "{} is not a CFA database: it is not a SQLite database",
+                    db.display()
+                ));
+            }
+            Err(err) => return Err(e(db)(err)),
+        }
+    }
+    if !known {
+        return Err(miette::miette!(
+            "{} is not a CFA database: it has none of the tables {}",
+            db.display(),
+            CFA_TABLES.join(", ")
+        ));
+    }
+    let c = if write {
+        drop(ro);
+        Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(e(db))?
+    } else {
+        ro.pragma_update(None, "query_only", "ON").map_err(e(db))?;
+        ro
+    };
     c.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(e(db))?;
     Ok(c)
@@ -214,7 +263,7 @@ fn count(c: &Connection, t: &str) -> rusqlite::Result<i64> {
 }
 
 fn sqlite_stats(db: &Path) -> miette::Result<Value> {
-    let c = open_db(db)?;
+    let c = open_db(db, false)?;
     let (oldest, newest): (Option<String>, Option<String>) =
         if has_table(&c, "audit_events").map_err(e(db))? {
             c.query_row(
@@ -244,7 +293,7 @@ fn before_cut(ts: &str, before: Timestamp) -> bool {
 }
 
 fn sqlite_cleanup(db: &Path, before: Timestamp) -> miette::Result<(u64, u64)> {
-    let c = open_db(db)?;
+    let c = open_db(db, true)?;
     let mut audit_removed = 0u64;
     if has_table(&c, "audit_events").map_err(e(db))? {
         let rows: Vec<(i64, String, String)> = {
@@ -314,6 +363,8 @@ fn files(dir: &Path, prefix: &str) -> miette::Result<Vec<PathBuf>> {
         .map_err(e(dir))?
         .filter_map(Result::ok)
         .map(|d| d.path())
+        // Only regular files: a FIFO or device named like a log would block the read.
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
@@ -553,7 +604,7 @@ fn cleanup(a: &CleanupArgs) -> miette::Result<ExitCode> {
 fn vacuum(a: &VacuumArgs) -> miette::Result<ExitCode> {
     let (v, text) = match (&a.loc.db, &a.loc.dir) {
         (Some(db), _) => {
-            let c = open_db(db)?;
+            let c = open_db(db, true)?;
             c.execute_batch("VACUUM").map_err(e(db))?;
             let _: Option<i64> = c
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))

@@ -54,6 +54,14 @@ pub struct McpArgs {
     /// When audit appends reach the disk: always, batch, batch:N or never.
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
+    /// Directory that file paths in tool arguments must resolve under (repeatable;
+    /// default: the working directory). `..`, symlinks leading out and anything but a
+    /// regular file are refused.
+    #[arg(long = "root", value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
+    /// Largest file a tool argument may name, in bytes.
+    #[arg(long, default_value_t = crate::roots::DEFAULT_MAX_FILE_BYTES, value_name = "BYTES")]
+    pub max_file_size: u64,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -96,7 +104,13 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
     let lifecycle_db = args.lifecycle_db.clone().or(defaults.lifecycle_db);
-    let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db);
+    let roots = crate::roots::Roots::new(&args.roots, args.max_file_size).map_err(Report::msg)?;
+    tracing::info!(
+        roots = ?roots.dirs(),
+        max_file_size = roots.max_bytes(),
+        "tool file paths are confined to these roots"
+    );
+    let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db).with_roots(roots);
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);
     telemetry.shutdown();

@@ -3,6 +3,7 @@
 //! with `isError: true` and the decision in `structuredContent`, so an agent can read
 //! the fix and retry.
 
+use crate::roots::{DEFAULT_MAX_FILE_BYTES, Roots};
 use crate::serve::decide::{BundleAccess, FaceError, Governance, is_refusal};
 use crate::serve::intent;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -73,7 +74,8 @@ pub struct NoParams {}
 /// `cfa_lifecycle_status` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct LifecycleStatusParams {
-    /// Path of the lifecycle SQLite database. Default: the server's `--lifecycle-db`.
+    /// Path of the lifecycle SQLite database, under the server's `--root` directories
+    /// (opened read-only). Default: the server's `--lifecycle-db`.
     #[serde(default)]
     pub db_path: Option<String>,
     /// Only the skill with this signature hash (or hash prefix).
@@ -100,6 +102,7 @@ pub struct ComplianceCheckParams {
 pub struct CfaMcp {
     gov: Arc<Governance>,
     lifecycle_db: Option<std::path::PathBuf>,
+    roots: Arc<Roots>,
     kernels: Arc<intent::Kernels>,
     tool_router: ToolRouter<Self>,
 }
@@ -124,9 +127,20 @@ impl CfaMcp {
         Self {
             gov,
             lifecycle_db,
+            roots: Arc::new(
+                Roots::new(&[], DEFAULT_MAX_FILE_BYTES)
+                    .unwrap_or_else(|_| Roots::none(DEFAULT_MAX_FILE_BYTES)),
+            ),
             kernels: Arc::new(intent::Kernels::default()),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Confines the file paths of tool arguments to `roots`.
+    #[must_use]
+    pub fn with_roots(mut self, roots: Roots) -> Self {
+        self.roots = Arc::new(roots);
+        self
     }
 
     /// Evaluates a signature.
@@ -282,10 +296,17 @@ impl CfaMcp {
         Parameters(p): Parameters<LifecycleStatusParams>,
     ) -> Result<CallToolResult, McpError> {
         let _g = tracing::info_span!("mcp.tool", tool = "cfa_lifecycle_status").entered();
-        let path = p
-            .db_path
-            .map(std::path::PathBuf::from)
-            .or_else(|| self.lifecycle_db.clone());
+        // A path from the agent is confined to the roots; the operator's is trusted.
+        let path = match p.db_path.as_deref() {
+            Some(given) => match self
+                .roots
+                .resolve(given, "no_lifecycle_db", "lifecycle database")
+            {
+                Ok(path) => Some(path),
+                Err(e) => return Ok(face_error(&e)),
+            },
+            None => self.lifecycle_db.clone(),
+        };
         Ok(match path {
             None => face_error(&FaceError::new(
                 "no_lifecycle_db",
@@ -345,14 +366,17 @@ impl CfaMcp {
 }
 
 fn lifecycle_skills(path: &std::path::Path, filter: Option<&str>) -> Result<Value, FaceError> {
-    if !path.is_file() {
-        return Err(FaceError::new(
+    // Read-only: the file is never created, migrated or switched to WAL.
+    let db = cfa_lifecycle::LifecycleDb::open_read_only(path).map_err(|e| match e {
+        cfa_lifecycle::LifecycleError::NotFound { .. } => FaceError::new(
             "no_lifecycle_db",
             format!("no lifecycle database at {}", path.display()),
-        ));
-    }
-    let db = cfa_lifecycle::LifecycleDb::open(path)
-        .map_err(|e| FaceError::new("lifecycle_error", e.to_string()))?;
+        ),
+        cfa_lifecycle::LifecycleError::Foreign { .. } => {
+            FaceError::new("not_a_lifecycle_db", e.to_string())
+        }
+        other => FaceError::new("lifecycle_error", other.to_string()),
+    })?;
     let skills = db
         .skill_load_all()
         .map_err(|e| FaceError::new("lifecycle_error", e.to_string()))?;
