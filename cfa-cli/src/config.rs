@@ -41,6 +41,9 @@ pub struct CfaConfig {
     pub policy_bundle: Option<String>,
     /// `defaults.backend`.
     pub backend: Option<String>,
+    /// `defaults.roots`: directories file paths in MCP tool arguments must resolve
+    /// under (resolved against the config directory).
+    pub roots: Vec<PathBuf>,
     /// The `execution` section (CFA addition).
     pub execution: ExecutionSettings,
     /// The `lifecycle` section (CFA addition).
@@ -58,6 +61,8 @@ pub struct FaceDefaults {
     pub audit_log: Option<PathBuf>,
     /// The storage path when it is a SQLite database.
     pub lifecycle_db: Option<PathBuf>,
+    /// `defaults.roots`.
+    pub roots: Vec<PathBuf>,
 }
 
 impl CfaConfig {
@@ -69,6 +74,7 @@ impl CfaConfig {
             policy_bundle: self.policy_bundle.clone(),
             audit_log: jsonl.then(|| self.storage.path.clone()),
             lifecycle_db: (!jsonl).then(|| self.storage.path.clone()),
+            roots: self.roots.clone(),
         }
     }
 }
@@ -203,6 +209,24 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         }
     });
     let backend_default = string(defaults, "backend", "defaults", &file)?;
+    let roots = match defaults.and_then(|m| m.get("roots")) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Ok(dir.join(s)),
+                _ => Err(PlainError(format!(
+                    "{file}: 'defaults.roots' must be a list of directory paths"
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(PlainError(format!(
+                "{file}: 'defaults.roots' must be a list of directory paths"
+            ))
+            .into());
+        }
+    };
     let execution: ExecutionSettings =
         exec_settings::section(root.get("execution"), "execution", &file)?;
     execution.check(&file)?;
@@ -220,6 +244,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         catalog,
         policy_bundle,
         backend: backend_default,
+        roots,
         execution,
         lifecycle,
         raw,

@@ -42,10 +42,14 @@ impl Roots {
         };
         let mut out = Vec::with_capacity(given.len());
         for d in given {
-            let canon = std::fs::canonicalize(&d)
-                .map_err(|e| format!("--root {}: {e}", d.display()))?;
+            let canon = std::fs::canonicalize(&d).map_err(|e| {
+                format!("root directory {} (--root or defaults.roots): {e}", d.display())
+            })?;
             if !canon.is_dir() {
-                return Err(format!("--root {}: not a directory", d.display()));
+                return Err(format!(
+                    "root directory {} (--root or defaults.roots): not a directory",
+                    d.display()
+                ));
             }
             out.push(canon);
         }

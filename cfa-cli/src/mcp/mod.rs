@@ -55,7 +55,7 @@ pub struct McpArgs {
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
     /// Directory that file paths in tool arguments must resolve under (repeatable;
-    /// default: the working directory). `..`, symlinks leading out and anything but a
+    /// default: the config's defaults.roots, else the working directory). `..`, symlinks leading out and anything but a
     /// regular file are refused.
     #[arg(long = "root", value_name = "DIR")]
     pub roots: Vec<PathBuf>,
@@ -104,7 +104,13 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
     let lifecycle_db = args.lifecycle_db.clone().or(defaults.lifecycle_db);
-    let roots = crate::roots::Roots::new(&args.roots, args.max_file_size).map_err(Report::msg)?;
+    // --root flags win over the config's defaults.roots; neither: the working directory.
+    let root_dirs = if args.roots.is_empty() {
+        &defaults.roots
+    } else {
+        &args.roots
+    };
+    let roots = crate::roots::Roots::new(root_dirs, args.max_file_size).map_err(Report::msg)?;
     tracing::info!(
         roots = ?roots.dirs(),
         max_file_size = roots.max_bytes(),
