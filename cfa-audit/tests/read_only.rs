@@ -67,7 +67,10 @@ fn empty_text_and_foreign_files_are_refused_unchanged() {
         assert!(msg.contains(why), "{msg}");
         assert_eq!(snapshot(p), before, "{} changed", p.display());
     }
-    assert_eq!(entries(dir.path()), ["__init__.py", "other.db", "readme.md"]);
+    assert_eq!(
+        entries(dir.path()),
+        ["__init__.py", "other.db", "readme.md"]
+    );
 }
 
 #[test]
@@ -76,8 +79,14 @@ fn an_audit_database_verifies_and_refuses_writes() {
     let p = dir.path().join("audit.db");
     {
         let s = SqliteStore::open(&p, Durability::Always).unwrap();
-        s.append(NewEvent::new("i1", "stage", "t", "ok", "2026-01-01T00:00:00"))
-            .unwrap();
+        s.append(NewEvent::new(
+            "i1",
+            "stage",
+            "t",
+            "ok",
+            "2026-01-01T00:00:00",
+        ))
+        .unwrap();
     }
     let before = snapshot(&p);
     let s = SqliteStore::open_existing(&p).unwrap();
@@ -85,8 +94,14 @@ fn an_audit_database_verifies_and_refuses_writes() {
     assert!(report.intact());
     assert_eq!(report.events, 1);
     assert!(
-        s.append(NewEvent::new("i2", "stage", "t", "ok", "2026-01-01T00:00:01"))
-            .is_err()
+        s.append(NewEvent::new(
+            "i2",
+            "stage",
+            "t",
+            "ok",
+            "2026-01-01T00:00:01"
+        ))
+        .is_err()
     );
     drop(s);
     assert_eq!(snapshot(&p), before);

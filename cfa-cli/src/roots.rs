@@ -43,7 +43,10 @@ impl Roots {
         let mut out = Vec::with_capacity(given.len());
         for d in given {
             let canon = std::fs::canonicalize(&d).map_err(|e| {
-                format!("root directory {} (--root or defaults.roots): {e}", d.display())
+                format!(
+                    "root directory {} (--root or defaults.roots): {e}",
+                    d.display()
+                )
             })?;
             if !canon.is_dir() {
                 return Err(format!(
@@ -80,7 +83,12 @@ impl Roots {
     /// Resolves a requested path to the canonical path of a regular file under a root.
     /// Relative paths are taken from the first root. `code` and `noun` shape the one
     /// refusal every unusable path gets (e.g. `no_lifecycle_db`, "lifecycle database").
-    pub fn resolve(&self, given: &str, code: &'static str, noun: &str) -> Result<PathBuf, FaceError> {
+    pub fn resolve(
+        &self,
+        given: &str,
+        code: &'static str,
+        noun: &str,
+    ) -> Result<PathBuf, FaceError> {
         let refused = || {
             FaceError::new(
                 code,

@@ -49,8 +49,11 @@ impl Server {
             next_id: 1,
         };
         let init = s
-            .request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                      "clientInfo": {"name": "trust", "version": "0"}}))
+            .request(
+                "initialize",
+                json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                      "clientInfo": {"name": "trust", "version": "0"}}),
+            )
             .await;
         assert!(init["result"].is_object(), "{init}");
         s.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
@@ -153,7 +156,10 @@ async fn paths_outside_the_roots_get_one_refusal_and_fifos_never_block() {
     let mut s = Server::start(root.path(), &[]).await;
 
     // Inside the root: served, by relative or absolute path.
-    for given in ["ok.db".to_owned(), root.path().join("ok.db").display().to_string()] {
+    for given in [
+        "ok.db".to_owned(),
+        root.path().join("ok.db").display().to_string(),
+    ] {
         let (err, v) = s.status(&given).await;
         assert!(!err, "{v}");
         assert_eq!(v["skill_count"], 1, "{v}");
@@ -255,8 +261,7 @@ async fn the_configured_database_is_read_only_too() {
         )
         .await;
     assert_eq!(
-        r["result"]["structuredContent"]["error"]["code"],
-        "no_lifecycle_db",
+        r["result"]["structuredContent"]["error"]["code"], "no_lifecycle_db",
         "{r}"
     );
     assert!(!missing.exists());
@@ -270,7 +275,10 @@ async fn roots_are_configurable_and_files_are_size_capped() {
     lifecycle_db(&a.path().join("a.db"));
     lifecycle_db(&b.path().join("b.db"));
     lifecycle_db(&cwd.path().join("here.db"));
-    let (ra, rb) = (a.path().display().to_string(), b.path().display().to_string());
+    let (ra, rb) = (
+        a.path().display().to_string(),
+        b.path().display().to_string(),
+    );
     let mut s = Server::start(cwd.path(), &["--root", &ra, "--root", &rb]).await;
     for p in [a.path().join("a.db"), b.path().join("b.db")] {
         let (err, v) = s.status(&p.display().to_string()).await;

@@ -109,7 +109,12 @@ fn lifecycle_list_and_evaluate_refuse_foreign_and_missing_files() {
     ] {
         refused(args, &f.empty, "is not a CFA lifecycle database", &f);
         refused(args, &f.foreign, "is not a CFA lifecycle database", &f);
-        refused(args, &f.foreign, "no execution_records or skill_records table", &f);
+        refused(
+            args,
+            &f.foreign,
+            "no execution_records or skill_records table",
+            &f,
+        );
         refused(args, &f.missing, "state database not found", &f);
     }
 }
@@ -138,11 +143,31 @@ fn lifecycle_list_leaves_a_real_database_untouched() {
 #[test]
 fn storage_stats_refuses_foreign_and_missing_files() {
     let f = files();
-    refused(&["storage", "stats", "--db"], &f.empty, "is not a CFA database", &f);
-    refused(&["storage", "stats", "--db"], &f.foreign, "is not a CFA database", &f);
-    refused(&["storage", "stats", "--db"], &f.missing, "database not found", &f);
+    refused(
+        &["storage", "stats", "--db"],
+        &f.empty,
+        "is not a CFA database",
+        &f,
+    );
+    refused(
+        &["storage", "stats", "--db"],
+        &f.foreign,
+        "is not a CFA database",
+        &f,
+    );
+    refused(
+        &["storage", "stats", "--db"],
+        &f.missing,
+        "database not found",
+        &f,
+    );
     // The write commands refuse a foreign database too, before touching it.
-    refused(&["storage", "vacuum", "--db"], &f.foreign, "is not a CFA database", &f);
+    refused(
+        &["storage", "vacuum", "--db"],
+        &f.foreign,
+        "is not a CFA database",
+        &f,
+    );
     refused(
         &["storage", "cleanup", "--before", "2030-01-01", "--db"],
         &f.foreign,

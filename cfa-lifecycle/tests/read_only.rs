@@ -22,7 +22,10 @@ fn foreign_reason(r: Result<LifecycleDb, LifecycleError>) -> String {
 fn missing_file_is_not_found_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("nope.db");
-    for r in [LifecycleDb::open_read_only(&p), LifecycleDb::open_existing(&p)] {
+    for r in [
+        LifecycleDb::open_read_only(&p),
+        LifecycleDb::open_existing(&p),
+    ] {
         let e = r.unwrap_err();
         assert!(matches!(e, LifecycleError::NotFound { .. }), "{e}");
         assert!(e.to_string().contains("no such file"), "{e}");
@@ -37,7 +40,11 @@ fn empty_text_and_foreign_files_are_refused_unchanged() {
     let empty = dir.path().join("__init__.py");
     std::fs::write(&empty, b"").unwrap();
     let text = dir.path().join("notes.txt");
-    std::fs::write(&text, b"this is not a database at all, just some words\n".repeat(20)).unwrap();
+    std::fs::write(
+        &text,
+        b"this is not a database at all, just some words\n".repeat(20),
+    )
+    .unwrap();
     let foreign = dir.path().join("other.db");
     {
         let c = rusqlite::Connection::open(&foreign).unwrap();
