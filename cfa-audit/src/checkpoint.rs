@@ -22,7 +22,7 @@ pub fn verify_target(
 ) -> Result<VerifyReport, AuditError> {
     match target {
         AuditTarget::Jsonl(p) => jsonl::verify_file(p, opts, progress),
-        AuditTarget::Sqlite(p) => SqliteStore::open_existing(p)?.verify(opts),
+        AuditTarget::Sqlite(p) => SqliteStore::open_read_only(p)?.verify(opts),
     }
 }
 
@@ -147,7 +147,7 @@ pub fn event_line(target: &AuditTarget, index: u64) -> Result<String, AuditError
             Err(missing().into())
         }
         AuditTarget::Sqlite(p) => {
-            let store = SqliteStore::open_existing(p)?;
+            let store = SqliteStore::open_read_only(p)?;
             let mut found: Option<AuditEvent> = None;
             let mut i = 0u64;
             store.scan(&mut |e| {

@@ -85,11 +85,21 @@ impl SqliteStore {
         })
     }
 
+    /// Opens an existing audit database for reading and writing (never creates it): a
+    /// missing, empty or foreign file is refused, untouched, with the errors of
+    /// [`SqliteStore::open_read_only`]; an audit database is then opened as by
+    /// [`SqliteStore::open`] with [`Durability::Always`].
+    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
+        let path = path.into();
+        drop(Self::open_read_only(&path)?);
+        Self::open(path, Durability::Always)
+    }
+
     /// Opens an existing database for reading and verification only: it is never
     /// created, migrated or switched to WAL, and `query_only` refuses any write. A
     /// missing path is an I/O "no such file" error; a file that is not SQLite, or has
     /// no `audit_events` table, is [`ForeignStoreError`]. The file is left unchanged.
-    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
+    pub fn open_read_only(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
         let path = path.into();
         if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             return Err(crate::error::IoError::new(

@@ -27,7 +27,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn missing_database_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("audit.db");
-    let e = SqliteStore::open_existing(&p).unwrap_err();
+    let e = SqliteStore::open_read_only(&p).unwrap_err();
     assert!(matches!(e, AuditError::Io(_)), "{e}");
     assert!(e.to_string().contains("no such file"), "{e}");
     let e = verify_target(
@@ -59,12 +59,14 @@ fn empty_text_and_foreign_files_are_refused_unchanged() {
         (&foreign, "no audit_events table"),
     ] {
         let before = snapshot(p);
-        let e = SqliteStore::open_existing(p).unwrap_err();
+        let e = SqliteStore::open_read_only(p).unwrap_err();
         assert!(matches!(e, AuditError::Foreign(_)), "{e}");
         let msg = e.to_string();
         assert!(msg.contains(&p.display().to_string()), "{msg}");
         assert!(msg.contains("is not a CFA audit database"), "{msg}");
         assert!(msg.contains(why), "{msg}");
+        let again = SqliteStore::open_existing(p).unwrap_err();
+        assert_eq!(again.to_string(), msg);
         assert_eq!(snapshot(p), before, "{} changed", p.display());
     }
     assert_eq!(
@@ -89,7 +91,7 @@ fn an_audit_database_verifies_and_refuses_writes() {
         .unwrap();
     }
     let before = snapshot(&p);
-    let s = SqliteStore::open_existing(&p).unwrap();
+    let s = SqliteStore::open_read_only(&p).unwrap();
     let report = s.verify(&VerifyOptions::default()).unwrap();
     assert!(report.intact());
     assert_eq!(report.events, 1);

@@ -452,7 +452,7 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
     };
     match &target {
         AuditTarget::Jsonl(p) => cfa_audit::jsonl::scan_file(p, &mut visit).map_err(err)?,
-        AuditTarget::Sqlite(p) => SqliteStore::open_existing(p)
+        AuditTarget::Sqlite(p) => SqliteStore::open_read_only(p)
             .and_then(|s| s.scan(&mut visit))
             .map_err(err)?,
     }
@@ -543,6 +543,11 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
     }
     let sealed = match a.log.target() {
         AuditTarget::Jsonl(p) => JsonlStore::open(p, a.fsync).and_then(|s| s.append(ev)),
+        // A new database is created; an existing file must already be an audit
+        // database (a foreign one is refused untouched, never migrated).
+        AuditTarget::Sqlite(p) if p.exists() => SqliteStore::open_existing(&p)
+            .and_then(|_| SqliteStore::open(p, a.fsync))
+            .and_then(|s| s.append(ev)),
         AuditTarget::Sqlite(p) => SqliteStore::open(p, a.fsync).and_then(|s| s.append(ev)),
     }
     .map_err(err)?;

@@ -311,7 +311,7 @@ fn sqlite_cleanup(db: &Path, before: Timestamp) -> miette::Result<(u64, u64)> {
             .count();
         if let Some((last_id, _, _)) = cut.checked_sub(1).and_then(|i| rows.get(i)) {
             let previous = read_anchor(db)?;
-            let store = cfa_audit::SqliteStore::open_existing(db).map_err(e(db))?;
+            let store = cfa_audit::SqliteStore::open_read_only(db).map_err(e(db))?;
             let report = store
                 .verify(&verify_opts(db, previous.as_ref())?)
                 .map_err(e(db))?;

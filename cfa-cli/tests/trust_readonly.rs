@@ -204,6 +204,27 @@ fn audit_verify_and_show_refuse_foreign_and_missing_databases() {
         refused(args, &f.foreign, "no audit_events table", &f);
         refused(args, &f.missing, "no such file", &f);
     }
+    // Appending to an existing file that is not an audit database is refused too.
+    for file in [&f.empty, &f.foreign] {
+        refused(
+            &[
+                "audit",
+                "append",
+                "--intent-id",
+                "i",
+                "--stage",
+                "s",
+                "--event-type",
+                "t",
+                "--outcome",
+                "o",
+                "--db",
+            ],
+            file,
+            "is not a CFA audit database",
+            &f,
+        );
+    }
     // A JSONL log is opened for reading only: a missing one is not created.
     for args in [
         &["audit", "verify", "--file"][..],
