@@ -360,6 +360,7 @@ pub fn scan_file(
     path: &Path,
     visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>,
 ) -> Result<(), AuditError> {
+    regular_file(path)?;
     let f = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
     for (no, line) in BufReader::with_capacity(1 << 20, f)
         .split(b'\n')
@@ -384,6 +385,21 @@ pub fn scan_file(
     Ok(())
 }
 
+/// Refuses, before opening it, a path that is not a regular file: a directory, or a
+/// FIFO or device whose open or read would block. A missing file stays the OS error.
+fn regular_file(path: &Path) -> Result<(), AuditError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            Err(IoError::new(path, "read", std::io::Error::other("it is a directory")).into())
+        }
+        Ok(m) if !m.is_file() => {
+            Err(IoError::new(path, "read", std::io::Error::other("not a regular file")).into())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(IoError::new(path, "open", e).into()),
+    }
+}
+
 /// Verifies a JSONL log in one streaming pass (both halves of a large file in
 /// parallel). A missing file is an error (design B2).
 pub fn verify_file(
@@ -391,6 +407,7 @@ pub fn verify_file(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, AuditError> {
+    regular_file(path)?;
     let f = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(IoError::new(path, "read", std::io::Error::other("it is a directory")).into());

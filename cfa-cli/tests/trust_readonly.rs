@@ -271,3 +271,32 @@ fn audit_verify_leaves_a_real_database_untouched() {
     assert_eq!(snapshot(&db), before);
     assert_eq!(listing_without_wal_index(dir.path()), names);
 }
+
+#[test]
+fn audit_verify_refuses_a_fifo_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.jsonl");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for args in [
+        &["audit", "verify", "--file"][..],
+        &["audit", "show", "-i", "x", "--file"][..],
+    ] {
+        let out = cfa()
+            .args(args)
+            .arg(&fifo)
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let err = flat(&String::from_utf8_lossy(&out.stderr));
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(err.contains("audit.jsonl"), "{err}");
+    }
+}
