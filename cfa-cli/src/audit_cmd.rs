@@ -545,7 +545,7 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
         AuditTarget::Jsonl(p) => JsonlStore::open(p, a.fsync).and_then(|s| s.append(ev)),
         // A new database is created; an existing file must already be an audit
         // database (a foreign one is refused untouched, never migrated).
-        AuditTarget::Sqlite(p) if p.exists() => SqliteStore::open_existing(&p)
+        AuditTarget::Sqlite(p) if p.exists() => SqliteStore::open_read_only(&p)
             .and_then(|_| SqliteStore::open(p, a.fsync))
             .and_then(|s| s.append(ev)),
         AuditTarget::Sqlite(p) => SqliteStore::open(p, a.fsync).and_then(|s| s.append(ev)),

@@ -55,8 +55,8 @@ pub struct McpArgs {
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
     /// Directory that file paths in tool arguments must resolve under (repeatable;
-    /// default: the config's defaults.roots, else the working directory). `..`, symlinks leading out and anything but a
-    /// regular file are refused.
+    /// default: the config's defaults.roots, else the working directory). `..`,
+    /// symlinks leading out and anything but a regular file are refused.
     #[arg(long = "root", value_name = "DIR")]
     pub roots: Vec<PathBuf>,
     /// Largest file a tool argument may name, in bytes.
