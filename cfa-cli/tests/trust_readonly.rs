@@ -300,3 +300,24 @@ fn audit_verify_refuses_a_fifo_instead_of_blocking() {
         assert!(err.contains("audit.jsonl"), "{err}");
     }
 }
+
+#[test]
+fn storage_stats_of_a_folder_skips_a_fifo_named_like_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(dir.path().join("audit_x.jsonl"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let names = listing(dir.path());
+    cfa()
+        .args(["storage", "stats", "-f", "json", "--dir"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("\"audit_events_count\": 0"));
+    assert_eq!(listing(dir.path()), names);
+}
