@@ -88,8 +88,7 @@ impl Server {
 
     /// Peak and current resident memory of the server (KiB), from /proc.
     fn memory_kib(&self) -> Option<(u64, u64)> {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
         let field = |name: &str| {
             status.lines().find_map(|l| {
                 l.strip_prefix(name)?
@@ -124,7 +123,10 @@ async fn an_oversized_line_is_discarded_unbuffered_and_serving_goes_on() {
     assert_eq!(r["error"]["code"], -32600, "{r}");
     assert_eq!(r["id"], Value::Null, "{r}");
     let msg = r["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("longer than") && msg.contains("discarded"), "{msg}");
+    assert!(
+        msg.contains("longer than") && msg.contains("discarded"),
+        "{msg}"
+    );
 
     let r = s
         .request(json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
@@ -164,17 +166,37 @@ async fn argument_errors_have_the_shape_of_other_tool_errors() {
     let mut s = Server::start(&[]).await;
     // An ordinary tool error, for reference.
     let r = s
-        .call(1, "cfa_explain_fault", json!({"fault_code": "NO_SUCH_CODE"}))
+        .call(
+            1,
+            "cfa_explain_fault",
+            json!({"fault_code": "NO_SUCH_CODE"}),
+        )
         .await;
     assert_eq!(tool_error(&r).0, "unknown_fault_code");
 
     let cases = [
         ("cfa_explain_fault", json!({}), "fault_code"),
-        ("cfa_explain_fault", json!({"fault_code": 5}), "expected a string"),
+        (
+            "cfa_explain_fault",
+            json!({"fault_code": 5}),
+            "expected a string",
+        ),
         ("cfa_evaluate_signature", json!({}), "signature"),
-        ("cfa_evaluate_signature", json!({"signature": "x"}), "expected a map"),
-        ("cfa_evaluate_signature", json!({"signature": {}, "replan_count": -1}), "u32"),
-        ("cfa_evaluate_intent", json!({"intent": ["a"]}), "expected a string"),
+        (
+            "cfa_evaluate_signature",
+            json!({"signature": "x"}),
+            "expected a map",
+        ),
+        (
+            "cfa_evaluate_signature",
+            json!({"signature": {}, "replan_count": -1}),
+            "u32",
+        ),
+        (
+            "cfa_evaluate_intent",
+            json!({"intent": ["a"]}),
+            "expected a string",
+        ),
         ("cfa_compliance_check", json!({}), "intent"),
     ];
     for (i, (tool, args, needle)) in cases.into_iter().enumerate() {
@@ -205,7 +227,10 @@ async fn non_object_params_and_arguments_get_invalid_params() {
         assert_eq!(r["id"], id, "{line}: {r}");
         assert_eq!(r["error"]["code"], -32602, "{line}: {r}");
         assert!(
-            r["error"]["message"].as_str().unwrap().starts_with("Invalid params"),
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid params"),
             "{r}"
         );
     }

@@ -73,7 +73,10 @@ impl Resp {
     }
 
     fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -141,8 +144,18 @@ async fn foreign_hosts_get_421_and_loopback_names_are_answered() {
     let s = start(dir.path(), &[]).await;
     let audit_path = dir.path().join("audit.jsonl").display().to_string();
     for path in ["/v1/rules", "/v1/audit/verify", "/health", "/metrics"] {
-        for host in ["evil.example", "evil.example:8765", "localhost.evil.example", "10.1.2.3"] {
-            let r = call(&s.addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}"), b"").await;
+        for host in [
+            "evil.example",
+            "evil.example:8765",
+            "localhost.evil.example",
+            "10.1.2.3",
+        ] {
+            let r = call(
+                &s.addr,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}"),
+                b"",
+            )
+            .await;
             assert_eq!(r.status, 421, "{path} {host}: {r:?}");
             assert_eq!(r.code(), "host_not_allowed", "{r:?}");
             assert!(!r.body.contains(&audit_path), "{r:?}");
@@ -164,7 +177,12 @@ async fn foreign_hosts_get_421_and_loopback_names_are_answered() {
         "127.8.9.10".to_owned(),
         format!("[::1]:{port}"),
     ] {
-        let r = call(&s.addr, &format!("GET /v1/rules HTTP/1.1\r\nHost: {host}"), b"").await;
+        let r = call(
+            &s.addr,
+            &format!("GET /v1/rules HTTP/1.1\r\nHost: {host}"),
+            b"",
+        )
+        .await;
         assert_eq!(r.status, 200, "{host}: {r:?}");
     }
     // A client that sends no Host at all (not a browser) is answered.
@@ -175,9 +193,23 @@ async fn foreign_hosts_get_421_and_loopback_names_are_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_hosts_and_any_host_are_configurable() {
     let dir = tempfile::tempdir().unwrap();
-    let s = start(dir.path(), &["--allowed-host", "CFA.internal", "--allowed-host", "other.lan"]).await;
+    let s = start(
+        dir.path(),
+        &[
+            "--allowed-host",
+            "CFA.internal",
+            "--allowed-host",
+            "other.lan",
+        ],
+    )
+    .await;
     for host in ["cfa.internal", "cfa.internal:80", "other.lan."] {
-        let r = call(&s.addr, &format!("GET /health HTTP/1.1\r\nHost: {host}"), b"").await;
+        let r = call(
+            &s.addr,
+            &format!("GET /health HTTP/1.1\r\nHost: {host}"),
+            b"",
+        )
+        .await;
         assert_eq!(r.status, 200, "{host}: {r:?}");
     }
     let r = call(&s.addr, "GET /health HTTP/1.1\r\nHost: evil.example", b"").await;
@@ -185,7 +217,12 @@ async fn allowed_hosts_and_any_host_are_configurable() {
 
     let dir2 = tempfile::tempdir().unwrap();
     let any = start(dir2.path(), &["--allow-any-host"]).await;
-    let r = call(&any.addr, "GET /v1/rules HTTP/1.1\r\nHost: evil.example", b"").await;
+    let r = call(
+        &any.addr,
+        "GET /v1/rules HTTP/1.1\r\nHost: evil.example",
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 
@@ -195,7 +232,9 @@ async fn cross_site_browser_requests_get_403() {
     let s = start(dir.path(), &[]).await;
     let body = signature().to_string();
     let post = |extra: &str| {
-        format!("POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json{extra}")
+        format!(
+            "POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json{extra}"
+        )
     };
     for extra in [
         "\r\nOrigin: https://evil.example",
@@ -214,9 +253,16 @@ async fn cross_site_browser_requests_get_403() {
     )
     .await;
     assert_eq!(r.status, 403, "{r:?}");
-    assert_eq!(audit_lines(dir.path()), 0, "refused requests are not audited");
+    assert_eq!(
+        audit_lines(dir.path()),
+        0,
+        "refused requests are not audited"
+    );
     // The server's own pages and same-origin requests pass.
-    let own = format!("\r\nOrigin: http://localhost:{}\r\nSec-Fetch-Site: same-origin", s.port);
+    let own = format!(
+        "\r\nOrigin: http://localhost:{}\r\nSec-Fetch-Site: same-origin",
+        s.port
+    );
     let r = call(&s.addr, &post(&own), body.as_bytes()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(audit_lines(dir.path()), 1);
@@ -280,7 +326,9 @@ async fn bodies_not_declared_json_get_415_unparsed_and_unaudited() {
     assert_eq!(audit_lines(dir.path()), 0, "nothing refused was audited");
     let metrics = call(&s.addr, "GET /metrics HTTP/1.1\r\nHost: localhost", b"").await;
     assert!(
-        metrics.body.contains("cfa_decisions_total{action=\"approve\"} 0"),
+        metrics
+            .body
+            .contains("cfa_decisions_total{action=\"approve\"} 0"),
         "{}",
         metrics.body
     );
@@ -312,17 +360,47 @@ async fn metrics_labels_stay_bounded_under_made_up_methods_and_paths() {
     };
     for i in 0..2 {
         let (m, p) = warm(i);
-        call(&s.addr, &format!("{m} {p} HTTP/1.1\r\nHost: localhost"), b"").await;
-        call(&s.addr, &format!("{m} /health HTTP/1.1\r\nHost: localhost"), b"").await;
-        call(&s.addr, &format!("GET {p} HTTP/1.1\r\nHost: localhost"), b"").await;
+        call(
+            &s.addr,
+            &format!("{m} {p} HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
+        call(
+            &s.addr,
+            &format!("{m} /health HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
+        call(
+            &s.addr,
+            &format!("GET {p} HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
     }
     let before = metrics().await;
     for i in 2..150 {
         let (m, p) = warm(i);
-        let r = call(&s.addr, &format!("{m} {p} HTTP/1.1\r\nHost: localhost"), b"").await;
+        let r = call(
+            &s.addr,
+            &format!("{m} {p} HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
         assert!(r.status >= 400, "{r:?}");
-        call(&s.addr, &format!("{m} /health HTTP/1.1\r\nHost: localhost"), b"").await;
-        call(&s.addr, &format!("GET {p} HTTP/1.1\r\nHost: localhost"), b"").await;
+        call(
+            &s.addr,
+            &format!("{m} /health HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
+        call(
+            &s.addr,
+            &format!("GET {p} HTTP/1.1\r\nHost: localhost"),
+            b"",
+        )
+        .await;
     }
     let after = metrics().await;
     assert!(!after.contains("XXXX"), "a made-up method became a label");
@@ -393,10 +471,15 @@ async fn over_the_cap_with_every_connection_busy_gets_503() {
         );
         c.write_all(head.as_bytes()).await.unwrap();
         let mut cont = vec![0u8; 256];
-        let n = tokio::time::timeout(GUARD, c.read(&mut cont)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(GUARD, c.read(&mut cont))
+            .await
+            .unwrap()
+            .unwrap();
         let text = String::from_utf8_lossy(&cont[..n]);
         assert!(text.starts_with("HTTP/1.1 100"), "{text:?}");
-        c.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
+        c.write_all(&body.as_bytes()[..body.len() / 2])
+            .await
+            .unwrap();
         busy.push(c);
     }
     let r = call(&s.addr, "GET /health HTTP/1.1\r\nHost: localhost", b"").await;
@@ -404,9 +487,14 @@ async fn over_the_cap_with_every_connection_busy_gets_503() {
     assert_eq!(r.code(), "too_many_connections", "{r:?}");
     // The busy requests still complete normally.
     for mut c in busy {
-        c.write_all(&body.as_bytes()[body.len() / 2..]).await.unwrap();
+        c.write_all(&body.as_bytes()[body.len() / 2..])
+            .await
+            .unwrap();
         let mut raw = vec![0u8; 4096];
-        let n = tokio::time::timeout(GUARD, c.read(&mut raw)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(GUARD, c.read(&mut raw))
+            .await
+            .unwrap()
+            .unwrap();
         let r = parse(&raw[..n]);
         assert_eq!(r.status, 200, "{r:?}");
     }

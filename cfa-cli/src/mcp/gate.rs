@@ -365,9 +365,18 @@ mod tests {
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}"}}}}"#
             )
         };
-        assert!(matches!(g.check(&call(1, "made-up-1")), Verdict::Forward(_)));
-        assert!(matches!(g.check(&call(2, "made-up-2")), Verdict::Forward(_)));
-        assert_eq!(reply(g.check(&call(3, "made-up-3")))["error"]["code"], RATE_LIMITED);
+        assert!(matches!(
+            g.check(&call(1, "made-up-1")),
+            Verdict::Forward(_)
+        ));
+        assert!(matches!(
+            g.check(&call(2, "made-up-2")),
+            Verdict::Forward(_)
+        ));
+        assert_eq!(
+            reply(g.check(&call(3, "made-up-3")))["error"]["code"],
+            RATE_LIMITED
+        );
         assert!(matches!(g.check(&call(4, "known")), Verdict::Forward(_)));
     }
 

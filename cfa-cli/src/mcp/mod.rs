@@ -269,13 +269,28 @@ mod tests {
         input.extend_from_slice(b"\nabcd\n12345");
         let mut r = BufReader::with_capacity(7, &input[..]);
         let mut buf = Vec::new();
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).await.unwrap(), Line::Complete);
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"ok\n");
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).await.unwrap(), Line::TooLong);
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::TooLong
+        );
         assert!(buf.capacity() <= 4096);
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).await.unwrap(), Line::Complete);
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"abcd\n");
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).await.unwrap(), Line::TooLong);
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).await.unwrap(), Line::Eof);
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::TooLong
+        );
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Eof
+        );
     }
 }

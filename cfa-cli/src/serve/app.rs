@@ -196,7 +196,11 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
         let checked = state
             .hosts
-            .check_host(req.headers(), req.uri().authority().map(|a| a.as_str()), local)
+            .check_host(
+                req.headers(),
+                req.uri().authority().map(|a| a.as_str()),
+                local,
+            )
             .and_then(|()| state.hosts.check_origin(req.headers(), local));
         if let Err(r) = checked {
             tracing::warn!("request refused: {r:?}");

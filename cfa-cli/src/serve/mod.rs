@@ -21,15 +21,20 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use miette::Report;
 use std::io::Write;
-use tokio::io::AsyncWriteExt as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
 
 /// Arguments of `cfa serve`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Browser safety: requests naming a foreign Host get 421, cross-site browser \
+requests (foreign Origin, Sec-Fetch-Site: cross-site) get 403, and POST/PUT/PATCH bodies not sent \
+as Content-Type: application/json get 415, all before anything is parsed or audited."
+)]
 pub struct ServeArgs {
     /// Address to bind. Only loopback by default; pass 0.0.0.0 to listen on every interface.
     #[arg(long, default_value = "127.0.0.1")]
@@ -239,16 +244,17 @@ async fn serve(state: Arc<app::AppState>, addr: SocketAddr, limits: Limits) -> R
         let local_ip = stream.local_addr().map_or(local.ip(), |a| a.ip());
         let inner = TowerToHyperService::new(app.clone());
         let busy = ticket.counter();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(origin::LocalAddr(local_ip));
-            let guard = conns::Busy::from_counter(&busy);
-            let fut = hyper::service::Service::call(&inner, req);
-            async move {
-                let out = fut.await;
-                drop(guard);
-                out
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(origin::LocalAddr(local_ip));
+                let guard = conns::Busy::from_counter(&busy);
+                let fut = hyper::service::Service::call(&inner, req);
+                async move {
+                    let out = fut.await;
+                    drop(guard);
+                    out
+                }
+            });
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()

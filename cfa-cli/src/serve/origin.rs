@@ -77,7 +77,9 @@ fn valid_port(p: &str) -> bool {
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -89,7 +91,7 @@ impl HostPolicy {
             return false;
         };
         let host = normalise(host);
-        if host == "localhost" || self.names.iter().any(|n| *n == host) {
+        if host == "localhost" || self.names.contains(&host) {
             return true;
         }
         match host.parse::<IpAddr>() {
@@ -143,7 +145,7 @@ impl HostPolicy {
         let origin = text(header::ORIGIN);
         let explicitly_allowed = origin.is_some_and(|o| {
             let o = normalise(o);
-            self.origins.iter().any(|a| *a == o)
+            self.origins.contains(&o)
         });
         if let Some(o) = origin
             && !explicitly_allowed
@@ -193,10 +195,7 @@ pub fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Re
     }
     Err(Refusal::MediaType(match declared {
         None => "no Content-Type".to_owned(),
-        Some(v) => format!(
-            "Content-Type {}",
-            echo(v.to_str().unwrap_or("(not ASCII)"))
-        ),
+        Some(v) => format!("Content-Type {}", echo(v.to_str().unwrap_or("(not ASCII)"))),
     }))
 }
 
@@ -237,7 +236,11 @@ mod tests {
             "[::1]",
             "cfa.internal:80",
         ] {
-            assert_eq!(p.check_host(&headers(&[("host", ok)]), None, None), Ok(()), "{ok}");
+            assert_eq!(
+                p.check_host(&headers(&[("host", ok)]), None, None),
+                Ok(()),
+                "{ok}"
+            );
         }
         for bad in [
             "evil.example",
@@ -249,12 +252,20 @@ mod tests {
             "localhost:x",
             "",
         ] {
-            assert!(p.check_host(&headers(&[("host", bad)]), None, None).is_err(), "{bad}");
+            assert!(
+                p.check_host(&headers(&[("host", bad)]), None, None)
+                    .is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(p.check_host(&HeaderMap::new(), None, None), Ok(()));
         assert!(
-            p.check_host(&headers(&[("host", "localhost")]), Some("evil.example"), None)
-                .is_err()
+            p.check_host(
+                &headers(&[("host", "localhost")]),
+                Some("evil.example"),
+                None
+            )
+            .is_err()
         );
         let local = Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 5)));
         assert_eq!(
@@ -287,7 +298,10 @@ mod tests {
             p.check_origin(&headers(&[("origin", "https://evil.example")]), None)
                 .is_err()
         );
-        assert!(p.check_origin(&headers(&[("origin", "null")]), None).is_err());
+        assert!(
+            p.check_origin(&headers(&[("origin", "null")]), None)
+                .is_err()
+        );
         assert!(
             p.check_origin(&headers(&[("sec-fetch-site", "cross-site")]), None)
                 .is_err()
@@ -315,6 +329,9 @@ mod tests {
         assert_eq!(check_content_type(&Method::GET, &HeaderMap::new()), Ok(()));
         let body = headers(&[("content-length", "3")]);
         assert!(check_content_type(&Method::DELETE, &body).is_err());
-        assert_eq!(check_content_type(&Method::DELETE, &HeaderMap::new()), Ok(()));
+        assert_eq!(
+            check_content_type(&Method::DELETE, &HeaderMap::new()),
+            Ok(())
+        );
     }
 }
