@@ -150,7 +150,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let limits = Limits {
         max_body: args.max_body,
         header_timeout: timeout,
-        max_connections: args.max_connections,
+        max_connections: effective_max_connections(args.max_connections.max(1)),
     };
     let result = runtime.block_on(serve(Arc::clone(&state), addr, limits));
     if let Some(audit) = state.gov.audit()
@@ -169,6 +169,38 @@ struct Limits {
     max_body: usize,
     header_timeout: Duration,
     max_connections: usize,
+}
+
+/// Descriptors kept free for the listener, the audit log, config and bundle files.
+const FD_HEADROOM: usize = 64;
+
+/// The process's soft limit on open files (Linux `/proc`; `None` elsewhere).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `requested`, lowered so the cap is reached before the descriptors run out (at the
+/// cap idle connections are shed; out of descriptors nothing can be accepted).
+fn effective_max_connections(requested: usize) -> usize {
+    match open_files_limit() {
+        Some(limit) if limit.saturating_sub(FD_HEADROOM) < requested => {
+            let lowered = limit.saturating_sub(FD_HEADROOM).max(16);
+            tracing::warn!(
+                requested,
+                open_files_limit = limit,
+                max_connections = lowered,
+                "--max-connections lowered to fit the open-files limit"
+            );
+            lowered
+        }
+        _ => requested,
+    }
 }
 
 /// What an over-the-cap connection is told before it is closed.
