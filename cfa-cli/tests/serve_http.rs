@@ -89,7 +89,7 @@ impl Conn {
     }
 
     async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: &[u8]) {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
         if let Some(t) = token {
             req.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
@@ -393,14 +393,14 @@ async fn slow_clients_are_cut_off_while_others_are_served() {
     // Half the headers, then silence.
     let mut slow_headers = TcpStream::connect(&server.addr).await.unwrap();
     slow_headers
-        .write_all(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .write_all(b"POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nContent-Le")
         .await
         .unwrap();
     // Full headers, half the body, then silence.
     let mut slow_body = Conn::open(&server.addr).await;
     let body = signature(0).to_string();
     let head = format!(
-        "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     let s = slow_body.stream.get_mut();

@@ -5,6 +5,11 @@
 //! (`-32002`) of reference.md §15. The key is removed from `params._meta` before the
 //! message is forwarded, so nothing downstream (rmcp's own logging included) can see
 //! it. Notifications are never answered: one that fails the key check is dropped.
+//! `params` that is not an object (and, for `tools/call`, a `name` that is not a string
+//! or `arguments` that is not an object) gets `-32602` here, since rmcp would answer
+//! it as an unknown method or an id-less invalid request. The rate limiter keys only
+//! the server's own tool names; any other name shares one `other` bucket, so made-up
+//! names cannot grow its table.
 
 use super::ratelimit::RateLimiter;
 use serde_json::{Map, Value, json};
@@ -17,6 +22,8 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const UNAUTHORIZED: i64 = -32001;
 /// Per-tool rate limit exceeded.
 pub const RATE_LIMITED: i64 = -32002;
+/// JSON-RPC invalid params.
+pub const INVALID_PARAMS: i64 = -32602;
 
 /// What to do with one input line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +41,8 @@ pub enum Verdict {
 pub struct Gate {
     api_key: Option<String>,
     limiter: RateLimiter,
+    /// The tool names the limiter keys by name (`None`: every name).
+    tools: Option<Vec<String>>,
 }
 
 /// Methods that need no API key (reference.md §15).
@@ -45,7 +54,15 @@ impl Gate {
         Self {
             api_key: api_key.filter(|k| !k.is_empty()),
             limiter,
+            tools: None,
         }
+    }
+
+    /// Rate-limits only `tools` by name; calls of any other name share one bucket.
+    #[must_use]
+    pub fn with_tools(mut self, tools: impl IntoIterator<Item = String>) -> Self {
+        self.tools = Some(tools.into_iter().collect());
+        self
     }
 
     /// Decides what happens to one line (without its trailing newline).
@@ -137,14 +154,28 @@ impl Gate {
                 ));
             }
         }
+        if let Some(problem) = params_problem(&method, obj.get("params")) {
+            if is_notification {
+                return Verdict::Drop;
+            }
+            return Verdict::Reply(error_line(
+                &reply_id,
+                INVALID_PARAMS,
+                &format!("Invalid params: {problem}"),
+            ));
+        }
         if method == "tools/call" && !is_notification {
             let tool = obj
                 .get("params")
                 .and_then(|p| p.get("name"))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if !self.limiter.allow(tool) {
-                tracing::warn!(tool = %tool, "rate limit exceeded");
+            let key = match &self.tools {
+                Some(known) if !known.iter().any(|t| t == tool) => "other",
+                _ => tool,
+            };
+            if !self.limiter.allow(key) {
+                tracing::warn!(tool = %key, "rate limit exceeded");
                 let msg = format!(
                     "Rate limit exceeded: {}/{}s per tool",
                     self.limiter.limit(),
@@ -158,6 +189,31 @@ impl Gate {
         } else {
             Verdict::Forward(trimmed.to_owned())
         }
+    }
+}
+
+/// What is wrong with the shape of `params`, if anything: it must be an object when
+/// present, and a `tools/call` needs a string `name` and object (or absent) `arguments`.
+fn params_problem(method: &str, params: Option<&Value>) -> Option<&'static str> {
+    let params = match params {
+        None | Some(Value::Null) => {
+            return (method == "tools/call")
+                .then_some("tools/call needs params {\"name\": ..., \"arguments\": {...}}");
+        }
+        Some(Value::Object(p)) => p,
+        Some(_) => return Some("\"params\" must be an object"),
+    };
+    if method != "tools/call" {
+        return None;
+    }
+    match params.get("name") {
+        Some(Value::String(_)) => {}
+        None => return Some("tools/call needs \"name\": the tool's name"),
+        Some(_) => return Some("\"name\" must be a string"),
+    }
+    match params.get("arguments") {
+        None | Some(Value::Null | Value::Object(_)) => None,
+        Some(_) => Some("\"arguments\" must be an object of named arguments"),
     }
 }
 
@@ -277,6 +333,51 @@ mod tests {
         assert_eq!(r["error"]["message"], "Rate limit exceeded: 2/60s per tool");
         assert_eq!(r["id"], 3);
         assert!(matches!(g.check(&call(4, "b")), Verdict::Forward(_)));
+    }
+
+    #[test]
+    fn malformed_params_are_invalid_params() {
+        let mut g = gate(None, 60);
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":[1]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[1]}"#,
+        ] {
+            let r = reply(g.check(line));
+            assert_eq!(r["error"]["code"], INVALID_PARAMS, "{line}");
+            assert_eq!(r["id"], 1, "{line}");
+        }
+        let note = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":[1]}"#;
+        assert_eq!(g.check(note), Verdict::Drop);
+        let ok = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":null}}"#;
+        assert!(matches!(g.check(ok), Verdict::Forward(_)));
+    }
+
+    #[test]
+    fn unknown_tool_names_share_one_bucket() {
+        let mut g = gate(None, 2).with_tools(["known".to_owned()]);
+        let call = |id: u32, name: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}"}}}}"#
+            )
+        };
+        assert!(matches!(
+            g.check(&call(1, "made-up-1")),
+            Verdict::Forward(_)
+        ));
+        assert!(matches!(
+            g.check(&call(2, "made-up-2")),
+            Verdict::Forward(_)
+        ));
+        assert_eq!(
+            reply(g.check(&call(3, "made-up-3")))["error"]["code"],
+            RATE_LIMITED
+        );
+        assert!(matches!(g.check(&call(4, "known")), Verdict::Forward(_)));
     }
 
     #[test]

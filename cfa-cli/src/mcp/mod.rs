@@ -16,7 +16,7 @@ use rmcp::ServiceExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 /// Longest accepted input line (bytes).
@@ -117,6 +117,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         "tool file paths are confined to these roots"
     );
     let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db).with_roots(roots);
+    let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);
     telemetry.shutdown();
@@ -163,6 +164,62 @@ async fn serve_stdio(server: tools::CfaMcp, gate: gate::Gate) -> Result<(), Repo
     Ok(())
 }
 
+/// One line read by [`read_line_bounded`].
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// End of input, nothing read.
+    Eof,
+    /// A line (in the buffer, with its newline if it had one).
+    Complete,
+    /// A line longer than the limit: discarded as it was read (the buffer is empty).
+    TooLong,
+}
+
+/// Reads one line into `buf`, keeping at most `max` bytes of it: past that the rest
+/// of the line is read and thrown away chunk by chunk, so an oversized line never
+/// sits in memory.
+async fn read_line_bounded<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    buf.clear();
+    let mut read_any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(match (read_any, too_long) {
+                (false, _) => Line::Eof,
+                (true, false) => Line::Complete,
+                (true, true) => Line::TooLong,
+            });
+        }
+        read_any = true;
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        if !too_long {
+            let content = buf.len() + newline.unwrap_or(used);
+            match chunk.get(..used) {
+                Some(part) if content <= max => buf.extend_from_slice(part),
+                _ => {
+                    too_long = true;
+                    buf.clear();
+                    buf.shrink_to(4096);
+                }
+            }
+        }
+        reader.consume(used);
+        if newline.is_some() {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
 /// Reads stdin line by line through the gate until EOF; dropping `to_rmcp` then ends
 /// the rmcp session.
 async fn read_stdin(
@@ -173,36 +230,31 @@ async fn read_stdin(
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut buf = Vec::with_capacity(4096);
     loop {
-        buf.clear();
-        let n = match (&mut stdin)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await
-        {
-            Ok(n) => n,
+        let line = match read_line_bounded(&mut stdin, &mut buf, MAX_LINE).await {
+            Ok(l) => l,
             Err(e) => {
                 tracing::error!("cannot read stdin: {e}");
                 break;
             }
         };
-        if n == 0 {
-            break;
-        }
-        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-            // Skip the rest of the oversized line.
-            let mut sink = Vec::new();
-            if stdin.read_until(b'\n', &mut sink).await.is_err() {
-                break;
+        match line {
+            Line::Eof => break,
+            Line::TooLong => {
+                tracing::warn!("discarded an input line longer than {MAX_LINE} bytes");
+                let line = gate::error_line(
+                    &serde_json::Value::Null,
+                    gate::INVALID_REQUEST,
+                    &format!(
+                        "Invalid request: line longer than {MAX_LINE} bytes ({} MiB); it was discarded",
+                        MAX_LINE >> 20
+                    ),
+                );
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+                continue;
             }
-            let line = gate::error_line(
-                &serde_json::Value::Null,
-                gate::INVALID_REQUEST,
-                &format!("Invalid request: line longer than {MAX_LINE} bytes"),
-            );
-            if replies.send(line).await.is_err() {
-                break;
-            }
-            continue;
+            Line::Complete => {}
         }
         let text = String::from_utf8_lossy(&buf);
         match gate.check(text.trim_end_matches(['\n', '\r'])) {
@@ -222,4 +274,43 @@ async fn read_stdin(
         }
     }
     let _ = to_rmcp.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn oversized_lines_are_skipped_without_buffering() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"ok\n");
+        input.extend(std::iter::repeat_n(b'x', 100));
+        input.extend_from_slice(b"\nabcd\n12345");
+        let mut r = BufReader::with_capacity(7, &input[..]);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Complete
+        );
+        assert_eq!(buf, b"ok\n");
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::TooLong
+        );
+        assert!(buf.capacity() <= 4096);
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Complete
+        );
+        assert_eq!(buf, b"abcd\n");
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::TooLong
+        );
+        assert_eq!(
+            read_line_bounded(&mut r, &mut buf, 4).await.unwrap(),
+            Line::Eof
+        );
+    }
 }

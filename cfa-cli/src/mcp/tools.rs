@@ -1,14 +1,22 @@
 //! The MCP tools of `cfa mcp` (reference.md §15.1, fixed per design.md B12): input
 //! schemas come from the parameter types; replan and block come back as tool results
 //! with `isError: true` and the decision in `structuredContent`, so an agent can read
-//! the fix and retry.
+//! the fix and retry. Missing or mistyped arguments come back the same way as every
+//! other tool error: `isError: true` with `{"error": {"code": "invalid_arguments",
+//! "message"}}` as the structured content and as the text.
 
 use crate::roots::{DEFAULT_MAX_FILE_BYTES, Roots};
 use crate::serve::decide::{BundleAccess, FaceError, Governance, is_refusal};
 use crate::serve::intent;
+use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -109,6 +117,35 @@ pub struct CfaMcp {
 
 fn face_error(e: &FaceError) -> CallToolResult {
     CallToolResult::structured_error(e.to_json())
+}
+
+/// The text rmcp puts in front of an argument deserialisation failure it turns into a
+/// tool result.
+const ARGUMENT_ERROR_PREFIX: &str = "failed to deserialize parameters:";
+
+/// `response` with rmcp's plain-text argument error (missing or mistyped arguments)
+/// rewritten as our structured `invalid_arguments` tool error.
+fn shape_argument_error(tool: &str, response: CallToolResponse) -> CallToolResponse {
+    let CallToolResponse::Complete(result) = response else {
+        return response;
+    };
+    if result.is_error != Some(true) || result.structured_content.is_some() {
+        return CallToolResponse::Complete(result);
+    }
+    let detail = match result.content.as_slice() {
+        [only] => only
+            .as_text()
+            .and_then(|t| t.text.strip_prefix(ARGUMENT_ERROR_PREFIX))
+            .map(str::trim),
+        _ => None,
+    };
+    match detail {
+        Some(detail) => CallToolResponse::Complete(face_error(&FaceError::new(
+            "invalid_arguments",
+            format!("invalid arguments for {tool}: {detail}"),
+        ))),
+        None => CallToolResponse::Complete(result),
+    }
 }
 
 fn fault_codes(result: &cfa_types::PolicyResult) -> String {
@@ -399,8 +436,30 @@ fn lifecycle_skills(path: &std::path::Path, filter: Option<&str>) -> Result<Valu
     )
 }
 
+impl CfaMcp {
+    /// The names of the tools this server offers.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CfaMcp {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let tool = request.name.to_string();
+        let tcc = ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(tcc).await?;
+        Ok(shape_argument_error(&tool, response))
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("cfa-mcp", env!("CARGO_PKG_VERSION")))

@@ -1,11 +1,13 @@
-//! The axum router of `cfa serve`: handlers, bearer-token auth, per-request timeout,
-//! per-request metrics and spans, and JSON errors of one shape
+//! The axum router of `cfa serve`: handlers, the host / origin / content-type checks
+//! ([`super::origin`]), bearer-token auth, per-request timeout, per-request metrics and
+//! spans, and JSON errors of one shape
 //! (`{"error": {"code", "message"}}`) for every failure, extractor rejections included.
 
 use super::decide::{FaceError, Governance};
 use super::intent;
 use super::metrics::Metrics;
 use super::openapi;
+use super::origin::{self, HostPolicy, LocalAddr, Refusal};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
@@ -36,6 +38,8 @@ pub struct AppState {
     pub kernels: intent::Kernels,
     /// Longest a request may take, body included.
     pub request_timeout: Duration,
+    /// Which hosts and browser origins are answered.
+    pub hosts: HostPolicy,
 }
 
 /// A JSON error response.
@@ -142,14 +146,44 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .with_state(state)
 }
 
-/// Auth, timeout, metrics and the request span, around every request.
+fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Host(host) => ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            format!(
+                "Host {host:?} is not a loopback name or this server's address; start the \
+                 server with --allowed-host NAME (or --allow-any-host) to answer it"
+            ),
+        ),
+        Refusal::CrossSite(what) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            format!(
+                "cross-site browser requests are refused ({what}); start the server with \
+                 --allowed-origin ORIGIN to accept them"
+            ),
+        ),
+        Refusal::MediaType(what) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("request bodies must be sent as Content-Type: application/json ({what})"),
+        ),
+    }
+}
+
+/// Host, origin, auth, content type, timeout, metrics and the request span, around
+/// every request. Refusals happen before any handler runs, so a refused request is
+/// never parsed nor audited.
 async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
+    // Metrics labels come from bounded sets: a route template (or "other") and a
+    // standard method (or "other"), never the client's strings.
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!(
         "http.request",
         method = %method,
@@ -159,6 +193,19 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         fault_codes = Empty,
     );
     let response = async {
+        let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+        let checked = state
+            .hosts
+            .check_host(
+                req.headers(),
+                req.uri().authority().map(|a| a.as_str()),
+                local,
+            )
+            .and_then(|()| state.hosts.check_origin(req.headers(), local));
+        if let Err(r) = checked {
+            tracing::warn!("request refused: {r:?}");
+            return refusal(r).into_response();
+        }
         if let Some(token) = &state.token
             && route != "/health"
             && !authorized(&req, token)
@@ -172,6 +219,9 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
+        }
+        if let Err(r) = origin::check_content_type(req.method(), req.headers()) {
+            return refusal(r).into_response();
         }
         match tokio::time::timeout(state.request_timeout, next.run(req)).await {
             Ok(r) => r,
@@ -193,9 +243,25 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     if route != "/metrics" {
         state
             .metrics
-            .http(method.as_str(), &route, status, start.elapsed());
+            .http(metric_method(&method), &route, status, start.elapsed());
     }
     response
+}
+
+/// The method as a metrics label: the standard ones, else `other`.
+fn metric_method(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 fn authorized(req: &Request, token: &str) -> bool {

@@ -1,6 +1,9 @@
 //! The Prometheus metrics of `cfa serve` (prometheus-client, OpenMetrics text):
 //! decisions by action, replans, blocks by fault code, decision latency, HTTP request
 //! latency by route and status, audit events written and the audit chain length.
+//! Every label value comes from a bounded set: methods and routes are mapped by the
+//! caller, and fault codes past the first [`MAX_FAULT_CODES`] distinct ones (or not
+//! shaped like a code) count as `other`.
 
 use cfa_types::{PolicyAction, PolicyResult};
 use prometheus_client::encoding::text::encode;
@@ -9,7 +12,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+/// Distinct `fault_code` label values kept; later ones count as `other`.
+pub const MAX_FAULT_CODES: usize = 512;
 
 type Labels = Vec<(String, String)>;
 
@@ -31,6 +39,7 @@ pub struct Metrics {
     http_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     audit_written: Counter,
     chain_length: Gauge,
+    fault_codes: Mutex<HashSet<String>>,
 }
 
 impl Default for Metrics {
@@ -103,7 +112,30 @@ impl Metrics {
             http_seconds,
             audit_written,
             chain_length,
+            fault_codes: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// `code` as a label value: itself when already seen, or new, code-shaped and
+    /// within the cap; `other` otherwise.
+    fn fault_label(&self, code: &str) -> String {
+        let mut seen = self
+            .fault_codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(code) {
+            return code.to_owned();
+        }
+        let shaped = !code.is_empty()
+            && code.len() <= 128
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if shaped && seen.len() < MAX_FAULT_CODES {
+            seen.insert(code.to_owned());
+            return code.to_owned();
+        }
+        "other".to_owned()
     }
 
     /// Records one decision and how long it took.
@@ -120,7 +152,7 @@ impl Metrics {
                 self.block.inc();
                 for f in &result.faults {
                     self.blocks
-                        .get_or_create(&vec![("fault_code".to_owned(), f.code.clone())])
+                        .get_or_create(&vec![("fault_code".to_owned(), self.fault_label(&f.code))])
                         .inc();
                 }
             }
@@ -136,7 +168,7 @@ impl Metrics {
         self.audit_written.inc_by(n);
     }
 
-    /// Records one HTTP request.
+    /// Records one HTTP request (`method` and `route` from bounded sets).
     pub fn http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.http_seconds
             .get_or_create(&vec![
@@ -199,5 +231,18 @@ mod tests {
         );
         assert!(text.contains("route=\"/v1/decisions\""), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn fault_code_labels_are_bounded() {
+        let m = Metrics::new();
+        assert_eq!(m.fault_label("A_CODE"), "A_CODE");
+        assert_eq!(m.fault_label("not a code"), "other");
+        assert_eq!(m.fault_label(&"X".repeat(1024)), "other");
+        for i in 0..MAX_FAULT_CODES * 2 {
+            m.fault_label(&format!("C{i}"));
+        }
+        assert_eq!(m.fault_label("A_CODE"), "A_CODE");
+        assert_eq!(m.fault_label("BRAND_NEW"), "other");
     }
 }

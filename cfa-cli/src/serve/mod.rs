@@ -1,13 +1,17 @@
 //! `cfa serve`: the HTTP decision service (axum on hyper's HTTP/1, 127.0.0.1 unless
 //! told otherwise), plus the decision service it shares with `cfa mcp` ([`decide`],
-//! [`intent`]). Our own accept loop gives every connection a header-read timeout, so a
-//! client that sends half a request is cut off without holding anything up.
+//! [`intent`]). Our own accept loop gives every connection a header-read timeout (which
+//! also bounds how long a connection may sit idle), so a client that sends half a
+//! request is cut off without holding anything up, and caps the open connections
+//! ([`conns`]): idle ones are shed first.
 
 pub mod app;
+pub mod conns;
 pub mod decide;
 pub mod intent;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 
 use crate::telemetry::{self, TelemetryArgs};
 use cfa_audit::Durability;
@@ -22,9 +26,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt as _;
 
 /// Arguments of `cfa serve`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Browser safety: requests naming a foreign Host get 421, cross-site browser \
+requests (foreign Origin, Sec-Fetch-Site: cross-site) get 403, and POST/PUT/PATCH bodies not sent \
+as Content-Type: application/json get 415, all before anything is parsed or audited."
+)]
 pub struct ServeArgs {
     /// Address to bind. Only loopback by default; pass 0.0.0.0 to listen on every interface.
     #[arg(long, default_value = "127.0.0.1")]
@@ -71,6 +81,23 @@ pub struct ServeArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Most connections open at once. At the cap a new connection replaces the oldest
+    /// idle one (closed); when every connection is busy it gets 503 and is closed.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Also accept requests whose Host header names NAME (without port; repeatable).
+    /// By default only localhost, 127.0.0.0/8, [::1] and the address the request
+    /// arrived on are accepted (421 otherwise), which keeps DNS-rebound web pages out.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Accept any Host header (behind a proxy that checks it).
+    #[arg(long)]
+    pub allow_any_host: bool,
+    /// Accept browser requests from ORIGIN (e.g. https://dash.example; repeatable; `*`
+    /// for any). By default a request with a foreign Origin, or with
+    /// `Sec-Fetch-Site: cross-site`, gets 403.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -96,6 +123,20 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         openapi: openapi::document().to_string(),
         request_timeout: timeout,
         kernels: intent::Kernels::default(),
+        hosts: origin::HostPolicy {
+            any_host: args.allow_any_host,
+            names: args
+                .allowed_hosts
+                .iter()
+                .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+            bound: args.bind,
+            origins: args
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        },
     });
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
@@ -106,7 +147,12 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
     let addr = SocketAddr::new(args.bind, args.port);
-    let result = runtime.block_on(serve(Arc::clone(&state), addr, args.max_body, timeout));
+    let limits = Limits {
+        max_body: args.max_body,
+        header_timeout: timeout,
+        max_connections: effective_max_connections(args.max_connections.max(1)),
+    };
+    let result = runtime.block_on(serve(Arc::clone(&state), addr, limits));
     if let Some(audit) = state.gov.audit()
         && let Err(e) = audit.flush()
     {
@@ -117,12 +163,61 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
-async fn serve(
-    state: Arc<app::AppState>,
-    addr: SocketAddr,
+/// Transport limits of one server.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
     max_body: usize,
     header_timeout: Duration,
-) -> Result<(), Report> {
+    max_connections: usize,
+}
+
+/// Descriptors kept free for the listener, the audit log, config and bundle files.
+const FD_HEADROOM: usize = 64;
+
+/// The process's soft limit on open files (Linux `/proc`; `None` elsewhere).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `requested`, lowered so the cap is reached before the descriptors run out (at the
+/// cap idle connections are shed; out of descriptors nothing can be accepted).
+fn effective_max_connections(requested: usize) -> usize {
+    match open_files_limit() {
+        Some(limit) if limit.saturating_sub(FD_HEADROOM) < requested => {
+            let lowered = limit.saturating_sub(FD_HEADROOM).max(16);
+            tracing::warn!(
+                requested,
+                open_files_limit = limit,
+                max_connections = lowered,
+                "--max-connections lowered to fit the open-files limit"
+            );
+            lowered
+        }
+        _ => requested,
+    }
+}
+
+/// What an over-the-cap connection is told before it is closed.
+fn busy_response() -> Vec<u8> {
+    let body = serde_json::json!({"error": {
+        "code": "too_many_connections",
+        "message": "the server is at its connection limit and every connection is busy; retry shortly",
+    }})
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn serve(state: Arc<app::AppState>, addr: SocketAddr, limits: Limits) -> Result<(), Report> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Report::msg(format!("cannot listen on {addr}: {e}")))?;
@@ -139,9 +234,11 @@ async fn serve(
         auth = state.token.is_some(),
         policy_bundle = state.gov.active().engine.version(),
         audit_log = state.gov.audit().map(|a| a.path().display().to_string()),
+        max_connections = limits.max_connections,
         "cfa serve listening"
     );
-    let app = app::router(Arc::clone(&state), max_body);
+    let app = app::router(Arc::clone(&state), limits.max_body);
+    let conns = conns::Connections::new(limits.max_connections);
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     loop {
@@ -155,23 +252,63 @@ async fn serve(
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                // e.g. too many open files: back off instead of spinning.
+                // e.g. too many open files: free a descriptor held by an idle
+                // connection, else back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let pause = if conns.shed_one() { 5 } else { 50 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
         };
+        let Some(ticket) = conns.admit() else {
+            tracing::warn!(peer = %peer, "connection limit reached, every connection busy: 503");
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = stream.write_all(&busy_response()).await;
+                    let _ = stream.shutdown().await;
+                })
+                .await;
+            });
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let local_ip = stream.local_addr().map_or(local.ip(), |a| a.ip());
+        let inner = TowerToHyperService::new(app.clone());
+        let busy = ticket.counter();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(origin::LocalAddr(local_ip));
+                let guard = conns::Busy::from_counter(&busy);
+                let fut = hyper::service::Service::call(&inner, req);
+                async move {
+                    let out = fut.await;
+                    drop(guard);
+                    out
+                }
+            });
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, "connection closed: {e}");
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(peer = %peer, "connection closed: {e}");
+                    }
+                }
+                () = ticket.shed() => {
+                    tracing::debug!(peer = %peer, "idle connection shed at the connection limit");
+                    // A request that slipped in meanwhile may finish; nothing else.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                }
             }
+            drop(ticket);
         });
     }
 }

@@ -66,6 +66,7 @@ pub fn document() -> Value {
                     "400": error_response("Malformed JSON, bad query or unknown bundle."),
                     "401": error_response("Missing or wrong bearer token."),
                     "413": error_response("Body larger than the limit."),
+                    "415": error_response("The body is not declared as Content-Type: application/json."),
                     "422": error_response("The JSON is not a valid StateSignature."),
                     "500": error_response("The decision could not be audited.")
                 }
@@ -83,7 +84,8 @@ pub fn document() -> Value {
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntentOutcome"}}}},
                     "400": error_response("Malformed JSON or unknown bundle."),
                     "401": error_response("Missing or wrong bearer token."),
-                    "413": error_response("Body larger than the limit.")
+                    "413": error_response("Body larger than the limit."),
+                    "415": error_response("The body is not declared as Content-Type: application/json.")
                 }
             }},
             "/v1/rules": {"get": {
