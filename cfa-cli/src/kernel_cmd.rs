@@ -156,8 +156,8 @@ pub fn run_resolve(args: ResolveArgs) -> Result<ExitCode, Report> {
         .normalize(&input)
         .map_err(|e| PlainError(format!("normalisation failed: {e}")))?;
     match args.format {
-        ResolveFormat::Json => println!("{}", pretty(&res.to_cli_value())),
-        ResolveFormat::Summary => print!("{}", kernel_render::resolution_summary(&res)),
+        ResolveFormat::Json => outln!("{}", pretty(&res.to_cli_value())),
+        ResolveFormat::Summary => out!("{}", kernel_render::resolution_summary(&res)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -256,7 +256,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         EvalFormat::Table => kernel_render::table(intent, &result),
         EvalFormat::Summary => kernel_render::summary(intent, &result),
     };
-    println!("{}", text.trim_end());
+    outln!("{}", text.trim_end());
     if let Some(out) = &args.output {
         let is_json = out
             .extension()

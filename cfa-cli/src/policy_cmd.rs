@@ -83,7 +83,7 @@ fn print_issues(
         CheckFormat::Json => {
             let out = json!({"signature": name, "valid": false, "kind": kind,
                              "issue_count": issues.len(), "issues": load::issues_json(issues)});
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         CheckFormat::Summary => {
             let title = if kind == "catalog_mismatch" {
@@ -91,8 +91,8 @@ fn print_issues(
             } else {
                 "StateSignature INVALID"
             };
-            println!("{title}: {name}");
-            println!("{}", load::issue_lines(issues));
+            outln!("{title}: {name}");
+            outln!("{}", load::issue_lines(issues));
         }
     }
 }
@@ -103,6 +103,11 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let signature = match StateSignature::parse_validated(&src.text, args.require_datasets) {
         Ok(sig) => sig,
         Err(ParseError::Syntax(e)) => {
+            // The generic parse names the position in characters and the error in
+            // the user's terms; the strict parser's own text is the fallback.
+            if let Err(report) = src.parse_json() {
+                return Err(report);
+            }
             return Err(src.error_at(
                 e.line,
                 e.column.max(1),
@@ -178,11 +183,11 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         result: &result,
     };
     match args.format {
-        CheckFormat::Json => println!(
+        CheckFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&out.json()).unwrap_or_default()
         ),
-        CheckFormat::Summary => print!("{}", out.summary()),
+        CheckFormat::Summary => out!("{}", out.summary()),
     }
     Ok(if args.exit_zero {
         ExitCode::SUCCESS
