@@ -424,7 +424,8 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
                 match &c.problem {
                     None if report.intact() => outln!(
                         "[OK] Consistent with checkpoint {} at size {}",
-                        c.checkpoint.origin, c.checkpoint.size
+                        c.checkpoint.origin,
+                        c.checkpoint.size
                     ),
                     None => {}
                     Some(p) => eprintln!(
@@ -480,7 +481,10 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
             for e in &events {
                 outln!(
                     "  {}  {:<14} {:<22} {}",
-                    e.timestamp, e.stage, e.event_type, e.outcome
+                    e.timestamp,
+                    e.stage,
+                    e.event_type,
+                    e.outcome
                 );
             }
         }
@@ -593,7 +597,10 @@ fn verify_proof(a: VerifyProofArgs) -> miette::Result<ExitCode> {
         (Ok(p), Format::Summary) => {
             outln!(
                 "[OK] Event {} ({}) is in {} at size {}",
-                p.index, p.event.event_hash, p.checkpoint.origin, p.checkpoint.size
+                p.index,
+                p.event.event_hash,
+                p.checkpoint.origin,
+                p.checkpoint.size
             );
             Ok(ExitCode::from(OK))
         }

@@ -259,7 +259,22 @@ impl Output<'_> {
         line("catalog_hash", self.catalog_hash);
         line("policy_bundle_hash", self.bundle_hash);
         line("audit_event_hash", self.audit_event_hash);
+        // The reasoning is the engine's text, as in the JSON and the audit record.
         line("reasoning", &r.reasoning);
+        let (_, attempt) = split_replan_suffix(&r.reasoning);
+        if r.action == PolicyAction::Replan || r.replan_count > 0 {
+            // `replan_count` (as in the JSON) counts the replans already applied before
+            // this check; the reasoning's `replan N/M` suffix names the attempt this
+            // replan would be, N = replan_count + 1.
+            let count = match attempt {
+                Some((n, max)) => format!(
+                    "{} (replans applied so far; this replan would be attempt {n} of {max})",
+                    r.replan_count
+                ),
+                None => format!("{} (replans applied so far)", r.replan_count),
+            };
+            line("replan_count", &count);
+        }
         for f in &r.faults {
             s.push_str(&format!("  - [{}] {}: {}\n", f.severity, f.code, f.message));
         }
@@ -274,4 +289,17 @@ impl Output<'_> {
         }
         s
     }
+}
+
+/// The reasoning without its ` | replan N/M` suffix, and `(N, M)` when it had one.
+fn split_replan_suffix(reasoning: &str) -> (&str, Option<(&str, &str)>) {
+    if let Some((head, tail)) = reasoning.rsplit_once(" | replan ")
+        && let Some((n, max)) = tail.split_once('/')
+        && !n.is_empty()
+        && !max.is_empty()
+        && n.chars().chain(max.chars()).all(|c| c.is_ascii_digit())
+    {
+        return (head, Some((n, max)));
+    }
+    (reasoning, None)
 }
