@@ -287,7 +287,6 @@ pub fn execution_phase(
             .or_else(|| settings.and_then(|s| s.partition_start.clone())),
         mock,
         panic_on_step: args.panic_step.clone(),
-        ..SandboxOptions::default()
     };
     // The error of a failed connection names the operation, never the DSN.
     let mut sandbox = SandboxRegistry::with_builtins()

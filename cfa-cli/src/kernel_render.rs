@@ -244,22 +244,6 @@ pub fn resolution_summary(res: &Resolution) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrap_breaks_at_spaces_and_splits_long_words() {
-        assert_eq!(wrap("aaa bbb ccc", 9, 1), ["aaa bbb", " ccc"]);
-        assert_eq!(
-            wrap("abcdefghijklmnopqrst", 8, 0),
-            ["abcdefgh", "ijklmnop", "qrst"]
-        );
-        assert_eq!(wrap("ab abcdefghijkl", 8, 0), ["ab", "abcdefgh", "ijkl"]);
-        assert_eq!(wrap("", 4, 0), [""]);
-    }
-}
-
 /// Makes a block for want of any catalog say so. With no catalog loaded every
 /// intent is ungrounded and blocks (`NORMALIZATION_NO_CATALOG_DATASET_MATCH`), which
 /// otherwise reads like a policy decision about the intent. The decision and the
@@ -276,3 +260,19 @@ pub fn explain_missing_catalog(r: &mut cfa_kernel::KernelResult, hint: &str) {
 
 /// The CLI's hint when no catalog was loaded.
 pub const CLI_NO_CATALOG_HINT: &str = "pass -c/--catalog CATALOG or run `cfa init`";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_splits_long_words() {
+        assert_eq!(wrap("aaa bbb ccc", 9, 1), ["aaa bbb", " ccc"]);
+        assert_eq!(
+            wrap("abcdefghijklmnopqrst", 8, 0),
+            ["abcdefgh", "ijklmnop", "qrst"]
+        );
+        assert_eq!(wrap("ab abcdefghijkl", 8, 0), ["ab", "abcdefgh", "ijkl"]);
+        assert_eq!(wrap("", 4, 0), [""]);
+    }
+}

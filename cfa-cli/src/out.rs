@@ -62,10 +62,10 @@ pub fn write_str(text: &str) {
 /// Flushes stdout and returns the write error to report, if any (a closed pipe is
 /// not one).
 pub fn finish() -> Option<String> {
-    if !CLOSED.load(Ordering::Relaxed) {
-        if let Err(e) = io::stdout().lock().flush() {
-            record(&e);
-        }
+    if !CLOSED.load(Ordering::Relaxed)
+        && let Err(e) = io::stdout().lock().flush()
+    {
+        record(&e);
     }
     FAILED.lock().ok().and_then(|mut slot| slot.take())
 }

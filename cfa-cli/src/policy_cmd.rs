@@ -105,9 +105,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         Err(ParseError::Syntax(e)) => {
             // The generic parse names the position in characters and the error in
             // the user's terms; the strict parser's own text is the fallback.
-            if let Err(report) = src.parse_json() {
-                return Err(report);
-            }
+            src.parse_json()?;
             return Err(src.error_at(
                 e.line,
                 e.column.max(1),

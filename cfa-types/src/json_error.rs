@@ -72,14 +72,13 @@ fn surrogate_before(line: &str, end: usize) -> Option<String> {
     let mut found = None;
     let mut i = start;
     while i + 6 <= bytes.len() && i < end {
-        if bytes.get(i) == Some(&b'\\') && matches!(bytes.get(i + 1), Some(b'u' | b'U')) {
-            if let Some(hex) = line.get(i + 2..i + 6) {
-                if let Ok(cp) = u16::from_str_radix(hex, 16) {
-                    if (0xD800..=0xDFFF).contains(&cp) {
-                        found = Some(format!("\\u{hex}"));
-                    }
-                }
-            }
+        if bytes.get(i) == Some(&b'\\')
+            && matches!(bytes.get(i + 1), Some(b'u' | b'U'))
+            && let Some(hex) = line.get(i + 2..i + 6)
+            && let Ok(cp) = u16::from_str_radix(hex, 16)
+            && (0xD800..=0xDFFF).contains(&cp)
+        {
+            found = Some(format!("\\u{hex}"));
         }
         i += 1;
     }
