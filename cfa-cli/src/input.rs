@@ -99,8 +99,9 @@ fn window(line: &str, start: usize, width: usize, clipped_left: bool) -> String 
     out
 }
 
-/// `message` cut to [`MESSAGE_CHARS`] characters.
-fn clip_message(message: &str) -> String {
+/// `message` cut to [`MESSAGE_CHARS`] characters, so that a message quoting a huge
+/// value (a megabyte-long key, say) stays readable and small.
+pub fn clip_message(message: &str) -> String {
     if message.chars().count() <= MESSAGE_CHARS {
         return message.to_owned();
     }

@@ -79,7 +79,13 @@ fn report(
             } else {
                 outln!("{kind} INVALID: {}", src.name());
                 for l in &issues {
-                    outln!("  - {} ({}:{}:{})", l.issue, src.name(), l.line, l.column);
+                    outln!(
+                        "  - {} ({}:{}:{})",
+                        crate::input::clip_message(&l.issue.to_string()),
+                        src.name(),
+                        l.line,
+                        l.column
+                    );
                 }
             }
         }

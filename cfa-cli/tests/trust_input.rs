@@ -241,6 +241,34 @@ fn null_yaml_keys_are_named_for_every_yaml_file_kind() {
     }
 }
 
+#[test]
+fn a_huge_value_in_a_validation_issue_is_clipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "z".repeat(1_000_000);
+    let p = dir.path().join("cat.json");
+    std::fs::write(
+        &p,
+        serde_json::json!({"datasets": {big.clone(): {"classification": big}}}).to_string(),
+    )
+    .unwrap();
+    let path = p.to_str().unwrap().to_owned();
+    for args in commands("catalog", &path) {
+        if args.contains(&"json".to_owned()) {
+            continue; // the JSON report carries the data as it is
+        }
+        let out = cfa(dir.path()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            out.stdout.len() + out.stderr.len() < 4096,
+            "{args:?}: {} + {} bytes",
+            out.stdout.len(),
+            out.stderr.len()
+        );
+        let all = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(all.contains("cat.json"), "{args:?}: {all}");
+    }
+}
+
 /// Runs `args` with stdout a pipe whose reading end is already closed.
 fn run_with_closed_stdout(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();

@@ -213,3 +213,62 @@ fn the_panic_sandbox_interrupts_a_plan_without_extract_nfe() {
         "{v}"
     );
 }
+
+/// `cfa mcp` in `dir` with `extra` flags: initialize, then one `cfa_evaluate_intent`
+/// call; returns the call's structured result.
+fn mcp_evaluate(dir: &Path, extra: &[&str], intent: &str) -> Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"))
+        .current_dir(dir)
+        .arg("mcp")
+        .args(extra)
+        .env_remove("CFA_MCP_API_KEY")
+        .env_remove("CFA_POLICY_BUNDLE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "trust", "version": "1"}}}),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "cfa_evaluate_intent", "arguments": {"intent": intent}}}),
+    ];
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answer: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["id"] == 2)
+        .unwrap_or_else(|| panic!("no answer: {text}"));
+    answer["result"]["structuredContent"].clone()
+}
+
+#[test]
+fn mcp_evaluate_without_a_catalog_says_no_catalog_was_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = mcp_evaluate(dir.path(), &[], APPROVE);
+    assert_eq!(s["state"], "blocked", "{s}");
+    let reason = s["blocked_reason"].as_str().unwrap();
+    assert!(reason.starts_with("no catalog loaded"), "{reason}");
+    assert!(reason.contains("--catalog"), "{reason}");
+    let c = ex("catalog.json");
+    let s = mcp_evaluate(dir.path(), &["-c", &c], "make me a sandwich");
+    assert_eq!(s["state"], "blocked", "{s}");
+    assert!(
+        !s["blocked_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no catalog loaded"),
+        "{s}"
+    );
+}
