@@ -65,7 +65,7 @@ pub enum BackendCommand {
 fn issues_exit(file: &Path, what: &str, issues: &[cfa_types::validate::Issue]) -> ExitCode {
     eprintln!("error: {} is not a valid {what}:", file.display());
     for i in issues {
-        eprintln!("  {i}");
+        eprintln!("  {}", crate::input::clip_message(&i.to_string()));
     }
     exit::INVALID_INPUT.into()
 }
@@ -85,12 +85,8 @@ fn read_signature(path: &Path) -> miette::Result<Result<StateSignature, ExitCode
 
 fn read_catalog(path: &Path) -> miette::Result<Result<Catalog, ExitCode>> {
     let src = SourceFile::read(path)?;
-    let value: Value = if src.is_yaml() {
-        cfa_policy::yaml::parse_value(&src.text)
-            .map_err(|e| miette::miette!("{}: {e}", path.display()))?
-    } else {
-        src.parse_json()?
-    };
+    // Located errors (file:line:column and a snippet) for YAML as for JSON.
+    let value: Value = crate::load::json_or_yaml(&src)?;
     let issues = cfa_types::validate::catalog(&value, false);
     if !issues.is_empty() {
         return Ok(Err(issues_exit(path, "catalog", &issues)));

@@ -51,6 +51,17 @@ fn commands(kind: &str, path: &str) -> Vec<Vec<String>> {
             ]),
             v(&["evaluate", "load nfe into bronze", "-c", path]),
             v(&["resolve", "load nfe into bronze", "-c", path]),
+            v(&[
+                "generate",
+                "-s",
+                &ex("signatures/ok.json"),
+                "-c",
+                path,
+                "-b",
+                "sql",
+                "--out",
+                "out",
+            ]),
         ],
         "bundle" => vec![
             v(&["policy", "validate", path]),
