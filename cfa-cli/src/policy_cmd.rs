@@ -103,9 +103,6 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let signature = match StateSignature::parse_validated(&src.text, args.require_datasets) {
         Ok(sig) => sig,
         Err(ParseError::Syntax(e)) => {
-            // The generic parse names the position in characters and the error in
-            // the user's terms; the strict parser's own text is the fallback.
-            src.parse_json()?;
             return Err(src.error_at(
                 e.line,
                 e.column.max(1),

@@ -155,31 +155,23 @@ fn a_50_mb_one_line_file_gets_a_small_located_error() {
 #[test]
 fn json_columns_are_one_based_characters() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("eof.json");
-    std::fs::write(&p, "{\n").unwrap();
-    let (code, stderr) = run(
-        dir.path(),
-        &[
-            "signature".into(),
-            "validate".into(),
-            p.to_str().unwrap().into(),
-        ],
-    );
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("eof.json:2:1: invalid JSON"), "{stderr}");
-    assert!(!stderr.contains(":2:0"), "{stderr}");
-    // Columns count characters, not bytes.
-    let p = dir.path().join("utf8.json");
-    std::fs::write(&p, "{\"ção\": x}").unwrap();
-    let (_, stderr) = run(
-        dir.path(),
-        &[
-            "signature".into(),
-            "validate".into(),
-            p.to_str().unwrap().into(),
-        ],
-    );
-    assert!(stderr.contains("utf8.json:1:9: invalid JSON"), "{stderr}");
+    let eof = dir.path().join("eof.json");
+    std::fs::write(&eof, "{\n").unwrap();
+    let utf8 = dir.path().join("utf8.json");
+    std::fs::write(&utf8, "{\"ção\": x}").unwrap();
+    for kind in ["signature", "catalog", "bundle"] {
+        for args in commands(kind, eof.to_str().unwrap()) {
+            let (code, stderr) = run(dir.path(), &args);
+            assert_eq!(code, Some(1), "{args:?}: {stderr}");
+            assert!(stderr.contains("eof.json:2:1: "), "{args:?}: {stderr}");
+            assert!(!stderr.contains(":2:0"), "{args:?}: {stderr}");
+        }
+        // Columns count characters, not bytes.
+        for args in commands(kind, utf8.to_str().unwrap()) {
+            let (_, stderr) = run(dir.path(), &args);
+            assert!(stderr.contains("utf8.json:1:9: "), "{args:?}: {stderr}");
+        }
+    }
 }
 
 #[test]
