@@ -43,6 +43,8 @@ struct Excerpt {
     text: String,
     /// 0-based line number of the excerpt's first line in the file.
     first_line: usize,
+    /// 0-based character column where every excerpt line's window starts.
+    first_column: usize,
     /// 0-based line and character column of the error in the file.
     line: usize,
     column: usize,
@@ -73,7 +75,7 @@ impl SourceCode for Excerpt {
             self.text.as_bytes(),
             SourceSpan::from((0, self.text.len())),
             self.first_line,
-            0,
+            self.first_column,
             self.text.lines().count().max(1),
         )))
     }
@@ -228,6 +230,7 @@ impl SourceFile {
                 name: self.name(),
                 text,
                 first_line,
+                first_column: start,
                 line: line0,
                 column: col0,
             },
@@ -274,6 +277,36 @@ mod tests {
             err.to_string().starts_with("sig.json:3:3: invalid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn long_lines_render_a_window_around_the_error() {
+        let f = SourceFile {
+            path: "wide.json".into(),
+            text: format!("{{\"a\":{}x}}\n", " ".repeat(70_000)),
+        };
+        let err = f.parse_json().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("wide.json:1:70006: invalid JSON"),
+            "{err}"
+        );
+        let rendered = format!("{err:?}");
+        assert!(rendered.len() < 2000, "{} bytes", rendered.len());
+        assert!(rendered.contains('…'), "{rendered}");
+        assert!(rendered.contains("x}"), "{rendered}");
+    }
+
+    #[test]
+    fn short_lines_render_whole_with_their_neighbours() {
+        let f = SourceFile {
+            path: "s.json".into(),
+            text: "{\n  \"a\": 1,\n  oops\n}".into(),
+        };
+        let rendered = format!("{:?}", f.parse_json().unwrap_err());
+        assert!(rendered.contains("\"a\": 1,"), "{rendered}");
+        assert!(rendered.contains("  oops"), "{rendered}");
+        assert!(!rendered.contains('…'), "{rendered}");
     }
 
     #[test]
