@@ -78,6 +78,16 @@ fn in_user_terms(msg: &str) -> String {
                 quote it (\"null\") or rename it"
             .to_owned();
     }
+    if msg == "expected string scalar" {
+        // A key that is itself a list or a mapping (`[1, 2]: x`, `{a: 1}: x`).
+        return "a mapping key must be a plain value (text or a number), not a list or a mapping"
+            .to_owned();
+    }
+    if msg.starts_with("recursive references require") {
+        return "an alias (`*name`) refers to the node that defines its anchor (`&name`): \
+                a recursive document cannot be read"
+            .to_owned();
+    }
     if msg == "recursion limit exceeded" {
         return "nesting is too deep (too many levels of lists and mappings)".to_owned();
     }
@@ -283,6 +293,19 @@ mod tests {
             assert!(!e.message.contains("Option<"), "{e:?}");
             assert!(e.position.is_some(), "{e:?}");
         }
+    }
+
+    #[test]
+    fn complex_keys_and_recursive_aliases_are_named() {
+        for text in ["[1, 2]: x\n", "{a: 1}: x\n"] {
+            let e = parse_value(text).unwrap_err();
+            assert!(
+                e.message.starts_with("a mapping key must be a plain value"),
+                "{e:?}"
+            );
+        }
+        let e = parse_value("a: &x [*x]\n").unwrap_err();
+        assert!(e.message.contains("recursive document"), "{e:?}");
     }
 
     #[test]
