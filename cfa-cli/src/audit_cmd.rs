@@ -241,9 +241,8 @@ fn write_out(output: Option<&Path>, text: &str) -> miette::Result<()> {
         Some(p) => std::fs::write(p, text)
             .map_err(|e| miette::miette!("cannot write {}: {e}", p.display())),
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .map_err(|e| miette::miette!("cannot write to stdout: {e}"))
+            crate::out::write_str(text);
+            Ok(())
         }
     }
 }
@@ -389,11 +388,11 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
                     "problem": c.problem,
                 })),
             });
-            println!("{v}");
+            outln!("{v}");
         }
         Format::Summary => {
             if let Some((p, an)) = &anchor {
-                println!(
+                outln!(
                     "[INFO] Verifying from anchor {} ({} earlier events dropped by retention)",
                     p.display(),
                     an.size
@@ -402,12 +401,12 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
             if report.intact() {
                 match (&a.id, report.intent_events) {
                     (Some(id), Some(n)) => {
-                        println!("[OK] Chain INTACT for intent {id} ({n} events)")
+                        outln!("[OK] Chain INTACT for intent {id} ({n} events)")
                     }
-                    _ => println!("[OK] Chain INTACT ({} events total)", report.events),
+                    _ => outln!("[OK] Chain INTACT ({} events total)", report.events),
                 }
                 if report.legacy_events > 0 {
-                    println!("  legacy 16-hex hashes accepted: {}", report.legacy_events);
+                    outln!("  legacy 16-hex hashes accepted: {}", report.legacy_events);
                 }
             } else {
                 match &a.id {
@@ -423,9 +422,10 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
             }
             if let Some(c) = &cp {
                 match &c.problem {
-                    None if report.intact() => println!(
+                    None if report.intact() => outln!(
                         "[OK] Consistent with checkpoint {} at size {}",
-                        c.checkpoint.origin, c.checkpoint.size
+                        c.checkpoint.origin,
+                        c.checkpoint.size
                     ),
                     None => {}
                     Some(p) => eprintln!(
@@ -466,22 +466,25 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
                            "details": e.details})
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({"intent_id": a.id, "chain_intact": report.intact(), "events": list})
             );
         }
         Format::Summary => {
-            println!(
+            outln!(
                 "Intent {} — {} events, chain {}",
                 a.id,
                 events.len(),
                 if report.intact() { "INTACT" } else { "BROKEN" }
             );
             for e in &events {
-                println!(
+                outln!(
                     "  {}  {:<14} {:<22} {}",
-                    e.timestamp, e.stage, e.event_type, e.outcome
+                    e.timestamp,
+                    e.stage,
+                    e.event_type,
+                    e.outcome
                 );
             }
         }
@@ -493,7 +496,7 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
     let out = cfa_audit::repair(&a.file).map_err(err)?;
     match (&out, a.format) {
         (RepairOutcome::Clean, Format::Summary) => {
-            println!("[OK] {}: no torn tail, nothing changed", a.file.display());
+            outln!("[OK] {}: no torn tail, nothing changed", a.file.display());
         }
         (
             RepairOutcome::Repaired {
@@ -502,13 +505,13 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
                 side_file,
             },
             Format::Summary,
-        ) => println!(
+        ) => outln!(
             "[OK] {}: moved {moved} torn bytes from offset {offset} to {}",
             a.file.display(),
             side_file.display()
         ),
         (RepairOutcome::Clean, Format::Json) => {
-            println!("{}", json!({"file": a.file, "repaired": false}));
+            outln!("{}", json!({"file": a.file, "repaired": false}));
         }
         (
             RepairOutcome::Repaired {
@@ -517,7 +520,7 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
                 side_file,
             },
             Format::Json,
-        ) => println!(
+        ) => outln!(
             "{}",
             json!({"file": a.file, "repaired": true, "offset": offset, "moved_bytes": moved,
                    "side_file": side_file})
@@ -552,8 +555,8 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
     }
     .map_err(err)?;
     match a.format {
-        Format::Summary => println!("{}", sealed.event_hash),
-        Format::Json => println!("{}", sealed.to_jsonl_line()),
+        Format::Summary => outln!("{}", sealed.event_hash),
+        Format::Json => outln!("{}", sealed.to_jsonl_line()),
     }
     Ok(ExitCode::from(OK))
 }
@@ -597,14 +600,17 @@ fn verify_proof(a: VerifyProofArgs) -> miette::Result<ExitCode> {
     let result = OfflineProof::parse(&text).and_then(|p| p.verify(&key, a.allow_legacy));
     match (result, a.format) {
         (Ok(p), Format::Summary) => {
-            println!(
+            outln!(
                 "[OK] Event {} ({}) is in {} at size {}",
-                p.index, p.event.event_hash, p.checkpoint.origin, p.checkpoint.size
+                p.index,
+                p.event.event_hash,
+                p.checkpoint.origin,
+                p.checkpoint.size
             );
             Ok(ExitCode::from(OK))
         }
         (Ok(p), Format::Json) => {
-            println!(
+            outln!(
                 "{}",
                 json!({"valid": true, "index": p.index, "event_hash": p.event.event_hash,
                        "intent_id": p.event.intent_id, "origin": p.checkpoint.origin,
@@ -617,7 +623,7 @@ fn verify_proof(a: VerifyProofArgs) -> miette::Result<ExitCode> {
             Ok(ExitCode::from(FAIL))
         }
         (Err(e), Format::Json) => {
-            println!("{}", json!({"valid": false, "reason": e.to_string()}));
+            outln!("{}", json!({"valid": false, "reason": e.to_string()}));
             Ok(ExitCode::from(FAIL))
         }
     }
@@ -647,7 +653,7 @@ fn keygen(a: KeygenArgs) -> miette::Result<ExitCode> {
     let vkey = key.verifier().to_text();
     std::fs::write(&public, format!("{vkey}\n"))
         .map_err(|e| miette::miette!("cannot write {}: {e}", public.display()))?;
-    println!("private key: {} (keep secret)", private.display());
-    println!("public key:  {} ({vkey})", public.display());
+    outln!("private key: {} (keep secret)", private.display());
+    outln!("public key:  {} ({vkey})", public.display());
     Ok(ExitCode::from(OK))
 }

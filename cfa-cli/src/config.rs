@@ -161,7 +161,8 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
     for key in root.keys() {
         if !["version", "storage", "defaults", "execution", "lifecycle"].contains(&key.as_str()) {
             return Err(PlainError(format!(
-                "{file}: unknown key '{key}' (expected version, storage, defaults, execution, lifecycle)"
+                "{file}: unknown key '{}' (expected version, storage, defaults, execution, lifecycle)",
+                crate::input::clip_message(key)
             ))
             .into());
         }

@@ -230,9 +230,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     let kernel = build(execution(None, FailurePolicy::default())?)?;
     let failing = build(execution(Some("load_target"), FailurePolicy::FullRollback)?)?;
 
-    println!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
-    println!();
-    println!(
+    outln!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
+    outln!();
+    outln!(
         "Catalog:   {} datasets ({})",
         catalog.datasets.len(),
         catalog
@@ -242,12 +242,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    outln!(
         "Policy:    built-in bundle {BUNDLE} ({} rules)",
         kernel.config().policy.rules().len()
     );
-    println!("Audit log: audit.jsonl in {shown}");
-    println!(
+    outln!("Audit log: audit.jsonl in {shown}");
+    outln!(
         "(Ids are sequential and timestamps come from a tick clock, so this text is the same on every run.)"
     );
     let runs = INTENTS
@@ -256,13 +256,13 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
         .chain(std::iter::once((&ROLLBACK, &failing)));
     for (n, ((intent, what), k)) in runs.enumerate() {
         let r = k.process(intent);
-        println!();
-        println!("{}. {what}", n + 1);
-        println!("You asked:      \"{intent}\"");
+        outln!();
+        outln!("{}. {what}", n + 1);
+        outln!("You asked:      \"{intent}\"");
         for line in explain(&r) {
-            println!("{line}");
+            outln!("{line}");
         }
-        println!(
+        outln!(
             "Audit:          {} events written for {}",
             r.audit_event_hashes.len(),
             r.intent_id
@@ -273,21 +273,21 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
         .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
     let report = cfa_audit::verify_file(&log, &VerifyOptions::default(), &mut |_| {})
         .map_err(|e| PlainError(format!("cannot verify the audit log: {e}")))?;
-    println!();
+    outln!();
     if report.intact() {
-        println!(
+        outln!(
             "Audit chain:    {} events, every SHA-256 link verified: INTACT (tail {}…)",
             report.events,
             report.tail_hash.chars().take(16).collect::<String>()
         );
     } else {
-        println!(
+        outln!(
             "Audit chain:    BROKEN at event {:?}",
             report.first_bad.map(|b| b.index)
         );
         return Ok(crate::exit::INVALID_INPUT.into());
     }
-    println!();
-    println!("Next: cfa init, then cfa evaluate \"<your intent>\" (see cfa evaluate --help).");
+    outln!();
+    outln!("Next: cfa init, then cfa evaluate \"<your intent>\" (see cfa evaluate --help).");
     Ok(ExitCode::SUCCESS)
 }

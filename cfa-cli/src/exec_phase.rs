@@ -135,6 +135,10 @@ pub struct ExecArgs {
     /// Runtime threshold: cost ceiling in DBU when the signature sets none.
     #[arg(long, value_name = "DBU", value_parser = non_negative)]
     pub max_cost_dbu: Option<f64>,
+    /// The plan step `--sandbox panic` interrupts (default: `extract_nfe` when the plan
+    /// has it, else the plan's first step); a step the plan lacks fails the run.
+    #[arg(long, value_name = "STEP")]
+    pub panic_step: Option<String>,
     /// Make this plan step fail on every attempt (mock and panic sandboxes; repeatable).
     #[arg(long = "mock-fail-step", value_name = "STEP")]
     pub mock_fail_steps: Vec<String>,
@@ -282,7 +286,7 @@ pub fn execution_phase(
             .clone()
             .or_else(|| settings.and_then(|s| s.partition_start.clone())),
         mock,
-        ..SandboxOptions::default()
+        panic_on_step: args.panic_step.clone(),
     };
     // The error of a failed connection names the operation, never the DSN.
     let mut sandbox = SandboxRegistry::with_builtins()

@@ -65,7 +65,7 @@ pub enum BackendCommand {
 fn issues_exit(file: &Path, what: &str, issues: &[cfa_types::validate::Issue]) -> ExitCode {
     eprintln!("error: {} is not a valid {what}:", file.display());
     for i in issues {
-        eprintln!("  {i}");
+        eprintln!("  {}", crate::input::clip_message(&i.to_string()));
     }
     exit::INVALID_INPUT.into()
 }
@@ -85,12 +85,8 @@ fn read_signature(path: &Path) -> miette::Result<Result<StateSignature, ExitCode
 
 fn read_catalog(path: &Path) -> miette::Result<Result<Catalog, ExitCode>> {
     let src = SourceFile::read(path)?;
-    let value: Value = if src.is_yaml() {
-        cfa_policy::yaml::parse_value(&src.text)
-            .map_err(|e| miette::miette!("{}: {e}", path.display()))?
-    } else {
-        src.parse_json()?
-    };
+    // Located errors (file:line:column and a snippet) for YAML as for JSON.
+    let value: Value = crate::load::json_or_yaml(&src)?;
     let issues = cfa_types::validate::catalog(&value, false);
     if !issues.is_empty() {
         return Ok(Err(issues_exit(path, "catalog", &issues)));
@@ -209,7 +205,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     let validation = backend.validate(&artifact, &sig);
     if !validation.passed {
         if args.format == GenerateFormat::Json {
-            println!("{}", report_json(&artifact, &validation));
+            outln!("{}", report_json(&artifact, &validation));
         }
         eprintln!("error: generated code failed static validation; nothing was written:");
         for f in &validation.faults {
@@ -219,9 +215,9 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     }
     write_artifact(&args.out, &artifact)?;
     match args.format {
-        GenerateFormat::Json => println!("{}", report_json(&artifact, &validation)),
+        GenerateFormat::Json => outln!("{}", report_json(&artifact, &validation)),
         GenerateFormat::Summary => {
-            println!(
+            outln!(
                 "generated {} file(s) with backend {} for target {} into {}",
                 artifact.files.len(),
                 artifact.backend,
@@ -229,14 +225,14 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
                 args.out.display()
             );
             for f in &artifact.files {
-                println!("  {}", f.path);
+                outln!("  {}", f.path);
             }
-            println!(
+            outln!(
                 "static validation: passed ({} checks, {} warnings)",
                 validation.checks_performed,
                 validation.warnings.len()
             );
-            println!("artifact hash: {}", artifact.artifact_hash());
+            outln!("artifact hash: {}", artifact.artifact_hash());
         }
     }
     Ok(exit::APPROVED.into())
@@ -252,7 +248,7 @@ pub fn run_backend(cmd: BackendCommand) -> miette::Result<ExitCode> {
                 ListFormat::Json => {
                     let text = serde_json::to_string_pretty(&caps)
                         .map_err(|e| miette::miette!("cannot render capabilities: {e}"))?;
-                    println!("{text}");
+                    outln!("{text}");
                 }
                 ListFormat::Table => {
                     let rows: Vec<[String; 7]> = caps
@@ -299,9 +295,9 @@ pub fn run_backend(cmd: BackendCommand) -> miette::Result<ExitCode> {
                             .trim_end()
                             .to_owned()
                     };
-                    println!("{}", line(header.to_vec()));
+                    outln!("{}", line(header.to_vec()));
                     for r in &rows {
-                        println!("{}", line(r.iter().map(String::as_str).collect()));
+                        outln!("{}", line(r.iter().map(String::as_str).collect()));
                     }
                 }
             }

@@ -59,11 +59,11 @@ pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
         std::fs::write(&path, body)
             .map_err(|e| PlainError(format!("cannot write {}: {e}", path.display())))?;
     }
-    println!("CFA initialized in {}", args.dir.display());
+    outln!("CFA initialized in {}", args.dir.display());
     for (rel, _) in files {
-        println!("  {rel}");
+        outln!("  {rel}");
     }
-    println!("Try: cfa evaluate \"Join nfe with clientes daily, anonymize pii, into silver\"");
+    outln!("Try: cfa evaluate \"Join nfe with clientes daily, anonymize pii, into silver\"");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,11 +133,11 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
     let cfg = config::load(args.config.as_deref())?;
     let Some(c) = cfg else {
         match args.format {
-            StatusFormat::Json => println!(
+            StatusFormat::Json => outln!(
                 "{}",
                 json!({"config_found": false, "searched": config::CANDIDATES})
             ),
-            StatusFormat::Summary => println!(
+            StatusFormat::Summary => outln!(
                 "CFA Status: no config found (looked for {} in the current directory and every parent); run `cfa init`",
                 config::CANDIDATES.join(", ")
             ),
@@ -146,31 +146,31 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
     };
     let v = status_value(&c);
     match args.format {
-        StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        StatusFormat::Json => outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
         StatusFormat::Summary => {
             let at = |p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
             let text = |p: &str| at(p).as_str().unwrap_or("-").to_owned();
-            println!("CFA Status: config {}", c.path.display());
-            println!(
+            outln!("CFA Status: config {}", c.path.display());
+            outln!(
                 "  catalog:       {}  datasets: {}",
                 text("/resolved/catalog/path"),
                 at("/resolved/catalog/datasets")
             );
             match v.pointer("/resolved/policy_bundle/error") {
-                Some(e) => println!(
+                Some(e) => outln!(
                     "  policy_bundle: {}  ERROR: {}",
                     at("/resolved/policy_bundle/source"),
                     e.as_str().unwrap_or_default()
                 ),
-                None => println!(
+                None => outln!(
                     "  policy_bundle: {}  version {}  ({} rules)",
                     text("/resolved/policy_bundle/source"),
                     text("/resolved/policy_bundle/version"),
                     at("/resolved/policy_bundle/rules")
                 ),
             }
-            println!("  backend:       {}", text("/resolved/backend"));
-            println!(
+            outln!("  backend:       {}", text("/resolved/backend"));
+            outln!(
                 "  storage:       {} at {}{}",
                 text("/resolved/storage/backend"),
                 text("/resolved/storage/path"),

@@ -1,7 +1,7 @@
 //! Reading user files: every error names the file and, where the format allows, the
 //! line and column, and renders the offending line with miette.
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -20,10 +20,96 @@ pub struct SourceFile {
 pub struct LocatedError {
     message: String,
     #[source_code]
-    src: NamedSource<String>,
+    src: Excerpt,
     #[label("{label}")]
     span: SourceSpan,
     label: String,
+}
+
+/// Lines no longer than this many characters are shown whole in an error snippet.
+const WHOLE_LINE_CHARS: usize = 120;
+/// Characters shown on each side of the error column when a line is longer.
+const WINDOW_CHARS: usize = 50;
+/// Longest message (in characters) an error carries; the rest is cut with an ellipsis.
+const MESSAGE_CHARS: usize = 400;
+
+/// The few lines around an error, each cut to a window around the error column, so
+/// that an error in a huge (or one-line) file renders fast and small. miette reads
+/// it as a source whose first line is `first_line`; the header names the real
+/// position in the file.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    /// 0-based line number of the excerpt's first line in the file.
+    first_line: usize,
+    /// 0-based character column where every excerpt line's window starts.
+    first_column: usize,
+    /// 0-based line and character column of the error in the file.
+    line: usize,
+    column: usize,
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        if context_lines_before == 0 && context_lines_after == 0 {
+            // The reference point miette prints in the snippet header.
+            let at = span.offset().min(self.text.len());
+            let data = self.text.as_bytes().get(at..at).unwrap_or_default();
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                data,
+                SourceSpan::from((at, 0)),
+                self.line,
+                self.column,
+                1,
+            )));
+        }
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            self.text.as_bytes(),
+            SourceSpan::from((0, self.text.len())),
+            self.first_line,
+            self.first_column,
+            self.text.lines().count().max(1),
+        )))
+    }
+}
+
+/// Cuts `line` to characters `[start, start + width)`, with an ellipsis where text
+/// was left out (on the left only when `clipped_left`, so that cut lines stay
+/// aligned); a line that ends before `start` shows nothing.
+fn window(line: &str, start: usize, width: usize, clipped_left: bool) -> String {
+    let mut out = String::new();
+    let total = line.chars().count();
+    if total <= start {
+        // Nothing of this line falls in the window.
+        return out;
+    }
+    if clipped_left {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(start).take(width));
+    if total > start + width {
+        out.push('…');
+    }
+    out
+}
+
+/// `message` cut to [`MESSAGE_CHARS`] characters, so that a message quoting a huge
+/// value (a megabyte-long key, say) stays readable and small.
+pub fn clip_message(message: &str) -> String {
+    if message.chars().count() <= MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let mut m: String = message.chars().take(MESSAGE_CHARS).collect();
+    m.push('…');
+    m
 }
 
 /// An I/O or input error without a location.
@@ -72,6 +158,7 @@ impl SourceFile {
     }
 
     /// Byte offset of a 1-based line and column (columns count characters).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn offset(&self, line: usize, column: usize) -> usize {
         let mut offset = 0;
         for (i, l) in self.text.split_inclusive('\n').enumerate() {
@@ -84,8 +171,9 @@ impl SourceFile {
         self.text.len()
     }
 
-    /// An error at `line:column`, rendered with the offending line. The message
-    /// itself starts with `file:line:column` so it is useful without the snippet.
+    /// An error at `line:column` (1-based; columns count characters), rendered with
+    /// a window of the offending line and its neighbours. The message itself starts
+    /// with `file:line:column` so it is useful without the snippet.
     pub fn error_at(
         &self,
         line: usize,
@@ -93,10 +181,59 @@ impl SourceFile {
         message: &str,
         label: &str,
     ) -> miette::Report {
-        let offset = self.offset(line, column);
+        let line = line.max(1);
+        let column = column.max(1);
+        let line0 = line - 1;
+        let col0 = column - 1;
+        let first_line = line0.saturating_sub(1);
+        let lines: Vec<&str> = self
+            .text
+            .split('\n')
+            .skip(first_line)
+            .take(line0 - first_line + 2)
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        let long = lines
+            .iter()
+            .any(|l| l.len() > WHOLE_LINE_CHARS && l.chars().count() > WHOLE_LINE_CHARS);
+        let (start, width) = if long {
+            (col0.saturating_sub(WINDOW_CHARS), 2 * WINDOW_CHARS)
+        } else {
+            (0, WHOLE_LINE_CHARS + 1)
+        };
+        let clipped_left = start > 0;
+        let mut text = String::new();
+        let mut offset = 0;
+        for (i, l) in lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            if first_line + i == line0 {
+                let prefix = if clipped_left && l.chars().count() > start {
+                    '…'.len_utf8()
+                } else {
+                    0
+                };
+                let before: usize = l
+                    .chars()
+                    .skip(start)
+                    .take(col0.saturating_sub(start))
+                    .map(char::len_utf8)
+                    .sum();
+                offset = text.len() + prefix + before;
+            }
+            text.push_str(&window(l, start, width, clipped_left));
+        }
         miette::Report::new(LocatedError {
-            message: format!("{}:{line}:{column}: {message}", self.name()),
-            src: NamedSource::new(self.name(), self.text.clone()),
+            message: format!("{}:{line}:{column}: {}", self.name(), clip_message(message)),
+            src: Excerpt {
+                name: self.name(),
+                text,
+                first_line,
+                first_column: start,
+                line: line0,
+                column: col0,
+            },
             span: SourceSpan::from((offset, 0)),
             label: label.to_owned(),
         })
@@ -105,11 +242,13 @@ impl SourceFile {
     /// Parses the file as JSON; a syntax error carries its line and column.
     pub fn parse_json(&self) -> Result<Value, miette::Report> {
         serde_json::from_str(&self.text).map_err(|e| {
-            let msg = format!("invalid JSON: {e}");
-            let msg = msg
-                .rsplit_once(" at line ")
-                .map_or(msg.clone(), |(m, _)| m.to_owned());
-            self.error_at(e.line(), e.column(), &msg, "here")
+            let info = cfa_types::json_error::describe(&self.text, &e);
+            self.error_at(
+                info.line,
+                info.column,
+                &format!("invalid JSON: {}", info.message),
+                "here",
+            )
         })
     }
 }
@@ -138,6 +277,36 @@ mod tests {
             err.to_string().starts_with("sig.json:3:3: invalid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn long_lines_render_a_window_around_the_error() {
+        let f = SourceFile {
+            path: "wide.json".into(),
+            text: format!("{{\"a\":{}x}}\n", " ".repeat(70_000)),
+        };
+        let err = f.parse_json().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("wide.json:1:70006: invalid JSON"),
+            "{err}"
+        );
+        let rendered = format!("{err:?}");
+        assert!(rendered.len() < 2000, "{} bytes", rendered.len());
+        assert!(rendered.contains('…'), "{rendered}");
+        assert!(rendered.contains("x}"), "{rendered}");
+    }
+
+    #[test]
+    fn short_lines_render_whole_with_their_neighbours() {
+        let f = SourceFile {
+            path: "s.json".into(),
+            text: "{\n  \"a\": 1,\n  oops\n}".into(),
+        };
+        let rendered = format!("{:?}", f.parse_json().unwrap_err());
+        assert!(rendered.contains("\"a\": 1,"), "{rendered}");
+        assert!(rendered.contains("  oops"), "{rendered}");
+        assert!(!rendered.contains('…'), "{rendered}");
     }
 
     #[test]

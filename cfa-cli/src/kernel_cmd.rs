@@ -119,6 +119,25 @@ pub struct EvaluateArgs {
     exec: ExecArgs,
 }
 
+/// True when [`catalog`] will load a file (`-c`, or the config's existing catalog).
+fn catalog_given(flag: Option<&Path>, cfg: Option<&CfaConfig>) -> bool {
+    flag.is_some()
+        || cfg
+            .and_then(|c| c.catalog.as_deref())
+            .is_some_and(Path::is_file)
+}
+
+/// Says on stderr that no catalog was loaded, so that the block it leads to is not
+/// taken for a policy decision.
+fn note_missing_catalog(given: bool) {
+    if !given {
+        eprintln!(
+            "note: no catalog loaded ({}): no dataset can be matched, so intents are ungrounded",
+            kernel_render::CLI_NO_CATALOG_HINT
+        );
+    }
+}
+
 /// The catalog: `-c`, else the config's (when the file exists), else empty.
 fn catalog(flag: Option<&Path>, cfg: Option<&CfaConfig>) -> Result<Catalog, Report> {
     let path = match flag {
@@ -149,15 +168,17 @@ fn normalizer(args: &CommonArgs) -> Result<RuleBasedNormalizer, Report> {
 /// `cfa resolve`.
 pub fn run_resolve(args: ResolveArgs) -> Result<ExitCode, Report> {
     let cfg = config::load(args.common.config.as_deref())?;
+    let catalog_given = catalog_given(args.common.catalog.as_deref(), cfg.as_ref());
     let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
+    note_missing_catalog(catalog_given);
     let norm = normalizer(&args.common)?;
     let input = NormalizerInput::new(&args.common.intent, &catalog, "resolve");
     let res = norm
         .normalize(&input)
         .map_err(|e| PlainError(format!("normalisation failed: {e}")))?;
     match args.format {
-        ResolveFormat::Json => println!("{}", pretty(&res.to_cli_value())),
-        ResolveFormat::Summary => print!("{}", kernel_render::resolution_summary(&res)),
+        ResolveFormat::Json => outln!("{}", pretty(&res.to_cli_value())),
+        ResolveFormat::Summary => out!("{}", kernel_render::resolution_summary(&res)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -221,7 +242,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .clone()
         .or_else(|| cfg.as_ref().and_then(|c| c.policy_bundle.clone()));
     let policy = load::policy(policy_spec.as_deref())?;
+    let catalog_given = catalog_given(args.common.catalog.as_deref(), cfg.as_ref());
     let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
+    note_missing_catalog(catalog_given);
     let backend = exec_phase::backend(
         args.exec.sandbox(cfg.as_ref()),
         args.backend.as_deref(),
@@ -246,7 +269,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         builder = builder.executor(exec);
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
-    let result = kernel.process(&args.common.intent);
+    let mut result = kernel.process(&args.common.intent);
+    if !catalog_given {
+        kernel_render::explain_missing_catalog(&mut result, kernel_render::CLI_NO_CATALOG_HINT);
+    }
     store
         .flush()
         .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
@@ -256,7 +282,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         EvalFormat::Table => kernel_render::table(intent, &result),
         EvalFormat::Summary => kernel_render::summary(intent, &result),
     };
-    println!("{}", text.trim_end());
+    outln!("{}", text.trim_end());
     if let Some(out) = &args.output {
         let is_json = out
             .extension()

@@ -244,6 +244,23 @@ pub fn resolution_summary(res: &Resolution) -> String {
     )
 }
 
+/// Makes a block for want of any catalog say so. With no catalog loaded every
+/// intent is ungrounded and blocks (`NORMALIZATION_NO_CATALOG_DATASET_MATCH`), which
+/// otherwise reads like a policy decision about the intent. The decision and the
+/// audit record are unchanged; only the rendered reason gains `hint` in front.
+pub fn explain_missing_catalog(r: &mut cfa_kernel::KernelResult, hint: &str) {
+    let ungrounded = r
+        .faults
+        .iter()
+        .any(|f| f.code == cfa_resolve::faults::NO_CATALOG_DATASET_MATCH);
+    if ungrounded && !r.blocked_reason.is_empty() && !r.blocked_reason.starts_with("no catalog") {
+        r.blocked_reason = format!("no catalog loaded ({hint}): {}", r.blocked_reason);
+    }
+}
+
+/// The CLI's hint when no catalog was loaded.
+pub const CLI_NO_CATALOG_HINT: &str = "pass -c/--catalog CATALOG or run `cfa init`";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,14 +180,14 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
                            "flags": flags})
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"window_days": window, "skills": v}))
                     .unwrap_or_default()
             );
         }
         Format::Summary => {
-            println!(
+            outln!(
                 "Lifecycle evaluation ({} skills, {}d window):",
                 rows.len(),
                 window
@@ -198,7 +198,7 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
                 } else {
                     format!(" [{}]", flags.join(", "))
                 };
-                println!(
+                outln!(
                     "  {}  state={st}  IFo={:.2} IFs={:.2} IFg={:.2} IDI={:.2}  execs={}{f}",
                     short(h),
                     s.ifo,
@@ -223,20 +223,20 @@ fn list(a: &ListArgs) -> miette::Result<ExitCode> {
                 .iter()
                 .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"skills": v})).unwrap_or_default()
             );
         }
         Format::Summary => {
-            println!("Lifecycle skills ({}):", skills.len());
+            outln!("Lifecycle skills ({}):", skills.len());
             for s in &skills {
                 let reason = s
                     .history
                     .last()
                     .map(|t| t.reason.as_str())
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "  {}  state={}  transitions={}  {reason}",
                     short(&s.signature_hash),
                     s.state.as_str(),

@@ -96,8 +96,14 @@ fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
                 .issues
                 .iter()
                 .map(|li| match li.position {
-                    Some(p) => format!("  - {}:{}:{}: {}", src.name(), p.line, p.column, li.issue),
-                    None => format!("  - {}", li.issue),
+                    Some(p) => format!(
+                        "  - {}:{}:{}: {}",
+                        src.name(),
+                        p.line,
+                        p.column,
+                        crate::input::clip_message(&li.issue.to_string())
+                    ),
+                    None => format!("  - {}", crate::input::clip_message(&li.issue.to_string())),
                 })
                 .collect();
             Err(Report::msg(format!(
@@ -159,7 +165,7 @@ pub fn catalog(path: &Path) -> Result<LoadedCatalog, Report> {
 pub fn issue_lines(issues: &[Issue]) -> String {
     issues
         .iter()
-        .map(|i| format!("  - {i}"))
+        .map(|i| format!("  - {}", crate::input::clip_message(&i.to_string())))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -3,6 +3,23 @@
 //! codes (design.md B2). All governance logic lives in the libraries; this crate only
 //! wires and presents it.
 
+/// `print!` to stdout that is quiet when the reader has gone (see `out`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::out::write(format_args!($($arg)*))
+    };
+}
+
+/// `println!` to stdout that is quiet when the reader has gone (see `out`).
+macro_rules! outln {
+    () => {
+        $crate::out::write_str("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::out::write_line(format_args!($($arg)*))
+    };
+}
+
 mod audit_cmd;
 mod config;
 mod demo;
@@ -17,6 +34,7 @@ mod kernel_render;
 mod lifecycle_cmd;
 mod load;
 mod mcp;
+mod out;
 mod policy_cmd;
 mod roots;
 mod rules_cmd;
@@ -129,6 +147,7 @@ enum CatalogCommand {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy {
@@ -158,11 +177,37 @@ fn main() -> ExitCode {
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(report) => {
             eprintln!("{report:?}");
             exit::INVALID_INPUT.into()
         }
+    };
+    match out::finish() {
+        Some(reason) => {
+            eprintln!("cannot write to stdout: {reason}");
+            exit::INVALID_INPUT.into()
+        }
+        None => code,
     }
+}
+
+/// A write to a closed stdout that still goes through `println!` (in a library, say)
+/// ends the process quietly with 141, the status a shell gives a process its closed
+/// pipe stopped, instead of a panic message and 101.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if payload.starts_with("failed printing to stdout") && payload.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

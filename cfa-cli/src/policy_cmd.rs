@@ -83,7 +83,7 @@ fn print_issues(
         CheckFormat::Json => {
             let out = json!({"signature": name, "valid": false, "kind": kind,
                              "issue_count": issues.len(), "issues": load::issues_json(issues)});
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         CheckFormat::Summary => {
             let title = if kind == "catalog_mismatch" {
@@ -91,8 +91,8 @@ fn print_issues(
             } else {
                 "StateSignature INVALID"
             };
-            println!("{title}: {name}");
-            println!("{}", load::issue_lines(issues));
+            outln!("{title}: {name}");
+            outln!("{}", load::issue_lines(issues));
         }
     }
 }
@@ -178,11 +178,11 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         result: &result,
     };
     match args.format {
-        CheckFormat::Json => println!(
+        CheckFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&out.json()).unwrap_or_default()
         ),
-        CheckFormat::Summary => print!("{}", out.summary()),
+        CheckFormat::Summary => out!("{}", out.summary()),
     }
     Ok(if args.exit_zero {
         ExitCode::SUCCESS
@@ -254,7 +254,22 @@ impl Output<'_> {
         line("catalog_hash", self.catalog_hash);
         line("policy_bundle_hash", self.bundle_hash);
         line("audit_event_hash", self.audit_event_hash);
+        // The reasoning is the engine's text, as in the JSON and the audit record.
         line("reasoning", &r.reasoning);
+        let (_, attempt) = split_replan_suffix(&r.reasoning);
+        if r.action == PolicyAction::Replan || r.replan_count > 0 {
+            // `replan_count` (as in the JSON) counts the replans already applied before
+            // this check; the reasoning's `replan N/M` suffix names the attempt this
+            // replan would be, N = replan_count + 1.
+            let count = match attempt {
+                Some((n, max)) => format!(
+                    "{} (replans applied so far; this replan would be attempt {n} of {max})",
+                    r.replan_count
+                ),
+                None => format!("{} (replans applied so far)", r.replan_count),
+            };
+            line("replan_count", &count);
+        }
         for f in &r.faults {
             s.push_str(&format!("  - [{}] {}: {}\n", f.severity, f.code, f.message));
         }
@@ -269,4 +284,17 @@ impl Output<'_> {
         }
         s
     }
+}
+
+/// The reasoning without its ` | replan N/M` suffix, and `(N, M)` when it had one.
+fn split_replan_suffix(reasoning: &str) -> (&str, Option<(&str, &str)>) {
+    if let Some((head, tail)) = reasoning.rsplit_once(" | replan ")
+        && let Some((n, max)) = tail.split_once('/')
+        && !n.is_empty()
+        && !max.is_empty()
+        && n.chars().chain(max.chars()).all(|c| c.is_ascii_digit())
+    {
+        return (head, Some((n, max)));
+    }
+    (reasoning, None)
 }

@@ -54,7 +54,7 @@ fn list(opt: &BundleOpt) -> miette::Result<ExitCode> {
     if opt.format == RulesFormat::Json {
         let out = serde_json::json!({"policy_bundle": policy.engine.version(), "source": policy.source,
                                      "rule_count": rules.len(), "rules": rules});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
     let headers = [
@@ -97,11 +97,11 @@ fn list(opt: &BundleOpt) -> miette::Result<ExitCode> {
             .trim_end()
             .to_owned()
     };
-    println!("{}", render(headers.to_vec()));
+    outln!("{}", render(headers.to_vec()));
     for row in &rows {
-        println!("{}", render(row.iter().map(String::as_str).collect()));
+        outln!("{}", render(row.iter().map(String::as_str).collect()));
     }
-    println!(
+    outln!(
         "\nPolicy bundle: {}  |  Rules: {}",
         policy.engine.version(),
         rules.len()
@@ -119,31 +119,31 @@ fn explain(code: &str, opt: &BundleOpt) -> miette::Result<ExitCode> {
         return Ok(exit::INVALID_INPUT.into());
     };
     if opt.format == RulesFormat::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rule).unwrap_or_default()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Fault Code:  {}", rule.fault_code);
-    println!("Rule:        {}", rule.name);
-    println!("Condition:   {}", rule.condition);
+    outln!("Fault Code:  {}", rule.fault_code);
+    outln!("Rule:        {}", rule.name);
+    outln!("Condition:   {}", rule.condition);
     if let Some(layer) = rule.target_layer {
-        println!("Layer:       {layer} only");
+        outln!("Layer:       {layer} only");
     }
-    println!("Action:      {}", rule.action);
-    println!("Severity:    {}", rule.severity);
-    println!(
+    outln!("Action:      {}", rule.action);
+    outln!("Severity:    {}", rule.severity);
+    outln!(
         "Family:      {} ({})",
         rule.family.short_name(),
         rule.family
     );
-    println!("Message:     {}", rule.message.trim_end());
-    println!("Remediation:");
+    outln!("Message:     {}", rule.message.trim_end());
+    outln!("Remediation:");
     for (i, r) in rule.remediation.iter().enumerate() {
-        println!("  {}. {r}", i + 1);
+        outln!("  {}. {r}", i + 1);
     }
-    println!("Bundle:      {}", policy.engine.version());
+    outln!("Bundle:      {}", policy.engine.version());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -162,6 +162,6 @@ pub fn schema(kind: SchemaKind) -> miette::Result<ExitCode> {
         SchemaKind::Signature => cfa_types::schema::signature_schema(),
         SchemaKind::Decision => cfa_types::schema::decision_schema(),
     };
-    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }

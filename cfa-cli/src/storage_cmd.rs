@@ -525,8 +525,8 @@ fn jsonl_cleanup(dir: &Path, before: Timestamp) -> miette::Result<(u64, u64)> {
 
 fn print(format: Format, v: &Value, text: impl FnOnce() -> String) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
-        Format::Summary => println!("{}", text()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Format::Summary => outln!("{}", text()),
     }
 }
 

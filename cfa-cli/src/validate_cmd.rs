@@ -68,18 +68,24 @@ fn report(
                 })
                 .collect();
             let out = json!({"path": src.name(), "valid": valid, "issue_count": items.len(), "issues": items});
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         ValidateFormat::Summary => {
             if valid {
-                println!("{kind} VALID: {}", src.name());
+                outln!("{kind} VALID: {}", src.name());
                 if let Some(extra) = extra {
-                    println!("  {extra}");
+                    outln!("  {extra}");
                 }
             } else {
-                println!("{kind} INVALID: {}", src.name());
+                outln!("{kind} INVALID: {}", src.name());
                 for l in &issues {
-                    println!("  - {} ({}:{}:{})", l.issue, src.name(), l.line, l.column);
+                    outln!(
+                        "  - {} ({}:{}:{})",
+                        crate::input::clip_message(&l.issue.to_string()),
+                        src.name(),
+                        l.line,
+                        l.column
+                    );
                 }
             }
         }

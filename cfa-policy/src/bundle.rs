@@ -175,23 +175,18 @@ pub fn parse_text(text: &str, format: BundleFormat, origin: &str) -> Result<Valu
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(text).map_err(|e| ParseError {
-                origin: origin.to_owned(),
-                position: (e.line() > 0).then(|| Position {
-                    line: e.line(),
-                    column: e.column().max(1),
-                }),
-                message: strip_position(&e.to_string()),
+            serde_json::from_str(text).map_err(|e| {
+                let info = cfa_types::json_error::describe(text, &e);
+                ParseError {
+                    origin: origin.to_owned(),
+                    position: (e.line() > 0).then_some(Position {
+                        line: info.line,
+                        column: info.column,
+                    }),
+                    message: info.message,
+                }
             })
         }
-    }
-}
-
-/// serde_json appends " at line L column C"; the position is carried separately.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
-        None => msg.to_owned(),
     }
 }
 

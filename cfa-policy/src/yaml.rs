@@ -66,6 +66,64 @@ fn clean_message(raw: &str) -> String {
             msg = msg.get(..i).unwrap_or(msg);
         }
     }
+    in_user_terms(msg)
+}
+
+/// Rewrites the parser's messages that name its internals (Rust types, budget
+/// structs) into what is wrong in the document.
+fn in_user_terms(msg: &str) -> String {
+    if msg.starts_with("cannot deserialize null into string") {
+        // The only strings a JSON value asks for are mapping keys.
+        return "a mapping key is null (`null`, `~` or an empty key); keys must be strings: \
+                quote it (\"null\") or rename it"
+            .to_owned();
+    }
+    if msg == "expected string scalar" {
+        // A key that is itself a list or a mapping (`[1, 2]: x`, `{a: 1}: x`).
+        return "a mapping key must be a plain value (text or a number), not a list or a mapping"
+            .to_owned();
+    }
+    if msg.starts_with("recursive references require") {
+        return "an alias (`*name`) refers to the node that defines its anchor (`&name`): \
+                a recursive document cannot be read"
+            .to_owned();
+    }
+    if msg == "recursion limit exceeded" {
+        return "nesting is too deep (too many levels of lists and mappings)".to_owned();
+    }
+    if let Some(breach) = msg.strip_prefix("budget breached: ") {
+        let name = breach
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or_default();
+        let number = breach
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|s| !s.is_empty())
+            .and_then(|n| n.parse::<usize>().ok());
+        return match (name, number) {
+            ("Depth", Some(d)) => format!(
+                "nesting is too deep (more than {} levels of lists and mappings)",
+                d.saturating_sub(1)
+            ),
+            ("Depth", None) => {
+                "nesting is too deep (too many levels of lists and mappings)".to_owned()
+            }
+            ("Aliases" | "AliasAnchorRatio", _) => {
+                "too many aliases (`*name`): the document expands beyond the reader's limit"
+                    .to_owned()
+            }
+            ("Anchors", _) => "too many anchors (`&name`) for the reader's limit".to_owned(),
+            ("Documents", _) => "too many YAML documents in one file".to_owned(),
+            ("MergeKeys", _) => "too many merge keys (`<<`) for the reader's limit".to_owned(),
+            ("Events" | "Nodes", _) => {
+                "the document has too many nodes for the reader's limit".to_owned()
+            }
+            ("ScalarBytes" | "InputBytes", _) => {
+                "the document is too large for the reader's limit".to_owned()
+            }
+            _ => format!("the document exceeds a reader limit ({breach})"),
+        };
+    }
     msg.to_owned()
 }
 
@@ -222,6 +280,45 @@ mod tests {
         );
         assert!(v["a"].is_u64());
         assert!(v["b"].is_f64());
+    }
+
+    #[test]
+    fn null_keys_are_named_in_the_users_terms() {
+        for text in ["null: 1\n", "~: x\n", "a:\n  null: 1\n"] {
+            let e = parse_value(text).unwrap_err();
+            assert!(
+                e.message.starts_with("a mapping key is null"),
+                "{text}: {e:?}"
+            );
+            assert!(!e.message.contains("Option<"), "{e:?}");
+            assert!(e.position.is_some(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn complex_keys_and_recursive_aliases_are_named() {
+        for text in ["[1, 2]: x\n", "{a: 1}: x\n"] {
+            let e = parse_value(text).unwrap_err();
+            assert!(
+                e.message.starts_with("a mapping key must be a plain value"),
+                "{e:?}"
+            );
+        }
+        let e = parse_value("a: &x [*x]\n").unwrap_err();
+        assert!(e.message.contains("recursive document"), "{e:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for text in [
+            "[".repeat(100_000),
+            "- ".repeat(100_000) + "x",
+            "{a: ".repeat(100_000),
+        ] {
+            let e = parse_value(&text).unwrap_err();
+            assert!(e.message.starts_with("nesting is too deep"), "{e:?}");
+            assert!(!e.message.contains("budget"), "{e:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! is interrupted by an environmental fault (`ENVIRONMENTAL_PANIC`, critical) — before
 //! it runs, or after it ran (`after_step`, e.g. a node lost after a real write, to prove
 //! the write is rolled back).
+//!
+//! It always interrupts something: the registry's default step (`extract_nfe`, the
+//! reference's) stands in for "the plan's first step" when the plan has no step of
+//! that name, and a step named on purpose that the plan lacks fails the run at its
+//! start instead of letting it publish.
 
 use crate::error::SandboxError;
 use crate::mock::MockSandbox;
@@ -17,6 +22,9 @@ pub struct PanicSandbox {
     pub panic_reason: String,
     /// Interrupt after the step ran (its effects exist) instead of before.
     pub after_step: bool,
+    /// When the plan has no `panic_on_step`, interrupt the plan's first step (the
+    /// default step); when false, a missing step fails the run as it begins.
+    pub first_step_when_absent: bool,
     /// The sandbox that runs every step (the mock by default).
     pub inner: Box<dyn Sandbox>,
 }
@@ -27,15 +35,19 @@ impl std::fmt::Debug for PanicSandbox {
             .field("panic_on_step", &self.panic_on_step)
             .field("panic_reason", &self.panic_reason)
             .field("after_step", &self.after_step)
+            .field("first_step_when_absent", &self.first_step_when_absent)
             .field("inner", &self.inner.name())
             .finish()
     }
 }
 
 impl Default for PanicSandbox {
-    /// The registry's factory: panics on `extract_nfe` with `cluster_node_lost`.
+    /// The registry's factory: panics on `extract_nfe` with `cluster_node_lost`, or
+    /// on the plan's first step when it has no `extract_nfe`.
     fn default() -> Self {
-        PanicSandbox::new("extract_nfe", "cluster_node_lost")
+        let mut p = PanicSandbox::new("extract_nfe", "cluster_node_lost");
+        p.first_step_when_absent = true;
+        p
     }
 }
 
@@ -46,6 +58,7 @@ impl PanicSandbox {
             panic_on_step: step.to_owned(),
             panic_reason: reason.to_owned(),
             after_step: false,
+            first_step_when_absent: false,
             inner: Box::new(MockSandbox::default()),
         }
     }
@@ -56,6 +69,7 @@ impl PanicSandbox {
             panic_on_step: step.to_owned(),
             panic_reason: reason.to_owned(),
             after_step: true,
+            first_step_when_absent: false,
             inner,
         }
     }
@@ -77,7 +91,7 @@ fn panic_fault(step: &str, reason: &str) -> Fault {
 
 struct PanicRun<'a> {
     after: bool,
-    step: &'a str,
+    step: String,
     reason: &'a str,
     inner: Box<dyn SandboxRun + 'a>,
 }
@@ -117,9 +131,30 @@ impl Sandbox for PanicSandbox {
     }
 
     fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
+        let step = if ctx.plan.step(&self.panic_on_step).is_some() {
+            self.panic_on_step.clone()
+        } else if let Some(first) = ctx
+            .plan
+            .steps
+            .first()
+            .filter(|_| self.first_step_when_absent)
+        {
+            first.id.clone()
+        } else {
+            let steps: Vec<&str> = ctx.plan.steps.iter().map(|s| s.id.as_str()).collect();
+            return Err(SandboxError::failure(
+                "panic",
+                "begin",
+                format!(
+                    "the step to interrupt, '{}', is not in the plan (steps: {})",
+                    self.panic_on_step,
+                    steps.join(", ")
+                ),
+            ));
+        };
         Ok(Box::new(PanicRun {
             after: self.after_step,
-            step: &self.panic_on_step,
+            step,
             reason: &self.panic_reason,
             inner: self.inner.begin(ctx)?,
         }))

@@ -15,7 +15,7 @@ pub struct SandboxOptions {
     pub partition_start: Option<String>,
     /// Mock configuration (`mock`, and the healthy steps of `panic`).
     pub mock: MockConfig,
-    /// The step `panic` interrupts (default `extract_nfe`).
+    /// The step `panic` interrupts (default `extract_nfe`, else the plan's first step).
     pub panic_on_step: Option<String>,
 }
 
@@ -64,7 +64,9 @@ impl SandboxRegistry {
             Box::new(|o: &SandboxOptions| {
                 let mut p = PanicSandbox::default();
                 if let Some(step) = &o.panic_on_step {
+                    // A step named on purpose is interrupted exactly, or the run fails.
                     step.clone_into(&mut p.panic_on_step);
+                    p.first_step_when_absent = false;
                 }
                 p.inner = Box::new(MockSandbox::new(o.mock.clone()));
                 Ok(Box::new(p) as Box<dyn Sandbox>)

@@ -11,6 +11,7 @@ pub mod canonical;
 mod catalog;
 mod enums;
 mod fault;
+pub mod json_error;
 pub mod schema;
 mod signature;
 pub mod validate;

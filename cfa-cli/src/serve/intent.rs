@@ -111,6 +111,7 @@ pub fn evaluate_intent(
     if intent.trim().is_empty() {
         return Err(FaceError::new("invalid_intent", "the intent text is empty"));
     }
+    let no_catalog = catalog_override.is_none() && gov.catalog().is_none();
     let kernel = match catalog_override {
         Some(catalog) => Arc::new(build(gov, bundle, catalog)?),
         None => {
@@ -133,7 +134,13 @@ pub fn evaluate_intent(
             }
         }
     };
-    let result = kernel.process(intent);
+    let mut result = kernel.process(intent);
+    if no_catalog {
+        crate::kernel_render::explain_missing_catalog(
+            &mut result,
+            "the server was started without -c/--catalog or a cfa.yaml catalog",
+        );
+    }
     if let Some(a) = gov.audit() {
         a.note_appended(result.audit_event_hashes.len() as u64);
     }

@@ -33,7 +33,8 @@ impl ParseError {
 pub struct JsonSyntaxError {
     /// 1-based line.
     pub line: usize,
-    /// 1-based column (0 when the error is at the very end of a line).
+    /// 1-based column, in characters (the parser's column 0, at the start of a
+    /// line, is reported as 1).
     pub column: usize,
     /// What the parser expected or found, e.g. `expected value`.
     pub message: String,
@@ -75,7 +76,15 @@ impl fmt::Display for InvalidSignature {
 
 /// Parse → validate → read: the path that reports every issue.
 fn general_path(text: &str, require_datasets: bool) -> Result<StateSignature, ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(JsonSyntaxError::from)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        // Position in characters (never column 0) and the error in the user's terms.
+        let info = crate::json_error::describe(text, &e);
+        JsonSyntaxError {
+            line: info.line,
+            column: info.column,
+            message: info.message,
+        }
+    })?;
     StateSignature::from_validated_value(&value, require_datasets)
 }
 
