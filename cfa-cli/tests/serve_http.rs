@@ -292,7 +292,9 @@ async fn load_10k_decisions_metrics_and_audit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_one_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &["--request-timeout-ms", "1000"]).await;
+    // A generous timeout: this test is about error shapes, and a loaded CI machine must
+    // not turn the 1 MiB body below into a timeout instead of a 413.
+    let server = start(dir.path(), &["--request-timeout-ms", "10000"]).await;
     let mut c = Conn::open(&server.addr).await;
 
     let r = c.call("GET", "/health", None, b"").await;
