@@ -205,7 +205,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             }
             Ok(_) => Some(p),
             Err(e) => {
-                return Err(PlainError(format!("{file}: 'defaults.policy_bundle': {e}")).into());
+                return Err(PlainError(format!("{file}: defaults.policy_bundle:\n{e}")).into());
             }
         },
     };

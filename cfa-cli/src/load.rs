@@ -67,11 +67,36 @@ pub fn classify(spec: &str) -> Result<BundleSpec<'_>, String> {
         return Ok(BundleSpec::File(Path::new(spec)));
     }
     Err(format!(
-        "unknown policy bundle '{spec}': it is not a built-in bundle and does not look like a \
-         file path (built-in bundles: {}; use 'default' for the built-in default rules; a bundle \
-         file is named by a path with a separator or a .yaml, .yml or .json extension, e.g. ./{spec}.yaml)",
-        builtin_list()
+        "unknown policy bundle '{spec}': not a built-in name, not a path\n\
+         (a path has a / or a .yaml/.yml/.json extension: ./{spec})\n\
+         {}\n'default' selects the built-in default rules.",
+        builtin_lines()
     ))
+}
+
+/// `Built-in bundles: a, b, …` broken at commas into lines short enough that no error
+/// renderer re-wraps them (so each name stays whole).
+fn builtin_lines() -> String {
+    let mut out = String::from("Built-in bundles:");
+    let mut line_len = out.len();
+    let names: Vec<&str> = builtin::names().collect();
+    for (i, name) in names.iter().enumerate() {
+        let piece = if i + 1 < names.len() {
+            format!("{name},")
+        } else {
+            format!("{name}.")
+        };
+        if line_len + 1 + piece.len() > 60 {
+            out.push('\n');
+            line_len = 0;
+        } else {
+            out.push(' ');
+            line_len += 1;
+        }
+        line_len += piece.len();
+        out.push_str(&piece);
+    }
+    out
 }
 
 /// Resolves `-p/--policy-bundle` by [`classify`]: a built-in name, `default`/`v1.0`
