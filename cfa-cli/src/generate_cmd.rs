@@ -38,7 +38,8 @@ pub enum ListFormat {
 /// Arguments of `cfa generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Signature JSON file (an approved signature; `{"signature": …}` wrappers accepted).
+    /// Signature JSON file (`{"signature": …}` wrappers accepted). It is decided first,
+    /// under `-p` and `-c`; only an approved signature gets code.
     #[arg(long, short = 's')]
     pub signature: PathBuf,
     /// Catalog (JSON, or YAML for .yaml/.yml); its `columns` lists feed the SQL and dbt backends.

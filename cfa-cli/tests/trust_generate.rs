@@ -50,9 +50,15 @@ fn blocked_and_replanned_signatures_get_no_code() {
             let out = dir.path().join("d");
             // Text: the decision's faults, exit 4, nothing written.
             let mut c = cfa(dir.path());
-            c.args(["generate", "-s", &ex("signatures/raw_pii.json"), "-b", backend])
-                .args(["-c", &ex("catalog.json"), "--out"])
-                .arg(&out);
+            c.args([
+                "generate",
+                "-s",
+                &ex("signatures/raw_pii.json"),
+                "-b",
+                backend,
+            ])
+            .args(["-c", &ex("catalog.json"), "--out"])
+            .arg(&out);
             if let Some(b) = bundle {
                 c.args(["-p", b]);
             }
@@ -67,9 +73,15 @@ fn blocked_and_replanned_signatures_get_no_code() {
             assert!(!out.exists(), "{backend} {bundle:?}");
             // JSON: the decision document, exit 4, nothing written.
             let mut c = cfa(dir.path());
-            c.args(["generate", "-s", &ex("signatures/raw_pii.json"), "-b", backend])
-                .args(["-f", "json", "--out"])
-                .arg(&out);
+            c.args([
+                "generate",
+                "-s",
+                &ex("signatures/raw_pii.json"),
+                "-b",
+                backend,
+            ])
+            .args(["-f", "json", "--out"])
+            .arg(&out);
             if let Some(b) = bundle {
                 c.args(["-p", b]);
             }
@@ -143,7 +155,9 @@ fn every_file_names_the_decision_it_was_generated_under() {
             let text = std::fs::read_to_string(out.join(path)).unwrap();
             let head: String = text.lines().take(4).collect::<Vec<_>>().join("\n");
             assert!(
-                head.contains(&format!("approved by decision {id} | content_hash {content}")),
+                head.contains(&format!(
+                    "approved by decision {id} | content_hash {content}"
+                )),
                 "{backend} {path}:\n{head}"
             );
             assert!(
@@ -212,7 +226,13 @@ fn a_join_without_a_shared_key_is_refused_not_guessed() {
     // The reference catalog lists no columns: nfe and clientes share no key.
     let err = cfa(dir.path())
         .args(["generate", "-s", &ex("signatures/ok.json")])
-        .args(["-c", &ex("catalog-reference.json"), "-b", "pyspark", "--out"])
+        .args([
+            "-c",
+            &ex("catalog-reference.json"),
+            "-b",
+            "pyspark",
+            "--out",
+        ])
         .arg(&out)
         .assert()
         .code(1)
@@ -264,7 +284,13 @@ fn an_init_project_joins_on_the_real_key_and_refuses_a_guess() {
         .clone();
     assert_eq!(json_of(&out)["state"], "approved");
     cfa(dir.path())
-        .args(["generate", "-s", &ex("signatures/ok.json"), "-c", "catalog.json"])
+        .args([
+            "generate",
+            "-s",
+            &ex("signatures/ok.json"),
+            "-c",
+            "catalog.json",
+        ])
         .args(["-b", "pyspark", "-o", "gen"])
         .assert()
         .code(0);
@@ -293,12 +319,12 @@ fn an_init_project_joins_on_the_real_key_and_refuses_a_guess() {
         .clone();
     let v = json_of(&out);
     assert_eq!(v["state"], "blocked");
-    assert!(codes(&v).contains(&"KERNEL_PLANNER_FAILED".to_owned()), "{v}");
     assert!(
-        v["blocked_reason"]
-            .as_str()
-            .unwrap()
-            .contains("join_keys"),
+        codes(&v).contains(&"KERNEL_PLANNER_FAILED".to_owned()),
+        "{v}"
+    );
+    assert!(
+        v["blocked_reason"].as_str().unwrap().contains("join_keys"),
         "{v}"
     );
 }

@@ -11,16 +11,16 @@
 //!   matches ("join-key rule"). Only keys both sides really have are used: merge keys
 //!   the signature declares (never the `id` stand-in of a dataset without any) and
 //!   columns the catalog lists.
-//!   0. *explicit key*: the catalog declares it, on either side, as
+//!   1. *explicit key*: the catalog declares it, on either side, as
 //!      `datasets.<name>.join_keys: {<other dataset>: [<column>]}` (one column, present
 //!      under that name in both datasets; a bare string is accepted too);
-//!   1. *shared key*: the first merge key of `i` that is also a merge key of an earlier
+//!   2. *shared key*: the first merge key of `i` that is also a merge key of an earlier
 //!      dataset `j` (lowest `j`) — `j.k = i.k`;
-//!   2. *foreign key*: the first merge key of `i` that is a known column of an earlier
+//!   3. *foreign key*: the first merge key of `i` that is a known column of an earlier
 //!      dataset `j` — `j.k = i.k`;
-//!   3. *reverse foreign key*: the first merge key `k` of an earlier dataset `j` that is a
+//!   4. *reverse foreign key*: the first merge key `k` of an earlier dataset `j` that is a
 //!      known column of `i` — `j.k = i.k`;
-//!   4. otherwise the plan is refused ([`PlanError::UngroundedJoin`], saying what to add
+//!   5. otherwise the plan is refused ([`PlanError::UngroundedJoin`], saying what to add
 //!      to the catalog): a join is never guessed from each side's first key.
 //!
 //!   Output columns are the ordered union of the inputs' columns; a name held by several

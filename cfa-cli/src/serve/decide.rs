@@ -1,7 +1,8 @@
 //! The decision service both long-running faces share (`cfa mcp` and `cfa serve`):
-//! the configured bundle, catalog and audit log, bundle overrides by name (or by path,
-//! where the face allows it), and the JSON shapes of decisions, rules, audit checks and
-//! backends. Everything here is synchronous and pure except the audit append.
+//! the configured bundle, catalog and audit log, bundle overrides by built-in name (never
+//! by path: a request cannot make the server read a file), and the JSON shapes of
+//! decisions, rules, audit checks and backends. Everything here is synchronous and pure
+//! except the audit append.
 
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa_audit::{
