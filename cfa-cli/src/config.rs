@@ -201,14 +201,21 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
     };
     let defaults = section(root, "defaults", &file)?;
     let catalog = string(defaults, "catalog", "defaults", &file)?.map(|c| dir.join(c));
-    let policy_bundle = string(defaults, "policy_bundle", "defaults", &file)?.map(|p| {
-        if cfa_policy::builtin::is_builtin(&p) || p == "default" || p == crate::load::DEFAULT_LABEL
-        {
-            p
-        } else {
-            dir.join(p).to_string_lossy().into_owned()
-        }
-    });
+    // The same resolution as `-p`: a built-in name stays a name (a file of that name
+    // never shadows it), a path is resolved against the config directory, anything
+    // else is an error here rather than a silent guess later.
+    let policy_bundle = match string(defaults, "policy_bundle", "defaults", &file)? {
+        None => None,
+        Some(p) => match crate::load::classify(&p) {
+            Ok(crate::load::BundleSpec::File(rel)) => {
+                Some(dir.join(rel).to_string_lossy().into_owned())
+            }
+            Ok(_) => Some(p),
+            Err(e) => {
+                return Err(PlainError(format!("{file}: defaults.policy_bundle:\n{e}")).into());
+            }
+        },
+    };
     let backend_default = string(defaults, "backend", "defaults", &file)?;
     let roots = match defaults.and_then(|m| m.get("roots")) {
         None | Some(Value::Null) => Vec::new(),

@@ -1,11 +1,15 @@
-//! `cfa generate` (plan + generate + static validation, then an all-or-nothing write)
-//! and `cfa backend list`.
+//! `cfa generate` (the policy decision first, exactly as `cfa policy check` makes it;
+//! then, for an approved signature only, plan + generate + static validation and an
+//! all-or-nothing write, every file's header naming the approving decision) and
+//! `cfa backend list`.
 
 use crate::exit;
 use crate::input::SourceFile;
-use cfa_codegen::{BackendRegistry, GeneratedArtifact, StaticValidationResult};
+use crate::load;
+use crate::policy_cmd::{self, Decided};
+use cfa_codegen::{BackendRegistry, GeneratedArtifact, Provenance, StaticValidationResult};
 use cfa_plan::{ExecutionPlanner, Planner};
-use cfa_types::{Catalog, StateSignature};
+use cfa_types::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -34,7 +38,8 @@ pub enum ListFormat {
 /// Arguments of `cfa generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Signature JSON file (an approved signature; `{"signature": …}` wrappers accepted).
+    /// Signature JSON file (`{"signature": …}` wrappers accepted). It is decided first,
+    /// under `-p` and `-c`; only an approved signature gets code.
     #[arg(long, short = 's')]
     pub signature: PathBuf,
     /// Catalog (JSON, or YAML for .yaml/.yml); its `columns` lists feed the SQL and dbt backends.
@@ -49,6 +54,19 @@ pub struct GenerateArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = GenerateFormat::Summary)]
     pub format: GenerateFormat,
+    /// Policy bundle the signature is decided under before anything is generated (as in
+    /// `cfa policy check`): a built-in name (prod-v1, finops-strict-v1,
+    /// compliance-strict-v1, eu-ai-act-v1, lgpd-v1), `default`, or a .yaml/.yml/.json
+    /// file. Default: the built-in default rules. Only an approved signature gets code;
+    /// replan exits 3 and block 4, writing nothing.
+    #[arg(long = "policy-bundle", short = 'p', value_name = "PATH|NAME")]
+    pub policy_bundle: Option<String>,
+    /// Record the decision in this JSONL audit log.
+    #[arg(long, value_name = "FILE", conflicts_with = "audit_db")]
+    pub audit_log: Option<PathBuf>,
+    /// Record the decision in this SQLite audit database.
+    #[arg(long, value_name = "FILE")]
+    pub audit_db: Option<PathBuf>,
 }
 
 /// Backend commands.
@@ -161,8 +179,23 @@ fn write_artifact(out: &Path, artifact: &GeneratedArtifact) -> miette::Result<()
     Ok(())
 }
 
-fn report_json(a: &GeneratedArtifact, v: &StaticValidationResult) -> Value {
+fn decision_json(d: &Decided) -> Value {
     json!({
+        "decision_id": d.decision_id,
+        "action": d.result.action,
+        "signature_hash": d.signature_hash,
+        "content_hash": d.content_hash,
+        "policy_bundle": d.policy_bundle,
+        "policy_bundle_hash": d.policy_bundle_hash,
+        "catalog_hash": d.catalog_hash,
+        "audit_event_hash": d.audit_event_hash,
+    })
+}
+
+fn report_json(a: &GeneratedArtifact, v: &StaticValidationResult, d: &Decided) -> Value {
+    json!({
+        "generated": true,
+        "decision": decision_json(d),
         "backend": a.backend,
         "language": a.language.as_str(),
         "target": a.target,
@@ -194,18 +227,31 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
             return Ok(exit::USAGE.into());
         }
     };
+    let policy = load::policy(args.policy_bundle.as_deref())?;
     // Hostile names are reported against the signature before anything else runs.
     cfa_codegen::ident::check_signature(&sig).map_err(|e| miette::miette!("{e}"))?;
+    // The decision comes first: only approved work gets code.
+    let target = policy_cmd::audit_target(args.audit_log.as_ref(), args.audit_db.as_ref());
+    let decided = policy_cmd::decide(&sig, &policy, catalog.as_ref(), 0, target.as_ref())?;
+    if decided.result.action != PolicyAction::Approve {
+        return Ok(refuse(&args, &decided));
+    }
     let plan = ExecutionPlanner::default()
         .plan(&sig, catalog.as_ref())
         .map_err(|e| miette::miette!("cannot plan {}: {e}", args.signature.display()))?;
-    let artifact = backend
+    let mut artifact = backend
         .generate(&plan, &sig)
         .map_err(|e| miette::miette!("{e}"))?;
+    artifact.stamp(&Provenance {
+        decision_id: decided.decision_id.clone(),
+        content_hash: decided.content_hash.clone(),
+        policy_bundle: decided.policy_bundle.clone(),
+        policy_bundle_hash: decided.policy_bundle_hash.clone(),
+    });
     let validation = backend.validate(&artifact, &sig);
     if !validation.passed {
         if args.format == GenerateFormat::Json {
-            outln!("{}", report_json(&artifact, &validation));
+            outln!("{}", report_json(&artifact, &validation, &decided));
         }
         eprintln!("error: generated code failed static validation; nothing was written:");
         for f in &validation.faults {
@@ -215,7 +261,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     }
     write_artifact(&args.out, &artifact)?;
     match args.format {
-        GenerateFormat::Json => outln!("{}", report_json(&artifact, &validation)),
+        GenerateFormat::Json => outln!("{}", report_json(&artifact, &validation, &decided)),
         GenerateFormat::Summary => {
             outln!(
                 "generated {} file(s) with backend {} for target {} into {}",
@@ -233,9 +279,41 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
                 validation.warnings.len()
             );
             outln!("artifact hash: {}", artifact.artifact_hash());
+            outln!(
+                "approved by decision {} (policy bundle {}, content_hash {})",
+                decided.decision_id, decided.policy_bundle, decided.content_hash
+            );
         }
     }
     Ok(exit::APPROVED.into())
+}
+
+/// Reports a decision other than approve (its faults, patches and manual fixes, as
+/// `cfa policy check` shows them) and exits with its code; nothing is written.
+fn refuse(args: &GenerateArgs, decided: &Decided) -> ExitCode {
+    let out = policy_cmd::Output {
+        name: args.signature.display().to_string(),
+        decided,
+    };
+    match args.format {
+        GenerateFormat::Json => {
+            let mut v = out.json();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("generated".into(), Value::Bool(false));
+                o.insert("backend".into(), Value::from(args.backend.as_str()));
+            }
+            outln!("{v}");
+        }
+        GenerateFormat::Summary => out!("{}", out.summary()),
+    }
+    eprintln!(
+        "error: {} is not approved ({}) under policy bundle {}: no code was generated and nothing was written to {}",
+        args.signature.display(),
+        decided.result.action.as_str(),
+        decided.policy_bundle,
+        args.out.display()
+    );
+    policy_cmd::exit_for(decided.result.action).into()
 }
 
 /// Runs `cfa backend …`.

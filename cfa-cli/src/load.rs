@@ -24,44 +24,111 @@ pub struct LoadedPolicy {
     pub source: String,
 }
 
-/// Resolves `-p/--policy-bundle`: a path to a `.yaml`/`.yml`/`.json` file (or any
-/// existing file), a built-in bundle name, or nothing / `v1.0` / `default` for the
-/// built-in default ruleset. Anything else is an error (the reference silently
-/// treated unknown values as labels over the default rules).
+/// How a bundle is named (`-p/--policy-bundle`, `defaults.policy_bundle` in cfa.yaml,
+/// the `policy_bundle` of a face request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleSpec<'a> {
+    /// The built-in default ruleset (`default`, `v1.0`).
+    Default,
+    /// A built-in bundle by name.
+    Builtin(&'a str),
+    /// A bundle file.
+    File(&'a Path),
+}
+
+/// Whether `spec` names a file: it contains a path separator or ends in
+/// `.yaml`/`.yml`/`.json` (any case).
+pub fn looks_like_path(spec: &str) -> bool {
+    let lower = spec.to_ascii_lowercase();
+    spec.contains('/')
+        || spec.contains('\\')
+        || [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+}
+
+/// The built-in bundle names, comma-separated.
+pub fn builtin_list() -> String {
+    builtin::names().collect::<Vec<_>>().join(", ")
+}
+
+/// Classifies a bundle name. A built-in name is always the built-in (a file of that
+/// name in the working directory never shadows it); `default`/`v1.0` are the default
+/// rules; a value is a file only when it looks like a path ([`looks_like_path`]).
+/// Anything else is an error listing the built-ins.
+pub fn classify(spec: &str) -> Result<BundleSpec<'_>, String> {
+    if builtin::is_builtin(spec) {
+        return Ok(BundleSpec::Builtin(spec));
+    }
+    if spec == DEFAULT_LABEL || spec == "default" {
+        return Ok(BundleSpec::Default);
+    }
+    if looks_like_path(spec) {
+        return Ok(BundleSpec::File(Path::new(spec)));
+    }
+    Err(format!(
+        "unknown policy bundle '{spec}': not a built-in name, not a path\n\
+         (a path has a / or a .yaml/.yml/.json extension: ./{spec})\n\
+         {}\n'default' selects the built-in default rules.",
+        builtin_lines()
+    ))
+}
+
+/// `Built-in bundles: a, b, …` broken at commas into lines short enough that no error
+/// renderer re-wraps them (so each name stays whole).
+fn builtin_lines() -> String {
+    let mut out = String::from("Built-in bundles:");
+    let mut line_len = out.len();
+    let names: Vec<&str> = builtin::names().collect();
+    for (i, name) in names.iter().enumerate() {
+        let piece = if i + 1 < names.len() {
+            format!("{name},")
+        } else {
+            format!("{name}.")
+        };
+        if line_len + 1 + piece.len() > 60 {
+            out.push('\n');
+            line_len = 0;
+        } else {
+            out.push(' ');
+            line_len += 1;
+        }
+        line_len += piece.len();
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// Resolves `-p/--policy-bundle` by [`classify`]: a built-in name, `default`/`v1.0`
+/// (or nothing) for the built-in default ruleset, or a path to a YAML/JSON bundle
+/// file. Anything else is an error (the reference silently treated unknown values as
+/// labels over the default rules).
 pub fn policy(spec: Option<&str>) -> Result<LoadedPolicy, Report> {
     let Some(spec) = spec else {
         return Ok(default_policy());
     };
-    let lower = spec.to_ascii_lowercase();
-    let looks_like_file = [".yaml", ".yml", ".json"]
-        .iter()
-        .any(|s| lower.ends_with(s));
-    if looks_like_file || Path::new(spec).is_file() {
-        return policy_file(Path::new(spec));
+    match classify(spec).map_err(PlainError)? {
+        BundleSpec::Default => Ok(default_policy()),
+        BundleSpec::Builtin(name) => builtin_policy(name),
+        BundleSpec::File(path) => policy_file(path),
     }
-    if builtin::is_builtin(spec) {
-        let engine = PolicyEngine::builtin(spec).map_err(|e| Report::msg(e.to_string()))?;
-        let hash = builtin::source(spec)
-            .map(|s| sha256_hex(s.as_bytes()))
-            .unwrap_or_default();
-        return Ok(LoadedPolicy {
-            engine,
-            hash,
-            source: spec.to_owned(),
-        });
-    }
-    if spec == DEFAULT_LABEL || spec == "default" {
-        return Ok(default_policy());
-    }
-    Err(PlainError(format!(
-        "unknown policy bundle '{spec}': it is not a file and not a built-in bundle \
-         (built-in bundles: {}; use 'default' for the built-in default rules)",
-        builtin::names().collect::<Vec<_>>().join(", ")
-    ))
-    .into())
 }
 
-fn default_policy() -> LoadedPolicy {
+/// A built-in bundle by name.
+pub fn builtin_policy(name: &str) -> Result<LoadedPolicy, Report> {
+    let engine = PolicyEngine::builtin(name).map_err(|e| Report::msg(e.to_string()))?;
+    let hash = builtin::source(name)
+        .map(|s| sha256_hex(s.as_bytes()))
+        .unwrap_or_default();
+    Ok(LoadedPolicy {
+        engine,
+        hash,
+        source: name.to_owned(),
+    })
+}
+
+/// The built-in default ruleset.
+pub fn default_policy() -> LoadedPolicy {
     LoadedPolicy {
         engine: PolicyEngine::default(),
         hash: String::new(),

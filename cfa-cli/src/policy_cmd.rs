@@ -4,10 +4,10 @@
 
 use crate::exit;
 use crate::input::SourceFile;
-use crate::load::{self, LoadedCatalog};
+use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa_audit::{AuditTarget, Clock, PolicyCheckRecord, SystemClock, record_policy_check};
 use cfa_types::validate::ParseError;
-use cfa_types::{PolicyAction, PolicyResult, StateSignature};
+use cfa_types::{Catalog, PolicyAction, PolicyResult, StateSignature};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -65,7 +65,8 @@ pub struct CheckArgs {
     pub audit_db: Option<PathBuf>,
 }
 
-fn exit_for(action: PolicyAction) -> u8 {
+/// The exit code of a decision: 0 approve, 3 replan, 4 block.
+pub fn exit_for(action: PolicyAction) -> u8 {
     match action {
         PolicyAction::Approve => exit::APPROVED,
         PolicyAction::Replan => exit::REPLAN,
@@ -126,25 +127,79 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
             return Ok(exit::INVALID_INPUT.into());
         }
     }
-    let result = policy.engine.evaluate_with_catalog(
+    let target = audit_target(args.audit_log.as_ref(), args.audit_db.as_ref());
+    let decided = decide(
         &signature,
+        &policy,
         catalog.as_ref().map(|c| &c.catalog),
         args.replan_count,
-    );
-    let decision_id = uuid::Uuid::new_v4().to_string();
-    let catalog_hash = catalog
-        .as_ref()
-        .map(|c| c.catalog.hash())
-        .unwrap_or_default();
-    let signature_hash = signature.signature_hash();
-    let content_hash = signature.content_hash();
+        target.as_ref(),
+    )?;
+    let out = Output {
+        name: src.name(),
+        decided: &decided,
+    };
+    match args.format {
+        CheckFormat::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&out.json()).unwrap_or_default()
+        ),
+        CheckFormat::Summary => out!("{}", out.summary()),
+    }
+    Ok(if args.exit_zero {
+        ExitCode::SUCCESS
+    } else {
+        exit_for(decided.result.action).into()
+    })
+}
 
-    let target = match (&args.audit_log, &args.audit_db) {
+/// The audit target of `--audit-log FILE` / `--audit-db FILE`.
+pub fn audit_target(log: Option<&PathBuf>, db: Option<&PathBuf>) -> Option<AuditTarget> {
+    match (log, db) {
         (Some(p), _) => Some(AuditTarget::Jsonl(p.clone())),
         (None, Some(p)) => Some(AuditTarget::Sqlite(p.clone())),
         (None, None) => None,
-    };
-    let audit_event_hash = match &target {
+    }
+}
+
+/// A decision with what identifies it (shared by `policy check` and `generate`).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The policy result.
+    pub result: PolicyResult,
+    /// Random id of this decision.
+    pub decision_id: String,
+    /// `signature_hash` of the evaluated signature.
+    pub signature_hash: String,
+    /// `content_hash` of the evaluated signature.
+    pub content_hash: String,
+    /// Catalog hash (`""` without a catalog).
+    pub catalog_hash: String,
+    /// Bundle version.
+    pub policy_bundle: String,
+    /// Bundle hash (`""` for the default rules).
+    pub policy_bundle_hash: String,
+    /// Audit event hash (`""` when not recorded).
+    pub audit_event_hash: String,
+}
+
+/// Evaluates `signature` against `policy` (and `catalog`) and records the decision in
+/// `target` when given.
+pub fn decide(
+    signature: &StateSignature,
+    policy: &LoadedPolicy,
+    catalog: Option<&Catalog>,
+    replan_count: u32,
+    target: Option<&AuditTarget>,
+) -> miette::Result<Decided> {
+    let result = policy
+        .engine
+        .evaluate_with_catalog(signature, catalog, replan_count);
+    let decision_id = uuid::Uuid::new_v4().to_string();
+    let catalog_hash = catalog.map(Catalog::hash).unwrap_or_default();
+    let signature_hash = signature.signature_hash();
+    let content_hash = signature.content_hash();
+    let audit_event_hash = match target {
         None => String::new(),
         Some(target) => {
             let record = PolicyCheckRecord {
@@ -165,48 +220,31 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
             })?
         }
     };
-
-    let out = Output {
-        src: &src,
-        decision_id: &decision_id,
-        signature_hash: &signature_hash,
-        content_hash: &content_hash,
-        version: policy.engine.version(),
-        catalog_hash: &catalog_hash,
-        bundle_hash: &policy.hash,
-        audit_event_hash: &audit_event_hash,
-        result: &result,
-    };
-    match args.format {
-        CheckFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&out.json()).unwrap_or_default()
-        ),
-        CheckFormat::Summary => out!("{}", out.summary()),
-    }
-    Ok(if args.exit_zero {
-        ExitCode::SUCCESS
-    } else {
-        exit_for(result.action).into()
+    Ok(Decided {
+        result,
+        decision_id,
+        signature_hash,
+        content_hash,
+        catalog_hash,
+        policy_bundle: policy.engine.version().to_owned(),
+        policy_bundle_hash: policy.hash.clone(),
+        audit_event_hash,
     })
 }
 
-struct Output<'a> {
-    src: &'a SourceFile,
-    decision_id: &'a str,
-    signature_hash: &'a str,
-    content_hash: &'a str,
-    version: &'a str,
-    catalog_hash: &'a str,
-    bundle_hash: &'a str,
-    audit_event_hash: &'a str,
-    result: &'a PolicyResult,
+/// The rendering of a decision (`policy check` output; `generate` when it refuses).
+pub struct Output<'a> {
+    /// How the signature file is named.
+    pub name: String,
+    /// The decision.
+    pub decided: &'a Decided,
 }
 
 impl Output<'_> {
     /// Reference §14.2 fields in order, then our additions.
-    fn json(&self) -> Value {
-        let r = self.result;
+    pub fn json(&self) -> Value {
+        let d = self.decided;
+        let r = &d.result;
         let faults: Vec<Value> = r
             .faults
             .iter()
@@ -217,43 +255,45 @@ impl Output<'_> {
             .collect();
         json!({
             "schema_version": "cfa.policy_check.v1",
-            "decision_id": self.decision_id,
-            "signature_hash": self.signature_hash,
-            "policy_bundle": self.version,
-            "catalog_hash": self.catalog_hash,
-            "policy_bundle_hash": self.bundle_hash,
+            "decision_id": d.decision_id,
+            "signature_hash": d.signature_hash,
+            "policy_bundle": d.policy_bundle,
+            "catalog_hash": d.catalog_hash,
+            "policy_bundle_hash": d.policy_bundle_hash,
             "action": r.action,
             "passed": r.passed(),
             "faults": faults,
             "interventions": r.interventions,
             "reasoning": r.reasoning,
-            "audit_event_hash": self.audit_event_hash,
-            "content_hash": self.content_hash,
+            "audit_event_hash": d.audit_event_hash,
+            "content_hash": d.content_hash,
             "replan_count": r.replan_count,
             "patches": r.patches,
             "manual_fixes": r.manual_fixes,
         })
     }
 
-    fn summary(&self) -> String {
-        let r = self.result;
+    /// The labelled summary.
+    pub fn summary(&self) -> String {
+        let d = self.decided;
+        let r = &d.result;
         let mut s = format!(
             "Policy check {}: {}\n",
             r.action.as_str().to_uppercase(),
-            self.src.name()
+            self.name
         );
         let mut line = |label: &str, value: &str| {
             if !value.is_empty() {
                 s.push_str(&format!("  {:<20}{value}\n", format!("{label}:")));
             }
         };
-        line("decision_id", self.decision_id);
-        line("signature_hash", self.signature_hash);
-        line("content_hash", self.content_hash);
-        line("policy_bundle", self.version);
-        line("catalog_hash", self.catalog_hash);
-        line("policy_bundle_hash", self.bundle_hash);
-        line("audit_event_hash", self.audit_event_hash);
+        line("decision_id", &d.decision_id);
+        line("signature_hash", &d.signature_hash);
+        line("content_hash", &d.content_hash);
+        line("policy_bundle", &d.policy_bundle);
+        line("catalog_hash", &d.catalog_hash);
+        line("policy_bundle_hash", &d.policy_bundle_hash);
+        line("audit_event_hash", &d.audit_event_hash);
         // The reasoning is the engine's text, as in the JSON and the audit record.
         line("reasoning", &r.reasoning);
         let (_, attempt) = split_replan_suffix(&r.reasoning);

@@ -47,7 +47,7 @@ fn approve_exits_0_with_reference_hashes() {
             "-p",
             "prod-v1",
             "-c",
-            &ex("catalog.json"),
+            &ex("catalog-reference.json"),
             "-f",
             "json",
         ],

@@ -211,10 +211,18 @@ fn input_errors() {
         .stderr(predicates::str::contains(
             "unknown backend 'spark-sql' (registered: dbt, pyspark, sql)",
         ));
+    // A catalog that grounds the join (an explicit join key) but lists no columns.
+    let keys_only = write(
+        dir.path(),
+        "keys.json",
+        &json!({"datasets": {"clientes": {"join_keys": {"nfe": ["cliente_id"]}}}}),
+    );
     cfa()
         .arg("generate")
         .arg("-s")
         .arg(&sig)
+        .arg("-c")
+        .arg(&keys_only)
         .args(["-b", "sql", "-o"])
         .arg(&out)
         .assert()

@@ -16,11 +16,15 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
 
+/// The datasets list their columns, so the planner can ground the nfe/clientes join
+/// on the key both have (cliente_id).
 const CATALOG: &str = r#"{"datasets": {
   "nfe": {"classification": "high_volume", "size_gb": 4000, "pii_columns": [],
-          "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
+          "partition_column": "processing_date", "merge_keys": ["nfe_id"],
+          "columns": ["nfe_id", "cliente_id", "valor", "processing_date"]},
   "clientes": {"classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
-               "partition_column": "processing_date", "merge_keys": ["cliente_id"]}}}"#;
+               "partition_column": "processing_date", "merge_keys": ["cliente_id"],
+               "columns": ["cliente_id", "nome", "cpf", "email", "processing_date"]}}}"#;
 
 fn signature(no_pii_raw: bool, enforce_types: bool, partition_by: &[&str]) -> Value {
     json!({

@@ -15,7 +15,7 @@ mod query;
 pub mod sql;
 pub mod validate;
 
-pub use artifact::{GeneratedArtifact, GeneratedFile, Language};
+pub use artifact::{GeneratedArtifact, GeneratedFile, Language, Provenance};
 pub use backend::{Backend, BackendCapabilities, BackendRegistry};
 pub use dbt::{DbtBackend, DbtConfig};
 pub use error::{CodegenError, InvalidPlan, MissingColumns, UnknownBackend, UnsafeIdentifier};

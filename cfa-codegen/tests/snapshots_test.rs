@@ -18,8 +18,8 @@ fn check(backend: &str, name: &str, v: &serde_json::Value, with_catalog: bool) {
     assert_eq!(a, again, "generation must be deterministic");
     assert_eq!(a.artifact_hash(), again.artifact_hash());
     // Every plan step maps to the code implementing it.
-    let cat = catalog();
-    let p = plan(&s, with_catalog.then_some(&cat));
+    let cat = catalog_for(with_catalog);
+    let p = plan(&s, Some(&cat));
     let ids: Vec<&str> = a.step_code.keys().map(String::as_str).collect();
     let mut want: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
     want.sort_unstable();
@@ -78,7 +78,7 @@ fn dbt_snapshots() {
 #[test]
 fn pyspark_snapshots() {
     check("pyspark", "ok", &ok_sig(), true);
-    check("pyspark", "ok_no_catalog", &ok_sig(), false);
+    check("pyspark", "ok_no_columns", &ok_sig(), false);
     check("pyspark", "three", &three_sig(), true);
     check("pyspark", "aggregate", &aggregate_sig(), true);
     check("pyspark", "bronze", &bronze_sig(), false);

@@ -29,6 +29,14 @@ fn sig() -> StateSignature {
     .unwrap()
 }
 
+/// A catalog declaring the nfe/clientes join key (the planner never guesses one).
+fn join_catalog() -> cfa_types::Catalog {
+    cfa_types::Catalog::from_value(&json!({"datasets": {
+        "clientes": {"join_keys": {"nfe": ["cliente_id"]}}
+    }}))
+    .unwrap()
+}
+
 fn service(sandbox: Box<dyn Sandbox>, db: &Arc<LifecycleDb>) -> ExecutionService {
     ExecutionService {
         sandbox,
@@ -46,7 +54,9 @@ fn three_clean_runs_promote_and_a_held_lease_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(LifecycleDb::open(dir.path().join("cfa.db")).unwrap());
     let s = sig();
-    let plan = ExecutionPlanner::default().plan(&s, None).unwrap();
+    let plan = ExecutionPlanner::default()
+        .plan(&s, Some(&join_catalog()))
+        .unwrap();
     let svc = service(Box::new(MockSandbox::default()), &db);
     let target = s.target_dataset_name();
     for d in 1..=3u32 {
@@ -124,7 +134,9 @@ fn panic_rolls_back_and_warnings_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(LifecycleDb::open(dir.path().join("cfa.db")).unwrap());
     let s = sig();
-    let plan = ExecutionPlanner::default().plan(&s, None).unwrap();
+    let plan = ExecutionPlanner::default()
+        .plan(&s, Some(&join_catalog()))
+        .unwrap();
     let req = |v: &'static str, d: u32| ServiceRequest {
         intent_id: "i",
         signature: &s,

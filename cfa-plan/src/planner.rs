@@ -8,14 +8,20 @@
 //!   `no_pii_raw` is set. PII columns are the signature's plus any the catalog adds.
 //! - **every** dataset is joined (B8: none is dropped), whenever there is more than one.
 //!   Dataset `i` is joined onto the running result of `0..i` by the first rule that
-//!   matches ("join-key rule"):
-//!   1. *shared key*: the first merge key of `i` that is also a merge key of an earlier
+//!   matches ("join-key rule"). Only keys both sides really have are used: merge keys
+//!   the signature declares (never the `id` stand-in of a dataset without any) and
+//!   columns the catalog lists.
+//!   1. *explicit key*: the catalog declares it, on either side, as
+//!      `datasets.<name>.join_keys: {<other dataset>: [<column>]}` (one column, present
+//!      under that name in both datasets; a bare string is accepted too);
+//!   2. *shared key*: the first merge key of `i` that is also a merge key of an earlier
 //!      dataset `j` (lowest `j`) — `j.k = i.k`;
-//!   2. *foreign key*: the first merge key of `i` that is a known column of an earlier
+//!   3. *foreign key*: the first merge key of `i` that is a known column of an earlier
 //!      dataset `j` — `j.k = i.k`;
-//!   3. *reverse foreign key*: the first merge key `k` of an earlier dataset `j` that is a
+//!   4. *reverse foreign key*: the first merge key `k` of an earlier dataset `j` that is a
 //!      known column of `i` — `j.k = i.k`;
-//!   4. otherwise each side's own first key: `datasets[0].key0 = i.key0`.
+//!   5. otherwise the plan is refused ([`PlanError::UngroundedJoin`], saying what to add
+//!      to the catalog): a join is never guessed from each side's first key.
 //!
 //!   Output columns are the ordered union of the inputs' columns; a name held by several
 //!   datasets comes from the first one.
@@ -92,6 +98,28 @@ pub enum PlanError {
         "an aggregate written with merge needs group-by columns (constraints.partition_by is empty)"
     )]
     AggregateWithoutGroupBy,
+    /// No key both datasets really have joins dataset `dataset` to the earlier ones.
+    #[error(
+        "no join key for dataset '{dataset}': none of its merge keys ({keys}) is a merge key or catalog column of {earlier}, and no merge key of those is a catalog column of '{dataset}'. List the datasets' columns in the catalog (catalog.datasets.<name>.columns) or declare the key explicitly, e.g. catalog.datasets.{dataset}.join_keys: {{\"{first}\": [\"<column present in both>\"]}}"
+    )]
+    UngroundedJoin {
+        /// The dataset that cannot be joined.
+        dataset: String,
+        /// Its declared merge keys, comma-separated (`none` without any).
+        keys: String,
+        /// The earlier datasets, quoted and comma-separated.
+        earlier: String,
+        /// The first earlier dataset (for the example).
+        first: String,
+    },
+    /// A catalog `join_keys` entry is malformed or contradicts the other side's.
+    #[error("catalog.datasets.{dataset}.join_keys: {message}")]
+    CatalogJoinKeys {
+        /// The dataset whose entry is wrong.
+        dataset: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The built steps cannot be ordered (an internal invariant).
     #[error("{0}")]
     Order(#[from] CycleError),
@@ -271,33 +299,128 @@ fn has_column(d: &PlannedDataset, column: &str) -> bool {
         .is_some_and(|cols| cols.iter().any(|c| c == column))
 }
 
-/// The join-key rule of the module docs, for dataset `i` against `earlier`.
-fn join_condition(earlier: &[PlannedDataset], right: &PlannedDataset) -> JoinCondition {
-    let cond = |left: &PlannedDataset, lk: &str, rk: &str| JoinCondition {
-        left_dataset: left.name.clone(),
-        left_column: lk.to_owned(),
-        right_dataset: right.name.clone(),
-        right_column: rk.to_owned(),
+/// `datasets.<of>.join_keys.<other>` of the catalog: the declared join column.
+fn declared_join_key(
+    catalog: Option<&Catalog>,
+    of: &str,
+    other: &str,
+) -> Result<Option<String>, PlanError> {
+    let bad = |message: String| PlanError::CatalogJoinKeys {
+        dataset: of.to_owned(),
+        message,
     };
-    for k in &right.merge_keys {
-        if let Some(j) = earlier.iter().find(|j| j.merge_keys.contains(k)) {
-            return cond(j, k, k);
+    let Some(keys) = catalog
+        .and_then(|c| c.raw().get("datasets"))
+        .and_then(|d| d.get(of))
+        .and_then(|e| e.get("join_keys"))
+    else {
+        return Ok(None);
+    };
+    let map = match keys {
+        Value::Null => return Ok(None),
+        Value::Object(m) => m,
+        _ => {
+            return Err(bad(
+                "must map other dataset names to a join column, e.g. {\"nfe\": [\"cliente_id\"]}"
+                    .into(),
+            ));
+        }
+    };
+    let column = match map.get(other) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(c)) => c.clone(),
+        Some(Value::Array(items)) => match items.as_slice() {
+            [Value::String(c)] => c.clone(),
+            [] => return Err(bad(format!("{other}: the list of join columns is empty"))),
+            [_] => return Err(bad(format!("{other}: a join column must be a string"))),
+            _ => {
+                return Err(bad(format!(
+                    "{other}: joins on more than one column are not supported; give one column"
+                )));
+            }
+        },
+        Some(_) => {
+            return Err(bad(format!(
+                "{other}: must be a column name or a list holding one column name"
+            )));
+        }
+    };
+    if column.trim().is_empty() {
+        return Err(bad(format!("{other}: the join column is empty")));
+    }
+    Ok(Some(column))
+}
+
+/// The explicit join key between `a` and `b`, declared on either side (both sides
+/// declaring different keys is an error).
+fn explicit_join_key(
+    catalog: Option<&Catalog>,
+    a: &str,
+    b: &str,
+) -> Result<Option<String>, PlanError> {
+    let ab = declared_join_key(catalog, a, b)?;
+    let ba = declared_join_key(catalog, b, a)?;
+    match (ab, ba) {
+        (Some(x), Some(y)) if x != y => Err(PlanError::CatalogJoinKeys {
+            dataset: b.to_owned(),
+            message: format!(
+                "{a}: '{y}' contradicts catalog.datasets.{a}.join_keys.{b} = '{x}'; declare one key"
+            ),
+        }),
+        (Some(x), _) | (None, Some(x)) => Ok(Some(x)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The join-key rule of the module docs, for dataset `right` against `earlier`;
+/// `declared` holds each dataset's merge keys as the signature gives them.
+fn join_condition(
+    earlier: &[PlannedDataset],
+    right: &PlannedDataset,
+    declared: &dyn Fn(&str) -> Vec<String>,
+    catalog: Option<&Catalog>,
+) -> Result<JoinCondition, PlanError> {
+    let cond = |left: &PlannedDataset, k: &str| JoinCondition {
+        left_dataset: left.name.clone(),
+        left_column: k.to_owned(),
+        right_dataset: right.name.clone(),
+        right_column: k.to_owned(),
+    };
+    for j in earlier {
+        if let Some(k) = explicit_join_key(catalog, &j.name, &right.name)? {
+            return Ok(cond(j, &k));
         }
     }
-    for k in &right.merge_keys {
+    let right_keys = declared(&right.name);
+    for k in &right_keys {
+        if let Some(j) = earlier.iter().find(|j| declared(&j.name).contains(k)) {
+            return Ok(cond(j, k));
+        }
+    }
+    for k in &right_keys {
         if let Some(j) = earlier.iter().find(|j| has_column(j, k)) {
-            return cond(j, k, k);
+            return Ok(cond(j, k));
         }
     }
     for j in earlier {
-        if let Some(k) = j.merge_keys.iter().find(|k| has_column(right, k)) {
-            return cond(j, k, k);
+        if let Some(k) = declared(&j.name).iter().find(|k| has_column(right, k)) {
+            return Ok(cond(j, k));
         }
     }
-    let first = earlier.first().unwrap_or(right);
-    let lk = first.merge_keys.first().map_or("id", String::as_str);
-    let rk = right.merge_keys.first().map_or("id", String::as_str);
-    cond(first, lk, rk)
+    Err(PlanError::UngroundedJoin {
+        dataset: right.name.clone(),
+        keys: if right_keys.is_empty() {
+            "none".to_owned()
+        } else {
+            right_keys.join(", ")
+        },
+        earlier: earlier
+            .iter()
+            .map(|d| format!("'{}'", d.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        first: earlier.first().map(|d| d.name.clone()).unwrap_or_default(),
+    })
 }
 
 fn step(
@@ -405,7 +528,14 @@ impl ExecutionPlanner {
             for i in 1..datasets.len() {
                 let (earlier, rest) = datasets.split_at(i);
                 let Some(right) = rest.first() else { break };
-                let c = join_condition(earlier, right);
+                let declared = |name: &str| {
+                    sig.datasets
+                        .iter()
+                        .find(|d| d.name == name)
+                        .map(|d| d.merge_keys.clone())
+                        .unwrap_or_default()
+                };
+                let c = join_condition(earlier, right, &declared, catalog)?;
                 if let Some(left) = earlier.iter().find(|d| d.name == c.left_dataset) {
                     require_column(left, &c.left_column, "join key")?;
                 }

@@ -130,13 +130,88 @@ fn every_dataset_is_joined_on_its_own_key() {
             .unwrap()
             .contains(&"descricao".to_owned())
     );
-    // Without catalog columns: rule 4, each side's own first key.
-    let p = plan(v, None).unwrap();
-    let join = p.join().unwrap();
-    assert_eq!(join.conditions[0].left_column, "nfe_id");
-    assert_eq!(join.conditions[0].right_column, "cliente_id");
-    assert_eq!(join.conditions[1].right_column, "produto_id");
-    assert!(p.output_columns.is_none());
+    // Without catalog columns no key is shared: the join is refused, never guessed
+    // from each side's first key.
+    let err = plan(v, None).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::UngroundedJoin { dataset, .. } if dataset == "clientes"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ungrounded_joins_are_refused_with_what_to_add() {
+    let v = ok_sig();
+    let err = plan(v.clone(), None).unwrap_err().to_string();
+    assert!(err.contains("no join key for dataset 'clientes'"), "{err}");
+    assert!(err.contains("cliente_id"), "{err}");
+    assert!(err.contains("catalog.datasets.<name>.columns"), "{err}");
+    assert!(
+        err.contains("catalog.datasets.clientes.join_keys: {\"nfe\""),
+        "{err}"
+    );
+    // Catalog entries without columns do not help either.
+    let bare = Catalog::from_value(&json!({"datasets": {
+        "nfe": {"merge_keys": ["nfe_id"]}, "clientes": {"merge_keys": ["cliente_id"]}}}))
+    .unwrap();
+    assert!(matches!(
+        plan(v.clone(), Some(&bare)).unwrap_err(),
+        PlanError::UngroundedJoin { .. }
+    ));
+    // Datasets without merge keys never join on the `id` stand-in.
+    let no_keys = json!({"domain": "d", "intent": "reconcile", "target_layer": "bronze",
+        "datasets": [{"name": "a"}, {"name": "b"}], "constraints": {"partition_by": []}});
+    assert!(matches!(
+        plan(no_keys, None).unwrap_err(),
+        PlanError::UngroundedJoin { .. }
+    ));
+}
+
+#[test]
+fn catalog_join_keys_ground_a_join() {
+    let v = ok_sig();
+    for cat in [
+        json!({"datasets": {"clientes": {"join_keys": {"nfe": ["cliente_id"]}}}}),
+        json!({"datasets": {"nfe": {"join_keys": {"clientes": "cliente_id"}}}}),
+    ] {
+        let cat = Catalog::from_value(&cat).unwrap();
+        let p = plan(v.clone(), Some(&cat)).unwrap();
+        let c = &p.join().unwrap().conditions[0];
+        assert_eq!(
+            (
+                c.left_dataset.as_str(),
+                c.left_column.as_str(),
+                c.right_dataset.as_str(),
+                c.right_column.as_str()
+            ),
+            ("nfe", "cliente_id", "clientes", "cliente_id")
+        );
+    }
+    // The declared key must be a real column where columns are listed.
+    let missing = Catalog::from_value(&json!({"datasets": {
+        "nfe": {"columns": ["nfe_id", "processing_date"], "join_keys": {"clientes": ["cliente_id"]}},
+        "clientes": {"columns": ["cliente_id", "cpf", "email", "processing_date"]}}}))
+    .unwrap();
+    assert_eq!(
+        plan(v.clone(), Some(&missing)).unwrap_err().to_string(),
+        "join key 'cliente_id' of dataset 'nfe' is not among its catalog columns"
+    );
+    for bad in [
+        json!({"clientes": {"join_keys": ["cliente_id"]}}),
+        json!({"clientes": {"join_keys": {"nfe": ["a", "b"]}}}),
+        json!({"clientes": {"join_keys": {"nfe": []}}}),
+        json!({"clientes": {"join_keys": {"nfe": 3}}}),
+        json!({"clientes": {"join_keys": {"nfe": "a"}}, "nfe": {"join_keys": {"clientes": "b"}}}),
+    ] {
+        let cat = Catalog::from_value(&json!({ "datasets": bad })).unwrap();
+        assert!(
+            matches!(
+                plan(v.clone(), Some(&cat)).unwrap_err(),
+                PlanError::CatalogJoinKeys { .. }
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -333,7 +408,7 @@ fn plan_round_trips_through_serde() {
 #[test]
 fn planner_works_behind_a_trait_object() {
     let planner: Box<dyn Planner> = Box::new(ExecutionPlanner::default());
-    let p = planner.plan(&sig(ok_sig()), None).unwrap();
+    let p = planner.plan(&sig(ok_sig()), Some(&catalog())).unwrap();
     assert_eq!(p.datasets.len(), 2);
     assert!(p.datasets[1].anonymized);
 }

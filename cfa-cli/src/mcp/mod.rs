@@ -35,7 +35,7 @@ pub struct McpArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Active policy bundle: a file or a built-in name (default: the config's, else the
-    /// built-in default rules).
+    /// built-in default rules). Tool calls may name other built-in bundles, never files.
     #[arg(
         long = "policy-bundle",
         short = 'p',

@@ -30,8 +30,7 @@ pub struct EvaluateSignatureParams {
     /// The StateSignature JSON object (optionally wrapped as `{"signature": {...}}`).
     pub signature: Map<String, Value>,
     /// Policy bundle: a built-in name (prod-v1, finops-strict-v1, compliance-strict-v1,
-    /// eu-ai-act-v1, lgpd-v1, default) or a path to a YAML/JSON bundle. Default: the
-    /// server's active bundle.
+    /// eu-ai-act-v1, lgpd-v1, default); never a file. Default: the server's active bundle.
     #[serde(default)]
     pub policy_bundle: Option<String>,
     /// Replans already made for this intent (3 or more trips the replan cap).
@@ -44,7 +43,7 @@ pub struct EvaluateSignatureParams {
 pub struct EvaluateIntentParams {
     /// The intent in natural language (English or Portuguese), e.g. "Join nfe with clientes into silver".
     pub intent: String,
-    /// Policy bundle: a built-in name or a bundle file path. Default: the active bundle.
+    /// Policy bundle: a built-in name (never a file). Default: the active bundle.
     #[serde(default)]
     pub policy_bundle: Option<String>,
 }
@@ -52,7 +51,7 @@ pub struct EvaluateIntentParams {
 /// `cfa_describe_rules` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DescribeRulesParams {
-    /// Policy bundle: a built-in name or a bundle file path. Default: the active bundle.
+    /// Policy bundle: a built-in name (never a file). Default: the active bundle.
     #[serde(default)]
     pub policy_bundle: Option<String>,
 }
@@ -96,8 +95,8 @@ pub struct LifecycleStatusParams {
 pub struct ComplianceCheckParams {
     /// The intent in natural language.
     pub intent: String,
-    /// Compliance bundle by built-in name (default prod-v1; e.g. eu-ai-act-v1, lgpd-v1)
-    /// or bundle file path. It is really loaded and evaluated.
+    /// Compliance bundle by built-in name (default prod-v1; e.g. eu-ai-act-v1, lgpd-v1;
+    /// never a file). It is really loaded and evaluated.
     #[serde(default)]
     pub bundle: Option<String>,
     /// A catalog object (`{"datasets": {...}}`); default: the server's catalog.
@@ -159,7 +158,7 @@ fn fault_codes(result: &cfa_types::PolicyResult) -> String {
 
 #[tool_router]
 impl CfaMcp {
-    /// A server over `gov` (which must allow bundle paths: MCP agents are local).
+    /// A server over `gov`.
     pub fn new(gov: Arc<Governance>, lifecycle_db: Option<std::path::PathBuf>) -> Self {
         Self {
             gov,
@@ -471,5 +470,6 @@ impl ServerHandler for CfaMcp {
     }
 }
 
-/// The access rule of the MCP face.
-pub const ACCESS: BundleAccess = BundleAccess::NamesAndPaths;
+/// The access rule of the MCP face: requests name built-in bundles only, never files
+/// (the active bundle, set when the server starts, may be a file).
+pub const ACCESS: BundleAccess = BundleAccess::NamesOnly;

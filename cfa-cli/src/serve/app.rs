@@ -280,13 +280,24 @@ fn decide_text(
     query: &BundleQuery,
 ) -> Result<super::decide::Decision, FaceError> {
     let start = Instant::now();
-    let (signature, body_bundle) = if text.contains("\"policy_bundle\"") {
+    // A body that may carry `policy_bundle` (also spelt with JSON escapes) is read as a
+    // value first, so the bundle it names is never silently dropped.
+    let (signature, body_bundle) = if text.contains("\"policy_bundle\"") || text.contains("\\u") {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| FaceError::new("invalid_json", format!("body is not valid JSON: {e}")))?;
-        let bundle = value
-            .get("policy_bundle")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let bundle = match value.get("policy_bundle") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(FaceError::new(
+                    "invalid_policy_bundle",
+                    format!(
+                        "policy_bundle must be a string naming a built-in bundle, not {}",
+                        json_type(other)
+                    ),
+                ));
+            }
+        };
         (Governance::parse_signature_value(&value)?, bundle)
     } else {
         (Governance::parse_signature_text(text)?, None)
@@ -305,6 +316,17 @@ fn decide_text(
         decision.result.fault_codes().join(",").as_str(),
     );
     Ok(decision)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 async fn decisions(

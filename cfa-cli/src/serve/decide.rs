@@ -1,7 +1,8 @@
 //! The decision service both long-running faces share (`cfa mcp` and `cfa serve`):
-//! the configured bundle, catalog and audit log, bundle overrides by name (or by path,
-//! where the face allows it), and the JSON shapes of decisions, rules, audit checks and
-//! backends. Everything here is synchronous and pure except the audit append.
+//! the configured bundle, catalog and audit log, bundle overrides by built-in name (never
+//! by path: a request cannot make the server read a file), and the JSON shapes of
+//! decisions, rules, audit checks and backends. Everything here is synchronous and pure
+//! except the audit append.
 
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa_audit::{
@@ -119,12 +120,10 @@ impl AuditLog {
     }
 }
 
-/// Whether a caller may name a bundle by file path (local MCP agents may; remote HTTP
-/// callers may not read server files).
+/// Whether a request may name a bundle by file path. Both faces (`cfa serve`,
+/// `cfa mcp`) accept built-in names only: a request never makes the server read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleAccess {
-    /// Built-in names and file paths.
-    NamesAndPaths,
     /// Built-in names only.
     NamesOnly,
 }
@@ -223,26 +222,21 @@ impl Governance {
         let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
             return Ok(Arc::clone(&self.active));
         };
-        let builtin = cfa_policy::builtin::is_builtin(name) || name == "default" || name == "v1.0";
-        if !builtin && self.access == BundleAccess::NamesOnly {
-            return Err(FaceError::new(
-                "unknown_policy_bundle",
-                format!(
-                    "unknown policy bundle '{name}': this server accepts built-in bundle names only ({})",
-                    cfa_policy::builtin::names().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        if builtin {
-            let mut named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(p) = named.get(name) {
-                return Ok(Arc::clone(p));
+        // A built-in name is always the built-in (a file of that name never shadows
+        // it); anything else, a file path included, is refused.
+        match (load::classify(name), self.access) {
+            (Ok(load::BundleSpec::Default | load::BundleSpec::Builtin(_)), _) => {}
+            (Ok(load::BundleSpec::File(_)) | Err(_), BundleAccess::NamesOnly) => {
+                return Err(names_only(name));
             }
-            let loaded = Arc::new(load_named(name)?);
-            named.insert(name.to_owned(), Arc::clone(&loaded));
-            return Ok(loaded);
         }
-        load_named(name).map(Arc::new)
+        let mut named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = named.get(name) {
+            return Ok(Arc::clone(p));
+        }
+        let loaded = Arc::new(load_named(name)?);
+        named.insert(name.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
     }
 
     /// Strict parse of signature JSON text (optionally wrapped in `signature`).
@@ -419,6 +413,16 @@ impl Governance {
     }
 }
 
+fn names_only(name: &str) -> FaceError {
+    FaceError::new(
+        "unknown_policy_bundle",
+        format!(
+            "unknown policy bundle '{name}': this server accepts built-in bundle names only ({}, default)",
+            load::builtin_list()
+        ),
+    )
+}
+
 fn load_named(name: &str) -> Result<LoadedPolicy, FaceError> {
     load::policy(Some(name)).map_err(|e| {
         FaceError::new(
@@ -455,10 +459,9 @@ mod tests {
         let e = g.policy(Some("/etc/passwd")).unwrap_err();
         assert_eq!(e.code, "unknown_policy_bundle");
         assert!(g.policy(Some("prod-v1")).is_ok());
-        let g = gov(BundleAccess::NamesAndPaths);
         assert_eq!(
             g.policy(Some("/nonexistent/x.yaml")).unwrap_err().code,
-            "invalid_policy_bundle"
+            "unknown_policy_bundle"
         );
     }
 

@@ -83,15 +83,32 @@ pub fn plan(s: &StateSignature, cat: Option<&Catalog>) -> ExecutionPlan {
     ExecutionPlanner::default().plan(s, cat).unwrap()
 }
 
-/// Plans and generates.
+/// A catalog without column lists that declares the nfe/clientes join key (the
+/// planner never guesses one).
+pub fn columnless_catalog() -> Catalog {
+    Catalog::from_value(&json!({"datasets": {"clientes": {"join_keys": {"nfe": ["cliente_id"]}}}}))
+        .unwrap()
+}
+
+/// The catalog with columns, or the columnless one.
+pub fn catalog_for(with_columns: bool) -> Catalog {
+    if with_columns {
+        catalog()
+    } else {
+        columnless_catalog()
+    }
+}
+
+/// Plans and generates (`with_catalog`: with the catalog's column lists, else over
+/// [`columnless_catalog`]).
 pub fn generate(
     backend: &str,
     v: &Value,
     with_catalog: bool,
 ) -> (StateSignature, GeneratedArtifact) {
     let s = sig(v);
-    let cat = catalog();
-    let p = plan(&s, with_catalog.then_some(&cat));
+    let cat = catalog_for(with_catalog);
+    let p = plan(&s, Some(&cat));
     let reg = BackendRegistry::with_builtins();
     let a = reg.get(backend).unwrap().generate(&p, &s).unwrap();
     (s, a)
