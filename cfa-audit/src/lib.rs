@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod event;
 mod fastline;
+pub mod lines;
 pub mod jsonl;
 pub mod merkle;
 pub mod note;

@@ -289,8 +289,8 @@ fn reserialised_crlf_and_blank_lines_stay_intact_and_consistent() {
         }
     );
 
-    // Changing the unhashed top-level policy_bundle_version is invisible (as in the
-    // reference); the hashed copy inside details is what we trust.
+    // Changing the unhashed top-level policy_bundle_version is caught: our events carry
+    // a hashed copy inside details, and the two must agree.
     let l2: Vec<String> = f
         .lines
         .iter()
@@ -302,7 +302,10 @@ fn reserialised_crlf_and_blank_lines_stay_intact_and_consistent() {
             )
         })
         .collect();
-    assert_eq!(verdict(&f, &join(&l2), false).chain, None);
+    assert_eq!(
+        verdict(&f, &join(&l2), false).chain,
+        Some((0, "field_mismatch"))
+    );
     let l3: Vec<String> = f
         .lines
         .iter()
