@@ -269,7 +269,10 @@ pub fn parse_json_strict(text: &str) -> Result<Value, EventShapeError> {
                 }
                 return Err(EventShapeError::DuplicateKey { key, path: p });
             }
-            if let Some((escape, column)) = find_lone_surrogate(text) {
+            // A line cut inside a surrogate pair is torn (EOF), not a lone surrogate.
+            if !e.is_eof()
+                && let Some((escape, column)) = find_lone_surrogate(text)
+            {
                 return Err(EventShapeError::LoneSurrogate { escape, column });
             }
             Err(EventShapeError::Unparsable(e.to_string()))

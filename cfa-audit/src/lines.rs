@@ -195,6 +195,37 @@ pub fn shape(line: &[u8]) -> Shape<'_> {
     }
 }
 
+/// Streams the lines with content of a log in order: `visit(line, offset, core)` gets
+/// the 1-based line number, the byte offset of the line and its text without the
+/// surrounding whitespace. Empty and whitespace-only lines are skipped.
+pub fn for_each_event_line<R: std::io::BufRead>(
+    mut reader: R,
+    visit: &mut dyn FnMut(u64, u64, &[u8]) -> std::ops::ControlFlow<()>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let (mut line, mut offset) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        let mut pos = 0usize;
+        while pos < buf.len() {
+            let (end, next) = line_end(&buf, pos);
+            line += 1;
+            let raw = buf.get(pos..end).unwrap_or_default();
+            if let Shape::Content { core, .. } = shape(raw)
+                && !raw.is_empty()
+                && visit(line, offset + pos as u64, core).is_break()
+            {
+                return Ok(());
+            }
+            pos = next;
+        }
+        offset += buf.len() as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

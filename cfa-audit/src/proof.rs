@@ -140,6 +140,14 @@ impl OfflineProof {
             ))
             .into());
         }
+        if let Some(m) = event.unhashed_mismatch() {
+            return Err(ProofError::new(format!(
+                "the event's top-level {} {:?} is not covered by its hash and differs from \
+                 the hashed copy in details ({})",
+                m.field, m.top_level, m.in_details
+            ))
+            .into());
+        }
         merkle::verify_inclusion(
             &merkle::event_leaf(&event.event_hash),
             self.index,

@@ -258,6 +258,45 @@ impl VerifyReport {
     pub fn intact(&self) -> bool {
         self.first_bad.is_none()
     }
+
+    /// The verification report as JSON, the one shape every face emits
+    /// (`cfa audit verify -f json`, `GET /v1/audit/verify`, the `cfa_audit_check` tool).
+    /// Names follow the reference's `cfa_audit_check` result: `chain_intact`,
+    /// `total_events`, and with an intent `intent_id` and `event_count`; then
+    /// `file`, `tail_hash`, `legacy_events` and `first_bad`
+    /// (`{index, line, offset, code, reason}` or `null`).
+    pub fn to_json(&self, file: &str, intent_id: Option<&str>) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("file".into(), file.into());
+        out.insert("chain_intact".into(), self.intact().into());
+        out.insert("total_events".into(), self.events.into());
+        if let Some(id) = intent_id {
+            out.insert("intent_id".into(), id.into());
+            out.insert("event_count".into(), self.intent_events.unwrap_or(0).into());
+        }
+        out.insert("tail_hash".into(), self.tail_hash.clone().into());
+        out.insert("legacy_events".into(), self.legacy_events.into());
+        out.insert(
+            "first_bad".into(),
+            self.first_bad
+                .as_ref()
+                .map_or(serde_json::Value::Null, BadEvent::to_json),
+        );
+        serde_json::Value::Object(out)
+    }
+}
+
+impl BadEvent {
+    /// `{index, line, offset, code, reason}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "index": self.index,
+            "line": self.line,
+            "offset": self.offset,
+            "code": self.reason.code(),
+            "reason": self.reason.to_string(),
+        })
+    }
 }
 
 /// The per-event result that does not depend on other events.
