@@ -41,6 +41,8 @@ impl OfflineProof {
         event_line: String,
         checkpoint_note: String,
     ) -> Result<Self, AuditError> {
+        let checkpoint_note =
+            crate::note::lf_line_endings("checkpoint", &checkpoint_note)?.into_owned();
         let cp = Checkpoint::parse_unverified(&checkpoint_note)?;
         let size = usize::try_from(cp.size).map_err(|_| ProofError::new("checkpoint too large"))?;
         let covered = leaves.get(..size).ok_or_else(|| {
@@ -81,6 +83,7 @@ impl OfflineProof {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<Self, AuditError> {
         let bad = |m: &str| AuditError::from(NoteError::new("proof", m.to_owned()));
+        let text = crate::note::lf_line_endings("proof", text)?;
         let (head, checkpoint_note) = text
             .split_once("\n\n")
             .ok_or_else(|| bad("no blank line before the checkpoint"))?;
