@@ -5,12 +5,12 @@
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
 use crate::store::{AuditStore, Durability};
+use crate::time::{Clock, SystemClock};
 use crate::verify::{self, VerifyOptions, VerifyReport};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use crate::time::{Clock, SystemClock};
 use std::sync::{Arc, Mutex};
 
 /// The sidecar lock file of a log: `<log>.lock`.
@@ -118,7 +118,10 @@ pub fn inspect_tail(file: &File, path: &Path) -> Result<TailState, AuditError> {
         Err(EventShapeError::Unparsable(_)) => Ok(torn(line_start)),
         Err(other) => Err(InvalidEventError {
             source_name: path.display().to_string(),
-            reason: format!("last event at byte offset {}: {other}", start + line_start as u64),
+            reason: format!(
+                "last event at byte offset {}: {other}",
+                start + line_start as u64
+            ),
         }
         .into()),
     }

@@ -98,7 +98,11 @@ pub fn line_end(buf: &[u8], pos: usize) -> (usize, usize) {
             match b {
                 0x0b | 0x0c | 0x1c..=0x1e => return (pos + j, pos + j + 1),
                 0x0d => {
-                    let skip = if rest.get(j + 1) == Some(&b'\n') { 2 } else { 1 };
+                    let skip = if rest.get(j + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
                     return (pos + j, pos + j + skip);
                 }
                 0xc2 if seg.get(j + 1) == Some(&0x85) => return (pos + j, pos + j + 2),
@@ -120,11 +124,10 @@ pub fn line_end(buf: &[u8], pos: usize) -> (usize, usize) {
 
 /// `true` when `b` ends in a line break.
 pub fn ends_with_break(b: &[u8]) -> bool {
-    match b {
-        [.., 0x0a | 0x0b | 0x0c | 0x0d | 0x1c..=0x1e] => true,
-        [.., 0xc2, 0x85] | [.., 0xe2, 0x80, 0xa8 | 0xa9] => true,
-        _ => false,
-    }
+    matches!(
+        b,
+        [.., 0x0a..=0x0d | 0x1c..=0x1e] | [.., 0xc2, 0x85] | [.., 0xe2, 0x80, 0xa8 | 0xa9]
+    )
 }
 
 /// Start of the line that contains byte `end - 1` of `b` (just after the previous
@@ -195,12 +198,15 @@ pub fn shape(line: &[u8]) -> Shape<'_> {
     }
 }
 
+/// Receives `(line, offset, core)` for each event line; breaks to stop.
+pub type EventLineVisitor<'a> = dyn FnMut(u64, u64, &[u8]) -> std::ops::ControlFlow<()> + 'a;
+
 /// Streams the lines with content of a log in order: `visit(line, offset, core)` gets
 /// the 1-based line number, the byte offset of the line and its text without the
 /// surrounding whitespace. Empty and whitespace-only lines are skipped.
 pub fn for_each_event_line<R: std::io::BufRead>(
     mut reader: R,
-    visit: &mut dyn FnMut(u64, u64, &[u8]) -> std::ops::ControlFlow<()>,
+    visit: &mut EventLineVisitor<'_>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     let (mut line, mut offset) = (0u64, 0u64);
@@ -251,7 +257,10 @@ mod tests {
             ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]
         );
         // '\x1f', NBSP and U+3000 are whitespace but not line breaks.
-        assert_eq!(split("a\u{1f}\u{a0}\u{3000}b\n"), ["a\u{1f}\u{a0}\u{3000}b"]);
+        assert_eq!(
+            split("a\u{1f}\u{a0}\u{3000}b\n"),
+            ["a\u{1f}\u{a0}\u{3000}b"]
+        );
         assert_eq!(split("a\n\nb\r\n\r\n"), ["a", "", "b", ""]);
     }
 

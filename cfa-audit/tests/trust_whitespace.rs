@@ -65,11 +65,31 @@ fn cases(a: &str, b: &str, c: &str, ch: char, kind: Kind) -> Vec<(&'static str, 
     let whole_line = kind == Break;
     let file_edge = kind != NotSpace;
     vec![
-        ("leading, middle event", format!("{a}\n{ch}{b}\n{c}\n"), middle_pad),
-        ("trailing, middle event", format!("{a}\n{b}{ch}\n{c}\n"), middle_pad),
-        ("whole line between events", format!("{a}\n{ch}\n{b}\n{c}\n"), whole_line),
-        ("leading, first event", format!("{ch}{a}\n{b}\n{c}\n"), file_edge),
-        ("trailing, last event", format!("{a}\n{b}\n{c}{ch}\n"), file_edge),
+        (
+            "leading, middle event",
+            format!("{a}\n{ch}{b}\n{c}\n"),
+            middle_pad,
+        ),
+        (
+            "trailing, middle event",
+            format!("{a}\n{b}{ch}\n{c}\n"),
+            middle_pad,
+        ),
+        (
+            "whole line between events",
+            format!("{a}\n{ch}\n{b}\n{c}\n"),
+            whole_line,
+        ),
+        (
+            "leading, first event",
+            format!("{ch}{a}\n{b}\n{c}\n"),
+            file_edge,
+        ),
+        (
+            "trailing, last event",
+            format!("{a}\n{b}\n{c}{ch}\n"),
+            file_edge,
+        ),
         (
             "whole lines before the first and after the last event",
             format!("{ch}\n{a}\n{b}\n{c}\n{ch}\n"),
@@ -154,11 +174,16 @@ fn the_split_file_path_agrees_on_padding_at_the_join() {
             l[k] = pad.replace("{}", &l[k]);
             let body: String = l.iter().map(|x| format!("{x}\n")).collect();
             std::fs::write(&path, &body).unwrap();
-            let split = cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {})
-                .unwrap();
-            let seq = verify_reader(body.as_bytes(), &VerifyOptions::default(), &mut |_| {})
-                .unwrap();
-            assert_eq!(split.intact(), intact, "line {k} {pad:?}: {:?}", split.first_bad);
+            let split =
+                cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+            let seq =
+                verify_reader(body.as_bytes(), &VerifyOptions::default(), &mut |_| {}).unwrap();
+            assert_eq!(
+                split.intact(),
+                intact,
+                "line {k} {pad:?}: {:?}",
+                split.first_bad
+            );
             assert_eq!(split.first_bad, seq.first_bad, "line {k} {pad:?}");
             assert_eq!(split.events, seq.events, "line {k} {pad:?}");
         }

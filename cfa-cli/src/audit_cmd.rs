@@ -5,8 +5,8 @@
 use cfa_audit::checkpoint::{self, CheckpointCheck};
 use cfa_audit::retain::Anchor;
 use cfa_audit::{
-    AuditStore, AuditTarget, Clock, Durability, JsonlStore, NewEvent, OfflineProof,
-    RepairOutcome, SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
+    AuditStore, AuditTarget, Clock, Durability, JsonlStore, NewEvent, OfflineProof, RepairOutcome,
+    SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};

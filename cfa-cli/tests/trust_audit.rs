@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 fn cfa() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cfa"));
-    c.env_remove("CFA_POLICY_BUNDLE").env_remove("CFA_HTTP_TOKEN");
+    c.env_remove("CFA_POLICY_BUNDLE")
+        .env_remove("CFA_HTTP_TOKEN");
     c
 }
 
@@ -71,7 +72,14 @@ fn verify_json(log: &Path) -> (i32, Value) {
 fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
     let prefix = dir.join("k");
     cfa()
-        .args(["audit", "keygen", "--name", "example.org/audit", "--out", arg(&prefix)])
+        .args([
+            "audit",
+            "keygen",
+            "--name",
+            "example.org/audit",
+            "--out",
+            arg(&prefix),
+        ])
         .assert()
         .code(0);
     (dir.join("k.key"), dir.join("k.vkey"))
@@ -84,12 +92,30 @@ fn an_edited_top_level_bundle_version_fails_verify_checkpoint_and_proof() {
     let (key, vkey) = keygen(dir.path());
     let cp = dir.path().join("cp.txt");
     cfa()
-        .args(["audit", "checkpoint", "--file", arg(&log), "--key", arg(&key), "-o", arg(&cp)])
+        .args([
+            "audit",
+            "checkpoint",
+            "--file",
+            arg(&log),
+            "--key",
+            arg(&key),
+            "-o",
+            arg(&cp),
+        ])
         .assert()
         .code(0);
     let proof = dir.path().join("proof.txt");
     cfa()
-        .args(["audit", "prove", "--file", arg(&log), "--event", "1", "--checkpoint", arg(&cp)])
+        .args([
+            "audit",
+            "prove",
+            "--file",
+            arg(&log),
+            "--event",
+            "1",
+            "--checkpoint",
+            arg(&cp),
+        ])
         .args(["-o", arg(&proof)])
         .assert()
         .code(0);
@@ -120,13 +146,27 @@ fn an_edited_top_level_bundle_version_fails_verify_checkpoint_and_proof() {
     assert_eq!(v["first_bad"]["line"], 2);
     // The checkpoint check fails too, and a new checkpoint is refused.
     cfa()
-        .args(["audit", "verify", "--file", arg(&log), "--checkpoint", arg(&cp)])
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "--checkpoint",
+            arg(&cp),
+        ])
         .args(["--pubkey", arg(&vkey)])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("field mismatch"));
     cfa()
-        .args(["audit", "checkpoint", "--file", arg(&log), "--key", arg(&key)])
+        .args([
+            "audit",
+            "checkpoint",
+            "--file",
+            arg(&log),
+            "--key",
+            arg(&key),
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("policy_bundle_version"));
@@ -141,7 +181,14 @@ fn an_edited_top_level_bundle_version_fails_verify_checkpoint_and_proof() {
     assert_ne!(forged_proof.event_line, p.event_line);
     std::fs::write(&proof, forged_proof.to_text()).unwrap();
     cfa()
-        .args(["audit", "verify-proof", "--proof", arg(&proof), "--pubkey", arg(&vkey)])
+        .args([
+            "audit",
+            "verify-proof",
+            "--proof",
+            arg(&proof),
+            "--pubkey",
+            arg(&vkey),
+        ])
         .assert()
         .code(1)
         .stderr(
@@ -153,7 +200,11 @@ fn an_edited_top_level_bundle_version_fails_verify_checkpoint_and_proof() {
     let small = std::fs::read_to_string(conformance("audit/chain_small.jsonl")).unwrap();
     std::fs::write(
         &reference,
-        small.replacen("\"policy_bundle_version\": \"prod-v1\"", "\"policy_bundle_version\": \"x\"", 1),
+        small.replacen(
+            "\"policy_bundle_version\": \"prod-v1\"",
+            "\"policy_bundle_version\": \"x\"",
+            1,
+        ),
     )
     .unwrap();
     cfa()
@@ -170,7 +221,11 @@ fn duplicate_keys_are_invalid_at_any_depth() {
     // Line 2 says "replan"; a reader that keeps the first value would show "forged".
     std::fs::write(
         &log,
-        small.replacen("\"outcome\": \"replan\"", "\"outcome\": \"forged\", \"outcome\": \"replan\"", 1),
+        small.replacen(
+            "\"outcome\": \"replan\"",
+            "\"outcome\": \"forged\", \"outcome\": \"replan\"",
+            1,
+        ),
     )
     .unwrap();
     cfa()
@@ -191,8 +246,9 @@ fn duplicate_keys_are_invalid_at_any_depth() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("(line 1)")
-                .and(predicate::str::contains("duplicate key \"faults\" in details")),
+            predicate::str::contains("(line 1)").and(predicate::str::contains(
+                "duplicate key \"faults\" in details",
+            )),
         );
 }
 
@@ -211,9 +267,15 @@ fn whitespace_follows_the_reference_reader() {
         (format!("{}\n\t\n{}\n{}\n", l[0], l[1], l[2]), 1),
         // FF, VT, U+2028 and friends are line breaks: only empty lines result.
         (format!("{}\u{c}{}\u{b}\n{}\u{2028}\n", l[0], l[1], l[2]), 0),
-        (format!("{}\r\n\u{1c}{}\u{85}\u{2029}{}\r", l[0], l[1], l[2]), 0),
+        (
+            format!("{}\r\n\u{1c}{}\u{85}\u{2029}{}\r", l[0], l[1], l[2]),
+            0,
+        ),
         // The whole-file strip removes Unicode padding at both ends.
-        (format!("\u{a0}\u{3000}{}\n{}\n{}\u{a0}\n  \n", l[0], l[1], l[2]), 0),
+        (
+            format!("\u{a0}\u{3000}{}\n{}\n{}\u{a0}\n  \n", l[0], l[1], l[2]),
+            0,
+        ),
         // A byte order mark is not whitespace.
         (format!("\u{feff}{}\n{}\n{}\n", l[0], l[1], l[2]), 1),
     ];
@@ -259,7 +321,9 @@ fn a_torn_tail_is_moved_aside_by_the_next_append_and_never_by_a_read() {
         .args(["audit", "verify", "--file", arg(&log)])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(format!("torn tail: incomplete last line at byte offset {good}")));
+        .stderr(predicate::str::contains(format!(
+            "torn tail: incomplete last line at byte offset {good}"
+        )));
     let _ = cfa()
         .args(["audit", "show", "--file", arg(&log), "-i", "x"])
         .output()
@@ -271,7 +335,9 @@ fn a_torn_tail_is_moved_aside_by_the_next_append_and_never_by_a_read() {
         .args(["status"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains(format!("audit:         torn tail at offset {good}")));
+        .stdout(predicate::str::contains(format!(
+            "audit:         torn tail at offset {good}"
+        )));
     assert_eq!(std::fs::read(&log).unwrap(), before);
     // The next decision is recorded.
     cfa()
@@ -281,7 +347,11 @@ fn a_torn_tail_is_moved_aside_by_the_next_append_and_never_by_a_read() {
         .assert()
         .code(0);
     let side = dir.path().join(format!("audit.jsonl.torn-{good}"));
-    assert_eq!(std::fs::read(&side).unwrap(), torn, "the sidecar keeps the exact bytes");
+    assert_eq!(
+        std::fs::read(&side).unwrap(),
+        torn,
+        "the sidecar keeps the exact bytes"
+    );
     cfa()
         .args(["audit", "verify", "--file", arg(&log)])
         .assert()
@@ -389,7 +459,16 @@ fn a_server_started_on_a_torn_log_serves_decisions_and_reports_the_repair() {
     }
     let (_, http_id) = http(&addr, "GET", "/v1/audit/verify?intent_id=x", "");
     let out = cfa()
-        .args(["audit", "verify", "--file", arg(&log), "-f", "json", "-i", "x"])
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "-f",
+            "json",
+            "-i",
+            "x",
+        ])
         .output()
         .unwrap();
     let cli_id: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -407,20 +486,45 @@ fn crlf_checkpoints_and_proofs_are_read_as_the_signed_lf_text() {
     let (key, vkey) = keygen(dir.path());
     let cp = dir.path().join("cp.txt");
     cfa()
-        .args(["audit", "checkpoint", "--file", arg(&log), "--key", arg(&key), "-o", arg(&cp)])
+        .args([
+            "audit",
+            "checkpoint",
+            "--file",
+            arg(&log),
+            "--key",
+            arg(&key),
+            "-o",
+            arg(&cp),
+        ])
         .assert()
         .code(0);
     let crlf = std::fs::read_to_string(&cp).unwrap().replace('\n', "\r\n");
     std::fs::write(&cp, &crlf).unwrap();
     cfa()
-        .args(["audit", "verify", "--file", arg(&log), "--checkpoint", arg(&cp)])
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "--checkpoint",
+            arg(&cp),
+        ])
         .args(["--pubkey", arg(&vkey)])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("[OK] Consistent with checkpoint"));
     let proof = dir.path().join("proof.txt");
     cfa()
-        .args(["audit", "prove", "--file", arg(&log), "--event", "2", "--checkpoint", arg(&cp)])
+        .args([
+            "audit",
+            "prove",
+            "--file",
+            arg(&log),
+            "--event",
+            "2",
+            "--checkpoint",
+            arg(&cp),
+        ])
         .args(["-o", arg(&proof)])
         .assert()
         .code(0);
@@ -428,13 +532,27 @@ fn crlf_checkpoints_and_proofs_are_read_as_the_signed_lf_text() {
     assert!(!p.contains('\r'), "the proof is written with LF endings");
     std::fs::write(&proof, p.replace('\n', "\r\n")).unwrap();
     cfa()
-        .args(["audit", "verify-proof", "--proof", arg(&proof), "--pubkey", arg(&vkey)])
+        .args([
+            "audit",
+            "verify-proof",
+            "--proof",
+            arg(&proof),
+            "--pubkey",
+            arg(&vkey),
+        ])
         .assert()
         .code(0);
     // A stray CR (not a line ending) gets a message in the user's terms.
     std::fs::write(&cp, crlf.replacen("\r\n", "\r", 1)).unwrap();
     cfa()
-        .args(["audit", "verify", "--file", arg(&log), "--checkpoint", arg(&cp)])
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            arg(&log),
+            "--checkpoint",
+            arg(&cp),
+        ])
         .args(["--pubkey", arg(&vkey)])
         .assert()
         .code(1)
@@ -473,7 +591,11 @@ fn a_lone_surrogate_gets_a_clear_message() {
 #[test]
 fn an_empty_catalog_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [("empty.json", ""), ("blank.json", "  \n\t\n"), ("empty.yaml", "")] {
+    for (name, text) in [
+        ("empty.json", ""),
+        ("blank.json", "  \n\t\n"),
+        ("empty.yaml", ""),
+    ] {
         let cat = dir.path().join(name);
         std::fs::write(&cat, text).unwrap();
         cfa()
