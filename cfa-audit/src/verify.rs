@@ -422,6 +422,8 @@ pub(crate) struct ChainState {
     /// first half has events (decided when the halves are joined).
     lead_ws: Option<BadEvent>,
     lead_pending: Option<BadEvent>,
+    /// The last line with content ended in a line break (a torn line does not).
+    last_terminated: bool,
 }
 
 impl ChainState {
@@ -448,6 +450,7 @@ impl ChainState {
             pending: None,
             lead_ws: None,
             lead_pending: None,
+            last_terminated: false,
         };
         st.snapshot();
         st
@@ -572,8 +575,10 @@ impl ChainState {
         result: Result<Checked<'_>, BadReason>,
         bad_lead: Option<String>,
         bad_trail: Option<String>,
+        terminated: bool,
     ) {
         let index = self.report.events;
+        self.last_terminated = terminated;
         let padding = |what: &str, c: &str| BadEvent {
             index,
             line,
@@ -623,8 +628,10 @@ impl ChainState {
         {
             self.report.first_bad = Some(p);
         }
-        // An unparsable LAST line is a torn tail (a crash during append).
+        // An unparsable LAST line without a line break is a torn tail (a crash
+        // during append); a complete line that is not JSON is just unparsable.
         if detect_torn
+            && !self.last_terminated
             && let Some(bad) = self.report.first_bad.as_mut()
             && bad.index + 1 == self.report.events
             && matches!(bad.reason, BadReason::Unparsable { .. })
@@ -643,6 +650,7 @@ enum LineKind<'a> {
         result: Result<Checked<'a>, BadReason>,
         bad_lead: Option<String>,
         bad_trail: Option<String>,
+        terminated: bool,
     },
 }
 
@@ -660,7 +668,8 @@ impl ChainState {
                 result,
                 bad_lead,
                 bad_trail,
-            } => self.feed_content(line, lc.offset, result, bad_lead, bad_trail),
+                terminated,
+            } => self.feed_content(line, lc.offset, result, bad_lead, bad_trail, terminated),
         }
     }
 }
@@ -686,6 +695,7 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
                     result: check_line(core, intent, &mut details_buf),
                     bad_lead: bad_lead.map(lines::describe_char),
                     bad_trail: bad_trail.map(lines::describe_char),
+                    terminated: next > end,
                 },
             };
             out.push(LineCheck {
