@@ -189,3 +189,40 @@ fn the_split_file_path_agrees_on_padding_at_the_join() {
         }
     }
 }
+
+#[test]
+fn appending_after_padding_at_the_end_keeps_the_chain_intact() {
+    // Padding after the last event is harmless for a reader (the whole-file strip
+    // removes it) but would sit between two events once we append: it is moved aside
+    // first (and recorded), so our own append never produces a chain we reject.
+    let text = String::from_utf8(common::build_file("chain_small.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for tail in ["\u{a0}\n", "\n  \n", "\n\u{3000}", " \t\n\n", "\r\n\u{c}"] {
+        let log = dir.path().join("padded.jsonl");
+        let body = format!("{}{tail}", text.trim_end());
+        std::fs::write(&log, &body).unwrap();
+        let opts = VerifyOptions::default();
+        assert!(
+            cfa_audit::verify_file(&log, &opts, &mut |_| {})
+                .unwrap()
+                .intact()
+        );
+        let store = cfa_audit::JsonlStore::open(&log, cfa_audit::Durability::Never).unwrap();
+        let harmless = tail
+            .trim_matches(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\u{c}')
+            .is_empty()
+            && !tail.contains("\n ");
+        assert_eq!(store.repairs().is_empty(), harmless, "{tail:?}");
+        cfa_audit::AuditStore::append(
+            &store,
+            cfa_audit::NewEvent::new("i", "s", "e", "ok", "2026-01-01T00:00:00+00:00"),
+        )
+        .unwrap();
+        let r = cfa_audit::verify_file(&log, &opts, &mut |_| {}).unwrap();
+        assert!(r.intact(), "{tail:?}: {:?}", r.first_bad);
+        std::fs::remove_file(&log).unwrap();
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+}
