@@ -11,7 +11,7 @@ use crate::proof::OfflineProof;
 use crate::sqlite::SqliteStore;
 use crate::store::AuditStore;
 use crate::verify::{VerifyOptions, VerifyReport};
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::ops::ControlFlow;
 
 /// Verifies a JSONL or SQLite log (a missing file is an error).
@@ -133,18 +133,17 @@ pub fn event_line(target: &AuditTarget, index: u64) -> Result<String, AuditError
         AuditTarget::Jsonl(p) => {
             let f = std::fs::File::open(p).map_err(|e| IoError::new(p, "open", e))?;
             let mut i = 0u64;
-            for line in BufReader::new(f).split(b'\n') {
-                let line = line.map_err(|e| IoError::new(p, "read", e))?;
-                let t = line.trim_ascii();
-                if t.is_empty() {
-                    continue;
-                }
+            let mut found = None;
+            crate::lines::for_each_event_line(BufReader::new(f), &mut |_, _, line| {
                 if i == index {
-                    return Ok(String::from_utf8_lossy(t).into_owned());
+                    found = Some(String::from_utf8_lossy(line).into_owned());
+                    return ControlFlow::Break(());
                 }
                 i += 1;
-            }
-            Err(missing().into())
+                ControlFlow::Continue(())
+            })
+            .map_err(|e| IoError::new(p, "read", e))?;
+            found.ok_or_else(|| missing().into())
         }
         AuditTarget::Sqlite(p) => {
             let store = SqliteStore::open_read_only(p)?;

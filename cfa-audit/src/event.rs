@@ -55,6 +55,21 @@ pub enum EventShapeError {
         /// What was expected.
         expected: &'static str,
     },
+    /// An object has the same key twice (a reader would see only one of the values).
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// Where the object is (`""` for the event itself, else e.g. `details.a`).
+        path: String,
+    },
+    /// A string escape is a lone UTF-16 surrogate (`"\ud800"`), which is not a
+    /// Unicode character: the event cannot be read or hashed faithfully.
+    LoneSurrogate {
+        /// The escape as written.
+        escape: String,
+        /// 1-based column (in characters) where it starts.
+        column: usize,
+    },
 }
 
 impl std::fmt::Display for EventShapeError {
@@ -64,6 +79,203 @@ impl std::fmt::Display for EventShapeError {
             Self::UnknownKey(k) => write!(f, "unknown key {k:?}"),
             Self::MissingKey(k) => write!(f, "missing key {k:?}"),
             Self::InvalidField { key, expected } => write!(f, "key {key:?} must be {expected}"),
+            Self::DuplicateKey { key, path } if path.is_empty() => {
+                write!(f, "duplicate key {key:?} (a JSON key may appear only once)")
+            }
+            Self::DuplicateKey { key, path } => write!(
+                f,
+                "duplicate key {key:?} in {path} (a JSON key may appear only once)"
+            ),
+            Self::LoneSurrogate { escape, column } => write!(
+                f,
+                "lone UTF-16 surrogate escape {escape} at column {column}: it is not a Unicode \
+                 character, so the event cannot be read or hashed faithfully"
+            ),
+        }
+    }
+}
+
+/// A top-level value that the hash does not cover and that disagrees with its hashed
+/// copy inside `details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMismatch {
+    /// The top-level key (and the key of its copy in `details`).
+    pub field: &'static str,
+    /// The top-level value.
+    pub top_level: String,
+    /// The hashed copy in `details`, as JSON text.
+    pub in_details: String,
+}
+
+/// Top-level keys NOT covered by the event hash whose value a reader shows. Our writers
+/// put a copy of each inside `details` (hashed) under the same key; where that copy is
+/// present the two must agree. (`event_hash` is not listed: it is checked against the
+/// recomputed hash itself.)
+pub const UNHASHED_FIELDS: [&str; 1] = ["policy_bundle_version"];
+
+/// JSON parsing that refuses duplicate keys at any depth and reports lone surrogates.
+mod strict {
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+    use std::cell::RefCell;
+
+    /// Path (innermost first) of a duplicated key, filled while the error unwinds.
+    #[derive(Default)]
+    pub(super) struct Dup(pub RefCell<Option<Vec<String>>>);
+
+    pub(super) struct Seed<'a>(pub &'a Dup);
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Value;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            loop {
+                match seq.next_element_seed(Seed(self.0)) {
+                    Ok(Some(v)) => out.push(v),
+                    Ok(None) => return Ok(Value::Array(out)),
+                    Err(e) => {
+                        if let Some(path) = self.0.0.borrow_mut().as_mut() {
+                            path.push(format!("[{}]", out.len()));
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    *self.0.0.borrow_mut() = Some(vec![key]);
+                    return Err(de::Error::custom("duplicate key"));
+                }
+                match map.next_value_seed(Seed(self.0)) {
+                    Ok(v) => {
+                        out.insert(key, v);
+                    }
+                    Err(e) => {
+                        if let Some(path) = self.0.0.borrow_mut().as_mut() {
+                            path.push(key);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
+/// The first `\uXXXX` escape in `text` that is a lone UTF-16 surrogate, with its
+/// 1-based character column.
+fn find_lone_surrogate(text: &str) -> Option<(String, usize)> {
+    let b = text.as_bytes();
+    let hex_at = |i: usize| -> Option<u32> {
+        let h = b.get(i..i + 4)?;
+        u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    };
+    let mut i = 0usize;
+    while i < b.len() {
+        if b.get(i) == Some(&b'\\') {
+            if b.get(i + 1) == Some(&b'u')
+                && let Some(cp) = hex_at(i + 2)
+            {
+                let escape = || text.get(i..i + 6).unwrap_or_default().to_owned();
+                let column = || text.get(..i).map_or(0, |s| s.chars().count()) + 1;
+                if (0xd800..=0xdbff).contains(&cp) {
+                    let paired = b.get(i + 6) == Some(&b'\\')
+                        && b.get(i + 7) == Some(&b'u')
+                        && hex_at(i + 8).is_some_and(|lo| (0xdc00..=0xdfff).contains(&lo));
+                    if !paired {
+                        return Some((escape(), column()));
+                    }
+                    i += 12;
+                    continue;
+                }
+                if (0xdc00..=0xdfff).contains(&cp) {
+                    return Some((escape(), column()));
+                }
+                i += 6;
+                continue;
+            }
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Parses JSON text like `serde_json::from_str`, but a key repeated in any object is
+/// an error ([`EventShapeError::DuplicateKey`]) and a lone surrogate escape gets its
+/// own error ([`EventShapeError::LoneSurrogate`]).
+pub fn parse_json_strict(text: &str) -> Result<Value, EventShapeError> {
+    use serde::de::DeserializeSeed;
+    let dup = strict::Dup::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = strict::Seed(&dup)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if let Some(mut path) = dup.0.into_inner() {
+                let key = if path.is_empty() {
+                    String::new()
+                } else {
+                    path.remove(0)
+                };
+                path.reverse();
+                let mut p = String::new();
+                for part in path {
+                    if !p.is_empty() && !part.starts_with('[') {
+                        p.push('.');
+                    }
+                    p.push_str(&part);
+                }
+                return Err(EventShapeError::DuplicateKey { key, path: p });
+            }
+            // A line cut inside a surrogate pair is torn (EOF), not a lone surrogate.
+            if !e.is_eof()
+                && let Some((escape, column)) = find_lone_surrogate(text)
+            {
+                return Err(EventShapeError::LoneSurrogate { escape, column });
+            }
+            Err(EventShapeError::Unparsable(e.to_string()))
         }
     }
 }
@@ -138,6 +350,23 @@ impl AuditEvent {
         out
     }
 
+    /// The first top-level value the hash does not cover that differs from its hashed
+    /// copy in `details` (events without the copy, like the reference's, never differ).
+    pub fn unhashed_mismatch(&self) -> Option<FieldMismatch> {
+        UNHASHED_FIELDS.iter().find_map(|&field| {
+            let top = match field {
+                "policy_bundle_version" => &self.policy_bundle_version,
+                _ => return None,
+            };
+            let copy = self.details.get(field)?;
+            (copy.as_str() != Some(top.as_str())).then(|| FieldMismatch {
+                field,
+                top_level: top.clone(),
+                in_details: copy.to_string(),
+            })
+        })
+    }
+
     /// The nine fields as a JSON object in dataclass order.
     pub fn to_value(&self) -> Value {
         Value::Object(Map::from_iter([
@@ -205,9 +434,7 @@ impl AuditEvent {
 
     /// Reads one JSONL line strictly: all nine keys, no others, strings and an object.
     pub fn from_jsonl_line(line: &str) -> Result<Self, EventShapeError> {
-        let value: Value = serde_json::from_str(line.trim())
-            .map_err(|e| EventShapeError::Unparsable(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_value(parse_json_strict(line)?)
     }
 
     /// Reads an already parsed JSON object strictly.

@@ -5,12 +5,13 @@
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
 use crate::store::{AuditStore, Durability};
+use crate::time::{Clock, SystemClock};
 use crate::verify::{self, VerifyOptions, VerifyReport};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The sidecar lock file of a log: `<log>.lock`.
 pub fn lock_path(path: &Path) -> PathBuf {
@@ -24,26 +25,47 @@ pub fn lock_path(path: &Path) -> PathBuf {
 pub struct Tail {
     /// The last event's hash (`""` for an empty log).
     pub last_hash: String,
-    /// The last event line is complete but has no `\n` (written by another tool).
+    /// The last event line is complete but has no line break after it (written by
+    /// another tool, or whitespace after it was moved aside).
     pub needs_newline: bool,
     /// File length in bytes.
     pub len: u64,
 }
 
-/// Reads the last non-blank line of `file` from the end (never the whole file).
-pub fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
+/// The end of a log as [`inspect_tail`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailState {
+    /// The log ends in a complete event (or holds none).
+    Clean(Tail),
+    /// The bytes from `offset` to the end are not a complete event.
+    Torn {
+        /// Where they start.
+        offset: u64,
+        /// How many.
+        len: u64,
+        /// `true` when they end in a line break: a complete but unreadable line, which
+        /// is not a crash during append and is never moved aside automatically.
+        terminated: bool,
+    },
+}
+
+/// Reads the last line with content of `file` from the end (never the whole file).
+/// Whitespace after the last event that would turn into an error once another event
+/// follows it (Unicode padding, whitespace-only lines) counts as torn, not terminated.
+pub fn inspect_tail(file: &File, path: &Path) -> Result<TailState, AuditError> {
     let io = |op, e| AuditError::from(IoError::new(path, op, e));
     let len = file.metadata().map_err(|e| io("stat", e))?.len();
+    let empty = TailState::Clean(Tail {
+        last_hash: String::new(),
+        needs_newline: false,
+        len,
+    });
     let mut start = len;
     let mut data: Vec<u8> = Vec::new();
     let mut block = 8192u64;
-    let (line_start, line) = loop {
+    let (line_start, core_end) = loop {
         if start == 0 && data.is_empty() {
-            return Ok(Tail {
-                last_hash: String::new(),
-                needs_newline: false,
-                len,
-            });
+            return Ok(empty);
         }
         let new_start = start.saturating_sub(block);
         let mut chunk = vec![0u8; usize::try_from(start - new_start).unwrap_or(0)];
@@ -54,48 +76,150 @@ pub fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
         chunk.extend_from_slice(&data);
         data = chunk;
         start = new_start;
-        match data.iter().rposition(|b| !b.is_ascii_whitespace()) {
-            Some(p) => {
-                let upto = data.get(..p).unwrap_or_default();
-                if let Some(nl) = upto.iter().rposition(|b| *b == b'\n') {
-                    break (
-                        start + nl as u64 + 1,
-                        data.get(nl + 1..=p).unwrap_or_default(),
-                    );
-                } else if start == 0 {
-                    break (0, data.get(..=p).unwrap_or_default());
-                }
+        let core_end = crate::lines::rstrip(&data).len();
+        if core_end == 0 && start == 0 {
+            return Ok(empty);
+        }
+        if core_end > 0 {
+            match crate::lines::line_start_before(&data, core_end) {
+                Some(ls) => break (ls, core_end),
+                None if start == 0 => break (0, core_end),
+                None => {}
             }
-            None if start == 0 => {
-                return Ok(Tail {
-                    last_hash: String::new(),
-                    needs_newline: false,
-                    len,
-                });
-            }
-            None => {}
         }
         block = block.saturating_mul(2);
     };
-    let text = std::str::from_utf8(line).unwrap_or("\u{0}");
-    match AuditEvent::from_jsonl_line(text) {
-        Ok(e) => Ok(Tail {
-            last_hash: e.event_hash,
-            needs_newline: !data.ends_with(b"\n"),
-            len,
-        }),
-        Err(EventShapeError::Unparsable(_)) => Err(TornTailError {
-            path: path.to_owned(),
-            offset: line_start,
-            len: len - line_start,
+    let line = data.get(line_start..core_end).unwrap_or_default();
+    let core = crate::lines::lstrip(line);
+    let torn = |from: usize| TailState::Torn {
+        offset: start + from as u64,
+        len: len - (start + from as u64),
+        terminated: crate::lines::ends_with_break(&data),
+    };
+    let parsed = std::str::from_utf8(core)
+        .map_err(|e| EventShapeError::Unparsable(e.to_string()))
+        .and_then(AuditEvent::from_jsonl_line);
+    match parsed {
+        Ok(e) => {
+            let after = data.get(core_end..).unwrap_or_default();
+            if !harmless_trailer(after) {
+                return Ok(TailState::Torn {
+                    offset: start + core_end as u64,
+                    len: len - (start + core_end as u64),
+                    terminated: false,
+                });
+            }
+            Ok(TailState::Clean(Tail {
+                last_hash: e.event_hash,
+                needs_newline: !crate::lines::ends_with_break(&data),
+                len,
+            }))
         }
-        .into()),
+        Err(EventShapeError::Unparsable(_)) => Ok(torn(line_start)),
         Err(other) => Err(InvalidEventError {
             source_name: path.display().to_string(),
-            reason: format!("last event at byte offset {line_start}: {other}"),
+            reason: format!(
+                "last event at byte offset {}: {other}",
+                start + line_start as u64
+            ),
         }
         .into()),
     }
+}
+
+/// Whitespace after the last event that stays harmless when events are appended:
+/// spaces and tabs on the event's own line, then only line breaks.
+fn harmless_trailer(after: &[u8]) -> bool {
+    let (end, mut pos) = crate::lines::line_end(after, 0);
+    if !after
+        .get(..end)
+        .unwrap_or_default()
+        .iter()
+        .all(|b| *b == b' ' || *b == b'\t')
+    {
+        return false;
+    }
+    while pos < after.len() {
+        let (end, next) = crate::lines::line_end(after, pos);
+        if end != pos {
+            return false;
+        }
+        pos = next;
+    }
+    true
+}
+
+/// Reads the end of `file`: the last event's hash, or a [`TornTailError`].
+pub fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
+    match inspect_tail(file, path)? {
+        TailState::Clean(t) => Ok(t),
+        TailState::Torn { offset, len, .. } => Err(TornTailError {
+            path: path.to_owned(),
+            offset,
+            len,
+        }
+        .into()),
+    }
+}
+
+/// A torn tail that was moved aside when the log was opened for appending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornRepair {
+    /// Where the torn bytes started (the log was cut back to this length).
+    pub offset: u64,
+    /// How many bytes were moved.
+    pub bytes: u64,
+    /// The file that keeps them, byte for byte.
+    pub sidecar: PathBuf,
+    /// The `event_hash` of the `audit_repair` event recorded in the chain.
+    pub event_hash: String,
+}
+
+impl std::fmt::Display for TornRepair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "repaired torn tail at offset {} ({} bytes kept in {})",
+            self.offset,
+            self.bytes,
+            self.sidecar.display()
+        )
+    }
+}
+
+/// The event type of the event recorded when a torn tail is moved aside.
+pub const REPAIR_EVENT_TYPE: &str = "audit_repair";
+
+/// Copies `len` bytes at `offset` to a new sidecar `<log>.torn-<offset>` (or
+/// `<log>.torn-<offset>.<n>` when that exists), then cuts the log back to `offset`.
+fn move_aside(file: &File, path: &Path, offset: u64, len: u64) -> Result<PathBuf, AuditError> {
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| IoError::new(path, "seek", e))?;
+    f.read_exact(&mut bytes)
+        .map_err(|e| IoError::new(path, "read", e))?;
+    let mut n = 0u32;
+    let (side, mut sf) = loop {
+        let mut side = path.as_os_str().to_owned();
+        side.push(format!(".torn-{offset}"));
+        if n > 0 {
+            side.push(format!(".{n}"));
+        }
+        let side = PathBuf::from(side);
+        match OpenOptions::new().write(true).create_new(true).open(&side) {
+            Ok(sf) => break (side, sf),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(IoError::new(&side, "create", e).into()),
+        }
+    };
+    sf.write_all(&bytes)
+        .and_then(|()| sf.sync_all())
+        .map_err(|e| IoError::new(&side, "write", e))?;
+    file.set_len(offset)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| IoError::new(path, "truncate", e))?;
+    Ok(side)
 }
 
 struct Inner {
@@ -113,6 +237,8 @@ pub struct JsonlStore {
     path: PathBuf,
     durability: Durability,
     inner: Mutex<Inner>,
+    clock: Arc<dyn Clock>,
+    repairs: Mutex<Vec<TornRepair>>,
 }
 
 impl std::fmt::Debug for JsonlStore {
@@ -134,8 +260,20 @@ fn poisoned(path: &Path) -> AuditError {
 }
 
 impl JsonlStore {
-    /// Opens (creating it and its parent folders if needed) the log at `path`.
+    /// Opens (creating it and its parent folders if needed) the log at `path` for
+    /// appending. A torn tail (an incomplete last line without a line break, from a
+    /// crash during an append) is moved aside under the lock and the repair recorded
+    /// in the chain (see [`JsonlStore::repairs`]).
     pub fn open(path: impl Into<PathBuf>, durability: Durability) -> Result<Self, AuditError> {
+        Self::open_with_clock(path, durability, Arc::new(SystemClock))
+    }
+
+    /// [`JsonlStore::open`] with the clock that stamps repair events.
+    pub fn open_with_clock(
+        path: impl Into<PathBuf>,
+        durability: Durability,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AuditError> {
         let path = path.into();
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
@@ -155,7 +293,7 @@ impl JsonlStore {
             .write(true)
             .open(&lp)
             .map_err(|e| IoError::new(&lp, "open", e))?;
-        Ok(Self {
+        let store = Self {
             path,
             durability,
             inner: Mutex::new(Inner {
@@ -164,6 +302,97 @@ impl JsonlStore {
                 pending: 0,
                 cached: None,
             }),
+            clock,
+            repairs: Mutex::new(Vec::new()),
+        };
+        // Repair now, so a server reports it from the start. Other tail problems (a
+        // complete but unreadable last line) surface on the first append, as before.
+        store.locked(|inner| match store.heal(inner) {
+            Ok(t) => {
+                inner.cached = Some(t);
+                Ok(())
+            }
+            Err(AuditError::Io(e)) => Err(AuditError::Io(e)),
+            Err(_) => Ok(()),
+        })?;
+        Ok(store)
+    }
+
+    /// The torn tails this store moved aside (at open or before an append).
+    pub fn repairs(&self) -> Vec<TornRepair> {
+        self.repairs
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The tail of the held file under the lock; a torn tail that is not a complete
+    /// line is moved aside, the log cut back to its last complete event, and an
+    /// `audit_repair` event `{offset, bytes, sidecar, sha256}` chained after it.
+    fn heal(&self, inner: &mut Inner) -> Result<Tail, AuditError> {
+        let (offset, len) = match inspect_tail(&inner.file, &self.path)? {
+            TailState::Clean(t) => return Ok(t),
+            TailState::Torn {
+                offset,
+                len,
+                terminated: false,
+            } => (offset, len),
+            TailState::Torn { offset, len, .. } => {
+                return Err(TornTailError {
+                    path: self.path.clone(),
+                    offset,
+                    len,
+                }
+                .into());
+            }
+        };
+        let mut moved = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        {
+            let mut f = &inner.file;
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.read_exact(&mut moved))
+                .map_err(|e| IoError::new(&self.path, "read", e))?;
+        }
+        let sidecar = move_aside(&inner.file, &self.path, offset, len)?;
+        let tail = read_tail(&inner.file, &self.path)?;
+        let event = NewEvent::new(
+            "cfa-audit",
+            "audit",
+            REPAIR_EVENT_TYPE,
+            "torn_tail_moved",
+            self.clock.now_isoformat(),
+        )
+        .detail("offset", offset)
+        .detail("bytes", len)
+        .detail("sidecar", sidecar.display().to_string())
+        .detail("sha256", cfa_types::canonical::sha256_hex(&moved));
+        let (sealed, line) = event.seal_with_line(&tail.last_hash);
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        if tail.needs_newline {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        if let Err(e) = (&inner.file)
+            .write_all(&bytes)
+            .and_then(|()| inner.file.sync_data())
+        {
+            let _ = inner.file.set_len(tail.len);
+            return Err(IoError::new(&self.path, "append to", e).into());
+        }
+        let repair = TornRepair {
+            offset,
+            bytes: len,
+            sidecar,
+            event_hash: sealed.event_hash.clone(),
+        };
+        if let Ok(mut g) = self.repairs.lock() {
+            g.push(repair);
+        }
+        Ok(Tail {
+            last_hash: sealed.event_hash,
+            needs_newline: false,
+            len: tail.len + bytes.len() as u64,
         })
     }
 
@@ -226,7 +455,7 @@ impl JsonlStore {
     fn current_tail(&self, inner: &mut Inner, len: u64) -> Result<Tail, AuditError> {
         match inner.cached.take() {
             Some(t) if t.len == len => Ok(t),
-            _ => read_tail(&inner.file, &self.path),
+            _ => self.heal(inner),
         }
     }
 
@@ -319,12 +548,11 @@ impl AuditStore for JsonlStore {
     fn len(&self) -> Result<u64, AuditError> {
         let f = File::open(&self.path).map_err(|e| IoError::new(&self.path, "open", e))?;
         let mut n = 0u64;
-        for line in BufReader::with_capacity(1 << 20, f).split(b'\n') {
-            let line = line.map_err(|e| IoError::new(&self.path, "read", e))?;
-            if !line.trim_ascii().is_empty() {
-                n += 1;
-            }
-        }
+        crate::lines::for_each_event_line(BufReader::with_capacity(1 << 20, f), &mut |_, _, _| {
+            n += 1;
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| IoError::new(&self.path, "read", e))?;
         Ok(n)
     }
 
@@ -362,27 +590,29 @@ pub fn scan_file(
 ) -> Result<(), AuditError> {
     regular_file(path)?;
     let f = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
-    for (no, line) in BufReader::with_capacity(1 << 20, f)
-        .split(b'\n')
-        .enumerate()
-    {
-        let line = line.map_err(|e| IoError::new(path, "read", e))?;
-        if line.trim_ascii().is_empty() {
-            continue;
+    let mut failed: Option<AuditError> = None;
+    crate::lines::for_each_event_line(BufReader::with_capacity(1 << 20, f), &mut |no, _, line| {
+        let parsed = std::str::from_utf8(line)
+            .map_err(|e| format!("line {no}: invalid UTF-8: {e}"))
+            .and_then(|text| {
+                AuditEvent::from_jsonl_line(text).map_err(|e| format!("line {no}: {e}"))
+            });
+        match parsed {
+            Ok(e) => visit(e),
+            Err(reason) => {
+                failed = Some(
+                    InvalidEventError {
+                        source_name: path.display().to_string(),
+                        reason,
+                    }
+                    .into(),
+                );
+                ControlFlow::Break(())
+            }
         }
-        let text = std::str::from_utf8(&line).map_err(|e| InvalidEventError {
-            source_name: path.display().to_string(),
-            reason: format!("line {}: invalid UTF-8: {e}", no + 1),
-        })?;
-        let e = AuditEvent::from_jsonl_line(text).map_err(|e| InvalidEventError {
-            source_name: path.display().to_string(),
-            reason: format!("line {}: {e}", no + 1),
-        })?;
-        if visit(e).is_break() {
-            break;
-        }
-    }
-    Ok(())
+    })
+    .map_err(|e| IoError::new(path, "read", e))?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Refuses, before opening it, a path that is not a regular file: a directory, or a
@@ -459,29 +689,64 @@ fn repair_locked(file: &File, path: &Path) -> Result<RepairOutcome, AuditError> 
         Err(AuditError::TornTail(t)) => t,
         Err(other) => return Err(other),
     };
-    let mut bytes = vec![0u8; usize::try_from(torn.len).unwrap_or(0)];
-    let mut f = file;
-    f.seek(SeekFrom::Start(torn.offset))
-        .map_err(|e| IoError::new(path, "seek", e))?;
-    f.read_exact(&mut bytes)
-        .map_err(|e| IoError::new(path, "read", e))?;
-    let mut side = path.as_os_str().to_owned();
-    side.push(format!(".torn-{}", torn.offset));
-    let side = PathBuf::from(side);
-    let mut sf = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&side)
-        .map_err(|e| IoError::new(&side, "create", e))?;
-    sf.write_all(&bytes)
-        .and_then(|()| sf.sync_all())
-        .map_err(|e| IoError::new(&side, "write", e))?;
-    file.set_len(torn.offset)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| IoError::new(path, "truncate", e))?;
+    let side = move_aside(file, path, torn.offset, torn.len)?;
     Ok(RepairOutcome::Repaired {
         offset: torn.offset,
         moved: torn.len,
         side_file: side,
     })
+}
+
+/// A read-only look at the end of a log, for status reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TailReport {
+    /// Torn tails moved aside earlier, from their `<log>.torn-<offset>` files
+    /// (`event_hash` is empty: the files do not record it).
+    pub repaired: Vec<TornRepair>,
+    /// A torn tail still at the end: `(offset, bytes, terminated)`. One that is not
+    /// terminated is moved aside by the next append.
+    pub torn: Option<(u64, u64, bool)>,
+}
+
+/// Lists the sidecars of earlier repairs and inspects the tail, without writing.
+pub fn tail_report(path: &Path) -> Result<TailReport, AuditError> {
+    let file = File::open(path).map_err(|e| IoError::new(path, "open", e))?;
+    let torn = match inspect_tail(&file, path)? {
+        TailState::Clean(_) => None,
+        TailState::Torn {
+            offset,
+            len,
+            terminated,
+        } => Some((offset, len, terminated)),
+    };
+    let mut repaired = Vec::new();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!("{name}.torn-");
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = file_name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let digits = rest.split('.').next().unwrap_or_default();
+            let (Ok(offset), Ok(meta)) = (digits.parse::<u64>(), entry.metadata()) else {
+                continue;
+            };
+            repaired.push(TornRepair {
+                offset,
+                bytes: meta.len(),
+                sidecar: path.with_file_name(&file_name),
+                event_hash: String::new(),
+            });
+        }
+    }
+    repaired.sort_by(|a, b| (a.offset, &a.sidecar).cmp(&(b.offset, &b.sidecar)));
+    Ok(TailReport { repaired, torn })
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 mod fastline;
 pub mod jsonl;
+pub mod lines;
 pub mod merkle;
 pub mod note;
 pub mod policy;

@@ -249,6 +249,28 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, NoteEr
     ))
 }
 
+/// Signed notes (and proofs) have LF line endings and never contain a CR. A file whose
+/// line endings were converted to CRLF (an editor, `git` autocrlf) is read back as the
+/// LF text that was signed, so its signature still verifies; a CR anywhere else is an
+/// error that says so.
+pub fn lf_line_endings<'a>(
+    what: &str,
+    text: &'a str,
+) -> Result<std::borrow::Cow<'a, str>, NoteError> {
+    if !text.contains('\r') {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let lf = text.replace("\r\n", "\n");
+    if lf.contains('\r') {
+        return Err(NoteError::new(
+            what,
+            "contains a carriage return (\\r) that does not end a line; signed notes use \
+             LF line endings",
+        ));
+    }
+    Ok(std::borrow::Cow::Owned(lf))
+}
+
 /// A C2SP tlog checkpoint: a log's size and Merkle root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -313,11 +335,14 @@ impl Checkpoint {
 
     /// Verifies a signed checkpoint note and parses it.
     pub fn open(note: &str, key: &VerifierKey) -> Result<Self, NoteError> {
-        Self::parse_text(open_note(note, key)?)
+        let note = lf_line_endings("checkpoint", note)?;
+        Self::parse_text(open_note(&note, key)?)
     }
 
     /// Parses a signed checkpoint note WITHOUT checking its signature.
     pub fn parse_unverified(note: &str) -> Result<Self, NoteError> {
+        let note = lf_line_endings("checkpoint", note)?;
+        let note = note.as_ref();
         let split = note.rfind("\n\n").map_or(note.len(), |i| i + 1);
         Self::parse_text(note.get(..split).unwrap_or_default())
     }

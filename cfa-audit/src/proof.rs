@@ -41,6 +41,8 @@ impl OfflineProof {
         event_line: String,
         checkpoint_note: String,
     ) -> Result<Self, AuditError> {
+        let checkpoint_note =
+            crate::note::lf_line_endings("checkpoint", &checkpoint_note)?.into_owned();
         let cp = Checkpoint::parse_unverified(&checkpoint_note)?;
         let size = usize::try_from(cp.size).map_err(|_| ProofError::new("checkpoint too large"))?;
         let covered = leaves.get(..size).ok_or_else(|| {
@@ -81,6 +83,7 @@ impl OfflineProof {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<Self, AuditError> {
         let bad = |m: &str| AuditError::from(NoteError::new("proof", m.to_owned()));
+        let text = crate::note::lf_line_endings("proof", text)?;
         let (head, checkpoint_note) = text
             .split_once("\n\n")
             .ok_or_else(|| bad("no blank line before the checkpoint"))?;
@@ -137,6 +140,14 @@ impl OfflineProof {
             return Err(ProofError::new(format!(
                 "the event's content hashes to {computed}, not its event_hash {}",
                 event.event_hash
+            ))
+            .into());
+        }
+        if let Some(m) = event.unhashed_mismatch() {
+            return Err(ProofError::new(format!(
+                "the event's top-level {} {:?} is not covered by its hash and differs from \
+                 the hashed copy in details ({})",
+                m.field, m.top_level, m.in_details
             ))
             .into());
         }

@@ -174,7 +174,7 @@ impl SqliteStore {
             let get = |i: usize| row.get::<_, String>(i);
             let id: i64 = row.get(0).map_err(|e| self.err(e))?;
             let details_json = get(6).map_err(|e| self.err(e))?;
-            let event = match serde_json::from_str::<Value>(&details_json) {
+            let event = match crate::event::parse_json_strict(&details_json) {
                 Ok(Value::Object(details)) => Ok(AuditEvent {
                     intent_id: get(1).map_err(|e| self.err(e))?,
                     stage: get(2).map_err(|e| self.err(e))?,
@@ -190,9 +190,20 @@ impl SqliteStore {
                     key: "details_json".into(),
                     expected: "a JSON object".into(),
                 }),
-                Err(e) => Err(BadReason::Unparsable {
+                Err(crate::event::EventShapeError::Unparsable(e)) => Err(BadReason::Unparsable {
                     message: format!("details_json: {e}"),
                 }),
+                Err(crate::event::EventShapeError::DuplicateKey { key, path }) => {
+                    Err(BadReason::DuplicateKey {
+                        key,
+                        path: if path.is_empty() {
+                            "details".to_owned()
+                        } else {
+                            format!("details.{path}")
+                        },
+                    })
+                }
+                Err(other) => Err(other.into()),
             };
             if visit(u64::try_from(id).unwrap_or(0), event).is_break() {
                 break;

@@ -1,12 +1,12 @@
 //! One-pass chain verification: constant memory, both cores, first bad event reported.
 //!
 //! Each line is checked on its own (parse + hash, in parallel over halves of a chunk);
-//! links are then checked in order. Lines are split on `\n`, surrounding ASCII
-//! whitespace (so `\r`) is ignored and blank lines are skipped, like the reference's
-//! `strip().splitlines()`.
+//! links are then checked in order. Lines are cut, stripped and skipped exactly like
+//! the reference's `read_text().strip().splitlines()` + `json.loads` (see [`crate::lines`]).
 
-use crate::event::{AuditEvent, EventShapeError};
+use crate::event::{AuditEvent, EventShapeError, FieldMismatch};
 use crate::fastline;
+use crate::lines::{self, Shape};
 use crate::merkle::{self, CompactRange, Hash};
 use std::borrow::Cow;
 use std::io::Read;
@@ -88,6 +88,35 @@ pub enum BadReason {
         /// Byte offset where the torn line starts.
         offset: u64,
     },
+    /// An object has the same key twice.
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// The object holding it (`""`: the event itself).
+        path: String,
+    },
+    /// A string holds a lone UTF-16 surrogate escape.
+    LoneSurrogate {
+        /// The escape as written (`\ud800`).
+        escape: String,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A top-level value the hash does not cover differs from its hashed copy in details.
+    FieldMismatch {
+        /// The field.
+        field: String,
+        /// The top-level value.
+        top_level: String,
+        /// The hashed copy in details (JSON text).
+        in_details: String,
+    },
+    /// Whitespace the reference's reader does not accept here (a whitespace-only line
+    /// between events, or Unicode padding around an event that is not the first or last).
+    Whitespace {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl BadReason {
@@ -102,6 +131,10 @@ impl BadReason {
             Self::MissingKey { .. } => "missing_key",
             Self::InvalidField { .. } => "invalid_field",
             Self::TornTail { .. } => "torn_tail",
+            Self::DuplicateKey { .. } => "duplicate_key",
+            Self::LoneSurrogate { .. } => "lone_surrogate",
+            Self::FieldMismatch { .. } => "field_mismatch",
+            Self::Whitespace { .. } => "invalid_whitespace",
         }
     }
 }
@@ -129,6 +162,38 @@ impl std::fmt::Display for BadReason {
                 f,
                 "torn tail: incomplete last line at byte offset {offset} (run `cfa audit repair`)"
             ),
+            Self::DuplicateKey { key, path } if path.is_empty() => {
+                write!(f, "duplicate key {key:?} (a JSON key may appear only once)")
+            }
+            Self::DuplicateKey { key, path } => write!(
+                f,
+                "duplicate key {key:?} in {path} (a JSON key may appear only once)"
+            ),
+            Self::LoneSurrogate { escape, column } => write!(
+                f,
+                "lone UTF-16 surrogate escape {escape} at column {column}: it is not a Unicode \
+                 character, so the event cannot be read or hashed faithfully"
+            ),
+            Self::FieldMismatch {
+                field,
+                top_level,
+                in_details,
+            } => write!(
+                f,
+                "field mismatch: top-level {field} {top_level:?} is not covered by the hash and \
+                 differs from its hashed copy in details ({in_details})"
+            ),
+            Self::Whitespace { message } => write!(f, "invalid whitespace: {message}"),
+        }
+    }
+}
+
+impl From<FieldMismatch> for BadReason {
+    fn from(m: FieldMismatch) -> Self {
+        Self::FieldMismatch {
+            field: m.field.to_owned(),
+            top_level: m.top_level,
+            in_details: m.in_details,
         }
     }
 }
@@ -145,6 +210,10 @@ impl From<EventShapeError> for BadReason {
                 key: key.to_owned(),
                 expected: expected.to_owned(),
             },
+            EventShapeError::DuplicateKey { key, path } => Self::DuplicateKey { key, path },
+            EventShapeError::LoneSurrogate { escape, column } => {
+                Self::LoneSurrogate { escape, column }
+            }
         }
     }
 }
@@ -189,6 +258,45 @@ impl VerifyReport {
     pub fn intact(&self) -> bool {
         self.first_bad.is_none()
     }
+
+    /// The verification report as JSON, the one shape every face emits
+    /// (`cfa audit verify -f json`, `GET /v1/audit/verify`, the `cfa_audit_check` tool).
+    /// Names follow the reference's `cfa_audit_check` result: `chain_intact`,
+    /// `total_events`, and with an intent `intent_id` and `event_count`; then
+    /// `file`, `tail_hash`, `legacy_events` and `first_bad`
+    /// (`{index, line, offset, code, reason}` or `null`).
+    pub fn to_json(&self, file: &str, intent_id: Option<&str>) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("file".into(), file.into());
+        out.insert("chain_intact".into(), self.intact().into());
+        out.insert("total_events".into(), self.events.into());
+        if let Some(id) = intent_id {
+            out.insert("intent_id".into(), id.into());
+            out.insert("event_count".into(), self.intent_events.unwrap_or(0).into());
+        }
+        out.insert("tail_hash".into(), self.tail_hash.clone().into());
+        out.insert("legacy_events".into(), self.legacy_events.into());
+        out.insert(
+            "first_bad".into(),
+            self.first_bad
+                .as_ref()
+                .map_or(serde_json::Value::Null, BadEvent::to_json),
+        );
+        serde_json::Value::Object(out)
+    }
+}
+
+impl BadEvent {
+    /// `{index, line, offset, code, reason}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "index": self.index,
+            "line": self.line,
+            "offset": self.offset,
+            "code": self.reason.code(),
+            "reason": self.reason.to_string(),
+        })
+    }
 }
 
 /// The per-event result that does not depend on other events.
@@ -198,6 +306,7 @@ pub(crate) struct Checked<'a> {
     pub previous_hash: Cow<'a, str>,
     pub hash: HashState,
     pub intent: bool,
+    pub mismatch: Option<FieldMismatch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +334,7 @@ pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checke
         previous_hash: Cow::Borrowed(&e.previous_hash),
         hash: hash_state(&e.event_hash, &computed),
         intent: intent.is_some_and(|id| id == e.intent_id),
+        mismatch: e.unhashed_mismatch(),
     }
 }
 
@@ -250,11 +360,22 @@ pub(crate) fn check_line<'a>(
                         }
                     },
                 };
+                // Both literals are canonical, so equal text means equal strings.
+                let mismatch = f
+                    .details_bundle_version
+                    .filter(|d| *d != f.policy_bundle_version)
+                    .map(|d| FieldMismatch {
+                        field: "policy_bundle_version",
+                        top_level: serde_json::from_slice::<String>(f.policy_bundle_version)
+                            .unwrap_or_default(),
+                        in_details: String::from_utf8_lossy(d).into_owned(),
+                    });
                 return Ok(Checked {
                     event_hash: Cow::Borrowed(f.event_hash),
                     previous_hash: Cow::Borrowed(f.previous_hash),
                     hash: state,
                     intent,
+                    mismatch,
                 });
             }
         }
@@ -263,11 +384,18 @@ pub(crate) fn check_line<'a>(
     let text = std::str::from_utf8(line).map_err(|e| BadReason::Unparsable {
         message: format!("invalid UTF-8: {e}"),
     })?;
+    if text.starts_with('\u{feff}') {
+        return Err(BadReason::Unparsable {
+            message: "the line starts with a UTF-8 byte order mark (U+FEFF), which is not JSON"
+                .to_owned(),
+        });
+    }
     let event = AuditEvent::from_jsonl_line(text)?;
     let computed = event.compute_hash();
     Ok(Checked {
         hash: hash_state(&event.event_hash, &computed),
         intent: intent.is_some_and(|id| id == event.intent_id),
+        mismatch: event.unhashed_mismatch(),
         event_hash: Cow::Owned(event.event_hash),
         previous_hash: Cow::Owned(event.previous_hash),
     })
@@ -286,6 +414,16 @@ pub(crate) struct ChainState {
     /// and remember it (with its line and offset) for the join.
     open_start: bool,
     first_link: Option<(String, u64, u64)>,
+    /// A line with content was fed (whitespace before the first one is stripped).
+    seen_content: bool,
+    /// Whitespace that is an error only if another event follows it.
+    pending: Option<BadEvent>,
+    /// Second half only: whitespace before its first event, an error only if the
+    /// first half has events (decided when the halves are joined).
+    lead_ws: Option<BadEvent>,
+    lead_pending: Option<BadEvent>,
+    /// The last line with content ended in a line break (a torn line does not).
+    last_terminated: bool,
 }
 
 impl ChainState {
@@ -308,6 +446,11 @@ impl ChainState {
             collect: opts.collect_leaves,
             open_start: false,
             first_link: None,
+            seen_content: false,
+            pending: None,
+            lead_ws: None,
+            lead_pending: None,
+            last_terminated: false,
         };
         st.snapshot();
         st
@@ -386,6 +529,10 @@ impl ChainState {
         {
             *n += 1;
         }
+        if let Some(m) = c.mismatch {
+            self.report.first_bad = bad(m.into());
+            return;
+        }
         self.prev.clear();
         self.prev.push_str(&c.event_hash);
         if let Some(tree) = self.merkle.as_mut() {
@@ -398,9 +545,93 @@ impl ChainState {
         self.snapshot();
     }
 
-    pub(crate) fn finish(mut self, detect_torn: bool) -> VerifyReport {
-        // An unparsable LAST line is a torn tail (a crash during append).
+    /// A non-empty line of only whitespace.
+    fn feed_space_only(&mut self, line: u64, offset: u64) {
+        if self.broken() {
+            return;
+        }
+        let bad = BadEvent {
+            index: self.report.events,
+            line,
+            offset,
+            reason: BadReason::Whitespace {
+                message: "a line of only whitespace between events (only empty lines may \
+                          separate events)"
+                    .to_owned(),
+            },
+        };
+        if self.seen_content {
+            self.pending.get_or_insert(bad);
+        } else if self.open_start {
+            self.lead_ws.get_or_insert(bad);
+        }
+    }
+
+    /// A line with content; `bad_lead`/`bad_trail` name padding `json.loads` refuses.
+    fn feed_content(
+        &mut self,
+        line: u64,
+        offset: u64,
+        result: Result<Checked<'_>, BadReason>,
+        bad_lead: Option<String>,
+        bad_trail: Option<String>,
+        terminated: bool,
+    ) {
+        let index = self.report.events;
+        self.last_terminated = terminated;
+        let padding = |what: &str, c: &str| BadEvent {
+            index,
+            line,
+            offset,
+            reason: BadReason::Whitespace {
+                message: format!(
+                    "{c} {what} the event; only spaces and tabs may pad an event that is \
+                     neither the first nor the last"
+                ),
+            },
+        };
+        if !self.broken()
+            && let Some(p) = self.pending.take()
+        {
+            self.report.first_bad = Some(p);
+        }
+        if !self.broken() {
+            if !self.seen_content && self.open_start {
+                self.lead_pending = self
+                    .lead_ws
+                    .take()
+                    .or_else(|| bad_lead.as_deref().map(|c| padding("before", c)));
+            } else if self.seen_content
+                && let Some(c) = bad_lead.as_deref()
+            {
+                self.report.first_bad = Some(padding("before", c));
+            }
+        }
+        self.seen_content = true;
+        self.feed(line, offset, result);
+        if !self.broken()
+            && let Some(c) = bad_trail.as_deref()
+        {
+            self.pending = Some(padding("after", c));
+        }
+    }
+
+    pub(crate) fn finish(self, detect_torn: bool) -> VerifyReport {
+        self.finish_at(detect_torn, true)
+    }
+
+    /// `at_eof`: nothing follows (else pending whitespace becomes the first bad event).
+    pub(crate) fn finish_at(mut self, detect_torn: bool, at_eof: bool) -> VerifyReport {
+        if !at_eof
+            && !self.broken()
+            && let Some(p) = self.pending.take()
+        {
+            self.report.first_bad = Some(p);
+        }
+        // An unparsable LAST line without a line break is a torn tail (a crash
+        // during append); a complete line that is not JSON is just unparsable.
         if detect_torn
+            && !self.last_terminated
             && let Some(bad) = self.report.first_bad.as_mut()
             && bad.index + 1 == self.report.events
             && matches!(bad.reason, BadReason::Unparsable { .. })
@@ -413,51 +644,85 @@ impl ChainState {
     }
 }
 
+enum LineKind<'a> {
+    SpaceOnly,
+    Content {
+        result: Result<Checked<'a>, BadReason>,
+        bad_lead: Option<String>,
+        bad_trail: Option<String>,
+        terminated: bool,
+    },
+}
+
 struct LineCheck<'a> {
     line: u64,
     offset: u64,
-    result: Result<Checked<'a>, BadReason>,
+    kind: LineKind<'a>,
 }
 
-/// Checks every non-blank line of `slice` (which starts at file offset `base`).
+impl ChainState {
+    fn feed_check(&mut self, line: u64, lc: LineCheck<'_>) {
+        match lc.kind {
+            LineKind::SpaceOnly => self.feed_space_only(line, lc.offset),
+            LineKind::Content {
+                result,
+                bad_lead,
+                bad_trail,
+                terminated,
+            } => self.feed_content(line, lc.offset, result, bad_lead, bad_trail, terminated),
+        }
+    }
+}
+
+/// Checks every non-empty line of `slice` (which starts at file offset `base`).
 fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<LineCheck<'a>>, u64) {
     let mut out = Vec::with_capacity(slice.len() / 400 + 1);
     let mut line = 0u64;
     let mut pos = 0usize;
     let mut details_buf = Vec::with_capacity(4096);
-    while let Some(rest) = slice.get(pos..) {
-        if rest.is_empty() {
-            break;
-        }
-        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        let raw = rest.get(..len).unwrap_or_default();
-        let t = raw.trim_ascii();
-        if !t.is_empty() {
+    while pos < slice.len() {
+        let (end, next) = lines::line_end(slice, pos);
+        let raw = slice.get(pos..end).unwrap_or_default();
+        if !raw.is_empty() {
+            let kind = match lines::shape(raw) {
+                Shape::SpaceOnly => LineKind::SpaceOnly,
+                Shape::Content {
+                    core,
+                    bad_lead,
+                    bad_trail,
+                    ..
+                } => LineKind::Content {
+                    result: check_line(core, intent, &mut details_buf),
+                    bad_lead: bad_lead.map(lines::describe_char),
+                    bad_trail: bad_trail.map(lines::describe_char),
+                    terminated: next > end,
+                },
+            };
             out.push(LineCheck {
                 line,
                 offset: base + pos as u64,
-                result: check_line(t, intent, &mut details_buf),
+                kind,
             });
         }
         line += 1;
-        pos += len + 1;
+        pos = next;
     }
     (out, line)
 }
 
-/// Counts non-blank lines (used once the chain is known to be broken).
+/// Counts events (lines with content) and lines (used once the chain is known to be broken).
 fn count_lines(slice: &[u8]) -> (u64, u64) {
-    let (mut events, mut lines) = (0u64, 0u64);
-    for raw in slice.split(|b| *b == b'\n') {
-        lines += 1;
-        if !raw.trim_ascii().is_empty() {
+    let (mut events, mut count) = (0u64, 0u64);
+    let mut pos = 0usize;
+    while pos < slice.len() {
+        let (end, next) = lines::line_end(slice, pos);
+        count += 1;
+        if !lines::is_space_only(slice.get(pos..end).unwrap_or_default()) {
             events += 1;
         }
+        pos = next;
     }
-    if slice.ends_with(b"\n") {
-        lines -= 1;
-    }
-    (events, lines)
+    (events, count)
 }
 
 const CHUNK: usize = 4 << 20;
@@ -536,16 +801,16 @@ fn run_segment(
                 (first, second)
             });
             for lc in ra {
-                st.feed(line_base + lc.line + 1, lc.offset, lc.result);
+                st.feed_check(line_base + lc.line + 1, lc);
             }
             for lc in rb {
-                st.feed(line_base + la + lc.line + 1, lc.offset, lc.result);
+                st.feed_check(line_base + la + lc.line + 1, lc);
             }
             line_base += la + lb;
         } else {
             let (rs, lines) = check_lines(region, base, intent);
             for lc in rs {
-                st.feed(line_base + lc.line + 1, lc.offset, lc.result);
+                st.feed_check(line_base + lc.line + 1, lc);
             }
             line_base += lines;
         }
@@ -614,10 +879,11 @@ pub fn verify_path(
     rb?;
     progress(len);
     let b_link = b.first_link.clone();
+    let b_lead = b.lead_pending.take();
     let b_has_events = b.report.events > 0;
-    let a_report = a.finish(!b_has_events);
+    let a_report = a.finish_at(!b_has_events, !b_has_events);
     let b_report = b.finish(true);
-    Ok(join_halves(a_report, b_report, b_link, a_lines))
+    Ok(join_halves(a_report, b_report, b_link, b_lead, a_lines))
 }
 
 /// Finds the first line start at or after `mid` (None: no newline after `mid`).
@@ -642,6 +908,7 @@ fn join_halves(
     a: VerifyReport,
     b: VerifyReport,
     b_link: Option<(String, u64, u64)>,
+    b_lead: Option<BadEvent>,
     a_lines: u64,
 ) -> VerifyReport {
     let mut out = VerifyReport {
@@ -660,6 +927,18 @@ fn join_halves(
         (x, _) => x,
     };
     out.legacy_events = a.legacy_events + b.legacy_events;
+    // Whitespace before the second half's first event is an error only after events.
+    if a.events > 0
+        && let Some(mut bad) = b_lead
+    {
+        bad.index += a.events;
+        bad.line += a_lines;
+        out.first_bad = Some(bad);
+        out.intent_events = a.intent_events;
+        out.legacy_events = a.legacy_events;
+        out.tail_hash = a.tail_hash;
+        return out;
+    }
     if let Some((found, line, offset)) = b_link
         && found != a.tail_hash
     {
@@ -707,7 +986,7 @@ where
             Err(r) => st.feed(line, 0, Err(r)),
         }
     }
-    st.finish(false)
+    st.finish_at(false, true)
 }
 
 #[cfg(test)]

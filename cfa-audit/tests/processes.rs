@@ -215,7 +215,7 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
     let path = dir.path().join("crash.jsonl");
     let mut rng = Rng(0x5eed_cfa0_0000_0001);
     let mut acked: HashSet<(u64, u64)> = HashSet::new();
-    let (mut repairs, mut refusals) = (0, 0);
+    let mut repairs = 0;
     for trial in 0..50u64 {
         let injected = trial % 10 == 5;
         if injected {
@@ -240,21 +240,16 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
                 .map_while(Result::ok)
                 .collect::<Vec<String>>()
         });
-        if injected {
-            // The child must refuse to append after the torn tail and exit on its own.
-            assert_eq!(child.wait().unwrap().code(), Some(3), "trial {trial}");
-        } else {
-            std::thread::sleep(Duration::from_millis(2 + rng.next() % 40));
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-        }
+        // A torn tail (injected, or left by the previous kill) is moved aside when
+        // the child opens the log, and its appends go on.
+        std::thread::sleep(Duration::from_millis(2 + rng.next() % 40));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
         for line in reader.join().unwrap() {
             if let Some(seq) = line.strip_prefix("ACK ") {
                 acked.insert((trial, seq.parse().unwrap()));
             } else if let Some(err) = line.strip_prefix("ERR ") {
-                assert!(injected, "trial {trial}: unexpected error {err}");
-                assert!(err.contains("cfa audit repair"), "{err}");
-                refusals += 1;
+                panic!("trial {trial}: unexpected error {err}");
             }
         }
         if !path.exists() {
@@ -286,6 +281,10 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
     let mut present: HashSet<(u64, u64)> = HashSet::new();
     store
         .scan(&mut |e| {
+            if e.event_type == "audit_repair" {
+                repairs += 1;
+                return ControlFlow::Continue(());
+            }
             present.insert((
                 e.details["worker"].as_u64().unwrap(),
                 e.details["seq"].as_u64().unwrap(),
@@ -305,7 +304,7 @@ fn sigkill_during_appends_loses_no_acknowledged_event() {
         "every injected torn tail was repaired ({repairs})"
     );
     eprintln!(
-        "crash test: {} acked events, {repairs} repairs, {refusals} refused appends",
+        "crash test: {} acked events, {repairs} repairs",
         acked.len()
     );
 }

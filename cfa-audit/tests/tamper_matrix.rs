@@ -289,8 +289,8 @@ fn reserialised_crlf_and_blank_lines_stay_intact_and_consistent() {
         }
     );
 
-    // Changing the unhashed top-level policy_bundle_version is invisible (as in the
-    // reference); the hashed copy inside details is what we trust.
+    // Changing the unhashed top-level policy_bundle_version is caught: our events carry
+    // a hashed copy inside details, and the two must agree.
     let l2: Vec<String> = f
         .lines
         .iter()
@@ -302,7 +302,10 @@ fn reserialised_crlf_and_blank_lines_stay_intact_and_consistent() {
             )
         })
         .collect();
-    assert_eq!(verdict(&f, &join(&l2), false).chain, None);
+    assert_eq!(
+        verdict(&f, &join(&l2), false).chain,
+        Some((0, "field_mismatch"))
+    );
     let l3: Vec<String> = f
         .lines
         .iter()
@@ -321,28 +324,52 @@ fn reserialised_crlf_and_blank_lines_stay_intact_and_consistent() {
 }
 
 #[test]
-fn torn_tail_refuses_append_until_repaired() {
+fn torn_tail_is_moved_aside_when_the_log_is_opened_for_append() {
     let f = fixture();
-    let mut text = join(&f.lines);
-    text.push_str("{\"intent_id\": \"x\", \"sta");
+    let good = join(&f.lines);
+    let torn = "{\"intent_id\": \"x\", \"sta";
+    let text = format!("{good}{torn}");
     std::fs::write(&f.log, &text).unwrap();
+    // A read reports the torn tail and changes nothing.
     let v = verdict(&f, &text, false);
     assert_eq!(v.chain, Some((N as u64, "torn_tail")));
+    assert_eq!(std::fs::read_to_string(&f.log).unwrap(), text);
+    // Opening for append moves it aside and records the repair in the chain.
     let store = JsonlStore::open(&f.log, Durability::Always).unwrap();
+    let repairs = store.repairs();
+    assert_eq!(repairs.len(), 1);
+    assert_eq!(repairs[0].offset as usize, good.len());
+    assert_eq!(repairs[0].bytes as usize, torn.len());
+    assert_eq!(std::fs::read(&repairs[0].sidecar).unwrap(), torn.as_bytes());
+    store.append(event(50)).unwrap();
+    let r = cfa_audit::verify_file(&f.log, &VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(r.intact(), "{:?}", r.first_bad);
+    assert_eq!(r.events, N as u64 + 2);
+    let after = std::fs::read_to_string(&f.log).unwrap();
+    let repair_line = after.lines().nth(N).unwrap();
+    let e = cfa_audit::AuditEvent::from_jsonl_line(repair_line).unwrap();
+    assert_eq!(e.event_type, "audit_repair");
+    assert_eq!(e.details["offset"], good.len() as u64);
+    assert_eq!(e.details["bytes"], torn.len() as u64);
+    assert_eq!(
+        e.details["sidecar"],
+        repairs[0].sidecar.display().to_string()
+    );
+    // Nothing else is torn now: the explicit repair finds a clean log.
+    assert_eq!(
+        cfa_audit::repair(&f.log).unwrap(),
+        cfa_audit::RepairOutcome::Clean
+    );
+    // A complete but unreadable last line (it ends in a newline) is not a crash
+    // artefact: appends refuse it and point at `cfa audit repair`.
+    std::fs::write(&f.log, format!("{good}garbage\n")).unwrap();
+    let store = JsonlStore::open(&f.log, Durability::Always).unwrap();
+    assert!(store.repairs().is_empty());
     let err = store.append(event(50)).unwrap_err().to_string();
     assert!(
         err.contains("torn line") && err.contains("cfa audit repair"),
         "{err}"
     );
-    let cfa_audit::RepairOutcome::Repaired { offset, .. } = cfa_audit::repair(&f.log).unwrap()
-    else {
-        panic!("expected a repair")
-    };
-    assert_eq!(offset as usize, join(&f.lines).len());
-    store.append(event(50)).unwrap();
-    let r = cfa_audit::verify_file(&f.log, &VerifyOptions::default(), &mut |_| {}).unwrap();
-    assert!(r.intact());
-    assert_eq!(r.events, N as u64 + 1);
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use cfa_audit::checkpoint::{self, CheckpointCheck};
 use cfa_audit::retain::Anchor;
 use cfa_audit::{
-    AuditStore, AuditTarget, BadEvent, Clock, Durability, JsonlStore, NewEvent, OfflineProof,
-    RepairOutcome, SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
+    AuditStore, AuditTarget, Clock, Durability, JsonlStore, NewEvent, OfflineProof, RepairOutcome,
+    SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -265,18 +265,6 @@ pub fn run(cmd: AuditCommand) -> miette::Result<ExitCode> {
     }
 }
 
-fn bad_json(bad: Option<&BadEvent>) -> Value {
-    bad.map_or(Value::Null, |b| {
-        json!({
-            "index": b.index,
-            "line": b.line,
-            "offset": b.offset,
-            "code": b.reason.code(),
-            "reason": b.reason.to_string(),
-        })
-    })
-}
-
 /// A progress bar on stderr, only for large files on a terminal.
 fn progress_for(target: &AuditTarget) -> Option<indicatif::ProgressBar> {
     const LARGE: u64 = 32 << 20;
@@ -368,26 +356,31 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
     let ok = report.intact() && cp_problem.is_none();
     match a.format {
         Format::Json => {
-            let v = json!({
-                "file": name,
-                "intact": report.intact(),
-                "events": report.events,
-                "intent_id": a.id,
-                "intent_events": report.intent_events,
-                "first_bad": bad_json(report.first_bad.as_ref()),
-                "tail_hash": report.tail_hash,
-                "legacy_events": report.legacy_events,
-                "anchor": anchor.as_ref().map(|(p, an)| json!({
-                    "file": p.display().to_string(),
-                    "dropped_events": an.size,
-                })),
-                "checkpoint": cp.as_ref().map(|c| json!({
-                    "origin": c.checkpoint.origin,
-                    "size": c.checkpoint.size,
-                    "consistent": c.problem.is_none() && report.intact(),
-                    "problem": c.problem,
-                })),
-            });
+            // The shared report (the same names as `GET /v1/audit/verify`), plus what
+            // only this command checks: the anchor and the checkpoint.
+            let mut v = report.to_json(&name, a.id.as_deref());
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert(
+                    "anchor".into(),
+                    anchor.as_ref().map_or(Value::Null, |(p, an)| {
+                        json!({
+                            "file": p.display().to_string(),
+                            "dropped_events": an.size,
+                        })
+                    }),
+                );
+                obj.insert(
+                    "checkpoint".into(),
+                    cp.as_ref().map_or(Value::Null, |c| {
+                        json!({
+                            "origin": c.checkpoint.origin,
+                            "size": c.checkpoint.size,
+                            "consistent": c.problem.is_none() && report.intact(),
+                            "problem": c.problem,
+                        })
+                    }),
+                );
+            }
             outln!("{v}");
         }
         Format::Summary => {

@@ -108,6 +108,37 @@ fn describe_policy(spec: Option<&str>) -> Value {
     }
 }
 
+/// What the end of a JSONL audit log looks like (read-only: status never repairs):
+/// earlier repairs (their sidecar files) and a torn tail still waiting.
+fn describe_audit(c: &CfaConfig) -> Value {
+    let path = &c.storage.path;
+    if c.storage.backend != "jsonl" || !path.is_file() {
+        return Value::Null;
+    }
+    match cfa_audit::jsonl::tail_report(path) {
+        Ok(r) => {
+            let mut messages: Vec<String> = r.repaired.iter().map(|t| format!("{t}")).collect();
+            if let Some((offset, bytes, terminated)) = r.torn {
+                messages.push(if terminated {
+                    format!(
+                        "unreadable last line at offset {offset} ({bytes} bytes); run `cfa audit repair --file {}`",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "torn tail at offset {offset} ({bytes} bytes); the next append moves it aside"
+                    )
+                });
+            }
+            json!({
+                "status": if r.torn.is_some() { "torn" } else if r.repaired.is_empty() { "ok" } else { "repaired" },
+                "messages": messages,
+            })
+        }
+        Err(e) => json!({"status": "error", "messages": [e.to_string()]}),
+    }
+}
+
 fn status_value(c: &CfaConfig) -> Value {
     json!({
         "config_found": true,
@@ -123,6 +154,7 @@ fn status_value(c: &CfaConfig) -> Value {
                 "path": c.storage.path.display().to_string(),
                 "exists": c.storage.path.exists(),
                 "retention_days": c.storage.retention_days,
+                "audit": describe_audit(c),
             },
         },
     })
@@ -180,6 +212,11 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
                     " (not created yet)"
                 }
             );
+            if let Some(Value::Array(messages)) = v.pointer("/resolved/storage/audit/messages") {
+                for m in messages {
+                    outln!("  audit:         {}", m.as_str().unwrap_or_default());
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

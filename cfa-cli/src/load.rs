@@ -201,6 +201,19 @@ pub fn json_or_yaml(src: &SourceFile) -> Result<Value, Report> {
     }
 }
 
+/// The document of a catalog file. An empty (or whitespace-only) file is an error:
+/// it is not a catalog, and reading it as `null` would silently mean "no datasets".
+pub fn catalog_value(src: &SourceFile) -> Result<Value, Report> {
+    if src.text.trim().is_empty() {
+        return Err(PlainError(format!(
+            "catalog {} is empty: a catalog is a JSON or YAML object such as {{\"datasets\": {{…}}}}",
+            src.name()
+        ))
+        .into());
+    }
+    json_or_yaml(src)
+}
+
 /// A catalog file: its raw value (hashed and cross-checked) and the parsed catalog.
 #[derive(Debug)]
 pub struct LoadedCatalog {
@@ -214,7 +227,7 @@ pub struct LoadedCatalog {
 /// are rejected with every issue listed.
 pub fn catalog(path: &Path) -> Result<LoadedCatalog, Report> {
     let src = SourceFile::read(path)?;
-    let value = json_or_yaml(&src)?;
+    let value = catalog_value(&src)?;
     let issues = cfa_types::validate::catalog(&value, false);
     if !issues.is_empty() {
         return Err(Report::msg(format!(

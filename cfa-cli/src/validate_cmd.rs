@@ -135,7 +135,7 @@ pub fn signature(args: ValidateArgs) -> miette::Result<ExitCode> {
 /// `cfa catalog validate PATH`.
 pub fn catalog(args: ValidateArgs) -> miette::Result<ExitCode> {
     let src = SourceFile::read(&args.path)?;
-    let value = load::json_or_yaml(&src)?;
+    let value = load::catalog_value(&src)?;
     let issues = cfa_types::validate::catalog(&value, args.require_datasets);
     let map = if src.is_yaml() {
         PositionMap::from_yaml(&src.text)

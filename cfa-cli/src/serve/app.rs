@@ -425,8 +425,13 @@ async fn audit_verify(
     Ok(Json(out))
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let mut out = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")});
+    // A torn tail moved aside when the log was opened (or later) is reported here.
+    if let (Some(audit), Some(obj)) = (state.gov.audit(), out.as_object_mut()) {
+        obj.insert("audit".into(), audit.health_json());
+    }
+    Json(out)
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

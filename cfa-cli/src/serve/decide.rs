@@ -112,6 +112,35 @@ impl AuditLog {
         Ok(sealed.event_hash)
     }
 
+    /// The torn tails the store moved aside (when the log was opened, or later before
+    /// an append), each recorded in the chain as an `audit_repair` event.
+    pub fn repairs(&self) -> Vec<cfa_audit::jsonl::TornRepair> {
+        self.store.repairs()
+    }
+
+    /// `{file, status: "ok" | "repaired", repairs: [{offset, bytes, sidecar,
+    /// event_hash, message}]}` for health reports.
+    pub fn health_json(&self) -> Value {
+        let repairs: Vec<Value> = self
+            .repairs()
+            .iter()
+            .map(|r| {
+                json!({
+                    "offset": r.offset,
+                    "bytes": r.bytes,
+                    "sidecar": r.sidecar.display().to_string(),
+                    "event_hash": r.event_hash,
+                    "message": format!("audit: {r}"),
+                })
+            })
+            .collect();
+        json!({
+            "file": self.path.display().to_string(),
+            "status": if repairs.is_empty() { "ok" } else { "repaired" },
+            "repairs": repairs,
+        })
+    }
+
     /// Forces pending appends to disk.
     pub fn flush(&self) -> Result<(), FaceError> {
         self.store
@@ -370,25 +399,7 @@ impl Governance {
                 format!("cannot verify {}: {e}", audit.path().display()),
             )
         })?;
-        let first_bad = report.first_bad.as_ref().map(|b| {
-            json!({"index": b.index, "line": b.line, "code": b.reason.code(),
-                   "reason": b.reason.to_string()})
-        });
-        let mut out = json!({
-            "file": audit.path().display().to_string(),
-            "chain_intact": report.intact(),
-            "total_events": report.events,
-            "tail_hash": report.tail_hash,
-            "first_bad": first_bad,
-        });
-        if let (Some(id), Some(obj)) = (intent_id, out.as_object_mut()) {
-            obj.insert("intent_id".into(), Value::from(id));
-            obj.insert(
-                "event_count".into(),
-                Value::from(report.intent_events.unwrap_or(0)),
-            );
-        }
-        Ok(out)
+        Ok(report.to_json(&audit.path().display().to_string(), intent_id))
     }
 
     /// `{backends: [capabilities…]}` from the code-generation registry.

@@ -113,7 +113,8 @@ pub fn document() -> Value {
                         "required": ["chain_intact", "total_events"],
                         "properties": {"chain_intact": {"type": "boolean"}, "total_events": {"type": "integer"},
                                        "tail_hash": {"type": "string"}, "first_bad": {}, "intent_id": {"type": "string"},
-                                       "event_count": {"type": "integer"}}}}}},
+                                       "event_count": {"type": "integer"}, "file": {"type": "string"},
+                                       "legacy_events": {"type": "integer"}}}}}},
                     "401": error_response("Missing or wrong bearer token."),
                     "404": error_response("No audit log is configured.")
                 }
@@ -121,7 +122,10 @@ pub fn document() -> Value {
             "/health": {"get": {
                 "operationId": "health", "summary": "Liveness", "security": [],
                 "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"status": {"const": "ok"}, "version": {"type": "string"}}}}}}}
+                    "type": "object", "properties": {"status": {"const": "ok"}, "version": {"type": "string"},
+                    "audit": {"type": "object", "description": "The audit log, with the torn tails moved aside (`repairs`).",
+                              "properties": {"file": {"type": "string"}, "status": {"enum": ["ok", "repaired"]},
+                                             "repairs": {"type": "array", "items": {"type": "object"}}}}}}}}}}
             }},
             "/metrics": {"get": {
                 "operationId": "metrics", "summary": "Prometheus metrics (OpenMetrics text)",
