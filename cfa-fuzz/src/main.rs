@@ -10,7 +10,7 @@
 
 use cfa_fuzz::corpus::{self, Corpus};
 use cfa_fuzz::fnv;
-use cfa_fuzz::mutate::{Rng, Seed, mix, mutate};
+use cfa_fuzz::mutate::{Rng, Seed, havoc, mix, mutate_parsed};
 use cfa_fuzz::process::{self, PROCESS_TARGETS, ProcessTarget};
 use cfa_fuzz::targets::{Fixtures, TARGETS, Target};
 use serde_json::Value;
@@ -114,6 +114,10 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}\n\n{HELP}")),
         }
     }
+    // The process targets run `cfa` from their own work directory.
+    if let Ok(abs) = std::path::absolute(&a.cfa) {
+        a.cfa = abs;
+    }
     let known: Vec<&str> = TARGETS
         .iter()
         .map(|t| t.name)
@@ -196,27 +200,44 @@ fn quiet_panics() {
 /// One target's seeds and donor trees.
 struct Pool {
     seeds: Vec<Seed>,
+    /// Each seed's JSON tree, when it is JSON.
+    parsed: Vec<Option<Value>>,
     donors: Vec<Value>,
 }
 
 impl Pool {
     fn new(seeds: Vec<Seed>) -> Self {
-        let donors = seeds
+        let parsed: Vec<Option<Value>> = seeds
             .iter()
-            .filter_map(|s| serde_json::from_slice(&s.bytes).ok())
+            .map(|s| serde_json::from_slice(&s.bytes).ok())
             .collect();
-        Pool { seeds, donors }
+        let donors = parsed.iter().flatten().cloned().collect();
+        Pool {
+            seeds,
+            parsed,
+            donors,
+        }
     }
 
     /// Input `i` of a batch: mostly mutated, sometimes a seed as it is.
     fn input(&self, rng: &mut Rng) -> Vec<u8> {
-        let Some(seed) = rng.pick(&self.seeds) else {
+        let i = rng.below(self.seeds.len());
+        let Some(seed) = self.seeds.get(i) else {
             return Vec::new();
         };
         if rng.chance(1, 64) {
             return seed.bytes.clone();
         }
-        mutate(rng, seed, &self.seeds, &self.donors)
+        let parsed = self.parsed.get(i).and_then(Option::as_ref);
+        let out = mutate_parsed(rng, seed, parsed, &self.seeds, &self.donors);
+        // Stacked duplications can blow a document up to megabytes; most such
+        // inputs only cost time, so keep one in eight.
+        if out.len() > (512 << 10) && !rng.chance(1, 8) {
+            let mut small = seed.bytes.clone();
+            havoc(rng, &mut small, &self.seeds);
+            return small;
+        }
+        out
     }
 }
 

@@ -243,10 +243,11 @@ fn edge_number(rng: &mut Rng) -> Value {
 }
 
 fn edge_string(rng: &mut Rng) -> String {
-    match rng.below(10) {
-        0 => "a".repeat(1 + rng.below(70_000)),
-        1 => "é".repeat(1 + rng.below(40_000)),
-        2 => {
+    match rng.below(40) {
+        // Long strings, sized around the limits renderers and columns care about.
+        0 => "a".repeat(rng.one(&[255, 256, 4096, 65_535, 65_536, 70_000])),
+        1 => "é".repeat(rng.one(&[128, 32_768, 40_000])),
+        2..=5 => {
             let n = rng.below(64);
             (0..n)
                 .filter_map(|_| char::from_u32(rng.below(0x11_0000) as u32))
@@ -261,10 +262,10 @@ fn edge_string(rng: &mut Rng) -> String {
 }
 
 fn nest(rng: &mut Rng, inner: Value) -> Value {
-    let depth = match rng.below(4) {
-        0 => 2,
-        1 => 20,
-        2 => 127 + rng.below(4),
+    let depth = match rng.below(8) {
+        0..=2 => 2,
+        3 | 4 => 20,
+        5 | 6 => 126 + rng.below(5),
         _ => 200 + rng.below(800),
     };
     let mut v = inner;
@@ -290,7 +291,14 @@ fn edge_value(rng: &mut Rng, old: &Value) -> Value {
         8 => Value::Array(Vec::new()),
         9 => Value::Object(Map::new()),
         10 => nest(rng, old.clone()),
-        11 => Value::Array(vec![old.clone(); 1 + rng.below(50)]),
+        11 => {
+            let n = if old.is_array() || old.is_object() {
+                1 + rng.below(3)
+            } else {
+                1 + rng.below(50)
+            };
+            Value::Array(vec![old.clone(); n])
+        }
         12 => match old {
             Value::String(s) => Value::String(format!("{s}{}", edge_string(rng))),
             Value::Number(n) => Value::String(n.to_string()),
@@ -525,7 +533,9 @@ fn json_text_edit(rng: &mut Rng, text: &mut Vec<u8>) {
             splice_in(text, at, ws.as_bytes());
         }
         5 => {
-            let depth = rng.one(&[64, 127, 128, 129, 1_000, 20_000, 200_000]);
+            let depth = rng.one(&[
+                64, 127, 128, 129, 127, 128, 129, 256, 257, 1_000, 20_000, 200_000,
+            ]);
             let open = if rng.chance(1, 2) { b'[' } else { b'{' };
             let mut t = Vec::with_capacity(depth * 2 + text.len());
             if open == b'[' {
@@ -717,7 +727,7 @@ fn line_edit(rng: &mut Rng, data: &[u8], others: &[Seed], mutate_line: bool) -> 
                     kind: Kind::Json,
                     bytes: std::mem::take(l),
                 };
-                let mut m = mutate_json(rng, &seed, &[], others);
+                let mut m = mutate_json(rng, &seed, None, &[], others);
                 m.retain(|b| *b != b'\n');
                 *l = m;
             }
@@ -741,10 +751,20 @@ fn line_edit(rng: &mut Rng, data: &[u8], others: &[Seed], mutate_line: bool) -> 
     lines.join(&b'\n')
 }
 
-fn mutate_json(rng: &mut Rng, seed: &Seed, donors: &[Value], others: &[Seed]) -> Vec<u8> {
+fn mutate_json(
+    rng: &mut Rng,
+    seed: &Seed,
+    parsed: Option<&Value>,
+    donors: &[Value],
+    others: &[Seed],
+) -> Vec<u8> {
     let r = rng.below(100);
+    let tree = || match parsed {
+        Some(v) => Some(v.clone()),
+        None => serde_json::from_slice::<Value>(&seed.bytes).ok(),
+    };
     if r < 55
-        && let Ok(mut v) = serde_json::from_slice::<Value>(&seed.bytes)
+        && let Some(mut v) = tree()
     {
         for _ in 0..1 + rng.below(3) {
             mutate_tree(rng, &mut v, donors, 0);
@@ -795,7 +815,12 @@ fn mutate_yaml(rng: &mut Rng, seed: &Seed, donors: &[Value], others: &[Seed]) ->
 /// complex keys, tabs, directives and multiple documents.
 fn yaml_special(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
-    match rng.below(8) {
+    // Alias bombs are rare: each costs the parser its whole node budget.
+    let case = match rng.below(8) {
+        0 if !rng.chance(1, 16) => 7,
+        c => c,
+    };
+    match case {
         0 => {
             let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
             let levels = 3 + rng.below(8);
@@ -895,8 +920,19 @@ fn mutate_headed(rng: &mut Rng, seed: &Seed, others: &[Seed], donors: &[Value]) 
 /// One mutated input from `seed`; `others` are the target's other seeds (splices)
 /// and `donors` their parsed JSON (subtree transplants).
 pub fn mutate(rng: &mut Rng, seed: &Seed, others: &[Seed], donors: &[Value]) -> Vec<u8> {
+    mutate_parsed(rng, seed, None, others, donors)
+}
+
+/// [`mutate`] with the seed's JSON tree already parsed (`parsed`), when it is JSON.
+pub fn mutate_parsed(
+    rng: &mut Rng,
+    seed: &Seed,
+    parsed: Option<&Value>,
+    others: &[Seed],
+    donors: &[Value],
+) -> Vec<u8> {
     let mut out = match seed.kind {
-        Kind::Json => mutate_json(rng, seed, donors, others),
+        Kind::Json => mutate_json(rng, seed, parsed, donors, others),
         Kind::Yaml => mutate_yaml(rng, seed, donors, others),
         Kind::Jsonl => {
             if rng.chance(1, 10) {
