@@ -125,22 +125,29 @@ fn test() -> Result<(), String> {
 const FUZZ_SMOKE: (&str, &str) = ("6", "1");
 
 /// A short fuzz run: the fuzzer in release (its dependencies are the ones the
-/// release soak suite just built), the process targets against the debug `cfa` the
-/// workspace tests just built.
+/// release soak suite just built, so only the crate itself compiles, ~10 s), the
+/// process targets against the debug `cfa` the workspace tests just built (building
+/// it again outside the tests would recompile it with other features).
 fn fuzz_smoke() -> Result<(), String> {
     let (seconds, seed) = FUZZ_SMOKE;
-    fuzz(&[
-        "--seconds".into(),
-        seconds.into(),
-        "--seed".into(),
-        seed.into(),
-    ])
+    let args = [
+        "--seconds".to_owned(),
+        seconds.to_owned(),
+        "--seed".to_owned(),
+        seed.to_owned(),
+    ];
+    let built = target_dir().join("debug").join("cfa").is_file();
+    fuzz_with(&args, !built)
 }
 
 /// `cargo xtask fuzz [--seconds N] [--target NAME]... [--seed S] [--no-process]
 /// [--crash-dir DIR]`: builds `cfa-fuzz` in release and `cfa` (debug, for the
 /// process targets), then runs the fuzzer; fails on any finding.
 fn fuzz(args: &[String]) -> Result<(), String> {
+    fuzz_with(args, true)
+}
+
+fn fuzz_with(args: &[String], build_cfa: bool) -> Result<(), String> {
     let cargo = cargo();
     const PROCESS: [&str; 3] = ["mcp", "http", "cli"];
     let mut targets = Vec::new();
@@ -164,10 +171,12 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     )?;
     let mut fuzz_args: Vec<String> = args.to_vec();
     if needs_cfa {
-        run(
-            &cargo,
-            &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
-        )?;
+        if build_cfa {
+            run(
+                &cargo,
+                &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
+            )?;
+        }
         let cfa = target_dir().join("debug").join("cfa");
         fuzz_args.push("--cfa".into());
         fuzz_args.push(
