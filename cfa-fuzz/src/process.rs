@@ -638,8 +638,15 @@ impl Cli {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         if status.code() == Some(101) || status.code().is_none() || err.contains("panicked at") {
+            // The panic line first: the rest of stderr can be a huge rendered snippet.
+            let panic = err
+                .lines()
+                .skip_while(|l| !l.contains("panicked at"))
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
             return Err(format!(
-                "cfa {} ended with {status}: {:.800}",
+                "cfa {} ended with {status}: {panic} | {:.300}",
                 shown.join(" "),
                 err
             ));
