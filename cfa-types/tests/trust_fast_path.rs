@@ -1,5 +1,6 @@
 //! The fast path of `parse_validated` gives the general path's answer on text whose
-//! unknown keys hold what only a full `Value` parse rejects (found by `cfa-fuzz`).
+//! unknown keys hold what only a full `Value` parse rejects: a lone surrogate escape,
+//! nesting past 128 (found by `cfa-fuzz`).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use cfa_types::StateSignature;
@@ -47,6 +48,29 @@ fn unknown_keys_nested_past_the_json_depth_limit_are_rejected_on_both_paths() {
         Err(ParseError::Syntax(e)) => assert!(e.message.contains("recursion limit"), "{e}"),
         other => panic!("expected a JSON syntax error, got {other:?}"),
     }
+}
+
+#[test]
+fn unknown_keys_in_nested_objects_get_the_general_paths_answer() {
+    let text = ok_text().replacen(
+        "\"size_gb\"",
+        r#""unknown": {"deep": "\udc00"}, "size_gb""#,
+        1,
+    );
+    assert!(general(&text).is_err());
+    assert!(matches!(
+        StateSignature::parse_validated(&text, false),
+        Err(ParseError::Syntax(_))
+    ));
+    let text = ok_text().replacen(
+        "\"size_gb\"",
+        r#""unknown": [1, {"a": null}], "size_gb""#,
+        1,
+    );
+    assert_eq!(
+        StateSignature::parse_validated(&text, false).unwrap(),
+        general(&text).unwrap()
+    );
 }
 
 #[test]
