@@ -232,12 +232,19 @@ impl Scanner<'_> {
                 PosKind::Leaf
             }
             _ => {
+                let mut len = 0usize;
                 while self
                     .chars
                     .peek()
                     .is_some_and(|c| !matches!(c, ',' | ']' | '}') && !c.is_ascii_whitespace())
                 {
                     self.bump();
+                    len += 1;
+                }
+                // A scalar must have some text: `[}` is not JSON, and reading an
+                // empty leaf there would loop forever on the same `}`.
+                if len == 0 {
+                    return None;
                 }
                 PosKind::Leaf
             }
@@ -265,6 +272,16 @@ impl Scanner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_that_is_not_json_gives_no_map_and_terminates() {
+        // A closing brace where an array item belongs used to be read as an empty
+        // scalar again and again, without end.
+        for text in ["[}", "[1, }", "{\"a\": [}]}", "{\"a\": }", "[,}"] {
+            assert_eq!(PositionMap::from_json(text), None, "{text}");
+        }
+        assert!(PositionMap::from_json("[1, {\"a\": [true, null]}]").is_some());
+    }
 
     #[test]
     fn json_paths_resolve() {

@@ -116,7 +116,80 @@ fn test() -> Result<(), String> {
             "--locked",
             "--no-fail-fast",
         ],
-    )
+    )?;
+    fuzz_smoke()
+}
+
+/// Seconds and seed of the fuzz smoke that closes `cargo xtask test`/`ci`. The seed
+/// is fixed so that a failure reproduces with `cargo xtask fuzz --seed 1`.
+const FUZZ_SMOKE: (&str, &str) = ("6", "1");
+
+/// A short fuzz run: the fuzzer in release (its dependencies are the ones the
+/// release soak suite just built, so only the crate itself compiles, ~10 s), the
+/// process targets against the debug `cfa` the workspace tests just built (building
+/// it again outside the tests would recompile it with other features).
+fn fuzz_smoke() -> Result<(), String> {
+    let (seconds, seed) = FUZZ_SMOKE;
+    let args = [
+        "--seconds".to_owned(),
+        seconds.to_owned(),
+        "--seed".to_owned(),
+        seed.to_owned(),
+    ];
+    let built = target_dir().join("debug").join("cfa").is_file();
+    fuzz_with(&args, !built)
+}
+
+/// `cargo xtask fuzz [--seconds N] [--target NAME]... [--seed S] [--no-process]
+/// [--crash-dir DIR]`: builds `cfa-fuzz` in release and `cfa` (debug, for the
+/// process targets), then runs the fuzzer; fails on any finding.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    fuzz_with(args, true)
+}
+
+fn fuzz_with(args: &[String], build_cfa: bool) -> Result<(), String> {
+    let cargo = cargo();
+    const PROCESS: [&str; 3] = ["mcp", "http", "cli"];
+    let mut targets = Vec::new();
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--target" => targets.extend(rest.next().map(String::as_str)),
+            "--seconds" | "--seed" | "--crash-dir" => {
+                rest.next()
+                    .ok_or_else(|| format!("fuzz: {a} needs a value"))?;
+            }
+            "--no-process" => {}
+            other => return Err(format!("fuzz: unknown argument '{other}'\n\n{HELP}")),
+        }
+    }
+    let needs_cfa = !args.iter().any(|a| a == "--no-process")
+        && (targets.is_empty() || targets.iter().any(|t| PROCESS.contains(t)));
+    run(
+        &cargo,
+        &["build", "--release", "--locked", "-p", "cfa-fuzz"],
+    )?;
+    let mut fuzz_args: Vec<String> = args.to_vec();
+    if needs_cfa {
+        if build_cfa {
+            run(
+                &cargo,
+                &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
+            )?;
+        }
+        let cfa = target_dir().join("debug").join("cfa");
+        fuzz_args.push("--cfa".into());
+        fuzz_args.push(
+            cfa.to_str()
+                .ok_or("fuzz: target dir is not UTF-8")?
+                .to_owned(),
+        );
+    }
+    let bin = target_dir().join("release").join("cfa-fuzz");
+    let bin = bin.to_str().ok_or("fuzz: target dir is not UTF-8")?;
+    let refs: Vec<&str> = fuzz_args.iter().map(String::as_str).collect();
+    run(bin, &refs)
+        .map_err(|e| format!("fuzzing found a problem (inputs under target/fuzz/crashes): {e}"))
 }
 
 /// `cargo xtask bench`: the latency gates of design.md §6 (release build of
@@ -195,8 +268,16 @@ const HELP: &str = "cargo xtask <command>
 commands:
   ci      what CI runs: fmt check, clippy -D warnings, every test
   test    every test: doc tests, feature suites, the release-only soak
-          (1,000,000 kernel calls, memory flat), then the workspace (nextest)
+          (1,000,000 kernel calls, memory flat), the workspace (nextest),
+          then a 6 s fuzz smoke (seed 1)
   fmt     format the workspace
+  fuzz    structure-aware fuzzing of every parser and face (release build of
+          cfa-fuzz; fails on any panic, hang or broken invariant)
+            --seconds N    how long (default 60)
+            --target NAME  only this target (repeatable; `cfa-fuzz --list`)
+            --seed S       run seed (default from the clock; printed)
+            --no-process   skip the `cfa mcp`/`cfa serve`/CLI process targets
+            --crash-dir D  where failing inputs go (default target/fuzz/crashes)
   bench   latency gates of design.md §6 (release build; p50/p99 from an HDR
           histogram; fails when a gate is missed)
             --criterion    also run the criterion benches (cargo bench)
@@ -213,6 +294,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
