@@ -66,9 +66,9 @@ const FEATURE_SUITES: &[(&str, &str, Option<&str>)] = &[
 /// (package, test binary). `memory_flat` is 1,000,000 kernel calls.
 const RELEASE_SUITES: &[(&str, &str)] = &[("cfa-kernel", "memory_flat")];
 
-/// Every test: doc tests, the opt-in feature suites and the release suites first,
-/// then the whole workspace through nextest, so the run closes on the main suite's
-/// summary.
+/// Every test: doc tests, the release suites, the opt-in feature suites and the fuzz
+/// smoke first, then the whole workspace through nextest, so the run closes on the
+/// main suite's summary.
 fn test() -> Result<(), String> {
     let cargo = cargo();
     run(&cargo, &["test", "--workspace", "--doc", "--locked"])?;
@@ -107,20 +107,16 @@ fn test() -> Result<(), String> {
         }
         run(&cargo, &args)?;
     }
-    run(
-        &cargo,
-        &[
-            "nextest",
-            "run",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-        ],
-    )?;
-    fuzz_smoke()
+    let workspace = ["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
+    // Build the workspace's test binaries (and the debug `cfa` they use) first, so
+    // the fuzz smoke drives that same binary and the run still closes on the main
+    // suite's summary.
+    run(&cargo, &[&workspace[..], &["--no-run"]].concat())?;
+    fuzz_smoke()?;
+    run(&cargo, &workspace)
 }
 
-/// Seconds and seed of the fuzz smoke that closes `cargo xtask test`/`ci`. The seed
+/// Seconds and seed of the fuzz smoke of `cargo xtask test`/`ci`. The seed
 /// is fixed so that a failure reproduces with `cargo xtask fuzz --seed 1`.
 const FUZZ_SMOKE: (&str, &str) = ("6", "1");
 
@@ -268,8 +264,8 @@ const HELP: &str = "cargo xtask <command>
 commands:
   ci      what CI runs: fmt check, clippy -D warnings, every test
   test    every test: doc tests, feature suites, the release-only soak
-          (1,000,000 kernel calls, memory flat), the workspace (nextest),
-          then a 6 s fuzz smoke (seed 1)
+          (1,000,000 kernel calls, memory flat), a 6 s fuzz smoke (seed 1),
+          then the workspace (nextest)
   fmt     format the workspace
   fuzz    structure-aware fuzzing of every parser and face (release build of
           cfa-fuzz; fails on any panic, hang or broken invariant)
