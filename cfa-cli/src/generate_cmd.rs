@@ -281,7 +281,9 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
             outln!("artifact hash: {}", artifact.artifact_hash());
             outln!(
                 "approved by decision {} (policy bundle {}, content_hash {})",
-                decided.decision_id, decided.policy_bundle, decided.content_hash
+                decided.decision_id,
+                decided.policy_bundle,
+                decided.content_hash
             );
         }
     }

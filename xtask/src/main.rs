@@ -107,7 +107,13 @@ fn test() -> Result<(), String> {
         }
         run(&cargo, &args)?;
     }
-    let workspace = ["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
+    let workspace = [
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+    ];
     // Build the workspace's test binaries (and the debug `cfa` they use) first, so
     // the fuzz smoke drives that same binary and the run still closes on the main
     // suite's summary.
