@@ -107,19 +107,13 @@ fn test() -> Result<(), String> {
         }
         run(&cargo, &args)?;
     }
-    let workspace = [
-        "nextest",
-        "run",
-        "--workspace",
-        "--locked",
-        "--no-fail-fast",
-    ];
+    let workspace = ["nextest", "run", "--workspace", "--locked"];
     // Build the workspace's test binaries (and the debug `cfa` they use) first, so
     // the fuzz smoke drives that same binary and the run still closes on the main
     // suite's summary.
     run(&cargo, &[&workspace[..], &["--no-run"]].concat())?;
     fuzz_smoke()?;
-    run(&cargo, &workspace)
+    run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
 }
 
 /// Seconds and seed of the fuzz smoke of `cargo xtask test`/`ci`. The seed
