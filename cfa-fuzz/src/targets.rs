@@ -400,16 +400,18 @@ fn audit_log(_: &Fixtures, data: &[u8]) -> Outcome {
         let _ = bad.reason.code();
     }
     if report.intact() {
-        // Intact means every non-blank line is an event whose hash and link hold.
+        // Intact means every line the reference's reader sees is an event whose hash
+        // and link hold. That reader (written out here independently of the verifier's
+        // byte scanner) strips the whole text of Python whitespace, splits it at
+        // Python's line breaks (`str.splitlines`) and skips empty lines.
+        let text =
+            std::str::from_utf8(data).map_err(|_| "intact log, but it is not UTF-8".to_owned())?;
         let mut prev = String::new();
         let mut events = 0u64;
-        for raw in data.split(|b| *b == b'\n') {
-            let line = raw.trim_ascii();
+        for line in py_splitlines(text.trim_matches(py_space)) {
             if line.is_empty() {
                 continue;
             }
-            let line = std::str::from_utf8(line)
-                .map_err(|_| format!("intact log, but event {events} is not UTF-8"))?;
             let ev = AuditEvent::from_jsonl_line(line)
                 .map_err(|e| format!("intact log, but event {events} does not parse: {e}"))?;
             let computed = ev.compute_hash();
@@ -433,6 +435,43 @@ fn audit_log(_: &Fixtures, data: &[u8]) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// Python's `str.isspace` (what `str.strip` removes): Unicode White_Space plus the
+/// information separators U+001C..U+001F.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.splitlines()`: breaks at \n, \r, \r\n, \v, \f, \x1c, \x1d, \x1e,
+/// \x85, U+2028 and U+2029; a break at the very end opens no further line.
+fn py_splitlines(text: &str) -> Vec<&str> {
+    let is_break = |c: char| {
+        matches!(
+            c,
+            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}'
+                ..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    };
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.char_indices().find(|(_, c)| is_break(*c)) {
+            Some((i, c)) => {
+                out.push(rest.get(..i).unwrap_or_default());
+                let mut next = i + c.len_utf8();
+                if c == '\r' && rest.get(next..).is_some_and(|r| r.starts_with('\n')) {
+                    next += 1;
+                }
+                rest = rest.get(next..).unwrap_or_default();
+            }
+            None => {
+                out.push(rest);
+                rest = "";
+            }
+        }
+    }
+    out
 }
 
 fn checkpoint(fx: &Fixtures, data: &[u8]) -> Outcome {
