@@ -3,7 +3,7 @@
 use cfa_types::{SignatureError, StateSignature};
 use serde_json::{Value, json};
 
-/// The reference `sigs/ok.json` (reference.md §1.4): every bundle approves it.
+/// The reference `sigs/ok.json` (docs/compatibility.md#signature-json): every bundle approves it.
 pub const OK_SIGNATURE: &str = r#"{
   "domain": "fiscal",
   "intent": "reconciliation_and_persist",

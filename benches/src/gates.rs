@@ -1,4 +1,4 @@
-//! The latency gates of design.md §6: each path measured in-process (best of several
+//! The latency gates of docs/architecture.md#performance-gates: each path measured in-process (best of several
 //! runs), compared with its gate, and rendered as a Markdown table.
 
 use crate::fixtures;
@@ -81,7 +81,7 @@ pub struct Options {
     pub budget: Duration,
     /// Runs per path; the best median and best p99 are kept.
     pub runs: u32,
-    /// Multiplier on every gate (1.0 = design.md §6 as written).
+    /// Multiplier on every gate (1.0 = docs/architecture.md#performance-gates as written).
     pub slack: f64,
     /// A `cfa` binary for the cold-start measurement, if any.
     pub cfa_bin: Option<PathBuf>,
@@ -98,15 +98,15 @@ impl Default for Options {
     }
 }
 
-/// design.md §6 as written: default rules, parsed signature. The reference figure it
-/// is set against (6.2 / 9.8 µs) is the `ok` → approve row of reference.md §19.
+/// docs/architecture.md#performance-gates as written: default rules, parsed signature. The reference figure it
+/// is set against (6.2 / 9.8 µs) is the `ok` → approve row of docs/architecture.md#performance-gates.
 const EVALUATE_GATE: Gate = Gate {
     p50_ns: Some(200.0),
     p99_ns: Some(1_000.0),
 };
-/// design.md §6 sets no absolute gate for decisions that carry faults; these are ratio
-/// gates (design.md §6 allows them): at least 10× faster than the reference's
-/// `replan_multi` row (19.4 / 35.8 µs, reference.md §19). Faults own their strings,
+/// docs/architecture.md#performance-gates sets no absolute gate for decisions that carry faults; these are ratio
+/// gates (docs/architecture.md#performance-gates allows them): at least 10× faster than the reference's
+/// `replan_multi` row (19.4 / 35.8 µs, docs/architecture.md#performance-gates). Faults own their strings,
 /// so a 3-fault replan costs ~35 small allocations (see the README's follow-ups).
 const EVALUATE_REPLAN_GATE: Gate = Gate {
     p50_ns: Some(19_400.0 / 10.0),
@@ -129,7 +129,7 @@ const COLD_START_GATE: Gate = Gate {
     p50_ns: Some(5_000_000.0),
     p99_ns: None,
 };
-/// design.md §6: verify a 100,000-event chain, whole CLI process, ≤ 100 ms (median).
+/// docs/architecture.md#performance-gates: verify a 100,000-event chain, whole CLI process, ≤ 100 ms (median).
 const VERIFY_CHAIN_GATE: Gate = Gate {
     p50_ns: Some(100_000_000.0),
     p99_ns: None,

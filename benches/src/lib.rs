@@ -1,6 +1,6 @@
 //! Benchmarks of the CFA hot paths: the shared fixtures (reference signatures, an
 //! audit-sized event, generated bundles), the measured paths themselves, and the HDR
-//! latency-gate runner behind `cargo xtask bench` (design.md §6). This crate only
+//! latency-gate runner behind `cargo xtask bench` (docs/architecture.md#performance-gates). This crate only
 //! calls the public APIs of the other crates; it must not hold decision logic.
 
 pub mod fixtures;

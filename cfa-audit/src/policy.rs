@@ -1,5 +1,5 @@
 //! The `policy check --audit-log/--audit-db` event: the reference's details layout
-//! (§14.2) plus our additions at the end of `details`.
+//! (docs/compatibility.md#policy-check-audit-event) plus our additions at the end of `details`.
 
 use crate::error::AuditError;
 use crate::event::NewEvent;

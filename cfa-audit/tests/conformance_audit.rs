@@ -1,6 +1,6 @@
 //! Conformance: every chain of `shared/conformance/audit` gets the verdict of
 //! expected.json (tampered variants rebuilt from their recipes and checked by sha256),
-//! except where design.md B3 makes us stricter — those cases assert OUR verdict and say why.
+//! except where docs/differences.md#b3-audit-chain-integrity makes us stricter — those cases assert OUR verdict and say why.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -8,7 +8,7 @@ use cfa_types::StateSignature;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What a backend supports (reference.md §9.3 table, plus what our static validation checks).
+/// What a backend supports (docs/compatibility.md#static-validation-codes, plus what our static validation checks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendCapabilities {
     /// Backend name.

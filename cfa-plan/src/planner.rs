@@ -1,6 +1,6 @@
 //! `ExecutionPlanner`: signature (+ catalog) → [`ExecutionPlan`].
 //!
-//! Rules (fixes of reference.md §20 B8 are marked):
+//! Rules (fixes of docs/differences.md#b8-generated-code-is-correct-and-safe are marked):
 //! - one `extract_{ds}` per dataset; `filter_{ds}` when `partition_by` is set (column:
 //!   the dataset's own `partition_column` when it is listed in `partition_by`, else
 //!   `partition_by[0]`; skipped only when the catalog lists the dataset's columns and the
@@ -125,7 +125,7 @@ pub enum PlanError {
     Order(#[from] CycleError),
 }
 
-/// The plan phase boundary (design.md §2): the kernel holds a `dyn Planner`.
+/// The plan phase boundary (docs/architecture.md#phase-boundaries): the kernel holds a `dyn Planner`.
 pub trait Planner: Send + Sync {
     /// Plans an approved signature; `catalog` supplies column lists (and extra PII).
     fn plan(

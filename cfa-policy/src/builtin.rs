@@ -1,4 +1,4 @@
-//! The bundles that ship inside the crate and resolve by name (design.md B7).
+//! The bundles that ship inside the crate and resolve by name (docs/differences.md#b7-bundle-semantics).
 
 use crate::bundle::{BundleError, BundleFormat, load_bundle};
 use crate::engine::PolicyEngine;

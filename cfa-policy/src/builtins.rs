@@ -1,6 +1,6 @@
-//! The ten built-in conditions (reference.md §2, design.md B7), compiled to an enum
+//! The ten built-in conditions (docs/compatibility.md#conditions, docs/differences.md#b7-bundle-semantics), compiled to an enum
 //! so that evaluating them needs no allocation and no dynamic dispatch, and the fix
-//! each one declares (design.md B5).
+//! each one declares (docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 
 use crate::condition::{
     DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, EvalContext, RuleParams, Verdict,

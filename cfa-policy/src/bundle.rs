@@ -1,4 +1,4 @@
-//! Policy bundles (reference.md §5): the typed rule list, and loading it from YAML
+//! Policy bundles (docs/compatibility.md#policy-bundles): the typed rule list, and loading it from YAML
 //! or JSON text with every problem located at its line and column.
 
 use crate::condition::RuleParams;

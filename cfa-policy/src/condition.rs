@@ -1,5 +1,5 @@
 //! The `Condition` trait, the parameters a rule hands to its condition, and what a
-//! condition answers: whether it fires, and how to fix it (design.md B5).
+//! condition answers: whether it fires, and how to fix it (docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 
 use cfa_types::{Catalog, Fix, StateSignature, TargetLayer};
 use serde_json::{Map, Value};
@@ -87,7 +87,7 @@ where
 /// The parameters a rule passes to its condition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleParams {
-    /// Narrows the rule to writes into this layer (design.md B7).
+    /// Narrows the rule to writes into this layer (docs/differences.md#b7-bundle-semantics).
     pub target_layer: Option<TargetLayer>,
     /// `missing_partition`: size from which a dataset needs a partition filter (default 1.0).
     pub min_size_gb: Option<f64>,

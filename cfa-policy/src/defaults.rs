@@ -1,4 +1,4 @@
-//! The built-in default ruleset (reference.md §3), text for text. Rule 3 looks at
+//! The built-in default ruleset (docs/compatibility.md#default-ruleset), text for text. Rule 3 looks at
 //! high-volume datasets only, so it has a condition of its own.
 
 use crate::builtins::BuiltinCondition;

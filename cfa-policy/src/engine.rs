@@ -1,5 +1,5 @@
-//! `PolicyEngine`: the pure decision (reference.md §4) over compiled rules, with the
-//! structured fixes of design.md B5 and fail-closed handling of plugin errors.
+//! `PolicyEngine`: the pure decision (docs/compatibility.md#decisions) over compiled rules, with the
+//! structured fixes of docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions and fail-closed handling of plugin errors.
 
 use crate::builtins::BuiltinCondition;
 use crate::bundle::{PolicyBundle, RuleSpec};
@@ -23,7 +23,7 @@ pub const CONDITION_ERROR_CODE: &str = "POLICY_CONDITION_ERROR";
 /// Default replan cap.
 pub const DEFAULT_MAX_REPLAN_ATTEMPTS: u32 = 3;
 
-/// What `rules list` / `rules explain` show for one rule (design.md B7: with family).
+/// What `rules list` / `rules explain` show for one rule (docs/differences.md#b7-bundle-semantics: with family).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleDescription {
     /// Rule name.
@@ -56,7 +56,7 @@ pub struct PolicyEngine {
 }
 
 impl Default for PolicyEngine {
-    /// The built-in default ruleset (reference.md §3), version `v1.0`.
+    /// The built-in default ruleset (docs/compatibility.md#default-ruleset), version `v1.0`.
     fn default() -> Self {
         let (rules, conditions) = defaults::default_rules().into_iter().unzip();
         PolicyEngine {
@@ -137,7 +137,7 @@ impl PolicyEngine {
         self.evaluate_with_catalog(signature, None, replan_count)
     }
 
-    /// The decision for `signature` (reference.md §4): replan guard first, every rule
+    /// The decision for `signature` (docs/compatibility.md#decisions): replan guard first, every rule
     /// evaluated, block > replan > approve, interventions and fixes only on replan.
     pub fn evaluate_with_catalog(
         &self,

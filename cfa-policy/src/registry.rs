@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// A condition name that no one registered (reference.md §2 wording).
+/// A condition name that no one registered (docs/compatibility.md#conditions wording).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown condition '{name}'. Registered conditions: {}", .registered.join(", "))]
 pub struct UnknownCondition {

@@ -1,5 +1,5 @@
 //! Strict bundle validation with the reference's issue paths, messages and order
-//! (reference.md §5.1). Values the reference could not hash (a list or object where
+//! (docs/compatibility.md#bundle-validation). Values the reference could not hash (a list or object where
 //! an enum string belongs) are ordinary issues here.
 
 use crate::registry::ConditionRegistry;

@@ -204,7 +204,7 @@ fn partition_conditions() {
         ["FINOPS_SENSITIVE_WITHOUT_PARTITION"]
     );
     assert!(d.evaluate(&internal(json!(5000)), 0).faults.is_empty());
-    // prod-v1 differs from the defaults exactly there (reference.md §5.2)
+    // prod-v1 differs from the defaults exactly there (docs/compatibility.md#built-in-bundles)
     let prod = PolicyEngine::builtin("prod-v1").unwrap();
     assert_eq!(
         prod.evaluate(&sens("sensitive"), 0).fault_codes(),

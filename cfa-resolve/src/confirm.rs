@@ -1,4 +1,4 @@
-//! Confirmation (reference.md §7 "Confirmation mode" and ConfirmationOrchestrator):
+//! Confirmation (docs/compatibility.md#confirmation-mode and ConfirmationOrchestrator):
 //! how much confirmation a resolution needs, the handlers that give it, and the
 //! outcome with the reference's reasons and rejection faults.
 
@@ -19,7 +19,7 @@ pub const HARD_REJECTED: &str = "CONFIRMATION_HARD_REJECTED";
 /// Fault code when a human escalation is rejected.
 pub const HUMAN_ESCALATION_REJECTED: &str = "CONFIRMATION_HUMAN_ESCALATION_REJECTED";
 
-/// The mode a resolution needs: the first matching rule of reference §7 wins.
+/// The mode a resolution needs: the first matching rule of docs/compatibility.md#confirmation-mode wins.
 ///
 /// 1. gold layer → human escalation;
 /// 2. confidence < 0.65 with PII → human escalation;

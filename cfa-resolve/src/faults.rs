@@ -1,6 +1,6 @@
-//! The formalize-stage faults of reference.md §8.1 step 4, with their exact texts
+//! The formalize-stage faults of docs/compatibility.md#the-governed-run (strict mode), with their exact texts
 //! (they reach `cfa evaluate --strict` output). The kernel decides when to apply them;
-//! design.md B2 blocks an ungrounded intent by default, not only in strict mode.
+//! docs/differences.md#b2-fail-closed blocks an ungrounded intent by default, not only in strict mode.
 
 use crate::normalizer::Resolution;
 use crate::pyfmt::fmt2;
@@ -52,7 +52,7 @@ pub fn low_confidence_fault(confidence: f64, min_confidence: f64) -> Fault {
 
 /// The reference's strict check, in its order: no dataset matched, otherwise
 /// confidence below `min_confidence` (pass `None` to skip the confidence check, as
-/// `evaluate` without `--strict` does under design.md B2).
+/// `evaluate` without `--strict` does under docs/differences.md#b2-fail-closed).
 pub fn grounding_fault(resolution: &Resolution, min_confidence: Option<f64>) -> Option<Fault> {
     if resolution.signature.datasets.is_empty() {
         return Some(no_dataset_match_fault());

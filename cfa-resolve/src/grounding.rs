@@ -1,4 +1,4 @@
-//! Constraints grounded in the intent's words and the catalog (design.md B2): the
+//! Constraints grounded in the intent's words and the catalog (docs/differences.md#grounded-constraints): the
 //! rule-based normaliser states what the text asks for, so that policy rules can fire
 //! and replan with the catalog's own values. The rules are listed in the crate docs.
 

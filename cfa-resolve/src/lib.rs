@@ -6,7 +6,7 @@
 //! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
 //! values).
 //!
-//! # Matching (design.md B12)
+//! # Matching (docs/differences.md#whole-word-keyword-matching)
 //!
 //! The intent is lowercased and split on every char that is not a Unicode letter, a
 //! Unicode digit or `_`. A layer, intent, domain or constraint keyword matches a word
@@ -17,9 +17,9 @@
 //! Layers are tried gold, silver, bronze (default silver); intents and domains in pack
 //! order (defaults `transform_and_persist` and `general`); datasets in catalog key
 //! order, with their catalog metadata. Confidence, ambiguity, overrides and the
-//! confirmation mode follow reference.md §7 exactly.
+//! confirmation mode follow docs/compatibility.md#normaliser exactly.
 //!
-//! # Constraints (design.md B2)
+//! # Constraints (docs/differences.md#grounded-constraints)
 //!
 //! The reference always emitted safe constraints, so no policy rule could ever fire on
 //! its output. Here every constraint states what the words and the catalog say:

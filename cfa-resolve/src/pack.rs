@@ -137,7 +137,7 @@ pub const FALLBACK_INTENT: &str = "transform_and_persist";
 pub const DEFAULT_DOMAIN: &str = "general";
 
 impl KeywordPack {
-    /// The reference's English keywords (reference.md §7) exactly, plus the English
+    /// The reference's English keywords (docs/compatibility.md#normaliser) exactly, plus the English
     /// constraint words. It has no domain keywords, so the domain is `general`.
     pub fn english() -> Self {
         let mut intents = IndexMap::new();

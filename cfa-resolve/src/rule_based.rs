@@ -1,5 +1,5 @@
-//! The deterministic rule-based normaliser (reference.md §7) with whole-word matching
-//! (design.md B12) and constraints grounded in the catalog (design.md B2).
+//! The deterministic rule-based normaliser (docs/compatibility.md#normaliser) with whole-word matching
+//! (docs/differences.md#whole-word-keyword-matching) and constraints grounded in the catalog (docs/differences.md#grounded-constraints).
 
 use crate::compiled::CompiledPacks;
 use crate::confirm::confirmation_mode;
@@ -183,7 +183,7 @@ fn lowercase(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// Reference §7 step 6: 0.85 with datasets (0.45 without), −0.1 for PII on a
+/// docs/compatibility.md#confidence-and-ambiguity: 0.85 with datasets (0.45 without), −0.1 for PII on a
 /// protected layer, −0.3 for an empty catalog, clamped to [0.05, 0.99], 2 decimals.
 pub fn base_confidence(signature: &StateSignature, catalog_empty: bool) -> f64 {
     let mut c: f64 = if signature.datasets.is_empty() {
@@ -200,7 +200,7 @@ pub fn base_confidence(signature: &StateSignature, catalog_empty: bool) -> f64 {
     round2(c.clamp(0.05, 0.99))
 }
 
-/// Reference §7 step 7 (strict mode uses `min_confidence`, 0.65 by default).
+/// docs/compatibility.md#confidence-and-ambiguity (strict mode uses `min_confidence`, 0.65 by default).
 pub fn ambiguity(confidence: f64, strict: bool, min_confidence: f64) -> AmbiguityLevel {
     if strict && confidence < min_confidence {
         AmbiguityLevel::High

@@ -1,4 +1,4 @@
-//! Whole-word reading of intent text (design.md B12): lowercase, split on every char
+//! Whole-word reading of intent text (docs/differences.md#whole-word-keyword-matching): lowercase, split on every char
 //! that is not a letter, digit or `_`, and match keywords as word prefixes and dataset
 //! names as whole words. No regex, no allocation beyond one lowercased copy and the
 //! word spans.

@@ -1,4 +1,4 @@
-//! Confirmation: modes, handlers and outcomes (reference.md §7 ConfirmationOrchestrator).
+//! Confirmation: modes, handlers and outcomes (docs/compatibility.md#confirmation-mode).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -5,7 +5,7 @@
 //! intent label, confidence, ambiguity, confirmation_mode, and the constraints
 //! `enforce_types`, `max_cost_dbu` and `custom`.
 //!
-//! Deliberate differences (design.md B2: the reference's constraints were always the
+//! Deliberate differences (docs/differences.md#grounded-constraints: the reference's constraints were always the
 //! safe ones, so no policy rule could fire on them), checked rather than skipped:
 //! - `no_pii_raw`: equal (true) whenever no matched dataset has PII columns; with PII
 //!   and no anonymisation word it is `false` here.

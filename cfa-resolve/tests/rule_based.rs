@@ -1,5 +1,5 @@
 //! Behaviour of the rule-based normaliser beyond the conformance corpus: the
-//! reference's observed table (reference.md §7), the substring traps that whole-word
+//! reference's observed table (docs/compatibility.md#normaliser), the substring traps that whole-word
 //! matching fixes (B12), grounded constraints (B2), packs, strict mode and the
 //! environment (B13).
 #![allow(

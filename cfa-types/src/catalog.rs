@@ -1,4 +1,4 @@
-//! The dataset catalog (reference.md §6): what datasets exist and what they hold.
+//! The dataset catalog (docs/compatibility.md#catalog): what datasets exist and what they hold.
 //!
 //! Reading here is lenient (missing keys take defaults, unknown keys are ignored) and
 //! keeps catalog key order; the strict checks with the reference's issue paths live

@@ -1,4 +1,4 @@
-//! The string enums of the reference (reference.md §1), serialised as their values.
+//! The string enums of the reference (docs/compatibility.md#signature-json), serialised as their values.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -56,7 +56,7 @@ string_enum! {
         RolledBack = "rolled_back",
         /// Reference-only state (bug B1); this implementation reports promotion beside the decision.
         PromotionCandidate = "promotion_candidate",
-        /// Published with failed steps (design.md B6): a final state of its own.
+        /// Published with failed steps (docs/differences.md#b6-degraded-is-its-own-final-state): a final state of its own.
         Degraded = "degraded",
     }
 }

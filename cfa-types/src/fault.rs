@@ -1,5 +1,5 @@
-//! Faults, structured fixes (patches) and the policy decision (reference.md §1.6,
-//! design.md B5).
+//! Faults, structured fixes (patches) and the policy decision (docs/compatibility.md#decisions,
+//! docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 
 use crate::enums::{FaultFamily, FaultSeverity, PolicyAction};
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ impl Patch {
     }
 }
 
-/// What a condition knows about fixing itself (design.md B5).
+/// What a condition knows about fixing itself (docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fix {

@@ -3,7 +3,7 @@
 //! canonical JSON writer (Python `json.dumps` compatible) behind every hash.
 //!
 //! This crate owns the compatibility contract with cfa-kernel 1.1.0 for shapes and
-//! hashes (design.md §3.1–§3.2). It does no I/O beyond parsing values it is handed,
+//! hashes (docs/compatibility.md#signature-json and docs/compatibility.md#hashes). It does no I/O beyond parsing values it is handed,
 //! and it must not know about policy rules, planning, code generation, execution or
 //! storage: every other crate builds on it, never the reverse.
 

@@ -1,4 +1,4 @@
-//! `StateSignature` and its parts (reference.md §1.1–§1.5): the typed form of an
+//! `StateSignature` and its parts (docs/compatibility.md#signature-json): the typed form of an
 //! intent, its JSON shape, lenient reading, and its hashes.
 
 use crate::canonical::{self, Style};
@@ -273,7 +273,7 @@ impl DatasetRef {
 }
 
 impl SignatureConstraints {
-    /// Reads constraints leniently; missing keys take the §1.2 defaults.
+    /// Reads constraints leniently; missing keys take the defaults of docs/compatibility.md#signature-defaults.
     pub fn from_value(v: &Value) -> Result<Self, SignatureError> {
         let obj = match v {
             Value::Null => return Ok(Self::default()),
@@ -404,7 +404,7 @@ impl StateSignature {
         }
     }
 
-    /// The exact text the reference hashes for `signature_hash` (reference.md §1.5).
+    /// The exact text the reference hashes for `signature_hash` (docs/compatibility.md#signature_hash).
     pub fn signature_hash_payload(&self) -> String {
         let mut names: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
         names.sort_unstable();
@@ -474,7 +474,7 @@ impl StateSignature {
         Value::Object(m)
     }
 
-    /// SHA-256 over every decision-relevant field (design.md B4): two signatures with
+    /// SHA-256 over every decision-relevant field (docs/differences.md#b4-content_hash-beside-signature_hash): two signatures with
     /// the same `content_hash` always get the same decision from the same bundle.
     pub fn content_hash(&self) -> String {
         canonical::sha256_hex(

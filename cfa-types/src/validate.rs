@@ -1,5 +1,5 @@
-//! Strict structural validation with the reference's issue paths (reference.md §1.4,
-//! §5.1, §6). This module holds the shared vocabulary ([`Issue`] and the Python
+//! Strict structural validation with the reference's issue paths (docs/compatibility.md#signature-validation,
+//! docs/compatibility.md#bundle-validation, docs/compatibility.md#catalog). This module holds the shared vocabulary ([`Issue`] and the Python
 //! value predicates every validator uses), the signature and catalog validators, the
 //! signature-against-catalog cross-check, the strict parse path
 //! ([`StateSignature::parse_validated`](crate::StateSignature::parse_validated)) and

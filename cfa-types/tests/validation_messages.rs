@@ -1,5 +1,5 @@
 //! Exact messages of strict validation, the catalog cross-check and the strict
-//! parse path (reference.md §1.4 and §6), plus `py_list_repr` against CPython.
+//! parse path (docs/compatibility.md#signature-validation and docs/compatibility.md#catalog), plus `py_list_repr` against CPython.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -188,7 +188,7 @@ fn fuzz_with(args: &[String], build_cfa: bool) -> Result<(), String> {
         .map_err(|e| format!("fuzzing found a problem (inputs under target/fuzz/crashes): {e}"))
 }
 
-/// `cargo xtask bench`: the latency gates of design.md §6 (release build of
+/// `cargo xtask bench`: the latency gates of docs/architecture.md#performance-gates (release build of
 /// `cfa-gates`, which prints p50/p99 from an HDR histogram and exits 1 on a missed
 /// gate), then optionally the criterion benches and the `cfa policy check` cold start.
 fn bench(args: &[String]) -> Result<(), String> {
@@ -274,7 +274,7 @@ commands:
             --seed S       run seed (default from the clock; printed)
             --no-process   skip the `cfa mcp`/`cfa serve`/CLI process targets
             --crash-dir D  where failing inputs go (default target/fuzz/crashes)
-  bench   latency gates of design.md §6 (release build; p50/p99 from an HDR
+  bench   latency gates of docs/architecture.md#performance-gates (release build; p50/p99 from an HDR
           histogram; fails when a gate is missed)
             --criterion    also run the criterion benches (cargo bench)
             --cold-start   also build `cfa` (release) and time whole processes:

@@ -1,4 +1,4 @@
-//! `cfa-gates`: measures the CFA hot paths against the latency gates of design.md §6,
+//! `cfa-gates`: measures the CFA hot paths against the latency gates of docs/architecture.md#performance-gates,
 //! prints a Markdown table, and exits 1 when a gate is missed (2 on a broken run).
 //! Run it in release mode; `cargo xtask bench` does.
 
@@ -15,7 +15,7 @@ const USAGE: &str = "usage: cfa-gates [--budget-ms N] [--runs N] [--slack X] [--
 
   --budget-ms N   sampling time per path and run (default 400)
   --runs N        runs per path; the best median and p99 are kept (default 3)
-  --slack X       multiply every gate by X (default 1.0: design.md §6 as written)
+  --slack X       multiply every gate by X (default 1.0: docs/architecture.md#performance-gates as written)
   --cfa-bin PATH  also time `PATH policy check` as a whole process (cold start)
 ";
 

@@ -1,6 +1,6 @@
-//! Static validation of generated artifacts on a parsed form (design.md B8): SQL and the
+//! Static validation of generated artifacts on a parsed form (docs/differences.md#b8-generated-code-is-correct-and-safe): SQL and the
 //! compiled dbt model through sqlparser's AST, PySpark through a Python tokenizer. Fault
-//! codes follow reference.md §9.3; faults are family `static_safety_faults`.
+//! codes follow docs/compatibility.md#static-validation-codes; faults are family `static_safety_faults`.
 
 pub mod jinja;
 pub mod python;
@@ -118,7 +118,7 @@ pub(crate) fn raw_pii_fault(column: &str, context: &str) -> Fault {
     )
 }
 
-/// A schema contract (reference.md §9.3 check 4): columns that must never be referenced
+/// A schema contract (docs/compatibility.md#static-validation-codes, the schema contract): columns that must never be referenced
 /// raw. Unlike the reference (bug B8), a column used only inside its own SHA-256
 /// hashing expression does not count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

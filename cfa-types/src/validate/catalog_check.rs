@@ -1,5 +1,5 @@
 //! Strict validation of catalog JSON (the reference's `validate_catalog`,
-//! reference.md §6) and the signature-against-catalog cross-check of
+//! docs/compatibility.md#catalog) and the signature-against-catalog cross-check of
 //! `policy check --strict --catalog`.
 
 use super::pyrepr::{py_list_repr, py_str};
@@ -15,7 +15,7 @@ const NOT_A_MAPPING: &str = "must be an object keyed by dataset name";
 /// Validates catalog JSON strictly (the reference's `validate_catalog`).
 ///
 /// Without `require_datasets`, `null`, `{}` and `{"datasets": null}` are valid. Issues
-/// come in the reference's order with its paths and messages (reference.md §6); an
+/// come in the reference's order with its paths and messages (docs/compatibility.md#catalog); an
 /// empty list means valid.
 pub fn catalog(data: &Value, require_datasets: bool) -> Vec<Issue> {
     let mut issues = Vec::new();
@@ -108,7 +108,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// Checks a (validated) signature against a catalog, as `policy check --strict
-/// --catalog` does (reference.md §6): for each dataset `i`, issues at
+/// --catalog` does (docs/compatibility.md#catalog): for each dataset `i`, issues at
 /// `signature.datasets[i].name|classification|pii_columns|partition_column` with the
 /// reference's messages, PII sets rendered as sorted Python lists (`['cpf', 'email']`).
 ///

@@ -1,5 +1,5 @@
 //! Strict validation of signature JSON: the reference's `validate_signature_data`
-//! (reference.md §1.4), issue for issue and in the same order.
+//! (docs/compatibility.md#signature-validation), issue for issue and in the same order.
 
 use super::{Issue, is_non_empty_str, is_non_negative_number};
 use crate::enums::{DatasetClassification, TargetLayer};
@@ -29,7 +29,7 @@ pub fn unwrap_signature(data: &Value) -> &Value {
 /// Validates signature JSON strictly (the reference's `validate_signature_data`).
 ///
 /// Returns every issue in the reference's order; an empty list means valid. Paths and
-/// messages are the reference's (reference.md §1.4), with two deliberate additions,
+/// messages are the reference's (docs/compatibility.md#signature-validation), with two deliberate additions,
 /// both for values the reference accepted here and then crashed on or mis-read later:
 /// a list or object in `target_layer`/`classification` is an ordinary issue (the
 /// reference raised `TypeError`), and fields the typed reader needs but the reference
