@@ -538,7 +538,7 @@ impl NewEvent {
 
     /// Sets the top-level `policy_bundle_version` and ALSO writes
     /// `policy_bundle_version` and `policy_bundle_hash` inside `details`, so both are
-    /// covered by the event hash (design B3). Existing detail keys keep their position.
+    /// covered by the event hash (docs/differences.md#b3-audit-chain-integrity). Existing detail keys keep their position.
     #[must_use]
     pub fn with_bundle(mut self, version: impl Into<String>, hash: impl Into<String>) -> Self {
         let version = version.into();

@@ -631,7 +631,7 @@ fn regular_file(path: &Path) -> Result<(), AuditError> {
 }
 
 /// Verifies a JSONL log in one streaming pass (both halves of a large file in
-/// parallel). A missing file is an error (design B2).
+/// parallel). A missing file is an error (docs/differences.md#b2-fail-closed).
 pub fn verify_file(
     path: &Path,
     opts: &VerifyOptions,

@@ -41,7 +41,7 @@ pub struct PolicyCheckRecord {
     pub interventions: Vec<String>,
     /// Reasoning string.
     pub reasoning: String,
-    /// Our `content_hash` over the whole canonical signature (design B4).
+    /// Our `content_hash` over the whole canonical signature (docs/differences.md#b4-content_hash-beside-signature_hash).
     pub content_hash: String,
 }
 
