@@ -4,6 +4,46 @@
 //! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs and
 //! anchored retention. It must NOT know about policies, signatures, catalogs or the
 //! kernel: callers hand it finished details, and timestamps are injected.
+//!
+//! # Example: append and verify a chain
+//!
+//! ```
+//! use cfa_audit::{AuditEvent, AuditStore, Durability, JsonlStore, NewEvent, VerifyOptions, verify_file};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("audit.jsonl");
+//! let store = JsonlStore::open(&path, Durability::Always)?; // locked, fsynced appends
+//! let first = store.append(
+//!     NewEvent::new("intent-1", "policy_check", "policy_evaluation", "approve",
+//!                   "2026-01-01T00:00:00+00:00")
+//!         .detail("reasoning", "All rules passed. Execution approved."),
+//! )?;
+//! let second = store.append(NewEvent::new(
+//!     "intent-1", "policy_check", "policy_evaluation", "block", "2026-01-01T00:00:01+00:00",
+//! ))?;
+//! assert_eq!(first.previous_hash, ""); // genesis
+//! assert_eq!(second.previous_hash, first.event_hash); // the chain
+//! assert_eq!(first.event_hash, first.compute_hash()); // the reference's recipe
+//! drop(store);
+//!
+//! // One streaming pass over the file.
+//! let report = verify_file(&path, &VerifyOptions::default(), &mut |_| {})?;
+//! assert!(report.intact());
+//! assert_eq!(report.events, 2);
+//! assert_eq!(report.tail_hash, second.event_hash);
+//!
+//! // Change one hashed field of the first line: verification names the event.
+//! let text = std::fs::read_to_string(&path)?;
+//! std::fs::write(&path, text.replacen("\"approve\"", "\"replan\"", 1))?;
+//! let report = verify_file(&path, &VerifyOptions::default(), &mut |_| {})?;
+//! assert!(!report.intact());
+//! assert_eq!(report.first_bad.map(|b| b.index), Some(0));
+//!
+//! // Lines are the reference's JSONL layout and read back exactly.
+//! let line = std::fs::read_to_string(&path)?.lines().nth(1).unwrap_or_default().to_owned();
+//! assert_eq!(AuditEvent::from_jsonl_line(&line).ok(), Some(second));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod checkpoint;
 pub mod error;

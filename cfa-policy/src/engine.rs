@@ -132,7 +132,44 @@ impl PolicyEngine {
             .map(describe)
     }
 
-    /// Evaluates without a catalog (`schema_mismatch` then fires: it cannot be checked).
+    /// Evaluates without a catalog: [`PolicyEngine::evaluate_with_catalog`] with `None`.
+    ///
+    /// None of the default rules (nor any rule of `prod-v1`) looks at the catalog, so for
+    /// them this is the whole decision. A bundle rule on the `schema_mismatch` condition
+    /// (e.g. `eu-ai-act-v1`'s `art15_accuracy`) does fire without a catalog, because the
+    /// datasets' metadata cannot be checked; pass the catalog to
+    /// [`PolicyEngine::evaluate_with_catalog`] for such bundles.
+    ///
+    /// ```
+    /// use cfa_policy::PolicyEngine;
+    /// use cfa_types::{Catalog, PolicyAction, StateSignature};
+    ///
+    /// let sig = StateSignature::parse_validated(
+    ///     r#"{"domain": "sales", "intent": "aggregate_and_persist", "target_layer": "silver",
+    ///         "datasets": [{"name": "orders", "merge_keys": ["order_id"]}],
+    ///         "constraints": {},
+    ///         "execution_context": {"policy_bundle_version": "v1.0",
+    ///             "catalog_snapshot_version": "c1", "context_registry_version_id": "v1"}}"#,
+    ///     true,
+    /// )?;
+    ///
+    /// // The default rules need no catalog: approve.
+    /// let default = PolicyEngine::default().evaluate(&sig, 0);
+    /// assert_eq!(default.action, PolicyAction::Approve);
+    /// assert!(default.faults.is_empty());
+    ///
+    /// // A bundle with a schema_mismatch rule blocks when it cannot check the metadata ...
+    /// let eu = PolicyEngine::builtin("eu-ai-act-v1")?;
+    /// let blind = eu.evaluate(&sig, 0);
+    /// assert_eq!(blind.action, PolicyAction::Block);
+    /// assert_eq!(blind.faults[0].code, "EU_AI_ACT_ART15_ACCURACY");
+    ///
+    /// // ... and approves once the catalog agrees with the signature.
+    /// let catalog = Catalog::from_value(&serde_json::json!(
+    ///     {"datasets": {"orders": {"merge_keys": ["order_id"]}}}))?;
+    /// assert_eq!(eu.evaluate_with_catalog(&sig, Some(&catalog), 0).action, PolicyAction::Approve);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn evaluate(&self, signature: &StateSignature, replan_count: u32) -> PolicyResult {
         self.evaluate_with_catalog(signature, None, replan_count)
     }

@@ -6,6 +6,43 @@
 //! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
 //! values).
 //!
+//! # Example
+//!
+//! ```
+//! use cfa_resolve::{AlwaysReject, NormalizerInput, RuleBasedNormalizer, confirm};
+//! use cfa_types::{Catalog, ConfirmationMode, TargetLayer};
+//!
+//! let catalog = Catalog::from_value(&serde_json::json!({"datasets": {
+//!     "nfe": {"classification": "high_volume", "size_gb": 4000,
+//!             "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
+//!     "clientes": {"classification": "sensitive", "pii_columns": ["cpf", "email"],
+//!                  "partition_column": "processing_date", "merge_keys": ["cliente_id"]}}}))?;
+//! let normalizer = RuleBasedNormalizer::default(); // English keywords
+//!
+//! let intent = "Join nfe with clientes daily, anonymize pii, into silver";
+//! let r = normalizer.resolve(&NormalizerInput::new(intent, &catalog, "intent-1"));
+//! let sig = &r.signature;
+//! assert_eq!(sig.target_layer, TargetLayer::Silver);
+//! assert_eq!(sig.intent, "reconciliation_and_persist");
+//! let names: Vec<&str> = sig.datasets.iter().map(|d| d.name.as_str()).collect();
+//! assert_eq!(names, ["nfe", "clientes"]); // catalog order, catalog metadata
+//! // Grounded constraints: "anonymize pii" and "daily" are what make them safe.
+//! assert!(sig.constraints.no_pii_raw);
+//! assert_eq!(sig.constraints.partition_by, ["processing_date"]);
+//! // PII written to silver needs a hard confirmation; a rejecting handler blocks.
+//! assert_eq!(r.confirmation_mode, ConfirmationMode::Hard);
+//! assert!(!confirm(&r, &AlwaysReject).approved);
+//!
+//! // Whole words only: "conference" does not name the dataset `nfe`.
+//! let r = normalizer.resolve(&NormalizerInput::new("load the conference room", &catalog, "i2"));
+//! assert!(r.signature.datasets.is_empty());
+//!
+//! // Without "anonymize", the PII is raw: policy will replan or block this signature.
+//! let r = normalizer.resolve(&NormalizerInput::new("Join nfe with clientes", &catalog, "i3"));
+//! assert!(!r.signature.constraints.no_pii_raw);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Matching (docs/differences.md#whole-word-keyword-matching)
 //!
 //! The intent is lowercased and split on every char that is not a Unicode letter, a
