@@ -54,7 +54,14 @@ use std::process::ExitCode;
 
 /// CFA: a typed, pre-execution governance kernel for AI agents and data pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "cfa", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "cfa",
+    version,
+    about = "CFA: pre-execution governance for AI agents and data pipelines, with three faces: \
+             this CLI, an MCP server over stdio (`cfa mcp`) and an HTTP decision API (`cfa serve`)",
+    long_about = None,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
