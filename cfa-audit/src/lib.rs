@@ -3,7 +3,8 @@
 //! cross-process locking and torn-tail repair, SQLite, memory), one-pass verification,
 //! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs and
 //! anchored retention. It must NOT know about policies, signatures, catalogs or the
-//! kernel: callers hand it finished details, and timestamps are injected.
+//! kernel: it defines no event of its own (the policy-check event belongs to
+//! cfa-kernel), callers hand it finished details, and timestamps are injected.
 //!
 //! # Example: append and verify a chain
 //!
@@ -53,11 +54,11 @@ pub mod jsonl;
 pub mod lines;
 pub mod merkle;
 pub mod note;
-pub mod policy;
 pub mod proof;
 pub mod retain;
 pub mod sqlite;
 pub mod store;
+pub mod target;
 pub mod time;
 pub mod verify;
 
@@ -65,9 +66,9 @@ pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
-pub use policy::{AuditTarget, PolicyCheckRecord, record_policy_check};
 pub use proof::OfflineProof;
 pub use sqlite::SqliteStore;
 pub use store::{AuditStore, Durability, MemoryStore};
+pub use target::AuditTarget;
 pub use time::{Clock, FixedClock, SystemClock};
 pub use verify::{BadEvent, BadReason, VerifyOptions, VerifyReport};

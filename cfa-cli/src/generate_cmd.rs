@@ -6,8 +6,9 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load;
-use crate::policy_cmd::{self, Decided};
+use crate::policy_cmd;
 use cfa_codegen::{BackendRegistry, GeneratedArtifact, Provenance, StaticValidationResult};
+use cfa_kernel::Decision;
 use cfa_plan::{ExecutionPlanner, Planner};
 use cfa_types::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, Subcommand, ValueEnum};
@@ -179,7 +180,7 @@ fn write_artifact(out: &Path, artifact: &GeneratedArtifact) -> miette::Result<()
     Ok(())
 }
 
-fn decision_json(d: &Decided) -> Value {
+fn decision_json(d: &Decision) -> Value {
     json!({
         "decision_id": d.decision_id,
         "action": d.result.action,
@@ -192,7 +193,7 @@ fn decision_json(d: &Decided) -> Value {
     })
 }
 
-fn report_json(a: &GeneratedArtifact, v: &StaticValidationResult, d: &Decided) -> Value {
+fn report_json(a: &GeneratedArtifact, v: &StaticValidationResult, d: &Decision) -> Value {
     json!({
         "generated": true,
         "decision": decision_json(d),
@@ -292,7 +293,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
 
 /// Reports a decision other than approve (its faults, patches and manual fixes, as
 /// `cfa policy check` shows them) and exits with its code; nothing is written.
-fn refuse(args: &GenerateArgs, decided: &Decided) -> ExitCode {
+fn refuse(args: &GenerateArgs, decided: &Decision) -> ExitCode {
     let out = policy_cmd::Output {
         name: args.signature.display().to_string(),
         decided,

@@ -39,6 +39,7 @@ mod policy_cmd;
 mod roots;
 mod rules_cmd;
 mod serve;
+mod service;
 mod storage_cmd;
 mod telemetry;
 mod validate_cmd;

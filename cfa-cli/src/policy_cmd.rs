@@ -5,9 +5,10 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
-use cfa_audit::{AuditTarget, Clock, PolicyCheckRecord, SystemClock, record_policy_check};
+use cfa_audit::{AuditTarget, Durability, SystemClock};
+use cfa_kernel::{Decision, PolicyCheck, UuidIds};
 use cfa_types::validate::ParseError;
-use cfa_types::{Catalog, PolicyAction, PolicyResult, StateSignature};
+use cfa_types::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -162,74 +163,30 @@ pub fn audit_target(log: Option<&PathBuf>, db: Option<&PathBuf>) -> Option<Audit
     }
 }
 
-/// A decision with what identifies it (shared by `policy check` and `generate`).
-#[derive(Debug, Clone)]
-pub struct Decided {
-    /// The policy result.
-    pub result: PolicyResult,
-    /// Random id of this decision.
-    pub decision_id: String,
-    /// `signature_hash` of the evaluated signature.
-    pub signature_hash: String,
-    /// `content_hash` of the evaluated signature.
-    pub content_hash: String,
-    /// Catalog hash (`""` without a catalog).
-    pub catalog_hash: String,
-    /// Bundle version.
-    pub policy_bundle: String,
-    /// Bundle hash (`""` for the default rules).
-    pub policy_bundle_hash: String,
-    /// Audit event hash (`""` when not recorded).
-    pub audit_event_hash: String,
-}
-
-/// Evaluates `signature` against `policy` (and `catalog`) and records the decision in
-/// `target` when given.
+/// Evaluates `signature` against `policy` (and `catalog`) through the kernel's
+/// [`PolicyCheck`] and records the decision in `target` when given (shared by
+/// `policy check` and `generate`).
 pub fn decide(
     signature: &StateSignature,
     policy: &LoadedPolicy,
     catalog: Option<&Catalog>,
     replan_count: u32,
     target: Option<&AuditTarget>,
-) -> miette::Result<Decided> {
-    let result = policy
-        .engine
-        .evaluate_with_catalog(signature, catalog, replan_count);
-    let decision_id = uuid::Uuid::new_v4().to_string();
-    let catalog_hash = catalog.map(Catalog::hash).unwrap_or_default();
-    let signature_hash = signature.signature_hash();
-    let content_hash = signature.content_hash();
-    let audit_event_hash = match target {
-        None => String::new(),
-        Some(target) => {
-            let record = PolicyCheckRecord {
-                intent_id: signature.intent_id.clone(),
-                action: result.action.as_str().to_owned(),
-                policy_bundle_version: policy.engine.version().to_owned(),
-                decision_id: decision_id.clone(),
-                signature_hash: signature_hash.clone(),
-                catalog_hash: catalog_hash.clone(),
-                policy_bundle_hash: policy.hash.clone(),
-                faults: result.faults.iter().map(|f| f.code.clone()).collect(),
-                interventions: result.interventions.clone(),
-                reasoning: result.reasoning.clone(),
-                content_hash: content_hash.clone(),
-            };
-            record_policy_check(target, &record, &SystemClock.now_isoformat()).map_err(|e| {
-                Report::msg(format!("cannot record the decision in the audit log: {e}"))
-            })?
-        }
+) -> miette::Result<Decision> {
+    let unrecorded = |e: &dyn std::fmt::Display| {
+        Report::msg(format!("cannot record the decision in the audit log: {e}"))
     };
-    Ok(Decided {
-        result,
-        decision_id,
-        signature_hash,
-        content_hash,
-        catalog_hash,
-        policy_bundle: policy.engine.version().to_owned(),
-        policy_bundle_hash: policy.hash.clone(),
-        audit_event_hash,
-    })
+    let store = target
+        .map(|t| t.open(Durability::Always))
+        .transpose()
+        .map_err(|e| unrecorded(&e))?;
+    PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
+        .bundle_hash(&policy.hash)
+        .catalog(catalog)
+        .replan_count(replan_count)
+        .audit(store.as_deref())
+        .decide(signature)
+        .map_err(|e| unrecorded(&e))
 }
 
 /// The rendering of a decision (`policy check` output; `generate` when it refuses).
@@ -237,7 +194,7 @@ pub struct Output<'a> {
     /// How the signature file is named.
     pub name: String,
     /// The decision.
-    pub decided: &'a Decided,
+    pub decided: &'a Decision,
 }
 
 impl Output<'_> {

@@ -8,7 +8,7 @@
 //! metadata before anything opens it, then opened non-blocking and its handle checked
 //! again, so a FIFO or device never blocks the server.
 
-use crate::serve::decide::FaceError;
+use crate::service::FaceError;
 use std::fs::{File, OpenOptions};
 use std::path::{Component, Path, PathBuf};
 

@@ -1,5 +1,5 @@
-//! Interop: a chain written by our `cfa` (CLI appends and the library's
-//! `record_policy_check`, the function behind `policy check --audit-log`) verifies with
+//! Interop: a chain written by our `cfa` (CLI appends and cfa-kernel's
+//! `policy_check` event, the one behind `policy check --audit-log`) verifies with
 //! the Python reference cfa-kernel 1.1.0, installed into a cached virtualenv by
 //! scripts/reference-audit-verify.sh. Fails (never skips) when Python or pip fails.
 #![allow(
@@ -10,7 +10,8 @@
 )]
 
 use assert_cmd::Command;
-use cfa_audit::{AuditTarget, PolicyCheckRecord, record_policy_check};
+use cfa_audit::AuditTarget;
+use cfa_kernel::{PolicyCheckRecord, record_policy_check};
 use std::path::{Path, PathBuf};
 
 fn script() -> PathBuf {

@@ -2,13 +2,15 @@
 //! grounding, confirmation), govern (policy and the bounded replan loop that applies
 //! the bundle's own patches), generate (plan, code, static validation), the pluggable
 //! execute slot ([`ExecutionPhase`]) and the final decision — writing one hash-chained
-//! audit event per step and failing closed on every error, plus [`Gate`] and the
-//! [`testing`] helpers. It holds only trait objects (`Normalizer`,
-//! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
-//! [`ExecutionPhase`]); only [`SandboxExecution`] bridges that slot to cfa-sandbox and
-//! cfa-lifecycle. It must NOT know file formats, the CLI or any server: ids and
-//! timestamps are injected.
+//! audit event per step and failing closed on every error; the audited policy check of
+//! a ready signature ([`PolicyCheck`]: the one route every face's stand-alone decision
+//! and its `policy_check` event take); plus [`Gate`] and the [`testing`] helpers. It
+//! holds only trait objects (`Normalizer`, `ConfirmationHandler`, `Planner`, `Backend`,
+//! `AuditStore`, [`IdSource`], `Clock`, [`ExecutionPhase`]); only [`SandboxExecution`]
+//! bridges that slot to cfa-sandbox and cfa-lifecycle. It must NOT know file formats,
+//! the CLI or any server: ids and timestamps are injected.
 
+mod check;
 mod config;
 mod error;
 mod execute;
@@ -21,6 +23,7 @@ mod result;
 mod run;
 pub mod testing;
 
+pub use check::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
 pub use config::{Grounding, KernelConfig, Phases};
 pub use error::BuildError;
 pub use execute::{

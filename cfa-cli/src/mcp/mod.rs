@@ -7,7 +7,7 @@ pub mod gate;
 pub mod ratelimit;
 pub mod tools;
 
-use crate::serve::decide::Governance;
+use crate::service::decide::Governance;
 use crate::telemetry::{self, TelemetryArgs};
 use cfa_audit::Durability;
 use clap::Args;

@@ -6,8 +6,9 @@
 //! "message"}}` as the structured content and as the text.
 
 use crate::roots::{DEFAULT_MAX_FILE_BYTES, Roots};
-use crate::serve::decide::{BundleAccess, FaceError, Governance, is_refusal};
-use crate::serve::intent;
+use crate::service::FaceError;
+use crate::service::decide::{self, BundleAccess, Governance, is_refusal};
+use crate::service::intent;
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -198,16 +199,16 @@ impl CfaMcp {
         let value = Value::Object(p.signature);
         let out = Governance::parse_signature_value(&value).and_then(|sig| {
             self.gov
-                .decide(sig, p.policy_bundle.as_deref(), p.replan_count)
+                .decide(&sig, p.policy_bundle.as_deref(), p.replan_count)
         });
         Ok(match out {
             Ok(d) => {
                 span.record("decision", d.result.action.as_str());
                 span.record("fault_codes", fault_codes(&d.result).as_str());
                 if is_refusal(d.result.action) {
-                    CallToolResult::structured_error(d.to_json())
+                    CallToolResult::structured_error(decide::decision_json(&d))
                 } else {
-                    CallToolResult::structured(d.to_json())
+                    CallToolResult::structured(decide::decision_json(&d))
                 }
             }
             Err(e) => face_error(&e),

@@ -3,11 +3,12 @@
 //! spans, and JSON errors of one shape
 //! (`{"error": {"code", "message"}}`) for every failure, extractor rejections included.
 
-use super::decide::{FaceError, Governance};
-use super::intent;
 use super::metrics::Metrics;
 use super::openapi;
 use super::origin::{self, HostPolicy, LocalAddr, Refusal};
+use crate::service::FaceError;
+use crate::service::decide::{self, Governance};
+use crate::service::intent;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
@@ -270,7 +271,7 @@ fn authorized(req: &Request, token: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|presented| {
-            crate::mcp::gate::constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+            crate::service::constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
         })
 }
 
@@ -278,7 +279,7 @@ fn decide_text(
     state: &AppState,
     text: &str,
     query: &BundleQuery,
-) -> Result<super::decide::Decision, FaceError> {
+) -> Result<cfa_kernel::Decision, FaceError> {
     let start = Instant::now();
     // A body that may carry `policy_bundle` (also spelt with JSON escapes) is read as a
     // value first, so the bundle it names is never silently dropped.
@@ -303,7 +304,7 @@ fn decide_text(
         (Governance::parse_signature_text(text)?, None)
     };
     let bundle = query.policy_bundle.as_deref().or(body_bundle.as_deref());
-    let decision = state.gov.decide(signature, bundle, query.replan_count)?;
+    let decision = state.gov.decide(&signature, bundle, query.replan_count)?;
     state.metrics.decision(
         &decision.result,
         start.elapsed(),
@@ -356,7 +357,7 @@ async fn decisions(
     } else {
         decide_text(&state, text, &query)?
     };
-    let mut response = Json(decision.to_json()).into_response();
+    let mut response = Json(decide::decision_json(&decision)).into_response();
     if let Ok(v) = HeaderValue::from_str(decision.result.action.as_str()) {
         response.headers_mut().insert("x-cfa-action", v);
     }
@@ -435,7 +436,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let chain = state.gov.audit().map(super::decide::AuditLog::chain_length);
+    let chain = state
+        .gov
+        .audit()
+        .map(crate::service::AuditLog::chain_length);
     let text = state.metrics.render(chain);
     (
         [(

@@ -1,22 +1,21 @@
-//! `cfa serve`: the HTTP decision service (axum on hyper's HTTP/1, 127.0.0.1 unless
-//! told otherwise), plus the decision service it shares with `cfa mcp` ([`decide`],
-//! [`intent`]). Our own accept loop gives every connection a header-read timeout (which
+//! `cfa serve`: the HTTP face of the decision service (axum on hyper's HTTP/1,
+//! 127.0.0.1 unless told otherwise); the decisions themselves come from the service it
+//! shares with `cfa mcp` ([`crate::service`]). Our own accept loop gives every connection a header-read timeout (which
 //! also bounds how long a connection may sit idle), so a client that sends half a
 //! request is cut off without holding anything up, and caps the open connections
 //! ([`conns`]): idle ones are shed first.
 
 pub mod app;
 pub mod conns;
-pub mod decide;
-pub mod intent;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;
 
+use crate::service::decide::{BundleAccess, Governance};
+use crate::service::intent;
 use crate::telemetry::{self, TelemetryArgs};
 use cfa_audit::Durability;
 use clap::Args;
-use decide::{BundleAccess, Governance};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use miette::Report;

@@ -1,153 +1,22 @@
 //! The decision service both long-running faces share (`cfa mcp` and `cfa serve`):
 //! the configured bundle, catalog and audit log, bundle overrides by built-in name (never
-//! by path: a request cannot make the server read a file), and the JSON shapes of
-//! decisions, rules, audit checks and backends. Everything here is synchronous and pure
-//! except the audit append.
+//! by path: a request cannot make the server read a file), signature decisions through
+//! the kernel's [`PolicyCheck`] (audited into the face's log when one is configured), and
+//! the JSON shapes of decisions, rules, audit checks and backends. Everything here is
+//! synchronous and pure except the audit append.
 
+use super::audit_log::AuditLog;
+use super::error::FaceError;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
-use cfa_audit::{
-    AuditStore, Clock, Durability, JsonlStore, PolicyCheckRecord, SystemClock, VerifyOptions,
-};
+use cfa_audit::{Clock, Durability, SystemClock, VerifyOptions};
 use cfa_codegen::BackendRegistry;
+use cfa_kernel::{Decision, IdSource, PolicyCheck, UuidIds};
 use cfa_types::validate::ParseError;
-use cfa_types::{PolicyAction, PolicyResult, StateSignature};
+use cfa_types::{PolicyAction, StateSignature};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// A face-level error with a stable machine code (`{"error": {"code", "message"}}`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct FaceError {
-    /// Stable code, e.g. `invalid_signature`.
-    pub code: &'static str,
-    /// Human-readable message naming the input.
-    pub message: String,
-}
-
-impl FaceError {
-    /// A new error.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// `{"error": {"code", "message"}}`.
-    pub fn to_json(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message}})
-    }
-}
-
-/// The audit log a face appends decisions to (one store held open: appends from
-/// concurrent requests serialise through its lock, so the chain stays linear).
-pub struct AuditLog {
-    store: Arc<JsonlStore>,
-    path: PathBuf,
-    chain_length: AtomicU64,
-}
-
-impl std::fmt::Debug for AuditLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-impl AuditLog {
-    /// Opens (or creates) the JSONL log at `path`.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, FaceError> {
-        let store = JsonlStore::open(path, durability).map_err(|e| {
-            FaceError::new(
-                "audit_error",
-                format!("cannot open audit log {}: {e}", path.display()),
-            )
-        })?;
-        let len = store.len().map_err(|e| {
-            FaceError::new(
-                "audit_error",
-                format!("cannot read audit log {}: {e}", path.display()),
-            )
-        })?;
-        Ok(Self {
-            store: Arc::new(store),
-            path: path.to_path_buf(),
-            chain_length: AtomicU64::new(len),
-        })
-    }
-
-    /// The log file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The store, for the kernel to write its events into.
-    pub fn store(&self) -> Arc<dyn AuditStore> {
-        Arc::clone(&self.store) as Arc<dyn AuditStore>
-    }
-
-    /// Counts `n` events appended through [`AuditLog::store`].
-    pub fn note_appended(&self, n: u64) {
-        self.chain_length.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Events in the chain (at open, plus what this process appended).
-    pub fn chain_length(&self) -> u64 {
-        self.chain_length.load(Ordering::Relaxed)
-    }
-
-    fn append(&self, record: &PolicyCheckRecord) -> Result<String, FaceError> {
-        let event = record.to_event(&SystemClock.now_isoformat());
-        let sealed = self.store.append(event).map_err(|e| {
-            FaceError::new(
-                "audit_error",
-                format!("cannot record the decision in {}: {e}", self.path.display()),
-            )
-        })?;
-        self.chain_length.fetch_add(1, Ordering::Relaxed);
-        Ok(sealed.event_hash)
-    }
-
-    /// The torn tails the store moved aside (when the log was opened, or later before
-    /// an append), each recorded in the chain as an `audit_repair` event.
-    pub fn repairs(&self) -> Vec<cfa_audit::jsonl::TornRepair> {
-        self.store.repairs()
-    }
-
-    /// `{file, status: "ok" | "repaired", repairs: [{offset, bytes, sidecar,
-    /// event_hash, message}]}` for health reports.
-    pub fn health_json(&self) -> Value {
-        let repairs: Vec<Value> = self
-            .repairs()
-            .iter()
-            .map(|r| {
-                json!({
-                    "offset": r.offset,
-                    "bytes": r.bytes,
-                    "sidecar": r.sidecar.display().to_string(),
-                    "event_hash": r.event_hash,
-                    "message": format!("audit: {r}"),
-                })
-            })
-            .collect();
-        json!({
-            "file": self.path.display().to_string(),
-            "status": if repairs.is_empty() { "ok" } else { "repaired" },
-            "repairs": repairs,
-        })
-    }
-
-    /// Forces pending appends to disk.
-    pub fn flush(&self) -> Result<(), FaceError> {
-        self.store
-            .flush()
-            .map_err(|e| FaceError::new("audit_error", e.to_string()))
-    }
-}
 
 /// Whether a request may name a bundle by file path. Both faces (`cfa serve`,
 /// `cfa mcp`) accept built-in names only: a request never makes the server read a file.
@@ -158,52 +27,43 @@ pub enum BundleAccess {
 }
 
 /// The configured governance artifacts of a face.
-#[derive(Debug)]
 pub struct Governance {
     active: Arc<LoadedPolicy>,
     named: Mutex<HashMap<String, Arc<LoadedPolicy>>>,
     catalog: Option<LoadedCatalog>,
     audit: Option<AuditLog>,
     access: BundleAccess,
+    ids: Box<dyn IdSource>,
+    clock: Box<dyn Clock>,
 }
 
-/// A decision with what identifies it.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    /// The policy result.
-    pub result: PolicyResult,
-    /// The evaluated signature.
-    pub signature: StateSignature,
-    /// Random id of this decision (generated by the face, not on the decision path).
-    pub decision_id: String,
-    /// Bundle version.
-    pub policy_bundle: String,
-    /// Bundle hash (`""` for the default rules).
-    pub policy_bundle_hash: String,
-    /// Catalog hash (`""` without a catalog).
-    pub catalog_hash: String,
-    /// Audit event hash (`""` when not audited).
-    pub audit_event_hash: String,
-}
-
-impl Decision {
-    /// The decision document: `decision` holds the [`PolicyResult`] exactly as
-    /// `cfa schema decision` describes it; the rest identifies it.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "decision_id": self.decision_id,
-            "action": self.result.action,
-            "passed": self.result.passed(),
-            "decision": self.result,
-            "signature_hash": self.signature.signature_hash(),
-            "content_hash": self.signature.content_hash(),
-            "intent_id": self.signature.intent_id,
-            "policy_bundle": self.policy_bundle,
-            "policy_bundle_hash": self.policy_bundle_hash,
-            "catalog_hash": self.catalog_hash,
-            "audit_event_hash": self.audit_event_hash,
-        })
+impl std::fmt::Debug for Governance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governance")
+            .field("active", &self.active)
+            .field("catalog", &self.catalog)
+            .field("audit", &self.audit)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
     }
+}
+
+/// The decision document: `decision` holds the [`cfa_types::PolicyResult`] exactly as
+/// `cfa schema decision` describes it; the rest identifies it.
+pub fn decision_json(d: &Decision) -> Value {
+    json!({
+        "decision_id": d.decision_id,
+        "action": d.result.action,
+        "passed": d.result.passed(),
+        "decision": d.result,
+        "signature_hash": d.signature_hash,
+        "content_hash": d.content_hash,
+        "intent_id": d.intent_id,
+        "policy_bundle": d.policy_bundle,
+        "policy_bundle_hash": d.policy_bundle_hash,
+        "catalog_hash": d.catalog_hash,
+        "audit_event_hash": d.audit_event_hash,
+    })
 }
 
 impl Governance {
@@ -228,6 +88,8 @@ impl Governance {
             catalog,
             audit,
             access,
+            ids: Box::new(UuidIds),
+            clock: Box::new(SystemClock),
         })
     }
 
@@ -282,62 +144,22 @@ impl Governance {
     /// and records the decision when an audit log is configured.
     pub fn decide(
         &self,
-        signature: StateSignature,
+        signature: &StateSignature,
         bundle: Option<&str>,
         replan_count: u32,
     ) -> Result<Decision, FaceError> {
         let policy = self.policy(bundle)?;
-        let result = policy.engine.evaluate_with_catalog(
-            &signature,
-            self.catalog.as_ref().map(|c| &c.catalog),
-            replan_count,
-        );
-        self.finish(signature, result, &policy)
-    }
-
-    /// Identifies (and audits, when configured) a finished policy result.
-    pub fn finish(
-        &self,
-        signature: StateSignature,
-        result: PolicyResult,
-        policy: &LoadedPolicy,
-    ) -> Result<Decision, FaceError> {
-        let catalog_hash = self
-            .catalog
-            .as_ref()
-            .map(|c| c.catalog.hash())
-            .unwrap_or_default();
-        let mut decision = Decision {
-            decision_id: uuid::Uuid::new_v4().to_string(),
-            policy_bundle: policy.engine.version().to_owned(),
-            policy_bundle_hash: policy.hash.clone(),
-            catalog_hash,
-            audit_event_hash: String::new(),
-            result,
-            signature,
-        };
-        if let Some(audit) = &self.audit {
-            let record = PolicyCheckRecord {
-                intent_id: decision.signature.intent_id.clone(),
-                action: decision.result.action.as_str().to_owned(),
-                policy_bundle_version: decision.policy_bundle.clone(),
-                decision_id: decision.decision_id.clone(),
-                signature_hash: decision.signature.signature_hash(),
-                catalog_hash: decision.catalog_hash.clone(),
-                policy_bundle_hash: decision.policy_bundle_hash.clone(),
-                faults: decision
-                    .result
-                    .faults
-                    .iter()
-                    .map(|f| f.code.clone())
-                    .collect(),
-                interventions: decision.result.interventions.clone(),
-                reasoning: decision.result.reasoning.clone(),
-                content_hash: decision.signature.content_hash(),
-            };
-            decision.audit_event_hash = audit.append(&record)?;
+        let check = PolicyCheck::new(&policy.engine, &*self.ids, &*self.clock)
+            .bundle_hash(&policy.hash)
+            .catalog(self.catalog.as_ref().map(|c| &c.catalog))
+            .replan_count(replan_count);
+        match &self.audit {
+            Some(audit) => audit.decide(check, signature),
+            // Unaudited, a check cannot fail.
+            None => check.decide(signature).map_err(|e| {
+                FaceError::new("audit_error", format!("cannot record the decision: {e}"))
+            }),
         }
-        Ok(decision)
     }
 
     /// `{policy_bundle, source, rule_count, rules: [{name, action, fault_code, severity, family, …}]}`.
@@ -484,6 +306,61 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.engine.version(), b.engine.version());
         assert_ne!(a.engine.version(), g.active().engine.version());
+    }
+
+    fn signature() -> StateSignature {
+        Governance::parse_signature_value(&json!({
+            "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+            "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000,
+                          "pii_columns": [], "partition_column": "processing_date",
+                          "merge_keys": ["nfe_id"]}],
+            "constraints": {"no_pii_raw": true, "merge_key_required": true,
+                            "enforce_types": true, "partition_by": ["processing_date"],
+                            "max_cost_dbu": 20.0, "custom": {}},
+            "execution_context": {"policy_bundle_version": "prod-v1.0",
+                                  "catalog_snapshot_version": "cat-2026-01",
+                                  "context_registry_version_id": "v_initial"},
+            "intent_id": "11111111-2222-3333-4444-555555555555",
+            "source_intent_raw": "Reconcile NFe into Silver"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn decisions_are_audited_into_the_open_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let g = Governance::load(
+            None,
+            None,
+            Some(&log),
+            Durability::Always,
+            BundleAccess::NamesOnly,
+        )
+        .unwrap();
+        let sig = signature();
+        let a = g.decide(&sig, None, 0).unwrap();
+        let b = g.decide(&sig, Some("prod-v1"), 0).unwrap();
+        assert_ne!(a.decision_id, b.decision_id);
+        assert_eq!(g.audit().unwrap().chain_length(), 2);
+        let report = g.audit_check(None).unwrap();
+        assert_eq!(report["chain_intact"], json!(true), "{report}");
+        assert_eq!(report["total_events"], json!(2));
+        let store = g.audit().unwrap().store();
+        assert_eq!(store.tail_hash().unwrap(), b.audit_event_hash);
+        let doc = decision_json(&b);
+        assert_eq!(doc["intent_id"], json!(sig.intent_id));
+        assert_eq!(doc["signature_hash"], json!(sig.signature_hash()));
+        assert_eq!(doc["audit_event_hash"], json!(b.audit_event_hash));
+        assert_eq!(doc["policy_bundle"], json!(b.policy_bundle));
+    }
+
+    #[test]
+    fn unaudited_decisions_carry_no_event_hash() {
+        let g = gov(BundleAccess::NamesOnly);
+        let d = g.decide(&signature(), None, 0).unwrap();
+        assert_eq!(d.audit_event_hash, "");
+        assert!(!d.decision_id.is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! generation and static validation, one audit event per step into the face's log.
 //! Kernels are built once per bundle and reused.
 
-use super::decide::{FaceError, Governance};
+use super::decide::Governance;
+use super::error::FaceError;
 use cfa_audit::{AuditStore, MemoryStore};
 use cfa_kernel::{Kernel, KernelConfig, KernelResult, UuidIds};
 use cfa_types::{Catalog, PolicyAction, PolicyResult};

@@ -1,0 +1,126 @@
+//! The audit log a face appends to: one JSONL store held open for the life of the
+//! process.
+
+use super::error::FaceError;
+use cfa_audit::{AuditStore, Durability, JsonlStore};
+use cfa_kernel::{Decision, PolicyCheck};
+use cfa_types::StateSignature;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The audit log a face appends decisions to (one store held open: appends from
+/// concurrent requests serialise through its lock, so the chain stays linear).
+pub struct AuditLog {
+    store: Arc<JsonlStore>,
+    path: PathBuf,
+    chain_length: AtomicU64,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) the JSONL log at `path`.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, FaceError> {
+        let store = JsonlStore::open(path, durability).map_err(|e| {
+            FaceError::new(
+                "audit_error",
+                format!("cannot open audit log {}: {e}", path.display()),
+            )
+        })?;
+        let len = store.len().map_err(|e| {
+            FaceError::new(
+                "audit_error",
+                format!("cannot read audit log {}: {e}", path.display()),
+            )
+        })?;
+        Ok(Self {
+            store: Arc::new(store),
+            path: path.to_path_buf(),
+            chain_length: AtomicU64::new(len),
+        })
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store, for the kernel to write its events into.
+    pub fn store(&self) -> Arc<dyn AuditStore> {
+        Arc::clone(&self.store) as Arc<dyn AuditStore>
+    }
+
+    /// Counts `n` events appended through [`AuditLog::store`].
+    pub fn note_appended(&self, n: u64) {
+        self.chain_length.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Events in the chain (at open, plus what this process appended).
+    pub fn chain_length(&self) -> u64 {
+        self.chain_length.load(Ordering::Relaxed)
+    }
+
+    /// Runs `check` on `signature` with this log as its audit store: the decision comes
+    /// back only once its `policy_check` event is appended.
+    pub fn decide(
+        &self,
+        check: PolicyCheck<'_>,
+        signature: &StateSignature,
+    ) -> Result<Decision, FaceError> {
+        let decision = check
+            .audit(Some(&*self.store))
+            .decide(signature)
+            .map_err(|e| {
+                FaceError::new(
+                    "audit_error",
+                    format!("cannot record the decision in {}: {e}", self.path.display()),
+                )
+            })?;
+        self.chain_length.fetch_add(1, Ordering::Relaxed);
+        Ok(decision)
+    }
+
+    /// The torn tails the store moved aside (when the log was opened, or later before
+    /// an append), each recorded in the chain as an `audit_repair` event.
+    pub fn repairs(&self) -> Vec<cfa_audit::jsonl::TornRepair> {
+        self.store.repairs()
+    }
+
+    /// `{file, status: "ok" | "repaired", repairs: [{offset, bytes, sidecar,
+    /// event_hash, message}]}` for health reports.
+    pub fn health_json(&self) -> Value {
+        let repairs: Vec<Value> = self
+            .repairs()
+            .iter()
+            .map(|r| {
+                json!({
+                    "offset": r.offset,
+                    "bytes": r.bytes,
+                    "sidecar": r.sidecar.display().to_string(),
+                    "event_hash": r.event_hash,
+                    "message": format!("audit: {r}"),
+                })
+            })
+            .collect();
+        json!({
+            "file": self.path.display().to_string(),
+            "status": if repairs.is_empty() { "ok" } else { "repaired" },
+            "repairs": repairs,
+        })
+    }
+
+    /// Forces pending appends to disk.
+    pub fn flush(&self) -> Result<(), FaceError> {
+        self.store
+            .flush()
+            .map_err(|e| FaceError::new("audit_error", e.to_string()))
+    }
+}

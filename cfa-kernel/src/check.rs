@@ -1,0 +1,479 @@
+//! The audited policy check: one signature against one bundle (and optionally a
+//! catalog), outside the governed flow. Every face that decides a ready signature
+//! (`cfa policy check`, `cfa generate`, `cfa serve`'s decisions, the MCP
+//! `cfa_evaluate_signature` tool) goes through [`PolicyCheck`], so the decision id, the
+//! hashes and the `policy_check` audit event are made in one place. The event itself
+//! ([`PolicyCheckRecord`]) keeps the reference layout (reference.md §14.2) byte for byte.
+
+use crate::ids::{IdKind, IdSource};
+use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, Durability, NewEvent};
+use cfa_policy::PolicyEngine;
+use cfa_types::{Catalog, PolicyResult, StateSignature};
+use serde_json::Value;
+
+/// Why an audited decision could not be made. The decision is never handed out
+/// unrecorded when an audit store was given: the caller fails closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The audit store refused the `policy_check` event.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// A decision with what identifies it: the policy result, its decision id, the hashes of
+/// what was evaluated, and the audit event that records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The policy result.
+    pub result: PolicyResult,
+    /// The id of this decision (from the check's [`IdSource`], [`IdKind::Decision`]).
+    pub decision_id: String,
+    /// The evaluated signature's `intent_id`.
+    pub intent_id: String,
+    /// `signature_hash` of the evaluated signature.
+    pub signature_hash: String,
+    /// `content_hash` of the evaluated signature (design B4).
+    pub content_hash: String,
+    /// Catalog hash (`""` without a catalog).
+    pub catalog_hash: String,
+    /// Bundle version.
+    pub policy_bundle: String,
+    /// Bundle hash (`""` for the default rules).
+    pub policy_bundle_hash: String,
+    /// `event_hash` of the `policy_check` event (`""` when not audited).
+    pub audit_event_hash: String,
+}
+
+/// One audited policy decision, configured then run with [`PolicyCheck::decide`].
+///
+/// The decision id comes from the injected [`IdSource`] and the event timestamp from the
+/// injected [`Clock`] (read only when an audit store is given); with an audit store, the
+/// decision is returned only once its `policy_check` event is appended.
+///
+/// ```
+/// use cfa_audit::{AuditStore, FixedClock, MemoryStore};
+/// use cfa_kernel::{PolicyCheck, SequentialIds};
+/// use cfa_policy::PolicyEngine;
+/// use cfa_types::{PolicyAction, StateSignature};
+///
+/// let signature = StateSignature::from_value(&serde_json::json!({
+///     "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+///     "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000,
+///                   "pii_columns": [], "partition_column": "processing_date",
+///                   "merge_keys": ["nfe_id"]}],
+///     "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
+///                     "partition_by": ["processing_date"], "max_cost_dbu": 20.0},
+///     "intent_id": "11111111-2222-3333-4444-555555555555"
+/// }))?;
+/// let engine = PolicyEngine::default();
+/// let (ids, clock, store) = (
+///     SequentialIds::new(),
+///     FixedClock("2026-01-01T00:00:00+00:00".into()),
+///     MemoryStore::new(),
+/// );
+/// let decision = PolicyCheck::new(&engine, &ids, &clock)
+///     .audit(Some(&store))
+///     .decide(&signature)?;
+/// assert_eq!(decision.decision_id, "decision-000001");
+/// assert_eq!(decision.intent_id, signature.intent_id);
+/// assert_eq!(decision.result.action, engine.evaluate(&signature, 0).action);
+/// assert_eq!(decision.audit_event_hash, store.tail_hash()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct PolicyCheck<'a> {
+    engine: &'a PolicyEngine,
+    bundle_hash: &'a str,
+    catalog: Option<&'a Catalog>,
+    replan_count: u32,
+    ids: &'a dyn IdSource,
+    clock: &'a dyn Clock,
+    audit: Option<&'a dyn AuditStore>,
+}
+
+impl std::fmt::Debug for PolicyCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyCheck")
+            .field("policy_bundle", &self.engine.version())
+            .field("bundle_hash", &self.bundle_hash)
+            .field("catalog", &self.catalog.is_some())
+            .field("replan_count", &self.replan_count)
+            .field("audited", &self.audit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PolicyCheck<'a> {
+    /// A check against `engine` with decision ids from `ids` and event timestamps from
+    /// `clock`: no bundle hash, no catalog, replan count 0, not audited.
+    pub fn new(engine: &'a PolicyEngine, ids: &'a dyn IdSource, clock: &'a dyn Clock) -> Self {
+        Self {
+            engine,
+            bundle_hash: "",
+            catalog: None,
+            replan_count: 0,
+            ids,
+            clock,
+            audit: None,
+        }
+    }
+
+    /// The hash of the bundle `engine` was built from (`""` for the default rules).
+    #[must_use]
+    pub fn bundle_hash(mut self, hash: &'a str) -> Self {
+        self.bundle_hash = hash;
+        self
+    }
+
+    /// The catalog the catalog-aware conditions read, hashed into the decision.
+    #[must_use]
+    pub fn catalog(mut self, catalog: Option<&'a Catalog>) -> Self {
+        self.catalog = catalog;
+        self
+    }
+
+    /// The caller's replan counter (at the engine's cap the decision blocks).
+    #[must_use]
+    pub fn replan_count(mut self, replan_count: u32) -> Self {
+        self.replan_count = replan_count;
+        self
+    }
+
+    /// The store the `policy_check` event is appended to (`None`: not audited).
+    #[must_use]
+    pub fn audit(mut self, store: Option<&'a dyn AuditStore>) -> Self {
+        self.audit = store;
+        self
+    }
+
+    /// Evaluates `signature`, identifies the decision and, when audited, appends its
+    /// `policy_check` event (the decision is returned only once the event is written).
+    pub fn decide(&self, signature: &StateSignature) -> Result<Decision, CheckError> {
+        let result = self
+            .engine
+            .evaluate_with_catalog(signature, self.catalog, self.replan_count);
+        let mut decision = Decision {
+            decision_id: self.ids.next_id(IdKind::Decision),
+            intent_id: signature.intent_id.clone(),
+            signature_hash: signature.signature_hash(),
+            content_hash: signature.content_hash(),
+            catalog_hash: self.catalog.map(Catalog::hash).unwrap_or_default(),
+            policy_bundle: self.engine.version().to_owned(),
+            policy_bundle_hash: self.bundle_hash.to_owned(),
+            audit_event_hash: String::new(),
+            result,
+        };
+        if let Some(store) = self.audit {
+            let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
+            decision.audit_event_hash = store.append(event)?.event_hash;
+        }
+        Ok(decision)
+    }
+}
+
+/// The fields of one `policy_check` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyCheckRecord {
+    /// The signature's `intent_id`.
+    pub intent_id: String,
+    /// The action (`approve`, `replan`, `block`): the event's outcome.
+    pub action: String,
+    /// Bundle version (top level AND inside details).
+    pub policy_bundle_version: String,
+    /// Injected decision id (uuid).
+    pub decision_id: String,
+    /// `signature_hash`.
+    pub signature_hash: String,
+    /// Catalog hash or `""`.
+    pub catalog_hash: String,
+    /// Bundle file hash or `""`.
+    pub policy_bundle_hash: String,
+    /// Fault codes in order.
+    pub faults: Vec<String>,
+    /// Interventions in order.
+    pub interventions: Vec<String>,
+    /// Reasoning string.
+    pub reasoning: String,
+    /// Our `content_hash` over the whole canonical signature (design B4).
+    pub content_hash: String,
+}
+
+impl PolicyCheckRecord {
+    /// The record of `decision`.
+    pub fn of(decision: &Decision) -> Self {
+        let r = &decision.result;
+        Self {
+            intent_id: decision.intent_id.clone(),
+            action: r.action.as_str().to_owned(),
+            policy_bundle_version: decision.policy_bundle.clone(),
+            decision_id: decision.decision_id.clone(),
+            signature_hash: decision.signature_hash.clone(),
+            catalog_hash: decision.catalog_hash.clone(),
+            policy_bundle_hash: decision.policy_bundle_hash.clone(),
+            faults: r.faults.iter().map(|f| f.code.clone()).collect(),
+            interventions: r.interventions.clone(),
+            reasoning: r.reasoning.clone(),
+            content_hash: decision.content_hash.clone(),
+        }
+    }
+
+    /// The event: stage `policy_check`, type `policy_evaluation`, details
+    /// `{decision_id, signature_hash, catalog_hash, policy_bundle_hash, faults,
+    /// interventions, reasoning, content_hash, policy_bundle_version}` in that order.
+    pub fn to_event(&self, timestamp: &str) -> NewEvent {
+        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+        NewEvent::new(
+            self.intent_id.clone(),
+            "policy_check",
+            "policy_evaluation",
+            self.action.clone(),
+            timestamp,
+        )
+        .detail("decision_id", self.decision_id.clone())
+        .detail("signature_hash", self.signature_hash.clone())
+        .detail("catalog_hash", self.catalog_hash.clone())
+        .detail("policy_bundle_hash", self.policy_bundle_hash.clone())
+        .detail("faults", strings(&self.faults))
+        .detail("interventions", strings(&self.interventions))
+        .detail("reasoning", self.reasoning.clone())
+        .detail("content_hash", self.content_hash.clone())
+        .with_bundle(
+            self.policy_bundle_version.clone(),
+            self.policy_bundle_hash.clone(),
+        )
+    }
+}
+
+/// Appends one ready-made `policy_check` event to `target` (fsync per append) and
+/// returns its `event_hash`. Decisions are made with [`PolicyCheck`], which builds the
+/// record itself; this writes a record as given (replays, interop checks against the
+/// reference). `timestamp` is injected.
+pub fn record_policy_check(
+    target: &AuditTarget,
+    record: &PolicyCheckRecord,
+    timestamp: &str,
+) -> Result<String, AuditError> {
+    let event = record.to_event(timestamp);
+    Ok(target.open(Durability::Always)?.append(event)?.event_hash)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::ids::SequentialIds;
+    use cfa_audit::{FixedClock, MemoryStore, VerifyOptions};
+    use cfa_types::PolicyAction;
+    use serde_json::json;
+
+    fn signature(partition_by: &[&str]) -> StateSignature {
+        StateSignature::from_value(&json!({
+            "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+            "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000,
+                          "pii_columns": [], "partition_column": "processing_date",
+                          "merge_keys": ["nfe_id"]}],
+            "constraints": {"no_pii_raw": true, "merge_key_required": true,
+                            "enforce_types": true, "partition_by": partition_by,
+                            "max_cost_dbu": 20.0},
+            "intent_id": "11111111-2222-3333-4444-555555555555"
+        }))
+        .unwrap()
+    }
+
+    const TS: &str = "2026-01-01T00:00:00+00:00";
+
+    #[test]
+    fn details_order() {
+        let r = PolicyCheckRecord {
+            intent_id: "i".into(),
+            action: "approve".into(),
+            policy_bundle_version: "prod-v1".into(),
+            faults: vec!["A".into()],
+            ..Default::default()
+        };
+        let e = r.to_event("t").seal("");
+        let keys: Vec<&str> = e.details.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "decision_id",
+                "signature_hash",
+                "catalog_hash",
+                "policy_bundle_hash",
+                "faults",
+                "interventions",
+                "reasoning",
+                "content_hash",
+                "policy_bundle_version"
+            ]
+        );
+        assert_eq!(e.policy_bundle_version, "prod-v1");
+    }
+
+    #[test]
+    fn unaudited_check_identifies_without_reading_the_clock() {
+        struct NoClock;
+        impl Clock for NoClock {
+            fn now_isoformat(&self) -> String {
+                unreachable!("an unaudited check never reads the clock")
+            }
+        }
+        let engine = PolicyEngine::default();
+        let ids = SequentialIds::new();
+        let sig = signature(&["processing_date"]);
+        let d = PolicyCheck::new(&engine, &ids, &NoClock)
+            .bundle_hash("abc")
+            .decide(&sig)
+            .unwrap();
+        assert_eq!(d.decision_id, "decision-000001");
+        assert_eq!(d.signature_hash, sig.signature_hash());
+        assert_eq!(d.content_hash, sig.content_hash());
+        assert_eq!(d.intent_id, sig.intent_id);
+        assert_eq!(d.catalog_hash, "");
+        assert_eq!(d.policy_bundle, engine.version());
+        assert_eq!(d.policy_bundle_hash, "abc");
+        assert_eq!(d.audit_event_hash, "");
+        assert_eq!(d.result, engine.evaluate(&sig, 0));
+    }
+
+    #[test]
+    fn audited_check_appends_the_event_it_returns() {
+        let engine = PolicyEngine::default();
+        let ids = SequentialIds::new();
+        let clock = FixedClock(TS.into());
+        let store = MemoryStore::new();
+        let catalog = Catalog::empty();
+        let sig = signature(&[]);
+        let d = PolicyCheck::new(&engine, &ids, &clock)
+            .bundle_hash("h")
+            .catalog(Some(&catalog))
+            .replan_count(1)
+            .audit(Some(&store))
+            .decide(&sig)
+            .unwrap();
+        assert_eq!(
+            d.result,
+            engine.evaluate_with_catalog(&sig, Some(&catalog), 1)
+        );
+        assert_eq!(d.catalog_hash, catalog.hash());
+        let mut events = Vec::new();
+        store
+            .scan(&mut |e| {
+                events.push(e);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.event_hash, d.audit_event_hash);
+        // The appended event is exactly the record of the returned decision.
+        let expected = PolicyCheckRecord::of(&d).to_event(TS).seal("");
+        assert_eq!(e.event_hash, expected.event_hash);
+        assert_eq!(e.stage, "policy_check");
+        assert_eq!(e.event_type, "policy_evaluation");
+        assert_eq!(e.outcome, d.result.action.as_str());
+        assert_eq!(e.timestamp, TS);
+        assert_eq!(e.details["decision_id"], json!(d.decision_id));
+        assert_eq!(e.details["catalog_hash"], json!(catalog.hash()));
+        let codes: Vec<&str> = d.result.faults.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(e.details["faults"], json!(codes));
+        assert!(
+            store
+                .verify(&VerifyOptions::default())
+                .unwrap()
+                .first_bad
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn replan_cap_blocks_and_is_recorded_as_block() {
+        let engine = PolicyEngine::default();
+        let ids = SequentialIds::new();
+        let clock = FixedClock(TS.into());
+        let store = MemoryStore::new();
+        let d = PolicyCheck::new(&engine, &ids, &clock)
+            .replan_count(engine.max_replan_attempts())
+            .audit(Some(&store))
+            .decide(&signature(&["processing_date"]))
+            .unwrap();
+        assert_eq!(d.result.action, PolicyAction::Block);
+        assert_eq!(store.len().unwrap(), 1);
+    }
+
+    /// A store that refuses every operation.
+    struct Refusing;
+
+    fn refused() -> AuditError {
+        cfa_audit::error::IoError::new(
+            "refusing.jsonl",
+            "write",
+            std::io::Error::other("disk full"),
+        )
+        .into()
+    }
+
+    impl AuditStore for Refusing {
+        fn append(&self, _: NewEvent) -> Result<cfa_audit::AuditEvent, AuditError> {
+            Err(refused())
+        }
+        fn tail_hash(&self) -> Result<String, AuditError> {
+            Err(refused())
+        }
+        fn len(&self) -> Result<u64, AuditError> {
+            Err(refused())
+        }
+        fn scan(
+            &self,
+            _: &mut dyn FnMut(cfa_audit::AuditEvent) -> std::ops::ControlFlow<()>,
+        ) -> Result<(), AuditError> {
+            Err(refused())
+        }
+        fn verify(&self, _: &VerifyOptions) -> Result<cfa_audit::VerifyReport, AuditError> {
+            Err(refused())
+        }
+        fn flush(&self) -> Result<(), AuditError> {
+            Err(refused())
+        }
+    }
+
+    #[test]
+    fn a_refused_append_fails_the_check() {
+        let engine = PolicyEngine::default();
+        let ids = SequentialIds::new();
+        let clock = FixedClock(TS.into());
+        let err = PolicyCheck::new(&engine, &ids, &clock)
+            .audit(Some(&Refusing))
+            .decide(&signature(&["processing_date"]))
+            .unwrap_err();
+        assert!(matches!(err, CheckError::Audit(_)));
+        // Transparent: callers word the failure around the store's own message.
+        assert_eq!(err.to_string(), refused().to_string());
+    }
+
+    #[test]
+    fn an_unwritable_target_fails_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the log file should be: the store cannot be opened.
+        let target = AuditTarget::Jsonl(dir.path().to_path_buf());
+        let record = PolicyCheckRecord::default();
+        assert!(record_policy_check(&target, &record, TS).is_err());
+    }
+
+    #[test]
+    fn recorded_target_event_matches_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let record = PolicyCheckRecord {
+            intent_id: "i".into(),
+            action: "block".into(),
+            policy_bundle_version: "v1.0".into(),
+            decision_id: "d".into(),
+            ..Default::default()
+        };
+        let hash = record_policy_check(&AuditTarget::Jsonl(path.clone()), &record, TS).unwrap();
+        assert_eq!(hash, record.to_event(TS).seal("").event_hash);
+        let store = AuditTarget::Jsonl(path).open(Durability::Never).unwrap();
+        assert_eq!(store.tail_hash().unwrap(), hash);
+    }
+}
