@@ -3,7 +3,8 @@
 //! the bundle's own patches), generate (plan, code, static validation), the pluggable
 //! execute slot ([`ExecutionPhase`]) and the final decision — writing one hash-chained
 //! audit event per step and failing closed on every error, plus [`Gate`] and the
-//! [`testing`] helpers. It holds only trait objects (`Normalizer`,
+//! [`testing`] helpers, and the [`storage`] registry that opens audit and state stores
+//! by backend name (their formats live in cfa-audit and cfa-lifecycle). It holds only trait objects (`Normalizer`,
 //! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
 //! [`ExecutionPhase`]); only [`SandboxExecution`] bridges that slot to cfa-sandbox and
 //! cfa-lifecycle. It must NOT know file formats, the CLI or any server: ids and
@@ -19,6 +20,7 @@ mod ids;
 mod kernel;
 mod result;
 mod run;
+pub mod storage;
 pub mod testing;
 
 pub use config::{Grounding, KernelConfig, Phases};
@@ -34,3 +36,4 @@ pub use result::{
     ArtifactSummary, ExecutionSummary, KernelResult, Phase, PhaseSkip, ReplanAttempt,
     ResolutionSummary,
 };
+pub use storage::{StorageBackend, StorageError, StorageRegistry, StoreKind, StoreRequest};
