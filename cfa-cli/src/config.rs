@@ -51,45 +51,6 @@ pub struct CfaConfig {
     pub lifecycle: LifecycleSettings,
 }
 
-/// What `cfa serve` and `cfa mcp` take from a config when their flags are absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaceDefaults {
-    /// `defaults.catalog`, when the file exists.
-    pub catalog: Option<PathBuf>,
-    /// `defaults.policy_bundle`.
-    pub policy_bundle: Option<String>,
-    /// The storage path when it is a JSONL audit log.
-    pub audit_log: Option<PathBuf>,
-    /// The storage path when it is a SQLite database.
-    pub lifecycle_db: Option<PathBuf>,
-    /// `defaults.roots`.
-    pub roots: Vec<PathBuf>,
-}
-
-impl CfaConfig {
-    /// The defaults of the long-running faces.
-    pub fn face_defaults(&self) -> FaceDefaults {
-        let jsonl = self.storage.backend == "jsonl";
-        FaceDefaults {
-            catalog: self.catalog.clone().filter(|p| p.is_file()),
-            policy_bundle: self.policy_bundle.clone(),
-            audit_log: jsonl.then(|| self.storage.path.clone()),
-            lifecycle_db: (!jsonl).then(|| self.storage.path.clone()),
-            roots: self.roots.clone(),
-        }
-    }
-}
-
-/// The face defaults of `--config PATH` or the discovered config (none without one).
-pub fn face_defaults(explicit: Option<&Path>) -> Result<FaceDefaults, Report> {
-    Ok(load(explicit)?
-        .map(|c| {
-            tracing::info!(config = %c.path.display(), "using config defaults");
-            c.face_defaults()
-        })
-        .unwrap_or_default())
-}
-
 /// The config file that applies to `start`, walking up to the root.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     start
