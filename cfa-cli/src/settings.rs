@@ -341,7 +341,7 @@ pub fn resolve_with(flags: &Flags<'_>, env: &Env, cfg: Option<CfaConfig>) -> Set
         },
     };
     let storage = cfg.as_ref().map(|c| {
-        let file_backed = c.storage.backend != "memory";
+        let file_backed = registry.keeps_files(&c.storage.backend);
         StoreLocation {
             backend: c.storage.backend.clone(),
             path: file_backed.then(|| c.storage.path.clone()),
@@ -361,7 +361,8 @@ pub fn resolve_with(flags: &Flags<'_>, env: &Env, cfg: Option<CfaConfig>) -> Set
     let state_db = match (flags.state_db, &storage, at("storage")) {
         (Some((flag, p)), _, _) => Resolved::new(Some(p.to_path_buf()), Origin::Flag(flag)),
         (None, Some(s), Some(origin))
-            if registry.offers(&s.backend, StoreKind::State) && s.path.is_some() =>
+            if registry.offers(&s.backend, StoreKind::State)
+                && registry.keeps_files(&s.backend) =>
         {
             Resolved::new(s.path.clone(), origin)
         }

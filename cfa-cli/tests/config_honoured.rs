@@ -438,7 +438,6 @@ fn mcp_rules(dir: &Path, extra: &[&str]) -> Value {
     send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": "cfa_describe_rules", "arguments": {}}}));
     let r = read();
-    drop(send);
     drop(stdin);
     child.wait().unwrap();
     r["result"]["structuredContent"].clone()

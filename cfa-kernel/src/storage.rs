@@ -109,12 +109,15 @@ pub type StateFactory =
     Arc<dyn Fn(&StoreRequest) -> Result<Box<dyn StateStore>, StorageError> + Send + Sync>;
 
 /// One backend: the stores it can open (at least one).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct StorageBackend {
     /// Its audit store, if it has one.
     pub audit: Option<AuditFactory>,
     /// Its state store, if it has one.
     pub state: Option<StateFactory>,
+    /// Whether its stores live in a file or database named by [`StoreRequest::path`]
+    /// (`false`: nothing is kept, e.g. `memory`).
+    pub keeps_files: bool,
 }
 
 impl fmt::Debug for StorageBackend {
@@ -122,6 +125,7 @@ impl fmt::Debug for StorageBackend {
         f.debug_struct("StorageBackend")
             .field("audit", &self.audit.is_some())
             .field("state", &self.state.is_some())
+            .field("keeps_files", &self.keeps_files)
             .finish()
     }
 }
@@ -134,7 +138,15 @@ impl StorageBackend {
         StorageBackend {
             audit: Some(Arc::new(f)),
             state: None,
+            keeps_files: true,
         }
+    }
+
+    /// This backend keeps nothing on disk (its stores need no path).
+    #[must_use]
+    pub fn in_memory(mut self) -> Self {
+        self.keeps_files = false;
+        self
     }
 
     /// This backend with a state store too.
@@ -177,7 +189,8 @@ impl StorageRegistry {
         r.register(
             "memory",
             StorageBackend::audit(|_| Ok(Box::new(MemoryStore::new())))
-                .with_state(|_| Ok(Box::new(MemoryStateStore::default()))),
+                .with_state(|_| Ok(Box::new(MemoryStateStore::default())))
+                .in_memory(),
         );
         #[cfg(feature = "sqlite")]
         r.register(
@@ -213,6 +226,12 @@ impl StorageRegistry {
             StoreKind::Audit => b.audit.is_some(),
             StoreKind::State => b.state.is_some(),
         })
+    }
+
+    /// Whether backend `name` keeps its stores in the file its request names
+    /// (`false` for unknown names and in-memory backends).
+    pub fn keeps_files(&self, name: &str) -> bool {
+        self.backends.get(name).is_some_and(|b| b.keeps_files)
     }
 
     /// The names offering a store of `kind`, comma-separated.
@@ -295,6 +314,7 @@ mod tests {
         drop(store);
         assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
 
+        assert!(r.keeps_files("jsonl") && !r.keeps_files("memory") && !r.keeps_files("x"));
         let mem = r.open_audit("memory", &StoreRequest::in_memory()).unwrap();
         assert!(mem.is_empty().unwrap());
         let state = r.open_state("memory", &StoreRequest::in_memory()).unwrap();
@@ -334,6 +354,7 @@ mod tests {
         let s = r.open_audit("counting", &StoreRequest::at("x")).unwrap();
         assert_eq!(s.len().unwrap(), 1);
         assert!(r.offers("counting", StoreKind::Audit));
+        assert!(r.keeps_files("counting"));
         assert!(!r.offers("counting", StoreKind::State));
         assert!(r.check("counting", StoreKind::State).is_err());
         r.register(
