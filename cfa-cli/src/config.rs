@@ -2,7 +2,9 @@
 //! `cfa.yaml`, `cfa.yml`, `.cfa/config.yaml`, `cfa.json` found in the current
 //! directory or any parent up to the filesystem root; `--config PATH` names one
 //! explicitly (a missing explicit config is an error). Paths in the file are relative
-//! to its directory. Explicit flags always beat the config.
+//! to its directory. The file is read by serde, unknown keys denied at every level,
+//! errors at `file:line:column`. Which value wins over which (flag > environment >
+//! config > default) is decided in one place, [`crate::settings`].
 
 use crate::exec_settings::{ExecutionSettings, LifecycleSettings};
 use crate::input::{PlainError, SourceFile};

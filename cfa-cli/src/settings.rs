@@ -444,7 +444,7 @@ impl Settings {
     pub fn required_audit(&self, flags: &str) -> Result<&StoreLocation, UsageError> {
         self.audit().ok_or_else(|| {
             UsageError(format!(
-                "one of {flags} is required (no cfa.yaml with a storage section was found)"
+                "one of {flags} is required (and no cfa.yaml was found whose storage could stand in)"
             ))
         })
     }
