@@ -2,12 +2,14 @@
 //! All audit logic lives in `cfa-audit`; this module parses flags, renders summary or
 //! JSON output and maps outcomes to exit codes (0 intact/ok, 1 broken/invalid/I/O).
 
+use crate::settings::{Flags, StoreFlag, StoreLocation};
 use cfa_audit::checkpoint::{self, CheckpointCheck};
 use cfa_audit::retain::Anchor;
 use cfa_audit::{
-    AuditStore, AuditTarget, Clock, Durability, JsonlStore, NewEvent, OfflineProof, RepairOutcome,
-    SignerKey, SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
+    AuditStore, AuditTarget, Clock, Durability, NewEvent, OfflineProof, RepairOutcome, SignerKey,
+    SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
 };
+use cfa_kernel::{StorageRegistry, StoreRequest};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
@@ -47,24 +49,48 @@ pub enum Format {
     Json,
 }
 
-/// Which log: a JSONL file or a SQLite database.
+/// Which log: a JSONL file or a SQLite database [default: the config's storage].
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct LogArgs {
-    /// JSONL audit log.
+    /// JSONL audit log [default: the config's storage].
     #[arg(long)]
     file: Option<PathBuf>,
-    /// SQLite database with the `audit_events` table.
+    /// SQLite database with the `audit_events` table [default: the config's storage].
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Config file whose `storage` names the log when neither --file nor --db is given
+    /// (default: discovered from the current directory upwards).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl LogArgs {
-    fn target(&self) -> AuditTarget {
-        match (&self.file, &self.db) {
-            (_, Some(db)) => AuditTarget::Sqlite(db.clone()),
-            (Some(f), None) => AuditTarget::Jsonl(f.clone()),
-            (None, None) => AuditTarget::Jsonl(PathBuf::new()),
+    /// The log: `--file`/`--db`, else the config's storage; neither is a usage error.
+    fn target(&self) -> miette::Result<AuditTarget> {
+        self.location()?.0.target()
+    }
+
+    /// The log's location and the registry it opens through.
+    fn location(&self) -> miette::Result<(StoreLocation, StorageRegistry)> {
+        let file = self.file.as_deref().map(|path| StoreFlag {
+            flag: "--file",
+            backend: "jsonl",
+            path,
+        });
+        let db = self.db.as_deref().map(|path| StoreFlag {
+            flag: "--db",
+            backend: "sqlite",
+            path,
+        });
+        let settings = crate::settings::resolve_process(&Flags {
+            config: self.config.as_deref(),
+            audit: db.or(file),
+            ..Flags::default()
+        })?;
+        match settings.required_audit("--file or --db") {
+            Ok(location) => Ok((location.clone(), settings.registry)),
+            Err(usage) => usage.exit(),
         }
     }
 }
@@ -111,9 +137,13 @@ pub struct ShowArgs {
 /// `cfa audit repair`.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
-    /// JSONL audit log.
+    /// JSONL audit log [default: the config's storage when it is jsonl].
     #[arg(long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
+    /// Config file whose `storage` names the log when --file is absent (default:
+    /// discovered from the current directory upwards).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -312,7 +342,7 @@ fn find_anchor(
 }
 
 fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
-    let target = a.log.target();
+    let target = a.log.target()?;
     let name = checkpoint::target_name(&target);
     let anchor = find_anchor(a.anchor.as_deref(), &target)?;
     let start = match &anchor {
@@ -433,7 +463,7 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
 }
 
 fn show(a: ShowArgs) -> miette::Result<ExitCode> {
-    let target = a.log.target();
+    let target = a.log.target()?;
     let opts = VerifyOptions::default();
     let report = checkpoint::verify_target(&target, &opts, &mut |_| {}).map_err(err)?;
     let mut events = Vec::new();
@@ -486,10 +516,24 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
 }
 
 fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
-    let out = cfa_audit::repair(&a.file).map_err(err)?;
+    let log = LogArgs {
+        file: a.file.clone(),
+        db: None,
+        config: a.config.clone(),
+    };
+    let file = match log.target()? {
+        AuditTarget::Jsonl(p) => p,
+        AuditTarget::Sqlite(p) => {
+            return Err(miette::miette!(
+                "repair works on JSONL logs; the config's storage is the SQLite database {}",
+                p.display()
+            ));
+        }
+    };
+    let out = cfa_audit::repair(&file).map_err(err)?;
     match (&out, a.format) {
         (RepairOutcome::Clean, Format::Summary) => {
-            outln!("[OK] {}: no torn tail, nothing changed", a.file.display());
+            outln!("[OK] {}: no torn tail, nothing changed", file.display());
         }
         (
             RepairOutcome::Repaired {
@@ -500,11 +544,11 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
             Format::Summary,
         ) => outln!(
             "[OK] {}: moved {moved} torn bytes from offset {offset} to {}",
-            a.file.display(),
+            file.display(),
             side_file.display()
         ),
         (RepairOutcome::Clean, Format::Json) => {
-            outln!("{}", json!({"file": a.file, "repaired": false}));
+            outln!("{}", json!({"file": file, "repaired": false}));
         }
         (
             RepairOutcome::Repaired {
@@ -515,7 +559,7 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
             Format::Json,
         ) => outln!(
             "{}",
-            json!({"file": a.file, "repaired": true, "offset": offset, "moved_bytes": moved,
+            json!({"file": file, "repaired": true, "offset": offset, "moved_bytes": moved,
                    "side_file": side_file})
         ),
     }
@@ -537,16 +581,23 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
     if let Some(v) = a.bundle_version {
         ev = ev.with_bundle(v, a.bundle_hash.unwrap_or_default());
     }
-    let sealed = match a.log.target() {
-        AuditTarget::Jsonl(p) => JsonlStore::open(p, a.fsync).and_then(|s| s.append(ev)),
-        // A new database is created; an existing file must already be an audit
-        // database (a foreign one is refused untouched, never migrated).
-        AuditTarget::Sqlite(p) if p.exists() => SqliteStore::open_read_only(&p)
-            .and_then(|_| SqliteStore::open(p, a.fsync))
-            .and_then(|s| s.append(ev)),
-        AuditTarget::Sqlite(p) => SqliteStore::open(p, a.fsync).and_then(|s| s.append(ev)),
+    let (location, registry) = a.log.location()?;
+    // A new database is created; an existing file must already be an audit database
+    // (a foreign one is refused untouched, never migrated).
+    if let ("sqlite", Some(p)) = (location.backend.as_str(), &location.path)
+        && p.exists()
+    {
+        SqliteStore::open_read_only(p).map_err(err)?;
     }
-    .map_err(err)?;
+    let req = StoreRequest {
+        path: location.path.clone(),
+        durability: a.fsync,
+    };
+    let sealed = registry
+        .open_audit(&location.backend, &req)
+        .map_err(|e| miette::miette!("{e}"))?
+        .append(ev)
+        .map_err(err)?;
     match a.format {
         Format::Summary => outln!("{}", sealed.event_hash),
         Format::Json => outln!("{}", sealed.to_jsonl_line()),
@@ -562,14 +613,14 @@ fn load_signer(path: &Path) -> miette::Result<SignerKey> {
 fn make_checkpoint(a: CheckpointArgs) -> miette::Result<ExitCode> {
     let key = load_signer(&a.key)?;
     let origin = a.origin.unwrap_or_else(|| key.name().to_owned());
-    let (_, note) = checkpoint::create_checkpoint(&a.log.target(), &origin, &key, a.allow_legacy)
+    let (_, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
         .map_err(err)?;
     write_out(a.output.as_deref(), &note)?;
     Ok(ExitCode::from(OK))
 }
 
 fn prove(a: ProveArgs) -> miette::Result<ExitCode> {
-    let target = a.log.target();
+    let target = a.log.target()?;
     let note = match (&a.checkpoint, &a.key) {
         (Some(p), _) => read_text(p, "checkpoint")?,
         (None, Some(k)) => {

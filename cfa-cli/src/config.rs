@@ -2,12 +2,15 @@
 //! `cfa.yaml`, `cfa.yml`, `.cfa/config.yaml`, `cfa.json` found in the current
 //! directory or any parent up to the filesystem root; `--config PATH` names one
 //! explicitly (a missing explicit config is an error). Paths in the file are relative
-//! to its directory. Explicit flags always beat the config.
+//! to its directory. The file is read by serde, unknown keys denied at every level,
+//! errors at `file:line:column`. Which value wins over which (flag > environment >
+//! config > default) is decided in one place, [`crate::settings`].
 
-use crate::exec_settings::{self, ExecutionSettings, LifecycleSettings};
+use crate::exec_settings::{ExecutionSettings, LifecycleSettings};
 use crate::input::{PlainError, SourceFile};
 use miette::Report;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// File names tried in each directory, in order.
@@ -16,7 +19,7 @@ pub const CANDIDATES: [&str; 4] = ["cfa.yaml", "cfa.yml", ".cfa/config.yaml", "c
 /// The `storage` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
-    /// `jsonl` or `sqlite`.
+    /// The storage backend's registry name (`jsonl`, `sqlite`, `memory`).
     pub backend: String,
     /// The audit log / database path (resolved against the config directory).
     pub path: PathBuf,
@@ -50,45 +53,6 @@ pub struct CfaConfig {
     pub lifecycle: LifecycleSettings,
 }
 
-/// What `cfa serve` and `cfa mcp` take from a config when their flags are absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaceDefaults {
-    /// `defaults.catalog`, when the file exists.
-    pub catalog: Option<PathBuf>,
-    /// `defaults.policy_bundle`.
-    pub policy_bundle: Option<String>,
-    /// The storage path when it is a JSONL audit log.
-    pub audit_log: Option<PathBuf>,
-    /// The storage path when it is a SQLite database.
-    pub lifecycle_db: Option<PathBuf>,
-    /// `defaults.roots`.
-    pub roots: Vec<PathBuf>,
-}
-
-impl CfaConfig {
-    /// The defaults of the long-running faces.
-    pub fn face_defaults(&self) -> FaceDefaults {
-        let jsonl = self.storage.backend == "jsonl";
-        FaceDefaults {
-            catalog: self.catalog.clone().filter(|p| p.is_file()),
-            policy_bundle: self.policy_bundle.clone(),
-            audit_log: jsonl.then(|| self.storage.path.clone()),
-            lifecycle_db: (!jsonl).then(|| self.storage.path.clone()),
-            roots: self.roots.clone(),
-        }
-    }
-}
-
-/// The face defaults of `--config PATH` or the discovered config (none without one).
-pub fn face_defaults(explicit: Option<&Path>) -> Result<FaceDefaults, Report> {
-    Ok(load(explicit)?
-        .map(|c| {
-            tracing::info!(config = %c.path.display(), "using config defaults");
-            c.face_defaults()
-        })
-        .unwrap_or_default())
-}
-
 /// The config file that applies to `start`, walking up to the root.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     start
@@ -119,31 +83,145 @@ pub fn load(explicit: Option<&Path>) -> Result<Option<CfaConfig>, Report> {
     parse(&path).map(Some)
 }
 
-fn section<'a>(
-    root: &'a Map<String, Value>,
-    key: &str,
-    file: &str,
-) -> Result<Option<&'a Map<String, Value>>, Report> {
-    match root.get(key) {
+/// The document as serde reads it: every section and key optional, unknown keys
+/// denied at every level (the `execution` and `lifecycle` sections deny them too).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default, deserialize_with = "version")]
+    version: Option<String>,
+    #[serde(default)]
+    storage: Option<RawStorage>,
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    execution: Option<ExecutionSettings>,
+    #[serde(default)]
+    lifecycle: Option<LifecycleSettings>,
+}
+
+/// `storage:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    #[serde(default)]
+    backend: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "days")]
+    retention_days: Option<u64>,
+}
+
+/// `defaults:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    #[serde(default)]
+    catalog: Option<String>,
+    #[serde(default)]
+    policy_bundle: Option<String>,
+    #[serde(default)]
+    backend: Option<String>,
+    #[serde(default, deserialize_with = "roots")]
+    roots: Option<Vec<String>>,
+}
+
+/// `version`: a string, or a number written without quotes (`1.0`).
+fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(PlainError(format!("{file}: '{key}' must be a mapping")).into()),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(serde::de::Error::custom("'version' must be a string")),
     }
 }
 
-fn string(
-    m: Option<&Map<String, Value>>,
-    key: &str,
-    section: &str,
-    file: &str,
-) -> Result<Option<String>, Report> {
-    match m.and_then(|m| m.get(key)) {
+/// `storage.retention_days`: a whole number of days.
+fn days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-        Some(_) => Err(PlainError(format!(
-            "{file}: '{section}.{key}' must be a non-empty string"
-        ))
-        .into()),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            serde::de::Error::custom("'storage.retention_days' must be a whole number of days")
+        }),
+    }
+}
+
+/// `defaults.roots`: a list of directory paths.
+fn roots<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let bad = || serde::de::Error::custom("'defaults.roots' must be a list of directory paths");
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Ok(s),
+                _ => Err(bad()),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// A located config error: `file:line:column: message` with a window of the line
+/// when the position is known, else `file: message`.
+fn located(src: &SourceFile, position: Option<(usize, usize)>, message: &str) -> Report {
+    match position {
+        Some((line, column)) => src.error_at(line, column, message, "here"),
+        None => PlainError(format!("{}: {message}", src.name())).into(),
+    }
+}
+
+/// The line and column of the node at dotted `path` (or of its deepest ancestor).
+fn position_of(src: &SourceFile, path: &str) -> Option<(usize, usize)> {
+    let map = if src.is_yaml() {
+        cfa_policy::PositionMap::from_yaml(&src.text)
+    } else {
+        cfa_policy::PositionMap::from_json(&src.text)
+    }?;
+    let p = map.locate(path);
+    Some((p.line, p.column))
+}
+
+/// Deserializes the document into [`RawConfig`] through serde (YAML by extension,
+/// else JSON), keeping the parser's line and column.
+fn typed(src: &SourceFile) -> Result<RawConfig, Report> {
+    if src.is_yaml() {
+        cfa_policy::yaml::from_str::<RawConfig>(&src.text).map_err(|e| {
+            located(
+                src,
+                e.position.map(|p| (p.line, p.column)),
+                &format!("invalid config: {}", crate::input::clip_message(&e.message)),
+            )
+        })
+    } else if src.text.trim().is_empty() {
+        Ok(RawConfig::default())
+    } else {
+        serde_json::from_str::<RawConfig>(&src.text).map_err(|e| {
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg);
+            located(
+                src,
+                (e.line() > 0).then(|| (e.line(), e.column().max(1))),
+                &format!("invalid config: {}", crate::input::clip_message(msg)),
+            )
+        })
+    }
+}
+
+/// A value that must be a non-empty string when present.
+fn non_empty(
+    src: &SourceFile,
+    value: Option<String>,
+    path: &str,
+) -> Result<Option<String>, Report> {
+    match value {
+        Some(s) if s.trim().is_empty() => Err(located(
+            src,
+            position_of(src, path),
+            &format!("'{path}' must be a non-empty string"),
+        )),
+        other => Ok(other),
     }
 }
 
@@ -152,21 +230,28 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
     let src = SourceFile::read(path)?;
     let file = src.name();
     let raw = crate::load::json_or_yaml(&src)?;
-    let empty = Map::new();
-    let root = match &raw {
-        Value::Object(m) => m,
-        Value::Null => &empty,
-        _ => return Err(PlainError(format!("{file}: a config must be a mapping")).into()),
-    };
-    for key in root.keys() {
-        if !["version", "storage", "defaults", "execution", "lifecycle"].contains(&key.as_str()) {
-            return Err(PlainError(format!(
-                "{file}: unknown key '{}' (expected version, storage, defaults, execution, lifecycle)",
-                crate::input::clip_message(key)
-            ))
-            .into());
+    if !matches!(raw, Value::Object(_) | Value::Null) {
+        return Err(PlainError(format!("{file}: a config must be a mapping")).into());
+    }
+    if let Value::Object(root) = &raw {
+        for key in ["storage", "defaults", "execution", "lifecycle"] {
+            if root
+                .get(key)
+                .is_some_and(|v| !matches!(v, Value::Object(_) | Value::Null))
+            {
+                return Err(located(
+                    &src,
+                    position_of(&src, key),
+                    &format!("'{key}' must be a mapping"),
+                ));
+            }
         }
     }
+    let doc = if raw.is_null() {
+        RawConfig::default()
+    } else {
+        typed(&src)?
+    };
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -176,35 +261,33 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
     } else {
         dir
     };
-    let version = match root.get("version") {
-        None => "1.0".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(PlainError(format!("{file}: 'version' must be a string")).into()),
-    };
-    let storage = section(root, "storage", &file)?;
-    let backend = string(storage, "backend", "storage", &file)?.unwrap_or_else(|| "sqlite".into());
-    if backend != "sqlite" && backend != "jsonl" {
-        return Err(PlainError(format!(
-            "{file}: 'storage.backend' must be sqlite or jsonl, not '{backend}'"
-        ))
-        .into());
+    let version = doc.version.unwrap_or_else(|| "1.0".to_owned());
+    let storage = doc.storage.unwrap_or_default();
+    let backend =
+        non_empty(&src, storage.backend, "storage.backend")?.unwrap_or_else(|| "sqlite".into());
+    let registry = cfa_kernel::StorageRegistry::with_builtins();
+    if registry
+        .check(&backend, cfa_kernel::StoreKind::Audit)
+        .is_err()
+    {
+        return Err(located(
+            &src,
+            position_of(&src, "storage.backend"),
+            &format!(
+                "'storage.backend' must be one of {}, not '{}'",
+                registry.names_for(cfa_kernel::StoreKind::Audit),
+                crate::input::clip_message(&backend)
+            ),
+        ));
     }
-    let spath = string(storage, "path", "storage", &file)?.unwrap_or_else(|| "cfa.db".into());
-    let retention_days = match storage.and_then(|m| m.get("retention_days")) {
-        None | Some(Value::Null) => 90,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            PlainError(format!(
-                "{file}: 'storage.retention_days' must be a whole number of days"
-            ))
-        })?,
-    };
-    let defaults = section(root, "defaults", &file)?;
-    let catalog = string(defaults, "catalog", "defaults", &file)?.map(|c| dir.join(c));
+    let spath = non_empty(&src, storage.path, "storage.path")?.unwrap_or_else(|| "cfa.db".into());
+    let retention_days = storage.retention_days.unwrap_or(90);
+    let defaults = doc.defaults.unwrap_or_default();
+    let catalog = non_empty(&src, defaults.catalog, "defaults.catalog")?.map(|c| dir.join(c));
     // The same resolution as `-p`: a built-in name stays a name (a file of that name
     // never shadows it), a path is resolved against the config directory, anything
     // else is an error here rather than a silent guess later.
-    let policy_bundle = match string(defaults, "policy_bundle", "defaults", &file)? {
+    let policy_bundle = match non_empty(&src, defaults.policy_bundle, "defaults.policy_bundle")? {
         None => None,
         Some(p) => match crate::load::classify(&p) {
             Ok(crate::load::BundleSpec::File(rel)) => {
@@ -216,30 +299,16 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             }
         },
     };
-    let backend_default = string(defaults, "backend", "defaults", &file)?;
-    let roots = match defaults.and_then(|m| m.get("roots")) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) if !s.trim().is_empty() => Ok(dir.join(s)),
-                _ => Err(PlainError(format!(
-                    "{file}: 'defaults.roots' must be a list of directory paths"
-                ))),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(PlainError(format!(
-                "{file}: 'defaults.roots' must be a list of directory paths"
-            ))
-            .into());
-        }
-    };
-    let execution: ExecutionSettings =
-        exec_settings::section(root.get("execution"), "execution", &file)?;
+    let backend_default = non_empty(&src, defaults.backend, "defaults.backend")?;
+    let roots = defaults
+        .roots
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| dir.join(r))
+        .collect();
+    let execution = doc.execution.unwrap_or_default();
     execution.check(&file)?;
-    let lifecycle: LifecycleSettings =
-        exec_settings::section(root.get("lifecycle"), "lifecycle", &file)?;
+    let lifecycle = doc.lifecycle.unwrap_or_default();
     lifecycle.promotion.check(&file)?;
     Ok(CfaConfig {
         path: path.to_path_buf(),
@@ -309,5 +378,45 @@ mod tests {
             assert!(parse(&p).is_err(), "{text}");
         }
         assert!(load(Some(&dir.path().join("missing.yaml"))).is_err());
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cfa.yaml");
+        for (text, at, says) in [
+            ("version: '1.0'\nnope: 1\n", ":2:1:", "nope"),
+            ("storage:\n  backend: jsonl\n  bogus: 1\n", ":3:3:", "bogus"),
+            ("defaults:\n  roots: 3\n", ":2:10:", "defaults.roots"),
+            (
+                "storage:\n  retention_days: soon\n",
+                ":2:19:",
+                "retention_days",
+            ),
+            (
+                "execution:\n  thresholds:\n    max_rowz: 1\n",
+                ":3:5:",
+                "max_rowz",
+            ),
+            (
+                "storage:\n  backend: mongo\n",
+                ":2:12:",
+                "jsonl, memory, sqlite",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = format!("{}", parse(&p).unwrap_err());
+            assert!(e.contains(&format!("cfa.yaml{at}")), "{text}: {e}");
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let j = dir.path().join("cfa.json");
+        std::fs::write(&j, "{\"defaults\": {\"catalogue\": \"c.json\"}}").unwrap();
+        let e = format!("{}", parse(&j).unwrap_err());
+        assert!(e.contains("cfa.json:1:") && e.contains("catalogue"), "{e}");
+        // Empty documents and numeric versions are fine.
+        std::fs::write(&p, "# nothing\n").unwrap();
+        assert_eq!(parse(&p).unwrap().storage.backend, "sqlite");
+        std::fs::write(&p, "version: 1.0\n").unwrap();
+        assert_eq!(parse(&p).unwrap().version, "1.0");
     }
 }

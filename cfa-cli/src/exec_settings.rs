@@ -23,7 +23,6 @@ use cfa_lifecycle::PromotionPolicy;
 use cfa_sandbox::RuntimeThresholds;
 use miette::Report;
 use serde::Deserialize;
-use serde_json::Value;
 
 /// Runtime threshold overrides (reference.md §10.1); unset keys keep the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -92,14 +91,16 @@ pub struct LifecycleSettings {
     pub promotion: PromotionSettings,
 }
 
-/// Parses section `key` of a config document (absent or null: all defaults).
+/// Parses section `key` of a config document (absent or null: all defaults); the
+/// config itself deserializes these sections through serde with positions.
+#[cfg(test)]
 pub fn section<T: for<'de> Deserialize<'de> + Default>(
-    raw: Option<&Value>,
+    raw: Option<&serde_json::Value>,
     key: &str,
     file: &str,
 ) -> Result<T, Report> {
     match raw {
-        None | Some(Value::Null) => Ok(T::default()),
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| PlainError(format!("{file}: invalid '{key}' section: {e}")).into()),
     }

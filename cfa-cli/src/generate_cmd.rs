@@ -7,6 +7,7 @@ use crate::exit;
 use crate::input::SourceFile;
 use crate::load;
 use crate::policy_cmd;
+use crate::settings::Flags;
 use cfa_codegen::{BackendRegistry, GeneratedArtifact, Provenance, StaticValidationResult};
 use cfa_kernel::Decision;
 use cfa_plan::{ExecutionPlanner, Planner};
@@ -68,6 +69,10 @@ pub struct GenerateArgs {
     /// Record the decision in this SQLite audit database.
     #[arg(long, value_name = "FILE")]
     pub audit_db: Option<PathBuf>,
+    /// Config file giving the defaults of --policy-bundle, --catalog and the audit log
+    /// (default: discovered from the current directory upwards; flags always win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Backend commands.
@@ -213,7 +218,14 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let catalog = match &args.catalog {
+    let settings = crate::settings::resolve_process(&Flags {
+        config: args.config.as_deref(),
+        policy_bundle: args.policy_bundle.as_deref(),
+        catalog: args.catalog.as_deref(),
+        audit: Flags::audit_log_or_db(args.audit_log.as_deref(), args.audit_db.as_deref()),
+        ..Flags::default()
+    })?;
+    let catalog = match settings.catalog() {
         None => None,
         Some(p) => match read_catalog(p)? {
             Ok(c) => Some(c),
@@ -228,11 +240,11 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
             return Ok(exit::USAGE.into());
         }
     };
-    let policy = load::policy(args.policy_bundle.as_deref())?;
+    let policy = load::policy(settings.policy_bundle())?;
     // Hostile names are reported against the signature before anything else runs.
     cfa_codegen::ident::check_signature(&sig).map_err(|e| miette::miette!("{e}"))?;
     // The decision comes first: only approved work gets code.
-    let target = policy_cmd::audit_target(args.audit_log.as_ref(), args.audit_db.as_ref());
+    let target = policy_cmd::audit_target(&settings)?;
     let decided = policy_cmd::decide(&sig, &policy, catalog.as_ref(), 0, target.as_ref())?;
     if decided.result.action != PolicyAction::Approve {
         return Ok(refuse(&args, &decided));

@@ -3,6 +3,7 @@
 
 use crate::config::{self, CfaConfig};
 use crate::input::PlainError;
+use crate::settings::{Flags, Settings, StoreLocation};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -110,9 +111,11 @@ fn describe_policy(spec: Option<&str>) -> Value {
 
 /// What the end of a JSONL audit log looks like (read-only: status never repairs):
 /// earlier repairs (their sidecar files) and a torn tail still waiting.
-fn describe_audit(c: &CfaConfig) -> Value {
-    let path = &c.storage.path;
-    if c.storage.backend != "jsonl" || !path.is_file() {
+fn describe_audit(settings: &Settings) -> Value {
+    let Some(path) = settings.audit().and_then(StoreLocation::jsonl_path) else {
+        return Value::Null;
+    };
+    if !path.is_file() {
         return Value::Null;
     }
     match cfa_audit::jsonl::tail_report(path) {
@@ -139,7 +142,7 @@ fn describe_audit(c: &CfaConfig) -> Value {
     }
 }
 
-fn status_value(c: &CfaConfig) -> Value {
+fn status_value(c: &CfaConfig, settings: &Settings) -> Value {
     json!({
         "config_found": true,
         "config_path": c.path.display().to_string(),
@@ -147,36 +150,41 @@ fn status_value(c: &CfaConfig) -> Value {
         "resolved": {
             "version": c.version,
             "catalog": describe_catalog(c.catalog.as_deref()),
-            "policy_bundle": describe_policy(c.policy_bundle.as_deref()),
+            "policy_bundle": describe_policy(settings.policy_bundle()),
             "backend": c.backend.clone().unwrap_or_else(|| "pyspark".into()),
             "storage": {
                 "backend": c.storage.backend,
                 "path": c.storage.path.display().to_string(),
                 "exists": c.storage.path.exists(),
                 "retention_days": c.storage.retention_days,
-                "audit": describe_audit(c),
+                "audit": describe_audit(settings),
             },
         },
+        "settings": settings.describe(),
     })
 }
 
 /// `cfa status`.
 pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
-    let cfg = config::load(args.config.as_deref())?;
-    let Some(c) = cfg else {
+    let settings = crate::settings::resolve_process(&Flags::with_config(args.config.as_deref()))?;
+    let Some(c) = settings.config() else {
         match args.format {
             StatusFormat::Json => outln!(
                 "{}",
-                json!({"config_found": false, "searched": config::CANDIDATES})
+                json!({"config_found": false, "searched": config::CANDIDATES,
+                       "settings": settings.describe()})
             ),
-            StatusFormat::Summary => outln!(
-                "CFA Status: no config found (looked for {} in the current directory and every parent); run `cfa init`",
-                config::CANDIDATES.join(", ")
-            ),
+            StatusFormat::Summary => {
+                outln!(
+                    "CFA Status: no config found (looked for {} in the current directory and every parent); run `cfa init`",
+                    config::CANDIDATES.join(", ")
+                );
+                print_settings(&settings);
+            }
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let v = status_value(&c);
+    let v = status_value(c, &settings);
     match args.format {
         StatusFormat::Json => outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
         StatusFormat::Summary => {
@@ -217,7 +225,16 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
                     outln!("  audit:         {}", m.as_str().unwrap_or_default());
                 }
             }
+            print_settings(&settings);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What each setting resolves to and where it came from, one per line.
+fn print_settings(settings: &Settings) {
+    outln!("  settings (flag > env > config > default):");
+    for line in settings.lines() {
+        outln!("    {line}");
+    }
 }

@@ -1,19 +1,19 @@
 //! `cfa resolve` (Φ only) and `cfa evaluate` (the whole governed flow through
 //! cfa-kernel), with config defaults that explicit flags always beat.
 
-use crate::config::{self, CfaConfig};
 use crate::exec_phase::{self, ExecArgs};
 use crate::exit;
 use crate::input::{PlainError, SourceFile};
 use crate::kernel_render;
 use crate::load;
-use cfa_audit::{AuditStore, Durability, JsonlStore, MemoryStore, SqliteStore, SystemClock};
+use crate::settings::{self, Flags, Settings, StoreFlag, StoreLocation};
+use cfa_audit::{AuditStore, Durability, SystemClock};
 use cfa_kernel::{Grounding, Kernel, KernelConfig, KernelResult, UuidIds};
 use cfa_resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
 use cfa_types::{Catalog, DecisionState};
 use clap::{Args, ValueEnum};
 use miette::Report;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -119,14 +119,6 @@ pub struct EvaluateArgs {
     exec: ExecArgs,
 }
 
-/// True when [`catalog`] will load a file (`-c`, or the config's existing catalog).
-fn catalog_given(flag: Option<&Path>, cfg: Option<&CfaConfig>) -> bool {
-    flag.is_some()
-        || cfg
-            .and_then(|c| c.catalog.as_deref())
-            .is_some_and(Path::is_file)
-}
-
 /// Says on stderr that no catalog was loaded, so that the block it leads to is not
 /// taken for a policy decision.
 fn note_missing_catalog(given: bool) {
@@ -138,14 +130,10 @@ fn note_missing_catalog(given: bool) {
     }
 }
 
-/// The catalog: `-c`, else the config's (when the file exists), else empty.
-fn catalog(flag: Option<&Path>, cfg: Option<&CfaConfig>) -> Result<Catalog, Report> {
-    let path = match flag {
-        Some(p) => Some(p.to_path_buf()),
-        None => cfg.and_then(|c| c.catalog.clone()).filter(|p| p.is_file()),
-    };
-    match path {
-        Some(p) => Ok(load::catalog(&p)?.catalog),
+/// The catalog the settings name (`-c`, else the config's existing file), else empty.
+fn catalog(settings: &Settings) -> Result<Catalog, Report> {
+    match settings.catalog() {
+        Some(p) => Ok(load::catalog(p)?.catalog),
         None => Ok(Catalog::empty()),
     }
 }
@@ -167,10 +155,13 @@ fn normalizer(args: &CommonArgs) -> Result<RuleBasedNormalizer, Report> {
 
 /// `cfa resolve`.
 pub fn run_resolve(args: ResolveArgs) -> Result<ExitCode, Report> {
-    let cfg = config::load(args.common.config.as_deref())?;
-    let catalog_given = catalog_given(args.common.catalog.as_deref(), cfg.as_ref());
-    let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
-    note_missing_catalog(catalog_given);
+    let settings = settings::resolve_process(&Flags {
+        config: args.common.config.as_deref(),
+        catalog: args.common.catalog.as_deref(),
+        ..Flags::default()
+    })?;
+    let catalog = catalog(&settings)?;
+    note_missing_catalog(settings.catalog().is_some());
     let norm = normalizer(&args.common)?;
     let input = NormalizerInput::new(&args.common.intent, &catalog, "resolve");
     let res = norm
@@ -187,35 +178,20 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-/// The audit store: `--audit-log`, else the config's storage, else in memory.
-fn audit_store(
-    flag: Option<&Path>,
-    cfg: Option<&CfaConfig>,
-) -> Result<Arc<dyn AuditStore>, Report> {
-    let open_err = |e: cfa_audit::AuditError| PlainError(format!("cannot open the audit log: {e}"));
-    if let Some(p) = flag {
-        return Ok(Arc::new(
-            JsonlStore::open(p, Durability::Always).map_err(open_err)?,
-        ));
+/// The audit store: `--audit-log`, else the config's storage, else in memory; opened
+/// by backend name through the storage registry.
+fn audit_store(settings: &Settings) -> Result<Arc<dyn AuditStore>, Report> {
+    let memory = StoreLocation {
+        backend: "memory".into(),
+        path: None,
+    };
+    let location = settings.audit().unwrap_or(&memory);
+    if matches!(settings.audit.origin, settings::Origin::Config { .. }) {
+        location.create_parent()?;
     }
-    match cfg {
-        Some(c) => {
-            if let Some(parent) = c.storage.path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| PlainError(format!("cannot create {}: {e}", parent.display())))?;
-            }
-            if c.storage.backend == "jsonl" {
-                Ok(Arc::new(
-                    JsonlStore::open(&c.storage.path, Durability::Always).map_err(open_err)?,
-                ))
-            } else {
-                Ok(Arc::new(
-                    SqliteStore::open(&c.storage.path, Durability::Always).map_err(open_err)?,
-                ))
-            }
-        }
-        None => Ok(Arc::new(MemoryStore::new())),
-    }
+    Ok(Arc::from(
+        location.open_audit(&settings.registry, Durability::Always)?,
+    ))
 }
 
 /// The exit code of a final state (design.md B2). The kernel never ends in `replan`
@@ -236,20 +212,24 @@ pub fn state_exit(state: DecisionState) -> u8 {
 /// `cfa evaluate`.
 pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     let _ = args.exit_code;
-    let cfg = config::load(args.common.config.as_deref())?;
-    let policy_spec = args
-        .policy
-        .clone()
-        .or_else(|| cfg.as_ref().and_then(|c| c.policy_bundle.clone()));
-    let policy = load::policy(policy_spec.as_deref())?;
-    let catalog_given = catalog_given(args.common.catalog.as_deref(), cfg.as_ref());
-    let catalog = catalog(args.common.catalog.as_deref(), cfg.as_ref())?;
+    let settings = settings::resolve_process(&Flags {
+        config: args.common.config.as_deref(),
+        policy_bundle: args.policy.as_deref(),
+        catalog: args.common.catalog.as_deref(),
+        audit: args.audit_log.as_deref().map(|path| StoreFlag {
+            flag: "--audit-log",
+            backend: "jsonl",
+            path,
+        }),
+        backend: args.backend.as_deref(),
+        ..Flags::default()
+    })?;
+    let cfg = settings.config();
+    let policy = load::policy(settings.policy_bundle())?;
+    let catalog_given = settings.catalog().is_some();
+    let catalog = catalog(&settings)?;
     note_missing_catalog(catalog_given);
-    let backend = exec_phase::backend(
-        args.exec.sandbox(cfg.as_ref()),
-        args.backend.as_deref(),
-        cfg.as_ref(),
-    )?;
+    let backend = exec_phase::backend(args.exec.sandbox(cfg), args.backend.as_deref(), cfg)?;
     let mut kc = KernelConfig::new(policy.engine, catalog);
     kc.policy_bundle_hash = policy.hash;
     kc.backend = backend;
@@ -259,13 +239,13 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     } else {
         Grounding::Strict
     };
-    let store = audit_store(args.audit_log.as_deref(), cfg.as_ref())?;
+    let store = audit_store(&settings)?;
     let mut builder = Kernel::builder(kc)
         .normalizer(normalizer(&args.common)?)
         .audit(store.clone())
         .ids(UuidIds)
         .clock(SystemClock);
-    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg.as_ref())? {
+    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg)? {
         builder = builder.executor(exec);
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;

@@ -3,6 +3,7 @@
 //! reported, never applied to a decision (B1).
 
 use crate::exit;
+use crate::settings::{Flags, Settings};
 use cfa_lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -85,13 +86,14 @@ pub fn run(cmd: LifecycleCommand) -> miette::Result<ExitCode> {
     }
 }
 
-/// `--db`, else the config's sqlite storage, else `cfa.db`.
-fn db_path(flag: Option<&Path>, cfg: Option<&crate::config::CfaConfig>) -> PathBuf {
-    match (flag, cfg) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(c)) if c.storage.backend == "sqlite" => c.storage.path.clone(),
-        _ => PathBuf::from("cfa.db"),
-    }
+/// `--db`, else the config's storage when it keeps a state database (sqlite), else
+/// `cfa.db`, as the settings layer resolves it.
+fn settings(flag: Option<&Path>, config: Option<&Path>) -> miette::Result<Settings> {
+    crate::settings::resolve_process(&Flags {
+        config,
+        state_db: flag.map(|p| ("--db", p)),
+        ..Flags::default()
+    })
 }
 
 /// `list` only reads: the database is opened read-only and never created, migrated or
@@ -131,8 +133,8 @@ pub fn parse_time(flag: &str, text: &str) -> miette::Result<jiff::Timestamp> {
 }
 
 fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
-    let cfg = crate::config::load(a.config.as_deref())?;
-    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()), true)?;
+    let resolved = settings(a.db.as_deref(), a.config.as_deref())?;
+    let db = open(&resolved.state_db_or("cfa.db"), true)?;
     let now = match &a.now {
         Some(t) => parse_time("--now", t)?,
         None => jiff::Timestamp::now(),
@@ -146,7 +148,7 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
             skills.push(SkillRecord::new(&r.signature_hash));
         }
     }
-    let settings = cfg.as_ref().map(|c| &c.lifecycle.promotion);
+    let settings = resolved.config().map(|c| &c.lifecycle.promotion);
     let window = a
         .window
         .or_else(|| settings.and_then(|p| p.evaluation_window_days))
@@ -214,8 +216,10 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
 }
 
 fn list(a: &ListArgs) -> miette::Result<ExitCode> {
-    let cfg = crate::config::load(a.config.as_deref())?;
-    let db = open(&db_path(a.db.as_deref(), cfg.as_ref()), false)?;
+    let db = open(
+        &settings(a.db.as_deref(), a.config.as_deref())?.state_db_or("cfa.db"),
+        false,
+    )?;
     let skills = db.skill_load_all().map_err(|e| miette::miette!("{e}"))?;
     match a.format {
         Format::Json => {

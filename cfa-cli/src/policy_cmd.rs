@@ -5,6 +5,7 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
+use crate::settings::{Flags, Settings};
 use cfa_audit::{AuditTarget, Durability, SystemClock};
 use cfa_kernel::{Decision, PolicyCheck, UuidIds};
 use cfa_types::validate::ParseError;
@@ -64,6 +65,10 @@ pub struct CheckArgs {
     /// Record the decision in this SQLite audit database.
     #[arg(long, value_name = "FILE")]
     pub audit_db: Option<PathBuf>,
+    /// Config file giving the defaults of --policy-bundle, --catalog and the audit log
+    /// (default: discovered from the current directory upwards; flags always win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// The exit code of a decision: 0 approve, 3 replan, 4 block.
@@ -117,8 +122,15 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
             return Ok(exit::INVALID_INPUT.into());
         }
     };
-    let policy = load::policy(args.policy_bundle.as_deref())?;
-    let catalog: Option<LoadedCatalog> = args.catalog.as_deref().map(load::catalog).transpose()?;
+    let settings = crate::settings::resolve_process(&Flags {
+        config: args.config.as_deref(),
+        policy_bundle: args.policy_bundle.as_deref(),
+        catalog: args.catalog.as_deref(),
+        audit: Flags::audit_log_or_db(args.audit_log.as_deref(), args.audit_db.as_deref()),
+        ..Flags::default()
+    })?;
+    let policy = load::policy(settings.policy_bundle())?;
+    let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
     if args.strict
         && let Some(cat) = &catalog
     {
@@ -128,7 +140,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
             return Ok(exit::INVALID_INPUT.into());
         }
     }
-    let target = audit_target(args.audit_log.as_ref(), args.audit_db.as_ref());
+    let target = audit_target(&settings)?;
     let decided = decide(
         &signature,
         &policy,
@@ -154,12 +166,12 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     })
 }
 
-/// The audit target of `--audit-log FILE` / `--audit-db FILE`.
-pub fn audit_target(log: Option<&PathBuf>, db: Option<&PathBuf>) -> Option<AuditTarget> {
-    match (log, db) {
-        (Some(p), _) => Some(AuditTarget::Jsonl(p.clone())),
-        (None, Some(p)) => Some(AuditTarget::Sqlite(p.clone())),
-        (None, None) => None,
+/// The audit target decisions are recorded in: `--audit-log FILE` / `--audit-db FILE`,
+/// else the config's storage when it keeps a file, else none.
+pub fn audit_target(settings: &Settings) -> miette::Result<Option<AuditTarget>> {
+    match settings.audit() {
+        Some(s) if s.path.is_some() => s.target().map(Some),
+        _ => Ok(None),
     }
 }
 

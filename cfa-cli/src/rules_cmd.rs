@@ -4,6 +4,7 @@ use crate::exit;
 use crate::load;
 use cfa_policy::RuleDescription;
 use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Output format of the rules commands.
@@ -24,6 +25,22 @@ pub struct BundleOpt {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     pub format: RulesFormat,
+    /// Config file whose defaults.policy_bundle applies when -p is absent (default:
+    /// discovered from the current directory upwards).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl BundleOpt {
+    /// The bundle: `-p`, else `$CFA_POLICY_BUNDLE`, else the config's, else the default rules.
+    fn policy(&self) -> miette::Result<load::LoadedPolicy> {
+        let settings = crate::settings::resolve_process(&crate::settings::Flags {
+            config: self.config.as_deref(),
+            policy_bundle: self.policy_bundle.as_deref(),
+            ..Default::default()
+        })?;
+        load::policy(settings.policy_bundle())
+    }
 }
 
 /// `cfa rules …`.
@@ -49,7 +66,7 @@ pub fn run(cmd: RulesCommand) -> miette::Result<ExitCode> {
 }
 
 fn list(opt: &BundleOpt) -> miette::Result<ExitCode> {
-    let policy = load::policy(opt.policy_bundle.as_deref())?;
+    let policy = opt.policy()?;
     let rules = policy.engine.describe_rules();
     if opt.format == RulesFormat::Json {
         let out = serde_json::json!({"policy_bundle": policy.engine.version(), "source": policy.source,
@@ -110,7 +127,7 @@ fn list(opt: &BundleOpt) -> miette::Result<ExitCode> {
 }
 
 fn explain(code: &str, opt: &BundleOpt) -> miette::Result<ExitCode> {
-    let policy = load::policy(opt.policy_bundle.as_deref())?;
+    let policy = opt.policy()?;
     let Some(rule): Option<RuleDescription> = policy.engine.explain(code) else {
         eprintln!(
             "Unknown fault code: {code} (bundle {})",

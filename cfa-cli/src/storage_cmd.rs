@@ -6,10 +6,11 @@
 
 use crate::exit;
 use crate::lifecycle_cmd::parse_time;
-use cfa_audit::AuditStore;
+use crate::settings::{Flags, Settings};
 use cfa_audit::merkle::{CompactRange, event_leaf};
 use cfa_audit::retain::{Anchor, retain_suffix};
 use cfa_audit::verify::VerifyOptions;
+use cfa_audit::{AuditStore, AuditTarget};
 use cfa_lifecycle::time;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
@@ -18,9 +19,6 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Retention when neither `--retention` nor a config says (reference default).
-const DEFAULT_RETENTION_DAYS: u32 = 90;
 
 /// Storage commands.
 #[derive(Debug, Subcommand)]
@@ -45,11 +43,11 @@ pub enum Format {
     Json,
 }
 
-/// Where the data lives.
+/// Where the data lives [default: the config's storage].
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct Location {
-    /// SQLite database.
+    /// SQLite database [default: the config's storage when it is sqlite].
     #[arg(long)]
     db: Option<PathBuf>,
     /// JSONL folder (`audit_*.jsonl`, `execution_*.jsonl`, `skills_*.jsonl`, `metrics_*.jsonl`).
@@ -57,11 +55,55 @@ pub struct Location {
     dir: Option<PathBuf>,
 }
 
+/// What a storage command works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// A SQLite database (`--db`, or a sqlite storage in the config).
+    Db(PathBuf),
+    /// A JSONL folder (`--dir`).
+    Dir(PathBuf),
+    /// One JSONL audit log (a jsonl storage in the config).
+    Log(PathBuf),
+}
+
+impl Location {
+    /// `--db`, else `--dir`, else the config's storage (resolved by the settings
+    /// layer); none of them is a usage error.
+    fn place(&self, settings: &Settings) -> miette::Result<Place> {
+        match (&self.db, &self.dir) {
+            (Some(db), _) => return Ok(Place::Db(db.clone())),
+            (None, Some(dir)) => return Ok(Place::Dir(dir.clone())),
+            (None, None) => {}
+        }
+        let location = match settings.required_audit("--db or --dir") {
+            Ok(l) => l,
+            Err(usage) => usage.exit(),
+        };
+        match location.target()? {
+            AuditTarget::Sqlite(p) => Ok(Place::Db(p)),
+            AuditTarget::Jsonl(p) => Ok(Place::Log(p)),
+        }
+    }
+}
+
+/// The settings of a storage command (`--config`, `--retention`).
+fn settings(config: Option<&Path>, retention: Option<u32>) -> miette::Result<Settings> {
+    crate::settings::resolve_process(&Flags {
+        config,
+        retention_days: retention.map(u64::from),
+        ..Flags::default()
+    })
+}
+
 /// `cfa storage stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     #[command(flatten)]
     loc: Location,
+    /// Config file whose `storage` applies when neither --db nor --dir is given
+    /// (default: discovered from the current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -95,6 +137,10 @@ pub struct CleanupArgs {
 pub struct VacuumArgs {
     #[command(flatten)]
     loc: Location,
+    /// Config file whose `storage` applies when neither --db nor --dir is given
+    /// (default: discovered from the current directory upwards).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -397,17 +443,37 @@ fn jsonl_entries(path: &Path) -> miette::Result<Vec<(String, String)>> {
 }
 
 fn jsonl_stats(dir: &Path) -> miette::Result<Value> {
+    let mut groups = Vec::new();
+    for prefix in ["audit_", "execution_", "skills_", "metrics_"] {
+        groups.push(files(dir, prefix)?);
+    }
+    jsonl_stats_of(dir, groups)
+}
+
+/// The stats of one JSONL audit log (the config's jsonl storage).
+fn jsonl_log_stats(log: &Path) -> miette::Result<Value> {
+    if !log.is_file() {
+        return Err(miette::miette!("audit log not found: {}", log.display()));
+    }
+    jsonl_stats_of(
+        log,
+        vec![vec![log.to_path_buf()], Vec::new(), Vec::new(), Vec::new()],
+    )
+}
+
+/// Stats over audit, execution, skill and metrics files (in that order).
+fn jsonl_stats_of(shown: &Path, groups: Vec<Vec<PathBuf>>) -> miette::Result<Value> {
     let mut size = 0u64;
     let mut counts = Vec::new();
     let mut oldest: Option<(Timestamp, String)> = None;
     let mut newest: Option<(Timestamp, String)> = None;
-    for prefix in ["audit_", "execution_", "skills_", "metrics_"] {
+    for (i, group) in groups.into_iter().enumerate() {
         let mut n = 0usize;
-        for f in files(dir, prefix)? {
+        for f in group {
             size += std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
             let entries = jsonl_entries(&f)?;
             n += entries.len();
-            if prefix == "audit_" {
+            if i == 0 {
                 for (ts, _) in entries {
                     if let Some(t) = time::parse(&ts) {
                         if oldest.as_ref().is_none_or(|(o, _)| t < *o) {
@@ -425,7 +491,7 @@ fn jsonl_stats(dir: &Path) -> miette::Result<Value> {
     let c = |i: usize| counts.get(i).copied().unwrap_or(0);
     Ok(json!({
         "backend": "jsonl",
-        "path": dir.display().to_string(),
+        "path": shown.display().to_string(),
         "file_size_bytes": size,
         "audit_events_count": c(0),
         "execution_records_count": c(1),
@@ -531,10 +597,10 @@ fn print(format: Format, v: &Value, text: impl FnOnce() -> String) {
 }
 
 fn stats(a: &StatsArgs) -> miette::Result<ExitCode> {
-    let v = match (&a.loc.db, &a.loc.dir) {
-        (Some(db), _) => sqlite_stats(db)?,
-        (None, Some(dir)) => jsonl_stats(dir)?,
-        (None, None) => return Err(miette::miette!("--db or --dir required")),
+    let v = match a.loc.place(&settings(a.config.as_deref(), None)?)? {
+        Place::Db(db) => sqlite_stats(&db)?,
+        Place::Dir(dir) => jsonl_stats(&dir)?,
+        Place::Log(log) => jsonl_log_stats(&log)?,
     };
     print(a.format, &v, || {
         let mut s = String::from("Storage stats:");
@@ -554,35 +620,30 @@ fn stats(a: &StatsArgs) -> miette::Result<ExitCode> {
 }
 
 fn cleanup(a: &CleanupArgs) -> miette::Result<ExitCode> {
-    let before = match (&a.before, a.retention) {
-        (Some(b), _) => parse_time("--before", b)?,
-        (None, r) => {
+    let settings = settings(a.config.as_deref(), a.retention)?;
+    let before = match &a.before {
+        Some(b) => parse_time("--before", b)?,
+        None => {
             let now = match &a.now {
                 Some(t) => parse_time("--now", t)?,
                 None => Timestamp::now(),
             };
-            let days = match r {
-                Some(days) => days,
-                None => crate::config::load(a.config.as_deref())?.map_or(
-                    Ok(DEFAULT_RETENTION_DAYS),
-                    |c| {
-                        u32::try_from(c.storage.retention_days).map_err(|_| {
-                            miette::miette!(
-                                "{}: storage.retention_days {} is too large",
-                                c.path.display(),
-                                c.storage.retention_days
-                            )
-                        })
-                    },
-                )?,
-            };
+            let days = u32::try_from(settings.retention_days.value).map_err(|_| {
+                miette::miette!(
+                    "{}: storage.retention_days {} is too large",
+                    settings
+                        .config()
+                        .map_or_else(String::new, |c| c.path.display().to_string()),
+                    settings.retention_days.value
+                )
+            })?;
             time::minus_days(now, days)
         }
     };
-    let (audit, exec) = match (&a.loc.db, &a.loc.dir) {
-        (Some(db), _) => sqlite_cleanup(db, before)?,
-        (None, Some(dir)) => jsonl_cleanup(dir, before)?,
-        (None, None) => return Err(miette::miette!("--db or --dir required")),
+    let (audit, exec) = match a.loc.place(&settings)? {
+        Place::Db(db) => sqlite_cleanup(&db, before)?,
+        Place::Dir(dir) => jsonl_cleanup(&dir, before)?,
+        Place::Log(log) => (jsonl_audit_cleanup(&log, before)?, 0),
     };
     let iso = time::isoformat(before);
     let v = json!({
@@ -602,8 +663,9 @@ fn cleanup(a: &CleanupArgs) -> miette::Result<ExitCode> {
 }
 
 fn vacuum(a: &VacuumArgs) -> miette::Result<ExitCode> {
-    let (v, text) = match (&a.loc.db, &a.loc.dir) {
-        (Some(db), _) => {
+    let (v, text) = match a.loc.place(&settings(a.config.as_deref(), None)?)? {
+        Place::Db(db) => {
+            let db = db.as_path();
             let c = open_db(db, true)?;
             c.execute_batch("VACUUM").map_err(e(db))?;
             let _: Option<i64> = c
@@ -615,11 +677,10 @@ fn vacuum(a: &VacuumArgs) -> miette::Result<ExitCode> {
                 format!("Vacuumed {}", db.display()),
             )
         }
-        (None, Some(dir)) => (
+        Place::Dir(dir) | Place::Log(dir) => (
             json!({"vacuumed": dir.display().to_string(), "backend": "jsonl", "note": "nothing to compact"}),
             format!("Vacuumed {} (JSONL: nothing to compact)", dir.display()),
         ),
-        (None, None) => return Err(miette::miette!("--db or --dir required")),
     };
     print(a.format, &v, || text);
     Ok(exit::APPROVED.into())

@@ -4,11 +4,13 @@
 //! execute slot ([`ExecutionPhase`]) and the final decision — writing one hash-chained
 //! audit event per step and failing closed on every error; the audited policy check of
 //! a ready signature ([`PolicyCheck`]: the one route every face's stand-alone decision
-//! and its `policy_check` event take); plus [`Gate`] and the [`testing`] helpers. It
-//! holds only trait objects (`Normalizer`, `ConfirmationHandler`, `Planner`, `Backend`,
-//! `AuditStore`, [`IdSource`], `Clock`, [`ExecutionPhase`]); only [`SandboxExecution`]
-//! bridges that slot to cfa-sandbox and cfa-lifecycle. It must NOT know file formats,
-//! the CLI or any server: ids and timestamps are injected.
+//! and its `policy_check` event take); the [`storage`] registry that opens audit and
+//! state stores by backend name (their formats live in cfa-audit and cfa-lifecycle);
+//! plus [`Gate`] and the [`testing`] helpers. It holds only trait objects
+//! (`Normalizer`, `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`,
+//! [`IdSource`], `Clock`, [`ExecutionPhase`]); only [`SandboxExecution`] bridges that
+//! slot to cfa-sandbox and cfa-lifecycle. It must NOT know file formats, the CLI or any
+//! server: ids and timestamps are injected.
 
 mod check;
 mod config;
@@ -21,6 +23,7 @@ mod ids;
 mod kernel;
 mod result;
 mod run;
+pub mod storage;
 pub mod testing;
 
 pub use check::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
@@ -37,3 +40,4 @@ pub use result::{
     ArtifactSummary, ExecutionSummary, KernelResult, Phase, PhaseSkip, ReplanAttempt,
     ResolutionSummary,
 };
+pub use storage::{StorageBackend, StorageError, StorageRegistry, StoreKind, StoreRequest};

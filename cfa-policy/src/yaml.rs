@@ -145,6 +145,20 @@ pub fn parse_value(text: &str) -> Result<Value, YamlError> {
     serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| to_error(&e))
 }
 
+/// Deserializes one YAML document straight into `T` with the options of
+/// [`parse_value`], so that an error (a wrong type, an unknown key under
+/// `deny_unknown_fields`) carries the line and column of the offending node. An empty
+/// document deserializes from `null`.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    if is_blank_document(text) {
+        return T::deserialize(serde_json::Value::Null).map_err(|e| YamlError {
+            message: e.to_string(),
+            position: None,
+        });
+    }
+    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| to_error(&e))
+}
+
 /// Parses the position tree of a YAML document that [`parse_value`] accepted.
 pub(crate) fn parse_positions(text: &str) -> Option<PosNode> {
     if is_blank_document(text) {

@@ -7,9 +7,9 @@ pub mod gate;
 pub mod ratelimit;
 pub mod tools;
 
+use crate::face_flags::FaceFlags;
 use crate::service::decide::Governance;
 use crate::telemetry::{self, TelemetryArgs};
-use cfa_audit::Durability;
 use clap::Args;
 use miette::Report;
 use rmcp::ServiceExt;
@@ -25,35 +25,20 @@ const MAX_LINE: usize = 8 << 20;
 /// Arguments of `cfa mcp`.
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// Dataset catalog (JSON, or YAML by extension) the tools ground and check against
-    /// [default: the config's].
-    #[arg(long, short = 'c')]
-    pub catalog: Option<PathBuf>,
-    /// Config file giving the defaults of --catalog, --policy-bundle, --audit-log and
-    /// --lifecycle-db (default: discovered from the current directory upwards; flags
-    /// always win).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Active policy bundle: a file or a built-in name (default: the config's, else the
-    /// built-in default rules). Tool calls may name other built-in bundles, never files.
+    #[command(flatten)]
+    pub face: FaceFlags,
+    /// Short form of --policy-bundle.
     #[arg(
-        long = "policy-bundle",
         short = 'p',
-        env = "CFA_POLICY_BUNDLE",
-        value_name = "PATH|NAME"
+        hide = true,
+        value_name = "PATH|NAME",
+        conflicts_with = "policy_bundle"
     )]
-    pub policy_bundle: Option<String>,
-    /// JSONL audit log: decisions are recorded in it and `cfa_audit_check` verifies it
-    /// [default: the config's storage when it is jsonl].
-    #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
+    pub policy_bundle_short: Option<String>,
     /// Lifecycle SQLite database read by `cfa_lifecycle_status` [default: the config's
     /// storage when it is sqlite].
     #[arg(long, value_name = "FILE")]
     pub lifecycle_db: Option<PathBuf>,
-    /// When audit appends reach the disk: always, batch, batch:N or never.
-    #[arg(long, default_value = "always", value_name = "MODE")]
-    pub audit_fsync: Durability,
     /// Directory that file paths in tool arguments must resolve under (repeatable;
     /// default: the config's defaults.roots, else the working directory). `..`,
     /// symlinks leading out and anything but a regular file are refused.
@@ -69,14 +54,16 @@ pub struct McpArgs {
 /// Runs `cfa mcp` until stdin closes.
 pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-mcp")?;
-    let defaults = crate::config::face_defaults(args.config.as_deref())?;
+    let face = args.face.resolve(
+        args.policy_bundle_short.as_deref(),
+        args.lifecycle_db.as_deref(),
+        &args.roots,
+    )?;
     let gov = Governance::load(
-        args.policy_bundle
-            .as_deref()
-            .or(defaults.policy_bundle.as_deref()),
-        args.catalog.as_deref().or(defaults.catalog.as_deref()),
-        args.audit_log.as_deref().or(defaults.audit_log.as_deref()),
-        args.audit_fsync,
+        face.settings.policy_bundle(),
+        face.settings.catalog(),
+        face.audit_log.as_deref(),
+        args.face.audit_fsync,
         tools::ACCESS,
     )?;
     let limit = ratelimit::limit_from_env(std::env::var("CFA_MCP_RATE_LIMIT").ok().as_deref())
@@ -84,8 +71,12 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     let api_key = std::env::var("CFA_MCP_API_KEY").ok();
     tracing::info!(
         policy_bundle = gov.active().engine.version(),
-        catalog = args.catalog.as_ref().map(|p| p.display().to_string()),
-        audit_log = args.audit_log.as_ref().map(|p| p.display().to_string()),
+        catalog = args.face.catalog.as_ref().map(|p| p.display().to_string()),
+        audit_log = args
+            .face
+            .audit_log
+            .as_ref()
+            .map(|p| p.display().to_string()),
         auth = api_key.as_deref().is_some_and(|k| !k.is_empty()),
         rate_limit = limit,
         "cfa-mcp starting on stdio"
@@ -103,14 +94,10 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Report::msg(format!("cannot start the async runtime: {e}")))?;
-    let lifecycle_db = args.lifecycle_db.clone().or(defaults.lifecycle_db);
+    let lifecycle_db = face.lifecycle_db.clone();
     // --root flags win over the config's defaults.roots; neither: the working directory.
-    let root_dirs = if args.roots.is_empty() {
-        &defaults.roots
-    } else {
-        &args.roots
-    };
-    let roots = crate::roots::Roots::new(root_dirs, args.max_file_size).map_err(Report::msg)?;
+    let roots = crate::roots::Roots::new(&face.settings.roots.value, args.max_file_size)
+        .map_err(Report::msg)?;
     tracing::info!(
         roots = ?roots.dirs(),
         max_file_size = roots.max_bytes(),

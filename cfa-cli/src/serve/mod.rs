@@ -11,17 +11,16 @@ pub mod metrics;
 pub mod openapi;
 pub mod origin;
 
+use crate::face_flags::FaceFlags;
 use crate::service::decide::{BundleAccess, Governance};
 use crate::service::intent;
 use crate::telemetry::{self, TelemetryArgs};
-use cfa_audit::Durability;
 use clap::Args;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use miette::Report;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,28 +40,8 @@ pub struct ServeArgs {
     /// Port (0 picks a free one; the chosen address is printed on stdout).
     #[arg(long, short = 'p', default_value_t = 8765)]
     pub port: u16,
-    /// Dataset catalog (JSON, or YAML by extension) [default: the config's].
-    #[arg(long, short = 'c')]
-    pub catalog: Option<PathBuf>,
-    /// Config file giving the defaults of --catalog, --policy-bundle and --audit-log
-    /// (default: discovered from the current directory upwards; flags always win).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Active policy bundle: a file or a built-in name (default: the config's, else the
-    /// built-in default rules). Requests may name other built-in bundles, never files.
-    #[arg(
-        long = "policy-bundle",
-        env = "CFA_POLICY_BUNDLE",
-        value_name = "PATH|NAME"
-    )]
-    pub policy_bundle: Option<String>,
-    /// JSONL audit log: every decision is appended to it [default: the config's storage
-    /// when it is jsonl].
-    #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
-    /// When audit appends reach the disk: always, batch, batch:N or never.
-    #[arg(long, default_value = "always", value_name = "MODE")]
-    pub audit_fsync: Durability,
+    #[command(flatten)]
+    pub face: FaceFlags,
     /// Require `Authorization: Bearer <TOKEN>` on every route except /health.
     #[arg(
         long,
@@ -104,14 +83,12 @@ pub struct ServeArgs {
 /// Runs `cfa serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
-    let defaults = crate::config::face_defaults(args.config.as_deref())?;
+    let face = args.face.resolve(None, None, &[])?;
     let gov = Governance::load(
-        args.policy_bundle
-            .as_deref()
-            .or(defaults.policy_bundle.as_deref()),
-        args.catalog.as_deref().or(defaults.catalog.as_deref()),
-        args.audit_log.as_deref().or(defaults.audit_log.as_deref()),
-        args.audit_fsync,
+        face.settings.policy_bundle(),
+        face.settings.catalog(),
+        face.audit_log.as_deref(),
+        args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?;
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1));
