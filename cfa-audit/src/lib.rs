@@ -5,6 +5,7 @@
 //! anchored retention. It must NOT know about policies, signatures, catalogs or the
 //! kernel: callers hand it finished details, and timestamps are injected.
 
+#[cfg(feature = "sqlite")]
 pub mod checkpoint;
 pub mod error;
 pub mod event;
@@ -13,9 +14,11 @@ pub mod jsonl;
 pub mod lines;
 pub mod merkle;
 pub mod note;
+#[cfg(feature = "sqlite")]
 pub mod policy;
 pub mod proof;
 pub mod retain;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 pub mod time;
@@ -25,8 +28,10 @@ pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
+#[cfg(feature = "sqlite")]
 pub use policy::{AuditTarget, PolicyCheckRecord, record_policy_check};
 pub use proof::OfflineProof;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{AuditStore, Durability, MemoryStore};
 pub use time::{Clock, FixedClock, SystemClock};
