@@ -9,8 +9,9 @@
 //! outcome to a decision state are cfa-sandbox's (re-exported here); the
 //! lifecycle-backed phase is cfa-lifecycle's [`LifecycleExecution`]. It must NOT know
 //! file formats, storage engines (SQLite and PostgreSQL are opt-in features of the
-//! crates below it: `sqlite`, `postgres`), sandboxes, the CLI or any server: ids and
-//! timestamps are injected.
+//! crates below it: `sqlite`, `postgres`), sandbox engines (only
+//! [`testing::mock_execution`] names the built-in `mock`), the CLI or any server: ids
+//! and timestamps are injected.
 //!
 //! ```
 //! use cfa_kernel::{Kernel, KernelConfig, PublishState, SequentialIds, TickClock, testing};
