@@ -17,6 +17,7 @@ pub enum AuditError {
     InvalidEvent(#[from] InvalidEventError),
     /// The SQLite store failed.
     #[error(transparent)]
+    #[cfg(feature = "sqlite")]
     Sqlite(#[from] SqliteError),
     /// A file given as an existing audit database is not one (nothing was written).
     #[error(transparent)]
@@ -80,6 +81,7 @@ pub struct InvalidEventError {
 }
 
 /// A SQLite failure on a named database.
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Error)]
 #[error("sqlite audit store {}: {source}", path.display())]
 pub struct SqliteError {

@@ -46,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "sqlite")]
 pub mod checkpoint;
 pub mod error;
 pub mod event;
@@ -56,6 +57,7 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod retain;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 pub mod target;
@@ -67,6 +69,7 @@ pub use event::{AuditEvent, NewEvent};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
 pub use proof::OfflineProof;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{AuditStore, Durability, MemoryStore};
 pub use target::AuditTarget;

@@ -1,7 +1,8 @@
-//! Where a log lives: a JSONL file or a SQLite database, named by path.
+//! Where a log lives: a JSONL file or (feature `sqlite`) a SQLite database, named by path.
 
 use crate::error::AuditError;
 use crate::jsonl::JsonlStore;
+#[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
 use crate::store::{AuditStore, Durability};
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use std::path::PathBuf;
 pub enum AuditTarget {
     /// A JSONL log file (`--audit-log FILE`).
     Jsonl(PathBuf),
-    /// A SQLite database (`--audit-db FILE`).
+    /// A SQLite database (`--audit-db FILE`; feature `sqlite`).
+    #[cfg(feature = "sqlite")]
     Sqlite(PathBuf),
 }
 
@@ -20,12 +22,13 @@ impl AuditTarget {
     pub fn open(&self, durability: Durability) -> Result<Box<dyn AuditStore>, AuditError> {
         Ok(match self {
             AuditTarget::Jsonl(p) => Box::new(JsonlStore::open(p, durability)?),
+            #[cfg(feature = "sqlite")]
             AuditTarget::Sqlite(p) => Box::new(SqliteStore::open(p, durability)?),
         })
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -8,11 +8,10 @@
 use crate::input::PlainError;
 use crate::kernel_render::{execution_line, icon};
 use cfa_audit::{AuditStore, Clock, Durability, JsonlStore, VerifyOptions};
-use cfa_kernel::{
-    IdKind, IdSource, Kernel, KernelConfig, KernelResult, SandboxExecution, SequentialIds,
-    TickClock,
+use cfa_kernel::{IdKind, IdSource, Kernel, KernelConfig, KernelResult, SequentialIds, TickClock};
+use cfa_lifecycle::{
+    ExecutionService, LifecycleExecution, MemoryStateStore, PromotionEngine, PromotionPolicy,
 };
-use cfa_lifecycle::{ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy};
 use cfa_policy::PolicyEngine;
 use cfa_sandbox::{ExecutionConfig, FailurePolicy, MockConfig, SandboxOptions, SandboxRegistry};
 use cfa_types::Catalog;
@@ -74,7 +73,7 @@ impl<T: Clock> Clock for Shared<T> {
 }
 
 /// The mock sandbox, failing `fail_step` on every attempt when set, under `policy`.
-fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<SandboxExecution, Report> {
+fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<LifecycleExecution, Report> {
     let mut mock = MockConfig::default();
     if let Some(step) = fail_step {
         mock = mock.fail_always(step);
@@ -99,7 +98,7 @@ fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<SandboxEx
         lease_ttl_secs: 600,
     };
     let now = jiff::Timestamp::from_second(EPOCH).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    Ok(SandboxExecution::new(service, Box::new(move || now)))
+    Ok(LifecycleExecution::new(service, Box::new(move || now)))
 }
 
 /// Arguments of `cfa demo`.
@@ -213,7 +212,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     );
     let ids = Arc::new(SequentialIds::new());
     let clock = Arc::new(TickClock::new(EPOCH));
-    let build = |exec: SandboxExecution| -> Result<Kernel, Report> {
+    let build = |exec: LifecycleExecution| -> Result<Kernel, Report> {
         let engine = PolicyEngine::builtin(BUNDLE).map_err(|e| PlainError(e.to_string()))?;
         let mut config = KernelConfig::new(engine, catalog.clone());
         config.policy_bundle_hash = cfa_policy::builtin::source(BUNDLE)

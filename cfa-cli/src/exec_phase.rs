@@ -8,8 +8,10 @@
 use crate::config::CfaConfig;
 use crate::exec_settings::ThresholdSettings;
 use crate::input::PlainError;
-use cfa_kernel::SandboxExecution;
-use cfa_lifecycle::{ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, StateStore};
+use cfa_lifecycle::{
+    ExecutionService, LifecycleDb, LifecycleExecution, MemoryStateStore, PromotionEngine,
+    StateStore,
+};
 use cfa_sandbox::{
     ExecutionConfig, FailurePolicy, MockConfig, RetryPolicy, RunContext, RuntimeThresholds,
     RuntimeValidator, Sandbox, SandboxError, SandboxOptions, SandboxRegistry, SandboxRun,
@@ -57,6 +59,18 @@ pub enum FailurePolicyChoice {
     PartialCommitNoPublish,
     /// Publish what succeeded, as `degraded` (exit 5).
     DegradedPublish,
+}
+
+impl SandboxChoice {
+    /// The registry name of the sandbox (`None` for `none`).
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            SandboxChoice::Mock => Some("mock"),
+            SandboxChoice::Panic => Some("panic"),
+            SandboxChoice::Postgres => Some("postgres"),
+            SandboxChoice::None => None,
+        }
+    }
 }
 
 impl FailurePolicyChoice {
@@ -193,19 +207,23 @@ impl ExecArgs {
     }
 }
 
-/// The backend `cfa evaluate` generates with: the postgres sandbox runs SQL, so it
-/// takes `sql` (an explicit other `--backend` is an error); otherwise `--backend`, else
-/// the config's, else pyspark.
+/// The backend `cfa evaluate` generates with: a sandbox that runs one backend's
+/// artifact only ([`cfa_sandbox::artifact_requirement`]: postgres runs `sql`) takes that
+/// one (an explicit other `--backend` is an error); otherwise `--backend`, else the
+/// config's, else pyspark.
 pub fn backend(
     sandbox: SandboxChoice,
     flag: Option<&str>,
     cfg: Option<&CfaConfig>,
 ) -> Result<String, Report> {
-    if sandbox == SandboxChoice::Postgres {
+    let name = sandbox.name().unwrap_or_default();
+    if let Some(required) = cfa_sandbox::artifact_requirement(name) {
+        let wanted = required.backend;
         return match flag {
-            None | Some("sql") => Ok("sql".to_owned()),
+            None => Ok(wanted.to_owned()),
+            Some(b) if b == wanted => Ok(wanted.to_owned()),
             Some(other) => Err(PlainError(format!(
-                "the postgres sandbox runs the sql backend's artifact, not '{other}': use --backend sql or another --sandbox"
+                "the {name} sandbox runs the {wanted} backend's artifact, not '{other}': use --backend {wanted} or another --sandbox"
             ))
             .into()),
         };
@@ -260,12 +278,9 @@ fn lifecycle_db(
 pub fn execution_phase(
     args: &ExecArgs,
     cfg: Option<&CfaConfig>,
-) -> Result<Option<SandboxExecution>, Report> {
-    let name = match args.sandbox(cfg) {
-        SandboxChoice::None => return Ok(None),
-        SandboxChoice::Mock => "mock",
-        SandboxChoice::Panic => "panic",
-        SandboxChoice::Postgres => "postgres",
+) -> Result<Option<LifecycleExecution>, Report> {
+    let Some(name) = args.sandbox(cfg).name() else {
+        return Ok(None);
     };
     let settings = cfg.map(|c| &c.execution);
     let dsn = args.dsn(cfg);
@@ -335,7 +350,7 @@ pub fn execution_phase(
             .or_else(|| settings.and_then(|s| s.lease_ttl_secs))
             .unwrap_or(DEFAULT_LEASE_TTL_SECS),
     };
-    Ok(Some(SandboxExecution::new(
+    Ok(Some(LifecycleExecution::new(
         service,
         Box::new(jiff::Timestamp::now),
     )))

@@ -21,6 +21,24 @@ pub struct GateError {
 }
 
 /// Wraps a kernel so that work runs only after an executable decision.
+///
+/// ```
+/// use cfa_kernel::{Gate, Kernel, KernelConfig};
+/// use cfa_types::Catalog;
+///
+/// let catalog: serde_json::Value =
+///     serde_json::from_str(include_str!("../../examples/catalog.json"))?;
+/// let config = KernelConfig::new(cfa_policy::PolicyEngine::default(), Catalog::from_value(&catalog)?);
+/// let gate = Gate::new(Kernel::builder(config).build()?);
+///
+/// let rows = gate.run("Join nfe with clientes daily, anonymize pii, into silver", || 42)?;
+/// assert_eq!(rows, 42);
+///
+/// let mut ran = false;
+/// let refused = gate.run("do something with unknown table", || ran = true);
+/// assert!(refused.is_err() && !ran, "blocked work never runs");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Gate<K = Kernel> {
     kernel: K,

@@ -3,7 +3,6 @@
 
 use crate::config::KernelConfig;
 use crate::error::BuildError;
-use crate::execute::ExecutionPhase;
 use crate::ids::{IdSource, UuidIds};
 use crate::result::KernelResult;
 use crate::run::Run;
@@ -11,6 +10,7 @@ use cfa_audit::{AuditStore, Clock, MemoryStore, SystemClock};
 use cfa_codegen::BackendRegistry;
 use cfa_plan::{ExecutionPlanner, Planner};
 use cfa_resolve::{AutoApprove, ConfirmationHandler, Normalizer, RuleBasedNormalizer};
+use cfa_sandbox::ExecutionPhase;
 use cfa_types::validate::Issue;
 use std::sync::Arc;
 
@@ -54,6 +54,25 @@ impl Kernel {
     /// A builder over `config` with the default parts: the English rule-based
     /// normaliser, auto-approve confirmation, the built-in planner and backends, an
     /// in-memory audit store, UUID v4 ids, the system clock and no execution phase.
+    ///
+    /// ```
+    /// use cfa_kernel::{Kernel, KernelConfig, Phase};
+    /// use cfa_types::{Catalog, DecisionState};
+    ///
+    /// let catalog: serde_json::Value =
+    ///     serde_json::from_str(include_str!("../../examples/catalog.json"))?;
+    /// let config = KernelConfig::new(cfa_policy::PolicyEngine::default(), Catalog::from_value(&catalog)?);
+    /// let kernel = Kernel::builder(config).build()?;
+    /// let r = kernel.process("Join nfe with clientes daily, anonymize pii, into silver");
+    /// assert_eq!(r.state, DecisionState::Approved, "{}", r.blocked_reason);
+    /// // No execution phase was given: execute is skipped, and the result says so.
+    /// assert_eq!(r.phases_skipped[0].phase, Phase::Execute);
+    /// // A bare table name grounds nothing: blocked, with the reason.
+    /// let r = kernel.process("do something with unknown table");
+    /// assert_eq!(r.state, DecisionState::Blocked);
+    /// assert!(!r.blocked_reason.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(config: KernelConfig) -> KernelBuilder {
         KernelBuilder {
             config,
@@ -86,6 +105,25 @@ impl Kernel {
 }
 
 /// Builds a [`Kernel`]; every part is optional and has a default (see [`Kernel::builder`]).
+///
+/// ```
+/// use cfa_audit::{AuditStore, MemoryStore};
+/// use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock};
+/// use std::sync::Arc;
+///
+/// let audit = Arc::new(MemoryStore::new());
+/// let store: Arc<dyn AuditStore> = audit.clone();
+/// let kernel = Kernel::builder(KernelConfig::default())
+///     .audit(store)
+///     .ids(SequentialIds::new())
+///     .clock(TickClock::new(1_767_225_600))
+///     .build()?;
+/// let r = kernel.process("ingest nfe raw into bronze");
+/// // One audit event per step, the final decision last, all in the injected store.
+/// assert_eq!(r.audit_event_hashes.len() as u64, audit.len()?);
+/// assert_eq!(r.created_at, "2026-01-01T00:00:00+00:00");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct KernelBuilder {
     config: KernelConfig,
     normalizer: Option<SharedNormalizer>,

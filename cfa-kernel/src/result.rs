@@ -1,7 +1,7 @@
 //! The kernel's answer for one intent.
 
-use crate::execute::PublishState;
 use cfa_resolve::Resolution;
+use cfa_sandbox::PublishState;
 use cfa_types::{
     AmbiguityLevel, ConfirmationMode, DecisionState, Fault, FaultSeverity, Patch, PolicyAction,
     PolicyResult, StateSignature,

@@ -3,12 +3,14 @@
 //! and read the process's resident memory for soak tests.
 
 use crate::config::KernelConfig;
-use crate::execution_adapter::{ExecutionClock, SandboxExecution};
 use crate::ids::{SequentialIds, TickClock};
 use crate::kernel::Kernel;
 use crate::result::KernelResult;
 use cfa_audit::{AuditStore, MemoryStore, VerifyOptions};
-use cfa_lifecycle::{ExecutionService, PromotionEngine, PromotionPolicy, StateStore};
+use cfa_lifecycle::{
+    ExecutionClock, ExecutionService, LifecycleExecution, PromotionEngine, PromotionPolicy,
+    StateStore,
+};
 use cfa_sandbox::{ExecutionConfig, SandboxError, SandboxOptions, SandboxRegistry};
 use cfa_types::DecisionState;
 use std::sync::Arc;
@@ -101,19 +103,17 @@ pub fn assert_audit_intact(store: &dyn AuditStore, result: &KernelResult) -> Res
 /// An execution phase on the built-in `mock` sandbox (default execution config: runtime
 /// validation, selective quarantine, three attempts) that projects into `store`, with no
 /// lifecycle database (no leases, no skills) and every record stamped 2026-01-01T00:00:00Z.
-pub fn mock_execution(store: Arc<dyn StateStore>) -> Result<SandboxExecution, SandboxError> {
-    let service = ExecutionService {
-        sandbox: SandboxRegistry::with_builtins().create("mock", &SandboxOptions::default())?,
-        config: ExecutionConfig::default(),
+pub fn mock_execution(store: Arc<dyn StateStore>) -> Result<LifecycleExecution, SandboxError> {
+    let mut service = ExecutionService::new(
+        SandboxRegistry::with_builtins().create("mock", &SandboxOptions::default())?,
+        ExecutionConfig::default(),
         store,
-        db: None,
-        engine: PromotionEngine::new(PromotionPolicy::default(), "testing"),
-        holder: "testing".into(),
-        lease_ttl_secs: 600,
-    };
+    );
+    service.engine = PromotionEngine::new(PromotionPolicy::default(), "testing");
+    "testing".clone_into(&mut service.holder);
     let at = jiff::Timestamp::from_second(1_767_225_600).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let clock: ExecutionClock = Box::new(move || at);
-    Ok(SandboxExecution::new(service, clock))
+    Ok(LifecycleExecution::new(service, clock))
 }
 
 /// The process's resident set size in kB (`VmRSS` of `/proc/self/status`); `None` where

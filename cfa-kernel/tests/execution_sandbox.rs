@@ -6,14 +6,16 @@
 )]
 //! The execution slot filled by [`SandboxExecution`]: sandbox outcomes become final
 //! states, a held lease blocks, the skill state is reported beside the decision (B1).
+//! The lease, record and skill tests need a lifecycle database: they run with the
+//! kernel's `sqlite` feature (on in workspace builds).
 
 mod common;
 
 use cfa_audit::AuditStore;
 use cfa_kernel::{ExecutionClock, KernelResult, Phase, PublishState, SandboxExecution, testing};
-use cfa_lifecycle::{
-    ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, PromotionPolicy,
-};
+#[cfg(feature = "sqlite")]
+use cfa_lifecycle::LifecycleDb;
+use cfa_lifecycle::{ExecutionService, MemoryStateStore, PromotionEngine, PromotionPolicy};
 use cfa_sandbox::{
     ExecutionConfig, FailurePolicy, MockConfig, RuntimeThresholds, RuntimeValidator,
     SandboxOptions, SandboxRegistry,
@@ -27,24 +29,37 @@ fn clock() -> ExecutionClock {
     Box::new(|| Timestamp::from_second(1_767_225_600).unwrap())
 }
 
+/// A lifecycle database for the service, when the kernel is built with SQLite.
+#[cfg(feature = "sqlite")]
+type Db = Option<Arc<LifecycleDb>>;
+/// Without SQLite there is no lifecycle database to give.
+#[cfg(not(feature = "sqlite"))]
+type Db = Option<std::convert::Infallible>;
+
 fn service(
     sandbox: &str,
     opts: &SandboxOptions,
     cfg: ExecutionConfig,
-    db: Option<Arc<LifecycleDb>>,
+    db: Db,
     holder: &str,
 ) -> ExecutionService {
-    ExecutionService {
-        sandbox: SandboxRegistry::with_builtins()
+    let mut svc = ExecutionService::new(
+        SandboxRegistry::with_builtins()
             .create(sandbox, opts)
             .unwrap(),
-        config: cfg,
-        store: Arc::new(MemoryStateStore::new(100)),
-        db,
-        engine: PromotionEngine::new(PromotionPolicy::default(), "test"),
-        holder: holder.to_owned(),
-        lease_ttl_secs: 600,
+        cfg,
+        Arc::new(MemoryStateStore::new(100)),
+    );
+    svc.engine = PromotionEngine::new(PromotionPolicy::default(), "test");
+    holder.clone_into(&mut svc.holder);
+    svc.lease_ttl_secs = 600;
+    #[cfg(feature = "sqlite")]
+    {
+        svc.db = db;
     }
+    #[cfg(not(feature = "sqlite"))]
+    let _ = db;
+    svc
 }
 
 fn run(svc: ExecutionService) -> (KernelResult, Vec<String>, Arc<cfa_audit::MemoryStore>) {
@@ -230,6 +245,7 @@ fn runtime_threshold_breach_ends_in_the_policy_state_with_the_runtime_fault() {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn lease_held_by_another_holder_blocks_and_is_audited() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,6 +296,7 @@ fn lease_held_by_another_holder_blocks_and_is_audited() {
     assert_eq!(db.lease(&target).unwrap().unwrap().holder, "other-kernel");
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn skill_promotion_is_reported_beside_an_unchanged_decision() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,6 +324,7 @@ fn skill_promotion_is_reported_beside_an_unchanged_decision() {
     assert_eq!(db.execution_load(None).unwrap().len(), 4);
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn replans_and_policy_faults_reach_the_execution_record() {
     let dir = tempfile::tempdir().unwrap();

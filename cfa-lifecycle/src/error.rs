@@ -6,6 +6,7 @@ use crate::lease::LeaseHeld;
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     /// SQLite failed.
+    #[cfg(feature = "sqlite")]
     #[error("state database {path}: {source}")]
     Sqlite {
         /// The database file.

@@ -3,7 +3,7 @@
 
 use crate::error::LifecycleError;
 use crate::store::StateStore;
-use cfa_sandbox::{ExecutionOutcome, PublishState};
+use cfa_sandbox::{PublishState, RunOutcome};
 use serde::{Deserialize, Serialize};
 
 /// Metrics kept with a dataset's state.
@@ -81,7 +81,7 @@ pub struct ProjectionInput<'a> {
     /// Target layer value.
     pub target_layer: &'a str,
     /// The execution outcome.
-    pub outcome: &'a ExecutionOutcome,
+    pub outcome: &'a RunOutcome,
 }
 
 /// The result of [`project`].
@@ -110,20 +110,23 @@ pub fn project(
     timestamp: &str,
 ) -> Result<Projection, LifecycleError> {
     let o = input.outcome;
-    let (ptype, quarantined, committed) = match o.publish_state {
+    let (ptype, quarantined, committed) = match &o.publish_state {
         PublishState::Published => (ProjectionType::Full, None, None),
-        PublishState::Degraded => (
+        PublishState::Degraded { .. } => (
             ProjectionType::Degraded,
             Some(o.quarantined_steps.clone()),
             Some(o.committed_steps.clone()),
         ),
         PublishState::CommittedNotPublished => (ProjectionType::Partial, None, None),
-        PublishState::Quarantined => (
+        PublishState::Quarantined { .. } => (
             ProjectionType::Quarantine,
             Some(o.quarantined_steps.clone()),
             None,
         ),
-        PublishState::RolledBack => (ProjectionType::Rollback, None, None),
+        // A run that never started keeps nothing, like a rolled-back one.
+        PublishState::RolledBack | PublishState::NotExecuted => {
+            (ProjectionType::Rollback, None, None)
+        }
     };
     let dataset_state = if ptype == ProjectionType::Rollback {
         None

@@ -1,24 +1,24 @@
-//! [`ExecutionService`]: the whole Ω+Σ path for one approved intent, ready for the
-//! kernel's execution slot — take the target lease (I8), execute through a sandbox with
-//! runtime validation and partial execution, project the outcome into the state store,
-//! record the execution, evaluate the skill (reported, never applied to the decision:
-//! B1), release the lease. Time and version ids are injected.
+//! [`ExecutionService`]: what the lifecycle does around one sandbox run of an approved
+//! intent — take the target lease (I8), hand the run to cfa-sandbox's [`execute`]
+//! (runtime validation and partial execution are the sandbox's), project the outcome
+//! into the state store, record the execution, evaluate the skill (reported, never
+//! applied to the decision: B1), release the lease. The decision state is the sandbox's
+//! one mapping ([`RunOutcome::decision_state`]). Time and version ids are injected.
 
+#[cfg(feature = "sqlite")]
 use crate::db::LifecycleDb;
 use crate::error::LifecycleError;
 use crate::indices::IndexScores;
 use crate::lease::LeaseHeld;
 use crate::projection::{Projection, ProjectionInput, project};
-use crate::promotion::{PromotionEngine, SkillRecord, SkillState};
-use crate::record::ExecutionRecord;
+use crate::promotion::{PromotionEngine, PromotionPolicy, SkillState};
 use crate::store::StateStore;
 use crate::time::isoformat;
-use cfa_codegen::GeneratedArtifact;
 use cfa_plan::ExecutionPlan;
 use cfa_sandbox::{
-    ExecutionConfig, ExecutionOutcome, PublishState, RunContext, Sandbox, SandboxError, execute,
+    ExecutionConfig, GeneratedArtifact, RunContext, RunOutcome, Sandbox, SandboxError, execute,
 };
-use cfa_types::{DecisionState, Fault, FaultSeverity, StateSignature};
+use cfa_types::{DecisionState, Fault, StateSignature};
 use jiff::Timestamp;
 use std::sync::Arc;
 
@@ -73,8 +73,8 @@ pub struct ServiceRequest<'a> {
 /// What the service did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceResult {
-    /// The execution outcome.
-    pub outcome: ExecutionOutcome,
+    /// The sandbox run.
+    pub outcome: RunOutcome,
     /// The final decision state of the run (B6: degraded stays degraded).
     pub decision_state: DecisionState,
     /// The state projection.
@@ -85,7 +85,8 @@ pub struct ServiceResult {
     pub scores: Option<IndexScores>,
 }
 
-/// The Ω+Σ service.
+/// The lifecycle around a sandbox run. Build it with [`ExecutionService::new`] (no
+/// lifecycle database) or as a struct; with the `sqlite` feature it has a `db` field.
 pub struct ExecutionService {
     /// The sandbox.
     pub sandbox: Box<dyn Sandbox>,
@@ -94,6 +95,7 @@ pub struct ExecutionService {
     /// The context registry.
     pub store: Arc<dyn StateStore>,
     /// Leases, execution records and skills (none: no leases, no lifecycle).
+    #[cfg(feature = "sqlite")]
     pub db: Option<Arc<LifecycleDb>>,
     /// Promotion engine.
     pub engine: PromotionEngine,
@@ -112,33 +114,37 @@ impl std::fmt::Debug for ExecutionService {
     }
 }
 
-/// The decision state of an approved run that ended with `o`: published runs are
-/// `approved` (or `approved_with_warnings` with warning faults); others map through
-/// [`PublishState::decision_state`].
-pub fn final_state(o: &ExecutionOutcome) -> DecisionState {
-    if o.publish_state == PublishState::Published {
-        if o.runtime_faults
-            .iter()
-            .any(|f| f.severity != FaultSeverity::Info)
-        {
-            DecisionState::ApprovedWithWarnings
-        } else {
-            DecisionState::Approved
-        }
-    } else {
-        o.publish_state.decision_state()
-    }
-}
-
 impl ExecutionService {
+    /// A service over `sandbox` that projects into `store`, with no lifecycle database
+    /// (no leases, no execution records, no skills), the default promotion policy, the
+    /// lease holder `cfa` and a 600 s lease lifetime.
+    pub fn new(
+        sandbox: Box<dyn Sandbox>,
+        config: ExecutionConfig,
+        store: Arc<dyn StateStore>,
+    ) -> Self {
+        ExecutionService {
+            sandbox,
+            config,
+            store,
+            #[cfg(feature = "sqlite")]
+            db: None,
+            engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
+            holder: "cfa".to_owned(),
+            lease_ttl_secs: 600,
+        }
+    }
+
     /// Runs `req` (see the module docs). A held lease is [`ServiceError::Leased`]; the
     /// lease is released whatever happens after it was taken.
     pub fn run(&self, req: &ServiceRequest<'_>) -> Result<ServiceResult, ServiceError> {
         let target = req.signature.target_dataset_name();
+        #[cfg(feature = "sqlite")]
         if let Some(db) = &self.db {
             db.acquire_lease(&target, &self.holder, req.now, self.lease_ttl_secs)?;
         }
         let result = self.run_leased(req, &target);
+        #[cfg(feature = "sqlite")]
         if let Some(db) = &self.db {
             let released = db.release_lease(&target, &self.holder);
             if result.is_ok() {
@@ -159,7 +165,7 @@ impl ExecutionService {
             signature: req.signature,
         };
         let outcome = execute(self.sandbox.as_ref(), &ctx, &self.config)?;
-        let state = final_state(&outcome);
+        let state = outcome.decision_state();
         let hash = req.signature.signature_hash();
         let projection = project(
             self.store.as_ref(),
@@ -173,39 +179,7 @@ impl ExecutionService {
             req.version_id,
             &isoformat(req.now),
         )?;
-        let (mut skill_state, mut scores) = (None, None);
-        if let Some(db) = &self.db {
-            let faults: Vec<Fault> = req
-                .policy_faults
-                .iter()
-                .chain(outcome.runtime_faults.iter())
-                .cloned()
-                .collect();
-            db.execution_append(&ExecutionRecord::from_run(
-                &hash,
-                req.now,
-                state.as_str(),
-                req.replan_count,
-                outcome.metrics.cost_dbu,
-                outcome.metrics.duration_seconds,
-                &faults,
-            ))?;
-            let records = db.execution_load(Some(&hash))?;
-            let mut skill = db
-                .skill_load_all()?
-                .into_iter()
-                .find(|s| s.signature_hash == hash)
-                .unwrap_or_else(|| SkillRecord::new(&hash));
-            scores = Some(self.engine.evaluate(
-                &mut skill,
-                &records,
-                req.now,
-                req.policy_bundle_version,
-                req.catalog_snapshot_version,
-            ));
-            db.skill_upsert(&skill)?;
-            skill_state = Some(skill.state);
-        }
+        let (skill_state, scores) = self.record(req, &outcome, state, &hash)?;
         Ok(ServiceResult {
             outcome,
             decision_state: state,
@@ -213,5 +187,66 @@ impl ExecutionService {
             skill_state,
             scores,
         })
+    }
+}
+
+impl ExecutionService {
+    /// Records the run and evaluates the skill (with a lifecycle database).
+    #[cfg(feature = "sqlite")]
+    fn record(
+        &self,
+        req: &ServiceRequest<'_>,
+        outcome: &RunOutcome,
+        state: DecisionState,
+        hash: &str,
+    ) -> Result<(Option<SkillState>, Option<IndexScores>), ServiceError> {
+        use crate::promotion::SkillRecord;
+        use crate::record::ExecutionRecord;
+        let Some(db) = &self.db else {
+            return Ok((None, None));
+        };
+        let faults: Vec<Fault> = req
+            .policy_faults
+            .iter()
+            .chain(outcome.runtime_faults.iter())
+            .cloned()
+            .collect();
+        db.execution_append(&ExecutionRecord::from_run(
+            hash,
+            req.now,
+            state.as_str(),
+            req.replan_count,
+            outcome.metrics.cost_dbu,
+            outcome.metrics.duration_seconds,
+            &faults,
+        ))?;
+        let records = db.execution_load(Some(hash))?;
+        let mut skill = db
+            .skill_load_all()?
+            .into_iter()
+            .find(|s| s.signature_hash == hash)
+            .unwrap_or_else(|| SkillRecord::new(hash));
+        let scores = self.engine.evaluate(
+            &mut skill,
+            &records,
+            req.now,
+            req.policy_bundle_version,
+            req.catalog_snapshot_version,
+        );
+        db.skill_upsert(&skill)?;
+        Ok((Some(skill.state), Some(scores)))
+    }
+
+    /// Without a lifecycle database nothing is recorded and no skill is evaluated.
+    #[cfg(not(feature = "sqlite"))]
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
+    fn record(
+        &self,
+        _req: &ServiceRequest<'_>,
+        _outcome: &RunOutcome,
+        _state: DecisionState,
+        _hash: &str,
+    ) -> Result<(Option<SkillState>, Option<IndexScores>), ServiceError> {
+        Ok((None, None))
     }
 }

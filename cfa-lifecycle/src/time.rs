@@ -5,24 +5,17 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 /// `2026-01-05T10:00:00+00:00` (Python `datetime.isoformat()` of an aware UTC value;
-/// microseconds only when non-zero).
+/// microseconds only when non-zero): cfa-audit's [`cfa_audit::time::isoformat_utc`]
+/// of `ts`.
 pub fn isoformat(ts: Timestamp) -> String {
-    let dt = ts.to_zoned(TimeZone::UTC).datetime();
-    let micros = dt.subsec_nanosecond() / 1000;
-    let base = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    );
-    if micros == 0 {
-        format!("{base}+00:00")
-    } else {
-        format!("{base}.{micros:06}+00:00")
+    // jiff splits a pre-1970 instant into a truncated second and a negative fraction.
+    let (mut secs, mut nanos) = (ts.as_second(), ts.subsec_nanosecond());
+    if nanos < 0 {
+        secs = secs.saturating_sub(1);
+        nanos = nanos.saturating_add(1_000_000_000);
     }
+    let micros = u32::try_from(nanos / 1000).unwrap_or(0);
+    cfa_audit::time::isoformat_utc(secs, micros)
 }
 
 /// Parses an ISO date or date-time; without an offset it is UTC (B13). Accepts a space
@@ -68,5 +61,7 @@ mod tests {
         assert_eq!(parse("2026-01-05"), parse("2026-01-05T00:00:00Z"));
         assert_eq!(parse("yesterday"), None);
         assert_eq!(isoformat(minus_days(a, 2)), "2026-01-03T10:00:00+00:00");
+        let before_epoch = parse("1969-12-31T23:59:59.25Z").unwrap();
+        assert_eq!(isoformat(before_epoch), "1969-12-31T23:59:59.250000+00:00");
     }
 }

@@ -9,11 +9,11 @@
 
 use cfa_lifecycle::time::parse;
 use cfa_lifecycle::*;
-use cfa_sandbox::{AggregateMetrics, ExecutionOutcome, PublishState, SandboxStatus};
+use cfa_sandbox::{AggregateMetrics, PublishState, RunOutcome, SandboxStatus};
 use std::process::Command;
 
-fn outcome(state: PublishState) -> ExecutionOutcome {
-    ExecutionOutcome {
+fn outcome(state: PublishState) -> RunOutcome {
+    RunOutcome {
         sandbox: "mock".into(),
         sandbox_status: SandboxStatus::Completed,
         publish_state: state,
@@ -33,7 +33,7 @@ fn outcome(state: PublishState) -> ExecutionOutcome {
     }
 }
 
-fn input(o: &ExecutionOutcome) -> ProjectionInput<'_> {
+fn input(o: &RunOutcome) -> ProjectionInput<'_> {
     ProjectionInput {
         intent_id: "i-1",
         target: "silver_fiscal",
@@ -82,7 +82,9 @@ fn check_projections(store: &dyn StateStore) {
 
     let cases = [
         (
-            PublishState::Degraded,
+            PublishState::Degraded {
+                failed_steps: vec!["load_target".into()],
+            },
             ProjectionType::Degraded,
             "degraded",
             true,
@@ -96,7 +98,9 @@ fn check_projections(store: &dyn StateStore) {
             false,
         ),
         (
-            PublishState::Quarantined,
+            PublishState::Quarantined {
+                steps: vec!["load_target".into()],
+            },
             ProjectionType::Quarantine,
             "quarantined",
             true,

@@ -1,13 +1,39 @@
-//! Ω execute and validate: runs an approved [`cfa_plan::ExecutionPlan`] (and, for real
-//! engines, the backend's [`cfa_codegen::GeneratedArtifact`]) through a [`Sandbox`]
-//! plugin chosen by name from a [`SandboxRegistry`] (built-ins: `mock`, `panic`,
-//! `postgres`), aggregates the per-step metrics correctly (B9), checks them with the
+//! Ω execute and validate. It owns the execute slot the kernel calls — the
+//! [`ExecutionPhase`] trait with its [`ExecutionRequest`], [`ExecutionOutcome`] and
+//! [`ExecutionError`], the one [`PublishState`], the one mapping from an outcome to a
+//! decision state ([`PublishState::decision_state`]) and the rule of which artifact a
+//! sandbox runs ([`artifact_requirement`]) — and the engines behind it: it runs an
+//! approved [`cfa_plan::ExecutionPlan`] (and, for real engines, the backend's
+//! [`GeneratedArtifact`]) through a [`Sandbox`] plugin chosen by name from a
+//! [`SandboxRegistry`] (built-ins: `mock`, `panic`, and `postgres` with the `postgres`
+//! feature), aggregates the per-step metrics correctly (B9), checks them with the
 //! [`RuntimeValidator`], and applies the partial-execution failure policy with retries
-//! ([`execute`]) to produce a serialisable [`ExecutionOutcome`]. It must NOT know about
-//! policy rules, audit logs, state projection or lifecycle: the kernel records the
-//! outcome elsewhere.
+//! ([`execute`]) to produce a serialisable [`RunOutcome`]. It must NOT know about policy
+//! rules, audit logs, state projection, leases or lifecycle: an [`ExecutionPhase`]
+//! implementation (cfa-lifecycle's) records the outcome elsewhere.
+//!
+//! ```
+//! use cfa_plan::{ExecutionPlanner, Planner};
+//! use cfa_sandbox::{ExecutionConfig, PublishState, RunContext, SandboxOptions, SandboxRegistry};
+//! use cfa_types::{DecisionState, StateSignature};
+//!
+//! let signature = StateSignature::from_value(&serde_json::json!({
+//!     "domain": "fiscal", "intent": "persist", "target_layer": "silver",
+//!     "datasets": [{"name": "nfe", "size_gb": 1, "partition_column": "processing_date",
+//!                   "merge_keys": ["nfe_id"]}],
+//!     "constraints": {"merge_key_required": true, "partition_by": ["processing_date"]}
+//! }))?;
+//! let plan = ExecutionPlanner::default().plan(&signature, None)?;
+//! let sandbox = SandboxRegistry::with_builtins().create("mock", &SandboxOptions::default())?;
+//! let ctx = RunContext { plan: &plan, artifact: None, signature: &signature };
+//! let run = cfa_sandbox::execute(sandbox.as_ref(), &ctx, &ExecutionConfig::default())?;
+//! assert_eq!(run.publish_state, PublishState::Published);
+//! assert_eq!(run.decision_state(), DecisionState::Approved);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
+mod execution;
 mod metrics;
 mod mock;
 mod outcome;
@@ -19,10 +45,17 @@ mod registry;
 mod runtime;
 mod sandbox;
 
+/// The artifact an [`ExecutionRequest`] carries (the generate phase's output), so that
+/// execution phases can hand it on without depending on the code generators.
+pub use cfa_codegen::GeneratedArtifact;
 pub use error::{SandboxError, SandboxFailure, UnknownSandbox};
+pub use execution::{
+    ArtifactRequirement, ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest,
+    PublishState, artifact_requirement, is_blocking,
+};
 pub use metrics::{AggregateMetrics, StepMetrics, aggregate};
 pub use mock::{MockConfig, MockSandbox, StepOverride};
-pub use outcome::{ExecutionOutcome, PublishState, SandboxStatus};
+pub use outcome::{RunOutcome, SandboxStatus};
 pub use panic_sandbox::PanicSandbox;
 pub use partial::{ExecutionConfig, FailurePolicy, RetryPolicy, execute};
 #[cfg(feature = "postgres")]

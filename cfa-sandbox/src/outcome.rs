@@ -1,9 +1,12 @@
-//! The outcome of one governed execution.
+//! The record of one sandbox run ([`RunOutcome`]) and what of it the kernel sees
+//! ([`RunOutcome::phase_faults`], [`RunOutcome::phase_details`]).
 
+use crate::execution::{PublishState, is_blocking};
 use crate::metrics::AggregateMetrics;
 use crate::sandbox::StepResult;
-use cfa_types::{DecisionState, Fault};
+use cfa_types::{DecisionState, Fault, FaultSeverity};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 /// How the sandbox run itself ended, before runtime validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,60 +20,16 @@ pub enum SandboxStatus {
     Panic,
 }
 
-/// What happened to the run's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PublishState {
-    /// Committed and published.
-    Published,
-    /// Nothing kept.
-    RolledBack,
-    /// Failed steps (or everything) quarantined; nothing published.
-    Quarantined,
-    /// Successful steps committed, nothing published.
-    CommittedNotPublished,
-    /// Published with failed steps (design.md B6: its own final state).
-    Degraded,
-}
-
-impl PublishState {
-    /// The serialised value, e.g. `"committed_not_published"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PublishState::Published => "published",
-            PublishState::RolledBack => "rolled_back",
-            PublishState::Quarantined => "quarantined",
-            PublishState::CommittedNotPublished => "committed_not_published",
-            PublishState::Degraded => "degraded",
-        }
-    }
-
-    /// The decision state the kernel reports for an approved run that ended here
-    /// (`approved_with_warnings` is the kernel's to choose for a published run).
-    pub const fn decision_state(self) -> DecisionState {
-        match self {
-            PublishState::Published => DecisionState::Approved,
-            PublishState::RolledBack => DecisionState::RolledBack,
-            PublishState::Quarantined => DecisionState::Quarantined,
-            PublishState::CommittedNotPublished => DecisionState::PartiallyCommitted,
-            PublishState::Degraded => DecisionState::Degraded,
-        }
-    }
-
-    /// True only for [`PublishState::Published`].
-    pub const fn is_published(self) -> bool {
-        matches!(self, PublishState::Published)
-    }
-}
-
-/// The outcome of [`crate::execute`].
+/// The outcome of [`crate::execute`]: everything the run did, step by step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionOutcome {
+pub struct RunOutcome {
     /// Sandbox name.
     pub sandbox: String,
     /// How the sandbox run ended before validation.
     pub sandbox_status: SandboxStatus,
-    /// What happened to the output.
+    /// What happened to the output (never [`PublishState::NotExecuted`]: a run that
+    /// could not start is an error of [`crate::execute`]).
+    #[serde(flatten)]
     pub publish_state: PublishState,
     /// The final result of every executed step, in execution order.
     pub step_results: Vec<StepResult>,
@@ -91,9 +50,62 @@ pub struct ExecutionOutcome {
     pub skipped_steps: Vec<String>,
 }
 
-impl ExecutionOutcome {
-    /// The decision state for the kernel (see [`PublishState::decision_state`]).
-    pub fn decision_state(&self) -> DecisionState {
-        self.publish_state.decision_state()
+impl RunOutcome {
+    /// The run's faults as the execution phase reports them. A published run passed
+    /// runtime validation (it is rolled back otherwise), so its high or critical faults
+    /// come from attempts that were retried successfully: they are reported as warnings
+    /// (the run is `approved_with_warnings`, not blocked). Other runs keep theirs.
+    pub fn phase_faults(&self) -> Vec<Fault> {
+        let published = self.publish_state.is_published();
+        self.runtime_faults
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if published && is_blocking(&f) {
+                    f.severity = FaultSeverity::Warning;
+                }
+                f
+            })
+            .collect()
     }
+
+    /// The decision state of this run ([`PublishState::decision_state`] of
+    /// [`RunOutcome::phase_faults`]).
+    pub fn decision_state(&self) -> DecisionState {
+        self.publish_state.decision_state(&self.phase_faults())
+    }
+
+    /// The `execution_completed` details of this run: `executed`, `sandbox`,
+    /// `sandbox_status`, `retries`, `metrics`, `runtime_validation`, `committed_steps`,
+    /// `skipped_steps` and `final_state` ([`RunOutcome::decision_state`]), in that
+    /// order.
+    pub fn phase_details(&self) -> Map<String, Value> {
+        let mut d = Map::new();
+        d.insert("executed".into(), Value::Bool(true));
+        d.insert("sandbox".into(), Value::from(self.sandbox.as_str()));
+        d.insert("sandbox_status".into(), json!(self.sandbox_status));
+        d.insert("retries".into(), Value::from(self.retries));
+        d.insert("metrics".into(), self.metrics.snapshot());
+        d.insert("runtime_validation".into(), json!(self.runtime_validation));
+        d.insert("committed_steps".into(), json!(self.committed_steps));
+        d.insert("skipped_steps".into(), json!(self.skipped_steps));
+        d.insert(
+            "final_state".into(),
+            Value::from(self.decision_state().as_str()),
+        );
+        d
+    }
+}
+
+/// The ids of the steps that did not succeed and were not committed, in execution
+/// order, each once (the `failed_steps` of [`PublishState::Degraded`]).
+pub(crate) fn failed_steps(results: &[StepResult], committed: &[String]) -> Vec<String> {
+    let mut failed: Vec<String> = Vec::new();
+    for s in results {
+        if s.status != crate::sandbox::StepStatus::Succeeded && !failed.contains(&s.step_id) {
+            failed.push(s.step_id.clone());
+        }
+    }
+    failed.retain(|id| !committed.contains(id));
+    failed
 }

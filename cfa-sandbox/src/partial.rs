@@ -5,8 +5,9 @@
 //! otherwise it is rolled back.
 
 use crate::error::SandboxError;
+use crate::execution::PublishState;
 use crate::metrics::aggregate;
-use crate::outcome::{ExecutionOutcome, PublishState, SandboxStatus};
+use crate::outcome::{RunOutcome, SandboxStatus, failed_steps};
 use crate::runtime::RuntimeValidator;
 use crate::sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus};
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction};
@@ -169,13 +170,13 @@ pub fn execute(
     sandbox: &dyn Sandbox,
     ctx: &RunContext<'_>,
     config: &ExecutionConfig,
-) -> Result<ExecutionOutcome, SandboxError> {
+) -> Result<RunOutcome, SandboxError> {
     let order = ctx
         .plan
         .topological_order()
         .map_err(|e| SandboxError::Plan(e.to_string()))?;
     let all: Vec<String> = order.iter().map(|s| s.id.clone()).collect();
-    let mut outcome = ExecutionOutcome {
+    let mut outcome = RunOutcome {
         sandbox: sandbox.name().to_owned(),
         sandbox_status: SandboxStatus::Panic,
         publish_state: PublishState::RolledBack,
@@ -238,10 +239,12 @@ pub fn execute(
                     FailurePolicy::FullRollback => PublishState::RolledBack,
                     FailurePolicy::SelectiveQuarantine => {
                         outcome.quarantined_steps.clone_from(&all);
-                        PublishState::Quarantined
+                        PublishState::Quarantined { steps: Vec::new() }
                     }
                     FailurePolicy::PartialCommitNoPublish => PublishState::CommittedNotPublished,
-                    FailurePolicy::DegradedPublish => PublishState::Degraded,
+                    FailurePolicy::DegradedPublish => PublishState::Degraded {
+                        failed_steps: Vec::new(),
+                    },
                 };
             }
         }
@@ -254,7 +257,7 @@ pub fn execute(
                 }
                 FailurePolicy::SelectiveQuarantine if any_ok => {
                     outcome.quarantined_steps.clone_from(&failed);
-                    PublishState::Quarantined
+                    PublishState::Quarantined { steps: Vec::new() }
                 }
                 FailurePolicy::PartialCommitNoPublish => {
                     outcome.quarantined_steps.clone_from(&failed);
@@ -268,7 +271,9 @@ pub fn execute(
                         all.len(),
                     ));
                     keep = true;
-                    PublishState::Degraded
+                    PublishState::Degraded {
+                        failed_steps: Vec::new(),
+                    }
                 }
                 FailurePolicy::SelectiveQuarantine | FailurePolicy::DegradedPublish => {
                     PublishState::RolledBack
@@ -291,5 +296,16 @@ pub fn execute(
             .runtime_faults
             .push(finish_fault("SANDBOX_ROLLBACK_FAILED", &e));
     }
+    // The step lists of the final state, now that the commit is known.
+    outcome.publish_state =
+        match std::mem::replace(&mut outcome.publish_state, PublishState::RolledBack) {
+            PublishState::Quarantined { .. } => PublishState::Quarantined {
+                steps: outcome.quarantined_steps.clone(),
+            },
+            PublishState::Degraded { .. } => PublishState::Degraded {
+                failed_steps: failed_steps(&outcome.step_results, &outcome.committed_steps),
+            },
+            other => other,
+        };
     Ok(outcome)
 }

@@ -334,12 +334,15 @@ impl Sandbox for PostgresSandbox {
                 "the postgres sandbox needs the generated SQL artifact",
             )
         })?;
-        if artifact.language != cfa_codegen::Language::Sql {
+        if let Some(wanted) = crate::execution::artifact_requirement(self.name())
+            && artifact.language != wanted.language
+        {
             return Err(fail(
                 "begin",
                 format!(
-                    "artifact language is {}, expected sql",
-                    artifact.language.as_str()
+                    "artifact language is {}, expected {}",
+                    artifact.language.as_str(),
+                    wanted.language.as_str()
                 ),
             ));
         }

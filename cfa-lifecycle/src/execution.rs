@@ -1,50 +1,106 @@
-//! [`SandboxExecution`]: the kernel's execution slot filled by cfa-lifecycle's
-//! [`ExecutionService`] (lease, sandbox run with runtime validation and partial
-//! execution, state projection, execution record, skill evaluation). It only translates:
-//! the sandbox outcome becomes the kernel's [`ExecutionOutcome`], a held lease becomes a
-//! blocking `STATE_TARGET_LEASED` fault, and the skill state is reported in the details
-//! (`lifecycle.skill_state`), never applied to the decision (design.md B1). Time and
+//! [`LifecycleExecution`]: cfa-sandbox's [`ExecutionPhase`] slot filled by the lifecycle.
+//! The sandbox runs the artifact and says what its outcome means
+//! ([`cfa_sandbox::RunOutcome::phase_faults`], [`cfa_sandbox::RunOutcome::phase_details`]);
+//! this adds what only the lifecycle knows — the target lease (a held lease is a
+//! blocking `STATE_TARGET_LEASED` and nothing runs), the state projection (the
+//! `state_projected` details) and the skill state, reported in the details
+//! (`lifecycle.skill_state`) and never applied to the decision (design.md B1). Time and
 //! registry version ids are injected or derived from the request ids.
 
-use crate::execute::{
+use crate::lease::lease_fault;
+use crate::service::{ExecutionService, ServiceError, ServiceRequest, ServiceResult};
+use cfa_sandbox::{
     ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest, PublishState,
 };
-use cfa_lifecycle::{ExecutionService, ServiceError, ServiceRequest, ServiceResult, lease_fault};
-use cfa_sandbox::{PublishState as SandboxPublish, StepStatus};
 use cfa_types::canonical::sha256_hex;
-use cfa_types::{Fault, FaultSeverity};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-/// The injected clock of [`SandboxExecution`] (leases, records and projections are
+/// The injected clock of [`LifecycleExecution`] (leases, records and projections are
 /// stamped with it).
 pub type ExecutionClock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// The registry version id written for a decision: `v_` and the first 8 hex digits of
 /// the SHA-256 of the decision id (deterministic, no randomness).
+///
+/// ```
+/// assert_eq!(cfa_lifecycle::version_id_for("d-1").len(), 10);
+/// assert!(cfa_lifecycle::version_id_for("d-1").starts_with("v_"));
+/// ```
 pub fn version_id_for(decision_id: &str) -> String {
     let hex = sha256_hex(decision_id.as_bytes());
     format!("v_{}", hex.get(..8).unwrap_or(&hex))
 }
 
-/// An [`ExecutionPhase`] that runs approved artifacts through an [`ExecutionService`].
-pub struct SandboxExecution {
+/// An [`ExecutionPhase`] that runs approved artifacts through an [`ExecutionService`]
+/// (lease, sandbox run, projection, execution record, skill evaluation).
+///
+/// ```
+/// use cfa_lifecycle::{ExecutionService, LifecycleExecution, MemoryStateStore, StateStore};
+/// use cfa_plan::{ExecutionPlanner, Planner};
+/// use cfa_sandbox::{
+///     ExecutionConfig, ExecutionPhase, ExecutionRequest, GeneratedArtifact, PublishState,
+///     SandboxOptions, SandboxRegistry,
+/// };
+/// use cfa_types::{Catalog, DecisionState, StateSignature};
+/// use serde_json::json;
+/// use std::sync::Arc;
+///
+/// let signature = StateSignature::from_value(&json!({
+///     "domain": "fiscal", "intent": "persist", "target_layer": "silver",
+///     "datasets": [{"name": "nfe", "size_gb": 1, "partition_column": "processing_date",
+///                   "merge_keys": ["nfe_id"]}],
+///     "constraints": {"merge_key_required": true, "partition_by": ["processing_date"]}
+/// }))?;
+/// let plan = ExecutionPlanner::default().plan(&signature, None)?;
+/// // The mock sandbox does not read the artifact; the lifecycle only hands it on.
+/// let artifact: GeneratedArtifact = serde_json::from_value(json!({
+///     "backend": "sql", "language": "sql", "target": plan.target,
+///     "plan_signature_hash": plan.signature_hash, "write_mode": "merge",
+///     "consistency_unit": "dataset", "step_count": plan.steps.len(),
+///     "files": [], "step_code": {}
+/// }))?;
+///
+/// let sandbox = SandboxRegistry::with_builtins().create("mock", &SandboxOptions::default())?;
+/// let store = Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP));
+/// let service = ExecutionService::new(sandbox, ExecutionConfig::default(), store.clone());
+/// let phase = LifecycleExecution::new(service, Box::new(|| jiff::Timestamp::UNIX_EPOCH));
+///
+/// let outcome = phase.execute(&ExecutionRequest {
+///     intent_id: "i-1",
+///     decision_id: "d-1",
+///     signature: &signature,
+///     catalog: &Catalog::default(),
+///     plan: &plan,
+///     artifact: &artifact,
+///     replan_count: 0,
+///     policy_faults: &[],
+/// })?;
+/// assert_eq!(outcome.publish_state, PublishState::Published);
+/// assert_eq!(outcome.decision_state(), DecisionState::Approved);
+/// assert_eq!(outcome.details["final_state"], "approved");
+/// // Projected into the state store under the decision's registry version.
+/// assert!(outcome.projection.is_some());
+/// assert_eq!(store.version_id()?, cfa_lifecycle::version_id_for("d-1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LifecycleExecution {
     service: ExecutionService,
     clock: ExecutionClock,
 }
 
-impl std::fmt::Debug for SandboxExecution {
+impl std::fmt::Debug for LifecycleExecution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxExecution")
+        f.debug_struct("LifecycleExecution")
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
 }
 
-impl SandboxExecution {
+impl LifecycleExecution {
     /// Runs through `service`, stamping everything with `clock`.
     pub fn new(service: ExecutionService, clock: ExecutionClock) -> Self {
-        SandboxExecution { service, clock }
+        LifecycleExecution { service, clock }
     }
 
     /// The wrapped service.
@@ -53,61 +109,9 @@ impl SandboxExecution {
     }
 }
 
-fn publish_state(r: &ServiceResult) -> PublishState {
-    let o = &r.outcome;
-    match o.publish_state {
-        SandboxPublish::Published => PublishState::Published,
-        SandboxPublish::RolledBack => PublishState::RolledBack,
-        SandboxPublish::CommittedNotPublished => PublishState::CommittedNotPublished,
-        SandboxPublish::Quarantined => PublishState::Quarantined {
-            steps: o.quarantined_steps.clone(),
-        },
-        SandboxPublish::Degraded => {
-            let mut failed: Vec<String> = Vec::new();
-            for s in &o.step_results {
-                if s.status != StepStatus::Succeeded && !failed.contains(&s.step_id) {
-                    failed.push(s.step_id.clone());
-                }
-            }
-            failed.retain(|id| !o.committed_steps.contains(id));
-            PublishState::Degraded {
-                failed_steps: failed,
-            }
-        }
-    }
-}
-
-/// Runtime faults for the kernel. A published outcome passed runtime validation (the
-/// sandbox rolls back otherwise), so its remaining faults come from attempts that were
-/// retried successfully: they are reported as warnings, matching the lifecycle's own
-/// final state (`approved_with_warnings`).
-fn kernel_faults(r: &ServiceResult) -> Vec<Fault> {
-    let published = r.outcome.publish_state == SandboxPublish::Published;
-    r.outcome
-        .runtime_faults
-        .iter()
-        .map(|f| {
-            let mut f = f.clone();
-            if published && matches!(f.severity, FaultSeverity::High | FaultSeverity::Critical) {
-                f.severity = FaultSeverity::Warning;
-            }
-            f
-        })
-        .collect()
-}
-
+/// The sandbox's details, then the lifecycle's (`lifecycle.skill_state`, `scores`).
 fn details(r: &ServiceResult) -> Map<String, Value> {
-    let o = &r.outcome;
-    let mut d = Map::new();
-    d.insert("executed".into(), Value::Bool(true));
-    d.insert("sandbox".into(), Value::from(o.sandbox.as_str()));
-    d.insert("sandbox_status".into(), json!(o.sandbox_status));
-    d.insert("retries".into(), Value::from(o.retries));
-    d.insert("metrics".into(), o.metrics.snapshot());
-    d.insert("runtime_validation".into(), json!(o.runtime_validation));
-    d.insert("committed_steps".into(), json!(o.committed_steps));
-    d.insert("skipped_steps".into(), json!(o.skipped_steps));
-    d.insert("final_state".into(), Value::from(r.decision_state.as_str()));
+    let mut d = r.outcome.phase_details();
     let mut lifecycle = Map::new();
     lifecycle.insert(
         "skill_state".into(),
@@ -134,7 +138,7 @@ fn projection(r: &ServiceResult) -> Option<Map<String, Value>> {
     Some(m)
 }
 
-impl ExecutionPhase for SandboxExecution {
+impl ExecutionPhase for LifecycleExecution {
     fn name(&self) -> &str {
         self.service.sandbox.name()
     }
@@ -156,8 +160,8 @@ impl ExecutionPhase for SandboxExecution {
         };
         match self.service.run(&request) {
             Ok(r) => Ok(ExecutionOutcome {
-                publish_state: publish_state(&r),
-                faults: kernel_faults(&r),
+                publish_state: r.outcome.publish_state.clone(),
+                faults: r.outcome.phase_faults(),
                 details: details(&r),
                 projection: projection(&r),
             }),

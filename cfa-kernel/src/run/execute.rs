@@ -1,0 +1,153 @@
+//! Ω execute: hands the approved artifact to the configured [`crate::ExecutionPhase`],
+//! records what it reports, and ends the run in the decision state cfa-sandbox's one
+//! mapping gives ([`cfa_sandbox::ExecutionOutcome::decision_state`]); the kernel only
+//! words the reason.
+
+use super::record::{Details, Failure, reason_details};
+use super::{Run, Step, codes, joined_codes};
+use crate::faults::{self, kernel_fault};
+use crate::result::{ExecutionSummary, Phase};
+use cfa_codegen::GeneratedArtifact;
+use cfa_plan::ExecutionPlan;
+use cfa_sandbox::{ExecutionOutcome, ExecutionRequest, PublishState, is_blocking};
+use cfa_types::validate::py_list_repr;
+use cfa_types::{DecisionState, Fault, StateSignature};
+use serde_json::Value;
+
+const EXECUTION: Failure = Failure {
+    event_type: "execution_completed",
+    code: faults::EXECUTION_FAILED,
+    what: "Execution failed",
+    remediation: "Check the sandbox or engine, then resubmit.",
+};
+
+/// `['a', 'b']`, as the reference prints step lists.
+fn step_list(ids: &[String]) -> String {
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    py_list_repr(&refs)
+}
+
+/// Why a run that did not go on to VALIDATE ended where it did, and the faults the
+/// kernel adds (only for an execution that did not run and gave no reason).
+fn stop_reason(outcome: &ExecutionOutcome, executor: &str) -> (String, Vec<Fault>) {
+    match &outcome.publish_state {
+        PublishState::RolledBack => ("Execution rolled back.".to_owned(), Vec::new()),
+        PublishState::Quarantined { steps } => (
+            format!("Steps quarantined: {}", step_list(steps)),
+            Vec::new(),
+        ),
+        PublishState::CommittedNotPublished => {
+            ("Committed but not published.".to_owned(), Vec::new())
+        }
+        PublishState::Degraded { failed_steps } => (
+            format!(
+                "Published degraded: steps failed: {}",
+                step_list(failed_steps)
+            ),
+            Vec::new(),
+        ),
+        // Fail closed: an execution that did not happen never approves, whatever the
+        // severity of the faults it gave (or if it gave none).
+        PublishState::NotExecuted if outcome.faults.is_empty() => {
+            let reason = format!("Execution phase '{executor}' did not run and gave no reason.");
+            let fault = kernel_fault(
+                faults::EXECUTION_FAILED,
+                Phase::Execute,
+                reason.clone(),
+                EXECUTION.remediation,
+            );
+            (reason, vec![fault])
+        }
+        PublishState::NotExecuted => (
+            format!("Execution refused: {}", joined_codes(&outcome.faults)),
+            Vec::new(),
+        ),
+        PublishState::Published => {
+            let bad: Vec<Fault> = outcome
+                .faults
+                .iter()
+                .filter(|f| is_blocking(f))
+                .cloned()
+                .collect();
+            (
+                format!("Runtime validation failed: {}", joined_codes(&bad)),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+impl Run<'_> {
+    pub(super) fn execute(
+        &mut self,
+        sig: &StateSignature,
+        plan: &ExecutionPlan,
+        artifact: &GeneratedArtifact,
+    ) -> Step<()> {
+        let k = self.k;
+        let phase = Phase::Execute;
+        if !k.config.phases.execute {
+            self.skip(phase, "disabled in the kernel config");
+            return Ok(());
+        }
+        let Some(executor) = k.executor.as_ref() else {
+            self.skip(phase, "no execution phase is configured");
+            return Ok(());
+        };
+        // Everything decided so far reaches the audit log before anything runs.
+        self.write_audit()?;
+        self.r.phases_run.push(phase);
+        let request = ExecutionRequest {
+            intent_id: &self.r.intent_id,
+            decision_id: &self.r.decision_id,
+            signature: sig,
+            catalog: &k.config.catalog,
+            plan,
+            artifact,
+            replan_count: self.r.replan_count,
+            policy_faults: self
+                .r
+                .policy_result
+                .as_ref()
+                .map_or(&[], |p| p.faults.as_slice()),
+        };
+        // The request borrows the result's ids: call first, then record.
+        let ran = faults::guarded_try(|| executor.execute(&request));
+        let outcome = self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran)?;
+        self.r.execution = Some(ExecutionSummary {
+            executor: executor.name().to_owned(),
+            publish_state: outcome.publish_state.clone(),
+            details: outcome.details.clone(),
+        });
+        self.r.faults.extend(outcome.faults.iter().cloned());
+        let state = outcome.publish_state.as_str();
+        let quarantined = match &outcome.publish_state {
+            PublishState::Quarantined { steps } => Value::from(steps.clone()),
+            _ => Value::Array(Vec::new()),
+        };
+        let details = Details::new()
+            .with("executor", executor.name())
+            .with("publish_state", state)
+            .with("quarantined", quarantined)
+            .with("committed", outcome.publish_state.is_committed())
+            .with("faults", codes(&outcome.faults))
+            .extend(&outcome.details);
+        self.emit(phase, "execution_completed", state, details)?;
+        if let Some(projection) = &outcome.projection {
+            let details = Details::new().extend(projection);
+            self.emit(phase, "state_projected", "projected", details)?;
+        }
+        match outcome.decision_state() {
+            // Approved runs go on to VALIDATE, which has the last word.
+            DecisionState::Approved | DecisionState::ApprovedWithWarnings => Ok(()),
+            DecisionState::Blocked => {
+                let (reason, kernel_faults) = stop_reason(&outcome, executor.name());
+                Err(self.block(phase, reason, kernel_faults))
+            }
+            state => {
+                let (reason, _) = stop_reason(&outcome, executor.name());
+                Err(self.end_in(phase, state, reason))
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Φ formalize: catalog validation (strict mode), the environment consulted,
+//! normalisation, grounding and confirmation.
+
+use super::record::{Details, Failure};
+use super::{Run, Step};
+use crate::config::Grounding;
+use crate::faults;
+use crate::result::{Phase, ResolutionSummary};
+use cfa_resolve::NormalizerInput;
+use cfa_types::{ExecutionContext, StateSignature};
+use serde_json::Value;
+use std::convert::Infallible;
+
+const NORMALIZATION: Failure = Failure {
+    event_type: "normalization_error",
+    code: faults::NORMALIZER_FAILED,
+    what: "Normalization failed",
+    remediation: "Check the normaliser (model endpoint, keyword packs) and retry.",
+};
+
+const CONFIRMATION: Failure = Failure {
+    event_type: "confirmation",
+    code: faults::CONFIRMATION_FAILED,
+    what: "Confirmation failed",
+    remediation: "Fix the confirmation handler and resubmit the intent.",
+};
+
+impl Run<'_> {
+    pub(super) fn formalize(&mut self, intent: &str) -> Step<StateSignature> {
+        let k = self.k;
+        let phase = Phase::Formalize;
+        self.r.phases_run.push(phase);
+        let strict = k.config.grounding == Grounding::Strict;
+        if strict && !k.catalog_issues.is_empty() {
+            let issues: Vec<Value> = k
+                .catalog_issues
+                .iter()
+                .map(|i| Value::from(i.to_string()))
+                .collect();
+            return Err(self.block_recorded(
+                phase,
+                "Catalog validation failed.".to_owned(),
+                vec![faults::catalog_invalid(&k.catalog_issues)],
+                ("catalog_validation", "blocked"),
+                Details::new().with("issues", Value::Array(issues)),
+            ));
+        }
+        self.emit(
+            phase,
+            "environment_state_consulted",
+            "ok",
+            Details::new()
+                .with("version_id", k.config.context_registry_version_id.as_str())
+                .with("catalog_hash", k.catalog_hash.as_str()),
+        )?;
+
+        let ctx = ExecutionContext {
+            policy_bundle_version: k.config.policy.version().to_owned(),
+            catalog_snapshot_version: k.config.catalog_snapshot_version.clone(),
+            context_registry_version_id: k.config.context_registry_version_id.clone(),
+        };
+        let mut input =
+            NormalizerInput::new(intent, &k.config.catalog, &self.r.intent_id).with_context(ctx);
+        if strict {
+            input = input.strict(k.config.min_confidence);
+        }
+        // The input borrows the result's intent id: call first, then record.
+        let resolved = faults::guarded_try(|| k.normalizer.normalize(&input));
+        let resolution =
+            self.checked(phase, &NORMALIZATION, |d, e| d.with("error", e), resolved)?;
+        self.r.resolution = Some(ResolutionSummary::from(&resolution));
+        self.set_signature(resolution.signature.clone());
+        self.emit(
+            phase,
+            "semantic_resolution",
+            "resolved",
+            Details::new()
+                .json("confidence", resolution.confidence)
+                .with("confirmation_mode", resolution.confirmation_mode.as_str())
+                .with("signature_hash", self.r.signature_hash.as_str()),
+        )?;
+
+        let grounding = match k.config.grounding {
+            Grounding::Strict => {
+                cfa_resolve::faults::grounding_fault(&resolution, Some(k.config.min_confidence))
+            }
+            Grounding::DatasetsOnly => cfa_resolve::faults::grounding_fault(&resolution, None),
+            Grounding::Lenient => None,
+        };
+        if let Some(fault) = grounding {
+            let code = fault.code.clone();
+            let reason = format!("{}: {}", fault.code, fault.message);
+            return Err(self.block_recorded(
+                phase,
+                reason,
+                vec![fault],
+                ("strict_normalization", "blocked"),
+                Details::new().with("fault", code),
+            ));
+        }
+
+        let mode = resolution.confirmation_mode.as_str();
+        let outcome = self.call(
+            phase,
+            &CONFIRMATION,
+            |d, e| d.with("mode", mode).with("error", e),
+            || Ok::<_, Infallible>(cfa_resolve::confirm(&resolution, k.confirmation.as_ref())),
+        )?;
+        let label = if outcome.approved {
+            "approved"
+        } else {
+            "rejected"
+        };
+        self.emit(
+            phase,
+            "confirmation",
+            label,
+            Details::new()
+                .with("mode", mode)
+                .with("reason", outcome.reason.as_str()),
+        )?;
+        if !outcome.approved {
+            let reason = format!(
+                "Confirmation rejected ({}): {}",
+                resolution.confirmation_mode, outcome.reason
+            );
+            return Err(self.block(phase, reason, outcome.fault.into_iter().collect()));
+        }
+        Ok(resolution.signature)
+    }
+}

@@ -1,0 +1,122 @@
+//! Π generate: plan, code generation and static validation.
+
+use super::record::{Details, Failure, reason_details};
+use super::{Run, Step, codes, joined_codes};
+use crate::faults;
+use crate::result::{ArtifactSummary, Phase};
+use cfa_codegen::GeneratedArtifact;
+use cfa_plan::ExecutionPlan;
+use cfa_types::{Fault, StateSignature};
+use std::convert::Infallible;
+
+const PLAN: Failure = Failure {
+    event_type: "plan_generated",
+    code: faults::PLANNER_FAILED,
+    what: "Planning failed",
+    remediation: "Make the intent plannable (datasets, keys, catalog columns) and retry.",
+};
+
+const BACKEND: Failure = Failure {
+    event_type: "code_generated",
+    code: faults::CODEGEN_FAILED,
+    what: "Code generation failed",
+    remediation: "Configure a registered backend.",
+};
+
+const CODE: Failure = Failure {
+    event_type: "code_generated",
+    code: faults::CODEGEN_FAILED,
+    what: "Code generation failed",
+    remediation: "Fix the dataset or column names the backend refused, or choose another backend.",
+};
+
+const VALIDATION: Failure = Failure {
+    event_type: "static_validation",
+    code: faults::CODEGEN_FAILED,
+    what: "Static validation failed to run",
+    remediation: "Fix the backend's validator and retry.",
+};
+
+impl Run<'_> {
+    pub(super) fn generate(
+        &mut self,
+        sig: &StateSignature,
+    ) -> Step<Option<(ExecutionPlan, GeneratedArtifact)>> {
+        let k = self.k;
+        let phase = Phase::Generate;
+        if !k.config.phases.generate {
+            self.skip(phase, "disabled in the kernel config");
+            self.skip(
+                Phase::Execute,
+                "generation is disabled, so there is nothing to run",
+            );
+            return Ok(None);
+        }
+        self.r.phases_run.push(phase);
+        let plan = self.call(phase, &PLAN, reason_details(&PLAN), || {
+            k.planner.plan(sig, Some(&k.config.catalog))
+        })?;
+        self.emit(
+            phase,
+            "plan_generated",
+            "ok",
+            Details::new()
+                .with("step_count", plan.steps.len())
+                .json("consistency_unit", plan.consistency_unit)
+                .json("write_mode", plan.write_mode),
+        )?;
+        let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
+        let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
+        let artifact = self.call(phase, &CODE, reason_details(&CODE), || {
+            backend.generate(&plan, sig)
+        })?;
+        let line_count = artifact
+            .main_file()
+            .map_or(0, |f| f.content.lines().count());
+        let artifact_hash = artifact.artifact_hash();
+        self.r.artifact = Some(ArtifactSummary {
+            backend: artifact.backend.clone(),
+            language: artifact.language.as_str().to_owned(),
+            target: artifact.target.clone(),
+            artifact_hash: artifact_hash.clone(),
+            file_count: artifact.files.len(),
+            line_count,
+        });
+        self.emit(
+            phase,
+            "code_generated",
+            "ok",
+            Details::new()
+                .with("language", artifact.language.as_str())
+                .with("line_count", line_count)
+                .with("artifact_hash", artifact_hash),
+        )?;
+        let validated = self.call(phase, &VALIDATION, reason_details(&VALIDATION), || {
+            Ok::<_, Infallible>(backend.validate(&artifact, sig))
+        })?;
+        let all: Vec<Fault> = validated
+            .faults
+            .iter()
+            .chain(&validated.warnings)
+            .cloned()
+            .collect();
+        self.r.faults.extend(all.iter().cloned());
+        let passed = validated.passed && validated.faults.is_empty();
+        self.emit(
+            phase,
+            "static_validation",
+            if passed { "passed" } else { "blocked" },
+            Details::new()
+                .with("checks", validated.checks_performed)
+                .with("faults", codes(&all)),
+        )?;
+        if !passed {
+            let reason = format!(
+                "Static validation failed: {}",
+                joined_codes(&validated.faults)
+            );
+            return Err(self.block(phase, reason, Vec::new()));
+        }
+        Ok(Some((plan, artifact)))
+    }
+}

@@ -1,0 +1,164 @@
+//! One governed run (reference.md §8 with design.md §4's fixes), one module per phase
+//! ([`formalize`], [`govern`], [`generate`], [`execute`]) over the shared bookkeeping of
+//! [`record`]: every step writes one audit event; every failure blocks with a fault
+//! naming its phase.
+
+mod execute;
+mod formalize;
+mod generate;
+mod govern;
+mod record;
+
+use crate::ids::IdKind;
+use crate::kernel::Kernel;
+use crate::result::{KernelResult, Phase, PhaseSkip};
+use cfa_audit::NewEvent;
+use cfa_types::{DecisionState, Fault, StateSignature};
+use record::Details;
+use serde_json::Value;
+
+/// The run ended in the given phase (the result's state is already final).
+struct Stop(Phase);
+
+type Step<T> = Result<T, Stop>;
+
+pub(crate) struct Run<'k> {
+    k: &'k Kernel,
+    r: KernelResult,
+    audit_failed: bool,
+    /// Events of this run not yet written (phase, event type, event), in order; they
+    /// go to the store in one batch before any side effect and at the end of the run.
+    pending: Vec<(Phase, NewEvent)>,
+}
+
+/// The codes of `faults`, as a JSON array.
+fn codes(faults: &[Fault]) -> Value {
+    Value::Array(
+        faults
+            .iter()
+            .map(|f| Value::from(f.code.as_str()))
+            .collect(),
+    )
+}
+
+/// The codes of `faults`, comma-separated.
+fn joined_codes(faults: &[Fault]) -> String {
+    faults
+        .iter()
+        .map(|f| f.code.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<'k> Run<'k> {
+    pub(crate) fn start(k: &'k Kernel, intent: &str) -> KernelResult {
+        let intent_id = k.ids.next_id(IdKind::Intent);
+        let decision_id = k.ids.next_id(IdKind::Decision);
+        let mut run = Run {
+            k,
+            r: KernelResult {
+                intent_id,
+                decision_id,
+                state: DecisionState::Blocked,
+                blocked_reason: String::new(),
+                replan_count: 0,
+                replan_history: Vec::new(),
+                signature: None,
+                signature_hash: String::new(),
+                content_hash: String::new(),
+                resolution: None,
+                policy_result: None,
+                faults: Vec::new(),
+                policy_bundle: k.config.policy.version().to_owned(),
+                policy_bundle_hash: k.config.policy_bundle_hash.clone(),
+                artifact: None,
+                execution: None,
+                phases_run: Vec::new(),
+                phases_skipped: Vec::new(),
+                audit_event_hashes: Vec::with_capacity(12),
+                created_at: k.clock.now_isoformat(),
+            },
+            audit_failed: false,
+            pending: Vec::with_capacity(12),
+        };
+        let end = match run.flow(intent) {
+            Ok(p) | Err(Stop(p)) => p,
+        };
+        run.finish(end);
+        run.r
+    }
+
+    fn flow(&mut self, intent: &str) -> Step<Phase> {
+        let sig = self.formalize(intent)?;
+        let sig = self.govern(sig)?;
+        let generated = self.generate(&sig)?;
+        if let Some((plan, artifact)) = generated {
+            self.execute(&sig, &plan, &artifact)?;
+        }
+        self.validate()
+    }
+
+    fn validate(&mut self) -> Step<Phase> {
+        let phase = Phase::Validate;
+        self.r.phases_run.push(phase);
+        let warnings = self.r.has_warnings();
+        if warnings && self.k.config.warnings_are_blocking {
+            return Err(self.block(
+                phase,
+                "Warnings treated as blocking (config).".to_owned(),
+                Vec::new(),
+            ));
+        }
+        self.r.state = if warnings || self.r.replan_count > 0 {
+            DecisionState::ApprovedWithWarnings
+        } else {
+            DecisionState::Approved
+        };
+        self.r.blocked_reason.clear();
+        Ok(phase)
+    }
+
+    /// Records the final decision. A failed write turns any state into `blocked`.
+    fn finish(&mut self, phase: Phase) {
+        if self.r.state == DecisionState::Blocked && self.r.blocked_reason.is_empty() {
+            self.r.blocked_reason = "Blocked: the run ended without a decision.".to_owned();
+        }
+        let details = Details::new()
+            .with("signature_hash", self.r.signature_hash.as_str())
+            .with("replan_count", self.r.replan_count)
+            .with("warnings", self.r.has_warnings())
+            .with("blocked_reason", self.r.blocked_reason.as_str())
+            .with("faults", codes(&self.r.faults));
+        let state = self.r.state.as_str();
+        let _ = self.emit(phase, "final_decision", state, details);
+        let _ = self.write_audit();
+    }
+
+    // ----- state of the result ---------------------------------------------------
+
+    fn block(&mut self, phase: Phase, reason: String, new_faults: Vec<Fault>) -> Stop {
+        self.r.state = DecisionState::Blocked;
+        self.r.blocked_reason = reason;
+        self.r.faults.extend(new_faults);
+        Stop(phase)
+    }
+
+    fn end_in(&mut self, phase: Phase, state: DecisionState, reason: String) -> Stop {
+        self.r.state = state;
+        self.r.blocked_reason = reason;
+        Stop(phase)
+    }
+
+    fn set_signature(&mut self, sig: StateSignature) {
+        self.r.signature_hash = sig.signature_hash();
+        self.r.content_hash = sig.content_hash();
+        self.r.signature = Some(sig);
+    }
+
+    fn skip(&mut self, phase: Phase, reason: &str) {
+        self.r.phases_skipped.push(PhaseSkip {
+            phase,
+            reason: reason.to_owned(),
+        });
+    }
+}

@@ -1,0 +1,192 @@
+//! The run's bookkeeping shared by every phase: the event-details builder
+//! ([`Details`]), queueing and writing audit events, and the one guarded plugin call
+//! ([`Run::call`]) that turns an error or a panic into a blocking kernel fault and its
+//! `error` event.
+
+use super::{Run, Step, Stop};
+use crate::faults::{self, guarded_try, kernel_fault};
+use crate::result::Phase;
+use cfa_audit::NewEvent;
+use cfa_types::{DecisionState, Fault};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The `details` of one audit event, in insertion order.
+#[derive(Default)]
+pub(super) struct Details<'a>(Vec<(&'a str, Value)>);
+
+impl<'a> Details<'a> {
+    /// No details.
+    pub(super) fn new() -> Self {
+        Details(Vec::new())
+    }
+
+    /// Adds `key` with `value`.
+    pub(super) fn with(mut self, key: &'a str, value: impl Into<Value>) -> Self {
+        self.0.push((key, value.into()));
+        self
+    }
+
+    /// Adds `key` with `value` serialised (`null` when it cannot be).
+    pub(super) fn json(self, key: &'a str, value: impl Serialize) -> Self {
+        self.with(key, serde_json::to_value(value).unwrap_or(Value::Null))
+    }
+
+    /// Adds every `(key, value)` of `map`, in its order.
+    pub(super) fn extend(mut self, map: &'a serde_json::Map<String, Value>) -> Self {
+        self.0
+            .extend(map.iter().map(|(key, value)| (key.as_str(), value.clone())));
+        self
+    }
+}
+
+/// How a failed plugin call is recorded by [`Run::call`].
+pub(super) struct Failure {
+    /// The event recorded with outcome `error`.
+    pub event_type: &'static str,
+    /// The kernel fault code.
+    pub code: &'static str,
+    /// The reason's start: the reason is `"{what}: {error}"`.
+    pub what: &'static str,
+    /// The fault's remediation.
+    pub remediation: &'static str,
+}
+
+impl Run<'_> {
+    /// Queues one audit event (written by [`Run::write_audit`] before any side effect
+    /// and at the end of the run). Fails only when an earlier write already failed.
+    pub(super) fn emit(
+        &mut self,
+        phase: Phase,
+        event_type: &str,
+        outcome: &str,
+        details: Details<'_>,
+    ) -> Step<()> {
+        if self.audit_failed {
+            return Err(Stop(phase));
+        }
+        let mut ev = NewEvent::new(
+            self.r.intent_id.as_str(),
+            phase.as_str(),
+            event_type,
+            outcome,
+            self.k.clock.now_isoformat(),
+        );
+        for (key, value) in details.0 {
+            ev.details.insert(key.to_owned(), value);
+        }
+        let ev = ev
+            .detail("decision_id", self.r.decision_id.as_str())
+            .detail("content_hash", self.r.content_hash.as_str())
+            .with_bundle(
+                self.r.policy_bundle.as_str(),
+                self.r.policy_bundle_hash.as_str(),
+            );
+        self.pending.push((phase, ev));
+        Ok(())
+    }
+
+    /// Writes the queued events in one batch. A failed (or panicking) store blocks the
+    /// run: nothing unaudited is approved, and the fault names the first event that
+    /// did not reach the log.
+    pub(super) fn write_audit(&mut self) -> Step<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.pending);
+        let mut meta = Vec::with_capacity(queued.len());
+        let mut events = Vec::with_capacity(queued.len());
+        for (phase, ev) in queued {
+            meta.push((phase, ev.event_type.clone()));
+            events.push(ev);
+        }
+        let mut written = Vec::with_capacity(events.len());
+        let store = &self.k.audit;
+        let res = guarded_try(|| store.append_batch(events, &mut written));
+        let done = written.len();
+        self.r
+            .audit_event_hashes
+            .extend(written.into_iter().map(|e| e.event_hash));
+        let Err(e) = res else {
+            return Ok(());
+        };
+        let (phase, event_type) = meta
+            .into_iter()
+            .nth(done)
+            .unwrap_or((Phase::Validate, String::from("final_decision")));
+        self.audit_failed = true;
+        self.r.state = DecisionState::Blocked;
+        let what = format!("Audit write failed ({event_type}): {e}");
+        self.r.blocked_reason = if self.r.blocked_reason.is_empty() {
+            what.clone()
+        } else {
+            format!("{}; {what}", self.r.blocked_reason)
+        };
+        self.r.faults.push(kernel_fault(
+            faults::AUDIT_WRITE_FAILED,
+            phase,
+            what,
+            "Make the audit log writable (disk space, permissions, a torn tail to repair) and retry.",
+        ));
+        Err(Stop(phase))
+    }
+
+    /// Calls a plugin, catching a panic. On an error or a panic it blocks with the
+    /// kernel fault of `on` and records `on.event_type` with outcome `error` and
+    /// `details(error)` (the details get the plugin's own message, not the reason).
+    pub(super) fn call<'d, T, E: std::fmt::Display>(
+        &mut self,
+        phase: Phase,
+        on: &Failure,
+        details: impl FnOnce(Details<'d>, String) -> Details<'d>,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Step<T> {
+        self.checked(phase, on, details, guarded_try(f))
+    }
+
+    /// [`Run::call`] for a result already at hand.
+    pub(super) fn checked<'d, T>(
+        &mut self,
+        phase: Phase,
+        on: &Failure,
+        details: impl FnOnce(Details<'d>, String) -> Details<'d>,
+        res: Result<T, String>,
+    ) -> Step<T> {
+        res.map_err(|e| {
+            let reason = format!("{}: {e}", on.what);
+            let fault = kernel_fault(on.code, phase, reason.clone(), on.remediation);
+            let details = details(Details::new(), e);
+            self.block_recorded(
+                phase,
+                reason,
+                vec![fault],
+                (on.event_type, "error"),
+                details,
+            )
+        })
+    }
+
+    /// Blocks with `reason` and `new_faults`, then records the `(event type, outcome)`
+    /// event with `details`; when recording fails, the audit failure's stop wins.
+    pub(super) fn block_recorded(
+        &mut self,
+        phase: Phase,
+        reason: String,
+        new_faults: Vec<Fault>,
+        (event_type, outcome): (&str, &str),
+        details: Details<'_>,
+    ) -> Stop {
+        let stop = self.block(phase, reason, new_faults);
+        match self.emit(phase, event_type, outcome, details) {
+            Ok(()) => stop,
+            Err(s) => s,
+        }
+    }
+}
+
+/// The details of a failure event whose `error` is the whole reason
+/// (`"{what}: {error}"`, as the reference writes plan, code and execution errors).
+pub(super) fn reason_details<'d>(on: &Failure) -> impl FnOnce(Details<'d>, String) -> Details<'d> {
+    let what = on.what;
+    move |d, e| d.with("error", format!("{what}: {e}"))
+}
