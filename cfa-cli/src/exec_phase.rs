@@ -8,11 +8,13 @@
 use crate::config::CfaConfig;
 use crate::exec_settings::ThresholdSettings;
 use crate::input::PlainError;
-use cfa_kernel::SandboxExecution;
-use cfa_lifecycle::{ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, StateStore};
-use cfa_sandbox::{
+use cfa::execute::{
     ExecutionConfig, FailurePolicy, MockConfig, RetryPolicy, RunContext, RuntimeThresholds,
     RuntimeValidator, Sandbox, SandboxError, SandboxOptions, SandboxRegistry, SandboxRun,
+};
+use cfa::kernel::SandboxExecution;
+use cfa::lifecycle::{
+    ExecutionService, LifecycleDb, MemoryStateStore, PromotionEngine, StateStore,
 };
 use clap::{Args, ValueEnum};
 use miette::Report;
@@ -227,7 +229,7 @@ impl Sandbox for Paced {
         self.inner.name()
     }
 
-    fn check_environment(&self) -> Vec<cfa_types::Fault> {
+    fn check_environment(&self) -> Vec<cfa::Fault> {
         self.inner.check_environment()
     }
 
@@ -310,7 +312,7 @@ pub fn execution_phase(
     // With a lifecycle database the state registry is its `context_state` table.
     let store: Arc<dyn StateStore> = match &db {
         Some(db) => db.clone(),
-        None => Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP)),
+        None => Arc::new(MemoryStateStore::new(cfa::lifecycle::DEFAULT_HISTORY_CAP)),
     };
     let promotion = cfg
         .map(|c| c.lifecycle.promotion.policy())

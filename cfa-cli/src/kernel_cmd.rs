@@ -7,10 +7,10 @@ use crate::exit;
 use crate::input::{PlainError, SourceFile};
 use crate::kernel_render;
 use crate::load;
-use cfa_audit::{AuditStore, Durability, JsonlStore, MemoryStore, SqliteStore, SystemClock};
-use cfa_kernel::{Grounding, Kernel, KernelConfig, KernelResult, UuidIds};
-use cfa_resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
-use cfa_types::{Catalog, DecisionState};
+use cfa::resolve::{KeywordPack, Normalizer, NormalizerInput, RuleBasedNormalizer};
+use cfa::{AuditStore, Durability, JsonlStore, MemoryStore, SqliteStore, SystemClock};
+use cfa::{Catalog, DecisionState};
+use cfa::{Grounding, Kernel, KernelConfig, KernelResult, UuidIds};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use std::path::{Path, PathBuf};
@@ -192,7 +192,7 @@ fn audit_store(
     flag: Option<&Path>,
     cfg: Option<&CfaConfig>,
 ) -> Result<Arc<dyn AuditStore>, Report> {
-    let open_err = |e: cfa_audit::AuditError| PlainError(format!("cannot open the audit log: {e}"));
+    let open_err = |e: cfa::AuditError| PlainError(format!("cannot open the audit log: {e}"));
     if let Some(p) = flag {
         return Ok(Arc::new(
             JsonlStore::open(p, Durability::Always).map_err(open_err)?,

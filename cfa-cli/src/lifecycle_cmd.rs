@@ -3,7 +3,7 @@
 //! reported, never applied to a decision (B1).
 
 use crate::exit;
-use cfa_lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
+use cfa::lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
-use cfa_audit::{AuditTarget, Clock, PolicyCheckRecord, SystemClock, record_policy_check};
-use cfa_types::validate::ParseError;
-use cfa_types::{Catalog, PolicyAction, PolicyResult, StateSignature};
+use cfa::audit::{AuditTarget, Clock, PolicyCheckRecord, SystemClock, record_policy_check};
+use cfa::types::validate::ParseError;
+use cfa::{Catalog, PolicyAction, PolicyResult, StateSignature};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -77,7 +77,7 @@ pub fn exit_for(action: PolicyAction) -> u8 {
 fn print_issues(
     kind: &str,
     name: &str,
-    issues: &[cfa_types::validate::Issue],
+    issues: &[cfa::types::validate::Issue],
     format: CheckFormat,
 ) {
     match format {
@@ -121,7 +121,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     if args.strict
         && let Some(cat) = &catalog
     {
-        let issues = cfa_types::validate::cross_check(&signature, &cat.value);
+        let issues = cfa::types::validate::cross_check(&signature, &cat.value);
         if !issues.is_empty() {
             print_issues("catalog_mismatch", &src.name(), &issues, args.format);
             return Ok(exit::INVALID_INPUT.into());

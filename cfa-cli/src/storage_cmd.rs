@@ -6,11 +6,11 @@
 
 use crate::exit;
 use crate::lifecycle_cmd::parse_time;
+use cfa::lifecycle::time;
 use cfa_audit::AuditStore;
 use cfa_audit::merkle::{CompactRange, event_leaf};
 use cfa_audit::retain::{Anchor, retain_suffix};
 use cfa_audit::verify::VerifyOptions;
-use cfa_lifecycle::time;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension};

@@ -9,7 +9,7 @@ pub mod tools;
 
 use crate::serve::decide::Governance;
 use crate::telemetry::{self, TelemetryArgs};
-use cfa_audit::Durability;
+use cfa::Durability;
 use clap::Args;
 use miette::Report;
 use rmcp::ServiceExt;

@@ -5,12 +5,12 @@
 //! except the audit append.
 
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
-use cfa_audit::{
+use cfa::audit::{
     AuditStore, Clock, Durability, JsonlStore, PolicyCheckRecord, SystemClock, VerifyOptions,
 };
-use cfa_codegen::BackendRegistry;
-use cfa_types::validate::ParseError;
-use cfa_types::{PolicyAction, PolicyResult, StateSignature};
+use cfa::codegen::BackendRegistry;
+use cfa::types::validate::ParseError;
+use cfa::{PolicyAction, PolicyResult, StateSignature};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ impl AuditLog {
 
     /// The torn tails the store moved aside (when the log was opened, or later before
     /// an append), each recorded in the chain as an `audit_repair` event.
-    pub fn repairs(&self) -> Vec<cfa_audit::jsonl::TornRepair> {
+    pub fn repairs(&self) -> Vec<cfa::audit::jsonl::TornRepair> {
         self.store.repairs()
     }
 
@@ -393,7 +393,7 @@ impl Governance {
             intent_id: intent_id.map(str::to_owned),
             ..VerifyOptions::default()
         };
-        let report = cfa_audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
+        let report = cfa::audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
             FaceError::new(
                 "audit_error",
                 format!("cannot verify {}: {e}", audit.path().display()),

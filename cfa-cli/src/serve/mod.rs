@@ -14,7 +14,7 @@ pub mod openapi;
 pub mod origin;
 
 use crate::telemetry::{self, TelemetryArgs};
-use cfa_audit::Durability;
+use cfa::Durability;
 use clap::Args;
 use decide::{BundleAccess, Governance};
 use hyper_util::rt::{TokioIo, TokioTimer};
