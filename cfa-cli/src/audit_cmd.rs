@@ -3,13 +3,13 @@
 //! JSON output and maps outcomes to exit codes (0 intact/ok, 1 broken/invalid/I/O).
 
 use crate::settings::{Flags, StoreFlag, StoreLocation};
+use cfa::kernel::{StorageRegistry, StoreRequest};
 use cfa_audit::checkpoint::{self, CheckpointCheck};
 use cfa_audit::retain::Anchor;
 use cfa_audit::{
     AuditStore, AuditTarget, Clock, Durability, NewEvent, OfflineProof, RepairOutcome, SignerKey,
     SqliteStore, SystemClock, VerifierKey, VerifyOptions, VerifyReport,
 };
-use cfa_kernel::{StorageRegistry, StoreRequest};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};

@@ -175,9 +175,9 @@ fn located(src: &SourceFile, position: Option<(usize, usize)>, message: &str) ->
 /// The line and column of the node at dotted `path` (or of its deepest ancestor).
 fn position_of(src: &SourceFile, path: &str) -> Option<(usize, usize)> {
     let map = if src.is_yaml() {
-        cfa_policy::PositionMap::from_yaml(&src.text)
+        cfa::policy::PositionMap::from_yaml(&src.text)
     } else {
-        cfa_policy::PositionMap::from_json(&src.text)
+        cfa::policy::PositionMap::from_json(&src.text)
     }?;
     let p = map.locate(path);
     Some((p.line, p.column))
@@ -187,7 +187,7 @@ fn position_of(src: &SourceFile, path: &str) -> Option<(usize, usize)> {
 /// else JSON), keeping the parser's line and column.
 fn typed(src: &SourceFile) -> Result<RawConfig, Report> {
     if src.is_yaml() {
-        cfa_policy::yaml::from_str::<RawConfig>(&src.text).map_err(|e| {
+        cfa::policy::yaml::from_str::<RawConfig>(&src.text).map_err(|e| {
             located(
                 src,
                 e.position.map(|p| (p.line, p.column)),
@@ -265,9 +265,9 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
     let storage = doc.storage.unwrap_or_default();
     let backend =
         non_empty(&src, storage.backend, "storage.backend")?.unwrap_or_else(|| "sqlite".into());
-    let registry = cfa_kernel::StorageRegistry::with_builtins();
+    let registry = cfa::kernel::StorageRegistry::with_builtins();
     if registry
-        .check(&backend, cfa_kernel::StoreKind::Audit)
+        .check(&backend, cfa::kernel::StoreKind::Audit)
         .is_err()
     {
         return Err(located(
@@ -275,7 +275,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             position_of(&src, "storage.backend"),
             &format!(
                 "'storage.backend' must be one of {}, not '{}'",
-                registry.names_for(cfa_kernel::StoreKind::Audit),
+                registry.names_for(cfa::kernel::StoreKind::Audit),
                 crate::input::clip_message(&backend)
             ),
         ));

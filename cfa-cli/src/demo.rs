@@ -7,15 +7,15 @@
 
 use crate::input::PlainError;
 use crate::kernel_render::{execution_line, icon};
-use cfa_audit::{AuditStore, Clock, Durability, JsonlStore, VerifyOptions};
-use cfa_kernel::{IdKind, IdSource, Kernel, KernelConfig, KernelResult, SequentialIds, TickClock};
-use cfa_lifecycle::{
+use cfa::Catalog;
+use cfa::DecisionState;
+use cfa::PolicyEngine;
+use cfa::execute::{ExecutionConfig, FailurePolicy, MockConfig, SandboxOptions, SandboxRegistry};
+use cfa::lifecycle::{
     ExecutionService, LifecycleExecution, MemoryStateStore, PromotionEngine, PromotionPolicy,
 };
-use cfa_policy::PolicyEngine;
-use cfa_sandbox::{ExecutionConfig, FailurePolicy, MockConfig, SandboxOptions, SandboxRegistry};
-use cfa_types::Catalog;
-use cfa_types::DecisionState;
+use cfa::{AuditStore, Clock, Durability, JsonlStore, VerifyOptions};
+use cfa::{IdKind, IdSource, Kernel, KernelConfig, KernelResult, SequentialIds, TickClock};
 use clap::Args;
 use miette::Report;
 use std::path::PathBuf;
@@ -91,7 +91,7 @@ fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<Lifecycle
             failure_policy: policy,
             ..ExecutionConfig::default()
         },
-        store: Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP)),
+        store: Arc::new(MemoryStateStore::new(cfa::lifecycle::DEFAULT_HISTORY_CAP)),
         db: None,
         engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
         holder: "cfa-demo".to_owned(),
@@ -150,11 +150,11 @@ fn explain(r: &KernelResult) -> Vec<String> {
                 .to_owned()
         }
         _ => match &r.policy_result {
-            Some(p) if p.action == cfa_types::PolicyAction::Block => {
+            Some(p) if p.action == cfa::PolicyAction::Block => {
                 let hard: Vec<&str> = p
                     .faults
                     .iter()
-                    .filter(|f| f.mandatory_action == cfa_types::PolicyAction::Block)
+                    .filter(|f| f.mandatory_action == cfa::PolicyAction::Block)
                     .map(|f| f.code.as_str())
                     .collect();
                 format!(
@@ -215,8 +215,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     let build = |exec: LifecycleExecution| -> Result<Kernel, Report> {
         let engine = PolicyEngine::builtin(BUNDLE).map_err(|e| PlainError(e.to_string()))?;
         let mut config = KernelConfig::new(engine, catalog.clone());
-        config.policy_bundle_hash = cfa_policy::builtin::source(BUNDLE)
-            .map(|s| cfa_types::canonical::sha256_hex(s.as_bytes()))
+        config.policy_bundle_hash = cfa::policy::builtin::source(BUNDLE)
+            .map(|s| cfa::types::canonical::sha256_hex(s.as_bytes()))
             .unwrap_or_default();
         Kernel::builder(config)
             .audit(store.clone())
@@ -270,7 +270,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     store
         .flush()
         .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
-    let report = cfa_audit::verify_file(&log, &VerifyOptions::default(), &mut |_| {})
+    let report = cfa::audit::verify_file(&log, &VerifyOptions::default(), &mut |_| {})
         .map_err(|e| PlainError(format!("cannot verify the audit log: {e}")))?;
     outln!();
     if report.intact() {

@@ -8,13 +8,13 @@
 use crate::config::CfaConfig;
 use crate::exec_settings::ThresholdSettings;
 use crate::input::PlainError;
-use cfa_lifecycle::{
-    ExecutionService, LifecycleDb, LifecycleExecution, MemoryStateStore, PromotionEngine,
-    StateStore,
-};
-use cfa_sandbox::{
+use cfa::execute::{
     ExecutionConfig, FailurePolicy, MockConfig, RetryPolicy, RunContext, RuntimeThresholds,
     RuntimeValidator, Sandbox, SandboxError, SandboxOptions, SandboxRegistry, SandboxRun,
+};
+use cfa::lifecycle::{
+    ExecutionService, LifecycleDb, LifecycleExecution, MemoryStateStore, PromotionEngine,
+    StateStore,
 };
 use clap::{Args, ValueEnum};
 use miette::Report;
@@ -208,7 +208,7 @@ impl ExecArgs {
 }
 
 /// The backend `cfa evaluate` generates with: a sandbox that runs one backend's
-/// artifact only ([`cfa_sandbox::artifact_requirement`]: postgres runs `sql`) takes that
+/// artifact only ([`cfa::execute::artifact_requirement`]: postgres runs `sql`) takes that
 /// one (an explicit other `--backend` is an error); otherwise `--backend`, else the
 /// config's, else pyspark.
 pub fn backend(
@@ -217,7 +217,7 @@ pub fn backend(
     cfg: Option<&CfaConfig>,
 ) -> Result<String, Report> {
     let name = sandbox.name().unwrap_or_default();
-    if let Some(required) = cfa_sandbox::artifact_requirement(name) {
+    if let Some(required) = cfa::execute::artifact_requirement(name) {
         let wanted = required.backend;
         return match flag {
             None => Ok(wanted.to_owned()),
@@ -245,7 +245,7 @@ impl Sandbox for Paced {
         self.inner.name()
     }
 
-    fn check_environment(&self) -> Vec<cfa_types::Fault> {
+    fn check_environment(&self) -> Vec<cfa::Fault> {
         self.inner.check_environment()
     }
 
@@ -325,7 +325,7 @@ pub fn execution_phase(
     // With a lifecycle database the state registry is its `context_state` table.
     let store: Arc<dyn StateStore> = match &db {
         Some(db) => db.clone(),
-        None => Arc::new(MemoryStateStore::new(cfa_lifecycle::DEFAULT_HISTORY_CAP)),
+        None => Arc::new(MemoryStateStore::new(cfa::lifecycle::DEFAULT_HISTORY_CAP)),
     };
     let promotion = cfg
         .map(|c| c.lifecycle.promotion.policy())

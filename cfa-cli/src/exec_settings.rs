@@ -19,8 +19,8 @@
 
 use crate::exec_phase::{FailurePolicyChoice, SandboxChoice};
 use crate::input::PlainError;
-use cfa_lifecycle::PromotionPolicy;
-use cfa_sandbox::RuntimeThresholds;
+use cfa::execute::RuntimeThresholds;
+use cfa::lifecycle::PromotionPolicy;
 use miette::Report;
 use serde::Deserialize;
 

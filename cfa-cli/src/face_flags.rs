@@ -3,7 +3,7 @@
 //! [`crate::settings`] layer: flag > `$CFA_POLICY_BUNDLE` > `cfa.yaml` > default.
 
 use crate::settings::{self, Flags, Settings};
-use cfa_audit::Durability;
+use cfa::Durability;
 use clap::Args;
 use miette::Report;
 use std::path::{Path, PathBuf};

@@ -8,10 +8,10 @@ use crate::input::SourceFile;
 use crate::load;
 use crate::policy_cmd;
 use crate::settings::Flags;
-use cfa_codegen::{BackendRegistry, GeneratedArtifact, Provenance, StaticValidationResult};
-use cfa_kernel::Decision;
-use cfa_plan::{ExecutionPlanner, Planner};
-use cfa_types::{Catalog, PolicyAction, StateSignature};
+use cfa::codegen::{BackendRegistry, GeneratedArtifact, Provenance, StaticValidationResult};
+use cfa::kernel::Decision;
+use cfa::plan::{ExecutionPlanner, Planner};
+use cfa::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ pub enum BackendCommand {
     },
 }
 
-fn issues_exit(file: &Path, what: &str, issues: &[cfa_types::validate::Issue]) -> ExitCode {
+fn issues_exit(file: &Path, what: &str, issues: &[cfa::types::validate::Issue]) -> ExitCode {
     eprintln!("error: {} is not a valid {what}:", file.display());
     for i in issues {
         eprintln!("  {}", crate::input::clip_message(&i.to_string()));
@@ -97,11 +97,11 @@ fn issues_exit(file: &Path, what: &str, issues: &[cfa_types::validate::Issue]) -
 fn read_signature(path: &Path) -> miette::Result<Result<StateSignature, ExitCode>> {
     let src = SourceFile::read(path)?;
     let value = src.parse_json()?;
-    let issues = cfa_types::validate::signature(&value, true);
+    let issues = cfa::types::validate::signature(&value, true);
     if !issues.is_empty() {
         return Ok(Err(issues_exit(path, "signature", &issues)));
     }
-    let inner = cfa_types::validate::unwrap_signature(&value);
+    let inner = cfa::types::validate::unwrap_signature(&value);
     StateSignature::from_value(inner)
         .map(Ok)
         .map_err(|e| miette::miette!("{}: {e}", path.display()))
@@ -111,7 +111,7 @@ fn read_catalog(path: &Path) -> miette::Result<Result<Catalog, ExitCode>> {
     let src = SourceFile::read(path)?;
     // Located errors (file:line:column and a snippet) for YAML as for JSON.
     let value: Value = crate::load::json_or_yaml(&src)?;
-    let issues = cfa_types::validate::catalog(&value, false);
+    let issues = cfa::types::validate::catalog(&value, false);
     if !issues.is_empty() {
         return Ok(Err(issues_exit(path, "catalog", &issues)));
     }
@@ -242,7 +242,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     };
     let policy = load::policy(settings.policy_bundle())?;
     // Hostile names are reported against the signature before anything else runs.
-    cfa_codegen::ident::check_signature(&sig).map_err(|e| miette::miette!("{e}"))?;
+    cfa::codegen::ident::check_signature(&sig).map_err(|e| miette::miette!("{e}"))?;
     // The decision comes first: only approved work gets code.
     let target = policy_cmd::audit_target(&settings)?;
     let decided = policy_cmd::decide(&sig, &policy, catalog.as_ref(), 0, target.as_ref())?;

@@ -26,7 +26,7 @@ pub struct InitArgs {
 
 /// `cfa init`.
 pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
-    let bundle = cfa_policy::builtin::source("prod-v1")
+    let bundle = cfa::policy::builtin::source("prod-v1")
         .ok_or_else(|| PlainError("built-in bundle prod-v1 is missing".into()))?;
     let files: [(&str, &str); 3] = [
         ("cfa.yaml", CONFIG_YAML),
@@ -118,7 +118,7 @@ fn describe_audit(settings: &Settings) -> Value {
     if !path.is_file() {
         return Value::Null;
     }
-    match cfa_audit::jsonl::tail_report(path) {
+    match cfa::audit::jsonl::tail_report(path) {
         Ok(r) => {
             let mut messages: Vec<String> = r.repaired.iter().map(|t| format!("{t}")).collect();
             if let Some((offset, bytes, terminated)) = r.torn {

@@ -242,7 +242,7 @@ impl SourceFile {
     /// Parses the file as JSON; a syntax error carries its line and column.
     pub fn parse_json(&self) -> Result<Value, miette::Report> {
         serde_json::from_str(&self.text).map_err(|e| {
-            let info = cfa_types::json_error::describe(&self.text, &e);
+            let info = cfa::types::json_error::describe(&self.text, &e);
             self.error_at(
                 info.line,
                 info.column,

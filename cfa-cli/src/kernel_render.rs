@@ -2,9 +2,9 @@
 //! content (long values wrap; the reference's misaligned border, B11, is fixed), a
 //! short summary, and the `cfa resolve` summary.
 
-use cfa_kernel::KernelResult;
-use cfa_resolve::Resolution;
-use cfa_types::DecisionState;
+use cfa::DecisionState;
+use cfa::KernelResult;
+use cfa::resolve::Resolution;
 
 /// Widest content column before values wrap.
 const MAX_INNER: usize = 96;
@@ -74,7 +74,7 @@ fn wrap(text: &str, max: usize, indent: usize) -> Vec<String> {
 pub fn execution_line(r: &KernelResult) -> Option<String> {
     if let Some(e) = &r.execution {
         let d = &e.details;
-        if e.publish_state == cfa_kernel::PublishState::NotExecuted {
+        if e.publish_state == cfa::kernel::PublishState::NotExecuted {
             let why = match d.get("lease_holder").and_then(serde_json::Value::as_str) {
                 Some(holder) => format!("target leased by '{holder}'"),
                 None => "refused".to_owned(),
@@ -109,7 +109,7 @@ pub fn execution_line(r: &KernelResult) -> Option<String> {
     }
     r.phases_skipped
         .iter()
-        .find(|s| s.phase == cfa_kernel::Phase::Execute)
+        .find(|s| s.phase == cfa::kernel::Phase::Execute)
         .map(|s| format!("skipped ({})", s.reason))
 }
 
@@ -248,11 +248,11 @@ pub fn resolution_summary(res: &Resolution) -> String {
 /// intent is ungrounded and blocks (`NORMALIZATION_NO_CATALOG_DATASET_MATCH`), which
 /// otherwise reads like a policy decision about the intent. The decision and the
 /// audit record are unchanged; only the rendered reason gains `hint` in front.
-pub fn explain_missing_catalog(r: &mut cfa_kernel::KernelResult, hint: &str) {
+pub fn explain_missing_catalog(r: &mut cfa::KernelResult, hint: &str) {
     let ungrounded = r
         .faults
         .iter()
-        .any(|f| f.code == cfa_resolve::faults::NO_CATALOG_DATASET_MATCH);
+        .any(|f| f.code == cfa::resolve::faults::NO_CATALOG_DATASET_MATCH);
     if ungrounded && !r.blocked_reason.is_empty() && !r.blocked_reason.starts_with("no catalog") {
         r.blocked_reason = format!("no catalog loaded ({hint}): {}", r.blocked_reason);
     }

@@ -4,7 +4,7 @@
 
 use crate::exit;
 use crate::settings::{Flags, Settings};
-use cfa_lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
+use cfa::lifecycle::{LifecycleDb, PromotionEngine, PromotionPolicy, SkillRecord, time};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! that name the file and, where known, the line and column.
 
 use crate::input::{PlainError, SourceFile};
-use cfa_policy::{BundleError, BundleFormat, PolicyEngine, builtin};
-use cfa_types::canonical::sha256_hex;
-use cfa_types::validate::Issue;
+use cfa::policy::{BundleError, BundleFormat, PolicyEngine, builtin};
+use cfa::types::canonical::sha256_hex;
+use cfa::types::validate::Issue;
 use miette::Report;
 use serde_json::Value;
 use std::path::Path;
@@ -139,7 +139,7 @@ pub fn default_policy() -> LoadedPolicy {
 fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
     let src = SourceFile::read(path)?;
     let format = BundleFormat::from_path_str(&src.name());
-    match cfa_policy::load_bundle(&src.text, format, &src.name()) {
+    match cfa::policy::load_bundle(&src.text, format, &src.name()) {
         Ok(bundle) => {
             let engine =
                 PolicyEngine::from_bundle(bundle).map_err(|e| Report::msg(e.to_string()))?;
@@ -185,7 +185,7 @@ fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
 /// Parses a JSON or YAML (by extension) file into a value, with located errors.
 pub fn json_or_yaml(src: &SourceFile) -> Result<Value, Report> {
     if src.is_yaml() {
-        cfa_policy::yaml::parse_value(&src.text).map_err(|e| match e.position {
+        cfa::policy::yaml::parse_value(&src.text).map_err(|e| match e.position {
             Some(p) => src.error_at(
                 p.line,
                 p.column,
@@ -220,7 +220,7 @@ pub struct LoadedCatalog {
     /// The raw document.
     pub value: Value,
     /// The lenient catalog view.
-    pub catalog: cfa_types::Catalog,
+    pub catalog: cfa::Catalog,
 }
 
 /// Reads `-c/--catalog` (JSON, or YAML by extension); structurally invalid catalogs
@@ -228,7 +228,7 @@ pub struct LoadedCatalog {
 pub fn catalog(path: &Path) -> Result<LoadedCatalog, Report> {
     let src = SourceFile::read(path)?;
     let value = catalog_value(&src)?;
-    let issues = cfa_types::validate::catalog(&value, false);
+    let issues = cfa::types::validate::catalog(&value, false);
     if !issues.is_empty() {
         return Err(Report::msg(format!(
             "invalid catalog {}:\n{}",
@@ -236,7 +236,7 @@ pub fn catalog(path: &Path) -> Result<LoadedCatalog, Report> {
             issue_lines(&issues)
         )));
     }
-    let catalog = cfa_types::Catalog::from_value(&value)
+    let catalog = cfa::Catalog::from_value(&value)
         .map_err(|e| Report::msg(format!("invalid catalog {}: {e}", src.name())))?;
     Ok(LoadedCatalog { value, catalog })
 }

@@ -6,10 +6,10 @@ use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use crate::settings::{Flags, Settings};
-use cfa_audit::{AuditTarget, Durability, SystemClock};
-use cfa_kernel::{Decision, PolicyCheck, UuidIds};
-use cfa_types::validate::ParseError;
-use cfa_types::{Catalog, PolicyAction, StateSignature};
+use cfa::audit::{AuditTarget, Durability, SystemClock};
+use cfa::kernel::{Decision, PolicyCheck, UuidIds};
+use cfa::types::validate::ParseError;
+use cfa::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -83,7 +83,7 @@ pub fn exit_for(action: PolicyAction) -> u8 {
 fn print_issues(
     kind: &str,
     name: &str,
-    issues: &[cfa_types::validate::Issue],
+    issues: &[cfa::types::validate::Issue],
     format: CheckFormat,
 ) {
     match format {
@@ -134,7 +134,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     if args.strict
         && let Some(cat) = &catalog
     {
-        let issues = cfa_types::validate::cross_check(&signature, &cat.value);
+        let issues = cfa::types::validate::cross_check(&signature, &cat.value);
         if !issues.is_empty() {
             print_issues("catalog_mismatch", &src.name(), &issues, args.format);
             return Ok(exit::INVALID_INPUT.into());

@@ -2,7 +2,7 @@
 
 use crate::exit;
 use crate::load;
-use cfa_policy::RuleDescription;
+use cfa::policy::RuleDescription;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -176,8 +176,8 @@ pub enum SchemaKind {
 /// `cfa schema signature|decision`.
 pub fn schema(kind: SchemaKind) -> miette::Result<ExitCode> {
     let v = match kind {
-        SchemaKind::Signature => cfa_types::schema::signature_schema(),
-        SchemaKind::Decision => cfa_types::schema::decision_schema(),
+        SchemaKind::Signature => cfa::types::schema::signature_schema(),
+        SchemaKind::Decision => cfa::types::schema::decision_schema(),
     };
     outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(ExitCode::SUCCESS)

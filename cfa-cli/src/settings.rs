@@ -18,8 +18,8 @@
 use crate::config::{self, CfaConfig};
 use crate::exec_settings::{ExecutionSettings, PromotionSettings};
 use crate::input::PlainError;
-use cfa_audit::{AuditStore, AuditTarget, Durability};
-use cfa_kernel::{StorageRegistry, StoreKind, StoreRequest};
+use cfa::audit::{AuditStore, AuditTarget, Durability};
+use cfa::kernel::{StorageRegistry, StoreKind, StoreRequest};
 use miette::Report;
 use serde_json::{Value, json};
 use std::fmt;

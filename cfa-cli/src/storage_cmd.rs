@@ -7,11 +7,11 @@
 use crate::exit;
 use crate::lifecycle_cmd::parse_time;
 use crate::settings::{Flags, Settings};
+use cfa::lifecycle::time;
 use cfa_audit::merkle::{CompactRange, event_leaf};
 use cfa_audit::retain::{Anchor, retain_suffix};
 use cfa_audit::verify::VerifyOptions;
 use cfa_audit::{AuditStore, AuditTarget};
-use cfa_lifecycle::time;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension};

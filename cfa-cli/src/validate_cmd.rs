@@ -4,8 +4,8 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load;
-use cfa_policy::{BundleFormat, PositionMap};
-use cfa_types::validate::Issue;
+use cfa::policy::{BundleFormat, PositionMap};
+use cfa::types::validate::Issue;
 use clap::{Args, ValueEnum};
 use miette::Report;
 use serde_json::{Value, json};
@@ -114,7 +114,7 @@ pub fn signature(args: ValidateArgs) -> miette::Result<ExitCode> {
     } else {
         src.parse_json()?
     };
-    let issues = cfa_types::validate::signature(&value, args.require_datasets);
+    let issues = cfa::types::validate::signature(&value, args.require_datasets);
     let prefix = if value.get("signature").is_some_and(Value::is_object) {
         "signature."
     } else if value.get("signature").is_none()
@@ -136,7 +136,7 @@ pub fn signature(args: ValidateArgs) -> miette::Result<ExitCode> {
 pub fn catalog(args: ValidateArgs) -> miette::Result<ExitCode> {
     let src = SourceFile::read(&args.path)?;
     let value = load::catalog_value(&src)?;
-    let issues = cfa_types::validate::catalog(&value, args.require_datasets);
+    let issues = cfa::types::validate::catalog(&value, args.require_datasets);
     let map = if src.is_yaml() {
         PositionMap::from_yaml(&src.text)
     } else {
@@ -163,7 +163,7 @@ pub fn catalog(args: ValidateArgs) -> miette::Result<ExitCode> {
 pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
     let src = SourceFile::read(&args.path)?;
     let format = BundleFormat::from_path_str(&src.name());
-    let value = cfa_policy::parse_text(&src.text, format, &src.name()).map_err(|e| -> Report {
+    let value = cfa::policy::parse_text(&src.text, format, &src.name()).map_err(|e| -> Report {
         match e.position {
             Some(p) => src.error_at(
                 p.line,
@@ -174,7 +174,7 @@ pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
             None => Report::msg(e.to_string()),
         }
     })?;
-    let issues = cfa_policy::validate_bundle_value(&value);
+    let issues = cfa::policy::validate_bundle_value(&value);
     let map = match format {
         BundleFormat::Yaml => PositionMap::from_yaml(&src.text),
         BundleFormat::Json => PositionMap::from_json(&src.text),
@@ -191,7 +191,7 @@ pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
         })
         .collect::<Vec<_>>();
     let extra = if located.is_empty() {
-        cfa_policy::PolicyBundle::from_value(&value)
+        cfa::policy::PolicyBundle::from_value(&value)
             .ok()
             .map(|b| format!("version: {}  |  rules: {}", b.version, b.rules.len()))
     } else {

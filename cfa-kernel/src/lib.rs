@@ -50,7 +50,6 @@ mod run;
 pub mod storage;
 pub mod testing;
 
-pub use check::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
 /// The lifecycle-backed execution phase (cfa-lifecycle's), re-exported for callers;
 /// [`SandboxExecution`] is its former name.
 pub use cfa_lifecycle::{
@@ -60,6 +59,7 @@ pub use cfa_lifecycle::{
 pub use cfa_sandbox::{
     ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest, PublishState,
 };
+pub use check::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
 pub use config::{Grounding, KernelConfig, Phases};
 pub use error::BuildError;
 pub use gate::{Gate, GateError};

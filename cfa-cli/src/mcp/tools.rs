@@ -148,7 +148,7 @@ fn shape_argument_error(tool: &str, response: CallToolResponse) -> CallToolRespo
     }
 }
 
-fn fault_codes(result: &cfa_types::PolicyResult) -> String {
+fn fault_codes(result: &cfa::PolicyResult) -> String {
     result
         .faults
         .iter()
@@ -404,12 +404,12 @@ impl CfaMcp {
 
 fn lifecycle_skills(path: &std::path::Path, filter: Option<&str>) -> Result<Value, FaceError> {
     // Read-only: the file is never created, migrated or switched to WAL.
-    let db = cfa_lifecycle::LifecycleDb::open_read_only(path).map_err(|e| match e {
-        cfa_lifecycle::LifecycleError::NotFound { .. } => FaceError::new(
+    let db = cfa::LifecycleDb::open_read_only(path).map_err(|e| match e {
+        cfa::lifecycle::LifecycleError::NotFound { .. } => FaceError::new(
             "no_lifecycle_db",
             format!("no lifecycle database at {}", path.display()),
         ),
-        cfa_lifecycle::LifecycleError::Foreign { .. } => {
+        cfa::lifecycle::LifecycleError::Foreign { .. } => {
             FaceError::new("not_a_lifecycle_db", e.to_string())
         }
         other => FaceError::new("lifecycle_error", other.to_string()),

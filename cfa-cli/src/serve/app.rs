@@ -279,7 +279,7 @@ fn decide_text(
     state: &AppState,
     text: &str,
     query: &BundleQuery,
-) -> Result<cfa_kernel::Decision, FaceError> {
+) -> Result<cfa::kernel::Decision, FaceError> {
     let start = Instant::now();
     // A body that may carry `policy_bundle` (also spelt with JSON escapes) is read as a
     // value first, so the bundle it names is never silently dropped.

@@ -5,7 +5,7 @@
 //! caller, and fault codes past the first [`MAX_FAULT_CODES`] distinct ones (or not
 //! shaped like a code) count as `other`.
 
-use cfa_types::{PolicyAction, PolicyResult};
+use cfa::{PolicyAction, PolicyResult};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -200,12 +200,12 @@ mod tests {
     #[test]
     fn counters_render() {
         let m = Metrics::new();
-        let sig = cfa_types::StateSignature::from_json_str(
+        let sig = cfa::StateSignature::from_json_str(
             r#"{"domain":"d","intent":"i","target_layer":"gold","datasets":[{"name":"c","pii_columns":["cpf"]}],
                "constraints":{"no_pii_raw":false}}"#,
         )
         .unwrap();
-        let block = cfa_policy::PolicyEngine::default().evaluate(&sig, 0);
+        let block = cfa::PolicyEngine::default().evaluate(&sig, 0);
         assert_eq!(block.action, PolicyAction::Block);
         m.decision(&block, Duration::from_micros(10), true);
         m.http("POST", "/v1/decisions", 200, Duration::from_micros(50));

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of `cfa serve` (`GET /openapi.json`). The signature and
-//! decision schemas are `cfa_types::schema`'s, so the document cannot drift from the
+//! decision schemas are `cfa::types::schema`'s, so the document cannot drift from the
 //! types; every route the router serves is listed (a test checks both ways).
 
 use serde_json::{Value, json};
@@ -142,8 +142,8 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "StateSignature": strip_dialect(cfa_types::schema::signature_schema()),
-                "PolicyDecision": strip_dialect(cfa_types::schema::decision_schema()),
+                "StateSignature": strip_dialect(cfa::types::schema::signature_schema()),
+                "PolicyDecision": strip_dialect(cfa::types::schema::decision_schema()),
                 "DecisionEnvelope": {
                     "type": "object",
                     "required": ["decision_id", "action", "passed", "decision", "signature_hash", "content_hash", "policy_bundle"],
@@ -216,7 +216,7 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(
             schemas.pointer("/PolicyDecision/properties"),
-            cfa_types::schema::decision_schema().get("properties")
+            cfa::types::schema::decision_schema().get("properties")
         );
     }
 }

@@ -2,9 +2,9 @@
 //! process.
 
 use super::error::FaceError;
-use cfa_audit::{AuditStore, Durability, JsonlStore};
-use cfa_kernel::{Decision, PolicyCheck};
-use cfa_types::StateSignature;
+use cfa::StateSignature;
+use cfa::kernel::{Decision, PolicyCheck};
+use cfa::{AuditStore, Durability, JsonlStore};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ impl AuditLog {
 
     /// The torn tails the store moved aside (when the log was opened, or later before
     /// an append), each recorded in the chain as an `audit_repair` event.
-    pub fn repairs(&self) -> Vec<cfa_audit::jsonl::TornRepair> {
+    pub fn repairs(&self) -> Vec<cfa::audit::jsonl::TornRepair> {
         self.store.repairs()
     }
 

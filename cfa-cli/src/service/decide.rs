@@ -8,11 +8,11 @@
 use super::audit_log::AuditLog;
 use super::error::FaceError;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
-use cfa_audit::{Clock, Durability, SystemClock, VerifyOptions};
-use cfa_codegen::BackendRegistry;
-use cfa_kernel::{Decision, IdSource, PolicyCheck, UuidIds};
-use cfa_types::validate::ParseError;
-use cfa_types::{PolicyAction, StateSignature};
+use cfa::codegen::BackendRegistry;
+use cfa::kernel::{Decision, IdSource, PolicyCheck, UuidIds};
+use cfa::types::validate::ParseError;
+use cfa::{Clock, Durability, SystemClock, VerifyOptions};
+use cfa::{PolicyAction, StateSignature};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Governance {
     }
 }
 
-/// The decision document: `decision` holds the [`cfa_types::PolicyResult`] exactly as
+/// The decision document: `decision` holds the [`cfa::PolicyResult`] exactly as
 /// `cfa schema decision` describes it; the rest identifies it.
 pub fn decision_json(d: &Decision) -> Value {
     json!({
@@ -215,7 +215,7 @@ impl Governance {
             intent_id: intent_id.map(str::to_owned),
             ..VerifyOptions::default()
         };
-        let report = cfa_audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
+        let report = cfa::audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
             FaceError::new(
                 "audit_error",
                 format!("cannot verify {}: {e}", audit.path().display()),

@@ -6,9 +6,9 @@
 
 use super::decide::Governance;
 use super::error::FaceError;
-use cfa_audit::{AuditStore, MemoryStore};
-use cfa_kernel::{Kernel, KernelConfig, KernelResult, UuidIds};
-use cfa_types::{Catalog, PolicyAction, PolicyResult};
+use cfa::{AuditStore, MemoryStore};
+use cfa::{Catalog, PolicyAction, PolicyResult};
+use cfa::{Kernel, KernelConfig, KernelResult, UuidIds};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -153,7 +153,7 @@ pub fn evaluate_intent(
 
 /// Reads a catalog given inline (MCP `cfa_compliance_check`), validating it first.
 pub fn inline_catalog(value: &Value) -> Result<Catalog, FaceError> {
-    let issues = cfa_types::validate::catalog(value, false);
+    let issues = cfa::types::validate::catalog(value, false);
     if !issues.is_empty() {
         let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
         return Err(FaceError::new(

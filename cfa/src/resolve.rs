@@ -1,0 +1,33 @@
+//! Intent normalisation in depth: the [`Normalizer`] trait (plug in your own), the
+//! whole-word [`RuleBasedNormalizer`] over data-driven [`KeywordPack`]s, what a
+//! [`Resolution`] carries, and how much confirmation it needs ([`confirm()`],
+//! [`ConfirmationHandler`]). Re-exported from cfa-resolve.
+//!
+//! ```
+//! use cfa::resolve::{Normalizer, NormalizerInput, RuleBasedNormalizer};
+//! use cfa::Catalog;
+//!
+//! let catalog = Catalog::from_value(&serde_json::json!({"datasets": {"nfe": {}}}))?;
+//! let input = NormalizerInput::new("ingest nfe into bronze", &catalog, "intent-1");
+//! let r = RuleBasedNormalizer::default().normalize(&input)?;
+//! assert_eq!(r.signature.datasets.first().map(|d| d.name.as_str()), Some("nfe"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use cfa_resolve::{
+    AlwaysReject, AutoApprove, BackendError, ConfirmationAnswer, ConfirmationHandler,
+    ConfirmationOutcome, ConfirmationRequest, ConstraintKeywords, DEFAULT_DOMAIN,
+    DEFAULT_MIN_CONFIDENCE, DatasetState, EmptyKeywordError, FALLBACK_INTENT, InvalidAnswerError,
+    InvalidFieldError, KeywordPack, LayerKeywords, LlmAudit, NormalizeError, Normalizer,
+    NormalizerInput, PackError, Resolution, RuleBasedNormalizer, TerminalHandler, UnknownKeyError,
+    confirm, confirmation_mode, handler_reason,
+};
+
+/// The fault codes of grounding (an intent that matches no catalog dataset, a low
+/// confidence) and the faults they build.
+pub mod faults {
+    pub use cfa_resolve::faults::{
+        LOW_CONFIDENCE, NO_CATALOG_DATASET_MATCH, NORMALIZER_STAGE, grounding_fault,
+        low_confidence_fault, no_dataset_match_fault,
+    };
+}
