@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Verifies audit chains with the Python reference, cfa-kernel 1.1.0, to prove that
-# chains written by our `cfa` verify in the reference (design.md §3.4).
+# chains written by our `cfa` verify in the reference (docs/compatibility.md#audit-chain).
 #
 #   usage: scripts/reference-audit-verify.sh CHAIN.jsonl [CHAIN.jsonl …]
 #   venv:  ${CFA_CACHE_DIR:-<repo>/target/cfa-cache}/venv-ref (created once, then reused)

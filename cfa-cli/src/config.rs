@@ -1,4 +1,4 @@
-//! `cfa.yaml` discovery and schema (reference.md §14, design.md B11): the first of
+//! `cfa.yaml` discovery and schema (docs/cli.md#configuration, docs/differences.md#b11-cli-and-config-consistency): the first of
 //! `cfa.yaml`, `cfa.yml`, `.cfa/config.yaml`, `cfa.json` found in the current
 //! directory or any parent up to the filesystem root; `--config PATH` names one
 //! explicitly (a missing explicit config is an error). Paths in the file are relative

@@ -45,7 +45,7 @@ pub enum SandboxChoice {
     None,
 }
 
-/// What to do when some steps fail (reference.md §10.3; a flag value and a config value).
+/// What to do when some steps fail (docs/compatibility.md#execution-outcomes; a flag value and a config value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, Deserialize)]
 #[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //! has neither): sandbox, failure/retry policy, lease lifetime, runtime thresholds and
 //! promotion thresholds. Every key is optional; unknown keys and out-of-range values
 //! are errors naming the key. `cfa evaluate` flags beat these values, which beat the
-//! reference defaults (reference.md §10, §12).
+//! reference defaults (docs/compatibility.md#execution-outcomes, docs/compatibility.md#lifecycle).
 //!
 //! ```yaml
 //! execution:
@@ -24,7 +24,7 @@ use cfa::lifecycle::PromotionPolicy;
 use miette::Report;
 use serde::Deserialize;
 
-/// Runtime threshold overrides (reference.md §10.1); unset keys keep the defaults.
+/// Runtime threshold overrides (docs/compatibility.md#execution-outcomes); unset keys keep the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThresholdSettings {
@@ -65,7 +65,7 @@ pub struct ExecutionSettings {
     pub thresholds: ThresholdSettings,
 }
 
-/// Promotion threshold overrides (reference.md §12.3).
+/// Promotion threshold overrides (docs/compatibility.md#lifecycle).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromotionSettings {

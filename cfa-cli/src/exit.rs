@@ -1,4 +1,4 @@
-//! Exit codes (design.md B2). Every command maps its outcome through these.
+//! Exit codes (docs/differences.md#b2-fail-closed). Every command maps its outcome through these.
 
 /// The decision approved the work, or the command succeeded.
 pub const APPROVED: u8 = 0;

@@ -194,7 +194,7 @@ fn audit_store(settings: &Settings) -> Result<Arc<dyn AuditStore>, Report> {
     ))
 }
 
-/// The exit code of a final state (design.md B2). The kernel never ends in `replan`
+/// The exit code of a final state (docs/differences.md#b2-fail-closed). The kernel never ends in `replan`
 /// (it applies the fixes or blocks), so 3 is not produced here.
 pub fn state_exit(state: DecisionState) -> u8 {
     match state {

@@ -1,6 +1,6 @@
 //! The `cfa` binary: the command-line face of CFA. It parses arguments, reads files,
 //! calls the library crates, renders human or JSON output, and maps outcomes to exit
-//! codes (design.md B2). All governance logic lives in the libraries; this crate only
+//! codes (docs/differences.md#b2-fail-closed). All governance logic lives in the libraries; this crate only
 //! wires and presents it.
 
 /// `print!` to stdout that is quiet when the reader has gone (see `out`).

@@ -1,6 +1,6 @@
 //! `cfa policy check`: one signature against one bundle (and optionally a catalog),
 //! the decision as text or JSON, optionally recorded in the audit log. Exit codes
-//! follow design.md B2: 0 approve, 1 invalid input, 2 usage, 3 replan, 4 block.
+//! follow docs/differences.md#b2-fail-closed: 0 approve, 1 invalid input, 2 usage, 3 replan, 4 block.
 
 use crate::exit;
 use crate::input::SourceFile;
@@ -210,7 +210,7 @@ pub struct Output<'a> {
 }
 
 impl Output<'_> {
-    /// Reference §14.2 fields in order, then our additions.
+    /// docs/compatibility.md#policy-check-audit-event fields in order, then our additions.
     pub fn json(&self) -> Value {
         let d = self.decided;
         let r = &d.result;

@@ -2,7 +2,7 @@
 //! tracing-subscriber writing to STDERR only (stdout is the MCP channel), JSON or
 //! compact, filtered by `--log-level` (which beats `RUST_LOG`), and — with the `otel`
 //! cargo feature — an OTLP/HTTP trace exporter (batch processor, built before any
-//! tokio runtime exists; deps.md §3.10). Without the feature nothing of OpenTelemetry
+//! tokio runtime exists; docs/architecture.md#telemetry). Without the feature nothing of OpenTelemetry
 //! is compiled in and `--otel-endpoint` is refused.
 
 use clap::{Args, ValueEnum};

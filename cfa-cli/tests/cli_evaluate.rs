@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `cfa evaluate` and `cfa resolve` through the real binary: exit codes (design B2),
+//! `cfa evaluate` and `cfa resolve` through the real binary: exit codes (docs/differences.md#b2-fail-closed),
 //! JSON shape, aligned table.
 
 use assert_cmd::Command;

@@ -3,7 +3,7 @@
 //! (`cfa policy check`, `cfa generate`, `cfa serve`'s decisions, the MCP
 //! `cfa_evaluate_signature` tool) goes through [`PolicyCheck`], so the decision id, the
 //! hashes and the `policy_check` audit event are made in one place. The event itself
-//! ([`PolicyCheckRecord`]) keeps the reference layout (reference.md §14.2) byte for byte.
+//! ([`PolicyCheckRecord`]) keeps the reference layout (docs/compatibility.md#policy-check-audit-event) byte for byte.
 
 use crate::ids::{IdKind, IdSource};
 use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, Durability, NewEvent};
@@ -32,7 +32,7 @@ pub struct Decision {
     pub intent_id: String,
     /// `signature_hash` of the evaluated signature.
     pub signature_hash: String,
-    /// `content_hash` of the evaluated signature (design B4).
+    /// `content_hash` of the evaluated signature (docs/differences.md#b4-content_hash-beside-signature_hash).
     pub content_hash: String,
     /// Catalog hash (`""` without a catalog).
     pub catalog_hash: String,
@@ -194,7 +194,7 @@ pub struct PolicyCheckRecord {
     pub interventions: Vec<String>,
     /// Reasoning string.
     pub reasoning: String,
-    /// Our `content_hash` over the whole canonical signature (design B4).
+    /// Our `content_hash` over the whole canonical signature (docs/differences.md#b4-content_hash-beside-signature_hash).
     pub content_hash: String,
 }
 

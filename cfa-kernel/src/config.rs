@@ -8,7 +8,7 @@ use cfa_types::Catalog;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grounding {
-    /// The default (design.md B2): the catalog is validated, an intent that matches no
+    /// The default (docs/differences.md#b2-fail-closed): the catalog is validated, an intent that matches no
     /// catalog dataset blocks (`NORMALIZATION_NO_CATALOG_DATASET_MATCH`), and so does a
     /// confidence below the minimum (`NORMALIZATION_LOW_CONFIDENCE`).
     #[default]

@@ -1,5 +1,5 @@
-//! Faults the kernel itself raises when a phase fails (fail closed, design.md §2), and
-//! the catalog fault of strict mode (reference.md §6).
+//! Faults the kernel itself raises when a phase fails (fail closed, docs/architecture.md#fail-closed), and
+//! the catalog fault of strict mode (docs/compatibility.md#catalog).
 
 use crate::result::Phase;
 use cfa_types::validate::Issue;

@@ -21,7 +21,7 @@ pub type SharedConfirmation = Box<dyn ConfirmationHandler + Send + Sync>;
 
 /// The orchestrator. Holds only immutable configuration and trait objects, so one
 /// kernel serves any number of threads through `&self`, and keeps no per-call history
-/// (design.md B10): audit events go to the store, nothing else is retained.
+/// (docs/differences.md#b10-bounded-memory-per-call): audit events go to the store, nothing else is retained.
 pub struct Kernel {
     pub(crate) config: KernelConfig,
     pub(crate) catalog_hash: String,

@@ -168,8 +168,8 @@ pub struct KernelResult {
 }
 
 impl KernelResult {
-    /// True when the work may run: `approved` or `approved_with_warnings` (design.md
-    /// B1: lifecycle state never changes this).
+    /// True when the work may run: `approved` or `approved_with_warnings` (docs/differences.md#b1-lifecycle-never-changes-a-decision:
+    /// lifecycle state never changes this).
     pub fn is_executable(&self) -> bool {
         matches!(
             self.state,

@@ -172,7 +172,7 @@ fn ungrounded_intent_blocks_by_default_and_lenient_lets_it_through() {
     );
     assert!(types(store.as_ref()).contains(&"strict_normalization".to_owned()));
 
-    // no catalog at all: design B2, not CATALOG_INVALID
+    // no catalog at all: docs/differences.md#b2-fail-closed, not CATALOG_INVALID
     let (k2, _) = kernel_with(
         KernelConfig::new(cfa_policy::PolicyEngine::default(), Catalog::empty()),
         |b| b,

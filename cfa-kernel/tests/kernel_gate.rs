@@ -20,7 +20,7 @@ fn gate_runs_work_only_for_executable_decisions() {
     let (k, _) = kernel("prod-v1");
     let gate = Gate::new(k);
     assert_eq!(gate.run(APPROVE, || 41 + 1).unwrap(), 42);
-    // approved with warnings is executable too, every time (design B1: no promotion lock-out)
+    // approved with warnings is executable too, every time (docs/differences.md#b1-lifecycle-never-changes-a-decision: no promotion lock-out)
     for _ in 0..4 {
         assert!(gate.run(REPLAN, || ()).is_ok());
     }

@@ -6,7 +6,7 @@
     clippy::cast_precision_loss
 )]
 //! Memory stays flat over 1,000,000 kernel calls with every phase on, state projection
-//! included (design.md B10): mock sandbox through `SandboxExecution`, an in-memory state
+//! included (docs/differences.md#b10-bounded-memory-per-call): mock sandbox through `SandboxExecution`, an in-memory state
 //! store with its bounded history, every audit event sealed, serialised, re-parsed and
 //! re-hashed by a sink that keeps only the chain's tail (a file would be gigabytes).
 //!

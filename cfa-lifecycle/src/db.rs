@@ -1,5 +1,5 @@
 //! [`LifecycleDb`]: the SQLite store (rusqlite, WAL) with the reference tables of
-//! reference.md §13 (`_schema`, `audit_events`, `execution_records`, `skill_records`,
+//! docs/compatibility.md#storage (`_schema`, `audit_events`, `execution_records`, `skill_records`,
 //! `context_state`, `metrics`) plus `leases`. It is a [`StateStore`] (context keys
 //! `dataset:{name}`, `_version_id`, and `_history:{seq}` for a bounded history), the
 //! record/skill store of the promotion engine, and the lease table of invariant I8.

@@ -4,7 +4,7 @@
 //! this adds what only the lifecycle knows — the target lease (a held lease is a
 //! blocking `STATE_TARGET_LEASED` and nothing runs), the state projection (the
 //! `state_projected` details) and the skill state, reported in the details
-//! (`lifecycle.skill_state`) and never applied to the decision (design.md B1). Time and
+//! (`lifecycle.skill_state`) and never applied to the decision (docs/differences.md#b1-lifecycle-never-changes-a-decision). Time and
 //! registry version ids are injected or derived from the request ids.
 
 use crate::lease::lease_fault;

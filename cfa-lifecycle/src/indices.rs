@@ -1,4 +1,4 @@
-//! The lifecycle indices of reference.md §12 (IFo, IFs, IFg, IDI) over a time window
+//! The lifecycle indices of docs/compatibility.md#lifecycle (IFo, IFs, IFg, IDI) over a time window
 //! ending at an injected "now".
 
 use crate::record::ExecutionRecord;

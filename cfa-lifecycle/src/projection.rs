@@ -1,4 +1,4 @@
-//! State projection (reference.md §10.4): what an execution outcome writes into the
+//! State projection (docs/compatibility.md#state-projection): what an execution outcome writes into the
 //! context registry. Version ids and timestamps are injected.
 
 use crate::error::LifecycleError;

@@ -1,4 +1,4 @@
-//! Skill promotion (reference.md §12): demotion first, then the promotion gate, then
+//! Skill promotion (docs/compatibility.md#lifecycle): demotion first, then the promotion gate, then
 //! inactivity; every transition is recorded with an injected timestamp. The skill state
 //! is reported beside a decision and never changes it (B1).
 
@@ -180,7 +180,7 @@ impl PromotionEngine {
         }
     }
 
-    /// Evaluates `skill` against `records` at `now` (reference.md §12 steps 1–4) and
+    /// Evaluates `skill` against `records` at `now` (docs/compatibility.md#lifecycle steps 1–4) and
     /// returns the scores. Promotion is only considered when no demotion-type transition
     /// happened in the same evaluation.
     pub fn evaluate<'a>(

@@ -4,7 +4,7 @@ use cfa_types::Fault;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// One run of a signature (reference.md §12 fields and defaults).
+/// One run of a signature (docs/compatibility.md#lifecycle fields and defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
     /// The signature hash (the skill's identity).
@@ -56,7 +56,7 @@ impl ExecutionRecord {
     }
 
     /// The record the kernel writes for a run ending in `state` (a `DecisionState`
-    /// value), as reference.md §12 fills it: success for approved states, PII exposure
+    /// value), as docs/compatibility.md#lifecycle fills it: success for approved states, PII exposure
     /// when a fault code contains `PII`, compliance unless rolled back or quarantined.
     pub fn from_run(
         signature_hash: &str,

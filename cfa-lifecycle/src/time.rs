@@ -1,5 +1,5 @@
 //! Timestamps: Python-compatible ISO text for stored values, and lenient parsing where a
-//! timestamp without an offset is UTC (design.md B13).
+//! timestamp without an offset is UTC (docs/differences.md#b13-smaller-fixes).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

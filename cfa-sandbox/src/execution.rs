@@ -10,13 +10,13 @@ use cfa_types::{Catalog, DecisionState, Fault, FaultSeverity, StateSignature};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What happened to the outputs of an execution (reference.md §8.1 EXECUTE).
+/// What happened to the outputs of an execution (docs/compatibility.md#execution-outcomes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "publish_state")]
 pub enum PublishState {
     /// Everything committed and published: the run goes on to VALIDATE.
     Published,
-    /// Published with failed steps: final state `degraded` (design.md B6).
+    /// Published with failed steps: final state `degraded` (docs/differences.md#b6-degraded-is-its-own-final-state).
     Degraded {
         /// Ids of the failed steps.
         failed_steps: Vec<String>,

@@ -1,4 +1,4 @@
-//! Per-step metrics and their correct aggregation (design.md B9): output rows, output
+//! Per-step metrics and their correct aggregation (docs/differences.md#b9-runtime-metrics-aggregate-correctly): output rows, output
 //! schema and null counts come from the step that writes the target (the load step);
 //! cost, duration and shuffle add up over every executed step.
 

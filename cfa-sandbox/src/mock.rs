@@ -1,4 +1,4 @@
-//! The deterministic in-process `mock` sandbox (reference.md §10.1 metrics by default),
+//! The deterministic in-process `mock` sandbox (docs/compatibility.md#execution-outcomes metrics by default),
 //! with configurable failures, null ratio, output schema and per-step cost/shuffle.
 
 use crate::error::SandboxError;

@@ -1,4 +1,4 @@
-//! Partial execution (reference.md §10.3): runs the plan's steps in topological order
+//! Partial execution (docs/compatibility.md#execution-outcomes): runs the plan's steps in topological order
 //! through a sandbox run, retries failed steps, validates the aggregate at runtime and
 //! applies the failure policy. The run is committed only when the outcome keeps data
 //! (published, committed_not_published, degraded) and runtime validation did not fail;

@@ -1,4 +1,4 @@
-//! Runtime validation of aggregated metrics (reference.md §10.2, over the correct
+//! Runtime validation of aggregated metrics (docs/compatibility.md#execution-outcomes, over the correct
 //! aggregate of B9 so every check can fire).
 
 use crate::metrics::AggregateMetrics;

@@ -2,7 +2,7 @@
 //! before rmcp sees it. It answers what rmcp would drop or answer differently — a line
 //! that is not JSON gets `-32700`, JSON that is not a JSON-RPC 2.0 message gets
 //! `-32600` — and enforces `CFA_MCP_API_KEY` (`-32001`) and the per-tool rate limit
-//! (`-32002`) of reference.md §15. The key is removed from `params._meta` before the
+//! (`-32002`) of docs/mcp.md#authentication. The key is removed from `params._meta` before the
 //! message is forwarded, so nothing downstream (rmcp's own logging included) can see
 //! it. Notifications are never answered: one that fails the key check is dropped.
 //! `params` that is not an object (and, for `tools/call`, a `name` that is not a string
@@ -46,7 +46,7 @@ pub struct Gate {
     tools: Option<Vec<String>>,
 }
 
-/// Methods that need no API key (reference.md §15).
+/// Methods that need no API key (docs/mcp.md#authentication).
 const OPEN_METHODS: [&str; 2] = ["initialize", "ping"];
 
 impl Gate {

@@ -1,4 +1,4 @@
-//! A per-tool sliding-window rate limiter (reference.md §15: `CFA_MCP_RATE_LIMIT`
+//! A per-tool sliding-window rate limiter (docs/mcp.md#rate-limits: `CFA_MCP_RATE_LIMIT`
 //! calls per 60 s per tool) over an injectable monotonic clock.
 
 use std::collections::{HashMap, VecDeque};

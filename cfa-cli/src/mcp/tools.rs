@@ -1,4 +1,4 @@
-//! The MCP tools of `cfa mcp` (reference.md §15.1, fixed per design.md B12): input
+//! The MCP tools of `cfa mcp` (docs/mcp.md#tools, fixed per docs/differences.md#b12-mcp-protocol): input
 //! schemas come from the parameter types; replan and block come back as tool results
 //! with `isError: true` and the decision in `structuredContent`, so an agent can read
 //! the fix and retry. Missing or mistyped arguments come back the same way as every

@@ -1,6 +1,6 @@
 //! Intent text → governed, audited decision for the faces (`cfa_evaluate_intent`,
 //! `cfa_compliance_check`, `POST /v1/evaluate`) through `cfa-kernel`: strict grounding
-//! (an ungrounded intent blocks, design.md B2), the bounded patch-driven replan loop,
+//! (an ungrounded intent blocks, docs/differences.md#b2-fail-closed), the bounded patch-driven replan loop,
 //! generation and static validation, one audit event per step into the face's log.
 //! Kernels are built once per bundle and reused.
 

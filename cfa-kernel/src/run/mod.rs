@@ -1,4 +1,4 @@
-//! One governed run (reference.md §8 with design.md §4's fixes), one module per phase
+//! One governed run (docs/compatibility.md#the-governed-run with the fixes of docs/differences.md), one module per phase
 //! ([`formalize`], [`govern`], [`generate`], [`execute`]) over the shared bookkeeping of
 //! [`record`]: every step writes one audit event; every failure blocks with a fault
 //! naming its phase.
