@@ -255,17 +255,13 @@ impl Sandbox for Paced {
     }
 }
 
-/// The lifecycle database: `--db`, else the config's sqlite storage, else none.
-fn lifecycle_db(
-    flag: Option<&Path>,
-    cfg: Option<&CfaConfig>,
-) -> Result<Option<Arc<LifecycleDb>>, Report> {
-    let path = match (flag, cfg) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(c)) if c.storage.backend == "sqlite" => c.storage.path.clone(),
-        _ => return Ok(None),
+/// Opens the lifecycle database the settings resolved (`--db`, else the config's
+/// storage when its backend keeps a state store in a file), if any.
+fn lifecycle_db(path: Option<&Path>) -> Result<Option<Arc<LifecycleDb>>, Report> {
+    let Some(path) = path else {
+        return Ok(None);
     };
-    let db = LifecycleDb::open(&path).map_err(|e| {
+    let db = LifecycleDb::open(path).map_err(|e| {
         PlainError(format!(
             "cannot open the lifecycle database {}: {e}",
             path.display()
@@ -274,10 +270,12 @@ fn lifecycle_db(
     Ok(Some(Arc::new(db)))
 }
 
-/// The execution phase the flags and config ask for (`None` for sandbox `none`).
+/// The execution phase the flags and config ask for (`None` for sandbox `none`), over
+/// the lifecycle database `state_db` the settings resolved (none: state in memory).
 pub fn execution_phase(
     args: &ExecArgs,
     cfg: Option<&CfaConfig>,
+    state_db: Option<&Path>,
 ) -> Result<Option<LifecycleExecution>, Report> {
     let Some(name) = args.sandbox(cfg).name() else {
         return Ok(None);
@@ -321,7 +319,7 @@ pub fn execution_phase(
         .max_attempts
         .or_else(|| settings.and_then(|s| s.max_attempts))
         .unwrap_or(RetryPolicy::default().max_attempts);
-    let db = lifecycle_db(args.db.as_deref(), cfg)?;
+    let db = lifecycle_db(state_db)?;
     // With a lifecycle database the state registry is its `context_state` table.
     let store: Arc<dyn StateStore> = match &db {
         Some(db) => db.clone(),

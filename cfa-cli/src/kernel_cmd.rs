@@ -222,6 +222,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
             path,
         }),
         backend: args.backend.as_deref(),
+        state_db: args.exec.db.as_deref().map(|p| ("--db", p)),
         ..Flags::default()
     })?;
     let cfg = settings.config();
@@ -245,7 +246,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .audit(store.clone())
         .ids(UuidIds)
         .clock(SystemClock);
-    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg)? {
+    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())? {
         builder = builder.executor(exec);
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
