@@ -246,7 +246,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .audit(store.clone())
         .ids(UuidIds)
         .clock(SystemClock);
-    if let Some(exec) = exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())? {
+    if let Some(exec) =
+        exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())?
+    {
         builder = builder.executor(exec);
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;

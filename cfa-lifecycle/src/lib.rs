@@ -6,7 +6,7 @@
 //! a target at a time (invariant I8). It fills cfa-sandbox's execute slot with
 //! [`LifecycleExecution`]: the sandbox runs the artifact and maps the outcome to a
 //! decision, the lifecycle adds lease, projection and skill around it. Time is always
-//! injected (formatted by cfa-audit's one ISO formatter). It must NOT know about policy
+//! injected (formatted by cfa-types' one ISO formatter). It must NOT know about policy
 //! rules, code generation (the artifact is handed on untouched, as
 //! [`cfa_sandbox::GeneratedArtifact`]), the audit chain or how a run maps to a decision,
 //! and promotion never changes a decision (B1): the kernel reports `skill_state` beside

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 /// `2026-01-05T10:00:00+00:00` (Python `datetime.isoformat()` of an aware UTC value;
-/// microseconds only when non-zero): cfa-audit's [`cfa_audit::time::isoformat_utc`]
+/// microseconds only when non-zero): cfa-types' [`cfa_types::time::isoformat_utc`]
 /// of `ts`.
 pub fn isoformat(ts: Timestamp) -> String {
     // jiff splits a pre-1970 instant into a truncated second and a negative fraction.
@@ -15,7 +15,7 @@ pub fn isoformat(ts: Timestamp) -> String {
         nanos = nanos.saturating_add(1_000_000_000);
     }
     let micros = u32::try_from(nanos / 1000).unwrap_or(0);
-    cfa_audit::time::isoformat_utc(secs, micros)
+    cfa_types::time::isoformat_utc(secs, micros)
 }
 
 /// Parses an ISO date or date-time; without an offset it is UTC (B13). Accepts a space

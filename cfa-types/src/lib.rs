@@ -74,6 +74,7 @@ mod fault;
 pub mod json_error;
 pub mod schema;
 mod signature;
+pub mod time;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogEntry};
