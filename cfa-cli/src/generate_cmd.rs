@@ -47,9 +47,10 @@ pub struct GenerateArgs {
     /// Catalog (JSON, or YAML for .yaml/.yml); its `columns` lists feed the SQL and dbt backends.
     #[arg(long, short = 'c')]
     pub catalog: Option<PathBuf>,
-    /// Backend name (see `cfa backend list`): pyspark, sql or dbt.
+    /// Backend name (see `cfa backend list`): pyspark, sql or dbt. Default: the config's
+    /// `defaults.backend`; one of the two is required.
     #[arg(long, short = 'b')]
-    pub backend: String,
+    pub backend: Option<String>,
     /// Directory to write the artifact into (dbt: a complete project).
     #[arg(long, short = 'o')]
     pub out: PathBuf,
@@ -223,8 +224,15 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
         policy_bundle: args.policy_bundle.as_deref(),
         catalog: args.catalog.as_deref(),
         audit: Flags::audit_log_or_db(args.audit_log.as_deref(), args.audit_db.as_deref()),
+        backend: args.backend.as_deref(),
         ..Flags::default()
     })?;
+    let Some(backend_name) = settings.backend.value.clone() else {
+        eprintln!(
+            "error: a backend is required: pass -b/--backend NAME (pyspark, sql or dbt; see `cfa backend list`) or set defaults.backend in cfa.yaml"
+        );
+        return Ok(exit::USAGE.into());
+    };
     let catalog = match settings.catalog() {
         None => None,
         Some(p) => match read_catalog(p)? {
@@ -233,7 +241,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
         },
     };
     let registry = BackendRegistry::with_builtins();
-    let backend = match registry.get(&args.backend) {
+    let backend = match registry.get(&backend_name) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
@@ -247,7 +255,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     let target = policy_cmd::audit_target(&settings)?;
     let decided = policy_cmd::decide(&sig, &policy, catalog.as_ref(), 0, target.as_ref())?;
     if decided.result.action != PolicyAction::Approve {
-        return Ok(refuse(&args, &decided));
+        return Ok(refuse(&args, &backend_name, &decided));
     }
     let plan = ExecutionPlanner::default()
         .plan(&sig, catalog.as_ref())
@@ -305,7 +313,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
 
 /// Reports a decision other than approve (its faults, patches and manual fixes, as
 /// `cfa policy check` shows them) and exits with its code; nothing is written.
-fn refuse(args: &GenerateArgs, decided: &Decision) -> ExitCode {
+fn refuse(args: &GenerateArgs, backend: &str, decided: &Decision) -> ExitCode {
     let out = policy_cmd::Output {
         name: args.signature.display().to_string(),
         decided,
@@ -315,7 +323,7 @@ fn refuse(args: &GenerateArgs, decided: &Decision) -> ExitCode {
             let mut v = out.json();
             if let Some(o) = v.as_object_mut() {
                 o.insert("generated".into(), Value::Bool(false));
-                o.insert("backend".into(), Value::from(args.backend.as_str()));
+                o.insert("backend".into(), Value::from(backend));
             }
             outln!("{v}");
         }
