@@ -24,7 +24,7 @@ fn sig() -> StateSignature {
          "merge_keys": ["cliente_id"]}
       ],
       "constraints": {"no_pii_raw": true, "merge_key_required": true, "partition_by": ["processing_date"]},
-      "intent_id": "11111111-2222-3333-4444-555555555555"
+      "intent_id": cfa_test_support::REFERENCE_INTENT_ID
     }))
     .unwrap()
 }

@@ -9,9 +9,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
-
+use crate::pg;
 use assert_cmd::Command;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -81,20 +79,7 @@ fn dbt_build_passes_on_the_generated_project() {
     pg.psql("cfa_dbt", SEED).unwrap();
 
     let work = tempfile::tempdir().unwrap();
-    let sig = json!({
-      "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
-      "datasets": [
-        {"name": "nfe", "classification": "high_volume", "size_gb": 4000, "pii_columns": [],
-         "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
-        {"name": "clientes", "classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
-         "partition_column": "processing_date", "merge_keys": ["cliente_id"]}
-      ],
-      "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
-                      "partition_by": ["processing_date"], "max_cost_dbu": 20.0, "custom": {}},
-      "execution_context": {"policy_bundle_version": "prod-v1.0", "catalog_snapshot_version": "cat-2026-01",
-                            "context_registry_version_id": "v_initial"},
-      "intent_id": "11111111-2222-3333-4444-555555555555"
-    });
+    let sig = cfa_test_support::ok_signature_without(&["source_intent_raw"]);
     let catalog = json!({"datasets": {
       "nfe": {"merge_keys": ["nfe_id"], "partition_column": "processing_date",
               "columns": ["nfe_id", "cliente_id", "valor", "processing_date"]},

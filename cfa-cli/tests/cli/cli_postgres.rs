@@ -11,11 +11,8 @@
 //! password kept out of every output, and clear refusals for bad setups. One cluster
 //! per binary, so every scenario lives in the one test.
 
-#[path = "../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
-
+use crate::pg::{self, PgCluster};
 use assert_cmd::Command;
-use pg::PgCluster;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

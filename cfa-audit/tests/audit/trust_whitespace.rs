@@ -21,7 +21,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_audit::verify::{VerifyOptions, verify_reader};
 

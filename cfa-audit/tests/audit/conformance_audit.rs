@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_audit::verify::{BadReason, ChainStart, VerifyOptions, verify_reader};
 use cfa_audit::{AuditEvent, RepairOutcome, repair, verify_file};

@@ -10,26 +10,21 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::{Resp, Server, spawn_server};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// Upper bound on any single wait (a hang fails the test instead of blocking CI).
 const GUARD: Duration = Duration::from_secs(60);
 
-struct Server {
-    _child: Child,
-    addr: String,
-    port: u16,
-}
-
 async fn start(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .current_dir(dir)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir)
         .arg("serve")
         .args(["--port", "0"])
         .arg("--audit-log")
@@ -38,46 +33,8 @@ async fn start(dir: &Path, extra: &[&str]) -> Server {
         .env_remove("CFA_HTTP_TOKEN")
         .env_remove("CFA_POLICY_BUNDLE")
         .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("listening line");
-    let addr = line
-        .strip_prefix("cfa serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-    Server {
-        _child: child,
-        addr,
-        port,
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    }
+        .stderr(Stdio::inherit());
+    spawn_server(cmd, GUARD).await
 }
 
 /// One request on a fresh connection: `head` is the request line plus headers (no
@@ -96,24 +53,7 @@ async fn call(addr: &str, head: &str, body: &[u8]) -> Resp {
         .await
         .expect("answered in time")
         .unwrap();
-    parse(&raw)
-}
-
-fn parse(raw: &[u8]) -> Resp {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {text:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("bad status line {head:?}"))
-        .parse()
-        .unwrap();
-    Resp {
-        status,
-        body: body.to_owned(),
-    }
+    Resp::parse(&raw)
 }
 
 /// A signature that is approved.
@@ -169,7 +109,7 @@ async fn foreign_hosts_get_421_and_loopback_names_are_answered() {
     )
     .await;
     assert_eq!(r.status, 421, "{r:?}");
-    let port = s.port;
+    let port = s.port();
     for host in [
         format!("localhost:{port}"),
         "LocalHost".to_owned(),
@@ -261,7 +201,7 @@ async fn cross_site_browser_requests_get_403() {
     // The server's own pages and same-origin requests pass.
     let own = format!(
         "\r\nOrigin: http://localhost:{}\r\nSec-Fetch-Site: same-origin",
-        s.port
+        s.port()
     );
     let r = call(&s.addr, &post(&own), body.as_bytes()).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -495,7 +435,7 @@ async fn over_the_cap_with_every_connection_busy_gets_503() {
             .await
             .unwrap()
             .unwrap();
-        let r = parse(&raw[..n]);
+        let r = Resp::parse(&raw[..n]);
         assert_eq!(r.status, 200, "{r:?}");
     }
 }
@@ -516,7 +456,7 @@ async fn idle_connections_time_out() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(parse(&buf[..n]).status, 200);
+    assert_eq!(Resp::parse(&buf[..n]).status, 200);
     assert!(is_closed(never_speaks).await);
     assert!(is_closed(keep_alive).await);
 }

@@ -51,7 +51,7 @@ fn verify_intact_reference_chain() {
             "--file",
             arg(&log),
             "-i",
-            "11111111-2222-3333-4444-555555555555",
+            cfa_test_support::REFERENCE_INTENT_ID,
         ])
         .assert()
         .code(0)

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_audit::checkpoint::{create_checkpoint, verify_with_checkpoint};
 use cfa_audit::retain::{Anchor, retain_suffix, verify_anchored};

@@ -337,7 +337,7 @@ fn a_closed_stdout_pipe_is_quiet() {
                 "--file",
                 chain.to_str().unwrap(),
                 "--id",
-                "11111111-2222-3333-4444-555555555555",
+                cfa_test_support::REFERENCE_INTENT_ID,
             ],
             0,
         ),

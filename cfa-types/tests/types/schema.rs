@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_types::schema::{decision_schema, signature_schema};
 use cfa_types::{

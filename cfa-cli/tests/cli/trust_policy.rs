@@ -10,10 +10,11 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::{Served, http, spawn_served};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -192,55 +193,16 @@ fn config_policy_bundle_resolves_like_the_flag() {
 
 // ----- cfa serve ---------------------------------------------------------------------
 
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path) -> Served {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .current_dir(dir)
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir)
         .args(["serve", "--port", "0", "-c", &ex("catalog.json")])
         .env_remove("CFA_POLICY_BUNDLE")
         .env_remove("CFA_HTTP_TOKEN")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("cfa serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Served { child, addr }
-}
-
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status: u16 = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        .stderr(Stdio::null());
+    spawn_served(cmd)
 }
 
 fn raw_pii() -> Value {

@@ -42,7 +42,7 @@ fn signature(no_pii_raw: bool, enforce_types: bool, partition_by: &[&str]) -> Va
         "execution_context": {"policy_bundle_version": "prod-v1.0",
                               "catalog_snapshot_version": "cat-2026-01",
                               "context_registry_version_id": "v_initial"},
-        "intent_id": "11111111-2222-3333-4444-555555555555",
+        "intent_id": cfa_test_support::REFERENCE_INTENT_ID,
         "source_intent_raw": "Join NFe with Clientes"
     })
 }
@@ -233,7 +233,7 @@ async fn agent_loop_replan_patch_approve_and_block() {
     let r = call(
         &client,
         "cfa_audit_check",
-        json!({"intent_id": "11111111-2222-3333-4444-555555555555"}),
+        json!({"intent_id": cfa_test_support::REFERENCE_INTENT_ID}),
     )
     .await;
     let s = structured(&r);

@@ -10,10 +10,11 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::{Served, http, spawn_served};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn cfa() -> Command {
@@ -375,51 +376,17 @@ fn a_torn_tail_is_moved_aside_by_the_next_append_and_never_by_a_read() {
         )));
 }
 
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status: u16 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (_, body) = out.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-struct Serve(std::process::Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path, log: &Path) -> (Serve, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .current_dir(dir)
+fn serve(dir: &Path, log: &Path) -> (Served, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir)
         .env_remove("CFA_POLICY_BUNDLE")
         .env_remove("CFA_HTTP_TOKEN")
         .env("RUST_LOG", "warn")
         .args(["serve", "--port", "0", "--audit-log", arg(log)])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("cfa serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (Serve(child), addr)
+        .stderr(std::process::Stdio::inherit());
+    let served = spawn_served(cmd);
+    let addr = served.addr.clone();
+    (served, addr)
 }
 
 #[test]

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_types::StateSignature;
 use cfa_types::validate::{self, Issue};

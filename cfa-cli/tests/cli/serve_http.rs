@@ -9,22 +9,18 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::{Conn, Server, spawn_server};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const TOKEN: &str = "t0ken-for-tests";
 /// Upper bound on any single wait (a hang fails the test instead of blocking CI).
 const GUARD: Duration = Duration::from_secs(60);
-
-struct Server {
-    _child: Child,
-    addr: String,
-}
 
 async fn start(dir: &Path, extra: &[&str]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
@@ -38,108 +34,14 @@ async fn start(dir: &Path, extra: &[&str]) -> Server {
 
 /// Starts `cmd` (a `cfa serve` on port 0) with the test token and waits for its address.
 async fn start_with(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .env("CFA_HTTP_TOKEN", TOKEN)
+    cmd.env("CFA_HTTP_TOKEN", TOKEN)
         .env_remove("CFA_POLICY_BUNDLE")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("listening line");
-    let addr = line
-        .strip_prefix("cfa serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+        .stderr(Stdio::inherit());
+    let server = spawn_server(cmd, GUARD).await;
+    let addr = &server.addr;
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    Server {
-        _child: child,
-        addr,
-    }
-}
-
-struct Conn {
-    stream: BufReader<TcpStream>,
-}
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-impl Conn {
-    async fn open(addr: &str) -> Self {
-        let s = TcpStream::connect(addr).await.unwrap();
-        s.set_nodelay(true).unwrap();
-        Self {
-            stream: BufReader::new(s),
-        }
-    }
-
-    async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: &[u8]) {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        if method == "POST" {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        let s = self.stream.get_mut();
-        s.write_all(req.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-    }
-
-    async fn read(&mut self) -> Resp {
-        let mut status_line = String::new();
-        self.stream.read_line(&mut status_line).await.unwrap();
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_else(|| panic!("bad status line {status_line:?}"))
-            .parse()
-            .unwrap();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            self.stream.read_line(&mut h).await.unwrap();
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; len];
-        self.stream.read_exact(&mut body).await.unwrap();
-        Resp {
-            status,
-            body: String::from_utf8(body).unwrap(),
-        }
-    }
-
-    async fn call(&mut self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Resp {
-        self.send(method, path, token, body).await;
-        tokio::time::timeout(GUARD, self.read()).await.unwrap()
-    }
+    server
 }
 
 fn signature(i: usize) -> Value {

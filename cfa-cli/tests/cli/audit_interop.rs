@@ -39,7 +39,7 @@ fn our_chain_verifies_in_the_reference() {
     let log = dir.path().join("ours.jsonl");
     for (i, action) in ["approve", "replan", "block"].iter().enumerate() {
         let record = PolicyCheckRecord {
-            intent_id: "11111111-2222-3333-4444-555555555555".into(),
+            intent_id: cfa_test_support::REFERENCE_INTENT_ID.into(),
             action: (*action).into(),
             policy_bundle_version: "prod-v1.0".into(),
             decision_id: format!("35324dcc-4335-455e-bce2-bd72f68a6f0{i}"),

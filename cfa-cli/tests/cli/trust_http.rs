@@ -9,48 +9,27 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::{Server, spawn_server};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const GUARD: Duration = Duration::from_secs(30);
 
-struct Server {
-    _child: Child,
-    addr: String,
-}
-
 async fn start(cwd: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
-        .current_dir(cwd)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(cwd)
         .args(["serve", "--port", "0"])
         .args(extra)
         .env_remove("CFA_HTTP_TOKEN")
         .env_remove("CFA_POLICY_BUNDLE")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("listening line");
-    let addr = line
-        .strip_prefix("cfa serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server {
-        _child: child,
-        addr,
-    }
+        .stderr(Stdio::null());
+    spawn_server(cmd, GUARD).await
 }
 
 /// One GET on a fresh connection: (status, JSON body or Null).
