@@ -115,42 +115,39 @@ fn quick() -> Result<(), String> {
 /// Python virtualenvs (`venvs`, started by the caller) must be ready before nextest runs.
 fn test_with(venvs: Venvs) -> Result<(), String> {
     let cargo = cargo();
-    let result = (|| {
-        step("release build (soak suite, fuzzer)", release_build)?;
-        let workspace = [
-            "nextest",
-            "run",
-            "--workspace",
-            "--locked",
-            "--features",
-            CI_FEATURES,
-        ];
-        // Build the workspace's test binaries (and the debug `cfa` they use) first, so
-        // the doc tests reuse its libraries and the fuzz smoke drives that same binary.
-        step("build test binaries", || {
-            run(&cargo, &[&workspace[..], &["--no-run"]].concat())
-        })?;
-        step("doc tests", || {
-            run(
-                &cargo,
-                &[
-                    "test",
-                    "--workspace",
-                    "--doc",
-                    "--locked",
-                    "--features",
-                    CI_FEATURES,
-                ],
-            )
-        })?;
-        step("fuzz smoke", fuzz_smoke)?;
-        step("release soak", release_soak)?;
-        step("python virtualenvs (ready)", || venvs.wait())?;
-        step("nextest", || {
-            run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
-        })
-    })();
-    result
+    step("release build (soak suite, fuzzer)", release_build)?;
+    let workspace = [
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--features",
+        CI_FEATURES,
+    ];
+    // Build the workspace's test binaries (and the debug `cfa` they use) first, so
+    // the doc tests reuse its libraries and the fuzz smoke drives that same binary.
+    step("build test binaries", || {
+        run(&cargo, &[&workspace[..], &["--no-run"]].concat())
+    })?;
+    step("doc tests", || {
+        run(
+            &cargo,
+            &[
+                "test",
+                "--workspace",
+                "--doc",
+                "--locked",
+                "--features",
+                CI_FEATURES,
+            ],
+        )
+    })?;
+    step("fuzz smoke", fuzz_smoke)?;
+    step("release soak", release_soak)?;
+    step("python virtualenvs (ready)", || venvs.wait())?;
+    step("nextest", || {
+        run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
+    })
 }
 
 /// The release soak suites' test binaries and the fuzzer in one cargo invocation, so
@@ -209,8 +206,10 @@ impl Venvs {
                     .map_err(|e| format!("cannot write {}: {e}", log.display()))
                     .and_then(|(out, err)| {
                         eprintln!("xtask: starting {script} --setup (log: {})", log.display());
-                        Command::new("bash")
-                            .arg(root.join(script))
+                        let mut cmd = Command::new("bash");
+                        #[cfg(unix)]
+                        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+                        cmd.arg(root.join(script))
                             .arg("--setup")
                             .stdin(Stdio::null())
                             .stdout(out)
@@ -225,9 +224,9 @@ impl Venvs {
     }
 
     /// Waits for every setup; a failure shows its log and fails the run.
-    fn wait(self) -> Result<(), String> {
+    fn wait(mut self) -> Result<(), String> {
         let mut failed = Vec::new();
-        for (script, log, child) in self.0 {
+        for (script, log, child) in std::mem::take(&mut self.0) {
             let status = child.and_then(|mut c| {
                 c.wait()
                     .map_err(|e| format!("cannot wait for {script}: {e}"))
@@ -259,16 +258,50 @@ impl Venvs {
     }
 }
 
-/// Runs one named step and prints how long it took.
+impl Drop for Venvs {
+    /// A run that fails before [`Venvs::wait`] stops the setups it started.
+    fn drop(&mut self) {
+        for (_, _, child) in &mut self.0 {
+            if let Ok(c) = child {
+                // The script runs in its own process group: stop pip with it.
+                let _ = Command::new("kill")
+                    .args(["-TERM", "--", &format!("-{}", c.id())])
+                    .status();
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Runs one named step and prints its wall time and, on Linux, the CPU time
+/// (user + system) of the processes it ran — the figure that does not depend on what
+/// else the machine is doing.
 fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     let t = Instant::now();
+    let cpu = children_cpu_seconds();
     let r = f();
+    let cpu = match (cpu, children_cpu_seconds()) {
+        (Some(before), Some(after)) => format!(", {:.1} s CPU", after - before),
+        _ => String::new(),
+    };
     eprintln!(
-        "xtask: step '{name}' {} in {:.1} s",
+        "xtask: step '{name}' {} in {:.1} s{cpu}",
         if r.is_ok() { "done" } else { "FAILED" },
         t.elapsed().as_secs_f64()
     );
     r
+}
+
+/// User + system time of this process's finished children, from `/proc/self/stat`
+/// (`cutime`, `cstime`; clock ticks of 1/100 s). `None` where there is no procfs.
+fn children_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some((ticks(13)? + ticks(14)?) / 100.0)
 }
 
 /// Seconds and seed of the fuzz smoke of `cargo xtask test`/`ci`. The seed
