@@ -8,6 +8,9 @@ use std::time::Instant;
 /// Set by `cargo xtask ci`: every child runs with `CARGO_INCREMENTAL=0`.
 static NO_INCREMENTAL: AtomicBool = AtomicBool::new(false);
 
+/// Set while the release lane runs: a step's CPU time would include the lane's.
+static PARALLEL: AtomicBool = AtomicBool::new(false);
+
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let mut cmd = Command::new(program);
@@ -39,9 +42,11 @@ fn ci() -> Result<(), String> {
     }
     let started = Instant::now();
     step("fmt", || run(&cargo, &["fmt", "--all", "--check"]))?;
-    // pip installs are network and disk bound: they run while Rust compiles.
+    // pip installs are network and disk bound, and the release lane has its own
+    // target directory: both run while clippy and the debug build use the cores.
     let venvs = Venvs::warm();
-    let result = lint().and_then(|()| test_with(venvs));
+    let release = ReleaseLane::start();
+    let result = lint().and_then(|()| test_with(venvs, release));
     eprintln!(
         "xtask: ci {} in {} s",
         if result.is_ok() { "passed" } else { "FAILED" },
@@ -83,7 +88,7 @@ const QUICK_PROFILE: &str = "quick";
 /// `cargo xtask test [--quick]`.
 fn test_cmd(args: &[String]) -> Result<(), String> {
     match args {
-        [] => test_with(Venvs::warm()),
+        [] => test_with(Venvs::warm(), ReleaseLane::start()),
         [q] if q == "--quick" => quick(),
         other => Err(format!("test: unknown arguments {other:?}\n\n{HELP}")),
     }
@@ -109,13 +114,12 @@ fn quick() -> Result<(), String> {
     })
 }
 
-/// Every test: the release build (soak suite + fuzzer), the workspace's test binaries
-/// with [`CI_FEATURES`], the doc tests, the 6 s fuzz smoke, the release soak run, then the
-/// whole workspace through nextest, so the run closes on the main suite's summary. The
-/// Python virtualenvs (`venvs`, started by the caller) must be ready before nextest runs.
-fn test_with(venvs: Venvs) -> Result<(), String> {
+/// Every test: the workspace's test binaries with [`CI_FEATURES`], the doc tests, the
+/// 6 s fuzz smoke, then the whole workspace through nextest; beside them the release
+/// lane (soak suite + fuzzer build, soak run). The Python virtualenvs (`venvs`) must be
+/// ready before nextest runs; the release lane is joined (and its log printed) last.
+fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
     let cargo = cargo();
-    step("release build (soak suite, fuzzer)", release_build)?;
     let workspace = [
         "nextest",
         "run",
@@ -142,20 +146,123 @@ fn test_with(venvs: Venvs) -> Result<(), String> {
             ],
         )
     })?;
+    step("release build (ready)", || release.built())?;
     step("fuzz smoke", fuzz_smoke)?;
-    step("release soak", release_soak)?;
     step("python virtualenvs (ready)", || venvs.wait())?;
-    step("nextest", || {
+    let tests = step("nextest", || {
         run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
-    })
+    });
+    let soak = step("release lane (joined)", || release.join());
+    tests.and(soak)
+}
+
+/// The release lane: [`release_build`] then [`release_soak`] in a thread of their own,
+/// beside the debug lane (`target/release` has its own cargo lock, and the soak's one
+/// busy core overlaps the debug build and tests instead of running after them). Its
+/// output goes to `target/xtask-release.log`, printed when it is joined.
+struct ReleaseLane {
+    built: std::sync::mpsc::Receiver<Result<(), String>>,
+    handle: std::thread::JoinHandle<Result<(), String>>,
+    log: std::path::PathBuf,
+}
+
+impl ReleaseLane {
+    fn start() -> Self {
+        let log = target_dir().join("xtask-release.log");
+        let (tx, built) = std::sync::mpsc::channel();
+        let path = log.clone();
+        eprintln!(
+            "xtask: release lane started (soak suite + fuzzer build, then the soak; log: {})",
+            log.display()
+        );
+        PARALLEL.store(true, Ordering::Relaxed);
+        let handle = std::thread::spawn(move || {
+            let _ = std::fs::create_dir_all(target_dir());
+            let out = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let t = Instant::now();
+            let build = run_logged(&cargo(), &release_build_args(), &out);
+            let _ = tx.send(build.clone());
+            build?;
+            let built_in = t.elapsed().as_secs_f64();
+            let soak = run_logged(&cargo(), &release_soak_args(), &out);
+            eprintln!(
+                "xtask: release lane: build {built_in:.1} s, soak {:.1} s",
+                t.elapsed().as_secs_f64() - built_in
+            );
+            soak
+        });
+        Self { built, handle, log }
+    }
+
+    /// Waits until the release build is done (the fuzzer exists).
+    fn built(&self) -> Result<(), String> {
+        let r = self
+            .built
+            .recv()
+            .unwrap_or_else(|_| Err("the release lane stopped".into()));
+        if r.is_err() {
+            self.print_log();
+        }
+        r
+    }
+
+    /// Waits for the soak and prints the lane's log.
+    fn join(self) -> Result<(), String> {
+        let Self { handle, log, .. } = self;
+        let r = handle
+            .join()
+            .unwrap_or_else(|_| Err("the release lane panicked".into()));
+        PARALLEL.store(false, Ordering::Relaxed);
+        print_lane_log(&log);
+        r
+    }
+
+    fn print_log(&self) {
+        print_lane_log(&self.log);
+    }
+}
+
+/// Prints the release lane's log between markers.
+fn print_lane_log(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    eprintln!(
+        "xtask: ---- release lane ({}) ----\n{text}xtask: ---- end of release lane ----",
+        log.display()
+    );
+}
+
+/// [`run`] with stdout and stderr appended to `out`.
+fn run_logged(program: &str, args: &[String], out: &std::fs::File) -> Result<(), String> {
+    eprintln!("xtask: running {program} {} (release lane)", args.join(" "));
+    let mut cmd = Command::new(program);
+    if NO_INCREMENTAL.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    let (o, e) = out
+        .try_clone()
+        .and_then(|o| Ok((o, out.try_clone()?)))
+        .map_err(|e| format!("cannot log {program}: {e}"))?;
+    let status = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(o)
+        .stderr(e)
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {} failed ({status})", args.join(" ")))
+    }
 }
 
 /// The release soak suites' test binaries and the fuzzer in one cargo invocation, so
 /// their shared dependencies are resolved with one feature set and compiled once.
-fn release_build() -> Result<(), String> {
+fn release_build_args() -> Vec<String> {
     let mut args = release_args();
     args.extend(["--bin", "cfa-fuzz"]);
-    run(&cargo(), &args)
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// `cargo build --release --locked -p <each soak package> -p cfa-fuzz --test <each>`.
@@ -167,15 +274,15 @@ fn release_args() -> Vec<&'static str> {
     args
 }
 
-/// Runs the ignored release suites (built by [`release_build`], same packages and so
+/// Runs the ignored release suites (built by the release build, same packages and so
 /// the same features: nothing recompiles).
-fn release_soak() -> Result<(), String> {
+fn release_soak_args() -> Vec<String> {
     let mut args = vec!["nextest", "run", "--release", "--locked", "-p", "cfa-fuzz"];
     for (package, test) in RELEASE_SUITES {
         args.extend(["-p", package, "--test", test]);
     }
     args.extend(["--run-ignored", "only", "--success-output", "immediate"]);
-    run(&cargo(), &args)
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// The Python virtualenvs some tests use (dbt, the reference cfa-kernel, the MCP SDK),
@@ -282,7 +389,9 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     let cpu = children_cpu_seconds();
     let r = f();
     let cpu = match (cpu, children_cpu_seconds()) {
-        (Some(before), Some(after)) => format!(", {:.1} s CPU", after - before),
+        (Some(before), Some(after)) if !PARALLEL.load(Ordering::Relaxed) => {
+            format!(", {:.1} s CPU", after - before)
+        }
         _ => String::new(),
     };
     eprintln!(
@@ -454,20 +563,23 @@ fn target_dir() -> std::path::PathBuf {
 const HELP: &str = "cargo xtask <command>
 
 commands:
-  ci      what CI runs (bash .ci/run), in this order, with CARGO_INCREMENTAL=0:
+  ci      what CI runs (bash .ci/run), with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
-            2. start the Python venv setups in the background (dbt, reference
-               cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log)
+            2. in the background: the Python venv setups (dbt, reference
+               cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
+               the release lane (target/xtask-release.log): one release build
+               of the soak suite + the fuzzer, then the soak run
             3. clippy -D warnings: workspace, then workspace with the opt-in
                features (cfa-resolve/llm, cfa-cli/otel)
             4. everything `test` runs
-  test    every test, in this order:
-            1. release build: the soak suite + the fuzzer (one cargo call)
+  test    every test:
+            1. the background jobs of `ci` step 2 (unless `ci` started them)
             2. the workspace's test binaries, opt-in features on (one build)
             3. doc tests (reusing that build's libraries)
             4. a 6 s fuzz smoke (seed 1) against the debug `cfa`
-            5. the release soak: memory_flat, 1,000,000 kernel calls, memory flat
-            6. wait for the Python venvs, then nextest on the whole workspace
+            5. wait for the Python venvs, then nextest on the whole workspace
+            6. join the release lane: the soak memory_flat (1,000,000 kernel
+               calls, memory flat), its log printed
             --quick   the edit loop instead: nextest profile `quick` (default
                       features, incremental; skips PostgreSQL, the Python venvs,
                       dbt, the 10k-request load test and the 50 MB input test;
