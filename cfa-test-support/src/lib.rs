@@ -74,3 +74,15 @@ pub fn conformance_dir() -> PathBuf {
 pub fn conformance(rel: &str) -> PathBuf {
     conformance_dir().join(rel)
 }
+
+/// The name the test harness gives test `test` of the module `module_path` (pass
+/// `module_path!()`): the module path without the test binary's crate name, then `test`.
+/// A test that re-runs its own binary (`current_exe() --exact <name>`) needs it, because
+/// a test in a merged test binary (`tests/<crate>/main.rs` with one `mod` per file) is
+/// named `<module>::<test>`.
+pub fn test_path(module_path: &str, test: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_owned(),
+    }
+}

@@ -58,7 +58,7 @@ fn a_partial_write_is_cut_back() {
         .arg("-c")
         .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" --exact "$1" --nocapture"#)
         .arg(std::env::current_exe().unwrap())
-        .arg(TEST)
+        .arg(cfa_test_support::test_path(module_path!(), TEST))
         .env(CHILD_ENV, &log)
         .output()
         .unwrap();

@@ -84,7 +84,12 @@ fn child() -> bool {
 
 fn spawn(test: &str, spec: String, stdout: Stdio) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &cfa_test_support::test_path(module_path!(), test),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, spec)
         .stdout(stdout)
         .stderr(Stdio::inherit())

@@ -246,7 +246,12 @@ fn two_processes_race_for_one_target() {
     let exe = std::env::current_exe().unwrap();
     let spawn = |id: &str| {
         Command::new(&exe)
-            .args(["--exact", "lease_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                &cfa_test_support::test_path(module_path!(), "lease_child"),
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DB, &db)
             .env(CHILD_ID, id)
             .stdout(std::process::Stdio::piped())
