@@ -5,6 +5,7 @@
 #   venv: ${CFA_CACHE_DIR:-<repo>/target/cfa-cache}/venv-mcp   (created once, reused)
 #
 # Usage: scripts/mcp-python-client.sh [CFA_BINARY] [CATALOG_JSON]
+#        scripts/mcp-python-client.sh --setup   (only create the venv; CI warms it early)
 # (defaults: target/debug/cfa and examples/catalog.json)
 # Fails loudly (non-zero exit) when python3 or pip fails: the test must not skip.
 set -euo pipefail
@@ -25,5 +26,8 @@ if [[ ! -f "$marker" ]]; then
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==$MCP_VERSION" >&2
   touch "$marker"
+fi
+if [[ "${1:-}" == "--setup" ]]; then
+  exit 0
 fi
 exec "$venv/bin/python" "$repo/scripts/mcp-python-client.py" "$binary" "$catalog"

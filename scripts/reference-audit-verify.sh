@@ -3,6 +3,7 @@
 # chains written by our `cfa` verify in the reference (docs/compatibility.md#audit-chain).
 #
 #   usage: scripts/reference-audit-verify.sh CHAIN.jsonl [CHAIN.jsonl …]
+#          scripts/reference-audit-verify.sh --setup   (only create the venv; CI warms it early)
 #   venv:  ${CFA_CACHE_DIR:-<repo>/target/cfa-cache}/venv-ref (created once, then reused)
 #
 # Exits non-zero unless the reference prints `[OK] Chain INTACT` for every chain.
@@ -29,6 +30,9 @@ if [[ ! -f "$marker" ]]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "cfa-kernel==$CFA_KERNEL_VERSION" >&2
   touch "$marker"
+fi
+if [[ "$1" == "--setup" ]]; then
+  exit 0
 fi
 
 status=0

@@ -14,21 +14,7 @@ use cfa_types::{Catalog, StateSignature};
 use serde_json::{Value, json};
 
 fn ok_sig() -> Value {
-    json!({
-      "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
-      "datasets": [
-        {"name": "nfe", "classification": "high_volume", "size_gb": 4000, "pii_columns": [],
-         "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
-        {"name": "clientes", "classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
-         "partition_column": "processing_date", "merge_keys": ["cliente_id"]}
-      ],
-      "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
-                      "partition_by": ["processing_date"], "max_cost_dbu": 20.0, "custom": {}},
-      "execution_context": {"policy_bundle_version": "prod-v1.0", "catalog_snapshot_version": "cat-2026-01",
-                            "context_registry_version_id": "v_initial"},
-      "intent_id": "11111111-2222-3333-4444-555555555555",
-      "source_intent_raw": "Join NFe with Clientes and persist to Silver"
-    })
+    cfa_test_support::ok_signature()
 }
 
 fn catalog() -> Catalog {

@@ -1,11 +1,23 @@
 //! `cargo xtask`: the one entry point for CI, formatting, linting, tests and benchmarks.
 //! CI runs `cargo xtask ci`, which is exactly what a developer runs locally.
 
-use std::process::{Command, ExitCode};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Set by `cargo xtask ci`: every child runs with `CARGO_INCREMENTAL=0`.
+static NO_INCREMENTAL: AtomicBool = AtomicBool::new(false);
+
+/// Set while the release lane runs: a step's CPU time would include the lane's.
+static PARALLEL: AtomicBool = AtomicBool::new(false);
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
-    let status = Command::new(program)
+    let mut cmd = Command::new(program);
+    if NO_INCREMENTAL.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    let status = cmd
         .args(args)
         .status()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
@@ -20,110 +32,394 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// `cargo xtask ci`: the fmt check, clippy, then every test ([`test`]). On a fresh
+/// clone incremental compilation only costs time and disk, so it is off unless the
+/// caller set `CARGO_INCREMENTAL`.
 fn ci() -> Result<(), String> {
     let cargo = cargo();
-    run(&cargo, &["fmt", "--all", "--check"])?;
-    run(
-        &cargo,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    for (package, feature, _) in FEATURE_SUITES {
-        run(
-            &cargo,
-            &[
-                "clippy",
-                "-p",
-                package,
-                "--features",
-                feature,
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )?;
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        NO_INCREMENTAL.store(true, Ordering::Relaxed);
     }
-    test()
+    let started = Instant::now();
+    step("fmt", || run(&cargo, &["fmt", "--all", "--check"]))?;
+    // pip installs are network and disk bound, and the release lane has its own
+    // target directory: both run while clippy and the debug build use the cores.
+    let venvs = Venvs::warm();
+    let release = ReleaseLane::start();
+    let result = lint().and_then(|()| test_with(venvs, release));
+    eprintln!(
+        "xtask: ci {} in {} s",
+        if result.is_ok() { "passed" } else { "FAILED" },
+        started.elapsed().as_secs()
+    );
+    result
 }
 
-/// Opt-in cargo features whose code has its own tests; CI lints and tests each one:
-/// (package, feature, test binary — `None` for all of the package's tests).
-const FEATURE_SUITES: &[(&str, &str, Option<&str>)] = &[
-    ("cfa-resolve", "llm", None),
-    ("cfa-cli", "otel", Some("serve_otel")),
-];
+/// Clippy with `-D warnings`: the workspace with its default features, then with the
+/// opt-in features ([`CI_FEATURES`]) on — that pass re-checks only the crates the
+/// features change.
+fn lint() -> Result<(), String> {
+    let cargo = cargo();
+    let clippy = |features: Option<&str>| {
+        let mut args = vec!["clippy", "--workspace", "--all-targets", "--locked"];
+        if let Some(f) = features {
+            args.extend(["--features", f]);
+        }
+        args.extend(["--", "-D", "warnings"]);
+        run(&cargo, &args)
+    };
+    step("clippy", || clippy(None))?;
+    step("clippy --features", || clippy(Some(CI_FEATURES)))
+}
+
+/// The opt-in cargo features with their own tests (`cfa-resolve/llm`: the LLM
+/// normaliser; `cfa-cli/otel`: the OTLP exporter). No test needs them off, so the whole
+/// workspace is built and tested once with them on instead of building the two crates
+/// (and their dependents) again per feature.
+const CI_FEATURES: &str = "cfa-resolve/llm,cfa-cli/otel";
 
 /// Ignored tests too long for a debug build, which CI runs in release:
 /// (package, test binary). `memory_flat` is 1,000,000 kernel calls.
 const RELEASE_SUITES: &[(&str, &str)] = &[("cfa-kernel", "memory_flat")];
 
-/// Every test: doc tests, the release suites, the opt-in feature suites and the fuzz
-/// smoke first, then the whole workspace through nextest, so the run closes on the
-/// main suite's summary.
-fn test() -> Result<(), String> {
+/// The nextest profile of `cargo xtask test --quick` (.config/nextest.toml).
+const QUICK_PROFILE: &str = "quick";
+
+/// `cargo xtask test [--quick]`.
+fn test_cmd(args: &[String]) -> Result<(), String> {
+    match args {
+        [] => test_with(Venvs::warm(), ReleaseLane::start()),
+        [q] if q == "--quick" => quick(),
+        other => Err(format!("test: unknown arguments {other:?}\n\n{HELP}")),
+    }
+}
+
+/// The edit loop: the workspace's tests through nextest's `quick` profile (no
+/// PostgreSQL, no Python virtualenvs, no dbt, no 10,000-request load test, no soak, no
+/// fuzzing, no doc tests), with the default features and incremental builds.
+fn quick() -> Result<(), String> {
     let cargo = cargo();
-    run(&cargo, &["test", "--workspace", "--doc", "--locked"])?;
-    for (package, test) in RELEASE_SUITES {
+    step("nextest (quick profile)", || {
         run(
             &cargo,
             &[
                 "nextest",
                 "run",
-                "--release",
+                "--workspace",
                 "--locked",
-                "-p",
-                package,
-                "--test",
-                test,
-                "--run-ignored",
-                "only",
-                "--success-output",
-                "immediate",
+                "--profile",
+                QUICK_PROFILE,
             ],
-        )?;
-    }
-    for (package, feature, test) in FEATURE_SUITES {
-        let mut args = vec![
-            "nextest",
-            "run",
-            "-p",
-            package,
-            "--features",
-            feature,
-            "--locked",
-            "--no-fail-fast",
-        ];
-        if let Some(test) = test {
-            args.extend(["--test", test]);
-        }
-        run(&cargo, &args)?;
-    }
-    let workspace = ["nextest", "run", "--workspace", "--locked"];
+        )
+    })
+}
+
+/// Every test: the workspace's test binaries with [`CI_FEATURES`], the doc tests, the
+/// 6 s fuzz smoke, then the whole workspace through nextest; beside them the release
+/// lane (soak suite + fuzzer build, soak run). The Python virtualenvs (`venvs`) must be
+/// ready before nextest runs; the release lane is joined (and its log printed) last.
+fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
+    let cargo = cargo();
+    let workspace = [
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--features",
+        CI_FEATURES,
+    ];
     // Build the workspace's test binaries (and the debug `cfa` they use) first, so
-    // the fuzz smoke drives that same binary and the run still closes on the main
-    // suite's summary.
-    run(&cargo, &[&workspace[..], &["--no-run"]].concat())?;
-    fuzz_smoke()?;
-    run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
+    // the doc tests reuse its libraries and the fuzz smoke drives that same binary.
+    step("build test binaries", || {
+        run(&cargo, &[&workspace[..], &["--no-run"]].concat())
+    })?;
+    step("doc tests", || {
+        run(
+            &cargo,
+            &[
+                "test",
+                "--workspace",
+                "--doc",
+                "--locked",
+                "--features",
+                CI_FEATURES,
+            ],
+        )
+    })?;
+    step("release build (ready)", || release.built())?;
+    step("fuzz smoke", fuzz_smoke)?;
+    step("python virtualenvs (ready)", || venvs.wait())?;
+    let tests = step("nextest", || {
+        run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
+    });
+    let soak = step("release lane (joined)", || release.join());
+    tests.and(soak)
+}
+
+/// The release lane: [`release_build`] then [`release_soak`] in a thread of their own,
+/// beside the debug lane (`target/release` has its own cargo lock, and the soak's one
+/// busy core overlaps the debug build and tests instead of running after them). Its
+/// output goes to `target/xtask-release.log`, printed when it is joined.
+struct ReleaseLane {
+    built: std::sync::mpsc::Receiver<Result<(), String>>,
+    handle: std::thread::JoinHandle<Result<(), String>>,
+    log: std::path::PathBuf,
+}
+
+impl ReleaseLane {
+    fn start() -> Self {
+        let log = target_dir().join("xtask-release.log");
+        let (tx, built) = std::sync::mpsc::channel();
+        let path = log.clone();
+        eprintln!(
+            "xtask: release lane started (soak suite + fuzzer build, then the soak; log: {})",
+            log.display()
+        );
+        PARALLEL.store(true, Ordering::Relaxed);
+        let handle = std::thread::spawn(move || {
+            let _ = std::fs::create_dir_all(target_dir());
+            let out = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let t = Instant::now();
+            let build = run_logged(&cargo(), &release_build_args(), &out);
+            let _ = tx.send(build.clone());
+            build?;
+            let built_in = t.elapsed().as_secs_f64();
+            let soak = run_logged(&cargo(), &release_soak_args(), &out);
+            eprintln!(
+                "xtask: release lane: build {built_in:.1} s, soak {:.1} s",
+                t.elapsed().as_secs_f64() - built_in
+            );
+            soak
+        });
+        Self { built, handle, log }
+    }
+
+    /// Waits until the release build is done (the fuzzer exists).
+    fn built(&self) -> Result<(), String> {
+        let r = self
+            .built
+            .recv()
+            .unwrap_or_else(|_| Err("the release lane stopped".into()));
+        if r.is_err() {
+            self.print_log();
+        }
+        r
+    }
+
+    /// Waits for the soak and prints the lane's log.
+    fn join(self) -> Result<(), String> {
+        let Self { handle, log, .. } = self;
+        let r = handle
+            .join()
+            .unwrap_or_else(|_| Err("the release lane panicked".into()));
+        PARALLEL.store(false, Ordering::Relaxed);
+        print_lane_log(&log);
+        r
+    }
+
+    fn print_log(&self) {
+        print_lane_log(&self.log);
+    }
+}
+
+/// Prints the release lane's log between markers.
+fn print_lane_log(log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    eprintln!(
+        "xtask: ---- release lane ({}) ----\n{text}xtask: ---- end of release lane ----",
+        log.display()
+    );
+}
+
+/// [`run`] with stdout and stderr appended to `out`.
+fn run_logged(program: &str, args: &[String], out: &std::fs::File) -> Result<(), String> {
+    eprintln!("xtask: running {program} {} (release lane)", args.join(" "));
+    let mut cmd = Command::new(program);
+    if NO_INCREMENTAL.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    let (o, e) = out
+        .try_clone()
+        .and_then(|o| Ok((o, out.try_clone()?)))
+        .map_err(|e| format!("cannot log {program}: {e}"))?;
+    let status = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(o)
+        .stderr(e)
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {} failed ({status})", args.join(" ")))
+    }
+}
+
+/// The release soak suites' test binaries and the fuzzer in one cargo invocation, so
+/// their shared dependencies are resolved with one feature set and compiled once.
+fn release_build_args() -> Vec<String> {
+    let mut args = release_args();
+    args.extend(["--bin", "cfa-fuzz"]);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// `cargo build --release --locked -p <each soak package> -p cfa-fuzz --test <each>`.
+fn release_args() -> Vec<&'static str> {
+    let mut args = vec!["build", "--release", "--locked", "-p", "cfa-fuzz"];
+    for (package, test) in RELEASE_SUITES {
+        args.extend(["-p", package, "--test", test]);
+    }
+    args
+}
+
+/// Runs the ignored release suites (built by the release build, same packages and so
+/// the same features: nothing recompiles).
+fn release_soak_args() -> Vec<String> {
+    let mut args = vec!["nextest", "run", "--release", "--locked", "-p", "cfa-fuzz"];
+    for (package, test) in RELEASE_SUITES {
+        args.extend(["-p", package, "--test", test]);
+    }
+    args.extend(["--run-ignored", "only", "--success-output", "immediate"]);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// The Python virtualenvs some tests use (dbt, the reference cfa-kernel, the MCP SDK),
+/// created by their scripts' `--setup` in the background; each script reuses a venv
+/// that is already there, so a warm cache costs nothing.
+struct Venvs(Vec<(&'static str, std::path::PathBuf, Result<Child, String>)>);
+
+/// (script, log name) of each virtualenv setup.
+const VENV_SETUPS: &[(&str, &str)] = &[
+    ("scripts/dbt-setup.sh", "venv-dbt"),
+    ("scripts/reference-audit-verify.sh", "venv-ref"),
+    ("scripts/mcp-python-client.sh", "venv-mcp"),
+];
+
+impl Venvs {
+    /// Starts every setup script; output goes to `target/cfa-cache/<venv>.setup.log`.
+    fn warm() -> Self {
+        let root = workspace_root();
+        let cache = std::env::var_os("CFA_CACHE_DIR")
+            .map_or_else(|| root.join("target/cfa-cache"), std::path::PathBuf::from);
+        let _ = std::fs::create_dir_all(&cache);
+        let jobs = VENV_SETUPS
+            .iter()
+            .map(|(script, name)| {
+                let log = cache.join(format!("{name}.setup.log"));
+                let child = std::fs::File::create(&log)
+                    .and_then(|out| Ok((out.try_clone()?, out)))
+                    .map_err(|e| format!("cannot write {}: {e}", log.display()))
+                    .and_then(|(out, err)| {
+                        eprintln!("xtask: starting {script} --setup (log: {})", log.display());
+                        let mut cmd = Command::new("bash");
+                        #[cfg(unix)]
+                        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+                        cmd.arg(root.join(script))
+                            .arg("--setup")
+                            .stdin(Stdio::null())
+                            .stdout(out)
+                            .stderr(err)
+                            .spawn()
+                            .map_err(|e| format!("cannot start {script}: {e}"))
+                    });
+                (*script, log, child)
+            })
+            .collect();
+        Self(jobs)
+    }
+
+    /// Waits for every setup; a failure shows its log and fails the run.
+    fn wait(mut self) -> Result<(), String> {
+        let mut failed = Vec::new();
+        for (script, log, child) in std::mem::take(&mut self.0) {
+            let status = child.and_then(|mut c| {
+                c.wait()
+                    .map_err(|e| format!("cannot wait for {script}: {e}"))
+            });
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    eprintln!(
+                        "xtask: {script} --setup failed ({s}); {}:\n{text}",
+                        log.display()
+                    );
+                    failed.push(script);
+                }
+                Err(e) => {
+                    eprintln!("xtask: {e}");
+                    failed.push(script);
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "python virtualenv setup failed: {}",
+                failed.join(", ")
+            ))
+        }
+    }
+}
+
+impl Drop for Venvs {
+    /// A run that fails before [`Venvs::wait`] stops the setups it started.
+    fn drop(&mut self) {
+        for (_, _, child) in &mut self.0 {
+            if let Ok(c) = child {
+                // The script runs in its own process group: stop pip with it.
+                let _ = Command::new("kill")
+                    .args(["-TERM", "--", &format!("-{}", c.id())])
+                    .status();
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Runs one named step and prints its wall time and, on Linux, the CPU time
+/// (user + system) of the processes it ran — the figure that does not depend on what
+/// else the machine is doing.
+fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let t = Instant::now();
+    let cpu = children_cpu_seconds();
+    let r = f();
+    let cpu = match (cpu, children_cpu_seconds()) {
+        (Some(before), Some(after)) if !PARALLEL.load(Ordering::Relaxed) => {
+            format!(", {:.1} s CPU", after - before)
+        }
+        _ => String::new(),
+    };
+    eprintln!(
+        "xtask: step '{name}' {} in {:.1} s{cpu}",
+        if r.is_ok() { "done" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
+    r
+}
+
+/// User + system time of this process's finished children, from `/proc/self/stat`
+/// (`cutime`, `cstime`; clock ticks of 1/100 s). `None` where there is no procfs.
+fn children_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some((ticks(13)? + ticks(14)?) / 100.0)
 }
 
 /// Seconds and seed of the fuzz smoke of `cargo xtask test`/`ci`. The seed
 /// is fixed so that a failure reproduces with `cargo xtask fuzz --seed 1`.
 const FUZZ_SMOKE: (&str, &str) = ("6", "1");
 
-/// A short fuzz run: the fuzzer in release (its dependencies are the ones the
-/// release soak suite just built, so only the crate itself compiles, ~10 s), the
-/// process targets against the debug `cfa` the workspace tests just built (building
-/// it again outside the tests would recompile it with other features).
+/// A short fuzz run: the release fuzzer from [`release_build`], the process targets
+/// against the debug `cfa` the workspace tests just built (building either again here
+/// would recompile it with other features).
 fn fuzz_smoke() -> Result<(), String> {
     let (seconds, seed) = FUZZ_SMOKE;
     let args = [
@@ -132,8 +428,7 @@ fn fuzz_smoke() -> Result<(), String> {
         "--seed".to_owned(),
         seed.to_owned(),
     ];
-    let built = target_dir().join("debug").join("cfa").is_file();
-    fuzz_with(&args, !built)
+    fuzz_with(&args, false)
 }
 
 /// `cargo xtask fuzz [--seconds N] [--target NAME]... [--seed S] [--no-process]
@@ -143,7 +438,8 @@ fn fuzz(args: &[String]) -> Result<(), String> {
     fuzz_with(args, true)
 }
 
-fn fuzz_with(args: &[String], build_cfa: bool) -> Result<(), String> {
+/// Runs the fuzzer; `build`: build it (release) and the debug `cfa` first.
+fn fuzz_with(args: &[String], build: bool) -> Result<(), String> {
     let cargo = cargo();
     const PROCESS: [&str; 3] = ["mcp", "http", "cli"];
     let mut targets = Vec::new();
@@ -161,13 +457,15 @@ fn fuzz_with(args: &[String], build_cfa: bool) -> Result<(), String> {
     }
     let needs_cfa = !args.iter().any(|a| a == "--no-process")
         && (targets.is_empty() || targets.iter().any(|t| PROCESS.contains(t)));
-    run(
-        &cargo,
-        &["build", "--release", "--locked", "-p", "cfa-fuzz"],
-    )?;
+    if build {
+        run(
+            &cargo,
+            &["build", "--release", "--locked", "-p", "cfa-fuzz"],
+        )?;
+    }
     let mut fuzz_args: Vec<String> = args.to_vec();
     if needs_cfa {
-        if build_cfa {
+        if build {
             run(
                 &cargo,
                 &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
@@ -251,21 +549,41 @@ fn bench(args: &[String]) -> Result<(), String> {
     gate_result.map_err(|e| format!("latency gates missed or failed: {e}"))
 }
 
+/// The workspace root (the parent of `xtask/`).
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
 fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        std::path::PathBuf::from,
-    )
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
 }
 
 const HELP: &str = "cargo xtask <command>
 
 commands:
-  ci      what CI runs: fmt check, clippy -D warnings, every test
-  test    every test: doc tests, feature suites, the release-only soak
-          (1,000,000 kernel calls, memory flat), a 6 s fuzz smoke (seed 1),
-          then the workspace (nextest)
+  ci      what CI runs (bash .ci/run), with CARGO_INCREMENTAL=0:
+            1. cargo fmt --all --check
+            2. in the background: the Python venv setups (dbt, reference
+               cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
+               the release lane (target/xtask-release.log): one release build
+               of the soak suite + the fuzzer, then the soak run
+            3. clippy -D warnings: workspace, then workspace with the opt-in
+               features (cfa-resolve/llm, cfa-cli/otel)
+            4. everything `test` runs
+  test    every test:
+            1. the background jobs of `ci` step 2 (unless `ci` started them)
+            2. the workspace's test binaries, opt-in features on (one build)
+            3. doc tests (reusing that build's libraries)
+            4. a 6 s fuzz smoke (seed 1) against the debug `cfa`
+            5. wait for the Python venvs, then nextest on the whole workspace
+            6. join the release lane: the soak memory_flat (1,000,000 kernel
+               calls, memory flat), its log printed
+            --quick   the edit loop instead: nextest profile `quick` (default
+                      features, incremental; skips PostgreSQL, the Python venvs,
+                      dbt, the 10k-request load test and the 50 MB input test;
+                      no doc tests, soak or fuzzing)
   fmt     format the workspace
   fuzz    structure-aware fuzzing of every parser and face (release build of
           cfa-fuzz; fails on any panic, hang or broken invariant)
@@ -287,7 +605,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("test") => test(),
+        Some("test") => test_cmd(args.get(1..).unwrap_or_default()),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),

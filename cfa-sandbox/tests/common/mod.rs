@@ -11,21 +11,9 @@ use cfa_plan::{ExecutionPlan, ExecutionPlanner, Planner};
 use cfa_types::{Catalog, StateSignature};
 use serde_json::{Value, json};
 
-/// The reference `sigs/ok.json`.
+/// The reference `sigs/ok.json` without its `execution_context`.
 pub fn ok_sig() -> Value {
-    json!({
-      "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
-      "datasets": [
-        {"name": "nfe", "classification": "high_volume", "size_gb": 4000, "pii_columns": [],
-         "partition_column": "processing_date", "merge_keys": ["nfe_id"]},
-        {"name": "clientes", "classification": "sensitive", "size_gb": 0.5, "pii_columns": ["cpf", "email"],
-         "partition_column": "processing_date", "merge_keys": ["cliente_id"]}
-      ],
-      "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
-                      "partition_by": ["processing_date"], "max_cost_dbu": 20.0, "custom": {}},
-      "intent_id": "11111111-2222-3333-4444-555555555555",
-      "source_intent_raw": "Join NFe with Clientes and persist to Silver"
-    })
+    cfa_test_support::ok_signature_without(&["execution_context"])
 }
 
 /// The reference catalog with column lists.

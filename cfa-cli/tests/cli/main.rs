@@ -1,0 +1,39 @@
+//! Every integration test of the `cfa` binary, as one test binary (one link instead of
+//! one per file): each former `tests/<name>.rs` is the module `<name>` here, so a test
+//! is named `<name>::<test>` (`cargo nextest run -p cfa-cli -E 'test(/^serve_http::/)'`).
+//! To add a file: put it in this directory and add `mod <name>;` below; shared helpers
+//! live in `support` (`use crate::support::...`).
+
+#[path = "../../../cfa-codegen/tests/support/pg.rs"]
+mod pg;
+mod support;
+
+mod audit_cli;
+mod audit_interop;
+mod cli_config;
+mod cli_demo;
+mod cli_evaluate;
+mod cli_execute;
+mod cli_lifecycle;
+mod cli_policy;
+mod cli_postgres;
+mod cli_storage;
+mod config_honoured;
+mod generate_cli;
+mod generate_dbt;
+mod mcp_jsonrpc_raw;
+mod mcp_python_client;
+mod mcp_rmcp_client;
+mod readme;
+mod serve_http;
+mod serve_otel;
+mod trust_audit;
+mod trust_generate;
+mod trust_http;
+mod trust_input;
+mod trust_mcp;
+mod trust_messages;
+mod trust_paths;
+mod trust_policy;
+mod trust_readonly;
+mod trust_serve;

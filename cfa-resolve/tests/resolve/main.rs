@@ -1,0 +1,11 @@
+//! The integration tests of cfa-resolve,
+//! as one test binary (one link instead of one per file): each former
+//! `tests/<name>.rs` is the module `<name>` here, so a test is named `<name>::<test>`
+//! (`cargo nextest run -p cfa-resolve -E 'test(/^<name>::/)'`). To add a file: put it in
+//! this directory and add `mod <name>;` below.
+
+mod confirmation;
+mod conformance_normalizer;
+mod llm;
+mod properties;
+mod rule_based;
