@@ -2,6 +2,20 @@
 //! audit-sized event, generated bundles), the measured paths themselves, and the HDR
 //! latency-gate runner behind `cargo xtask bench` (docs/architecture.md#performance-gates). This crate only
 //! calls the public APIs of the other crates; it must not hold decision logic.
+//!
+//! ```
+//! use cfa_benches::fixtures;
+//! use cfa_policy::PolicyEngine;
+//! use cfa_types::PolicyAction;
+//!
+//! // The three measured decisions are what their names say under the default rules.
+//! let engine = PolicyEngine::default();
+//! let decide = |sig| engine.evaluate_with_catalog(&sig, None, 0).action;
+//! assert_eq!(decide(fixtures::approve_signature()?), PolicyAction::Approve);
+//! assert_eq!(decide(fixtures::replan_signature()?), PolicyAction::Replan);
+//! assert_eq!(decide(fixtures::block_signature()?), PolicyAction::Block);
+//! # Ok::<(), cfa_types::SignatureError>(())
+//! ```
 
 pub mod fixtures;
 pub mod gates;

@@ -7,6 +7,17 @@
 //!
 //! In-process targets live in [`targets`]; the `cfa mcp`, `cfa serve` and CLI file
 //! targets, which drive the real binary, live in [`process`].
+//!
+//! ```
+//! use cfa_fuzz::mutate::{Kind, Rng, Seed, mutate};
+//!
+//! let seed = Seed::new(Kind::Json, r#"{"intent_id": "i", "domain": "fiscal"}"#);
+//! // The same seed and RNG state give the same mutant: any batch replays exactly.
+//! let a = mutate(&mut Rng::new(7), &seed, &[], &[]);
+//! let b = mutate(&mut Rng::new(7), &seed, &[], &[]);
+//! assert_eq!(a, b);
+//! assert_eq!(cfa_fuzz::fnv(b"cfa"), cfa_fuzz::fnv(b"cfa"));
+//! ```
 
 pub mod corpus;
 pub mod mutate;
