@@ -205,7 +205,7 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
             .and_then(|()| state.hosts.check_origin(req.headers(), local));
         if let Err(r) = checked {
             tracing::warn!("request refused: {r:?}");
-            return refusal(r).into_response();
+            return refuse(&state, req, refusal(r).into_response()).await;
         }
         if let Some(token) = &state.token
             && route != "/health"
@@ -219,10 +219,10 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
             .into_response();
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+            return refuse(&state, req, r).await;
         }
         if let Err(r) = origin::check_content_type(req.method(), req.headers()) {
-            return refusal(r).into_response();
+            return refuse(&state, req, refusal(r).into_response()).await;
         }
         match tokio::time::timeout(state.request_timeout, next.run(req)).await {
             Ok(r) => r,
@@ -245,6 +245,32 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         state
             .metrics
             .http(metric_method(&method), &route, status, start.elapsed());
+    }
+    response
+}
+
+/// The most of a refused request's body that is read (and dropped) so that the
+/// client's connection stays usable; a larger body gets its refusal and the
+/// connection is closed after it.
+const REFUSED_BODY_DRAIN: usize = 64 * 1024;
+
+/// Answers a refused request with `response`, first reading and dropping a small
+/// unread body (within the request timeout): a keep-alive client may then send its
+/// next request on the same connection, instead of racing the server closing it.
+/// The body is never parsed.
+async fn refuse(state: &AppState, req: Request, response: Response) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > 0 && declared <= REFUSED_BODY_DRAIN {
+        let _ = tokio::time::timeout(
+            state.request_timeout,
+            axum::body::to_bytes(req.into_body(), REFUSED_BODY_DRAIN),
+        )
+        .await;
     }
     response
 }

@@ -385,3 +385,31 @@ async fn defaults_come_from_the_config_and_flags_win() {
     let r = c.call("GET", "/v1/rules", Some(TOKEN), b"").await;
     assert_eq!(r.json()["policy_bundle"], "prod-v1.0");
 }
+
+/// A refused request whose body arrives after its headers (the server answers before
+/// reading it) leaves the keep-alive connection usable: the server reads and drops the
+/// small body instead of closing the connection under the client's next request.
+#[tokio::test]
+async fn a_refused_request_keeps_its_connection_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let mut c = Conn::open(&server.addr).await;
+    for round in 0..3 {
+        let body = br#"{"intent_id": "i"}"#;
+        let head = format!(
+            "POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let s = c.stream.get_mut();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.flush().await.unwrap();
+        // No token: refused with 401, before the handler would read the body.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.write_all(body).await.unwrap();
+        let r = c.read().await;
+        assert_eq!(r.status, 401, "round {round}: {}", r.body);
+        // The same connection answers the next request.
+        let r = c.call("GET", "/health", None, b"").await;
+        assert_eq!(r.status, 200, "round {round}: {}", r.body);
+    }
+}
