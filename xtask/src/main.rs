@@ -10,12 +10,26 @@ static NO_INCREMENTAL: AtomicBool = AtomicBool::new(false);
 
 /// Set while the release lane runs: a step's CPU time would include the lane's.
 static PARALLEL: AtomicBool = AtomicBool::new(false);
+/// `clippy-driver`, when the debug lane lints while it compiles (`cargo xtask ci`): set
+/// as `RUSTC_WORKSPACE_WRAPPER` on every cargo command [`run`] starts, as `cargo clippy`
+/// itself does, so the workspace's crates are linted by the one build that also
+/// produces the test binaries instead of by a second, check-only build of every
+/// dependency.
+static LINT_DRIVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let mut cmd = Command::new(program);
     if NO_INCREMENTAL.load(Ordering::Relaxed) {
         cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    if let Some(driver) = LINT_DRIVER.get() {
+        // What `cargo clippy -- -D warnings` sets: the driver for workspace members
+        // only (dependencies build as usual), and its arguments.
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
     }
     let status = cmd
         .args(args)
@@ -46,7 +60,7 @@ fn ci() -> Result<(), String> {
     // target directory: both run while clippy and the debug build use the cores.
     let venvs = Venvs::warm();
     let release = ReleaseLane::start();
-    let result = lint().and_then(|()| test_with(venvs, release));
+    let result = lint_while_building().and_then(|()| test_with(venvs, release));
     eprintln!(
         "xtask: ci {} in {} s",
         if result.is_ok() { "passed" } else { "FAILED" },
@@ -55,7 +69,77 @@ fn ci() -> Result<(), String> {
     result
 }
 
-/// Clippy with `-D warnings`: the workspace with its default features, then with the
+/// Turns on linting in every later debug-lane build (see [`LINT_DRIVER`]; the
+/// lints are those of `cargo clippy --workspace --all-targets -- -D warnings`, the
+/// workspace's `[lints]` included), then lints what the test build does not compile:
+/// `cfa-cli` with its default features (the `cfg(not(feature = "otel"))` code), and
+/// the examples and benches. [`test_with`] builds the rest.
+fn lint_while_building() -> Result<(), String> {
+    let cargo = cargo();
+    let driver = clippy_driver()?;
+    eprintln!("xtask: linting while building, with {driver}");
+    let _ = LINT_DRIVER.set(driver);
+    step("lint: cfa-cli with default features", || {
+        run(
+            &cargo,
+            &[
+                "build",
+                "--locked",
+                "-p",
+                "cfa-cli",
+                "-p",
+                "cfa-resolve",
+                "--features",
+                "cfa-resolve/llm",
+                "--bins",
+            ],
+        )
+    })?;
+    step("lint: examples and benches", || {
+        run(
+            &cargo,
+            &[
+                "build",
+                "--workspace",
+                "--locked",
+                "--features",
+                CI_FEATURES,
+                "--examples",
+                "--benches",
+                "--profile",
+                "dev",
+            ],
+        )
+    })
+}
+
+/// The `clippy-driver` of the toolchain running us (beside `cargo`, else in the
+/// sysroot's `bin`).
+fn clippy_driver() -> Result<String, String> {
+    let cargo = cargo();
+    let beside = std::path::Path::new(&cargo).with_file_name("clippy-driver");
+    if beside.is_file() {
+        return Ok(beside.display().to_string());
+    }
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc --print sysroot: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let driver = std::path::Path::new(&sysroot)
+        .join("bin")
+        .join("clippy-driver");
+    if driver.is_file() {
+        Ok(driver.display().to_string())
+    } else {
+        Err(format!(
+            "clippy-driver not found beside {cargo} or in {sysroot}/bin: install the clippy component (rustup component add clippy)"
+        ))
+    }
+}
+
+/// `cargo xtask clippy`: clippy with `-D warnings`, the workspace with its default
+/// features, then with the
 /// opt-in features ([`CI_FEATURES`]) on — that pass re-checks only the crates the
 /// features change.
 fn lint() -> Result<(), String> {
@@ -569,8 +653,11 @@ commands:
                cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
                the release lane (target/xtask-release.log): one release build
                of the soak suite + the fuzzer, then the soak run
-            3. clippy -D warnings: workspace, then workspace with the opt-in
-               features (cfa-resolve/llm, cfa-cli/otel)
+            3. the lints of `clippy`, checked while the debug lane builds
+               (clippy-driver as RUSTC_WORKSPACE_WRAPPER, -D warnings, as
+               `cargo clippy` does): cfa-cli with its default features, the
+               examples and benches, then every target `test` builds, opt-in
+               features on; no separate check-only build of the dependencies
             4. everything `test` runs
   test    every test:
             1. the background jobs of `ci` step 2 (unless `ci` started them)
@@ -585,6 +672,8 @@ commands:
                       dbt, the 10k-request load test and the 50 MB input test;
                       no doc tests, soak or fuzzing)
   fmt     format the workspace
+  clippy  cargo clippy --workspace --all-targets -D warnings, default features
+          and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
   fuzz    structure-aware fuzzing of every parser and face (release build of
           cfa-fuzz; fails on any panic, hang or broken invariant)
             --seconds N    how long (default 60)
@@ -607,6 +696,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("test") => test_cmd(args.get(1..).unwrap_or_default()),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
+        Some("clippy") => lint(),
         Some("bench") => bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") | None => {
