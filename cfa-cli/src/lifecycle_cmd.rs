@@ -48,9 +48,10 @@ pub struct EvaluateArgs {
     /// discovered from the current directory upwards).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Policy bundle version recorded on promotion.
-    #[arg(long, short = 'p', default_value = "v1.0")]
-    policy_bundle: String,
+    /// Policy bundle version recorded on promotion. Default: the version of the bundle
+    /// the config names (`defaults.policy_bundle`), else of the default rules (v1.0).
+    #[arg(long, short = 'p', value_name = "VERSION")]
+    policy_bundle: Option<String>,
     /// Catalog snapshot version recorded on promotion.
     #[arg(long, default_value = "")]
     catalog_snapshot: String,
@@ -158,9 +159,16 @@ fn evaluate(a: &EvaluateArgs) -> miette::Result<ExitCode> {
         ..settings.map(|p| p.policy()).unwrap_or_default()
     };
     let engine = PromotionEngine::new(policy, concat!("cfa-rs-", env!("CARGO_PKG_VERSION")));
+    let bundle_version = match &a.policy_bundle {
+        Some(v) => v.clone(),
+        None => crate::load::policy(resolved.policy_bundle())?
+            .engine
+            .version()
+            .to_owned(),
+    };
     let mut rows = Vec::new();
     for skill in &mut skills {
-        let s = engine.evaluate(skill, &records, now, &a.policy_bundle, &a.catalog_snapshot);
+        let s = engine.evaluate(skill, &records, now, &bundle_version, &a.catalog_snapshot);
         db.skill_upsert(skill).map_err(|e| miette::miette!("{e}"))?;
         let mut flags = Vec::new();
         if engine.policy.passes_gate(&s) {

@@ -41,8 +41,9 @@ pub struct CheckArgs {
     #[arg(long, short = 'c')]
     pub catalog: Option<PathBuf>,
     /// Also check the signature against the catalog (datasets exist, classification,
-    /// PII columns and partition column agree).
-    #[arg(long, requires = "catalog")]
+    /// PII columns and partition column agree). Needs a catalog: `-c`, or the
+    /// config's `defaults.catalog`.
+    #[arg(long)]
     pub strict: bool,
     /// Require at least one dataset in the signature.
     #[arg(long)]
@@ -131,6 +132,12 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     })?;
     let policy = load::policy(settings.policy_bundle())?;
     let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
+    if args.strict && catalog.is_none() {
+        eprintln!(
+            "error: --strict checks the signature against a catalog, and none was given: pass -c/--catalog CATALOG or set defaults.catalog in cfa.yaml"
+        );
+        return Ok(exit::USAGE.into());
+    }
     if args.strict
         && let Some(cat) = &catalog
     {

@@ -160,6 +160,27 @@ fn generate_decides_under_the_configs_bundle() {
 }
 
 #[test]
+fn policy_check_strict_takes_the_configs_catalog() {
+    let dir = initialised();
+    let v = run_json(
+        cfa(dir.path())
+            .args(["policy", "check", "--strict", "-f", "json", "-s"])
+            .arg(example("signatures/ok.json")),
+        0,
+    );
+    assert_ne!(v["catalog_hash"], "", "{v}");
+    // No flag and no config: a usage error that says where a catalog comes from.
+    let bare = tempfile::tempdir().unwrap();
+    cfa(bare.path())
+        .args(["policy", "check", "--strict", "-s"])
+        .arg(example("signatures/ok.json"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("-c/--catalog"))
+        .stderr(predicates::str::contains("defaults.catalog"));
+}
+
+#[test]
 fn generate_takes_its_backend_from_the_config_unless_told() {
     let dir = initialised(); // defaults.backend: pyspark
     let v = run_json(
