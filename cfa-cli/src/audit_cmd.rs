@@ -584,10 +584,10 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
     let (location, registry) = a.log.location()?;
     // A new database is created; an existing file must already be an audit database
     // (a foreign one is refused untouched, never migrated).
-    if let ("sqlite", Some(p)) = (location.backend.as_str(), &location.path)
+    if let Ok(AuditTarget::Sqlite(p)) = location.target()
         && p.exists()
     {
-        SqliteStore::open_read_only(p).map_err(err)?;
+        SqliteStore::open_read_only(&p).map_err(err)?;
     }
     let req = StoreRequest {
         path: location.path.clone(),
