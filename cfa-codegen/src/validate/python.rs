@@ -1,12 +1,22 @@
 //! PySpark checks on a token stream from a small Python tokenizer (strings and comments
 //! are understood, so a forbidden word inside a comment or string never counts as code
 //! and a PII name inside a string always counts as a column reference).
+//!
+//! The tokenizer works on the source's bytes and borrows names and (escape-free) string
+//! values from it, so a token costs no allocation; lowercase copies are made only for
+//! text that has uppercase or non-ASCII characters. Results of sources that tokenize are
+//! kept in a small bounded cache keyed by the source after its leading comment lines (a
+//! provenance header is such a block, so stamped copies of one script share an entry)
+//! and by everything of the signature and contract the checks read; see
+//! [`validate_pyspark_with`].
 
+use super::cache::{SlotCache, hash_of};
 use super::{
     SchemaContract, StaticValidationResult, fault, forbidden_column_fault, merge_required,
     missing_merge_fault, missing_partition_fault, protected_pii, raw_pii_fault,
 };
-use cfa_types::{Fault, FaultSeverity, StateSignature};
+use cfa_types::{Fault, FaultSeverity, StateSignature, TargetLayer};
+use std::borrow::Cow;
 
 /// Fault codes the PySpark validation can raise (besides `STATIC_RAW_PII_REFERENCE_{COL}`).
 pub const PYSPARK_CODES: &[&str] = &[
@@ -92,85 +102,171 @@ fn decode_escapes(raw: &str) -> String {
     out
 }
 
+/// A token borrowing from the source: what the checks run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok<'a> {
+    Name(&'a str),
+    Str {
+        value: Cow<'a, str>,
+        formatted: bool,
+    },
+    Number,
+    Op(char),
+}
+
+impl Tok<'_> {
+    fn into_owned(self) -> Token {
+        match self {
+            Tok::Name(n) => Token::Name(n.to_owned()),
+            Tok::Str { value, formatted } => Token::Str {
+                value: value.into_owned(),
+                formatted,
+            },
+            Tok::Number => Token::Number,
+            Tok::Op(c) => Token::Op(c),
+        }
+    }
+}
+
+/// The char starting at byte `i` of `src` (`i` is always a char boundary here).
+fn char_at(src: &str, i: usize) -> Option<char> {
+    src.get(i..).and_then(|rest| rest.chars().next())
+}
+
+/// The end of the name starting at byte `i`.
+fn name_end(src: &str, mut i: usize) -> usize {
+    let bytes = src.as_bytes();
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii() {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        match char_at(src, i) {
+            Some(c) if is_name_char(c) => i += c.len_utf8(),
+            _ => break,
+        }
+    }
+    i
+}
+
 /// Tokenizes Python source (comments dropped, strings decoded).
 pub fn tokenize(src: &str) -> Result<Vec<Token>, TokenizeError> {
-    let chars: Vec<char> = src.chars().collect();
-    let mut toks = Vec::new();
+    Ok(lex(src)?.into_iter().map(Tok::into_owned).collect())
+}
+
+/// The tokenizer behind [`tokenize`], on bytes: every branch point (newline, `#`,
+/// quotes, backslash, digits, ASCII letters) is an ASCII byte, and bytes of a multi-byte
+/// char are never one of them, so only non-ASCII chars outside strings and comments are
+/// decoded.
+fn lex(src: &str) -> Result<Vec<Tok<'_>>, TokenizeError> {
+    let bytes = src.as_bytes();
+    let mut toks = Vec::with_capacity(src.len() / 6);
     let mut i = 0usize;
     let mut line = 1usize;
-    let at = |k: usize| chars.get(k).copied();
-    while let Some(c) = at(i) {
-        if c == '\n' {
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii() {
+            let Some(c) = char_at(src, i) else { break };
+            if c.is_whitespace() {
+                i += c.len_utf8();
+            } else if is_name_start(c) {
+                let end = name_end(src, i);
+                toks.push(Tok::Name(src.get(i..end).unwrap_or("")));
+                i = end;
+            } else {
+                toks.push(Tok::Op(c));
+                i += c.len_utf8();
+            }
+            continue;
+        }
+        let c = char::from(b);
+        if b == b'\n' {
             line += 1;
             i += 1;
-        } else if c.is_whitespace() || c == '\\' {
+        } else if c.is_whitespace() || b == b'\\' {
             i += 1;
-        } else if c == '#' {
-            while at(i).is_some_and(|x| x != '\n') {
-                i += 1;
-            }
-        } else if is_name_start(c) {
+        } else if b == b'#' {
+            i = bytes
+                .get(i..)
+                .and_then(|rest| rest.iter().position(|&x| x == b'\n'))
+                .map_or(bytes.len(), |p| i + p);
+        } else if b.is_ascii_alphabetic() || b == b'_' {
             let start = i;
-            while at(i).is_some_and(is_name_char) {
-                i += 1;
-            }
-            let word: String = chars.get(start..i).unwrap_or(&[]).iter().collect();
-            let lower = word.to_ascii_lowercase();
+            i = name_end(src, i);
+            let word = src.get(start..i).unwrap_or("");
+            // A string prefix: at most two of r/b/u/f (any case) right before a quote.
             let is_prefix = word.len() <= 2
-                && lower.chars().all(|x| matches!(x, 'r' | 'b' | 'u' | 'f'))
-                && matches!(at(i), Some('\'' | '"'));
+                && word
+                    .bytes()
+                    .all(|x| matches!(x.to_ascii_lowercase(), b'r' | b'b' | b'u' | b'f'))
+                && matches!(bytes.get(i), Some(b'\'' | b'"'));
             if is_prefix {
-                let (tok, next, lines) = string_at(&chars, i, &lower, line)?;
+                let raw = word.bytes().any(|x| x.eq_ignore_ascii_case(&b'r'));
+                let formatted = word.bytes().any(|x| x.eq_ignore_ascii_case(&b'f'));
+                let (tok, next, lines) = lex_string(src, i, raw, formatted, line)?;
                 toks.push(tok);
                 i = next;
                 line += lines;
             } else {
-                toks.push(Token::Name(word));
+                toks.push(Tok::Name(word));
             }
-        } else if c == '\'' || c == '"' {
-            let (tok, next, lines) = string_at(&chars, i, "", line)?;
+        } else if b == b'\'' || b == b'"' {
+            let (tok, next, lines) = lex_string(src, i, false, false, line)?;
             toks.push(tok);
             i = next;
             line += lines;
-        } else if c.is_ascii_digit() {
-            while at(i).is_some_and(|x| x.is_ascii_alphanumeric() || x == '.' || x == '_') {
+        } else if b.is_ascii_digit() {
+            while bytes
+                .get(i)
+                .is_some_and(|x| x.is_ascii_alphanumeric() || *x == b'.' || *x == b'_')
+            {
                 i += 1;
             }
-            toks.push(Token::Number);
+            toks.push(Tok::Number);
         } else {
-            toks.push(Token::Op(c));
+            toks.push(Tok::Op(c));
             i += 1;
         }
     }
     Ok(toks)
 }
 
-fn string_at(
-    chars: &[char],
+/// The string literal whose opening quote is at byte `start`: the token, the byte after
+/// it, and how many newlines it spans.
+fn lex_string(
+    src: &str,
     start: usize,
-    prefix: &str,
+    raw: bool,
+    formatted: bool,
     line: usize,
-) -> Result<(Token, usize, usize), TokenizeError> {
-    let q = chars.get(start).copied().unwrap_or('"');
-    let triple = chars.get(start + 1) == Some(&q) && chars.get(start + 2) == Some(&q);
+) -> Result<(Tok<'_>, usize, usize), TokenizeError> {
+    let bytes = src.as_bytes();
+    let q = bytes.get(start).copied().unwrap_or(b'"');
+    let triple = bytes.get(start + 1) == Some(&q) && bytes.get(start + 2) == Some(&q);
     let mut i = start + if triple { 3 } else { 1 };
     let body_start = i;
     let mut lines = 0usize;
+    let mut escapes = false;
     loop {
-        let Some(c) = chars.get(i).copied() else {
+        let Some(&b) = bytes.get(i) else {
             return Err(TokenizeError {
                 line,
                 message: "unterminated string literal".into(),
             });
         };
-        if c == '\\' {
-            if chars.get(i + 1) == Some(&'\n') {
+        if b == b'\\' {
+            escapes = true;
+            // The backslash and the whole char after it.
+            let next = char_at(src, i + 1);
+            if next == Some('\n') {
                 lines += 1;
             }
-            i += 2;
+            i += 1 + next.map_or(1, char::len_utf8);
             continue;
         }
-        if c == '\n' {
+        if b == b'\n' {
             if !triple {
                 return Err(TokenizeError {
                     line,
@@ -179,32 +275,25 @@ fn string_at(
             }
             lines += 1;
         }
-        if c == q && (!triple || (chars.get(i + 1) == Some(&q) && chars.get(i + 2) == Some(&q))) {
-            let body: String = chars.get(body_start..i).unwrap_or(&[]).iter().collect();
-            let value = if prefix.contains('r') {
-                body
+        if b == q && (!triple || (bytes.get(i + 1) == Some(&q) && bytes.get(i + 2) == Some(&q))) {
+            let body = src.get(body_start..i).unwrap_or("");
+            // Without a backslash, decoding returns the body unchanged.
+            let value = if raw || !escapes {
+                Cow::Borrowed(body)
             } else {
-                decode_escapes(&body)
+                Cow::Owned(decode_escapes(body))
             };
             let end = i + if triple { 3 } else { 1 };
-            return Ok((
-                Token::Str {
-                    value,
-                    formatted: prefix.contains('f'),
-                },
-                end,
-                lines,
-            ));
+            return Ok((Tok::Str { value, formatted }, end, lines));
         }
         i += 1;
     }
 }
 
-/// The identifier words of a string that can name a column: every word except one
-/// directly followed by `.` (a qualifier such as `d1` in `d1.cpf` or `t` in
+/// Calls `f` with the identifier words of a string that can name a column: every word
+/// except one directly followed by `.` (a qualifier such as `d1` in `d1.cpf` or `t` in
 /// `t.`k` = s.`k``).
-fn column_words(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+fn column_words<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
     let mut start = None;
     for (i, c) in text
         .char_indices()
@@ -215,12 +304,102 @@ fn column_words(text: &str) -> Vec<&str> {
         } else if let Some(st) = start.take() {
             let qualifier = text.get(i..).is_some_and(|rest| rest.starts_with('.'));
             if !qualifier && let Some(w) = text.get(st..i) {
-                out.push(w);
+                f(w);
             }
         }
     }
-    out
 }
+
+/// `s.to_lowercase()`, borrowed when that changes nothing (ASCII without uppercase
+/// letters; for ASCII text Unicode lowercasing is ASCII lowercasing).
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else if s.is_ascii() {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
+}
+
+/// `word.to_lowercase() == lowered`, without a copy when `word` is ASCII.
+fn lowercase_is(word: &str, lowered: &str) -> bool {
+    if word.is_ascii() {
+        word.len() == lowered.len()
+            && word
+                .bytes()
+                .zip(lowered.bytes())
+                .all(|(w, l)| w.to_ascii_lowercase() == l)
+    } else {
+        word.to_lowercase() == lowered
+    }
+}
+
+/// Everything of the signature and the contract the checks read: with the source after
+/// its leading comment lines, the cache key of a result.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Context {
+    /// Protected PII columns, lowercase.
+    pii: Vec<String>,
+    /// Forbidden columns of the contract, lowercase.
+    forbidden: Vec<String>,
+    /// Whether a contract was given (it counts as a check group).
+    has_contract: bool,
+    /// `constraints.partition_by`, lowercase.
+    partition: Vec<String>,
+    /// Whether the write must be a merge.
+    merge_required: bool,
+    /// The target layer (named in fault messages).
+    target_layer: TargetLayer,
+}
+
+impl Context {
+    fn new(sig: &StateSignature, contract: Option<&SchemaContract>) -> Self {
+        Context {
+            pii: protected_pii(sig),
+            forbidden: contract.map(SchemaContract::lowercase).unwrap_or_default(),
+            has_contract: contract.is_some(),
+            partition: sig
+                .constraints
+                .partition_by
+                .iter()
+                .map(|c| c.to_lowercase())
+                .collect(),
+            merge_required: merge_required(sig),
+            target_layer: sig.target_layer,
+        }
+    }
+}
+
+/// `src` without its leading comment lines: the lines, from the top, whose first byte is
+/// `#` (a provenance header and the `Generated by` banner are such lines). The tokenizer
+/// drops each of them whole and is back at the start of a line after it, so `src` and
+/// the remainder give the same tokens (only line numbers of errors differ).
+fn after_leading_comments(src: &str) -> &str {
+    let mut rest = src;
+    while rest.starts_with('#') {
+        rest = match rest.find('\n') {
+            Some(nl) => rest.get(nl + 1..).unwrap_or(""),
+            None => "",
+        };
+    }
+    rest
+}
+
+/// Sources longer than this are validated without the cache, so the cache's memory
+/// stays bounded (at most `SLOTS` entries of this size).
+const MAX_CACHED_SOURCE: usize = 64 * 1024;
+
+/// A cached result: the key it was computed for, and the result.
+#[derive(Debug)]
+struct Entry {
+    body: Box<str>,
+    context: Context,
+    result: StaticValidationResult,
+}
+
+/// Results of sources that tokenize, by body and context (see [`validate_pyspark_with`]).
+static CACHE: SlotCache<Entry, 64> = SlotCache::new();
 
 /// Validates PySpark source against the signature.
 pub fn validate_pyspark(src: &str, sig: &StateSignature) -> StaticValidationResult {
@@ -228,15 +407,66 @@ pub fn validate_pyspark(src: &str, sig: &StateSignature) -> StaticValidationResu
 }
 
 /// [`validate_pyspark`] plus a schema contract (forbidden columns).
+///
+/// Results are cached (64 entries, sources up to 64 KiB, shared by all threads) by the
+/// source after its leading comment lines and by what the checks read of `sig` and
+/// `contract`; a hit is compared in full before it is used, and a source that does not
+/// tokenize is never cached (its message names a line). Since leading comment lines
+/// yield no tokens, the verdict and every message of a source depend only on that key,
+/// so a stamped provenance header never changes a result and is still part of what is
+/// validated. [`validate_pyspark_uncached`] gives the same result without the cache.
 pub fn validate_pyspark_with(
     src: &str,
     sig: &StateSignature,
     contract: Option<&SchemaContract>,
 ) -> StaticValidationResult {
-    let toks = match tokenize(src) {
+    validate_cached(&CACHE, src, Context::new(sig, contract))
+}
+
+/// The cached validation behind [`validate_pyspark_with`], with the cache as a parameter.
+fn validate_cached<const N: usize>(
+    cache: &SlotCache<Entry, N>,
+    src: &str,
+    context: Context,
+) -> StaticValidationResult {
+    let body = after_leading_comments(src);
+    if body.len() > MAX_CACHED_SOURCE {
+        return validate_in(src, &context).0;
+    }
+    let hash = hash_of(&(body, &context));
+    let hit = cache.get(hash, |e| *e.body == *body && e.context == context);
+    if let Some(entry) = hit {
+        return entry.result.clone();
+    }
+    let (result, tokenized) = validate_in(src, &context);
+    if tokenized {
+        cache.insert(
+            hash,
+            Entry {
+                body: body.into(),
+                context,
+                result: result.clone(),
+            },
+        );
+    }
+    result
+}
+
+/// [`validate_pyspark_with`] without the cache: tokenizes and checks `src` every time.
+pub fn validate_pyspark_uncached(
+    src: &str,
+    sig: &StateSignature,
+    contract: Option<&SchemaContract>,
+) -> StaticValidationResult {
+    validate_in(src, &Context::new(sig, contract)).0
+}
+
+/// The result for `src`, and whether it tokenized.
+fn validate_in(src: &str, context: &Context) -> (StaticValidationResult, bool) {
+    let toks = match lex(src) {
         Ok(t) => t,
         Err(e) => {
-            return StaticValidationResult::from_faults(
+            let result = StaticValidationResult::from_faults(
                 vec![fault(
                     "STATIC_PYTHON_TOKENIZE_ERROR",
                     FaultSeverity::Critical,
@@ -245,10 +475,12 @@ pub fn validate_pyspark_with(
                 )],
                 1,
             );
+            return (result, false);
         }
     };
-    let checks = 5 + u32::from(contract.is_some());
-    StaticValidationResult::from_faults(check_tokens(&toks, sig, contract), checks)
+    let checks = 5 + u32::from(context.has_contract);
+    let faults = check_tokens(&toks, context);
+    (StaticValidationResult::from_faults(faults, checks), true)
 }
 
 fn push_once(faults: &mut Vec<Fault>, f: Fault) {
@@ -257,43 +489,103 @@ fn push_once(faults: &mut Vec<Fault>, f: Fault) {
     }
 }
 
-fn check_tokens(
-    toks: &[Token],
-    sig: &StateSignature,
-    contract: Option<&SchemaContract>,
-) -> Vec<Fault> {
-    let pii = protected_pii(sig);
-    let forbidden = contract.map(SchemaContract::lowercase).unwrap_or_default();
-    let partition: Vec<String> = sig
-        .constraints
-        .partition_by
-        .iter()
-        .map(|c| c.to_lowercase())
-        .collect();
-    let protect_append = merge_required(sig);
+/// Call frames that matter to the checks, by the name before `(`.
+const SHA2: u8 = 1;
+/// Arguments that name no column (hashing/dropping, aliases, format, mode, option, cast
+/// and table names).
+const NOT_A_COLUMN: u8 = 2;
+/// A filter predicate.
+const FILTER: u8 = 4;
+/// A write mode or writer call.
+const WRITE: u8 = 8;
+
+fn frame_kind(name: &str) -> u8 {
+    match name {
+        "sha2" => SHA2 | NOT_A_COLUMN,
+        "mode" | "option" | "saveAsTable" => NOT_A_COLUMN | WRITE,
+        "drop" | "alias" | "format" | "cast" | "table" | "forName" | "tableExists" | "get" => {
+            NOT_A_COLUMN
+        }
+        "save" | "insertInto" => WRITE,
+        "filter" | "where" => FILTER,
+        _ => 0,
+    }
+}
+
+/// The open brackets, with how many open frames are of each kind.
+#[derive(Default)]
+struct Frames {
+    stack: Vec<u8>,
+    sha2: u32,
+    not_a_column: u32,
+    filter: u32,
+    write: u32,
+}
+
+impl Frames {
+    fn counters(&mut self, kind: u8) -> [(u8, &mut u32); 4] {
+        [
+            (kind & SHA2, &mut self.sha2),
+            (kind & NOT_A_COLUMN, &mut self.not_a_column),
+            (kind & FILTER, &mut self.filter),
+            (kind & WRITE, &mut self.write),
+        ]
+    }
+    fn push(&mut self, kind: u8) {
+        self.stack.push(kind);
+        for (on, n) in self.counters(kind) {
+            if on != 0 {
+                *n += 1;
+            }
+        }
+    }
+    fn pop(&mut self) {
+        if let Some(kind) = self.stack.pop() {
+            for (on, n) in self.counters(kind) {
+                if on != 0 {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+    }
+    /// Whether any open frame is of `kind`.
+    fn inside(&self, kind: u8) -> bool {
+        let n = match kind {
+            SHA2 => self.sha2,
+            NOT_A_COLUMN => self.not_a_column,
+            FILTER => self.filter,
+            _ => self.write,
+        };
+        n > 0
+    }
+}
+
+fn check_tokens(toks: &[Tok<'_>], cx: &Context) -> Vec<Fault> {
+    let pii = &cx.pii;
+    let forbidden = &cx.forbidden;
+    let partition = &cx.partition;
+    let protect_append = cx.merge_required;
     let mut faults = Vec::new();
-    let mut stack: Vec<String> = Vec::new();
+    let mut frames = Frames::default();
     let mut partition_found = false;
     let mut merge_call = false;
     let mut when_matched = false;
     let crit = FaultSeverity::Critical;
     for (i, t) in toks.iter().enumerate() {
         let prev = if i > 0 { toks.get(i - 1) } else { None };
-        let after_dot = prev == Some(&Token::Op('.'));
-        let in_frame = |names: &[&str]| stack.iter().any(|f| names.contains(&f.as_str()));
+        let after_dot = prev == Some(&Tok::Op('.'));
         match t {
-            Token::Op(c @ ('(' | '[' | '{')) => {
-                let frame = match (c, prev) {
-                    ('(', Some(Token::Name(n))) => n.clone(),
-                    _ => String::new(),
+            Tok::Op(c @ ('(' | '[' | '{')) => {
+                let kind = match (c, prev) {
+                    ('(', Some(Tok::Name(n))) => frame_kind(n),
+                    _ => 0,
                 };
-                stack.push(frame);
+                frames.push(kind);
             }
-            Token::Op(')' | ']' | '}') => {
-                stack.pop();
-            }
-            Token::Name(n) => {
-                let code = match n.as_str() {
+            Tok::Op(')' | ']' | '}') => frames.pop(),
+            Tok::Name(n) => {
+                let n = *n;
+                let code = match n {
                     "collect" if after_dot => Some((
                         "STATIC_FORBIDDEN_COLLECT",
                         "collect() pulls all data to the driver",
@@ -320,13 +612,13 @@ fn check_tokens(
                         fault(code, crit, format!("generated code uses {what}"), &[]),
                     );
                 }
-                if matches!(n.as_str(), "import" | "from") {
+                if matches!(n, "import" | "from") {
                     // Every name of the import statement counts: `import a, os`,
                     // `from os import path`, `from x import subprocess`.
                     let mut k = i + 1;
                     while let Some(tok) = toks.get(k) {
                         match tok {
-                            Token::Name(m) if m == "os" => push_once(
+                            Tok::Name("os") => push_once(
                                 &mut faults,
                                 fault(
                                     "STATIC_FORBIDDEN_IMPORT_OS",
@@ -335,7 +627,7 @@ fn check_tokens(
                                     &[],
                                 ),
                             ),
-                            Token::Name(m) if m == "subprocess" => push_once(
+                            Tok::Name("subprocess") => push_once(
                                 &mut faults,
                                 fault(
                                     "STATIC_FORBIDDEN_IMPORT_SUBPROCESS",
@@ -344,7 +636,7 @@ fn check_tokens(
                                     &[],
                                 ),
                             ),
-                            Token::Name(_) | Token::Op(',' | '.' | '(' | ')') => {}
+                            Tok::Name(_) | Tok::Op(',' | '.' | '(' | ')') => {}
                             _ => break,
                         }
                         k += 1;
@@ -353,7 +645,7 @@ fn check_tokens(
                         }
                     }
                 }
-                if after_dot && n == "merge" && toks.get(i + 1) == Some(&Token::Op('(')) {
+                if after_dot && n == "merge" && toks.get(i + 1) == Some(&Tok::Op('(')) {
                     merge_call = true;
                 }
                 if after_dot && (n == "whenMatchedUpdateAll" || n == "whenMatchedUpdate") {
@@ -370,82 +662,73 @@ fn check_tokens(
                         ),
                     );
                 }
-                let lower = n.to_lowercase();
-                if after_dot && !in_frame(&["sha2"]) {
-                    if pii.contains(&lower) {
-                        push_once(&mut faults, raw_pii_fault(&lower, "attribute access"));
+                if after_dot && !frames.inside(SHA2) {
+                    if let Some(p) = pii.iter().find(|p| lowercase_is(n, p)) {
+                        push_once(&mut faults, raw_pii_fault(p, "attribute access"));
                     }
-                    if forbidden.contains(&lower) {
-                        push_once(&mut faults, forbidden_column_fault(&lower));
+                    if let Some(f) = forbidden.iter().find(|f| lowercase_is(n, f)) {
+                        push_once(&mut faults, forbidden_column_fault(f));
                     }
                 }
             }
-            Token::Str { value, formatted } => {
-                let lower = value.to_lowercase();
+            Tok::Str { value, formatted } => {
+                let lower = lowercase(value);
                 // Strings that name no column: hashing/dropping arguments, aliases, format,
-                // mode, option and cast names, table names, and the join type after `how=`.
+                // mode, option, cast and table names, and the join type after `how=`.
                 let after_how = i >= 2
-                    && toks.get(i - 1) == Some(&Token::Op('='))
-                    && matches!(toks.get(i - 2), Some(Token::Name(n)) if n == "how");
-                let names_column = !after_how
-                    && !in_frame(&[
-                        "sha2",
-                        "drop",
-                        "alias",
-                        "format",
-                        "mode",
-                        "option",
-                        "cast",
-                        "table",
-                        "saveAsTable",
-                        "forName",
-                        "tableExists",
-                        "get",
-                    ]);
+                    && toks.get(i - 1) == Some(&Tok::Op('='))
+                    && matches!(toks.get(i - 2), Some(Tok::Name("how")));
+                let names_column = !after_how && !frames.inside(NOT_A_COLUMN);
                 // A string names columns through its identifier words: `"cpf"`,
                 // `"d1.cpf"`, `"t.`cpf` = s.`cpf`"`, `F.expr("upper(cpf)")`.
-                let words = column_words(&lower);
-                if names_column || *formatted {
-                    for w in &words {
-                        if pii.iter().any(|p| p == w) {
-                            push_once(
-                                &mut faults,
-                                raw_pii_fault(w, "string reference outside sha2()/drop()"),
-                            );
+                let check_columns =
+                    (names_column || *formatted) && !(pii.is_empty() && forbidden.is_empty());
+                let check_partition =
+                    !partition_found && !partition.is_empty() && frames.inside(FILTER);
+                if check_columns || check_partition {
+                    column_words(&lower, |w| {
+                        if check_columns {
+                            if pii.iter().any(|p| p == w) {
+                                push_once(
+                                    &mut faults,
+                                    raw_pii_fault(w, "string reference outside sha2()/drop()"),
+                                );
+                            }
+                            if forbidden.iter().any(|f| f == w) {
+                                push_once(&mut faults, forbidden_column_fault(w));
+                            }
                         }
-                        if forbidden.iter().any(|f| f == w) {
-                            push_once(&mut faults, forbidden_column_fault(w));
+                        if check_partition && partition.iter().any(|p| p == w) {
+                            partition_found = true;
                         }
-                    }
+                    });
                 }
-                if in_frame(&["filter", "where"])
-                    && words.iter().any(|w| partition.iter().any(|p| p == w))
-                {
-                    partition_found = true;
-                }
-                if protect_append
-                    && lower == "append"
-                    && in_frame(&["mode", "save", "saveAsTable", "insertInto", "option"])
-                {
+                if protect_append && lower == "append" && frames.inside(WRITE) {
                     push_once(
                         &mut faults,
                         fault(
                             "STATIC_APPEND_TO_PROTECTED",
                             FaultSeverity::High,
-                            format!("append write into the protected {} layer", sig.target_layer),
+                            format!("append write into the protected {} layer", cx.target_layer),
                             &["Use DeltaTable.merge() for silver/gold writes."],
                         ),
                     );
                 }
             }
-            Token::Number | Token::Op(_) => {}
+            Tok::Number | Tok::Op(_) => {}
         }
     }
     if !partition.is_empty() && !partition_found {
         faults.push(missing_partition_fault());
     }
-    if merge_required(sig) && !(merge_call && when_matched) {
-        faults.push(missing_merge_fault(sig.target_layer.as_str()));
+    if cx.merge_required && !(merge_call && when_matched) {
+        faults.push(missing_merge_fault(cx.target_layer.as_str()));
     }
     faults
 }
+
+#[cfg(test)]
+mod reference;
+
+#[cfg(test)]
+mod tests;
