@@ -1,7 +1,6 @@
 //! What a backend produces: files in memory, plus metadata and a content hash.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// Language of an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -121,16 +120,38 @@ impl GeneratedArtifact {
     /// SHA-256 of the canonical JSON of `{backend, language, files}` (through
     /// `cfa_types::canonical`): identical code gives an identical hash.
     pub fn artifact_hash(&self) -> String {
-        let files: Vec<_> = self
+        cfa_types::canonical::sha256_hex(self.canonical_text().as_bytes())
+    }
+
+    /// The canonical text behind [`GeneratedArtifact::artifact_hash`], written directly
+    /// instead of through a `serde_json::Value` (which would copy every file): keys in
+    /// sorted order (`backend`, `files`, `language`; `content`, `path`), the `", "` /
+    /// `": "` separators and ASCII escaping of `cfa_types::canonical`.
+    fn canonical_text(&self) -> String {
+        use cfa_types::canonical::write_str;
+        let size: usize = self
             .files
             .iter()
-            .map(|f| json!({"path": f.path, "content": f.content}))
-            .collect();
-        cfa_types::canonical::canonical_sha256(&json!({
-            "backend": self.backend,
-            "language": self.language.as_str(),
-            "files": files,
-        }))
+            .map(|f| f.content.len() + f.path.len() + 32)
+            .sum();
+        let mut out = String::with_capacity(64 + size + size / 8);
+        out.push_str("{\"backend\": ");
+        write_str(&mut out, &self.backend, true);
+        out.push_str(", \"files\": [");
+        for (i, f) in self.files.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str("{\"content\": ");
+            write_str(&mut out, &f.content, true);
+            out.push_str(", \"path\": ");
+            write_str(&mut out, &f.path, true);
+            out.push('}');
+        }
+        out.push_str("], \"language\": ");
+        write_str(&mut out, self.language.as_str(), true);
+        out.push('}');
+        out
     }
 }
 
@@ -211,6 +232,51 @@ mod tests {
                 .collect(),
             step_code: Default::default(),
         }
+    }
+
+    /// The hash as it was computed before: through a `serde_json::Value`.
+    fn hash_through_a_value(a: &GeneratedArtifact) -> String {
+        let files: Vec<_> = a
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "content": f.content}))
+            .collect();
+        cfa_types::canonical::canonical_sha256(&serde_json::json!({
+            "backend": a.backend,
+            "language": a.language.as_str(),
+            "files": files,
+        }))
+    }
+
+    #[test]
+    fn artifact_hash_is_the_canonical_json_hash() {
+        let cases: [&[(&str, &str)]; 5] = [
+            &[],
+            &[("m.sql", "SELECT 1\n")],
+            &[
+                ("a.py", "x = \"é\\\\\"\t\u{1}\u{7f}\u{1F600}\r\n"),
+                ("b/c.yml", "k: v"),
+            ],
+            &[("ü.sql", "-- \u{2028}\u{8}\u{c}"), ("x", ""), ("y", "\"")],
+            &[("p", "\u{0}\u{1f}\u{20}~")],
+        ];
+        for files in cases {
+            for language in [Language::Sql, Language::Pyspark, Language::Dbt] {
+                let mut a = artifact(files);
+                a.language = language;
+                assert_eq!(a.artifact_hash(), hash_through_a_value(&a), "{files:?}");
+                a.backend = "b\"é".into();
+                assert_eq!(a.artifact_hash(), hash_through_a_value(&a), "{files:?}");
+            }
+        }
+        // Known value: any change of the canonical text changes it.
+        let a = artifact(&[("m.sql", "SELECT 1\n")]);
+        assert_eq!(
+            a.artifact_hash(),
+            cfa_types::canonical::sha256_hex(
+                br#"{"backend": "b", "files": [{"content": "SELECT 1\n", "path": "m.sql"}], "language": "sql"}"#
+            )
+        );
     }
 
     #[test]

@@ -15,17 +15,23 @@ pub const MAX_IDENT_LEN: usize = 63;
 
 /// Why `s` is not a safe identifier, or `None` when it is.
 pub fn identifier_problem(s: &str) -> Option<&'static str> {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else {
+    // Byte by byte: every allowed char is ASCII, and a non-ASCII char fails at its
+    // first byte with the same reason as it would as a char.
+    let bytes = s.as_bytes();
+    let Some(&first) = bytes.first() else {
         return Some("identifier is empty");
     };
     if s.len() > MAX_IDENT_LEN {
         return Some("identifier is longer than 63 bytes");
     }
-    if !(first.is_ascii_alphabetic() || first == '_') {
+    if !(first.is_ascii_alphabetic() || first == b'_') {
         return Some("identifier must start with an ASCII letter or '_'");
     }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !bytes
+        .iter()
+        .skip(1)
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Some("identifier may contain only ASCII letters, digits and '_'");
     }
     None
@@ -33,19 +39,26 @@ pub fn identifier_problem(s: &str) -> Option<&'static str> {
 
 /// Checks one identifier.
 pub fn check_identifier(value: &str, origin: &str) -> Result<(), UnsafeIdentifier> {
+    check(value, || origin.to_owned())
+}
+
+/// [`check_identifier`] with the origin built only when the check fails (the walks
+/// below run on every generation, and almost every identifier passes).
+fn check(value: &str, origin: impl FnOnce() -> String) -> Result<(), UnsafeIdentifier> {
     match identifier_problem(value) {
         None => Ok(()),
         Some(reason) => Err(UnsafeIdentifier {
             shown: format!("{value:?}"),
-            origin: origin.to_owned(),
+            origin: origin(),
             reason: reason.to_owned(),
         }),
     }
 }
 
-fn each(items: &[String], origin: &str) -> Result<(), UnsafeIdentifier> {
+/// Checks each item; the origin of item `i` is `{origin}[{i}]`.
+fn each(items: &[String], origin: impl Fn() -> String) -> Result<(), UnsafeIdentifier> {
     for (i, s) in items.iter().enumerate() {
-        check_identifier(s, &format!("{origin}[{i}]"))?;
+        check(s, || format!("{}[{i}]", origin()))?;
     }
     Ok(())
 }
@@ -62,27 +75,22 @@ pub fn check_all(sig: &StateSignature, plan: &ExecutionPlan) -> Result<(), Unsaf
 /// merge keys, and the domain when it names the target). Run it before planning to
 /// report the signature path of a hostile name.
 pub fn check_signature(sig: &StateSignature) -> Result<(), UnsafeIdentifier> {
-    check_identifier(&sig.domain, "signature.domain").or_else(|e| {
-        // The domain only matters where it names something: the multi-dataset target.
-        if sig.datasets.len() == 1 {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
-    for (i, d) in sig.datasets.iter().enumerate() {
-        let p = format!("signature.datasets[{i}]");
-        check_identifier(&d.name, &format!("{p}.name"))?;
-        each(&d.pii_columns, &format!("{p}.pii_columns"))?;
-        if let Some(c) = &d.partition_column {
-            check_identifier(c, &format!("{p}.partition_column"))?;
-        }
-        each(&d.merge_keys, &format!("{p}.merge_keys"))?;
+    // The domain only matters where it names something: the multi-dataset target.
+    if sig.datasets.len() != 1 {
+        check_identifier(&sig.domain, "signature.domain")?;
     }
-    each(
-        &sig.constraints.partition_by,
-        "signature.constraints.partition_by",
-    )?;
+    for (i, d) in sig.datasets.iter().enumerate() {
+        let p = || format!("signature.datasets[{i}]");
+        check(&d.name, || format!("{}.name", p()))?;
+        each(&d.pii_columns, || format!("{}.pii_columns", p()))?;
+        if let Some(c) = &d.partition_column {
+            check(c, || format!("{}.partition_column", p()))?;
+        }
+        each(&d.merge_keys, || format!("{}.merge_keys", p()))?;
+    }
+    each(&sig.constraints.partition_by, || {
+        "signature.constraints.partition_by".to_owned()
+    })?;
     Ok(())
 }
 
@@ -93,60 +101,66 @@ pub fn check_plan(plan: &ExecutionPlan) -> Result<(), UnsafeIdentifier> {
         "target dataset name (target_layer + '_' + domain or dataset)",
     )?;
     for d in &plan.datasets {
-        let p = format!("catalog.datasets.{}", d.name);
-        check_identifier(&d.name, &format!("plan dataset {:?}", d.name))?;
+        let p = || format!("catalog.datasets.{}", d.name);
+        check(&d.name, || format!("plan dataset {:?}", d.name))?;
         if let Some(cols) = &d.columns {
-            each(cols, &format!("{p}.columns"))?;
+            each(cols, || format!("{}.columns", p()))?;
         }
-        each(&d.pii_columns, &format!("{p}.pii_columns"))?;
-        each(&d.merge_keys, &format!("{p}.merge_keys"))?;
+        each(&d.pii_columns, || format!("{}.pii_columns", p()))?;
+        each(&d.merge_keys, || format!("{}.merge_keys", p()))?;
         if let Some(out) = &d.output_columns {
-            each(out, &format!("{p} hashed column names"))?;
+            each(out, || format!("{} hashed column names", p()))?;
         }
         if let Some(f) = &d.filter_column {
-            check_identifier(f, &format!("{p} partition filter"))?;
+            check(f, || format!("{} partition filter", p()))?;
         }
     }
     if let Some(cols) = &plan.output_columns {
-        each(cols, "plan.output_columns")?;
+        each(cols, || "plan.output_columns".to_owned())?;
     }
     for s in &plan.steps {
-        let p = format!("plan step {:?}", s.id);
+        let p = || format!("plan step {:?}", s.id);
         if let Some(src) = &s.source {
-            check_identifier(src, &format!("{p} source"))?;
+            check(src, || format!("{} source", p()))?;
         }
         if let Some(t) = &s.target {
-            check_identifier(t, &format!("{p} target"))?;
+            check(t, || format!("{} target", p()))?;
         }
         match &s.config {
-            StepConfig::Extract(e) => check_identifier(&e.dataset, &format!("{p} dataset"))?,
+            StepConfig::Extract(e) => check(&e.dataset, || format!("{} dataset", p()))?,
             StepConfig::Filter(f) => {
-                check_identifier(&f.column, &format!("{p} column"))?;
-                check_identifier(&f.parameter, &format!("{p} parameter"))?;
+                check(&f.column, || format!("{} column", p()))?;
+                check(&f.parameter, || format!("{} parameter", p()))?;
             }
-            StepConfig::Anonymize(a) => each(&a.pii_columns, &format!("{p} pii_columns"))?,
+            StepConfig::Anonymize(a) => each(&a.pii_columns, || format!("{} pii_columns", p()))?,
             StepConfig::Join(j) => {
-                each(&j.datasets, &format!("{p} datasets"))?;
+                each(&j.datasets, || format!("{} datasets", p()))?;
                 for (i, c) in j.conditions.iter().enumerate() {
-                    let cp = format!("{p} conditions[{i}]");
-                    check_identifier(&c.left_dataset, &cp)?;
-                    check_identifier(&c.left_column, &cp)?;
-                    check_identifier(&c.right_dataset, &cp)?;
-                    check_identifier(&c.right_column, &cp)?;
+                    let cp = || format!("{} conditions[{i}]", p());
+                    check(&c.left_dataset, cp)?;
+                    check(&c.left_column, cp)?;
+                    check(&c.right_dataset, cp)?;
+                    check(&c.right_column, cp)?;
                 }
             }
             StepConfig::Aggregate(a) => {
-                each(&a.group_by, &format!("{p} group_by"))?;
-                check_identifier(&a.count_column, &format!("{p} count_column"))?;
+                each(&a.group_by, || format!("{} group_by", p()))?;
+                check(&a.count_column, || format!("{} count_column", p()))?;
             }
             StepConfig::Load(l) => {
-                each(&l.merge_keys, &format!("{p} merge_keys"))?;
-                each(&l.partition_by, &format!("{p} partition_by"))?;
+                each(&l.merge_keys, || format!("{} merge_keys", p()))?;
+                each(&l.partition_by, || format!("{} partition_by", p()))?;
                 if let Some(cols) = &l.columns {
-                    each(cols, &format!("{p} columns"))?;
+                    each(cols, || format!("{} columns", p()))?;
                 }
             }
         }
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod reference;
+
+#[cfg(test)]
+mod tests;
