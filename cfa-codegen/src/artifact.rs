@@ -1,6 +1,8 @@
 //! What a backend produces: files in memory, plus metadata and a content hash.
 
+use crate::cache::{FastHasher, SlotCache};
 use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
 
 /// Language of an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,8 +121,12 @@ impl GeneratedArtifact {
 
     /// SHA-256 of the canonical JSON of `{backend, language, files}` (through
     /// `cfa_types::canonical`): identical code gives an identical hash.
+    ///
+    /// Hashes are cached (32 entries, files up to 64 KiB in all, shared by all threads)
+    /// by backend, language and files, compared in full, so hashing the same code again
+    /// costs a comparison instead of a SHA-256.
     pub fn artifact_hash(&self) -> String {
-        cfa_types::canonical::sha256_hex(self.canonical_text().as_bytes())
+        hash_cached(&HASHES, self)
     }
 
     /// The canonical text behind [`GeneratedArtifact::artifact_hash`], written directly
@@ -153,6 +159,58 @@ impl GeneratedArtifact {
         out.push('}');
         out
     }
+}
+
+/// What an artifact hash was computed from, and the hash.
+struct Hashed {
+    backend: String,
+    language: Language,
+    files: Vec<GeneratedFile>,
+    hash: String,
+}
+
+/// Files larger than this in all are hashed without the cache, so its memory stays
+/// bounded.
+const MAX_CACHED_FILES: usize = 64 * 1024;
+
+/// Artifact hashes by backend, language and files.
+static HASHES: SlotCache<Hashed, 32> = SlotCache::new();
+
+fn hash_cached<const N: usize>(cache: &SlotCache<Hashed, N>, a: &GeneratedArtifact) -> String {
+    let uncached = || cfa_types::canonical::sha256_hex(a.canonical_text().as_bytes());
+    if a.files
+        .iter()
+        .map(|f| f.content.len() + f.path.len())
+        .sum::<usize>()
+        > MAX_CACHED_FILES
+    {
+        return uncached();
+    }
+    let mut h = FastHasher::default();
+    a.backend.hash(&mut h);
+    a.language.hash(&mut h);
+    for f in &a.files {
+        f.path.hash(&mut h);
+        f.content.hash(&mut h);
+    }
+    let slot = h.finish();
+    let hit = cache.get(slot, |e| {
+        e.backend == a.backend && e.language == a.language && e.files == a.files
+    });
+    if let Some(e) = hit {
+        return e.hash.clone();
+    }
+    let hash = uncached();
+    cache.insert(
+        slot,
+        Hashed {
+            backend: a.backend.clone(),
+            language: a.language,
+            files: a.files.clone(),
+            hash: hash.clone(),
+        },
+    );
+    hash
 }
 
 /// The decision an artifact was generated under, written into its files' headers by
@@ -277,6 +335,61 @@ mod tests {
                 br#"{"backend": "b", "files": [{"content": "SELECT 1\n", "path": "m.sql"}], "language": "sql"}"#
             )
         );
+    }
+
+    #[test]
+    fn a_cached_hash_is_the_computed_one_and_other_files_miss() {
+        let cache: SlotCache<Hashed, 4> = SlotCache::new();
+        let a = artifact(&[("m.sql", "SELECT 1\n"), ("s.yml", "version: 2\n")]);
+        let first = hash_cached(&cache, &a);
+        assert_eq!(first, hash_through_a_value(&a));
+        assert_eq!(cache.occupied(), 1);
+        assert_eq!(hash_cached(&cache, &a), first);
+        assert_eq!(cache.occupied(), 1);
+        let mut variants = Vec::new();
+        let mut b = a.clone();
+        b.files[1].content.push(' ');
+        variants.push(b);
+        let mut b = a.clone();
+        b.files[0].path = "n.sql".into();
+        variants.push(b);
+        let mut b = a.clone();
+        b.files.pop();
+        variants.push(b);
+        let mut b = a.clone();
+        b.language = Language::Dbt;
+        variants.push(b);
+        let mut b = a.clone();
+        b.backend = "c".into();
+        variants.push(b);
+        let mut b = a.clone();
+        b.stamp(&Provenance::default());
+        variants.push(b);
+        for v in &variants {
+            let got = hash_cached(&cache, v);
+            assert_ne!(got, first);
+            assert_eq!(got, hash_through_a_value(v));
+            assert_eq!(hash_cached(&cache, v), got);
+        }
+        // Fields outside the hash do not matter to it, cached or not.
+        let mut c = a.clone();
+        c.target = "other".into();
+        c.step_code.insert("s".into(), "x".into());
+        assert_eq!(hash_cached(&cache, &c), first);
+        // Bounded: many distinct artifacts, never more than the slots.
+        for n in 0..500 {
+            let d = artifact(&[("m.sql", &format!("SELECT {n}\n"))]);
+            assert_eq!(hash_cached(&cache, &d), hash_through_a_value(&d));
+            assert!(cache.occupied() <= 4);
+        }
+        // Too large to keep: hashed, not cached.
+        let empty: SlotCache<Hashed, 4> = SlotCache::new();
+        let big = artifact(&[("big.sql", &"x".repeat(MAX_CACHED_FILES + 1))]);
+        assert_eq!(hash_cached(&empty, &big), hash_through_a_value(&big));
+        assert_eq!(empty.occupied(), 0);
+        // The shared cache gives the same.
+        assert_eq!(a.artifact_hash(), first);
+        assert_eq!(a.artifact_hash(), first);
     }
 
     #[test]

@@ -54,6 +54,7 @@
 
 mod artifact;
 mod backend;
+mod cache;
 pub mod dbt;
 mod error;
 pub mod ident;

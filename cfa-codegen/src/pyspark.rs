@@ -10,6 +10,7 @@
 
 use crate::artifact::{GeneratedArtifact, GeneratedFile, Language};
 use crate::backend::{Backend, BackendCapabilities};
+use crate::cache::{FastHasher, SlotCache};
 use crate::error::{CodegenError, InvalidPlan};
 use crate::ident::check_all;
 use crate::validate::{self, StaticValidationResult};
@@ -17,6 +18,7 @@ use cfa_plan::{ExecutionPlan, JoinStrategy, StepConfig, WriteMode, hashed_column
 use cfa_types::StateSignature;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 
 /// The PySpark backend.
 #[derive(Debug, Clone, Copy, Default)]
@@ -322,23 +324,15 @@ impl Backend for PySparkBackend {
         }
     }
 
+    /// Generation is a pure function of the plan and the signature, so artifacts are
+    /// cached (32 entries, scripts up to 64 KiB, shared by all threads) by both, compared
+    /// in full; a refusal is never cached, so a hostile input is checked every time.
     fn generate(
         &self,
         plan: &ExecutionPlan,
         signature: &StateSignature,
     ) -> Result<GeneratedArtifact, CodegenError> {
-        check_all(signature, plan)?;
-        let (content, step_code) = self.script(plan, signature)?;
-        Ok(GeneratedArtifact::for_plan(
-            "pyspark",
-            Language::Pyspark,
-            plan,
-            vec![GeneratedFile {
-                path: format!("{}.py", plan.target),
-                content,
-            }],
-            step_code,
-        ))
+        generate_cached(&GENERATED, plan, signature)
     }
 
     fn validate(
@@ -349,3 +343,83 @@ impl Backend for PySparkBackend {
         validate::validate_artifact(artifact, signature)
     }
 }
+
+/// An artifact and the inputs it was generated from.
+struct Generated {
+    plan: ExecutionPlan,
+    signature: StateSignature,
+    artifact: GeneratedArtifact,
+}
+
+/// Scripts longer than this are not cached, so the cache's memory stays bounded.
+const MAX_CACHED_SCRIPT: usize = 64 * 1024;
+
+/// Artifacts by plan and signature (see [`PySparkBackend`]'s `generate`).
+static GENERATED: SlotCache<Generated, 32> = SlotCache::new();
+
+/// Picks the slot: a few fields that tell plans apart; equality is checked in full.
+fn generation_slot(plan: &ExecutionPlan, sig: &StateSignature) -> u64 {
+    let mut h = FastHasher::default();
+    plan.signature_hash.hash(&mut h);
+    plan.target.hash(&mut h);
+    plan.write_mode.as_str().hash(&mut h);
+    plan.steps.len().hash(&mut h);
+    for d in &plan.datasets {
+        d.name.hash(&mut h);
+        d.columns.as_ref().map_or(0, Vec::len).hash(&mut h);
+    }
+    sig.domain.hash(&mut h);
+    sig.datasets.len().hash(&mut h);
+    h.finish()
+}
+
+fn generate_cached<const N: usize>(
+    cache: &SlotCache<Generated, N>,
+    plan: &ExecutionPlan,
+    signature: &StateSignature,
+) -> Result<GeneratedArtifact, CodegenError> {
+    let slot = generation_slot(plan, signature);
+    if let Some(hit) = cache.get(slot, |g| g.plan == *plan && g.signature == *signature) {
+        return Ok(hit.artifact.clone());
+    }
+    let artifact = generate_uncached(plan, signature)?;
+    if artifact
+        .files
+        .iter()
+        .map(|f| f.content.len())
+        .sum::<usize>()
+        <= MAX_CACHED_SCRIPT
+    {
+        cache.insert(
+            slot,
+            Generated {
+                plan: plan.clone(),
+                signature: signature.clone(),
+                artifact: artifact.clone(),
+            },
+        );
+    }
+    Ok(artifact)
+}
+
+/// What `generate` returns, computed every time.
+fn generate_uncached(
+    plan: &ExecutionPlan,
+    signature: &StateSignature,
+) -> Result<GeneratedArtifact, CodegenError> {
+    check_all(signature, plan)?;
+    let (content, step_code) = PySparkBackend.script(plan, signature)?;
+    Ok(GeneratedArtifact::for_plan(
+        "pyspark",
+        Language::Pyspark,
+        plan,
+        vec![GeneratedFile {
+            path: format!("{}.py", plan.target),
+            content,
+        }],
+        step_code,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,6 @@
 //! compiled dbt model through sqlparser's AST, PySpark through a Python tokenizer. Fault
 //! codes follow docs/compatibility.md#static-validation-codes; faults are family `static_safety_faults`.
 
-mod cache;
 pub mod jinja;
 pub mod python;
 pub mod sql;

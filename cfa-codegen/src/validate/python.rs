@@ -10,11 +10,11 @@
 //! and by everything of the signature and contract the checks read; see
 //! [`validate_pyspark_with`].
 
-use super::cache::{SlotCache, hash_of};
 use super::{
     SchemaContract, StaticValidationResult, fault, forbidden_column_fault, merge_required,
     missing_merge_fault, missing_partition_fault, protected_pii, raw_pii_fault,
 };
+use crate::cache::{SlotCache, hash_of};
 use cfa_types::{Fault, FaultSeverity, StateSignature, TargetLayer};
 use std::borrow::Cow;
 
