@@ -324,9 +324,10 @@ impl Backend for PySparkBackend {
         }
     }
 
-    /// Generation is a pure function of the plan and the signature, so artifacts are
-    /// cached (32 entries, scripts up to 64 KiB, shared by all threads) by both, compared
-    /// in full; a refusal is never cached, so a hostile input is checked every time.
+    /// Generation is a pure function of the plan and the signature's domain, datasets
+    /// and partition columns, so artifacts are cached (32 entries, scripts up to 64 KiB,
+    /// shared by all threads) by those, compared in full; a refusal is never cached, so a
+    /// hostile input is checked every time.
     fn generate(
         &self,
         plan: &ExecutionPlan,
@@ -344,10 +345,63 @@ impl Backend for PySparkBackend {
     }
 }
 
+/// What generation reads of a signature: the identifiers [`check_all`] checks (domain,
+/// datasets, `constraints.partition_by`) and the dataset sizes the join strategy looks
+/// at. Nothing else of it (intent id, raw intent, execution context, ...) reaches code.
+#[derive(Debug, Clone, PartialEq)]
+struct SignatureView {
+    domain: String,
+    datasets: Vec<cfa_types::DatasetRef>,
+    partition_by: Vec<String>,
+}
+
+impl SignatureView {
+    fn matches(&self, sig: &StateSignature) -> bool {
+        self.domain == sig.domain
+            && self.datasets == sig.datasets
+            && self.partition_by == sig.constraints.partition_by
+    }
+
+    fn of(sig: &StateSignature) -> Self {
+        SignatureView {
+            domain: sig.domain.clone(),
+            datasets: sig.datasets.clone(),
+            partition_by: sig.constraints.partition_by.clone(),
+        }
+    }
+}
+
+/// Whether two plans give the same code: every field but `intent_id`, which code
+/// generation never reads (it differs per request). The destructuring is exhaustive, so
+/// a new plan field has to be placed on one side or the other here.
+fn same_code_plan(a: &ExecutionPlan, b: &ExecutionPlan) -> bool {
+    let ExecutionPlan {
+        signature_hash,
+        intent_id: _,
+        target,
+        consistency_unit,
+        write_mode,
+        idempotent,
+        datasets,
+        output_columns,
+        steps,
+        metadata,
+    } = a;
+    *signature_hash == b.signature_hash
+        && *target == b.target
+        && *consistency_unit == b.consistency_unit
+        && *write_mode == b.write_mode
+        && *idempotent == b.idempotent
+        && *datasets == b.datasets
+        && *output_columns == b.output_columns
+        && *steps == b.steps
+        && *metadata == b.metadata
+}
+
 /// An artifact and the inputs it was generated from.
 struct Generated {
     plan: ExecutionPlan,
-    signature: StateSignature,
+    signature: SignatureView,
     artifact: GeneratedArtifact,
 }
 
@@ -379,7 +433,9 @@ fn generate_cached<const N: usize>(
     signature: &StateSignature,
 ) -> Result<GeneratedArtifact, CodegenError> {
     let slot = generation_slot(plan, signature);
-    if let Some(hit) = cache.get(slot, |g| g.plan == *plan && g.signature == *signature) {
+    if let Some(hit) = cache.get(slot, |g| {
+        same_code_plan(&g.plan, plan) && g.signature.matches(signature)
+    }) {
         return Ok(hit.artifact.clone());
     }
     let artifact = generate_uncached(plan, signature)?;
@@ -394,7 +450,7 @@ fn generate_cached<const N: usize>(
             slot,
             Generated {
                 plan: plan.clone(),
-                signature: signature.clone(),
+                signature: SignatureView::of(signature),
                 artifact: artifact.clone(),
             },
         );

@@ -56,7 +56,7 @@ fn holds<const N: usize>(
 ) -> bool {
     cache
         .get(generation_slot(plan, sig), |g| {
-            g.plan == *plan && g.signature == *sig
+            same_code_plan(&g.plan, plan) && g.signature.matches(sig)
         })
         .is_some()
 }
@@ -155,5 +155,52 @@ fn the_generation_cache_stays_bounded() {
             assert_eq!(got, generate_uncached(&p, &sig).unwrap());
         }
         assert!(cache.occupied() <= 8);
+    }
+}
+
+#[test]
+fn fields_generation_does_not_read_share_an_entry_and_the_rest_miss() {
+    let cache: SlotCache<Generated, 32> = SlotCache::new();
+    for (plan, sig) in inputs() {
+        let first = generate_cached(&cache, &plan, &sig).unwrap();
+        // Per-request fields: not read by generation, so the same code, from the cache.
+        let mut v = serde_json::to_value(&sig).unwrap();
+        v["intent_id"] = json!("another-intent-id");
+        v["source_intent_raw"] = json!("some other words");
+        v["intent"] = json!("something_else");
+        v["execution_context"]["policy_bundle_version"] = json!("v9");
+        v["constraints"]["no_pii_raw"] = json!(!sig.constraints.no_pii_raw);
+        let other = StateSignature::from_value(&v).unwrap();
+        assert_ne!(other, sig);
+        assert_eq!(generate_uncached(&plan, &other).unwrap(), first);
+        assert!(holds(&cache, &plan, &other));
+        assert_eq!(generate_cached(&cache, &plan, &other).unwrap(), first);
+        // Another request's plan of the same signature: same code, from the cache.
+        let mut again = plan.clone();
+        again.intent_id = "another-intent-id".into();
+        assert_eq!(generate_uncached(&again, &sig).unwrap(), first);
+        assert!(holds(&cache, &again, &sig));
+        assert_eq!(generate_cached(&cache, &again, &sig).unwrap(), first);
+        // What generation reads: each change misses.
+        let mut changed = Vec::new();
+        let mut c = sig.clone();
+        c.domain.push_str("_x");
+        changed.push(c);
+        let mut c = sig.clone();
+        c.constraints.partition_by.push("processing_date".into());
+        changed.push(c);
+        let mut c = sig.clone();
+        c.datasets[0].merge_keys.push("extra_key".into());
+        changed.push(c);
+        let mut c = sig.clone();
+        c.datasets[0].pii_columns.push("extra_pii".into());
+        changed.push(c);
+        for c in changed {
+            assert!(!holds(&cache, &plan, &c));
+            assert_eq!(
+                generate_cached(&cache, &plan, &c),
+                generate_uncached(&plan, &c)
+            );
+        }
     }
 }
