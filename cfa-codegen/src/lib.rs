@@ -5,6 +5,13 @@
 //! tokenizer for PySpark ([`validate`]). It must NOT know about policy rules, execution,
 //! audit or I/O: artifacts live in memory and the caller writes them.
 //!
+//! Repeated work is memoised in small, bounded, thread-safe in-process caches whose keys
+//! are compared in full: PySpark artifacts by what generation reads of the plan and the
+//! signature, PySpark validation results by the script after its leading comment lines
+//! (so a stamped [`Provenance`] header shares the entry of its script) and by what the
+//! checks read, artifact hashes by the hashed content. A hit is what the uncached path
+//! returns; refusals and untokenizable scripts are never cached.
+//!
 //! # Example
 //!
 //! ```
