@@ -594,9 +594,17 @@ impl NewEvent {
     /// each string once for both the hashed payload and the line. Same bytes as
     /// `seal(previous_hash)` followed by [`AuditEvent::to_jsonl_line`].
     pub fn seal_with_line(self, previous_hash: &str) -> (AuditEvent, String) {
-        let mut line = String::with_capacity(self.line_capacity_hint(previous_hash));
-        let event = self.seal_into(previous_hash, &mut line);
-        (event, line)
+        // The line is written into a reused buffer and copied out at its exact size:
+        // cheaper than guessing a capacity and growing it.
+        let (event_hash, line) = with_scratch(|scratch| {
+            let mut line = std::mem::take(&mut scratch.line);
+            line.clear();
+            let hash = self.write_line(previous_hash, &mut line, scratch);
+            let out = line.as_str().to_owned();
+            scratch.line = line;
+            (hash, out)
+        });
+        (self.into_sealed(event_hash, previous_hash), line)
     }
 
     /// [`NewEvent::seal_with_line`] that appends the line (without the newline) to
@@ -609,6 +617,11 @@ impl NewEvent {
     /// per-thread buffer that is reused from call to call.
     pub fn seal_into(self, previous_hash: &str, line: &mut String) -> AuditEvent {
         let event_hash = with_scratch(|scratch| self.write_line(previous_hash, line, scratch));
+        self.into_sealed(event_hash, previous_hash)
+    }
+
+    /// The sealed event, given its hash.
+    fn into_sealed(self, event_hash: String, previous_hash: &str) -> AuditEvent {
         AuditEvent {
             intent_id: self.intent_id,
             stage: self.stage,
@@ -620,20 +633,6 @@ impl NewEvent {
             event_hash,
             previous_hash: previous_hash.to_owned(),
         }
-    }
-
-    /// A capacity for the line that is enough for events without many escapes.
-    fn line_capacity_hint(&self, previous_hash: &str) -> usize {
-        // The nine keys with their separators take 150 bytes; details are guessed at
-        // 64 bytes apiece on top of their share of 256.
-        let strings = self.intent_id.len()
-            + self.stage.len()
-            + self.event_type.len()
-            + self.outcome.len()
-            + self.policy_bundle_version.len()
-            + self.timestamp.len()
-            + previous_hash.len();
-        256 + strings + 64 * self.details.len() + 64
     }
 
     /// Appends the JSONL line to `line` and returns the event hash.
@@ -738,14 +737,28 @@ enum Text {
 /// One detail: its raw key (in [`Scratch::keys`], for sorting) and its text.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// The key's first eight bytes, big-endian, zero-padded: comparing two of these
+    /// orders keys like comparing the keys, except that equal prefixes need the keys.
+    prefix: u64,
     key: Range<usize>,
     text: Text,
+}
+
+/// [`Entry::prefix`] of `key`.
+fn key_prefix(key: &str) -> u64 {
+    let mut first = [0u8; 8];
+    for (slot, b) in first.iter_mut().zip(key.bytes()) {
+        *slot = b;
+    }
+    u64::from_be_bytes(first)
 }
 
 /// Buffers reused by every seal on a thread, so sealing allocates only what it
 /// returns once they have grown to an event's size.
 #[derive(Debug, Default)]
 struct Scratch {
+    /// The line of [`NewEvent::seal_with_line`] before it is copied out.
+    line: String,
     /// The hashed payload.
     payload: String,
     /// Sorted-style detail texts that are not in the line.
@@ -759,6 +772,7 @@ struct Scratch {
 impl Scratch {
     const fn new() -> Self {
         Self {
+            line: String::new(),
             payload: String::new(),
             texts: String::new(),
             keys: String::new(),
@@ -777,6 +791,7 @@ impl Scratch {
         let start = self.keys.len();
         self.keys.push_str(key);
         self.entries.push(Entry {
+            prefix: key_prefix(key),
             key: start..self.keys.len(),
             text,
         });
@@ -789,7 +804,8 @@ impl Scratch {
         let keys = self.keys.as_str();
         let key = |e: &Entry| keys.get(e.key.clone()).unwrap_or_default();
         // Map keys are distinct, so an unstable sort gives the one sorted order.
-        self.entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        self.entries
+            .sort_unstable_by(|a, b| a.prefix.cmp(&b.prefix).then_with(|| key(a).cmp(key(b))));
         for (n, e) in self.entries.iter().enumerate() {
             if n > 0 {
                 out.push_str(", ");
@@ -818,7 +834,10 @@ const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
     let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
     let out = f(&mut scratch);
-    let kept = scratch.payload.capacity() + scratch.texts.capacity() + scratch.keys.capacity();
+    let kept = scratch.line.capacity()
+        + scratch.payload.capacity()
+        + scratch.texts.capacity()
+        + scratch.keys.capacity();
     if kept <= SCRATCH_KEEP_BYTES {
         let _ = SCRATCH.try_with(|cell| cell.set(scratch));
     }
@@ -998,6 +1017,42 @@ mod tests {
             other.clone().seal_with_line("").1
         );
         assert_ne!(small.seal("").event_hash, other.seal("").event_hash);
+    }
+
+    #[test]
+    fn keys_sharing_their_first_bytes_sort_by_the_whole_key() {
+        let keys = [
+            "policy_bundle_version",
+            "policy_bundle_hash",
+            "policy_b",
+            "policy_",
+            "policy",
+            "a",
+            "a\u{0}",
+            "a\u{0}b",
+            "ab",
+            "",
+            "\u{e9}t\u{e9}",
+            "\u{e9}",
+            "z\u{1F600}",
+            "zz",
+            "abcdefgh",
+            "abcdefgh\u{0}",
+            "abcdefgg\u{ff}",
+        ];
+        let fresh = keys
+            .iter()
+            .fold(NewEvent::new("i", "s", "e", "ok", "t"), |e, k| {
+                e.detail(*k, *k)
+            });
+        assert_fast_paths_agree(&fresh, "");
+        for (a, b) in keys.iter().flat_map(|a| keys.iter().map(move |b| (a, b))) {
+            assert_eq!(
+                key_prefix(a).cmp(&key_prefix(b)).then_with(|| a.cmp(b)),
+                a.cmp(b),
+                "{a:?} vs {b:?}"
+            );
+        }
     }
 
     #[test]

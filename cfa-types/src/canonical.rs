@@ -245,17 +245,22 @@ const fn bytes_equal(w: u64, b: u8) -> u64 {
     bytes_below(w ^ LOW_BITS.wrapping_mul(b as u64), 1)
 }
 
-/// `true` when some byte of the 8-byte word `w` ends a plain run.
-fn word_needs_escape(w: u64, ascii: bool) -> bool {
-    let mut hits = bytes_below(w, 0x20) | bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+/// The high bit set in each byte of `w` that ends a plain run, and possibly in some
+/// that do not (a carry or borrow can flag a byte above a real hit): a word with no
+/// bit set holds no stop, a word with one is rescanned byte by byte.
+fn escape_hits(w: u64, ascii: bool) -> u64 {
+    let hits = bytes_below(w, 0x20) | bytes_equal(w, b'"') | bytes_equal(w, b'\\');
     if ascii {
-        hits |= (w & HIGH_BITS) | bytes_equal(w, 0x7f);
+        // 0x7f and up: the high bit, or the high bit once one is added (0x7f only;
+        // the carry out of an 0xff byte lands above a byte that is flagged anyway).
+        hits | ((w | w.wrapping_add(LOW_BITS)) & HIGH_BITS)
+    } else {
+        hits
     }
-    hits != 0
 }
 
-/// How many leading bytes of `bytes` need no escaping: eight bytes at a time, then
-/// byte by byte through the table inside the first word that holds a stop.
+/// How many leading bytes of `bytes` need no escaping: sixteen bytes (two words) at
+/// a time, then byte by byte through the table from the first pair that holds a stop.
 fn plain_run(bytes: &[u8], ascii: bool) -> usize {
     let table = if ascii {
         &ESCAPE_ASCII
@@ -263,18 +268,26 @@ fn plain_run(bytes: &[u8], ascii: bool) -> usize {
         &ESCAPE_UNICODE
     };
     let stops = |b: &u8| table.get(usize::from(*b)).copied().unwrap_or(true);
-    let mut words = bytes.chunks_exact(8);
+    let mut pairs = bytes.chunks_exact(16);
     let mut at = 0;
-    for word in words.by_ref() {
-        let Ok(w) = <[u8; 8]>::try_from(word) else {
+    for pair in pairs.by_ref() {
+        let (Some(lo), Some(hi)) = (pair.first_chunk::<8>(), pair.last_chunk::<8>()) else {
             break;
         };
-        if word_needs_escape(u64::from_le_bytes(w), ascii) {
-            return at + word.iter().position(stops).unwrap_or(word.len());
+        let hits = escape_hits(u64::from_le_bytes(*lo), ascii)
+            | escape_hits(u64::from_le_bytes(*hi), ascii);
+        if hits != 0 {
+            return at + pair.iter().position(stops).unwrap_or(pair.len());
         }
+        at += 16;
+    }
+    let rest = pairs.remainder();
+    if let Some(lo) = rest.first_chunk::<8>()
+        && escape_hits(u64::from_le_bytes(*lo), ascii) == 0
+    {
         at += 8;
     }
-    let rest = words.remainder();
+    let rest = bytes.get(at..).unwrap_or_default();
     at + rest.iter().position(stops).unwrap_or(rest.len())
 }
 
@@ -360,6 +373,60 @@ impl std::fmt::Write for StackText {
     }
 }
 
+/// Powers of ten for [`write_short_decimal`], and the magnitude below which a value
+/// with that many decimals is handled there: `2^50 / 10^k`, so that one unit in the
+/// last place of the value is at most a quarter of `10^-k`.
+const SHORT_DECIMALS: [(f64, f64); 4] = [
+    (10.0, TWO_POW_50 / 10.0),
+    (100.0, TWO_POW_50 / 100.0),
+    (1_000.0, TWO_POW_50 / 1_000.0),
+    (10_000.0, TWO_POW_50 / 10_000.0),
+];
+
+/// 2^50.
+const TWO_POW_50: f64 = 1_125_899_906_842_624.0;
+
+/// Writes `x` (finite, not integral) when it is `m / 10^k` for an integer `m` and
+/// `k` ≤ 4 decimals, like `4000.5` or `0.25`, and returns whether it did.
+///
+/// Why this is `repr(x)`: `m / 10^k` is divided exactly rounded (both are exact
+/// doubles), so when it equals `x` the text `m·10^-k` reads back as `x`. Below the
+/// magnitude bound one ulp of `x` is under a quarter of `10^-k`, so for every `j` ≤ `k`
+/// at most one `j`-decimal text reads back as `x`, the nearest one, which is what
+/// `round(x·10^j)` finds; trying `k` = 1, 2, … therefore stops at the shortest text,
+/// the one `repr` prints, and it is unique, so there is no tie to break. Such values
+/// lie in [1e-4, 1e16), where `repr` is positional.
+fn write_short_decimal(out: &mut String, x: f64) -> bool {
+    let abs = x.abs();
+    for (scale, limit) in &SHORT_DECIMALS {
+        if abs >= *limit {
+            return false;
+        }
+        let m = (abs * scale).round();
+        if m / scale != abs {
+            continue;
+        }
+        // m < 2^50, exact in a u64.
+        let m = m as u64;
+        let scale = *scale as u64;
+        if x < 0.0 {
+            out.push('-');
+        }
+        write_u64(out, m / scale);
+        out.push('.');
+        let frac = m % scale;
+        // Leading zeros of the k + 1 decimals.
+        let mut pad = scale / 10;
+        while pad > 1 && frac < pad {
+            out.push('0');
+            pad /= 10;
+        }
+        write_u64(out, frac);
+        return true;
+    }
+    false
+}
+
 /// Python `repr(float)`: the shortest text that round-trips, positional for
 /// exponents in [-4, 16), scientific (`1e-05`, `1e+16`) otherwise, integral values
 /// keeping `.0`. NaN and infinities render as Python's `NaN`, `Infinity`, `-Infinity`.
@@ -385,6 +452,9 @@ pub fn write_py_float(out: &mut String, x: f64) {
     if x.fract() == 0.0 && x.abs() < 1e16 {
         write_i64(out, x as i64);
         return out.push_str(".0");
+    }
+    if write_short_decimal(out, x) {
+        return;
     }
     // Rust's `{:e}` gives the shortest round-trip digit count, but on exact ties it may
     // pick a different digit string than CPython; re-render with that many digits,
@@ -628,6 +698,17 @@ mod tests {
             proptest::prop_assert_eq!(py_float_repr(x), reference_float(x));
             let small = (i % 100_000) as f64 / 8.0;
             proptest::prop_assert_eq!(py_float_repr(small), reference_float(small));
+        }
+
+        #[test]
+        fn short_decimals_render_like_the_heap_version(
+            m in -2_000_000_000_000_000i64..2_000_000_000_000_000,
+            k in 0u32..7,
+            small in -100_000i64..100_000,
+        ) {
+            for x in [m as f64 / 10f64.powi(k as i32), small as f64 / 10f64.powi(k as i32)] {
+                proptest::prop_assert_eq!(py_float_repr(x), reference_float(x), "{:?}", x);
+            }
         }
 
         #[test]
