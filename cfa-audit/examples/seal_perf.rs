@@ -8,6 +8,10 @@
 //! instruction counting under `valgrind --tool=callgrind`: `seal` (default) builds
 //! and seals, `build` only builds; the difference divided by n is the seal's cost.
 //! Mode `hash` times only the SHA-256 of the event's payload: the floor of a seal.
+//! Modes `emit` and `emit-reserved` time building a kernel-style event (details
+//! handed over as `(&str, Value)` pairs, then ids and the bundle) and sealing it,
+//! one detail at a time into a growing map or through `with_capacity` +
+//! `details_from`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -52,6 +56,53 @@ fn typical() -> NewEvent {
     e
 }
 
+/// The details a kernel phase hands over, as `(key, value)` pairs.
+fn kernel_details() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            "signature_hash",
+            "e1fc764a6d33a9efc69ddaae611407ccef2ff5ddb0e3d9969b0df69422907649".into(),
+        ),
+        ("replan_count", 0.into()),
+        ("warnings", false.into()),
+        ("blocked_reason", "".into()),
+        (
+            "faults",
+            serde_json::json!(["FINOPS_MISSING_TEMPORAL_PREDICATE"]),
+        ),
+    ]
+}
+
+/// Builds a kernel-style event from `details` (`reserved`: through the sized builder).
+fn kernel_event(details: Vec<(&'static str, serde_json::Value)>, reserved: bool) -> NewEvent {
+    let (id, phase, kind, outcome, ts) = (
+        "11111111-2222-3333-4444-555555555555",
+        "validate",
+        "final_decision",
+        "approved",
+        "2026-01-01T00:00:00.123456+00:00",
+    );
+    let ev = if reserved {
+        let n = details.len() + 4;
+        NewEvent::with_capacity(id, phase, kind, outcome, ts, n).details_from(details)
+    } else {
+        let mut ev = NewEvent::new(id, phase, kind, outcome, ts);
+        for (key, value) in details {
+            ev.details.insert(key.to_owned(), value);
+        }
+        ev
+    };
+    ev.detail("decision_id", "0b9f3c2e-8f7a-4c1d-9e2b-5a6d7c8e9f01")
+        .detail(
+            "content_hash",
+            "195b9fb1afa73b94aef907c6a0522d7f3a631e8c39dd04abe7ac3f04b205c347",
+        )
+        .with_bundle(
+            "prod-v1.0",
+            "cb8c1f1bad935154b874cd3b4e66161a4281a9fabc136f57417abce66f1f4f58",
+        )
+}
+
 const PREV: &str = "3b69998684daee0e632ea8bc5f8c513797582da3414f9748653ff1b7f0ab3f6e";
 
 fn main() {
@@ -76,6 +127,25 @@ fn main() {
         let k = batch.min(n - done);
         let events: Vec<NewEvent> = (0..k).map(|_| proto.clone()).collect();
         let t = Instant::now();
+        if let Some(reserved) = match mode {
+            "emit" => Some(false),
+            "emit-reserved" => Some(true),
+            _ => None,
+        } {
+            drop(events);
+            let inputs: Vec<_> = (0..k).map(|_| kernel_details()).collect();
+            let t = Instant::now();
+            for d in inputs {
+                let (sealed, line) = kernel_event(d, reserved).seal_with_line(black_box(PREV));
+                bytes += line.len();
+                black_box((sealed, line));
+            }
+            let per = t.elapsed().as_secs_f64() * 1e9 / k as f64;
+            per_batch.push(per);
+            total += per * k as f64;
+            done += k;
+            continue;
+        }
         if mode == "build" {
             black_box(events);
         } else if mode == "hash" {

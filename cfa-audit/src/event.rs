@@ -552,6 +552,35 @@ impl NewEvent {
         }
     }
 
+    /// [`NewEvent::new`] with room for `details` details, so that adding them never
+    /// grows the map (a builder that knows its detail count, like the kernel's
+    /// per-phase events, saves the map's reallocations).
+    pub fn with_capacity(
+        intent_id: impl Into<String>,
+        stage: impl Into<String>,
+        event_type: impl Into<String>,
+        outcome: impl Into<String>,
+        timestamp: impl Into<String>,
+        details: usize,
+    ) -> Self {
+        let mut event = Self::new(intent_id, stage, event_type, outcome, timestamp);
+        event.details = Map::with_capacity(details);
+        event
+    }
+
+    /// Adds (or replaces) every `(key, value)` of `details`, in order, as
+    /// [`NewEvent::detail`] would one by one.
+    #[must_use]
+    pub fn details_from<K: Into<String>>(
+        mut self,
+        details: impl IntoIterator<Item = (K, Value)>,
+    ) -> Self {
+        for (key, value) in details {
+            self.details.insert(key.into(), value);
+        }
+        self
+    }
+
     /// Adds (or replaces) one detail, keeping insertion order.
     #[must_use]
     pub fn detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -1072,6 +1101,29 @@ mod tests {
         assert_eq!(
             e.event_hash,
             "3b69998684daee0e632ea8bc5f8c513797582da3414f9748653ff1b7f0ab3f6e"
+        );
+    }
+
+    #[test]
+    fn capacity_and_bulk_details_build_the_same_event() {
+        let one_by_one = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("b", 1)
+            .detail("a", "x")
+            .detail("b", 2)
+            .with_bundle("v1", "h");
+        let bulk = NewEvent::with_capacity("i", "s", "e", "ok", "t", 8)
+            .details_from([("b", Value::from(1)), ("a", Value::from("x"))])
+            .details_from([("b".to_owned(), Value::from(2))])
+            .with_bundle("v1", "h");
+        assert_eq!(bulk, one_by_one);
+        assert_eq!(
+            bulk.details.keys().collect::<Vec<_>>(),
+            ["b", "a", "policy_bundle_version", "policy_bundle_hash"]
+        );
+        assert_eq!(bulk.seal_with_line("p"), one_by_one.seal_with_line("p"));
+        assert_ne!(
+            NewEvent::with_capacity("i", "s", "e", "ok", "t", 0).details_from([("a", Value::Null)]),
+            NewEvent::with_capacity("i", "s", "e", "ok", "t", 0)
         );
     }
 
