@@ -2,6 +2,9 @@
 
 use cfa_types::canonical::{self, Style};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
+use std::ops::Range;
 
 /// The nine JSONL keys, in the reference's dataclass order.
 pub const FIELDS: [&str; 9] = [
@@ -325,16 +328,37 @@ impl AuditEvent {
     /// The reference's `_compute_hash`: SHA-256 of `json.dumps(payload, sort_keys=True)`
     /// over `intent_id, stage, event_type, outcome, timestamp, previous_hash, details`.
     pub fn compute_hash(&self) -> String {
-        canonical::sha256_hex(self.canonical_payload().as_bytes())
+        with_scratch(|scratch| {
+            let mut payload = std::mem::take(&mut scratch.payload);
+            payload.clear();
+            self.write_payload(&mut payload, scratch);
+            let hash = hash_hex(&payload);
+            scratch.payload = payload;
+            hash
+        })
     }
 
     /// The exact text that is hashed (written field by field, the same bytes as
     /// `canonical_string` of the payload object, without cloning `details`).
     pub fn canonical_payload(&self) -> String {
-        let style = Style::SortedAscii;
         let mut out = String::with_capacity(512);
-        out.push_str("{\"details\": ");
-        write_map(&mut out, &self.details, style);
+        with_scratch(|scratch| self.write_payload(&mut out, scratch));
+        out
+    }
+
+    /// Appends [`AuditEvent::canonical_payload`] to `out`.
+    fn write_payload(&self, out: &mut String, scratch: &mut Scratch) {
+        out.push_str("{\"details\": {");
+        scratch.clear();
+        for (k, v) in &self.details {
+            let start = scratch.texts.len();
+            canonical::write_str(&mut scratch.texts, k, true);
+            scratch.texts.push_str(": ");
+            canonical::write_value(&mut scratch.texts, v, Style::SortedAscii);
+            scratch.push_entry(k, Text::Scratch(start..scratch.texts.len()));
+        }
+        scratch.write_sorted(out, "");
+        out.push('}');
         // The other keys, already in sorted order.
         for (key, value) in [
             ("event_type", &self.event_type),
@@ -344,10 +368,9 @@ impl AuditEvent {
             ("stage", &self.stage),
             ("timestamp", &self.timestamp),
         ] {
-            push_field(&mut out, key, value);
+            push_field(out, key, value);
         }
         out.push('}');
-        out
     }
 
     /// The first top-level value the hash does not cover that differs from its hashed
@@ -529,6 +552,35 @@ impl NewEvent {
         }
     }
 
+    /// [`NewEvent::new`] with room for `details` details, so that adding them never
+    /// grows the map (a builder that knows its detail count, like the kernel's
+    /// per-phase events, saves the map's reallocations).
+    pub fn with_capacity(
+        intent_id: impl Into<String>,
+        stage: impl Into<String>,
+        event_type: impl Into<String>,
+        outcome: impl Into<String>,
+        timestamp: impl Into<String>,
+        details: usize,
+    ) -> Self {
+        let mut event = Self::new(intent_id, stage, event_type, outcome, timestamp);
+        event.details = Map::with_capacity(details);
+        event
+    }
+
+    /// Adds (or replaces) every `(key, value)` of `details`, in order, as
+    /// [`NewEvent::detail`] would one by one.
+    #[must_use]
+    pub fn details_from<K: Into<String>>(
+        mut self,
+        details: impl IntoIterator<Item = (K, Value)>,
+    ) -> Self {
+        for (key, value) in details {
+            self.details.insert(key.into(), value);
+        }
+        self
+    }
+
     /// Adds (or replaces) one detail, keeping insertion order.
     #[must_use]
     pub fn detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -571,89 +623,35 @@ impl NewEvent {
     /// each string once for both the hashed payload and the line. Same bytes as
     /// `seal(previous_hash)` followed by [`AuditEvent::to_jsonl_line`].
     pub fn seal_with_line(self, previous_hash: &str) -> (AuditEvent, String) {
-        let esc = |s: &str| {
-            let mut out = String::with_capacity(s.len() + 2);
-            canonical::write_str(&mut out, s, true);
-            out
-        };
-        // Each detail once: `"key": value` sorted-style, plus the insertion-style text
-        // only when a nested object makes the two differ.
-        let mut entries: Vec<(&String, String, Option<String>)> =
-            Vec::with_capacity(self.details.len());
-        for (k, v) in &self.details {
-            let mut sorted = esc(k);
-            sorted.push_str(": ");
-            let insertion = has_object(v).then(|| {
-                let mut t = sorted.clone();
-                canonical::write_value(&mut t, v, Style::InsertionAscii);
-                t
-            });
-            canonical::write_value(&mut sorted, v, Style::SortedAscii);
-            entries.push((k, sorted, insertion));
-        }
-        let intent_id = esc(&self.intent_id);
-        let stage = esc(&self.stage);
-        let event_type = esc(&self.event_type);
-        let outcome = esc(&self.outcome);
-        let timestamp = esc(&self.timestamp);
-        let previous = esc(previous_hash);
-        let mut line = String::with_capacity(1024);
-        line.push_str("{\"intent_id\": ");
-        line.push_str(&intent_id);
-        for (key, value) in [
-            ("stage", &stage),
-            ("event_type", &event_type),
-            ("outcome", &outcome),
-        ] {
-            line.push_str(", \"");
-            line.push_str(key);
-            line.push_str("\": ");
-            line.push_str(value);
-        }
-        line.push_str(", \"policy_bundle_version\": ");
-        canonical::write_str(&mut line, &self.policy_bundle_version, true);
-        line.push_str(", \"details\": {");
-        for (n, (_, sorted, insertion)) in entries.iter().enumerate() {
-            if n > 0 {
-                line.push_str(", ");
-            }
-            line.push_str(insertion.as_deref().unwrap_or(sorted));
-        }
-        line.push('}');
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut payload = String::with_capacity(line.len());
-        payload.push_str("{\"details\": {");
-        for (n, (_, sorted, _)) in entries.iter().enumerate() {
-            if n > 0 {
-                payload.push_str(", ");
-            }
-            payload.push_str(sorted);
-        }
-        payload.push('}');
-        for (key, value) in [
-            ("event_type", &event_type),
-            ("intent_id", &intent_id),
-            ("outcome", &outcome),
-            ("previous_hash", &previous),
-            ("stage", &stage),
-            ("timestamp", &timestamp),
-        ] {
-            payload.push_str(", \"");
-            payload.push_str(key);
-            payload.push_str("\": ");
-            payload.push_str(value);
-        }
-        payload.push('}');
-        drop(entries);
-        let event_hash = canonical::sha256_hex(payload.as_bytes());
-        line.push_str(", \"timestamp\": ");
-        line.push_str(&timestamp);
-        line.push_str(", \"event_hash\": ");
-        canonical::write_str(&mut line, &event_hash, true);
-        line.push_str(", \"previous_hash\": ");
-        line.push_str(&previous);
-        line.push('}');
-        let event = AuditEvent {
+        // The line is written into a reused buffer and copied out at its exact size:
+        // cheaper than guessing a capacity and growing it.
+        let (event_hash, line) = with_scratch(|scratch| {
+            let mut line = std::mem::take(&mut scratch.line);
+            line.clear();
+            let hash = self.write_line(previous_hash, &mut line, scratch);
+            let out = line.as_str().to_owned();
+            scratch.line = line;
+            (hash, out)
+        });
+        (self.into_sealed(event_hash, previous_hash), line)
+    }
+
+    /// [`NewEvent::seal_with_line`] that appends the line (without the newline) to
+    /// `line` instead of returning a new `String`, so a store can write a batch of
+    /// events into one buffer it reuses. What `line` held before is left as it was.
+    ///
+    /// One pass writes the line; each detail's text is written once and shared by the
+    /// line and the hashed payload (only a value holding an object, whose keys the
+    /// payload sorts, is written a second time), and the payload is assembled in a
+    /// per-thread buffer that is reused from call to call.
+    pub fn seal_into(self, previous_hash: &str, line: &mut String) -> AuditEvent {
+        let event_hash = with_scratch(|scratch| self.write_line(previous_hash, line, scratch));
+        self.into_sealed(event_hash, previous_hash)
+    }
+
+    /// The sealed event, given its hash.
+    fn into_sealed(self, event_hash: String, previous_hash: &str) -> AuditEvent {
+        AuditEvent {
             intent_id: self.intent_id,
             stage: self.stage,
             event_type: self.event_type,
@@ -663,9 +661,216 @@ impl NewEvent {
             timestamp: self.timestamp,
             event_hash,
             previous_hash: previous_hash.to_owned(),
-        };
-        (event, line)
+        }
     }
+
+    /// Appends the JSONL line to `line` and returns the event hash.
+    fn write_line(&self, previous_hash: &str, line: &mut String, scratch: &mut Scratch) -> String {
+        let field = |line: &mut String, key: &str, value: &str| -> Range<usize> {
+            line.push_str(key);
+            let start = line.len();
+            canonical::write_str(line, value, true);
+            start..line.len()
+        };
+        let intent_id = field(line, "{\"intent_id\": ", &self.intent_id);
+        let stage = field(line, ", \"stage\": ", &self.stage);
+        let event_type = field(line, ", \"event_type\": ", &self.event_type);
+        let outcome = field(line, ", \"outcome\": ", &self.outcome);
+        field(
+            line,
+            ", \"policy_bundle_version\": ",
+            &self.policy_bundle_version,
+        );
+        line.push_str(", \"details\": {");
+        scratch.clear();
+        for (n, (k, v)) in self.details.iter().enumerate() {
+            if n > 0 {
+                line.push_str(", ");
+            }
+            let start = line.len();
+            canonical::write_str(line, k, true);
+            line.push_str(": ");
+            if has_object(v) {
+                // The line keeps the object's insertion order, the payload sorts it.
+                let key_end = line.len();
+                canonical::write_value(line, v, Style::InsertionAscii);
+                let sorted = scratch.texts.len();
+                scratch
+                    .texts
+                    .push_str(line.get(start..key_end).unwrap_or_default());
+                canonical::write_value(&mut scratch.texts, v, Style::SortedAscii);
+                scratch.push_entry(k, Text::Scratch(sorted..scratch.texts.len()));
+            } else {
+                canonical::write_value(line, v, Style::SortedAscii);
+                scratch.push_entry(k, Text::Line(start..line.len()));
+            }
+        }
+        line.push('}');
+        let timestamp = field(line, ", \"timestamp\": ", &self.timestamp);
+
+        let mut payload = std::mem::take(&mut scratch.payload);
+        payload.clear();
+        payload.push_str("{\"details\": {");
+        scratch.write_sorted(&mut payload, line);
+        payload.push('}');
+        let text = |r: &Range<usize>| line.get(r.clone()).unwrap_or_default();
+        for (key, value) in [
+            (", \"event_type\": ", text(&event_type)),
+            (", \"intent_id\": ", text(&intent_id)),
+            (", \"outcome\": ", text(&outcome)),
+        ] {
+            payload.push_str(key);
+            payload.push_str(value);
+        }
+        let previous = field(&mut payload, ", \"previous_hash\": ", previous_hash);
+        for (key, value) in [
+            (", \"stage\": ", text(&stage)),
+            (", \"timestamp\": ", text(&timestamp)),
+        ] {
+            payload.push_str(key);
+            payload.push_str(value);
+        }
+        payload.push('}');
+
+        let mut hex = [0u8; 64];
+        canonical::hex_lower_into(&Sha256::digest(payload.as_bytes()), &mut hex);
+        let event_hash = std::str::from_utf8(&hex).unwrap_or_default();
+        // Hex digits need no escaping: the quoted digits are `write_str`'s output.
+        line.push_str(", \"event_hash\": \"");
+        line.push_str(event_hash);
+        line.push_str("\", \"previous_hash\": ");
+        line.push_str(payload.get(previous).unwrap_or_default());
+        line.push('}');
+        let event_hash = event_hash.to_owned();
+        scratch.payload = payload;
+        event_hash
+    }
+}
+
+/// Lowercase hex SHA-256 of `text`.
+fn hash_hex(text: &str) -> String {
+    let mut hex = [0u8; 64];
+    canonical::hex_lower_into(&Sha256::digest(text.as_bytes()), &mut hex);
+    std::str::from_utf8(&hex).unwrap_or_default().to_owned()
+}
+
+/// Where one detail's `"key": value` text (sorted style) is.
+#[derive(Debug, Clone)]
+enum Text {
+    /// In the line being written (no object inside, so both styles agree).
+    Line(Range<usize>),
+    /// In [`Scratch::texts`].
+    Scratch(Range<usize>),
+}
+
+/// One detail: its raw key (in [`Scratch::keys`], for sorting) and its text.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The key's first eight bytes, big-endian, zero-padded: comparing two of these
+    /// orders keys like comparing the keys, except that equal prefixes need the keys.
+    prefix: u64,
+    key: Range<usize>,
+    text: Text,
+}
+
+/// [`Entry::prefix`] of `key`.
+fn key_prefix(key: &str) -> u64 {
+    let mut first = [0u8; 8];
+    for (slot, b) in first.iter_mut().zip(key.bytes()) {
+        *slot = b;
+    }
+    u64::from_be_bytes(first)
+}
+
+/// Buffers reused by every seal on a thread, so sealing allocates only what it
+/// returns once they have grown to an event's size.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The line of [`NewEvent::seal_with_line`] before it is copied out.
+    line: String,
+    /// The hashed payload.
+    payload: String,
+    /// Sorted-style detail texts that are not in the line.
+    texts: String,
+    /// The raw detail keys, back to back.
+    keys: String,
+    /// The details in insertion order (sorted by key before the payload is written).
+    entries: Vec<Entry>,
+}
+
+impl Scratch {
+    const fn new() -> Self {
+        Self {
+            line: String::new(),
+            payload: String::new(),
+            texts: String::new(),
+            keys: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Forgets the previous event's details (keeping the capacity).
+    fn clear(&mut self) {
+        self.texts.clear();
+        self.keys.clear();
+        self.entries.clear();
+    }
+
+    fn push_entry(&mut self, key: &str, text: Text) {
+        let start = self.keys.len();
+        self.keys.push_str(key);
+        self.entries.push(Entry {
+            prefix: key_prefix(key),
+            key: start..self.keys.len(),
+            text,
+        });
+    }
+
+    /// Appends the entries' texts to `out` in key order (code point order, which for
+    /// `str` is byte order, as `json.dumps(sort_keys=True)` sorts), `", "`-separated;
+    /// [`Text::Line`] ranges are read from `line`.
+    fn write_sorted(&mut self, out: &mut String, line: &str) {
+        let keys = self.keys.as_str();
+        let key = |e: &Entry| keys.get(e.key.clone()).unwrap_or_default();
+        // Map keys are distinct, so an unstable sort gives the one sorted order.
+        self.entries
+            .sort_unstable_by(|a, b| a.prefix.cmp(&b.prefix).then_with(|| key(a).cmp(key(b))));
+        for (n, e) in self.entries.iter().enumerate() {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            let text = match &e.text {
+                Text::Line(r) => line.get(r.clone()),
+                Text::Scratch(r) => self.texts.get(r.clone()),
+            };
+            out.push_str(text.unwrap_or_default());
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's [`Scratch`]; taken out while in use, so a nested use (there is
+    /// none today) would start from empty buffers instead of sharing them.
+    static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::new()) };
+}
+
+/// Scratch buffers that grew past this many bytes (an unusually large event) are
+/// dropped after use instead of being kept for the thread's lifetime.
+const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
+
+/// Runs `f` with this thread's scratch buffers (fresh ones while the thread-local is
+/// being torn down).
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    let out = f(&mut scratch);
+    let kept = scratch.line.capacity()
+        + scratch.payload.capacity()
+        + scratch.texts.capacity()
+        + scratch.keys.capacity();
+    if kept <= SCRATCH_KEEP_BYTES {
+        let _ = SCRATCH.try_with(|cell| cell.set(scratch));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -716,6 +921,169 @@ mod tests {
         assert_eq!(line, reference.to_jsonl_line());
     }
 
+    /// The payload object the reference hashes, built as a `Value`.
+    fn payload_value(e: &AuditEvent) -> Value {
+        Value::Object(Map::from_iter([
+            ("intent_id".to_owned(), Value::from(e.intent_id.clone())),
+            ("stage".to_owned(), Value::from(e.stage.clone())),
+            ("event_type".to_owned(), Value::from(e.event_type.clone())),
+            ("outcome".to_owned(), Value::from(e.outcome.clone())),
+            ("timestamp".to_owned(), Value::from(e.timestamp.clone())),
+            (
+                "previous_hash".to_owned(),
+                Value::from(e.previous_hash.clone()),
+            ),
+            ("details".to_owned(), Value::Object(e.details.clone())),
+        ]))
+    }
+
+    /// Checks every fast writer of `fresh` sealed after `prev` against the generic
+    /// canonical forms of the same data.
+    fn assert_fast_paths_agree(fresh: &NewEvent, prev: &str) {
+        let (sealed, line) = fresh.clone().seal_with_line(prev);
+        let reference = fresh.clone().seal(prev);
+        assert_eq!(sealed, reference);
+        let payload = canonical::canonical_string(&payload_value(&sealed));
+        assert_eq!(sealed.canonical_payload(), payload);
+        assert_eq!(sealed.event_hash, canonical::sha256_hex(payload.as_bytes()));
+        assert_eq!(sealed.compute_hash(), sealed.event_hash);
+        let generic_line = canonical::to_string(&sealed.to_value(), Style::InsertionAscii);
+        assert_eq!(line, generic_line);
+        assert_eq!(reference.to_jsonl_line(), generic_line);
+        let mut appended = String::from("earlier\n");
+        let again = fresh.clone().seal_into(prev, &mut appended);
+        assert_eq!(again, sealed);
+        assert_eq!(appended, format!("earlier\n{generic_line}"));
+        assert_eq!(AuditEvent::from_jsonl_line(&line).as_ref(), Ok(&sealed));
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Text with the characters that need escaping, unicode and astral planes.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-d]{0,3}",
+                "[ -~]{0,12}",
+                "[a\"\\\\\n\t\u{1}\u{7f}\u{e9}\u{2014}\u{ffff}\u{1F600}]{0,10}",
+                any::<String>(),
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_filter_map("finite", |f| {
+                    serde_json::Number::from_f64(f).map(Value::Number)
+                }),
+                (-4000i32..4000).prop_map(|i| Value::from(f64::from(i) / 8.0)),
+                text().prop_map(Value::String),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 32, 5, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    vec((text(), inner), 0..5)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn event() -> impl Strategy<Value = NewEvent> {
+            (
+                [text(), text(), text(), text(), text(), text()],
+                vec((text(), value()), 0..10),
+            )
+                .prop_map(
+                    |([intent, stage, event_type, outcome, bundle, ts], details)| {
+                        let mut e = NewEvent::new(intent, stage, event_type, outcome, ts);
+                        e.policy_bundle_version = bundle;
+                        e.details = details.into_iter().collect();
+                        e
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1500))]
+
+            #[test]
+            fn one_pass_seal_matches_the_generic_forms(fresh in event(), prev in text()) {
+                assert_fast_paths_agree(&fresh, &prev);
+            }
+        }
+    }
+
+    #[test]
+    fn scratch_reuse_after_a_large_event_gives_the_small_events_own_answer() {
+        let big = (0..40).fold(NewEvent::new("i", "s", "e", "ok", "t"), |e, n| {
+            e.detail(
+                format!("k{n:02}\u{e9}"),
+                serde_json::json!({"z": [n, {"y": "\u{1F600}", "x": n}], "a": "q\"\\"}),
+            )
+        });
+        let big_hex = "b".repeat(64);
+        assert_fast_paths_agree(&big, &big_hex);
+        // Larger than the buffers the thread keeps: they are dropped, not kept.
+        let huge = NewEvent::new("i", "s", "e", "ok", "t").detail("blob", "x".repeat(100_000));
+        assert_fast_paths_agree(&huge, "");
+        let small = NewEvent::new("i2", "s", "e", "ok", "t2")
+            .detail("b", 1)
+            .detail("a", 2.5);
+        assert_fast_paths_agree(&small, "");
+        assert_fast_paths_agree(&small, &big_hex);
+        // A different input is a different answer, not the last one reused.
+        let other = small.clone().detail("c", Value::Null);
+        assert_ne!(
+            small.clone().seal_with_line("").1,
+            other.clone().seal_with_line("").1
+        );
+        assert_ne!(small.seal("").event_hash, other.seal("").event_hash);
+    }
+
+    #[test]
+    fn keys_sharing_their_first_bytes_sort_by_the_whole_key() {
+        let keys = [
+            "policy_bundle_version",
+            "policy_bundle_hash",
+            "policy_b",
+            "policy_",
+            "policy",
+            "a",
+            "a\u{0}",
+            "a\u{0}b",
+            "ab",
+            "",
+            "\u{e9}t\u{e9}",
+            "\u{e9}",
+            "z\u{1F600}",
+            "zz",
+            "abcdefgh",
+            "abcdefgh\u{0}",
+            "abcdefgg\u{ff}",
+        ];
+        let fresh = keys
+            .iter()
+            .fold(NewEvent::new("i", "s", "e", "ok", "t"), |e, k| {
+                e.detail(*k, *k)
+            });
+        assert_fast_paths_agree(&fresh, "");
+        for (a, b) in keys.iter().flat_map(|a| keys.iter().map(move |b| (a, b))) {
+            assert_eq!(
+                key_prefix(a).cmp(&key_prefix(b)).then_with(|| a.cmp(b)),
+                a.cmp(b),
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
+
     #[test]
     fn sample_line_round_trips_and_hashes() {
         let e = AuditEvent::from_jsonl_line(SAMPLE).unwrap();
@@ -733,6 +1101,29 @@ mod tests {
         assert_eq!(
             e.event_hash,
             "3b69998684daee0e632ea8bc5f8c513797582da3414f9748653ff1b7f0ab3f6e"
+        );
+    }
+
+    #[test]
+    fn capacity_and_bulk_details_build_the_same_event() {
+        let one_by_one = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("b", 1)
+            .detail("a", "x")
+            .detail("b", 2)
+            .with_bundle("v1", "h");
+        let bulk = NewEvent::with_capacity("i", "s", "e", "ok", "t", 8)
+            .details_from([("b", Value::from(1)), ("a", Value::from("x"))])
+            .details_from([("b".to_owned(), Value::from(2))])
+            .with_bundle("v1", "h");
+        assert_eq!(bulk, one_by_one);
+        assert_eq!(
+            bulk.details.keys().collect::<Vec<_>>(),
+            ["b", "a", "policy_bundle_version", "policy_bundle_hash"]
+        );
+        assert_eq!(bulk.seal_with_line("p"), one_by_one.seal_with_line("p"));
+        assert_ne!(
+            NewEvent::with_capacity("i", "s", "e", "ok", "t", 0).details_from([("a", Value::Null)]),
+            NewEvent::with_capacity("i", "s", "e", "ok", "t", 0)
         );
     }
 
