@@ -5,7 +5,7 @@
 use crate::condition::{
     DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, EvalContext, RuleParams, Verdict,
 };
-use cfa_types::validate::py_strip;
+use cfa_types::validate::{py_is_space, py_strip};
 use cfa_types::{DatasetClassification, DatasetRef, Fix, Patch, PatchOp, SharedStr, TargetLayer};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -252,8 +252,11 @@ fn set_true(path: &'static str) -> Patch {
     }
 }
 
+/// `s` unless it is empty after Python `str.strip()` (asked without trimming: a
+/// string is blank when every character is whitespace).
 fn non_blank(s: Option<&String>) -> Option<&str> {
-    s.map(String::as_str).filter(|s| !py_strip(s).is_empty())
+    s.map(String::as_str)
+        .filter(|s| !s.chars().all(py_is_space))
 }
 
 /// The dataset's partition column: the catalog's when the catalog knows one,

@@ -73,8 +73,22 @@ struct Check {
 impl Default for PolicyEngine {
     /// The built-in default ruleset (docs/compatibility.md#default-ruleset), version `v1.0`.
     fn default() -> Self {
-        let (rules, conditions) = defaults::default_rules().into_iter().unzip();
-        Self::compiled(defaults::DEFAULT_VERSION.to_owned(), rules, conditions)
+        let mut rules = Vec::new();
+        let mut checks = Vec::new();
+        for (rule, condition, fault) in defaults::default_rules() {
+            checks.push(Check {
+                target_layer: rule.params.target_layer,
+                condition,
+                fault: Box::new(fault),
+            });
+            rules.push(rule);
+        }
+        PolicyEngine {
+            version: defaults::DEFAULT_VERSION.to_owned(),
+            rules,
+            checks,
+            max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
+        }
     }
 }
 
@@ -94,11 +108,8 @@ impl PolicyEngine {
             .iter()
             .map(|r| registry.build(&r.condition, &r.params))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::compiled(bundle.version, bundle.rules, conditions))
-    }
-
-    fn compiled(version: String, rules: Vec<RuleSpec>, conditions: Vec<CompiledCondition>) -> Self {
-        let checks = rules
+        let checks = bundle
+            .rules
             .iter()
             .zip(conditions)
             .map(|(rule, condition)| Check {
@@ -107,12 +118,12 @@ impl PolicyEngine {
                 fault: Box::new(template(rule)),
             })
             .collect();
-        PolicyEngine {
-            version,
-            rules,
+        Ok(PolicyEngine {
+            version: bundle.version,
+            rules: bundle.rules,
             checks,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
-        }
+        })
     }
 
     /// Sets the replan cap (default 3).
@@ -511,4 +522,39 @@ fn push_decimal(s: &mut String, n: u64) {
         push_decimal(s, n / 10);
     }
     s.push(char::from(b'0' + (n % 10) as u8));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rules_static_faults_are_their_templates() {
+        let e = PolicyEngine::default();
+        assert_eq!(e.checks.len(), e.rules.len());
+        for (check, rule) in e.checks.iter().zip(&e.rules) {
+            assert_eq!(*check.fault, template(rule), "{}", rule.name);
+            assert_eq!(check.target_layer, rule.params.target_layer);
+        }
+        // and a bundle engine's are built from its rules
+        let b = PolicyEngine::builtin("prod-v1").unwrap();
+        for (check, rule) in b.checks.iter().zip(&b.rules) {
+            assert_eq!(*check.fault, template(rule), "{}", rule.name);
+        }
+    }
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        let mut n = 1u64;
+        let mut values = vec![0, u64::MAX, u64::from(u32::MAX) + 1];
+        while let Some(next) = n.checked_mul(10) {
+            values.extend([n - 1, n, n + 1]);
+            n = next;
+        }
+        for v in values {
+            let mut s = String::from("x");
+            push_decimal(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+        }
+    }
 }

@@ -204,20 +204,56 @@ impl<'de> Deserialize<'de> for SharedStr {
     }
 }
 
-/// An immutable list of [`SharedStr`] that clones without allocating (one shared
-/// slice). Behaves as a `Vec<String>` for serde, `==`, `Debug` and iteration.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct SharedList(Option<Arc<[SharedStr]>>);
+/// An immutable list of [`SharedStr`] that clones without allocating: either a
+/// `'static` slice or one reference-counted slice. Behaves as a `Vec<String>` for
+/// serde, `==`, `Debug` and iteration.
+#[derive(Clone)]
+pub struct SharedList(ListRepr);
+
+#[derive(Clone)]
+enum ListRepr {
+    Static(&'static [SharedStr]),
+    Shared(Arc<[SharedStr]>),
+}
 
 impl SharedList {
     /// The empty list; no allocation.
     pub const fn new() -> Self {
-        SharedList(None)
+        SharedList(ListRepr::Static(&[]))
+    }
+
+    /// A list borrowed for the whole program (e.g. a `const` of
+    /// [`SharedStr::from_static`] items): cloning it touches no reference count.
+    pub const fn from_static(items: &'static [SharedStr]) -> Self {
+        SharedList(ListRepr::Static(items))
     }
 
     /// The items.
     pub fn as_slice(&self) -> &[SharedStr] {
-        self.0.as_deref().unwrap_or(&[])
+        match &self.0 {
+            ListRepr::Static(items) => items,
+            ListRepr::Shared(items) => items,
+        }
+    }
+}
+
+impl Default for SharedList {
+    fn default() -> Self {
+        SharedList::new()
+    }
+}
+
+impl PartialEq for SharedList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SharedList {}
+
+impl Hash for SharedList {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 
@@ -258,9 +294,11 @@ impl<T: Into<SharedStr>> FromIterator<T> for SharedList {
 impl<T: Into<SharedStr>> From<Vec<T>> for SharedList {
     fn from(items: Vec<T>) -> Self {
         if items.is_empty() {
-            SharedList(None)
+            SharedList::new()
         } else {
-            SharedList(Some(items.into_iter().map(Into::into).collect()))
+            SharedList(ListRepr::Shared(
+                items.into_iter().map(Into::into).collect(),
+            ))
         }
     }
 }
@@ -365,5 +403,14 @@ mod tests {
         assert_eq!(SharedList::from(Vec::<String>::new()), empty);
         assert_eq!(serde_json::to_string(&empty).unwrap(), "[]");
         assert_eq!(l.clone().as_ptr(), l.as_ptr());
+        const STATIC: &[SharedStr] = &[SharedStr::from_static("a"), SharedStr::from_static("b")];
+        let s = SharedList::from_static(STATIC);
+        assert_eq!(s, l);
+        assert_eq!(format!("{s:?}"), format!("{l:?}"));
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            serde_json::to_string(&l).unwrap()
+        );
+        assert_eq!(s.clone().as_ptr(), STATIC.as_ptr());
     }
 }
