@@ -30,7 +30,7 @@ fn bronze_plain() -> StateSignature {
 }
 
 fn codes(r: &StaticValidationResult) -> Vec<String> {
-    r.faults.iter().map(|f| f.code.clone()).collect()
+    r.faults.iter().map(|f| f.code.to_string()).collect()
 }
 
 fn has(r: &StaticValidationResult, code: &str) -> bool {

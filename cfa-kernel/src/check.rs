@@ -210,8 +210,8 @@ impl PolicyCheckRecord {
             signature_hash: decision.signature_hash.clone(),
             catalog_hash: decision.catalog_hash.clone(),
             policy_bundle_hash: decision.policy_bundle_hash.clone(),
-            faults: r.faults.iter().map(|f| f.code.clone()).collect(),
-            interventions: r.interventions.clone(),
+            faults: r.faults.iter().map(|f| f.code.to_string()).collect(),
+            interventions: r.interventions.iter().map(ToString::to_string).collect(),
             reasoning: r.reasoning.clone(),
             content_hash: decision.content_hash.clone(),
         }

@@ -27,13 +27,13 @@ pub const AUDIT_WRITE_FAILED: &str = "KERNEL_AUDIT_WRITE_FAILED";
 /// A critical, blocking fault raised by the kernel for `phase`.
 pub fn kernel_fault(code: &str, phase: Phase, message: String, remediation: &str) -> Fault {
     Fault {
-        code: code.to_owned(),
+        code: code.into(),
         family: FaultFamily::Environmental,
         severity: FaultSeverity::Critical,
-        stage: phase.as_str().to_owned(),
-        message,
+        stage: phase.as_str().into(),
+        message: message.into(),
         mandatory_action: PolicyAction::Block,
-        remediation: vec![remediation.to_owned()],
+        remediation: vec![remediation].into(),
         detected_before_execution: phase != Phase::Execute,
     }
 }
@@ -45,13 +45,13 @@ pub fn catalog_invalid(issues: &[Issue]) -> Fault {
         vec!["Fix the catalog structure before evaluating governed transitions.".to_owned()];
     remediation.extend(issues.iter().take(5).map(ToString::to_string));
     Fault {
-        code: CATALOG_INVALID.to_owned(),
+        code: CATALOG_INVALID.into(),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::Critical,
-        stage: "catalog_validation".to_owned(),
-        message: "Catalog validation failed.".to_owned(),
+        stage: "catalog_validation".into(),
+        message: "Catalog validation failed.".into(),
         mandatory_action: PolicyAction::Block,
-        remediation,
+        remediation: remediation.into(),
         detected_before_execution: true,
     }
 }

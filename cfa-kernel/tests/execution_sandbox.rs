@@ -357,7 +357,7 @@ fn replans_and_policy_faults_reach_the_execution_record() {
         .unwrap()
         .faults
         .iter()
-        .map(|f| f.code.clone())
+        .map(|f| f.code.to_string())
         .collect();
     for code in &policy_codes {
         assert!(

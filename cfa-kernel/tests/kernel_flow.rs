@@ -798,7 +798,7 @@ impl ExecutionPhase for Exec {
                     stage: "execution".into(),
                     message: "engine busy".into(),
                     mandatory_action: cfa_types::PolicyAction::Block,
-                    remediation: vec![],
+                    remediation: Default::default(),
                     detected_before_execution: true,
                 });
             }
@@ -815,7 +815,7 @@ impl ExecutionPhase for Exec {
                     stage: "runtime_validation".into(),
                     message: "too many nulls".into(),
                     mandatory_action: cfa_types::PolicyAction::Block,
-                    remediation: vec![],
+                    remediation: Default::default(),
                     detected_before_execution: false,
                 });
             }

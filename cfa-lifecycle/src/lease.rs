@@ -39,12 +39,14 @@ pub fn lease_fault(held: &LeaseHeld) -> Fault {
         message: format!(
             "Target '{}' is being written by another intent (holder '{}', lease until {})",
             held.target, held.holder, held.expires_at
-        ),
+        )
+        .into(),
         mandatory_action: PolicyAction::Block,
         remediation: vec![format!(
             "Retry after '{}' finishes or its lease expires",
             held.holder
-        )],
+        )]
+        .into(),
         detected_before_execution: true,
     }
 }

@@ -67,7 +67,7 @@ impl ExecutionRecord {
         duration_seconds: f64,
         faults: &[Fault],
     ) -> Self {
-        let codes: Vec<String> = faults.iter().map(|f| f.code.clone()).collect();
+        let codes: Vec<String> = faults.iter().map(|f| f.code.to_string()).collect();
         ExecutionRecord {
             success: matches!(state, "approved" | "approved_with_warnings"),
             replanned: replan_count > 0,

@@ -5,8 +5,8 @@
 use crate::condition::{
     DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, EvalContext, RuleParams, Verdict,
 };
-use cfa_types::validate::py_strip;
-use cfa_types::{DatasetClassification, DatasetRef, Fix, Patch, TargetLayer};
+use cfa_types::validate::{py_is_space, py_strip};
+use cfa_types::{DatasetClassification, DatasetRef, Fix, Patch, PatchOp, SharedStr, TargetLayer};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -155,46 +155,75 @@ impl BuiltinCondition {
 
     /// The fix that makes the condition stop holding for `ctx`.
     pub fn fix(&self, ctx: &EvalContext<'_>) -> Fix {
+        let mut patches = Vec::new();
+        match self.fix_into(ctx, &mut patches) {
+            Some(reason) => Fix::Manual { reason },
+            None => Fix::Patches { patches },
+        }
+    }
+
+    /// [`BuiltinCondition::fix`] without the intermediate list: adds the fix's patch
+    /// to `patches` unless an equal one is there already, or returns the reason when
+    /// the fix is manual. Allocates nothing for the boolean patches, and nothing when
+    /// the partition patch is already in `patches` (docs/architecture.md#the-decision-path).
+    pub(crate) fn fix_into(
+        &self,
+        ctx: &EvalContext<'_>,
+        patches: &mut Vec<Patch>,
+    ) -> Option<String> {
         let sig = ctx.signature;
         match *self {
-            Self::PiiInProtectedLayer | Self::PiiWithoutPolicy => patch("constraints.no_pii_raw"),
-            Self::MissingMergeKey => patch("constraints.merge_key_required"),
-            Self::EnforceTypesDisabled => patch("constraints.enforce_types"),
+            Self::PiiInProtectedLayer | Self::PiiWithoutPolicy => {
+                push_unique(patches, set_true("constraints.no_pii_raw"));
+                None
+            }
+            Self::MissingMergeKey => {
+                push_unique(patches, set_true("constraints.merge_key_required"));
+                None
+            }
+            Self::EnforceTypesDisabled => {
+                push_unique(patches, set_true("constraints.enforce_types"));
+                None
+            }
             Self::MissingPartition { min_size_gb } => {
-                partition_fix(ctx, |d| needs_partition(d, min_size_gb))
+                partition_fix(ctx, patches, |d| needs_partition(d, min_size_gb))
             }
-            Self::HighVolumeWithoutPartition => {
-                partition_fix(ctx, |d| d.classification == DatasetClassification::HighVolume)
-            }
-            Self::SensitiveWithoutPartition => {
-                partition_fix(ctx, |d| d.classification == DatasetClassification::Sensitive)
-            }
-            Self::ShuffleBudgetExceeded { .. } => partition_fix(ctx, |_| true),
-            Self::CostBudgetExceeded { max_dbu } => Fix::Manual {
-                reason: if max_dbu > 0.0 {
-                    format!(
-                        "the declared ceiling constraints.max_cost_dbu is above the budget of {} DBU; lower it or obtain a budget exception",
-                        cfa_types::canonical::py_float_repr(max_dbu)
-                    )
-                } else {
-                    "constraints.max_cost_dbu must be a positive ceiling; declare the cost the job may spend".into()
-                },
-            },
-            Self::SchemaMismatch => Fix::Manual {
-                reason: match ctx.catalog {
-                    None => "no catalog was given; evaluate with the dataset catalog so the metadata can be checked".into(),
-                    Some(_) => {
-                        "make the datasets' classification, pii_columns and partition_column match the catalog (or update the catalog)".into()
-                    }
-                },
-            },
-            Self::UnauthorizedGoldWrite => Fix::Manual {
-                reason: format!(
-                    "a write to gold needs an approval; obtain one and set constraints.custom.approval_id (intent '{}')",
-                    sig.intent
-                ),
-            },
+            Self::HighVolumeWithoutPartition => partition_fix(ctx, patches, |d| {
+                d.classification == DatasetClassification::HighVolume
+            }),
+            Self::SensitiveWithoutPartition => partition_fix(ctx, patches, |d| {
+                d.classification == DatasetClassification::Sensitive
+            }),
+            Self::ShuffleBudgetExceeded { .. } => partition_fix(ctx, patches, |_| true),
+            Self::CostBudgetExceeded { max_dbu } => Some(if max_dbu > 0.0 {
+                format!(
+                    "the declared ceiling constraints.max_cost_dbu is above the budget of {} DBU; lower it or obtain a budget exception",
+                    cfa_types::canonical::py_float_repr(max_dbu)
+                )
+            } else {
+                "constraints.max_cost_dbu must be a positive ceiling; declare the cost the job may spend".into()
+            }),
+            Self::SchemaMismatch => Some(match ctx.catalog {
+                None => "no catalog was given; evaluate with the dataset catalog so the metadata can be checked".into(),
+                Some(_) => {
+                    "make the datasets' classification, pii_columns and partition_column match the catalog (or update the catalog)".into()
+                }
+            }),
+            Self::UnauthorizedGoldWrite => Some(format!(
+                "a write to gold needs an approval; obtain one and set constraints.custom.approval_id (intent '{}')",
+                sig.intent
+            )),
         }
+    }
+}
+
+/// The path of the partition patch.
+const PARTITION_BY: &str = "constraints.partition_by";
+
+/// Adds `p` unless an equal patch is in `patches` already (the engine's de-duplication).
+pub(crate) fn push_unique(patches: &mut Vec<Patch>, p: Patch) {
+    if !patches.contains(&p) {
+        patches.push(p);
     }
 }
 
@@ -215,14 +244,19 @@ fn cost_exceeded(max_cost_dbu: Option<f64>, max_dbu: f64) -> bool {
     }
 }
 
-fn patch(path: &str) -> Fix {
-    Fix::Patches {
-        patches: vec![Patch::set(path, Value::Bool(true))],
+fn set_true(path: &'static str) -> Patch {
+    Patch {
+        op: PatchOp::Set,
+        path: SharedStr::from_static(path),
+        value: Value::Bool(true),
     }
 }
 
+/// `s` unless it is empty after Python `str.strip()` (asked without trimming: a
+/// string is blank when every character is whitespace).
 fn non_blank(s: Option<&String>) -> Option<&str> {
-    s.map(String::as_str).filter(|s| !py_strip(s).is_empty())
+    s.map(String::as_str)
+        .filter(|s| !s.chars().all(py_is_space))
 }
 
 /// The dataset's partition column: the catalog's when the catalog knows one,
@@ -234,19 +268,20 @@ fn partition_column<'a>(ctx: &EvalContext<'a>, d: &'a DatasetRef) -> Option<&'a 
         .or_else(|| non_blank(d.partition_column.as_ref()))
 }
 
-fn partition_fix(ctx: &EvalContext<'_>, triggers: impl Fn(&DatasetRef) -> bool) -> Fix {
-    let mut cols: Vec<&str> = Vec::new();
-    let mut without: Vec<&str> = Vec::new();
-    for d in ctx.signature.datasets.iter().filter(|d| triggers(d)) {
-        match partition_column(ctx, d) {
-            Some(c) => cols.push(c),
-            None => without.push(d.name.as_str()),
-        }
-    }
-    if cols.is_empty() {
+/// Sets `constraints.partition_by` to the sorted, distinct partition columns of the
+/// datasets that trigger the condition; manual when none of them has one.
+fn partition_fix(
+    ctx: &EvalContext<'_>,
+    patches: &mut Vec<Patch>,
+    triggers: impl Fn(&DatasetRef) -> bool,
+) -> Option<String> {
+    let triggering = || ctx.signature.datasets.iter().filter(|d| triggers(d));
+    let cols = || triggering().filter_map(|d| partition_column(ctx, d));
+    if cols().next().is_none() {
+        let mut without: Vec<&str> = triggering().map(|d| d.name.as_str()).collect();
         without.sort_unstable();
         without.dedup();
-        let reason = match without.as_slice() {
+        return Some(match without.as_slice() {
             [] => "no dataset declares a partition_column; declare constraints.partition_by"
                 .to_owned(),
             [one] => format!(
@@ -256,21 +291,47 @@ fn partition_fix(ctx: &EvalContext<'_>, triggers: impl Fn(&DatasetRef) -> bool) 
                 "datasets {} have no partition_column in the catalog; declare constraints.partition_by",
                 many.join(", ")
             ),
+        });
+    }
+    // The patch this fix would build is there already (another partition condition
+    // fired on the same columns): nothing to build.
+    if patches
+        .iter()
+        .any(|p| p.path == PARTITION_BY && is_sorted_set_of(&p.value, cols))
+    {
+        return None;
+    }
+    let mut values: Vec<Value> = cols().map(|c| Value::String(c.to_owned())).collect();
+    values.sort_unstable_by(|a, b| a.as_str().cmp(&b.as_str()));
+    values.dedup();
+    push_unique(
+        patches,
+        Patch {
+            op: PatchOp::Set,
+            path: SharedStr::from_static(PARTITION_BY),
+            value: Value::Array(values),
+        },
+    );
+    None
+}
+
+/// True when `value` is exactly the array [`partition_fix`] builds from `cols`: strings
+/// in strictly increasing order (so sorted and distinct) forming the same set.
+fn is_sorted_set_of<'a, I: Iterator<Item = &'a str>>(value: &Value, cols: impl Fn() -> I) -> bool {
+    let Some(items) = value.as_array() else {
+        return false;
+    };
+    let mut prev: Option<&str> = None;
+    for item in items {
+        let Some(s) = item.as_str() else {
+            return false;
         };
-        return Fix::Manual { reason };
+        if prev.is_some_and(|p| p >= s) || !cols().any(|c| c == s) {
+            return false;
+        }
+        prev = Some(s);
     }
-    cols.sort_unstable();
-    cols.dedup();
-    Fix::Patches {
-        patches: vec![Patch::set(
-            "constraints.partition_by",
-            Value::Array(
-                cols.into_iter()
-                    .map(|c| Value::String(c.to_owned()))
-                    .collect(),
-            ),
-        )],
-    }
+    cols().all(|c| items.iter().any(|i| i.as_str() == Some(c)))
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {

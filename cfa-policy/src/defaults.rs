@@ -1,24 +1,61 @@
 //! The built-in default ruleset (docs/compatibility.md#default-ruleset), text for text. Rule 3 looks at
-//! high-volume datasets only, so it has a condition of its own.
+//! high-volume datasets only, so it has a condition of its own. The rules' texts are
+//! `'static`, so their faults are built on static strings: a decision clones them
+//! without touching a reference count (docs/architecture.md#the-decision-path).
 
 use crate::builtins::BuiltinCondition;
 use crate::bundle::RuleSpec;
 use crate::condition::RuleParams;
+use crate::engine::STAGE;
 use crate::registry::CompiledCondition;
-use cfa_types::{FaultFamily, FaultSeverity, PolicyAction};
+use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction, SharedList, SharedStr};
 
 /// Version label of the default ruleset.
 pub const DEFAULT_VERSION: &str = "v1.0";
+
+/// A default rule, its compiled condition, and its fault.
+pub(crate) type DefaultRule = (RuleSpec, CompiledCondition, Fault);
+
+const fn s(text: &'static str) -> SharedStr {
+    SharedStr::from_static(text)
+}
+
+/// The remediation steps of each default rule, named after the rule.
+const FORBID_RAW_PII_IN_SILVER_OR_GOLD: &[SharedStr] = &[
+    s("Apply sha256() on PII columns before join"),
+    s("Or use drop() to remove sensitive columns"),
+];
+const REQUIRE_PII_ANONYMIZATION_DECLARATION: &[SharedStr] = &[
+    s("Set constraints.no_pii_raw=True explicitly"),
+    s("Or add PII treatment justification to domain"),
+];
+const REQUIRE_PARTITION_FILTER_FOR_HIGH_VOLUME: &[SharedStr] = &[
+    s("Add constraints.partition_by with temporal column"),
+    s("Example: partition_by: [processing_date]"),
+];
+const WARN_ON_SENSITIVE_WITHOUT_PARTITION: &[SharedStr] =
+    &[s("Add partition_by to limit processing scope.")];
+const REQUIRE_MERGE_KEY_FOR_SILVER_GOLD: &[SharedStr] = &[
+    s("Set constraints.merge_key_required=True"),
+    s("Ensure the Planner uses merge, not append"),
+];
+const ENFORCE_TYPE_CHECKING: &[SharedStr] = &[
+    s("Enable constraints.enforce_types=True"),
+    s("Define expected schema in catalog"),
+];
+const ENFORCE_COST_CEILING: &[SharedStr] =
+    &[s("Set constraints.max_cost_dbu with positive value.")];
 
 fn rule(
     name: &str,
     condition: BuiltinCondition,
     action: PolicyAction,
-    fault_code: &str,
+    fault_code: &'static str,
     severity: FaultSeverity,
-    message: &str,
-    remediation: &[&str],
-) -> (RuleSpec, CompiledCondition) {
+    message: &'static str,
+    remediation: &'static [SharedStr],
+) -> DefaultRule {
+    let family = FaultFamily::Semantic;
     (
         RuleSpec {
             name: name.to_owned(),
@@ -26,17 +63,27 @@ fn rule(
             action,
             fault_code: fault_code.to_owned(),
             severity,
-            family: FaultFamily::Semantic,
+            family,
             message: message.to_owned(),
-            remediation: remediation.iter().map(|s| (*s).to_owned()).collect(),
+            remediation: remediation.iter().map(ToString::to_string).collect(),
             params: RuleParams::default(),
         },
         CompiledCondition::Builtin(condition),
+        Fault {
+            code: s(fault_code),
+            family,
+            severity,
+            stage: s(STAGE),
+            message: s(message),
+            mandatory_action: action,
+            remediation: SharedList::from_static(remediation),
+            detected_before_execution: true,
+        },
     )
 }
 
-/// The seven default rules with their compiled conditions.
-pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
+/// The seven default rules with their compiled conditions and faults.
+pub(crate) fn default_rules() -> Vec<DefaultRule> {
     use BuiltinCondition as C;
     use FaultSeverity::{Critical, High, Warning};
     use PolicyAction::{Block, Replan};
@@ -48,10 +95,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER",
             Critical,
             "PII detected without treatment in write to protected layer.",
-            &[
-                "Apply sha256() on PII columns before join",
-                "Or use drop() to remove sensitive columns",
-            ],
+            FORBID_RAW_PII_IN_SILVER_OR_GOLD,
         ),
         rule(
             "require_pii_anonymization_declaration",
@@ -60,10 +104,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "GOVERNANCE_PII_WITHOUT_POLICY",
             Critical,
             "Datasets with PII present but no_pii_raw=False without justification.",
-            &[
-                "Set constraints.no_pii_raw=True explicitly",
-                "Or add PII treatment justification to domain",
-            ],
+            REQUIRE_PII_ANONYMIZATION_DECLARATION,
         ),
         rule(
             "require_partition_filter_for_high_volume",
@@ -72,10 +113,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "FINOPS_MISSING_TEMPORAL_PREDICATE",
             High,
             "High volume dataset without partition filter \u{2014} full scan risk.",
-            &[
-                "Add constraints.partition_by with temporal column",
-                "Example: partition_by: [processing_date]",
-            ],
+            REQUIRE_PARTITION_FILTER_FOR_HIGH_VOLUME,
         ),
         rule(
             "warn_on_sensitive_without_partition",
@@ -84,7 +122,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "FINOPS_SENSITIVE_WITHOUT_PARTITION",
             Warning,
             "Sensitive dataset without declared partitioning.",
-            &["Add partition_by to limit processing scope."],
+            WARN_ON_SENSITIVE_WITHOUT_PARTITION,
         ),
         rule(
             "require_merge_key_for_silver_gold",
@@ -93,10 +131,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "CONTRACT_MISSING_MERGE_KEY",
             Critical,
             "Write to Silver/Gold without merge_key \u{2014} direct append forbidden.",
-            &[
-                "Set constraints.merge_key_required=True",
-                "Ensure the Planner uses merge, not append",
-            ],
+            REQUIRE_MERGE_KEY_FOR_SILVER_GOLD,
         ),
         rule(
             "enforce_type_checking",
@@ -105,10 +140,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "CONTRACT_TYPE_ENFORCEMENT_DISABLED",
             High,
             "enforce_types=False in write to protected layer.",
-            &[
-                "Enable constraints.enforce_types=True",
-                "Define expected schema in catalog",
-            ],
+            ENFORCE_TYPE_CHECKING,
         ),
         rule(
             "enforce_cost_ceiling",
@@ -117,7 +149,7 @@ pub(crate) fn default_rules() -> Vec<(RuleSpec, CompiledCondition)> {
             "FINOPS_INVALID_COST_CEILING",
             High,
             "max_cost_dbu invalid (must be > 0).",
-            &["Set constraints.max_cost_dbu with positive value."],
+            ENFORCE_COST_CEILING,
         ),
     ]
 }

@@ -1,14 +1,14 @@
 //! `PolicyEngine`: the pure decision (docs/compatibility.md#decisions) over compiled rules, with the
 //! structured fixes of docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions and fail-closed handling of plugin errors.
 
-use crate::builtins::BuiltinCondition;
+use crate::builtins::{BuiltinCondition, push_unique};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults;
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
     Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
-    StateSignature,
+    SharedList, SharedStr, StateSignature, TargetLayer,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -47,22 +47,46 @@ pub struct RuleDescription {
 }
 
 /// A compiled rule set and the replan cap. Cheap to share; evaluation is pure.
+///
+/// Everything a decision repeats from a rule is built once here: the compact list the
+/// evaluation loop walks, and the fault each rule raises, which a decision clones
+/// without allocating (docs/architecture.md#the-decision-path).
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
     version: String,
     rules: Vec<RuleSpec>,
-    conditions: Vec<CompiledCondition>,
+    /// One per rule, in order.
+    checks: Vec<Check>,
     max_replan_attempts: u32,
+}
+
+/// What the evaluation loop needs of a rule, kept small and contiguous: the layer
+/// narrowing, the condition, and the fault the rule raises (boxed, as it is read only
+/// when the rule fires).
+#[derive(Debug, Clone)]
+struct Check {
+    target_layer: Option<TargetLayer>,
+    condition: CompiledCondition,
+    fault: Box<Fault>,
 }
 
 impl Default for PolicyEngine {
     /// The built-in default ruleset (docs/compatibility.md#default-ruleset), version `v1.0`.
     fn default() -> Self {
-        let (rules, conditions) = defaults::default_rules().into_iter().unzip();
+        let mut rules = Vec::new();
+        let mut checks = Vec::new();
+        for (rule, condition, fault) in defaults::default_rules() {
+            checks.push(Check {
+                target_layer: rule.params.target_layer,
+                condition,
+                fault: Box::new(fault),
+            });
+            rules.push(rule);
+        }
         PolicyEngine {
             version: defaults::DEFAULT_VERSION.to_owned(),
             rules,
-            conditions,
+            checks,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
         }
     }
@@ -84,10 +108,20 @@ impl PolicyEngine {
             .iter()
             .map(|r| registry.build(&r.condition, &r.params))
             .collect::<Result<Vec<_>, _>>()?;
+        let checks = bundle
+            .rules
+            .iter()
+            .zip(conditions)
+            .map(|(rule, condition)| Check {
+                target_layer: rule.params.target_layer,
+                condition,
+                fault: Box::new(template(rule)),
+            })
+            .collect();
         Ok(PolicyEngine {
             version: bundle.version,
             rules: bundle.rules,
-            conditions,
+            checks,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
         })
     }
@@ -116,18 +150,14 @@ impl PolicyEngine {
 
     /// A description of every rule, in order.
     pub fn describe_rules(&self) -> Vec<RuleDescription> {
-        self.rules
-            .iter()
-            .zip(&self.conditions)
-            .map(describe)
-            .collect()
+        self.rules.iter().zip(&self.checks).map(describe).collect()
     }
 
     /// The rule that raises fault `code`, if any.
     pub fn explain(&self, code: &str) -> Option<RuleDescription> {
         self.rules
             .iter()
-            .zip(&self.conditions)
+            .zip(&self.checks)
             .find(|(r, _)| r.fault_code == code)
             .map(describe)
     }
@@ -187,13 +217,15 @@ impl PolicyEngine {
             return PolicyResult {
                 action: PolicyAction::Block,
                 faults: vec![Fault {
-                    code: MAX_REPLAN_CODE.to_owned(),
+                    code: SharedStr::from_static(MAX_REPLAN_CODE),
                     family: FaultFamily::Semantic,
                     severity: FaultSeverity::Critical,
-                    stage: STAGE.to_owned(),
-                    message: format!("Max {max} replans exceeded."),
+                    stage: SharedStr::from_static(STAGE),
+                    message: format!("Max {max} replans exceeded.").into(),
                     mandatory_action: PolicyAction::Block,
-                    remediation: vec!["Review the intent manually and fix previous faults.".into()],
+                    remediation: SharedList::from(vec![SharedStr::from_static(
+                        "Review the intent manually and fix previous faults.",
+                    )]),
                     detected_before_execution: true,
                 }],
                 interventions: Vec::new(),
@@ -205,18 +237,19 @@ impl PolicyEngine {
         }
         let ctx = EvalContext { signature, catalog };
         let mut faults: Vec<Fault> = Vec::new();
-        // Index of the rule behind each fault; `None` for a plugin failure.
-        let mut origins: Vec<Option<usize>> = Vec::new();
-        for (i, (rule, cond)) in self.rules.iter().zip(&self.conditions).enumerate() {
-            if rule
-                .params
+        let mut origins = Origins::default();
+        for (i, (check, rule)) in self.checks.iter().zip(&self.rules).enumerate() {
+            if check
                 .target_layer
                 .is_some_and(|l| l != signature.target_layer)
             {
                 continue;
             }
-            let verdict = match cond {
-                CompiledCondition::Builtin(b) => Ok(b.check(&ctx)),
+            let verdict = match &check.condition {
+                CompiledCondition::Builtin(b) => match b.check(&ctx) {
+                    Verdict::Pass => continue,
+                    fired => Ok(fired),
+                },
                 CompiledCondition::Plugin(p) => catch_unwind(AssertUnwindSafe(|| p.check(&ctx)))
                     .unwrap_or_else(|_| {
                         Err(crate::condition::ConditionError::new(
@@ -227,11 +260,13 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    faults.push(fault_of(rule, rule.message.clone()));
+                    faults.push(Fault::clone(&check.fault));
                     origins.push(Some(i));
                 }
                 Ok(Verdict::FireWithNote(note)) => {
-                    faults.push(fault_of(rule, format!("{} ({note})", rule.message)));
+                    let mut fault = Fault::clone(&check.fault);
+                    fault.message = format!("{} ({note})", rule.message).into();
+                    faults.push(fault);
                     origins.push(Some(i));
                 }
                 Err(e) => {
@@ -263,47 +298,50 @@ impl PolicyEngine {
         &self,
         ctx: &EvalContext<'_>,
         faults: &[Fault],
-        origins: &[Option<usize>],
+        origins: &Origins,
     ) -> (Vec<Patch>, Vec<ManualFix>) {
         let mut patches: Vec<Patch> = Vec::new();
         let mut manual = Vec::new();
         // A built-in's fix depends only on the condition and the context, so equal
-        // conditions (common in large bundles) are fixed once.
+        // conditions (common in large bundles) are fixed once. With few faults the
+        // fixes are computed directly: the result is the same, and nothing is cached.
+        let cache = faults.len() > FIX_CACHE_FROM;
         let mut seen: Vec<(BuiltinCondition, Option<String>)> = Vec::new();
-        for (fault, origin) in faults.iter().zip(origins) {
-            let Some(cond) = origin.and_then(|i| self.conditions.get(i)) else {
+        for (fault, origin) in faults.iter().zip(origins.iter()) {
+            let Some(check) = origin.and_then(|i| self.checks.get(i)) else {
                 continue;
             };
-            let fix = match cond {
+            match &check.condition {
                 CompiledCondition::Builtin(b) => {
-                    if let Some((_, reason)) = seen.iter().find(|(c, _)| c == b) {
+                    if cache && let Some((_, reason)) = seen.iter().find(|(c, _)| c == b) {
                         if let Some(reason) = reason {
                             push_manual(&mut manual, fault, reason.clone());
                         }
                         continue;
                     }
-                    let fix = b.fix(ctx);
-                    let reason = match &fix {
-                        Fix::Manual { reason } => Some(reason.clone()),
-                        Fix::Patches { .. } => None,
-                    };
-                    seen.push((*b, reason));
-                    fix
-                }
-                CompiledCondition::Plugin(p) => catch_unwind(AssertUnwindSafe(|| p.fix(ctx)))
-                    .unwrap_or_else(|_| Fix::Manual {
-                        reason: "the condition's fix panicked; change the intent by hand".into(),
-                    }),
-            };
-            match fix {
-                Fix::Patches { patches: ps } => {
-                    for p in ps {
-                        if !patches.contains(&p) {
-                            patches.push(p);
-                        }
+                    let reason = b.fix_into(ctx, &mut patches);
+                    if cache {
+                        seen.push((*b, reason.clone()));
+                    }
+                    if let Some(reason) = reason {
+                        push_manual(&mut manual, fault, reason);
                     }
                 }
-                Fix::Manual { reason } => push_manual(&mut manual, fault, reason),
+                CompiledCondition::Plugin(p) => {
+                    match catch_unwind(AssertUnwindSafe(|| p.fix(ctx))).unwrap_or_else(|_| {
+                        Fix::Manual {
+                            reason: "the condition's fix panicked; change the intent by hand"
+                                .into(),
+                        }
+                    }) {
+                        Fix::Patches { patches: ps } => {
+                            for p in ps {
+                                push_unique(&mut patches, p);
+                            }
+                        }
+                        Fix::Manual { reason } => push_manual(&mut manual, fault, reason),
+                    }
+                }
             }
         }
         (patches, manual)
@@ -319,8 +357,8 @@ fn push_manual(manual: &mut Vec<ManualFix>, fault: &Fault, reason: String) {
     }
 }
 
-fn describe((rule, cond): (&RuleSpec, &CompiledCondition)) -> RuleDescription {
-    let condition = match cond {
+fn describe((rule, check): (&RuleSpec, &Check)) -> RuleDescription {
+    let condition = match &check.condition {
         CompiledCondition::Builtin(b) => b.name().to_owned(),
         CompiledCondition::Plugin(_) => rule.condition.clone(),
     };
@@ -337,35 +375,75 @@ fn describe((rule, cond): (&RuleSpec, &CompiledCondition)) -> RuleDescription {
     }
 }
 
-fn fault_of(rule: &RuleSpec, message: String) -> Fault {
+/// The fault `rule` raises, built once per engine.
+fn template(rule: &RuleSpec) -> Fault {
     Fault {
-        code: rule.fault_code.clone(),
+        code: rule.fault_code.as_str().into(),
         family: rule.family,
         severity: rule.severity,
-        stage: STAGE.to_owned(),
-        message,
+        stage: SharedStr::from_static(STAGE),
+        message: rule.message.as_str().into(),
         mandatory_action: rule.action,
-        remediation: rule.remediation.clone(),
+        remediation: rule.remediation.iter().map(String::as_str).collect(),
         detected_before_execution: true,
     }
 }
 
 fn condition_error_fault(rule: &RuleSpec, error: &str) -> Fault {
     Fault {
-        code: CONDITION_ERROR_CODE.to_owned(),
+        code: SharedStr::from_static(CONDITION_ERROR_CODE),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::Critical,
-        stage: STAGE.to_owned(),
+        stage: SharedStr::from_static(STAGE),
         message: format!(
             "condition '{}' of rule '{}' failed: {error}",
             rule.condition, rule.name
-        ),
+        )
+        .into(),
         mandatory_action: PolicyAction::Block,
-        remediation: vec![format!(
+        remediation: SharedList::from(vec![format!(
             "Fix or remove the condition '{}' before evaluating again.",
             rule.condition
-        )],
+        )]),
         detected_before_execution: true,
+    }
+}
+
+/// From this many faults on, [`PolicyEngine::fixes`] caches the fix of each distinct
+/// built-in condition.
+const FIX_CACHE_FROM: usize = 8;
+
+/// Up to this many remediation steps, interventions are de-duplicated by scanning.
+const SCAN_DEDUP_UP_TO: usize = 32;
+
+/// How many fault origins [`Origins`] holds without allocating.
+const INLINE_ORIGINS: usize = 8;
+
+/// The index of the rule behind each fault (`None` for a plugin failure), in fault
+/// order; the first [`INLINE_ORIGINS`] live inline, so a decision with few faults
+/// allocates nothing for them.
+#[derive(Debug, Default)]
+struct Origins {
+    inline: [Option<usize>; INLINE_ORIGINS],
+    len: usize,
+    spill: Vec<Option<usize>>,
+}
+
+impl Origins {
+    fn push(&mut self, origin: Option<usize>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = origin,
+            None => self.spill.push(origin),
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        self.inline
+            .iter()
+            .take(self.len)
+            .chain(&self.spill)
+            .copied()
     }
 }
 
@@ -385,12 +463,24 @@ fn decide(faults: &[Fault]) -> PolicyAction {
     }
 }
 
-fn interventions(faults: &[Fault]) -> Vec<String> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut out = Vec::new();
-    for step in faults.iter().flat_map(|f| &f.remediation) {
-        if seen.insert(step.as_str()) {
-            out.push(step.clone());
+/// Every remediation step, first occurrence first. Short lists are de-duplicated by
+/// scanning what is kept so far, long ones through a set; both keep the same steps.
+fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
+    let steps = faults.iter().flat_map(|f| &f.remediation);
+    let total: usize = faults.iter().map(|f| f.remediation.len()).sum();
+    let mut out: Vec<SharedStr> = Vec::with_capacity(total);
+    if total <= SCAN_DEDUP_UP_TO {
+        for step in steps {
+            if !out.contains(step) {
+                out.push(step.clone());
+            }
+        }
+    } else {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(total);
+        for step in steps {
+            if seen.insert(step.as_str()) {
+                out.push(step.clone());
+            }
         }
     }
     out
@@ -400,7 +490,8 @@ fn reasoning(action: PolicyAction, faults: &[Fault], replan_count: u32, max: u32
     if faults.is_empty() {
         return "All rules passed. Execution approved.".to_owned();
     }
-    let mut s = String::with_capacity(32 + faults.iter().map(|f| f.code.len() + 2).sum::<usize>());
+    // Room for the fixed parts and a replan counter of two full u32s.
+    let mut s = String::with_capacity(64 + faults.iter().map(|f| f.code.len() + 2).sum::<usize>());
     s.push_str("action=");
     s.push_str(action.as_str());
     s.push_str(" | faults=[");
@@ -413,10 +504,57 @@ fn reasoning(action: PolicyAction, faults: &[Fault], replan_count: u32, max: u32
     s.push(']');
     match action {
         PolicyAction::Replan => {
-            s.push_str(&format!(" | replan {}/{max}", u64::from(replan_count) + 1));
+            s.push_str(" | replan ");
+            push_decimal(&mut s, u64::from(replan_count) + 1);
+            s.push('/');
+            push_decimal(&mut s, u64::from(max));
         }
         PolicyAction::Block => s.push_str(" | TERMINAL"),
         PolicyAction::Approve => {}
     }
     s
+}
+
+/// Appends `n` in decimal, as `{n}` formats it, without the formatting machinery
+/// (the decision path formats one counter per replan).
+fn push_decimal(s: &mut String, n: u64) {
+    if n >= 10 {
+        push_decimal(s, n / 10);
+    }
+    s.push(char::from(b'0' + (n % 10) as u8));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rules_static_faults_are_their_templates() {
+        let e = PolicyEngine::default();
+        assert_eq!(e.checks.len(), e.rules.len());
+        for (check, rule) in e.checks.iter().zip(&e.rules) {
+            assert_eq!(*check.fault, template(rule), "{}", rule.name);
+            assert_eq!(check.target_layer, rule.params.target_layer);
+        }
+        // and a bundle engine's are built from its rules
+        let b = PolicyEngine::builtin("prod-v1").unwrap();
+        for (check, rule) in b.checks.iter().zip(&b.rules) {
+            assert_eq!(*check.fault, template(rule), "{}", rule.name);
+        }
+    }
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        let mut n = 1u64;
+        let mut values = vec![0, u64::MAX, u64::from(u32::MAX) + 1];
+        while let Some(next) = n.checked_mul(10) {
+            values.extend([n - 1, n, n + 1]);
+            n = next;
+        }
+        for v in values {
+            let mut s = String::from("x");
+            push_decimal(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+        }
+    }
 }

@@ -293,19 +293,20 @@ pub fn confirm(resolution: &Resolution, handler: &dyn ConfirmationHandler) -> Co
         approved: false,
         reason: format!("{label} rejected: {why}"),
         fault: Some(Fault {
-            code: code.to_owned(),
+            code: code.into(),
             family: FaultFamily::Semantic,
             severity,
-            stage: CONFIRMATION_STAGE.to_owned(),
+            stage: CONFIRMATION_STAGE.into(),
             message: format!(
                 "Confirmation rejected (mode: {}): {why}",
                 resolution.confirmation_mode
-            ),
+            )
+            .into(),
             mandatory_action: PolicyAction::Block,
             remediation: vec![
                 "Review the intent and resubmit it with explicit datasets, target layer and operation."
                     .to_owned(),
-            ],
+            ].into(),
             detected_before_execution: true,
         }),
     }

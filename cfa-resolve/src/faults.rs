@@ -16,16 +16,17 @@ pub const LOW_CONFIDENCE: &str = "NORMALIZATION_LOW_CONFIDENCE";
 /// `NORMALIZATION_NO_CATALOG_DATASET_MATCH` (critical, block).
 pub fn no_dataset_match_fault() -> Fault {
     Fault {
-        code: NO_CATALOG_DATASET_MATCH.to_owned(),
+        code: NO_CATALOG_DATASET_MATCH.into(),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::Critical,
-        stage: NORMALIZER_STAGE.to_owned(),
+        stage: NORMALIZER_STAGE.into(),
         message: "Strict normalization blocked the intent because no catalog dataset was matched."
-            .to_owned(),
+            .into(),
         mandatory_action: PolicyAction::Block,
         remediation: vec![
             "Reference datasets that exist in the catalog or update the catalog.".to_owned(),
-        ],
+        ]
+        .into(),
         detected_before_execution: true,
     }
 }
@@ -33,19 +34,21 @@ pub fn no_dataset_match_fault() -> Fault {
 /// `NORMALIZATION_LOW_CONFIDENCE` (high, block) for `confidence` below `min_confidence`.
 pub fn low_confidence_fault(confidence: f64, min_confidence: f64) -> Fault {
     Fault {
-        code: LOW_CONFIDENCE.to_owned(),
+        code: LOW_CONFIDENCE.into(),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::High,
-        stage: NORMALIZER_STAGE.to_owned(),
+        stage: NORMALIZER_STAGE.into(),
         message: format!(
             "Strict normalization blocked: confidence {} below {}.",
             fmt2(confidence),
             fmt2(min_confidence)
-        ),
+        )
+        .into(),
         mandatory_action: PolicyAction::Block,
         remediation: vec![
             "Make the requested datasets, target layer, and operation explicit.".to_owned(),
-        ],
+        ]
+        .into(),
         detected_before_execution: true,
     }
 }

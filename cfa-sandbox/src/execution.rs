@@ -254,9 +254,9 @@ mod tests {
             family: FaultFamily::RuntimeBehavioral,
             severity,
             stage: "test".into(),
-            message: String::new(),
+            message: Default::default(),
             mandatory_action: PolicyAction::Approve,
-            remediation: Vec::new(),
+            remediation: Default::default(),
             detected_before_execution: false,
         }
     }

@@ -82,9 +82,9 @@ fn panic_fault(step: &str, reason: &str) -> Fault {
         family: FaultFamily::Environmental,
         severity: FaultSeverity::Critical,
         stage: "sandbox".into(),
-        message: format!("Environmental panic during step '{step}': {reason}"),
+        message: format!("Environmental panic during step '{step}': {reason}").into(),
         mandatory_action: PolicyAction::Block,
-        remediation: vec!["Check the execution environment and re-run the intent".into()],
+        remediation: vec!["Check the execution environment and re-run the intent"].into(),
         detected_before_execution: false,
     }
 }

@@ -87,9 +87,9 @@ fn degraded_fault(failed: usize, total: usize) -> Fault {
         family: FaultFamily::RuntimeBehavioral,
         severity: FaultSeverity::Warning,
         stage: "partial_execution".into(),
-        message: format!("Published in degraded mode: {failed} of {total} steps failed"),
+        message: format!("Published in degraded mode: {failed} of {total} steps failed").into(),
         mandatory_action: PolicyAction::Approve,
-        remediation: vec!["Re-run the failed steps before relying on the output".into()],
+        remediation: vec!["Re-run the failed steps before relying on the output"].into(),
         detected_before_execution: false,
     }
 }
@@ -100,9 +100,9 @@ fn finish_fault(code: &str, e: &SandboxError) -> Fault {
         family: FaultFamily::Environmental,
         severity: FaultSeverity::Critical,
         stage: "sandbox".into(),
-        message: e.to_string(),
+        message: e.to_string().into(),
         mandatory_action: PolicyAction::Block,
-        remediation: vec!["Check the execution environment".into()],
+        remediation: vec!["Check the execution environment"].into(),
         detected_before_execution: false,
     }
 }

@@ -108,9 +108,9 @@ fn env_fault(reason: &str) -> Fault {
         family: FaultFamily::Environmental,
         severity: FaultSeverity::Critical,
         stage: "sandbox".into(),
-        message: format!("PostgreSQL is not available: {reason}"),
+        message: format!("PostgreSQL is not available: {reason}").into(),
         mandatory_action: PolicyAction::Block,
-        remediation: vec!["Check the database connection".into()],
+        remediation: vec!["Check the database connection"].into(),
         detected_before_execution: false,
     }
 }

@@ -90,13 +90,13 @@ pub struct RuntimeValidator {
 
 fn fault(code: String, severity: FaultSeverity, action: PolicyAction, message: String) -> Fault {
     Fault {
-        code,
+        code: code.into(),
         family: FaultFamily::RuntimeBehavioral,
         severity,
         stage: "runtime_validation".into(),
-        message,
+        message: message.into(),
         mandatory_action: action,
-        remediation: Vec::new(),
+        remediation: Default::default(),
         detected_before_execution: false,
     }
 }

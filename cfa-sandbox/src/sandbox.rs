@@ -67,11 +67,12 @@ pub fn step_failed_fault(step_id: &str, reason: &str) -> Fault {
         family: FaultFamily::RuntimeBehavioral,
         severity: FaultSeverity::High,
         stage: "sandbox".into(),
-        message: format!("Step '{step_id}' failed: {reason}"),
+        message: format!("Step '{step_id}' failed: {reason}").into(),
         mandatory_action: PolicyAction::Block,
         remediation: vec![format!(
             "Inspect the failure of step '{step_id}' and re-run the intent"
-        )],
+        )]
+        .into(),
         detected_before_execution: false,
     }
 }

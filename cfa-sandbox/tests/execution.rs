@@ -29,7 +29,10 @@ fn run_with(mock: MockConfig, config: &ExecutionConfig) -> RunOutcome {
 }
 
 fn codes(o: &RunOutcome) -> Vec<String> {
-    o.runtime_faults.iter().map(|f| f.code.clone()).collect()
+    o.runtime_faults
+        .iter()
+        .map(|f| f.code.to_string())
+        .collect()
 }
 
 fn validator(t: RuntimeThresholds) -> ExecutionConfig {

@@ -2,26 +2,32 @@
 //! docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 
 use crate::enums::{FaultFamily, FaultSeverity, PolicyAction};
+use crate::shared::{SharedList, SharedStr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One detected problem. Serialises in the reference's key order.
+///
+/// The text fields are [`SharedStr`]/[`SharedList`], so the policy engine hands out a
+/// rule's fault by cloning a template built once, without allocating
+/// (docs/architecture.md#the-decision-path); build them with `.into()` from `String`s
+/// or [`SharedStr::from_static`] for literals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// Stable fault code, e.g. `FINOPS_MISSING_TEMPORAL_PREDICATE`.
-    pub code: String,
+    pub code: SharedStr,
     /// Taxonomy family.
     pub family: FaultFamily,
     /// Severity.
     pub severity: FaultSeverity,
     /// The stage that raised it, e.g. `policy_engine`.
-    pub stage: String,
+    pub stage: SharedStr,
     /// Human-readable message.
-    pub message: String,
+    pub message: SharedStr,
     /// The action the rule demands.
     pub mandatory_action: PolicyAction,
     /// Human-readable remediation steps.
-    pub remediation: Vec<String>,
+    pub remediation: SharedList,
     /// Whether it was found before anything ran.
     #[serde(default = "default_true")]
     pub detected_before_execution: bool,
@@ -62,14 +68,14 @@ pub struct Patch {
     /// The operation.
     pub op: PatchOp,
     /// Dotted path of the field, e.g. `constraints.partition_by`.
-    pub path: String,
+    pub path: SharedStr,
     /// The new value.
     pub value: Value,
 }
 
 impl Patch {
     /// A `set` patch.
-    pub fn set(path: impl Into<String>, value: Value) -> Self {
+    pub fn set(path: impl Into<SharedStr>, value: Value) -> Self {
         Patch {
             op: PatchOp::Set,
             path: path.into(),
@@ -102,7 +108,7 @@ pub struct PolicyResult {
     /// Every fault that fired, in rule order.
     pub faults: Vec<Fault>,
     /// Remediation of every fault, de-duplicated in order; only on replan.
-    pub interventions: Vec<String>,
+    pub interventions: Vec<SharedStr>,
     /// The replan counter the evaluation ran with.
     pub replan_count: u32,
     /// The reference's reasoning string, byte for byte.
@@ -121,7 +127,7 @@ pub struct PolicyResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManualFix {
     /// The fault code.
-    pub code: String,
+    pub code: SharedStr,
     /// What has to change.
     pub reason: String,
 }

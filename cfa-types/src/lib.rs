@@ -73,6 +73,7 @@ mod enums;
 mod fault;
 pub mod json_error;
 pub mod schema;
+mod shared;
 mod signature;
 pub mod time;
 pub mod validate;
@@ -83,6 +84,7 @@ pub use enums::{
     FaultSeverity, PolicyAction, TargetLayer,
 };
 pub use fault::{Fault, Fix, ManualFix, Patch, PatchOp, PolicyResult};
+pub use shared::{SharedList, SharedStr};
 pub use signature::{
     DatasetRef, ExecutionContext, FieldError, PatchError, SignatureConstraints, SignatureError,
     StateSignature,

@@ -504,7 +504,7 @@ impl StateSignature {
 
     fn apply_patch_in_place(&mut self, patch: &Patch) -> Result<(), PatchError> {
         let err = |reason: &str| PatchError {
-            path: patch.path.clone(),
+            path: patch.path.to_string(),
             reason: reason.to_owned(),
         };
         let PatchOp::Set = patch.op;

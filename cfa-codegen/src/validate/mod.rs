@@ -45,9 +45,9 @@ impl StaticValidationResult {
 
 /// A static-safety fault (stage `static_validation`, action block).
 pub fn fault(
-    code: impl Into<String>,
+    code: impl Into<cfa_types::SharedStr>,
     severity: FaultSeverity,
-    message: impl Into<String>,
+    message: impl Into<cfa_types::SharedStr>,
     remediation: &[&str],
 ) -> Fault {
     Fault {

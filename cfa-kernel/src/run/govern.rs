@@ -85,8 +85,12 @@ impl Run<'_> {
             self.r.replan_history.push(ReplanAttempt {
                 replan_count: count,
                 action: result.action,
-                fault_codes: result.faults.iter().map(|f| f.code.clone()).collect(),
-                interventions: result.interventions.clone(),
+                fault_codes: result.faults.iter().map(|f| f.code.to_string()).collect(),
+                interventions: result
+                    .interventions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 reasoning: result.reasoning.clone(),
                 applied_patches: result.patches.clone(),
             });

@@ -91,9 +91,9 @@ fn execution_record_from_run_follows_the_reference() {
         family: cfa_types::FaultFamily::Semantic,
         severity: cfa_types::FaultSeverity::High,
         stage: "s".into(),
-        message: String::new(),
+        message: Default::default(),
         mandatory_action: cfa_types::PolicyAction::Block,
-        remediation: vec![],
+        remediation: Default::default(),
         detected_before_execution: true,
     };
     let r = ExecutionRecord::from_run(

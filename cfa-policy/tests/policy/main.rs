@@ -7,4 +7,5 @@
 mod bundles;
 mod conditions;
 mod conformance_policy;
+mod decision_path;
 mod properties;

@@ -259,7 +259,7 @@ fn decision(
     (
         r.action,
         r.fault_codes().into_iter().map(str::to_owned).collect(),
-        r.interventions.clone(),
+        r.interventions.iter().map(ToString::to_string).collect(),
         r.patches.clone(),
     )
 }

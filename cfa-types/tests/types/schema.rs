@@ -165,7 +165,7 @@ fn sample_decisions() -> Vec<PolicyResult> {
         stage: "policy_engine".into(),
         message: "m".into(),
         mandatory_action: PolicyAction::Replan,
-        remediation: vec!["add a partition filter".into()],
+        remediation: vec!["add a partition filter"].into(),
         detected_before_execution: true,
     };
     vec![
