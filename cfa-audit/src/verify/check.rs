@@ -49,11 +49,11 @@ pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checke
 pub(crate) fn check_line<'a>(
     line: &'a [u8],
     intent: Option<&str>,
-    details_buf: &mut Vec<u8>,
+    scratch: &mut fastline::Scratch,
 ) -> Result<Checked<'a>, BadReason> {
-    if let Some(f) = fastline::parse(line, details_buf) {
+    if let Some(f) = fastline::parse(line, scratch) {
         let mut hex_buf = [0u8; 64];
-        if hex::encode_to_slice(f.digest(details_buf), &mut hex_buf).is_ok()
+        if hex::encode_to_slice(f.digest(&scratch.details), &mut hex_buf).is_ok()
             && let Ok(computed) = std::str::from_utf8(&hex_buf)
         {
             let state = hash_state(f.event_hash, computed);
@@ -121,7 +121,7 @@ mod tests {
             .with_bundle("v", "h")
             .seal("");
         let line = e.to_jsonl_line();
-        let mut buf = Vec::new();
+        let mut buf = fastline::Scratch::default();
         let c = check_line(line.as_bytes(), None, &mut buf).unwrap();
         assert!(matches!(c.event_hash, Cow::Borrowed(_)), "fast path");
         assert_eq!(c.hash, HashState::Full);

@@ -5,6 +5,7 @@ use super::VerifyOptions;
 use super::chain::{ChainState, LineCheck, LineKind};
 use super::check::check_line;
 use super::report::VerifyReport;
+use crate::fastline;
 use crate::lines::{self, Shape};
 use std::io::Read;
 
@@ -13,7 +14,7 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
     let mut out = Vec::with_capacity(slice.len() / 400 + 1);
     let mut line = 0u64;
     let mut pos = 0usize;
-    let mut details_buf = Vec::with_capacity(4096);
+    let mut scratch = fastline::Scratch::default();
     while pos < slice.len() {
         let (end, next) = lines::line_end(slice, pos);
         let raw = slice.get(pos..end).unwrap_or_default();
@@ -26,7 +27,7 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
                     bad_trail,
                     ..
                 } => LineKind::Content {
-                    result: check_line(core, intent, &mut details_buf),
+                    result: check_line(core, intent, &mut scratch),
                     bad_lead: bad_lead.map(lines::describe_char),
                     bad_trail: bad_trail.map(lines::describe_char),
                     terminated: next > end,
