@@ -89,9 +89,16 @@ pub fn line_end(buf: &[u8], pos: usize) -> (usize, usize) {
     let rest = buf.get(pos..).unwrap_or_default();
     let nl = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
     let seg = rest.get(..nl).unwrap_or_default();
-    if let Some(first) = seg
-        .iter()
-        .position(|b| matches!(b, 0x0b..=0x0d | 0x1c..=0x1e | 0xc2 | 0xe2))
+    // Almost every line has none of the bytes that can start another break: test the
+    // whole segment branch-free first (the compiler vectorises the fold), and look for
+    // the first such byte only when there is one.
+    let maybe_break = seg.iter().fold(false, |any, &b| {
+        any | (b.wrapping_sub(0x0b) < 3) | (b.wrapping_sub(0x1c) < 3) | (b == 0xc2) | (b == 0xe2)
+    });
+    if maybe_break
+        && let Some(first) = seg
+            .iter()
+            .position(|b| matches!(b, 0x0b..=0x0d | 0x1c..=0x1e | 0xc2 | 0xe2))
     {
         let mut j = first;
         while let Some(&b) = seg.get(j) {

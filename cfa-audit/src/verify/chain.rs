@@ -25,7 +25,7 @@ pub(crate) struct ChainState {
     pending: Option<BadEvent>,
     /// Second half only: whitespace before its first event, an error only if the
     /// first half has events (decided when the halves are joined).
-    lead_ws: Option<BadEvent>,
+    pub(super) lead_ws: Option<BadEvent>,
     pub(super) lead_pending: Option<BadEvent>,
     /// The last line with content ended in a line break (a torn line does not).
     last_terminated: bool,

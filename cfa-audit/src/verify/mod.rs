@@ -1,8 +1,9 @@
-//! One-pass chain verification: constant memory, both cores, first bad event reported.
+//! One-pass chain verification: bounded memory, every core, first bad event reported.
 //!
-//! Each line is checked on its own (parse + hash, in parallel over halves of a chunk);
-//! links are then checked in order. Lines are cut, stripped and skipped exactly like
-//! the reference's `read_text().strip().splitlines()` + `json.loads` (see [`crate::lines`]).
+//! Each line is checked on its own (parse + hash), in parallel over parts of a file
+//! ([`verify_path`]) or halves of a chunk ([`verify_reader`]); links are then checked
+//! in order and the parts joined at their cuts. Lines are cut, stripped and skipped
+//! exactly like the reference's `read_text().strip().splitlines()` + `json.loads` (see [`crate::lines`]).
 
 mod chain;
 mod check;
@@ -36,7 +37,9 @@ pub struct VerifyOptions {
     pub collect_leaves: bool,
     /// Start from an anchor instead of genesis (see [`crate::retain`]).
     pub start: Option<ChainStart>,
-    /// Worker threads for hashing (0 or 1: single-threaded; default 2).
+    /// Threads: 1 verifies on one thread; 0 (the default) lets [`verify_path`] cut a
+    /// file into one part per available core (see docs/architecture.md#the-audit-chain)
+    /// and [`verify_reader`] check each chunk in two halves; n > 1 asks for n.
     pub threads: usize,
 }
 
