@@ -15,8 +15,10 @@ use cfa_audit::{NewEvent, verify_file};
 
 /// Bytes per part below which a file is not cut (1 MiB in `verify::split`).
 const PART_MIN: usize = 1 << 20;
-/// The read chunk of one part (4 MiB in `verify::stream`).
+/// The read chunk of a stream checked in two halves (4 MiB in `verify::stream`).
 const CHUNK: usize = 4 << 20;
+/// The read window of one thread (512 KiB in `verify::stream`).
+const WINDOW: usize = 512 << 10;
 
 /// `n` chained events of about 700 bytes each, as JSONL lines (no line breaks).
 fn chain(n: usize) -> Vec<String> {
@@ -64,7 +66,7 @@ fn same(label: &str, a: &VerifyReport, b: &VerifyReport) {
     assert_eq!(a.legacy_events, b.legacy_events, "{label}: legacy events");
 }
 
-/// Verifies `body` on one thread (the reference order) and as a file cut into 2 and
+/// Verifies `body` on one thread (the reference order), in halves of chunks, and as a file cut into 2 and
 /// 3 parts; asserts they agree and returns the one-thread report.
 fn agree(label: &str, body: &str, dir: &std::path::Path) -> VerifyReport {
     let opts = |threads| VerifyOptions {
@@ -73,6 +75,9 @@ fn agree(label: &str, body: &str, dir: &std::path::Path) -> VerifyReport {
         ..VerifyOptions::default()
     };
     let seq = verify_reader(body.as_bytes(), &opts(1), &mut |_| {}).unwrap();
+    // The stream verifier with its chunks checked in halves agrees too.
+    let halves = verify_reader(body.as_bytes(), &opts(2), &mut |_| {}).unwrap();
+    same(&format!("{label} (halves)"), &seq, &halves);
     let path = dir.join("chain.jsonl");
     std::fs::write(&path, body).unwrap();
     for threads in [2, 3] {
@@ -95,13 +100,13 @@ fn parts_agree_with_one_thread_on_intact_and_broken_chains() {
     assert_eq!(r.events, 6_400);
     assert!(r.intent_events.unwrap() > 0);
 
-    // Events on both sides of each cut (2 and 3 parts) and of the chunk boundary.
+    // Events on both sides of each cut (2 and 3 parts) and of the chunk and window boundaries.
     let len = text.len();
     let cut2 = line_at(&lines, len / 2);
     let (cut3a, cut3b) = (line_at(&lines, len / 3), line_at(&lines, len / 3 * 2));
-    let chunk = line_at(&lines, CHUNK);
+    let (chunk, window) = (line_at(&lines, CHUNK), line_at(&lines, WINDOW));
     let mut k_set = vec![0, 1, lines.len() - 1];
-    for c in [cut2, cut3a, cut3b, chunk] {
+    for c in [cut2, cut3a, cut3b, chunk, window] {
         k_set.extend([c, c + 1]);
     }
     type Fault = fn(&str) -> String;
@@ -130,7 +135,7 @@ fn parts_agree_with_one_thread_on_intact_and_broken_chains() {
         ("garbage", |l| "x".repeat(l.len()), "unparsable_line"),
         ("spaces", |l| " ".repeat(l.len()), "invalid_whitespace"),
     ];
-    // Two kinds of fault at each place, taking turns (each run verifies 4.5 MB three times).
+    // Two kinds of fault at each place, taking turns (each run verifies 4.5 MB four times).
     for (i, &k) in k_set.iter().enumerate() {
         for (name, fault, code) in [&faults[i % 4], &faults[(i + 1) % 4]] {
             let mut l = lines.clone();
