@@ -62,16 +62,54 @@ impl FastLine<'_> {
     }
 }
 
-struct Cursor<'a> {
+/// Reusable buffers of the fast path, one per thread, so that checking a line
+/// allocates nothing once they have grown to the size of the largest line.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The canonical details text written by the last [`parse`].
+    pub details: Vec<u8>,
+    /// The `"key": value` entries of the objects being copied (a stack of frames).
+    entries: Vec<Entry>,
+    /// Decoded text of keys written with escapes (sort keys of `entries`).
+    keys: Vec<u8>,
+    /// Copy of an object's text while its entries are put in order.
+    tmp: Vec<u8>,
+}
+
+/// One `"key": value` text at `start..end` of [`Scratch::details`], sorted by `key`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: KeyText,
+    start: usize,
+    end: usize,
+}
+
+/// Where the sort key of an entry lives: in the line (no escapes) or decoded in
+/// [`Scratch::keys`].
+#[derive(Debug, Clone, Copy)]
+enum KeyText {
+    Line(usize, usize),
+    Decoded(usize, usize),
+}
+
+fn key_bytes<'k>(line: &'k [u8], decoded: &'k [u8], k: KeyText) -> &'k [u8] {
+    match k {
+        KeyText::Line(s, e) => line.get(s..e).unwrap_or_default(),
+        KeyText::Decoded(s, e) => decoded.get(s..e).unwrap_or_default(),
+    }
+}
+
+struct Cursor<'a, 's> {
     b: &'a [u8],
     i: usize,
     /// Raw value of the `policy_bundle_version` key of the details object (depth 1).
     details_bundle_version: Option<&'a [u8]>,
+    s: &'s mut Scratch,
 }
 
 const MAX_DEPTH: u32 = 120;
 
-impl<'a> Cursor<'a> {
+impl<'a> Cursor<'a, '_> {
     fn eat(&mut self, lit: &[u8]) -> Option<()> {
         let end = self.i.checked_add(lit.len())?;
         if self.b.get(self.i..end)? == lit {
@@ -91,6 +129,17 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         self.eat(b"\"")?;
         loop {
+            // Skip a run of plain printable ASCII up to the next quote or backslash.
+            let rest = self.b.get(self.i..)?;
+            let run = memchr::memchr2(b'"', b'\\', rest)?;
+            let plain = rest
+                .get(..run)?
+                .iter()
+                .fold(true, |ok, &c| ok & (c.wrapping_sub(0x20) < 0x5f));
+            if !plain {
+                return None;
+            }
+            self.i += run;
             let c = self.peek()?;
             self.i += 1;
             match c {
@@ -140,33 +189,33 @@ impl<'a> Cursor<'a> {
         Some(v)
     }
 
-    /// Copies a canonical value to `out`, sorting object keys where needed.
-    fn value(&mut self, out: &mut Vec<u8>, depth: u32) -> Option<()> {
+    /// Copies a canonical value to the details text, sorting object keys where needed.
+    fn value(&mut self, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         let start = self.i;
         match self.peek()? {
-            b'{' => return self.object(out, depth + 1),
+            b'{' => return self.object(depth + 1),
             b'[' => {
                 self.i += 1;
-                out.push(b'[');
+                self.s.details.push(b'[');
                 if self.peek()? == b']' {
                     self.i += 1;
-                    out.push(b']');
+                    self.s.details.push(b']');
                     return Some(());
                 }
                 loop {
-                    self.value(out, depth + 1)?;
+                    self.value(depth + 1)?;
                     match self.peek()? {
                         b']' => {
                             self.i += 1;
-                            out.push(b']');
+                            self.s.details.push(b']');
                             return Some(());
                         }
                         b',' => {
                             self.eat(b", ")?;
-                            out.extend_from_slice(b", ");
+                            self.s.details.extend_from_slice(b", ");
                         }
                         _ => return None,
                     }
@@ -181,49 +230,60 @@ impl<'a> Cursor<'a> {
             b'-' | b'0'..=b'9' => self.number()?,
             _ => return None,
         }
-        out.extend_from_slice(self.b.get(start..self.i)?);
+        let text = self.b.get(start..self.i)?;
+        self.s.details.extend_from_slice(text);
         Some(())
     }
 
-    /// Copies a canonical object to `out` with its keys sorted by code point.
-    fn object(&mut self, out: &mut Vec<u8>, depth: u32) -> Option<()> {
+    /// Copies a canonical object to the details text with its keys sorted by code point.
+    fn object(&mut self, depth: u32) -> Option<()> {
         self.eat(b"{")?;
-        out.push(b'{');
+        self.s.details.push(b'{');
         if self.peek()? == b'}' {
             self.i += 1;
-            out.push(b'}');
+            self.s.details.push(b'}');
             return Some(());
         }
-        let base = out.len();
-        // (sort key, start, end) of each `"key": value` text inside `out`.
-        let mut entries: Vec<(std::borrow::Cow<'a, [u8]>, usize, usize)> = Vec::new();
+        let base = self.s.details.len();
+        let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
         let mut sorted = true;
         loop {
+            let key_start = self.i;
             let key = self.string()?;
             let sort_key = if key.contains(&b'\\') {
                 let decoded: String = serde_json::from_slice(key).ok()?;
-                std::borrow::Cow::Owned(decoded.into_bytes())
+                let at = self.s.keys.len();
+                self.s.keys.extend_from_slice(decoded.as_bytes());
+                KeyText::Decoded(at, self.s.keys.len())
             } else {
-                std::borrow::Cow::Borrowed(key.get(1..key.len() - 1)?)
+                KeyText::Line(key_start + 1, self.i - 1)
             };
-            if let Some((prev, _, _)) = entries.last() {
-                match prev.as_ref().cmp(sort_key.as_ref()) {
-                    std::cmp::Ordering::Less => {}
-                    std::cmp::Ordering::Greater => sorted = false,
-                    std::cmp::Ordering::Equal => return None,
+            if self.s.entries.len() > frame {
+                if let Some(prev) = self.s.entries.last() {
+                    let prev = key_bytes(self.b, &self.s.keys, prev.key);
+                    match prev.cmp(key_bytes(self.b, &self.s.keys, sort_key)) {
+                        std::cmp::Ordering::Less => {}
+                        std::cmp::Ordering::Greater => sorted = false,
+                        std::cmp::Ordering::Equal => return None,
+                    }
                 }
-                out.extend_from_slice(b", ");
+                self.s.details.extend_from_slice(b", ");
             }
             self.eat(b": ")?;
-            let s = out.len();
-            out.extend_from_slice(key);
-            out.extend_from_slice(b": ");
+            let start = self.s.details.len();
+            self.s.details.extend_from_slice(key);
+            self.s.details.extend_from_slice(b": ");
             let value_start = self.i;
-            self.value(out, depth)?;
+            self.value(depth)?;
             if depth == 1 && key == b"\"policy_bundle_version\"" {
                 self.details_bundle_version = self.b.get(value_start..self.i);
             }
-            entries.push((sort_key, s, out.len()));
+            let end = self.s.details.len();
+            self.s.entries.push(Entry {
+                key: sort_key,
+                start,
+                end,
+            });
             match self.peek()? {
                 b'}' => {
                     self.i += 1;
@@ -234,22 +294,34 @@ impl<'a> Cursor<'a> {
             }
         }
         if !sorted {
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            if entries
-                .windows(2)
-                .any(|w| w.first().map(|x| &x.0) == w.get(1).map(|x| &x.0))
-            {
+            let Scratch {
+                details,
+                entries,
+                keys,
+                tmp,
+            } = &mut *self.s;
+            let line = self.b;
+            let own = entries.get_mut(frame..)?;
+            own.sort_by(|x, y| key_bytes(line, keys, x.key).cmp(key_bytes(line, keys, y.key)));
+            if own.windows(2).any(|w| match w {
+                [x, y] => key_bytes(line, keys, x.key) == key_bytes(line, keys, y.key),
+                _ => false,
+            }) {
                 return None;
             }
-            let tmp = out.split_off(base);
-            for (n, (_, s, e)) in entries.iter().enumerate() {
+            tmp.clear();
+            tmp.extend_from_slice(details.get(base..)?);
+            details.truncate(base);
+            for (n, e) in own.iter().enumerate() {
                 if n > 0 {
-                    out.extend_from_slice(b", ");
+                    details.extend_from_slice(b", ");
                 }
-                out.extend_from_slice(tmp.get(s - base..e - base)?);
+                details.extend_from_slice(tmp.get(e.start - base..e.end - base)?);
             }
         }
-        out.push(b'}');
+        self.s.entries.truncate(frame);
+        self.s.keys.truncate(key_frame);
+        self.s.details.push(b'}');
         Some(())
     }
 
@@ -312,14 +384,17 @@ impl<'a> Cursor<'a> {
 }
 
 /// Recognises the reference layout with canonical values (object keys in any order)
-/// and writes the canonical details text to `details` (cleared first).
+/// and writes the canonical details text to `scratch.details` (cleared first).
 /// `None` means "use the slow path".
-pub(crate) fn parse<'a>(line: &'a [u8], details: &mut Vec<u8>) -> Option<FastLine<'a>> {
-    details.clear();
+pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLine<'a>> {
+    scratch.details.clear();
+    scratch.entries.clear();
+    scratch.keys.clear();
     let mut c = Cursor {
         b: line,
         i: 0,
         details_bundle_version: None,
+        s: scratch,
     };
     c.eat(b"{\"intent_id\": ")?;
     let intent_id = c.string()?;
@@ -332,7 +407,7 @@ pub(crate) fn parse<'a>(line: &'a [u8], details: &mut Vec<u8>) -> Option<FastLin
     c.eat(b", \"policy_bundle_version\": ")?;
     let policy_bundle_version = c.string()?;
     c.eat(b", \"details\": ")?;
-    c.object(details, 1)?;
+    c.object(1)?;
     c.eat(b", \"timestamp\": ")?;
     let timestamp = c.string()?;
     c.eat(b", \"event_hash\": ")?;
@@ -371,7 +446,7 @@ mod tests {
     use crate::event::AuditEvent;
 
     fn agrees(line: &str) -> bool {
-        let mut buf = Vec::new();
+        let mut buf = Scratch::default();
         // Lines with a duplicated key are invalid as a whole (and never fast).
         let Ok(e) = AuditEvent::from_jsonl_line(line) else {
             assert!(parse(line.as_bytes(), &mut buf).is_none(), "{line}");
@@ -381,7 +456,7 @@ mod tests {
             Some(f) => {
                 let slow = e.canonical_payload();
                 assert_eq!(
-                    hex::encode(f.digest(&buf)),
+                    hex::encode(f.digest(&buf.details)),
                     cfa_types::canonical::sha256_hex(slow.as_bytes())
                 );
                 true

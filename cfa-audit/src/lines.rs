@@ -83,15 +83,36 @@ pub fn describe_char(b: &[u8]) -> String {
     }
 }
 
+/// A byte that may start a line break other than `\n` (see [`line_end`]).
+fn is_break_start(b: u8) -> bool {
+    (b.wrapping_sub(0x0b) < 3) | (b.wrapping_sub(0x1c) < 3) | (b == 0xc2) | (b == 0xe2)
+}
+
+/// `true` when `seg` holds a byte for which [`is_break_start`] holds.
+fn has_break_start(seg: &[u8]) -> bool {
+    let mut chunks = seg.chunks_exact(32);
+    for c in &mut chunks {
+        if c.iter().fold(0u8, |m, &b| m | u8::from(is_break_start(b))) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| is_break_start(b))
+}
+
 /// The end of the line that starts at `pos` and where the next one starts:
 /// `str.splitlines` on UTF-8 bytes (`\r\n` is one break).
 pub fn line_end(buf: &[u8], pos: usize) -> (usize, usize) {
     let rest = buf.get(pos..).unwrap_or_default();
     let nl = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
     let seg = rest.get(..nl).unwrap_or_default();
-    if let Some(first) = seg
-        .iter()
-        .position(|b| matches!(b, 0x0b..=0x0d | 0x1c..=0x1e | 0xc2 | 0xe2))
+    // Almost every line has none of the bytes that can start another break: test the
+    // segment for them first, 32 bytes at a time without branches (vectorised), and
+    // look for the first one only when there is one.
+    let maybe_break = has_break_start(seg);
+    if maybe_break
+        && let Some(first) = seg
+            .iter()
+            .position(|b| matches!(b, 0x0b..=0x0d | 0x1c..=0x1e | 0xc2 | 0xe2))
     {
         let mut j = first;
         while let Some(&b) = seg.get(j) {
