@@ -42,9 +42,34 @@ pub struct AggregateMetrics {
 }
 
 impl AggregateMetrics {
-    /// The reference's `metrics_snapshot` shape.
+    /// The reference's `metrics_snapshot` shape: the serialised struct, built directly
+    /// (every executed run writes it to its `execution_completed` event).
     pub fn snapshot(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        use serde_json::{Map, Value};
+        let mut m = Map::with_capacity(6);
+        m.insert("rows_output".into(), Value::from(self.rows_output));
+        m.insert("shuffle_mb".into(), Value::from(self.shuffle_mb));
+        m.insert("cost_dbu".into(), Value::from(self.cost_dbu));
+        m.insert(
+            "duration_seconds".into(),
+            Value::from(self.duration_seconds),
+        );
+        let nulls: Map<String, Value> = self
+            .null_counts
+            .iter()
+            .map(|(col, n)| (col.clone(), Value::from(*n)))
+            .collect();
+        m.insert("null_counts".into(), Value::Object(nulls));
+        m.insert(
+            "output_schema".into(),
+            Value::Array(
+                self.output_schema
+                    .iter()
+                    .map(|c| Value::from(c.as_str()))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
     }
 }
 
@@ -67,4 +92,36 @@ pub fn aggregate(plan: &ExecutionPlan, results: &[StepResult]) -> AggregateMetri
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serialised(m: &AggregateMetrics) -> serde_json::Value {
+        serde_json::to_value(m).unwrap_or(serde_json::Value::Null)
+    }
+
+    #[test]
+    fn snapshot_is_the_serialised_struct() {
+        let mut m = AggregateMetrics {
+            rows_output: 1000,
+            shuffle_mb: 12.5,
+            cost_dbu: 1.0 / 3.0,
+            duration_seconds: 4.0,
+            null_counts: BTreeMap::from([("b".to_owned(), 3), ("a".to_owned(), 0)]),
+            output_schema: vec!["nfe_id".to_owned(), "cpf_hash".to_owned()],
+        };
+        assert_eq!(m.snapshot(), serialised(&m));
+        assert_eq!(
+            serde_json::to_string(&m.snapshot()).ok(),
+            serde_json::to_string(&serialised(&m)).ok()
+        );
+        // Non-finite floats become null either way; the default is empty.
+        m.cost_dbu = f64::NAN;
+        m.shuffle_mb = f64::INFINITY;
+        assert_eq!(m.snapshot(), serialised(&m));
+        let d = AggregateMetrics::default();
+        assert_eq!(d.snapshot(), serialised(&d));
+    }
 }

@@ -6,7 +6,7 @@ use crate::metrics::AggregateMetrics;
 use crate::sandbox::StepResult;
 use cfa_types::{DecisionState, Fault, FaultSeverity};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// How the sandbox run itself ended, before runtime validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -18,6 +18,22 @@ pub enum SandboxStatus {
     Partial,
     /// The environment failed (interrupted step or failed environment check).
     Panic,
+}
+
+impl SandboxStatus {
+    /// The serialised value (`completed`, `partial`, `panic`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SandboxStatus::Completed => "completed",
+            SandboxStatus::Partial => "partial",
+            SandboxStatus::Panic => "panic",
+        }
+    }
+}
+
+/// `items` as a JSON array of strings.
+fn str_array(items: &[String]) -> Value {
+    Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
 /// The outcome of [`crate::execute`]: everything the run did, step by step.
@@ -80,15 +96,21 @@ impl RunOutcome {
     /// `skipped_steps` and `final_state` ([`RunOutcome::decision_state`]), in that
     /// order.
     pub fn phase_details(&self) -> Map<String, Value> {
-        let mut d = Map::new();
+        let mut d = Map::with_capacity(10);
         d.insert("executed".into(), Value::Bool(true));
         d.insert("sandbox".into(), Value::from(self.sandbox.as_str()));
-        d.insert("sandbox_status".into(), json!(self.sandbox_status));
+        d.insert(
+            "sandbox_status".into(),
+            Value::from(self.sandbox_status.as_str()),
+        );
         d.insert("retries".into(), Value::from(self.retries));
         d.insert("metrics".into(), self.metrics.snapshot());
-        d.insert("runtime_validation".into(), json!(self.runtime_validation));
-        d.insert("committed_steps".into(), json!(self.committed_steps));
-        d.insert("skipped_steps".into(), json!(self.skipped_steps));
+        d.insert(
+            "runtime_validation".into(),
+            self.runtime_validation.map_or(Value::Null, Value::Bool),
+        );
+        d.insert("committed_steps".into(), str_array(&self.committed_steps));
+        d.insert("skipped_steps".into(), str_array(&self.skipped_steps));
         d.insert(
             "final_state".into(),
             Value::from(self.decision_state().as_str()),
@@ -108,4 +130,21 @@ pub(crate) fn failed_steps(results: &[StepResult], committed: &[String]) -> Vec<
     }
     failed.retain(|id| !committed.contains(id));
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_strings_are_the_serialised_values() {
+        for s in [
+            SandboxStatus::Completed,
+            SandboxStatus::Partial,
+            SandboxStatus::Panic,
+        ] {
+            assert_eq!(json!(s), Value::from(s.as_str()));
+        }
+    }
 }

@@ -477,9 +477,61 @@ impl StateSignature {
     /// SHA-256 over every decision-relevant field (docs/differences.md#b4-content_hash-beside-signature_hash): two signatures with
     /// the same `content_hash` always get the same decision from the same bundle.
     pub fn content_hash(&self) -> String {
-        canonical::sha256_hex(
-            canonical::to_string(&self.content_payload(), Style::SortedAscii).as_bytes(),
-        )
+        canonical::sha256_hex(self.content_payload_text().as_bytes())
+    }
+
+    /// The canonical (`Style::SortedAscii`) text of [`StateSignature::content_payload`],
+    /// written straight from the typed fields: the same bytes as rendering the payload
+    /// value, without building it (the kernel hashes it on every run and replan).
+    /// Keys are written in sorted order by hand; the unit tests compare both paths.
+    pub fn content_payload_text(&self) -> String {
+        let mut datasets: Vec<String> = self.datasets.iter().map(dataset_canonical).collect();
+        datasets.sort_unstable();
+        let c = &self.constraints;
+        let mut out = String::with_capacity(
+            256 + datasets.iter().map(String::len).sum::<usize>() + 2 * datasets.len(),
+        );
+        out.push_str("{\"constraints\": {\"custom\": {");
+        // Custom values are arbitrary JSON: keys sorted here, values by the generic writer.
+        let mut custom: Vec<(&String, &Value)> = c.custom.iter().collect();
+        custom.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (i, (key, value)) in custom.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            canonical::write_str(&mut out, key, true);
+            out.push_str(": ");
+            canonical::write_value(&mut out, value, Style::SortedAscii);
+        }
+        out.push('}');
+        out.push_str(", \"enforce_types\": ");
+        out.push_str(bool_str(c.enforce_types));
+        out.push_str(", \"max_cost_dbu\": ");
+        match &c.max_cost_dbu {
+            Some(n) => canonical::write_number(&mut out, n),
+            None => out.push_str("null"),
+        }
+        out.push_str(", \"merge_key_required\": ");
+        out.push_str(bool_str(c.merge_key_required));
+        out.push_str(", \"no_pii_raw\": ");
+        out.push_str(bool_str(c.no_pii_raw));
+        out.push_str(", \"partition_by\": ");
+        write_owned_str_list(&mut out, &c.partition_by);
+        out.push_str("}, \"datasets\": [");
+        for (i, d) in datasets.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(d);
+        }
+        out.push_str("], \"domain\": ");
+        canonical::write_str(&mut out, &self.domain, true);
+        out.push_str(", \"intent\": ");
+        canonical::write_str(&mut out, &self.intent, true);
+        out.push_str(", \"target_layer\": ");
+        canonical::write_str(&mut out, self.target_layer.as_str(), true);
+        out.push('}');
+        out
     }
 
     /// Returns a copy with `patch` applied. Patchable paths:
@@ -557,6 +609,40 @@ impl StateSignature {
 
 fn bool_str(b: bool) -> &'static str {
     if b { "true" } else { "false" }
+}
+
+fn write_owned_str_list(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        canonical::write_str(out, s, true);
+    }
+    out.push(']');
+}
+
+/// The canonical (`Style::SortedAscii`) text of one dataset's JSON shape, keys sorted:
+/// `classification`, `merge_keys`, `name`, `partition_column`, `pii_columns`, `size_gb`.
+fn dataset_canonical(d: &DatasetRef) -> String {
+    let mut out = String::with_capacity(160);
+    out.push_str("{\"classification\": ");
+    canonical::write_str(&mut out, d.classification.as_str(), true);
+    out.push_str(", \"merge_keys\": ");
+    write_owned_str_list(&mut out, &d.merge_keys);
+    out.push_str(", \"name\": ");
+    canonical::write_str(&mut out, &d.name, true);
+    out.push_str(", \"partition_column\": ");
+    match &d.partition_column {
+        Some(p) => canonical::write_str(&mut out, p, true),
+        None => out.push_str("null"),
+    }
+    out.push_str(", \"pii_columns\": ");
+    write_owned_str_list(&mut out, &d.pii_columns);
+    out.push_str(", \"size_gb\": ");
+    canonical::write_number(&mut out, &d.size_gb);
+    out.push('}');
+    out
 }
 
 fn write_str_list(out: &mut String, items: &[&str]) {
@@ -655,6 +741,32 @@ mod tests {
         c.constraints.enforce_types = false;
         assert_eq!(a.signature_hash(), c.signature_hash());
         assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn content_payload_text_is_the_rendered_payload() {
+        let mut v = ok_json();
+        v["constraints"]["custom"] = json!({"z\u{e9}": [1, 2.5, null], "approval_id": "CHG-1",
+            "nested": {"b": true, "a": {"\u{1f600}": -0.0}}});
+        v["constraints"]["max_cost_dbu"] = Value::Null;
+        v["datasets"][0]["partition_column"] = Value::Null;
+        v["domain"] = json!("fiscal\u{ff61}\"\\\n");
+        let sig = StateSignature::from_value(&v).unwrap();
+        let rendered = canonical::to_string(&sig.content_payload(), Style::SortedAscii);
+        assert_eq!(sig.content_payload_text(), rendered);
+        assert_eq!(
+            sig.content_hash(),
+            canonical::sha256_hex(rendered.as_bytes())
+        );
+        // A change anywhere in the covered fields changes the text.
+        let mut other = sig.clone();
+        other.datasets[1].size_gb = Number::from(1);
+        assert_ne!(other.content_payload_text(), sig.content_payload_text());
+        let empty = StateSignature::from_value(&json!({})).unwrap();
+        assert_eq!(
+            empty.content_payload_text(),
+            canonical::to_string(&empty.content_payload(), Style::SortedAscii)
+        );
     }
 
     #[test]

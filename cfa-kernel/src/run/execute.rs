@@ -113,28 +113,29 @@ impl Run<'_> {
         };
         // The request borrows the result's ids: call first, then record.
         let ran = faults::guarded_try(|| executor.execute(&request));
-        let outcome = self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran)?;
-        self.r.execution = Some(ExecutionSummary {
-            executor: executor.name().to_owned(),
-            publish_state: outcome.publish_state.clone(),
-            details: outcome.details.clone(),
-        });
+        let mut outcome = self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran)?;
         self.r.faults.extend(outcome.faults.iter().cloned());
         let state = outcome.publish_state.as_str();
         let quarantined = match &outcome.publish_state {
             PublishState::Quarantined { steps } => Value::from(steps.clone()),
             _ => Value::Array(Vec::new()),
         };
+        // The phase's details go to the event (one copy) and to the result (moved).
         let details = Details::new()
             .with("executor", executor.name())
             .with("publish_state", state)
             .with("quarantined", quarantined)
             .with("committed", outcome.publish_state.is_committed())
             .with("faults", codes(&outcome.faults))
-            .extend(&outcome.details);
+            .extend_owned(outcome.details.clone());
+        self.r.execution = Some(ExecutionSummary {
+            executor: executor.name().to_owned(),
+            publish_state: outcome.publish_state.clone(),
+            details: std::mem::take(&mut outcome.details),
+        });
         self.emit(phase, "execution_completed", state, details)?;
-        if let Some(projection) = &outcome.projection {
-            let details = Details::new().extend(projection);
+        if let Some(projection) = outcome.projection.take() {
+            let details = Details::new().extend_owned(projection);
             self.emit(phase, "state_projected", "projected", details)?;
         }
         match outcome.decision_state() {

@@ -26,9 +26,12 @@ pub(crate) struct Run<'k> {
     k: &'k Kernel,
     r: KernelResult,
     audit_failed: bool,
-    /// Events of this run not yet written (phase, event type, event), in order; they
-    /// go to the store in one batch before any side effect and at the end of the run.
-    pending: Vec<(Phase, NewEvent)>,
+    /// Events of this run not yet written, in order; they go to the store in one batch
+    /// before any side effect and at the end of the run.
+    pending: Vec<NewEvent>,
+    /// The phase and event type of each event of `pending`, same order (what an audit
+    /// failure names).
+    pending_meta: Vec<(Phase, &'static str)>,
 }
 
 /// The codes of `faults`, as a JSON array.
@@ -80,6 +83,7 @@ impl<'k> Run<'k> {
             },
             audit_failed: false,
             pending: Vec::with_capacity(12),
+            pending_meta: Vec::with_capacity(12),
         };
         let end = match run.flow(intent) {
             Ok(p) | Err(Stop(p)) => p,

@@ -10,20 +10,23 @@ use cfa_audit::NewEvent;
 use cfa_types::{DecisionState, Fault};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
-/// The `details` of one audit event, in insertion order.
+/// The `details` of one audit event, in insertion order: keys are borrowed (static
+/// names, a plugin's map) or already owned (a map handed over whole), so each becomes
+/// the event's `String` key with at most one copy.
 #[derive(Default)]
-pub(super) struct Details<'a>(Vec<(&'a str, Value)>);
+pub(super) struct Details<'a>(Vec<(Cow<'a, str>, Value)>);
 
 impl<'a> Details<'a> {
     /// No details.
     pub(super) fn new() -> Self {
-        Details(Vec::new())
+        Details(Vec::with_capacity(8))
     }
 
     /// Adds `key` with `value`.
     pub(super) fn with(mut self, key: &'a str, value: impl Into<Value>) -> Self {
-        self.0.push((key, value.into()));
+        self.0.push((Cow::Borrowed(key), value.into()));
         self
     }
 
@@ -32,10 +35,10 @@ impl<'a> Details<'a> {
         self.with(key, serde_json::to_value(value).unwrap_or(Value::Null))
     }
 
-    /// Adds every `(key, value)` of `map`, in its order.
-    pub(super) fn extend(mut self, map: &'a serde_json::Map<String, Value>) -> Self {
+    /// Adds every `(key, value)` of `map`, in its order, taking them over.
+    pub(super) fn extend_owned(mut self, map: serde_json::Map<String, Value>) -> Self {
         self.0
-            .extend(map.iter().map(|(key, value)| (key.as_str(), value.clone())));
+            .extend(map.into_iter().map(|(key, value)| (Cow::Owned(key), value)));
         self
     }
 }
@@ -58,31 +61,49 @@ impl Run<'_> {
     pub(super) fn emit(
         &mut self,
         phase: Phase,
-        event_type: &str,
+        event_type: &'static str,
         outcome: &str,
         details: Details<'_>,
     ) -> Step<()> {
         if self.audit_failed {
             return Err(Stop(phase));
         }
+        // The map is built once at its final size, in the order `NewEvent::detail` and
+        // `NewEvent::with_bundle` would give it: the step's details, then the run's
+        // `decision_id` and `content_hash`, then the bundle's version and hash (an
+        // existing key keeps its position and takes the later value, as `insert` does).
+        let mut map = serde_json::Map::with_capacity(details.0.len() + 4);
+        for (key, value) in details.0 {
+            map.insert(key.into_owned(), value);
+        }
+        let r = &self.r;
+        map.insert(
+            "decision_id".to_owned(),
+            Value::String(r.decision_id.clone()),
+        );
+        map.insert(
+            "content_hash".to_owned(),
+            Value::String(r.content_hash.clone()),
+        );
+        map.insert(
+            "policy_bundle_version".to_owned(),
+            Value::String(r.policy_bundle.clone()),
+        );
+        map.insert(
+            "policy_bundle_hash".to_owned(),
+            Value::String(r.policy_bundle_hash.clone()),
+        );
         let mut ev = NewEvent::new(
-            self.r.intent_id.as_str(),
+            r.intent_id.as_str(),
             phase.as_str(),
             event_type,
             outcome,
             self.k.clock.now_isoformat(),
         );
-        for (key, value) in details.0 {
-            ev.details.insert(key.to_owned(), value);
-        }
-        let ev = ev
-            .detail("decision_id", self.r.decision_id.as_str())
-            .detail("content_hash", self.r.content_hash.as_str())
-            .with_bundle(
-                self.r.policy_bundle.as_str(),
-                self.r.policy_bundle_hash.as_str(),
-            );
-        self.pending.push((phase, ev));
+        ev.details = map;
+        ev.policy_bundle_version.clone_from(&r.policy_bundle);
+        self.pending.push(ev);
+        self.pending_meta.push((phase, event_type));
         Ok(())
     }
 
@@ -93,13 +114,7 @@ impl Run<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let queued = std::mem::take(&mut self.pending);
-        let mut meta = Vec::with_capacity(queued.len());
-        let mut events = Vec::with_capacity(queued.len());
-        for (phase, ev) in queued {
-            meta.push((phase, ev.event_type.clone()));
-            events.push(ev);
-        }
+        let events = std::mem::take(&mut self.pending);
         let mut written = Vec::with_capacity(events.len());
         let store = &self.k.audit;
         let res = guarded_try(|| store.append_batch(events, &mut written));
@@ -107,13 +122,12 @@ impl Run<'_> {
         self.r
             .audit_event_hashes
             .extend(written.into_iter().map(|e| e.event_hash));
+        let failed_at = self.pending_meta.get(done).copied();
+        self.pending_meta.clear();
         let Err(e) = res else {
             return Ok(());
         };
-        let (phase, event_type) = meta
-            .into_iter()
-            .nth(done)
-            .unwrap_or((Phase::Validate, String::from("final_decision")));
+        let (phase, event_type) = failed_at.unwrap_or((Phase::Validate, "final_decision"));
         self.audit_failed = true;
         self.r.state = DecisionState::Blocked;
         let what = format!("Audit write failed ({event_type}): {e}");
@@ -173,7 +187,7 @@ impl Run<'_> {
         phase: Phase,
         reason: String,
         new_faults: Vec<Fault>,
-        (event_type, outcome): (&str, &str),
+        (event_type, outcome): (&'static str, &str),
         details: Details<'_>,
     ) -> Stop {
         let stop = self.block(phase, reason, new_faults);

@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+use cfa_types::canonical::Style;
 use cfa_types::{StateSignature, canonical};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -43,6 +44,37 @@ fn signature_hash_vectors() {
         // The signature's own JSON shape survives a round trip, int/float included.
         assert_eq!(sig.to_value(), case["signature"], "round trip of case {i}");
     }
+}
+
+/// The typed writer behind `content_hash` gives the bytes of the rendered payload value
+/// for every signature of the corpus (unicode, floats, custom constraints included).
+#[test]
+fn content_payload_text_matches_the_rendered_payload() {
+    let mut sigs: Vec<Value> = corpus("hash/signature_hash.jsonl")
+        .into_iter()
+        .map(|c| c["signature"].clone())
+        .collect();
+    sigs.extend(
+        corpus("policy/cases.jsonl")
+            .into_iter()
+            .map(|c| c["signature"].clone()),
+    );
+    assert!(sigs.len() >= 1800, "{} signatures", sigs.len());
+    let mut checked = 0;
+    for (i, v) in sigs.iter().enumerate() {
+        let Ok(sig) = StateSignature::from_value(v) else {
+            continue;
+        };
+        let rendered = canonical::to_string(&sig.content_payload(), Style::SortedAscii);
+        assert_eq!(sig.content_payload_text(), rendered, "signature {i}");
+        assert_eq!(
+            sig.content_hash(),
+            canonical::sha256_hex(rendered.as_bytes()),
+            "signature {i}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1800, "{checked} signatures read");
 }
 
 #[test]

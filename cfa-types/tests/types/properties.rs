@@ -180,6 +180,14 @@ proptest! {
     }
 
     #[test]
+    fn content_payload_text_is_the_rendered_payload(v in signature_like()) {
+        if let Ok(sig) = StateSignature::from_value(&v) {
+            let rendered = canonical::to_string(&sig.content_payload(), Style::SortedAscii);
+            prop_assert_eq!(sig.content_payload_text(), rendered);
+        }
+    }
+
+    #[test]
     fn truncated_json_never_panics(v in signature_like(), cut in 0usize..400) {
         let text = serde_json::to_string(&v).unwrap();
         let end = text.char_indices().map(|(i, _)| i).nth(cut).unwrap_or(text.len());
