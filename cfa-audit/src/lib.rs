@@ -51,6 +51,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod event;
 mod fastline;
+mod group;
 pub mod jsonl;
 pub mod lines;
 pub mod merkle;
@@ -66,6 +67,7 @@ pub mod verify;
 
 pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
+pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
 pub use proof::OfflineProof;
