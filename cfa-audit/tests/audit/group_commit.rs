@@ -356,3 +356,133 @@ fn separate_handles_and_a_shared_one_interleave_into_one_chain() {
     assert!(report.intact(), "{:?}", report.first_bad);
     assert_eq!(report.events, 6 * 60 * 2);
 }
+
+/// Polls `f` once with a waker that counts its wake-ups.
+fn poll_once<F: std::future::Future + Unpin>(
+    f: &mut F,
+    wakes: &Arc<Counter>,
+) -> std::task::Poll<F::Output> {
+    let waker = std::task::Waker::from(Arc::clone(wakes));
+    let mut cx = std::task::Context::from_waker(&waker);
+    std::pin::Pin::new(f).poll(&mut cx)
+}
+
+#[derive(Default)]
+struct Counter(std::sync::atomic::AtomicUsize);
+impl std::task::Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+impl Counter {
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn queued_appends_lead_and_complete_without_blocking() {
+    use cfa_audit::Turn;
+    use std::task::Poll;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let store = JsonlStore::open(&path, Durability::Always).unwrap();
+    let (wa, wb) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+    // The first queued append leads; the second waits for it.
+    let mut a = store.enqueue(vec![event(0, 0, 0), event(0, 0, 1)]);
+    let mut b = store.enqueue(vec![event(1, 0, 0)]);
+    assert!(matches!(poll_once(&mut a, &wa), Poll::Ready(Turn::Lead)));
+    assert!(poll_once(&mut b, &wb).is_pending());
+    store.lead_queued();
+    // One group: both complete (and fsynced), b was woken.
+    assert!(wb.get() >= 1);
+    let Poll::Ready(Turn::Done(Ok(got_a))) = poll_once(&mut a, &wa) else {
+        panic!("a is complete")
+    };
+    let Poll::Ready(Turn::Done(Ok(got_b))) = poll_once(&mut b, &wb) else {
+        panic!("b is complete")
+    };
+    assert_eq!(got_b[0].previous_hash, got_a[1].event_hash);
+    assert_eq!(store.synced_events(), 3);
+    assert_eq!(read_all(&path), [got_a, got_b].concat());
+    // Nothing to queue: complete at once.
+    let mut empty = store.enqueue(Vec::new());
+    assert!(matches!(
+        poll_once(&mut empty, &wa),
+        Poll::Ready(Turn::Done(Ok(v))) if v.is_empty()
+    ));
+}
+
+#[test]
+fn a_dropped_queued_append_passes_the_lead_on() {
+    use cfa_audit::Turn;
+    use std::task::Poll;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let store = JsonlStore::open(&path, Durability::Never).unwrap();
+    let w = Arc::new(Counter::default());
+    let a = store.enqueue(vec![event(0, 0, 0)]);
+    let mut b = store.enqueue(vec![event(1, 0, 0)]);
+    assert!(poll_once(&mut b, &w).is_pending());
+    // The leader goes away (e.g. its request timed out) before leading: b leads, and
+    // a's events, still queued, are written with b's group (unacknowledged).
+    drop(a);
+    assert_eq!(w.get(), 1, "b was woken to lead");
+    assert!(matches!(poll_once(&mut b, &w), Poll::Ready(Turn::Lead)));
+    store.lead_queued();
+    let Poll::Ready(Turn::Done(Ok(got))) = poll_once(&mut b, &w) else {
+        panic!("b is complete")
+    };
+    let events = read_all(&path);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1], got[0]);
+    // A blocking append after that finds no leader and leads itself.
+    let c = store.append(event(2, 0, 0)).unwrap();
+    assert_eq!(c.previous_hash, got[0].event_hash);
+    // A queued append dropped while waiting is still written by the next leader.
+    let mut d = store.enqueue(vec![event(3, 0, 0)]);
+    assert!(matches!(poll_once(&mut d, &w), Poll::Ready(Turn::Lead)));
+    let e = store.enqueue(vec![event(4, 0, 0)]);
+    drop(e);
+    store.lead_queued();
+    assert!(matches!(
+        poll_once(&mut d, &w),
+        Poll::Ready(Turn::Done(Ok(_)))
+    ));
+    assert_eq!(read_all(&path).len(), 5);
+    let report = cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(report.intact(), "{:?}", report.first_bad);
+}
+
+#[test]
+fn threads_wait_for_a_queued_leader_and_then_lead_themselves() {
+    use cfa_audit::Turn;
+    use std::task::Poll;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let store = JsonlStore::open(&path, Durability::Batch(3)).unwrap();
+    let w = Arc::new(Counter::default());
+    let mut a = store.enqueue(vec![event(0, 0, 0)]);
+    assert!(matches!(poll_once(&mut a, &w), Poll::Ready(Turn::Lead)));
+    std::thread::scope(|s| {
+        let blocked = s.spawn(|| {
+            (0..20)
+                .map(|c| store.append(event(1, c, 0)).unwrap())
+                .collect::<Vec<_>>()
+        });
+        // The thread's first append queues behind the async leader.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!blocked.is_finished());
+        store.lead_queued();
+        let got = blocked.join().unwrap();
+        assert_eq!(got.len(), 20);
+    });
+    assert!(matches!(
+        poll_once(&mut a, &w),
+        Poll::Ready(Turn::Done(Ok(_)))
+    ));
+    store.flush().unwrap();
+    let report = cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(report.intact(), "{:?}", report.first_bad);
+    assert_eq!(report.events, 21);
+}
