@@ -12,6 +12,7 @@
 use crate::error::{AuditError, ForeignStoreError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, NewEvent};
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -327,11 +328,84 @@ pub(crate) fn replicate(e: &AuditError) -> AuditError {
         }
         AuditError::Proof(p) => crate::error::ProofError::new(p.reason.clone()).into(),
         #[cfg(feature = "sqlite")]
-        AuditError::Sqlite(s) => IoError::new(
-            &s.path,
-            "append to",
-            std::io::Error::other(s.source.to_string()),
-        )
+        AuditError::Sqlite(s) => crate::error::SqliteError {
+            path: s.path.clone(),
+            source: match &s.source {
+                rusqlite::Error::SqliteFailure(code, message) => {
+                    rusqlite::Error::SqliteFailure(*code, message.clone())
+                }
+                other => rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                    other.to_string(),
+                ))),
+            },
+        }
         .into(),
     }
+}
+
+/// Completes every request of `group` with its sealed events, or with `failed`
+/// (the first request, the leader's own, gets the error itself, the others copies).
+pub(crate) fn complete_all(
+    group: &[Request],
+    sealed: Vec<Vec<AuditEvent>>,
+    failed: Result<(), AuditError>,
+) {
+    match failed {
+        Ok(()) => {
+            for (r, events) in group.iter().zip(sealed) {
+                r.complete(Ok(events));
+            }
+        }
+        Err(e) => {
+            for r in group.iter().skip(1) {
+                r.complete(Err(replicate(&e)));
+            }
+            if let Some(own) = group.first() {
+                own.complete(Err(e));
+            }
+        }
+    }
+}
+
+/// Should the leader's thread unwind part-way, the requests of its group fail (instead
+/// of waiting forever) and the lead passes on.
+pub(crate) struct LeadGuard<'a> {
+    queue: &'a GroupQueue,
+    /// The group being committed (cleared once every request is complete).
+    pub group: Vec<Request>,
+    path: &'a Path,
+}
+
+impl<'a> LeadGuard<'a> {
+    /// Takes everything queued as the leader's group.
+    pub fn new(queue: &'a GroupQueue, path: &'a Path) -> Self {
+        Self {
+            group: queue.take(),
+            queue,
+            path,
+        }
+    }
+}
+
+impl Drop for LeadGuard<'_> {
+    fn drop(&mut self) {
+        if self.group.is_empty() {
+            return;
+        }
+        for r in &self.group {
+            r.complete(Err(IoError::new(
+                self.path,
+                "append to",
+                std::io::Error::other("a writer thread panicked"),
+            )
+            .into()));
+        }
+        self.queue.hand_over();
+    }
+}
+
+/// Hands a completed request's events to the caller's `written`.
+pub(crate) fn deliver(outcome: Outcome, written: &mut Vec<AuditEvent>) -> Result<(), AuditError> {
+    written.extend(outcome?);
+    Ok(())
 }

@@ -6,7 +6,9 @@
 
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
-use crate::group::{GroupQueue, Outcome, QueuedAppend, Request, Role, Woken, replicate};
+use crate::group::{
+    GroupQueue, LeadGuard, QueuedAppend, Request, Role, Woken, complete_all, deliver,
+};
 use crate::store::{AuditStore, Durability};
 use crate::time::{Clock, SystemClock};
 use crate::verify::{self, VerifyOptions, VerifyReport};
@@ -706,11 +708,7 @@ impl JsonlStore {
     /// Commits the group this appender leads (the queue's oldest request is its own)
     /// and hands the lead on. Every request of the group is complete when this returns.
     fn lead(&self) {
-        let mut guard = LeadGuard {
-            queue: &self.group,
-            group: self.group.take(),
-            path: &self.path,
-        };
+        let mut guard = LeadGuard::new(&self.group, &self.path);
         let group = &mut guard.group;
         match self.write_group(group) {
             Err(e) => complete_all(group, Vec::new(), Err(e)),
@@ -731,51 +729,6 @@ impl JsonlStore {
         guard.group.clear();
         self.group.hand_over();
     }
-}
-
-/// Completes every request of `group` with its sealed events, or with `failed`
-/// (the first request, the leader's own, gets the error itself, the others copies).
-fn complete_all(group: &[Request], sealed: Vec<Vec<AuditEvent>>, failed: Result<(), AuditError>) {
-    match failed {
-        Ok(()) => {
-            for (r, events) in group.iter().zip(sealed) {
-                r.complete(Ok(events));
-            }
-        }
-        Err(e) => {
-            for r in group.iter().skip(1) {
-                r.complete(Err(replicate(&e)));
-            }
-            if let Some(own) = group.first() {
-                own.complete(Err(e));
-            }
-        }
-    }
-}
-
-/// Should the leader's thread unwind part-way, the requests of its group fail (instead
-/// of waiting forever) and the lead passes on.
-struct LeadGuard<'a> {
-    queue: &'a GroupQueue,
-    group: Vec<Request>,
-    path: &'a Path,
-}
-
-impl Drop for LeadGuard<'_> {
-    fn drop(&mut self) {
-        if self.group.is_empty() {
-            return;
-        }
-        for r in &self.group {
-            r.complete(Err(poisoned(self.path)));
-        }
-        self.queue.hand_over();
-    }
-}
-
-fn deliver(outcome: Outcome, written: &mut Vec<AuditEvent>) -> Result<(), AuditError> {
-    written.extend(outcome?);
-    Ok(())
 }
 
 /// The link count of `file` (0 where the platform does not say).

@@ -486,3 +486,55 @@ fn threads_wait_for_a_queued_leader_and_then_lead_themselves() {
     assert!(report.intact(), "{:?}", report.first_bad);
     assert_eq!(report.events, 21);
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_group_commit_forms_one_linear_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        cfa_audit::SqliteStore::open(dir.path().join("audit.db"), Durability::Batch(8)).unwrap();
+    let results: Vec<Vec<Vec<AuditEvent>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|w| {
+                let store = &store;
+                s.spawn(move || {
+                    (0..40u64)
+                        .map(|c| {
+                            let batch = (0..1 + (w + c) % 3).map(|p| event(w, c, p)).collect();
+                            let mut got = Vec::new();
+                            store.append_batch(batch, &mut got).unwrap();
+                            got
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let report = store.verify(&VerifyOptions::default()).unwrap();
+    assert!(report.intact(), "{:?}", report.first_bad);
+    let mut file = Vec::new();
+    store
+        .scan(&mut |e| {
+            file.push(e);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let total: usize = results.iter().flatten().map(Vec::len).sum();
+    assert_eq!(file.len(), total);
+    let index: HashMap<&str, usize> = file
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.event_hash.as_str(), i))
+        .collect();
+    for got in results.iter().flatten() {
+        let start = index[got[0].event_hash.as_str()];
+        for (k, e) in got.iter().enumerate() {
+            assert_eq!(
+                &file[start + k],
+                e,
+                "a call's events are contiguous, in order"
+            );
+        }
+    }
+}
