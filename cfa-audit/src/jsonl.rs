@@ -1,6 +1,6 @@
 //! The JSONL file store: the reference's line layout, group commit of concurrent
 //! appenders (one leader seals everything queued and writes it at once, see
-//! [`crate::group`]), an exclusive lock on a sidecar `<log>.lock` file around every
+//! [`crate::QueuedAppend`]), an exclusive lock on a sidecar `<log>.lock` file around every
 //! write (threads and processes), the tail hash re-read under the lock from the end of
 //! the file whenever another writer intervened, configurable fsync, torn-tail repair.
 

@@ -2,7 +2,7 @@
 //! so databases written by either implementation open and verify in the other.
 //! Appends run in `BEGIN IMMEDIATE` transactions: the tail hash is read and the row
 //! inserted under SQLite's write lock, so several processes form one chain. Concurrent
-//! appenders of one store are group-committed (see [`crate::group`]): one transaction
+//! appenders of one store are group-committed (see [`crate::QueuedAppend`]): one transaction
 //! (one commit, one sync) per group.
 
 use crate::error::{AuditError, ForeignStoreError, SqliteError};
