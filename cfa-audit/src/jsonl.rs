@@ -1,9 +1,14 @@
-//! The JSONL file store: the reference's line layout, an exclusive lock on a sidecar
-//! `<log>.lock` file around every append (threads and processes), the tail hash re-read
-//! under the lock from the end of the file, configurable fsync, torn-tail repair.
+//! The JSONL file store: the reference's line layout, group commit of concurrent
+//! appenders (one leader seals everything queued and writes it at once, see
+//! [`crate::QueuedAppend`]), an exclusive lock on a sidecar `<log>.lock` file around every
+//! write (threads and processes), the tail hash re-read under the lock from the end of
+//! the file whenever another writer intervened, configurable fsync, torn-tail repair.
 
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
+use crate::group::{
+    GroupQueue, LeadGuard, QueuedAppend, Request, Role, Woken, complete_all, deliver,
+};
 use crate::store::{AuditStore, Durability};
 use crate::time::{Clock, SystemClock};
 use crate::verify::{self, VerifyOptions, VerifyReport};
@@ -11,7 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The sidecar lock file of a log: `<log>.lock`.
 pub fn lock_path(path: &Path) -> PathBuf {
@@ -223,13 +229,96 @@ fn move_aside(file: &File, path: &Path, offset: u64, len: u64) -> Result<PathBuf
 }
 
 struct Inner {
-    file: File,
+    /// The log file (shared with an fsync running outside this lock).
+    file: Arc<File>,
     lock: File,
-    pending: u32,
     /// The tail as this store last left it (hash, and the file length right after its
     /// own write). Reused while the file length is unchanged; any other writer (another
     /// process or store) changes the length, which forces a re-read from the file.
     cached: Option<Tail>,
+    /// The held file's link count when this store last compared it with the path: a
+    /// rename over the log or an unlink changes it.
+    nlink: u64,
+    /// When the path was last compared with the held file.
+    path_checked: Instant,
+    /// Events this store has written (write(2) done).
+    written: u64,
+    /// `written` when an fsync was last asked for (at batch durability).
+    sync_asked: u64,
+}
+
+/// How long the held file is trusted to be the one the path names while nothing
+/// (length, link count) says otherwise: a log moved away under another name (not
+/// replaced by a rename over it, which the link count shows at once) is noticed within
+/// this time, and its appends meanwhile went on in the moved file.
+const PATH_RECHECK: Duration = Duration::from_secs(1);
+
+/// An fsync of the events written so far.
+struct SyncJob {
+    file: Arc<File>,
+    /// `written` at the time: the events the fsync covers.
+    upto: u64,
+}
+
+/// What the leader wrote for its group.
+struct Written {
+    sealed: Vec<Vec<AuditEvent>>,
+    /// The fsync to run before the group is acknowledged ([`Durability::Always`]).
+    sync: Option<SyncJob>,
+}
+
+/// The fsync bookkeeping shared with the background syncer of [`Durability::Batch`].
+#[derive(Default)]
+struct SyncShared {
+    state: Mutex<SyncState>,
+    /// Wakes the syncer when a job is due.
+    due: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// The fsync asked for and not started yet (a newer request replaces it: one
+    /// fsync covers everything written before it starts).
+    job: Option<SyncJob>,
+    /// Events covered by a completed fsync.
+    synced: u64,
+    /// A background fsync failed: the next append or flush reports it.
+    failed: Option<std::io::Error>,
+    stop: bool,
+}
+
+impl SyncShared {
+    fn guard(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, upto: u64, result: std::io::Result<()>) {
+        let mut g = self.guard();
+        match result {
+            Ok(()) => g.synced = g.synced.max(upto),
+            Err(e) => g.failed = Some(e),
+        }
+    }
+
+    /// The syncer thread: runs due fsyncs one at a time until the store is dropped.
+    fn run(&self) {
+        loop {
+            let job = {
+                let mut g = self.guard();
+                loop {
+                    if let Some(job) = g.job.take() {
+                        break job;
+                    }
+                    if g.stop {
+                        return;
+                    }
+                    g = self.due.wait(g).unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            let result = job.file.sync_data();
+            self.record(job.upto, result);
+        }
+    }
 }
 
 /// A JSONL audit log file (the reference's `JsonLinesAuditStorage` format).
@@ -237,6 +326,10 @@ pub struct JsonlStore {
     path: PathBuf,
     durability: Durability,
     inner: Mutex<Inner>,
+    group: GroupQueue,
+    sync: Arc<SyncShared>,
+    /// The background syncer of [`Durability::Batch`], started at the first due fsync.
+    syncer: Mutex<Option<std::thread::JoinHandle<()>>>,
     clock: Arc<dyn Clock>,
     repairs: Mutex<Vec<TornRepair>>,
 }
@@ -297,11 +390,17 @@ impl JsonlStore {
             path,
             durability,
             inner: Mutex::new(Inner {
-                file,
+                nlink: link_count(&file),
+                file: Arc::new(file),
                 lock,
-                pending: 0,
                 cached: None,
+                path_checked: Instant::now(),
+                written: 0,
+                sync_asked: 0,
             }),
+            group: GroupQueue::default(),
+            sync: Arc::default(),
+            syncer: Mutex::new(None),
             clock,
             repairs: Mutex::new(Vec::new()),
         };
@@ -348,7 +447,7 @@ impl JsonlStore {
         };
         let mut moved = vec![0u8; usize::try_from(len).unwrap_or(0)];
         {
-            let mut f = &inner.file;
+            let mut f: &File = &inner.file;
             f.seek(SeekFrom::Start(offset))
                 .and_then(|_| f.read_exact(&mut moved))
                 .map_err(|e| IoError::new(&self.path, "read", e))?;
@@ -373,7 +472,7 @@ impl JsonlStore {
         }
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        if let Err(e) = (&inner.file)
+        if let Err(e) = (&*inner.file)
             .write_all(&bytes)
             .and_then(|()| inner.file.sync_data())
         {
@@ -401,10 +500,14 @@ impl JsonlStore {
         &self.path
     }
 
-    /// Reopens the log if the path no longer names the file we hold (it was replaced,
-    /// e.g. by retention's atomic rename), so appends never go to an unlinked inode.
-    /// Returns the length of the file held afterwards (one `fstat` serves both).
-    fn reopen_if_replaced(&self, inner: &mut Inner) -> Result<u64, AuditError> {
+    /// The length of the held file, after making sure it is still the file the path
+    /// names (reopening it if not, so appends never go to an unlinked inode). One
+    /// `fstat` serves the common case: while the length is what this store left, the
+    /// link count is what it was and the path was compared less than [`PATH_RECHECK`]
+    /// ago, nobody intervened and the path is not looked up. Otherwise (another writer,
+    /// a repair, a rename over the log such as retention's, an unlink) the path is
+    /// compared with the held file by device and inode. `force` always compares.
+    fn held_len(&self, inner: &mut Inner, force: bool) -> Result<u64, AuditError> {
         let stat = |file: &File| {
             file.metadata()
                 .map_err(|e| AuditError::from(IoError::new(&self.path, "stat", e)))
@@ -413,23 +516,36 @@ impl JsonlStore {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
+            let quiet = !force
+                && held.nlink() == inner.nlink
+                && inner.cached.as_ref().is_some_and(|t| t.len == held.len())
+                && inner.path_checked.elapsed() < PATH_RECHECK;
+            if quiet {
+                return Ok(held.len());
+            }
+            inner.path_checked = Instant::now();
+            inner.nlink = held.nlink();
             let current = std::fs::metadata(&self.path).ok();
             let same = current.is_some_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
             if !same {
-                if inner.pending > 0 {
-                    let _ = inner.file.sync_data();
-                    inner.pending = 0;
+                if self.sync.guard().synced < inner.written {
+                    let result = inner.file.sync_data();
+                    self.sync.record(inner.written, result);
                 }
                 inner.cached = None;
-                inner.file = OpenOptions::new()
+                let file = OpenOptions::new()
                     .create(true)
                     .append(true)
                     .read(true)
                     .open(&self.path)
                     .map_err(|e| IoError::new(&self.path, "open", e))?;
-                return Ok(stat(&inner.file)?.len());
+                let now = stat(&file)?;
+                inner.nlink = now.nlink();
+                inner.file = Arc::new(file);
+                return Ok(now.len());
             }
         }
+        let _ = force;
         Ok(held.len())
     }
 
@@ -448,8 +564,6 @@ impl JsonlStore {
         Ok(out)
     }
 
-    /// The tail under the lock: the cached one while the file length is what this
-    /// store left it at, otherwise re-read from the end of the file.
     /// The tail of the held file, whose current length is `len`: the cached one while
     /// the length is what this store left, else re-read from the file.
     fn current_tail(&self, inner: &mut Inner, len: u64) -> Result<Tail, AuditError> {
@@ -459,13 +573,175 @@ impl JsonlStore {
         }
     }
 
-    fn sync(&self, inner: &mut Inner) -> Result<(), AuditError> {
-        inner
-            .file
+    /// Seals and writes the requests of `group` in order under both locks: one look at
+    /// the tail (the cached one unless another writer intervened), one write. A write
+    /// that fails part-way is cut back, so nothing of the group stays behind, and the
+    /// whole group fails.
+    fn write_group(&self, group: &mut [Request]) -> Result<Written, AuditError> {
+        self.locked(|inner| {
+            // A background fsync failed: refuse (nothing written) and ask again.
+            if let Some(e) = self.sync.guard().failed.take() {
+                inner.sync_asked = 0;
+                return Err(IoError::new(&self.path, "fsync", e).into());
+            }
+            let len = self.held_len(inner, false)?;
+            let tail = self.current_tail(inner, len)?;
+            let mut prev = tail.last_hash;
+            let count: usize = group.iter().map(|r| r.events.len()).sum();
+            let mut bytes = Vec::with_capacity(count * 1024);
+            if tail.needs_newline {
+                bytes.push(b'\n');
+            }
+            let mut sealed = Vec::with_capacity(group.len());
+            for request in group.iter_mut() {
+                let events = std::mem::take(&mut request.events);
+                let mut mine = Vec::with_capacity(events.len());
+                for event in events {
+                    let (e, line) = event.seal_with_line(&prev);
+                    bytes.extend_from_slice(line.as_bytes());
+                    bytes.push(b'\n');
+                    prev.clone_from(&e.event_hash);
+                    mine.push(e);
+                }
+                sealed.push(mine);
+            }
+            // Until the write is known complete, the tail must be re-read.
+            inner.cached = None;
+            if let Err(e) = (&*inner.file).write_all(&bytes) {
+                // A write that failed part-way (disk full, file size limit) must not
+                // leave a torn line of ours behind: cut the file back to where this
+                // group started. If even that fails, the next append finds the torn
+                // tail and refuses, pointing at `cfa audit repair`.
+                let _ = inner.file.set_len(tail.len);
+                return Err(IoError::new(&self.path, "append to", e).into());
+            }
+            inner.cached = Some(Tail {
+                last_hash: prev,
+                needs_newline: false,
+                len: tail.len + bytes.len() as u64,
+            });
+            inner.written = inner.written.saturating_add(count as u64);
+            let job = || SyncJob {
+                file: Arc::clone(&inner.file),
+                upto: inner.written,
+            };
+            let sync = match self.durability {
+                Durability::Always => Some(job()),
+                Durability::Batch(max) => {
+                    if inner.written - inner.sync_asked >= u64::from(max) {
+                        let job = job();
+                        inner.sync_asked = inner.written;
+                        self.ask_sync(job);
+                    }
+                    None
+                }
+                Durability::Never => None,
+            };
+            Ok(Written { sealed, sync })
+        })
+    }
+
+    /// Hands a due fsync to the background syncer (started on first use), so that no
+    /// appender waits for it: at batch durability an append is acknowledged once
+    /// written, and an fsync starts every `n` events (or right after the running one,
+    /// when `n` more were written meanwhile).
+    fn ask_sync(&self, job: SyncJob) {
+        self.sync.guard().job = Some(job);
+        self.sync.due.notify_one();
+        let mut syncer = self.syncer.lock().unwrap_or_else(PoisonError::into_inner);
+        if syncer.is_none() {
+            let shared = Arc::clone(&self.sync);
+            let spawned = std::thread::Builder::new()
+                .name("cfa-audit-fsync".into())
+                .spawn(move || shared.run());
+            match spawned {
+                Ok(handle) => *syncer = Some(handle),
+                // No thread to spare: fsync here instead.
+                Err(_) => {
+                    if let Some(job) = self.sync.guard().job.take() {
+                        let result = job.file.sync_data();
+                        self.sync.record(job.upto, result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs an fsync outside the store's lock (appends go on meanwhile) and records
+    /// what it covered.
+    fn run_sync(&self, job: SyncJob) -> Result<(), AuditError> {
+        job.file
             .sync_data()
             .map_err(|e| IoError::new(&self.path, "fsync", e))?;
-        inner.pending = 0;
+        self.sync.record(job.upto, Ok(()));
         Ok(())
+    }
+
+    /// How many of the events this store wrote are covered by a completed fsync. At
+    /// [`Durability::Always`] every acknowledged event is; at [`Durability::Batch`] the
+    /// background fsync catches up, and [`AuditStore::flush`] covers everything.
+    pub fn synced_events(&self) -> u64 {
+        self.sync.guard().synced
+    }
+
+    /// Queues `events` for group commit without waiting, for callers that must not block
+    /// (an async runtime's worker): await the returned [`QueuedAppend`]; when it says
+    /// [`crate::Turn::Lead`], call [`JsonlStore::lead_queued`] on a thread that may
+    /// block, then await it again. Blocking callers use [`AuditStore::append_batch`].
+    pub fn enqueue(&self, events: Vec<NewEvent>) -> QueuedAppend<'_> {
+        if events.is_empty() {
+            return QueuedAppend::done(&self.group, Ok(Vec::new()));
+        }
+        let (slot, role) = self.group.join(events);
+        QueuedAppend::new(&self.group, slot, role)
+    }
+
+    /// Commits the group led by the [`QueuedAppend`] that was handed the lead (the
+    /// oldest queued request is its own) and hands the lead on; that request is
+    /// complete when this returns. Blocks on the write (and the fsync at
+    /// [`Durability::Always`]). Called without the lead it still commits what is queued,
+    /// in order, only less batched.
+    pub fn lead_queued(&self) {
+        self.lead();
+    }
+
+    /// Commits the group this appender leads (the queue's oldest request is its own)
+    /// and hands the lead on. Every request of the group is complete when this returns.
+    fn lead(&self) {
+        let mut guard = LeadGuard::new(&self.group, &self.path);
+        let group = &mut guard.group;
+        match self.write_group(group) {
+            Err(e) => complete_all(group, Vec::new(), Err(e)),
+            Ok(Written {
+                sealed,
+                sync: Some(job),
+            }) => {
+                // The next group may write while this one's fsync runs; this group's
+                // appenders are released only once the fsync covering them is done.
+                self.group.hand_over();
+                let synced = self.run_sync(job);
+                complete_all(group, sealed, synced);
+                guard.group.clear();
+                return;
+            }
+            Ok(Written { sealed, sync: None }) => complete_all(group, sealed, Ok(())),
+        }
+        guard.group.clear();
+        self.group.hand_over();
+    }
+}
+
+/// The link count of `file` (0 where the platform does not say).
+fn link_count(file: &File) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().map(|m| m.nlink()).unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        0
     }
 }
 
@@ -483,6 +759,11 @@ impl AuditStore for JsonlStore {
         })
     }
 
+    /// Group commit: the events join the store's queue; whichever appender leads seals
+    /// everything queued in order (each call's events contiguous) and writes it in one
+    /// write. This call returns once its events are written (and, at
+    /// [`Durability::Always`], fsynced; at [`Durability::Batch`] the fsync due every `n`
+    /// events runs in the background, and a failed one fails the next append).
     fn append_batch(
         &self,
         events: Vec<NewEvent>,
@@ -491,56 +772,23 @@ impl AuditStore for JsonlStore {
         if events.is_empty() {
             return Ok(());
         }
-        self.locked(|inner| {
-            let len = self.reopen_if_replaced(inner)?;
-            let tail = self.current_tail(inner, len)?;
-            let mut prev = tail.last_hash;
-            let mut bytes = Vec::with_capacity(events.len() * 1024);
-            if tail.needs_newline {
-                bytes.push(b'\n');
-            }
-            let mut sealed = Vec::with_capacity(events.len());
-            for event in events {
-                let (e, line) = event.seal_with_line(&prev);
-                bytes.extend_from_slice(line.as_bytes());
-                bytes.push(b'\n');
-                prev.clone_from(&e.event_hash);
-                sealed.push(e);
-            }
-            // Until the write is known complete, the tail must be re-read.
-            inner.cached = None;
-            if let Err(e) = (&inner.file).write_all(&bytes) {
-                // A write that failed part-way (disk full, file size limit) must not
-                // leave a torn line of ours behind: cut the file back to where this
-                // append started. If even that fails, the next append finds the torn
-                // tail and refuses, pointing at `cfa audit repair`.
-                let _ = inner.file.set_len(tail.len);
-                return Err(IoError::new(&self.path, "append to", e).into());
-            }
-            inner.cached = Some(Tail {
-                last_hash: prev,
-                needs_newline: false,
-                len: tail.len + bytes.len() as u64,
-            });
-            let n = u32::try_from(sealed.len()).unwrap_or(u32::MAX);
-            match self.durability {
-                Durability::Always => self.sync(inner)?,
-                Durability::Batch(max) => {
-                    inner.pending = inner.pending.saturating_add(n);
-                    if inner.pending >= max {
-                        self.sync(inner)?;
-                    }
-                }
-                Durability::Never => {}
-            }
-            written.extend(sealed);
-            Ok(())
-        })
+        let (slot, role) = self.group.join(events);
+        if let Role::Follow = role
+            && let Woken::Done(outcome) = slot.wait()
+        {
+            return deliver(outcome, written);
+        }
+        self.lead();
+        let outcome = match slot.wait() {
+            Woken::Done(outcome) => outcome,
+            Woken::Lead => Err(poisoned(&self.path)),
+        };
+        deliver(outcome, written)
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {
         self.locked(|inner| {
-            self.reopen_if_replaced(inner)?;
+            self.held_len(inner, true)?;
             Ok(read_tail(&inner.file, &self.path)?.last_hash)
         })
     }
@@ -564,19 +812,42 @@ impl AuditStore for JsonlStore {
         verify_file(&self.path, opts, &mut |_| {})
     }
 
+    /// fsyncs every event this store has written and no completed fsync covers yet
+    /// (an fsync still running for another appender may cover them too).
     fn flush(&self) -> Result<(), AuditError> {
-        let mut g = self.inner.lock().map_err(|_| poisoned(&self.path))?;
-        if g.pending > 0 {
-            self.sync(&mut g)?;
-        }
-        Ok(())
+        let job = {
+            let g = self.inner.lock().map_err(|_| poisoned(&self.path))?;
+            let mut s = self.sync.guard();
+            if let Some(e) = s.failed.take() {
+                return Err(IoError::new(&self.path, "fsync", e).into());
+            }
+            if s.synced >= g.written {
+                return Ok(());
+            }
+            SyncJob {
+                file: Arc::clone(&g.file),
+                upto: g.written,
+            }
+        };
+        self.run_sync(job)
     }
 }
 
 impl Drop for JsonlStore {
     fn drop(&mut self) {
+        self.sync.guard().stop = true;
+        self.sync.due.notify_one();
+        if let Some(handle) = self
+            .syncer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let synced = self.sync.guard().synced;
         if let Ok(g) = self.inner.get_mut()
-            && g.pending > 0
+            && synced < g.written
         {
             let _ = g.file.sync_data();
         }

@@ -1,6 +1,7 @@
 //! Σ audit: the SHA-256 hash-chained audit log of CFA. It owns the event format and
 //! hash recipe (byte-compatible with cfa-kernel 1.1.0), the stores (JSONL file with
-//! cross-process locking and torn-tail repair, SQLite, memory), one-pass verification,
+//! cross-process locking and torn-tail repair, SQLite, memory; concurrent appenders to
+//! the JSONL and SQLite stores are group-committed), one-pass verification,
 //! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs and
 //! anchored retention. It must NOT know about policies, signatures, catalogs or the
 //! kernel: it defines no event of its own (the policy-check event belongs to
@@ -51,6 +52,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod event;
 mod fastline;
+mod group;
 pub mod jsonl;
 pub mod lines;
 pub mod merkle;
@@ -66,6 +68,7 @@ pub mod verify;
 
 pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
+pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
 pub use proof::OfflineProof;

@@ -1,10 +1,13 @@
 //! The SQLite store: the reference's `audit_events` table and `_schema` table (WAL),
 //! so databases written by either implementation open and verify in the other.
 //! Appends run in `BEGIN IMMEDIATE` transactions: the tail hash is read and the row
-//! inserted under SQLite's write lock, so several processes form one chain.
+//! inserted under SQLite's write lock, so several processes form one chain. Concurrent
+//! appenders of one store are group-committed (see [`crate::QueuedAppend`]): one transaction
+//! (one commit, one sync) per group.
 
 use crate::error::{AuditError, ForeignStoreError, SqliteError};
 use crate::event::{AuditEvent, NewEvent};
+use crate::group::{GroupQueue, LeadGuard, Request, Role, Woken, complete_all, deliver};
 use crate::store::{AuditStore, Durability};
 use crate::verify::{BadReason, ChainState, VerifyOptions, VerifyReport, check_event};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -43,6 +46,7 @@ const SELECT_ALL: &str = "SELECT id, intent_id, stage, event_type, outcome, poli
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    group: GroupQueue,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -82,6 +86,7 @@ impl SqliteStore {
         Ok(Self {
             path,
             conn: Mutex::new(conn),
+            group: GroupQueue::default(),
         })
     }
 
@@ -146,6 +151,7 @@ impl SqliteStore {
         Ok(Self {
             path,
             conn: Mutex::new(conn),
+            group: GroupQueue::default(),
         })
     }
 
@@ -216,6 +222,61 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Inserts the requests of `group` in order in one `BEGIN IMMEDIATE` transaction:
+    /// their sealed events, and `Ok` once committed (else nothing was inserted).
+    fn insert_group(
+        &self,
+        group: &mut [Request],
+    ) -> (Vec<Vec<AuditEvent>>, Result<(), AuditError>) {
+        let mut sealed = Vec::with_capacity(group.len());
+        let result = (|| {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            let mut prev: String = tx
+                .query_row(
+                    "SELECT event_hash FROM audit_events ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?
+                .unwrap_or_default();
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO audit_events (intent_id, stage, event_type, outcome, policy_bundle_version, \
+                         details_json, timestamp, event_hash, previous_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .map_err(|e| self.err(e))?;
+                for request in group.iter_mut() {
+                    let mut mine = Vec::with_capacity(request.events.len());
+                    for event in std::mem::take(&mut request.events) {
+                        let e = event.seal(&prev);
+                        stmt.execute(params![
+                            e.intent_id,
+                            e.stage,
+                            e.event_type,
+                            e.outcome,
+                            e.policy_bundle_version,
+                            e.details_json(),
+                            e.timestamp,
+                            e.event_hash,
+                            e.previous_hash
+                        ])
+                        .map_err(|e| self.err(e))?;
+                        prev.clone_from(&e.event_hash);
+                        mine.push(e);
+                    }
+                    sealed.push(mine);
+                }
+            }
+            tx.commit().map_err(|e| self.err(e))
+        })();
+        (sealed, result)
+    }
 }
 
 impl AuditStore for SqliteStore {
@@ -226,53 +287,31 @@ impl AuditStore for SqliteStore {
             .ok_or_else(|| self.err(rusqlite::Error::QueryReturnedNoRows))
     }
 
+    /// Group commit: whichever appender leads inserts everything queued (each call's
+    /// events contiguous, in order) in one transaction.
     fn append_batch(
         &self,
         events: Vec<NewEvent>,
         written: &mut Vec<AuditEvent>,
     ) -> Result<(), AuditError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let mut prev: String = tx
-            .query_row(
-                "SELECT event_hash FROM audit_events ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .unwrap_or_default();
-        let mut sealed = Vec::with_capacity(events.len());
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO audit_events (intent_id, stage, event_type, outcome, policy_bundle_version, \
-                     details_json, timestamp, event_hash, previous_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(|e| self.err(e))?;
-            for event in events {
-                let e = event.seal(&prev);
-                stmt.execute(params![
-                    e.intent_id,
-                    e.stage,
-                    e.event_type,
-                    e.outcome,
-                    e.policy_bundle_version,
-                    e.details_json(),
-                    e.timestamp,
-                    e.event_hash,
-                    e.previous_hash
-                ])
-                .map_err(|e| self.err(e))?;
-                prev.clone_from(&e.event_hash);
-                sealed.push(e);
-            }
+        if events.is_empty() {
+            return Ok(());
         }
-        tx.commit().map_err(|e| self.err(e))?;
-        written.extend(sealed);
-        Ok(())
+        let (slot, role) = self.group.join(events);
+        if let Role::Follow = role
+            && let Woken::Done(outcome) = slot.wait()
+        {
+            return deliver(outcome, written);
+        }
+        let mut guard = LeadGuard::new(&self.group, &self.path);
+        let inserted = self.insert_group(&mut guard.group);
+        complete_all(&guard.group, inserted.0, inserted.1);
+        guard.group.clear();
+        self.group.hand_over();
+        match slot.wait() {
+            Woken::Done(outcome) => deliver(outcome, written),
+            Woken::Lead => Err(self.err(rusqlite::Error::QueryReturnedNoRows)),
+        }
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {

@@ -10,6 +10,7 @@ mod batch;
 mod common;
 mod conformance_audit;
 mod disk_full;
+mod group_commit;
 mod parallel_agree;
 #[cfg(feature = "sqlite")]
 mod processes;

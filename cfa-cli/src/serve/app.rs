@@ -301,7 +301,7 @@ fn authorized(req: &Request, token: &str) -> bool {
         })
 }
 
-fn decide_text(
+async fn decide_text(
     state: &AppState,
     text: &str,
     query: &BundleQuery,
@@ -330,7 +330,12 @@ fn decide_text(
         (Governance::parse_signature_text(text)?, None)
     };
     let bundle = query.policy_bundle.as_deref().or(body_bundle.as_deref());
-    let decision = state.gov.decide(&signature, bundle, query.replan_count)?;
+    // With an audit log the append joins the log's group commit and this task awaits
+    // it; only the appender that leads a group writes (and fsyncs) on a blocking thread.
+    let decision = state
+        .gov
+        .decide_async(&signature, bundle, query.replan_count)
+        .await?;
     state.metrics.decision(
         &decision.result,
         start.elapsed(),
@@ -370,19 +375,7 @@ async fn decisions(
             format!("body is not UTF-8: {e}"),
         )
     })?;
-    let decision = if state.gov.audit().is_some() {
-        // The append takes the store's lock (and may fsync): off the async workers.
-        let text = text.to_owned();
-        let st = Arc::clone(&state);
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| decide_text(&st, &text, &query)))
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })??
-    } else {
-        decide_text(&state, text, &query)?
-    };
+    let decision = decide_text(&state, text, &query).await?;
     let mut response = Json(decide::decision_json(&decision)).into_response();
     if let Ok(v) = HeaderValue::from_str(decision.result.action.as_str()) {
         response.headers_mut().insert("x-cfa-action", v);

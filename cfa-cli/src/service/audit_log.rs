@@ -1,17 +1,20 @@
 //! The audit log a face appends to: one JSONL store held open for the life of the
-//! process.
+//! process. Concurrent appends form one group-commit queue in the store; the HTTP face
+//! awaits its appends ([`AuditLog::append_async`]) instead of holding a thread for each.
 
 use super::error::FaceError;
 use cfa::StateSignature;
+use cfa::audit::NewEvent;
 use cfa::kernel::{Decision, PolicyCheck};
-use cfa::{AuditStore, Durability, JsonlStore};
+use cfa::{AuditEvent, AuditStore, Durability, JsonlStore};
+use cfa_audit::Turn;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The audit log a face appends decisions to (one store held open: appends from
-/// concurrent requests serialise through its lock, so the chain stays linear).
+/// concurrent requests join its group commit, so the chain stays linear).
 pub struct AuditLog {
     store: Arc<JsonlStore>,
     path: PathBuf,
@@ -86,6 +89,41 @@ impl AuditLog {
             })?;
         self.chain_length.fetch_add(1, Ordering::Relaxed);
         Ok(decision)
+    }
+
+    /// Appends `event` through the store's group commit without blocking the calling
+    /// task: it waits for its group's leader; when it is handed the lead itself, it
+    /// commits that group on a blocking thread. Returns once the event is as durable as
+    /// the log's fsync policy asks (the same acknowledgement as a blocking append).
+    pub async fn append_async(&self, event: NewEvent) -> Result<AuditEvent, FaceError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            FaceError::new(
+                "audit_error",
+                format!("cannot record the decision in {}: {e}", self.path.display()),
+            )
+        };
+        let mut queued = self.store.enqueue(vec![event]);
+        let outcome = loop {
+            match (&mut queued).await {
+                Turn::Done(outcome) => break outcome,
+                Turn::Lead => {
+                    let store = Arc::clone(&self.store);
+                    // A leader that panicked has failed its group (the next await sees
+                    // it); one that never ran (the runtime is shutting down) leads here.
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                        && e.is_cancelled()
+                    {
+                        self.store.lead_queued();
+                    }
+                }
+            }
+        };
+        let mut events = outcome.map_err(|e| failed(&e))?;
+        let event = events
+            .pop()
+            .ok_or_else(|| failed(&"no event was written"))?;
+        self.chain_length.fetch_add(1, Ordering::Relaxed);
+        Ok(event)
     }
 
     /// The torn tails the store moved aside (when the log was opened, or later before

@@ -9,7 +9,7 @@ use super::audit_log::AuditLog;
 use super::error::FaceError;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa::codegen::BackendRegistry;
-use cfa::kernel::{Decision, IdSource, PolicyCheck, UuidIds};
+use cfa::kernel::{Decision, IdSource, PolicyCheck, PolicyCheckRecord, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{Clock, Durability, SystemClock, VerifyOptions};
 use cfa::{PolicyAction, StateSignature};
@@ -160,6 +160,32 @@ impl Governance {
                 FaceError::new("audit_error", format!("cannot record the decision: {e}"))
             }),
         }
+    }
+
+    /// [`Governance::decide`] for a caller on an async runtime: the decision is made on
+    /// the calling task and, when an audit log is configured, its `policy_check` event
+    /// (the record `PolicyCheck` appends, stamped by the same clock) joins the log's group
+    /// commit; the decision comes back only once the event is appended.
+    pub async fn decide_async(
+        &self,
+        signature: &StateSignature,
+        bundle: Option<&str>,
+        replan_count: u32,
+    ) -> Result<Decision, FaceError> {
+        let policy = self.policy(bundle)?;
+        let unaudited = PolicyCheck::new(&policy.engine, &*self.ids, &*self.clock)
+            .bundle_hash(&policy.hash)
+            .catalog(self.catalog.as_ref().map(|c| &c.catalog))
+            .replan_count(replan_count)
+            .decide(signature)
+            .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")));
+        let Some(audit) = &self.audit else {
+            return unaudited;
+        };
+        let mut decision = unaudited?;
+        let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
+        decision.audit_event_hash = audit.append_async(event).await?.event_hash;
+        Ok(decision)
     }
 
     /// `{policy_bundle, source, rule_count, rules: [{name, action, fault_code, severity, family, …}]}`.
@@ -353,6 +379,99 @@ mod tests {
         assert_eq!(doc["signature_hash"], json!(sig.signature_hash()));
         assert_eq!(doc["audit_event_hash"], json!(b.audit_event_hash));
         assert_eq!(doc["policy_bundle"], json!(b.policy_bundle));
+    }
+
+    fn audited(log: &Path) -> Governance {
+        let mut g = Governance::load(
+            None,
+            None,
+            Some(log),
+            Durability::Batch(4),
+            BundleAccess::NamesOnly,
+        )
+        .unwrap();
+        g.ids = Box::new(cfa::kernel::SequentialIds::new());
+        g.clock = Box::new(cfa::audit::FixedClock(
+            "2026-01-01T00:00:00.000000+00:00".into(),
+        ));
+        g
+    }
+
+    #[test]
+    fn async_decisions_write_exactly_what_blocking_ones_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sync_log, async_log) = (
+            dir.path().join("sync.jsonl"),
+            dir.path().join("async.jsonl"),
+        );
+        let (gs, ga) = (audited(&sync_log), audited(&async_log));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let sig = signature();
+        for bundle in [None, Some("prod-v1"), Some("finops-strict-v1")] {
+            let s = gs.decide(&sig, bundle, 1).unwrap();
+            let a = rt.block_on(ga.decide_async(&sig, bundle, 1)).unwrap();
+            assert_eq!(decision_json(&s), decision_json(&a));
+            assert!(!a.audit_event_hash.is_empty());
+        }
+        gs.audit().unwrap().flush().unwrap();
+        ga.audit().unwrap().flush().unwrap();
+        assert_eq!(
+            std::fs::read(&sync_log).unwrap(),
+            std::fs::read(&async_log).unwrap()
+        );
+        assert_eq!(ga.audit().unwrap().chain_length(), 3);
+    }
+
+    #[test]
+    fn concurrent_async_decisions_form_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let g = Arc::new(
+            Governance::load(
+                None,
+                None,
+                Some(&log),
+                Durability::Batch(8),
+                BundleAccess::NamesOnly,
+            )
+            .unwrap(),
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let hashes: Vec<String> = rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| {
+                    let g = Arc::clone(&g);
+                    tokio::spawn(async move {
+                        let mut out = Vec::new();
+                        for _ in 0..10 {
+                            out.push(g.decide_async(&signature(), None, 0).await.unwrap());
+                        }
+                        out
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap().into_iter().map(|d| d.audit_event_hash));
+            }
+            all
+        });
+        let report = g.audit_check(None).unwrap();
+        assert_eq!(report["chain_intact"], json!(true), "{report}");
+        assert_eq!(report["total_events"], json!(640));
+        assert_eq!(g.audit().unwrap().chain_length(), 640);
+        let text = std::fs::read_to_string(&log).unwrap();
+        for h in &hashes {
+            assert!(
+                text.contains(h.as_str()),
+                "every returned event is in the log"
+            );
+        }
     }
 
     #[test]
