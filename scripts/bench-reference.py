@@ -133,20 +133,24 @@ def measure(fn, budget_s: float, runs: int, max_samples: int = 200_000) -> dict:
     return result
 
 
-def measure_process(argv: list[str], samples: int, runs: int, cwd: str) -> dict:
-    """Wall time of a whole process (spawn to exit); it must exit 0."""
+def measure_process(argv: list[str], samples: int, runs: int, cwd: str, warm: bool = True,
+                    expect_out: str = "") -> dict:
+    """Wall time of a whole process (spawn to exit), after one unmeasured run when
+    `warm`; it must exit 0 and print `expect_out`."""
 
     def once() -> int:
         t = time.perf_counter_ns()
-        done = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         ns = time.perf_counter_ns() - t
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}")
+        out = done.stdout.decode(errors="replace")
+        if done.returncode != 0 or expect_out not in out:
+            raise RuntimeError(f"{argv} exited {done.returncode}: {out[-400:]}")
         return ns
 
     result = None
     for _ in range(max(1, runs)):
-        once()
+        if warm:
+            once()
         result = best(result, summarize([once() for _ in range(samples)]))
     return result
 
@@ -314,14 +318,16 @@ def main() -> int:
         if args.signature:
             paths["cli.policy_check"] = measure_process(
                 cli + ["policy", "check", "--signature", args.signature],
-                max(args.process_samples, 1) * 3, args.runs, str(scratch))
+                max(args.process_samples, 1) * 2, 1, str(scratch), expect_out="APPROVE")
         else:
             skipped["cli.policy_check"] = "no --signature given"
     if want("cli.audit_verify"):
         if args.chain:
             paths["cli.audit_verify"] = measure_process(
+                # ~5 s a run: three samples, the first warming the page cache.
                 cli + ["audit", "verify", "--file", args.chain],
-                max(args.process_samples // 3, 1), 1, str(scratch))
+                max(args.process_samples // 3, 1), 1, str(scratch), warm=False,
+                expect_out="Chain INTACT")
         else:
             skipped["cli.audit_verify"] = "no --chain given"
 

@@ -196,6 +196,18 @@ impl Drop for Scratch {
 
 /// Runs every path (and the reference, when asked) and returns the report.
 pub fn run(opts: &Options) -> Result<Report, GateError> {
+    // The processes run in the scratch directory: a relative path must not be
+    // resolved against it.
+    let mut resolved = opts.clone();
+    if let Some(bin) = &opts.cfa_bin {
+        resolved.cfa_bin = Some(fixture("cfa binary", std::path::absolute(bin))?);
+    }
+    if let Some(r) = &mut resolved.reference {
+        // Not canonicalised: a virtualenv's `python` is a symlink that must stay one.
+        r.python = fixture("reference python", std::path::absolute(&r.python))?;
+        r.script = fixture("reference script", std::path::absolute(&r.script))?;
+    }
+    let opts = &resolved;
     let scratch = Scratch::new()?;
     let dir = scratch.0.as_path();
     eprintln!("cfa-gates: timer floor");
@@ -240,7 +252,7 @@ pub fn run(opts: &Options) -> Result<Report, GateError> {
                     row,
                     &format!(
                         "reference: {} calls, p50 first 10% {} → last 10% {}, VmRSS {:.1} → {:.1} MB",
-                        f("samples") as u64,
+                        report.paths.get("kernel.executed").map_or(0, |s| s.samples),
                         fmt_ns(f("first_p50_ns")),
                         fmt_ns(f("last_p50_ns")),
                         f("rss_start_kb") / 1000.0,

@@ -155,6 +155,10 @@ fn main() -> ExitCode {
         eprintln!("cfa-gates: warning: debug build; numbers are meaningless (use --release)");
     }
     let opts = &cli.opts;
+    // The load before the run, for the README: a busy machine explains a missed gate.
+    let load_before = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned));
     let report = match gates::run(opts) {
         Ok(r) => r,
         Err(e) => {
@@ -167,7 +171,14 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.readme {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let nproc = std::thread::available_parallelism().map_or(1, usize::from);
-        let machine = report::machine_description(nproc, &cpuinfo);
+        let mut machine = report::machine_description(nproc, &cpuinfo);
+        if let Some(load) = &load_before {
+            machine.push_str(&format!(" (load average {load} at the start)"));
+        }
+        machine.push_str(&format!(
+            ", best of {} runs, slack {}",
+            opts.runs, opts.slack
+        ));
         let command = cli
             .command
             .clone()
