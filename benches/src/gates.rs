@@ -604,7 +604,7 @@ fn http_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
             ok: report.non_2xx == 0,
         });
         row.note = format!(
-            "{} decisions/s ({} responses in {:.1} s, {} load threads)",
+            "{} decisions ({} responses in {:.1} s, {} load threads)",
             fmt_rate(rate),
             report.requests,
             report.elapsed.as_secs_f64(),
