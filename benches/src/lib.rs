@@ -1,7 +1,10 @@
 //! Benchmarks of the CFA hot paths: the shared fixtures (reference signatures, an
-//! audit-sized event, generated bundles), the measured paths themselves, and the HDR
-//! latency-gate runner behind `cargo xtask bench` (docs/architecture.md#performance-gates). This crate only
-//! calls the public APIs of the other crates; it must not hold decision logic.
+//! audit-sized event, generated bundles), the measured paths (in-process, audited,
+//! whole processes, HTTP under load), the HDR latency-gate runner behind
+//! `cargo xtask bench` (docs/architecture.md#performance-gates), the loopback HTTP
+//! load generator `cfa-load`, and the side-by-side report against the Python
+//! reference. This crate only calls the public APIs of the other crates; it must not
+//! hold decision logic.
 //!
 //! ```
 //! use cfa_benches::fixtures;
@@ -17,6 +20,9 @@
 //! # Ok::<(), cfa_types::SignatureError>(())
 //! ```
 
+pub mod audited;
 pub mod fixtures;
 pub mod gates;
+pub mod load;
 pub mod measure;
+pub mod report;

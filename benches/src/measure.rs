@@ -121,3 +121,79 @@ pub fn measure_fallible<F: FnMut() -> Result<(), String>>(
     }
     Ok(stats(&h, 1))
 }
+
+/// What the timer adds to a fixed computation: the spread of many timings of the
+/// same busy loop, which sets the lowest p99 reachable for calls of that length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor {
+    /// The computation's median, ns.
+    pub p50_ns: f64,
+    /// Its 99th percentile, ns.
+    pub p99_ns: f64,
+    /// Its 99.9th percentile, ns.
+    pub p999_ns: f64,
+    /// Share of samples more than 10 µs above the median.
+    pub over_10us: f64,
+    /// Samples taken.
+    pub samples: u64,
+}
+
+fn busy(iterations: u64) -> u64 {
+    let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..iterations {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+    x
+}
+
+/// Times a busy loop calibrated to `target` (e.g. 20 µs) `samples` times, one
+/// timing per sample, and reports its spread.
+pub fn timer_floor(target: Duration, samples: u64) -> Result<Floor, MeasureError> {
+    // Calibrate: double the iterations until one run takes at least `target`.
+    let mut iterations: u64 = 1_000;
+    loop {
+        let t = Instant::now();
+        std::hint::black_box(busy(iterations));
+        let took = t.elapsed();
+        if took >= target || iterations >= 1 << 40 {
+            let scale = target.as_secs_f64() / took.as_secs_f64().max(1e-9);
+            iterations = ((iterations as f64 * scale) as u64).max(1);
+            break;
+        }
+        iterations *= 2;
+    }
+    let mut h = histogram()?;
+    for _ in 0..samples.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(busy(iterations));
+        h.saturating_record(picos(t.elapsed(), 1));
+    }
+    let ns = |ps: u64| ps as f64 / 1000.0;
+    let p50_ns = ns(h.value_at_quantile(0.50));
+    let over = h.count_between(
+        ((p50_ns + 10_000.0) * 1000.0) as u64,
+        h.max().max(((p50_ns + 10_000.0) * 1000.0) as u64),
+    );
+    Ok(Floor {
+        p50_ns,
+        p99_ns: ns(h.value_at_quantile(0.99)),
+        p999_ns: ns(h.value_at_quantile(0.999)),
+        over_10us: over as f64 / h.len().max(1) as f64,
+        samples: h.len(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_measures_the_calibrated_loop() {
+        let f = timer_floor(Duration::from_micros(20), 200).unwrap();
+        assert_eq!(f.samples, 200);
+        assert!(f.p50_ns > 1_000.0, "{f:?}");
+        assert!(f.p99_ns >= f.p50_ns && f.p999_ns >= f.p99_ns);
+        assert!((0.0..=1.0).contains(&f.over_10us));
+    }
+}

@@ -1,6 +1,8 @@
 //! `cargo xtask`: the one entry point for CI, formatting, linting, tests and benchmarks.
 //! CI runs `cargo xtask ci`, which is exactly what a developer runs locally.
 
+mod bench;
+
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -17,7 +19,7 @@ static PARALLEL: AtomicBool = AtomicBool::new(false);
 /// dependency.
 static LINT_DRIVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let mut cmd = Command::new(program);
     if NO_INCREMENTAL.load(Ordering::Relaxed) {
@@ -42,7 +44,7 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn cargo() -> String {
+pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
@@ -570,81 +572,18 @@ fn fuzz_with(args: &[String], build: bool) -> Result<(), String> {
         .map_err(|e| format!("fuzzing found a problem (inputs under target/fuzz/crashes): {e}"))
 }
 
-/// `cargo xtask bench`: the latency gates of docs/architecture.md#performance-gates (release build of
-/// `cfa-gates`, which prints p50/p99 from an HDR histogram and exits 1 on a missed
-/// gate), then optionally the criterion benches and the `cfa policy check` cold start.
-fn bench(args: &[String]) -> Result<(), String> {
-    let cargo = cargo();
-    let mut criterion = false;
-    let mut cold_start = false;
-    let mut gate_args: Vec<&str> = Vec::new();
-    let mut rest = args.iter();
-    while let Some(a) = rest.next() {
-        match a.as_str() {
-            "--criterion" => criterion = true,
-            "--cold-start" | "--cli" => cold_start = true,
-            "--" => gate_args.extend(rest.by_ref().map(String::as_str)),
-            other => return Err(format!("bench: unknown argument '{other}'\n\n{HELP}")),
-        }
-    }
-    let cfa_bin;
-    if cold_start {
-        run(
-            &cargo,
-            &[
-                "build",
-                "--release",
-                "--locked",
-                "-p",
-                "cfa-cli",
-                "--bin",
-                "cfa",
-            ],
-        )?;
-        cfa_bin = target_dir().join("release").join("cfa");
-        gate_args.push("--cfa-bin");
-        gate_args.push(cfa_bin.to_str().ok_or("bench: target dir is not UTF-8")?);
-    }
-    let mut gates = vec![
-        "run",
-        "--release",
-        "--locked",
-        "-p",
-        "cfa-benches",
-        "--bin",
-        "cfa-gates",
-        "--",
-    ];
-    gates.extend(gate_args);
-    let gate_result = run(&cargo, &gates);
-    if criterion {
-        run(
-            &cargo,
-            &[
-                "bench",
-                "--locked",
-                "-p",
-                "cfa-benches",
-                "--bench",
-                "hot_paths",
-            ],
-        )?;
-    }
-    gate_result.map_err(|e| format!("latency gates missed or failed: {e}"))
-}
-
 /// The workspace root (the parent of `xtask/`).
-fn workspace_root() -> std::path::PathBuf {
+pub(crate) fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
-fn target_dir() -> std::path::PathBuf {
+pub(crate) fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
 }
 
-const HELP: &str = "cargo xtask <command>
+pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
   ci      what CI runs (bash .ci/run), with CARGO_INCREMENTAL=0:
@@ -681,13 +620,31 @@ commands:
             --seed S       run seed (default from the clock; printed)
             --no-process   skip the `cfa mcp`/`cfa serve`/CLI process targets
             --crash-dir D  where failing inputs go (default target/fuzz/crashes)
-  bench   latency gates of docs/architecture.md#performance-gates (release build; p50/p99 from an HDR
-          histogram; fails when a gate is missed)
+  bench   the gates of docs/architecture.md#performance-gates (release build of
+          cfa-gates; p50/p99 from an HDR histogram; fails when a gate is missed):
+          evaluate, JSON → decision, audited decisions (sequential and 8/32
+          threads through one JSONL store, fsync batch:64), the full kernel
+          (executed runs, flatness, RSS), the 10…10,000-rule bundle sweep,
+          and a timer-floor measurement
+            --cold-start   also build `cfa` (release) and time whole processes
+                           (`cfa policy check` cold start, `cfa audit verify` of
+                           a 100k-event chain) and `cfa serve` /v1/decisions
+                           under HTTP load, with and without --audit-log
+                           (cfa-load: 32 keep-alive connections, 10 s)
+            --vs-reference the same plus the Python reference cfa-kernel 1.1.0
+                           timed in the same run (venv from
+                           scripts/reference-audit-verify.sh --setup, timings
+                           by scripts/bench-reference.py): one table of ours,
+                           the reference and the ratio
+            --write-readme replace the README's Performance table (between the
+                           bench-table markers) with this run's
+            --calls N      full-kernel calls (default 200,000; 1,000,000 for
+                           the flatness claim)
+            --http-seconds N  measured seconds per HTTP load run (default 10)
             --criterion    also run the criterion benches (cargo bench)
-            --cold-start   also build `cfa` (release) and time whole processes:
-                           `cfa policy check` cold start, `cfa audit verify` of a
-                           100k-event chain
-            -- ARGS        passed to cfa-gates (--budget-ms N, --runs N, --slack X)
+            -- ARGS        passed to cfa-gates (--budget-ms N, --runs N,
+                           --slack X, --threads N,N, --http-connections N, …;
+                           `cfa-gates --help`)
 ";
 
 fn main() -> ExitCode {
@@ -697,7 +654,7 @@ fn main() -> ExitCode {
         Some("test") => test_cmd(args.get(1..).unwrap_or_default()),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
         Some("clippy") => lint(),
-        Some("bench") => bench(args.get(1..).unwrap_or_default()),
+        Some("bench") => bench::bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

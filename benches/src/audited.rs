@@ -1,0 +1,323 @@
+//! The audited paths: one decision with its `policy_check` append (sequential, and
+//! many threads through one shared JSONL store, where group commit amortises the
+//! appends), and the full kernel, intent text → audited decision, with the mock
+//! sandbox (docs/architecture.md#performance-gates). Everything goes through the
+//! public APIs of cfa-kernel and cfa-audit.
+
+use crate::fixtures;
+use crate::measure::{MeasureError, Stats, measure};
+use cfa_audit::{AuditStore, Durability, JsonlStore};
+use cfa_kernel::{Kernel, KernelConfig, PolicyCheck, SequentialIds, TickClock, testing};
+use cfa_lifecycle::MemoryStateStore;
+use cfa_policy::PolicyEngine;
+use cfa_types::{DecisionState, PolicyAction};
+use hdrhistogram::Histogram;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why an audited measurement could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditedError {
+    /// Setting up the store, the kernel or a fixture failed.
+    #[error("{0}")]
+    Setup(String),
+    /// A decision or run did not come out as the fixture says.
+    #[error("{0}")]
+    Unexpected(String),
+    /// Measuring failed.
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> AuditedError + '_ {
+    move |e| AuditedError::Setup(format!("{what}: {e}"))
+}
+
+fn histogram() -> Result<Histogram<u64>, AuditedError> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).map_err(setup("histogram"))
+}
+
+fn stats_of(h: &Histogram<u64>) -> Stats {
+    Stats {
+        p50_ns: h.value_at_quantile(0.50) as f64,
+        p99_ns: h.value_at_quantile(0.99) as f64,
+        max_ns: h.max() as f64,
+        samples: h.len(),
+        batch: 1,
+    }
+}
+
+/// The durability the audited-decision rows run at: group commit every 64 appends.
+pub const DECIDE_DURABILITY: Durability = Durability::Batch(64);
+
+/// One approve decision with its `policy_check` append to a fresh JSONL store at
+/// [`DECIDE_DURABILITY`] in `dir`, timed in-process for `budget`.
+pub fn measure_decide_sequential(dir: &Path, budget: Duration) -> Result<Stats, AuditedError> {
+    let path = dir.join("decide-seq.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let store = JsonlStore::open(&path, DECIDE_DURABILITY).map_err(setup("audit store"))?;
+    let engine = PolicyEngine::default();
+    let sig = fixtures::approve_signature().map_err(setup("approve fixture"))?;
+    let ids = SequentialIds::new();
+    let clock = TickClock::new(1_767_225_600);
+    let check = PolicyCheck::new(&engine, &ids, &clock).audit(Some(&store));
+    let first = check.decide(&sig).map_err(setup("decide"))?;
+    if first.result.action != PolicyAction::Approve || first.audit_event_hash.is_empty() {
+        return Err(AuditedError::Unexpected(format!(
+            "the audited approve decided {} (event hash {:?})",
+            first.result.action, first.audit_event_hash
+        )));
+    }
+    let mut failed = false;
+    let stats = measure(
+        || {
+            failed |= std::hint::black_box(check.decide(&sig)).is_err();
+        },
+        budget,
+        1_000_000,
+    )?;
+    store.flush().map_err(setup("flush"))?;
+    drop(store);
+    let _ = std::fs::remove_file(&path);
+    if failed {
+        return Err(AuditedError::Unexpected(
+            "an audited decision failed".into(),
+        ));
+    }
+    Ok(stats)
+}
+
+/// `threads` threads deciding concurrently through one shared store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Concurrent {
+    /// Threads.
+    pub threads: usize,
+    /// Decisions made in all.
+    pub decisions: u64,
+    /// Wall time from the first decision to the last, divided by the decisions.
+    pub amortised_ns: f64,
+    /// Per-call latency.
+    pub latency: Stats,
+}
+
+/// `threads` threads making `decisions` approve decisions in all (split evenly),
+/// each appended through one shared JSONL store at [`DECIDE_DURABILITY`] in `dir`.
+/// The chain is checked to hold every event afterwards.
+pub fn measure_decide_concurrent(
+    dir: &Path,
+    threads: usize,
+    decisions: u64,
+) -> Result<Concurrent, AuditedError> {
+    let threads = threads.max(1);
+    let per_thread = (decisions / threads as u64).max(1);
+    let path = dir.join(format!("decide-{threads}t.jsonl"));
+    let _ = std::fs::remove_file(&path);
+    let store = JsonlStore::open(&path, DECIDE_DURABILITY).map_err(setup("audit store"))?;
+    let engine = PolicyEngine::default();
+    let sig = fixtures::approve_signature().map_err(setup("approve fixture"))?;
+    let ids = SequentialIds::new();
+    let clock = TickClock::new(1_767_225_600);
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let (wall, hists) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (engine, sig, ids, clock, store, barrier) =
+                    (&engine, &sig, &ids, &clock, &store, &barrier);
+                s.spawn(move || -> Result<Histogram<u64>, AuditedError> {
+                    let check = PolicyCheck::new(engine, ids, clock).audit(Some(store));
+                    let mut h = histogram()?;
+                    barrier.wait();
+                    for _ in 0..per_thread {
+                        let t = Instant::now();
+                        let d = check.decide(sig).map_err(setup("decide"))?;
+                        h.saturating_record(
+                            u64::try_from(t.elapsed().as_nanos())
+                                .unwrap_or(u64::MAX)
+                                .max(1),
+                        );
+                        std::hint::black_box(d);
+                    }
+                    Ok(h)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t0 = Instant::now();
+        let hists: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(AuditedError::Unexpected("a thread panicked".into())))
+            })
+            .collect();
+        (t0.elapsed(), hists)
+    });
+    let mut all = histogram()?;
+    for h in hists {
+        all.add(&h?).map_err(setup("histogram"))?;
+    }
+    store.flush().map_err(setup("flush"))?;
+    let total = per_thread * threads as u64;
+    let lines = std::fs::read(&path)
+        .map_err(setup("reading the log"))?
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64;
+    drop(store);
+    let _ = std::fs::remove_file(&path);
+    if lines != total {
+        return Err(AuditedError::Unexpected(format!(
+            "{total} decisions appended {lines} events"
+        )));
+    }
+    Ok(Concurrent {
+        threads,
+        decisions: total,
+        amortised_ns: wall.as_nanos() as f64 / total.max(1) as f64,
+        latency: stats_of(&all),
+    })
+}
+
+/// The executed intents of the full-kernel row, alternating: approve, and
+/// replan→approve (as in cfa-kernel/examples/kernel_perf.rs).
+pub const KERNEL_INTENTS: [&str; 2] = [
+    "Join nfe with clientes daily, anonymize pii, into silver",
+    "ingest nfe raw into bronze",
+];
+
+fn kernel_intent(i: usize) -> &'static str {
+    KERNEL_INTENTS
+        .get(i % KERNEL_INTENTS.len())
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The catalog the kernel grounds against (the repository's example catalog).
+const CATALOG: &str = include_str!("../../examples/catalog.json");
+
+/// A full-kernel run over many calls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelRun {
+    /// Calls made (after the warm-up).
+    pub calls: usize,
+    /// Audit events written by them.
+    pub events: usize,
+    /// Every call.
+    pub all: Stats,
+    /// The first 10% of calls (at most 100,000).
+    pub first: Stats,
+    /// The last 10% of calls (at most 100,000).
+    pub last: Stats,
+    /// VmRSS after the warm-up, kB (0 where unknown).
+    pub rss_start_kb: u64,
+    /// VmRSS after the last call, kB (0 where unknown).
+    pub rss_end_kb: u64,
+}
+
+/// The kernel with the default pyspark backend, the mock sandbox (execution, runtime
+/// validation, state projection) and a JSONL audit log at `Durability::Never` in
+/// `dir`; [`KERNEL_INTENTS`] alternate over `calls` calls after 1,000 unmeasured ones.
+pub fn measure_kernel(dir: &Path, calls: usize) -> Result<KernelRun, AuditedError> {
+    let calls = calls.max(20);
+    let window = (calls / 10).clamp(1, 100_000);
+    let path = dir.join("kernel.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let store: Arc<dyn AuditStore> =
+        Arc::new(JsonlStore::open(&path, Durability::Never).map_err(setup("audit store"))?);
+    let catalog = cfa_types::Catalog::from_value(
+        &serde_json::from_str(CATALOG).map_err(setup("examples/catalog.json"))?,
+    )
+    .map_err(setup("examples/catalog.json"))?;
+    let engine = PolicyEngine::builtin("prod-v1").map_err(setup("bundle prod-v1"))?;
+    let state = Arc::new(MemoryStateStore::new(100));
+    let kernel = Kernel::builder(KernelConfig::new(engine, catalog))
+        .audit(store.clone())
+        .ids(SequentialIds::new())
+        .clock(TickClock::new(1_767_225_600))
+        .executor(testing::mock_execution(state).map_err(setup("mock sandbox"))?)
+        .build()
+        .map_err(setup("kernel"))?;
+    for (i, intent) in KERNEL_INTENTS.iter().enumerate() {
+        let r = kernel.process(intent);
+        let executed = r.execution.is_some()
+            && matches!(
+                r.state,
+                DecisionState::Approved | DecisionState::ApprovedWithWarnings
+            );
+        let replans_ok = if i == 0 {
+            r.replan_count == 0
+        } else {
+            r.replan_count > 0
+        };
+        if !executed || !replans_ok {
+            return Err(AuditedError::Unexpected(format!(
+                "kernel intent {intent:?} ended {} after {} replans (executed: {})",
+                r.state,
+                r.replan_count,
+                r.execution.is_some()
+            )));
+        }
+    }
+    for i in 0..1_000 {
+        std::hint::black_box(kernel.process(kernel_intent(i)));
+    }
+    let rss_start_kb = testing::resident_kb().unwrap_or(0);
+    let (mut all, mut first, mut last) = (histogram()?, histogram()?, histogram()?);
+    let mut events = 0usize;
+    for i in 0..calls {
+        let t = Instant::now();
+        let r = kernel.process(kernel_intent(i));
+        let ns = u64::try_from(t.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        events += r.audit_event_hashes.len();
+        std::hint::black_box(r);
+        all.saturating_record(ns);
+        if i < window {
+            first.saturating_record(ns);
+        } else if i >= calls - window {
+            last.saturating_record(ns);
+        }
+    }
+    store.flush().map_err(setup("flush"))?;
+    let rss_end_kb = testing::resident_kb().unwrap_or(0);
+    drop(kernel);
+    drop(store);
+    let _ = std::fs::remove_file(&path);
+    Ok(KernelRun {
+        calls,
+        events,
+        all: stats_of(&all),
+        first: stats_of(&first),
+        last: stats_of(&last),
+        rss_start_kb,
+        rss_end_kb,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_decisions_append_one_event_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = measure_decide_concurrent(dir.path(), 4, 200).unwrap();
+        assert_eq!((c.threads, c.decisions), (4, 200));
+        assert_eq!(c.latency.samples, 200);
+        assert!(c.amortised_ns > 0.0);
+    }
+
+    #[test]
+    fn kernel_runs_both_intents_and_counts_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = measure_kernel(dir.path(), 20).unwrap();
+        assert_eq!(run.calls, 20);
+        assert_eq!(run.all.samples, 20);
+        assert_eq!((run.first.samples, run.last.samples), (2, 2));
+        // Every executed run writes several events (decision, execution, …).
+        assert!(run.events >= 3 * 20, "{run:?}");
+    }
+}

@@ -1,0 +1,158 @@
+//! `cargo xtask bench`: builds the gate runner (and, for the whole-process, HTTP and
+//! reference rows, the release `cfa`) in one release build, sets up the reference's
+//! virtualenv when asked, and runs `cfa-gates` (docs/development.md#cargo-xtask-bench).
+
+use crate::{HELP, cargo, run, target_dir, workspace_root};
+use std::path::PathBuf;
+
+/// What `cargo xtask bench ARGS` asked for.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct BenchArgs {
+    /// Also run the criterion benches.
+    pub criterion: bool,
+    /// Build `cfa` and time whole processes and `cfa serve`.
+    pub processes: bool,
+    /// Time the Python reference in the same run.
+    pub vs_reference: bool,
+    /// Rewrite the README's Performance table.
+    pub write_readme: bool,
+    /// Arguments for `cfa-gates`.
+    pub gate_args: Vec<String>,
+}
+
+/// Parses `cargo xtask bench` arguments (`--vs-reference` implies `--cold-start`).
+pub(crate) fn parse(args: &[String]) -> Result<BenchArgs, String> {
+    let mut b = BenchArgs::default();
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--criterion" => b.criterion = true,
+            "--cold-start" | "--cli" => b.processes = true,
+            "--vs-reference" => {
+                b.vs_reference = true;
+                b.processes = true;
+            }
+            "--write-readme" => b.write_readme = true,
+            "--calls" | "--http-seconds" => {
+                let v = rest
+                    .next()
+                    .ok_or_else(|| format!("bench: {a} needs a value"))?;
+                b.gate_args.extend([a.clone(), v.clone()]);
+            }
+            "--" => b.gate_args.extend(rest.by_ref().cloned()),
+            other => return Err(format!("bench: unknown argument '{other}'\n\n{HELP}")),
+        }
+    }
+    Ok(b)
+}
+
+/// The reference's virtualenv (the one scripts/reference-audit-verify.sh creates).
+fn reference_python() -> PathBuf {
+    let cache = std::env::var_os("CFA_CACHE_DIR")
+        .map_or_else(|| workspace_root().join("target/cfa-cache"), PathBuf::from);
+    cache.join("venv-ref").join("bin").join("python")
+}
+
+fn utf8(p: &std::path::Path) -> Result<String, String> {
+    p.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("bench: {} is not UTF-8", p.display()))
+}
+
+/// `cargo xtask bench [--cold-start] [--vs-reference] [--write-readme] [--calls N]
+/// [--http-seconds N] [--criterion] [-- CFA-GATES-ARGS]`.
+pub(crate) fn bench(args: &[String]) -> Result<(), String> {
+    let b = parse(args)?;
+    let cargo = cargo();
+    let root = workspace_root();
+    let mut build = vec![
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "cfa-benches",
+        "--bin",
+        "cfa-gates",
+    ];
+    if b.processes {
+        // One build: the CLI and the gate runner share their dependencies' features.
+        build.extend(["-p", "cfa-cli", "--bin", "cfa"]);
+    }
+    run(&cargo, &build)?;
+    let release = target_dir().join("release");
+    let mut gate_args = b.gate_args.clone();
+    if b.processes {
+        gate_args.extend(["--cfa-bin".to_owned(), utf8(&release.join("cfa"))?]);
+    }
+    if b.vs_reference {
+        let script = root.join("scripts/reference-audit-verify.sh");
+        run("bash", &[&utf8(&script)?, "--setup"])?;
+        gate_args.extend([
+            "--reference-python".to_owned(),
+            utf8(&reference_python())?,
+            "--reference-script".to_owned(),
+            utf8(&root.join("scripts/bench-reference.py"))?,
+        ]);
+    }
+    if b.write_readme {
+        let shown: Vec<&str> = args.iter().map(String::as_str).collect();
+        gate_args.extend([
+            "--write-readme".to_owned(),
+            utf8(&root.join("README.md"))?,
+            "--command".to_owned(),
+            format!("cargo xtask bench {}", shown.join(" ")),
+        ]);
+    }
+    let refs: Vec<&str> = gate_args.iter().map(String::as_str).collect();
+    let gate_result = run(&utf8(&release.join("cfa-gates"))?, &refs);
+    if b.criterion {
+        run(
+            &cargo,
+            &[
+                "bench",
+                "--locked",
+                "-p",
+                "cfa-benches",
+                "--bench",
+                "hot_paths",
+            ],
+        )?;
+    }
+    gate_result.map_err(|e| format!("gates missed or failed: {e}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn vs_reference_implies_the_process_rows() {
+        let b = parse(&args(&["--vs-reference", "--calls", "1000000"])).unwrap();
+        assert!(b.vs_reference && b.processes && !b.write_readme && !b.criterion);
+        assert_eq!(b.gate_args, args(&["--calls", "1000000"]));
+    }
+
+    #[test]
+    fn passes_the_rest_to_cfa_gates() {
+        let b = parse(&args(&[
+            "--cold-start",
+            "--write-readme",
+            "--http-seconds",
+            "3",
+            "--",
+            "--runs",
+            "5",
+        ]))
+        .unwrap();
+        assert!(b.processes && b.write_readme && !b.vs_reference);
+        assert_eq!(b.gate_args, args(&["--http-seconds", "3", "--runs", "5"]));
+        assert!(parse(&args(&["--calls"])).is_err());
+        assert!(parse(&args(&["--bogus"])).is_err());
+        assert_eq!(parse(&[]).unwrap(), BenchArgs::default());
+    }
+}
