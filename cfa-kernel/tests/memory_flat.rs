@@ -7,8 +7,9 @@
 )]
 //! Memory stays flat over 1,000,000 kernel calls with every phase on, state projection
 //! included (docs/differences.md#b10-bounded-memory-per-call): mock sandbox through `SandboxExecution`, an in-memory state
-//! store with its bounded history, every audit event sealed, serialised, re-parsed and
-//! re-hashed by a sink that keeps only the chain's tail (a file would be gigabytes).
+//! store with its bounded history, every audit event sealed into its JSONL line and
+//! that line re-parsed, re-hashed and link-checked by the chain verifier, in a sink that
+//! keeps only the chain's tail (a file would be gigabytes).
 //!
 //! A million calls take minutes even in release, so the test is ignored in the debug
 //! workspace run and `cargo xtask test` runs it in release:
@@ -20,6 +21,7 @@
 //! resident memory and p50/p99 latency of the first and last 10% (no timing asserts).
 
 use cfa_audit::error::IoError;
+use cfa_audit::verify::{ChainStart, verify_reader};
 use cfa_audit::{AuditError, AuditEvent, AuditStore, NewEvent, VerifyOptions, VerifyReport};
 use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock, testing};
 use cfa_lifecycle::{MemoryStateStore, StateStore};
@@ -45,29 +47,40 @@ struct Tail {
     bad: u64,
 }
 
-/// An audit store that checks every event as it is sealed (links to the tail, survives
-/// the JSONL round trip with the same hash) and keeps only the tail.
+/// An audit store that checks every event as it is sealed and keeps only the tail: each
+/// batch's JSONL lines (exactly what the file store writes) go through the chain
+/// verifier, which re-parses every line, re-hashes it and checks that it links to the
+/// tail and that the tail it ends on is the hash the seal returned.
 #[derive(Default)]
 struct ChainSink(Mutex<Tail>);
 
 impl ChainSink {
-    fn seal(tail: &mut Tail, event: NewEvent) -> AuditEvent {
-        let e = event.seal(&tail.hash);
-        let line = e.to_jsonl_line();
-        let ok = match AuditEvent::from_jsonl_line(&line) {
-            Ok(back) => {
-                back.previous_hash == tail.hash
-                    && back.compute_hash() == back.event_hash
-                    && back.event_hash == e.event_hash
-            }
-            Err(_) => false,
+    fn seal_all(tail: &mut Tail, events: Vec<NewEvent>, written: &mut Vec<AuditEvent>) {
+        let start = tail.hash.clone();
+        let n = events.len() as u64;
+        let mut text = String::with_capacity(events.len() * 1024);
+        for event in events {
+            let (e, line) = event.seal_with_line(&tail.hash);
+            text.push_str(&line);
+            text.push('\n');
+            tail.hash.clone_from(&e.event_hash);
+            tail.events += 1;
+            written.push(e);
+        }
+        let opts = VerifyOptions {
+            start: Some(ChainStart {
+                previous_hash: start,
+                ..ChainStart::default()
+            }),
+            threads: 1,
+            ..VerifyOptions::default()
         };
+        let ok = verify_reader(text.as_bytes(), &opts, &mut |_| {}).is_ok_and(|r| {
+            r.intact() && r.events == n && r.legacy_events == 0 && r.tail_hash == tail.hash
+        });
         if !ok {
             tail.bad += 1;
         }
-        tail.hash.clone_from(&e.event_hash);
-        tail.events += 1;
-        e
     }
 
     fn kept_nothing() -> AuditError {
@@ -84,17 +97,16 @@ impl ChainSink {
 
 impl AuditStore for ChainSink {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
-        Ok(Self::seal(&mut self.0.lock().unwrap(), event))
+        let mut out = Vec::with_capacity(1);
+        Self::seal_all(&mut self.0.lock().unwrap(), vec![event], &mut out);
+        Ok(out.pop().unwrap())
     }
     fn append_batch(
         &self,
         events: Vec<NewEvent>,
         written: &mut Vec<AuditEvent>,
     ) -> Result<(), AuditError> {
-        let mut tail = self.0.lock().unwrap();
-        for event in events {
-            written.push(Self::seal(&mut tail, event));
-        }
+        Self::seal_all(&mut self.0.lock().unwrap(), events, written);
         Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {
