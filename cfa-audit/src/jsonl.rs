@@ -588,18 +588,19 @@ impl JsonlStore {
             let tail = self.current_tail(inner, len)?;
             let mut prev = tail.last_hash;
             let count: usize = group.iter().map(|r| r.events.len()).sum();
-            let mut bytes = Vec::with_capacity(count * 1024);
+            // Every line is sealed straight into this one buffer (no per-event line
+            // `String` to copy over).
+            let mut bytes = String::with_capacity(count * 1024);
             if tail.needs_newline {
-                bytes.push(b'\n');
+                bytes.push('\n');
             }
             let mut sealed = Vec::with_capacity(group.len());
             for request in group.iter_mut() {
                 let events = std::mem::take(&mut request.events);
                 let mut mine = Vec::with_capacity(events.len());
                 for event in events {
-                    let (e, line) = event.seal_with_line(&prev);
-                    bytes.extend_from_slice(line.as_bytes());
-                    bytes.push(b'\n');
+                    let e = event.seal_into(&prev, &mut bytes);
+                    bytes.push('\n');
                     prev.clone_from(&e.event_hash);
                     mine.push(e);
                 }
@@ -607,7 +608,7 @@ impl JsonlStore {
             }
             // Until the write is known complete, the tail must be re-read.
             inner.cached = None;
-            if let Err(e) = (&*inner.file).write_all(&bytes) {
+            if let Err(e) = (&*inner.file).write_all(bytes.as_bytes()) {
                 // A write that failed part-way (disk full, file size limit) must not
                 // leave a torn line of ours behind: cut the file back to where this
                 // group started. If even that fails, the next append finds the torn
