@@ -29,7 +29,11 @@ pub type ExecutionClock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 /// ```
 pub fn version_id_for(decision_id: &str) -> String {
     let hex = sha256_hex(decision_id.as_bytes());
-    format!("v_{}", hex.get(..8).unwrap_or(&hex))
+    let digits = hex.get(..8).unwrap_or(&hex);
+    let mut id = String::with_capacity(2 + digits.len());
+    id.push_str("v_");
+    id.push_str(digits);
+    id
 }
 
 /// An [`ExecutionPhase`] that runs approved artifacts through an [`ExecutionService`]
@@ -159,12 +163,18 @@ impl ExecutionPhase for LifecycleExecution {
             catalog_snapshot_version: &ctx.catalog_snapshot_version,
         };
         match self.service.run(&request) {
-            Ok(r) => Ok(ExecutionOutcome {
-                publish_state: r.outcome.publish_state.clone(),
-                faults: r.outcome.phase_faults(),
-                details: details(&r),
-                projection: projection(&r),
-            }),
+            Ok(r) => {
+                let details = details(&r);
+                let projection = projection(&r);
+                let faults = r.outcome.phase_faults();
+                // The result is ours: its publish state moves, not copied.
+                Ok(ExecutionOutcome {
+                    publish_state: r.outcome.publish_state,
+                    faults,
+                    details,
+                    projection,
+                })
+            }
             // Nothing ran and nothing was published: the blocking fault makes the kernel
             // block the intent (and audit it) with STATE_TARGET_LEASED.
             Err(ServiceError::Leased(held)) => {

@@ -423,6 +423,14 @@ fn join_condition(
     })
 }
 
+/// `prefix` then `name`, e.g. `extract_nfe` (one allocation, no formatting).
+fn step_id(prefix: &str, name: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + name.len());
+    id.push_str(prefix);
+    id.push_str(name);
+    id
+}
+
 fn step(
     id: String,
     kind: StepKind,
@@ -476,7 +484,7 @@ impl ExecutionPlanner {
         let mut steps = Vec::new();
         let mut heads = Vec::with_capacity(datasets.len());
         for d in &datasets {
-            let extract = format!("extract_{}", d.name);
+            let extract = step_id("extract_", &d.name);
             steps.push(step(
                 extract.clone(),
                 StepKind::Extract,
@@ -489,7 +497,7 @@ impl ExecutionPlanner {
             ));
             let mut head = extract;
             if let Some(col) = &d.filter_column {
-                let id = format!("filter_{}", d.name);
+                let id = step_id("filter_", &d.name);
                 steps.push(step(
                     id.clone(),
                     StepKind::Filter,
@@ -505,7 +513,7 @@ impl ExecutionPlanner {
                 head = id;
             }
             if d.anonymized {
-                let id = format!("anonymize_{}", d.name);
+                let id = step_id("anonymize_", &d.name);
                 steps.push(step(
                     id.clone(),
                     StepKind::Anonymize,

@@ -2,7 +2,6 @@
 //! the order is deterministic).
 
 use crate::model::{ExecutionPlan, PlanStep};
-use std::collections::{HashMap, HashSet};
 
 /// Why the steps cannot be ordered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,24 +39,27 @@ impl ExecutionPlan {
 
 /// Orders `steps` topologically (see [`ExecutionPlan::topological_order`]).
 pub(crate) fn order_steps(steps: &[PlanStep]) -> Result<Vec<&PlanStep>, CycleError> {
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+    // Plans are small and the ordering below is quadratic anyway: ids are looked up
+    // by scanning, which beats hashing them (no map, no per-step set).
     for (i, s) in steps.iter().enumerate() {
-        if index.insert(s.id.as_str(), i).is_some() {
+        if steps.iter().take(i).any(|e| e.id == s.id) {
             return Err(CycleError::DuplicateStep { step: s.id.clone() });
         }
     }
     let mut remaining: Vec<usize> = vec![0; steps.len()];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (i, s) in steps.iter().enumerate() {
-        let mut seen = HashSet::new();
-        for d in &s.depends_on {
-            let Some(&j) = index.get(d.as_str()) else {
+        for (n, d) in s.depends_on.iter().enumerate() {
+            // Ids are unique (checked above), so the position is the step.
+            let Some(j) = steps.iter().position(|e| e.id == *d) else {
                 return Err(CycleError::UnknownDependency {
                     step: s.id.clone(),
                     dependency: d.clone(),
                 });
             };
-            if seen.insert(j) {
+            // A dependency listed twice counts once.
+            let first = !s.depends_on.iter().take(n).any(|e| e == d);
+            if first {
                 if let Some(r) = remaining.get_mut(i) {
                     *r += 1;
                 }
@@ -97,4 +99,65 @@ pub(crate) fn order_steps(steps: &[PlanStep]) -> Result<Vec<&PlanStep>, CycleErr
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ExtractConfig, StepConfig, StepKind};
+
+    fn step(id: &str, deps: &[&str]) -> PlanStep {
+        PlanStep {
+            id: id.into(),
+            kind: StepKind::Extract,
+            source: None,
+            target: None,
+            config: StepConfig::Extract(ExtractConfig {
+                dataset: id.into(),
+                columns: None,
+            }),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    fn ids(steps: &[PlanStep]) -> Result<Vec<&str>, CycleError> {
+        order_steps(steps).map(|o| o.iter().map(|s| s.id.as_str()).collect())
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_step_and_repeated_dependencies_count_once() {
+        let steps = [
+            step("c", &["a", "a", "b"]),
+            step("b", &[]),
+            step("a", &["b", "b"]),
+        ];
+        assert_eq!(ids(&steps), Ok(vec!["b", "a", "c"]));
+        let steps = [step("x", &[]), step("y", &[]), step("z", &["y", "x"])];
+        assert_eq!(ids(&steps), Ok(vec!["x", "y", "z"]));
+    }
+
+    #[test]
+    fn errors_name_the_offending_step() {
+        let dup = [step("a", &[]), step("b", &[]), step("a", &["b"])];
+        assert_eq!(
+            ids(&dup),
+            Err(CycleError::DuplicateStep { step: "a".into() })
+        );
+        let unknown = [step("a", &[]), step("b", &["a", "q"])];
+        assert_eq!(
+            ids(&unknown),
+            Err(CycleError::UnknownDependency {
+                step: "b".into(),
+                dependency: "q".into(),
+            })
+        );
+        let cycle = [step("a", &["b"]), step("b", &["a"]), step("c", &[])];
+        assert_eq!(
+            ids(&cycle),
+            Err(CycleError::Cycle {
+                steps: vec!["a".into(), "b".into()],
+            })
+        );
+        assert_eq!(ids(&[]), Ok(Vec::new()));
+    }
 }

@@ -49,18 +49,34 @@ impl Words {
 
     /// True when `phrase` matches starting at word `i` (see [`Phrase`]).
     pub fn matches_at(&self, i: usize, phrase: &Phrase) -> bool {
-        !phrase.parts.is_empty()
-            && phrase.parts.iter().enumerate().all(|(j, part)| {
-                self.get(i + j).is_some_and(|w| match part {
-                    Part::Prefix(p) => w.starts_with(p.as_str()),
-                    Part::Number => is_number_word(w),
-                })
+        let n = phrase.parts.len();
+        n > 0
+            && i.checked_add(n)
+                .and_then(|end| self.spans.get(i..end))
+                .is_some_and(|spans| self.matches_spans(spans, phrase))
+    }
+
+    /// True when every part of `phrase` matches the word of the span beside it
+    /// (`spans` has exactly one span per part).
+    fn matches_spans(&self, spans: &[Range<usize>], phrase: &Phrase) -> bool {
+        phrase.parts.iter().zip(spans).all(|(part, r)| {
+            self.text.get(r.clone()).is_some_and(|w| match part {
+                Part::Prefix(p) => w.starts_with(p.as_str()),
+                Part::Number => is_number_word(w),
             })
+        })
     }
 
     /// The first word index where `phrase` matches.
     pub fn find(&self, phrase: &Phrase) -> Option<usize> {
-        (0..self.len()).find(|&i| self.matches_at(i, phrase))
+        let n = phrase.parts.len();
+        if n == 0 {
+            return None;
+        }
+        // Only the windows of `n` consecutive words can match.
+        self.spans
+            .windows(n)
+            .position(|spans| self.matches_spans(spans, phrase))
     }
 
     /// True when any of `phrases` matches anywhere.
@@ -216,6 +232,23 @@ mod tests {
         assert!(!w.any(&[ph("last # week")]));
         assert!(Phrase::compile(" - ").is_none());
         assert!(Phrase::compile("#").is_none());
+    }
+
+    #[test]
+    fn find_gives_the_first_window_and_stops_at_the_end() {
+        let w = Words::new("drop pii then drop pii again, last 7");
+        assert_eq!(w.find(&ph("drop pii")), Some(0));
+        assert_eq!(w.find(&ph("pii again")), Some(4));
+        assert_eq!(w.find(&ph("last #")), Some(6));
+        // A phrase that would run past the last word never matches.
+        assert_eq!(w.find(&ph("7 day")), None);
+        assert!(w.matches_at(6, &ph("last #")));
+        assert!(!w.matches_at(7, &ph("7 day")));
+        assert!(!w.matches_at(usize::MAX, &ph("drop")));
+        // A phrase longer than the whole text.
+        let short = Words::new("last");
+        assert_eq!(short.find(&ph("last # day")), None);
+        assert!(!Words::new("").any(&[ph("last")]));
     }
 
     #[test]

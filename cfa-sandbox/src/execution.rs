@@ -86,11 +86,20 @@ impl PublishState {
     /// assert_eq!(degraded.decision_state(&[]), DecisionState::Degraded);
     /// ```
     pub fn decision_state(&self, faults: &[Fault]) -> DecisionState {
+        self.decision_state_of(faults.iter().map(|f| f.severity))
+    }
+
+    /// [`PublishState::decision_state`] of faults given only by their severities (what
+    /// the mapping reads), so callers that adjust severities need not copy the faults.
+    pub(crate) fn decision_state_of<I>(&self, severities: I) -> DecisionState
+    where
+        I: Iterator<Item = FaultSeverity> + Clone,
+    {
         match self {
             PublishState::Published => {
-                if faults.iter().any(is_blocking) {
+                if severities.clone().any(severity_blocks) {
                     DecisionState::Blocked
-                } else if faults.iter().any(|f| f.severity != FaultSeverity::Info) {
+                } else if severities.into_iter().any(|s| s != FaultSeverity::Info) {
                     DecisionState::ApprovedWithWarnings
                 } else {
                     DecisionState::Approved
@@ -107,10 +116,12 @@ impl PublishState {
 
 /// True for a fault that blocks a run: high or critical severity.
 pub fn is_blocking(fault: &Fault) -> bool {
-    matches!(
-        fault.severity,
-        FaultSeverity::High | FaultSeverity::Critical
-    )
+    severity_blocks(fault.severity)
+}
+
+/// True for the blocking severities: high and critical.
+pub(crate) fn severity_blocks(severity: FaultSeverity) -> bool {
+    matches!(severity, FaultSeverity::High | FaultSeverity::Critical)
 }
 
 /// Everything an execution phase is handed. All of it has been approved by policy

@@ -125,21 +125,20 @@ impl SandboxRun for MockRun<'_> {
                 );
             }
         }
-        let o = c.step_overrides.get(&step.id).cloned().unwrap_or_default();
-        let rows = o.rows.unwrap_or(c.default_rows);
+        // Borrowed, not cloned: most steps have no override.
+        let o = c.step_overrides.get(&step.id);
+        let rows = o.and_then(|o| o.rows).unwrap_or(c.default_rows);
         #[allow(clippy::cast_precision_loss)]
         let per_step = c.default_cost_dbu / self.step_count.max(1) as f64;
-        let ratio = o.null_ratio.unwrap_or(c.null_ratio);
+        let ratio = o.and_then(|o| o.null_ratio).unwrap_or(c.null_ratio);
+        // Every column gets the same count.
+        let n = nulls(rows, ratio);
         let metrics = StepMetrics {
             rows_output: rows,
-            shuffle_mb: o.shuffle_mb.unwrap_or(c.default_shuffle_mb),
+            shuffle_mb: o.and_then(|o| o.shuffle_mb).unwrap_or(c.default_shuffle_mb),
             duration_seconds: c.duration_seconds,
-            cost_dbu: o.cost_dbu.unwrap_or(per_step),
-            null_counts: self
-                .schema
-                .iter()
-                .map(|col| (col.clone(), nulls(rows, ratio)))
-                .collect(),
+            cost_dbu: o.and_then(|o| o.cost_dbu).unwrap_or(per_step),
+            null_counts: self.schema.iter().map(|col| (col.clone(), n)).collect(),
             output_schema: self.schema.clone(),
         };
         StepResult::succeeded(&step.id, metrics, attempt)

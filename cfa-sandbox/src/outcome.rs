@@ -77,18 +77,22 @@ impl RunOutcome {
             .iter()
             .map(|f| {
                 let mut f = f.clone();
-                if published && is_blocking(&f) {
-                    f.severity = FaultSeverity::Warning;
-                }
+                f.severity = phase_severity(published, &f);
                 f
             })
             .collect()
     }
 
     /// The decision state of this run ([`PublishState::decision_state`] of
-    /// [`RunOutcome::phase_faults`]).
+    /// [`RunOutcome::phase_faults`]), read from the phase severities without copying
+    /// the faults.
     pub fn decision_state(&self) -> DecisionState {
-        self.publish_state.decision_state(&self.phase_faults())
+        let published = self.publish_state.is_published();
+        self.publish_state.decision_state_of(
+            self.runtime_faults
+                .iter()
+                .map(move |f| phase_severity(published, f)),
+        )
     }
 
     /// The `execution_completed` details of this run: `executed`, `sandbox`,
@@ -119,6 +123,16 @@ impl RunOutcome {
     }
 }
 
+/// The severity `fault` is reported with ([`RunOutcome::phase_faults`]): blocking
+/// faults of a published run become warnings.
+fn phase_severity(published: bool, fault: &Fault) -> FaultSeverity {
+    if published && is_blocking(fault) {
+        FaultSeverity::Warning
+    } else {
+        fault.severity
+    }
+}
+
 /// The ids of the steps that did not succeed and were not committed, in execution
 /// order, each once (the `failed_steps` of [`PublishState::Degraded`]).
 pub(crate) fn failed_steps(results: &[StepResult], committed: &[String]) -> Vec<String> {
@@ -136,6 +150,81 @@ pub(crate) fn failed_steps(results: &[StepResult], committed: &[String]) -> Vec<
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn fault(code: &str, severity: FaultSeverity) -> Fault {
+        Fault {
+            code: code.into(),
+            family: cfa_types::FaultFamily::RuntimeBehavioral,
+            severity,
+            stage: "runtime_validation".into(),
+            message: "m".into(),
+            mandatory_action: cfa_types::PolicyAction::Approve,
+            remediation: Default::default(),
+            detected_before_execution: false,
+        }
+    }
+
+    #[test]
+    fn decision_state_is_the_mapping_of_the_phase_faults() {
+        let states = [
+            PublishState::Published,
+            PublishState::RolledBack,
+            PublishState::CommittedNotPublished,
+            PublishState::Quarantined {
+                steps: vec!["a".into()],
+            },
+            PublishState::Degraded {
+                failed_steps: vec!["a".into()],
+            },
+        ];
+        let severities = [
+            FaultSeverity::Info,
+            FaultSeverity::Warning,
+            FaultSeverity::High,
+            FaultSeverity::Critical,
+        ];
+        let mut fault_sets: Vec<Vec<Fault>> = vec![Vec::new()];
+        for a in severities {
+            fault_sets.push(vec![fault("A", a)]);
+            for b in severities {
+                fault_sets.push(vec![fault("A", a), fault("B", b)]);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for state in &states {
+            for faults in &fault_sets {
+                let outcome = RunOutcome {
+                    sandbox: "mock".into(),
+                    sandbox_status: SandboxStatus::Completed,
+                    publish_state: state.clone(),
+                    step_results: Vec::new(),
+                    metrics: AggregateMetrics::default(),
+                    runtime_validation: Some(true),
+                    runtime_faults: faults.clone(),
+                    retries: 0,
+                    quarantined_steps: Vec::new(),
+                    committed_steps: Vec::new(),
+                    skipped_steps: Vec::new(),
+                };
+                let expected = outcome
+                    .publish_state
+                    .decision_state(&outcome.phase_faults());
+                assert_eq!(outcome.decision_state(), expected, "{state:?} {faults:?}");
+                seen.insert(expected.as_str());
+            }
+        }
+        // Every branch of the mapping was exercised.
+        for s in [
+            "approved",
+            "approved_with_warnings",
+            "rolled_back",
+            "partially_committed",
+            "quarantined",
+            "degraded",
+        ] {
+            assert!(seen.contains(s), "{s}");
+        }
+    }
 
     #[test]
     fn status_strings_are_the_serialised_values() {

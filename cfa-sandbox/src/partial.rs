@@ -107,6 +107,11 @@ fn finish_fault(code: &str, e: &SandboxError) -> Fault {
     }
 }
 
+/// The ids of `order`, in order.
+fn step_ids(order: &[&cfa_plan::PlanStep]) -> Vec<String> {
+    order.iter().map(|s| s.id.clone()).collect()
+}
+
 struct Steps {
     results: Vec<StepResult>,
     faults: Vec<Fault>,
@@ -175,7 +180,6 @@ pub fn execute(
         .plan
         .topological_order()
         .map_err(|e| SandboxError::Plan(e.to_string()))?;
-    let all: Vec<String> = order.iter().map(|s| s.id.clone()).collect();
     let mut outcome = RunOutcome {
         sandbox: sandbox.name().to_owned(),
         sandbox_status: SandboxStatus::Panic,
@@ -187,11 +191,12 @@ pub fn execute(
         retries: 0,
         quarantined_steps: Vec::new(),
         committed_steps: Vec::new(),
-        skipped_steps: all.clone(),
+        skipped_steps: Vec::new(),
     };
     let env = sandbox.check_environment();
     if !env.is_empty() {
         outcome.runtime_faults = env;
+        outcome.skipped_steps = step_ids(&order);
         return Ok(outcome);
     }
     let mut run = sandbox.begin(ctx)?;
@@ -212,7 +217,11 @@ pub fn execute(
         .filter(|r| r.status != StepStatus::Succeeded)
         .map(|r| r.step_id.clone())
         .collect();
-    outcome.skipped_steps = all.iter().skip(steps.results.len()).cloned().collect();
+    outcome.skipped_steps = order
+        .iter()
+        .skip(steps.results.len())
+        .map(|s| s.id.clone())
+        .collect();
     outcome.step_results = steps.results;
     let mut keep = false;
     match steps.status {
@@ -238,7 +247,7 @@ pub fn execute(
                 outcome.publish_state = match config.failure_policy {
                     FailurePolicy::FullRollback => PublishState::RolledBack,
                     FailurePolicy::SelectiveQuarantine => {
-                        outcome.quarantined_steps.clone_from(&all);
+                        outcome.quarantined_steps = step_ids(&order);
                         PublishState::Quarantined { steps: Vec::new() }
                     }
                     FailurePolicy::PartialCommitNoPublish => PublishState::CommittedNotPublished,
@@ -252,7 +261,7 @@ pub fn execute(
             let any_ok = !succeeded.is_empty();
             outcome.publish_state = match config.failure_policy {
                 FailurePolicy::FullRollback => {
-                    outcome.quarantined_steps.clone_from(&all);
+                    outcome.quarantined_steps = step_ids(&order);
                     PublishState::RolledBack
                 }
                 FailurePolicy::SelectiveQuarantine if any_ok => {
@@ -268,7 +277,7 @@ pub fn execute(
                     outcome.quarantined_steps.clone_from(&failed);
                     outcome.runtime_faults.push(degraded_fault(
                         failed.len() + outcome.skipped_steps.len(),
-                        all.len(),
+                        order.len(),
                     ));
                     keep = true;
                     PublishState::Degraded {

@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
+thread_local! {
+    /// The last [`StateSignature::signature_hash_payload`] hashed on this thread, and
+    /// its hash (see [`StateSignature::signature_hash`]).
+    static LAST_SIGNATURE_HASH: std::cell::RefCell<Option<(String, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// SHA-256 (lowercase hex) of a `signature_hash` payload, uncached.
+fn signature_hash_of(payload: &str) -> String {
+    canonical::hex_lower(&Sha256::digest(payload.as_bytes()))
+}
+
 /// A dataset the intent reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetRef {
@@ -437,8 +449,25 @@ impl StateSignature {
     /// The reference-compatible `signature_hash`: identifies a recurring intent
     /// (domain, intent, layer, dataset names, three constraints). It does not cover
     /// every decision-relevant field; see [`StateSignature::content_hash`].
+    ///
+    /// One run hashes the same signature several times (kernel, planner, lifecycle), so
+    /// each thread keeps the last payload and its hash and reuses the hash only when the
+    /// payload text is byte-equal (docs/architecture.md#performance-gates).
     pub fn signature_hash(&self) -> String {
-        crate::canonical::hex_lower(&Sha256::digest(self.signature_hash_payload().as_bytes()))
+        let payload = self.signature_hash_payload();
+        LAST_SIGNATURE_HASH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut last) => {
+                if let Some((text, hash)) = last.as_ref()
+                    && *text == payload
+                {
+                    return hash.clone();
+                }
+                let hash = signature_hash_of(&payload);
+                *last = Some((payload, hash.clone()));
+                hash
+            }
+            Err(_) => signature_hash_of(&payload),
+        })
     }
 
     /// The canonical value behind [`StateSignature::content_hash`]: domain, intent,
@@ -690,6 +719,26 @@ mod tests {
             sig.signature_hash(),
             "e1fc764a6d33a9efc69ddaae611407ccef2ff5ddb0e3d9969b0df69422907649"
         );
+    }
+
+    #[test]
+    fn signature_hash_cache_hits_equal_payloads_and_misses_others() {
+        let a = StateSignature::from_value(&ok_json()).unwrap();
+        let uncached = signature_hash_of(&a.signature_hash_payload());
+        // Twice in a row (the second from the cache): the uncached value both times.
+        assert_eq!(a.signature_hash(), uncached);
+        assert_eq!(a.signature_hash(), uncached);
+        // A different payload misses and gets its own hash, then the first one again.
+        let mut b = a.clone();
+        b.domain = "vendas".into();
+        let b_uncached = signature_hash_of(&b.signature_hash_payload());
+        assert_ne!(b_uncached, uncached);
+        assert_eq!(b.signature_hash(), b_uncached);
+        assert_eq!(a.signature_hash(), uncached);
+        // Fields outside the payload do not change the hash.
+        let mut c = a.clone();
+        c.intent_id = "other".into();
+        assert_eq!(c.signature_hash(), uncached);
     }
 
     #[test]
