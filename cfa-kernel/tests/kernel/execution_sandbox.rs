@@ -9,7 +9,7 @@
 //! The lease, record and skill tests need a lifecycle database: they run with the
 //! kernel's `sqlite` feature (on in workspace builds).
 
-mod common;
+use crate::common;
 
 use cfa_audit::AuditStore;
 use cfa_kernel::{ExecutionClock, KernelResult, Phase, PublishState, SandboxExecution, testing};

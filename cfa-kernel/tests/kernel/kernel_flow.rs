@@ -6,7 +6,7 @@
 )]
 //! Every end state of the governed flow, and every phase's failure injected.
 
-mod common;
+use crate::common;
 
 use cfa_audit::{AuditError, AuditEvent, AuditStore, NewEvent, VerifyOptions, VerifyReport};
 use cfa_codegen::{

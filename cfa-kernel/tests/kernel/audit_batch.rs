@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use cfa_audit::{AuditError, AuditEvent, AuditStore, MemoryStore, NewEvent};
 use cfa_audit::{VerifyOptions, VerifyReport};

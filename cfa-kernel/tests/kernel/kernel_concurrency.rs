@@ -6,7 +6,7 @@
 )]
 //! One kernel shared by many threads: every decision correct, one verifiable chain.
 
-mod common;
+use crate::common;
 
 use cfa_audit::{AuditStore, Durability, JsonlStore, VerifyOptions};
 use cfa_kernel::{Kernel, SequentialIds, TickClock};

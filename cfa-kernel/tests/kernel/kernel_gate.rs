@@ -6,7 +6,7 @@
 )]
 //! `Gate` and the `testing` helpers.
 
-mod common;
+use crate::common;
 
 use cfa_audit::{AuditStore, Durability, JsonlStore};
 use cfa_kernel::{Gate, Grounding, Kernel, SequentialIds, testing};

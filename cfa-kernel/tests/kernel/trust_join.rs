@@ -7,7 +7,7 @@
 //! A join the catalog cannot ground is refused by the planner, and the kernel blocks
 //! (never approves) with a fault that says what to add.
 
-mod common;
+use crate::common;
 
 use cfa_kernel::KernelConfig;
 use cfa_policy::PolicyEngine;
@@ -20,7 +20,7 @@ fn catalog(v: serde_json::Value) -> Catalog {
 
 fn reference_catalog() -> serde_json::Value {
     // The reference catalog: merge keys only, no columns, so no key is shared.
-    serde_json::from_str(include_str!("../../examples/catalog-reference.json")).unwrap()
+    serde_json::from_str(include_str!("../../../examples/catalog-reference.json")).unwrap()
 }
 
 #[test]

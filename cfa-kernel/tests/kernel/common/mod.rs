@@ -21,7 +21,7 @@ pub const UNGROUNDED: &str = "do something with unknown table";
 
 pub fn catalog() -> Catalog {
     let v: serde_json::Value =
-        serde_json::from_str(include_str!("../../../examples/catalog.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../examples/catalog.json")).unwrap();
     Catalog::from_value(&v).unwrap()
 }
 
