@@ -11,7 +11,6 @@
 
 use cfa_audit::{AuditStore, Durability, JsonlStore, NewEvent, VerifyOptions, verify_file};
 use std::path::Path;
-use std::process::Command;
 
 const CHILD_ENV: &str = "CFA_AUDIT_DISKFULL_CHILD";
 const TEST: &str = "a_partial_write_is_cut_back";
@@ -54,26 +53,8 @@ fn a_partial_write_is_cut_back() {
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" --exact "$1" --nocapture"#)
-        .arg(std::env::current_exe().unwrap())
-        .arg(cfa_test_support::test_path(module_path!(), TEST))
-        .env(CHILD_ENV, &log)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acked: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("ACKED "))
-        .unwrap_or_else(|| panic!("child never hit the limit: {stdout}"))
-        .parse()
-        .unwrap();
+    let (stdout, acked) =
+        crate::common::run_under_file_limit(module_path!(), TEST, CHILD_ENV, &log, 64);
     assert!(acked > 0, "{stdout}");
     assert!(stdout.contains("ERROR"), "{stdout}");
     let text = std::fs::read_to_string(&log).unwrap();

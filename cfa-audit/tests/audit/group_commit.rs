@@ -15,7 +15,6 @@ use cfa_audit::{AuditEvent, AuditStore, Durability, JsonlStore, NewEvent, Verify
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 fn event(worker: u64, call: u64, part: u64) -> NewEvent {
@@ -244,26 +243,8 @@ fn a_failed_group_write_fails_its_appenders_and_is_cut_back() {
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"trap '' XFSZ; ulimit -f 128; exec "$0" --exact "$1" --nocapture"#)
-        .arg(std::env::current_exe().unwrap())
-        .arg(cfa_test_support::test_path(module_path!(), DISK_FULL_TEST))
-        .env(CHILD_ENV, &log)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acked: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("ACKED "))
-        .unwrap_or_else(|| panic!("no ACKED line: {stdout}"))
-        .parse()
-        .unwrap();
+    let (stdout, acked) =
+        crate::common::run_under_file_limit(module_path!(), DISK_FULL_TEST, CHILD_ENV, &log, 128);
     let errors: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("ERROR "))

@@ -79,3 +79,40 @@ pub fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(audit_dir().join("expected.json")).unwrap())
         .unwrap()
 }
+
+/// Runs the test `test` of module `module` (its `module_path!()`) again in a child
+/// process whose file size limit is `blocks` 512-byte blocks, with `SIGXFSZ` ignored so a
+/// write past the limit fails with `EFBIG`, and `env` set to `log`. The child must exit 0
+/// and print `ACKED <n>` (the events it was told were written); returns its stdout and
+/// that count.
+pub fn run_under_file_limit(
+    module: &str,
+    test: &str,
+    env: &str,
+    log: &std::path::Path,
+    blocks: u32,
+) -> (String, u64) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            r#"trap '' XFSZ; ulimit -f {blocks}; exec "$0" --exact "$1" --nocapture"#
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .arg(cfa_test_support::test_path(module, test))
+        .env(env, log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acked: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ACKED "))
+        .unwrap_or_else(|| panic!("the child printed no ACKED line: {stdout}"))
+        .parse()
+        .unwrap();
+    (stdout, acked)
+}
