@@ -262,8 +262,7 @@ const OK: u8 = crate::exit::APPROVED;
 const FAIL: u8 = crate::exit::INVALID_INPUT;
 
 fn read_text(path: &Path, what: &str) -> miette::Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| miette::miette!("cannot read {what} {}: {e}", path.display()))
+    Ok(crate::input::read_text(path, what)?)
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> miette::Result<()> {
@@ -496,8 +495,9 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
         }
         Format::Summary => {
             outln!(
-                "Intent {} — {} events, chain {}",
+                "Intent {} {} {} events, chain {}",
                 a.id,
+                crate::out::dash(),
                 events.len(),
                 if report.intact() { "INTACT" } else { "BROKEN" }
             );

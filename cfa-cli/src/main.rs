@@ -44,6 +44,7 @@ mod service;
 mod settings;
 mod storage_cmd;
 mod telemetry;
+mod ux;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    ui: ux::UiArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +161,8 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let cli: Cli = ux::parse();
+    cli.ui.apply();
     let result = match cli.command {
         Command::Policy {
             cmd: PolicyCommand::Check(args),
@@ -190,7 +194,7 @@ fn main() -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            ux::report_error(&report);
             exit::INVALID_INPUT.into()
         }
     };

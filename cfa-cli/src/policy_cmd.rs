@@ -133,10 +133,9 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let policy = load::policy(settings.policy_bundle())?;
     let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
     if args.strict && catalog.is_none() {
-        eprintln!(
-            "error: --strict checks the signature against a catalog, and none was given: pass -c/--catalog CATALOG or set defaults.catalog in cfa.yaml"
-        );
-        return Ok(exit::USAGE.into());
+        return Ok(crate::ux::usage_error(
+            "--strict checks the signature against a catalog, and none was given: pass -c/--catalog CATALOG or set defaults.catalog in cfa.yaml",
+        ));
     }
     if args.strict
         && let Some(cat) = &catalog
