@@ -91,6 +91,32 @@ pub fn read_stdin_bytes() -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Opens `path` for reading line by line (standard input for `-`, taken once like
+/// [`read_stdin_bytes`]), for streams that need not fit in memory.
+pub fn open_lines(path: &Path) -> Result<Box<dyn std::io::BufRead>, FileError> {
+    use std::sync::atomic::Ordering;
+    if is_stdin(path) {
+        if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+            return Err(FileError {
+                path: STDIN.into(),
+                message: "standard input (-) was already read by another flag: only one flag per command can read -".into(),
+            });
+        }
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    match std::fs::File::open(path) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => Err(FileError {
+            path: path.display().to_string(),
+            message: format!("cannot read {}: it is a directory", path.display()),
+        }),
+        Ok(f) => Ok(Box::new(std::io::BufReader::new(f))),
+        Err(e) => Err(FileError {
+            path: path.display().to_string(),
+            message: format!("cannot read {}: {}", path.display(), io_reason(&e)),
+        }),
+    }
+}
+
 /// Reads a whole text file, or standard input for `-`; `what` names it in errors
 /// (`cannot read checkpoint x.note: …`).
 pub fn read_text(path: &Path, what: &str) -> Result<String, FileError> {

@@ -145,6 +145,8 @@ pub fn skill_state(r: &KernelResult) -> Option<&str> {
 pub fn table(intent: &str, r: &KernelResult) -> String {
     let mut rows: Vec<(String, usize)> = vec![
         (format!("Intent:  {intent}"), 9),
+        // The id `cfa audit show -i` finds this run's events by.
+        (format!("ID:      {}", dash(&r.intent_id)), 9),
         (format!("State:   {} {}", icon(r.state), r.state), 9),
         (format!("Hash:    {}", dash(&r.signature_hash)), 9),
         (
@@ -226,9 +228,10 @@ fn dash(s: &str) -> &str {
 /// The short summary.
 pub fn summary(intent: &str, r: &KernelResult) -> String {
     let mut out = format!(
-        "{}  CFA: {}\nIntent: {intent}\nHash:   {}\nPolicy: {}\nReplans: {}\n",
+        "{}  CFA: {}\nIntent: {intent}\nID:     {}\nHash:   {}\nPolicy: {}\nReplans: {}\n",
         icon(r.state),
         r.state.as_str().to_uppercase(),
+        dash(&r.intent_id),
         dash(&r.signature_hash),
         r.policy_bundle,
         r.replan_count

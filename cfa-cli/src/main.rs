@@ -36,6 +36,7 @@ mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod out;
+mod policy_batch;
 mod policy_cmd;
 mod roots;
 mod rules_cmd;
