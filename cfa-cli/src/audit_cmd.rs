@@ -24,6 +24,10 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Show the events of one intent.
     Show(ShowArgs),
+    /// List recent decisions (or every event): time, intent id, stage, outcome, rules.
+    List(crate::audit_list::ListArgs),
+    /// The last decisions, optionally following the log as it grows (-F).
+    Tail(crate::audit_list::TailArgs),
     /// Move a torn last line aside and truncate the log to its last complete event.
     Repair(RepairArgs),
     /// Append one event to the log (locked, chained, fsynced).
@@ -67,7 +71,7 @@ pub struct LogArgs {
 
 impl LogArgs {
     /// The log: `--file`/`--db`, else the config's storage; neither is a usage error.
-    fn target(&self) -> miette::Result<AuditTarget> {
+    pub fn target(&self) -> miette::Result<AuditTarget> {
         self.location()?.0.target()
     }
 
@@ -285,6 +289,8 @@ pub fn run(cmd: AuditCommand) -> miette::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify(a) => verify(a),
         AuditCommand::Show(a) => show(a),
+        AuditCommand::List(a) => crate::audit_list::list(a),
+        AuditCommand::Tail(a) => crate::audit_list::tail(a),
         AuditCommand::Repair(a) => repair(a),
         AuditCommand::Append(a) => append(a),
         AuditCommand::Checkpoint(a) => make_checkpoint(a),

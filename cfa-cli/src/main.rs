@@ -21,6 +21,7 @@ macro_rules! outln {
 }
 
 mod audit_cmd;
+mod audit_list;
 mod config;
 mod demo;
 mod exec_phase;

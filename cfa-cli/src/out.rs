@@ -59,6 +59,20 @@ pub fn write_str(text: &str) {
     }
 }
 
+/// Flushes stdout now, for output that streams (`cfa audit tail --follow`); false
+/// once stdout is closed or a write failed (the error is still reported by
+/// [`finish`]).
+pub fn flush() -> bool {
+    if CLOSED.load(Ordering::Relaxed) {
+        return false;
+    }
+    if let Err(e) = io::stdout().lock().flush() {
+        record(&e);
+        return false;
+    }
+    true
+}
+
 /// Flushes stdout and returns the write error to report, if any (a closed pipe is
 /// not one).
 pub fn finish() -> Option<String> {
