@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod audit_cmd;
 mod audit_list;
+mod completions_cmd;
 mod config;
 mod demo;
 mod exec_phase;
@@ -49,7 +50,7 @@ mod telemetry;
 mod ux;
 mod validate_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc: the kernel allocates many small, short-lived strings per call (events,
 /// hashes, generated code); against glibc malloc it takes about a quarter off a full
@@ -139,6 +140,10 @@ enum Command {
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(completions_cmd::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +197,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
+        Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
+        Command::Man(args) => completions_cmd::man(&args, Cli::command()),
     };
     let code = match result {
         Ok(code) => code,
