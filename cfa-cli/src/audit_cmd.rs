@@ -207,6 +207,10 @@ pub struct CheckpointArgs {
     /// Write the signed checkpoint here instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Output format (`json`: `{origin, size, file, checkpoint}`, the note inline
+    /// unless written with -o).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 /// `cfa audit prove`.
@@ -232,6 +236,10 @@ pub struct ProveArgs {
     /// Write the proof here instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Output format (`json`: `{index, file, proof}`, the proof inline
+    /// unless written with -o).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 /// `cfa audit verify-proof`.
@@ -260,6 +268,9 @@ pub struct KeygenArgs {
     /// Output prefix: writes `<PREFIX>.key` (private, 0600) and `<PREFIX>.vkey`.
     #[arg(long)]
     out: PathBuf,
+    /// Output format (`json`: `{private_key, public_key, verifier_key}`).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 const OK: u8 = crate::exit::APPROVED;
@@ -619,9 +630,21 @@ fn load_signer(path: &Path) -> miette::Result<SignerKey> {
 fn make_checkpoint(a: CheckpointArgs) -> miette::Result<ExitCode> {
     let key = load_signer(&a.key)?;
     let origin = a.origin.unwrap_or_else(|| key.name().to_owned());
-    let (_, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
+    let (cp, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
         .map_err(err)?;
-    write_out(a.output.as_deref(), &note)?;
+    match a.format {
+        Format::Summary => write_out(a.output.as_deref(), &note)?,
+        Format::Json => {
+            if let Some(p) = &a.output {
+                write_out(Some(p), &note)?;
+            }
+            outln!(
+                "{}",
+                json!({"origin": cp.origin, "size": cp.size, "file": a.output,
+                       "checkpoint": a.output.is_none().then_some(&note)})
+            );
+        }
+    }
     Ok(ExitCode::from(OK))
 }
 
@@ -639,7 +662,20 @@ fn prove(a: ProveArgs) -> miette::Result<ExitCode> {
         (None, None) => return Err(miette::miette!("give --checkpoint FILE or --key FILE")),
     };
     let proof = checkpoint::prove_event(&target, a.event, note, a.allow_legacy).map_err(err)?;
-    write_out(a.output.as_deref(), &proof.to_text())?;
+    let text = proof.to_text();
+    match a.format {
+        Format::Summary => write_out(a.output.as_deref(), &text)?,
+        Format::Json => {
+            if let Some(p) = &a.output {
+                write_out(Some(p), &text)?;
+            }
+            outln!(
+                "{}",
+                json!({"index": proof.index,
+                       "file": a.output, "proof": a.output.is_none().then_some(&text)})
+            );
+        }
+    }
     Ok(ExitCode::from(OK))
 }
 
@@ -703,7 +739,15 @@ fn keygen(a: KeygenArgs) -> miette::Result<ExitCode> {
     let vkey = key.verifier().to_text();
     std::fs::write(&public, format!("{vkey}\n"))
         .map_err(|e| miette::miette!("cannot write {}: {e}", public.display()))?;
-    outln!("private key: {} (keep secret)", private.display());
-    outln!("public key:  {} ({vkey})", public.display());
+    match a.format {
+        Format::Summary => {
+            outln!("private key: {} (keep secret)", private.display());
+            outln!("public key:  {} ({vkey})", public.display());
+        }
+        Format::Json => outln!(
+            "{}",
+            json!({"private_key": private, "public_key": public, "verifier_key": vkey})
+        ),
+    }
     Ok(ExitCode::from(OK))
 }
