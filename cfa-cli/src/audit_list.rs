@@ -48,7 +48,7 @@ pub struct Filters {
 #[command(after_help = "Examples:\n  \
     cfa audit list --file audit.jsonl -n 20\n  \
     cfa audit list --db cfa.db --outcome block --since 1h\n  \
-    cfa audit list --file audit.jsonl -i 0b7c… --all -f json")]
+    cfa audit list --file audit.jsonl -i INTENT_ID --all -f json")]
 pub struct ListArgs {
     #[command(flatten)]
     filters: Filters,

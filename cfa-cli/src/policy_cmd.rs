@@ -27,6 +27,10 @@ pub enum CheckFormat {
 
 /// Arguments of `cfa policy check`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cfa policy check -s sig.json -p prod-v1 -c catalog.json\n  \
+    cat sig.json | cfa policy check -s - -f json\n  \
+    cfa policy check --batch -s sigs.jsonl --audit-log audit.jsonl > decisions.jsonl")]
 pub struct CheckArgs {
     /// The signature JSON file (optionally wrapped in `signature` or `state_signature`);
     /// `-` reads standard input. With --batch: a JSONL file of signatures.
