@@ -157,7 +157,7 @@ impl Matcher {
         let decision = e.event_type == "final_decision"
             || (e.stage == "policy_check" && e.event_type == "policy_evaluation");
         (self.all || decision)
-            && (self.outcomes.is_empty() || self.outcomes.iter().any(|o| *o == e.outcome))
+            && (self.outcomes.is_empty() || self.outcomes.contains(&e.outcome))
             && self.intent.as_ref().is_none_or(|i| *i == e.intent_id)
             && self.stage.as_ref().is_none_or(|s| *s == e.stage)
             && self
