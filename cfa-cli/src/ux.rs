@@ -148,6 +148,24 @@ pub fn report_value(report: &miette::Report) -> Value {
     error_value(&message, None, "invalid_input")
 }
 
+/// With `--format json`, prints an error found in a file's content (`issues`: the
+/// `[{path, message}]` list) as `{"error": {..., "issues"}}` on stdout, for commands
+/// that report such errors themselves and return exit 1.
+pub fn json_issues_error(message: &str, file: &str, code: &str, issues: Value) {
+    if !json_errors() {
+        return;
+    }
+    let place = ErrorPlace {
+        path: file.to_owned(),
+        ..ErrorPlace::default()
+    };
+    let mut v = error_value(message, Some(&place), code);
+    if let Some(obj) = v.get_mut("error").and_then(Value::as_object_mut) {
+        obj.insert("issues".into(), issues);
+    }
+    outln!("{v}");
+}
+
 /// Reports an error a command returned: miette's rendering on stderr, as always, and
 /// with `--format json` also its JSON form on stdout.
 pub fn report_error(report: &miette::Report) {

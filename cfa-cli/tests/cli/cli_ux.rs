@@ -285,6 +285,24 @@ fn json_errors_carry_path_line_and_column_on_stdout() {
         1,
     );
     assert_eq!(plain, "");
+    // An invalid signature that a command reports itself carries its issues.
+    let sig = dir.path().join("empty.json");
+    std::fs::write(&sig, "{}").unwrap();
+    let v = json(&stdout(
+        cfa(dir.path()).args([
+            "generate",
+            "-s",
+            sig.to_str().unwrap(),
+            "-f",
+            "json",
+            "--out",
+            "g",
+        ]),
+        1,
+    ));
+    assert_eq!(v["error"]["code"], "invalid_signature");
+    assert!(!v["error"]["issues"].as_array().unwrap().is_empty());
+    assert!(!dir.path().join("g").exists());
     // A usage error keeps exit 2 and says so in the code.
     let v = json(&stdout(
         cfa(dir.path()).args(["audit", "verify", "--bogus", "-f", "json"]),
