@@ -502,3 +502,35 @@ fn completions_and_man_page_are_generated_from_the_parser() {
     assert!(pages.join("cfa-policy-check.1").is_file());
     assert!(pages.join("cfa-audit-list.1").is_file());
 }
+
+#[test]
+fn audit_list_reads_a_sqlite_store_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cfa.db");
+    for (sig, code) in [("ok", 0), ("raw_pii", 4)] {
+        cfa(dir.path())
+            .args(["policy", "check", "-s"])
+            .arg(example_arg(&format!("signatures/{sig}.json")))
+            .arg("--audit-db")
+            .arg(&db)
+            .assert()
+            .code(code);
+    }
+    let text = stdout(
+        cfa(dir.path())
+            .args(["audit", "list", "--db"])
+            .arg(&db)
+            .args(["-f", "json", "--outcome", "block"]),
+        0,
+    );
+    let rows: Vec<Value> = text.lines().map(json).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0]["stage"], "policy_check");
+    assert!(
+        rows[0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER")
+    );
+}
