@@ -24,6 +24,10 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Show the events of one intent.
     Show(ShowArgs),
+    /// List recent decisions (or every event): time, intent id, stage, outcome, rules.
+    List(crate::audit_list::ListArgs),
+    /// The last decisions, optionally following the log as it grows (-F).
+    Tail(crate::audit_list::TailArgs),
     /// Move a torn last line aside and truncate the log to its last complete event.
     Repair(RepairArgs),
     /// Append one event to the log (locked, chained, fsynced).
@@ -67,7 +71,7 @@ pub struct LogArgs {
 
 impl LogArgs {
     /// The log: `--file`/`--db`, else the config's storage; neither is a usage error.
-    fn target(&self) -> miette::Result<AuditTarget> {
+    pub fn target(&self) -> miette::Result<AuditTarget> {
         self.location()?.0.target()
     }
 
@@ -203,6 +207,10 @@ pub struct CheckpointArgs {
     /// Write the signed checkpoint here instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Output format (`json`: `{origin, size, file, checkpoint}`, the note inline
+    /// unless written with -o).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 /// `cfa audit prove`.
@@ -228,6 +236,10 @@ pub struct ProveArgs {
     /// Write the proof here instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Output format (`json`: `{index, file, proof}`, the proof inline
+    /// unless written with -o).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 /// `cfa audit verify-proof`.
@@ -256,14 +268,16 @@ pub struct KeygenArgs {
     /// Output prefix: writes `<PREFIX>.key` (private, 0600) and `<PREFIX>.vkey`.
     #[arg(long)]
     out: PathBuf,
+    /// Output format (`json`: `{private_key, public_key, verifier_key}`).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: Format,
 }
 
 const OK: u8 = crate::exit::APPROVED;
 const FAIL: u8 = crate::exit::INVALID_INPUT;
 
 fn read_text(path: &Path, what: &str) -> miette::Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| miette::miette!("cannot read {what} {}: {e}", path.display()))
+    Ok(crate::input::read_text(path, what)?)
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> miette::Result<()> {
@@ -286,6 +300,8 @@ pub fn run(cmd: AuditCommand) -> miette::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify(a) => verify(a),
         AuditCommand::Show(a) => show(a),
+        AuditCommand::List(a) => crate::audit_list::list(a),
+        AuditCommand::Tail(a) => crate::audit_list::tail(a),
         AuditCommand::Repair(a) => repair(a),
         AuditCommand::Append(a) => append(a),
         AuditCommand::Checkpoint(a) => make_checkpoint(a),
@@ -496,8 +512,9 @@ fn show(a: ShowArgs) -> miette::Result<ExitCode> {
         }
         Format::Summary => {
             outln!(
-                "Intent {} — {} events, chain {}",
+                "Intent {} {} {} events, chain {}",
                 a.id,
+                crate::out::dash(),
                 events.len(),
                 if report.intact() { "INTACT" } else { "BROKEN" }
             );
@@ -613,9 +630,21 @@ fn load_signer(path: &Path) -> miette::Result<SignerKey> {
 fn make_checkpoint(a: CheckpointArgs) -> miette::Result<ExitCode> {
     let key = load_signer(&a.key)?;
     let origin = a.origin.unwrap_or_else(|| key.name().to_owned());
-    let (_, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
+    let (cp, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
         .map_err(err)?;
-    write_out(a.output.as_deref(), &note)?;
+    match a.format {
+        Format::Summary => write_out(a.output.as_deref(), &note)?,
+        Format::Json => {
+            if let Some(p) = &a.output {
+                write_out(Some(p), &note)?;
+            }
+            outln!(
+                "{}",
+                json!({"origin": cp.origin, "size": cp.size, "file": a.output,
+                       "checkpoint": a.output.is_none().then_some(&note)})
+            );
+        }
+    }
     Ok(ExitCode::from(OK))
 }
 
@@ -633,7 +662,20 @@ fn prove(a: ProveArgs) -> miette::Result<ExitCode> {
         (None, None) => return Err(miette::miette!("give --checkpoint FILE or --key FILE")),
     };
     let proof = checkpoint::prove_event(&target, a.event, note, a.allow_legacy).map_err(err)?;
-    write_out(a.output.as_deref(), &proof.to_text())?;
+    let text = proof.to_text();
+    match a.format {
+        Format::Summary => write_out(a.output.as_deref(), &text)?,
+        Format::Json => {
+            if let Some(p) = &a.output {
+                write_out(Some(p), &text)?;
+            }
+            outln!(
+                "{}",
+                json!({"index": proof.index,
+                       "file": a.output, "proof": a.output.is_none().then_some(&text)})
+            );
+        }
+    }
     Ok(ExitCode::from(OK))
 }
 
@@ -697,7 +739,15 @@ fn keygen(a: KeygenArgs) -> miette::Result<ExitCode> {
     let vkey = key.verifier().to_text();
     std::fs::write(&public, format!("{vkey}\n"))
         .map_err(|e| miette::miette!("cannot write {}: {e}", public.display()))?;
-    outln!("private key: {} (keep secret)", private.display());
-    outln!("public key:  {} ({vkey})", public.display());
+    match a.format {
+        Format::Summary => {
+            outln!("private key: {} (keep secret)", private.display());
+            outln!("public key:  {} ({vkey})", public.display());
+        }
+        Format::Json => outln!(
+            "{}",
+            json!({"private_key": private, "public_key": public, "verifier_key": vkey})
+        ),
+    }
     Ok(ExitCode::from(OK))
 }

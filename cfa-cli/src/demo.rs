@@ -6,7 +6,7 @@
 //! from a tick clock, so the text is the same on every run.
 
 use crate::input::PlainError;
-use crate::kernel_render::{execution_line, icon};
+use crate::kernel_render::{execution_line, painted_icon};
 use cfa::Catalog;
 use cfa::DecisionState;
 use cfa::PolicyEngine;
@@ -124,7 +124,11 @@ fn explain(r: &KernelResult) -> Vec<String> {
             }
         ));
     }
-    out.push(format!("Decision:       {} {}", icon(r.state), r.state));
+    out.push(format!(
+        "Decision:       {} {}",
+        painted_icon(r.state),
+        r.state
+    ));
     for h in &r.replan_history {
         out.push(format!(
             "Replanned:      policy asked for a fix ({}); CFA applied it:",

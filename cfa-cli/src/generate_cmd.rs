@@ -88,6 +88,12 @@ pub enum BackendCommand {
 }
 
 fn issues_exit(file: &Path, what: &str, issues: &[cfa::types::validate::Issue]) -> ExitCode {
+    crate::ux::json_issues_error(
+        &format!("{} is not a valid {what}", file.display()),
+        &file.display().to_string(),
+        &format!("invalid_{what}"),
+        crate::load::issues_json(issues),
+    );
     eprintln!("error: {} is not a valid {what}:", file.display());
     for i in issues {
         eprintln!("  {}", crate::input::clip_message(&i.to_string()));
@@ -243,10 +249,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
     let registry = BackendRegistry::with_builtins();
     let backend = match registry.get(&backend_name) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE.into());
-        }
+        Err(e) => return Ok(crate::ux::usage_error(&e.to_string())),
     };
     let policy = load::policy(settings.policy_bundle())?;
     // Hostile names are reported against the signature before anything else runs.

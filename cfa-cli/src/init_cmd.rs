@@ -22,6 +22,9 @@ pub struct InitArgs {
     /// Overwrite existing files.
     #[arg(long)]
     force: bool,
+    /// Output format (`json`: `{dir, files}`).
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    format: crate::audit_cmd::Format,
 }
 
 /// `cfa init`.
@@ -59,6 +62,11 @@ pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
         };
         std::fs::write(&path, body)
             .map_err(|e| PlainError(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if args.format == crate::audit_cmd::Format::Json {
+        let written: Vec<PathBuf> = files.iter().map(|(rel, _)| args.dir.join(rel)).collect();
+        outln!("{}", json!({"dir": args.dir, "files": written}));
+        return Ok(ExitCode::SUCCESS);
     }
     outln!("CFA initialized in {}", args.dir.display());
     for (rel, _) in files {

@@ -1,5 +1,6 @@
 //! Reading user files: every error names the file and, where the format allows, the
-//! line and column, and renders the offending line with miette.
+//! line and column, and renders the offending line with miette. A path of `-` reads
+//! standard input, once per process (docs/cli.md#standard-input).
 
 use miette::{Diagnostic, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde_json::Value;
@@ -24,6 +25,117 @@ pub struct LocatedError {
     #[label("{label}")]
     span: SourceSpan,
     label: String,
+    /// The message without its `file:line:column: ` prefix.
+    detail: String,
+    /// The file's display name.
+    file: String,
+}
+
+impl LocatedError {
+    /// The message without the location in front.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The file and the 1-based line and column.
+    pub fn place(&self) -> crate::ux::ErrorPlace {
+        crate::ux::ErrorPlace {
+            path: self.file.clone(),
+            line: Some(self.src.line + 1),
+            column: Some(self.src.column + 1),
+        }
+    }
+}
+
+/// A file that could not be read (missing, unreadable, not UTF-8, or a second `-`).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+pub struct FileError {
+    /// The file as the user named it.
+    pub path: String,
+    /// What went wrong, naming the file.
+    pub message: String,
+}
+
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
+/// Set once standard input has been read as a file.
+static STDIN_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when `path` is `-` (standard input).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// Reads all of standard input, refusing a second read in the same process (two
+/// flags given `-` would otherwise see one of them empty).
+pub fn read_stdin_bytes() -> Result<Vec<u8>, FileError> {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let fail = |message: String| FileError {
+        path: STDIN.into(),
+        message,
+    };
+    if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(fail(
+            "standard input (-) was already read by another flag: only one flag per command can read -"
+                .into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read standard input: {}", io_reason(&e))))?;
+    Ok(bytes)
+}
+
+/// Opens `path` for reading line by line (standard input for `-`, taken once like
+/// [`read_stdin_bytes`]), for streams that need not fit in memory.
+pub fn open_lines(path: &Path) -> Result<Box<dyn std::io::BufRead>, FileError> {
+    use std::sync::atomic::Ordering;
+    if is_stdin(path) {
+        if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+            return Err(FileError {
+                path: STDIN.into(),
+                message: "standard input (-) was already read by another flag: only one flag per command can read -".into(),
+            });
+        }
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    match std::fs::File::open(path) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => Err(FileError {
+            path: path.display().to_string(),
+            message: format!("cannot read {}: it is a directory", path.display()),
+        }),
+        Ok(f) => Ok(Box::new(std::io::BufReader::new(f))),
+        Err(e) => Err(FileError {
+            path: path.display().to_string(),
+            message: format!("cannot read {}: {}", path.display(), io_reason(&e)),
+        }),
+    }
+}
+
+/// Reads a whole text file, or standard input for `-`; `what` names it in errors
+/// (`cannot read checkpoint x.note: …`).
+pub fn read_text(path: &Path, what: &str) -> Result<String, FileError> {
+    let bytes = if is_stdin(path) {
+        read_stdin_bytes()?
+    } else {
+        std::fs::read(path).map_err(|e| FileError {
+            path: path.display().to_string(),
+            message: format!("cannot read {what} {}: {e}", path.display()),
+        })?
+    };
+    String::from_utf8(bytes).map_err(|e| FileError {
+        path: path.display().to_string(),
+        message: format!(
+            "{what} {} is not valid UTF-8 (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ),
+    })
 }
 
 /// Lines no longer than this many characters are shown whole in an error snippet.
@@ -118,26 +230,34 @@ pub fn clip_message(message: &str) -> String {
 pub struct PlainError(pub String);
 
 impl SourceFile {
-    /// Reads `path`; the error names the file and the OS reason.
-    pub fn read(path: &Path) -> Result<SourceFile, PlainError> {
-        match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => Ok(SourceFile {
-                    path: path.to_path_buf(),
-                    text,
-                }),
-                Err(e) => Err(PlainError(format!(
-                    "{} is not valid UTF-8 (invalid byte at offset {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                ))),
-            },
-            Err(e) => Err(PlainError(format!(
-                "cannot read {}: {}",
+    /// Reads `path` (standard input for `-`); the error names the file and the OS reason.
+    pub fn read(path: &Path) -> Result<SourceFile, FileError> {
+        let fail = |message: String| FileError {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = if is_stdin(path) {
+            read_stdin_bytes()?
+        } else {
+            std::fs::read(path)
+                .map_err(|e| fail(format!("cannot read {}: {}", path.display(), io_reason(&e))))?
+        };
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile {
+                path: path.to_path_buf(),
+                text,
+            }),
+            Err(e) => Err(fail(format!(
+                "{} is not valid UTF-8 (invalid byte at offset {})",
                 path.display(),
-                io_reason(&e)
+                e.utf8_error().valid_up_to()
             ))),
         }
+    }
+
+    /// True when the text came from standard input (`-`).
+    pub fn is_stdin(&self) -> bool {
+        is_stdin(&self.path)
     }
 
     /// The display name used in messages.
@@ -145,8 +265,13 @@ impl SourceFile {
         self.path.display().to_string()
     }
 
-    /// True when the file name ends in `.yaml` or `.yml`.
+    /// True when the file name ends in `.yaml` or `.yml`; for standard input, when
+    /// the text does not start with `{` or `[` (JSON is also YAML, but its errors read
+    /// better from the JSON parser).
     pub fn is_yaml(&self) -> bool {
+        if self.is_stdin() {
+            return !self.text.trim_start().starts_with(['{', '[']);
+        }
         matches!(
             self.path
                 .extension()
@@ -226,6 +351,8 @@ impl SourceFile {
         }
         miette::Report::new(LocatedError {
             message: format!("{}:{line}:{column}: {}", self.name(), clip_message(message)),
+            detail: clip_message(message),
+            file: self.name(),
             src: Excerpt {
                 name: self.name(),
                 text,

@@ -263,7 +263,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     let text = match args.format {
         EvalFormat::Json => pretty(&json_result(intent, &result)),
         EvalFormat::Table => kernel_render::table(intent, &result),
-        EvalFormat::Summary => kernel_render::summary(intent, &result),
+        EvalFormat::Summary => kernel_render::painted_summary(intent, &result),
     };
     outln!("{}", text.trim_end());
     if let Some(out) = &args.output {

@@ -10,18 +10,35 @@ use cfa::resolve::Resolution;
 const MAX_INNER: usize = 96;
 const TITLE: &str = " CFA Evaluation Result ";
 
-/// The status icon of a state.
+/// The status icon of a state (Unicode, or its ASCII pair: `crate::out`).
 pub fn icon(state: DecisionState) -> &'static str {
+    use crate::out;
     match state {
-        DecisionState::Approved => "✓",
-        DecisionState::ApprovedWithWarnings => "⚠",
-        DecisionState::Blocked => "✗",
-        DecisionState::RolledBack => "↩",
-        DecisionState::Quarantined => "⊘",
-        DecisionState::PartiallyCommitted | DecisionState::Degraded => "◐",
-        DecisionState::Replanned => "↻",
-        DecisionState::PromotionCandidate => "★",
+        DecisionState::Approved => out::icon_ok(),
+        DecisionState::ApprovedWithWarnings => out::icon_warn(),
+        DecisionState::Blocked => out::icon_fail(),
+        DecisionState::RolledBack => out::icon_rollback(),
+        DecisionState::Quarantined => out::icon_quarantine(),
+        DecisionState::PartiallyCommitted | DecisionState::Degraded => out::icon_partial(),
+        DecisionState::Replanned => out::icon_replan(),
+        DecisionState::PromotionCandidate => out::icon_star(),
     }
+}
+
+/// The colour of a state's icon on a terminal.
+pub fn tone(state: DecisionState) -> crate::out::Tone {
+    use crate::out::Tone;
+    match state {
+        DecisionState::Approved => Tone::Good,
+        DecisionState::Blocked => Tone::Bad,
+        _ => Tone::Caution,
+    }
+}
+
+/// The icon of a state, coloured when colour is on (not for the box, whose widths
+/// count characters).
+pub fn painted_icon(state: DecisionState) -> String {
+    crate::out::paint(icon(state), tone(state))
 }
 
 fn width(s: &str) -> usize {
@@ -102,8 +119,9 @@ pub fn execution_line(r: &KernelResult) -> Option<String> {
             format!(" ({})", parts.join(", "))
         };
         return Some(format!(
-            "{} → {}{extra}",
+            "{} {} {}{extra}",
             e.executor,
+            crate::out::arrow(),
             e.publish_state.as_str()
         ));
     }
@@ -127,6 +145,8 @@ pub fn skill_state(r: &KernelResult) -> Option<&str> {
 pub fn table(intent: &str, r: &KernelResult) -> String {
     let mut rows: Vec<(String, usize)> = vec![
         (format!("Intent:  {intent}"), 9),
+        // The id `cfa audit show -i` finds this run's events by.
+        (format!("ID:      {}", dash(&r.intent_id)), 9),
         (format!("State:   {} {}", icon(r.state), r.state), 9),
         (format!("Hash:    {}", dash(&r.signature_hash)), 9),
         (
@@ -178,12 +198,26 @@ pub fn table(intent: &str, r: &KernelResult) -> String {
     let total = inner + 2;
     let left = (total - width(TITLE)) / 2;
     let right = total - width(TITLE) - left;
-    let mut out = format!("┌{}{TITLE}{}┐\n", "─".repeat(left), "─".repeat(right));
+    use crate::out as sym;
+    let h = sym::box_horizontal();
+    let v = sym::box_vertical();
+    let mut out = format!(
+        "{}{}{TITLE}{}{}\n",
+        sym::box_top_left(),
+        h.repeat(left),
+        h.repeat(right),
+        sym::box_top_right()
+    );
     for l in lines {
         let pad = inner.saturating_sub(width(&l));
-        out.push_str(&format!("│ {l}{} │\n", " ".repeat(pad)));
+        out.push_str(&format!("{v} {l}{} {v}\n", " ".repeat(pad)));
     }
-    out.push_str(&format!("└{}┘\n", "─".repeat(total)));
+    out.push_str(&format!(
+        "{}{}{}\n",
+        sym::box_bottom_left(),
+        h.repeat(total),
+        sym::box_bottom_right()
+    ));
     out
 }
 
@@ -194,9 +228,10 @@ fn dash(s: &str) -> &str {
 /// The short summary.
 pub fn summary(intent: &str, r: &KernelResult) -> String {
     let mut out = format!(
-        "{}  CFA: {}\nIntent: {intent}\nHash:   {}\nPolicy: {}\nReplans: {}\n",
+        "{}  CFA: {}\nIntent: {intent}\nID:     {}\nHash:   {}\nPolicy: {}\nReplans: {}\n",
         icon(r.state),
         r.state.as_str().to_uppercase(),
+        dash(&r.intent_id),
         dash(&r.signature_hash),
         r.policy_bundle,
         r.replan_count
@@ -221,6 +256,15 @@ pub fn summary(intent: &str, r: &KernelResult) -> String {
         }
     }
     out
+}
+
+/// [`summary`] for stdout: the leading icon coloured when colour is on.
+pub fn painted_summary(intent: &str, r: &KernelResult) -> String {
+    let plain = summary(intent, r);
+    match plain.strip_prefix(icon(r.state)) {
+        Some(rest) => format!("{}{rest}", painted_icon(r.state)),
+        None => plain,
+    }
 }
 
 /// `cfa resolve --format summary`.

@@ -63,7 +63,7 @@ pub fn classify(spec: &str) -> Result<BundleSpec<'_>, String> {
     if spec == DEFAULT_LABEL || spec == "default" {
         return Ok(BundleSpec::Default);
     }
-    if looks_like_path(spec) {
+    if looks_like_path(spec) || spec == crate::input::STDIN {
         return Ok(BundleSpec::File(Path::new(spec)));
     }
     Err(format!(
@@ -136,9 +136,23 @@ pub fn default_policy() -> LoadedPolicy {
     }
 }
 
+/// The bundle format of `src`: by extension, or for standard input by its first
+/// character ([`SourceFile::is_yaml`]).
+pub fn bundle_format(src: &SourceFile) -> BundleFormat {
+    if src.is_stdin() {
+        if src.is_yaml() {
+            BundleFormat::Yaml
+        } else {
+            BundleFormat::Json
+        }
+    } else {
+        BundleFormat::from_path_str(&src.name())
+    }
+}
+
 fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
     let src = SourceFile::read(path)?;
-    let format = BundleFormat::from_path_str(&src.name());
+    let format = bundle_format(&src);
     match cfa::policy::load_bundle(&src.text, format, &src.name()) {
         Ok(bundle) => {
             let engine =

@@ -21,6 +21,8 @@ macro_rules! outln {
 }
 
 mod audit_cmd;
+mod audit_list;
+mod completions_cmd;
 mod config;
 mod demo;
 mod exec_phase;
@@ -36,6 +38,7 @@ mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod out;
+mod policy_batch;
 mod policy_cmd;
 mod roots;
 mod rules_cmd;
@@ -44,9 +47,10 @@ mod service;
 mod settings;
 mod storage_cmd;
 mod telemetry;
+mod ux;
 mod validate_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc: the kernel allocates many small, short-lived strings per call (events,
 /// hashes, generated code); against glibc malloc it takes about a quarter off a full
@@ -68,6 +72,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    ui: ux::UiArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +140,10 @@ enum Command {
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(completions_cmd::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +168,8 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let cli: Cli = ux::parse();
+    cli.ui.apply();
     let result = match cli.command {
         Command::Policy {
             cmd: PolicyCommand::Check(args),
@@ -186,11 +197,13 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
+        Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
+        Command::Man(args) => completions_cmd::man(&args, Cli::command()),
     };
     let code = match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            ux::report_error(&report);
             exit::INVALID_INPUT.into()
         }
     };

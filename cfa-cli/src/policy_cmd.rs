@@ -27,10 +27,21 @@ pub enum CheckFormat {
 
 /// Arguments of `cfa policy check`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cfa policy check -s sig.json -p prod-v1 -c catalog.json\n  \
+    cat sig.json | cfa policy check -s - -f json\n  \
+    cfa policy check --batch -s sigs.jsonl --audit-log audit.jsonl > decisions.jsonl")]
 pub struct CheckArgs {
-    /// The signature JSON file (optionally wrapped in `signature` or `state_signature`).
+    /// The signature JSON file (optionally wrapped in `signature` or `state_signature`);
+    /// `-` reads standard input. With --batch: a JSONL file of signatures.
     #[arg(long, short = 's')]
     pub signature: PathBuf,
+    /// Read --signature as JSONL (one signature per line) and write one decision JSON
+    /// per line (`-f` is ignored); a bad line gives an error line and the rest go on.
+    /// Exit code: the worst line's, in the order approve 0 < replan 3 < block 4 <
+    /// invalid 1.
+    #[arg(long)]
+    pub batch: bool,
     /// Policy bundle: a `.yaml`/`.yml`/`.json` file or a built-in name (prod-v1,
     /// finops-strict-v1, compliance-strict-v1, eu-ai-act-v1, lgpd-v1). Default: the
     /// built-in default rules.
@@ -107,6 +118,9 @@ fn print_issues(
 
 /// Runs `cfa policy check`.
 pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
+    if args.batch {
+        return crate::policy_batch::run(&args);
+    }
     let src = SourceFile::read(&args.signature)?;
     let signature = match StateSignature::parse_validated(&src.text, args.require_datasets) {
         Ok(sig) => sig,
@@ -133,10 +147,9 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     let policy = load::policy(settings.policy_bundle())?;
     let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
     if args.strict && catalog.is_none() {
-        eprintln!(
-            "error: --strict checks the signature against a catalog, and none was given: pass -c/--catalog CATALOG or set defaults.catalog in cfa.yaml"
-        );
-        return Ok(exit::USAGE.into());
+        return Ok(crate::ux::usage_error(
+            "--strict checks the signature against a catalog, and none was given: pass -c/--catalog CATALOG or set defaults.catalog in cfa.yaml",
+        ));
     }
     if args.strict
         && let Some(cat) = &catalog
@@ -246,6 +259,7 @@ impl Output<'_> {
             "replan_count": r.replan_count,
             "patches": r.patches,
             "manual_fixes": r.manual_fixes,
+            "intent_id": d.intent_id,
         })
     }
 
@@ -264,6 +278,8 @@ impl Output<'_> {
             }
         };
         line("decision_id", &d.decision_id);
+        // The id `cfa audit show -i` finds the decision's audit event by.
+        line("intent_id", &d.intent_id);
         line("signature_hash", &d.signature_hash);
         line("content_hash", &d.content_hash);
         line("policy_bundle", &d.policy_bundle);

@@ -543,8 +543,7 @@ impl UsageError {
     /// Prints the error as clap does and exits with the usage code (2), before
     /// anything was written to stdout.
     pub fn exit(&self) -> ! {
-        eprintln!("error: {}\n\nFor more information, try '--help'.", self.0);
-        std::process::exit(i32::from(crate::exit::USAGE))
+        crate::ux::usage_exit(&self.0)
     }
 }
 

@@ -162,7 +162,7 @@ pub fn catalog(args: ValidateArgs) -> miette::Result<ExitCode> {
 /// `cfa policy validate PATH`.
 pub fn policy(args: PolicyValidateArgs) -> miette::Result<ExitCode> {
     let src = SourceFile::read(&args.path)?;
-    let format = BundleFormat::from_path_str(&src.name());
+    let format = crate::load::bundle_format(&src);
     let value = cfa::policy::parse_text(&src.text, format, &src.name()).map_err(|e| -> Report {
         match e.position {
             Some(p) => src.error_at(

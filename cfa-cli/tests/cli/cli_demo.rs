@@ -12,6 +12,9 @@ fn demo(dir: &std::path::Path) -> String {
     let out = Command::cargo_bin("cfa")
         .unwrap()
         .args(["demo", "--dir", dir.to_str().unwrap()])
+        // The assertions are on the Unicode symbols; stdout is a pipe here, which would
+        // otherwise select the ASCII fallback (docs/cli.md#symbols-and-colour).
+        .env("CFA_UNICODE", "1")
         .output()
         .unwrap();
     assert_eq!(

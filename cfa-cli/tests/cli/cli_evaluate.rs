@@ -19,6 +19,9 @@ fn catalog() -> PathBuf {
 fn cfa(dir: &std::path::Path) -> Command {
     let mut c = Command::cargo_bin("cfa").unwrap();
     c.current_dir(dir);
+    // The symbol assertions below are the Unicode forms; stdout is a pipe here, which
+    // would otherwise select the ASCII fallback (docs/cli.md#symbols-and-colour).
+    c.env("CFA_UNICODE", "1");
     c
 }
 

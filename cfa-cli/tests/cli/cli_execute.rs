@@ -26,6 +26,9 @@ fn catalog() -> String {
 fn cfa(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("cfa").unwrap();
     c.current_dir(dir);
+    // `mock → rolled_back` below is the Unicode form; stdout is a pipe here, which
+    // would otherwise select the ASCII fallback (docs/cli.md#symbols-and-colour).
+    c.env("CFA_UNICODE", "1");
     c
 }
 

@@ -18,6 +18,7 @@ mod cli_lifecycle;
 mod cli_policy;
 mod cli_postgres;
 mod cli_storage;
+mod cli_ux;
 mod config_honoured;
 mod generate_cli;
 mod generate_dbt;
