@@ -42,6 +42,7 @@ mod rules_cmd;
 mod serve;
 mod service;
 mod settings;
+mod spec_cmd;
 mod storage_cmd;
 mod telemetry;
 mod validate_cmd;
@@ -134,6 +135,13 @@ enum Command {
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),
+    /// Govern an intent with a behaviour spec's failure modes added as rules.
+    Validate(spec_cmd::ValidateArgs),
+    /// A behaviour spec's taxonomy (and rules), or test intents for it.
+    Taxonomy {
+        #[command(subcommand)]
+        cmd: spec_cmd::TaxonomyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +194,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
+        Command::Validate(args) => spec_cmd::run_validate(args),
+        Command::Taxonomy { cmd } => spec_cmd::run_taxonomy(cmd),
     };
     let code = match result {
         Ok(code) => code,

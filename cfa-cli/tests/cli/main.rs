@@ -27,6 +27,7 @@ mod mcp_rmcp_client;
 mod readme;
 mod serve_http;
 mod serve_otel;
+mod spec_validate;
 mod trust_audit;
 mod trust_generate;
 mod trust_http;
