@@ -29,6 +29,7 @@ mod exit;
 mod face_flags;
 mod generate_cmd;
 mod init_cmd;
+mod init_templates;
 mod input;
 mod kernel_cmd;
 mod kernel_render;
@@ -131,7 +132,7 @@ enum Command {
     Evaluate(kernel_cmd::EvaluateArgs),
     /// Run the governed flow on built-in samples and explain each decision.
     Demo(demo::DemoArgs),
-    /// Write cfa.yaml, a sample catalog and a policy bundle.
+    /// Write cfa.yaml, a sample catalog and a policy bundle (or a .cfa dir, or a template).
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),

@@ -21,6 +21,7 @@ mod cli_storage;
 mod config_honoured;
 mod generate_cli;
 mod generate_dbt;
+mod init_templates;
 mod mcp_jsonrpc_raw;
 mod mcp_python_client;
 mod mcp_rmcp_client;
