@@ -245,6 +245,13 @@ fn status_value(c: &CfaConfig, settings: &Settings) -> Value {
             },
         },
         "settings": settings.describe(),
+        // the reference's keys, beside ours
+        "storage": {
+            "backend": c.storage.backend,
+            "path": c.storage.path.display().to_string(),
+            "retention_days": c.storage.retention_days,
+        },
+        "storage_stats": crate::storage_cmd::status_stats(settings),
     })
 }
 
@@ -256,7 +263,8 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
             StatusFormat::Json => outln!(
                 "{}",
                 json!({"config_found": false, "searched": config::CANDIDATES,
-                       "settings": settings.describe()})
+                       "settings": settings.describe(),
+                       "config": null, "storage": null, "storage_stats": null})
             ),
             StatusFormat::Summary => {
                 outln!(

@@ -29,6 +29,7 @@ mod readme;
 mod serve_http;
 mod serve_otel;
 mod spec_validate;
+mod status_storage;
 mod trust_audit;
 mod trust_generate;
 mod trust_http;
