@@ -27,6 +27,7 @@ mod mcp_python_client;
 mod mcp_rmcp_client;
 mod readme;
 mod serve_http;
+mod serve_metrics_port;
 mod serve_otel;
 mod spec_validate;
 mod status_storage;
