@@ -33,8 +33,9 @@ pub enum SpecFormat {
 /// Arguments of `cfa validate`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  cfa validate -s examples/specs/pii-join.yaml -i \"Join nfe with clientes daily, anonymize pii, into silver\"
-      ✓ PASSED  | approved | Join nfe with clientes daily, anonymize pii, into silver
+  cfa validate -s examples/specs/pii-join.yaml \\
+      -i \"Join nfe with clientes daily, anonymize pii, into silver\"
+  ✓ PASSED  | approved | Join nfe with clientes daily, anonymize pii, into silver
   cfa validate -s examples/specs/pii-join.yaml -i \"Copy clientes into gold\" -f json
 
 Each failure mode becomes the rule behavior_spec_{code} (fault BEHAVIOR_{CODE}, message
@@ -94,11 +95,10 @@ failure_modes}]}, \"rules\": [...]}; the rules have the keys of a policy bundle'
     Generate(GenerateArgs),
     /// Print (or save) test intents for the spec's failure modes, one per line.
     #[command(after_help = "Example:
-  cfa taxonomy test-intents -s examples/specs/pii-join.yaml -n 2
-      Join raw pii in protected layer with PII columns and persist to silver #raw_pii_in_protected_layer#1
-      ...
+  cfa taxonomy test-intents -s examples/specs/pii-join.yaml -n 2 -o intents.txt
+      4 test intents saved to intents.txt
 
-Each line ends #{code}#{i}. At most min(N, 3) intents per category, taken round-robin over
+Each line ends #{code}#{i} (e.g. `... persist to gold #gold_without_approval#1`). At most min(N, 3) intents per category, taken round-robin over
 the category's failure modes.")]
     TestIntents(TestIntentsArgs),
 }
