@@ -258,6 +258,17 @@ fn mcp_template_command_serves_the_projects_config() {
     let _ = child.wait();
     // the server wrote its decision to the project's audit log (cfa.yaml's storage)
     assert!(dir.path().join(".cfa/audit.jsonl").is_file());
+    // MCP.md's try-it-by-hand line, as written
+    let readme = std::fs::read_to_string(dir.path().join("MCP.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("printf "))
+        .unwrap()
+        .trim();
+    let (code, out, err) = sh(dir.path(), line);
+    assert_eq!(code, 0, "{err}");
+    let init: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(init["result"]["serverInfo"]["name"], "cfa-mcp", "{out}");
 }
 
 #[test]
