@@ -1,5 +1,6 @@
-//! `cfa init` (a real YAML config, a catalog and a YAML bundle; never overwrites
-//! without `--force`) and `cfa status` (the discovered config and what it resolves to).
+//! `cfa init` (a real YAML config, a catalog and a YAML bundle, in `.` or in the
+//! reference's `.cfa` layout, plus a template's files; never overwrites without
+//! `--force`) and `cfa status` (the discovered config and what it resolves to).
 
 use crate::config::{self, CfaConfig};
 use crate::input::PlainError;
@@ -13,12 +14,44 @@ use std::process::ExitCode;
 /// The config `cfa init` writes.
 pub const CONFIG_YAML: &str = "# CFA configuration (found by `cfa` from this directory or any subdirectory).\n# Paths are relative to this file. Command-line flags always win.\nversion: \"1.0\"\nstorage:\n  backend: jsonl\n  path: .cfa/audit.jsonl\n  retention_days: 90\ndefaults:\n  catalog: catalog.json\n  policy_bundle: policies/prod-v1.yaml\n  backend: pyspark\n# How `cfa evaluate` runs approved work (see `cfa evaluate --help`, section Execution).\nexecution:\n  sandbox: mock          # mock | panic | postgres | none\n  dsn_env: CFA_PG_DSN    # postgres: the variable holding the DSN (never the DSN itself)\n  failure_policy: selective_quarantine\n  max_attempts: 3\n  lease_ttl_secs: 600\n  thresholds:\n    max_null_ratio: 0.10\n    max_rows: 0          # 0: no limit\n# Skill promotion thresholds (`cfa lifecycle evaluate`); promotion never changes a decision.\nlifecycle:\n  promotion:\n    min_executions: 3\n    evaluation_window_days: 7\n    ifo_threshold: 0.75\n    ifs_threshold: 0.90\n    ifg_threshold: 1.0\n";
 
+/// The config of the reference's `.cfa` layout (`cfa init --dir .cfa`): the same
+/// settings as [`CONFIG_YAML`], with paths relative to `.cfa/config.yaml` itself.
+fn dot_cfa_config() -> String {
+    CONFIG_YAML
+        .replace(
+            "# CFA configuration (found by `cfa` from this directory or any subdirectory).",
+            "# CFA configuration (.cfa/config.yaml: found by `cfa` from the directory holding .cfa\n# or any subdirectory).",
+        )
+        .replace("path: .cfa/audit.jsonl", "path: audit.jsonl")
+}
+
+/// `.cfa/.gitignore` of the `.cfa` layout: the state CFA writes stays out of git, the
+/// config, catalog and bundle can be committed.
+const DOT_CFA_GITIGNORE: &str = "# state written by cfa; config.yaml, catalog.json and policies/ can be committed\naudit.jsonl\naudit.jsonl.*\n*.db\n*.db-wal\n*.db-shm\n";
+
 /// Arguments of `cfa init`.
 #[derive(Debug, Args)]
+#[command(after_help = "Layouts:
+  cfa init                      cfa.yaml, catalog.json, policies/prod-v1.yaml in .
+  cfa init --dir .cfa           the reference's layout: .cfa/config.yaml (found by config
+                                discovery), .cfa/catalog.json, .cfa/policies/prod-v1.yaml,
+                                .cfa/.gitignore
+  cfa init -t ci-gate -d proj   the base files plus a template's own files in proj/
+  cfa init --list               the templates
+
+Every template's commands run as written from the project directory, e.g.
+  cfa init -t ci-gate && sh scripts/cfa-gate.sh")]
 pub struct InitArgs {
-    /// Directory to initialise.
+    /// Directory to initialise. A directory named `.cfa` gets the reference's layout
+    /// (config.yaml inside it).
     #[arg(long, short = 'd', default_value = ".")]
     dir: PathBuf,
+    /// Also write a template's files (see --list): ci-gate, dbt, mcp.
+    #[arg(long, short = 't', value_name = "NAME")]
+    template: Option<String>,
+    /// List the templates and exit.
+    #[arg(long, conflicts_with_all = ["template", "force"])]
+    list: bool,
     /// Overwrite existing files.
     #[arg(long)]
     force: bool,
@@ -27,15 +60,55 @@ pub struct InitArgs {
     format: crate::audit_cmd::Format,
 }
 
+/// True when `dir`'s last component is `.cfa`.
+fn is_dot_cfa(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == ".cfa")
+}
+
 /// `cfa init`.
 pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
+    if args.list {
+        outln!("Templates (cfa init --template NAME [--dir DIR]):");
+        for t in &crate::init_templates::TEMPLATES {
+            outln!("  {:<8}  {}", t.name, t.summary);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let template = match args.template.as_deref() {
+        None => None,
+        Some(name) => Some(crate::init_templates::find(name).ok_or_else(|| {
+            PlainError(format!(
+                "unknown template '{name}'. Templates: {} (see `cfa init --list`); nothing was written",
+                crate::init_templates::names()
+            ))
+        })?),
+    };
+    let dot_cfa = is_dot_cfa(&args.dir);
+    if dot_cfa && template.is_some() {
+        return Err(PlainError(
+            "a template writes a project directory (its scripts beside cfa.yaml): pass --dir PROJECT, not a .cfa directory; nothing was written".into(),
+        )
+        .into());
+    }
     let bundle = cfa::policy::builtin::source("prod-v1")
         .ok_or_else(|| PlainError("built-in bundle prod-v1 is missing".into()))?;
-    let files: [(&str, &str); 3] = [
-        ("cfa.yaml", CONFIG_YAML),
-        ("catalog.json", crate::demo::SAMPLE_CATALOG),
-        ("policies/prod-v1.yaml", bundle),
-    ];
+    let mut files: Vec<(&str, String)> = if dot_cfa {
+        vec![
+            ("config.yaml", dot_cfa_config()),
+            ("catalog.json", crate::demo::SAMPLE_CATALOG.to_owned()),
+            ("policies/prod-v1.yaml", bundle.to_owned()),
+            (".gitignore", DOT_CFA_GITIGNORE.to_owned()),
+        ]
+    } else {
+        vec![
+            ("cfa.yaml", CONFIG_YAML.to_owned()),
+            ("catalog.json", crate::demo::SAMPLE_CATALOG.to_owned()),
+            ("policies/prod-v1.yaml", bundle.to_owned()),
+        ]
+    };
+    if let Some(t) = template {
+        files.extend(t.files.iter().map(|(p, text)| (*p, (*text).to_owned())));
+    }
     let existing: Vec<String> = files
         .iter()
         .map(|(p, _)| args.dir.join(p))
@@ -49,30 +122,41 @@ pub fn run_init(args: InitArgs) -> Result<ExitCode, Report> {
         ))
         .into());
     }
-    for (rel, text) in files {
+    for (rel, text) in &files {
         let path = args.dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| PlainError(format!("cannot create {}: {e}", parent.display())))?;
         }
         let body = if text.ends_with('\n') {
-            text.to_owned()
+            text.clone()
         } else {
             format!("{text}\n")
         };
-        std::fs::write(&path, body)
-            .map_err(|e| PlainError(format!("cannot write {}: {e}", path.display())))?;
+        crate::spec_cmd::write_atomic(&path, body.as_bytes())?;
     }
     if args.format == crate::audit_cmd::Format::Json {
         let written: Vec<PathBuf> = files.iter().map(|(rel, _)| args.dir.join(rel)).collect();
         outln!("{}", json!({"dir": args.dir, "files": written}));
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("CFA initialized in {}", args.dir.display());
-    for (rel, _) in files {
+    if dot_cfa {
+        outln!("CFA initialized in {}/", args.dir.display());
+    } else {
+        outln!("CFA initialized in {}", args.dir.display());
+    }
+    for (rel, _) in &files {
         outln!("  {rel}");
     }
-    outln!("Try: cfa evaluate \"Join nfe with clientes daily, anonymize pii, into silver\"");
+    match template {
+        Some(t) => {
+            outln!("Template {}: {}", t.name, t.summary);
+            outln!("Try (from {}): {}", args.dir.display(), t.next);
+        }
+        None => {
+            outln!("Try: cfa evaluate \"Join nfe with clientes daily, anonymize pii, into silver\"")
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,6 +253,13 @@ fn status_value(c: &CfaConfig, settings: &Settings) -> Value {
             },
         },
         "settings": settings.describe(),
+        // the reference's keys, beside ours
+        "storage": {
+            "backend": c.storage.backend,
+            "path": c.storage.path.display().to_string(),
+            "retention_days": c.storage.retention_days,
+        },
+        "storage_stats": crate::storage_cmd::status_stats(settings),
     })
 }
 
@@ -180,7 +271,8 @@ pub fn run_status(args: StatusArgs) -> Result<ExitCode, Report> {
             StatusFormat::Json => outln!(
                 "{}",
                 json!({"config_found": false, "searched": config::CANDIDATES,
-                       "settings": settings.describe()})
+                       "settings": settings.describe(),
+                       "config": null, "storage": null, "storage_stats": null})
             ),
             StatusFormat::Summary => {
                 outln!(

@@ -31,6 +31,7 @@ mod exit;
 mod face_flags;
 mod generate_cmd;
 mod init_cmd;
+mod init_templates;
 mod input;
 mod kernel_cmd;
 mod kernel_render;
@@ -45,6 +46,7 @@ mod rules_cmd;
 mod serve;
 mod service;
 mod settings;
+mod spec_cmd;
 mod storage_cmd;
 mod telemetry;
 mod ux;
@@ -136,7 +138,7 @@ enum Command {
     Evaluate(kernel_cmd::EvaluateArgs),
     /// Run the governed flow on built-in samples and explain each decision.
     Demo(demo::DemoArgs),
-    /// Write cfa.yaml, a sample catalog and a policy bundle.
+    /// Write cfa.yaml, a sample catalog and a policy bundle (or a .cfa dir, or a template).
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),
@@ -144,6 +146,13 @@ enum Command {
     Completions(completions_cmd::CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --dir.
     Man(completions_cmd::ManArgs),
+    /// Govern an intent with a behaviour spec's failure modes added as rules.
+    Validate(spec_cmd::ValidateArgs),
+    /// A behaviour spec's taxonomy (and rules), or test intents for it.
+    Taxonomy {
+        #[command(subcommand)]
+        cmd: spec_cmd::TaxonomyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +208,8 @@ fn main() -> ExitCode {
         Command::Status(args) => init_cmd::run_status(args),
         Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),
         Command::Man(args) => completions_cmd::man(&args, Cli::command()),
+        Command::Validate(args) => spec_cmd::run_validate(args),
+        Command::Taxonomy { cmd } => spec_cmd::run_taxonomy(cmd),
     };
     let code = match result {
         Ok(code) => code,

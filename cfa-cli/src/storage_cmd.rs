@@ -596,6 +596,21 @@ fn print(format: Format, v: &Value, text: impl FnOnce() -> String) {
     }
 }
 
+/// `cfa storage stats` of the settings' audit storage for `cfa status` (the
+/// reference's `storage_stats`): `null` when there is none or it does not exist yet,
+/// `{"error": …}` when it cannot be read. Read-only.
+pub fn status_stats(settings: &Settings) -> Value {
+    let Some(target) = settings.audit().and_then(|l| l.target().ok()) else {
+        return Value::Null;
+    };
+    let stats = match target {
+        AuditTarget::Sqlite(p) if p.is_file() => sqlite_stats(&p),
+        AuditTarget::Jsonl(p) if p.is_file() => jsonl_log_stats(&p),
+        _ => return Value::Null,
+    };
+    stats.unwrap_or_else(|e| json!({"error": e.to_string()}))
+}
+
 fn stats(a: &StatsArgs) -> miette::Result<ExitCode> {
     let v = match a.loc.place(&settings(a.config.as_deref(), None)?)? {
         Place::Db(db) => sqlite_stats(&db)?,

@@ -23,6 +23,28 @@ pub const CONDITION_ERROR_CODE: &str = "POLICY_CONDITION_ERROR";
 /// Default replan cap.
 pub const DEFAULT_MAX_REPLAN_ATTEMPTS: u32 = 3;
 
+/// Why rules could not be added to an engine ([`PolicyEngine::extended`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtendError {
+    /// An added rule's condition could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// An added rule has the name of a rule already in the engine (or of another added rule).
+    #[error("rule name '{name}' is used twice")]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+    },
+    /// An added rule raises a fault code a rule of the engine already raises.
+    #[error("fault code '{code}' is already raised by rule '{existing}'")]
+    DuplicateCode {
+        /// The repeated code.
+        code: String,
+        /// The rule that raises it first.
+        existing: String,
+    },
+}
+
 /// What `rules list` / `rules explain` show for one rule (docs/differences.md#b7-bundle-semantics: with family).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleDescription {
@@ -124,6 +146,74 @@ impl PolicyEngine {
             checks,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
         })
+    }
+
+    /// This engine with `extra` rules evaluated after its own, under the version label
+    /// `version` (a decision made with added rules must not carry the label of the
+    /// bundle alone). The added rules compile with `registry`; a rule name or fault
+    /// code the engine already has is an error, since a fault code must name one rule.
+    ///
+    /// ```
+    /// use cfa_policy::{ConditionRegistry, PolicyEngine, RuleParams, RuleSpec};
+    /// use cfa_types::{FaultFamily, FaultSeverity, PolicyAction};
+    ///
+    /// let extra = RuleSpec {
+    ///     name: "no_gold_without_approval".into(),
+    ///     condition: "unauthorized_gold_write".into(),
+    ///     action: PolicyAction::Block,
+    ///     fault_code: "ACME_GOLD_APPROVAL".into(),
+    ///     severity: FaultSeverity::Critical,
+    ///     family: FaultFamily::Semantic,
+    ///     message: "Gold writes need an approval.".into(),
+    ///     remediation: vec![],
+    ///     params: RuleParams::default(),
+    /// };
+    /// let engine = PolicyEngine::default().extended(
+    ///     "v1.0+acme",
+    ///     vec![extra],
+    ///     &ConditionRegistry::with_builtins(),
+    /// )?;
+    /// assert_eq!(engine.rules().len(), 8);
+    /// assert_eq!(engine.version(), "v1.0+acme");
+    /// # Ok::<(), cfa_policy::ExtendError>(())
+    /// ```
+    pub fn extended(
+        mut self,
+        version: impl Into<String>,
+        extra: Vec<RuleSpec>,
+        registry: &ConditionRegistry,
+    ) -> Result<Self, ExtendError> {
+        let mut names: HashSet<&str> = self.rules.iter().map(|r| r.name.as_str()).collect();
+        let mut codes: Vec<(&str, &str)> = self
+            .rules
+            .iter()
+            .map(|r| (r.fault_code.as_str(), r.name.as_str()))
+            .collect();
+        for rule in &extra {
+            if !names.insert(&rule.name) {
+                return Err(ExtendError::DuplicateName {
+                    name: rule.name.clone(),
+                });
+            }
+            if let Some((_, existing)) = codes.iter().find(|(c, _)| *c == rule.fault_code) {
+                return Err(ExtendError::DuplicateCode {
+                    code: rule.fault_code.clone(),
+                    existing: (*existing).to_owned(),
+                });
+            }
+            codes.push((&rule.fault_code, &rule.name));
+        }
+        for rule in extra {
+            let condition = registry.build(&rule.condition, &rule.params)?;
+            self.checks.push(Check {
+                target_layer: rule.params.target_layer,
+                condition,
+                fault: Box::new(template(&rule)),
+            });
+            self.rules.push(rule);
+        }
+        self.version = version.into();
+        Ok(self)
     }
 
     /// Sets the replan cap (default 3).

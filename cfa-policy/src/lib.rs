@@ -3,7 +3,8 @@
 //! policy bundles (YAML/JSON loading with located validation issues, the built-in
 //! bundles resolved by name), the default ruleset, and the pure `PolicyEngine` that
 //! turns a signature, a bundle, an optional catalog and a replan count into approve,
-//! replan or block. It also holds the project's only YAML reader ([`yaml`]). It does
+//! replan or block, and behaviour specs ([`spec`]: failure modes turned into rules, a
+//! taxonomy and test intents). It also holds the project's only YAML reader ([`yaml`]). It does
 //! no I/O, reads no clock and draws no randomness, and it must not know about
 //! planning, code generation, execution, audit storage or the CLI.
 //!
@@ -60,6 +61,7 @@ mod defaults;
 mod engine;
 mod locate;
 mod registry;
+pub mod spec;
 pub mod synth;
 mod validate;
 pub mod yaml;
@@ -75,7 +77,7 @@ pub use condition::{
 };
 pub use defaults::DEFAULT_VERSION;
 pub use engine::{
-    CONDITION_ERROR_CODE, DEFAULT_MAX_REPLAN_ATTEMPTS, MAX_REPLAN_CODE, PolicyEngine,
+    CONDITION_ERROR_CODE, DEFAULT_MAX_REPLAN_ATTEMPTS, ExtendError, MAX_REPLAN_CODE, PolicyEngine,
     RuleDescription, STAGE,
 };
 pub use locate::{Position, PositionMap};

@@ -1,5 +1,5 @@
 //! Policy in depth: the [`PolicyEngine`] and its bundles (YAML/JSON loading with located
-//! issues, the built-in bundles by name in [`builtin`]), the [`Condition`] trait and its
+//! issues, the built-in bundles by name in [`builtin`]), behaviour specs ([`spec`]), the [`Condition`] trait and its
 //! registry for custom conditions, and the project's YAML reader ([`yaml`]). Re-exported
 //! from cfa-policy.
 //!
@@ -22,15 +22,23 @@ pub use cfa_policy::{
     BUILTIN_NAMES, BuildError, BuiltinCondition, BundleError, BundleFormat, CONDITION_ERROR_CODE,
     CompiledCondition, Condition, ConditionError, ConditionFactory, ConditionRegistry,
     DEFAULT_MAX_REPLAN_ATTEMPTS, DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, DEFAULT_VERSION,
-    EvalContext, InvalidBundle, LocatedIssue, MAX_REPLAN_CODE, ParseError, PluginRejected,
-    PolicyBundle, PolicyEngine, Position, PositionMap, RuleDescription, RuleParams, RuleSpec,
-    STAGE, UnknownCondition, Verdict, load_bundle, load_bundle_with, parse_text,
+    EvalContext, ExtendError, InvalidBundle, LocatedIssue, MAX_REPLAN_CODE, ParseError,
+    PluginRejected, PolicyBundle, PolicyEngine, Position, PositionMap, RuleDescription, RuleParams,
+    RuleSpec, STAGE, UnknownCondition, Verdict, load_bundle, load_bundle_with, parse_text,
     validate_bundle_value, validate_bundle_value_with,
 };
 
 /// The built-in bundles, resolved by name (`prod-v1`, …).
 pub mod builtin {
     pub use cfa_policy::builtin::{BuiltinError, UnknownBuiltin, is_builtin, load, names, source};
+}
+
+/// Behaviour specs: failure modes turned into rules, a taxonomy and test intents.
+pub mod spec {
+    pub use cfa_policy::spec::{
+        BehaviorSpec, DEFAULT_TEST_INTENTS, FailureMode, InvalidSpec, MAX_INTENTS_PER_CATEGORY,
+        SpecAction, SpecError, load_spec, load_spec_with,
+    };
 }
 
 /// The project's only YAML reader: YAML text to a JSON value, with located errors.

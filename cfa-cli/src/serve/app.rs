@@ -147,6 +147,29 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .with_state(state)
 }
 
+/// The router of the `--metrics-port` listener: `/metrics` only (the same registry as
+/// the API's), behind the same guard.
+pub fn metrics_router(state: Arc<AppState>, body_limit: usize) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(not_found_metrics)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found_metrics(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route for {method} {}; this listener serves only GET /metrics",
+            uri.path()
+        ),
+    )
+}
+
 fn refusal(r: Refusal) -> ApiError {
     match r {
         Refusal::Host(host) => ApiError::new(

@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// Port (0 picks a free one; the chosen address is printed on stdout).
     #[arg(long, short = 'p', default_value_t = 8765)]
     pub port: u16,
+    /// Also serve /metrics (the same registry) on 127.0.0.1:PORT, a listener of its own
+    /// for a Prometheus scraper (0 picks a free port; its address is the second stdout
+    /// line). Host checks and --token apply there too.
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub face: FaceFlags,
     /// Require `Authorization: Bearer <TOKEN>` on every route except /health.
@@ -128,7 +133,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         header_timeout: timeout,
         max_connections: effective_max_connections(args.max_connections.max(1)),
     };
-    let result = runtime.block_on(serve(Arc::clone(&state), addr, limits));
+    let result = runtime.block_on(serve(Arc::clone(&state), addr, args.metrics_port, limits));
     if let Some(audit) = state.gov.audit()
         && let Err(e) = audit.flush()
     {
@@ -193,27 +198,77 @@ fn busy_response() -> Vec<u8> {
     .into_bytes()
 }
 
-async fn serve(state: Arc<app::AppState>, addr: SocketAddr, limits: Limits) -> Result<(), Report> {
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), Report> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Report::msg(format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
         .map_err(|e| Report::msg(format!("cannot read the bound address: {e}")))?;
+    Ok((listener, local))
+}
+
+/// The first stdout line names the API's address; with `--metrics-port` a second line
+/// names the metrics listener's (both bound before either is printed).
+async fn serve(
+    state: Arc<app::AppState>,
+    addr: SocketAddr,
+    metrics_port: Option<u16>,
+    limits: Limits,
+) -> Result<(), Report> {
+    let (listener, local) = bind(addr).await?;
+    let metrics = match metrics_port {
+        Some(port) => Some(bind(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port)).await?),
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "cfa serve: listening on http://{local}");
+        if let Some((_, m)) = &metrics {
+            let _ = writeln!(out, "cfa serve: metrics on http://{m}/metrics");
+        }
         let _ = out.flush();
     }
     tracing::info!(
         address = %local,
+        metrics_address = metrics.as_ref().map(|(_, m)| m.to_string()),
         auth = state.token.is_some(),
         policy_bundle = state.gov.active().engine.version(),
         audit_log = state.gov.audit().map(|a| a.path().display().to_string()),
         max_connections = limits.max_connections,
         "cfa serve listening"
     );
-    let app = app::router(Arc::clone(&state), limits.max_body);
+    let api = accept_loop(
+        listener,
+        app::router(Arc::clone(&state), limits.max_body),
+        local,
+        limits,
+    );
+    match metrics {
+        None => api.await,
+        Some((listener, m)) => {
+            let metrics_loop = accept_loop(
+                listener,
+                app::metrics_router(Arc::clone(&state), limits.max_body),
+                m,
+                limits,
+            );
+            tokio::select! {
+                r = api => r,
+                r = metrics_loop => r,
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` and serves `app` on each, with the header-read
+/// timeout and the connection cap of `limits`, until Ctrl-C.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    local: SocketAddr,
+    limits: Limits,
+) -> Result<(), Report> {
     let conns = conns::Connections::new(limits.max_connections);
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
