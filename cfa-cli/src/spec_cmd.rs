@@ -294,12 +294,17 @@ pub fn run_validate(args: ValidateArgs) -> Result<ExitCode, Report> {
         SpecFormat::Summary => {
             if passed {
                 outln!(
-                    "✓ PASSED  | {} | {}",
+                    "{} PASSED  | {} | {}",
+                    crate::out::icon_ok(),
                     result.state.as_str(),
                     short(&args.intent)
                 );
             } else {
-                outln!("✗ BLOCKED | {}", result.blocked_reason);
+                outln!(
+                    "{} BLOCKED | {}",
+                    crate::out::icon_fail(),
+                    result.blocked_reason
+                );
             }
         }
         SpecFormat::Json => {

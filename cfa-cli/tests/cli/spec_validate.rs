@@ -26,9 +26,11 @@ fn spec() -> String {
 }
 
 /// `cfa` in an empty directory (no config is discovered from it).
+/// `cfa` in `dir`, with the symbols forced (stdout is a pipe here; see
+/// docs/cli.md#symbols-and-colour): the reference's lines use ✓ and ✗.
 fn cfa(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("cfa").unwrap();
-    c.current_dir(dir);
+    c.current_dir(dir).env("CFA_UNICODE", "1");
     c
 }
 
@@ -41,6 +43,40 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         err.split_whitespace().collect::<Vec<_>>().join(" "),
     )
+}
+
+#[test]
+fn piped_output_falls_back_to_ascii_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec();
+    let ok = "Join nfe with clientes daily, anonymize pii, into silver";
+    let out = Command::cargo_bin("cfa")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("CFA_UNICODE")
+        .args(["validate", "-s", &s, "-i", ok])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("[OK] PASSED  | approved | {ok}\n")
+    );
+    // --ascii wins over CFA_UNICODE=1
+    let out = cfa(dir.path())
+        .args([
+            "validate",
+            "--ascii",
+            "-s",
+            &s,
+            "-i",
+            "Join nfe with clientes and persist to silver",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("[XX] BLOCKED | action=block"), "{text}");
 }
 
 #[test]
