@@ -42,6 +42,7 @@ pub use data::{
     Signature, default_checkpoint_path,
 };
 pub use error::ReportError;
+pub use html::CSP;
 
 use jiff::Timestamp;
 use std::io::Write as _;
