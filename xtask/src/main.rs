@@ -631,7 +631,7 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  ci      what CI runs (bash .ci/run), with CARGO_INCREMENTAL=0:
+  ci      what CI runs (bash .ci/run; then `browser`), with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
                cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
