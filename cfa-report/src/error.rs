@@ -30,12 +30,14 @@ pub enum ReportError {
         reason: String,
     },
     /// The execution report was asked for an intent the log does not hold.
-    #[error("intent {intent_id} has no events in {source_name}")]
+    #[error("intent {intent_id} has no events in {source_name} in the last {period_days} days")]
     UnknownIntent {
         /// The intent id asked for.
         intent_id: String,
         /// The log's file name.
         source_name: String,
+        /// The period searched.
+        period_days: u32,
     },
     /// The execution report was asked for but the log holds no run at all.
     #[error("{source_name} holds no run to report (no events in the period)")]

@@ -166,6 +166,7 @@ pub fn render(
                             return Err(ReportError::UnknownIntent {
                                 intent_id: id.clone(),
                                 source_name: source,
+                                period_days: opts.period_days,
                             });
                         }
                     }

@@ -357,7 +357,10 @@ fn execution_reports_one_run() {
         },
     )
     .unwrap_err();
-    assert_eq!(err.to_string(), "intent nope has no events in audit.jsonl");
+    assert_eq!(
+        err.to_string(),
+        "intent nope has no events in audit.jsonl in the last 90 days"
+    );
 }
 
 #[test]
