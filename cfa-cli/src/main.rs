@@ -41,6 +41,7 @@ mod mcp;
 mod out;
 mod policy_batch;
 mod policy_cmd;
+mod report_cmd;
 mod roots;
 mod rules_cmd;
 mod serve;
@@ -138,6 +139,8 @@ enum Command {
     Evaluate(kernel_cmd::EvaluateArgs),
     /// Run the governed flow on built-in samples and explain each decision.
     Demo(demo::DemoArgs),
+    /// Write an HTML report (execution, audit, lifecycle, compliance, dashboard) from the audit log.
+    Report(report_cmd::ReportArgs),
     /// Write cfa.yaml, a sample catalog and a policy bundle (or a .cfa dir, or a template).
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
@@ -204,6 +207,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => kernel_cmd::run_resolve(args),
         Command::Evaluate(args) => kernel_cmd::run_evaluate(args),
         Command::Demo(args) => demo::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
         Command::Completions(args) => completions_cmd::completions(&args, Cli::command()),

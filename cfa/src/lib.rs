@@ -12,11 +12,12 @@
 //! catalogs, faults, validation, schemas, canonical hashing), [`policy`] (rules and
 //! bundles), [`resolve`] (intent normalisation), [`plan`], [`codegen`], [`execute`]
 //! (sandboxes and the execution slot), [`lifecycle`] (state projection, skills,
-//! leases), [`audit`] (stores, verification, checkpoints) and [`testing`].
+//! leases), [`audit`] (stores, verification, checkpoints), `report` (self-contained HTML
+//! reports from the audit log and lifecycle database; feature `sqlite`) and [`testing`].
 //!
 //! This crate owns no behaviour: every item is a re-export of the crate that owns it
 //! (cfa-kernel, cfa-types, cfa-policy, cfa-resolve, cfa-plan, cfa-codegen, cfa-sandbox,
-//! cfa-lifecycle, cfa-audit), so a decision made through the facade is byte-for-byte the
+//! cfa-lifecycle, cfa-audit, cfa-report), so a decision made through the facade is byte-for-byte the
 //! decision of those crates. It must not know about the CLI, servers or file formats of
 //! its own, and it must not grow logic: new surface is a new re-export.
 //!
@@ -80,6 +81,8 @@ pub mod kernel;
 pub mod lifecycle;
 pub mod plan;
 pub mod policy;
+#[cfg(feature = "sqlite")]
+pub mod report;
 pub mod resolve;
 pub mod testing;
 pub mod types;

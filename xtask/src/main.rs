@@ -559,6 +559,64 @@ fn fuzz_with(args: &[String], build: bool) -> Result<(), String> {
         .map_err(|e| format!("fuzzing found a problem (inputs under target/fuzz/crashes): {e}"))
 }
 
+/// `cargo xtask browser`: the HTML reports in Debian's headless Chromium (the ignored
+/// `report_browser` tests of the cfa-cli binary, built with the same arguments as the
+/// `ci` nextest run, so after `ci` nothing is rebuilt). Chromium is installed with
+/// `apt-get install -y chromium` when missing; CI runs as root, so a failed install
+/// fails the step instead of skipping it.
+fn browser() -> Result<(), String> {
+    step("browser: chromium", ensure_chromium)?;
+    let cargo = cargo();
+    step("browser: reports in headless Chromium", || {
+        run(
+            &cargo,
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--features",
+                CI_FEATURES,
+                "--run-ignored",
+                "only",
+                "-E",
+                "test(/^report_browser::/)",
+            ],
+        )
+    })
+}
+
+/// `chromium --version` answers, else apt-get installs it (after an `apt-get update`
+/// when the first attempt fails).
+fn ensure_chromium() -> Result<(), String> {
+    let chromium = std::env::var("CFA_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let works = || {
+        Command::new(&chromium)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works() {
+        return Ok(());
+    }
+    eprintln!("xtask: {chromium} not found: installing Debian's chromium (apt-get, needs root)");
+    let installed = run("apt-get", &["install", "-y", "chromium"]).or_else(|_| {
+        run("apt-get", &["update"])?;
+        run("apt-get", &["install", "-y", "chromium"])
+    });
+    match installed {
+        Ok(()) if works() => Ok(()),
+        Ok(()) => Err(format!(
+            "{chromium} still does not run after apt-get install -y chromium"
+        )),
+        Err(e) => Err(format!(
+            "cannot install chromium ({e}): `cargo xtask browser` needs `apt-get install -y chromium` (root)"
+        )),
+    }
+}
+
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -573,7 +631,7 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  ci      what CI runs (bash .ci/run), with CARGO_INCREMENTAL=0:
+  ci      what CI runs (bash .ci/run; then `browser`), with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
                cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
@@ -597,6 +655,14 @@ commands:
                       features, incremental; skips PostgreSQL, the Python venvs,
                       dbt, the 10k-request load test and the 50 MB input test;
                       no doc tests, soak or fuzzing)
+  browser the HTML reports in Debian's headless Chromium (after `ci` in
+          .ci/run): installs chromium with apt-get when missing (root; fails
+          loudly otherwise), renders each `cfa report` page from a log written
+          by real `cfa evaluate` runs, offline (proxy 127.0.0.1:9, no name
+          resolves), checks the DOM's counts against the log and that the
+          screenshot is not blank (the ignored cfa-cli tests report_browser::*,
+          same build as `ci`'s nextest run); screenshots in
+          target/report-browser/
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
@@ -643,6 +709,7 @@ fn main() -> ExitCode {
         Some("clippy") => lint(),
         Some("bench") => bench::bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
+        Some("browser") => browser(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -140,6 +140,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
+        .route("/dashboard", get(super::dashboard::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))

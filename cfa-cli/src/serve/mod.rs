@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod conns;
+pub mod dashboard;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;

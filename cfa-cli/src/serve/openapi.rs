@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 8] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
@@ -13,6 +13,7 @@ pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/dashboard"),
 ];
 
 fn strip_dialect(mut schema: Value) -> Value {
@@ -137,6 +138,15 @@ pub fn document() -> Value {
                 "operationId": "openapi", "summary": "This document", "security": secured,
                 "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}},
                               "401": error_response("Missing or wrong bearer token.")}
+            }},
+            "/dashboard": {"get": {
+                "operationId": "dashboard", "summary": "The dashboard page (self-contained HTML, inline SVG, nothing fetched) from the server's audit log; reloads every 30 s", "security": secured,
+                "parameters": [{"name": "period", "in": "query", "required": false,
+                    "description": "Days before now that the page covers (default 90).",
+                    "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                              "401": error_response("Missing or wrong bearer token."),
+                              "500": error_response("The audit log could not be read.")}
             }}
         },
         "components": {

@@ -27,6 +27,8 @@ mod mcp_jsonrpc_raw;
 mod mcp_python_client;
 mod mcp_rmcp_client;
 mod readme;
+mod report_browser;
+mod report_cli;
 mod serve_http;
 mod serve_metrics_port;
 mod serve_otel;
