@@ -23,6 +23,15 @@ pub use cfa_resolve::{
     confirm, confirmation_mode, handler_reason,
 };
 
+/// dbt manifests to signatures: one [`StateSignature`](crate::StateSignature) per model
+/// (re-exported from cfa-resolve).
+pub mod dbt {
+    pub use cfa_resolve::dbt::{
+        DBT_INTENT, DbtError, LayerSource, Manifest, ModelSignature, SUPPORTED_SCHEMA_VERSIONS,
+        Selector, derive, glob_match,
+    };
+}
+
 /// The fault codes of grounding (an intent that matches no catalog dataset, a low
 /// confidence) and the faults they build.
 pub mod faults {
