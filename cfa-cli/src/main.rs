@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod audit_cmd;
 mod config;
+mod dbt_cmd;
 mod demo;
 mod exec_phase;
 mod exec_settings;
@@ -134,6 +135,11 @@ enum Command {
     Init(init_cmd::InitArgs),
     /// Show the discovered config and what it resolves to.
     Status(init_cmd::StatusArgs),
+    /// Govern the models of a dbt project from its manifest (`cfa dbt check`).
+    Dbt {
+        #[command(subcommand)]
+        cmd: dbt_cmd::DbtCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +192,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
+        Command::Dbt { cmd } => dbt_cmd::run(cmd),
     };
     let code = match result {
         Ok(code) => code,
