@@ -19,6 +19,7 @@ mod cli_policy;
 mod cli_postgres;
 mod cli_storage;
 mod config_honoured;
+mod dbt_check;
 mod generate_cli;
 mod generate_dbt;
 mod mcp_jsonrpc_raw;
