@@ -24,6 +24,7 @@ mod audit_cmd;
 mod config;
 mod dbt_cmd;
 mod demo;
+mod doctor_cmd;
 mod exec_phase;
 mod exec_settings;
 mod exit;
@@ -140,6 +141,8 @@ enum Command {
         #[command(subcommand)]
         cmd: dbt_cmd::DbtCommand,
     },
+    /// Check the config, catalog, bundle, audit log, lifecycle database and DSN; say what to fix.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init_cmd::run_init(args),
         Command::Status(args) => init_cmd::run_status(args),
         Command::Dbt { cmd } => dbt_cmd::run(cmd),
+        Command::Doctor(args) => doctor_cmd::run(args),
     };
     let code = match result {
         Ok(code) => code,

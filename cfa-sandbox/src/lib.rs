@@ -59,7 +59,7 @@ pub use outcome::{RunOutcome, SandboxStatus};
 pub use panic_sandbox::PanicSandbox;
 pub use partial::{ExecutionConfig, FailurePolicy, RetryPolicy, execute};
 #[cfg(feature = "postgres")]
-pub use postgres_sandbox::{PostgresConfig, PostgresSandbox};
+pub use postgres_sandbox::{PostgresConfig, PostgresSandbox, probe as probe_postgres};
 pub use registry::{SandboxFactory, SandboxOptions, SandboxRegistry};
 pub use runtime::{RuntimeThresholds, RuntimeValidation, RuntimeValidator, SchemaContract};
 pub use sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};

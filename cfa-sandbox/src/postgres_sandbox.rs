@@ -86,6 +86,26 @@ impl PostgresSandbox {
     }
 }
 
+/// Checks that `dsn` reaches a PostgreSQL server within `timeout`: parses it, connects
+/// (no TLS, as [`PostgresSandbox::connect`]) with `timeout` as the connect timeout, runs
+/// `SELECT 1` and disconnects; nothing is written. Returns the server's
+/// `server_version`. Error messages never contain the DSN.
+pub fn probe(dsn: &str, timeout: std::time::Duration) -> Result<String, SandboxError> {
+    let mut config: postgres::Config = dsn
+        .parse()
+        .map_err(|e: postgres::Error| fail("parse the DSN", error_chain(&e)))?;
+    config.connect_timeout(timeout);
+    let mut client = config
+        .connect(NoTls)
+        .map_err(|e| fail("connect", error_chain(&e)))?;
+    let version = client
+        .query_one("SELECT current_setting('server_version')", &[])
+        .and_then(|row| row.try_get::<_, String>(0))
+        .map_err(|e| fail("query", error_chain(&e)))?;
+    drop(client.close());
+    Ok(version)
+}
+
 /// `e` and its sources, `: `-separated (the postgres client's own message hides the
 /// cause, e.g. `Connection refused`). The messages never contain the DSN.
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -23,7 +23,7 @@ pub use cfa_sandbox::{
 };
 /// The PostgreSQL sandbox (feature `postgres`).
 #[cfg(feature = "postgres")]
-pub use cfa_sandbox::{PostgresConfig, PostgresSandbox};
+pub use cfa_sandbox::{PostgresConfig, PostgresSandbox, probe_postgres};
 // The execute slot: what the kernel hands an execution phase and gets back, the one
 // mapping of an outcome to a decision state, and which artifact a sandbox runs.
 pub use cfa_sandbox::{
