@@ -208,7 +208,10 @@ fn check_catalog(settings: &Settings) -> Check {
             Some(p) => Check::new(
                 "catalog",
                 Status::Fail,
-                format!("defaults.catalog names {}, which does not exist", p.display()),
+                format!(
+                    "defaults.catalog names {}, which does not exist",
+                    p.display()
+                ),
             )
             .fix("create the catalog there or correct defaults.catalog"),
             None => Check::new(
@@ -382,7 +385,9 @@ fn check_lifecycle(settings: &Settings) -> Check {
             Check::new(
                 "lifecycle",
                 Status::Ok,
-                format!("{shown} not created yet (the first execution or `cfa lifecycle evaluate` creates it)"),
+                format!(
+                    "{shown} not created yet (the first execution or `cfa lifecycle evaluate` creates it)"
+                ),
             )
         } else {
             Check::new(
@@ -409,7 +414,9 @@ fn check_lifecycle(settings: &Settings) -> Check {
             Check::new(
                 "lifecycle",
                 Status::Ok,
-                format!("{shown} holds the audit log only; the lifecycle tables are created on first use"),
+                format!(
+                    "{shown} holds the audit log only; the lifecycle tables are created on first use"
+                ),
             )
         } else {
             Check::new(

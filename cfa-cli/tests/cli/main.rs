@@ -20,6 +20,7 @@ mod cli_postgres;
 mod cli_storage;
 mod config_honoured;
 mod dbt_check;
+mod doctor;
 mod generate_cli;
 mod generate_dbt;
 mod mcp_jsonrpc_raw;
