@@ -415,6 +415,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn probe_reports_a_bad_dsn_and_a_closed_port_without_the_dsn() {
+        let t = std::time::Duration::from_secs(2);
+        let e = probe("host=127.0.0.1 nonsense=pw-123", t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("parse the DSN") && e.contains("nonsense"), "{e}");
+        assert!(!e.contains("pw-123"), "{e}");
+        let e = probe("host=127.0.0.1 port=1 user=u password=pw-123 dbname=d", t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connect"), "{e}");
+        assert!(!e.contains("pw-123"), "{e}");
+    }
+
+    #[test]
     fn statements_drop_comments_begin_and_commit() {
         let s = statements(
             "-- c\nBEGIN;\n\nCREATE VIEW v AS\nSELECT 1;\n\nMERGE INTO t USING s ON a\nWHEN MATCHED THEN DELETE;\n\nCOMMIT;\n",

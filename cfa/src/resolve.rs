@@ -1,7 +1,8 @@
 //! Intent normalisation in depth: the [`Normalizer`] trait (plug in your own), the
 //! whole-word [`RuleBasedNormalizer`] over data-driven [`KeywordPack`]s, what a
 //! [`Resolution`] carries, and how much confirmation it needs ([`confirm()`],
-//! [`ConfirmationHandler`]). Re-exported from cfa-resolve.
+//! [`ConfirmationHandler`]); and the models of a dbt manifest as signatures ([`dbt`]).
+//! Re-exported from cfa-resolve.
 //!
 //! ```
 //! use cfa::resolve::{Normalizer, NormalizerInput, RuleBasedNormalizer};
