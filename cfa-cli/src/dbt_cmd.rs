@@ -66,7 +66,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'c')]
     pub catalog: Option<PathBuf>,
     /// Models to check (default: all): model names (globs `silver_*`), `tag:NAME`,
-    /// `path:DIR|FILE|GLOB`. Repeatable; space- or comma-separated terms are a union.
+    /// `path:DIR|FILE|GLOB`. Repeatable; space-separated terms are a union.
     #[arg(long, short = 's', value_name = "SELECTOR", num_args = 1..)]
     pub select: Vec<String>,
     /// Output format.

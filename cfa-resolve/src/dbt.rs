@@ -298,19 +298,25 @@ impl Selector {
     }
 
     /// Parses selection values; each value may hold several terms separated by
-    /// whitespace or commas (a union, like dbt's space-separated `--select`).
+    /// whitespace (a union, like dbt's space-separated `--select`). dbt's intersection
+    /// (`a,b`) and graph operators (`+model`, `model+`, `@model`) are not supported and
+    /// are errors rather than silently different.
     pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<Self, DbtError> {
         let mut terms = Vec::new();
         for value in values {
-            for term in value
-                .as_ref()
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|t| !t.is_empty())
-            {
+            for term in value.as_ref().split_whitespace() {
                 let bad = |message: &str| DbtError::Selector {
                     term: term.to_owned(),
                     message: message.to_owned(),
                 };
+                if term.contains(',') {
+                    return Err(bad(
+                        "intersections (`,`) are not supported; terms separated by spaces are a union",
+                    ));
+                }
+                if term.starts_with(['+', '@']) || term.ends_with('+') {
+                    return Err(bad("graph operators (+, @) are not supported"));
+                }
                 let parsed = match term.split_once(':') {
                     Some(("tag", t)) if !t.is_empty() => Term::Tag(t.to_owned()),
                     Some(("path", p)) if !p.is_empty() => {
@@ -1210,8 +1216,8 @@ mod tests {
             ["gold_c", "silver_a", "silver_b"]
         );
         assert_eq!(pick(&["path:models/sil"]), Vec::<String>::new());
-        assert_eq!(pick(&["tag:none,gold_?"]), ["gold_c"]);
-        for bad in ["config:x", "tag:", "path:"] {
+        assert_eq!(pick(&["tag:none gold_?"]), ["gold_c"]);
+        for bad in ["config:x", "tag:", "path:", "a,b", "+a", "a+", "@a"] {
             let e = Selector::parse(&[bad]).unwrap_err();
             assert!(matches!(e, DbtError::Selector { .. }), "{bad}: {e}");
         }

@@ -251,7 +251,7 @@ fn dbt_parse_manifest_models_approve_replan_and_block() {
     for (select, code) in [
         (vec!["silver_nfe_full"], 3),
         (vec!["silver_fiscal", "gold_revenue"], 0),
-        (vec!["silver_nfe_full,silver_clientes_raw"], 4),
+        (vec!["silver_nfe_full silver_clientes_raw"], 4),
     ] {
         let mut args = vec!["dbt", "check", "-m", m, "--select"];
         args.extend(select.iter().copied());
@@ -526,6 +526,8 @@ fn bad_manifests_and_selectors_are_located_errors_with_exit_1() {
     for (select, says) in [
         ("config:materialized", "unknown method 'config:'"),
         ("tag:", "needs a value"),
+        ("a,b", "intersections (`,`) are not supported"),
+        ("+m", "graph operators"),
         ("nothing_like_it", "matches none of the 1 models"),
     ] {
         let r = run(
