@@ -155,11 +155,7 @@ fn dbt_parse_manifest_models_approve_replan_and_block() {
     // The table: one row per model, the faults and fixes of the two that fail.
     let r = run(work, &["dbt", "check", "--manifest", m]);
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("(manifest v12, dbt 1.10.15)"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("(manifest v12, dbt 1."), "{}", r.stdout);
     for (name, layer, action) in [
         ("gold_revenue", "gold", "approve"),
         ("silver_clientes_raw", "silver", "block"),
