@@ -24,7 +24,9 @@ mod audit_cmd;
 mod audit_list;
 mod completions_cmd;
 mod config;
+mod dbt_cmd;
 mod demo;
+mod doctor_cmd;
 mod exec_phase;
 mod exec_settings;
 mod exit;
@@ -156,6 +158,13 @@ enum Command {
         #[command(subcommand)]
         cmd: spec_cmd::TaxonomyCommand,
     },
+    /// Govern the models of a dbt project from its manifest (`cfa dbt check`).
+    Dbt {
+        #[command(subcommand)]
+        cmd: dbt_cmd::DbtCommand,
+    },
+    /// Check the config, catalog, bundle, audit log, lifecycle database and DSN; say what to fix.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +223,8 @@ fn main() -> ExitCode {
         Command::Man(args) => completions_cmd::man(&args, Cli::command()),
         Command::Validate(args) => spec_cmd::run_validate(args),
         Command::Taxonomy { cmd } => spec_cmd::run_taxonomy(cmd),
+        Command::Dbt { cmd } => dbt_cmd::run(cmd),
+        Command::Doctor(args) => doctor_cmd::run(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -1,10 +1,11 @@
 //! Φ formalize: turns intent text into a `StateSignature` grounded in a catalog
 //! (the [`Normalizer`] trait, the whole-word [`RuleBasedNormalizer`] over data-driven
-//! [`KeywordPack`]s, and an opt-in LLM normaliser behind the `llm` feature), and decides
-//! how much confirmation the result needs ([`confirm()`], [`ConfirmationHandler`]). It
-//! must not know about policy rules, planning, code generation, execution, storage or
-//! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
-//! values).
+//! [`KeywordPack`]s, and an opt-in LLM normaliser behind the `llm` feature), turns the
+//! models of a dbt `manifest.json` into signatures ([`dbt`]), and decides how much
+//! confirmation the result needs ([`confirm()`], [`ConfirmationHandler`]). It must not
+//! know about policy rules, planning, code generation, execution, storage or audit: it
+//! reads no clock, generates no ids, reads no files and parses no YAML (callers hand it
+//! JSON values or JSON text).
 //!
 //! # Example
 //!
@@ -81,6 +82,7 @@
 
 mod compiled;
 pub mod confirm;
+pub mod dbt;
 pub mod faults;
 mod grounding;
 #[cfg(feature = "llm")]

@@ -8,7 +8,8 @@
 //! [`SandboxRegistry`] (built-ins: `mock`, `panic`, and `postgres` with the `postgres`
 //! feature), aggregates the per-step metrics correctly (B9), checks them with the
 //! [`RuntimeValidator`], and applies the partial-execution failure policy with retries
-//! ([`execute`]) to produce a serialisable [`RunOutcome`]. It must NOT know about policy
+//! ([`execute`]) to produce a serialisable [`RunOutcome`]; with `postgres`, it can also
+//! tell whether a DSN reaches a server at all (`probe_postgres`). It must NOT know about policy
 //! rules, audit logs, state projection, leases or lifecycle: an [`ExecutionPhase`]
 //! implementation (cfa-lifecycle's) records the outcome elsewhere.
 //!
@@ -59,7 +60,7 @@ pub use outcome::{RunOutcome, SandboxStatus};
 pub use panic_sandbox::PanicSandbox;
 pub use partial::{ExecutionConfig, FailurePolicy, RetryPolicy, execute};
 #[cfg(feature = "postgres")]
-pub use postgres_sandbox::{PostgresConfig, PostgresSandbox};
+pub use postgres_sandbox::{PostgresConfig, PostgresSandbox, probe as probe_postgres};
 pub use registry::{SandboxFactory, SandboxOptions, SandboxRegistry};
 pub use runtime::{RuntimeThresholds, RuntimeValidation, RuntimeValidator, SchemaContract};
 pub use sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};

@@ -86,6 +86,26 @@ impl PostgresSandbox {
     }
 }
 
+/// Checks that `dsn` reaches a PostgreSQL server within `timeout`: parses it, connects
+/// (no TLS, as [`PostgresSandbox::connect`]) with `timeout` as the connect timeout, runs
+/// `SELECT 1` and disconnects; nothing is written. Returns the server's
+/// `server_version`. Error messages never contain the DSN.
+pub fn probe(dsn: &str, timeout: std::time::Duration) -> Result<String, SandboxError> {
+    let mut config: postgres::Config = dsn
+        .parse()
+        .map_err(|e: postgres::Error| fail("parse the DSN", error_chain(&e)))?;
+    config.connect_timeout(timeout);
+    let mut client = config
+        .connect(NoTls)
+        .map_err(|e| fail("connect", error_chain(&e)))?;
+    let version = client
+        .query_one("SELECT current_setting('server_version')", &[])
+        .and_then(|row| row.try_get::<_, String>(0))
+        .map_err(|e| fail("query", error_chain(&e)))?;
+    drop(client.close());
+    Ok(version)
+}
+
 /// `e` and its sources, `: `-separated (the postgres client's own message hides the
 /// cause, e.g. `Connection refused`). The messages never contain the DSN.
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -393,6 +413,21 @@ impl Sandbox for PostgresSandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_reports_a_bad_dsn_and_a_closed_port_without_the_dsn() {
+        let t = std::time::Duration::from_secs(2);
+        let e = probe("host=127.0.0.1 nonsense=pw-123", t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("parse the DSN") && e.contains("nonsense"), "{e}");
+        assert!(!e.contains("pw-123"), "{e}");
+        let e = probe("host=127.0.0.1 port=1 user=u password=pw-123 dbname=d", t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connect"), "{e}");
+        assert!(!e.contains("pw-123"), "{e}");
+    }
 
     #[test]
     fn statements_drop_comments_begin_and_commit() {

@@ -21,9 +21,10 @@ pub use cfa_sandbox::{
     SandboxStatus, SchemaContract, StepMetrics, StepOverride, StepResult, StepStatus,
     UnknownSandbox, aggregate, execute, step_failed_fault,
 };
-/// The PostgreSQL sandbox (feature `postgres`).
+/// The PostgreSQL sandbox (feature `postgres`), and `probe_postgres`: does a DSN reach a
+/// server within a timeout (`cfa doctor`).
 #[cfg(feature = "postgres")]
-pub use cfa_sandbox::{PostgresConfig, PostgresSandbox};
+pub use cfa_sandbox::{PostgresConfig, PostgresSandbox, probe_postgres};
 // The execute slot: what the kernel hands an execution phase and gets back, the one
 // mapping of an outcome to a decision state, and which artifact a sandbox runs.
 pub use cfa_sandbox::{

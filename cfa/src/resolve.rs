@@ -1,7 +1,8 @@
 //! Intent normalisation in depth: the [`Normalizer`] trait (plug in your own), the
 //! whole-word [`RuleBasedNormalizer`] over data-driven [`KeywordPack`]s, what a
 //! [`Resolution`] carries, and how much confirmation it needs ([`confirm()`],
-//! [`ConfirmationHandler`]). Re-exported from cfa-resolve.
+//! [`ConfirmationHandler`]); and the models of a dbt manifest as signatures ([`dbt`]).
+//! Re-exported from cfa-resolve.
 //!
 //! ```
 //! use cfa::resolve::{Normalizer, NormalizerInput, RuleBasedNormalizer};
@@ -22,6 +23,15 @@ pub use cfa_resolve::{
     NormalizerInput, PackError, Resolution, RuleBasedNormalizer, TerminalHandler, UnknownKeyError,
     confirm, confirmation_mode, handler_reason,
 };
+
+/// dbt manifests to signatures: one [`StateSignature`](crate::StateSignature) per model
+/// (re-exported from cfa-resolve).
+pub mod dbt {
+    pub use cfa_resolve::dbt::{
+        DBT_INTENT, DbtError, LayerSource, Manifest, ModelSignature, SUPPORTED_SCHEMA_VERSIONS,
+        Selector, derive, glob_match,
+    };
+}
 
 /// The fault codes of grounding (an intent that matches no catalog dataset, a low
 /// confidence) and the faults they build.

@@ -30,7 +30,7 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn dbt_executable() -> PathBuf {
+pub(crate) fn dbt_executable() -> PathBuf {
     let out = std::process::Command::new("bash")
         .arg(repo_root().join("scripts/dbt-setup.sh"))
         .output()

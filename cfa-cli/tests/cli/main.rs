@@ -20,6 +20,8 @@ mod cli_postgres;
 mod cli_storage;
 mod cli_ux;
 mod config_honoured;
+mod dbt_check;
+mod doctor;
 mod generate_cli;
 mod generate_dbt;
 mod init_templates;
