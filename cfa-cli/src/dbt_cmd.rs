@@ -88,17 +88,26 @@ pub fn run(cmd: DbtCommand) -> miette::Result<ExitCode> {
     }
 }
 
-/// An input error: `{"error": {...}}` on stdout with `-f json`, the report otherwise.
+/// An input error: with `-f json`, `{"error": {message, path, line, column, code}}` on
+/// stdout (the shape every command uses, docs/cli.md#errors-as-json; `code` is the
+/// error's kind), the report otherwise.
 fn fail(format: CheckFormat, report: Report, detail: Value) -> miette::Result<ExitCode> {
     if format == CheckFormat::Json {
-        let mut detail = detail;
-        if let Some(obj) = detail.as_object_mut() {
-            obj.entry("message")
-                .or_insert_with(|| json!(report.to_string()));
-        }
+        let field = |key: &str| detail.get(key).cloned().unwrap_or(Value::Null);
+        let message = detail
+            .get("message")
+            .cloned()
+            .unwrap_or_else(|| json!(report.to_string()));
+        let error = json!({
+            "message": message,
+            "path": field("file"),
+            "line": field("line"),
+            "column": field("column"),
+            "code": field("kind"),
+        });
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({"error": detail})).unwrap_or_default()
+            serde_json::to_string_pretty(&json!({"error": error})).unwrap_or_default()
         );
         return Ok(exit::INVALID_INPUT.into());
     }

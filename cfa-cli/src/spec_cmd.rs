@@ -171,17 +171,20 @@ fn located(file: &str, li: &LocatedIssue) -> String {
     }
 }
 
-/// `{"error": {...}}` for a spec that does not load: the file, a message, and each
-/// issue with its path, line and column.
+/// `{"error": {message, path, line, column, code: "invalid_spec", issues}}` for a spec
+/// that does not load (docs/cli.md#errors-as-json): the place is the first issue's, and
+/// each issue carries its path, line and column.
 fn spec_error_json(src: &SourceFile, e: &SpecError) -> Value {
-    let (message, issues) = match e {
+    let (message, first, issues) = match e {
         SpecError::Parse(p) => (
             format!("cannot parse the spec: {}", p.message),
+            p.position,
             vec![json!({"path": "", "message": p.message,
                         "line": p.position.map(|x| x.line), "column": p.position.map(|x| x.column)})],
         ),
         SpecError::Invalid(inv) => (
             format!("the spec has {} issue(s)", inv.issues.len()),
+            inv.issues.first().and_then(|li| li.position),
             inv.issues
                 .iter()
                 .map(|li| {
@@ -191,7 +194,16 @@ fn spec_error_json(src: &SourceFile, e: &SpecError) -> Value {
                 .collect(),
         ),
     };
-    json!({"error": {"code": "invalid_spec", "file": src.name(), "message": message, "issues": issues}})
+    let place = crate::ux::ErrorPlace {
+        path: src.name(),
+        line: first.map(|x| x.line),
+        column: first.map(|x| x.column),
+    };
+    let mut v = crate::ux::error_value(&message, Some(&place), "invalid_spec");
+    if let Some(obj) = v.get_mut("error").and_then(Value::as_object_mut) {
+        obj.insert("issues".into(), Value::from(issues));
+    }
+    v
 }
 
 /// A path from the spec's `context`, relative to the spec file.
@@ -227,14 +239,12 @@ pub fn run_validate(args: ValidateArgs) -> Result<ExitCode, Report> {
     let spec = match load_spec(&src.text, &src.name()) {
         Ok(spec) => spec,
         Err(e) => {
+            // Reported here, not returned: the issue list is part of the JSON error.
             if args.format == SpecFormat::Json {
-                let v = spec_error_json(&src, &e);
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
-                );
+                outln!("{}", spec_error_json(&src, &e));
             }
-            return Err(spec_error(&src, &e));
+            eprintln!("{:?}", spec_error(&src, &e));
+            return Ok(crate::exit::INVALID_INPUT.into());
         }
     };
     let spec_catalog = context_path(&src.path, &spec, "catalog");

@@ -459,7 +459,7 @@ fn bad_manifests_and_selectors_are_located_errors_with_exit_1() {
     assert_eq!(r.code, 1);
     assert_eq!(
         json_of(&r)["error"],
-        json!({"kind": "manifest", "file": "bad.json", "line": 2, "column": 39,
+        json!({"code": "manifest", "path": "bad.json", "line": 2, "column": 39,
                "message": "invalid dbt manifest: invalid type: integer `12`, expected a string"})
     );
     std::fs::write(&bad, "{\"nodes\": {}").unwrap();
@@ -475,7 +475,7 @@ fn bad_manifests_and_selectors_are_located_errors_with_exit_1() {
     let r = run(dir, &["dbt", "check", "-f", "json"]);
     assert_eq!(r.code, 1);
     let e = json_of(&r)["error"].clone();
-    assert_eq!(e["kind"], "io");
+    assert_eq!(e["code"], "io");
     assert!(
         e["message"]
             .as_str()
@@ -532,7 +532,7 @@ fn bad_manifests_and_selectors_are_located_errors_with_exit_1() {
         );
         assert_eq!(r.code, 1, "{select}");
         let e = json_of(&r)["error"].clone();
-        assert_eq!(e["kind"], "selector", "{e}");
+        assert_eq!(e["code"], "selector", "{e}");
         assert!(
             e["message"].as_str().unwrap().contains(says),
             "{select}: {e}"
