@@ -82,6 +82,7 @@
 mod compiled;
 pub mod confirm;
 pub mod faults;
+mod facts;
 mod grounding;
 #[cfg(feature = "llm")]
 pub mod llm;
