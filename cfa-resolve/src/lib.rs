@@ -81,8 +81,8 @@
 
 mod compiled;
 pub mod confirm;
-pub mod faults;
 mod facts;
+pub mod faults;
 mod grounding;
 #[cfg(feature = "llm")]
 pub mod llm;

@@ -79,7 +79,11 @@ impl RuleBasedNormalizer {
             .filter_map(|name| input.catalog.dataset_ref(name))
             .collect();
         let domain = facts.domain.as_deref().unwrap_or(DEFAULT_DOMAIN).to_owned();
-        let intent = facts.intent.as_deref().unwrap_or(FALLBACK_INTENT).to_owned();
+        let intent = facts
+            .intent
+            .as_deref()
+            .unwrap_or(FALLBACK_INTENT)
+            .to_owned();
         let constraints = grounding::constraints_from(&facts.cues, &datasets, layer);
         let signature = StateSignature {
             domain,
