@@ -6,6 +6,11 @@
 //! audit: it reads no clock, generates no ids and parses no YAML (callers hand it JSON
 //! values).
 //!
+//! The rule-based normaliser memoises what an intent text's words alone say (layer,
+//! domain and intent labels, constraint cues) in a small bounded cache keyed by the
+//! full text (docs/architecture.md#performance-gates); a hit is what reading the words
+//! returns.
+//!
 //! # Example
 //!
 //! ```
