@@ -51,8 +51,34 @@ impl IdSource for SequentialIds {
             IdKind::Decision => ("decision", &self.decisions),
         };
         let n = counter.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        format!("{prefix}-{n:06}")
+        sequential_id(prefix, n)
     }
+}
+
+/// `{prefix}-{n:06}` (at least six digits, zero-padded), written without the formatter.
+fn sequential_id(prefix: &str, n: u64) -> String {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            // A decimal digit: `rest % 10` is below 10.
+            *d = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let start = at.min(digits.len() - 6);
+    let mut id = String::with_capacity(prefix.len() + 1 + digits.len() - start);
+    id.push_str(prefix);
+    id.push('-');
+    for d in digits.get(start..).unwrap_or_default() {
+        id.push(char::from(*d));
+    }
+    id
 }
 
 /// A deterministic clock: starts at a UNIX time and advances one millisecond per
@@ -92,6 +118,13 @@ mod tests {
         assert_eq!(ids.next_id(IdKind::Intent), "intent-000001");
         assert_eq!(ids.next_id(IdKind::Intent), "intent-000002");
         assert_eq!(ids.next_id(IdKind::Decision), "decision-000001");
+    }
+
+    #[test]
+    fn sequential_id_is_the_zero_padded_format() {
+        for n in [0, 1, 9, 10, 999_999, 1_000_000, 123_456_789, u64::MAX] {
+            assert_eq!(sequential_id("intent", n), format!("intent-{n:06}"));
+        }
     }
 
     #[test]

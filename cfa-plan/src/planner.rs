@@ -278,7 +278,11 @@ fn plan_dataset(
             if planned
                 .columns
                 .as_ref()
-                .is_some_and(|cols| cols.contains(&hashed_column_name(p)))
+                // `hashed_column_name(p)` is among the columns, compared without building it.
+                .is_some_and(|cols| {
+                    cols.iter()
+                        .any(|c| c.strip_suffix("_hash") == Some(p.as_str()))
+                })
             {
                 return Err(PlanError::HashedNameCollision {
                     dataset: planned.name.clone(),

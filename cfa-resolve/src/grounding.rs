@@ -7,17 +7,53 @@ use crate::words::{Words, is_number_word};
 use cfa_types::{DatasetRef, SignatureConstraints, TargetLayer};
 use serde_json::{Map, Number};
 
+/// What the constraint rules read of the intent's words: whether each cue list
+/// matches, and the stated budget. A pure function of the text and the packs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConstraintCues {
+    /// An anonymisation keyword matches.
+    pub anonymize: bool,
+    /// A time-scope keyword matches.
+    pub time_scope: bool,
+    /// A no-merge keyword matches.
+    pub no_merge: bool,
+    /// The cost ceiling the text states ([`budget`]).
+    pub budget: Option<Number>,
+}
+
+impl ConstraintCues {
+    /// Reads the cues of `words`.
+    pub(crate) fn read(words: &Words, packs: &CompiledPacks) -> Self {
+        ConstraintCues {
+            anonymize: words.any(&packs.anonymize),
+            time_scope: words.any(&packs.time_scope),
+            no_merge: words.any(&packs.no_merge),
+            budget: budget(words, packs),
+        }
+    }
+}
+
 /// Derives the constraints for matched `datasets` written to `layer`.
+#[cfg_attr(not(feature = "llm"), allow(dead_code))]
 pub fn constraints(
     words: &Words,
     packs: &CompiledPacks,
     datasets: &[DatasetRef],
     layer: TargetLayer,
 ) -> SignatureConstraints {
+    constraints_from(&ConstraintCues::read(words, packs), datasets, layer)
+}
+
+/// [`constraints`] from cues already read.
+pub(crate) fn constraints_from(
+    cues: &ConstraintCues,
+    datasets: &[DatasetRef],
+    layer: TargetLayer,
+) -> SignatureConstraints {
     let has_pii = datasets.iter().any(DatasetRef::contains_pii);
-    let no_pii_raw = !has_pii || words.any(&packs.anonymize);
+    let no_pii_raw = !has_pii || cues.anonymize;
     let has_partition = datasets.iter().any(|d| d.partition_column.is_some());
-    let partition_by = if has_partition && words.any(&packs.time_scope) {
+    let partition_by = if has_partition && cues.time_scope {
         let mut cols: Vec<String> = Vec::new();
         for col in datasets.iter().filter_map(|d| d.partition_column.as_ref()) {
             if !col.trim().is_empty() && !cols.contains(col) {
@@ -30,10 +66,10 @@ pub fn constraints(
     };
     SignatureConstraints {
         no_pii_raw,
-        merge_key_required: layer.is_protected() && !words.any(&packs.no_merge),
+        merge_key_required: layer.is_protected() && !cues.no_merge,
         enforce_types: true,
         partition_by,
-        max_cost_dbu: budget(words, packs),
+        max_cost_dbu: cues.budget.clone(),
         custom: Map::new(),
     }
 }

@@ -7,6 +7,11 @@
 //! reads no clock, generates no ids, reads no files and parses no YAML (callers hand it
 //! JSON values or JSON text).
 //!
+//! The rule-based normaliser memoises what an intent text's words alone say (layer,
+//! domain and intent labels, constraint cues) in a small bounded cache keyed by the
+//! full text (docs/architecture.md#performance-gates); a hit is what reading the words
+//! returns.
+//!
 //! # Example
 //!
 //! ```
@@ -83,6 +88,7 @@
 mod compiled;
 pub mod confirm;
 pub mod dbt;
+mod facts;
 pub mod faults;
 mod grounding;
 #[cfg(feature = "llm")]

@@ -3,6 +3,7 @@
 
 use crate::compiled::CompiledPacks;
 use crate::confirm::confirmation_mode;
+use crate::facts::FactsCache;
 use crate::grounding;
 use crate::normalizer::{NormalizeError, Normalizer, NormalizerInput, Resolution};
 use crate::pack::{DEFAULT_DOMAIN, FALLBACK_INTENT, KeywordPack};
@@ -32,6 +33,8 @@ pub const UNPUBLISHED_STATES: [&str; 2] = ["partially_committed", "committed_not
 pub struct RuleBasedNormalizer {
     packs: Vec<KeywordPack>,
     compiled: CompiledPacks,
+    /// What recent intent texts' words say (a bounded cache; see [`FactsCache`]).
+    facts: FactsCache,
 }
 
 impl Default for RuleBasedNormalizer {
@@ -46,7 +49,11 @@ impl RuleBasedNormalizer {
     /// nothing matches: layer silver, intent `transform_and_persist`.
     pub fn new(packs: Vec<KeywordPack>) -> Self {
         let compiled = CompiledPacks::new(&packs);
-        RuleBasedNormalizer { packs, compiled }
+        RuleBasedNormalizer {
+            packs,
+            compiled,
+            facts: FactsCache::new(),
+        }
     }
 
     /// English and Portuguese together.
@@ -62,7 +69,8 @@ impl RuleBasedNormalizer {
     /// Resolves an intent; the rule-based normaliser cannot fail.
     pub fn resolve(&self, input: &NormalizerInput<'_>) -> Resolution {
         let words = Words::new(input.raw_intent);
-        let layer = self.compiled.layer(&words).unwrap_or(TargetLayer::Silver);
+        let facts = self.facts.get(input.raw_intent, &words, &self.compiled);
+        let layer = facts.layer.unwrap_or(TargetLayer::Silver);
         let datasets: Vec<DatasetRef> = input
             .catalog
             .datasets
@@ -70,13 +78,13 @@ impl RuleBasedNormalizer {
             .filter(|name| words.contains_name(&lowercase(name)))
             .filter_map(|name| input.catalog.dataset_ref(name))
             .collect();
-        let domain = CompiledPacks::first_label(&self.compiled.domains, &words)
-            .unwrap_or(DEFAULT_DOMAIN)
-            .to_owned();
-        let intent = CompiledPacks::first_label(&self.compiled.intents, &words)
+        let domain = facts.domain.as_deref().unwrap_or(DEFAULT_DOMAIN).to_owned();
+        let intent = facts
+            .intent
+            .as_deref()
             .unwrap_or(FALLBACK_INTENT)
             .to_owned();
-        let constraints = grounding::constraints(&words, &self.compiled, &datasets, layer);
+        let constraints = grounding::constraints_from(&facts.cues, &datasets, layer);
         let signature = StateSignature {
             domain,
             intent,

@@ -61,7 +61,10 @@ impl Words {
     fn matches_spans(&self, spans: &[Range<usize>], phrase: &Phrase) -> bool {
         phrase.parts.iter().zip(spans).all(|(part, r)| {
             self.text.get(r.clone()).is_some_and(|w| match part {
-                Part::Prefix(p) => w.starts_with(p.as_str()),
+                // The first byte decides most comparisons without a memcmp call.
+                Part::Prefix(p) => {
+                    w.as_bytes().first() == p.as_bytes().first() && w.starts_with(p.as_str())
+                }
                 Part::Number => is_number_word(w),
             })
         })

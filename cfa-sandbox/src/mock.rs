@@ -97,6 +97,9 @@ const REFERENCE_SCHEMA: [&str; 3] = ["nfe_id", "cpf_hash", "processing_date"];
 struct MockRun<'a> {
     config: &'a MockConfig,
     schema: Vec<String>,
+    /// Every column of `schema` with a zero count, built once per run: a step clones
+    /// it and sets its count (cloning a map skips the sort that collecting one does).
+    no_nulls: BTreeMap<String, u64>,
     step_count: usize,
 }
 
@@ -138,7 +141,11 @@ impl SandboxRun for MockRun<'_> {
             shuffle_mb: o.and_then(|o| o.shuffle_mb).unwrap_or(c.default_shuffle_mb),
             duration_seconds: c.duration_seconds,
             cost_dbu: o.and_then(|o| o.cost_dbu).unwrap_or(per_step),
-            null_counts: self.schema.iter().map(|col| (col.clone(), n)).collect(),
+            null_counts: {
+                let mut counts = self.no_nulls.clone();
+                counts.values_mut().for_each(|c| *c = n);
+                counts
+            },
             output_schema: self.schema.clone(),
         };
         StepResult::succeeded(&step.id, metrics, attempt)
@@ -169,9 +176,11 @@ impl Sandbox for MockSandbox {
             .clone()
             .or_else(|| ctx.plan.output_columns.clone())
             .unwrap_or_else(|| REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect());
+        let no_nulls = schema.iter().map(|col| (col.clone(), 0)).collect();
         Ok(Box::new(MockRun {
             config: &self.config,
             schema,
+            no_nulls,
             step_count: ctx.plan.steps.len(),
         }))
     }

@@ -8,16 +8,85 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
+/// How many payloads (and their hashes) each thread remembers per hash kind: enough
+/// for the few signatures one process alternates between (each run's signature and
+/// its replans), small enough that a lookup is a handful of length checks.
+const RECENT_HASHES: usize = 8;
+
+/// Longer payloads are hashed every time, so a thread's memory for them stays bounded
+/// (`RECENT_HASHES` × this, per hash kind).
+const MAX_REMEMBERED_PAYLOAD: usize = 16 * 1024;
+
+/// The last [`RECENT_HASHES`] payload texts hashed on one thread, with their hashes,
+/// reused only for a byte-equal payload (docs/architecture.md#performance-gates).
+struct RecentHashes {
+    entries: [Option<(String, String)>; RECENT_HASHES],
+    /// The slot the next new payload replaces (round robin).
+    next: usize,
+}
+
+impl RecentHashes {
+    const fn new() -> Self {
+        RecentHashes {
+            entries: [const { None }; RECENT_HASHES],
+            next: 0,
+        }
+    }
+
+    /// The hash of `payload`: the remembered one when an equal payload was hashed on
+    /// this thread recently, else `compute(payload)`, remembered.
+    fn get_or(&mut self, payload: String, compute: impl FnOnce(&str) -> String) -> String {
+        let hit = self
+            .entries
+            .iter()
+            .flatten()
+            .find(|(text, _)| *text == payload);
+        if let Some((_, hash)) = hit {
+            return hash.clone();
+        }
+        let hash = compute(&payload);
+        if payload.len() > MAX_REMEMBERED_PAYLOAD {
+            return hash;
+        }
+        if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = Some((payload, hash.clone()));
+        }
+        self.next = (self.next + 1) % RECENT_HASHES;
+        hash
+    }
+}
+
 thread_local! {
-    /// The last [`StateSignature::signature_hash_payload`] hashed on this thread, and
-    /// its hash (see [`StateSignature::signature_hash`]).
-    static LAST_SIGNATURE_HASH: std::cell::RefCell<Option<(String, String)>> =
-        const { std::cell::RefCell::new(None) };
+    /// Recent [`StateSignature::signature_hash_payload`] texts hashed on this thread
+    /// (see [`StateSignature::signature_hash`]).
+    static SIGNATURE_HASHES: std::cell::RefCell<RecentHashes> =
+        const { std::cell::RefCell::new(RecentHashes::new()) };
+    /// Recent [`StateSignature::content_payload_text`] texts hashed on this thread
+    /// (see [`StateSignature::content_hash`]).
+    static CONTENT_HASHES: std::cell::RefCell<RecentHashes> =
+        const { std::cell::RefCell::new(RecentHashes::new()) };
+}
+
+/// `compute(payload)` through the thread's `cache` (uncached when it is borrowed).
+fn recent_hash(
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<RecentHashes>>,
+    payload: String,
+    compute: fn(&str) -> String,
+) -> String {
+    cache.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut recent) => recent.get_or(payload, compute),
+        Err(_) => compute(&payload),
+    })
 }
 
 /// SHA-256 (lowercase hex) of a `signature_hash` payload, uncached.
 fn signature_hash_of(payload: &str) -> String {
     canonical::hex_lower(&Sha256::digest(payload.as_bytes()))
+}
+
+/// SHA-256 (lowercase hex) of a `content_hash` payload, uncached.
+fn content_hash_of(payload: &str) -> String {
+    canonical::sha256_hex(payload.as_bytes())
 }
 
 /// A dataset the intent reads.
@@ -450,24 +519,16 @@ impl StateSignature {
     /// (domain, intent, layer, dataset names, three constraints). It does not cover
     /// every decision-relevant field; see [`StateSignature::content_hash`].
     ///
-    /// One run hashes the same signature several times (kernel, planner, lifecycle), so
-    /// each thread keeps the last payload and its hash and reuses the hash only when the
-    /// payload text is byte-equal (docs/architecture.md#performance-gates).
+    /// One run hashes the same signature several times (kernel, planner, lifecycle), and
+    /// a process alternates between a few signatures, so each thread keeps its last few
+    /// payloads and their hashes and reuses a hash only when the payload text is
+    /// byte-equal (docs/architecture.md#performance-gates).
     pub fn signature_hash(&self) -> String {
-        let payload = self.signature_hash_payload();
-        LAST_SIGNATURE_HASH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut last) => {
-                if let Some((text, hash)) = last.as_ref()
-                    && *text == payload
-                {
-                    return hash.clone();
-                }
-                let hash = signature_hash_of(&payload);
-                *last = Some((payload, hash.clone()));
-                hash
-            }
-            Err(_) => signature_hash_of(&payload),
-        })
+        recent_hash(
+            &SIGNATURE_HASHES,
+            self.signature_hash_payload(),
+            signature_hash_of,
+        )
     }
 
     /// The canonical value behind [`StateSignature::content_hash`]: domain, intent,
@@ -505,8 +566,15 @@ impl StateSignature {
 
     /// SHA-256 over every decision-relevant field (docs/differences.md#b4-content_hash-beside-signature_hash): two signatures with
     /// the same `content_hash` always get the same decision from the same bundle.
+    ///
+    /// Like [`StateSignature::signature_hash`], each thread reuses the hash of its last
+    /// few byte-equal payload texts.
     pub fn content_hash(&self) -> String {
-        canonical::sha256_hex(self.content_payload_text().as_bytes())
+        recent_hash(
+            &CONTENT_HASHES,
+            self.content_payload_text(),
+            content_hash_of,
+        )
     }
 
     /// The canonical (`Style::SortedAscii`) text of [`StateSignature::content_payload`],
@@ -739,6 +807,61 @@ mod tests {
         let mut c = a.clone();
         c.intent_id = "other".into();
         assert_eq!(c.signature_hash(), uncached);
+    }
+
+    #[test]
+    fn recent_hashes_alternate_evict_and_never_return_another_payloads_hash() {
+        let a = StateSignature::from_value(&ok_json()).unwrap();
+        let variants: Vec<StateSignature> = (0..RECENT_HASHES + 3)
+            .map(|i| {
+                let mut s = a.clone();
+                s.domain = format!("d{i}");
+                s.constraints.max_cost_dbu = Some(Number::from(i));
+                s
+            })
+            .collect();
+        // Alternating over more signatures than the cache holds: every answer is the
+        // uncached one, through hits, misses and evictions alike.
+        for _ in 0..3 {
+            for v in &variants {
+                assert_eq!(
+                    v.signature_hash(),
+                    signature_hash_of(&v.signature_hash_payload())
+                );
+                assert_eq!(v.content_hash(), content_hash_of(&v.content_payload_text()));
+            }
+        }
+        // A field only the content payload covers changes the content hash (a miss),
+        // not the signature hash.
+        let mut b = a.clone();
+        b.constraints.max_cost_dbu = Some(Number::from(99));
+        assert_ne!(b.content_hash(), a.content_hash());
+        assert_eq!(b.signature_hash(), a.signature_hash());
+        assert_eq!(a.content_hash(), content_hash_of(&a.content_payload_text()));
+        // A cache holds at most RECENT_HASHES payloads, skips oversized ones, and
+        // recomputes for a payload it no longer holds.
+        let mut recent = RecentHashes::new();
+        let mut computed = 0;
+        for i in 0..RECENT_HASHES + 1 {
+            recent.get_or(format!("p{i}"), |p| {
+                computed += 1;
+                format!("h-{p}")
+            });
+        }
+        assert_eq!(recent.entries.iter().flatten().count(), RECENT_HASHES);
+        assert_eq!(
+            recent.get_or("p0".into(), |p| format!("again-{p}")),
+            "again-p0"
+        );
+        let last = format!("p{RECENT_HASHES}");
+        assert_eq!(
+            recent.get_or(last.clone(), |_| String::new()),
+            format!("h-{last}")
+        );
+        let big = "x".repeat(MAX_REMEMBERED_PAYLOAD + 1);
+        assert_eq!(recent.get_or(big.clone(), |_| "big".into()), "big");
+        assert!(recent.entries.iter().flatten().all(|(t, _)| *t != big));
+        assert_eq!(computed, RECENT_HASHES + 1);
     }
 
     #[test]

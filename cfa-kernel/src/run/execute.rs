@@ -120,20 +120,24 @@ impl Run<'_> {
             PublishState::Quarantined { steps } => Value::from(steps.clone()),
             _ => Value::Array(Vec::new()),
         };
-        // The phase's details go to the event (one copy) and to the result (moved).
-        let details = Details::new()
+        // The phase's details go to the event (keys borrowed, values copied once) and
+        // to the result (moved, once the event has its copy).
+        let mut details = Details::new()
             .with("executor", executor.name())
             .with("publish_state", state)
             .with("quarantined", quarantined)
             .with("committed", outcome.publish_state.is_committed())
-            .with("faults", codes(&outcome.faults))
-            .extend_owned(outcome.details.clone());
+            .with("faults", codes(&outcome.faults));
+        for (key, value) in &outcome.details {
+            details = details.with(key, value.clone());
+        }
+        let emitted = self.emit(phase, "execution_completed", state, details);
         self.r.execution = Some(ExecutionSummary {
             executor: executor.name().to_owned(),
             publish_state: outcome.publish_state.clone(),
             details: std::mem::take(&mut outcome.details),
         });
-        self.emit(phase, "execution_completed", state, details)?;
+        emitted?;
         if let Some(projection) = outcome.projection.take() {
             let details = Details::new().extend_owned(projection);
             self.emit(phase, "state_projected", "projected", details)?;

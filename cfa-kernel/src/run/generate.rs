@@ -37,6 +37,13 @@ const VALIDATION: Failure = Failure {
     remediation: "Fix the backend's validator and retry.",
 };
 
+/// `text.lines().count()`, counted a byte at a time (the compiler vectorises it): one
+/// line per `\n`, plus a last line without one.
+fn line_count(text: &str) -> usize {
+    let breaks = text.bytes().filter(|b| *b == b'\n').count();
+    breaks + usize::from(!text.is_empty() && !text.ends_with('\n'))
+}
+
 impl Run<'_> {
     pub(super) fn generate(
         &mut self,
@@ -70,9 +77,7 @@ impl Run<'_> {
         let artifact = self.call(phase, &CODE, reason_details(&CODE), || {
             backend.generate(&plan, sig)
         })?;
-        let line_count = artifact
-            .main_file()
-            .map_or(0, |f| f.content.lines().count());
+        let line_count = artifact.main_file().map_or(0, |f| line_count(&f.content));
         let artifact_hash = artifact.artifact_hash();
         self.r.artifact = Some(ArtifactSummary {
             backend: artifact.backend.clone(),
@@ -118,5 +123,27 @@ impl Run<'_> {
             return Err(self.block(phase, reason, Vec::new()));
         }
         Ok(Some((plan, artifact)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_count;
+
+    #[test]
+    fn line_count_is_what_lines_counts() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\r\nb\r\n",
+            "\n\n",
+            "a\n\nb\n\n",
+            "ü\nß",
+        ] {
+            assert_eq!(line_count(text), text.lines().count(), "{text:?}");
+        }
     }
 }
