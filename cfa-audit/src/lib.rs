@@ -57,6 +57,7 @@ pub mod jsonl;
 pub mod lines;
 pub mod merkle;
 pub mod note;
+pub mod prepared;
 pub mod proof;
 pub mod retain;
 #[cfg(feature = "sqlite")]
@@ -71,6 +72,7 @@ pub use event::{AuditEvent, NewEvent};
 pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
+pub use prepared::{EventBuilder, PreparedEvent};
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
