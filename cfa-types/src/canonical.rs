@@ -288,6 +288,17 @@ fn plain_run(bytes: &[u8], ascii: bool) -> usize {
         at += 8;
     }
     let rest = bytes.get(at..).unwrap_or_default();
+    // Fewer than eight bytes left (the end of most keys, ids and hashes): one word,
+    // padded with a byte that needs no escaping, instead of a lookup per byte.
+    if rest.len() < 8 {
+        let mut word = [b'a'; 8];
+        if let Some(head) = word.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
+        }
+        if escape_hits(u64::from_le_bytes(word), ascii) == 0 {
+            return at + rest.len();
+        }
+    }
     at + rest.iter().position(stops).unwrap_or(rest.len())
 }
 
