@@ -292,7 +292,11 @@ impl EventBuilder {
             field(&mut line, ", \"event_type\": ", event_type),
             field(&mut line, ", \"outcome\": ", outcome),
         ];
-        field(&mut line, ", \"policy_bundle_version\": ", policy_bundle_version);
+        field(
+            &mut line,
+            ", \"policy_bundle_version\": ",
+            policy_bundle_version,
+        );
         line.push_str(", \"details\": {");
         Self {
             details_start: line.len(),
@@ -397,8 +401,10 @@ impl EventBuilder {
                 self.line.push_str(", ");
             }
             let start = self.line.len();
-            self.line
-                .push_str(old.get(span.start - base..span.end - base).unwrap_or_default());
+            self.line.push_str(
+                old.get(span.start - base..span.end - base)
+                    .unwrap_or_default(),
+            );
             *span = start..self.line.len();
             if let Text::Line(r) = &mut entry.text {
                 *r = span.clone();
@@ -565,7 +571,10 @@ mod tests {
     /// Details as pairs; keys are drawn from a small set too, so some repeat.
     fn pairs() -> impl Strategy<Value = Vec<(String, Value)>> {
         vec(
-            (prop_oneof![text(), "[ab]", Just("policy_bundle_version".to_owned())], value()),
+            (
+                prop_oneof![text(), "[ab]", Just("policy_bundle_version".to_owned())],
+                value(),
+            ),
             0..12,
         )
     }
@@ -635,8 +644,12 @@ mod tests {
 
     #[test]
     fn a_different_previous_hash_or_event_is_a_different_answer() {
-        let a = NewEvent::new("i", "s", "e", "ok", "t").detail("k", 1).prepare();
-        let b = NewEvent::new("i", "s", "e", "ok", "t").detail("k", 2).prepare();
+        let a = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("k", 1)
+            .prepare();
+        let b = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("k", 2)
+            .prepare();
         assert_ne!(a.event_hash(""), a.event_hash("00"));
         assert_ne!(a.event_hash(""), b.event_hash(""));
         let (mut la, mut lb) = (String::new(), String::new());

@@ -248,10 +248,7 @@ impl SqliteStore {
 
     /// Inserts the requests of `group` in order in one `BEGIN IMMEDIATE` transaction:
     /// their sealed events, and `Ok` once committed (else nothing was inserted).
-    fn insert_group(
-        &self,
-        group: &mut [Request],
-    ) -> (Vec<Vec<Sealed>>, Result<(), AuditError>) {
+    fn insert_group(&self, group: &mut [Request]) -> (Vec<Vec<Sealed>>, Result<(), AuditError>) {
         let mut sealed = Vec::with_capacity(group.len());
         let result = (|| {
             let mut conn = self.conn();
