@@ -88,7 +88,8 @@ impl PreparedEvent {
 
     /// The event hash of this event chained after `previous_hash` (lowercase hex).
     pub fn event_hash(&self, previous_hash: &str) -> String {
-        let hex = self.finish_hash(self.hasher.clone(), previous_hash);
+        let plain = canonical::is_plain(previous_hash, true);
+        let hex = self.finish_hash(self.hasher.clone(), previous_hash, plain);
         std::str::from_utf8(&hex).unwrap_or_default().to_owned()
     }
 
@@ -102,30 +103,33 @@ impl PreparedEvent {
     /// [`PreparedEvent::finish_into`] that consumes the SHA-256 state instead of
     /// copying it.
     fn finish_with(&self, hasher: Sha256, previous_hash: &str, line: &mut String) -> String {
-        let hex = self.finish_hash(hasher, previous_hash);
+        // Every hash this crate writes (and `""`) is its own text between quotes.
+        let plain = canonical::is_plain(previous_hash, true);
+        let hex = self.finish_hash(hasher, previous_hash, plain);
         let hash = std::str::from_utf8(&hex).unwrap_or_default();
         let prefix = self.line_prefix();
         line.reserve(prefix.len() + hash.len() + previous_hash.len() + 24);
         line.push_str(prefix);
         // Hex digits need no escaping: the quoted digits are `write_str`'s output.
         line.push_str(hash);
-        line.push_str("\", \"previous_hash\": ");
-        canonical::write_str(line, previous_hash, true);
-        line.push('}');
+        if plain {
+            line.push_str("\", \"previous_hash\": \"");
+            line.push_str(previous_hash);
+            line.push_str("\"}");
+        } else {
+            line.push_str("\", \"previous_hash\": ");
+            canonical::write_str(line, previous_hash, true);
+            line.push('}');
+        }
         hash.to_owned()
     }
 
     /// The hex hash: the state fed with the quoted previous hash and the payload's end.
-    fn finish_hash(&self, mut hasher: Sha256, previous_hash: &str) -> [u8; 64] {
+    fn finish_hash(&self, mut hasher: Sha256, previous_hash: &str, plain: bool) -> [u8; 64] {
         let tail = self.payload_tail().as_bytes();
-        let plain = previous_hash
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
         let mut stack = [0u8; FINISH_STACK];
         let needed = previous_hash.len() + 2 + tail.len();
         match stack.get_mut(..needed) {
-            // A previous hash that needs no escaping (every hash this crate writes, and
-            // `""`) is its own text between quotes.
             Some(buf) if plain => {
                 let (open, rest) = buf.split_at_mut(1);
                 let (prev, rest) = rest.split_at_mut(previous_hash.len());
