@@ -47,6 +47,9 @@ impl std::fmt::Debug for PreparedEvent {
 
 /// What a store hands back for one chained prepared event: the whole event when the
 /// prepared event kept its fields, else only its hash (what the kernel asks for).
+// Unboxed: a group's `Vec<Sealed>` lives only until its appenders are woken, and
+// boxing would cost every whole-event append an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Sealed {
     /// The sealed event.
