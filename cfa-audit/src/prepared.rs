@@ -220,21 +220,24 @@ impl NewEvent {
     /// previous event (see [`PreparedEvent`]), keeping the event's fields. Chaining it
     /// with [`PreparedEvent::finish_into`] gives the line and hash of
     /// [`NewEvent::seal_into`].
-    pub fn prepare(self) -> PreparedEvent {
+    pub fn prepare(mut self) -> PreparedEvent {
+        // The timestamp is lent to the builder and taken back (no copy).
+        let timestamp = std::mem::take(&mut self.timestamp);
         let mut b = EventBuilder::new(
             &self.intent_id,
             &self.stage,
             &self.event_type,
             &self.outcome,
             &self.policy_bundle_version,
-            self.timestamp.as_str(),
+            timestamp,
         );
         // Map keys are distinct: no key can repeat.
         b.check_duplicates = false;
         for (k, v) in &self.details {
             b.detail(k, v);
         }
-        let mut prepared = b.finish();
+        let (mut prepared, timestamp) = b.finish_parts();
+        self.timestamp = timestamp;
         prepared.fields = Some(self);
         prepared
     }
@@ -420,7 +423,12 @@ impl EventBuilder {
     }
 
     /// The prepared event.
-    pub fn finish(mut self) -> PreparedEvent {
+    pub fn finish(self) -> PreparedEvent {
+        self.finish_parts().0
+    }
+
+    /// [`EventBuilder::finish`], handing back the timestamp.
+    fn finish_parts(mut self) -> (PreparedEvent, String) {
         if self.rewritten {
             self.rewrite_details();
         }
@@ -462,13 +470,14 @@ impl EventBuilder {
         scratch.line = line;
         scratch.spans = std::mem::take(&mut self.spans);
         event::give_back_scratch(scratch);
-        PreparedEvent {
+        let prepared = PreparedEvent {
             text: out,
             line_len,
             details,
             hasher,
             fields: None,
-        }
+        };
+        (prepared, self.timestamp)
     }
 }
 
