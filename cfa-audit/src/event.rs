@@ -285,7 +285,7 @@ pub fn parse_json_strict(text: &str) -> Result<Value, EventShapeError> {
 
 /// `true` when `v` holds an object at any depth (its sorted and insertion-order
 /// texts may then differ).
-fn has_object(v: &Value) -> bool {
+pub(crate) fn has_object(v: &Value) -> bool {
     match v {
         Value::Object(_) => true,
         Value::Array(items) => items.iter().any(has_object),
@@ -650,7 +650,7 @@ impl NewEvent {
     }
 
     /// The sealed event, given its hash.
-    fn into_sealed(self, event_hash: String, previous_hash: &str) -> AuditEvent {
+    pub(crate) fn into_sealed(self, event_hash: String, previous_hash: &str) -> AuditEvent {
         AuditEvent {
             intent_id: self.intent_id,
             stage: self.stage,
@@ -756,7 +756,7 @@ fn hash_hex(text: &str) -> String {
 
 /// Where one detail's `"key": value` text (sorted style) is.
 #[derive(Debug, Clone)]
-enum Text {
+pub(crate) enum Text {
     /// In the line being written (no object inside, so both styles agree).
     Line(Range<usize>),
     /// In [`Scratch::texts`].
@@ -765,16 +765,16 @@ enum Text {
 
 /// One detail: its raw key (in [`Scratch::keys`], for sorting) and its text.
 #[derive(Debug, Clone)]
-struct Entry {
+pub(crate) struct Entry {
     /// The key's first eight bytes, big-endian, zero-padded: comparing two of these
     /// orders keys like comparing the keys, except that equal prefixes need the keys.
-    prefix: u64,
-    key: Range<usize>,
-    text: Text,
+    pub(crate) prefix: u64,
+    pub(crate) key: Range<usize>,
+    pub(crate) text: Text,
 }
 
 /// [`Entry::prefix`] of `key`.
-fn key_prefix(key: &str) -> u64 {
+pub(crate) fn key_prefix(key: &str) -> u64 {
     let mut first = [0u8; 8];
     for (slot, b) in first.iter_mut().zip(key.bytes()) {
         *slot = b;
@@ -785,17 +785,20 @@ fn key_prefix(key: &str) -> u64 {
 /// Buffers reused by every seal on a thread, so sealing allocates only what it
 /// returns once they have grown to an event's size.
 #[derive(Debug, Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     /// The line of [`NewEvent::seal_with_line`] before it is copied out.
-    line: String,
+    pub(crate) line: String,
     /// The hashed payload.
-    payload: String,
+    pub(crate) payload: String,
     /// Sorted-style detail texts that are not in the line.
-    texts: String,
+    pub(crate) texts: String,
     /// The raw detail keys, back to back.
-    keys: String,
+    pub(crate) keys: String,
     /// The details in insertion order (sorted by key before the payload is written).
-    entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
+    /// Where each detail's text is in the line, in insertion order
+    /// ([`crate::prepared::EventBuilder`]).
+    pub(crate) spans: Vec<Range<usize>>,
 }
 
 impl Scratch {
@@ -806,17 +809,18 @@ impl Scratch {
             texts: String::new(),
             keys: String::new(),
             entries: Vec::new(),
+            spans: Vec::new(),
         }
     }
 
     /// Forgets the previous event's details (keeping the capacity).
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.texts.clear();
         self.keys.clear();
         self.entries.clear();
     }
 
-    fn push_entry(&mut self, key: &str, text: Text) {
+    pub(crate) fn push_entry(&mut self, key: &str, text: Text) {
         let start = self.keys.len();
         self.keys.push_str(key);
         self.entries.push(Entry {
@@ -829,7 +833,7 @@ impl Scratch {
     /// Appends the entries' texts to `out` in key order (code point order, which for
     /// `str` is byte order, as `json.dumps(sort_keys=True)` sorts), `", "`-separated;
     /// [`Text::Line`] ranges are read from `line`.
-    fn write_sorted(&mut self, out: &mut String, line: &str) {
+    pub(crate) fn write_sorted(&mut self, out: &mut String, line: &str) {
         let keys = self.keys.as_str();
         let key = |e: &Entry| keys.get(e.key.clone()).unwrap_or_default();
         // Map keys are distinct, so an unstable sort gives the one sorted order.
@@ -861,8 +865,20 @@ const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 /// Runs `f` with this thread's scratch buffers (fresh ones while the thread-local is
 /// being torn down).
 fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
-    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    let mut scratch = take_scratch();
     let out = f(&mut scratch);
+    give_back_scratch(scratch);
+    out
+}
+
+/// Takes this thread's scratch buffers out (fresh ones while the thread-local is being
+/// torn down, or while another user holds them); [`give_back_scratch`] returns them.
+pub(crate) fn take_scratch() -> Scratch {
+    SCRATCH.try_with(Cell::take).unwrap_or_default()
+}
+
+/// Keeps `scratch` for this thread's next seal, unless it grew unusually large.
+pub(crate) fn give_back_scratch(scratch: Scratch) {
     let kept = scratch.line.capacity()
         + scratch.payload.capacity()
         + scratch.texts.capacity()
@@ -870,7 +886,6 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
     if kept <= SCRATCH_KEEP_BYTES {
         let _ = SCRATCH.try_with(|cell| cell.set(scratch));
     }
-    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //! The queue knows nothing about files: [`crate::jsonl::JsonlStore`] drives it.
 
 use crate::error::{AuditError, ForeignStoreError, InvalidEventError, IoError, TornTailError};
-use crate::event::{AuditEvent, NewEvent};
+use crate::event::AuditEvent;
+use crate::prepared::{PreparedEvent, Sealed};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -20,12 +21,13 @@ use std::thread::Thread;
 
 /// What a completed request gets: its sealed events in order, or why nothing of it
 /// was acknowledged.
-pub(crate) type Outcome = Result<Vec<AuditEvent>, AuditError>;
+pub(crate) type Outcome = Result<Vec<Sealed>, AuditError>;
 
 /// One appender's place in the queue.
 pub(crate) struct Request {
-    /// The events to chain, in order (contiguous in the log).
-    pub events: Vec<NewEvent>,
+    /// The events to chain, in order (contiguous in the log), prepared before they
+    /// were queued so the leader only finishes their hashes.
+    pub events: Vec<PreparedEvent>,
     slot: Arc<Slot>,
 }
 
@@ -62,7 +64,7 @@ impl GroupQueue {
     }
 
     /// Queues `events`; the returned slot reports the outcome.
-    pub fn join(&self, events: Vec<NewEvent>) -> (Arc<Slot>, Role) {
+    pub fn join(&self, events: Vec<PreparedEvent>) -> (Arc<Slot>, Role) {
         let slot = Arc::new(Slot::default());
         let mut q = self.guard();
         q.waiting.push(Request {
@@ -264,7 +266,7 @@ impl Future for QueuedAppend<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turn> {
         let mut g = self.slot.guard();
         match std::mem::replace(&mut *g, SlotState::Taken) {
-            SlotState::Done(outcome) => Poll::Ready(Turn::Done(outcome)),
+            SlotState::Done(outcome) => Poll::Ready(Turn::Done(outcome.and_then(into_events))),
             SlotState::Lead => Poll::Ready(Turn::Lead),
             SlotState::Queued(waiter) => {
                 let waker = match waiter {
@@ -347,7 +349,7 @@ pub(crate) fn replicate(e: &AuditError) -> AuditError {
 /// (the first request, the leader's own, gets the error itself, the others copies).
 pub(crate) fn complete_all(
     group: &[Request],
-    sealed: Vec<Vec<AuditEvent>>,
+    sealed: Vec<Vec<Sealed>>,
     failed: Result<(), AuditError>,
 ) {
     match failed {
@@ -406,6 +408,30 @@ impl Drop for LeadGuard<'_> {
 
 /// Hands a completed request's events to the caller's `written`.
 pub(crate) fn deliver(outcome: Outcome, written: &mut Vec<AuditEvent>) -> Result<(), AuditError> {
-    written.extend(outcome?);
+    written.extend(into_events(outcome?)?);
     Ok(())
+}
+
+/// Hands a completed request's event hashes to the caller's `hashes`.
+pub(crate) fn deliver_hashes(outcome: Outcome, hashes: &mut Vec<String>) -> Result<(), AuditError> {
+    hashes.extend(outcome?.into_iter().map(Sealed::into_hash));
+    Ok(())
+}
+
+/// The sealed events of a request whose events were prepared from [`crate::NewEvent`]s
+/// (which keep their fields, so each comes back whole).
+fn into_events(sealed: Vec<Sealed>) -> Result<Vec<AuditEvent>, AuditError> {
+    sealed
+        .into_iter()
+        .map(|s| match s {
+            Sealed::Event(e) => Ok(e),
+            Sealed::Hash(hash) => Err(InvalidEventError {
+                source_name: String::new(),
+                reason: format!(
+                    "event {hash} was prepared without its fields and cannot be returned whole"
+                ),
+            }
+            .into()),
+        })
+        .collect()
 }

@@ -8,7 +8,9 @@ use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
 use crate::group::{
     GroupQueue, LeadGuard, QueuedAppend, Request, Role, Woken, complete_all, deliver,
+    deliver_hashes,
 };
+use crate::prepared::{PreparedEvent, Sealed};
 use crate::store::{AuditStore, Durability};
 use crate::time::{Clock, SystemClock};
 use crate::verify::{self, VerifyOptions, VerifyReport};
@@ -262,7 +264,7 @@ struct SyncJob {
 
 /// What the leader wrote for its group.
 struct Written {
-    sealed: Vec<Vec<AuditEvent>>,
+    sealed: Vec<Vec<Sealed>>,
     /// The fsync to run before the group is acknowledged ([`Durability::Always`]).
     sync: Option<SyncJob>,
 }
@@ -599,9 +601,13 @@ impl JsonlStore {
                 let events = std::mem::take(&mut request.events);
                 let mut mine = Vec::with_capacity(events.len());
                 for event in events {
-                    let e = event.seal_into(&prev, &mut bytes);
+                    // Prepared before queueing: only the hash's end is computed here.
+                    let e = event.seal_line(&prev, &mut bytes);
                     bytes.push('\n');
-                    prev.clone_from(&e.event_hash);
+                    match &e {
+                        Sealed::Event(e) => prev.clone_from(&e.event_hash),
+                        Sealed::Hash(h) => prev.clone_from(h),
+                    }
                     mine.push(e);
                 }
                 sealed.push(mine);
@@ -693,6 +699,7 @@ impl JsonlStore {
         if events.is_empty() {
             return QueuedAppend::done(&self.group, Ok(Vec::new()));
         }
+        let events = events.into_iter().map(NewEvent::prepare).collect();
         let (slot, role) = self.group.join(events);
         QueuedAppend::new(&self.group, slot, role)
     }
@@ -704,6 +711,22 @@ impl JsonlStore {
     /// in order, only less batched.
     pub fn lead_queued(&self) {
         self.lead();
+    }
+
+    /// Queues `events` and waits until they are committed (leading the group when no
+    /// one else does).
+    fn commit(&self, events: Vec<PreparedEvent>) -> crate::group::Outcome {
+        let (slot, role) = self.group.join(events);
+        if let Role::Follow = role
+            && let Woken::Done(outcome) = slot.wait()
+        {
+            return outcome;
+        }
+        self.lead();
+        match slot.wait() {
+            Woken::Done(outcome) => outcome,
+            Woken::Lead => Err(poisoned(&self.path)),
+        }
     }
 
     /// Commits the group this appender leads (the queue's oldest request is its own)
@@ -773,18 +796,21 @@ impl AuditStore for JsonlStore {
         if events.is_empty() {
             return Ok(());
         }
-        let (slot, role) = self.group.join(events);
-        if let Role::Follow = role
-            && let Woken::Done(outcome) = slot.wait()
-        {
-            return deliver(outcome, written);
+        // Prepared before joining the queue: the leader only finishes the hashes.
+        let events = events.into_iter().map(NewEvent::prepare).collect();
+        deliver(self.commit(events), written)
+    }
+
+    /// [`JsonlStore::append_batch`] of events prepared by the caller.
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
         }
-        self.lead();
-        let outcome = match slot.wait() {
-            Woken::Done(outcome) => outcome,
-            Woken::Lead => Err(poisoned(&self.path)),
-        };
-        deliver(outcome, written)
+        deliver_hashes(self.commit(events), hashes)
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {

@@ -1,5 +1,6 @@
 //! Σ audit: the SHA-256 hash-chained audit log of CFA. It owns the event format and
-//! hash recipe (byte-compatible with cfa-kernel 1.1.0), the stores (JSONL file with
+//! hash recipe (byte-compatible with cfa-kernel 1.1.0), prepared events (line and hash
+//! written up to the previous hash before a store takes its lock), the stores (JSONL file with
 //! cross-process locking and torn-tail repair, SQLite, memory; concurrent appenders to
 //! the JSONL and SQLite stores are group-committed), one-pass verification,
 //! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs and
@@ -57,6 +58,7 @@ pub mod jsonl;
 pub mod lines;
 pub mod merkle;
 pub mod note;
+pub mod prepared;
 pub mod proof;
 pub mod retain;
 #[cfg(feature = "sqlite")]
@@ -71,6 +73,7 @@ pub use event::{AuditEvent, NewEvent};
 pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
+pub use prepared::{EventBuilder, PreparedEvent};
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -7,7 +7,10 @@
 
 use crate::error::{AuditError, ForeignStoreError, SqliteError};
 use crate::event::{AuditEvent, NewEvent};
-use crate::group::{GroupQueue, LeadGuard, Request, Role, Woken, complete_all, deliver};
+use crate::group::{
+    GroupQueue, LeadGuard, Request, Role, Woken, complete_all, deliver, deliver_hashes,
+};
+use crate::prepared::{PreparedEvent, Sealed};
 use crate::store::{AuditStore, Durability};
 use crate::verify::{BadReason, ChainState, VerifyOptions, VerifyReport, check_event};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -223,12 +226,29 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Queues `events` and waits until they are committed (leading the group when no
+    /// one else does).
+    fn commit(&self, events: Vec<PreparedEvent>) -> crate::group::Outcome {
+        let (slot, role) = self.group.join(events);
+        if let Role::Follow = role
+            && let Woken::Done(outcome) = slot.wait()
+        {
+            return outcome;
+        }
+        let mut guard = LeadGuard::new(&self.group, &self.path);
+        let inserted = self.insert_group(&mut guard.group);
+        complete_all(&guard.group, inserted.0, inserted.1);
+        guard.group.clear();
+        self.group.hand_over();
+        match slot.wait() {
+            Woken::Done(outcome) => outcome,
+            Woken::Lead => Err(self.err(rusqlite::Error::QueryReturnedNoRows)),
+        }
+    }
+
     /// Inserts the requests of `group` in order in one `BEGIN IMMEDIATE` transaction:
     /// their sealed events, and `Ok` once committed (else nothing was inserted).
-    fn insert_group(
-        &self,
-        group: &mut [Request],
-    ) -> (Vec<Vec<AuditEvent>>, Result<(), AuditError>) {
+    fn insert_group(&self, group: &mut [Request]) -> (Vec<Vec<Sealed>>, Result<(), AuditError>) {
         let mut sealed = Vec::with_capacity(group.len());
         let result = (|| {
             let mut conn = self.conn();
@@ -254,21 +274,29 @@ impl SqliteStore {
                 for request in group.iter_mut() {
                     let mut mine = Vec::with_capacity(request.events.len());
                     for event in std::mem::take(&mut request.events) {
-                        let e = event.seal(&prev);
+                        // Prepared before queueing: only the hash's end is computed here.
+                        let hash = event.event_hash(&prev);
+                        let details_json = event.details_json().to_owned();
+                        let e = event.into_event(hash, &prev).map_err(|e| {
+                            AuditError::from(crate::error::InvalidEventError {
+                                source_name: self.path.display().to_string(),
+                                reason: format!("a prepared event does not read back: {e}"),
+                            })
+                        })?;
                         stmt.execute(params![
                             e.intent_id,
                             e.stage,
                             e.event_type,
                             e.outcome,
                             e.policy_bundle_version,
-                            e.details_json(),
+                            details_json,
                             e.timestamp,
                             e.event_hash,
                             e.previous_hash
                         ])
                         .map_err(|e| self.err(e))?;
                         prev.clone_from(&e.event_hash);
-                        mine.push(e);
+                        mine.push(Sealed::Event(e));
                     }
                     sealed.push(mine);
                 }
@@ -297,21 +325,21 @@ impl AuditStore for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
-        let (slot, role) = self.group.join(events);
-        if let Role::Follow = role
-            && let Woken::Done(outcome) = slot.wait()
-        {
-            return deliver(outcome, written);
+        // Prepared before joining the queue: the leader only finishes the hashes.
+        let events = events.into_iter().map(NewEvent::prepare).collect();
+        deliver(self.commit(events), written)
+    }
+
+    /// [`SqliteStore::append_batch`] of events prepared by the caller.
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
         }
-        let mut guard = LeadGuard::new(&self.group, &self.path);
-        let inserted = self.insert_group(&mut guard.group);
-        complete_all(&guard.group, inserted.0, inserted.1);
-        guard.group.clear();
-        self.group.hand_over();
-        match slot.wait() {
-            Woken::Done(outcome) => deliver(outcome, written),
-            Woken::Lead => Err(self.err(rusqlite::Error::QueryReturnedNoRows)),
-        }
+        deliver_hashes(self.commit(events), hashes)
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {

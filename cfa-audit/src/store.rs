@@ -2,6 +2,7 @@
 
 use crate::error::AuditError;
 use crate::event::{AuditEvent, NewEvent};
+use crate::prepared::PreparedEvent;
 use crate::verify::{self, VerifyOptions, VerifyReport};
 use std::ops::ControlFlow;
 use std::sync::Mutex;
@@ -56,6 +57,31 @@ pub trait AuditStore: Send + Sync {
         }
         Ok(())
     }
+    /// [`AuditStore::append_batch`] of events prepared by the caller (see
+    /// [`PreparedEvent`]: their line and hash are written up to the previous hash, so
+    /// the store only finishes them). Pushes each written event's hash to `hashes`, in
+    /// order, so on an error `hashes` says how far the batch got. The default reads
+    /// each event back into a [`NewEvent`] and calls [`AuditStore::append_batch`].
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        let events = events
+            .into_iter()
+            .map(PreparedEvent::into_new_event)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| crate::error::InvalidEventError {
+                source_name: String::new(),
+                reason: format!("a prepared event does not read back: {e}"),
+            })?;
+        // The hashes of what was written reach `hashes` even if the store panics.
+        let mut out = Written {
+            events: Vec::with_capacity(events.len()),
+            hashes,
+        };
+        self.append_batch(events, &mut out.events)
+    }
     /// The last event's hash (`""` when empty).
     fn tail_hash(&self) -> Result<String, AuditError>;
     /// Number of events.
@@ -72,10 +98,32 @@ pub trait AuditStore: Send + Sync {
     fn flush(&self) -> Result<(), AuditError>;
 }
 
+/// Sealed events whose hashes go to `hashes` when dropped (also while unwinding).
+struct Written<'a> {
+    events: Vec<AuditEvent>,
+    hashes: &'a mut Vec<String>,
+}
+
+impl Drop for Written<'_> {
+    fn drop(&mut self) {
+        self.hashes
+            .extend(self.events.drain(..).map(|e| e.event_hash));
+    }
+}
+
 /// An in-memory store (tests and embedding; nothing is persisted).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     events: Mutex<Vec<AuditEvent>>,
+}
+
+/// A prepared event whose line does not read back (not one this crate wrote).
+fn unreadable(e: crate::event::EventShapeError) -> AuditError {
+    crate::error::InvalidEventError {
+        source_name: String::new(),
+        reason: format!("a prepared event does not read back: {e}"),
+    }
+    .into()
 }
 
 impl MemoryStore {
@@ -93,9 +141,11 @@ impl MemoryStore {
 
 impl AuditStore for MemoryStore {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
+        let event = event.prepare();
         let mut g = self.guard();
         let prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
-        let e = event.seal(&prev);
+        let hash = event.event_hash(&prev);
+        let e = event.into_event(hash, &prev).map_err(unreadable)?;
         g.push(e.clone());
         Ok(e)
     }
@@ -104,13 +154,33 @@ impl AuditStore for MemoryStore {
         events: Vec<NewEvent>,
         written: &mut Vec<AuditEvent>,
     ) -> Result<(), AuditError> {
+        // Prepared before the lock: under it only the hashes are finished.
+        let events: Vec<PreparedEvent> = events.into_iter().map(NewEvent::prepare).collect();
         let mut g = self.guard();
         let mut prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
         for event in events {
-            let e = event.seal(&prev);
+            let hash = event.event_hash(&prev);
+            let e = event.into_event(hash, &prev).map_err(unreadable)?;
             prev.clone_from(&e.event_hash);
             g.push(e.clone());
             written.push(e);
+        }
+        Ok(())
+    }
+    /// Events built as text are read back from their lines to be kept.
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        let mut g = self.guard();
+        let mut prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
+        for event in events {
+            let hash = event.event_hash(&prev);
+            let e = event.into_event(hash, &prev).map_err(unreadable)?;
+            prev.clone_from(&e.event_hash);
+            hashes.push(e.event_hash.clone());
+            g.push(e);
         }
         Ok(())
     }

@@ -34,8 +34,8 @@
 
 use cfa_audit::error::IoError;
 use cfa_audit::{
-    AuditError, AuditEvent, AuditStore, Durability, JsonlStore, NewEvent, VerifyOptions,
-    VerifyReport,
+    AuditError, AuditEvent, AuditStore, Durability, JsonlStore, NewEvent, PreparedEvent,
+    VerifyOptions, VerifyReport,
 };
 use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock, testing};
 use cfa_lifecycle::MemoryStateStore;
@@ -81,6 +81,20 @@ impl AuditStore for DiscardSink {
         tail.0.clone_from(&e.event_hash);
         tail.1 += 1;
         Ok(e)
+    }
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        let mut tail = self.0.lock().unwrap();
+        for event in events {
+            let hash = event.event_hash(&tail.0);
+            tail.0.clone_from(&hash);
+            tail.1 += 1;
+            hashes.push(hash);
+        }
+        Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {
         Ok(self.0.lock().unwrap().0.clone())

@@ -22,7 +22,9 @@
 
 use cfa_audit::error::IoError;
 use cfa_audit::verify::{ChainStart, verify_reader};
-use cfa_audit::{AuditError, AuditEvent, AuditStore, NewEvent, VerifyOptions, VerifyReport};
+use cfa_audit::{
+    AuditError, AuditEvent, AuditStore, NewEvent, PreparedEvent, VerifyOptions, VerifyReport,
+};
 use cfa_kernel::{Kernel, KernelConfig, SequentialIds, TickClock, testing};
 use cfa_lifecycle::{MemoryStateStore, StateStore};
 use cfa_types::DecisionState;
@@ -72,6 +74,26 @@ impl ChainSink {
             tail.events += 1;
             written.push(e);
         }
+        Self::check(tail, start, n, &text);
+    }
+
+    /// [`ChainSink::seal_all`] of prepared events (what the kernel hands over).
+    fn finish_all(tail: &mut Tail, events: Vec<PreparedEvent>, hashes: &mut Vec<String>) {
+        let start = tail.hash.clone();
+        let n = events.len() as u64;
+        let mut text = String::with_capacity(events.len() * 1024);
+        for event in events {
+            let hash = event.finish_into(&tail.hash, &mut text);
+            text.push('\n');
+            tail.hash.clone_from(&hash);
+            tail.events += 1;
+            hashes.push(hash);
+        }
+        Self::check(tail, start, n, &text);
+    }
+
+    /// Verifies `text`, the `n` lines just chained after `start`.
+    fn check(tail: &mut Tail, start: String, n: u64, text: &str) {
         let opts = VerifyOptions {
             start: Some(ChainStart {
                 previous_hash: start,
@@ -112,6 +134,14 @@ impl AuditStore for ChainSink {
         written: &mut Vec<AuditEvent>,
     ) -> Result<(), AuditError> {
         Self::seal_all(&mut self.0.lock().unwrap(), events, written);
+        Ok(())
+    }
+    fn append_prepared(
+        &self,
+        events: Vec<PreparedEvent>,
+        hashes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
+        Self::finish_all(&mut self.0.lock().unwrap(), events, hashes);
         Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {

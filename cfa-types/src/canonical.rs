@@ -229,6 +229,12 @@ pub fn write_str(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
 }
 
+/// `true` when `s` needs no escaping, so that its JSON text is `s` between quotes
+/// (what [`write_str`] would write, checked eight bytes at a time).
+pub fn is_plain(s: &str, ascii: bool) -> bool {
+    plain_run(s.as_bytes(), ascii) == s.len()
+}
+
 /// `0x01` in every byte of a word.
 const LOW_BITS: u64 = u64::from_ne_bytes([0x01; 8]);
 /// `0x80` in every byte of a word.
@@ -288,6 +294,15 @@ fn plain_run(bytes: &[u8], ascii: bool) -> usize {
         at += 8;
     }
     let rest = bytes.get(at..).unwrap_or_default();
+    // Fewer than eight bytes left (the end of most keys, ids and hashes): the last
+    // eight bytes as one word, overlapping bytes already known to need no escaping,
+    // instead of a lookup per byte.
+    if rest.len() < 8
+        && let Some(last) = bytes.last_chunk::<8>()
+        && escape_hits(u64::from_le_bytes(*last), ascii) == 0
+    {
+        return bytes.len();
+    }
     at + rest.iter().position(stops).unwrap_or(rest.len())
 }
 
@@ -670,6 +685,15 @@ mod tests {
         for s in tricky_strings() {
             for ascii in [true, false] {
                 assert_eq!(written(&s, ascii), reference_str(&s, ascii), "{s:?}");
+            }
+        }
+        for s in tricky_strings() {
+            for ascii in [true, false] {
+                assert_eq!(
+                    is_plain(&s, ascii),
+                    written(&s, ascii) == format!("\"{s}\""),
+                    "{s:?}"
+                );
             }
         }
         // Appending keeps what the buffer already holds.

@@ -12,7 +12,7 @@ mod record;
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
 use crate::result::{KernelResult, Phase, PhaseSkip};
-use cfa_audit::NewEvent;
+use cfa_audit::PreparedEvent;
 use cfa_types::{DecisionState, Fault, StateSignature};
 use record::Details;
 use serde_json::Value;
@@ -26,9 +26,9 @@ pub(crate) struct Run<'k> {
     k: &'k Kernel,
     r: KernelResult,
     audit_failed: bool,
-    /// Events of this run not yet written, in order; they go to the store in one batch
-    /// before any side effect and at the end of the run.
-    pending: Vec<NewEvent>,
+    /// Events of this run not yet written, in order, prepared when they were emitted;
+    /// they go to the store in one batch before any side effect and at the end of the run.
+    pending: Vec<PreparedEvent>,
     /// The phase and event type of each event of `pending`, same order (what an audit
     /// failure names).
     pending_meta: Vec<(Phase, &'static str)>,

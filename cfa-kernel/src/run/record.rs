@@ -6,7 +6,7 @@
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
 use crate::result::Phase;
-use cfa_audit::NewEvent;
+use cfa_audit::EventBuilder;
 use cfa_types::{DecisionState, Fault};
 use serde::Serialize;
 use serde_json::Value;
@@ -68,41 +68,28 @@ impl Run<'_> {
         if self.audit_failed {
             return Err(Stop(phase));
         }
-        // The map is built once at its final size, in the order `NewEvent::detail` and
-        // `NewEvent::with_bundle` would give it: the step's details, then the run's
-        // `decision_id` and `content_hash`, then the bundle's version and hash (an
-        // existing key keeps its position and takes the later value, as `insert` does).
-        let mut map = serde_json::Map::with_capacity(details.0.len() + 4);
-        for (key, value) in details.0 {
-            map.insert(key.into_owned(), value);
-        }
+        // The event is written as text while the run's data is at hand (no details map,
+        // no copies), prepared up to its previous hash so the store only finishes it.
+        // Details come in the order `NewEvent::detail` and `NewEvent::with_bundle` would
+        // give them: the step's, then the run's `decision_id` and `content_hash`, then
+        // the bundle's version and hash (a repeated key keeps its position and takes the
+        // later value, as the map's `insert` does).
         let r = &self.r;
-        map.insert(
-            "decision_id".to_owned(),
-            Value::String(r.decision_id.clone()),
-        );
-        map.insert(
-            "content_hash".to_owned(),
-            Value::String(r.content_hash.clone()),
-        );
-        map.insert(
-            "policy_bundle_version".to_owned(),
-            Value::String(r.policy_bundle.clone()),
-        );
-        map.insert(
-            "policy_bundle_hash".to_owned(),
-            Value::String(r.policy_bundle_hash.clone()),
-        );
-        let mut ev = NewEvent::new(
-            r.intent_id.as_str(),
+        let mut ev = EventBuilder::new(
+            &r.intent_id,
             phase.as_str(),
             event_type,
             outcome,
+            &r.policy_bundle,
             self.k.clock.now_isoformat(),
         );
-        ev.details = map;
-        ev.policy_bundle_version.clone_from(&r.policy_bundle);
-        self.pending.push(ev);
+        for (key, value) in &details.0 {
+            ev.detail(key, value);
+        }
+        ev.detail_str("decision_id", &r.decision_id)
+            .detail_str("content_hash", &r.content_hash)
+            .bundle(&r.policy_bundle, &r.policy_bundle_hash);
+        self.pending.push(ev.finish());
         self.pending_meta.push((phase, event_type));
         Ok(())
     }
@@ -115,13 +102,11 @@ impl Run<'_> {
             return Ok(());
         }
         let events = std::mem::take(&mut self.pending);
-        let mut written = Vec::with_capacity(events.len());
         let store = &self.k.audit;
-        let res = guarded_try(|| store.append_batch(events, &mut written));
-        let done = written.len();
-        self.r
-            .audit_event_hashes
-            .extend(written.into_iter().map(|e| e.event_hash));
+        let hashes = &mut self.r.audit_event_hashes;
+        let before = hashes.len();
+        let res = guarded_try(|| store.append_prepared(events, hashes));
+        let done = self.r.audit_event_hashes.len().saturating_sub(before);
         let failed_at = self.pending_meta.get(done).copied();
         self.pending_meta.clear();
         let Err(e) = res else {

@@ -1,0 +1,677 @@
+//! Prepared events: everything of an event's JSONL line and hash that does not depend
+//! on its predecessor, computed before a store takes its lock, so that chaining it
+//! (docs/architecture.md#the-audit-chain) only finishes the hash and copies the line.
+//!
+//! The hashed payload is `{"details": {…}, "event_type": …, "intent_id": …, "outcome":
+//! …, "previous_hash": …, "stage": …, "timestamp": …}` and the line ends in
+//! `"event_hash": "…", "previous_hash": …}`: a [`PreparedEvent`] holds the line up to
+//! its event hash and a SHA-256 state fed with the payload up to the previous hash, so
+//! [`PreparedEvent::finish_into`] hashes the last ~150 bytes (two or three SHA-256
+//! blocks) and appends the line. Lines and hashes are byte for byte those of
+//! [`NewEvent::seal_into`].
+
+use crate::event::{self, AuditEvent, EventShapeError, NewEvent, Scratch, Text};
+use cfa_types::canonical::{self, Style};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::ops::Range;
+
+/// An event whose line and hash are computed up to the parts that depend on the
+/// previous event's hash. Built by [`NewEvent::prepare`] (which keeps the event's
+/// fields, so the sealed [`AuditEvent`] costs nothing more) or by an
+/// [`EventBuilder`] (details written as text, no map; the sealed event is read back
+/// from its line when someone asks for it).
+#[derive(Clone)]
+pub struct PreparedEvent {
+    /// The JSONL line up to and including `"event_hash": "`, followed by the hashed
+    /// payload after the previous hash: `, "stage": …, "timestamp": …}`.
+    text: String,
+    /// Where the line ends in `text`.
+    line_len: usize,
+    /// Where the `details` object is in `text` (`json.dumps(details)`).
+    details: Range<usize>,
+    /// SHA-256 fed with the payload up to and including `"previous_hash": `.
+    hasher: Sha256,
+    /// The event itself, when it was prepared from a [`NewEvent`].
+    fields: Option<NewEvent>,
+}
+
+impl std::fmt::Debug for PreparedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedEvent")
+            .field("line", &self.line_prefix())
+            .field("has_fields", &self.fields.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a store hands back for one chained prepared event: the whole event when the
+/// prepared event kept its fields, else only its hash (what the kernel asks for).
+// Unboxed: a group's `Vec<Sealed>` lives only until its appenders are woken, and
+// boxing would cost every whole-event append an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Sealed {
+    /// The sealed event.
+    Event(AuditEvent),
+    /// The event's hash.
+    Hash(String),
+}
+
+impl Sealed {
+    /// The event's hash.
+    pub(crate) fn into_hash(self) -> String {
+        match self {
+            Self::Event(e) => e.event_hash,
+            Self::Hash(h) => h,
+        }
+    }
+}
+
+/// Bytes of the common case of a quoted previous hash plus the payload's end, hashed
+/// from a stack buffer in one update.
+const FINISH_STACK: usize = 256;
+
+impl PreparedEvent {
+    /// The line up to and including `"event_hash": "`.
+    pub fn line_prefix(&self) -> &str {
+        self.text.get(..self.line_len).unwrap_or_default()
+    }
+
+    /// `json.dumps(details)`: the details object as the line writes it (the SQLite
+    /// `details_json` column), the same text as [`AuditEvent::details_json`].
+    pub fn details_json(&self) -> &str {
+        self.text.get(self.details.clone()).unwrap_or_default()
+    }
+
+    /// The payload's end after the previous hash.
+    fn payload_tail(&self) -> &str {
+        self.text.get(self.line_len..).unwrap_or_default()
+    }
+
+    /// The event hash of this event chained after `previous_hash` (lowercase hex).
+    pub fn event_hash(&self, previous_hash: &str) -> String {
+        let plain = canonical::is_plain(previous_hash, true);
+        let hex = self.finish_hash(self.hasher.clone(), previous_hash, plain);
+        std::str::from_utf8(&hex).unwrap_or_default().to_owned()
+    }
+
+    /// Chains this event after `previous_hash`: appends its JSONL line (without the
+    /// newline) to `line`, leaving what `line` held before as it was, and returns its
+    /// hash. The same line and hash as [`NewEvent::seal_into`] of the same event.
+    pub fn finish_into(&self, previous_hash: &str, line: &mut String) -> String {
+        self.finish_with(self.hasher.clone(), previous_hash, line)
+    }
+
+    /// [`PreparedEvent::finish_into`] that consumes the SHA-256 state instead of
+    /// copying it.
+    fn finish_with(&self, hasher: Sha256, previous_hash: &str, line: &mut String) -> String {
+        // Every hash this crate writes (and `""`) is its own text between quotes.
+        let plain = canonical::is_plain(previous_hash, true);
+        let hex = self.finish_hash(hasher, previous_hash, plain);
+        let hash = std::str::from_utf8(&hex).unwrap_or_default();
+        let prefix = self.line_prefix();
+        line.reserve(prefix.len() + hash.len() + previous_hash.len() + 24);
+        line.push_str(prefix);
+        // Hex digits need no escaping: the quoted digits are `write_str`'s output.
+        line.push_str(hash);
+        if plain {
+            line.push_str("\", \"previous_hash\": \"");
+            line.push_str(previous_hash);
+            line.push_str("\"}");
+        } else {
+            line.push_str("\", \"previous_hash\": ");
+            canonical::write_str(line, previous_hash, true);
+            line.push('}');
+        }
+        hash.to_owned()
+    }
+
+    /// The hex hash: the state fed with the quoted previous hash and the payload's end.
+    fn finish_hash(&self, mut hasher: Sha256, previous_hash: &str, plain: bool) -> [u8; 64] {
+        let tail = self.payload_tail().as_bytes();
+        let mut stack = [0u8; FINISH_STACK];
+        let needed = previous_hash.len() + 2 + tail.len();
+        match stack.get_mut(..needed) {
+            Some(buf) if plain => {
+                let (open, rest) = buf.split_at_mut(1);
+                let (prev, rest) = rest.split_at_mut(previous_hash.len());
+                let (close, end) = rest.split_at_mut(1);
+                open.copy_from_slice(b"\"");
+                prev.copy_from_slice(previous_hash.as_bytes());
+                close.copy_from_slice(b"\"");
+                end.copy_from_slice(tail);
+                hasher.update(&*buf);
+            }
+            _ => {
+                let mut quoted = String::with_capacity(needed + 8);
+                canonical::write_str(&mut quoted, previous_hash, true);
+                quoted.push_str(self.payload_tail());
+                hasher.update(quoted.as_bytes());
+            }
+        }
+        let mut hex = [0u8; 64];
+        canonical::hex_lower_into(&hasher.finalize(), &mut hex);
+        hex
+    }
+
+    /// [`PreparedEvent::finish_into`], then the sealed event (see
+    /// [`PreparedEvent::into_event`]).
+    pub fn seal_into(
+        self,
+        previous_hash: &str,
+        line: &mut String,
+    ) -> Result<AuditEvent, EventShapeError> {
+        let hash = self.finish_into(previous_hash, line);
+        self.into_event(hash, previous_hash)
+    }
+
+    /// What a store keeps of this event chained after `previous_hash` with the line
+    /// appended to `line`: the event when its fields were kept, else its hash.
+    pub(crate) fn seal_line(mut self, previous_hash: &str, line: &mut String) -> Sealed {
+        let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
+        let hash = self.finish_with(hasher, previous_hash, line);
+        match self.fields {
+            Some(fields) => Sealed::Event(fields.into_sealed(hash, previous_hash)),
+            None => Sealed::Hash(hash),
+        }
+    }
+
+    /// The sealed event with `event_hash` (the lowercase hex that
+    /// [`PreparedEvent::finish_into`] returned) after `previous_hash`: the kept fields, or
+    /// (for an event built as text) the event read back from its line, which is the
+    /// event the line describes.
+    pub fn into_event(
+        self,
+        event_hash: String,
+        previous_hash: &str,
+    ) -> Result<AuditEvent, EventShapeError> {
+        if let Some(fields) = self.fields {
+            return Ok(fields.into_sealed(event_hash, previous_hash));
+        }
+        let mut line = String::with_capacity(self.line_len + previous_hash.len() + 96);
+        line.push_str(self.line_prefix());
+        // Hex digits need no escaping (the prefix holds the opening quote).
+        line.push_str(&event_hash);
+        line.push_str("\", \"previous_hash\": ");
+        canonical::write_str(&mut line, previous_hash, true);
+        line.push('}');
+        AuditEvent::from_jsonl_line(&line)
+    }
+
+    /// The event before chaining (the kept fields, or the event read back from its
+    /// line), for stores that only take [`NewEvent`]s.
+    pub fn into_new_event(self) -> Result<NewEvent, EventShapeError> {
+        let e = self.into_event(String::new(), "")?;
+        Ok(NewEvent {
+            intent_id: e.intent_id,
+            stage: e.stage,
+            event_type: e.event_type,
+            outcome: e.outcome,
+            policy_bundle_version: e.policy_bundle_version,
+            details: e.details,
+            timestamp: e.timestamp,
+        })
+    }
+}
+
+impl NewEvent {
+    /// Writes everything of the event's line and hash that does not depend on the
+    /// previous event (see [`PreparedEvent`]), keeping the event's fields. Chaining it
+    /// with [`PreparedEvent::finish_into`] gives the line and hash of
+    /// [`NewEvent::seal_into`].
+    pub fn prepare(mut self) -> PreparedEvent {
+        // The timestamp is lent to the builder and taken back (no copy).
+        let timestamp = std::mem::take(&mut self.timestamp);
+        let mut b = EventBuilder::new(
+            &self.intent_id,
+            &self.stage,
+            &self.event_type,
+            &self.outcome,
+            &self.policy_bundle_version,
+            timestamp,
+        );
+        // Map keys are distinct: no key can repeat.
+        b.check_duplicates = false;
+        for (k, v) in &self.details {
+            b.detail(k, v);
+        }
+        let (mut prepared, timestamp) = b.finish_parts();
+        self.timestamp = timestamp;
+        prepared.fields = Some(self);
+        prepared
+    }
+}
+
+/// One detail's value.
+enum Val<'a> {
+    Json(&'a Value),
+    Str(&'a str),
+}
+
+/// Writes a [`PreparedEvent`] directly from borrowed data: no `details` map, no key
+/// or value copies. Details keep insertion order, and a repeated key replaces the
+/// earlier value in its place, exactly as [`NewEvent::detail`] does, so the event is
+/// the one `NewEvent::new(…).detail(…)…` would give.
+#[derive(Debug)]
+pub struct EventBuilder {
+    /// The line being written (from the thread's scratch buffers).
+    line: String,
+    scratch: Scratch,
+    /// Each detail's `"key": value` text in `line`, in insertion order.
+    spans: Vec<Range<usize>>,
+    /// The escaped `intent_id`, `stage`, `event_type` and `outcome` in `line`.
+    heads: [Range<usize>; 4],
+    /// Where the details start in `line` (after `{`).
+    details_start: usize,
+    timestamp: String,
+    /// Look for a repeated key (off for a map's keys).
+    check_duplicates: bool,
+    /// A repeated key was given: the details text in `line` must be put back together.
+    rewritten: bool,
+}
+
+/// Appends `key` and the escaped `value` to `line`, returning where the value is.
+fn field(line: &mut String, key: &str, value: &str) -> Range<usize> {
+    line.push_str(key);
+    let start = line.len();
+    canonical::write_str(line, value, true);
+    start..line.len()
+}
+
+impl EventBuilder {
+    /// Starts an event (see [`NewEvent::new`]); `policy_bundle_version` is the
+    /// top-level, unhashed copy (use [`EventBuilder::bundle`] for the hashed one).
+    pub fn new(
+        intent_id: &str,
+        stage: &str,
+        event_type: &str,
+        outcome: &str,
+        policy_bundle_version: &str,
+        timestamp: impl Into<String>,
+    ) -> Self {
+        let mut scratch = event::take_scratch();
+        scratch.clear();
+        let mut spans = std::mem::take(&mut scratch.spans);
+        spans.clear();
+        let mut line = std::mem::take(&mut scratch.line);
+        line.clear();
+        let heads = [
+            field(&mut line, "{\"intent_id\": ", intent_id),
+            field(&mut line, ", \"stage\": ", stage),
+            field(&mut line, ", \"event_type\": ", event_type),
+            field(&mut line, ", \"outcome\": ", outcome),
+        ];
+        field(
+            &mut line,
+            ", \"policy_bundle_version\": ",
+            policy_bundle_version,
+        );
+        line.push_str(", \"details\": {");
+        Self {
+            details_start: line.len(),
+            line,
+            scratch,
+            spans,
+            heads,
+            timestamp: timestamp.into(),
+            check_duplicates: true,
+            rewritten: false,
+        }
+    }
+
+    /// Adds (or replaces) one detail.
+    pub fn detail(&mut self, key: &str, value: &Value) -> &mut Self {
+        self.put(key, Val::Json(value))
+    }
+
+    /// Adds (or replaces) one string detail (the same as `detail(key,
+    /// &Value::String(value))`, without building the value).
+    pub fn detail_str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.put(key, Val::Str(value))
+    }
+
+    /// [`NewEvent::with_bundle`]'s hashed copies: `policy_bundle_version` and
+    /// `policy_bundle_hash` in `details` (the top-level copy is given to
+    /// [`EventBuilder::new`]).
+    pub fn bundle(&mut self, version: &str, hash: &str) -> &mut Self {
+        self.detail_str("policy_bundle_version", version)
+            .detail_str("policy_bundle_hash", hash)
+    }
+
+    fn put(&mut self, key: &str, value: Val<'_>) -> &mut Self {
+        let repeated = if self.check_duplicates {
+            let prefix = event::key_prefix(key);
+            let keys = self.scratch.keys.as_str();
+            self.scratch
+                .entries
+                .iter()
+                .position(|e| e.prefix == prefix && keys.get(e.key.clone()) == Some(key))
+        } else {
+            None
+        };
+        if repeated.is_none() && !self.spans.is_empty() {
+            self.line.push_str(", ");
+        }
+        let start = self.line.len();
+        canonical::write_str(&mut self.line, key, true);
+        self.line.push_str(": ");
+        let text = match value {
+            Val::Str(s) => {
+                canonical::write_str(&mut self.line, s, true);
+                Text::Line(start..self.line.len())
+            }
+            Val::Json(v) if event::has_object(v) => {
+                // The line keeps the object's insertion order, the payload sorts it.
+                let key_end = self.line.len();
+                canonical::write_value(&mut self.line, v, Style::InsertionAscii);
+                let texts = &mut self.scratch.texts;
+                let sorted = texts.len();
+                texts.push_str(self.line.get(start..key_end).unwrap_or_default());
+                canonical::write_value(texts, v, Style::SortedAscii);
+                Text::Scratch(sorted..texts.len())
+            }
+            Val::Json(v) => {
+                canonical::write_value(&mut self.line, v, Style::SortedAscii);
+                Text::Line(start..self.line.len())
+            }
+        };
+        let span = start..self.line.len();
+        match repeated {
+            Some(at) => {
+                // The new text went to the end of the line; `finish` puts the details
+                // back together in insertion order.
+                if let (Some(e), Some(s)) =
+                    (self.scratch.entries.get_mut(at), self.spans.get_mut(at))
+                {
+                    e.text = text;
+                    *s = span;
+                }
+                self.rewritten = true;
+            }
+            None => {
+                self.scratch.push_entry(key, text);
+                self.spans.push(span);
+            }
+        }
+        self
+    }
+
+    /// Puts the details text back together from the spans, in insertion order.
+    fn rewrite_details(&mut self) {
+        let old = self.line.split_off(self.details_start);
+        let base = self.details_start;
+        for (n, (span, entry)) in self
+            .spans
+            .iter_mut()
+            .zip(self.scratch.entries.iter_mut())
+            .enumerate()
+        {
+            if n > 0 {
+                self.line.push_str(", ");
+            }
+            let start = self.line.len();
+            self.line.push_str(
+                old.get(span.start - base..span.end - base)
+                    .unwrap_or_default(),
+            );
+            *span = start..self.line.len();
+            if let Text::Line(r) = &mut entry.text {
+                *r = span.clone();
+            }
+        }
+    }
+
+    /// The prepared event.
+    pub fn finish(self) -> PreparedEvent {
+        self.finish_parts().0
+    }
+
+    /// [`EventBuilder::finish`], handing back the timestamp.
+    fn finish_parts(mut self) -> (PreparedEvent, String) {
+        if self.rewritten {
+            self.rewrite_details();
+        }
+        let mut line = std::mem::take(&mut self.line);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        line.push('}');
+        let details = self.details_start - 1..line.len();
+        let timestamp = field(&mut line, ", \"timestamp\": ", &self.timestamp);
+        line.push_str(", \"event_hash\": \"");
+        let line_len = line.len();
+
+        let text = |r: &Range<usize>| line.get(r.clone()).unwrap_or_default();
+        let [intent_id, stage, event_type, outcome] = &self.heads;
+        let mut payload = std::mem::take(&mut scratch.payload);
+        payload.clear();
+        payload.push_str("{\"details\": {");
+        scratch.write_sorted(&mut payload, &line);
+        payload.push('}');
+        for (key, value) in [
+            (", \"event_type\": ", text(event_type)),
+            (", \"intent_id\": ", text(intent_id)),
+            (", \"outcome\": ", text(outcome)),
+        ] {
+            payload.push_str(key);
+            payload.push_str(value);
+        }
+        payload.push_str(", \"previous_hash\": ");
+        let mut hasher = Sha256::new();
+        hasher.update(payload.as_bytes());
+
+        let (stage, timestamp) = (text(stage), text(&timestamp));
+        let tail = [", \"stage\": ", stage, ", \"timestamp\": ", timestamp, "}"];
+        let mut out = String::with_capacity(line_len + tail.iter().map(|t| t.len()).sum::<usize>());
+        out.push_str(&line);
+        for t in tail {
+            out.push_str(t);
+        }
+        scratch.payload = payload;
+        scratch.line = line;
+        scratch.spans = std::mem::take(&mut self.spans);
+        event::give_back_scratch(scratch);
+        let prepared = PreparedEvent {
+            text: out,
+            line_len,
+            details,
+            hasher,
+            fields: None,
+        };
+        (prepared, self.timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    /// Checks the prepared forms of `fresh` (from the event, and written by a builder
+    /// from `pairs`, which `fresh` holds after inserting them in order) against
+    /// [`NewEvent::seal_into`], the oracle, chained after `prev`.
+    fn assert_prepared_agree(fresh: &NewEvent, pairs: &[(String, Value)], prev: &str) {
+        let mut want_line = String::from("earlier\n");
+        let want = fresh.clone().seal_into(prev, &mut want_line);
+        let line_only = want_line.get("earlier\n".len()..).unwrap_or_default();
+        let mut builder = EventBuilder::new(
+            &fresh.intent_id,
+            &fresh.stage,
+            &fresh.event_type,
+            &fresh.outcome,
+            &fresh.policy_bundle_version,
+            fresh.timestamp.clone(),
+        );
+        for (k, v) in pairs {
+            match v {
+                Value::String(s) => builder.detail_str(k, s),
+                other => builder.detail(k, other),
+            };
+        }
+        for prepared in [fresh.clone().prepare(), builder.finish()] {
+            assert_eq!(prepared.details_json(), want.details_json());
+            assert_eq!(prepared.event_hash(prev), want.event_hash);
+            let mut line = String::from("earlier\n");
+            let hash = prepared.finish_into(prev, &mut line);
+            assert_eq!(hash, want.event_hash);
+            assert_eq!(line, want_line);
+            // Finishing again (the state is copied, not used up) gives the same.
+            let mut again = String::new();
+            assert_eq!(prepared.finish_into(prev, &mut again), hash);
+            assert_eq!(again, line_only);
+            let mut stored = String::new();
+            match prepared.clone().seal_line(prev, &mut stored) {
+                Sealed::Event(e) => assert_eq!(e, want),
+                Sealed::Hash(h) => assert_eq!(h, want.event_hash),
+            }
+            assert_eq!(stored, line_only);
+            assert_eq!(prepared.clone().into_new_event().as_ref(), Ok(fresh));
+            let mut sealed_line = String::new();
+            let sealed = prepared.seal_into(prev, &mut sealed_line);
+            assert_eq!(sealed.as_ref(), Ok(&want));
+            assert_eq!(sealed_line, line_only);
+            if let Ok(e) = sealed {
+                assert_eq!(e.compute_hash(), e.event_hash);
+            }
+        }
+    }
+
+    /// `NewEvent::new(…).detail(k, v)…` over `pairs`.
+    fn inserted(head: [&str; 6], pairs: &[(String, Value)]) -> NewEvent {
+        let [intent, stage, event_type, outcome, bundle, ts] = head;
+        let mut e = NewEvent::new(intent, stage, event_type, outcome, ts);
+        e.policy_bundle_version = bundle.to_owned();
+        for (k, v) in pairs {
+            e = e.detail(k.clone(), v.clone());
+        }
+        e
+    }
+
+    /// Text with the characters that need escaping, unicode and astral planes, and
+    /// keys that share their first eight bytes.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-d]{0,3}",
+            "policy_[a-c]{0,3}",
+            "abcdefgh[a\u{0}\u{ff}]{0,2}",
+            "[ -~]{0,12}",
+            "[a\"\\\\\n\t\u{1}\u{7f}\u{e9}\u{2014}\u{ffff}\u{1F600}]{0,10}",
+            any::<String>(),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter_map("finite", |f| {
+                serde_json::Number::from_f64(f).map(Value::Number)
+            }),
+            (-4000i32..4000).prop_map(|i| Value::from(f64::from(i) / 8.0)),
+            text().prop_map(Value::String),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 32, 5, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..5).prop_map(Value::Array),
+                vec((text(), inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Details as pairs; keys are drawn from a small set too, so some repeat.
+    fn pairs() -> impl Strategy<Value = Vec<(String, Value)>> {
+        vec(
+            (
+                prop_oneof![text(), "[ab]", Just("policy_bundle_version".to_owned())],
+                value(),
+            ),
+            0..12,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn prepared_events_seal_like_new_events(
+            head in [text(), text(), text(), text(), text(), text()],
+            pairs in pairs(),
+            prev in prop_oneof![Just(String::new()), "[0-9a-f]{64}", text()],
+        ) {
+            let head_refs = [
+                head[0].as_str(), head[1].as_str(), head[2].as_str(),
+                head[3].as_str(), head[4].as_str(), head[5].as_str(),
+            ];
+            let fresh = inserted(head_refs, &pairs);
+            assert_prepared_agree(&fresh, &pairs, &prev);
+        }
+    }
+
+    #[test]
+    fn repeated_keys_replace_in_place_and_bundle_matches_with_bundle() {
+        let pairs: Vec<(String, Value)> = vec![
+            ("b".into(), json!({"z": 1, "a": [2, {"y": null, "x": "é"}]})),
+            ("a".into(), json!("first")),
+            ("b".into(), json!(3.5)),
+            ("c".into(), json!({"k": "v"})),
+            ("a".into(), json!({"n": {"m": 1, "l": 2}})),
+        ];
+        let head = ["i", "s", "e", "ok", "v1", "2026-01-01T00:00:00+00:00"];
+        let fresh = inserted(head, &pairs);
+        assert_eq!(fresh.details.keys().collect::<Vec<_>>(), ["b", "a", "c"]);
+        assert_prepared_agree(&fresh, &pairs, "");
+        assert_prepared_agree(&fresh, &pairs, &"f".repeat(64));
+        // `bundle` is `with_bundle`'s hashed copies.
+        let with_bundle = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("policy_bundle_hash", "old")
+            .detail("x", 1)
+            .with_bundle("v2", "h2");
+        let mut b = EventBuilder::new("i", "s", "e", "ok", "v2", "t");
+        b.detail_str("policy_bundle_hash", "old")
+            .detail("x", &json!(1))
+            .bundle("v2", "h2");
+        let mut want = String::new();
+        let sealed = with_bundle.seal_into("p", &mut want);
+        let mut got = String::new();
+        assert_eq!(b.finish().finish_into("p", &mut got), sealed.event_hash);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn empty_details_and_long_or_escaped_previous_hashes() {
+        let fresh = NewEvent::new("i", "s", "e", "ok", "t");
+        assert_prepared_agree(&fresh, &[], "");
+        // Longer than the stack buffer of the finish, and one that needs escaping.
+        assert_prepared_agree(&fresh, &[], &"x".repeat(400));
+        assert_prepared_agree(&fresh, &[], "a\"b\\c\u{e9}\n");
+        let big: Map<String, Value> = (0..40)
+            .map(|n| (format!("k{n:02}"), json!({"z": [n, "\u{1F600}"], "a": n})))
+            .collect();
+        let pairs: Vec<(String, Value)> = big.into_iter().collect();
+        let fresh = inserted(["i", "s", "e", "ok", "", "t"], &pairs);
+        assert_prepared_agree(&fresh, &pairs, "");
+    }
+
+    #[test]
+    fn a_different_previous_hash_or_event_is_a_different_answer() {
+        let a = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("k", 1)
+            .prepare();
+        let b = NewEvent::new("i", "s", "e", "ok", "t")
+            .detail("k", 2)
+            .prepare();
+        assert_ne!(a.event_hash(""), a.event_hash("00"));
+        assert_ne!(a.event_hash(""), b.event_hash(""));
+        let (mut la, mut lb) = (String::new(), String::new());
+        a.finish_into("", &mut la);
+        b.finish_into("", &mut lb);
+        assert_ne!(la, lb);
+        assert!(format!("{a:?}").contains("has_fields: true"));
+    }
+}
