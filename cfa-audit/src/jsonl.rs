@@ -245,7 +245,14 @@ struct Inner {
     written: u64,
     /// `written` when an fsync was last asked for (at batch durability).
     sync_asked: u64,
+    /// The bytes of the group being written, kept between groups so that a group
+    /// allocates no line buffer of its own.
+    buf: String,
 }
+
+/// A group buffer that grew past this is released after its write (one huge batch
+/// does not pin its memory for the life of the store).
+const KEEP_BUF: usize = 1 << 20;
 
 /// How long the held file is trusted to be the one the path names while nothing
 /// (length, link count) says otherwise: a log moved away under another name (not
@@ -397,6 +404,7 @@ impl JsonlStore {
                 path_checked: Instant::now(),
                 written: 0,
                 sync_asked: 0,
+                buf: String::new(),
             }),
             group: GroupQueue::default(),
             sync: Arc::default(),
@@ -573,73 +581,75 @@ impl JsonlStore {
         }
     }
 
-    /// Seals and writes the requests of `group` in order under both locks: one look at
-    /// the tail (the cached one unless another writer intervened), one write. A write
-    /// that fails part-way is cut back, so nothing of the group stays behind, and the
-    /// whole group fails.
-    fn write_group(&self, group: &mut [Request]) -> Result<Written, AuditError> {
-        self.locked(|inner| {
-            // A background fsync failed: refuse (nothing written) and ask again.
-            if let Some(e) = self.sync.guard().failed.take() {
-                inner.sync_asked = 0;
-                return Err(IoError::new(&self.path, "fsync", e).into());
-            }
-            let len = self.held_len(inner, false)?;
-            let tail = self.current_tail(inner, len)?;
-            let mut prev = tail.last_hash;
-            let count: usize = group.iter().map(|r| r.events.len()).sum();
-            // Every line is sealed straight into this one buffer (no per-event line
-            // `String` to copy over).
-            let mut bytes = String::with_capacity(count * 1024);
-            if tail.needs_newline {
-                bytes.push('\n');
-            }
-            let mut sealed = Vec::with_capacity(group.len());
-            for request in group.iter_mut() {
-                let events = std::mem::take(&mut request.events);
-                let mut mine = Vec::with_capacity(events.len());
-                for event in events {
-                    let e = event.seal_into(&prev, &mut bytes);
-                    bytes.push('\n');
-                    prev.clone_from(&e.event_hash);
-                    mine.push(e);
+    /// Seals and writes the requests of `group` in order, the store's mutex and the
+    /// append lock held: one look at the tail (the cached one unless another writer
+    /// intervened; `len` is the held file's length when the caller looked already), one
+    /// write. A write that fails part-way is cut back, so nothing of the group stays
+    /// behind, and the whole group fails.
+    fn write_group(
+        &self,
+        inner: &mut Inner,
+        group: &mut [Request],
+        len: Option<u64>,
+    ) -> Result<Written, AuditError> {
+        // A background fsync failed: refuse (nothing written) and ask again.
+        if let Some(e) = self.sync.guard().failed.take() {
+            inner.sync_asked = 0;
+            return Err(IoError::new(&self.path, "fsync", e).into());
+        }
+        let len = match len {
+            Some(len) => len,
+            None => self.held_len(inner, false)?,
+        };
+        let tail = self.current_tail(inner, len)?;
+        let count: usize = group.iter().map(|r| r.events.len()).sum();
+        // Every line is sealed straight into the store's one reused buffer (no
+        // per-event line `String`, no per-group allocation once it has grown).
+        let mut bytes = std::mem::take(&mut inner.buf);
+        bytes.clear();
+        bytes.reserve(count * 1024);
+        if tail.needs_newline {
+            bytes.push('\n');
+        }
+        let (sealed, last_hash) = seal_group(tail.last_hash, group, &mut bytes);
+        // Until the write is known complete, the tail must be re-read.
+        inner.cached = None;
+        let wrote = (&*inner.file).write_all(bytes.as_bytes());
+        let end = tail.len + bytes.len() as u64;
+        if bytes.capacity() <= KEEP_BUF {
+            inner.buf = bytes;
+        }
+        if let Err(e) = wrote {
+            // A write that failed part-way (disk full, file size limit) must not
+            // leave a torn line of ours behind: cut the file back to where this
+            // group started. If even that fails, the next append finds the torn
+            // tail and refuses, pointing at `cfa audit repair`.
+            let _ = inner.file.set_len(tail.len);
+            return Err(IoError::new(&self.path, "append to", e).into());
+        }
+        inner.cached = Some(Tail {
+            last_hash,
+            needs_newline: false,
+            len: end,
+        });
+        inner.written = inner.written.saturating_add(count as u64);
+        let job = || SyncJob {
+            file: Arc::clone(&inner.file),
+            upto: inner.written,
+        };
+        let sync = match self.durability {
+            Durability::Always => Some(job()),
+            Durability::Batch(max) => {
+                if inner.written - inner.sync_asked >= u64::from(max) {
+                    let job = job();
+                    inner.sync_asked = inner.written;
+                    self.ask_sync(job);
                 }
-                sealed.push(mine);
+                None
             }
-            // Until the write is known complete, the tail must be re-read.
-            inner.cached = None;
-            if let Err(e) = (&*inner.file).write_all(bytes.as_bytes()) {
-                // A write that failed part-way (disk full, file size limit) must not
-                // leave a torn line of ours behind: cut the file back to where this
-                // group started. If even that fails, the next append finds the torn
-                // tail and refuses, pointing at `cfa audit repair`.
-                let _ = inner.file.set_len(tail.len);
-                return Err(IoError::new(&self.path, "append to", e).into());
-            }
-            inner.cached = Some(Tail {
-                last_hash: prev,
-                needs_newline: false,
-                len: tail.len + bytes.len() as u64,
-            });
-            inner.written = inner.written.saturating_add(count as u64);
-            let job = || SyncJob {
-                file: Arc::clone(&inner.file),
-                upto: inner.written,
-            };
-            let sync = match self.durability {
-                Durability::Always => Some(job()),
-                Durability::Batch(max) => {
-                    if inner.written - inner.sync_asked >= u64::from(max) {
-                        let job = job();
-                        inner.sync_asked = inner.written;
-                        self.ask_sync(job);
-                    }
-                    None
-                }
-                Durability::Never => None,
-            };
-            Ok(Written { sealed, sync })
-        })
+            Durability::Never => None,
+        };
+        Ok(Written { sealed, sync })
     }
 
     /// Hands a due fsync to the background syncer (started on first use), so that no
@@ -697,39 +707,150 @@ impl JsonlStore {
         QueuedAppend::new(&self.group, slot, role)
     }
 
+    /// Appends `events` through group commit from a task of an async runtime, without
+    /// blocking its worker for anything that may wait: the request is queued
+    /// ([`JsonlStore::enqueue`]) and awaited; when it is handed the lead, the group is
+    /// committed right here if nothing in that waits ([`JsonlStore::try_lead_now`]),
+    /// else `lead_blocking` is awaited, which must run [`JsonlStore::lead_queued`] on
+    /// the store it is given on a thread that may block (e.g. the runtime's blocking
+    /// pool). Resolves to the sealed events once they are as durable as the store's
+    /// policy asks: the acknowledgement of [`AuditStore::append_batch`].
+    pub async fn append_async<B, F>(
+        self: &Arc<Self>,
+        events: Vec<NewEvent>,
+        mut lead_blocking: B,
+    ) -> Result<Vec<AuditEvent>, AuditError>
+    where
+        B: FnMut(Arc<Self>) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        let mut queued = self.enqueue(events);
+        loop {
+            match (&mut queued).await {
+                crate::Turn::Done(outcome) => return outcome,
+                // No hand-off to another thread when the group can be written here.
+                crate::Turn::Lead if self.try_lead_now() => {}
+                crate::Turn::Lead => lead_blocking(Arc::clone(self)).await,
+            }
+        }
+    }
+
     /// Commits the group led by the [`QueuedAppend`] that was handed the lead (the
     /// oldest queued request is its own) and hands the lead on; that request is
-    /// complete when this returns. Blocks on the write (and the fsync at
-    /// [`Durability::Always`]). Called without the lead it still commits what is queued,
-    /// in order, only less batched.
+    /// complete when this returns. Blocks on the append lock and the write (and the
+    /// fsync at [`Durability::Always`]). Called without the lead it still commits what
+    /// is queued, in order, only less batched.
     pub fn lead_queued(&self) {
         self.lead();
+    }
+
+    /// [`JsonlStore::lead_queued`] for a caller that must not block (an async runtime's
+    /// worker), done right here when nothing in it waits: at [`Durability::Batch`] or
+    /// [`Durability::Never`] (no fsync is waited for), with the store and its append
+    /// lock free at once (no other process or store is writing) and the tail this store
+    /// wrote still the file's (no re-read, no repair). Then the group is committed as
+    /// [`JsonlStore::lead_queued`] commits it (one write(2) into the page cache) and
+    /// `true` is returned: the request that was handed the lead is complete and the lead
+    /// has passed on. Otherwise nothing is done and `false` says to call
+    /// [`JsonlStore::lead_queued`] on a thread that may block.
+    pub fn try_lead_now(&self) -> bool {
+        if self.durability == Durability::Always {
+            return false;
+        }
+        let Ok(mut inner) = self.inner.try_lock() else {
+            return false;
+        };
+        if inner.lock.try_lock().is_err() {
+            return false;
+        }
+        let len = self.held_len(&mut inner, false);
+        let quiet = match &len {
+            Ok(len) => inner.cached.as_ref().is_some_and(|t| t.len == *len),
+            Err(_) => false,
+        };
+        if !quiet {
+            let _ = inner.lock.unlock();
+            return false;
+        }
+        self.commit(inner, len.ok());
+        true
     }
 
     /// Commits the group this appender leads (the queue's oldest request is its own)
     /// and hands the lead on. Every request of the group is complete when this returns.
     fn lead(&self) {
+        let locked = match self.inner.lock() {
+            Err(_) => Err(poisoned(&self.path)),
+            Ok(inner) => match inner.lock.lock() {
+                Ok(()) => Ok(inner),
+                Err(e) => Err(IoError::new(lock_path(&self.path), "lock", e).into()),
+            },
+        };
+        match locked {
+            Ok(inner) => self.commit(inner, None),
+            Err(e) => {
+                let mut guard = LeadGuard::new(&self.group, &self.path);
+                guard.hand_over();
+                complete_all(&guard.group, Vec::new(), Err(e));
+                guard.group.clear();
+            }
+        }
+    }
+
+    /// Takes everything queued as the leader's group and commits it, the store's mutex
+    /// (`inner`) and the append lock held; both are released once the group is written,
+    /// and the lead passes on before the group is acknowledged (the next group may be
+    /// written while this one's appenders are woken, or its fsync runs at
+    /// [`Durability::Always`]: those appenders are released only once the fsync
+    /// covering them is done).
+    fn commit(&self, mut inner: std::sync::MutexGuard<'_, Inner>, len: Option<u64>) {
         let mut guard = LeadGuard::new(&self.group, &self.path);
-        let group = &mut guard.group;
-        match self.write_group(group) {
-            Err(e) => complete_all(group, Vec::new(), Err(e)),
+        let written = self.write_group(&mut inner, &mut guard.group, len);
+        let unlocked = inner.lock.unlock();
+        drop(inner);
+        let written = written.and_then(|w| {
+            unlocked
+                .map(|()| w)
+                .map_err(|e| IoError::new(lock_path(&self.path), "unlock", e).into())
+        });
+        guard.hand_over();
+        match written {
+            Err(e) => complete_all(&guard.group, Vec::new(), Err(e)),
             Ok(Written {
                 sealed,
                 sync: Some(job),
             }) => {
-                // The next group may write while this one's fsync runs; this group's
-                // appenders are released only once the fsync covering them is done.
-                self.group.hand_over();
                 let synced = self.run_sync(job);
-                complete_all(group, sealed, synced);
-                guard.group.clear();
-                return;
+                complete_all(&guard.group, sealed, synced);
             }
-            Ok(Written { sealed, sync: None }) => complete_all(group, sealed, Ok(())),
+            Ok(Written { sealed, sync: None }) => complete_all(&guard.group, sealed, Ok(())),
         }
         guard.group.clear();
-        self.group.hand_over();
     }
+}
+
+/// Seals the events of `group` in order after `previous_hash`, each line (and its line
+/// break) straight into `bytes`: the events of each request, and the last event's hash.
+/// The leader's only hashing work.
+fn seal_group(
+    previous_hash: String,
+    group: &mut [Request],
+    bytes: &mut String,
+) -> (Vec<Vec<AuditEvent>>, String) {
+    let mut prev = previous_hash;
+    let mut sealed = Vec::with_capacity(group.len());
+    for request in group.iter_mut() {
+        let events = std::mem::take(&mut request.events);
+        let mut mine = Vec::with_capacity(events.len());
+        for event in events {
+            let e = event.seal_into(&prev, bytes);
+            bytes.push('\n');
+            prev.clone_from(&e.event_hash);
+            mine.push(e);
+        }
+        sealed.push(mine);
+    }
+    (sealed, prev)
 }
 
 /// The link count of `file` (0 where the platform does not say).
