@@ -1143,3 +1143,159 @@ pub fn tail_report(path: &Path) -> Result<TailReport, AuditError> {
     repaired.sort_by(|a, b| (a.offset, &a.sidecar).cmp(&(b.offset, &b.sidecar)));
     Ok(TailReport { repaired, torn })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::Turn;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    fn event(i: u32) -> NewEvent {
+        NewEvent::new(
+            format!("intent-{i}"),
+            "policy_check",
+            "policy_evaluation",
+            "approve",
+            format!("2026-01-01T00:00:{:02}+00:00", i % 60),
+        )
+        .detail("n", i)
+    }
+
+    /// Polls `f` to completion (everything it awaits completes synchronously here).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..1000 {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+        panic!("the future did not complete")
+    }
+
+    fn lead_now(store: &JsonlStore, events: Vec<NewEvent>) -> (bool, QueuedAppend<'_>) {
+        let mut q = store.enqueue(events);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            std::pin::Pin::new(&mut q).poll(&mut cx),
+            Poll::Ready(Turn::Lead)
+        ));
+        (store.try_lead_now(), q)
+    }
+
+    fn done(q: &mut QueuedAppend<'_>) -> Vec<AuditEvent> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::pin::Pin::new(q).poll(&mut cx) {
+            Poll::Ready(Turn::Done(Ok(v))) => v,
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_group_led_now_writes_what_a_blocking_append_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let blocking = JsonlStore::open(&a, Durability::Batch(2)).unwrap();
+        let now = JsonlStore::open(&b, Durability::Batch(2)).unwrap();
+        let mut want = Vec::new();
+        for i in 0..5 {
+            blocking
+                .append_batch(vec![event(2 * i), event(2 * i + 1)], &mut want)
+                .unwrap();
+        }
+        let mut got = Vec::new();
+        for i in 0..5 {
+            let (led, mut q) = lead_now(&now, vec![event(2 * i), event(2 * i + 1)]);
+            assert!(led, "nothing waits at batch: led here");
+            got.extend(done(&mut q));
+        }
+        assert_eq!(got, want);
+        blocking.flush().unwrap();
+        now.flush().unwrap();
+        assert_eq!(now.synced_events(), 10);
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+
+    #[test]
+    fn leading_now_refuses_what_could_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        // Always: the fsync is waited for, never on the caller's thread.
+        let always = JsonlStore::open(&path, Durability::Always).unwrap();
+        let (led, mut q) = lead_now(&always, vec![event(0)]);
+        assert!(!led);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "nothing written");
+        always.lead_queued();
+        let first = done(&mut q);
+        drop(q);
+        drop(always);
+
+        let store = JsonlStore::open(&path, Durability::Never).unwrap();
+        // Another process holds the append lock: refused, nothing written.
+        let other = File::create(lock_path(&path)).unwrap();
+        other.lock().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let (led, mut q) = lead_now(&store, vec![event(1)]);
+        assert!(!led);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        other.unlock().unwrap();
+        store.lead_queued();
+        let second = done(&mut q);
+        assert_eq!(second[0].previous_hash, first[0].event_hash);
+
+        // Another writer appended since: the tail must be re-read, not led here.
+        let third = JsonlStore::open(&path, Durability::Never)
+            .unwrap()
+            .append(event(2))
+            .unwrap();
+        let (led, mut q) = lead_now(&store, vec![event(3)]);
+        assert!(!led);
+        store.lead_queued();
+        let fourth = done(&mut q);
+        assert_eq!(fourth[0].previous_hash, third.event_hash);
+        // Quiet again: led here.
+        let (led, mut q) = lead_now(&store, vec![event(4)]);
+        assert!(led);
+        assert_eq!(done(&mut q)[0].previous_hash, fourth[0].event_hash);
+        let report = verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+        assert!(report.intact());
+        assert_eq!(report.events, 5);
+    }
+
+    #[test]
+    fn async_appends_lead_on_a_blocking_thread_only_when_they_must() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durability, blocking_leads) in [
+            (Durability::Batch(4), 0),
+            (Durability::Never, 0),
+            (Durability::Always, 3),
+        ] {
+            let path = dir.path().join(format!("{durability:?}.jsonl"));
+            let store = Arc::new(JsonlStore::open(&path, durability).unwrap());
+            let mut calls = 0;
+            let mut sealed = Vec::new();
+            for i in 0..3 {
+                sealed.extend(
+                    block_on(store.append_async(vec![event(i)], |s| {
+                        calls += 1;
+                        async move { s.lead_queued() }
+                    }))
+                    .unwrap(),
+                );
+            }
+            assert_eq!(calls, blocking_leads, "{durability:?}");
+            assert_eq!(sealed.len(), 3);
+            assert_eq!(sealed[2].previous_hash, sealed[1].event_hash);
+            store.flush().unwrap();
+            let mut read = Vec::new();
+            scan_file(&path, &mut |e| {
+                read.push(e);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(read, sealed);
+        }
+    }
+}
