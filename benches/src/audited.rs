@@ -6,8 +6,8 @@
 
 use crate::fixtures;
 use crate::measure::{MeasureError, Stats, measure};
-use cfa_audit::{AuditStore, Durability, JsonlStore};
 use cfa_audit::Clock;
+use cfa_audit::{AuditStore, Durability, JsonlStore};
 use cfa_kernel::{
     Kernel, KernelConfig, PolicyCheck, PolicyCheckRecord, SequentialIds, TickClock, testing,
 };
@@ -225,15 +225,14 @@ pub fn measure_decide_async(
                     start.wait().await;
                     for _ in 0..per_task {
                         let t = Instant::now();
-                        let mut d = PolicyCheck::new(&*engine, &*ids, &*clock)
+                        let mut d = PolicyCheck::new(&engine, &*ids, &*clock)
                             .decide(&sig)
                             .map_err(setup("decide"))?;
-                        let event =
-                            PolicyCheckRecord::of(&d).to_event(&clock.now_isoformat());
+                        let event = PolicyCheckRecord::of(&d).to_event(&clock.now_isoformat());
                         let sealed = store
                             .append_async(vec![event], |store| async move {
-                                let _ = tokio::task::spawn_blocking(move || store.lead_queued())
-                                    .await;
+                                let _ =
+                                    tokio::task::spawn_blocking(move || store.lead_queued()).await;
                             })
                             .await
                             .map_err(setup("append"))?;

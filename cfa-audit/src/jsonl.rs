@@ -1226,7 +1226,11 @@ mod tests {
         let always = JsonlStore::open(&path, Durability::Always).unwrap();
         let (led, mut q) = lead_now(&always, vec![event(0)]);
         assert!(!led);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "nothing written");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "nothing written"
+        );
         always.lead_queued();
         let first = done(&mut q);
         drop(q);
