@@ -6,8 +6,11 @@
 
 use crate::fixtures;
 use crate::measure::{MeasureError, Stats, measure};
+use cfa_audit::Clock;
 use cfa_audit::{AuditStore, Durability, JsonlStore};
-use cfa_kernel::{Kernel, KernelConfig, PolicyCheck, SequentialIds, TickClock, testing};
+use cfa_kernel::{
+    Kernel, KernelConfig, PolicyCheck, PolicyCheckRecord, SequentialIds, TickClock, testing,
+};
 use cfa_lifecycle::MemoryStateStore;
 use cfa_policy::PolicyEngine;
 use cfa_types::{DecisionState, PolicyAction};
@@ -179,6 +182,114 @@ pub fn measure_decide_concurrent(
     })
 }
 
+/// `tasks` tokio tasks on a `workers`-thread runtime (as `cfa serve` runs) making
+/// `decisions` approve decisions in all (split evenly): each decision is made on its
+/// task and its `policy_check` event appended through one shared JSONL store at
+/// [`DECIDE_DURABILITY`] in `dir` by the async path `cfa serve` takes
+/// ([`JsonlStore::append_async`]: the task that is handed the lead writes its group
+/// itself, or on the runtime's blocking pool when that could wait). The chain is
+/// checked to hold every event afterwards. `threads` in the result is `tasks`.
+pub fn measure_decide_async(
+    dir: &Path,
+    tasks: usize,
+    workers: usize,
+    decisions: u64,
+) -> Result<Concurrent, AuditedError> {
+    let tasks = tasks.max(1);
+    let per_task = (decisions / tasks as u64).max(1);
+    let path = dir.join(format!("decide-{tasks}tasks.jsonl"));
+    let _ = std::fs::remove_file(&path);
+    let store = Arc::new(JsonlStore::open(&path, DECIDE_DURABILITY).map_err(setup("audit store"))?);
+    let engine = Arc::new(PolicyEngine::default());
+    let sig = Arc::new(fixtures::approve_signature().map_err(setup("approve fixture"))?);
+    let ids = Arc::new(SequentialIds::new());
+    let clock = Arc::new(TickClock::new(1_767_225_600));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .build()
+        .map_err(setup("tokio runtime"))?;
+    let (wall, hists) = rt.block_on(async {
+        let start = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (engine, sig, ids, clock, store, start) = (
+                    Arc::clone(&engine),
+                    Arc::clone(&sig),
+                    Arc::clone(&ids),
+                    Arc::clone(&clock),
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                );
+                tokio::spawn(async move {
+                    let mut h = histogram()?;
+                    start.wait().await;
+                    for _ in 0..per_task {
+                        let t = Instant::now();
+                        let mut d = PolicyCheck::new(&engine, &*ids, &*clock)
+                            .decide(&sig)
+                            .map_err(setup("decide"))?;
+                        let event = PolicyCheckRecord::of(&d).to_event(&clock.now_isoformat());
+                        let sealed = store
+                            .append_async(vec![event], |store| async move {
+                                let _ =
+                                    tokio::task::spawn_blocking(move || store.lead_queued()).await;
+                            })
+                            .await
+                            .map_err(setup("append"))?;
+                        d.audit_event_hash = sealed
+                            .into_iter()
+                            .next()
+                            .map(|e| e.event_hash)
+                            .unwrap_or_default();
+                        h.saturating_record(
+                            u64::try_from(t.elapsed().as_nanos())
+                                .unwrap_or(u64::MAX)
+                                .max(1),
+                        );
+                        std::hint::black_box(d);
+                    }
+                    Ok::<_, AuditedError>(h)
+                })
+            })
+            .collect();
+        start.wait().await;
+        let t0 = Instant::now();
+        let mut hists = Vec::with_capacity(tasks);
+        for h in handles {
+            hists.push(
+                h.await
+                    .unwrap_or_else(|_| Err(AuditedError::Unexpected("a task panicked".into()))),
+            );
+        }
+        (t0.elapsed(), hists)
+    });
+    drop(rt);
+    let mut all = histogram()?;
+    for h in hists {
+        all.add(&h?).map_err(setup("histogram"))?;
+    }
+    store.flush().map_err(setup("flush"))?;
+    let total = per_task * tasks as u64;
+    let lines = std::fs::read(&path)
+        .map_err(setup("reading the log"))?
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64;
+    drop(store);
+    let _ = std::fs::remove_file(&path);
+    if lines != total {
+        return Err(AuditedError::Unexpected(format!(
+            "{total} decisions appended {lines} events"
+        )));
+    }
+    Ok(Concurrent {
+        threads: tasks,
+        decisions: total,
+        amortised_ns: wall.as_nanos() as f64 / total.max(1) as f64,
+        latency: stats_of(&all),
+    })
+}
+
 /// The executed intents of the full-kernel row, alternating: approve, and
 /// replan→approve (as in cfa-kernel/examples/kernel_perf.rs).
 pub const KERNEL_INTENTS: [&str; 2] = [
@@ -307,6 +418,15 @@ mod tests {
         let c = measure_decide_concurrent(dir.path(), 4, 200).unwrap();
         assert_eq!((c.threads, c.decisions), (4, 200));
         assert_eq!(c.latency.samples, 200);
+        assert!(c.amortised_ns > 0.0);
+    }
+
+    #[test]
+    fn async_decisions_append_one_event_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = measure_decide_async(dir.path(), 16, 2, 320).unwrap();
+        assert_eq!((c.threads, c.decisions), (16, 320));
+        assert_eq!(c.latency.samples, 320);
         assert!(c.amortised_ns > 0.0);
     }
 

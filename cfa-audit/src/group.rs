@@ -376,6 +376,8 @@ pub(crate) struct LeadGuard<'a> {
     /// The group being committed (cleared once every request is complete).
     pub group: Vec<Request>,
     path: &'a Path,
+    /// The lead has passed on already ([`LeadGuard::hand_over`]).
+    handed: bool,
 }
 
 impl<'a> LeadGuard<'a> {
@@ -385,6 +387,16 @@ impl<'a> LeadGuard<'a> {
             group: queue.take(),
             queue,
             path,
+            handed: false,
+        }
+    }
+
+    /// Ends this leader's turn (once): the next group may be committed while this
+    /// one's requests are still being completed.
+    pub fn hand_over(&mut self) {
+        if !self.handed {
+            self.handed = true;
+            self.queue.hand_over();
         }
     }
 }
@@ -402,7 +414,7 @@ impl Drop for LeadGuard<'_> {
             )
             .into()));
         }
-        self.queue.hand_over();
+        self.hand_over();
     }
 }
 

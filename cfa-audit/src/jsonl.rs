@@ -247,7 +247,14 @@ struct Inner {
     written: u64,
     /// `written` when an fsync was last asked for (at batch durability).
     sync_asked: u64,
+    /// The bytes of the group being written, kept between groups so that a group
+    /// allocates no line buffer of its own.
+    buf: String,
 }
+
+/// A group buffer that grew past this is released after its write (one huge batch
+/// does not pin its memory for the life of the store).
+const KEEP_BUF: usize = 1 << 20;
 
 /// How long the held file is trusted to be the one the path names while nothing
 /// (length, link count) says otherwise: a log moved away under another name (not
@@ -399,6 +406,7 @@ impl JsonlStore {
                 path_checked: Instant::now(),
                 written: 0,
                 sync_asked: 0,
+                buf: String::new(),
             }),
             group: GroupQueue::default(),
             sync: Arc::default(),
@@ -575,77 +583,75 @@ impl JsonlStore {
         }
     }
 
-    /// Seals and writes the requests of `group` in order under both locks: one look at
-    /// the tail (the cached one unless another writer intervened), one write. A write
-    /// that fails part-way is cut back, so nothing of the group stays behind, and the
-    /// whole group fails.
-    fn write_group(&self, group: &mut [Request]) -> Result<Written, AuditError> {
-        self.locked(|inner| {
-            // A background fsync failed: refuse (nothing written) and ask again.
-            if let Some(e) = self.sync.guard().failed.take() {
-                inner.sync_asked = 0;
-                return Err(IoError::new(&self.path, "fsync", e).into());
-            }
-            let len = self.held_len(inner, false)?;
-            let tail = self.current_tail(inner, len)?;
-            let mut prev = tail.last_hash;
-            let count: usize = group.iter().map(|r| r.events.len()).sum();
-            // Every line is sealed straight into this one buffer (no per-event line
-            // `String` to copy over).
-            let mut bytes = String::with_capacity(count * 1024);
-            if tail.needs_newline {
-                bytes.push('\n');
-            }
-            let mut sealed = Vec::with_capacity(group.len());
-            for request in group.iter_mut() {
-                let events = std::mem::take(&mut request.events);
-                let mut mine = Vec::with_capacity(events.len());
-                for event in events {
-                    // Prepared before queueing: only the hash's end is computed here.
-                    let e = event.seal_line(&prev, &mut bytes);
-                    bytes.push('\n');
-                    match &e {
-                        Sealed::Event(e) => prev.clone_from(&e.event_hash),
-                        Sealed::Hash(h) => prev.clone_from(h),
-                    }
-                    mine.push(e);
+    /// Seals and writes the requests of `group` in order, the store's mutex and the
+    /// append lock held: one look at the tail (the cached one unless another writer
+    /// intervened; `len` is the held file's length when the caller looked already), one
+    /// write. A write that fails part-way is cut back, so nothing of the group stays
+    /// behind, and the whole group fails.
+    fn write_group(
+        &self,
+        inner: &mut Inner,
+        group: &mut [Request],
+        len: Option<u64>,
+    ) -> Result<Written, AuditError> {
+        // A background fsync failed: refuse (nothing written) and ask again.
+        if let Some(e) = self.sync.guard().failed.take() {
+            inner.sync_asked = 0;
+            return Err(IoError::new(&self.path, "fsync", e).into());
+        }
+        let len = match len {
+            Some(len) => len,
+            None => self.held_len(inner, false)?,
+        };
+        let tail = self.current_tail(inner, len)?;
+        let count: usize = group.iter().map(|r| r.events.len()).sum();
+        // Every line is sealed straight into the store's one reused buffer (no
+        // per-event line `String`, no per-group allocation once it has grown).
+        let mut bytes = std::mem::take(&mut inner.buf);
+        bytes.clear();
+        bytes.reserve(count * 1024);
+        if tail.needs_newline {
+            bytes.push('\n');
+        }
+        let (sealed, last_hash) = seal_group(tail.last_hash, group, &mut bytes);
+        // Until the write is known complete, the tail must be re-read.
+        inner.cached = None;
+        let wrote = (&*inner.file).write_all(bytes.as_bytes());
+        let end = tail.len + bytes.len() as u64;
+        if bytes.capacity() <= KEEP_BUF {
+            inner.buf = bytes;
+        }
+        if let Err(e) = wrote {
+            // A write that failed part-way (disk full, file size limit) must not
+            // leave a torn line of ours behind: cut the file back to where this
+            // group started. If even that fails, the next append finds the torn
+            // tail and refuses, pointing at `cfa audit repair`.
+            let _ = inner.file.set_len(tail.len);
+            return Err(IoError::new(&self.path, "append to", e).into());
+        }
+        inner.cached = Some(Tail {
+            last_hash,
+            needs_newline: false,
+            len: end,
+        });
+        inner.written = inner.written.saturating_add(count as u64);
+        let job = || SyncJob {
+            file: Arc::clone(&inner.file),
+            upto: inner.written,
+        };
+        let sync = match self.durability {
+            Durability::Always => Some(job()),
+            Durability::Batch(max) => {
+                if inner.written - inner.sync_asked >= u64::from(max) {
+                    let job = job();
+                    inner.sync_asked = inner.written;
+                    self.ask_sync(job);
                 }
-                sealed.push(mine);
+                None
             }
-            // Until the write is known complete, the tail must be re-read.
-            inner.cached = None;
-            if let Err(e) = (&*inner.file).write_all(bytes.as_bytes()) {
-                // A write that failed part-way (disk full, file size limit) must not
-                // leave a torn line of ours behind: cut the file back to where this
-                // group started. If even that fails, the next append finds the torn
-                // tail and refuses, pointing at `cfa audit repair`.
-                let _ = inner.file.set_len(tail.len);
-                return Err(IoError::new(&self.path, "append to", e).into());
-            }
-            inner.cached = Some(Tail {
-                last_hash: prev,
-                needs_newline: false,
-                len: tail.len + bytes.len() as u64,
-            });
-            inner.written = inner.written.saturating_add(count as u64);
-            let job = || SyncJob {
-                file: Arc::clone(&inner.file),
-                upto: inner.written,
-            };
-            let sync = match self.durability {
-                Durability::Always => Some(job()),
-                Durability::Batch(max) => {
-                    if inner.written - inner.sync_asked >= u64::from(max) {
-                        let job = job();
-                        inner.sync_asked = inner.written;
-                        self.ask_sync(job);
-                    }
-                    None
-                }
-                Durability::Never => None,
-            };
-            Ok(Written { sealed, sync })
-        })
+            Durability::Never => None,
+        };
+        Ok(Written { sealed, sync })
     }
 
     /// Hands a due fsync to the background syncer (started on first use), so that no
@@ -704,18 +710,78 @@ impl JsonlStore {
         QueuedAppend::new(&self.group, slot, role)
     }
 
+    /// Appends `events` through group commit from a task of an async runtime, without
+    /// blocking its worker for anything that may wait: the request is queued
+    /// ([`JsonlStore::enqueue`]) and awaited; when it is handed the lead, the group is
+    /// committed right here if nothing in that waits ([`JsonlStore::try_lead_now`]),
+    /// else `lead_blocking` is awaited, which must run [`JsonlStore::lead_queued`] on
+    /// the store it is given on a thread that may block (e.g. the runtime's blocking
+    /// pool). Resolves to the sealed events once they are as durable as the store's
+    /// policy asks: the acknowledgement of [`AuditStore::append_batch`].
+    pub async fn append_async<B, F>(
+        self: &Arc<Self>,
+        events: Vec<NewEvent>,
+        mut lead_blocking: B,
+    ) -> Result<Vec<AuditEvent>, AuditError>
+    where
+        B: FnMut(Arc<Self>) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        let mut queued = self.enqueue(events);
+        loop {
+            match (&mut queued).await {
+                crate::Turn::Done(outcome) => return outcome,
+                // No hand-off to another thread when the group can be written here.
+                crate::Turn::Lead if self.try_lead_now() => {}
+                crate::Turn::Lead => lead_blocking(Arc::clone(self)).await,
+            }
+        }
+    }
+
     /// Commits the group led by the [`QueuedAppend`] that was handed the lead (the
     /// oldest queued request is its own) and hands the lead on; that request is
-    /// complete when this returns. Blocks on the write (and the fsync at
-    /// [`Durability::Always`]). Called without the lead it still commits what is queued,
-    /// in order, only less batched.
+    /// complete when this returns. Blocks on the append lock and the write (and the
+    /// fsync at [`Durability::Always`]). Called without the lead it still commits what
+    /// is queued, in order, only less batched.
     pub fn lead_queued(&self) {
         self.lead();
     }
 
+    /// [`JsonlStore::lead_queued`] for a caller that must not block (an async runtime's
+    /// worker), done right here when nothing in it waits: at [`Durability::Batch`] or
+    /// [`Durability::Never`] (no fsync is waited for), with the store and its append
+    /// lock free at once (no other process or store is writing) and the tail this store
+    /// wrote still the file's (no re-read, no repair). Then the group is committed as
+    /// [`JsonlStore::lead_queued`] commits it (one write(2) into the page cache) and
+    /// `true` is returned: the request that was handed the lead is complete and the lead
+    /// has passed on. Otherwise nothing is done and `false` says to call
+    /// [`JsonlStore::lead_queued`] on a thread that may block.
+    pub fn try_lead_now(&self) -> bool {
+        if self.durability == Durability::Always {
+            return false;
+        }
+        let Ok(mut inner) = self.inner.try_lock() else {
+            return false;
+        };
+        if inner.lock.try_lock().is_err() {
+            return false;
+        }
+        let len = self.held_len(&mut inner, false);
+        let quiet = match &len {
+            Ok(len) => inner.cached.as_ref().is_some_and(|t| t.len == *len),
+            Err(_) => false,
+        };
+        if !quiet {
+            let _ = inner.lock.unlock();
+            return false;
+        }
+        self.commit(inner, len.ok());
+        true
+    }
+
     /// Queues `events` and waits until they are committed (leading the group when no
     /// one else does).
-    fn commit(&self, events: Vec<PreparedEvent>) -> crate::group::Outcome {
+    fn join_commit(&self, events: Vec<PreparedEvent>) -> crate::group::Outcome {
         let (slot, role) = self.group.join(events);
         if let Role::Follow = role
             && let Woken::Done(outcome) = slot.wait()
@@ -732,27 +798,82 @@ impl JsonlStore {
     /// Commits the group this appender leads (the queue's oldest request is its own)
     /// and hands the lead on. Every request of the group is complete when this returns.
     fn lead(&self) {
+        let locked = match self.inner.lock() {
+            Err(_) => Err(poisoned(&self.path)),
+            Ok(inner) => match inner.lock.lock() {
+                Ok(()) => Ok(inner),
+                Err(e) => Err(IoError::new(lock_path(&self.path), "lock", e).into()),
+            },
+        };
+        match locked {
+            Ok(inner) => self.commit(inner, None),
+            Err(e) => {
+                let mut guard = LeadGuard::new(&self.group, &self.path);
+                guard.hand_over();
+                complete_all(&guard.group, Vec::new(), Err(e));
+                guard.group.clear();
+            }
+        }
+    }
+
+    /// Takes everything queued as the leader's group and commits it, the store's mutex
+    /// (`inner`) and the append lock held; both are released once the group is written,
+    /// and the lead passes on before the group is acknowledged (the next group may be
+    /// written while this one's appenders are woken, or its fsync runs at
+    /// [`Durability::Always`]: those appenders are released only once the fsync
+    /// covering them is done).
+    fn commit(&self, mut inner: std::sync::MutexGuard<'_, Inner>, len: Option<u64>) {
         let mut guard = LeadGuard::new(&self.group, &self.path);
-        let group = &mut guard.group;
-        match self.write_group(group) {
-            Err(e) => complete_all(group, Vec::new(), Err(e)),
+        let written = self.write_group(&mut inner, &mut guard.group, len);
+        let unlocked = inner.lock.unlock();
+        drop(inner);
+        let written = written.and_then(|w| {
+            unlocked
+                .map(|()| w)
+                .map_err(|e| IoError::new(lock_path(&self.path), "unlock", e).into())
+        });
+        guard.hand_over();
+        match written {
+            Err(e) => complete_all(&guard.group, Vec::new(), Err(e)),
             Ok(Written {
                 sealed,
                 sync: Some(job),
             }) => {
-                // The next group may write while this one's fsync runs; this group's
-                // appenders are released only once the fsync covering them is done.
-                self.group.hand_over();
                 let synced = self.run_sync(job);
-                complete_all(group, sealed, synced);
-                guard.group.clear();
-                return;
+                complete_all(&guard.group, sealed, synced);
             }
-            Ok(Written { sealed, sync: None }) => complete_all(group, sealed, Ok(())),
+            Ok(Written { sealed, sync: None }) => complete_all(&guard.group, sealed, Ok(())),
         }
         guard.group.clear();
-        self.group.hand_over();
     }
+}
+
+/// Seals the events of `group` in order after `previous_hash`, each line (and its line
+/// break) straight into `bytes`: the events of each request, and the last event's hash.
+/// The leader's only hashing work.
+fn seal_group(
+    previous_hash: String,
+    group: &mut [Request],
+    bytes: &mut String,
+) -> (Vec<Vec<Sealed>>, String) {
+    let mut prev = previous_hash;
+    let mut sealed = Vec::with_capacity(group.len());
+    for request in group.iter_mut() {
+        let events = std::mem::take(&mut request.events);
+        let mut mine = Vec::with_capacity(events.len());
+        for event in events {
+            // Prepared before queueing: only the hash's end is computed here.
+            let e = event.seal_line(&prev, bytes);
+            bytes.push('\n');
+            match &e {
+                Sealed::Event(e) => prev.clone_from(&e.event_hash),
+                Sealed::Hash(h) => prev.clone_from(h),
+            }
+            mine.push(e);
+        }
+        sealed.push(mine);
+    }
+    (sealed, prev)
 }
 
 /// The link count of `file` (0 where the platform does not say).
@@ -798,7 +919,7 @@ impl AuditStore for JsonlStore {
         }
         // Prepared before joining the queue: the leader only finishes the hashes.
         let events = events.into_iter().map(NewEvent::prepare).collect();
-        deliver(self.commit(events), written)
+        deliver(self.join_commit(events), written)
     }
 
     /// [`JsonlStore::append_batch`] of events prepared by the caller.
@@ -810,7 +931,7 @@ impl AuditStore for JsonlStore {
         if events.is_empty() {
             return Ok(());
         }
-        deliver_hashes(self.commit(events), hashes)
+        deliver_hashes(self.join_commit(events), hashes)
     }
 
     fn tail_hash(&self) -> Result<String, AuditError> {
@@ -1047,4 +1168,164 @@ pub fn tail_report(path: &Path) -> Result<TailReport, AuditError> {
     }
     repaired.sort_by(|a, b| (a.offset, &a.sidecar).cmp(&(b.offset, &b.sidecar)));
     Ok(TailReport { repaired, torn })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::Turn;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    fn event(i: u32) -> NewEvent {
+        NewEvent::new(
+            format!("intent-{i}"),
+            "policy_check",
+            "policy_evaluation",
+            "approve",
+            format!("2026-01-01T00:00:{:02}+00:00", i % 60),
+        )
+        .detail("n", i)
+    }
+
+    /// Polls `f` to completion (everything it awaits completes synchronously here).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..1000 {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+        panic!("the future did not complete")
+    }
+
+    fn lead_now(store: &JsonlStore, events: Vec<NewEvent>) -> (bool, QueuedAppend<'_>) {
+        let mut q = store.enqueue(events);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            std::pin::Pin::new(&mut q).poll(&mut cx),
+            Poll::Ready(Turn::Lead)
+        ));
+        (store.try_lead_now(), q)
+    }
+
+    fn done(q: &mut QueuedAppend<'_>) -> Vec<AuditEvent> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::pin::Pin::new(q).poll(&mut cx) {
+            Poll::Ready(Turn::Done(Ok(v))) => v,
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_group_led_now_writes_what_a_blocking_append_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let blocking = JsonlStore::open(&a, Durability::Batch(2)).unwrap();
+        let now = JsonlStore::open(&b, Durability::Batch(2)).unwrap();
+        let mut want = Vec::new();
+        for i in 0..5 {
+            blocking
+                .append_batch(vec![event(2 * i), event(2 * i + 1)], &mut want)
+                .unwrap();
+        }
+        let mut got = Vec::new();
+        for i in 0..5 {
+            let (led, mut q) = lead_now(&now, vec![event(2 * i), event(2 * i + 1)]);
+            assert!(led, "nothing waits at batch: led here");
+            got.extend(done(&mut q));
+        }
+        assert_eq!(got, want);
+        blocking.flush().unwrap();
+        now.flush().unwrap();
+        assert_eq!(now.synced_events(), 10);
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+
+    #[test]
+    fn leading_now_refuses_what_could_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        // Always: the fsync is waited for, never on the caller's thread.
+        let always = JsonlStore::open(&path, Durability::Always).unwrap();
+        let (led, mut q) = lead_now(&always, vec![event(0)]);
+        assert!(!led);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "nothing written"
+        );
+        always.lead_queued();
+        let first = done(&mut q);
+        drop(q);
+        drop(always);
+
+        let store = JsonlStore::open(&path, Durability::Never).unwrap();
+        // Another process holds the append lock: refused, nothing written.
+        let other = File::create(lock_path(&path)).unwrap();
+        other.lock().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let (led, mut q) = lead_now(&store, vec![event(1)]);
+        assert!(!led);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        other.unlock().unwrap();
+        store.lead_queued();
+        let second = done(&mut q);
+        assert_eq!(second[0].previous_hash, first[0].event_hash);
+
+        // Another writer appended since: the tail must be re-read, not led here.
+        let third = JsonlStore::open(&path, Durability::Never)
+            .unwrap()
+            .append(event(2))
+            .unwrap();
+        let (led, mut q) = lead_now(&store, vec![event(3)]);
+        assert!(!led);
+        store.lead_queued();
+        let fourth = done(&mut q);
+        assert_eq!(fourth[0].previous_hash, third.event_hash);
+        // Quiet again: led here.
+        let (led, mut q) = lead_now(&store, vec![event(4)]);
+        assert!(led);
+        assert_eq!(done(&mut q)[0].previous_hash, fourth[0].event_hash);
+        let report = verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+        assert!(report.intact());
+        assert_eq!(report.events, 5);
+    }
+
+    #[test]
+    fn async_appends_lead_on_a_blocking_thread_only_when_they_must() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durability, blocking_leads) in [
+            (Durability::Batch(4), 0),
+            (Durability::Never, 0),
+            (Durability::Always, 3),
+        ] {
+            let path = dir.path().join(format!("{durability:?}.jsonl"));
+            let store = Arc::new(JsonlStore::open(&path, durability).unwrap());
+            let mut calls = 0;
+            let mut sealed = Vec::new();
+            for i in 0..3 {
+                sealed.extend(
+                    block_on(store.append_async(vec![event(i)], |s| {
+                        calls += 1;
+                        async move { s.lead_queued() }
+                    }))
+                    .unwrap(),
+                );
+            }
+            assert_eq!(calls, blocking_leads, "{durability:?}");
+            assert_eq!(sealed.len(), 3);
+            assert_eq!(sealed[2].previous_hash, sealed[1].event_hash);
+            store.flush().unwrap();
+            let mut read = Vec::new();
+            scan_file(&path, &mut |e| {
+                read.push(e);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(read, sealed);
+        }
+    }
 }

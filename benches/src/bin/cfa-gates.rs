@@ -21,6 +21,8 @@ const USAGE: &str = "usage: cfa-gates [OPTIONS]
   --calls N                full-kernel calls (default 200000; the flatness claim is made at 1000000)
   --threads N[,N...]       thread counts of the concurrent audited-decision rows (default 8,32)
   --decisions N            decisions per concurrent run, over all threads (default 256000)
+  --tasks N                tokio tasks of the async audited-decision row (default 256)
+  --workers N              worker threads of its runtime (default 2)
   --cfa-bin PATH           also time `PATH policy check`, `PATH audit verify` (whole processes)
                            and `PATH serve` under HTTP load
   --http-seconds N         measured seconds of each HTTP load run (default 10)
@@ -65,6 +67,8 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
                 opts.budget = Duration::from_millis(ms.max(1));
             }
             "--runs" => opts.runs = num(flag, value()?)?,
+            "--tasks" => opts.decide_tasks = num(flag, value()?)?,
+            "--workers" => opts.decide_workers = num(flag, value()?)?,
             "--slack" => {
                 let x: f64 = num(flag, value()?)?;
                 if !(x.is_finite() && x > 0.0) {

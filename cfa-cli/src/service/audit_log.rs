@@ -7,7 +7,6 @@ use cfa::StateSignature;
 use cfa::audit::NewEvent;
 use cfa::kernel::{Decision, PolicyCheck};
 use cfa::{AuditEvent, AuditStore, Durability, JsonlStore};
-use cfa_audit::Turn;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,9 +91,11 @@ impl AuditLog {
     }
 
     /// Appends `event` through the store's group commit without blocking the calling
-    /// task: it waits for its group's leader; when it is handed the lead itself, it
-    /// commits that group on a blocking thread. Returns once the event is as durable as
-    /// the log's fsync policy asks (the same acknowledgement as a blocking append).
+    /// task ([`JsonlStore::append_async`]): it waits for its group's leader; when it is
+    /// handed the lead itself, it commits that group right here when nothing in that
+    /// waits (fsync batch or never, the append lock free: one write(2)), else on a
+    /// blocking thread. Returns once the event is as durable as the log's fsync policy
+    /// asks (the same acknowledgement as a blocking append).
     pub async fn append_async(&self, event: NewEvent) -> Result<AuditEvent, FaceError> {
         let failed = |e: &dyn std::fmt::Display| {
             FaceError::new(
@@ -102,22 +103,19 @@ impl AuditLog {
                 format!("cannot record the decision in {}: {e}", self.path.display()),
             )
         };
-        let mut queued = self.store.enqueue(vec![event]);
-        let outcome = loop {
-            match (&mut queued).await {
-                Turn::Done(outcome) => break outcome,
-                Turn::Lead => {
-                    let store = Arc::clone(&self.store);
-                    // A leader that panicked has failed its group (the next await sees
-                    // it); one that never ran (the runtime is shutting down) leads here.
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                        && e.is_cancelled()
-                    {
-                        self.store.lead_queued();
-                    }
+        let outcome = self
+            .store
+            .append_async(vec![event], |store| async move {
+                let here = Arc::clone(&store);
+                // A leader that panicked has failed its group (the next await sees
+                // it); one that never ran (the runtime is shutting down) leads here.
+                if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                    && e.is_cancelled()
+                {
+                    here.lead_queued();
                 }
-            }
-        };
+            })
+            .await;
         let mut events = outcome.map_err(|e| failed(&e))?;
         let event = events
             .pop()
