@@ -9,14 +9,11 @@
 
 use sha2::{Digest, Sha256};
 
-/// Raw pieces of a reference-layout line. String fields include their quotes.
+/// What the verifier reads of a reference-layout line besides its payload (which
+/// [`parse`] writes to [`Scratch::payload`]). String fields include their quotes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FastLine<'a> {
     pub intent_id: &'a [u8],
-    pub stage: &'a [u8],
-    pub event_type: &'a [u8],
-    pub outcome: &'a [u8],
-    pub timestamp: &'a [u8],
     /// Content of the `event_hash` string (no quotes, no escapes).
     pub event_hash: &'a str,
     /// Content of the `previous_hash` string (no quotes, no escapes).
@@ -27,29 +24,13 @@ pub(crate) struct FastLine<'a> {
     pub details_bundle_version: Option<&'a [u8]>,
 }
 
-impl FastLine<'_> {
-    /// SHA-256 of the canonical payload, fed piece by piece; `details` is the
-    /// canonical details text that [`parse`] wrote.
-    pub fn digest(&self, details: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(b"{\"details\": ");
-        h.update(details);
-        h.update(b", \"event_type\": ");
-        h.update(self.event_type);
-        h.update(b", \"intent_id\": ");
-        h.update(self.intent_id);
-        h.update(b", \"outcome\": ");
-        h.update(self.outcome);
-        h.update(b", \"previous_hash\": \"");
-        h.update(self.previous_hash.as_bytes());
-        h.update(b"\", \"stage\": ");
-        h.update(self.stage);
-        h.update(b", \"timestamp\": ");
-        h.update(self.timestamp);
-        h.update(b"}");
-        h.finalize().into()
-    }
+/// SHA-256 of the canonical payload that [`parse`] wrote ([`Scratch::payload`]), in
+/// one call over contiguous bytes.
+pub(crate) fn digest(payload: &[u8]) -> [u8; 32] {
+    Sha256::digest(payload).into()
+}
 
+impl FastLine<'_> {
     /// The decoded `intent_id` when it has no escapes.
     pub fn intent_plain(&self) -> Option<&str> {
         let inner = self
@@ -66,8 +47,9 @@ impl FastLine<'_> {
 /// allocates nothing once they have grown to the size of the largest line.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    /// The canonical details text written by the last [`parse`].
-    pub details: Vec<u8>,
+    /// The canonical payload (the text the event hash is taken of) written by the
+    /// last [`parse`] that recognised its line.
+    pub payload: Vec<u8>,
     /// The `"key": value` entries of the objects being copied (a stack of frames).
     entries: Vec<Entry>,
     /// Decoded text of keys written with escapes (sort keys of `entries`).
@@ -76,7 +58,7 @@ pub(crate) struct Scratch {
     tmp: Vec<u8>,
 }
 
-/// One `"key": value` text at `start..end` of [`Scratch::details`], sorted by `key`.
+/// One `"key": value` text at `start..end` of [`Scratch::payload`], sorted by `key`.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     key: KeyText,
@@ -199,10 +181,10 @@ impl<'a> Cursor<'a, '_> {
             b'{' => return self.object(depth + 1),
             b'[' => {
                 self.i += 1;
-                self.s.details.push(b'[');
+                self.s.payload.push(b'[');
                 if self.peek()? == b']' {
                     self.i += 1;
-                    self.s.details.push(b']');
+                    self.s.payload.push(b']');
                     return Some(());
                 }
                 loop {
@@ -210,12 +192,12 @@ impl<'a> Cursor<'a, '_> {
                     match self.peek()? {
                         b']' => {
                             self.i += 1;
-                            self.s.details.push(b']');
+                            self.s.payload.push(b']');
                             return Some(());
                         }
                         b',' => {
                             self.eat(b", ")?;
-                            self.s.details.extend_from_slice(b", ");
+                            self.s.payload.extend_from_slice(b", ");
                         }
                         _ => return None,
                     }
@@ -231,20 +213,20 @@ impl<'a> Cursor<'a, '_> {
             _ => return None,
         }
         let text = self.b.get(start..self.i)?;
-        self.s.details.extend_from_slice(text);
+        self.s.payload.extend_from_slice(text);
         Some(())
     }
 
     /// Copies a canonical object to the details text with its keys sorted by code point.
     fn object(&mut self, depth: u32) -> Option<()> {
         self.eat(b"{")?;
-        self.s.details.push(b'{');
+        self.s.payload.push(b'{');
         if self.peek()? == b'}' {
             self.i += 1;
-            self.s.details.push(b'}');
+            self.s.payload.push(b'}');
             return Some(());
         }
-        let base = self.s.details.len();
+        let base = self.s.payload.len();
         let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
         let mut sorted = true;
         loop {
@@ -267,18 +249,18 @@ impl<'a> Cursor<'a, '_> {
                         std::cmp::Ordering::Equal => return None,
                     }
                 }
-                self.s.details.extend_from_slice(b", ");
+                self.s.payload.extend_from_slice(b", ");
             }
             self.eat(b": ")?;
-            let start = self.s.details.len();
-            self.s.details.extend_from_slice(key);
-            self.s.details.extend_from_slice(b": ");
+            let start = self.s.payload.len();
+            self.s.payload.extend_from_slice(key);
+            self.s.payload.extend_from_slice(b": ");
             let value_start = self.i;
             self.value(depth)?;
             if depth == 1 && key == b"\"policy_bundle_version\"" {
                 self.details_bundle_version = self.b.get(value_start..self.i);
             }
-            let end = self.s.details.len();
+            let end = self.s.payload.len();
             self.s.entries.push(Entry {
                 key: sort_key,
                 start,
@@ -295,7 +277,7 @@ impl<'a> Cursor<'a, '_> {
         }
         if !sorted {
             let Scratch {
-                details,
+                payload: details,
                 entries,
                 keys,
                 tmp,
@@ -321,7 +303,7 @@ impl<'a> Cursor<'a, '_> {
         }
         self.s.entries.truncate(frame);
         self.s.keys.truncate(key_frame);
-        self.s.details.push(b'}');
+        self.s.payload.push(b'}');
         Some(())
     }
 
@@ -383,13 +365,18 @@ impl<'a> Cursor<'a, '_> {
     }
 }
 
+/// The canonical payload up to the details object: `details` sorts first.
+const PAYLOAD_HEAD: &[u8] = b"{\"details\": ";
+
 /// Recognises the reference layout with canonical values (object keys in any order)
-/// and writes the canonical details text to `scratch.details` (cleared first).
-/// `None` means "use the slow path".
+/// and writes the canonical payload to `scratch.payload` (cleared first): the details
+/// text copied (keys put in order where they are not), then the other fields' raw
+/// literals in key order. `None` means "use the slow path".
 pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLine<'a>> {
-    scratch.details.clear();
+    scratch.payload.clear();
     scratch.entries.clear();
     scratch.keys.clear();
+    scratch.payload.extend_from_slice(PAYLOAD_HEAD);
     let mut c = Cursor {
         b: line,
         i: 0,
@@ -418,16 +405,31 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     if c.i != line.len() {
         return None;
     }
+    let details_bundle_version = c.details_bundle_version;
+    let p = &mut scratch.payload;
+    for piece in [
+        b", \"event_type\": ".as_slice(),
+        event_type,
+        b", \"intent_id\": ",
+        intent_id,
+        b", \"outcome\": ",
+        outcome,
+        b", \"previous_hash\": \"",
+        previous_hash.as_bytes(),
+        b"\", \"stage\": ",
+        stage,
+        b", \"timestamp\": ",
+        timestamp,
+        b"}",
+    ] {
+        p.extend_from_slice(piece);
+    }
     Some(FastLine {
         intent_id,
-        stage,
-        event_type,
-        outcome,
-        timestamp,
         event_hash,
         previous_hash,
         policy_bundle_version,
-        details_bundle_version: c.details_bundle_version,
+        details_bundle_version,
     })
 }
 
@@ -453,10 +455,11 @@ mod tests {
             return false;
         };
         match parse(line.as_bytes(), &mut buf) {
-            Some(f) => {
+            Some(_) => {
                 let slow = e.canonical_payload();
+                assert_eq!(String::from_utf8_lossy(&buf.payload), slow, "{line}");
                 assert_eq!(
-                    hex::encode(f.digest(&buf.details)),
+                    hex::encode(digest(&buf.payload)),
                     cfa_types::canonical::sha256_hex(slow.as_bytes())
                 );
                 true
