@@ -111,17 +111,9 @@ impl<'a> Cursor<'a, '_> {
         let start = self.i;
         self.eat(b"\"")?;
         loop {
-            // Skip a run of plain printable ASCII up to the next quote or backslash.
-            let rest = self.b.get(self.i..)?;
-            let run = memchr::memchr2(b'"', b'\\', rest)?;
-            let plain = rest
-                .get(..run)?
-                .iter()
-                .fold(true, |ok, &c| ok & (c.wrapping_sub(0x20) < 0x5f));
-            if !plain {
-                return None;
-            }
-            self.i += run;
+            // Skip a run of plain printable ASCII; what ends it must be a quote or a
+            // backslash (anything else is not canonical).
+            self.i += plain_run(self.b.get(self.i..)?);
             let c = self.peek()?;
             self.i += 1;
             match c {
@@ -433,6 +425,41 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     })
 }
 
+/// The length of the run of bytes at the start of `b` that a canonical string holds
+/// as they are: printable ASCII (0x20..=0x7e) other than `"` and `\\`. Eight bytes at
+/// a time: per byte, the high bit of each test word is set where the byte fails the
+/// test; borrows and carries only ever move upwards, so the lowest set bit belongs to
+/// the first byte that fails.
+fn plain_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let fails = |w: u64| {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let del_or_high = w | w.wrapping_add(ONES);
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * u64::from(b'\\'));
+        let slash = s.wrapping_sub(ONES) & !s;
+        (below_space | del_or_high | quote | slash) & HIGH
+    };
+    let mut n = 0usize;
+    let mut words = b.chunks_exact(8);
+    for c in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let m = fails(u64::from_le_bytes(w));
+        if m != 0 {
+            return n + (m.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .position(|&c| c.wrapping_sub(0x20) >= 0x5f || c == b'"' || c == b'\\')
+        .unwrap_or(words.remainder().len())
+}
+
 /// The content of a quoted literal that has no escapes.
 fn plain(lit: &[u8]) -> Option<&str> {
     let inner = lit.get(1..lit.len().checked_sub(1)?)?;
@@ -465,6 +492,36 @@ mod tests {
                 true
             }
             None => false,
+        }
+    }
+
+    #[test]
+    fn plain_run_stops_at_the_first_byte_a_canonical_string_escapes() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| !(0x20..=0x7e).contains(&c) || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        let mut text = b"abcdefghijklmnopqrstuvwxyz0123456789 ~!".to_vec();
+        assert_eq!(plain_run(&text), text.len());
+        for bad in [0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, 0xff] {
+            for at in 0..text.len() {
+                let keep = text[at];
+                text[at] = bad;
+                assert_eq!(plain_run(&text), naive(&text), "byte {bad:#x} at {at}");
+                assert_eq!(plain_run(&text), at);
+                // a second failing byte further on does not move the first
+                if at + 3 < text.len() {
+                    text[at + 3] = 0;
+                    assert_eq!(plain_run(&text), at);
+                    text[at + 3] = b'x';
+                }
+                text[at] = keep;
+            }
+        }
+        for b in 0..=255u8 {
+            let one = [b' ', b, b' ', b' ', b' ', b' ', b' ', b' ', b' '];
+            assert_eq!(plain_run(&one), naive(&one), "byte {b:#x}");
         }
     }
 
