@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FastLine<'a> {
     pub intent_id: &'a [u8],
+    /// `intent_id` holds an escape.
+    pub intent_escaped: bool,
     /// Content of the `event_hash` string (no quotes, no escapes).
     pub event_hash: &'a str,
     /// Content of the `previous_hash` string (no quotes, no escapes).
@@ -33,12 +35,12 @@ pub(crate) fn digest(payload: &[u8]) -> [u8; 32] {
 impl FastLine<'_> {
     /// The decoded `intent_id` when it has no escapes.
     pub fn intent_plain(&self) -> Option<&str> {
+        if self.intent_escaped {
+            return None;
+        }
         let inner = self
             .intent_id
             .get(1..self.intent_id.len().saturating_sub(1))?;
-        if inner.contains(&b'\\') {
-            return None;
-        }
         std::str::from_utf8(inner).ok()
     }
 }
@@ -61,6 +63,9 @@ pub(crate) struct Scratch {
 /// One `"key": value` text at `start..end` of [`Scratch::payload`], sorted by `key`.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// The key's first eight bytes, big-endian, zero-padded: when two prefixes differ
+    /// they order the keys as the whole keys do (see [`order`]).
+    prefix: u64,
     key: KeyText,
     start: usize,
     end: usize,
@@ -72,6 +77,26 @@ struct Entry {
 enum KeyText {
     Line(usize, usize),
     Decoded(usize, usize),
+}
+
+/// The first eight bytes of `key` as a big-endian number, zero-padded.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = key.len().min(8);
+    if let (Some(dst), Some(src)) = (w.get_mut(..n), key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(w)
+}
+
+/// The order of two keys by code point (UTF-8 bytes): by their prefixes, and by the
+/// whole keys when the prefixes are equal (a shorter key's padding is zero, which is
+/// at most the byte it is compared with, so unequal prefixes never disagree with the
+/// whole keys).
+fn order(line: &[u8], decoded: &[u8], x: &Entry, y: &Entry) -> std::cmp::Ordering {
+    x.prefix
+        .cmp(&y.prefix)
+        .then_with(|| key_bytes(line, decoded, x.key).cmp(key_bytes(line, decoded, y.key)))
 }
 
 fn key_bytes<'k>(line: &'k [u8], decoded: &'k [u8], k: KeyText) -> &'k [u8] {
@@ -86,6 +111,8 @@ struct Cursor<'a, 's> {
     i: usize,
     /// Raw value of the `policy_bundle_version` key of the details object (depth 1).
     details_bundle_version: Option<&'a [u8]>,
+    /// The last [`Cursor::string`] held an escape.
+    escaped: bool,
     s: &'s mut Scratch,
 }
 
@@ -106,9 +133,11 @@ impl<'a> Cursor<'a, '_> {
         self.b.get(self.i).copied()
     }
 
-    /// A canonical string literal; returns the slice including quotes.
+    /// A canonical string literal; returns the slice including quotes and sets
+    /// [`Cursor::escaped`] when it holds an escape.
     fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
+        self.escaped = false;
         self.eat(b"\"")?;
         loop {
             // Skip a run of plain printable ASCII; what ends it must be a quote or a
@@ -119,6 +148,7 @@ impl<'a> Cursor<'a, '_> {
             match c {
                 b'"' => return self.b.get(start..self.i),
                 b'\\' => {
+                    self.escaped = true;
                     let e = self.peek()?;
                     self.i += 1;
                     match e {
@@ -224,7 +254,7 @@ impl<'a> Cursor<'a, '_> {
         loop {
             let key_start = self.i;
             let key = self.string()?;
-            let sort_key = if key.contains(&b'\\') {
+            let sort_key = if self.escaped {
                 let decoded: String = serde_json::from_slice(key).ok()?;
                 let at = self.s.keys.len();
                 self.s.keys.extend_from_slice(decoded.as_bytes());
@@ -232,10 +262,15 @@ impl<'a> Cursor<'a, '_> {
             } else {
                 KeyText::Line(key_start + 1, self.i - 1)
             };
+            let entry = Entry {
+                prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
+                key: sort_key,
+                start: 0,
+                end: 0,
+            };
             if self.s.entries.len() > frame {
                 if let Some(prev) = self.s.entries.last() {
-                    let prev = key_bytes(self.b, &self.s.keys, prev.key);
-                    match prev.cmp(key_bytes(self.b, &self.s.keys, sort_key)) {
+                    match order(self.b, &self.s.keys, prev, &entry) {
                         std::cmp::Ordering::Less => {}
                         std::cmp::Ordering::Greater => sorted = false,
                         std::cmp::Ordering::Equal => return None,
@@ -254,9 +289,9 @@ impl<'a> Cursor<'a, '_> {
             }
             let end = self.s.payload.len();
             self.s.entries.push(Entry {
-                key: sort_key,
                 start,
                 end,
+                ..entry
             });
             match self.peek()? {
                 b'}' => {
@@ -276,9 +311,9 @@ impl<'a> Cursor<'a, '_> {
             } = &mut *self.s;
             let line = self.b;
             let own = entries.get_mut(frame..)?;
-            own.sort_by(|x, y| key_bytes(line, keys, x.key).cmp(key_bytes(line, keys, y.key)));
+            own.sort_unstable_by(|x, y| order(line, keys, x, y));
             if own.windows(2).any(|w| match w {
-                [x, y] => key_bytes(line, keys, x.key) == key_bytes(line, keys, y.key),
+                [x, y] => order(line, keys, x, y).is_eq(),
                 _ => false,
             }) {
                 return None;
@@ -373,10 +408,12 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
         b: line,
         i: 0,
         details_bundle_version: None,
+        escaped: false,
         s: scratch,
     };
     c.eat(b"{\"intent_id\": ")?;
     let intent_id = c.string()?;
+    let intent_escaped = c.escaped;
     c.eat(b", \"stage\": ")?;
     let stage = c.string()?;
     c.eat(b", \"event_type\": ")?;
@@ -390,9 +427,11 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     c.eat(b", \"timestamp\": ")?;
     let timestamp = c.string()?;
     c.eat(b", \"event_hash\": ")?;
-    let event_hash = plain(c.string()?)?;
+    let event_hash = c.string()?;
+    let event_hash = plain(event_hash, c.escaped)?;
     c.eat(b", \"previous_hash\": ")?;
-    let previous_hash = plain(c.string()?)?;
+    let previous_hash = c.string()?;
+    let previous_hash = plain(previous_hash, c.escaped)?;
     c.eat(b"}")?;
     if c.i != line.len() {
         return None;
@@ -418,6 +457,7 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     }
     Some(FastLine {
         intent_id,
+        intent_escaped,
         event_hash,
         previous_hash,
         policy_bundle_version,
@@ -460,12 +500,13 @@ fn plain_run(b: &[u8]) -> usize {
         .unwrap_or(words.remainder().len())
 }
 
-/// The content of a quoted literal that has no escapes.
-fn plain(lit: &[u8]) -> Option<&str> {
-    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
-    if inner.contains(&b'\\') {
+/// The content of a quoted literal [`Cursor::string`] read (`escaped`: it held an
+/// escape, then `None`).
+fn plain(lit: &[u8], escaped: bool) -> Option<&str> {
+    if escaped {
         return None;
     }
+    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
     std::str::from_utf8(inner).ok()
 }
 
@@ -534,6 +575,7 @@ mod tests {
             r#"{"a": "\u007f\u0001"}"#,
             r#"{"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 2}}"#,
             r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3, "\uff61": 4}"#,
+            r#"{"abcdefghZ": 1, "abcdefghA": 2, "a\u0000": 3, "a": 4, "abcdefgh": 5}"#,
         ];
         for d in ok {
             assert!(agrees(&base.replace("DETAILS", d)), "{d}");
