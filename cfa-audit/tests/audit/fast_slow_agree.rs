@@ -105,6 +105,11 @@ fn reordered(e: &AuditEvent) -> String {
     format!("{{{}}}", fields.join(", "))
 }
 
+/// A named rewrite of an event's line (given the event and its reference line).
+type Variant = (&'static str, Box<dyn Fn(&AuditEvent, &str) -> String>);
+/// A named edit of a line that changes what it hashes to.
+type Tamper = (&'static str, Box<dyn Fn(&str) -> String>);
+
 /// Every line of `lines` joined with `\n` after it.
 fn join(lines: &[String], sep: &str) -> String {
     lines.iter().map(|l| format!("{l}{sep}")).collect()
@@ -132,7 +137,7 @@ fn fast_and_slow_lines_give_the_parsed_events_verdict() {
 
     // Lines the fast path does not take, each still hashing to its stored hash.
     let mid = N / 2 + 7;
-    let variants: [(&str, Box<dyn Fn(&AuditEvent, &str) -> String>); 6] = [
+    let variants: [Variant; 6] = [
         ("reordered keys", Box::new(|e, _| reordered(e))),
         (
             "compact spacing",
@@ -170,7 +175,7 @@ fn fast_and_slow_lines_give_the_parsed_events_verdict() {
     }
 
     // Tampered values: the stored hash no longer matches, on either path.
-    let tampers: [(&str, Box<dyn Fn(&str) -> String>); 5] = [
+    let tampers: [Tamper; 5] = [
         (
             "outcome",
             Box::new(|l| l.replacen("\"approve\"", "\"block\"", 1)),
