@@ -432,7 +432,9 @@ mod tests {
 
     #[test]
     fn gathered_columns_are_what_sort_and_dedup_give_on_the_stack_and_the_heap() {
-        let names = ["d", "b", "d", "a", "c", "b", "e", "a", "f", "g", "h", "i", "a"];
+        let names = [
+            "d", "b", "d", "a", "c", "b", "e", "a", "f", "g", "h", "i", "a",
+        ];
         for n in 0..=names.len() {
             let input = &names[..n];
             let mut want: Vec<&str> = input.to_vec();
