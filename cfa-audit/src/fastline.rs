@@ -9,14 +9,13 @@
 
 use sha2::{Digest, Sha256};
 
-/// Raw pieces of a reference-layout line. String fields include their quotes.
+/// What the verifier reads of a reference-layout line besides its payload (which
+/// [`parse`] writes to [`Scratch::payload`]). String fields include their quotes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FastLine<'a> {
     pub intent_id: &'a [u8],
-    pub stage: &'a [u8],
-    pub event_type: &'a [u8],
-    pub outcome: &'a [u8],
-    pub timestamp: &'a [u8],
+    /// `intent_id` holds an escape.
+    pub intent_escaped: bool,
     /// Content of the `event_hash` string (no quotes, no escapes).
     pub event_hash: &'a str,
     /// Content of the `previous_hash` string (no quotes, no escapes).
@@ -27,37 +26,21 @@ pub(crate) struct FastLine<'a> {
     pub details_bundle_version: Option<&'a [u8]>,
 }
 
-impl FastLine<'_> {
-    /// SHA-256 of the canonical payload, fed piece by piece; `details` is the
-    /// canonical details text that [`parse`] wrote.
-    pub fn digest(&self, details: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(b"{\"details\": ");
-        h.update(details);
-        h.update(b", \"event_type\": ");
-        h.update(self.event_type);
-        h.update(b", \"intent_id\": ");
-        h.update(self.intent_id);
-        h.update(b", \"outcome\": ");
-        h.update(self.outcome);
-        h.update(b", \"previous_hash\": \"");
-        h.update(self.previous_hash.as_bytes());
-        h.update(b"\", \"stage\": ");
-        h.update(self.stage);
-        h.update(b", \"timestamp\": ");
-        h.update(self.timestamp);
-        h.update(b"}");
-        h.finalize().into()
-    }
+/// SHA-256 of the canonical payload that [`parse`] wrote ([`Scratch::payload`]), in
+/// one call over contiguous bytes.
+pub(crate) fn digest(payload: &[u8]) -> [u8; 32] {
+    Sha256::digest(payload).into()
+}
 
+impl FastLine<'_> {
     /// The decoded `intent_id` when it has no escapes.
     pub fn intent_plain(&self) -> Option<&str> {
+        if self.intent_escaped {
+            return None;
+        }
         let inner = self
             .intent_id
             .get(1..self.intent_id.len().saturating_sub(1))?;
-        if inner.contains(&b'\\') {
-            return None;
-        }
         std::str::from_utf8(inner).ok()
     }
 }
@@ -66,8 +49,9 @@ impl FastLine<'_> {
 /// allocates nothing once they have grown to the size of the largest line.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    /// The canonical details text written by the last [`parse`].
-    pub details: Vec<u8>,
+    /// The canonical payload (the text the event hash is taken of) written by the
+    /// last [`parse`] that recognised its line.
+    pub payload: Vec<u8>,
     /// The `"key": value` entries of the objects being copied (a stack of frames).
     entries: Vec<Entry>,
     /// Decoded text of keys written with escapes (sort keys of `entries`).
@@ -76,9 +60,12 @@ pub(crate) struct Scratch {
     tmp: Vec<u8>,
 }
 
-/// One `"key": value` text at `start..end` of [`Scratch::details`], sorted by `key`.
+/// One `"key": value` text at `start..end` of [`Scratch::payload`], sorted by `key`.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// The key's first eight bytes, big-endian, zero-padded: when two prefixes differ
+    /// they order the keys as the whole keys do (see [`order`]).
+    prefix: u64,
     key: KeyText,
     start: usize,
     end: usize,
@@ -90,6 +77,26 @@ struct Entry {
 enum KeyText {
     Line(usize, usize),
     Decoded(usize, usize),
+}
+
+/// The first eight bytes of `key` as a big-endian number, zero-padded.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = key.len().min(8);
+    if let (Some(dst), Some(src)) = (w.get_mut(..n), key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(w)
+}
+
+/// The order of two keys by code point (UTF-8 bytes): by their prefixes, and by the
+/// whole keys when the prefixes are equal (a shorter key's padding is zero, which is
+/// at most the byte it is compared with, so unequal prefixes never disagree with the
+/// whole keys).
+fn order(line: &[u8], decoded: &[u8], x: &Entry, y: &Entry) -> std::cmp::Ordering {
+    x.prefix
+        .cmp(&y.prefix)
+        .then_with(|| key_bytes(line, decoded, x.key).cmp(key_bytes(line, decoded, y.key)))
 }
 
 fn key_bytes<'k>(line: &'k [u8], decoded: &'k [u8], k: KeyText) -> &'k [u8] {
@@ -104,6 +111,8 @@ struct Cursor<'a, 's> {
     i: usize,
     /// Raw value of the `policy_bundle_version` key of the details object (depth 1).
     details_bundle_version: Option<&'a [u8]>,
+    /// The last [`Cursor::string`] held an escape.
+    escaped: bool,
     s: &'s mut Scratch,
 }
 
@@ -124,27 +133,22 @@ impl<'a> Cursor<'a, '_> {
         self.b.get(self.i).copied()
     }
 
-    /// A canonical string literal; returns the slice including quotes.
+    /// A canonical string literal; returns the slice including quotes and sets
+    /// [`Cursor::escaped`] when it holds an escape.
     fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
+        self.escaped = false;
         self.eat(b"\"")?;
         loop {
-            // Skip a run of plain printable ASCII up to the next quote or backslash.
-            let rest = self.b.get(self.i..)?;
-            let run = memchr::memchr2(b'"', b'\\', rest)?;
-            let plain = rest
-                .get(..run)?
-                .iter()
-                .fold(true, |ok, &c| ok & (c.wrapping_sub(0x20) < 0x5f));
-            if !plain {
-                return None;
-            }
-            self.i += run;
+            // Skip a run of plain printable ASCII; what ends it must be a quote or a
+            // backslash (anything else is not canonical).
+            self.i += plain_run(self.b.get(self.i..)?);
             let c = self.peek()?;
             self.i += 1;
             match c {
                 b'"' => return self.b.get(start..self.i),
                 b'\\' => {
+                    self.escaped = true;
                     let e = self.peek()?;
                     self.i += 1;
                     match e {
@@ -199,10 +203,10 @@ impl<'a> Cursor<'a, '_> {
             b'{' => return self.object(depth + 1),
             b'[' => {
                 self.i += 1;
-                self.s.details.push(b'[');
+                self.s.payload.push(b'[');
                 if self.peek()? == b']' {
                     self.i += 1;
-                    self.s.details.push(b']');
+                    self.s.payload.push(b']');
                     return Some(());
                 }
                 loop {
@@ -210,12 +214,12 @@ impl<'a> Cursor<'a, '_> {
                     match self.peek()? {
                         b']' => {
                             self.i += 1;
-                            self.s.details.push(b']');
+                            self.s.payload.push(b']');
                             return Some(());
                         }
                         b',' => {
                             self.eat(b", ")?;
-                            self.s.details.extend_from_slice(b", ");
+                            self.s.payload.extend_from_slice(b", ");
                         }
                         _ => return None,
                     }
@@ -231,26 +235,26 @@ impl<'a> Cursor<'a, '_> {
             _ => return None,
         }
         let text = self.b.get(start..self.i)?;
-        self.s.details.extend_from_slice(text);
+        self.s.payload.extend_from_slice(text);
         Some(())
     }
 
     /// Copies a canonical object to the details text with its keys sorted by code point.
     fn object(&mut self, depth: u32) -> Option<()> {
         self.eat(b"{")?;
-        self.s.details.push(b'{');
+        self.s.payload.push(b'{');
         if self.peek()? == b'}' {
             self.i += 1;
-            self.s.details.push(b'}');
+            self.s.payload.push(b'}');
             return Some(());
         }
-        let base = self.s.details.len();
+        let base = self.s.payload.len();
         let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
         let mut sorted = true;
         loop {
             let key_start = self.i;
             let key = self.string()?;
-            let sort_key = if key.contains(&b'\\') {
+            let sort_key = if self.escaped {
                 let decoded: String = serde_json::from_slice(key).ok()?;
                 let at = self.s.keys.len();
                 self.s.keys.extend_from_slice(decoded.as_bytes());
@@ -258,31 +262,36 @@ impl<'a> Cursor<'a, '_> {
             } else {
                 KeyText::Line(key_start + 1, self.i - 1)
             };
+            let entry = Entry {
+                prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
+                key: sort_key,
+                start: 0,
+                end: 0,
+            };
             if self.s.entries.len() > frame {
                 if let Some(prev) = self.s.entries.last() {
-                    let prev = key_bytes(self.b, &self.s.keys, prev.key);
-                    match prev.cmp(key_bytes(self.b, &self.s.keys, sort_key)) {
+                    match order(self.b, &self.s.keys, prev, &entry) {
                         std::cmp::Ordering::Less => {}
                         std::cmp::Ordering::Greater => sorted = false,
                         std::cmp::Ordering::Equal => return None,
                     }
                 }
-                self.s.details.extend_from_slice(b", ");
+                self.s.payload.extend_from_slice(b", ");
             }
             self.eat(b": ")?;
-            let start = self.s.details.len();
-            self.s.details.extend_from_slice(key);
-            self.s.details.extend_from_slice(b": ");
+            let start = self.s.payload.len();
+            self.s.payload.extend_from_slice(key);
+            self.s.payload.extend_from_slice(b": ");
             let value_start = self.i;
             self.value(depth)?;
             if depth == 1 && key == b"\"policy_bundle_version\"" {
                 self.details_bundle_version = self.b.get(value_start..self.i);
             }
-            let end = self.s.details.len();
+            let end = self.s.payload.len();
             self.s.entries.push(Entry {
-                key: sort_key,
                 start,
                 end,
+                ..entry
             });
             match self.peek()? {
                 b'}' => {
@@ -295,16 +304,16 @@ impl<'a> Cursor<'a, '_> {
         }
         if !sorted {
             let Scratch {
-                details,
+                payload: details,
                 entries,
                 keys,
                 tmp,
             } = &mut *self.s;
             let line = self.b;
             let own = entries.get_mut(frame..)?;
-            own.sort_by(|x, y| key_bytes(line, keys, x.key).cmp(key_bytes(line, keys, y.key)));
+            own.sort_unstable_by(|x, y| order(line, keys, x, y));
             if own.windows(2).any(|w| match w {
-                [x, y] => key_bytes(line, keys, x.key) == key_bytes(line, keys, y.key),
+                [x, y] => order(line, keys, x, y).is_eq(),
                 _ => false,
             }) {
                 return None;
@@ -321,7 +330,7 @@ impl<'a> Cursor<'a, '_> {
         }
         self.s.entries.truncate(frame);
         self.s.keys.truncate(key_frame);
-        self.s.details.push(b'}');
+        self.s.payload.push(b'}');
         Some(())
     }
 
@@ -383,21 +392,28 @@ impl<'a> Cursor<'a, '_> {
     }
 }
 
+/// The canonical payload up to the details object: `details` sorts first.
+const PAYLOAD_HEAD: &[u8] = b"{\"details\": ";
+
 /// Recognises the reference layout with canonical values (object keys in any order)
-/// and writes the canonical details text to `scratch.details` (cleared first).
-/// `None` means "use the slow path".
+/// and writes the canonical payload to `scratch.payload` (cleared first): the details
+/// text copied (keys put in order where they are not), then the other fields' raw
+/// literals in key order. `None` means "use the slow path".
 pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLine<'a>> {
-    scratch.details.clear();
+    scratch.payload.clear();
     scratch.entries.clear();
     scratch.keys.clear();
+    scratch.payload.extend_from_slice(PAYLOAD_HEAD);
     let mut c = Cursor {
         b: line,
         i: 0,
         details_bundle_version: None,
+        escaped: false,
         s: scratch,
     };
     c.eat(b"{\"intent_id\": ")?;
     let intent_id = c.string()?;
+    let intent_escaped = c.escaped;
     c.eat(b", \"stage\": ")?;
     let stage = c.string()?;
     c.eat(b", \"event_type\": ")?;
@@ -411,32 +427,86 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     c.eat(b", \"timestamp\": ")?;
     let timestamp = c.string()?;
     c.eat(b", \"event_hash\": ")?;
-    let event_hash = plain(c.string()?)?;
+    let event_hash = c.string()?;
+    let event_hash = plain(event_hash, c.escaped)?;
     c.eat(b", \"previous_hash\": ")?;
-    let previous_hash = plain(c.string()?)?;
+    let previous_hash = c.string()?;
+    let previous_hash = plain(previous_hash, c.escaped)?;
     c.eat(b"}")?;
     if c.i != line.len() {
         return None;
     }
+    let details_bundle_version = c.details_bundle_version;
+    let p = &mut scratch.payload;
+    for piece in [
+        b", \"event_type\": ".as_slice(),
+        event_type,
+        b", \"intent_id\": ",
+        intent_id,
+        b", \"outcome\": ",
+        outcome,
+        b", \"previous_hash\": \"",
+        previous_hash.as_bytes(),
+        b"\", \"stage\": ",
+        stage,
+        b", \"timestamp\": ",
+        timestamp,
+        b"}",
+    ] {
+        p.extend_from_slice(piece);
+    }
     Some(FastLine {
         intent_id,
-        stage,
-        event_type,
-        outcome,
-        timestamp,
+        intent_escaped,
         event_hash,
         previous_hash,
         policy_bundle_version,
-        details_bundle_version: c.details_bundle_version,
+        details_bundle_version,
     })
 }
 
-/// The content of a quoted literal that has no escapes.
-fn plain(lit: &[u8]) -> Option<&str> {
-    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
-    if inner.contains(&b'\\') {
+/// The length of the run of bytes at the start of `b` that a canonical string holds
+/// as they are: printable ASCII (0x20..=0x7e) other than `"` and `\\`. Eight bytes at
+/// a time: per byte, the high bit of each test word is set where the byte fails the
+/// test; borrows and carries only ever move upwards, so the lowest set bit belongs to
+/// the first byte that fails.
+fn plain_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let fails = |w: u64| {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let del_or_high = w | w.wrapping_add(ONES);
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * u64::from(b'\\'));
+        let slash = s.wrapping_sub(ONES) & !s;
+        (below_space | del_or_high | quote | slash) & HIGH
+    };
+    let mut n = 0usize;
+    let mut words = b.chunks_exact(8);
+    for c in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let m = fails(u64::from_le_bytes(w));
+        if m != 0 {
+            return n + (m.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .position(|&c| c.wrapping_sub(0x20) >= 0x5f || c == b'"' || c == b'\\')
+        .unwrap_or(words.remainder().len())
+}
+
+/// The content of a quoted literal [`Cursor::string`] read (`escaped`: it held an
+/// escape, then `None`).
+fn plain(lit: &[u8], escaped: bool) -> Option<&str> {
+    if escaped {
         return None;
     }
+    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
     std::str::from_utf8(inner).ok()
 }
 
@@ -453,15 +523,46 @@ mod tests {
             return false;
         };
         match parse(line.as_bytes(), &mut buf) {
-            Some(f) => {
+            Some(_) => {
                 let slow = e.canonical_payload();
+                assert_eq!(String::from_utf8_lossy(&buf.payload), slow, "{line}");
                 assert_eq!(
-                    hex::encode(f.digest(&buf.details)),
+                    hex::encode(digest(&buf.payload)),
                     cfa_types::canonical::sha256_hex(slow.as_bytes())
                 );
                 true
             }
             None => false,
+        }
+    }
+
+    #[test]
+    fn plain_run_stops_at_the_first_byte_a_canonical_string_escapes() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| !(0x20..=0x7e).contains(&c) || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        let mut text = b"abcdefghijklmnopqrstuvwxyz0123456789 ~!".to_vec();
+        assert_eq!(plain_run(&text), text.len());
+        for bad in [0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, 0xff] {
+            for at in 0..text.len() {
+                let keep = text[at];
+                text[at] = bad;
+                assert_eq!(plain_run(&text), naive(&text), "byte {bad:#x} at {at}");
+                assert_eq!(plain_run(&text), at);
+                // a second failing byte further on does not move the first
+                if at + 3 < text.len() {
+                    text[at + 3] = 0;
+                    assert_eq!(plain_run(&text), at);
+                    text[at + 3] = b'x';
+                }
+                text[at] = keep;
+            }
+        }
+        for b in 0..=255u8 {
+            let one = [b' ', b, b' ', b' ', b' ', b' ', b' ', b' ', b' '];
+            assert_eq!(plain_run(&one), naive(&one), "byte {b:#x}");
         }
     }
 
@@ -474,6 +575,7 @@ mod tests {
             r#"{"a": "\u007f\u0001"}"#,
             r#"{"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 2}}"#,
             r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3, "\uff61": 4}"#,
+            r#"{"abcdefghZ": 1, "abcdefghA": 2, "a\u0000": 3, "a": 4, "abcdefgh": 5}"#,
         ];
         for d in ok {
             assert!(agrees(&base.replace("DETAILS", d)), "{d}");

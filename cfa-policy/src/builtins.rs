@@ -268,6 +268,68 @@ fn partition_column<'a>(ctx: &EvalContext<'a>, d: &'a DatasetRef) -> Option<&'a 
         .or_else(|| non_blank(d.partition_column.as_ref()))
 }
 
+/// Up to this many partition columns are gathered on the stack (see [`Columns`]).
+const INLINE_COLUMNS: usize = 8;
+
+/// The partition columns of the datasets that trigger a partition condition: the
+/// first [`INLINE_COLUMNS`] in an array, more on the heap, so a fix over a handful of
+/// datasets asks each for its column once and allocates nothing to gather them.
+struct Columns<'a> {
+    inline: [&'a str; INLINE_COLUMNS],
+    len: usize,
+    heap: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn gather(items: impl Iterator<Item = &'a str>) -> Self {
+        let mut c = Columns {
+            inline: [""; INLINE_COLUMNS],
+            len: 0,
+            heap: Vec::new(),
+        };
+        for item in items {
+            match c.inline.get_mut(c.len) {
+                Some(slot) if c.heap.is_empty() => {
+                    *slot = item;
+                    c.len += 1;
+                }
+                _ => {
+                    if c.heap.is_empty() {
+                        c.heap
+                            .extend_from_slice(c.inline.get(..c.len).unwrap_or_default());
+                    }
+                    c.heap.push(item);
+                }
+            }
+        }
+        c
+    }
+
+    /// The columns sorted and de-duplicated in place.
+    fn sorted_distinct(&mut self) -> &[&'a str] {
+        let all: &mut [&'a str] = if self.heap.is_empty() {
+            self.inline.get_mut(..self.len).unwrap_or_default()
+        } else {
+            &mut self.heap
+        };
+        all.sort_unstable();
+        let mut kept = 0usize;
+        for i in 0..all.len() {
+            let (Some(&c), prev) = (all.get(i), kept.checked_sub(1).and_then(|k| all.get(k)))
+            else {
+                continue;
+            };
+            if prev != Some(&c) {
+                if let Some(slot) = all.get_mut(kept) {
+                    *slot = c;
+                }
+                kept += 1;
+            }
+        }
+        all.get(..kept).unwrap_or_default()
+    }
+}
+
 /// Sets `constraints.partition_by` to the sorted, distinct partition columns of the
 /// datasets that trigger the condition; manual when none of them has one.
 fn partition_fix(
@@ -276,8 +338,9 @@ fn partition_fix(
     triggers: impl Fn(&DatasetRef) -> bool,
 ) -> Option<String> {
     let triggering = || ctx.signature.datasets.iter().filter(|d| triggers(d));
-    let cols = || triggering().filter_map(|d| partition_column(ctx, d));
-    if cols().next().is_none() {
+    let mut gathered = Columns::gather(triggering().filter_map(|d| partition_column(ctx, d)));
+    let cols = gathered.sorted_distinct();
+    if cols.is_empty() {
         let mut without: Vec<&str> = triggering().map(|d| d.name.as_str()).collect();
         without.sort_unstable();
         without.dedup();
@@ -294,44 +357,35 @@ fn partition_fix(
         });
     }
     // The patch this fix would build is there already (another partition condition
-    // fired on the same columns): nothing to build.
+    // fired on the same columns): nothing to build. Otherwise no patch equals the new
+    // one (an equal one would have this path and these columns), so it is pushed as is.
     if patches
         .iter()
-        .any(|p| p.path == PARTITION_BY && is_sorted_set_of(&p.value, cols))
+        .any(|p| p.path == PARTITION_BY && is_array_of(&p.value, cols))
     {
         return None;
     }
-    let mut values: Vec<Value> = cols().map(|c| Value::String(c.to_owned())).collect();
-    values.sort_unstable_by(|a, b| a.as_str().cmp(&b.as_str()));
-    values.dedup();
-    push_unique(
-        patches,
-        Patch {
-            op: PatchOp::Set,
-            path: SharedStr::from_static(PARTITION_BY),
-            value: Value::Array(values),
-        },
-    );
+    patches.push(Patch {
+        op: PatchOp::Set,
+        path: SharedStr::from_static(PARTITION_BY),
+        value: Value::Array(
+            cols.iter()
+                .map(|c| Value::String((*c).to_owned()))
+                .collect(),
+        ),
+    });
     None
 }
 
-/// True when `value` is exactly the array [`partition_fix`] builds from `cols`: strings
-/// in strictly increasing order (so sorted and distinct) forming the same set.
-fn is_sorted_set_of<'a, I: Iterator<Item = &'a str>>(value: &Value, cols: impl Fn() -> I) -> bool {
-    let Some(items) = value.as_array() else {
-        return false;
-    };
-    let mut prev: Option<&str> = None;
-    for item in items {
-        let Some(s) = item.as_str() else {
-            return false;
-        };
-        if prev.is_some_and(|p| p >= s) || !cols().any(|c| c == s) {
-            return false;
-        }
-        prev = Some(s);
-    }
-    cols().all(|c| items.iter().any(|i| i.as_str() == Some(c)))
+/// True when `value` is an array of exactly the strings `cols`, in that order.
+fn is_array_of(value: &Value, cols: &[&str]) -> bool {
+    value.as_array().is_some_and(|items| {
+        items.len() == cols.len()
+            && items
+                .iter()
+                .zip(cols)
+                .all(|(item, c)| item.as_str() == Some(*c))
+    })
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
@@ -370,4 +424,35 @@ fn schema_mismatch(ctx: &EvalContext<'_>) -> Verdict {
         return Verdict::FireWithNote(Cow::Owned(note));
     }
     Verdict::Pass
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_columns_are_what_sort_and_dedup_give_on_the_stack_and_the_heap() {
+        let names = [
+            "d", "b", "d", "a", "c", "b", "e", "a", "f", "g", "h", "i", "a",
+        ];
+        for n in 0..=names.len() {
+            let input = &names[..n];
+            let mut want: Vec<&str> = input.to_vec();
+            want.sort_unstable();
+            want.dedup();
+            let mut got = Columns::gather(input.iter().copied());
+            assert_eq!(got.heap.is_empty(), n <= INLINE_COLUMNS, "{n}");
+            assert_eq!(got.sorted_distinct(), want.as_slice(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn an_existing_partition_patch_matches_only_the_same_columns_in_order() {
+        let v = serde_json::json!(["a", "b"]);
+        assert!(is_array_of(&v, &["a", "b"]));
+        assert!(!is_array_of(&v, &["b", "a"]));
+        assert!(!is_array_of(&v, &["a"]));
+        assert!(!is_array_of(&v, &["a", "b", "c"]));
+        assert!(!is_array_of(&serde_json::json!("a"), &["a"]));
+    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn check_line<'a>(
 ) -> Result<Checked<'a>, BadReason> {
     if let Some(f) = fastline::parse(line, scratch) {
         let mut hex_buf = [0u8; 64];
-        if hex::encode_to_slice(f.digest(&scratch.details), &mut hex_buf).is_ok()
+        if hex::encode_to_slice(fastline::digest(&scratch.payload), &mut hex_buf).is_ok()
             && let Ok(computed) = std::str::from_utf8(&hex_buf)
         {
             let state = hash_state(f.event_hash, computed);

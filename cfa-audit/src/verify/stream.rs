@@ -9,12 +9,17 @@ use crate::fastline;
 use crate::lines::{self, Shape};
 use std::io::Read;
 
-/// Checks every non-empty line of `slice` (which starts at file offset `base`).
-fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<LineCheck<'a>>, u64) {
-    let mut out = Vec::with_capacity(slice.len() / 400 + 1);
+/// Checks every non-empty line of `slice` (which starts at file offset `base`) and
+/// hands each result to `each`, in order; returns the number of physical lines.
+fn scan_lines<'a>(
+    slice: &'a [u8],
+    base: u64,
+    intent: Option<&str>,
+    scratch: &mut fastline::Scratch,
+    mut each: impl FnMut(LineCheck<'a>),
+) -> u64 {
     let mut line = 0u64;
     let mut pos = 0usize;
-    let mut scratch = fastline::Scratch::default();
     while pos < slice.len() {
         let (end, next) = lines::line_end(slice, pos);
         let raw = slice.get(pos..end).unwrap_or_default();
@@ -27,13 +32,13 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
                     bad_trail,
                     ..
                 } => LineKind::Content {
-                    result: check_line(core, intent, &mut scratch),
+                    result: check_line(core, intent, scratch),
                     bad_lead: bad_lead.map(lines::describe_char),
                     bad_trail: bad_trail.map(lines::describe_char),
                     terminated: next > end,
                 },
             };
-            out.push(LineCheck {
+            each(LineCheck {
                 line,
                 offset: base + pos as u64,
                 kind,
@@ -42,7 +47,15 @@ fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<Lin
         line += 1;
         pos = next;
     }
-    (out, line)
+    line
+}
+
+/// Checks every non-empty line of `slice` (which starts at file offset `base`).
+fn check_lines<'a>(slice: &'a [u8], base: u64, intent: Option<&str>) -> (Vec<LineCheck<'a>>, u64) {
+    let mut out = Vec::with_capacity(slice.len() / 400 + 1);
+    let mut scratch = fastline::Scratch::default();
+    let lines = scan_lines(slice, base, intent, &mut scratch, |lc| out.push(lc));
+    (out, lines)
 }
 
 /// Counts events (lines with content) and lines (used once the chain is known to be broken).
@@ -89,6 +102,10 @@ pub fn verify_reader(
 
 /// Feeds every line of `reader` (starting at file offset `base`) into `st`, in chunks;
 /// returns the number of physical lines read.
+///
+/// The chunks are read straight into one buffer that is allocated once and reused:
+/// one `read(2)` per chunk, no copy other than the kernel's and the few bytes of a
+/// line cut by the chunk's end, which move to the buffer's start.
 pub(super) fn run_segment(
     mut reader: impl Read,
     st: &mut ChainState,
@@ -98,23 +115,33 @@ pub(super) fn run_segment(
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<u64> {
     let chunk = if threads > 1 { CHUNK } else { WINDOW };
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk + (64 << 10));
+    let mut buf: Vec<u8> = vec![0; chunk];
+    let mut filled = 0usize;
+    let mut scratch = fastline::Scratch::default();
     let mut base = base;
     let mut line_base = 0u64;
     let mut target = chunk;
     let mut eof = false;
     loop {
-        while !eof && buf.len() < target {
-            let want = (target - buf.len()) as u64;
-            let n = (&mut reader).take(want).read_to_end(&mut buf)?;
-            if n == 0 {
-                eof = true;
+        if buf.len() < target {
+            buf.resize(target, 0);
+        }
+        while !eof && filled < target {
+            let Some(room) = buf.get_mut(filled..target) else {
+                break;
+            };
+            match reader.read(room) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
+        let data = buf.get(..filled).unwrap_or_default();
         let end = if eof {
-            buf.len()
+            filled
         } else {
-            match memchr::memrchr(b'\n', &buf) {
+            match memchr::memrchr(b'\n', data) {
                 Some(i) => i + 1,
                 None => {
                     target = target.saturating_mul(2);
@@ -123,7 +150,7 @@ pub(super) fn run_segment(
             }
         };
         target = chunk;
-        let region = buf.get(..end).unwrap_or_default();
+        let region = data.get(..end).unwrap_or_default();
         if st.broken() {
             let (events, lines) = count_lines(region);
             for _ in 0..events {
@@ -149,13 +176,15 @@ pub(super) fn run_segment(
             }
             line_base += la + lb;
         } else {
-            let (rs, lines) = check_lines(region, base, intent);
-            for lc in rs {
-                st.feed_check(line_base + lc.line + 1, lc);
-            }
-            line_base += lines;
+            // One thread: each line is fed as soon as it is checked, while its bytes
+            // are still in cache.
+            let first = line_base + 1;
+            line_base += scan_lines(region, base, intent, &mut scratch, |lc| {
+                st.feed_check(first + lc.line, lc);
+            });
         }
-        buf.drain(..end);
+        buf.copy_within(end..filled, 0);
+        filled -= end;
         base += end as u64;
         progress(base);
         if eof {

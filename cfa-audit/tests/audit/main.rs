@@ -10,6 +10,7 @@ mod batch;
 mod common;
 mod conformance_audit;
 mod disk_full;
+mod fast_slow_agree;
 mod group_commit;
 mod parallel_agree;
 #[cfg(feature = "sqlite")]
