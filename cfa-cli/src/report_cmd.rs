@@ -99,6 +99,9 @@ pub struct ReportArgs {
     /// Accept legacy 16-hex event hashes.
     #[arg(long)]
     allow_legacy: bool,
+    /// Output format (`json`: `{report, path, bytes}`; errors as `{"error": {...}}`).
+    #[arg(long, short = 'f', value_enum, default_value_t = crate::audit_cmd::Format::Summary)]
+    format: crate::audit_cmd::Format,
 }
 
 /// The rules of `engine` as reports name them.
@@ -217,6 +220,13 @@ pub fn run(a: ReportArgs) -> miette::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("cfa_{kind}_report.html")));
     cfa::report::write_atomic(&out, &html).map_err(|e| miette::miette!("{e}"))?;
+    if a.format == crate::audit_cmd::Format::Json {
+        outln!(
+            "{}",
+            serde_json::json!({"report": kind, "path": out, "bytes": html.len()})
+        );
+        return Ok(crate::exit::APPROVED.into());
+    }
     let mut title = kind.to_owned();
     if let Some(first) = title.get_mut(..1) {
         first.make_ascii_uppercase();

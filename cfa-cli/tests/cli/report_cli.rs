@@ -438,3 +438,46 @@ fn serve_renders_the_dashboard_from_its_own_log() {
     assert_eq!(k(&resp, "events_total"), (x.events + 1).to_string());
     assert!(get("/dashboard?period=x").starts_with("HTTP/1.1 400"));
 }
+
+#[test]
+fn json_format_names_the_file_and_errors_are_json() {
+    let (dir, log, _db) = fixture();
+    let out = cfa(dir.path())
+        .args(["report", "dashboard", "--audit-file"])
+        .arg(&log)
+        .args(["-o", "d.html", "-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"], "dashboard");
+    assert_eq!(v["path"], "d.html");
+    let written = std::fs::metadata(dir.path().join("d.html")).unwrap().len();
+    assert_eq!(v["bytes"].as_u64(), Some(written));
+    // A log that is not there: one JSON error naming it, exit 1, nothing written.
+    let out = cfa(dir.path())
+        .args([
+            "report",
+            "audit",
+            "--audit-file",
+            "missing.jsonl",
+            "-o",
+            "a.html",
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing.jsonl"),
+        "{v}"
+    );
+    assert!(!dir.path().join("a.html").exists());
+}
