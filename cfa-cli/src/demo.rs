@@ -107,6 +107,10 @@ pub struct DemoArgs {
     /// Keep the workspace (audit log) in this directory instead of a temporary one.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Output format (`json`: `{policy_bundle, catalog, runs: [...], audit}`, the same
+    /// runs and chain verdict as the narrative).
+    #[arg(long, short = 'f', value_enum, default_value_t = crate::audit_cmd::Format::Summary)]
+    format: crate::audit_cmd::Format,
 }
 
 fn explain(r: &KernelResult) -> Vec<String> {
@@ -233,9 +237,14 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
     let kernel = build(execution(None, FailurePolicy::default())?)?;
     let failing = build(execution(Some("load_target"), FailurePolicy::FullRollback)?)?;
 
-    outln!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
-    outln!();
-    outln!(
+    let json = args.format == crate::audit_cmd::Format::Json;
+    // The narrative, unless JSON was asked for (then one document at the end).
+    macro_rules! say {
+        ($($t:tt)*) => { if !json { outln!($($t)*); } };
+    }
+    say!("CFA demo: governing what agents and pipelines ask to do, before anything runs.");
+    say!();
+    say!(
         "Catalog:   {} datasets ({})",
         catalog.datasets.len(),
         catalog
@@ -245,27 +254,39 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    outln!(
+    say!(
         "Policy:    built-in bundle {BUNDLE} ({} rules)",
         kernel.config().policy.rules().len()
     );
-    outln!("Audit log: audit.jsonl in {shown}");
-    outln!(
+    say!("Audit log: audit.jsonl in {shown}");
+    say!(
         "(Ids are sequential and timestamps come from a tick clock, so this text is the same on every run.)"
     );
     let runs = INTENTS
         .iter()
         .map(|i| (i, &kernel))
         .chain(std::iter::once((&ROLLBACK, &failing)));
+    let mut done = Vec::new();
     for (n, ((intent, what), k)) in runs.enumerate() {
         let r = k.process(intent);
-        outln!();
-        outln!("{}. {what}", n + 1);
-        outln!("You asked:      \"{intent}\"");
+        done.push(serde_json::json!({
+            "n": n + 1,
+            "what": what,
+            "intent": intent,
+            "intent_id": r.intent_id,
+            "state": r.state.as_str(),
+            "signature_hash": r.signature_hash,
+            "faults": r.faults.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+            "explanation": explain(&r),
+            "audit_events": r.audit_event_hashes.len(),
+        }));
+        say!();
+        say!("{}. {what}", n + 1);
+        say!("You asked:      \"{intent}\"");
         for line in explain(&r) {
-            outln!("{line}");
+            say!("{line}");
         }
-        outln!(
+        say!(
             "Audit:          {} events written for {}",
             r.audit_event_hashes.len(),
             r.intent_id
@@ -276,21 +297,32 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Report> {
         .map_err(|e| PlainError(format!("cannot flush the audit log: {e}")))?;
     let report = cfa::audit::verify_file(&log, &VerifyOptions::default(), &mut |_| {})
         .map_err(|e| PlainError(format!("cannot verify the audit log: {e}")))?;
-    outln!();
-    if report.intact() {
+    if json {
         outln!(
+            "{}",
+            serde_json::json!({
+                "policy_bundle": BUNDLE,
+                "catalog": catalog.datasets.keys().collect::<Vec<_>>(),
+                "runs": done,
+                "audit": {"events": report.events, "intact": report.intact(), "tail_hash": report.tail_hash},
+            })
+        );
+    }
+    say!();
+    if report.intact() {
+        say!(
             "Audit chain:    {} events, every SHA-256 link verified: INTACT (tail {}…)",
             report.events,
             report.tail_hash.chars().take(16).collect::<String>()
         );
     } else {
-        outln!(
+        say!(
             "Audit chain:    BROKEN at event {:?}",
             report.first_bad.map(|b| b.index)
         );
         return Ok(crate::exit::INVALID_INPUT.into());
     }
-    outln!();
-    outln!("Next: cfa init, then cfa evaluate \"<your intent>\" (see cfa evaluate --help).");
+    say!();
+    say!("Next: cfa init, then cfa evaluate \"<your intent>\" (see cfa evaluate --help).");
     Ok(ExitCode::SUCCESS)
 }

@@ -73,3 +73,30 @@ fn demo_text_is_deterministic() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn demo_json_carries_the_runs_and_the_verified_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("cfa")
+        .unwrap()
+        .args(["demo", "-f", "json", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"approved"), "{states:?}");
+    assert!(states.contains(&"blocked"), "{states:?}");
+    // The chain the JSON reports is the log on disk: every run's events, verified.
+    let written: u64 = runs
+        .iter()
+        .map(|r| r["audit_events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(v["audit"]["events"].as_u64(), Some(written));
+    assert_eq!(v["audit"]["intact"], true);
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(log.lines().count() as u64, written);
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(v["audit"]["tail_hash"], last["event_hash"]);
+}
