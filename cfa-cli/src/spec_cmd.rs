@@ -126,6 +126,9 @@ pub struct TestIntentsArgs {
     /// Write the intents to this file (atomically) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Output format (`json`: `{"intents": [...]}`, or `{"path", "count"}` with `-o`).
+    #[arg(long, short = 'f', value_enum, default_value_t = crate::audit_cmd::Format::Summary)]
+    format: crate::audit_cmd::Format,
 }
 
 /// Reads and loads a spec; errors name the file and every issue's line:column.
@@ -365,7 +368,9 @@ pub fn run_taxonomy(cmd: TaxonomyCommand) -> Result<ExitCode, Report> {
                 return Err(PlainError("--count must be at least 1".into()).into());
             }
             let intents = spec.test_intents(a.count);
+            let json = a.format == crate::audit_cmd::Format::Json;
             match &a.output {
+                None if json => outln!("{}", json!({ "intents": intents })),
                 None => {
                     for i in &intents {
                         outln!("{i}");
@@ -375,7 +380,11 @@ pub fn run_taxonomy(cmd: TaxonomyCommand) -> Result<ExitCode, Report> {
                     let mut body = intents.join("\n");
                     body.push('\n');
                     write_atomic(out, body.as_bytes())?;
-                    outln!("{} test intents saved to {}", intents.len(), out.display());
+                    if json {
+                        outln!("{}", json!({"path": out, "count": intents.len()}));
+                    } else {
+                        outln!("{} test intents saved to {}", intents.len(), out.display());
+                    }
                 }
             }
         }

@@ -375,6 +375,20 @@ fn test_intents_are_capped_per_category() {
         lines[4].contains("into bronze #unpartitioned_bronze_load#1"),
         "{out}"
     );
+    // -f json: the same intents, in order
+    let (code, json_out, _) = run(
+        dir.path(),
+        &["taxonomy", "test-intents", "-s", &s, "-f", "json"],
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&json_out).unwrap();
+    let listed: Vec<&str> = v["intents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, lines);
     // -n 1: one per category; -n 50: still at most 3 per category
     let (_, out, _) = run(
         dir.path(),
