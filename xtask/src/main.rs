@@ -90,6 +90,8 @@ fn lint_while_building() -> Result<(), String> {
             &[
                 "build",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--locked",
                 "--features",
                 CI_FEATURES,
@@ -134,7 +136,14 @@ fn clippy_driver() -> Result<String, String> {
 fn lint() -> Result<(), String> {
     let cargo = cargo();
     let clippy = |features: Option<&str>| {
-        let mut args = vec!["clippy", "--workspace", "--all-targets", "--locked"];
+        let mut args = vec![
+            "clippy",
+            "--workspace",
+            "--exclude",
+            PYTHON_CRATE,
+            "--all-targets",
+            "--locked",
+        ];
         if let Some(f) = features {
             args.extend(["--features", f]);
         }
@@ -150,6 +159,80 @@ fn lint() -> Result<(), String> {
 /// workspace is built and tested once with them on instead of building the two crates
 /// (and their dependents) again per feature.
 const CI_FEATURES: &str = "cfa-resolve/llm,cfa-cli/otel";
+
+/// The Python package's crate (pyo3): built and linted only by `cargo xtask python`,
+/// never by the debug lane of `ci`/`test`/`clippy`.
+const PYTHON_CRATE: &str = "cfa-py";
+
+/// `cargo xtask python`: lints the Python package's crate (`cargo clippy -p cfa-py -D
+/// warnings`), builds the debug `cfa` its tests compare against (as `test` builds it),
+/// builds and installs the
+/// package into its virtualenv with one `pip install ./cfa-py` (scripts/python-setup.sh:
+/// maturin, cargo's dev profile) and runs `pytest cfa-py/tests`.
+fn python() -> Result<(), String> {
+    let cargo = cargo();
+    step("python: clippy -p cfa-py", || {
+        run(
+            &cargo,
+            &[
+                "clippy",
+                "-p",
+                PYTHON_CRATE,
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
+    step("python: build cfa", || {
+        run(
+            &cargo,
+            &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
+        )
+    })?;
+    let root = workspace_root();
+    let setup = root.join("scripts").join("python-setup.sh");
+    let setup = setup
+        .to_str()
+        .ok_or("python: workspace path is not UTF-8")?;
+    let mut python = String::new();
+    step("python: pip install ./cfa-py", || {
+        python = python_setup(setup, &[])?;
+        Ok(())
+    })?;
+    let tests = root.join("cfa-py").join("tests");
+    let tests = tests
+        .to_str()
+        .ok_or("python: workspace path is not UTF-8")?;
+    step("python: pytest cfa-py/tests", || {
+        run(
+            &python,
+            &["-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+        )
+    })
+}
+
+/// Runs scripts/python-setup.sh with `args` and returns the venv's python (the last
+/// line of its stdout).
+pub(crate) fn python_setup(script: &str, args: &[&str]) -> Result<String, String> {
+    eprintln!("xtask: running bash {script} {}", args.join(" "));
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{script} failed ({})", out.status));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{script} printed no python path"))
+}
 
 /// Ignored tests too long for a debug build, which CI runs in release:
 /// (package, test binary). `memory_flat` is 1,000,000 kernel calls.
@@ -179,6 +262,8 @@ fn quick() -> Result<(), String> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--locked",
                 "--profile",
                 QUICK_PROFILE,
@@ -197,6 +282,8 @@ fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
         "nextest",
         "run",
         "--workspace",
+        "--exclude",
+        PYTHON_CRATE,
         "--locked",
         "--features",
         CI_FEATURES,
@@ -212,6 +299,8 @@ fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
             &[
                 "test",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--doc",
                 "--locked",
                 "--features",
@@ -600,6 +689,12 @@ commands:
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
+  python  the Python package cfa-py (not built by ci/test/clippy above):
+          clippy -p cfa-py -D warnings, the debug `cfa` as `test` builds it
+          (a no-op after `ci`), then
+          scripts/python-setup.sh (venv target/cfa-cache/venv-py, maturin +
+          pytest; `pip install ./cfa-py` in cargo's dev profile) and
+          pytest cfa-py/tests
   fuzz    structure-aware fuzzing of every parser and face (release build of
           cfa-fuzz; fails on any panic, hang or broken invariant)
             --seconds N    how long (default 60)
@@ -641,6 +736,7 @@ fn main() -> ExitCode {
         Some("test") => test_cmd(args.get(1..).unwrap_or_default()),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
         Some("clippy") => lint(),
+        Some("python") => python(),
         Some("bench") => bench::bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("help" | "--help" | "-h") | None => {
