@@ -186,10 +186,23 @@ fn python() -> Result<(), String> {
             ],
         )
     })?;
-    step("python: build cfa", || {
+    // The `cfa` the workspace tests use, built as `test` builds it: after `cargo xtask
+    // ci` (as in .ci/run) this is a no-op, where a plain `cargo build -p cfa-cli` would
+    // rebuild the tree with other features.
+    step("python: the debug cfa (as test builds it)", || {
         run(
             &cargo,
-            &["build", "--locked", "-p", "cfa-cli", "--bin", "cfa"],
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
+                "--locked",
+                "--features",
+                CI_FEATURES,
+                "--no-run",
+            ],
         )
     })?;
     let root = workspace_root();
@@ -207,10 +220,18 @@ fn python() -> Result<(), String> {
         .to_str()
         .ok_or("python: workspace path is not UTF-8")?;
     step("python: pytest cfa-py/tests", || {
-        run(
-            &python,
-            &["-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
-        )
+        let cfa = target_dir().join("debug").join("cfa");
+        eprintln!("xtask: CFA_BIN={}", cfa.display());
+        let status = Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", tests])
+            .env("CFA_BIN", &cfa)
+            .status()
+            .map_err(|e| format!("cannot start {python}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("pytest {tests} failed ({status})"))
+        }
     })
 }
 
