@@ -43,9 +43,11 @@ fn build_error(py: Python<'_>, what: String) -> PyErr {
 #[pymethods]
 impl PyKernel {
     /// `Kernel(catalog=None, bundle=None, audit_log=None, db=None, sandbox="mock",
-    /// backend="pyspark", lenient=False, warnings_blocking=False, normalizer="rule_based")`.
+    /// backend="pyspark", lenient=False, warnings_blocking=False, normalizer="rule_based",
+    /// generate=True)`; `generate=False` stops after govern (no plan, code or static
+    /// validation, and so no execution).
     #[new]
-    #[pyo3(signature = (catalog=None, bundle=None, audit_log=None, db=None, sandbox=Some("mock".to_owned()), backend=None, lenient=false, warnings_blocking=false, normalizer="rule_based"))]
+    #[pyo3(signature = (catalog=None, bundle=None, audit_log=None, db=None, sandbox=Some("mock".to_owned()), backend=None, lenient=false, warnings_blocking=false, normalizer="rule_based", generate=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -58,6 +60,7 @@ impl PyKernel {
         lenient: bool,
         warnings_blocking: bool,
         normalizer: &str,
+        generate: bool,
     ) -> PyResult<Self> {
         let policy = load::policy(py, bundle)?;
         let catalog = load::catalog(py, catalog)?.unwrap_or_else(cfa::Catalog::empty);
@@ -76,6 +79,7 @@ impl PyKernel {
         kc.policy_bundle_hash = policy.hash.clone();
         kc.backend = backend.unwrap_or_else(|| "pyspark".to_owned());
         kc.warnings_are_blocking = warnings_blocking;
+        kc.phases.generate = generate;
         kc.grounding = if lenient {
             Grounding::Lenient
         } else {

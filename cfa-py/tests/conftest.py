@@ -1,5 +1,5 @@
 """Shared paths of the cfa-py test suite: the workspace, its examples, the conformance
-corpus (../shared/conformance beside the workspace, or $CFA_CONFORMANCE) and the debug
+corpus (../shared/conformance beside the workspace, or $CFA_CONFORMANCE_DIR) and the debug
 `cfa` binary ($CFA_BIN, else target/debug/cfa; `cargo xtask python` builds it)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CATALOG = EXAMPLES / "catalog.json"
-CONFORMANCE = Path(os.environ.get("CFA_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+CONFORMANCE = Path(os.environ.get("CFA_CONFORMANCE_DIR", ROOT.parent / "shared" / "conformance"))
 CFA_BIN = Path(os.environ.get("CFA_BIN", ROOT / "target" / "debug" / "cfa"))
 
 APPROVE = "Join nfe with clientes daily, anonymize pii, into silver"

@@ -109,5 +109,8 @@ def test_kernel_options_and_errors(tmp_path):
         cfa.Kernel(sandbox=None, db=tmp_path / "x.db")
     with pytest.raises(cfa.BundleError):
         cfa.Kernel(bundle="nope-v9")
+    govern_only = cfa.Kernel(catalog=CATALOG, generate=False).evaluate(APPROVE)
+    assert govern_only.executable and "generate" not in govern_only.to_dict()["phases_run"]
+    assert "generate" in cfa.Kernel(catalog=CATALOG).evaluate(APPROVE).to_dict()["phases_run"]
     k = cfa.Kernel(catalog=CATALOG, bundle="finops-strict-v1")
     assert k.policy_source == "finops-strict-v1" and k.audit_log is None

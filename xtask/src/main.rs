@@ -745,6 +745,11 @@ commands:
                            the flatness claim)
             --http-seconds N  measured seconds per HTTP load run (default 10)
             --criterion    also run the criterion benches (cargo bench)
+            --python       only the Python package against the reference:
+                           cfa-py built in release into venv-py, the
+                           reference's venv, scripts/bench-python.py (guard
+                           overhead and check, p50/p99 and ratios; prints,
+                           never fails on a missed goal)
             -- ARGS        passed to cfa-gates (--budget-ms N, --runs N,
                            --slack X, --threads N,N, --http-connections N, …;
                            `cfa-gates --help`)
