@@ -171,6 +171,10 @@ const PYTHON_CRATE: &str = "cfa-py";
 /// maturin, cargo's dev profile) and runs `pytest cfa-py/tests`.
 fn python() -> Result<(), String> {
     let cargo = cargo();
+    // As in `ci`: incremental compilation only costs time and disk here.
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        NO_INCREMENTAL.store(true, Ordering::Relaxed);
+    }
     step("python: clippy -p cfa-py", || {
         run(
             &cargo,
@@ -239,7 +243,11 @@ fn python() -> Result<(), String> {
 /// line of its stdout).
 pub(crate) fn python_setup(script: &str, args: &[&str]) -> Result<String, String> {
     eprintln!("xtask: running bash {script} {}", args.join(" "));
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    if NO_INCREMENTAL.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    let out = cmd
         .arg(script)
         .args(args)
         .stderr(Stdio::inherit())
