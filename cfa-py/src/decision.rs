@@ -270,15 +270,24 @@ pub fn check(
 ) -> PyResult<PyDecision> {
     let policy = load::policy(py, bundle)?;
     let catalog = load::catalog(py, catalog)?;
-    let sig = load::signature(py, signature)?;
+    let input = load::signature_input(py, signature)?;
+    // One release of the GIL for the parse and the decision.
     let decided = py.detach(|| {
-        PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
-            .bundle_hash(&policy.hash)
-            .catalog(catalog.as_ref())
-            .replan_count(replan_count)
-            .decide(&sig)
+        input.parse().map(|sig| {
+            PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
+                .bundle_hash(&policy.hash)
+                .catalog(catalog.as_ref())
+                .replan_count(replan_count)
+                .decide(&sig)
+        })
     });
-    decided
-        .map(|inner| PyDecision { inner })
-        .map_err(|e| load::raise(py, "CfaError", (format!("cannot decide: {e}"),)))
+    match decided {
+        Ok(Ok(inner)) => Ok(PyDecision { inner }),
+        Ok(Err(e)) => Err(load::raise(
+            py,
+            "CfaError",
+            (format!("cannot decide: {e}"),),
+        )),
+        Err(e) => Err(load::signature_error(py, e)),
+    }
 }

@@ -248,33 +248,56 @@ pub fn catalog(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Opti
         .map_err(|e| raise(py, "CfaError", (format!("invalid catalog {name}: {e}"),)))
 }
 
-/// A signature from a dict, or from JSON text (`str`/`bytes`), optionally wrapped in
-/// `{"signature": …}`; strictly validated (`ValidationError` carries the issue paths).
-pub fn signature(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<StateSignature> {
-    let parsed = if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_str()?;
-        py.detach(|| StateSignature::parse_validated(text, false))
-    } else if let Ok(b) = obj.cast::<PyBytes>() {
-        let text = std::str::from_utf8(b.as_bytes()).map_err(|e| {
-            raise(
-                py,
-                "ValidationError",
-                (
-                    format!("signature bytes are not UTF-8: {e}"),
-                    "invalid_json",
-                    Vec::<(String, String)>::new(),
-                ),
-            )
-        })?;
-        py.detach(|| StateSignature::parse_validated(text, false))
-    } else {
-        let value = convert::to_value(obj)?;
-        py.detach(|| StateSignature::from_validated_value(&value, false))
-    };
-    parsed.map_err(|e| match e {
+/// Signature input as read under the GIL: JSON text or an already converted value.
+pub enum SignatureInput<'a> {
+    /// JSON text (`str`, or UTF-8 `bytes`).
+    Text(&'a str),
+    /// A dict (or other Python value) converted to JSON.
+    Value(Value),
+}
+
+impl SignatureInput<'_> {
+    /// Strict parse (optionally wrapped in `{"signature": …}`); runs without the GIL.
+    pub fn parse(&self) -> Result<StateSignature, ParseError> {
+        match self {
+            SignatureInput::Text(text) => StateSignature::parse_validated(text, false),
+            SignatureInput::Value(value) => StateSignature::from_validated_value(value, false),
+        }
+    }
+}
+
+/// Reads a signature argument: a dict, or JSON text (`str`/`bytes`).
+pub fn signature_input<'a>(
+    py: Python<'_>,
+    obj: &'a Bound<'_, PyAny>,
+) -> PyResult<SignatureInput<'a>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(SignatureInput::Text(s.to_str()?));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return std::str::from_utf8(b.as_bytes())
+            .map(SignatureInput::Text)
+            .map_err(|e| {
+                raise(
+                    py,
+                    "ValidationError",
+                    (
+                        format!("signature bytes are not UTF-8: {e}"),
+                        "invalid_json",
+                        Vec::<(String, String)>::new(),
+                    ),
+                )
+            });
+    }
+    convert::to_value(obj).map(SignatureInput::Value)
+}
+
+/// A signature parse error as `ValidationError` (the issue paths in `issues`).
+pub fn signature_error(py: Python<'_>, e: ParseError) -> PyErr {
+    match e {
         ParseError::Syntax(s) => validation_error(py, "invalid_json", s.to_string(), &[]),
         ParseError::Invalid(inv) => {
             validation_error(py, "invalid_signature", inv.to_string(), &inv.issues)
         }
-    })
+    }
 }
