@@ -32,3 +32,15 @@ pub use cfa_audit::{
 pub mod jsonl {
     pub use cfa_audit::jsonl::{REPAIR_EVENT_TYPE, TailReport, TornRepair, tail_report};
 }
+
+/// Log-level operations over either store (feature `sqlite`): sign a checkpoint over a
+/// verified log, check a log against a signed checkpoint (consistency proof), and build
+/// an offline inclusion proof of one event. Re-exported from cfa-audit for embedders that
+/// verify logs (the Python package `cfa`).
+#[cfg(feature = "sqlite")]
+pub mod checkpoint {
+    pub use cfa_audit::checkpoint::{
+        CheckpointCheck, create_checkpoint, prove_event, verify_target, verify_with_checkpoint,
+    };
+    pub use cfa_audit::proof::ProvenEvent;
+}

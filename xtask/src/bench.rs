@@ -2,7 +2,7 @@
 //! reference rows, the release `cfa`) in one release build, sets up the reference's
 //! virtualenv when asked, and runs `cfa-gates` (docs/development.md#cargo-xtask-bench).
 
-use crate::{HELP, cargo, run, target_dir, workspace_root};
+use crate::{HELP, cargo, python_setup, run, target_dir, workspace_root};
 use std::path::PathBuf;
 
 /// What `cargo xtask bench ARGS` asked for.
@@ -16,6 +16,8 @@ pub(crate) struct BenchArgs {
     pub vs_reference: bool,
     /// Rewrite the README's Performance table.
     pub write_readme: bool,
+    /// Only the Python package against the reference (scripts/bench-python.py).
+    pub python: bool,
     /// Arguments for `cfa-gates`.
     pub gate_args: Vec<String>,
 }
@@ -33,6 +35,7 @@ pub(crate) fn parse(args: &[String]) -> Result<BenchArgs, String> {
                 b.processes = true;
             }
             "--write-readme" => b.write_readme = true,
+            "--python" => b.python = true,
             "--calls" | "--http-seconds" => {
                 let v = rest
                     .next()
@@ -63,6 +66,9 @@ fn utf8(p: &std::path::Path) -> Result<String, String> {
 /// [--http-seconds N] [--criterion] [-- CFA-GATES-ARGS]`.
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let b = parse(args)?;
+    if b.python {
+        return python_bench(&b.gate_args);
+    }
     let cargo = cargo();
     let root = workspace_root();
     let mut build = vec![
@@ -121,6 +127,36 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     gate_result.map_err(|e| format!("gates missed or failed: {e}"))
 }
 
+/// `cargo xtask bench --python [-- ARGS]`: installs the Python package built in release
+/// into its venv (scripts/python-setup.sh --release), sets up the reference's venv, and
+/// runs scripts/bench-python.py with both (ARGS: `--budget-ms N`, `--runs N`, `--json`).
+/// It prints figures and ratios; it does not fail on a missed goal.
+fn python_bench(extra: &[String]) -> Result<(), String> {
+    let root = workspace_root();
+    let ours = python_setup(
+        &utf8(&root.join("scripts/python-setup.sh"))?,
+        &["--release"],
+    )?;
+    run(
+        "bash",
+        &[
+            &utf8(&root.join("scripts/reference-audit-verify.sh"))?,
+            "--setup",
+        ],
+    )?;
+    let script = utf8(&root.join("scripts/bench-python.py"))?;
+    let reference = utf8(&reference_python())?;
+    let mut args = vec![
+        script.as_str(),
+        "--ours",
+        ours.as_str(),
+        "--reference",
+        reference.as_str(),
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    run("python3", &args)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -154,5 +190,8 @@ mod tests {
         assert!(parse(&args(&["--calls"])).is_err());
         assert!(parse(&args(&["--bogus"])).is_err());
         assert_eq!(parse(&[]).unwrap(), BenchArgs::default());
+        let py = parse(&args(&["--python", "--", "--runs", "1"])).unwrap();
+        assert!(py.python && !py.processes);
+        assert_eq!(py.gate_args, args(&["--runs", "1"]));
     }
 }

@@ -48,6 +48,18 @@ pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// `cargo xtask all`: what CI runs (`.ci/run`): [`ci`] (the five-minute budget), then
+/// the slow suites that have their own steps, [`browser`] and [`python`]; each step's
+/// time is printed, and the first failure stops the run.
+fn all() -> Result<(), String> {
+    let started = Instant::now();
+    step("ci", ci)?;
+    step("browser", browser)?;
+    step("python", python)?;
+    eprintln!("xtask: all passed in {} s", started.elapsed().as_secs());
+    Ok(())
+}
+
 /// `cargo xtask ci`: the fmt check, clippy, then every test ([`test`]). On a fresh
 /// clone incremental compilation only costs time and disk, so it is off unless the
 /// caller set `CARGO_INCREMENTAL`.
@@ -90,6 +102,8 @@ fn lint_while_building() -> Result<(), String> {
             &[
                 "build",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--locked",
                 "--features",
                 CI_FEATURES,
@@ -134,7 +148,14 @@ fn clippy_driver() -> Result<String, String> {
 fn lint() -> Result<(), String> {
     let cargo = cargo();
     let clippy = |features: Option<&str>| {
-        let mut args = vec!["clippy", "--workspace", "--all-targets", "--locked"];
+        let mut args = vec![
+            "clippy",
+            "--workspace",
+            "--exclude",
+            PYTHON_CRATE,
+            "--all-targets",
+            "--locked",
+        ];
         if let Some(f) = features {
             args.extend(["--features", f]);
         }
@@ -150,6 +171,109 @@ fn lint() -> Result<(), String> {
 /// workspace is built and tested once with them on instead of building the two crates
 /// (and their dependents) again per feature.
 const CI_FEATURES: &str = "cfa-resolve/llm,cfa-cli/otel";
+
+/// The Python package's crate (pyo3): built and linted only by `cargo xtask python`,
+/// never by the debug lane of `ci`/`test`/`clippy`.
+const PYTHON_CRATE: &str = "cfa-py";
+
+/// `cargo xtask python`: lints the Python package's crate (`cargo clippy -p cfa-py -D
+/// warnings`), builds the debug `cfa` its tests compare against (as `test` builds it),
+/// builds and installs the
+/// package into its virtualenv with one `pip install ./cfa-py` (scripts/python-setup.sh:
+/// maturin, cargo's dev profile) and runs `pytest cfa-py/tests`.
+fn python() -> Result<(), String> {
+    let cargo = cargo();
+    // As in `ci`: incremental compilation only costs time and disk here.
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        NO_INCREMENTAL.store(true, Ordering::Relaxed);
+    }
+    step("python: clippy -p cfa-py", || {
+        run(
+            &cargo,
+            &[
+                "clippy",
+                "-p",
+                PYTHON_CRATE,
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
+    // The `cfa` the workspace tests use, built as `test` builds it: after `cargo xtask
+    // ci` (as in .ci/run) this is a no-op, where a plain `cargo build -p cfa-cli` would
+    // rebuild the tree with other features.
+    step("python: the debug cfa (as test builds it)", || {
+        run(
+            &cargo,
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
+                "--locked",
+                "--features",
+                CI_FEATURES,
+                "--no-run",
+            ],
+        )
+    })?;
+    let root = workspace_root();
+    let setup = root.join("scripts").join("python-setup.sh");
+    let setup = setup
+        .to_str()
+        .ok_or("python: workspace path is not UTF-8")?;
+    let mut python = String::new();
+    step("python: pip install ./cfa-py", || {
+        python = python_setup(setup, &[])?;
+        Ok(())
+    })?;
+    let tests = root.join("cfa-py").join("tests");
+    let tests = tests
+        .to_str()
+        .ok_or("python: workspace path is not UTF-8")?;
+    step("python: pytest cfa-py/tests", || {
+        let cfa = target_dir().join("debug").join("cfa");
+        eprintln!("xtask: CFA_BIN={}", cfa.display());
+        let status = Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", tests])
+            .env("CFA_BIN", &cfa)
+            .status()
+            .map_err(|e| format!("cannot start {python}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("pytest {tests} failed ({status})"))
+        }
+    })
+}
+
+/// Runs scripts/python-setup.sh with `args` and returns the venv's python (the last
+/// line of its stdout).
+pub(crate) fn python_setup(script: &str, args: &[&str]) -> Result<String, String> {
+    eprintln!("xtask: running bash {script} {}", args.join(" "));
+    let mut cmd = Command::new("bash");
+    if NO_INCREMENTAL.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
+    let out = cmd
+        .arg(script)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{script} failed ({})", out.status));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{script} printed no python path"))
+}
 
 /// Ignored tests too long for a debug build, which CI runs in release:
 /// (package, test binary). `memory_flat` is 1,000,000 kernel calls.
@@ -179,6 +303,8 @@ fn quick() -> Result<(), String> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--locked",
                 "--profile",
                 QUICK_PROFILE,
@@ -197,6 +323,8 @@ fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
         "nextest",
         "run",
         "--workspace",
+        "--exclude",
+        PYTHON_CRATE,
         "--locked",
         "--features",
         CI_FEATURES,
@@ -212,6 +340,8 @@ fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
             &[
                 "test",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--doc",
                 "--locked",
                 "--features",
@@ -631,7 +761,9 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  ci      what CI runs (bash .ci/run; then `browser`), with CARGO_INCREMENTAL=0:
+  all     what CI runs (bash .ci/run): `ci`, then `browser`, then `python`,
+          each timed; stops at the first that fails
+  ci      the checks and tests within the five-minute budget, with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
                cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
@@ -656,7 +788,7 @@ commands:
                       dbt, the 10k-request load test and the 50 MB input test;
                       no doc tests, soak or fuzzing)
   browser the HTML reports in Debian's headless Chromium (after `ci` in
-          .ci/run): installs chromium with apt-get when missing (root; fails
+          `all`): installs chromium with apt-get when missing (root; fails
           loudly otherwise), renders each `cfa report` page from a log written
           by real `cfa evaluate` runs, offline (proxy 127.0.0.1:9, no name
           resolves), checks the DOM's counts against the log and that the
@@ -666,6 +798,12 @@ commands:
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
+  python  the Python package cfa-py (not built by ci/test/clippy above):
+          clippy -p cfa-py -D warnings, the debug `cfa` as `test` builds it
+          (a no-op after `ci`), then
+          scripts/python-setup.sh (venv target/cfa-cache/venv-py, maturin +
+          pytest; `pip install ./cfa-py` in cargo's dev profile) and
+          pytest cfa-py/tests
   fuzz    structure-aware fuzzing of every parser and face (release build of
           cfa-fuzz; fails on any panic, hang or broken invariant)
             --seconds N    how long (default 60)
@@ -695,6 +833,11 @@ commands:
                            the flatness claim)
             --http-seconds N  measured seconds per HTTP load run (default 10)
             --criterion    also run the criterion benches (cargo bench)
+            --python       only the Python package against the reference:
+                           cfa-py built in release into venv-py, the
+                           reference's venv, scripts/bench-python.py (guard
+                           overhead and check, p50/p99 and ratios; prints,
+                           never fails on a missed goal)
             -- ARGS        passed to cfa-gates (--budget-ms N, --runs N,
                            --slack X, --threads N,N, --http-connections N, …;
                            `cfa-gates --help`)
@@ -703,10 +846,12 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("all") => all(),
         Some("ci") => ci(),
         Some("test") => test_cmd(args.get(1..).unwrap_or_default()),
         Some("fmt") => run(&cargo(), &["fmt", "--all"]),
         Some("clippy") => lint(),
+        Some("python") => python(),
         Some("bench") => bench::bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("browser") => browser(),

@@ -1,0 +1,41 @@
+//! The native half of the Python package `cfa` (PyPI name `cfa-rs`; built by maturin
+//! as the extension module `cfa._native`): policy decisions of signatures
+//! ([`decision::check`]), the governed flow ([`kernel::PyKernel`]) and audit
+//! verification, checkpoints and proofs ([`audit`]), each a thin binding of the facade
+//! crate `cfa`. The Python half (`python/cfa/`) adds guards, the testing helpers and the
+//! pytest plugin on top.
+//!
+//! This crate owns only the translation between Python objects and the facade's types
+//! (and the loading of bundles and catalogs a Python caller names, by the CLI's rules).
+//! It must not make or change decisions, write audit events of its own, or know about
+//! the CLI or the servers: every decision is byte-for-byte the facade's.
+
+mod audit;
+mod convert;
+mod decision;
+mod kernel;
+mod load;
+
+use pyo3::prelude::*;
+
+/// The module `cfa._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(decision::check, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::verify, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::generate_key, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::prove, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::verify_proof, m)?)?;
+    m.add_class::<decision::PyDecision>()?;
+    m.add_class::<decision::PyFault>()?;
+    m.add_class::<kernel::PyKernel>()?;
+    m.add_class::<kernel::PyKernelResult>()?;
+    m.add_class::<audit::PyVerifyReport>()?;
+    m.add(
+        "BUILTIN_BUNDLES",
+        cfa::policy::builtin::names().collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}
