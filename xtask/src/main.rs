@@ -704,6 +704,8 @@ fn browser() -> Result<(), String> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--exclude",
+                PYTHON_CRATE,
                 "--locked",
                 "--features",
                 CI_FEATURES,
