@@ -360,7 +360,18 @@ fn find_anchor(
 fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
     let target = a.log.target()?;
     let name = checkpoint::target_name(&target);
-    let anchor = find_anchor(a.anchor.as_deref(), &target)?;
+    // `--file -`: the chain comes from standard input (read once, nothing written).
+    let stdin = matches!(&target, AuditTarget::Jsonl(p) if p.as_os_str() == "-");
+    if stdin && (a.checkpoint.is_some() || a.pubkey.is_some()) {
+        return Ok(crate::ux::usage_error(
+            "--checkpoint/--pubkey need the log as a file, not standard input",
+        ));
+    }
+    let anchor = if stdin && a.anchor.is_none() {
+        None
+    } else {
+        find_anchor(a.anchor.as_deref(), &target)?
+    };
     let start = match &anchor {
         Some((path, an)) => Some(
             an.chain_start(None)
@@ -390,6 +401,11 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
                     .map_err(|e| miette::miette!("{}: {e}", cp_path.display()))?;
             (check.report.clone(), Some(check))
         }
+        _ if stdin => (
+            cfa::audit::verify_reader(std::io::stdin().lock(), &opts, &mut progress)
+                .map_err(|e| miette::miette!("cannot read the chain from standard input: {e}"))?,
+            None,
+        ),
         _ => (
             checkpoint::verify_target(&target, &opts, &mut progress).map_err(err)?,
             None,

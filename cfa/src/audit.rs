@@ -20,6 +20,8 @@
 /// The SQLite audit store (feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub use cfa_audit::SqliteStore;
+/// Verifies a JSONL chain read from any reader (standard input, a pipe), in one pass.
+pub use cfa_audit::verify::verify_reader;
 pub use cfa_audit::{
     AuditError, AuditEvent, AuditStore, AuditTarget, BadEvent, BadReason, Checkpoint, Clock,
     Durability, FixedClock, JsonlStore, MemoryStore, NewEvent, OfflineProof, RepairOutcome,

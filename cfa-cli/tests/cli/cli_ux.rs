@@ -534,3 +534,51 @@ fn audit_list_reads_a_sqlite_store_too() {
             .any(|r| r == "GOVERNANCE_RAW_PII_IN_PROTECTED_LAYER")
     );
 }
+
+#[test]
+fn audit_verify_reads_a_chain_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with_three_checks(dir.path());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let out = stdout(
+        cfa(dir.path())
+            .args(["audit", "verify", "--file", "-", "-f", "json"])
+            .write_stdin(text.clone()),
+        0,
+    );
+    let v = json(&out);
+    assert_eq!(v["chain_intact"], true);
+    assert_eq!(v["total_events"], 3);
+    // The same verdict as the file's, tamper included: the first bad index and code.
+    let tampered = text.replacen("\"replan\"", "\"approve\"", 1);
+    let out = stdout(
+        cfa(dir.path())
+            .args(["audit", "verify", "--file", "-", "-f", "json"])
+            .write_stdin(tampered.clone()),
+        1,
+    );
+    let piped = json(&out);
+    std::fs::write(dir.path().join("t.jsonl"), &tampered).unwrap();
+    let out = stdout(
+        cfa(dir.path()).args(["audit", "verify", "--file", "t.jsonl", "-f", "json"]),
+        1,
+    );
+    let from_file = json(&out);
+    assert_eq!(piped["first_bad"], from_file["first_bad"]);
+    assert_eq!(piped["first_bad"]["index"], 1);
+    // A checkpoint check needs the file: a usage error, exit 2.
+    cfa(dir.path())
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            "-",
+            "--checkpoint",
+            "c.txt",
+            "--pubkey",
+            "k.pub",
+        ])
+        .write_stdin(text)
+        .assert()
+        .code(2);
+}
