@@ -281,28 +281,33 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn gather(items: impl Iterator<Item = &'a str>) -> Self {
-        let mut c = Columns {
+    /// No columns yet.
+    const fn new() -> Self {
+        Columns {
             inline: [""; INLINE_COLUMNS],
             len: 0,
             heap: Vec::new(),
-        };
+        }
+    }
+
+    /// Adds `items`. Filled in place rather than returned, so the inline array is
+    /// not copied (docs/architecture.md#the-decision-path).
+    fn gather(&mut self, items: impl Iterator<Item = &'a str>) {
         for item in items {
-            match c.inline.get_mut(c.len) {
-                Some(slot) if c.heap.is_empty() => {
+            match self.inline.get_mut(self.len) {
+                Some(slot) if self.heap.is_empty() => {
                     *slot = item;
-                    c.len += 1;
+                    self.len += 1;
                 }
                 _ => {
-                    if c.heap.is_empty() {
-                        c.heap
-                            .extend_from_slice(c.inline.get(..c.len).unwrap_or_default());
+                    if self.heap.is_empty() {
+                        self.heap
+                            .extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
                     }
-                    c.heap.push(item);
+                    self.heap.push(item);
                 }
             }
         }
-        c
     }
 
     /// The columns sorted and de-duplicated in place.
@@ -312,6 +317,10 @@ impl<'a> Columns<'a> {
         } else {
             &mut self.heap
         };
+        if all.len() < 2 {
+            // Sorted and distinct already (the common case: one triggering dataset).
+            return all;
+        }
         all.sort_unstable();
         let mut kept = 0usize;
         for i in 0..all.len() {
@@ -338,7 +347,8 @@ fn partition_fix(
     triggers: impl Fn(&DatasetRef) -> bool,
 ) -> Option<String> {
     let triggering = || ctx.signature.datasets.iter().filter(|d| triggers(d));
-    let mut gathered = Columns::gather(triggering().filter_map(|d| partition_column(ctx, d)));
+    let mut gathered = Columns::new();
+    gathered.gather(triggering().filter_map(|d| partition_column(ctx, d)));
     let cols = gathered.sorted_distinct();
     if cols.is_empty() {
         let mut without: Vec<&str> = triggering().map(|d| d.name.as_str()).collect();
@@ -440,7 +450,8 @@ mod tests {
             let mut want: Vec<&str> = input.to_vec();
             want.sort_unstable();
             want.dedup();
-            let mut got = Columns::gather(input.iter().copied());
+            let mut got = Columns::new();
+            got.gather(input.iter().copied());
             assert_eq!(got.heap.is_empty(), n <= INLINE_COLUMNS, "{n}");
             assert_eq!(got.sorted_distinct(), want.as_slice(), "{input:?}");
         }

@@ -350,17 +350,17 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    faults.push(Fault::clone(&check.fault));
+                    push_template(&mut faults, &check.fault);
                     origins.push(Some(i));
                 }
                 Ok(Verdict::FireWithNote(note)) => {
                     let mut fault = Fault::clone(&check.fault);
                     fault.message = format!("{} ({note})", rule.message).into();
-                    faults.push(fault);
+                    push_fault(&mut faults, fault);
                     origins.push(Some(i));
                 }
                 Err(e) => {
-                    faults.push(condition_error_fault(rule, &e.message));
+                    push_fault(&mut faults, condition_error_fault(rule, &e.message));
                     origins.push(None);
                 }
             }
@@ -390,7 +390,9 @@ impl PolicyEngine {
         faults: &[Fault],
         origins: &Origins,
     ) -> (Vec<Patch>, Vec<ManualFix>) {
-        let mut patches: Vec<Patch> = Vec::new();
+        // A built-in adds at most one patch per fault, so this is room for every
+        // built-in's fix (a plugin's patches may still grow it).
+        let mut patches: Vec<Patch> = Vec::with_capacity(faults.len());
         let mut manual = Vec::new();
         // A built-in's fix depends only on the condition and the context, so equal
         // conditions (common in large bundles) are fixed once. With few faults the
@@ -435,6 +437,35 @@ impl PolicyEngine {
             }
         }
         (patches, manual)
+    }
+}
+
+/// The capacity the first fault is pushed with: what `Vec::push` would grow an empty
+/// vector of faults to, allocated directly so the first push skips the growth path.
+const FIRST_FAULTS: usize = 4;
+
+/// Pushes `fault`; an approve allocates nothing for its (empty) fault list, and the
+/// first fault of any other decision allocates room for [`FIRST_FAULTS`] at once.
+fn push_fault(faults: &mut Vec<Fault>, fault: Fault) {
+    reserve_faults(faults);
+    faults.push(fault);
+}
+
+/// Pushes a clone of the rule's fault `template`, cloned straight into the list's
+/// memory: a clone pushed by value is assembled on the stack first and copied, and
+/// the narrow enum fields then stall the copy. Out of line, so the loop of a decision
+/// that fires nothing stays small.
+#[inline(never)]
+fn push_template(faults: &mut Vec<Fault>, template: &Fault) {
+    reserve_faults(faults);
+    faults.extend_from_slice(std::slice::from_ref(template));
+}
+
+/// Gives an empty, unallocated fault list room for [`FIRST_FAULTS`].
+#[inline]
+fn reserve_faults(faults: &mut Vec<Fault>) {
+    if faults.capacity() == 0 {
+        *faults = Vec::with_capacity(FIRST_FAULTS);
     }
 }
 
@@ -562,7 +593,8 @@ fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
     if total <= SCAN_DEDUP_UP_TO {
         for step in steps {
             if !out.contains(step) {
-                out.push(step.clone());
+                // Cloned straight into the list (see `evaluate_with_catalog`'s faults).
+                out.extend_from_slice(std::slice::from_ref(step));
             }
         }
     } else {
