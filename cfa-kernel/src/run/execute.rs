@@ -119,8 +119,8 @@ impl Run<'_> {
             PublishState::Quarantined { steps } => steps,
             _ => &[],
         };
-        // The phase's details go to the event (keys borrowed, values copied once) and
-        // to the result (moved, once the event has its copy).
+        // The phase's details are written into the event as text straight from the
+        // outcome (keys and values borrowed), then moved to the result.
         let mut details = Details::new()
             .with("executor", executor.name())
             .with("publish_state", state)
