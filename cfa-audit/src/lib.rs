@@ -73,7 +73,7 @@ pub use event::{AuditEvent, NewEvent};
 pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
-pub use prepared::{EventBuilder, PreparedEvent};
+pub use prepared::{EventBuilder, PreparedEvent, write_str_array};
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

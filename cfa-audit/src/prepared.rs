@@ -247,6 +247,13 @@ impl NewEvent {
 enum Val<'a> {
     Json(&'a Value),
     Str(&'a str),
+    /// Canonical text of a value without objects (the same in the line and the
+    /// payload).
+    Raw(&'a str),
+    U64(u64),
+    I64(i64),
+    Bool(bool),
+    F64(f64),
 }
 
 /// Writes a [`PreparedEvent`] directly from borrowed data: no `details` map, no key
@@ -269,6 +276,26 @@ pub struct EventBuilder {
     check_duplicates: bool,
     /// A repeated key was given: the details text in `line` must be put back together.
     rewritten: bool,
+}
+
+/// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
+/// escapes) to `out`: the text [`EventBuilder::detail_raw`] takes for an array of
+/// strings.
+pub fn write_str_array<'s>(out: &mut String, items: impl IntoIterator<Item = &'s str>) {
+    out.push('[');
+    for (n, item) in items.into_iter().enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        canonical::write_str(out, item, true);
+    }
+    out.push(']');
+}
+
+/// The capacity of the next line's buffer after an event whose text took `len`
+/// bytes: room for it and a little more, in 256-byte steps.
+fn line_capacity(len: usize) -> usize {
+    (len.saturating_add(64) | 255).saturating_add(1)
 }
 
 /// Appends `key` and the escaped `value` to `line`, returning where the value is.
@@ -331,6 +358,40 @@ impl EventBuilder {
         self.put(key, Val::Str(value))
     }
 
+    /// Adds (or replaces) one unsigned integer detail (the same as `detail(key,
+    /// &Value::from(value))`).
+    pub fn detail_u64(&mut self, key: &str, value: u64) -> &mut Self {
+        self.put(key, Val::U64(value))
+    }
+
+    /// Adds (or replaces) one signed integer detail (the same as `detail(key,
+    /// &Value::from(value))`).
+    pub fn detail_i64(&mut self, key: &str, value: i64) -> &mut Self {
+        self.put(key, Val::I64(value))
+    }
+
+    /// Adds (or replaces) one boolean detail (the same as `detail(key,
+    /// &Value::Bool(value))`).
+    pub fn detail_bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.put(key, Val::Bool(value))
+    }
+
+    /// Adds (or replaces) one float detail: the same as `detail(key,
+    /// &serde_json::to_value(value)?)`, i.e. Python's `repr(float)` for a finite value
+    /// and `null` for NaN and the infinities (which JSON cannot hold).
+    pub fn detail_f64(&mut self, key: &str, value: f64) -> &mut Self {
+        self.put(key, Val::F64(value))
+    }
+
+    /// Adds (or replaces) one detail given as its canonical text: what
+    /// `canonical::write_value(_, v, Style::SortedAscii)` writes for a value `v` that
+    /// holds no object (a scalar, or arrays of them), e.g. from
+    /// [`write_str_array`]. The text is taken as it is: text that is not such a value
+    /// makes a line that does not describe its event.
+    pub fn detail_raw(&mut self, key: &str, canonical_text: &str) -> &mut Self {
+        self.put(key, Val::Raw(canonical_text))
+    }
+
     /// [`NewEvent::with_bundle`]'s hashed copies: `policy_bundle_version` and
     /// `policy_bundle_hash` in `details` (the top-level copy is given to
     /// [`EventBuilder::new`]).
@@ -359,6 +420,30 @@ impl EventBuilder {
         let text = match value {
             Val::Str(s) => {
                 canonical::write_str(&mut self.line, s, true);
+                Text::Line(start..self.line.len())
+            }
+            Val::Raw(raw) => {
+                self.line.push_str(raw);
+                Text::Line(start..self.line.len())
+            }
+            Val::U64(u) => {
+                canonical::write_number(&mut self.line, &u.into());
+                Text::Line(start..self.line.len())
+            }
+            Val::I64(i) => {
+                canonical::write_number(&mut self.line, &i.into());
+                Text::Line(start..self.line.len())
+            }
+            Val::Bool(b) => {
+                self.line.push_str(if b { "true" } else { "false" });
+                Text::Line(start..self.line.len())
+            }
+            Val::F64(f) => {
+                if f.is_finite() {
+                    canonical::write_py_float(&mut self.line, f);
+                } else {
+                    self.line.push_str("null");
+                }
                 Text::Line(start..self.line.len())
             }
             Val::Json(v) if event::has_object(v) => {
@@ -459,15 +544,18 @@ impl EventBuilder {
         let mut hasher = Sha256::new();
         hasher.update(payload.as_bytes());
 
-        let (stage, timestamp) = (text(stage), text(&timestamp));
-        let tail = [", \"stage\": ", stage, ", \"timestamp\": ", timestamp, "}"];
-        let mut out = String::with_capacity(line_len + tail.iter().map(|t| t.len()).sum::<usize>());
-        out.push_str(&line);
-        for t in tail {
-            out.push_str(t);
-        }
+        // The payload's end goes after the line in the same buffer, which becomes the
+        // prepared event's text (no copy); the thread's next line starts in a fresh
+        // buffer sized for an event like this one.
+        let stage = stage.clone();
+        let mut out = line;
+        out.push_str(", \"stage\": ");
+        out.extend_from_within(stage);
+        out.push_str(", \"timestamp\": ");
+        out.extend_from_within(timestamp);
+        out.push('}');
         scratch.payload = payload;
-        scratch.line = line;
+        scratch.line = String::with_capacity(line_capacity(out.len()));
         scratch.spans = std::mem::take(&mut self.spans);
         event::give_back_scratch(scratch);
         let prepared = PreparedEvent {
@@ -656,6 +744,125 @@ mod tests {
         let pairs: Vec<(String, Value)> = big.into_iter().collect();
         let fresh = inserted(["i", "s", "e", "ok", "", "t"], &pairs);
         assert_prepared_agree(&fresh, &pairs, "");
+    }
+
+    /// One typed detail and the `Value` the typed method stands for.
+    #[derive(Debug, Clone)]
+    enum Typed {
+        U64(u64),
+        I64(i64),
+        Bool(bool),
+        F64(f64),
+        Strs(Vec<String>),
+    }
+
+    impl Typed {
+        fn value(&self) -> Value {
+            match self {
+                Typed::U64(u) => Value::from(*u),
+                Typed::I64(i) => Value::from(*i),
+                Typed::Bool(b) => Value::Bool(*b),
+                Typed::F64(f) => serde_json::to_value(f).unwrap_or(Value::Null),
+                Typed::Strs(items) => Value::from(items.clone()),
+            }
+        }
+
+        fn put(&self, b: &mut EventBuilder, key: &str) {
+            match self {
+                Typed::U64(u) => b.detail_u64(key, *u),
+                Typed::I64(i) => b.detail_i64(key, *i),
+                Typed::Bool(v) => b.detail_bool(key, *v),
+                Typed::F64(f) => b.detail_f64(key, *f),
+                Typed::Strs(items) => {
+                    let mut raw = String::new();
+                    write_str_array(&mut raw, items.iter().map(String::as_str));
+                    b.detail_raw(key, &raw)
+                }
+            };
+        }
+    }
+
+    fn typed() -> impl Strategy<Value = Typed> {
+        prop_oneof![
+            any::<u64>().prop_map(Typed::U64),
+            any::<i64>().prop_map(Typed::I64),
+            any::<bool>().prop_map(Typed::Bool),
+            any::<f64>().prop_map(Typed::F64),
+            (-4000i32..4000).prop_map(|i| Typed::F64(f64::from(i) / 8.0)),
+            prop_oneof![
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(-0.0),
+                Just(1e16),
+                Just(1e-5),
+                Just(0.1),
+            ]
+            .prop_map(Typed::F64),
+            vec(text(), 0..4).prop_map(Typed::Strs),
+        ]
+    }
+
+    /// Seals a builder given `pairs` through the typed methods (`typed`) or through
+    /// `detail(&Value)`, after `prev`.
+    fn typed_line(pairs: &[(String, Typed)], typed: bool, prev: &str) -> (String, String) {
+        let mut b = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+        for (k, v) in pairs {
+            if typed {
+                v.put(&mut b, k);
+            } else {
+                b.detail(k, &v.value());
+            }
+        }
+        let mut line = String::new();
+        let hash = b.finish().finish_into(prev, &mut line);
+        (line, hash)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(800))]
+
+        #[test]
+        fn typed_details_write_the_bytes_of_their_values(
+            pairs in vec((prop_oneof![text(), "[ab]"], typed()), 0..8),
+            prev in prop_oneof![Just(String::new()), "[0-9a-f]{64}"],
+        ) {
+            let by_value: Vec<(String, Value)> =
+                pairs.iter().map(|(k, v)| (k.clone(), v.value())).collect();
+            let fresh = inserted(["i", "s", "e", "ok", "v", "t"], &by_value);
+            let mut want = String::new();
+            let sealed = fresh.seal_into(&prev, &mut want);
+            let got = typed_line(&pairs, true, &prev);
+            prop_assert_eq!(&got, &typed_line(&pairs, false, &prev));
+            prop_assert_eq!(got, (want, sealed.event_hash));
+        }
+    }
+
+    #[test]
+    fn typed_details_escape_and_format_floats_canonically() {
+        let pairs = vec![
+            ("n".to_owned(), Typed::U64(u64::MAX)),
+            ("m".to_owned(), Typed::I64(i64::MIN)),
+            ("f".to_owned(), Typed::F64(1.0)),
+            ("g".to_owned(), Typed::F64(1e-7)),
+            ("h".to_owned(), Typed::F64(f64::NAN)),
+            ("b".to_owned(), Typed::Bool(false)),
+            (
+                "s".to_owned(),
+                Typed::Strs(vec!["a\"b".into(), "\u{e9}\n".into(), String::new()]),
+            ),
+        ];
+        let (line, _) = typed_line(&pairs, true, "");
+        assert!(line.contains(
+            r#""details": {"n": 18446744073709551615, "m": -9223372036854775808, "f": 1.0, "g": 1e-07, "h": null, "b": false, "s": ["a\"b", "\u00e9\n", ""]}"#
+        ), "{line}");
+        assert_eq!(line, typed_line(&pairs, false, "").0);
+        // A different value is a different line.
+        let other = vec![("n".to_owned(), Typed::U64(7))];
+        assert_ne!(
+            typed_line(&other, true, ""),
+            typed_line(&pairs[..1], true, "")
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ use cfa_plan::ExecutionPlan;
 use cfa_sandbox::{ExecutionOutcome, ExecutionRequest, PublishState, is_blocking};
 use cfa_types::validate::py_list_repr;
 use cfa_types::{DecisionState, Fault, StateSignature};
-use serde_json::Value;
 
 const EXECUTION: Failure = Failure {
     event_type: "execution_completed",
@@ -116,20 +115,20 @@ impl Run<'_> {
         let mut outcome = self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran)?;
         self.r.faults.extend(outcome.faults.iter().cloned());
         let state = outcome.publish_state.as_str();
-        let quarantined = match &outcome.publish_state {
-            PublishState::Quarantined { steps } => Value::from(steps.clone()),
-            _ => Value::Array(Vec::new()),
+        let quarantined: &[String] = match &outcome.publish_state {
+            PublishState::Quarantined { steps } => steps,
+            _ => &[],
         };
-        // The phase's details go to the event (keys borrowed, values copied once) and
-        // to the result (moved, once the event has its copy).
+        // The phase's details are written into the event as text straight from the
+        // outcome (keys and values borrowed), then moved to the result.
         let mut details = Details::new()
             .with("executor", executor.name())
             .with("publish_state", state)
-            .with("quarantined", quarantined)
+            .strs("quarantined", quarantined.iter().map(String::as_str))
             .with("committed", outcome.publish_state.is_committed())
             .with("faults", codes(&outcome.faults));
         for (key, value) in &outcome.details {
-            details = details.with(key, value.clone());
+            details = details.with(key.as_str(), value);
         }
         let emitted = self.emit(phase, "execution_completed", state, details);
         self.r.execution = Some(ExecutionSummary {

@@ -75,9 +75,9 @@ impl Run<'_> {
             "semantic_resolution",
             "resolved",
             Details::new()
-                .json("confidence", resolution.confidence)
+                .float("confidence", resolution.confidence)
                 .with("confirmation_mode", resolution.confirmation_mode.as_str())
-                .with("signature_hash", self.r.signature_hash.as_str()),
+                .with("signature_hash", self.r.signature_hash.clone()),
         )?;
 
         let grounding = match k.config.grounding {
@@ -95,7 +95,7 @@ impl Run<'_> {
                 reason,
                 vec![fault],
                 ("strict_normalization", "blocked"),
-                Details::new().with("fault", code),
+                Details::new().with("fault", String::from(code)),
             ));
         }
 

@@ -5,7 +5,7 @@ use super::record::{Details, Failure};
 use super::{Run, Step, codes, joined_codes};
 use crate::faults::{self, kernel_fault};
 use crate::result::{Phase, ReplanAttempt};
-use cfa_types::{Fault, PolicyAction, PolicyResult, StateSignature};
+use cfa_types::{Fault, PolicyAction, PolicyResult, SharedStr, StateSignature};
 use serde_json::Value;
 use std::convert::Infallible;
 
@@ -98,7 +98,11 @@ impl Run<'_> {
             sig = new_sig;
             self.set_signature(sig.clone());
             let patches = serde_json::to_value(&result.patches).unwrap_or(Value::Null);
-            let interventions = Value::from(result.interventions.clone());
+            let mut interventions = String::with_capacity(64);
+            cfa_audit::write_str_array(
+                &mut interventions,
+                result.interventions.iter().map(SharedStr::as_str),
+            );
             self.r.policy_result = Some(result);
             self.emit(
                 phase,
@@ -106,9 +110,9 @@ impl Run<'_> {
                 "replanned",
                 Details::new()
                     .with("replan_count", self.r.replan_count)
-                    .with("interventions", interventions)
+                    .raw("interventions", interventions)
                     .with("patches", patches)
-                    .with("signature_hash", self.r.signature_hash.as_str()),
+                    .with("signature_hash", self.r.signature_hash.clone()),
             )?;
         }
     }

@@ -15,7 +15,6 @@ use crate::result::{KernelResult, Phase, PhaseSkip};
 use cfa_audit::PreparedEvent;
 use cfa_types::{DecisionState, Fault, StateSignature};
 use record::Details;
-use serde_json::Value;
 
 /// The run ended in the given phase (the result's state is already final).
 struct Stop(Phase);
@@ -35,13 +34,10 @@ pub(crate) struct Run<'k> {
 }
 
 /// The codes of `faults`, as a JSON array.
-fn codes(faults: &[Fault]) -> Value {
-    Value::Array(
-        faults
-            .iter()
-            .map(|f| Value::from(f.code.as_str()))
-            .collect(),
-    )
+fn codes(faults: &[Fault]) -> record::Dv<'static> {
+    let mut text = String::with_capacity(2 + faults.len() * 24);
+    cfa_audit::write_str_array(&mut text, faults.iter().map(|f| f.code.as_str()));
+    record::Dv::Raw(text)
 }
 
 /// The codes of `faults`, comma-separated.
@@ -128,10 +124,10 @@ impl<'k> Run<'k> {
             self.r.blocked_reason = "Blocked: the run ended without a decision.".to_owned();
         }
         let details = Details::new()
-            .with("signature_hash", self.r.signature_hash.as_str())
+            .with("signature_hash", self.r.signature_hash.clone())
             .with("replan_count", self.r.replan_count)
             .with("warnings", self.r.has_warnings())
-            .with("blocked_reason", self.r.blocked_reason.as_str())
+            .with("blocked_reason", self.r.blocked_reason.clone())
             .with("faults", codes(&self.r.faults));
         let state = self.r.state.as_str();
         let _ = self.emit(phase, "final_decision", state, details);

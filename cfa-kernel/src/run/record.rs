@@ -13,10 +13,74 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 /// The `details` of one audit event, in insertion order: keys are borrowed (static
-/// names, a plugin's map) or already owned (a map handed over whole), so each becomes
-/// the event's `String` key with at most one copy.
+/// names, a plugin's map) or already owned (a map handed over whole), and values are
+/// kept as they are given (text, numbers, flags, borrowed or owned JSON) so that
+/// [`Run::emit`] writes each one's canonical text straight into the event, with no
+/// `serde_json::Value` built for it.
 #[derive(Default)]
-pub(super) struct Details<'a>(Vec<(Cow<'a, str>, Value)>);
+pub(super) struct Details<'a>(Vec<(Cow<'a, str>, Dv<'a>)>);
+
+/// One detail's value, as [`Details`] keeps it until the event is written.
+pub(super) enum Dv<'a> {
+    /// A JSON string.
+    Str(Cow<'a, str>),
+    /// A JSON integer.
+    U64(u64),
+    /// A JSON boolean.
+    Bool(bool),
+    /// A JSON float (`null` when not finite, as `serde_json::to_value` gives).
+    F64(f64),
+    /// The canonical text of a value holding no object (see
+    /// [`cfa_audit::EventBuilder::detail_raw`]).
+    Raw(String),
+    /// A JSON value, borrowed.
+    Ref(&'a Value),
+    /// A JSON value.
+    Json(Value),
+}
+
+impl<'a> From<&'a str> for Dv<'a> {
+    fn from(s: &'a str) -> Self {
+        Dv::Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Dv<'_> {
+    fn from(s: String) -> Self {
+        Dv::Str(Cow::Owned(s))
+    }
+}
+
+impl From<bool> for Dv<'_> {
+    fn from(b: bool) -> Self {
+        Dv::Bool(b)
+    }
+}
+
+impl From<u32> for Dv<'_> {
+    fn from(n: u32) -> Self {
+        Dv::U64(u64::from(n))
+    }
+}
+
+impl From<usize> for Dv<'_> {
+    fn from(n: usize) -> Self {
+        // `usize` is at most 64 bits on every supported target; saturate otherwise.
+        Dv::U64(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+impl From<Value> for Dv<'_> {
+    fn from(v: Value) -> Self {
+        Dv::Json(v)
+    }
+}
+
+impl<'a> From<&'a Value> for Dv<'a> {
+    fn from(v: &'a Value) -> Self {
+        Dv::Ref(v)
+    }
+}
 
 impl<'a> Details<'a> {
     /// No details.
@@ -25,7 +89,7 @@ impl<'a> Details<'a> {
     }
 
     /// Adds `key` with `value`.
-    pub(super) fn with(mut self, key: &'a str, value: impl Into<Value>) -> Self {
+    pub(super) fn with(mut self, key: &'a str, value: impl Into<Dv<'a>>) -> Self {
         self.0.push((Cow::Borrowed(key), value.into()));
         self
     }
@@ -35,10 +99,37 @@ impl<'a> Details<'a> {
         self.with(key, serde_json::to_value(value).unwrap_or(Value::Null))
     }
 
+    /// Adds `key` with the float `value` (what [`Details::json`] gives for an `f64`).
+    pub(super) fn float(mut self, key: &'a str, value: f64) -> Self {
+        self.0.push((Cow::Borrowed(key), Dv::F64(value)));
+        self
+    }
+
+    /// Adds `key` with the JSON array of `items` (strings).
+    pub(super) fn strs<'s>(
+        mut self,
+        key: &'a str,
+        items: impl IntoIterator<Item = &'s str>,
+    ) -> Self {
+        let mut text = String::with_capacity(64);
+        cfa_audit::write_str_array(&mut text, items);
+        self.0.push((Cow::Borrowed(key), Dv::Raw(text)));
+        self
+    }
+
+    /// Adds `key` with `canonical_text`, the canonical text of a value holding no
+    /// object (see [`cfa_audit::EventBuilder::detail_raw`]).
+    pub(super) fn raw(mut self, key: &'a str, canonical_text: String) -> Self {
+        self.0.push((Cow::Borrowed(key), Dv::Raw(canonical_text)));
+        self
+    }
+
     /// Adds every `(key, value)` of `map`, in its order, taking them over.
     pub(super) fn extend_owned(mut self, map: serde_json::Map<String, Value>) -> Self {
-        self.0
-            .extend(map.into_iter().map(|(key, value)| (Cow::Owned(key), value)));
+        self.0.extend(
+            map.into_iter()
+                .map(|(key, value)| (Cow::Owned(key), Dv::Json(value))),
+        );
         self
     }
 }
@@ -84,7 +175,15 @@ impl Run<'_> {
             self.k.clock.now_isoformat(),
         );
         for (key, value) in &details.0 {
-            ev.detail(key, value);
+            match value {
+                Dv::Str(v) => ev.detail_str(key, v),
+                Dv::U64(v) => ev.detail_u64(key, *v),
+                Dv::Bool(v) => ev.detail_bool(key, *v),
+                Dv::F64(v) => ev.detail_f64(key, *v),
+                Dv::Raw(v) => ev.detail_raw(key, v),
+                Dv::Ref(v) => ev.detail(key, v),
+                Dv::Json(v) => ev.detail(key, v),
+            };
         }
         ev.detail_str("decision_id", &r.decision_id)
             .detail_str("content_hash", &r.content_hash)
