@@ -44,6 +44,27 @@ pub struct Decision {
     pub audit_event_hash: String,
 }
 
+impl Decision {
+    /// The decision document the HTTP, MCP and Python faces share: `decision` holds the
+    /// [`PolicyResult`] exactly as `cfa schema decision` describes it; the other keys
+    /// identify it.
+    pub fn document(&self) -> Value {
+        serde_json::json!({
+            "decision_id": self.decision_id,
+            "action": self.result.action,
+            "passed": self.result.passed(),
+            "decision": self.result,
+            "signature_hash": self.signature_hash,
+            "content_hash": self.content_hash,
+            "intent_id": self.intent_id,
+            "policy_bundle": self.policy_bundle,
+            "policy_bundle_hash": self.policy_bundle_hash,
+            "catalog_hash": self.catalog_hash,
+            "audit_event_hash": self.audit_event_hash,
+        })
+    }
+}
+
 /// One audited policy decision, configured then run with [`PolicyCheck::decide`].
 ///
 /// The decision id comes from the injected [`IdSource`] and the event timestamp from the

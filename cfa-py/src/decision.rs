@@ -6,7 +6,7 @@ use cfa::kernel::{Decision, PolicyCheck, UuidIds};
 use cfa::{Fault, SystemClock};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The JSON string of a unit enum (`"approve"`, `"high"`, …).
 pub fn enum_str<T: serde::Serialize>(v: &T) -> String {
@@ -110,24 +110,6 @@ impl PyFault {
 #[derive(Debug)]
 pub struct PyDecision {
     inner: Decision,
-}
-
-/// The decision document the CLI (`cfa policy check -f json` keys), HTTP and MCP faces
-/// share.
-pub fn decision_json(d: &Decision) -> Value {
-    json!({
-        "decision_id": d.decision_id,
-        "action": d.result.action,
-        "passed": d.result.passed(),
-        "decision": d.result,
-        "signature_hash": d.signature_hash,
-        "content_hash": d.content_hash,
-        "intent_id": d.intent_id,
-        "policy_bundle": d.policy_bundle,
-        "policy_bundle_hash": d.policy_bundle_hash,
-        "catalog_hash": d.catalog_hash,
-        "audit_event_hash": d.audit_event_hash,
-    })
 }
 
 #[pymethods]
@@ -236,11 +218,11 @@ impl PyDecision {
     /// The decision document (`decision` holds the policy result as `cfa schema
     /// decision` describes it).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        convert::to_py(py, &decision_json(&self.inner))
+        convert::to_py(py, &self.inner.document())
     }
     /// [`to_dict`](Self::to_dict) as JSON text.
     fn to_json(&self) -> String {
-        decision_json(&self.inner).to_string()
+        self.inner.document().to_string()
     }
     fn __bool__(&self) -> bool {
         self.passed()

@@ -7,7 +7,7 @@
 
 use crate::roots::{DEFAULT_MAX_FILE_BYTES, Roots};
 use crate::service::FaceError;
-use crate::service::decide::{self, BundleAccess, Governance, is_refusal};
+use crate::service::decide::{BundleAccess, Governance, is_refusal};
 use crate::service::intent;
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -206,9 +206,9 @@ impl CfaMcp {
                 span.record("decision", d.result.action.as_str());
                 span.record("fault_codes", fault_codes(&d.result).as_str());
                 if is_refusal(d.result.action) {
-                    CallToolResult::structured_error(decide::decision_json(&d))
+                    CallToolResult::structured_error(d.document())
                 } else {
-                    CallToolResult::structured(decide::decision_json(&d))
+                    CallToolResult::structured(d.document())
                 }
             }
             Err(e) => face_error(&e),

@@ -7,7 +7,7 @@ use super::metrics::Metrics;
 use super::openapi;
 use super::origin::{self, HostPolicy, LocalAddr, Refusal};
 use crate::service::FaceError;
-use crate::service::decide::{self, Governance};
+use crate::service::decide::Governance;
 use crate::service::intent;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -400,7 +400,7 @@ async fn decisions(
         )
     })?;
     let decision = decide_text(&state, text, &query).await?;
-    let mut response = Json(decide::decision_json(&decision)).into_response();
+    let mut response = Json(decision.document()).into_response();
     if let Ok(v) = HeaderValue::from_str(decision.result.action.as_str()) {
         response.headers_mut().insert("x-cfa-action", v);
     }

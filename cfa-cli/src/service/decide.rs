@@ -48,24 +48,6 @@ impl std::fmt::Debug for Governance {
     }
 }
 
-/// The decision document: `decision` holds the [`cfa::PolicyResult`] exactly as
-/// `cfa schema decision` describes it; the rest identifies it.
-pub fn decision_json(d: &Decision) -> Value {
-    json!({
-        "decision_id": d.decision_id,
-        "action": d.result.action,
-        "passed": d.result.passed(),
-        "decision": d.result,
-        "signature_hash": d.signature_hash,
-        "content_hash": d.content_hash,
-        "intent_id": d.intent_id,
-        "policy_bundle": d.policy_bundle,
-        "policy_bundle_hash": d.policy_bundle_hash,
-        "catalog_hash": d.catalog_hash,
-        "audit_event_hash": d.audit_event_hash,
-    })
-}
-
 impl Governance {
     /// Loads the active bundle (`None`: `CFA_POLICY_BUNDLE` is read by the caller;
     /// absent means the default rules), the catalog and the audit log.
@@ -374,7 +356,7 @@ mod tests {
         assert_eq!(report["total_events"], json!(2));
         let store = g.audit().unwrap().store();
         assert_eq!(store.tail_hash().unwrap(), b.audit_event_hash);
-        let doc = decision_json(&b);
+        let doc = b.document();
         assert_eq!(doc["intent_id"], json!(sig.intent_id));
         assert_eq!(doc["signature_hash"], json!(sig.signature_hash()));
         assert_eq!(doc["audit_event_hash"], json!(b.audit_event_hash));
@@ -412,7 +394,7 @@ mod tests {
         for bundle in [None, Some("prod-v1"), Some("finops-strict-v1")] {
             let s = gs.decide(&sig, bundle, 1).unwrap();
             let a = rt.block_on(ga.decide_async(&sig, bundle, 1)).unwrap();
-            assert_eq!(decision_json(&s), decision_json(&a));
+            assert_eq!(s.document(), a.document());
             assert!(!a.audit_event_hash.is_empty());
         }
         gs.audit().unwrap().flush().unwrap();
