@@ -176,6 +176,20 @@ const CI_FEATURES: &str = "cfa-resolve/llm,cfa-cli/otel";
 /// never by the debug lane of `ci`/`test`/`clippy`.
 const PYTHON_CRATE: &str = "cfa-py";
 
+/// `cargo nextest run` over the workspace (without [`PYTHON_CRATE`]) with
+/// [`CI_FEATURES`]: the one build `test`, `browser` and `python` share, so a step after
+/// `ci` recompiles nothing.
+const CI_NEXTEST: [&str; 8] = [
+    "nextest",
+    "run",
+    "--workspace",
+    "--exclude",
+    PYTHON_CRATE,
+    "--locked",
+    "--features",
+    CI_FEATURES,
+];
+
 /// `cargo xtask python`: lints the Python package's crate (`cargo clippy -p cfa-py -D
 /// warnings`), builds the debug `cfa` its tests compare against (as `test` builds it),
 /// builds and installs the
@@ -206,20 +220,7 @@ fn python() -> Result<(), String> {
     // ci` (as in .ci/run) this is a no-op, where a plain `cargo build -p cfa-cli` would
     // rebuild the tree with other features.
     step("python: the debug cfa (as test builds it)", || {
-        run(
-            &cargo,
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--exclude",
-                PYTHON_CRATE,
-                "--locked",
-                "--features",
-                CI_FEATURES,
-                "--no-run",
-            ],
-        )
+        run(&cargo, &[&CI_NEXTEST[..], &["--no-run"]].concat())
     })?;
     let root = workspace_root();
     let setup = root.join("scripts").join("python-setup.sh");
@@ -319,16 +320,7 @@ fn quick() -> Result<(), String> {
 /// ready before nextest runs; the release lane is joined (and its log printed) last.
 fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
     let cargo = cargo();
-    let workspace = [
-        "nextest",
-        "run",
-        "--workspace",
-        "--exclude",
-        PYTHON_CRATE,
-        "--locked",
-        "--features",
-        CI_FEATURES,
-    ];
+    let workspace = CI_NEXTEST;
     // Build the workspace's test binaries (and the debug `cfa` they use) first, so
     // the doc tests reuse its libraries and the fuzz smoke drives that same binary.
     step("build test binaries", || {
@@ -701,19 +693,10 @@ fn browser() -> Result<(), String> {
         run(
             &cargo,
             &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--exclude",
-                PYTHON_CRATE,
-                "--locked",
-                "--features",
-                CI_FEATURES,
-                "--run-ignored",
-                "only",
-                "-E",
-                "test(/^report_browser::/)",
-            ],
+                &CI_NEXTEST[..],
+                &["--run-ignored", "only", "-E", "test(/^report_browser::/)"],
+            ]
+            .concat(),
         )
     })
 }
