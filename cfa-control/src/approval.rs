@@ -1,0 +1,1 @@
+//! Approval tickets bound to the exact action that was held.

@@ -1,0 +1,1 @@
+//! Budgets per scope over a window: reservation, reconciliation, release.

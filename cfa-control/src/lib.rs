@@ -1,0 +1,20 @@
+//! The control plane around the decision: what an operator sets beside the policy bundle.
+//!
+//! - [`approval`]: approval tickets bound to the exact action that was held (the
+//!   signature's `content_hash` and the bundle hash), single-use, with an expiry.
+//! - [`budget`]: spend caps per scope over a window, reserved when a run is approved,
+//!   reconciled with measured metrics, released on rollback.
+//! - [`kill`]: the kill switch that stops every approval in a scope at once.
+//!
+//! The decision path only ever reads a point-in-time snapshot of this state, handed in by
+//! the caller, so a decision stays a deterministic function of its inputs; the stores
+//! (the lifecycle SQLite database with the `sqlite` feature) are written by the faces
+//! before and after a decision, never during one. Time is injected.
+//!
+//! It must NOT know the kernel, the faces (CLI, MCP, HTTP), the audit chain or how the
+//! policy engine evaluates: it turns a finished policy action and a snapshot into the
+//! control plane's verdict, and stores tickets, budgets and switches.
+
+pub mod approval;
+pub mod budget;
+pub mod kill;
