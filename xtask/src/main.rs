@@ -10,8 +10,6 @@ use std::time::Instant;
 /// Set by `cargo xtask ci`: every child runs with `CARGO_INCREMENTAL=0`.
 static NO_INCREMENTAL: AtomicBool = AtomicBool::new(false);
 
-/// Set while the release lane runs: a step's CPU time would include the lane's.
-static PARALLEL: AtomicBool = AtomicBool::new(false);
 /// `clippy-driver`, when the debug lane lints while it compiles (`cargo xtask ci`): set
 /// as `RUSTC_WORKSPACE_WRAPPER` on every cargo command [`run`] starts, as `cargo clippy`
 /// itself does, so the workspace's crates are linted by the one build that also
@@ -20,12 +18,18 @@ static PARALLEL: AtomicBool = AtomicBool::new(false);
 static LINT_DRIVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    run_linted(program, args, true)
+}
+
+/// [`run`], with the lint driver of [`LINT_DRIVER`] only when `lint` (the release
+/// builds of [`soak`] are never linted: the debug lane already linted the same code).
+fn run_linted(program: &str, args: &[&str], lint: bool) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let mut cmd = Command::new(program);
     if NO_INCREMENTAL.load(Ordering::Relaxed) {
         cmd.env("CARGO_INCREMENTAL", "0");
     }
-    if let Some(driver) = LINT_DRIVER.get() {
+    if let Some(driver) = LINT_DRIVER.get().filter(|_| lint) {
         // What `cargo clippy -- -D warnings` sets: the driver for workspace members
         // only (dependencies build as usual), and its arguments.
         cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
@@ -49,11 +53,12 @@ pub(crate) fn cargo() -> String {
 }
 
 /// `cargo xtask all`: what CI runs (`.ci/run`): [`ci`] (the five-minute budget), then
-/// the slow suites that have their own steps, [`browser`] and [`python`]; each step's
-/// time is printed, and the first failure stops the run.
+/// the slow suites that have their own steps, [`soak`], [`browser`] and [`python`];
+/// each step's time is printed, and the first failure stops the run.
 fn all() -> Result<(), String> {
     let started = Instant::now();
     step("ci", ci)?;
+    step("soak", soak)?;
     step("browser", browser)?;
     step("python", python)?;
     eprintln!("xtask: all passed in {} s", started.elapsed().as_secs());
@@ -70,11 +75,10 @@ fn ci() -> Result<(), String> {
     }
     let started = Instant::now();
     step("fmt", || run(&cargo, &["fmt", "--all", "--check"]))?;
-    // pip installs are network and disk bound, and the release lane has its own
-    // target directory: both run while clippy and the debug build use the cores.
+    // pip installs are network and disk bound: they run while clippy and the debug
+    // build use the cores.
     let venvs = Venvs::warm();
-    let release = ReleaseLane::start();
-    let result = lint_while_building().and_then(|()| test_with(venvs, release));
+    let result = lint_while_building().and_then(|()| test_with(venvs));
     eprintln!(
         "xtask: ci {} in {} s",
         if result.is_ok() { "passed" } else { "FAILED" },
@@ -286,7 +290,7 @@ const QUICK_PROFILE: &str = "quick";
 /// `cargo xtask test [--quick]`.
 fn test_cmd(args: &[String]) -> Result<(), String> {
     match args {
-        [] => test_with(Venvs::warm(), ReleaseLane::start()),
+        [] => test_with(Venvs::warm()),
         [q] if q == "--quick" => quick(),
         other => Err(format!("test: unknown arguments {other:?}\n\n{HELP}")),
     }
@@ -314,15 +318,15 @@ fn quick() -> Result<(), String> {
     })
 }
 
-/// Every test: the workspace's test binaries with [`CI_FEATURES`], the doc tests, the
-/// 6 s fuzz smoke, then the whole workspace through nextest; beside them the release
-/// lane (soak suite + fuzzer build, soak run). The Python virtualenvs (`venvs`) must be
-/// ready before nextest runs; the release lane is joined (and its log printed) last.
-fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
+/// Every test of the debug lane: the workspace's test binaries with [`CI_FEATURES`],
+/// the doc tests, then the whole workspace through nextest. The Python virtualenvs
+/// (`venvs`) must be ready before nextest runs. The release soak and the fuzz smoke
+/// are [`soak`]'s.
+fn test_with(venvs: Venvs) -> Result<(), String> {
     let cargo = cargo();
     let workspace = CI_NEXTEST;
     // Build the workspace's test binaries (and the debug `cfa` they use) first, so
-    // the doc tests reuse its libraries and the fuzz smoke drives that same binary.
+    // the doc tests reuse its libraries.
     step("build test binaries", || {
         run(&cargo, &[&workspace[..], &["--no-run"]].concat())
     })?;
@@ -341,115 +345,31 @@ fn test_with(venvs: Venvs, release: ReleaseLane) -> Result<(), String> {
             ],
         )
     })?;
-    step("release build (ready)", || release.built())?;
-    step("fuzz smoke", fuzz_smoke)?;
     step("python virtualenvs (ready)", || venvs.wait())?;
-    let tests = step("nextest", || {
+    step("nextest", || {
         run(&cargo, &[&workspace[..], &["--no-fail-fast"]].concat())
-    });
-    let soak = step("release lane (joined)", || release.join());
-    tests.and(soak)
+    })
 }
 
-/// The release lane: [`release_build`] then [`release_soak`] in a thread of their own,
-/// beside the debug lane (`target/release` has its own cargo lock, and the soak's one
-/// busy core overlaps the debug build and tests instead of running after them). Its
-/// output goes to `target/xtask-release.log`, printed when it is joined.
-struct ReleaseLane {
-    built: std::sync::mpsc::Receiver<Result<(), String>>,
-    handle: std::thread::JoinHandle<Result<(), String>>,
-    log: std::path::PathBuf,
-}
-
-impl ReleaseLane {
-    fn start() -> Self {
-        let log = target_dir().join("xtask-release.log");
-        let (tx, built) = std::sync::mpsc::channel();
-        let path = log.clone();
-        eprintln!(
-            "xtask: release lane started (soak suite + fuzzer build, then the soak; log: {})",
-            log.display()
-        );
-        PARALLEL.store(true, Ordering::Relaxed);
-        let handle = std::thread::spawn(move || {
-            let _ = std::fs::create_dir_all(target_dir());
-            let out = std::fs::File::create(&path)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let t = Instant::now();
-            let build = run_logged(&cargo(), &release_build_args(), &out);
-            let _ = tx.send(build.clone());
-            build?;
-            let built_in = t.elapsed().as_secs_f64();
-            let soak = run_logged(&cargo(), &release_soak_args(), &out);
-            eprintln!(
-                "xtask: release lane: build {built_in:.1} s, soak {:.1} s",
-                t.elapsed().as_secs_f64() - built_in
-            );
-            soak
-        });
-        Self { built, handle, log }
-    }
-
-    /// Waits until the release build is done (the fuzzer exists).
-    fn built(&self) -> Result<(), String> {
-        let r = self
-            .built
-            .recv()
-            .unwrap_or_else(|_| Err("the release lane stopped".into()));
-        if r.is_err() {
-            self.print_log();
-        }
-        r
-    }
-
-    /// Waits for the soak and prints the lane's log.
-    fn join(self) -> Result<(), String> {
-        let Self { handle, log, .. } = self;
-        let r = handle
-            .join()
-            .unwrap_or_else(|_| Err("the release lane panicked".into()));
-        PARALLEL.store(false, Ordering::Relaxed);
-        print_lane_log(&log);
-        r
-    }
-
-    fn print_log(&self) {
-        print_lane_log(&self.log);
-    }
-}
-
-/// Prints the release lane's log between markers.
-fn print_lane_log(log: &std::path::Path) {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    eprintln!(
-        "xtask: ---- release lane ({}) ----\n{text}xtask: ---- end of release lane ----",
-        log.display()
-    );
-}
-
-/// [`run`] with stdout and stderr appended to `out`.
-fn run_logged(program: &str, args: &[String], out: &std::fs::File) -> Result<(), String> {
-    eprintln!("xtask: running {program} {} (release lane)", args.join(" "));
-    let mut cmd = Command::new(program);
-    if NO_INCREMENTAL.load(Ordering::Relaxed) {
-        cmd.env("CARGO_INCREMENTAL", "0");
-    }
-    let (o, e) = out
-        .try_clone()
-        .and_then(|o| Ok((o, out.try_clone()?)))
-        .map_err(|e| format!("cannot log {program}: {e}"))?;
-    let status = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(o)
-        .stderr(e)
-        .status()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{program} {} failed ({status})", args.join(" ")))
-    }
+/// `cargo xtask soak`: what is too long for a debug build and for `ci`'s five minutes.
+/// One release build of the soak suites and the fuzzer (their shared dependencies
+/// compile once), the soak (`memory_flat`: 1,000,000 kernel calls with flat memory),
+/// then a 6 s fuzz smoke against the debug `cfa` of the `ci` build (built here with
+/// the same arguments when `ci` did not run first).
+fn soak() -> Result<(), String> {
+    let cargo = cargo();
+    let build = release_build_args();
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+    step("soak: release build", || run_linted(&cargo, &build, false))?;
+    let suites = release_soak_args();
+    let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
+    step("soak: release suites", || {
+        run_linted(&cargo, &suites, false)
+    })?;
+    step("soak: debug cfa", || {
+        run(&cargo, &[&CI_NEXTEST[..], &["--no-run"]].concat())
+    })?;
+    step("fuzz smoke", fuzz_smoke)
 }
 
 /// The release soak suites' test binaries and the fuzzer in one cargo invocation, so
@@ -584,7 +504,7 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     let cpu = children_cpu_seconds();
     let r = f();
     let cpu = match (cpu, children_cpu_seconds()) {
-        (Some(before), Some(after)) if !PARALLEL.load(Ordering::Relaxed) => {
+        (Some(before), Some(after)) => {
             format!(", {:.1} s CPU", after - before)
         }
         _ => String::new(),
@@ -608,11 +528,11 @@ fn children_cpu_seconds() -> Option<f64> {
     Some((ticks(13)? + ticks(14)?) / 100.0)
 }
 
-/// Seconds and seed of the fuzz smoke of `cargo xtask test`/`ci`. The seed
+/// Seconds and seed of the fuzz smoke of `cargo xtask soak`. The seed
 /// is fixed so that a failure reproduces with `cargo xtask fuzz --seed 1`.
 const FUZZ_SMOKE: (&str, &str) = ("6", "1");
 
-/// A short fuzz run: the release fuzzer from [`release_build`], the process targets
+/// A short fuzz run: the release fuzzer from [`soak`]'s build, the process targets
 /// against the debug `cfa` the workspace tests just built (building either again here
 /// would recompile it with other features).
 fn fuzz_smoke() -> Result<(), String> {
@@ -746,32 +666,31 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  all     what CI runs (bash .ci/run): `ci`, then `browser`, then `python`,
-          each timed; stops at the first that fails
+  all     what CI runs (bash .ci/run): `ci`, then `soak`, `browser` and
+          `python`, each timed; stops at the first that fails
   ci      the checks and tests within the five-minute budget, with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
-               cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log) and
-               the release lane (target/xtask-release.log): one release build
-               of the soak suite + the fuzzer, then the soak run
+               cfa-kernel, MCP SDK; logs in target/cfa-cache/*.setup.log)
             3. the lints of `clippy`, checked while the debug lane builds
                (clippy-driver as RUSTC_WORKSPACE_WRAPPER, -D warnings, as
                `cargo clippy` does): the examples and benches, then every
                target `test` builds, opt-in features on; no separate
                check-only build of the dependencies
             4. everything `test` runs
-  test    every test:
+  test    every test of the debug build:
             1. the background jobs of `ci` step 2 (unless `ci` started them)
             2. the workspace's test binaries, opt-in features on (one build)
             3. doc tests (reusing that build's libraries)
-            4. a 6 s fuzz smoke (seed 1) against the debug `cfa`
-            5. wait for the Python venvs, then nextest on the whole workspace
-            6. join the release lane: the soak memory_flat (1,000,000 kernel
-               calls, memory flat), its log printed
+            4. wait for the Python venvs, then nextest on the whole workspace
             --quick   the edit loop instead: nextest profile `quick` (default
                       features, incremental; skips PostgreSQL, the Python venvs,
                       dbt, the 10k-request load test and the 50 MB input test;
-                      no doc tests, soak or fuzzing)
+                      no doc tests)
+  soak    what is too slow for a debug build (after `ci` in `all`): one
+          release build of the soak suite and the fuzzer, the soak
+          memory_flat (1,000,000 kernel calls, memory flat), then a 6 s fuzz
+          smoke (seed 1) against the debug `cfa` of the `ci` build
   browser the HTML reports in Debian's headless Chromium (after `ci` in
           `all`): installs chromium with apt-get when missing (root; fails
           loudly otherwise), renders each `cfa report` page from a log written
@@ -840,6 +759,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("browser") => browser(),
+        Some("soak") => soak(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
