@@ -359,3 +359,49 @@ fn bundles_round_trip_through_a_directory_and_a_json_document() {
     assert_eq!(Bundle::from_json(&doc).unwrap(), b);
     assert!(Bundle::from_json(&json!({"files": {"a": 1}})).is_err());
 }
+
+#[test]
+fn a_sqlite_log_exports_the_reference_lines_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let s = cfa_audit::SqliteStore::open(&path, Durability::Never).unwrap();
+    let first = s
+        .append(NewEvent::new(
+            "run-s",
+            "govern",
+            "policy_evaluation",
+            "approve",
+            "2026-01-05T10:00:00+00:00",
+        ))
+        .unwrap();
+    s.append(NewEvent::new(
+        "run-s",
+        "validate",
+        "final_decision",
+        "approved",
+        "2026-01-05T10:00:01+00:00",
+    ))
+    .unwrap();
+    drop(s);
+    let before = std::fs::read(&path).unwrap();
+    let b = export(
+        &AuditTarget::Sqlite(path.clone()),
+        &ExportOptions {
+            key: Some(key()),
+            ..ExportOptions::new("run-s", "1")
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the database is only read"
+    );
+    assert_eq!(
+        b.text(EVENTS).unwrap().lines().next(),
+        Some(first.to_jsonl_line().as_str())
+    );
+    assert_eq!(json_of(&b, TOOLCHAIN)["audit_store"], "sqlite");
+    let r = verify(&b, &[key().verifier()]);
+    assert!(r.ok(), "{:?}", r.failures().collect::<Vec<_>>());
+}
