@@ -537,6 +537,13 @@ fn check_documents(
 
 fn check_dsse(bundle: &Bundle, keys: &[VerifierKey], r: &mut VerifyReport) {
     let Some(bytes) = bundle.files.get(DSSE) else {
+        if !keys.is_empty() {
+            r.pass(
+                DSSE,
+                "absent: the statement is unsigned, so what the events cannot say (the cfa \
+                 version and platform, the lifecycle records) rests on the manifest alone",
+            );
+        }
         return;
     };
     let Ok(env) = serde_json::from_slice::<Value>(bytes) else {
