@@ -150,6 +150,12 @@ impl SignerKey {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Signs arbitrary bytes (plain Ed25519, deterministic): for envelopes beside the
+    /// notes, such as a DSSE envelope over an evidence statement.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
 }
 
 /// An Ed25519 verifier key with its note name.
@@ -185,6 +191,26 @@ impl VerifierKey {
     /// The key name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `<name>+<hex key id>`: how envelopes name the key (the vkey text without the key).
+    pub fn key_label(&self) -> String {
+        format!("{}+{}", self.name, hex::encode(self.id))
+    }
+
+    /// Checks a plain Ed25519 signature of `message` (see [`SignerKey::sign_bytes`]).
+    pub fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> Result<(), NoteError> {
+        let sig: [u8; 64] = signature
+            .try_into()
+            .map_err(|_| NoteError::new("signature", "an Ed25519 signature has 64 bytes"))?;
+        self.key
+            .verify_strict(message, &Signature::from_bytes(&sig))
+            .map_err(|_| {
+                NoteError::new(
+                    "signature",
+                    format!("signature by {} does not verify", self.key_label()),
+                )
+            })
     }
 }
 
@@ -370,6 +396,26 @@ mod tests {
         assert!(Checkpoint::open(&tampered, &v).is_err());
         let other = SignerKey::from_seed("example.com/log", [8u8; 32]).unwrap();
         assert!(Checkpoint::open(&note, &other.verifier()).is_err());
+    }
+
+    #[test]
+    fn plain_signatures_verify_only_unaltered_and_with_the_right_key() {
+        let k = SignerKey::from_seed("example.com/log", [7u8; 32]).unwrap();
+        let sig = k.sign_bytes(b"DSSEv1 4 type 4 body");
+        assert_eq!(sig, k.sign_bytes(b"DSSEv1 4 type 4 body"), "deterministic");
+        let v = k.verifier();
+        assert!(v.verify_bytes(b"DSSEv1 4 type 4 body", &sig).is_ok());
+        assert!(v.verify_bytes(b"DSSEv1 4 type 4 bodY", &sig).is_err());
+        assert!(v.verify_bytes(b"DSSEv1 4 type 4 body", &sig[..63]).is_err());
+        let other = SignerKey::from_seed("example.com/log", [8u8; 32]).unwrap();
+        assert!(
+            other
+                .verifier()
+                .verify_bytes(b"DSSEv1 4 type 4 body", &sig)
+                .is_err()
+        );
+        assert!(v.key_label().starts_with("example.com/log+"));
+        assert!(v.to_text().starts_with(&v.key_label()));
     }
 
     #[test]

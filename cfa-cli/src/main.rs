@@ -27,6 +27,7 @@ mod config;
 mod dbt_cmd;
 mod demo;
 mod doctor_cmd;
+mod evidence_cmd;
 mod exec_phase;
 mod exec_settings;
 mod exit;
@@ -165,6 +166,11 @@ enum Command {
     },
     /// Check the config, catalog, bundle, audit log, lifecycle database and DSN; say what to fix.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Export a run's evidence bundle (provenance, in-toto statement, proofs) or verify one.
+    Evidence {
+        #[command(subcommand)]
+        cmd: evidence_cmd::EvidenceCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +231,7 @@ fn main() -> ExitCode {
         Command::Taxonomy { cmd } => spec_cmd::run_taxonomy(cmd),
         Command::Dbt { cmd } => dbt_cmd::run(cmd),
         Command::Doctor(args) => doctor_cmd::run(args),
+        Command::Evidence { cmd } => evidence_cmd::run(cmd),
     };
     let code = match result {
         Ok(code) => code,

@@ -9,8 +9,10 @@
 //! the injected [`ReportOptions::now`], else the log's last timestamp.
 //!
 //! It owns reading for reporting ([`LogData`], [`LifecycleData`]), the summaries and
-//! the HTML. It must NOT know about the CLI, HTTP, policy evaluation (a bundle arrives
-//! as plain [`BundleInfo`]) or the kernel; it never writes to a log or database.
+//! the HTML, and the [`evidence`] bundles of a run (export and offline verification:
+//! manifest, provenance, in-toto statement, inclusion proofs). It must NOT know about the CLI, HTTP, policy evaluation (a bundle arrives
+//! as plain [`BundleInfo`]) or the kernel; it never writes to a log or database (an evidence export signs a
+//! checkpoint into the bundle only).
 //!
 //! ```
 //! use cfa_audit::NewEvent;
@@ -32,6 +34,7 @@
 
 mod data;
 mod error;
+pub mod evidence;
 pub mod html;
 mod pages;
 pub mod summary;

@@ -11,6 +11,8 @@
 //! # Ok::<(), cfa::report::ReportError>(())
 //! ```
 
+/// Evidence bundles per run: export and offline verification (see [`cfa_report::evidence`]).
+pub use cfa_report::evidence;
 pub use cfa_report::{
     BadLink, BundleInfo, CSP, CheckpointView, Integrity, LifecycleData, LoadOptions, LogData,
     ReportError, ReportInput, ReportKind, ReportOptions, RuleInfo, Signature,

@@ -75,6 +75,23 @@ pub struct AuditCheckParams {
     pub intent_id: Option<String>,
 }
 
+/// `cfa_evidence_export` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EvidenceExportParams {
+    /// The run: every event of this intent id in the server's audit log.
+    pub intent_id: String,
+}
+
+/// `cfa_evidence_verify` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EvidenceVerifyParams {
+    /// The bundle's files, `{path: text}`, as `cfa_evidence_export` returns them.
+    pub files: Map<String, Value>,
+    /// Verifier keys (vkey text) of the signers; none: signatures are not checked.
+    #[serde(default)]
+    pub pubkeys: Vec<String>,
+}
+
 /// `cfa_list_backends` arguments (none).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoParams {}
@@ -306,6 +323,43 @@ impl CfaMcp {
                     CallToolResult::structured_error(v)
                 }
             }
+            Err(e) => face_error(&e),
+        })
+    }
+
+    /// Exports a run's evidence bundle.
+    #[tool(
+        name = "cfa_evidence_export",
+        description = "The evidence bundle of one run (intent_id) from the server's audit log, as {format, intent_id, files: {path: text}}: run summary, provenance (inputs by hash, decision, sandbox metrics, state projected), toolchain, human review, an in-toto statement, the run's events with inclusion proofs against <log>.checkpoint, and a manifest of SHA-256s."
+    )]
+    fn evidence_export(
+        &self,
+        Parameters(p): Parameters<EvidenceExportParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_evidence_export").entered();
+        let db = self.lifecycle_db.as_deref().filter(|p| p.is_file());
+        Ok(
+            match crate::service::evidence::export_json(&self.gov, &p.intent_id, db) {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => face_error(&e),
+            },
+        )
+    }
+
+    /// Verifies an evidence bundle.
+    #[tool(
+        name = "cfa_evidence_verify",
+        description = "Check an evidence bundle offline (files as cfa_evidence_export returns them; pubkeys to check the signatures): every hash, the event chain, each inclusion proof, every document against the events. A bundle that does not verify comes back with isError=true and the failed checks, each naming its file."
+    )]
+    fn evidence_verify(
+        &self,
+        Parameters(p): Parameters<EvidenceVerifyParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_evidence_verify").entered();
+        let doc = serde_json::json!({"files": p.files, "pubkeys": p.pubkeys});
+        Ok(match crate::service::evidence::verify_json(&doc) {
+            Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => CallToolResult::structured(v),
+            Ok(v) => CallToolResult::structured_error(v),
             Err(e) => face_error(&e),
         })
     }

@@ -69,7 +69,9 @@ impl From<FaceError> for ApiError {
             | "invalid_catalog"
             | "invalid_query" => StatusCode::BAD_REQUEST,
             "invalid_signature" => StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_fault_code" | "no_audit_log" => StatusCode::NOT_FOUND,
+            "unknown_fault_code" | "no_audit_log" | "unknown_intent" => StatusCode::NOT_FOUND,
+            "no_checkpoint" | "audit_broken" => StatusCode::CONFLICT,
+            "invalid_evidence" => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self { status, error }
@@ -82,7 +84,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn body_error(rejection: &BytesRejection) -> ApiError {
+pub(super) fn body_error(rejection: &BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
@@ -137,6 +139,8 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/v1/evaluate", post(evaluate))
         .route("/v1/rules", get(rules))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/evidence/verify", post(super::evidence::verify))
+        .route("/v1/evidence/{intent_id}", get(super::evidence::export))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))

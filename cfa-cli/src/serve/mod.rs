@@ -8,6 +8,7 @@
 pub mod app;
 pub mod conns;
 pub mod dashboard;
+pub mod evidence;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;

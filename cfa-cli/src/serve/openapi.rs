@@ -5,11 +5,13 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 8] = [
+pub const ROUTES: [(&str, &str); 10] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
     ("get", "/v1/audit/verify"),
+    ("get", "/v1/evidence/{intent_id}"),
+    ("post", "/v1/evidence/verify"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -118,6 +120,38 @@ pub fn document() -> Value {
                                        "legacy_events": {"type": "integer"}}}}}},
                     "401": error_response("Missing or wrong bearer token."),
                     "404": error_response("No audit log is configured.")
+                }
+            }},
+            "/v1/evidence/{intent_id}": {"get": {
+                "operationId": "exportEvidence",
+                "summary": "The run's evidence bundle as one JSON document (the files `cfa evidence export` writes)",
+                "security": secured,
+                "parameters": [{"name": "intent_id", "in": "path", "required": true,
+                                "description": "The run: every event of this intent id.", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "`{format, intent_id, files: {path: text}}`; proofs are against `<log>.checkpoint`, the statement is unsigned.",
+                            "content": {"application/json": {"schema": {"type": "object", "required": ["format", "files"],
+                        "properties": {"format": {"type": "string"}, "intent_id": {"type": "string"},
+                                       "files": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
+                    "401": error_response("Missing or wrong bearer token."),
+                    "404": error_response("No audit log is configured, or the log has no event of the intent."),
+                    "409": error_response("No checkpoint beside the log covers the run (`no_checkpoint`), or the chain is broken.")
+                }
+            }},
+            "/v1/evidence/verify": {"post": {
+                "operationId": "verifyEvidence",
+                "summary": "Check an evidence bundle document offline: hashes, chain, proofs, documents, signatures",
+                "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["files"],
+                    "properties": {"files": {"type": "object", "additionalProperties": {"type": "string"}},
+                                   "pubkeys": {"type": "array", "items": {"type": "string"}, "description": "Verifier keys (vkey text); none: signatures not checked."}}}}}},
+                "responses": {
+                    "200": {"description": "The report (`ok` false with the failed checks when anything differs).", "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["ok", "checks"],
+                        "properties": {"ok": {"type": "boolean"}, "intent_id": {}, "signatures_checked": {"type": "boolean"},
+                                       "failures": {"type": "integer"}, "checks": {"type": "array"}}}}}},
+                    "400": error_response("Not a bundle document, or a bad verifier key."),
+                    "401": error_response("Missing or wrong bearer token.")
                 }
             }},
             "/health": {"get": {

@@ -8,6 +8,7 @@
 pub mod audit_log;
 pub mod decide;
 pub mod error;
+pub mod evidence;
 pub mod intent;
 
 pub use audit_log::AuditLog;

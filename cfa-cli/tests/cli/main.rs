@@ -22,6 +22,7 @@ mod cli_ux;
 mod config_honoured;
 mod dbt_check;
 mod doctor;
+mod evidence_cli;
 mod generate_cli;
 mod generate_dbt;
 mod init_templates;
