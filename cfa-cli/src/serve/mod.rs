@@ -6,6 +6,7 @@
 //! ([`conns`]): idle ones are shed first.
 
 pub mod app;
+pub mod budgets;
 pub mod conns;
 pub mod dashboard;
 pub mod metrics;
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub face: FaceFlags,
+    /// Lifecycle SQLite database whose budgets `/v1/budgets` and `/metrics` show
+    /// [default: the config's storage when it is sqlite].
+    #[arg(long, value_name = "FILE")]
+    pub lifecycle_db: Option<std::path::PathBuf>,
     /// Require `Authorization: Bearer <TOKEN>` on every route except /health.
     #[arg(
         long,
@@ -89,7 +94,7 @@ pub struct ServeArgs {
 /// Runs `cfa serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
-    let face = args.face.resolve(None, None, &[])?;
+    let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
     let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
@@ -119,6 +124,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
         },
+        lifecycle_db: face.lifecycle_db.clone(),
     });
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
