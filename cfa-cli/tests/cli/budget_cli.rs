@@ -817,7 +817,7 @@ fn mcp_budget_status_reads_the_servers_database() {
         bad["result"]["structuredContent"]["error"]["code"],
         "budget_not_found"
     );
-    drop(call);
+    drop(stdin);
     let _ = child.kill();
     let _ = child.wait();
 }
