@@ -9,7 +9,7 @@ use crate::service::budget as svc;
 use crate::settings::{self, Flags, Settings, StoreFlag};
 use cfa::AuditStore;
 use cfa::audit::Durability;
-use cfa_control::budget::{BudgetStatus, Dimension, Scope, Window, iso_of};
+use cfa_control::budget::{BudgetError, BudgetStatus, Dimension, Scope, Window, iso_of};
 use clap::{Args, Subcommand, ValueEnum};
 use miette::Report;
 use serde_json::json;
@@ -271,7 +271,14 @@ fn set(a: &SetArgs) -> miette::Result<ExitCode> {
 fn show(a: &ShowArgs) -> miette::Result<ExitCode> {
     let s = resolve(&a.common, None)?;
     let at = now(&a.common)?;
-    let db = svc::open_existing(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?;
+    let not_found = || {
+        err(&svc::face_error(&BudgetError::NotFound(
+            a.scope.to_string(),
+        )))
+    };
+    let db = svc::open_for_read(&s.state_db_or("cfa.db"))
+        .map_err(|e| err(&e))?
+        .ok_or_else(not_found)?;
     let st = db
         .status(&a.scope, at)
         .map_err(|e| err(&svc::face_error(&e)))?;
@@ -285,14 +292,19 @@ fn show(a: &ShowArgs) -> miette::Result<ExitCode> {
 fn list(a: &ListArgs) -> miette::Result<ExitCode> {
     let s = resolve(&a.common, None)?;
     let at = now(&a.common)?;
-    let db = svc::open_existing(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?;
+    let db = svc::open_for_read(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?;
+    let all = match &db {
+        Some(db) => db.list(at).map_err(|e| err(&svc::face_error(&e)))?,
+        None => Vec::new(),
+    };
     match a.common.format {
         Format::Json => outln!(
             "{}",
-            pretty(&svc::list_document(&db, at).map_err(|e| err(&e))?)
+            pretty(
+                &json!({"now": iso_of(at), "budgets": all.iter().map(BudgetStatus::document).collect::<Vec<_>>()})
+            )
         ),
         Format::Summary => {
-            let all = db.list(at).map_err(|e| err(&svc::face_error(&e)))?;
             outln!("Budgets ({}):", all.len());
             for st in &all {
                 outln!("  {}", line(st));

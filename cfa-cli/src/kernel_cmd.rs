@@ -259,10 +259,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())?
     {
         builder = builder.executor(exec);
-        // Budgets live in the lifecycle database: charged only where one is configured.
-        if let Some(db) = settings.state_db.value.as_deref() {
-            builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
-        }
+    }
+    // Budgets live in the lifecycle database: charged only where one is configured.
+    if let Some(db) = settings.state_db.value.as_deref() {
+        builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);

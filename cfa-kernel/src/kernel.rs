@@ -208,7 +208,8 @@ impl KernelBuilder {
     /// (docs/architecture.md#budgets): its `domain:`, `target:` and, with `agent`, its
     /// `agent:` scope. A run that does not fit blocks with `BUDGET_EXCEEDED`; the
     /// reservation is reconciled with the sandbox's metrics or released on rollback.
-    /// Without an execution phase nothing is charged.
+    /// Without an execution phase (the caller runs the approved work) the run is charged
+    /// its estimate.
     #[must_use]
     pub fn budgets(
         mut self,

@@ -181,6 +181,16 @@ impl CfaMcp {
         }
     }
 
+    /// Charges the intents this server approves to the budgets of `ledger`.
+    #[must_use]
+    pub fn with_budgets(
+        mut self,
+        ledger: Option<Arc<dyn cfa_control::budget::BudgetLedger>>,
+    ) -> Self {
+        self.kernels = Arc::new(intent::Kernels::with_budgets(ledger));
+        self
+    }
+
     /// Confines the file paths of tool arguments to `roots`.
     #[must_use]
     pub fn with_roots(mut self, roots: Roots) -> Self {

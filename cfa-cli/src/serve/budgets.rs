@@ -140,7 +140,7 @@ pub fn refresh_gauges(state: &AppState) {
     let Some(path) = state.lifecycle_db.as_deref() else {
         return;
     };
-    if !path.is_file() {
+    if !cfa_control::budget::SqliteBudgets::has_tables(path).unwrap_or(false) {
         return;
     }
     if let Ok(db) = svc::open(path)

@@ -109,7 +109,9 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         token: args.token.clone().filter(|t| !t.is_empty()),
         openapi: openapi::document().to_string(),
         request_timeout: timeout,
-        kernels: intent::Kernels::default(),
+        kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger(
+            face.lifecycle_db.as_deref(),
+        )?),
         hosts: origin::HostPolicy {
             any_host: args.allow_any_host,
             names: args

@@ -40,6 +40,31 @@ pub fn open_existing(db: &Path) -> Result<SqliteBudgets, FaceError> {
     open(db)
 }
 
+/// The ledger the faces' kernels charge: the budgets of the lifecycle database at `db`,
+/// when one is configured (`None` without one).
+pub fn face_ledger(
+    db: Option<&Path>,
+) -> Result<Option<std::sync::Arc<dyn cfa_control::budget::BudgetLedger>>, miette::Report> {
+    let Some(db) = db else {
+        return Ok(None);
+    };
+    // A database nobody set a budget in is left untouched (the faces open it read-only).
+    if !SqliteBudgets::has_tables(db).map_err(|e| miette::miette!("{e}"))? {
+        return Ok(None);
+    }
+    let ledger = SqliteBudgets::open(db).map_err(|e| miette::miette!("{e}"))?;
+    Ok(Some(std::sync::Arc::new(ledger)))
+}
+
+/// Opens an existing database to read its budgets; `None` when no budget was ever set in
+/// it (then nothing is written to it).
+pub fn open_for_read(db: &Path) -> Result<Option<SqliteBudgets>, FaceError> {
+    if db.is_file() && !SqliteBudgets::has_tables(db).map_err(|e| face_error(&e))? {
+        return Ok(None);
+    }
+    open_existing(db).map(Some)
+}
+
 /// `{"budgets": [status…]}` of every budget at `now` (epoch seconds).
 pub fn list_document(db: &SqliteBudgets, now: i64) -> Result<Value, FaceError> {
     let all = db.list(now).map_err(|e| face_error(&e))?;
@@ -52,6 +77,16 @@ pub fn list_document(db: &SqliteBudgets, now: i64) -> Result<Value, FaceError> {
 /// What the faces' status tools answer: one budget's `{"now", "budget"}` with `scope`,
 /// else every budget's `{"now", "budgets": […]}`, read from the database at `db_path`.
 pub fn status_document(db_path: &Path, scope: Option<&str>, now: i64) -> Result<Value, FaceError> {
+    if db_path.is_file() && !SqliteBudgets::has_tables(db_path).map_err(|e| face_error(&e))? {
+        // No budget was ever set in it: nothing to show, and nothing is written.
+        return match scope {
+            None => Ok(json!({"now": iso_of(now), "budgets": []})),
+            Some(s) => {
+                let scope: Scope = s.parse().map_err(|e| face_error(&e))?;
+                Err(face_error(&BudgetError::NotFound(scope.to_string())))
+            }
+        };
+    }
     let db = open_existing(db_path)?;
     match scope {
         None => list_document(&db, now),

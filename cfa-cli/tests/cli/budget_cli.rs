@@ -821,3 +821,69 @@ fn mcp_budget_status_reads_the_servers_database() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn intents_approved_by_the_faces_are_charged_their_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("life.db");
+    let log = d.join("audit.jsonl");
+    let scope = format!("domain:{}", domain(d));
+    run(
+        d,
+        &[
+            "budget",
+            "set",
+            &scope,
+            "--window",
+            "24h",
+            "--runs",
+            "1",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"));
+    cmd.current_dir(d)
+        .env_remove("CFA_HTTP_TOKEN")
+        .env_remove("CFA_POLICY_BUNDLE")
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "-c",
+            &catalog(),
+            "--lifecycle-db",
+            db.to_str().unwrap(),
+            "--audit-log",
+            log.to_str().unwrap(),
+        ]);
+    let s = spawn_served(cmd);
+    let body = json!({"intent": WITH_COST}).to_string();
+    let (status, first) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
+    assert_eq!(status, 200, "{first}");
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["executable"], true, "{first}");
+    let (_, second) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
+    let second: Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(second["state"], "blocked", "{second}");
+    assert_eq!(second["faults"][0]["code"], "BUDGET_EXCEEDED");
+    let (_, list) = request(&s.addr, "GET", "/v1/budgets", None, "");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    // Charged at the estimate (nobody measured it): 1 run, the signature's 20 DBU.
+    assert_eq!(
+        list["budgets"][0]["spent"],
+        json!({"dbu": 20.0, "runs": 1, "rows": 0}),
+        "{list}"
+    );
+    drop(s);
+    let types: Vec<String> = audit_events(&log)
+        .into_iter()
+        .filter(|e| e["stage"] == "control")
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        ["budget_reserved", "budget_reconciled", "budget_exceeded"]
+    );
+}

@@ -66,6 +66,29 @@ impl SqliteBudgets {
         Ok(s)
     }
 
+    /// Whether the file at `path` already holds the budget tables, read without writing
+    /// anything (a missing file has none).
+    pub fn has_tables(path: impl AsRef<Path>) -> Result<bool, BudgetError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let c = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| store_err(path, &e))?;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| store_err(path, &e))?;
+        c.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'budget_reservations')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n == 2)
+        .map_err(|e| store_err(path, &e))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -386,7 +409,9 @@ mod tests {
     fn set_list_reserve_reconcile_release_remove() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("life.db");
+        assert!(!SqliteBudgets::has_tables(&path).unwrap());
         let db = SqliteBudgets::open(&path).unwrap();
+        assert!(SqliteBudgets::has_tables(&path).unwrap());
         let scope: Scope = "target:silver.t".parse().unwrap();
         let budget = Budget::new(
             scope.clone(),

@@ -3,7 +3,10 @@
 //! `BUDGET_EXCEEDED`), and the charge is settled once the execution phase answered:
 //! reconciled with the sandbox's measured metrics when something was committed
 //! (`budget_reconciled`), released otherwise (`budget_released`). The events are stage
-//! `control`; a run no budget applies to writes none of them. The window is the one of
+//! `control`; a run no budget applies to writes none of them. Approved work the kernel
+//! does not execute itself (no execution phase: the caller runs it) is charged its
+//! estimate: reserved, then reconciled at once at the estimate, since nobody measures
+//! it here. The window is the one of
 //! the kernel's clock: the ledger is handed the time, it never reads one.
 
 use super::record::Details;
@@ -214,6 +217,26 @@ impl Run<'_> {
                 faults::guarded_try(|| ledger.release(&res)),
             ),
         })
+    }
+
+    /// Charges approved work that is not executed here its estimate (reserved, then
+    /// reconciled at the estimate).
+    pub(super) fn charge_estimate(
+        &mut self,
+        sig: &StateSignature,
+        plan: &ExecutionPlan,
+    ) -> Step<()> {
+        let Some((res, estimate)) = self.reserve_budget(sig, plan)? else {
+            return Ok(());
+        };
+        if res.is_empty() {
+            return Ok(());
+        }
+        let Some(b) = self.k.budgets.as_ref() else {
+            return Ok(());
+        };
+        let settled = faults::guarded_try(|| b.ledger.reconcile(&res, &estimate));
+        self.record_settlement(Some(("budget_reconciled", settled)))
     }
 
     /// Records a settlement of [`Run::settle_budget`].

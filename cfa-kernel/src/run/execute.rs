@@ -87,11 +87,11 @@ impl Run<'_> {
         let phase = Phase::Execute;
         if !k.config.phases.execute {
             self.skip(phase, "disabled in the kernel config");
-            return Ok(());
+            return self.charge_estimate(sig, plan);
         }
         let Some(executor) = k.executor.as_ref() else {
             self.skip(phase, "no execution phase is configured");
-            return Ok(());
+            return self.charge_estimate(sig, plan);
         };
         // The run's budgets are charged before it runs (a refusal blocks here).
         let charge = self.reserve_budget(sig, plan)?;

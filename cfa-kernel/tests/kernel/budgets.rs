@@ -231,3 +231,39 @@ fn the_agent_scope_is_charged_and_no_event_is_written_without_budgets() {
             .all(|(s, ..)| s != "control")
     );
 }
+
+#[test]
+fn approved_work_not_executed_here_is_charged_its_estimate() {
+    let ledger = Arc::new(MemoryBudgets::new());
+    ledger.set(
+        Budget::new(
+            "agent:bot-1".parse().unwrap(),
+            "24h".parse().unwrap(),
+            Limits {
+                dbu_micros: Some(dbu_to_micros(30.0).unwrap()),
+                ..Limits::default()
+            },
+        )
+        .unwrap(),
+    );
+    let dyn_ledger: Arc<dyn BudgetLedger> = ledger.clone();
+    let (k, store) = kernel_with(config("prod-v1"), |b| {
+        b.budgets(dyn_ledger, Some("bot-1".into()))
+    });
+    let r = k.process(WITH_COST);
+    assert!(r.is_executable(), "{}", r.blocked_reason);
+    assert!(r.execution.is_none());
+    assert_eq!(
+        control_steps(&store),
+        [
+            ("budget_reserved".to_owned(), "reserved".to_owned()),
+            ("budget_reconciled".to_owned(), "reconciled".to_owned())
+        ]
+    );
+    let st = &ledger.list(NOW)[0];
+    assert_eq!(st.spent.dbu_micros, 20_000_000);
+    assert_eq!(st.reserved.runs, 0);
+    // 10 DBU left: the next 20 DBU estimate does not fit.
+    let r = k.process(WITH_COST);
+    testing::assert_blocked_with(&r, "BUDGET_EXCEEDED").unwrap();
+}
