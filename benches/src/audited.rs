@@ -407,6 +407,93 @@ pub fn measure_kernel(dir: &Path, calls: usize) -> Result<KernelRun, AuditedErro
     })
 }
 
+/// Where [`measure_kernel_budgets`] keeps its budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetStore {
+    /// No ledger: the same kernel as [`measure_kernel`], measured beside the others.
+    Off,
+    /// cfa-control's in-memory ledger: the decision path's own cost.
+    Memory,
+    /// The SQLite ledger in a lifecycle database file in `dir` (what `cfa evaluate --db`
+    /// uses): two `BEGIN IMMEDIATE` transactions per run.
+    Sqlite,
+}
+
+/// The full kernel of [`measure_kernel`] with every run charged to an `agent:bench`
+/// budget that never runs out (reserve before execute, reconcile after), `calls` timed
+/// calls after as many unmeasured ones (at most 200).
+pub fn measure_kernel_budgets(
+    dir: &Path,
+    calls: usize,
+    store: BudgetStore,
+) -> Result<Stats, AuditedError> {
+    use cfa_control::budget::{Budget, BudgetLedger, Limits, MemoryBudgets, SqliteBudgets};
+    let calls = calls.max(20);
+    let catalog = cfa_types::Catalog::from_value(
+        &serde_json::from_str(CATALOG).map_err(setup("examples/catalog.json"))?,
+    )
+    .map_err(setup("examples/catalog.json"))?;
+    let engine = PolicyEngine::builtin("prod-v1").map_err(setup("bundle prod-v1"))?;
+    let budget = Budget::new(
+        "agent:bench".parse().map_err(setup("scope"))?,
+        "366d".parse().map_err(setup("window"))?,
+        Limits {
+            runs: Some(u64::MAX / 2),
+            ..Limits::default()
+        },
+    )
+    .map_err(setup("budget"))?;
+    let db_path = dir.join("budgets.db");
+    let _ = std::fs::remove_file(&db_path);
+    let ledger: Option<Arc<dyn BudgetLedger>> = match store {
+        BudgetStore::Off => None,
+        BudgetStore::Memory => {
+            let m = MemoryBudgets::new();
+            m.set(budget);
+            Some(Arc::new(m))
+        }
+        BudgetStore::Sqlite => {
+            let db = SqliteBudgets::open(&db_path).map_err(setup("budget database"))?;
+            db.set(&budget, "2026-01-01T00:00:00+00:00")
+                .map_err(setup("budget"))?;
+            Some(Arc::new(db))
+        }
+    };
+    let state = Arc::new(MemoryStateStore::new(100));
+    let mut builder = Kernel::builder(KernelConfig::new(engine, catalog))
+        .ids(SequentialIds::new())
+        .clock(TickClock::new(1_767_225_600))
+        .executor(testing::mock_execution(state).map_err(setup("mock sandbox"))?);
+    if let Some(l) = ledger {
+        builder = builder.budgets(l, Some("bench".to_owned()));
+    }
+    let kernel = builder.build().map_err(setup("kernel"))?;
+    let r = kernel.process(kernel_intent(0));
+    let charged = r.execution.is_some() && r.is_executable();
+    if !charged {
+        return Err(AuditedError::Unexpected(format!(
+            "budgeted kernel run ended {}: {}",
+            r.state, r.blocked_reason
+        )));
+    }
+    for i in 0..calls.min(200) {
+        std::hint::black_box(kernel.process(kernel_intent(i)));
+    }
+    let mut all = histogram()?;
+    for i in 0..calls {
+        let t = Instant::now();
+        let r = kernel.process(kernel_intent(i));
+        let ns = u64::try_from(t.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        std::hint::black_box(r);
+        all.saturating_record(ns);
+    }
+    drop(kernel);
+    let _ = std::fs::remove_file(&db_path);
+    Ok(stats_of(&all))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -428,6 +515,15 @@ mod tests {
         assert_eq!((c.threads, c.decisions), (16, 320));
         assert_eq!(c.latency.samples, 320);
         assert!(c.amortised_ns > 0.0);
+    }
+
+    #[test]
+    fn budgeted_kernel_runs_are_charged_in_every_store() {
+        let dir = tempfile::tempdir().unwrap();
+        for store in [BudgetStore::Off, BudgetStore::Memory, BudgetStore::Sqlite] {
+            let s = measure_kernel_budgets(dir.path(), 20, store).unwrap();
+            assert_eq!(s.samples, 20, "{store:?}");
+        }
     }
 
     #[test]

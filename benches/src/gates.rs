@@ -486,6 +486,47 @@ fn audited_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
         (k.rss_end_kb as f64 - k.rss_start_kb as f64) / 1000.0
     );
     rows.push(row);
+    rows.extend(budget_rows(opts, dir)?);
+    Ok(rows)
+}
+
+/// The decision path's extra cost with budgets on (information only): the same full
+/// kernel without a ledger, with the in-memory one and with the SQLite one.
+fn budget_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
+    use audited::BudgetStore;
+    eprintln!("cfa-gates: full kernel with budgets");
+    let calls = (opts.kernel_calls / 4).clamp(200, 20_000);
+    let mut rows = Vec::new();
+    let mut base = None;
+    for (key, path, store) in [
+        (
+            "kernel.budgets_off",
+            "full kernel, executed, no budgets (memory audit; info)",
+            BudgetStore::Off,
+        ),
+        (
+            "kernel.budgets_memory",
+            "same, every run charged to a budget (memory ledger; info)",
+            BudgetStore::Memory,
+        ),
+        (
+            "kernel.budgets_sqlite",
+            "same, SQLite ledger in a lifecycle database (info)",
+            BudgetStore::Sqlite,
+        ),
+    ] {
+        let s = audited::measure_kernel_budgets(dir, calls, store)?;
+        let mut row = Row::new(key, path, Gate::NONE, s);
+        match base {
+            None => base = Some(s.p50_ns),
+            Some(b) => {
+                let d = s.p50_ns - b;
+                let sign = if d < 0.0 { "-" } else { "+" };
+                row.note = format!("p50 {sign}{} over no budgets", fmt_ns(d.abs()));
+            }
+        }
+        rows.push(row);
+    }
     Ok(rows)
 }
 

@@ -159,6 +159,10 @@ pub struct ExecArgs {
     /// Lease holder id of this process (default `cfa-<pid>`).
     #[arg(long)]
     pub lease_holder: Option<String>,
+    /// Agent or caller id the run is charged to: `agent:ID` budgets apply beside the
+    /// run's `domain:` and `target:` ones (budgets need a lifecycle database).
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
     /// Pause this many milliseconds when the run starts, while the target lease is held
     /// (demonstrates leases between processes).
     #[arg(long, value_name = "MS")]

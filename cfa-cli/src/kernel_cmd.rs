@@ -194,6 +194,15 @@ fn audit_store(settings: &Settings) -> Result<Arc<dyn AuditStore>, Report> {
     ))
 }
 
+/// The budgets of the lifecycle database `db` (docs/cli.md#cfa-budget).
+fn budget_ledger(
+    db: &std::path::Path,
+) -> Result<Arc<dyn cfa_control::budget::BudgetLedger>, Report> {
+    let ledger =
+        cfa_control::budget::SqliteBudgets::open(db).map_err(|e| PlainError(e.to_string()))?;
+    Ok(Arc::new(ledger))
+}
+
 /// The exit code of a final state (docs/differences.md#b2-fail-closed). The kernel never ends in `replan`
 /// (it applies the fixes or blocks), so 3 is not produced here.
 pub fn state_exit(state: DecisionState) -> u8 {
@@ -250,6 +259,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())?
     {
         builder = builder.executor(exec);
+    }
+    // Budgets live in the lifecycle database: charged only where one is configured.
+    if let Some(db) = settings.state_db.value.as_deref() {
+        builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);

@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod audit_cmd;
 mod audit_list;
+mod budget_cmd;
 mod completions_cmd;
 mod config;
 mod dbt_cmd;
@@ -120,6 +121,11 @@ enum Command {
         #[command(subcommand)]
         cmd: lifecycle_cmd::LifecycleCommand,
     },
+    /// Budgets per scope and window (DBU, runs, rows) charged by approved runs.
+    Budget {
+        #[command(subcommand)]
+        cmd: budget_cmd::BudgetCommand,
+    },
     /// Storage statistics, retention cleanup (chain-preserving) and vacuum.
     Storage {
         #[command(subcommand)]
@@ -214,6 +220,7 @@ fn main() -> ExitCode {
         Command::Schema { kind } => rules_cmd::schema(kind),
         Command::Audit { cmd } => audit_cmd::run(cmd),
         Command::Lifecycle { cmd } => lifecycle_cmd::run(cmd),
+        Command::Budget { cmd } => budget_cmd::run(cmd),
         Command::Storage { cmd } => storage_cmd::run(cmd),
         Command::Generate(args) => generate_cmd::run_generate(args),
         Command::Backend { cmd } => generate_cmd::run_backend(cmd),

@@ -9,7 +9,10 @@
 //! The decision path only ever reads a point-in-time snapshot of this state, handed in by
 //! the caller, so a decision stays a deterministic function of its inputs; the stores
 //! (the lifecycle SQLite database with the `sqlite` feature) are written by the faces
-//! before and after a decision, never during one. Time is injected.
+//! before and after a decision, never during one. The one exception is a budget charge:
+//! once the policy approved a run, the kernel reserves, reconciles or releases it through
+//! the [`budget::BudgetLedger`] trait it is handed, before and after execution. Time is
+//! injected.
 //!
 //! It must NOT know the kernel, the faces (CLI, MCP, HTTP), the audit chain or how the
 //! policy engine evaluates: it turns a finished policy action and a snapshot into the

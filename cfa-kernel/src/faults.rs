@@ -21,6 +21,8 @@ pub const PLANNER_FAILED: &str = "KERNEL_PLANNER_FAILED";
 pub const CODEGEN_FAILED: &str = "KERNEL_CODEGEN_FAILED";
 /// The execution phase returned an error or panicked.
 pub const EXECUTION_FAILED: &str = "KERNEL_EXECUTION_FAILED";
+/// The budget store failed (read or write) while charging a run.
+pub const BUDGET_FAILED: &str = "KERNEL_BUDGET_FAILED";
 /// An audit event could not be written: nothing unaudited is ever approved.
 pub const AUDIT_WRITE_FAILED: &str = "KERNEL_AUDIT_WRITE_FAILED";
 

@@ -34,6 +34,7 @@ pub struct Kernel {
     pub(crate) ids: Box<dyn IdSource>,
     pub(crate) clock: Box<dyn Clock>,
     pub(crate) executor: Option<Box<dyn ExecutionPhase>>,
+    pub(crate) budgets: Option<crate::run::Budgets>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -84,6 +85,7 @@ impl Kernel {
             ids: None,
             clock: None,
             executor: None,
+            budgets: None,
         }
     }
 
@@ -134,6 +136,7 @@ pub struct KernelBuilder {
     ids: Option<Box<dyn IdSource>>,
     clock: Option<Box<dyn Clock>>,
     executor: Option<Box<dyn ExecutionPhase>>,
+    budgets: Option<crate::run::Budgets>,
 }
 
 impl KernelBuilder {
@@ -201,6 +204,22 @@ impl KernelBuilder {
         self
     }
 
+    /// The budgets an approved run is charged to before it executes
+    /// (docs/architecture.md#budgets): its `domain:`, `target:` and, with `agent`, its
+    /// `agent:` scope. A run that does not fit blocks with `BUDGET_EXCEEDED`; the
+    /// reservation is reconciled with the sandbox's metrics or released on rollback.
+    /// Without an execution phase (the caller runs the approved work) the run is charged
+    /// its estimate.
+    #[must_use]
+    pub fn budgets(
+        mut self,
+        ledger: std::sync::Arc<dyn cfa_control::budget::BudgetLedger>,
+        agent: Option<String>,
+    ) -> Self {
+        self.budgets = Some(crate::run::Budgets { ledger, agent });
+        self
+    }
+
     /// Builds the kernel; fails when the configured backend is not registered.
     pub fn build(self) -> Result<Kernel, BuildError> {
         let mut config = self.config;
@@ -227,6 +246,7 @@ impl KernelBuilder {
             ids: self.ids.unwrap_or_else(|| Box::new(UuidIds)),
             clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
             executor: self.executor,
+            budgets: self.budgets,
             config,
         })
     }

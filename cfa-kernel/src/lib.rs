@@ -1,14 +1,15 @@
 //! The CFA kernel: it owns the governed flow — formalize (catalog, normalisation,
 //! grounding, confirmation), govern (policy and the bounded replan loop that applies
 //! the bundle's own patches), generate (plan, code, static validation), calling the
-//! pluggable execute slot ([`ExecutionPhase`]) and the final decision — writing one
+//! pluggable execute slot ([`ExecutionPhase`]; an approved run is first charged to
+//! the budgets of a `cfa_control::budget::BudgetLedger` when one is given) and the final decision — writing one
 //! hash-chained audit event per step and failing closed on every error; the audited
 //! policy check of a ready signature ([`PolicyCheck`]: the one route every face's
 //! stand-alone decision and its `policy_check` event take); the [`storage`] registry
 //! that opens audit and state stores by backend name (their formats live in cfa-audit
 //! and cfa-lifecycle); plus [`Gate`] and the [`testing`] helpers. It holds only trait objects (`Normalizer`,
 //! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
-//! [`ExecutionPhase`]). The execute slot's types and the mapping of an execution
+//! [`ExecutionPhase`], `BudgetLedger`). The execute slot's types and the mapping of an execution
 //! outcome to a decision state are cfa-sandbox's (re-exported here); the
 //! lifecycle-backed phase is cfa-lifecycle's [`LifecycleExecution`]. It must NOT know
 //! file formats, storage engines (SQLite and PostgreSQL are opt-in features of the

@@ -103,7 +103,10 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         max_file_size = roots.max_bytes(),
         "tool file paths are confined to these roots"
     );
-    let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db).with_roots(roots);
+    let ledger = crate::service::budget::face_ledger(lifecycle_db.as_deref())?;
+    let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db)
+        .with_roots(roots)
+        .with_budgets(ledger);
     let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);

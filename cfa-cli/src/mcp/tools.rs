@@ -108,6 +108,14 @@ pub struct LifecycleStatusParams {
     pub signature_hash: Option<String>,
 }
 
+/// `cfa_budget_status` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BudgetStatusParams {
+    /// Only this budget: `domain:NAME`, `target:NAME` or `agent:ID` (default: every budget).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
 /// `cfa_compliance_check` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ComplianceCheckParams {
@@ -188,6 +196,16 @@ impl CfaMcp {
             kernels: Arc::new(intent::Kernels::default()),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Charges the intents this server approves to the budgets of `ledger`.
+    #[must_use]
+    pub fn with_budgets(
+        mut self,
+        ledger: Option<Arc<dyn cfa_control::budget::BudgetLedger>>,
+    ) -> Self {
+        self.kernels = Arc::new(intent::Kernels::with_budgets(ledger));
+        self
     }
 
     /// Confines the file paths of tool arguments to `roots`.
@@ -408,6 +426,31 @@ impl CfaMcp {
                 Err(e) => face_error(&e),
             },
         })
+    }
+
+    /// Reads the budgets.
+    #[tool(
+        name = "cfa_budget_status",
+        description = "Read the budgets (per domain:, target: or agent: scope and window: limits, spent, reserved and remaining DBU, runs and rows) from the server's lifecycle database. An approved run that does not fit is blocked with BUDGET_EXCEEDED."
+    )]
+    fn budget_status(
+        &self,
+        Parameters(p): Parameters<BudgetStatusParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_budget_status").entered();
+        let Some(path) = self.lifecycle_db.as_deref() else {
+            return Ok(face_error(&FaceError::new(
+                "no_lifecycle_db",
+                "no lifecycle database: start the server with --lifecycle-db FILE",
+            )));
+        };
+        let now = jiff::Timestamp::now().as_second();
+        Ok(
+            match crate::service::budget::status_document(path, p.scope.as_deref(), now) {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => face_error(&e),
+            },
+        )
     }
 
     /// Checks an intent against a compliance bundle.

@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,6 +41,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Which hosts and browser origins are answered.
     pub hosts: HostPolicy,
+    /// The lifecycle database budgets are read from and set in (`--lifecycle-db`).
+    pub lifecycle_db: Option<std::path::PathBuf>,
 }
 
 /// A JSON error response.
@@ -141,6 +143,8 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/evidence/verify", post(super::evidence::verify))
         .route("/v1/evidence/{intent_id}", get(super::evidence::export))
+        .route("/v1/budgets", get(super::budgets::list))
+        .route("/v1/budgets/{scope}", put(super::budgets::set))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
@@ -483,6 +487,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let st = Arc::clone(&state);
+    let _ = tokio::task::spawn_blocking(move || super::budgets::refresh_gauges(&st)).await;
     let chain = state
         .gov
         .audit()

@@ -1,6 +1,7 @@
 //! The Prometheus metrics of `cfa serve` (prometheus-client, OpenMetrics text):
 //! decisions by action, replans, blocks by fault code, decision latency, HTTP request
-//! latency by route and status, audit events written and the audit chain length.
+//! latency by route and status, audit events written, the audit chain length and the
+//! budgets' spent, reserved and remaining amounts by scope and dimension.
 //! Every label value comes from a bounded set: methods and routes are mapped by the
 //! caller, and fault codes past the first [`MAX_FAULT_CODES`] distinct ones (or not
 //! shaped like a code) count as `other`.
@@ -13,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,6 +41,9 @@ pub struct Metrics {
     http_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     audit_written: Counter,
     chain_length: Gauge,
+    budget_spent: Family<Labels, Gauge<f64, AtomicU64>>,
+    budget_reserved: Family<Labels, Gauge<f64, AtomicU64>>,
+    budget_remaining: Family<Labels, Gauge<f64, AtomicU64>>,
     fault_codes: Mutex<HashSet<String>>,
 }
 
@@ -101,6 +106,26 @@ impl Metrics {
             "Events in the audit chain",
             chain_length.clone(),
         );
+        let budget_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let budget_spent = budget_gauge(
+            &mut registry,
+            "cfa_budget_spent",
+            "Budget spent in the current window (reconciled runs; DBU, runs, rows), by scope and dimension",
+        );
+        let budget_reserved = budget_gauge(
+            &mut registry,
+            "cfa_budget_reserved",
+            "Budget held by open reservations in the current window, by scope and dimension",
+        );
+        let budget_remaining = budget_gauge(
+            &mut registry,
+            "cfa_budget_remaining",
+            "Budget remaining in the current window (capped dimensions only), by scope and dimension",
+        );
         Self {
             registry,
             approve,
@@ -112,6 +137,9 @@ impl Metrics {
             http_seconds,
             audit_written,
             chain_length,
+            budget_spent,
+            budget_reserved,
+            budget_remaining,
             fault_codes: Mutex::new(HashSet::new()),
         }
     }
@@ -177,6 +205,40 @@ impl Metrics {
                 ("status".to_owned(), status.to_string()),
             ])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the budget gauges to `statuses` (budgets no longer there disappear).
+    pub fn budgets(&self, statuses: &[cfa_control::budget::BudgetStatus]) {
+        use cfa_control::budget::{Dimension, micros_as_dbu};
+        self.budget_spent.clear();
+        self.budget_reserved.clear();
+        self.budget_remaining.clear();
+        #[allow(clippy::cast_precision_loss)]
+        let value = |d: Dimension, n: u64| match d {
+            Dimension::Dbu => micros_as_dbu(n),
+            Dimension::Runs | Dimension::Rows => n as f64,
+        };
+        for st in statuses {
+            let remaining = st.remaining();
+            for d in Dimension::ALL {
+                let Some(_) = st.budget.limits.get(d) else {
+                    continue;
+                };
+                let labels = vec![
+                    ("scope".to_owned(), st.budget.scope.to_string()),
+                    ("dimension".to_owned(), d.as_str().to_owned()),
+                ];
+                self.budget_spent
+                    .get_or_create(&labels)
+                    .set(value(d, st.spent.get(d)));
+                self.budget_reserved
+                    .get_or_create(&labels)
+                    .set(value(d, st.reserved.get(d)));
+                self.budget_remaining
+                    .get_or_create(&labels)
+                    .set(value(d, remaining.get(d).unwrap_or(0)));
+            }
+        }
     }
 
     /// The OpenMetrics text, with the chain length set to `chain_length`.

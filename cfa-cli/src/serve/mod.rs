@@ -6,6 +6,7 @@
 //! ([`conns`]): idle ones are shed first.
 
 pub mod app;
+pub mod budgets;
 pub mod conns;
 pub mod dashboard;
 pub mod evidence;
@@ -49,6 +50,10 @@ pub struct ServeArgs {
     pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub face: FaceFlags,
+    /// Lifecycle SQLite database whose budgets `/v1/budgets` and `/metrics` show
+    /// [default: the config's storage when it is sqlite].
+    #[arg(long, value_name = "FILE")]
+    pub lifecycle_db: Option<std::path::PathBuf>,
     /// Require `Authorization: Bearer <TOKEN>` on every route except /health.
     #[arg(
         long,
@@ -90,7 +95,7 @@ pub struct ServeArgs {
 /// Runs `cfa serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
-    let face = args.face.resolve(None, None, &[])?;
+    let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
     let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
@@ -105,7 +110,9 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         token: args.token.clone().filter(|t| !t.is_empty()),
         openapi: openapi::document().to_string(),
         request_timeout: timeout,
-        kernels: intent::Kernels::default(),
+        kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger(
+            face.lifecycle_db.as_deref(),
+        )?),
         hosts: origin::HostPolicy {
             any_host: args.allow_any_host,
             names: args
@@ -120,6 +127,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
         },
+        lifecycle_db: face.lifecycle_db.clone(),
     });
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {

@@ -5,13 +5,15 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 12] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
     ("get", "/v1/audit/verify"),
     ("get", "/v1/evidence/{intent_id}"),
     ("post", "/v1/evidence/verify"),
+    ("get", "/v1/budgets"),
+    ("put", "/v1/budgets/{scope}"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -154,6 +156,45 @@ pub fn document() -> Value {
                     "401": error_response("Missing or wrong bearer token.")
                 }
             }},
+            "/v1/budgets": {"get": {
+                "operationId": "listBudgets",
+                "summary": "Every budget (or one, with scope) and where it stands in its current window",
+                "security": secured,
+                "parameters": [{"name": "scope", "in": "query", "required": false,
+                                "description": "Only this budget: domain:NAME, target:NAME or agent:ID.",
+                                "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "`{now, budgets: [Budget]}`, or `{now, budget: Budget}` with scope.",
+                            "content": {"application/json": {"schema": {"type": "object", "required": ["now"],
+                                "properties": {"now": {"type": "string"},
+                                               "budgets": {"type": "array", "items": {"$ref": "#/components/schemas/Budget"}},
+                                               "budget": {"$ref": "#/components/schemas/Budget"}}}}}},
+                    "400": error_response("Bad scope or query."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "404": error_response("No lifecycle database, or no budget for the scope.")
+                }
+            }},
+            "/v1/budgets/{scope}": {"put": {
+                "operationId": "setBudget",
+                "summary": "Set (or replace) the budget of a scope; audited as budget_set. Needs the operator's token: a server without --token answers 403",
+                "security": secured,
+                "parameters": [{"name": "scope", "in": "path", "required": true,
+                                "description": "domain:NAME, target:NAME or agent:ID.", "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["window"], "additionalProperties": false, "properties": {
+                        "window": {"type": "string", "description": "A number and a unit s, m, h, d or w (1h, 24h, 30d); fixed windows anchored at the Unix epoch."},
+                        "dbu": {"type": "number", "minimum": 0}, "runs": {"type": "integer", "minimum": 0},
+                        "rows": {"type": "integer", "minimum": 0}, "by": {"type": "string"}}}}}},
+                "responses": {
+                    "200": {"description": "`{budget: Budget, replaced}`.", "content": {"application/json": {"schema": {"type": "object",
+                        "properties": {"budget": {"$ref": "#/components/schemas/Budget"}, "replaced": {"type": "boolean"}}}}}},
+                    "400": error_response("Bad scope, window, amount or body; nothing was changed."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "403": error_response("The server has no operator token."),
+                    "404": error_response("No lifecycle database."),
+                    "500": error_response("The change could not be audited (it was undone).")
+                }
+            }},
             "/health": {"get": {
                 "operationId": "health", "summary": "Liveness", "security": [],
                 "responses": {"200": {"description": "Up.", "content": {"application/json": {"schema": {
@@ -223,6 +264,24 @@ pub fn document() -> Value {
                         "faults": {"type": "array"},
                         "audit_event_hashes": {"type": "array", "items": {"type": "string"}}
                     }
+                },
+                "Budget": {
+                    "type": "object",
+                    "required": ["scope", "window", "window_start", "window_end", "limits", "spent", "reserved", "remaining"],
+                    "description": "DBU in DBU; a dimension without a cap has null limits and remaining.",
+                    "properties": {
+                        "scope": {"type": "string"}, "window": {"type": "string"},
+                        "window_start": {"type": "string"}, "window_end": {"type": "string"},
+                        "limits": {"$ref": "#/components/schemas/BudgetAmounts"},
+                        "spent": {"$ref": "#/components/schemas/BudgetAmounts"},
+                        "reserved": {"$ref": "#/components/schemas/BudgetAmounts"},
+                        "remaining": {"$ref": "#/components/schemas/BudgetAmounts"}
+                    }
+                },
+                "BudgetAmounts": {
+                    "type": "object",
+                    "properties": {"dbu": {"type": ["number", "null"]}, "runs": {"type": ["integer", "null"]},
+                                   "rows": {"type": ["integer", "null"]}}
                 },
                 "Error": {
                     "type": "object", "required": ["error"],

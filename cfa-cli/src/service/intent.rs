@@ -77,6 +77,18 @@ impl IntentOutcome {
 #[derive(Default)]
 pub struct Kernels {
     by_bundle: Mutex<HashMap<String, Arc<Kernel>>>,
+    budgets: Option<Arc<dyn cfa_control::budget::BudgetLedger>>,
+}
+
+impl Kernels {
+    /// Kernels whose approved intents are charged to the budgets of `ledger` (their
+    /// estimate: the faces never execute).
+    pub fn with_budgets(ledger: Option<Arc<dyn cfa_control::budget::BudgetLedger>>) -> Self {
+        Kernels {
+            by_bundle: Mutex::default(),
+            budgets: ledger,
+        }
+    }
 }
 
 impl std::fmt::Debug for Kernels {
@@ -85,7 +97,12 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
-fn build(gov: &Governance, bundle: Option<&str>, catalog: Catalog) -> Result<Kernel, FaceError> {
+fn build(
+    gov: &Governance,
+    kernels: &Kernels,
+    bundle: Option<&str>,
+    catalog: Catalog,
+) -> Result<Kernel, FaceError> {
     let policy = gov.policy(bundle)?;
     let mut config = KernelConfig::new(policy.engine.clone(), catalog);
     config.policy_bundle_hash = policy.hash.clone();
@@ -93,9 +110,11 @@ fn build(gov: &Governance, bundle: Option<&str>, catalog: Catalog) -> Result<Ker
         Some(a) => a.store(),
         None => Arc::new(MemoryStore::new()),
     };
-    Kernel::builder(config)
-        .audit(store)
-        .ids(UuidIds)
+    let mut builder = Kernel::builder(config).audit(store).ids(UuidIds);
+    if let Some(ledger) = &kernels.budgets {
+        builder = builder.budgets(Arc::clone(ledger), None);
+    }
+    builder
         .build()
         .map_err(|e| FaceError::new("kernel_error", format!("cannot build the kernel: {e}")))
 }
@@ -114,7 +133,7 @@ pub fn evaluate_intent(
     }
     let no_catalog = catalog_override.is_none() && gov.catalog().is_none();
     let kernel = match catalog_override {
-        Some(catalog) => Arc::new(build(gov, bundle, catalog)?),
+        Some(catalog) => Arc::new(build(gov, kernels, bundle, catalog)?),
         None => {
             let key = bundle.map(str::trim).unwrap_or("").to_owned();
             let mut map = kernels
@@ -128,7 +147,7 @@ pub fn evaluate_intent(
                         .catalog()
                         .map(|c| c.catalog.clone())
                         .unwrap_or_else(Catalog::empty);
-                    let k = Arc::new(build(gov, bundle, catalog)?);
+                    let k = Arc::new(build(gov, kernels, bundle, catalog)?);
                     map.insert(key, Arc::clone(&k));
                     k
                 }

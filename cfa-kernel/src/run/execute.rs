@@ -87,14 +87,19 @@ impl Run<'_> {
         let phase = Phase::Execute;
         if !k.config.phases.execute {
             self.skip(phase, "disabled in the kernel config");
-            return Ok(());
+            return self.charge_estimate(sig, plan);
         }
         let Some(executor) = k.executor.as_ref() else {
             self.skip(phase, "no execution phase is configured");
-            return Ok(());
+            return self.charge_estimate(sig, plan);
         };
+        // The run's budgets are charged before it runs (a refusal blocks here).
+        let charge = self.reserve_budget(sig, plan)?;
         // Everything decided so far reaches the audit log before anything runs.
-        self.write_audit()?;
+        if let Err(stop) = self.write_audit() {
+            let _ = self.settle_budget(charge, None);
+            return Err(stop);
+        }
         self.r.phases_run.push(phase);
         let request = ExecutionRequest {
             intent_id: &self.r.intent_id,
@@ -112,7 +117,14 @@ impl Run<'_> {
         };
         // The request borrows the result's ids: call first, then record.
         let ran = faults::guarded_try(|| executor.execute(&request));
-        let mut outcome = self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran)?;
+        let settled = self.settle_budget(charge, ran.as_ref().ok());
+        let mut outcome = match self.checked(phase, &EXECUTION, reason_details(&EXECUTION), ran) {
+            Ok(o) => o,
+            Err(stop) => {
+                let _ = self.record_settlement(settled);
+                return Err(stop);
+            }
+        };
         self.r.faults.extend(outcome.faults.iter().cloned());
         let state = outcome.publish_state.as_str();
         let quarantined: &[String] = match &outcome.publish_state {
@@ -141,6 +153,7 @@ impl Run<'_> {
             let details = Details::new().extend_owned(projection);
             self.emit(phase, "state_projected", "projected", details)?;
         }
+        self.record_settlement(settled)?;
         match outcome.decision_state() {
             // Approved runs go on to VALIDATE, which has the last word.
             DecisionState::Approved | DecisionState::ApprovedWithWarnings => Ok(()),

@@ -3,6 +3,7 @@
 //! [`record`]: every step writes one audit event; every failure blocks with a fault
 //! naming its phase.
 
+mod budget;
 mod execute;
 mod formalize;
 mod generate;
@@ -12,6 +13,7 @@ mod record;
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
 use crate::result::{KernelResult, Phase, PhaseSkip};
+pub(crate) use budget::Budgets;
 use cfa_audit::PreparedEvent;
 use cfa_types::{DecisionState, Fault, StateSignature};
 use record::Details;

@@ -156,6 +156,19 @@ impl Run<'_> {
         outcome: &str,
         details: Details<'_>,
     ) -> Step<()> {
+        self.emit_in(phase, phase.as_str(), event_type, outcome, details)
+    }
+
+    /// [`Run::emit`] with the event's `stage` given (the control plane's `control`
+    /// events are recorded during `phase`).
+    pub(super) fn emit_in(
+        &mut self,
+        phase: Phase,
+        stage: &str,
+        event_type: &'static str,
+        outcome: &str,
+        details: Details<'_>,
+    ) -> Step<()> {
         if self.audit_failed {
             return Err(Stop(phase));
         }
@@ -168,7 +181,7 @@ impl Run<'_> {
         let r = &self.r;
         let mut ev = EventBuilder::new(
             &r.intent_id,
-            phase.as_str(),
+            stage,
             event_type,
             outcome,
             &r.policy_bundle,

@@ -5,6 +5,7 @@
 //! stays its own binary (`tests/memory_flat.rs`), which `cargo xtask ci` builds in release.
 
 mod audit_batch;
+mod budgets;
 mod common;
 mod execution_sandbox;
 mod kernel_concurrency;
