@@ -43,6 +43,7 @@ mod mcp;
 mod out;
 mod policy_batch;
 mod policy_cmd;
+mod policy_test_cmd;
 mod report_cmd;
 mod roots;
 mod rules_cmd;
@@ -173,6 +174,8 @@ enum PolicyCommand {
     Check(policy_cmd::CheckArgs),
     /// Validate a policy bundle file; every issue with its line and column.
     Validate(validate_cmd::PolicyValidateArgs),
+    /// Run golden cases against a bundle: pass/fail per case, rule coverage, JSON or JUnit.
+    Test(policy_test_cmd::TestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +201,9 @@ fn main() -> ExitCode {
         Command::Policy {
             cmd: PolicyCommand::Validate(args),
         } => validate_cmd::policy(args),
+        Command::Policy {
+            cmd: PolicyCommand::Test(args),
+        } => policy_test_cmd::run(args),
         Command::Signature {
             cmd: SignatureCommand::Validate(args),
         } => validate_cmd::signature(args),
