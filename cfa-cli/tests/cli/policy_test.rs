@@ -168,7 +168,7 @@ fn a_case_file_that_does_not_parse_is_located() {
     assert!(err.contains("./bad.case.yaml:4:11"), "{err}");
     assert!(err.contains("unknown action `sometimes`"), "{err}");
     let (code, out, _) = run(
-        &["--format", "json", "policy", "test", "bad.case.yaml"],
+        &["policy", "test", "bad.case.yaml", "-f", "json"],
         dir.path(),
     );
     assert_eq!(code, 1);
