@@ -6,7 +6,7 @@ use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use crate::settings::{Flags, Settings};
-use cfa::audit::{AuditTarget, Durability, SystemClock};
+use cfa::audit::{AuditTarget, ContentStore, Durability, SystemClock};
 use cfa::kernel::{Decision, PolicyCheck, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{Catalog, PolicyAction, StateSignature};
@@ -212,13 +212,23 @@ pub fn decide(
         .map(|t| t.open(Durability::Always))
         .transpose()
         .map_err(|e| unrecorded(&e))?;
+    let inputs = target.map(inputs_beside);
     PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
         .bundle_hash(&policy.hash)
         .catalog(catalog)
         .replan_count(replan_count)
         .audit(store.as_deref())
+        .inputs(inputs.as_ref())
         .decide(signature)
         .map_err(|e| unrecorded(&e))
+}
+
+/// The store of decision inputs beside an audit log or database (`<file>.signatures/`),
+/// which `cfa policy backtest` replays from.
+pub fn inputs_beside(target: &AuditTarget) -> ContentStore {
+    match target {
+        AuditTarget::Jsonl(p) | AuditTarget::Sqlite(p) => ContentStore::beside(p),
+    }
 }
 
 /// The rendering of a decision (`policy check` output; `generate` when it refuses).

@@ -165,6 +165,14 @@ impl Governance {
             return unaudited;
         };
         let mut decision = unaudited?;
+        // What a backtest replays this decision from, stored before its event.
+        cfa::kernel::replay::record_inputs(
+            audit.inputs(),
+            signature,
+            &decision.content_hash,
+            self.catalog.as_ref().map(|c| &c.catalog),
+        )
+        .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")))?;
         let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
         decision.audit_event_hash = audit.append_async(event).await?.event_hash;
         Ok(decision)
