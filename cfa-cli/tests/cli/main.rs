@@ -28,6 +28,7 @@ mod init_templates;
 mod mcp_jsonrpc_raw;
 mod mcp_python_client;
 mod mcp_rmcp_client;
+mod policy_backtest;
 mod policy_test;
 mod readme;
 mod report_browser;
