@@ -29,6 +29,7 @@ mod mcp_jsonrpc_raw;
 mod mcp_python_client;
 mod mcp_rmcp_client;
 mod policy_backtest;
+mod policy_shadow;
 mod policy_test;
 mod readme;
 mod report_browser;
