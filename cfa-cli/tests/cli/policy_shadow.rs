@@ -270,3 +270,63 @@ fn evaluate_with_a_shadow_keeps_the_result_and_records_the_flip() {
     assert_eq!(c.status.code(), Some(0));
     assert_eq!(events(&dir.path().join("c.jsonl")).len(), ea.len());
 }
+
+#[test]
+fn mcp_decisions_keep_their_answer_and_record_the_flip() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cfa()
+        .current_dir(dir.path())
+        .env_remove("CFA_MCP_API_KEY")
+        .env_remove("CFA_MCP_RATE_LIMIT")
+        .args([
+            "mcp",
+            "--audit-log",
+            "audit.jsonl",
+            "--shadow-bundle",
+            "finops-strict-v1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "0"}}}),
+    );
+    let _ = lines.next().unwrap().unwrap();
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let sig: Value = serde_json::from_str(
+        &std::fs::read_to_string(examples().join("signatures/zero_cost.json")).unwrap(),
+    )
+    .unwrap();
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "cfa_evaluate_signature", "arguments": {"signature": sig}}}),
+    );
+    let reply: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    // The enforcing default rules block a zero cost ceiling; the candidate would approve.
+    assert_eq!(
+        reply["result"]["structuredContent"]["action"], "block",
+        "{reply}"
+    );
+    drop(send);
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let log = dir.path().join("audit.jsonl");
+    verify(&log);
+    let ev = events(&log);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["stage"], "policy_check");
+    assert_eq!(ev[1]["event_type"], "shadow_flip");
+    assert_eq!(ev[1]["details"]["candidate_action"], "approve");
+    assert_eq!(
+        ev[1]["details"]["decision_id"],
+        reply["result"]["structuredContent"]["decision_id"]
+    );
+}
