@@ -244,49 +244,54 @@ fn codes(v: &Value) -> String {
     format!("[{}]", list.join(", "))
 }
 
+/// The value at JSON pointer `path`, or `null`.
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    v.pointer(path).unwrap_or(&Value::Null)
+}
+
 fn text(doc: &Value) -> String {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let mut out = format!(
         "Backtest of {} against {}: {} decisions, {} replayed, {} would change, {} not replayable\n",
-        s(&doc["candidate"]["policy_bundle"]),
-        s(&doc["log"]),
-        doc["decisions"],
-        doc["replayed"],
-        doc["changed"],
-        doc["not_replayable"],
+        s(at(doc, "/candidate/policy_bundle")),
+        s(at(doc, "/log")),
+        at(doc, "/decisions"),
+        at(doc, "/replayed"),
+        at(doc, "/changed"),
+        at(doc, "/not_replayable"),
     );
-    for c in doc["changes"].as_array().into_iter().flatten() {
+    for c in at(doc, "/changes").as_array().into_iter().flatten() {
         out.push_str(&format!(
             "CHANGE event {} (decision {}, intent {}): {} {} -> {} {}\n",
-            c["index"],
-            s(&c["decision_id"]),
-            s(&c["intent_id"]),
-            s(&c["old"]["action"]),
-            codes(&c["old"]["faults"]),
-            s(&c["new"]["action"]),
-            codes(&c["new"]["faults"]),
+            at(c, "/index"),
+            s(at(c, "/decision_id")),
+            s(at(c, "/intent_id")),
+            s(at(c, "/old/action")),
+            codes(at(c, "/old/faults")),
+            s(at(c, "/new/action")),
+            codes(at(c, "/new/faults")),
         ));
         out.push_str(&format!(
             "       candidate rules: {}\n       event {} is leaf {} of {} under root {} ({})\n",
-            codes(&c["new"]["rules"]),
-            s(&c["event_hash"]),
-            c["proof"]["leaf_index"],
-            c["proof"]["tree_size"],
-            s(&c["proof"]["root"]),
-            if c["proof"]["verified"] == true {
+            codes(at(c, "/new/rules")),
+            s(at(c, "/event_hash")),
+            at(c, "/proof/leaf_index"),
+            at(c, "/proof/tree_size"),
+            s(at(c, "/proof/root")),
+            if at(c, "/proof/verified") == &Value::Bool(true) {
                 "inclusion proof verified"
             } else {
                 "inclusion proof FAILED"
             },
         ));
     }
-    for m in doc["missing"].as_array().into_iter().flatten() {
+    for m in at(doc, "/missing").as_array().into_iter().flatten() {
         out.push_str(&format!(
             "NOT REPLAYABLE event {} (decision {}, stage {}): {}\n",
-            m["index"],
-            s(&m["decision_id"]),
-            s(&m["stage"]),
-            s(&m["reason"]),
+            at(m, "/index"),
+            s(at(m, "/decision_id")),
+            s(at(m, "/stage")),
+            s(at(m, "/reason")),
         ));
     }
     out

@@ -41,7 +41,7 @@ fn changed_bundle() -> String {
 /// Signature `i`: even ones read 4 TB unpartitioned (the partition rule fires), odd
 /// ones are partitioned (approved).
 fn signature(i: usize) -> Value {
-    let partition: Vec<&str> = if i % 2 == 0 {
+    let partition: Vec<&str> = if i.is_multiple_of(2) {
         vec![]
     } else {
         vec!["processing_date"]
@@ -81,7 +81,7 @@ fn decided(flag: &str, file: &str) -> tempfile::TempDir {
             .status
             .code()
             .unwrap();
-        assert_eq!(code, if i % 2 == 0 { 3 } else { 0 });
+        assert_eq!(code, if i.is_multiple_of(2) { 3 } else { 0 });
     }
     dir
 }

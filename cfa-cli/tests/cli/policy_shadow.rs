@@ -315,7 +315,6 @@ fn mcp_decisions_keep_their_answer_and_record_the_flip() {
         reply["result"]["structuredContent"]["action"], "block",
         "{reply}"
     );
-    drop(send);
     drop(stdin);
     assert!(child.wait().unwrap().success());
     let log = dir.path().join("audit.jsonl");
