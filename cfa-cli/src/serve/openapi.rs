@@ -5,10 +5,11 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 8] = [
+pub const ROUTES: [(&str, &str); 9] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
+    ("post", "/v1/policy/test"),
     ("get", "/v1/audit/verify"),
     ("get", "/health"),
     ("get", "/metrics"),
@@ -87,6 +88,23 @@ pub fn document() -> Value {
                     "401": error_response("Missing or wrong bearer token."),
                     "413": error_response("Body larger than the limit."),
                     "415": error_response("The body is not declared as Content-Type: application/json.")
+                }
+            }},
+            "/v1/policy/test": {"post": {
+                "operationId": "testPolicy",
+                "summary": "Run golden policy cases (signatures inline) against the active (or named) bundle",
+                "security": secured,
+                "parameters": [bundle_param()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "description": "One case, a list of cases, or {cases: [...]}: {name, signature, catalog, replan_count, expect: {action, faults, patches, reasoning}} (docs/cli.md#cfa-policy-test).",
+                    "type": ["object", "array"]}}}},
+                "responses": {
+                    "200": {"description": "The cfa.policy_test.v1 report: per-case pass/fail/error with differences, rule coverage.",
+                            "content": {"application/json": {"schema": {"type": "object",
+                                "required": ["schema_version", "ok", "summary", "cases", "coverage"]}}}},
+                    "400": error_response("Malformed cases (with line:column) or unknown bundle."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "413": error_response("Body larger than the limit.")
                 }
             }},
             "/v1/rules": {"get": {

@@ -9,6 +9,7 @@ pub mod audit_log;
 pub mod decide;
 pub mod error;
 pub mod intent;
+pub mod policy_test;
 pub mod shadow;
 
 pub use audit_log::AuditLog;

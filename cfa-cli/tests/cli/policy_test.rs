@@ -205,3 +205,65 @@ fn unreadable_signatures_are_case_errors_and_empty_suites_are_invalid() {
     assert_eq!(code, 1);
     assert!(err.contains("no policy test case found"), "{err}");
 }
+
+/// `POST /v1/policy/test` through a real `cfa serve`: inline cases against the active or
+/// a named built-in bundle, the same report as `-f json`; paths are refused per case.
+#[test]
+fn cases_run_through_the_http_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"));
+    cmd.current_dir(dir.path())
+        .env_remove("CFA_HTTP_TOKEN")
+        .env_remove("CFA_POLICY_BUNDLE")
+        .args(["serve", "--port", "0"])
+        .stderr(std::process::Stdio::null());
+    let served = crate::support::spawn_served(cmd);
+    let sig: Value = serde_json::from_str(
+        &std::fs::read_to_string(suite().join("signatures/nfe-unpartitioned.json")).unwrap(),
+    )
+    .unwrap();
+    let body = serde_json::json!({"cases": [
+        {"name": "replanned", "signature": sig,
+         "expect": {"action": "replan", "faults": ["FINOPS_MISSING_TEMPORAL_PREDICATE"]}},
+        {"name": "wrong", "signature": sig, "expect": {"action": "approve"}},
+        {"name": "a path", "signature": "sig.json", "expect": {"action": "approve"}}
+    ]})
+    .to_string();
+    let (status, v) = crate::support::http(&served.addr, "POST", "/v1/policy/test", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["schema_version"], "cfa.policy_test.v1");
+    assert_eq!(v["policy_bundle"], "v1.0");
+    assert_eq!(v["summary"]["passed"], 1, "{v}");
+    assert_eq!(v["cases"][1]["differences"][0]["field"], "action");
+    assert_eq!(v["cases"][2]["status"], "error");
+    assert!(
+        v["cases"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("reads no files")
+    );
+    assert!(!v["coverage"]["never_fired"].as_array().unwrap().is_empty());
+    // A named built-in bundle; a bad case document is a located 400.
+    let (status, v) = crate::support::http(
+        &served.addr,
+        "POST",
+        "/v1/policy/test?policy_bundle=prod-v1",
+        &body,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["policy_bundle"], "prod-v1.0");
+    let (status, v) = crate::support::http(
+        &served.addr,
+        "POST",
+        "/v1/policy/test",
+        "{\"signature\": {},\n \"expect\": {\"action\": \"maybe\"}}",
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request:2:"),
+        "{v}"
+    );
+}
