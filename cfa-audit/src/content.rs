@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+/// Keys remembered as stored before the set is cleared.
+const KNOWN_CAP: usize = 65_536;
+
 /// Documents by kind and key under one directory: `<dir>/<kind>/<key>.json`.
 #[derive(Debug)]
 pub struct ContentStore {
@@ -78,7 +81,15 @@ impl ContentStore {
         }
         let id = (kind.to_owned(), key.to_owned());
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.contains(&id) || path.exists() {
+        if known.contains(&id) {
+            return Ok(());
+        }
+        // Bounded memory in a long-running server: past the cap the set starts over and
+        // the file system answers (an existing document is never rewritten either way).
+        if known.len() >= KNOWN_CAP {
+            known.clear();
+        }
+        if path.exists() {
             known.insert(id);
             return Ok(());
         }
