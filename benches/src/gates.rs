@@ -327,6 +327,22 @@ fn in_process_rows(opts: &Options) -> Result<Vec<Row>, GateError> {
             black_box(engine.evaluate(black_box(&replan), 0));
         })?,
     );
+    // Shadow mode (`--shadow-bundle`): the enforcing decision, the candidate's beside it
+    // and the flip comparison; information only (the cost over `evaluate.replan`).
+    let shadow = PolicyEngine::builtin("finops-strict-v1").map_err(|e| GateError::Fixture {
+        name: "shadow bundle",
+        reason: e.to_string(),
+    })?;
+    add(
+        "evaluate.shadow",
+        "evaluate + shadow bundle (finops-strict-v1) + flip check, replan",
+        Gate::NONE,
+        best_of(opts, || {
+            let enforced = engine.evaluate(black_box(&replan), 0);
+            let candidate = shadow.evaluate(black_box(&replan), 0);
+            black_box(cfa_kernel::replay::flipped(&enforced, &candidate));
+        })?,
+    );
     add(
         "evaluate.block",
         "evaluate, default rules, block (raw PII)",

@@ -3,8 +3,9 @@
 //! written up to the previous hash before a store takes its lock), the stores (JSONL file with
 //! cross-process locking and torn-tail repair, SQLite, memory; concurrent appenders to
 //! the JSONL and SQLite stores are group-committed), one-pass verification,
-//! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs and
-//! anchored retention. It must NOT know about policies, signatures, catalogs or the
+//! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs,
+//! anchored retention, and a content-addressed store of the documents a caller keeps beside a
+//! log to re-evaluate its events ([`ContentStore`], opaque text by hash). It must NOT know about policies, signatures, catalogs or the
 //! kernel: it defines no event of its own (the policy-check event belongs to
 //! cfa-kernel), callers hand it finished details, and timestamps are injected.
 //!
@@ -50,6 +51,7 @@
 
 #[cfg(feature = "sqlite")]
 pub mod checkpoint;
+pub mod content;
 pub mod error;
 pub mod event;
 mod fastline;
@@ -68,6 +70,7 @@ pub mod target;
 pub mod time;
 pub mod verify;
 
+pub use content::ContentStore;
 pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
 pub use group::{QueuedAppend, Turn};

@@ -32,6 +32,10 @@ pub struct FaceFlags {
     /// When audit appends reach the disk: always, batch, batch:N or never.
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
+    /// Candidate bundle (a file or a built-in name) evaluated beside the enforcing one on
+    /// every decision without changing it; each flip is audited (`shadow_flip`) and counted.
+    #[arg(long, value_name = "PATH|NAME")]
+    pub shadow_bundle: Option<String>,
 }
 
 /// What a face runs with.

@@ -108,6 +108,10 @@ pub struct EvaluateArgs {
     /// Append the audit events to this JSONL log (default: the config's storage, else none).
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// Candidate bundle evaluated beside the enforcing one on the governed signature,
+    /// never changing the result; a flip is noted on stderr and audited (`shadow_flip`).
+    #[arg(long, value_name = "PATH|NAME")]
+    shadow_bundle: Option<String>,
     /// Report the decision but exit 0 whatever it is.
     #[arg(long)]
     exit_zero: bool,
@@ -236,6 +240,11 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     })?;
     let cfg = settings.config();
     let policy = load::policy(settings.policy_bundle())?;
+    let shadow = args
+        .shadow_bundle
+        .as_deref()
+        .map(crate::service::shadow::Shadow::load)
+        .transpose()?;
     let catalog_given = settings.catalog().is_some();
     let catalog = catalog(&settings)?;
     note_missing_catalog(catalog_given);
@@ -266,6 +275,25 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);
+    if let (Some(shadow), Some(sig), Some(enforced)) =
+        (&shadow, &result.signature, &result.policy_result)
+    {
+        crate::service::shadow::observe_once(
+            shadow,
+            crate::service::shadow::Enforced {
+                intent_id: &result.intent_id,
+                decision_id: &result.decision_id,
+                content_hash: &result.content_hash,
+                bundle: &result.policy_bundle,
+                bundle_hash: &result.policy_bundle_hash,
+                result: enforced,
+            },
+            sig,
+            Some(&kernel.config().catalog),
+            Some(store.as_ref()),
+            &SystemClock,
+        );
+    }
     if !catalog_given {
         kernel_render::explain_missing_catalog(&mut result, kernel_render::CLI_NO_CATALOG_HINT);
     }

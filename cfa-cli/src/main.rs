@@ -43,8 +43,10 @@ mod lifecycle_cmd;
 mod load;
 mod mcp;
 mod out;
+mod policy_backtest_cmd;
 mod policy_batch;
 mod policy_cmd;
+mod policy_test_cmd;
 mod report_cmd;
 mod roots;
 mod rules_cmd;
@@ -185,6 +187,10 @@ enum PolicyCommand {
     Check(policy_cmd::CheckArgs),
     /// Validate a policy bundle file; every issue with its line and column.
     Validate(validate_cmd::PolicyValidateArgs),
+    /// Run golden cases against a bundle: pass/fail per case, rule coverage, JSON or JUnit.
+    Test(policy_test_cmd::TestArgs),
+    /// Replay the decisions of an audit log against a candidate bundle: what would change, with proofs.
+    Backtest(policy_backtest_cmd::BacktestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +216,12 @@ fn main() -> ExitCode {
         Command::Policy {
             cmd: PolicyCommand::Validate(args),
         } => validate_cmd::policy(args),
+        Command::Policy {
+            cmd: PolicyCommand::Test(args),
+        } => policy_test_cmd::run(args),
+        Command::Policy {
+            cmd: PolicyCommand::Backtest(args),
+        } => policy_backtest_cmd::run(args),
         Command::Signature {
             cmd: SignatureCommand::Validate(args),
         } => validate_cmd::signature(args),

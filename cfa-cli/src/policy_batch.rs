@@ -80,11 +80,13 @@ pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
         .map(|t| t.open(Durability::Always))
         .transpose()
         .map_err(|e| miette::miette!("cannot record the decisions in the audit log: {e}"))?;
+    let inputs = target.as_ref().map(crate::policy_cmd::inputs_beside);
     let check = PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
         .bundle_hash(&policy.hash)
         .catalog(catalog.as_ref().map(|c| &c.catalog))
         .replan_count(args.replan_count)
-        .audit(store.as_deref());
+        .audit(store.as_deref())
+        .inputs(inputs.as_ref());
     let name = args.signature.display().to_string();
     let mut reader = crate::input::open_lines(&args.signature)?;
     let mut worst: Option<Severity> = None;

@@ -6,7 +6,7 @@ use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use crate::settings::{Flags, Settings};
-use cfa::audit::{AuditTarget, Durability, SystemClock};
+use cfa::audit::{AuditTarget, ContentStore, Durability, SystemClock};
 use cfa::kernel::{Decision, PolicyCheck, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{Catalog, PolicyAction, StateSignature};
@@ -81,6 +81,10 @@ pub struct CheckArgs {
     /// (default: discovered from the current directory upwards; flags always win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Candidate bundle evaluated beside --policy-bundle without changing the decision;
+    /// a flip is noted on stderr and recorded as a `shadow_flip` audit event.
+    #[arg(long, value_name = "PATH|NAME", conflicts_with = "batch")]
+    pub shadow_bundle: Option<String>,
 }
 
 /// The exit code of a decision: 0 approve, 3 replan, 4 block.
@@ -168,6 +172,15 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         args.replan_count,
         target.as_ref(),
     )?;
+    if let Some(candidate) = &args.shadow_bundle {
+        shadow_check(
+            candidate,
+            &decided,
+            &signature,
+            catalog.as_ref(),
+            target.as_ref(),
+        )?;
+    }
     let out = Output {
         name: src.name(),
         decided: &decided,
@@ -184,6 +197,40 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
     } else {
         exit_for(decided.result.action).into()
     })
+}
+
+/// `--shadow-bundle`: the candidate's view of `decided`, a flip recorded in `target`.
+fn shadow_check(
+    candidate: &str,
+    decided: &Decision,
+    signature: &StateSignature,
+    catalog: Option<&LoadedCatalog>,
+    target: Option<&AuditTarget>,
+) -> miette::Result<()> {
+    let shadow = crate::service::shadow::Shadow::load(candidate)?;
+    let store = target.and_then(|t| match t.open(Durability::Always) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            crate::service::shadow::unrecorded(&e);
+            None
+        }
+    });
+    crate::service::shadow::observe_once(
+        &shadow,
+        crate::service::shadow::Enforced {
+            intent_id: &decided.intent_id,
+            decision_id: &decided.decision_id,
+            content_hash: &decided.content_hash,
+            bundle: &decided.policy_bundle,
+            bundle_hash: &decided.policy_bundle_hash,
+            result: &decided.result,
+        },
+        signature,
+        catalog.map(|c| &c.catalog),
+        store.as_deref(),
+        &SystemClock,
+    );
+    Ok(())
 }
 
 /// The audit target decisions are recorded in: `--audit-log FILE` / `--audit-db FILE`,
@@ -212,13 +259,23 @@ pub fn decide(
         .map(|t| t.open(Durability::Always))
         .transpose()
         .map_err(|e| unrecorded(&e))?;
+    let inputs = target.map(inputs_beside);
     PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
         .bundle_hash(&policy.hash)
         .catalog(catalog)
         .replan_count(replan_count)
         .audit(store.as_deref())
+        .inputs(inputs.as_ref())
         .decide(signature)
         .map_err(|e| unrecorded(&e))
+}
+
+/// The store of decision inputs beside an audit log or database (`<file>.signatures/`),
+/// which `cfa policy backtest` replays from.
+pub fn inputs_beside(target: &AuditTarget) -> ContentStore {
+    match target {
+        AuditTarget::Jsonl(p) | AuditTarget::Sqlite(p) => ContentStore::beside(p),
+    }
 }
 
 /// The rendering of a decision (`policy check` output; `generate` when it refuses).

@@ -6,7 +6,7 @@
 //! ([`PolicyCheckRecord`]) keeps the reference layout (docs/compatibility.md#policy-check-audit-event) byte for byte.
 
 use crate::ids::{IdKind, IdSource};
-use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, Durability, NewEvent};
+use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, ContentStore, Durability, NewEvent};
 use cfa_policy::PolicyEngine;
 use cfa_types::{Catalog, PolicyResult, StateSignature};
 use serde_json::Value;
@@ -110,6 +110,7 @@ pub struct PolicyCheck<'a> {
     ids: &'a dyn IdSource,
     clock: &'a dyn Clock,
     audit: Option<&'a dyn AuditStore>,
+    inputs: Option<&'a ContentStore>,
 }
 
 impl std::fmt::Debug for PolicyCheck<'_> {
@@ -136,6 +137,7 @@ impl<'a> PolicyCheck<'a> {
             ids,
             clock,
             audit: None,
+            inputs: None,
         }
     }
 
@@ -167,6 +169,15 @@ impl<'a> PolicyCheck<'a> {
         self
     }
 
+    /// Where the signature and catalog of an audited decision are stored, by the hashes
+    /// its event carries, before the event is appended (`None`: not stored; see
+    /// [`crate::replay`]).
+    #[must_use]
+    pub fn inputs(mut self, store: Option<&'a ContentStore>) -> Self {
+        self.inputs = store;
+        self
+    }
+
     /// Evaluates `signature`, identifies the decision and, when audited, appends its
     /// `policy_check` event (the decision is returned only once the event is written).
     pub fn decide(&self, signature: &StateSignature) -> Result<Decision, CheckError> {
@@ -185,6 +196,14 @@ impl<'a> PolicyCheck<'a> {
             result,
         };
         if let Some(store) = self.audit {
+            if let Some(inputs) = self.inputs {
+                crate::replay::record_inputs(
+                    inputs,
+                    signature,
+                    &decision.content_hash,
+                    self.catalog,
+                )?;
+            }
             let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
             decision.audit_event_hash = store.append(event)?.event_hash;
         }

@@ -46,6 +46,7 @@ pub mod faults;
 mod gate;
 mod ids;
 mod kernel;
+pub mod replay;
 mod result;
 mod run;
 pub mod storage;

@@ -4,7 +4,8 @@
 //! bundles resolved by name), the default ruleset, and the pure `PolicyEngine` that
 //! turns a signature, a bundle, an optional catalog and a replan count into approve,
 //! replan or block, and behaviour specs ([`spec`]: failure modes turned into rules, a
-//! taxonomy and test intents). It also holds the project's only YAML reader ([`yaml`]). It does
+//! taxonomy and test intents), and golden policy test cases ([`cases`]: parsing, running,
+//! rule coverage, JUnit). It also holds the project's only YAML reader ([`yaml`]). It does
 //! no I/O, reads no clock and draws no randomness, and it must not know about
 //! planning, code generation, execution, audit storage or the CLI.
 //!
@@ -56,6 +57,7 @@
 pub mod builtin;
 mod builtins;
 mod bundle;
+pub mod cases;
 mod condition;
 mod defaults;
 mod engine;

@@ -24,10 +24,16 @@ pub use cfa_audit::SqliteStore;
 pub use cfa_audit::verify::verify_reader;
 pub use cfa_audit::{
     AuditError, AuditEvent, AuditStore, AuditTarget, BadEvent, BadReason, Checkpoint, Clock,
-    Durability, FixedClock, JsonlStore, MemoryStore, NewEvent, OfflineProof, RepairOutcome,
-    SignerKey, SystemClock, VerifierKey, VerifyOptions, VerifyReport, repair, verify_file,
+    ContentStore, Durability, FixedClock, JsonlStore, MemoryStore, NewEvent, OfflineProof,
+    RepairOutcome, SignerKey, SystemClock, VerifierKey, VerifyOptions, VerifyReport, repair,
+    verify_file,
 };
 // The policy-check event is the kernel's: see [`crate::PolicyCheck`].
+
+/// RFC 6962 Merkle trees over event hashes: leaves, roots and inclusion proofs.
+pub mod merkle {
+    pub use cfa_audit::merkle::{Hash, event_leaf, inclusion_proof, root, verify_inclusion};
+}
 
 /// The JSONL store's torn-tail handling: what a repair moved aside, and a read-only
 /// report of a log's tail.

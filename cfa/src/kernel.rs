@@ -32,6 +32,13 @@ pub use cfa_kernel::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, recor
 pub use cfa_kernel::{IdKind, IdSource, SequentialIds, TickClock, UuidIds};
 pub use cfa_kernel::{StorageBackend, StorageError, StorageRegistry, StoreKind, StoreRequest};
 
+/// Re-evaluating recorded decisions (backtests) and comparing bundles (shadow mode).
+pub mod replay {
+    pub use cfa_kernel::replay::{
+        CATALOGS, RecordedDecision, Replayed, SIGNATURES, flipped, record_inputs, replay,
+    };
+}
+
 /// The fault codes the kernel itself raises (a phase that failed closed), and the
 /// helpers that build those faults.
 pub mod faults {

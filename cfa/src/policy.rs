@@ -33,6 +33,15 @@ pub mod builtin {
     pub use cfa_policy::builtin::{BuiltinError, UnknownBuiltin, is_builtin, load, names, source};
 }
 
+/// Golden policy test cases (`cfa policy test`): parsing, running, rule coverage, reports.
+pub mod cases {
+    pub use cfa_policy::cases::{
+        CaseError, CaseFormat, CaseResult, CaseSource, CaseStatus, Difference, Expectation,
+        ExpectedPatch, PolicyCase, RuleCoverage, SuiteReport, case_value, fired_rules, parse_cases,
+        run_case,
+    };
+}
+
 /// Behaviour specs: failure modes turned into rules, a taxonomy and test intents.
 pub mod spec {
     pub use cfa_policy::spec::{

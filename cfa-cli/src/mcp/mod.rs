@@ -59,13 +59,16 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         args.lifecycle_db.as_deref(),
         &args.roots,
     )?;
-    let gov = Governance::load(
+    let mut gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
         face.audit_log.as_deref(),
         args.face.audit_fsync,
         tools::ACCESS,
     )?;
+    if let Some(candidate) = &args.face.shadow_bundle {
+        gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
+    }
     let limit = ratelimit::limit_from_env(std::env::var("CFA_MCP_RATE_LIMIT").ok().as_deref())
         .map_err(Report::msg)?;
     let api_key = std::env::var("CFA_MCP_API_KEY").ok();

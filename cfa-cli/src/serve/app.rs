@@ -140,6 +140,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/v1/decisions", post(decisions))
         .route("/v1/evaluate", post(evaluate))
         .route("/v1/rules", get(rules))
+        .route("/v1/policy/test", post(policy_test))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/evidence/verify", post(super::evidence::verify))
         .route("/v1/evidence/{intent_id}", get(super::evidence::export))
@@ -461,6 +462,27 @@ async fn rules(
     Ok(Json(
         state.gov.describe_rules(query.policy_bundle.as_deref())?,
     ))
+}
+
+async fn policy_test(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<BundleQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let body = body.map_err(|e| body_error(&e))?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not UTF-8: {e}"),
+        )
+    })?;
+    Ok(Json(crate::service::policy_test::run_text(
+        &state.gov,
+        text,
+        query.policy_bundle.as_deref(),
+    )?))
 }
 
 async fn audit_verify(

@@ -144,6 +144,25 @@ impl Metrics {
         }
     }
 
+    /// Registers the shadow candidate's counters (`cfa_shadow_decisions_total`,
+    /// `cfa_shadow_flips_total{from,to}`) when there is one.
+    #[must_use]
+    pub fn with_shadow(mut self, shadow: Option<&crate::service::shadow::Shadow>) -> Self {
+        if let Some(s) = shadow {
+            self.registry.register(
+                "cfa_shadow_decisions",
+                "Decisions the shadow bundle evaluated beside the enforcing one",
+                s.decisions.clone(),
+            );
+            self.registry.register(
+                "cfa_shadow_flips",
+                "Decisions where the shadow bundle's action or fault codes differ, by enforcing (from) and shadow (to) action",
+                s.flips.clone(),
+            );
+        }
+        self
+    }
+
     /// `code` as a label value: itself when already seen, or new, code-shaped and
     /// within the cap; `other` otherwise.
     fn fault_label(&self, code: &str) -> String {

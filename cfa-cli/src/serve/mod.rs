@@ -96,17 +96,21 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
     let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
-    let gov = Governance::load(
+    let mut gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
         face.audit_log.as_deref(),
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?;
+    if let Some(candidate) = &args.face.shadow_bundle {
+        gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
+    }
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1));
+    let metrics = metrics::Metrics::new().with_shadow(gov.shadow());
     let state = Arc::new(app::AppState {
         gov,
-        metrics: metrics::Metrics::new(),
+        metrics,
         token: args.token.clone().filter(|t| !t.is_empty()),
         openapi: openapi::document().to_string(),
         request_timeout: timeout,

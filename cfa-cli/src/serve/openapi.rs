@@ -5,10 +5,11 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 12] = [
+pub const ROUTES: [(&str, &str); 13] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
+    ("post", "/v1/policy/test"),
     ("get", "/v1/audit/verify"),
     ("get", "/v1/evidence/{intent_id}"),
     ("post", "/v1/evidence/verify"),
@@ -41,7 +42,7 @@ fn bundle_param() -> Value {
 /// The document.
 pub fn document() -> Value {
     let secured = json!([{"bearer": []}]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "CFA decision service",
@@ -93,6 +94,23 @@ pub fn document() -> Value {
                     "415": error_response("The body is not declared as Content-Type: application/json.")
                 }
             }},
+            "/v1/policy/test": {"post": {
+                "operationId": "testPolicy",
+                "summary": "Run golden policy cases (signatures inline) against the active (or named) bundle",
+                "security": secured,
+                "parameters": [bundle_param()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "description": "One case, a list of cases, or {cases: [...]}: {name, signature, catalog, replan_count, expect: {action, faults, patches, reasoning}} (docs/cli.md#cfa-policy-test).",
+                    "type": ["object", "array"]}}}},
+                "responses": {
+                    "200": {"description": "The cfa.policy_test.v1 report: per-case pass/fail/error with differences, rule coverage.",
+                            "content": {"application/json": {"schema": {"type": "object",
+                                "required": ["schema_version", "ok", "summary", "cases", "coverage"]}}}},
+                    "400": error_response("Malformed cases (with line:column) or unknown bundle."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "413": error_response("Body larger than the limit.")
+                }
+            }},
             "/v1/rules": {"get": {
                 "operationId": "listRules",
                 "summary": "The rules of the active (or named) bundle",
@@ -122,77 +140,6 @@ pub fn document() -> Value {
                                        "legacy_events": {"type": "integer"}}}}}},
                     "401": error_response("Missing or wrong bearer token."),
                     "404": error_response("No audit log is configured.")
-                }
-            }},
-            "/v1/evidence/{intent_id}": {"get": {
-                "operationId": "exportEvidence",
-                "summary": "The run's evidence bundle as one JSON document (the files `cfa evidence export` writes)",
-                "security": secured,
-                "parameters": [{"name": "intent_id", "in": "path", "required": true,
-                                "description": "The run: every event of this intent id.", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "`{format, intent_id, files: {path: text}}`; proofs are against `<log>.checkpoint`, the statement is unsigned.",
-                            "content": {"application/json": {"schema": {"type": "object", "required": ["format", "files"],
-                        "properties": {"format": {"type": "string"}, "intent_id": {"type": "string"},
-                                       "files": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
-                    "401": error_response("Missing or wrong bearer token."),
-                    "404": error_response("No audit log is configured, or the log has no event of the intent."),
-                    "409": error_response("No checkpoint beside the log covers the run (`no_checkpoint`), or the chain is broken.")
-                }
-            }},
-            "/v1/evidence/verify": {"post": {
-                "operationId": "verifyEvidence",
-                "summary": "Check an evidence bundle document offline: hashes, chain, proofs, documents, signatures",
-                "security": secured,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["files"],
-                    "properties": {"files": {"type": "object", "additionalProperties": {"type": "string"}},
-                                   "pubkeys": {"type": "array", "items": {"type": "string"}, "description": "Verifier keys (vkey text); none: signatures not checked."}}}}}},
-                "responses": {
-                    "200": {"description": "The report (`ok` false with the failed checks when anything differs).", "content": {"application/json": {"schema": {"type": "object",
-                        "required": ["ok", "checks"],
-                        "properties": {"ok": {"type": "boolean"}, "intent_id": {}, "signatures_checked": {"type": "boolean"},
-                                       "failures": {"type": "integer"}, "checks": {"type": "array"}}}}}},
-                    "400": error_response("Not a bundle document, or a bad verifier key."),
-                    "401": error_response("Missing or wrong bearer token.")
-                }
-            }},
-            "/v1/budgets": {"get": {
-                "operationId": "listBudgets",
-                "summary": "Every budget (or one, with scope) and where it stands in its current window",
-                "security": secured,
-                "parameters": [{"name": "scope", "in": "query", "required": false,
-                                "description": "Only this budget: domain:NAME, target:NAME or agent:ID.",
-                                "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "`{now, budgets: [Budget]}`, or `{now, budget: Budget}` with scope.",
-                            "content": {"application/json": {"schema": {"type": "object", "required": ["now"],
-                                "properties": {"now": {"type": "string"},
-                                               "budgets": {"type": "array", "items": {"$ref": "#/components/schemas/Budget"}},
-                                               "budget": {"$ref": "#/components/schemas/Budget"}}}}}},
-                    "400": error_response("Bad scope or query."),
-                    "401": error_response("Missing or wrong bearer token."),
-                    "404": error_response("No lifecycle database, or no budget for the scope.")
-                }
-            }},
-            "/v1/budgets/{scope}": {"put": {
-                "operationId": "setBudget",
-                "summary": "Set (or replace) the budget of a scope; audited as budget_set. Needs the operator's token: a server without --token answers 403",
-                "security": secured,
-                "parameters": [{"name": "scope", "in": "path", "required": true,
-                                "description": "domain:NAME, target:NAME or agent:ID.", "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["window"], "additionalProperties": false, "properties": {
-                        "window": {"type": "string", "description": "A number and a unit s, m, h, d or w (1h, 24h, 30d); fixed windows anchored at the Unix epoch."},
-                        "dbu": {"type": "number", "minimum": 0}, "runs": {"type": "integer", "minimum": 0},
-                        "rows": {"type": "integer", "minimum": 0}, "by": {"type": "string"}}}}}},
-                "responses": {
-                    "200": {"description": "`{budget: Budget, replaced}`.", "content": {"application/json": {"schema": {"type": "object",
-                        "properties": {"budget": {"$ref": "#/components/schemas/Budget"}, "replaced": {"type": "boolean"}}}}}},
-                    "400": error_response("Bad scope, window, amount or body; nothing was changed."),
-                    "401": error_response("Missing or wrong bearer token."),
-                    "403": error_response("The server has no operator token."),
-                    "404": error_response("No lifecycle database."),
-                    "500": error_response("The change could not be audited (it was undone).")
                 }
             }},
             "/health": {"get": {
@@ -290,6 +237,92 @@ pub fn document() -> Value {
                 }
             }
         }
+    });
+    // The operator routes (evidence, budgets) in a second `json!`: one macro call holding
+    // every path exceeds the macro's recursion limit.
+    if let (Some(paths), Value::Object(more)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        operator_paths(&secured),
+    ) {
+        paths.extend(more);
+    }
+    doc
+}
+
+/// The paths of the operator routes: evidence bundles and budgets.
+fn operator_paths(secured: &Value) -> Value {
+    json!({
+            "/v1/evidence/{intent_id}": {"get": {
+                "operationId": "exportEvidence",
+                "summary": "The run's evidence bundle as one JSON document (the files `cfa evidence export` writes)",
+                "security": secured,
+                "parameters": [{"name": "intent_id", "in": "path", "required": true,
+                                "description": "The run: every event of this intent id.", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "`{format, intent_id, files: {path: text}}`; proofs are against `<log>.checkpoint`, the statement is unsigned.",
+                            "content": {"application/json": {"schema": {"type": "object", "required": ["format", "files"],
+                        "properties": {"format": {"type": "string"}, "intent_id": {"type": "string"},
+                                       "files": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
+                    "401": error_response("Missing or wrong bearer token."),
+                    "404": error_response("No audit log is configured, or the log has no event of the intent."),
+                    "409": error_response("No checkpoint beside the log covers the run (`no_checkpoint`), or the chain is broken.")
+                }
+            }},
+            "/v1/evidence/verify": {"post": {
+                "operationId": "verifyEvidence",
+                "summary": "Check an evidence bundle document offline: hashes, chain, proofs, documents, signatures",
+                "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["files"],
+                    "properties": {"files": {"type": "object", "additionalProperties": {"type": "string"}},
+                                   "pubkeys": {"type": "array", "items": {"type": "string"}, "description": "Verifier keys (vkey text); none: signatures not checked."}}}}}},
+                "responses": {
+                    "200": {"description": "The report (`ok` false with the failed checks when anything differs).", "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["ok", "checks"],
+                        "properties": {"ok": {"type": "boolean"}, "intent_id": {}, "signatures_checked": {"type": "boolean"},
+                                       "failures": {"type": "integer"}, "checks": {"type": "array"}}}}}},
+                    "400": error_response("Not a bundle document, or a bad verifier key."),
+                    "401": error_response("Missing or wrong bearer token.")
+                }
+            }},
+            "/v1/budgets": {"get": {
+                "operationId": "listBudgets",
+                "summary": "Every budget (or one, with scope) and where it stands in its current window",
+                "security": secured,
+                "parameters": [{"name": "scope", "in": "query", "required": false,
+                                "description": "Only this budget: domain:NAME, target:NAME or agent:ID.",
+                                "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "`{now, budgets: [Budget]}`, or `{now, budget: Budget}` with scope.",
+                            "content": {"application/json": {"schema": {"type": "object", "required": ["now"],
+                                "properties": {"now": {"type": "string"},
+                                               "budgets": {"type": "array", "items": {"$ref": "#/components/schemas/Budget"}},
+                                               "budget": {"$ref": "#/components/schemas/Budget"}}}}}},
+                    "400": error_response("Bad scope or query."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "404": error_response("No lifecycle database, or no budget for the scope.")
+                }
+            }},
+            "/v1/budgets/{scope}": {"put": {
+                "operationId": "setBudget",
+                "summary": "Set (or replace) the budget of a scope; audited as budget_set. Needs the operator's token: a server without --token answers 403",
+                "security": secured,
+                "parameters": [{"name": "scope", "in": "path", "required": true,
+                                "description": "domain:NAME, target:NAME or agent:ID.", "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["window"], "additionalProperties": false, "properties": {
+                        "window": {"type": "string", "description": "A number and a unit s, m, h, d or w (1h, 24h, 30d); fixed windows anchored at the Unix epoch."},
+                        "dbu": {"type": "number", "minimum": 0}, "runs": {"type": "integer", "minimum": 0},
+                        "rows": {"type": "integer", "minimum": 0}, "by": {"type": "string"}}}}}},
+                "responses": {
+                    "200": {"description": "`{budget: Budget, replaced}`.", "content": {"application/json": {"schema": {"type": "object",
+                        "properties": {"budget": {"$ref": "#/components/schemas/Budget"}, "replaced": {"type": "boolean"}}}}}},
+                    "400": error_response("Bad scope, window, amount or body; nothing was changed."),
+                    "401": error_response("Missing or wrong bearer token."),
+                    "403": error_response("The server has no operator token."),
+                    "404": error_response("No lifecycle database."),
+                    "500": error_response("The change could not be audited (it was undone).")
+                }
+            }}
     })
 }
 

@@ -4,6 +4,7 @@
 
 use super::error::FaceError;
 use cfa::StateSignature;
+use cfa::audit::ContentStore;
 use cfa::audit::NewEvent;
 use cfa::kernel::{Decision, PolicyCheck};
 use cfa::{AuditEvent, AuditStore, Durability, JsonlStore};
@@ -18,6 +19,8 @@ pub struct AuditLog {
     store: Arc<JsonlStore>,
     path: PathBuf,
     chain_length: AtomicU64,
+    /// The decisions' signatures and catalogs, by hash (`<log>.signatures/`).
+    inputs: ContentStore,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -47,12 +50,18 @@ impl AuditLog {
             store: Arc::new(store),
             path: path.to_path_buf(),
             chain_length: AtomicU64::new(len),
+            inputs: ContentStore::beside(path),
         })
     }
 
     /// The log file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store of decision inputs beside the log (`<log>.signatures/`).
+    pub fn inputs(&self) -> &ContentStore {
+        &self.inputs
     }
 
     /// The store, for the kernel to write its events into.
@@ -79,6 +88,7 @@ impl AuditLog {
     ) -> Result<Decision, FaceError> {
         let decision = check
             .audit(Some(&*self.store))
+            .inputs(Some(&self.inputs))
             .decide(signature)
             .map_err(|e| {
                 FaceError::new(

@@ -7,7 +7,9 @@
 
 use super::audit_log::AuditLog;
 use super::error::FaceError;
+use super::shadow::{self, Enforced, Shadow};
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
+use cfa::audit::NewEvent;
 use cfa::codegen::BackendRegistry;
 use cfa::kernel::{Decision, IdSource, PolicyCheck, PolicyCheckRecord, UuidIds};
 use cfa::types::validate::ParseError;
@@ -35,6 +37,7 @@ pub struct Governance {
     access: BundleAccess,
     ids: Box<dyn IdSource>,
     clock: Box<dyn Clock>,
+    shadow: Option<Shadow>,
 }
 
 impl std::fmt::Debug for Governance {
@@ -72,7 +75,65 @@ impl Governance {
             access,
             ids: Box::new(UuidIds),
             clock: Box::new(SystemClock),
+            shadow: None,
         })
+    }
+
+    /// Evaluates `shadow`'s candidate bundle beside every decision from now on.
+    pub fn set_shadow(&mut self, shadow: Shadow) {
+        self.shadow = Some(shadow);
+    }
+
+    /// The shadow candidate, if any.
+    pub fn shadow(&self) -> Option<&Shadow> {
+        self.shadow.as_ref()
+    }
+
+    /// The candidate's view of a governed run's last policy evaluation (when a shadow is
+    /// set and the run reached the policy): counted, a flip appended to the audit log.
+    pub fn shadow_run(&self, run: &cfa::KernelResult, catalog: &cfa::Catalog) {
+        let (Some(shadow), Some(signature), Some(result)) =
+            (&self.shadow, &run.signature, &run.policy_result)
+        else {
+            return;
+        };
+        let enforced = Enforced {
+            intent_id: &run.intent_id,
+            decision_id: &run.decision_id,
+            content_hash: &run.content_hash,
+            bundle: &run.policy_bundle,
+            bundle_hash: &run.policy_bundle_hash,
+            result,
+        };
+        let flip = shadow
+            .observe(enforced, signature, Some(catalog), || {
+                self.clock.now_isoformat()
+            })
+            .and_then(|o| o.flip);
+        if let (Some(flip), Some(audit)) = (flip, &self.audit) {
+            match audit.store().append(flip) {
+                Ok(_) => audit.note_appended(1),
+                Err(e) => shadow::unrecorded(&e),
+            }
+        }
+    }
+
+    /// The candidate's view of `decision` (when a shadow is set): counted, and its
+    /// flip event to record, if any. Never changes `decision`.
+    fn shadow_flip(&self, decision: &Decision, signature: &StateSignature) -> Option<NewEvent> {
+        let shadow = self.shadow.as_ref()?;
+        let enforced = Enforced {
+            intent_id: &decision.intent_id,
+            decision_id: &decision.decision_id,
+            content_hash: &decision.content_hash,
+            bundle: &decision.policy_bundle,
+            bundle_hash: &decision.policy_bundle_hash,
+            result: &decision.result,
+        };
+        let catalog = self.catalog.as_ref().map(|c| &c.catalog);
+        shadow
+            .observe(enforced, signature, catalog, || self.clock.now_isoformat())?
+            .flip
     }
 
     /// The active bundle.
@@ -135,13 +196,20 @@ impl Governance {
             .bundle_hash(&policy.hash)
             .catalog(self.catalog.as_ref().map(|c| &c.catalog))
             .replan_count(replan_count);
-        match &self.audit {
+        let decision = match &self.audit {
             Some(audit) => audit.decide(check, signature),
             // Unaudited, a check cannot fail.
             None => check.decide(signature).map_err(|e| {
                 FaceError::new("audit_error", format!("cannot record the decision: {e}"))
             }),
+        }?;
+        if let (Some(flip), Some(audit)) = (self.shadow_flip(&decision, signature), &self.audit) {
+            match audit.store().append(flip) {
+                Ok(_) => audit.note_appended(1),
+                Err(e) => shadow::unrecorded(&e),
+            }
         }
+        Ok(decision)
     }
 
     /// [`Governance::decide`] for a caller on an async runtime: the decision is made on
@@ -162,11 +230,28 @@ impl Governance {
             .decide(signature)
             .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")));
         let Some(audit) = &self.audit else {
+            if let Ok(d) = &unaudited {
+                // Counted; there is no log to record a flip in.
+                let _ = self.shadow_flip(d, signature);
+            }
             return unaudited;
         };
         let mut decision = unaudited?;
+        // What a backtest replays this decision from, stored before its event.
+        cfa::kernel::replay::record_inputs(
+            audit.inputs(),
+            signature,
+            &decision.content_hash,
+            self.catalog.as_ref().map(|c| &c.catalog),
+        )
+        .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")))?;
         let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
         decision.audit_event_hash = audit.append_async(event).await?.event_hash;
+        if let Some(flip) = self.shadow_flip(&decision, signature)
+            && let Err(e) = audit.append_async(flip).await
+        {
+            shadow::unrecorded(&e.message);
+        }
         Ok(decision)
     }
 

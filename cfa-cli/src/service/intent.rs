@@ -155,6 +155,7 @@ pub fn evaluate_intent(
         }
     };
     let mut result = kernel.process(intent);
+    gov.shadow_run(&result, &kernel.config().catalog);
     if no_catalog {
         crate::kernel_render::explain_missing_catalog(
             &mut result,

@@ -11,6 +11,8 @@ pub mod decide;
 pub mod error;
 pub mod evidence;
 pub mod intent;
+pub mod policy_test;
+pub mod shadow;
 
 pub use audit_log::AuditLog;
 pub use error::FaceError;

@@ -125,3 +125,50 @@ fn bundle_validation_cases() {
     println!("bundle validation conformance: 40 / 40 pass ({valid} valid)");
     assert_eq!(valid, 8);
 }
+
+/// The conformance cases are the first users of `cfa policy test`'s case format: each
+/// line (less its `bundle`, which selects the engine here) parses as a case, and every
+/// case passes with action, fault codes and reasoning checked.
+#[test]
+fn policy_cases_run_as_golden_cases() {
+    use cfa_policy::cases::{CaseFormat, CaseSource, SuiteReport, parse_cases, run_case};
+    let mut by_bundle: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for mut case in corpus("policy/cases.jsonl") {
+        let bundle = case["bundle"].as_str().unwrap_or("default").to_owned();
+        case.as_object_mut().unwrap().remove("bundle");
+        by_bundle.entry(bundle).or_default().push(case.to_string());
+    }
+    let mut cache = BTreeMap::new();
+    let mut total = 0;
+    for (bundle, lines) in &by_bundle {
+        let engine = engine_for(
+            &if bundle == "default" {
+                Value::Null
+            } else {
+                Value::from(bundle.as_str())
+            },
+            &mut cache,
+        );
+        let cases = parse_cases(&lines.join("\n"), CaseFormat::Jsonl, bundle).unwrap();
+        assert_eq!(cases.len(), lines.len());
+        let mut report = SuiteReport::new(&engine);
+        for case in &cases {
+            assert!(case.expect.faults.is_some() && case.expect.reasoning.is_some());
+            let CaseSource::Inline(sig) = &case.signature else {
+                panic!("inline signatures")
+            };
+            let sig = StateSignature::from_value(sig).unwrap();
+            report.push(run_case(&engine, case, &sig, None));
+        }
+        assert!(report.ok(), "{bundle}: {}", report.to_text());
+        // The corpus exercises every rule of every bundle, and the replan guard.
+        assert!(
+            report.never_fired().is_empty(),
+            "{bundle}: {}",
+            report.to_text()
+        );
+        assert!(report.replan_guard_hits > 0, "{bundle}");
+        total += cases.len();
+    }
+    assert_eq!(total, 1500);
+}

@@ -1,0 +1,348 @@
+//! Re-evaluating recorded decisions (`cfa policy backtest`) and comparing two bundles on
+//! one decision (shadow mode).
+//!
+//! A `policy_check` event keeps the reference's layout byte for byte, so it cannot carry
+//! the signature itself. Instead [`PolicyCheck`](crate::PolicyCheck) writes the
+//! signature (and the catalog, when one is used) into a [`ContentStore`] beside the log,
+//! keyed by the `content_hash` (and `catalog_hash`) the event already holds, before the
+//! event is appended ([`record_inputs`]). A backtest reads a decision event, looks its
+//! inputs up by those hashes, checks that what it found hashes back to them, and decides
+//! again with the candidate bundle ([`replay`]). What cannot be found is reported, never
+//! guessed.
+//!
+//! The replan counter is not in a `policy_check` event; it only matters to the action
+//! and fault codes through the replan cap, so it is recovered from the event: the cap's
+//! fault alone means the counter was at the cap, a `replan N/M` reasoning means `N - 1`,
+//! anything else is below the cap and replays as `0` (same action and fault codes).
+
+use cfa_audit::{AuditError, AuditEvent, ContentStore};
+use cfa_policy::{MAX_REPLAN_CODE, PolicyEngine};
+use cfa_types::{Catalog, PolicyAction, PolicyResult, StateSignature};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The kind signatures are stored under.
+pub const SIGNATURES: &str = "signatures";
+/// The kind catalogs are stored under.
+pub const CATALOGS: &str = "catalogs";
+
+/// Stores what re-evaluating a decision needs: the signature under `content_hash`, the
+/// catalog (if any) under its hash. Called before the decision's event is appended.
+pub fn record_inputs(
+    store: &ContentStore,
+    signature: &StateSignature,
+    content_hash: &str,
+    catalog: Option<&Catalog>,
+) -> Result<(), AuditError> {
+    store.put(SIGNATURES, content_hash, &signature.to_value().to_string())?;
+    if let Some(c) = catalog {
+        let hash = c.hash();
+        if !hash.is_empty() {
+            store.put(CATALOGS, &hash, &c.raw().to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// A decision as an audit event recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedDecision {
+    /// 0-based index of the event in the log.
+    pub index: u64,
+    /// The event's hash.
+    pub event_hash: String,
+    /// The event's intent id.
+    pub intent_id: String,
+    /// The event's stage (`policy_check`, or the kernel's `govern`).
+    pub stage: String,
+    /// The decision id (`""` when the event has none).
+    pub decision_id: String,
+    /// The bundle version that decided.
+    pub policy_bundle_version: String,
+    /// The recorded action.
+    pub action: String,
+    /// The recorded fault codes, in order.
+    pub faults: Vec<String>,
+    /// The signature's `content_hash`.
+    pub content_hash: String,
+    /// The catalog hash (`None` when the event does not say; `""`: no catalog).
+    pub catalog_hash: Option<String>,
+    /// The replan counter, as recorded or recovered (see the module docs).
+    pub replan_count: u32,
+}
+
+fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v?.as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn replan_from_reasoning(reasoning: &str) -> Option<u32> {
+    let (_, tail) = reasoning.rsplit_once(" | replan ")?;
+    let (n, _) = tail.split_once('/')?;
+    n.parse::<u32>().ok()?.checked_sub(1)
+}
+
+impl RecordedDecision {
+    /// The decision `event` records, or `None` when it is not a policy evaluation with
+    /// a `content_hash` and fault codes. `cap` is the replan cap the log was written
+    /// with (the engine's [`PolicyEngine::max_replan_attempts`]).
+    pub fn of(index: u64, event: &AuditEvent, cap: u32) -> Option<Self> {
+        if event.event_type != "policy_evaluation" {
+            return None;
+        }
+        let d = &event.details;
+        let content_hash = d.get("content_hash")?.as_str()?.to_owned();
+        let faults = strings(d.get("faults"))?;
+        let replan_count = match d.get("replan_count").and_then(Value::as_u64) {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None if faults == [MAX_REPLAN_CODE] => cap,
+            None => d
+                .get("reasoning")
+                .and_then(Value::as_str)
+                .and_then(replan_from_reasoning)
+                .unwrap_or(0),
+        };
+        Some(RecordedDecision {
+            index,
+            event_hash: event.event_hash.clone(),
+            intent_id: event.intent_id.clone(),
+            stage: event.stage.clone(),
+            decision_id: d
+                .get("decision_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            policy_bundle_version: event.policy_bundle_version.clone(),
+            action: event.outcome.clone(),
+            faults,
+            content_hash,
+            catalog_hash: d
+                .get("catalog_hash")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            replan_count,
+        })
+    }
+}
+
+/// What the candidate decides on a recorded decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Replayed {
+    /// Same action and fault codes.
+    Same,
+    /// The action or the fault codes differ.
+    Changed {
+        /// The candidate's action.
+        action: PolicyAction,
+        /// The candidate's fault codes.
+        faults: Vec<String>,
+        /// The candidate's rules that fired (names).
+        rules: Vec<String>,
+    },
+    /// The inputs could not be found (or did not match their hashes).
+    NotReplayable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether two decisions differ in action or fault codes (a shadow flip).
+pub fn flipped(a: &PolicyResult, b: &PolicyResult) -> bool {
+    a.action != b.action
+        || a.faults.len() != b.faults.len()
+        || a.faults
+            .iter()
+            .zip(&b.faults)
+            .any(|(x, y)| x.code != y.code)
+}
+
+/// Decides `recorded` again with `engine`, from the inputs in `store`.
+pub fn replay(
+    recorded: &RecordedDecision,
+    engine: &PolicyEngine,
+    store: &ContentStore,
+) -> Replayed {
+    let missing = |reason: String| Replayed::NotReplayable { reason };
+    let text = match store.get(SIGNATURES, &recorded.content_hash) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return missing(format!(
+                "signature {} is not in {}",
+                recorded.content_hash,
+                store.dir().display()
+            ));
+        }
+        Err(e) => return missing(e.to_string()),
+    };
+    let signature = match serde_json::from_str::<Value>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| StateSignature::from_value(&v).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return missing(format!(
+                "stored signature {} cannot be read: {e}",
+                recorded.content_hash
+            ));
+        }
+    };
+    if signature.content_hash() != recorded.content_hash {
+        return missing(format!(
+            "stored signature {} does not hash to its name (it was changed)",
+            recorded.content_hash
+        ));
+    }
+    let catalog = match recorded.catalog_hash.as_deref() {
+        None => return missing("the event does not name its catalog".into()),
+        Some("") => None,
+        Some(hash) => match store.get(CATALOGS, hash) {
+            Ok(Some(text)) => {
+                let c = serde_json::from_str::<Value>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| Catalog::from_value(&v).map_err(|e| e.to_string()));
+                match c {
+                    Ok(c) if c.hash() == hash => Some(c),
+                    Ok(_) => {
+                        return missing(format!(
+                            "stored catalog {hash} does not hash to its name (it was changed)"
+                        ));
+                    }
+                    Err(e) => return missing(format!("stored catalog {hash} cannot be read: {e}")),
+                }
+            }
+            Ok(None) => {
+                return missing(format!(
+                    "catalog {hash} is not in {}",
+                    store.dir().display()
+                ));
+            }
+            Err(e) => return missing(e.to_string()),
+        },
+    };
+    let result = engine.evaluate_with_catalog(&signature, catalog.as_ref(), recorded.replan_count);
+    let faults: Vec<String> = result.faults.iter().map(|f| f.code.to_string()).collect();
+    if result.action.as_str() == recorded.action && faults == recorded.faults {
+        Replayed::Same
+    } else {
+        Replayed::Changed {
+            action: result.action,
+            rules: cfa_policy::cases::fired_rules(engine, &result),
+            faults,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use crate::{PolicyCheck, SequentialIds};
+    use cfa_audit::{AuditStore, FixedClock, MemoryStore};
+    use serde_json::json;
+
+    fn signature(partition_by: &[&str], intent: &str) -> StateSignature {
+        StateSignature::from_value(&json!({
+            "domain": "fiscal", "intent": "reconciliation_and_persist", "target_layer": "silver",
+            "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000,
+                          "pii_columns": [], "partition_column": "processing_date",
+                          "merge_keys": ["nfe_id"]}],
+            "constraints": {"no_pii_raw": true, "merge_key_required": true,
+                            "enforce_types": true, "partition_by": partition_by,
+                            "max_cost_dbu": 20.0},
+            "intent_id": intent
+        }))
+        .unwrap()
+    }
+
+    fn events(store: &MemoryStore) -> Vec<AuditEvent> {
+        let mut out = Vec::new();
+        store
+            .scan(&mut |e| {
+                out.push(e);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn recorded_decisions_replay_and_flips_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = ContentStore::open(dir.path());
+        let engine = PolicyEngine::default();
+        let (ids, clock, log) = (
+            SequentialIds::new(),
+            FixedClock("2026-01-01T00:00:00+00:00".into()),
+            MemoryStore::new(),
+        );
+        let catalog = Catalog::from_value(&json!({"datasets": {}})).unwrap();
+        let sigs = [signature(&[], "a"), signature(&["processing_date"], "b")];
+        for (i, s) in sigs.iter().enumerate() {
+            PolicyCheck::new(&engine, &ids, &clock)
+                .catalog((i == 1).then_some(&catalog))
+                .replan_count(if i == 0 { 1 } else { 0 })
+                .inputs(Some(&inputs))
+                .audit(Some(&log))
+                .decide(s)
+                .unwrap();
+        }
+        // The cap, recorded without any signature stored.
+        PolicyCheck::new(&engine, &ids, &clock)
+            .replan_count(3)
+            .audit(Some(&log))
+            .decide(&signature(&["x"], "c"))
+            .unwrap();
+        let recorded: Vec<RecordedDecision> = events(&log)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
+            .collect();
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(recorded[0].replan_count, 1, "from `replan 2/3`");
+        assert_eq!(recorded[2].replan_count, 3, "the cap's fault");
+        // The same bundle replays every stored decision unchanged.
+        assert_eq!(replay(&recorded[0], &engine, &inputs), Replayed::Same);
+        assert_eq!(replay(&recorded[1], &engine, &inputs), Replayed::Same);
+        assert!(matches!(
+            replay(&recorded[2], &engine, &inputs),
+            Replayed::NotReplayable { .. }
+        ));
+        // A bundle without the partition rule flips the first decision only.
+        let candidate = PolicyEngine::from_bundle(
+            cfa_policy::load_bundle(
+                "version: candidate\nrules:\n  - {name: typed, condition: enforce_types_disabled, \
+                 action: block, fault_code: UNTYPED, severity: high, message: m}\n",
+                cfa_policy::BundleFormat::Yaml,
+                "candidate.yaml",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let flip = replay(&recorded[0], &candidate, &inputs);
+        let Replayed::Changed { action, .. } = flip else {
+            panic!("{flip:?}")
+        };
+        assert_eq!(action, PolicyAction::Approve);
+        assert_eq!(replay(&recorded[1], &candidate, &inputs), Replayed::Same);
+        // An edited stored signature is refused, not replayed.
+        let path = inputs.path_of(SIGNATURES, &recorded[0].content_hash);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("4000", "4001")).unwrap();
+        let Replayed::NotReplayable { reason } = replay(&recorded[0], &engine, &inputs) else {
+            panic!()
+        };
+        assert!(reason.contains("does not hash to its name"), "{reason}");
+    }
+
+    #[test]
+    fn flips_compare_action_and_codes() {
+        let engine = PolicyEngine::default();
+        let a = engine.evaluate(&signature(&[], "a"), 0);
+        let b = engine.evaluate(&signature(&["processing_date"], "a"), 0);
+        assert!(!flipped(&a, &a));
+        assert!(flipped(&a, &b));
+    }
+}
