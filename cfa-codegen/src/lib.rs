@@ -71,10 +71,10 @@ pub mod sql;
 pub mod validate;
 
 pub use artifact::{GeneratedArtifact, GeneratedFile, Language, Provenance};
-pub use backend::{Backend, BackendCapabilities, BackendRegistry};
+pub use backend::{Backend, BackendCapabilities, BackendOptions, BackendRegistry};
 pub use dbt::{DbtBackend, DbtConfig};
 pub use error::{CodegenError, InvalidPlan, MissingColumns, UnknownBackend, UnsafeIdentifier};
-pub use pyspark::PySparkBackend;
+pub use pyspark::{PySparkBackend, PySparkConfig, PySparkMode};
 pub use sql::{SqlBackend, SqlConfig, SqlDialect};
 pub use validate::{
     SchemaContract, StaticValidationResult, validate_artifact, validate_artifact_with,
