@@ -63,6 +63,8 @@ pub struct ExecutionSettings {
     pub lease_ttl_secs: Option<u32>,
     /// Runtime thresholds.
     pub thresholds: ThresholdSettings,
+    /// The `spark` sandbox's python and warehouse.
+    pub spark: crate::spark_cli::SparkSettings,
 }
 
 /// Promotion threshold overrides (docs/compatibility.md#lifecycle).
