@@ -1,5 +1,6 @@
-//! Π generate: turns an [`cfa_plan::ExecutionPlan`] into PySpark / SQL (PostgreSQL) / dbt
-//! artifacts through the [`Backend`] trait and [`BackendRegistry`], refuses any identifier
+//! Π generate: turns an [`cfa_plan::ExecutionPlan`] into PySpark (Delta Lake, or plain Spark
+//! over parquet: [`PySparkMode`]) / SQL (PostgreSQL) / dbt artifacts through the [`Backend`]
+//! trait and [`BackendRegistry`] (each built-in configured by [`BackendOptions`]), refuses any identifier
 //! outside a strict grammar before producing code ([`ident`]), and statically validates
 //! artifacts on a parsed form — sqlparser's AST for SQL and compiled dbt models, a Python
 //! tokenizer for PySpark ([`validate`]). It must NOT know about policy rules, execution,

@@ -7,6 +7,11 @@
 //! parsed as an ISO date at run time (so it can never inject code into `replaceWhere`).
 //! Catalog columns are optional here: without them the join projection is computed at
 //! run time from the frames' columns.
+//!
+//! That is the default output mode, [`PySparkMode::Delta`]. [`PySparkMode::Spark`]
+//! (module `spark`) writes the same pipeline for plain Spark over parquet directories
+//! given on the command line, with a merge done as a keyed rewrite of the affected
+//! partitions; [`PySparkConfig`] picks the mode, and the mode shows in the header line.
 
 use crate::artifact::{GeneratedArtifact, GeneratedFile, Language};
 use crate::backend::{Backend, BackendCapabilities};
