@@ -4,10 +4,12 @@
 //! runs them (`--run-ignored only -E 'test(/spark/)'`), never `ci` or the quick loop.
 //!
 //! 1. `cfa generate` writes the spark-mode merge (silver) and append (bronze) scripts and
-//!    their Delta-mode twins; `tests/spark/run_generated.py` runs the spark-mode ones in
+//!    their Delta-mode twins, and a partitioned bronze overwrite;
+//!    `tests/spark/run_generated.py` runs the spark-mode ones in
 //!    one Spark session over parquet fixtures and checks the target read back (rows,
 //!    PII as SHA-256 hex, partitions, merge semantics on a second run, a moved key
-//!    refused, `--stage`), and checks the Delta scripts' calls against delta-spark's API.
+//!    refused, `--stage`; the overwrite idempotent and bounded by the partition start),
+//!    and checks the Delta scripts' calls against delta-spark's API.
 //! 2. `cfa evaluate --sandbox spark` on those fixtures: a run breaking a runtime
 //!    threshold leaves no target; a good run commits it, with real metrics, and the
 //!    audit chain verifies.
@@ -62,6 +64,14 @@ fn bronze() -> Value {
                               "context_registry_version_id": "v1"}})
 }
 
+/// Bronze over a partitioned dataset: an `overwrite_partition` load.
+fn bronze_partitioned() -> Value {
+    let mut v = bronze();
+    v["datasets"][0]["partition_column"] = json!("processing_date");
+    v["constraints"] = json!({"no_pii_raw": true, "partition_by": ["processing_date"]});
+    v
+}
+
 fn partitions(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
@@ -95,6 +105,14 @@ fn spark_generated_scripts_run_and_the_spark_sandbox_commits_only_validated_runs
     let ok = cfa_test_support::ok_signature();
     let merge = generate(&spark_dir, &ok, "silver_fiscal");
     let append = generate(&spark_dir, &bronze(), "bronze_clientes");
+    let overwrite_dir = spark_dir.join("partitioned");
+    std::fs::create_dir_all(&overwrite_dir).unwrap();
+    let overwrite = generate(&overwrite_dir, &bronze_partitioned(), "bronze_clientes");
+    assert!(
+        std::fs::read_to_string(&overwrite)
+            .unwrap()
+            .contains("| write_mode overwrite_partition |")
+    );
     let delta_merge = generate(&delta_dir, &ok, "silver_fiscal");
     let delta_append = generate(&delta_dir, &bronze(), "bronze_clientes");
 
@@ -111,6 +129,8 @@ fn spark_generated_scripts_run_and_the_spark_sandbox_commits_only_validated_runs
         .arg(&merge)
         .arg("--append")
         .arg(&append)
+        .arg("--overwrite")
+        .arg(&overwrite)
         .arg("--delta")
         .arg(&delta_merge)
         .arg("--delta")
@@ -128,7 +148,7 @@ fn spark_generated_scripts_run_and_the_spark_sandbox_commits_only_validated_runs
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap_or_else(|| panic!("no spark_checks line:\n{stdout}\n{stderr}"));
     eprintln!("spark checks: {summary}");
-    assert_eq!(summary["checks"], 30, "{summary}");
+    assert_eq!(summary["checks"], 34, "{summary}");
     assert_eq!(summary["delta_calls"], 6, "{summary}");
 
     // 2. `cfa evaluate --sandbox spark` over the fixtures the harness wrote.

@@ -10,7 +10,9 @@ One Spark session (local[2]) for every check, so Spark starts once:
    updated rows replaced, new rows added, untouched partitions unchanged, no duplicate
    key; a third run whose merge key moved partition fails and leaves the target as it was;
    a run with --stage writes the stage and leaves the target alone;
-2. the spark-mode append script (bronze, unpartitioned) twice: rows doubled, hashes;
+2. the spark-mode append script (bronze, unpartitioned) twice: rows doubled, hashes; with
+   --overwrite, the partitioned bronze overwrite: idempotent, a later partition start
+   replacing only its partitions;
 3. the Delta-mode scripts checked statically against delta-spark's Python API: every
    call on DeltaTable and on what its methods return exists, and binds the arguments
    the script passes (inspect.signature(...).bind);
@@ -20,7 +22,7 @@ One Spark session (local[2]) for every check, so Spark starts once:
 Prints one JSON line `spark_checks {...}` with what was checked; any failed check raises
 (non-zero exit). Usage:
 
-    python run_generated.py --work DIR --merge SCRIPT --append SCRIPT \
+    python run_generated.py --work DIR --merge SCRIPT --append SCRIPT [--overwrite SCRIPT] \
         --delta SCRIPT [--delta SCRIPT ...] [--warehouse DIR]
 """
 
@@ -222,6 +224,29 @@ def append_checks(spark, work, script):
           "append metrics", metrics=m)
 
 
+def overwrite_checks(spark, work, script):
+    """The partitioned bronze overwrite: idempotent, and a later partition start replaces
+    only the partitions from that date on."""
+    src = work / "src1"
+    target = work / "bronze_partitioned"
+
+    def run(start):
+        return run_script(script, ["--source", "clientes=%s" % (src / "clientes"),
+                                   "--target", target, "--partition-start", start, "--metrics"])
+
+    m = run(START)
+    first = sorted(r["cliente_id"] for r in spark.read.parquet(str(target)).collect())
+    run(START)
+    again = sorted(r["cliente_id"] for r in spark.read.parquet(str(target)).collect())
+    check(first == again == [10, 11, 12], "overwrite twice: the same rows", first=first, again=again)
+    check(m["rows_written"] == 3, "overwrite metrics", metrics=m)
+    run("2026-01-02")
+    got = sorted(r["cliente_id"] for r in spark.read.parquet(str(target)).collect())
+    check(got == [10, 11, 12], "a later partition start replaces only its partitions", got=got)
+    check(partitions(target) == ["processing_date=2026-01-01", "processing_date=2026-01-02"],
+          "overwrite partitions", got=partitions(target))
+
+
 def delta_api_checks(script):
     """Every call on DeltaTable (and on what its methods return) exists in delta-spark
     and binds the arguments the script passes."""
@@ -273,6 +298,7 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--merge", required=True)
     p.add_argument("--append", required=True)
+    p.add_argument("--overwrite")
     p.add_argument("--delta", action="append", default=[])
     p.add_argument("--warehouse")
     a = p.parse_args()
@@ -293,6 +319,8 @@ def main():
     spark.sparkContext.setLogLevel("ERROR")
     merge_checks(spark, work, a.merge)
     append_checks(spark, work, a.append)
+    if a.overwrite:
+        overwrite_checks(spark, work, a.overwrite)
     if a.warehouse:
         wh = pathlib.Path(a.warehouse)
         write(spark, NFE_1, NFE, wh / "nfe")
