@@ -51,6 +51,8 @@ pub struct CfaConfig {
     pub execution: ExecutionSettings,
     /// The `lifecycle` section (CFA addition).
     pub lifecycle: LifecycleSettings,
+    /// The `backends` section (CFA addition): per-backend options.
+    pub backends: cfa::codegen::BackendOptions,
 }
 
 /// The config file that applies to `start`, walking up to the root.
@@ -98,6 +100,8 @@ struct RawConfig {
     execution: Option<ExecutionSettings>,
     #[serde(default)]
     lifecycle: Option<LifecycleSettings>,
+    #[serde(default)]
+    backends: Option<crate::spark_cli::BackendSettings>,
 }
 
 /// `storage:` as written.
@@ -324,6 +328,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
         roots,
         execution,
         lifecycle,
+        backends: doc.backends.unwrap_or_default().options(),
         raw,
     })
 }

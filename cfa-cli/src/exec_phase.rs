@@ -41,6 +41,10 @@ pub enum SandboxChoice {
     /// A real PostgreSQL database: runs the sql backend's artifact in one transaction,
     /// commits only when runtime validation passes.
     Postgres,
+    /// A local Spark session (`local[2]`): runs the pyspark backend's spark-mode script
+    /// over the parquet tables of `--spark-warehouse`, commits only when runtime
+    /// validation passes.
+    Spark,
     /// Do not execute: the run stops after static validation.
     None,
 }
@@ -68,6 +72,7 @@ impl SandboxChoice {
             SandboxChoice::Mock => Some("mock"),
             SandboxChoice::Panic => Some("panic"),
             SandboxChoice::Postgres => Some("postgres"),
+            SandboxChoice::Spark => Some("spark"),
             SandboxChoice::None => None,
         }
     }
@@ -110,7 +115,9 @@ fn non_negative(s: &str) -> Result<f64, String> {
 #[command(next_help_heading = "Execution")]
 pub struct ExecArgs {
     /// Sandbox that executes approved artifacts [default: the config's
-    /// execution.sandbox, else mock]. `postgres` runs the sql backend's artifact.
+    /// execution.sandbox, else mock]. `postgres` runs the sql backend's artifact, `spark`
+    /// the pyspark backend's in its spark mode (needs $CFA_SPARK_PYTHON and
+    /// --spark-warehouse).
     #[arg(long, value_enum)]
     pub sandbox: Option<SandboxChoice>,
     /// Connection string of the postgres sandbox (libpq `key=value` or URL) [default:
@@ -120,9 +127,14 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DSN")]
     pub dsn: Option<String>,
     /// Value of the `cfa.partition_start` session setting the SQL artifact filters on
-    /// (postgres) [default: the config's execution.partition_start].
+    /// (postgres), or the script's `--partition-start` (spark) [default: the config's
+    /// execution.partition_start].
     #[arg(long, value_name = "DATE", value_parser = iso_date)]
     pub partition_start: Option<String>,
+    /// Directory of the spark sandbox's parquet tables: sources `DIR/<dataset>`, target
+    /// `DIR/<target>` [default: the config's execution.spark.warehouse].
+    #[arg(long, value_name = "DIR")]
+    pub spark_warehouse: Option<PathBuf>,
     /// Lifecycle database (SQLite): leases, execution records, skills and the state
     /// registry (`context_state`) [default: the config's storage when it is sqlite,
     /// else none: no leases, no skill state, state kept in memory].
@@ -304,6 +316,7 @@ pub fn execution_phase(
             .or_else(|| settings.and_then(|s| s.partition_start.clone())),
         mock,
         panic_on_step: args.panic_step.clone(),
+        spark: crate::spark_cli::options(args.spark_warehouse.as_deref(), cfg),
     };
     // The error of a failed connection names the operation, never the DSN.
     let mut sandbox = SandboxRegistry::with_builtins()

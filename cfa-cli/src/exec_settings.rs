@@ -63,6 +63,8 @@ pub struct ExecutionSettings {
     pub lease_ttl_secs: Option<u32>,
     /// Runtime thresholds.
     pub thresholds: ThresholdSettings,
+    /// The `spark` sandbox's python and warehouse.
+    pub spark: crate::spark_cli::SparkSettings,
 }
 
 /// Promotion threshold overrides (docs/compatibility.md#lifecycle).
@@ -288,7 +290,7 @@ mod tests {
         assert_eq!((t.max_rows, t.max_null_ratio, t.min_rows), (10, 0.5, 0));
 
         let bad = [
-            json!({"sandbox": "spark"}),
+            json!({"sandbox": "flink"}),
             json!({"thresholds": {"max_rowz": 1}}),
             json!({"max_attempts": -1}),
         ];

@@ -246,7 +246,7 @@ pub fn run_generate(args: GenerateArgs) -> miette::Result<ExitCode> {
             Err(code) => return Ok(code),
         },
     };
-    let registry = BackendRegistry::with_builtins();
+    let registry = crate::spark_cli::registry(settings.config(), false);
     let backend = match registry.get(&backend_name) {
         Ok(b) => b,
         Err(e) => return Ok(crate::ux::usage_error(&e.to_string())),

@@ -87,7 +87,7 @@ pub struct EvaluateArgs {
     #[arg(long = "policy-bundle", short = 'p')]
     policy: Option<String>,
     /// Code-generation backend (pyspark, sql, dbt); default from the config, else
-    /// pyspark (sql with `--sandbox postgres`).
+    /// pyspark (sql with `--sandbox postgres`; pyspark in its spark mode with `--sandbox spark`).
     #[arg(long, short = 'b')]
     backend: Option<String>,
     /// Output format.
@@ -259,7 +259,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         Grounding::Strict
     };
     let store = audit_store(&settings)?;
+    let spark = args.exec.sandbox(cfg) == exec_phase::SandboxChoice::Spark;
     let mut builder = Kernel::builder(kc)
+        .backends(crate::spark_cli::registry(cfg, spark))
         .normalizer(normalizer(&args.common)?)
         .audit(store.clone())
         .ids(UuidIds)

@@ -53,6 +53,7 @@ mod rules_cmd;
 mod serve;
 mod service;
 mod settings;
+mod spark_cli;
 mod spec_cmd;
 mod storage_cmd;
 mod telemetry;

@@ -58,6 +58,18 @@ pub trait Backend: Send + Sync {
     ) -> StaticValidationResult;
 }
 
+/// The configurations of the built-in backends ([`BackendRegistry::with_options`]);
+/// the default is what [`BackendRegistry::with_builtins`] registers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// The `pyspark` backend (its output mode).
+    pub pyspark: crate::pyspark::PySparkConfig,
+    /// The `sql` backend.
+    pub sql: crate::sql::SqlConfig,
+    /// The `dbt` backend.
+    pub dbt: crate::dbt::DbtConfig,
+}
+
 /// Backends by name. [`BackendRegistry::with_builtins`] registers `pyspark`, `sql`
 /// and `dbt`; plugins add theirs with [`BackendRegistry::register`].
 #[derive(Default)]
@@ -81,11 +93,22 @@ impl BackendRegistry {
 
     /// A registry holding the three built-in backends with default configs.
     pub fn with_builtins() -> Self {
+        Self::with_options(&BackendOptions::default())
+    }
+
+    /// A registry holding the three built-in backends configured by `options`.
+    pub fn with_options(options: &BackendOptions) -> Self {
         let mut r = Self::new();
         let builtins: [Box<dyn Backend>; 3] = [
-            Box::new(crate::pyspark::PySparkBackend),
-            Box::new(crate::sql::SqlBackend::default()),
-            Box::new(crate::dbt::DbtBackend::default()),
+            Box::new(crate::pyspark::PySparkBackend {
+                config: options.pyspark,
+            }),
+            Box::new(crate::sql::SqlBackend {
+                config: options.sql.clone(),
+            }),
+            Box::new(crate::dbt::DbtBackend {
+                config: options.dbt.clone(),
+            }),
         ];
         for b in builtins {
             r.backends.insert(b.name().to_owned(), b);

@@ -1,5 +1,6 @@
-//! Π generate: turns an [`cfa_plan::ExecutionPlan`] into PySpark / SQL (PostgreSQL) / dbt
-//! artifacts through the [`Backend`] trait and [`BackendRegistry`], refuses any identifier
+//! Π generate: turns an [`cfa_plan::ExecutionPlan`] into PySpark (Delta Lake, or plain Spark
+//! over parquet: [`PySparkMode`]) / SQL (PostgreSQL) / dbt artifacts through the [`Backend`]
+//! trait and [`BackendRegistry`] (each built-in configured by [`BackendOptions`]), refuses any identifier
 //! outside a strict grammar before producing code ([`ident`]), and statically validates
 //! artifacts on a parsed form — sqlparser's AST for SQL and compiled dbt models, a Python
 //! tokenizer for PySpark ([`validate`]). It must NOT know about policy rules, execution,
@@ -71,10 +72,10 @@ pub mod sql;
 pub mod validate;
 
 pub use artifact::{GeneratedArtifact, GeneratedFile, Language, Provenance};
-pub use backend::{Backend, BackendCapabilities, BackendRegistry};
+pub use backend::{Backend, BackendCapabilities, BackendOptions, BackendRegistry};
 pub use dbt::{DbtBackend, DbtConfig};
 pub use error::{CodegenError, InvalidPlan, MissingColumns, UnknownBackend, UnsafeIdentifier};
-pub use pyspark::PySparkBackend;
+pub use pyspark::{PySparkBackend, PySparkConfig, PySparkMode};
 pub use sql::{SqlBackend, SqlConfig, SqlDialect};
 pub use validate::{
     SchemaContract, StaticValidationResult, validate_artifact, validate_artifact_with,

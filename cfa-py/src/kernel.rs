@@ -185,6 +185,7 @@ fn execution(py: Python<'_>, name: &str, db: Option<&PathBuf>) -> PyResult<Lifec
         partition_start: None,
         mock: MockConfig::default(),
         panic_on_step: None,
+        ..SandboxOptions::default()
     };
     let sandbox = SandboxRegistry::with_builtins()
         .create(name, &opts)

@@ -236,12 +236,15 @@ pub struct ArtifactRequirement {
 }
 
 /// Which artifact the sandbox named `sandbox` runs: `postgres` runs the `sql` backend's
-/// SQL; every other built-in (`mock`, `panic`) runs any artifact (`None`).
+/// SQL, `spark` the `pyspark` backend's script (in its `spark` mode); every other
+/// built-in (`mock`, `panic`) runs any artifact (`None`).
 ///
 /// ```
 /// use cfa_codegen::Language;
 /// let pg = cfa_sandbox::artifact_requirement("postgres").unwrap();
 /// assert_eq!((pg.backend, pg.language), ("sql", Language::Sql));
+/// let spark = cfa_sandbox::artifact_requirement("spark").unwrap();
+/// assert_eq!((spark.backend, spark.language), ("pyspark", Language::Pyspark));
 /// assert!(cfa_sandbox::artifact_requirement("mock").is_none());
 /// ```
 pub fn artifact_requirement(sandbox: &str) -> Option<ArtifactRequirement> {
@@ -249,6 +252,10 @@ pub fn artifact_requirement(sandbox: &str) -> Option<ArtifactRequirement> {
         "postgres" => Some(ArtifactRequirement {
             backend: "sql",
             language: Language::Sql,
+        }),
+        "spark" => Some(ArtifactRequirement {
+            backend: "pyspark",
+            language: Language::Pyspark,
         }),
         _ => None,
     }

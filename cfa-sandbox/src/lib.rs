@@ -5,8 +5,9 @@
 //! sandbox runs ([`artifact_requirement`]) — and the engines behind it: it runs an
 //! approved [`cfa_plan::ExecutionPlan`] (and, for real engines, the backend's
 //! [`GeneratedArtifact`]) through a [`Sandbox`] plugin chosen by name from a
-//! [`SandboxRegistry`] (built-ins: `mock`, `panic`, and `postgres` with the `postgres`
-//! feature), aggregates the per-step metrics correctly (B9), checks them with the
+//! [`SandboxRegistry`] (built-ins: `mock`, `panic`, `spark` — the PySpark backend's
+//! spark-mode script on a local Spark session through a virtualenv's python — and
+//! `postgres` with the `postgres` feature), aggregates the per-step metrics correctly (B9), checks them with the
 //! [`RuntimeValidator`], and applies the partial-execution failure policy with retries
 //! ([`execute`]) to produce a serialisable [`RunOutcome`]; with `postgres`, it can also
 //! tell whether a DSN reaches a server at all (`probe_postgres`). It must NOT know about policy
@@ -45,6 +46,7 @@ mod postgres_sandbox;
 mod registry;
 mod runtime;
 mod sandbox;
+mod spark_sandbox;
 
 /// The artifact an [`ExecutionRequest`] carries (the generate phase's output), so that
 /// execution phases can hand it on without depending on the code generators.
@@ -61,6 +63,7 @@ pub use panic_sandbox::PanicSandbox;
 pub use partial::{ExecutionConfig, FailurePolicy, RetryPolicy, execute};
 #[cfg(feature = "postgres")]
 pub use postgres_sandbox::{PostgresConfig, PostgresSandbox, probe as probe_postgres};
-pub use registry::{SandboxFactory, SandboxOptions, SandboxRegistry};
+pub use registry::{SandboxFactory, SandboxOptions, SandboxRegistry, SparkOptions};
 pub use runtime::{RuntimeThresholds, RuntimeValidation, RuntimeValidator, SchemaContract};
 pub use sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};
+pub use spark_sandbox::{SPARK_PYTHON_ENV, SparkConfig, SparkReport, SparkSandbox};

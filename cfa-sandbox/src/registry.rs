@@ -17,6 +17,17 @@ pub struct SandboxOptions {
     pub mock: MockConfig,
     /// The step `panic` interrupts (default `extract_nfe`, else the plan's first step).
     pub panic_on_step: Option<String>,
+    /// The `spark` sandbox's python and warehouse.
+    pub spark: SparkOptions,
+}
+
+/// What the `spark` factory reads (see [`crate::SparkSandbox`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparkOptions {
+    /// The virtualenv's python; else `$CFA_SPARK_PYTHON` ([`crate::SPARK_PYTHON_ENV`]).
+    pub python: Option<std::path::PathBuf>,
+    /// The directory holding the source and target tables (parquet).
+    pub warehouse: Option<std::path::PathBuf>,
 }
 
 /// Builds a sandbox from options.
@@ -50,7 +61,7 @@ impl SandboxRegistry {
         }
     }
 
-    /// `mock`, `panic` and (with the `postgres` feature) `postgres`.
+    /// `mock`, `panic`, `spark` and (with the `postgres` feature) `postgres`.
     pub fn with_builtins() -> Self {
         let mut r = Self::empty();
         r.factories.insert(
@@ -70,6 +81,40 @@ impl SandboxRegistry {
                 }
                 p.inner = Box::new(MockSandbox::new(o.mock.clone()));
                 Ok(Box::new(p) as Box<dyn Sandbox>)
+            }),
+        );
+        r.factories.insert(
+            "spark".into(),
+            Box::new(|o: &SandboxOptions| {
+                let python = o
+                    .spark
+                    .python
+                    .clone()
+                    .or_else(|| {
+                        std::env::var_os(crate::SPARK_PYTHON_ENV)
+                            .filter(|p| !p.is_empty())
+                            .map(std::path::PathBuf::from)
+                    })
+                    .ok_or_else(|| {
+                        SandboxError::failure(
+                            "spark",
+                            "start",
+                            format!(
+                                "the python of the Spark virtualenv is required: set ${} (scripts/spark-setup.sh prints it) or the config's execution.spark.python",
+                                crate::SPARK_PYTHON_ENV
+                            ),
+                        )
+                    })?;
+                let warehouse = o.spark.warehouse.clone().ok_or_else(|| {
+                    SandboxError::failure(
+                        "spark",
+                        "start",
+                        "a warehouse directory holding the parquet tables is required (--spark-warehouse DIR or the config's execution.spark.warehouse)",
+                    )
+                })?;
+                let mut config = crate::spark_sandbox::SparkConfig::new(python, warehouse);
+                config.partition_start.clone_from(&o.partition_start);
+                Ok(Box::new(crate::spark_sandbox::SparkSandbox::new(config)?) as Box<dyn Sandbox>)
             }),
         );
         #[cfg(feature = "postgres")]

@@ -423,14 +423,14 @@ fn panic_rolls_back_with_nothing_written() {
 #[test]
 fn registry_lists_builtins_and_rejects_unknown_names() {
     let mut reg = SandboxRegistry::with_builtins();
-    assert_eq!(reg.names(), ["mock", "panic", "postgres"]);
+    assert_eq!(reg.names(), ["mock", "panic", "postgres", "spark"]);
     let e = reg
-        .create("spark", &SandboxOptions::default())
+        .create("flink", &SandboxOptions::default())
         .err()
         .unwrap();
     assert_eq!(
         e.to_string(),
-        "unknown sandbox 'spark'; available: mock, panic, postgres"
+        "unknown sandbox 'flink'; available: mock, panic, postgres, spark"
     );
     let e = reg
         .create("postgres", &SandboxOptions::default())

@@ -12,11 +12,11 @@
 //! ```
 
 pub use cfa_codegen::{
-    Backend, BackendCapabilities, BackendRegistry, CodegenError, DbtBackend, DbtConfig,
-    GeneratedArtifact, GeneratedFile, InvalidPlan, Language, MissingColumns, Provenance,
-    PySparkBackend, SchemaContract, SqlBackend, SqlConfig, SqlDialect, StaticValidationResult,
-    UnknownBackend, UnsafeIdentifier, generate_validated, validate_artifact,
-    validate_artifact_with,
+    Backend, BackendCapabilities, BackendOptions, BackendRegistry, CodegenError, DbtBackend,
+    DbtConfig, GeneratedArtifact, GeneratedFile, InvalidPlan, Language, MissingColumns, Provenance,
+    PySparkBackend, PySparkConfig, PySparkMode, SchemaContract, SqlBackend, SqlConfig, SqlDialect,
+    StaticValidationResult, UnknownBackend, UnsafeIdentifier, generate_validated,
+    validate_artifact, validate_artifact_with,
 };
 
 /// The strict identifier grammar: every dataset, column and key name is checked before

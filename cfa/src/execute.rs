@@ -1,5 +1,5 @@
 //! Execution: the [`Sandbox`] plugins chosen by name from a [`SandboxRegistry`]
-//! (built-ins: `mock`, `panic`, `postgres`), the partial-execution failure policy with
+//! (built-ins: `mock`, `panic`, `spark`, `postgres`), the partial-execution failure policy with
 //! retries ([`execute()`]), runtime validation of the metrics ([`RuntimeValidator`]), and
 //! the kernel's execute slot ([`ExecutionPhase`], with [`SandboxExecution`] bridging it
 //! to a sandbox and a lifecycle [`StateStore`](crate::StateStore)). Sandbox items are
@@ -25,6 +25,8 @@ pub use cfa_sandbox::{
 /// server within a timeout (`cfa doctor`).
 #[cfg(feature = "postgres")]
 pub use cfa_sandbox::{PostgresConfig, PostgresSandbox, probe_postgres};
+/// The Spark sandbox: the PySpark backend's spark-mode script on a local Spark session.
+pub use cfa_sandbox::{SPARK_PYTHON_ENV, SparkConfig, SparkOptions, SparkReport, SparkSandbox};
 // The execute slot: what the kernel hands an execution phase and gets back, the one
 // mapping of an outcome to a decision state, and which artifact a sandbox runs.
 pub use cfa_sandbox::{

@@ -2,6 +2,7 @@
 //! CI runs `cargo xtask ci`, which is exactly what a developer runs locally.
 
 mod bench;
+mod spark;
 
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,13 +54,14 @@ pub(crate) fn cargo() -> String {
 }
 
 /// `cargo xtask all`: what CI runs (`.ci/run`): [`ci`] (the five-minute budget), then
-/// the slow suites that have their own steps, [`soak`], [`browser`] and [`python`];
-/// each step's time is printed, and the first failure stops the run.
+/// the slow suites that have their own steps, [`soak`], [`browser`], [`spark::spark`]
+/// and [`python`]; each step's time is printed, and the first failure stops the run.
 fn all() -> Result<(), String> {
     let started = Instant::now();
     step("ci", ci)?;
     step("soak", soak)?;
     step("browser", browser)?;
+    step("spark", spark::spark)?;
     step("python", python)?;
     eprintln!("xtask: all passed in {} s", started.elapsed().as_secs());
     Ok(())
@@ -183,7 +185,7 @@ const PYTHON_CRATE: &str = "cfa-py";
 /// `cargo nextest run` over the workspace (without [`PYTHON_CRATE`]) with
 /// [`CI_FEATURES`]: the one build `test`, `browser` and `python` share, so a step after
 /// `ci` recompiles nothing.
-const CI_NEXTEST: [&str; 8] = [
+pub(crate) const CI_NEXTEST: [&str; 8] = [
     "nextest",
     "run",
     "--workspace",
@@ -499,7 +501,7 @@ impl Drop for Venvs {
 /// Runs one named step and prints its wall time and, on Linux, the CPU time
 /// (user + system) of the processes it ran — the figure that does not depend on what
 /// else the machine is doing.
-fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+pub(crate) fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     let t = Instant::now();
     let cpu = children_cpu_seconds();
     let r = f();
@@ -666,8 +668,8 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  all     what CI runs (bash .ci/run): `ci`, then `soak`, `browser` and
-          `python`, each timed; stops at the first that fails
+  all     what CI runs (bash .ci/run): `ci`, then `soak`, `browser`, `spark`
+          and `python`, each timed; stops at the first that fails
   ci      the checks and tests within the five-minute budget, with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
@@ -699,6 +701,14 @@ commands:
           screenshot is not blank (the ignored cfa-cli tests report_browser::*,
           same build as `ci`'s nextest run); screenshots in
           target/report-browser/
+  spark   generated PySpark on a local Spark session (after `browser` in
+          `all`): scripts/spark-setup.sh (venv target/cfa-cache/venv-spark:
+          pyspark 3.5 with Spark's jars, delta-spark's Python API; Java 17),
+          then the ignored cfa-cli tests spark_run::* with CFA_SPARK_PYTHON
+          (same build as `ci`'s nextest run): spark-mode scripts run on
+          parquet fixtures and read back (rows, PII hashes, partitions, merge
+          semantics), the Delta scripts checked against delta-spark's API,
+          `cfa evaluate --sandbox spark` committing only validated runs
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
@@ -760,6 +770,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default()),
         Some("browser") => browser(),
         Some("soak") => soak(),
+        Some("spark") => spark::spark(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -39,6 +39,8 @@ mod report_cli;
 mod serve_http;
 mod serve_metrics_port;
 mod serve_otel;
+mod spark_cli;
+mod spark_run;
 mod spec_validate;
 mod status_storage;
 mod trust_audit;

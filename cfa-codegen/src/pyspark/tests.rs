@@ -71,8 +71,14 @@ fn a_hit_is_the_artifact_the_uncached_path_generates() {
         assert!(holds(&cache, &plan, &sig));
         assert_eq!(generate_cached(&cache, &plan, &sig).unwrap(), want);
         // Through the trait, with the shared cache.
-        assert_eq!(PySparkBackend.generate(&plan, &sig).unwrap(), want);
-        assert_eq!(PySparkBackend.generate(&plan, &sig).unwrap(), want);
+        assert_eq!(
+            PySparkBackend::default().generate(&plan, &sig).unwrap(),
+            want
+        );
+        assert_eq!(
+            PySparkBackend::default().generate(&plan, &sig).unwrap(),
+            want
+        );
     }
 }
 

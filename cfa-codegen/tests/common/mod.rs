@@ -92,10 +92,19 @@ pub fn generate(
     v: &Value,
     with_catalog: bool,
 ) -> (StateSignature, GeneratedArtifact) {
+    generate_in(&BackendRegistry::with_builtins(), backend, v, with_catalog)
+}
+
+/// [`generate`] with the backends of `reg`.
+pub fn generate_in(
+    reg: &BackendRegistry,
+    backend: &str,
+    v: &Value,
+    with_catalog: bool,
+) -> (StateSignature, GeneratedArtifact) {
     let s = sig(v);
     let cat = catalog_for(with_catalog);
     let p = plan(&s, Some(&cat));
-    let reg = BackendRegistry::with_builtins();
     let a = reg.get(backend).unwrap().generate(&p, &s).unwrap();
     (s, a)
 }

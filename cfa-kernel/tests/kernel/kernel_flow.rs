@@ -564,7 +564,7 @@ impl Backend for TestBackend {
         "test"
     }
     fn capabilities(&self) -> BackendCapabilities {
-        cfa_codegen::PySparkBackend.capabilities()
+        cfa_codegen::PySparkBackend::default().capabilities()
     }
     fn generate(
         &self,
@@ -577,7 +577,7 @@ impl Backend for TestBackend {
                 reason: "refused on purpose".into(),
             })),
             "panic" => panic!("backend bug"),
-            _ => cfa_codegen::PySparkBackend.generate(plan, signature),
+            _ => cfa_codegen::PySparkBackend::default().generate(plan, signature),
         }
     }
     fn validate(
@@ -596,7 +596,7 @@ impl Backend for TestBackend {
                 3,
             )
         } else {
-            cfa_codegen::PySparkBackend.validate(artifact, signature)
+            cfa_codegen::PySparkBackend::default().validate(artifact, signature)
         }
     }
 }

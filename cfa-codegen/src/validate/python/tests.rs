@@ -75,7 +75,7 @@ fn generated() -> Vec<(StateSignature, GeneratedArtifact)> {
             let Ok(plan) = ExecutionPlanner::default().plan(&s, c) else {
                 continue;
             };
-            if let Ok(a) = PySparkBackend.generate(&plan, &s) {
+            if let Ok(a) = PySparkBackend::default().generate(&plan, &s) {
                 out.push((s.clone(), a));
             }
         }
