@@ -13,6 +13,7 @@
 mod audit;
 mod convert;
 mod decision;
+mod ids;
 mod kernel;
 mod load;
 
@@ -23,12 +24,15 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(decision::check, m)?)?;
+    m.add_function(wrap_pyfunction!(ids::reseed, m)?)?;
     m.add_function(wrap_pyfunction!(audit::verify, m)?)?;
     m.add_function(wrap_pyfunction!(audit::generate_key, m)?)?;
     m.add_function(wrap_pyfunction!(audit::checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(audit::prove, m)?)?;
     m.add_function(wrap_pyfunction!(audit::verify_proof, m)?)?;
     m.add_class::<decision::PyDecision>()?;
+    m.add_class::<decision::PyChecker>()?;
+    m.add_class::<decision::PySignature>()?;
     m.add_class::<decision::PyFault>()?;
     m.add_class::<kernel::PyKernel>()?;
     m.add_class::<kernel::PyKernelResult>()?;
