@@ -130,6 +130,8 @@ struct Log {
 }
 
 /// One event of a [`MemoryStore`].
+// As `Sealed`: boxing would cost every whole-event append an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Kept {
     /// An event kept whole.
@@ -206,9 +208,9 @@ impl AuditStore for MemoryStore {
         }
         Ok(())
     }
-    /// Events built as text are kept as their lines, checked to be JSON (the lines
-    /// this crate builds always read back; a raw detail that is not JSON is refused
-    /// here, as a store that parsed the event would).
+    /// Events built as text are kept as their lines. The lines this crate builds read
+    /// back, except with a raw detail that is not JSON: details given raw are checked
+    /// to be JSON, and refused otherwise, as a store that parsed the event would.
     fn append_prepared(
         &self,
         events: Vec<PreparedEvent>,
@@ -217,6 +219,11 @@ impl AuditStore for MemoryStore {
         let mut g = self.guard();
         let log = &mut *g;
         for event in events {
+            if event.has_raw_details() {
+                serde_json::from_str::<serde::de::IgnoredAny>(event.details_json()).map_err(
+                    |e| unreadable(crate::event::EventShapeError::Unparsable(e.to_string())),
+                )?;
+            }
             let mut line = String::new();
             match event.seal_line(&log.tail, &mut line) {
                 Sealed::Event(e) => {
@@ -224,9 +231,6 @@ impl AuditStore for MemoryStore {
                     log.push(e);
                 }
                 Sealed::Hash(hash) => {
-                    serde_json::from_str::<serde::de::IgnoredAny>(&line).map_err(|e| {
-                        unreadable(crate::event::EventShapeError::Unparsable(e.to_string()))
-                    })?;
                     hashes.push(hash.clone());
                     log.tail = hash;
                     log.events.push(Kept::Line(line.into_boxed_str()));
@@ -271,8 +275,14 @@ mod tests {
     use super::*;
 
     fn event(n: u32) -> NewEvent {
-        NewEvent::new("intent-1", "formalize", "step", "ok", "2026-01-01T00:00:00+00:00")
-            .detail("n", n)
+        NewEvent::new(
+            "intent-1",
+            "formalize",
+            "step",
+            "ok",
+            "2026-01-01T00:00:00+00:00",
+        )
+        .detail("n", n)
     }
 
     fn built(n: u64) -> PreparedEvent {
@@ -302,7 +312,11 @@ mod tests {
         }
         assert_eq!(
             hashes,
-            sealed.iter().skip(1).map(|e| e.event_hash.clone()).collect::<Vec<_>>()
+            sealed
+                .iter()
+                .skip(1)
+                .map(|e| e.event_hash.clone())
+                .collect::<Vec<_>>()
         );
         assert_eq!(lazy.tail_hash().unwrap(), eager.tail_hash().unwrap());
         assert_eq!(lazy.len().unwrap(), 4);
@@ -324,7 +338,11 @@ mod tests {
         let mut b = crate::EventBuilder::new("i", "s", "t", "o", "", "ts");
         b.detail_raw("bad", "{not json");
         let mut hashes = Vec::new();
-        assert!(store.append_prepared(vec![b.finish()], &mut hashes).is_err());
+        assert!(
+            store
+                .append_prepared(vec![b.finish()], &mut hashes)
+                .is_err()
+        );
         assert!(hashes.is_empty());
         assert_eq!(store.len().unwrap(), 0);
     }
