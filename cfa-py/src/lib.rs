@@ -6,7 +6,9 @@
 //! pytest plugin on top.
 //!
 //! This crate owns only the translation between Python objects and the facade's types
-//! (and the loading of bundles and catalogs a Python caller names, by the CLI's rules).
+//! (and the loading of bundles and catalogs a Python caller names, by the CLI's rules,
+//! reused while a file's text is unchanged), and the ids of its decisions and kernels
+//! ([`ids`]: UUID v4 text from a per-process seed and a counter).
 //! It must not make or change decisions, write audit events of its own, or know about
 //! the CLI or the servers: every decision is byte-for-byte the facade's.
 
