@@ -34,6 +34,9 @@ pub struct PreparedEvent {
     hasher: Sha256,
     /// The event itself, when it was prepared from a [`NewEvent`].
     fields: Option<NewEvent>,
+    /// A detail was given as raw text ([`EventBuilder::detail_raw`]), which nothing
+    /// checked to be JSON.
+    raw: bool,
 }
 
 impl std::fmt::Debug for PreparedEvent {
@@ -73,6 +76,12 @@ impl Sealed {
 const FINISH_STACK: usize = 256;
 
 impl PreparedEvent {
+    /// True when a detail was given as raw text ([`EventBuilder::detail_raw`]): only
+    /// then can the details be other than JSON.
+    pub(crate) fn has_raw_details(&self) -> bool {
+        self.raw
+    }
+
     /// The line up to and including `"event_hash": "`.
     pub fn line_prefix(&self) -> &str {
         self.text.get(..self.line_len).unwrap_or_default()
@@ -276,6 +285,8 @@ pub struct EventBuilder {
     check_duplicates: bool,
     /// A repeated key was given: the details text in `line` must be put back together.
     rewritten: bool,
+    /// A detail was given as raw text.
+    raw: bool,
 }
 
 /// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
@@ -344,6 +355,7 @@ impl EventBuilder {
             timestamp: timestamp.into(),
             check_duplicates: true,
             rewritten: false,
+            raw: false,
         }
     }
 
@@ -389,6 +401,7 @@ impl EventBuilder {
     /// [`write_str_array`]. The text is taken as it is: text that is not such a value
     /// makes a line that does not describe its event.
     pub fn detail_raw(&mut self, key: &str, canonical_text: &str) -> &mut Self {
+        self.raw = true;
         self.put(key, Val::Raw(canonical_text))
     }
 
@@ -564,6 +577,7 @@ impl EventBuilder {
             details,
             hasher,
             fields: None,
+            raw: self.raw,
         };
         (prepared, self.timestamp)
     }

@@ -2,7 +2,7 @@
 
 use crate::error::AuditError;
 use crate::event::{AuditEvent, NewEvent};
-use crate::prepared::PreparedEvent;
+use crate::prepared::{PreparedEvent, Sealed};
 use crate::verify::{self, VerifyOptions, VerifyReport};
 use std::ops::ControlFlow;
 use std::sync::Mutex;
@@ -112,9 +112,48 @@ impl Drop for Written<'_> {
 }
 
 /// An in-memory store (tests and embedding; nothing is persisted).
+///
+/// Events appended whole are kept as events; events built as text (the kernel's
+/// prepared events) are kept as their sealed JSONL line and read back only when the log
+/// is scanned or verified: an append costs the line, not a parsed event. Either way
+/// [`AuditStore::scan`] hands out the same events.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    events: Mutex<Vec<AuditEvent>>,
+    log: Mutex<Log>,
+}
+
+/// The events of a [`MemoryStore`] and the hash of the last one.
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<Kept>,
+    tail: String,
+}
+
+/// One event of a [`MemoryStore`].
+// As `Sealed`: boxing would cost every whole-event append an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Kept {
+    /// An event kept whole.
+    Event(AuditEvent),
+    /// The sealed line of an event built as text (it reads back, checked on append).
+    Line(Box<str>),
+}
+
+impl Kept {
+    fn event(&self) -> Result<AuditEvent, AuditError> {
+        match self {
+            Kept::Event(e) => Ok(e.clone()),
+            Kept::Line(line) => AuditEvent::from_jsonl_line(line).map_err(unreadable),
+        }
+    }
+}
+
+impl Log {
+    fn push(&mut self, event: AuditEvent) {
+        self.tail.clone_from(&event.event_hash);
+        self.events.push(Kept::Event(event));
+    }
 }
 
 /// A prepared event whose line does not read back (not one this crate wrote).
@@ -132,10 +171,15 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, Vec<AuditEvent>> {
-        self.events
+    fn guard(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The events, read back (a snapshot taken under the lock, parsed outside it).
+    fn snapshot(&self) -> Vec<Kept> {
+        self.guard().events.clone()
     }
 }
 
@@ -143,9 +187,8 @@ impl AuditStore for MemoryStore {
     fn append(&self, event: NewEvent) -> Result<AuditEvent, AuditError> {
         let event = event.prepare();
         let mut g = self.guard();
-        let prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
-        let hash = event.event_hash(&prev);
-        let e = event.into_event(hash, &prev).map_err(unreadable)?;
+        let hash = event.event_hash(&g.tail);
+        let e = event.into_event(hash, &g.tail).map_err(unreadable)?;
         g.push(e.clone());
         Ok(e)
     }
@@ -157,60 +200,150 @@ impl AuditStore for MemoryStore {
         // Prepared before the lock: under it only the hashes are finished.
         let events: Vec<PreparedEvent> = events.into_iter().map(NewEvent::prepare).collect();
         let mut g = self.guard();
-        let mut prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
         for event in events {
-            let hash = event.event_hash(&prev);
-            let e = event.into_event(hash, &prev).map_err(unreadable)?;
-            prev.clone_from(&e.event_hash);
+            let hash = event.event_hash(&g.tail);
+            let e = event.into_event(hash, &g.tail).map_err(unreadable)?;
             g.push(e.clone());
             written.push(e);
         }
         Ok(())
     }
-    /// Events built as text are read back from their lines to be kept.
+    /// Events built as text are kept as their lines. The lines this crate builds read
+    /// back, except with a raw detail that is not JSON: details given raw are checked
+    /// to be JSON, and refused otherwise, as a store that parsed the event would.
     fn append_prepared(
         &self,
         events: Vec<PreparedEvent>,
         hashes: &mut Vec<String>,
     ) -> Result<(), AuditError> {
         let mut g = self.guard();
-        let mut prev = g.last().map(|e| e.event_hash.clone()).unwrap_or_default();
+        let log = &mut *g;
         for event in events {
-            let hash = event.event_hash(&prev);
-            let e = event.into_event(hash, &prev).map_err(unreadable)?;
-            prev.clone_from(&e.event_hash);
-            hashes.push(e.event_hash.clone());
-            g.push(e);
+            if event.has_raw_details() {
+                serde_json::from_str::<serde::de::IgnoredAny>(event.details_json()).map_err(
+                    |e| unreadable(crate::event::EventShapeError::Unparsable(e.to_string())),
+                )?;
+            }
+            let mut line = String::new();
+            match event.seal_line(&log.tail, &mut line) {
+                Sealed::Event(e) => {
+                    hashes.push(e.event_hash.clone());
+                    log.push(e);
+                }
+                Sealed::Hash(hash) => {
+                    hashes.push(hash.clone());
+                    log.tail = hash;
+                    log.events.push(Kept::Line(line.into_boxed_str()));
+                }
+            }
         }
         Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {
-        Ok(self
-            .guard()
-            .last()
-            .map(|e| e.event_hash.clone())
-            .unwrap_or_default())
+        Ok(self.guard().tail.clone())
     }
     fn len(&self) -> Result<u64, AuditError> {
-        Ok(self.guard().len() as u64)
+        Ok(self.guard().events.len() as u64)
     }
     fn scan(&self, visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>) -> Result<(), AuditError> {
-        let snapshot = self.guard().clone();
-        for e in snapshot {
-            if visit(e).is_break() {
+        for kept in self.snapshot() {
+            if visit(kept.event()?).is_break() {
                 break;
             }
         }
         Ok(())
     }
     fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
-        let snapshot = self.guard().clone();
+        let events = self
+            .snapshot()
+            .iter()
+            .map(Kept::event)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(verify::verify_events(
-            snapshot.into_iter().zip(1u64..).map(|(e, i)| (i, Ok(e))),
+            events.into_iter().zip(1u64..).map(|(e, i)| (i, Ok(e))),
             opts,
         ))
     }
     fn flush(&self) -> Result<(), AuditError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(n: u32) -> NewEvent {
+        NewEvent::new(
+            "intent-1",
+            "formalize",
+            "step",
+            "ok",
+            "2026-01-01T00:00:00+00:00",
+        )
+        .detail("n", n)
+    }
+
+    fn built(n: u64) -> PreparedEvent {
+        let mut b = crate::EventBuilder::new(
+            "intent-1",
+            "formalize",
+            "step",
+            "ok",
+            "",
+            "2026-01-01T00:00:00+00:00",
+        );
+        b.detail_u64("n", n).detail_str("s", "é\"");
+        b.finish()
+    }
+
+    #[test]
+    fn lines_kept_for_prepared_events_read_back_as_the_sealed_events() {
+        let lazy = MemoryStore::new();
+        let eager = MemoryStore::new();
+        let mut hashes = Vec::new();
+        lazy.append(event(0)).unwrap();
+        let batch = vec![built(1), event(2).prepare(), built(3)];
+        lazy.append_prepared(batch, &mut hashes).unwrap();
+        let mut sealed = vec![eager.append(event(0)).unwrap()];
+        for p in [built(1), event(2).prepare(), built(3)] {
+            sealed.push(eager.append(p.into_new_event().unwrap()).unwrap());
+        }
+        assert_eq!(
+            hashes,
+            sealed
+                .iter()
+                .skip(1)
+                .map(|e| e.event_hash.clone())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(lazy.tail_hash().unwrap(), eager.tail_hash().unwrap());
+        assert_eq!(lazy.len().unwrap(), 4);
+        let mut read = Vec::new();
+        lazy.scan(&mut |e| {
+            read.push(e);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(read, sealed);
+        let report = lazy.verify(&VerifyOptions::default()).unwrap();
+        assert!(report.intact());
+        assert_eq!(report.events, 4);
+    }
+
+    #[test]
+    fn a_prepared_line_that_is_not_json_is_refused() {
+        let store = MemoryStore::new();
+        let mut b = crate::EventBuilder::new("i", "s", "t", "o", "", "ts");
+        b.detail_raw("bad", "{not json");
+        let mut hashes = Vec::new();
+        assert!(
+            store
+                .append_prepared(vec![b.finish()], &mut hashes)
+                .is_err()
+        );
+        assert!(hashes.is_empty());
+        assert_eq!(store.len().unwrap(), 0);
     }
 }

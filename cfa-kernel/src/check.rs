@@ -178,12 +178,18 @@ impl<'a> PolicyCheck<'a> {
         self
     }
 
+    /// The policy result of `signature` that [`PolicyCheck::decide`] identifies, alone:
+    /// no id, no hashes, no audit event. For a face that identifies an unaudited
+    /// decision only when asked (the Python package's `check`).
+    pub fn evaluate(&self, signature: &StateSignature) -> PolicyResult {
+        self.engine
+            .evaluate_with_catalog(signature, self.catalog, self.replan_count)
+    }
+
     /// Evaluates `signature`, identifies the decision and, when audited, appends its
     /// `policy_check` event (the decision is returned only once the event is written).
     pub fn decide(&self, signature: &StateSignature) -> Result<Decision, CheckError> {
-        let result = self
-            .engine
-            .evaluate_with_catalog(signature, self.catalog, self.replan_count);
+        let result = self.evaluate(signature);
         let mut decision = Decision {
             decision_id: self.ids.next_id(IdKind::Decision),
             intent_id: signature.intent_id.clone(),

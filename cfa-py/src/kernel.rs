@@ -3,6 +3,7 @@
 
 use crate::audit::PyVerifyReport;
 use crate::decision::{enum_str, fault_list};
+use crate::ids::FastUuids;
 use crate::{convert, load};
 use cfa::execute::{
     ExecutionConfig, MockConfig, RetryPolicy, RuntimeThresholds, RuntimeValidator, SandboxOptions,
@@ -15,7 +16,7 @@ use cfa::lifecycle::{
 use cfa::resolve::{KeywordPack, RuleBasedNormalizer};
 use cfa::{
     AuditStore, Durability, Grounding, JsonlStore, Kernel, KernelConfig, KernelResult, MemoryStore,
-    SystemClock, UuidIds, VerifyOptions,
+    SystemClock, VerifyOptions,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -63,7 +64,8 @@ impl PyKernel {
         generate: bool,
     ) -> PyResult<Self> {
         let policy = load::policy(py, bundle)?;
-        let catalog = load::catalog(py, catalog)?.unwrap_or_else(cfa::Catalog::empty);
+        let catalog =
+            load::catalog(py, catalog)?.map_or_else(cfa::Catalog::empty, |c| c.catalog.clone());
         let packs = match normalizer {
             "rule_based" => vec![KeywordPack::english()],
             "rule_based_pt" => vec![KeywordPack::english(), KeywordPack::portuguese()],
@@ -97,7 +99,7 @@ impl PyKernel {
         let mut builder = Kernel::builder(kc)
             .normalizer(RuleBasedNormalizer::new(packs))
             .audit(store.clone())
-            .ids(UuidIds)
+            .ids(FastUuids)
             .clock(SystemClock);
         if let Some(name) = sandbox {
             builder = builder.executor(execution(py, &name, db.as_ref())?);

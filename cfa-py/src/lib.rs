@@ -6,13 +6,16 @@
 //! pytest plugin on top.
 //!
 //! This crate owns only the translation between Python objects and the facade's types
-//! (and the loading of bundles and catalogs a Python caller names, by the CLI's rules).
+//! (and the loading of bundles and catalogs a Python caller names, by the CLI's rules,
+//! reused while a file's text is unchanged), and the ids of its decisions and kernels
+//! ([`ids`]: UUID v4 text from a per-process seed and a counter).
 //! It must not make or change decisions, write audit events of its own, or know about
 //! the CLI or the servers: every decision is byte-for-byte the facade's.
 
 mod audit;
 mod convert;
 mod decision;
+mod ids;
 mod kernel;
 mod load;
 
@@ -23,12 +26,15 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(decision::check, m)?)?;
+    m.add_function(wrap_pyfunction!(ids::reseed, m)?)?;
     m.add_function(wrap_pyfunction!(audit::verify, m)?)?;
     m.add_function(wrap_pyfunction!(audit::generate_key, m)?)?;
     m.add_function(wrap_pyfunction!(audit::checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(audit::prove, m)?)?;
     m.add_function(wrap_pyfunction!(audit::verify_proof, m)?)?;
     m.add_class::<decision::PyDecision>()?;
+    m.add_class::<decision::PyChecker>()?;
+    m.add_class::<decision::PySignature>()?;
     m.add_class::<decision::PyFault>()?;
     m.add_class::<kernel::PyKernel>()?;
     m.add_class::<kernel::PyKernelResult>()?;

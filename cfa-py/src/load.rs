@@ -64,6 +64,47 @@ fn looks_like_path(spec: &str) -> bool {
             .any(|s| lower.ends_with(s))
 }
 
+/// How many files (bundles, catalogs) each cache remembers.
+const FILE_CACHE: usize = 8;
+
+/// What was built from the last few files read: the path, the exact text read, and
+/// what it gave. A file is read on every use; what it gives is reused only when the text
+/// read is byte-equal to the remembered one, so an edited file is always seen.
+struct FileCache<T> {
+    entries: Vec<(PathBuf, String, Arc<T>)>,
+}
+
+impl<T> FileCache<T> {
+    const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    fn get(&self, path: &Path, text: &str) -> Option<Arc<T>> {
+        self.entries
+            .iter()
+            .find(|(p, t, _)| p == path && t == text)
+            .map(|(_, _, v)| Arc::clone(v))
+    }
+
+    fn put(&mut self, path: &Path, text: String, value: &Arc<T>) {
+        self.entries.retain(|(p, _, _)| p != path);
+        if self.entries.len() >= FILE_CACHE {
+            self.entries.remove(0);
+        }
+        self.entries
+            .push((path.to_path_buf(), text, Arc::clone(value)));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+static POLICY_FILES: Mutex<FileCache<LoadedPolicy>> = Mutex::new(FileCache::new());
+static CATALOG_FILES: Mutex<FileCache<LoadedCatalog>> = Mutex::new(FileCache::new());
+
 fn builtins() -> &'static Mutex<HashMap<String, Arc<LoadedPolicy>>> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<LoadedPolicy>>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
@@ -71,7 +112,8 @@ fn builtins() -> &'static Mutex<HashMap<String, Arc<LoadedPolicy>>> {
 
 /// The bundle `spec` names: `None`, `default` or `v1.0` for the default rules, a
 /// built-in name (compiled once per process), or a path (a `str` with a `/` or a
-/// `.yaml`/`.yml`/`.json` ending, or any `os.PathLike`), read on every call.
+/// `.yaml`/`.yml`/`.json` ending, or any `os.PathLike`), read on every call (and
+/// compiled again only when its text changed).
 pub fn policy(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<LoadedPolicy>> {
     let Some(spec) = spec.filter(|s| !s.is_none()) else {
         return named_policy(py, "default");
@@ -82,7 +124,7 @@ pub fn policy(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<L
             return named_policy(py, &s);
         }
         if looks_like_path(&s) {
-            return policy_file(py, Path::new(&s)).map(Arc::new);
+            return policy_file(py, Path::new(&s));
         }
         return Err(raise(
             py,
@@ -94,7 +136,7 @@ pub fn policy(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<L
         ));
     }
     let path: PathBuf = spec.extract()?;
-    policy_file(py, &path).map(Arc::new)
+    policy_file(py, &path)
 }
 
 fn named_policy(py: Python<'_>, name: &str) -> PyResult<Arc<LoadedPolicy>> {
@@ -134,11 +176,20 @@ fn read_text(py: Python<'_>, path: &Path, what: &str) -> PyResult<String> {
     })
 }
 
-fn policy_file(py: Python<'_>, path: &Path) -> PyResult<LoadedPolicy> {
+fn policy_file(py: Python<'_>, path: &Path) -> PyResult<Arc<LoadedPolicy>> {
     let text = read_text(py, path, "policy bundle")?;
+    if let Some(hit) = lock(&POLICY_FILES).get(path, &text) {
+        return Ok(hit);
+    }
+    let loaded = Arc::new(compile_policy(py, path, &text)?);
+    lock(&POLICY_FILES).put(path, text, &loaded);
+    Ok(loaded)
+}
+
+fn compile_policy(py: Python<'_>, path: &Path, text: &str) -> PyResult<LoadedPolicy> {
     let name = path.display().to_string();
     let format = BundleFormat::from_path_str(&name);
-    let bundle = cfa::policy::load_bundle(&text, format, &name).map_err(|e| match e {
+    let bundle = cfa::policy::load_bundle(text, format, &name).map_err(|e| match e {
         BundleError::Parse(p) => {
             let at = p
                 .position
@@ -183,57 +234,95 @@ fn policy_file(py: Python<'_>, path: &Path) -> PyResult<LoadedPolicy> {
     })
 }
 
+/// A catalog with its hash, computed once (on first use).
+#[derive(Debug)]
+pub struct LoadedCatalog {
+    /// The catalog.
+    pub catalog: Catalog,
+    hash: OnceLock<String>,
+}
+
+impl LoadedCatalog {
+    fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            hash: OnceLock::new(),
+        }
+    }
+
+    /// The catalog's hash (the decisions' `catalog_hash`).
+    pub fn hash(&self) -> &str {
+        self.hash.get_or_init(|| self.catalog.hash())
+    }
+}
+
 /// The catalog `spec` names: `None` (no catalog), a dict, or a path to a JSON file (YAML
-/// for `.yaml`/`.yml`). Structurally invalid catalogs raise `ValidationError` with
-/// every issue.
-pub fn catalog(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Catalog>> {
+/// for `.yaml`/`.yml`), read on every call (and parsed again only when its text
+/// changed). Structurally invalid catalogs raise `ValidationError` with every issue.
+pub fn catalog(
+    py: Python<'_>,
+    spec: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Arc<LoadedCatalog>>> {
     let Some(spec) = spec.filter(|s| !s.is_none()) else {
         return Ok(None);
     };
-    let (value, name) = if spec.is_instance_of::<pyo3::types::PyDict>() {
-        (convert::to_value(spec)?, "catalog".to_owned())
+    if spec.is_instance_of::<pyo3::types::PyDict>() {
+        let value = convert::to_value(spec)?;
+        return checked_catalog(py, &value, "catalog").map(|c| Some(Arc::new(c)));
+    }
+    let path: PathBuf = spec.extract()?;
+    let text = read_text(py, &path, "catalog")?;
+    if let Some(hit) = lock(&CATALOG_FILES).get(&path, &text) {
+        return Ok(Some(hit));
+    }
+    let loaded = Arc::new(catalog_file(py, &path, &text)?);
+    lock(&CATALOG_FILES).put(&path, text, &loaded);
+    Ok(Some(loaded))
+}
+
+fn catalog_file(py: Python<'_>, path: &Path, text: &str) -> PyResult<LoadedCatalog> {
+    let name = path.display().to_string();
+    if text.trim().is_empty() {
+        return Err(raise(
+            py,
+            "CfaError",
+            (format!(
+                "catalog {name} is empty: a catalog is a JSON or YAML object such as {{\"datasets\": {{…}}}}"
+            ),),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    let value = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        cfa::policy::yaml::parse_value(text).map_err(|e| {
+            let at = e
+                .position
+                .map(|p| format!("{name}:{}:{}", p.line, p.column))
+                .unwrap_or_else(|| name.clone());
+            raise(
+                py,
+                "CfaError",
+                (format!("{at}: invalid YAML: {}", e.message),),
+            )
+        })?
     } else {
-        let path: PathBuf = spec.extract()?;
-        let name = path.display().to_string();
-        let text = read_text(py, &path, "catalog")?;
-        if text.trim().is_empty() {
-            return Err(raise(
+        serde_json::from_str::<Value>(text).map_err(|e| {
+            raise(
                 py,
                 "CfaError",
                 (format!(
-                    "catalog {name} is empty: a catalog is a JSON or YAML object such as {{\"datasets\": {{…}}}}"
+                    "{name}:{}:{}: invalid JSON: {e}",
+                    e.line(),
+                    e.column()
                 ),),
-            ));
-        }
-        let lower = name.to_ascii_lowercase();
-        let value = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-            cfa::policy::yaml::parse_value(&text).map_err(|e| {
-                let at = e
-                    .position
-                    .map(|p| format!("{name}:{}:{}", p.line, p.column))
-                    .unwrap_or_else(|| name.clone());
-                raise(
-                    py,
-                    "CfaError",
-                    (format!("{at}: invalid YAML: {}", e.message),),
-                )
-            })?
-        } else {
-            serde_json::from_str::<Value>(&text).map_err(|e| {
-                raise(
-                    py,
-                    "CfaError",
-                    (format!(
-                        "{name}:{}:{}: invalid JSON: {e}",
-                        e.line(),
-                        e.column()
-                    ),),
-                )
-            })?
-        };
-        (value, name)
+            )
+        })?
     };
-    let issues = cfa::types::validate::catalog(&value, false);
+    checked_catalog(py, &value, &name)
+}
+
+/// `value` validated (every issue raised as `ValidationError`) and read.
+fn checked_catalog(py: Python<'_>, value: &Value, name: &str) -> PyResult<LoadedCatalog> {
+    let issues = cfa::types::validate::catalog(value, false);
     if !issues.is_empty() {
         let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
         return Err(validation_error(
@@ -243,8 +332,8 @@ pub fn catalog(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Opti
             &issues,
         ));
     }
-    Catalog::from_value(&value)
-        .map(Some)
+    Catalog::from_value(value)
+        .map(LoadedCatalog::new)
         .map_err(|e| raise(py, "CfaError", (format!("invalid catalog {name}: {e}"),)))
 }
 

@@ -4,7 +4,9 @@ Install with one ``pip install ./cfa-py`` (PyPI name ``cfa-rs``; import name ``c
 
 - Decisions: :func:`check` decides a signature (dict or JSON text) against a bundle
   (built-in name, ``"default"`` or a path) and a catalog (dict or path), as
-  ``cfa policy check`` does.
+  ``cfa policy check`` does; :class:`Checker` holds a bundle and a catalog and
+  :class:`Signature` a parsed signature, to decide many times without reading either
+  again.
 - The governed flow: :class:`Kernel` (``evaluate(intent)``), reusable across calls and
   threads; with ``audit_log=`` it writes the same hash-chained log ``cfa evaluate
   --audit-log`` writes.
@@ -18,6 +20,8 @@ Install with one ``pip install ./cfa-py`` (PyPI name ``cfa-rs``; import name ``c
 
 from __future__ import annotations
 
+import os as _os
+
 from ._errors import (
     AuditError,
     BundleError,
@@ -29,10 +33,12 @@ from ._errors import (
 )
 from ._native import (
     BUILTIN_BUNDLES,
+    Checker,
     Decision,
     Fault,
     Kernel,
     KernelResult,
+    Signature,
     VerifyReport,
     __version__,
     check,
@@ -42,13 +48,20 @@ from ._native import (
     verify,
     verify_proof,
 )
+from ._native import reseed as _reseed
 from .guard import Guard, guard, guard_tool
+
+# Decision and intent ids come from a per-process seed and a counter: a forked child
+# draws its own seed, so its ids never repeat its parent's.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_reseed)
 
 __all__ = [
     "AuditError",
     "BUILTIN_BUNDLES",
     "BundleError",
     "CfaError",
+    "Checker",
     "Decision",
     "Fault",
     "Guard",
@@ -57,6 +70,7 @@ __all__ = [
     "Issue",
     "Kernel",
     "KernelResult",
+    "Signature",
     "ValidationError",
     "VerifyReport",
     "__version__",

@@ -70,14 +70,43 @@ class Decision:
     def to_json(self) -> str: ...
     def __bool__(self) -> bool: ...
 
+class Signature:
+    """A signature parsed and validated once, to decide it many times."""
+    def __init__(self, signature: Union[_Json, Signature]) -> None: ...
+    @property
+    def signature_hash(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def intent_id(self) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
 def check(
-    signature: _Json,
+    signature: Union[_Json, Signature],
     bundle: Union[str, PathLike[str], None] = None,
     catalog: Union[Mapping[str, Any], str, PathLike[str], None] = None,
     replan_count: int = 0,
 ) -> Decision:
     """Decides one signature as ``cfa policy check`` does. Raises ValidationError,
     BundleError or CfaError."""
+
+class Checker:
+    """A bundle and a catalog loaded once, to decide any number of signatures."""
+    def __init__(
+        self,
+        bundle: Union[str, PathLike[str], None] = None,
+        catalog: Union[Mapping[str, Any], str, PathLike[str], None] = None,
+    ) -> None: ...
+    def check(self, signature: Union[_Json, Signature], replan_count: int = 0) -> Decision: ...
+    @property
+    def policy_bundle(self) -> str: ...
+    @property
+    def policy_bundle_hash(self) -> str: ...
+    @property
+    def catalog_hash(self) -> str: ...
+
+def reseed() -> None:
+    """Draws a new seed for decision and intent ids (called in every forked child)."""
 
 class KernelResult:
     """What the kernel decided for one intent."""
