@@ -143,7 +143,7 @@ pub enum ControlVerdict {
         codes: Vec<String>,
     },
     /// The named ticket is granted and bound to this decision: spend it, then approve.
-    Spend(Ticket),
+    Spend(Box<Ticket>),
     /// The named ticket cannot approve this decision: block with `code`.
     Refuse {
         /// One of the `APPROVAL_*` codes of [`approval`].
@@ -263,7 +263,7 @@ fn check_ticket(
             format!("Approval ticket '{id}' is still waiting for an operator."),
         );
     }
-    ControlVerdict::Spend(ticket.clone())
+    ControlVerdict::Spend(Box::new(ticket.clone()))
 }
 
 /// Whether `expires_at` is at or before `now`; an unreadable time counts as expired
