@@ -2,6 +2,7 @@
 //! intent through the injected phase implementations.
 
 use crate::config::KernelConfig;
+use crate::control::ControlPlane;
 use crate::error::BuildError;
 use crate::ids::{IdSource, UuidIds};
 use crate::result::KernelResult;
@@ -34,6 +35,7 @@ pub struct Kernel {
     pub(crate) ids: Box<dyn IdSource>,
     pub(crate) clock: Box<dyn Clock>,
     pub(crate) executor: Option<Box<dyn ExecutionPhase>>,
+    pub(crate) control: Option<ControlPlane>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -84,6 +86,7 @@ impl Kernel {
             ids: None,
             clock: None,
             executor: None,
+            control: None,
         }
     }
 
@@ -134,9 +137,18 @@ pub struct KernelBuilder {
     ids: Option<Box<dyn IdSource>>,
     clock: Option<Box<dyn Clock>>,
     executor: Option<Box<dyn ExecutionPhase>>,
+    control: Option<ControlPlane>,
 }
 
 impl KernelBuilder {
+    /// The control plane applied after every policy evaluation of the govern phase
+    /// (kill switches, approval tickets; see [`crate::control`]). Without one the
+    /// policy's answer is the decision.
+    pub fn control(mut self, control: ControlPlane) -> Self {
+        self.control = Some(control);
+        self
+    }
+
     /// The normaliser (Φ).
     #[must_use]
     pub fn normalizer(mut self, n: impl Normalizer + Send + Sync + 'static) -> Self {
@@ -227,6 +239,7 @@ impl KernelBuilder {
             ids: self.ids.unwrap_or_else(|| Box::new(UuidIds)),
             clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
             executor: self.executor,
+            control: self.control,
             config,
         })
     }
