@@ -114,6 +114,9 @@ pub struct EvaluateArgs {
     /// Accepted for compatibility; non-approval already exits non-zero.
     #[arg(long)]
     exit_code: bool,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    control: crate::control_cmd::ControlArgs,
     /// Execution flags (listed last, under their own heading).
     #[command(flatten)]
     exec: ExecArgs,
@@ -250,6 +253,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())?
     {
         builder = builder.executor(exec);
+    }
+    if let Some(control) = args.control.open("cfa evaluate")? {
+        builder = builder.control(control.plane().clone());
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);

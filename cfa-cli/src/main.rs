@@ -24,6 +24,7 @@ mod audit_cmd;
 mod audit_list;
 mod completions_cmd;
 mod config;
+mod control_cmd;
 mod dbt_cmd;
 mod demo;
 mod doctor_cmd;
@@ -165,6 +166,15 @@ enum Command {
     },
     /// Check the config, catalog, bundle, audit log, lifecycle database and DSN; say what to fix.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Approval tickets of held decisions: list, show, approve or deny them.
+    Approvals {
+        #[command(subcommand)]
+        cmd: control_cmd::ApprovalsCommand,
+    },
+    /// Engage a kill switch: every decision in the scope is blocked until `cfa unkill`.
+    Kill(control_cmd::KillArgs),
+    /// Lift a kill switch engaged with `cfa kill`.
+    Unkill(control_cmd::UnkillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +235,9 @@ fn main() -> ExitCode {
         Command::Taxonomy { cmd } => spec_cmd::run_taxonomy(cmd),
         Command::Dbt { cmd } => dbt_cmd::run(cmd),
         Command::Doctor(args) => doctor_cmd::run(args),
+        Command::Approvals { cmd } => control_cmd::run_approvals(cmd),
+        Command::Kill(args) => control_cmd::run_kill(args),
+        Command::Unkill(args) => control_cmd::run_unkill(args),
     };
     let code = match result {
         Ok(code) => code,

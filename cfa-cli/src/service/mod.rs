@@ -6,6 +6,7 @@
 //! `serve/`, JSON-RPC and MCP to `mcp/`.
 
 pub mod audit_log;
+pub mod control;
 pub mod decide;
 pub mod error;
 pub mod intent;
