@@ -254,6 +254,30 @@ impl CfaMcp {
         )
     }
 
+    /// Approval tickets (docs/mcp.md#approvals-and-the-kill-switch).
+    #[tool(
+        name = "cfa_approvals",
+        description = "Approval tickets of held decisions (status pending_approval): action list (optional status), show (id), approve or deny (id, by, optional note; operator_token when the server has one). An approved ticket approves once the same signature resubmitted with constraints.custom.approval_id = id under the same bundle."
+    )]
+    fn approvals(
+        &self,
+        Parameters(p): Parameters<super::control_tools::ApprovalsParams>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(super::control_tools::approvals(&self.gov, &p))
+    }
+
+    /// The kill switch (docs/mcp.md#approvals-and-the-kill-switch).
+    #[tool(
+        name = "cfa_kill_switch",
+        description = "The kill switch: action list, engage (scope, reason, by) or release (scope, by); operator_token when the server has one. Scope: * (everything), domain:NAME, target:NAME (a layer or dataset) or agent:ID. Every decision in an engaged scope blocks with KILL_SWITCH_ENGAGED."
+    )]
+    fn kill_switch(
+        &self,
+        Parameters(p): Parameters<super::control_tools::KillSwitchParams>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(super::control_tools::kill_switch(&self.gov, &p))
+    }
+
     /// Lists the rules of a bundle.
     #[tool(
         name = "cfa_describe_rules",

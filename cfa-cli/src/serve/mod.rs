@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod conns;
+pub mod control_api;
 pub mod dashboard;
 pub mod metrics;
 pub mod openapi;
@@ -84,6 +85,9 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    pub control: crate::control_cmd::ControlArgs,
 }
 
 /// Runs `cfa serve` until Ctrl-C.
@@ -96,7 +100,8 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         face.audit_log.as_deref(),
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
-    )?;
+    )?
+    .with_control(args.control.open("cfa serve")?);
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1));
     let state = Arc::new(app::AppState {
         gov,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub struct ControlFace {
     db: Arc<ControlDb>,
     plane: ControlPlane,
+    operator_token: Option<String>,
 }
 
 impl ControlFace {
@@ -27,7 +28,23 @@ impl ControlFace {
         cfa::LifecycleDb::open(path).map_err(|e| FaceError::new("control_error", e.to_string()))?;
         let db = Arc::new(ControlDb::open(path).map_err(control_error)?);
         let plane = ControlPlane::new(db.clone(), requester).ticket_ttl_secs(ttl_secs);
-        Ok(Self { db, plane })
+        Ok(Self {
+            db,
+            plane,
+            operator_token: None,
+        })
+    }
+
+    /// Changes through this face (MCP) need `token` (`None` or empty: no token).
+    #[must_use]
+    pub fn with_operator_token(mut self, token: Option<String>) -> Self {
+        self.operator_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The operator token changes need, if any.
+    pub fn operator_token(&self) -> Option<&str> {
+        self.operator_token.as_deref()
     }
 
     /// The plane decisions go through.

@@ -6,6 +6,7 @@
 //! synchronous and pure except the audit append.
 
 use super::audit_log::AuditLog;
+use super::control::ControlFace;
 use super::error::FaceError;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa::codegen::BackendRegistry;
@@ -35,6 +36,7 @@ pub struct Governance {
     access: BundleAccess,
     ids: Box<dyn IdSource>,
     clock: Box<dyn Clock>,
+    control: Option<ControlFace>,
 }
 
 impl std::fmt::Debug for Governance {
@@ -72,7 +74,21 @@ impl Governance {
             access,
             ids: Box::new(UuidIds),
             clock: Box::new(SystemClock),
+            control: None,
         })
+    }
+
+    /// Puts every decision through the control plane of `control` (kill switches,
+    /// approval tickets); `None` leaves decisions as the policy makes them.
+    #[must_use]
+    pub fn with_control(mut self, control: Option<ControlFace>) -> Self {
+        self.control = control;
+        self
+    }
+
+    /// The control plane, if configured.
+    pub fn control(&self) -> Option<&ControlFace> {
+        self.control.as_ref()
     }
 
     /// The active bundle.
@@ -134,7 +150,8 @@ impl Governance {
         let check = PolicyCheck::new(&policy.engine, &*self.ids, &*self.clock)
             .bundle_hash(&policy.hash)
             .catalog(self.catalog.as_ref().map(|c| &c.catalog))
-            .replan_count(replan_count);
+            .replan_count(replan_count)
+            .control(self.control.as_ref().map(ControlFace::plane));
         match &self.audit {
             Some(audit) => audit.decide(check, signature),
             // Unaudited, a check cannot fail.
@@ -159,14 +176,20 @@ impl Governance {
             .bundle_hash(&policy.hash)
             .catalog(self.catalog.as_ref().map(|c| &c.catalog))
             .replan_count(replan_count)
+            .control(self.control.as_ref().map(ControlFace::plane))
             .decide(signature)
             .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")));
         let Some(audit) = &self.audit else {
             return unaudited;
         };
         let mut decision = unaudited?;
-        let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
+        let ts = self.clock.now_isoformat();
+        let event = PolicyCheckRecord::of(&decision).to_event(&ts);
         decision.audit_event_hash = audit.append_async(event).await?.event_hash;
+        // The control plane's events (a ticket opened or spent) follow the decision's.
+        for event in decision.control_events(&ts) {
+            audit.append_async(event).await?;
+        }
         Ok(decision)
     }
 

@@ -93,9 +93,11 @@ fn build(gov: &Governance, bundle: Option<&str>, catalog: Catalog) -> Result<Ker
         Some(a) => a.store(),
         None => Arc::new(MemoryStore::new()),
     };
-    Kernel::builder(config)
-        .audit(store)
-        .ids(UuidIds)
+    let mut builder = Kernel::builder(config).audit(store).ids(UuidIds);
+    if let Some(control) = gov.control() {
+        builder = builder.control(control.plane().clone());
+    }
+    builder
         .build()
         .map_err(|e| FaceError::new("kernel_error", format!("cannot build the kernel: {e}")))
 }
