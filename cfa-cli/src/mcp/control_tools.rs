@@ -17,21 +17,21 @@ use serde_json::Value;
 /// `cfa_approvals` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ApprovalsParams {
-    /// `list`, `show`, `approve` or `deny`.
+    /// list, show, approve or deny.
     pub action: String,
-    /// The ticket id (show, approve, deny).
+    /// Ticket id.
     #[serde(default)]
     pub id: Option<String>,
-    /// Who decides (approve, deny).
+    /// Operator.
     #[serde(default)]
     pub by: Option<String>,
-    /// Why (approve, deny).
+    /// Note.
     #[serde(default)]
     pub note: Option<String>,
-    /// Only tickets with this status (list): pending, granted, denied, spent.
+    /// Status filter.
     #[serde(default)]
     pub status: Option<String>,
-    /// The operator token, when the server runs with one (approve, deny).
+    /// Operator token.
     #[serde(default)]
     pub operator_token: Option<String>,
 }
@@ -39,18 +39,18 @@ pub struct ApprovalsParams {
 /// `cfa_kill_switch` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct KillSwitchParams {
-    /// `list`, `engage` or `release`.
+    /// list, engage or release.
     pub action: String,
-    /// `*`, `domain:NAME`, `target:NAME` (a layer or a dataset) or `agent:ID` (engage, release).
+    /// *, domain:NAME, target:NAME or agent:ID.
     #[serde(default)]
     pub scope: Option<String>,
-    /// Why (engage).
+    /// Reason.
     #[serde(default)]
     pub reason: Option<String>,
-    /// Who (engage, release).
+    /// Operator.
     #[serde(default)]
     pub by: Option<String>,
-    /// The operator token, when the server runs with one (engage, release).
+    /// Operator token.
     #[serde(default)]
     pub operator_token: Option<String>,
 }

@@ -257,7 +257,7 @@ impl CfaMcp {
     /// Approval tickets (docs/mcp.md#approvals-and-the-kill-switch).
     #[tool(
         name = "cfa_approvals",
-        description = "Approval tickets of held decisions (status pending_approval): action list (optional status), show (id), approve or deny (id, by, optional note; operator_token when the server has one). An approved ticket approves once the same signature resubmitted with constraints.custom.approval_id = id under the same bundle."
+        description = "Approval tickets: list, show, approve, deny (docs/mcp.md)."
     )]
     fn approvals(
         &self,
@@ -269,7 +269,7 @@ impl CfaMcp {
     /// The kill switch (docs/mcp.md#approvals-and-the-kill-switch).
     #[tool(
         name = "cfa_kill_switch",
-        description = "The kill switch: action list, engage (scope, reason, by) or release (scope, by); operator_token when the server has one. Scope: * (everything), domain:NAME, target:NAME (a layer or dataset) or agent:ID. Every decision in an engaged scope blocks with KILL_SWITCH_ENGAGED."
+        description = "Kill switches: list, engage, release (docs/mcp.md)."
     )]
     fn kill_switch(
         &self,

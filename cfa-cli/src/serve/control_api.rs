@@ -1,7 +1,7 @@
 //! The control plane's HTTP endpoints (docs/http.md#approvals-and-the-kill-switch):
 //! approval tickets (`GET /v1/approvals`, `GET /v1/approvals/{id}`,
 //! `POST /v1/approvals/{id}/approve|deny`) and kill switches (`GET /v1/kills`,
-//! `POST /v1/kills`, `POST /v1/kills/release`). They sit behind the same guard as every
+//! `POST /v1/kills/engage`, `POST /v1/kills/release`). They sit behind the same guard as every
 //! route, so with `--token` they need the operator's bearer token. Without
 //! `--control-db` they answer 404 `no_control_db`.
 
@@ -26,7 +26,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/approvals/{id}", get(show))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
-        .route("/v1/kills", get(kills).post(kill))
+        .route("/v1/kills", get(kills))
+        .route("/v1/kills/engage", post(kill))
         .route("/v1/kills/release", post(release))
 }
 
@@ -44,7 +45,7 @@ struct ResolveBody {
     note: Option<String>,
 }
 
-/// Body of `POST /v1/kills`.
+/// Body of `POST /v1/kills/engage`.
 #[derive(Debug, Deserialize)]
 struct KillBody {
     scope: String,

@@ -431,7 +431,7 @@ fn the_kill_switch_reaches_a_running_server_and_approvals_round_trip_over_http()
     let (status, v) = http(
         addr,
         "POST",
-        "/v1/kills",
+        "/v1/kills/engage",
         tok,
         &json!({"scope": "domain:fiscal", "reason": "freeze", "by": "bob"}),
     );
@@ -441,7 +441,7 @@ fn the_kill_switch_reaches_a_running_server_and_approvals_round_trip_over_http()
     let (status, v) = http(
         addr,
         "POST",
-        "/v1/kills",
+        "/v1/kills/engage",
         tok,
         &json!({"scope": "fiscal", "reason": "x", "by": "bob"}),
     );
