@@ -716,3 +716,45 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
     let (code, _, _) = run(&["kill", "--scope", "*", "--db", dbs]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn cfa_evaluate_honours_the_kill_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cfa.db");
+    let catalog = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog.json");
+    let intent = "Join nfe with clientes daily, anonymize pii, into silver";
+    let evaluate = || {
+        cfa()
+            .current_dir(dir.path())
+            .args(["evaluate", intent, "-f", "json", "-c"])
+            .arg(&catalog)
+            .arg("--control-db")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(evaluate().status.code(), Some(0));
+    let dbs = db.to_str().unwrap();
+    let (code, _, err) = run(&[
+        "kill",
+        "--scope",
+        "target:silver",
+        "--reason",
+        "incident 5",
+        "--by",
+        "ana",
+        "--db",
+        dbs,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = evaluate();
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("KILL_SWITCH_ENGAGED") && text.contains("incident 5"),
+        "{text}"
+    );
+    let (code, _, err) = run(&["unkill", "--scope", "target:silver", "--db", dbs]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(evaluate().status.code(), Some(0));
+}
