@@ -27,7 +27,8 @@ pub struct ControlArgs {
     /// Lifetime of the approval tickets this command opens, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TICKET_TTL_SECS, help_heading = "Control plane")]
     pub ticket_ttl: i64,
-    /// The decision's time (RFC 3339) instead of the clock (tests, replays).
+    /// The decision's time (RFC 3339) instead of the clock (tests, replays): honoured by
+    /// `policy check` and `evaluate`; the long-running faces keep the system clock.
     #[arg(long, value_name = "TIME", hide = true)]
     pub now: Option<String>,
 }

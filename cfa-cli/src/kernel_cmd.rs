@@ -257,6 +257,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     if let Some(control) = args.control.open("cfa evaluate")? {
         builder = builder.control(control.plane().clone());
     }
+    if let Some(now) = &args.control.now {
+        builder = builder.clock(cfa::FixedClock(now.clone()));
+    }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);
     if !catalog_given {
