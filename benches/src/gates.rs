@@ -222,6 +222,7 @@ pub fn run(opts: &Options) -> Result<Report, GateError> {
     let mut rows = in_process_rows(opts)?;
     rows.extend(audited_rows(opts, dir)?);
     rows.extend(bundle_rows(opts)?);
+    rows.extend(control_rows(opts, dir)?);
     rows.extend(http_rows(opts, dir)?);
     let sig_path = dir.join("ok.json");
     std::fs::write(&sig_path, fixtures::OK_SIGNATURE).map_err(|e| GateError::Fixture {
@@ -391,6 +392,67 @@ fn in_process_rows(opts: &Options) -> Result<Vec<Row>, GateError> {
         })?,
     );
     Ok(rows)
+}
+
+/// One decision through `PolicyCheck` without and with the control plane (a SQLite
+/// store holding an engaged kill switch on another scope, so every decision reads the
+/// switches and checks them): information only, the difference is the control plane's
+/// cost per decision.
+fn control_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
+    use cfa_control::{ControlDb, KillSwitch, Scope};
+    use cfa_kernel::{ControlPlane, PolicyCheck, SequentialIds};
+    let approve = fixture("approve", fixtures::approve_signature())?;
+    let engine = PolicyEngine::default();
+    let db = fixture("control db", ControlDb::open(dir.join("control.db")))?;
+    fixture(
+        "kill switch",
+        db.engage(&KillSwitch {
+            scope: Scope::Domain("elsewhere".into()),
+            reason: "bench".into(),
+            by: "bench".into(),
+            engaged_at: "2026-01-01T00:00:00+00:00".into(),
+        }),
+    )?;
+    let plane = ControlPlane::new(std::sync::Arc::new(db), "bench");
+    let (ids, clock) = (
+        SequentialIds::new(),
+        cfa_audit::FixedClock("2026-01-01T00:00:00+00:00".into()),
+    );
+    let off = PolicyCheck::new(&engine, &ids, &clock);
+    let on = off.control(Some(&plane));
+    let decided = fixture("controlled decision", on.decide(&approve))?;
+    if decided.result.action != PolicyAction::Approve {
+        return Err(GateError::Fixture {
+            name: "controlled decision",
+            reason: format!("expected approve, got {:?}", decided.result.faults),
+        });
+    }
+    eprintln!("cfa-gates: control plane");
+    let off_stats = best_of(opts, || {
+        let _ = black_box(off.decide(black_box(&approve)));
+    })?;
+    let on_stats = best_of(opts, || {
+        let _ = black_box(on.decide(black_box(&approve)));
+    })?;
+    let mut on_row = Row::new(
+        "control.on",
+        "policy check + control plane (kill switches, SQLite)",
+        Gate::NONE,
+        on_stats,
+    );
+    on_row.note = format!(
+        "control plane adds {} per decision at p50 (information only)",
+        fmt_ns((on_stats.p50_ns - off_stats.p50_ns).max(0.0))
+    );
+    Ok(vec![
+        Row::new(
+            "control.off",
+            "policy check, no control plane",
+            Gate::NONE,
+            off_stats,
+        ),
+        on_row,
+    ])
 }
 
 fn audited_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {

@@ -118,6 +118,9 @@ pub struct EvaluateArgs {
     /// Accepted for compatibility; non-approval already exits non-zero.
     #[arg(long)]
     exit_code: bool,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    control: crate::control_cmd::ControlArgs,
     /// Execution flags (listed last, under their own heading).
     #[command(flatten)]
     exec: ExecArgs,
@@ -274,6 +277,12 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     // Budgets live in the lifecycle database: charged only where one is configured.
     if let Some(db) = settings.state_db.value.as_deref() {
         builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
+    }
+    if let Some(control) = args.control.open("cfa evaluate")? {
+        builder = builder.control(control.plane().clone());
+    }
+    if let Some(now) = &args.control.now {
+        builder = builder.clock(cfa::FixedClock(now.clone()));
     }
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);

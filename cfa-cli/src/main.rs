@@ -25,6 +25,7 @@ mod audit_list;
 mod budget_cmd;
 mod completions_cmd;
 mod config;
+mod control_cmd;
 mod dbt_cmd;
 mod demo;
 mod doctor_cmd;
@@ -180,6 +181,15 @@ enum Command {
         #[command(subcommand)]
         cmd: evidence_cmd::EvidenceCommand,
     },
+    /// Approval tickets of held decisions: list, show, approve or deny them.
+    Approvals {
+        #[command(subcommand)]
+        cmd: control_cmd::ApprovalsCommand,
+    },
+    /// Engage a kill switch: every decision in the scope is blocked until `cfa unkill`.
+    Kill(control_cmd::KillArgs),
+    /// Lift a kill switch engaged with `cfa kill`.
+    Unkill(control_cmd::UnkillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +262,9 @@ fn main() -> ExitCode {
         Command::Dbt { cmd } => dbt_cmd::run(cmd),
         Command::Doctor(args) => doctor_cmd::run(args),
         Command::Evidence { cmd } => evidence_cmd::run(cmd),
+        Command::Approvals { cmd } => control_cmd::run_approvals(cmd),
+        Command::Kill(args) => control_cmd::run_kill(args),
+        Command::Unkill(args) => control_cmd::run_unkill(args),
     };
     let code = match result {
         Ok(code) => code,

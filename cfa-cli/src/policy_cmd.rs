@@ -5,9 +5,10 @@
 use crate::exit;
 use crate::input::SourceFile;
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
+use crate::service::control::ControlFace;
 use crate::settings::{Flags, Settings};
-use cfa::audit::{AuditTarget, ContentStore, Durability, SystemClock};
-use cfa::kernel::{Decision, PolicyCheck, UuidIds};
+use cfa::audit::{AuditTarget, Clock, ContentStore, Durability, FixedClock, SystemClock};
+use cfa::kernel::{ControlPlane, Decision, PolicyCheck, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{Catalog, PolicyAction, StateSignature};
 use clap::{Args, ValueEnum};
@@ -85,6 +86,9 @@ pub struct CheckArgs {
     /// a flip is noted on stderr and recorded as a `shadow_flip` audit event.
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "batch")]
     pub shadow_bundle: Option<String>,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    pub control: crate::control_cmd::ControlArgs,
 }
 
 /// The exit code of a decision: 0 approve, 3 replan, 4 block.
@@ -165,12 +169,19 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         }
     }
     let target = audit_target(&settings)?;
-    let decided = decide(
+    let control = args.control.open("cfa policy check")?;
+    let clock: Box<dyn Clock> = match &args.control.now {
+        Some(now) => Box::new(FixedClock(now.clone())),
+        None => Box::new(SystemClock),
+    };
+    let decided = decide_with(
         &signature,
         &policy,
         catalog.as_ref().map(|c| &c.catalog),
         args.replan_count,
         target.as_ref(),
+        control.as_ref().map(ControlFace::plane),
+        &*clock,
     )?;
     if let Some(candidate) = &args.shadow_bundle {
         shadow_check(
@@ -252,6 +263,28 @@ pub fn decide(
     replan_count: u32,
     target: Option<&AuditTarget>,
 ) -> miette::Result<Decision> {
+    decide_with(
+        signature,
+        policy,
+        catalog,
+        replan_count,
+        target,
+        None,
+        &SystemClock,
+    )
+}
+
+/// [`decide`] through the control plane `control` (kill switches, approval tickets)
+/// when given, at the time `clock` gives.
+pub fn decide_with(
+    signature: &StateSignature,
+    policy: &LoadedPolicy,
+    catalog: Option<&Catalog>,
+    replan_count: u32,
+    target: Option<&AuditTarget>,
+    control: Option<&ControlPlane>,
+    clock: &dyn Clock,
+) -> miette::Result<Decision> {
     let unrecorded = |e: &dyn std::fmt::Display| {
         Report::msg(format!("cannot record the decision in the audit log: {e}"))
     };
@@ -260,12 +293,13 @@ pub fn decide(
         .transpose()
         .map_err(|e| unrecorded(&e))?;
     let inputs = target.map(inputs_beside);
-    PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
+    PolicyCheck::new(&policy.engine, &UuidIds, clock)
         .bundle_hash(&policy.hash)
         .catalog(catalog)
         .replan_count(replan_count)
         .audit(store.as_deref())
         .inputs(inputs.as_ref())
+        .control(control)
         .decide(signature)
         .map_err(|e| unrecorded(&e))
 }
@@ -299,7 +333,7 @@ impl Output<'_> {
                        "message": f.message, "remediation": f.remediation})
             })
             .collect();
-        json!({
+        let mut doc = json!({
             "schema_version": "cfa.policy_check.v1",
             "decision_id": d.decision_id,
             "signature_hash": d.signature_hash,
@@ -317,7 +351,14 @@ impl Output<'_> {
             "patches": r.patches,
             "manual_fixes": r.manual_fixes,
             "intent_id": d.intent_id,
-        })
+        });
+        if let (Some(control), Value::Object(map)) = (&d.control, &mut doc) {
+            map.insert(
+                "control".to_owned(),
+                serde_json::to_value(control).unwrap_or(Value::Null),
+            );
+        }
+        doc
     }
 
     /// The labelled summary.
@@ -345,6 +386,18 @@ impl Output<'_> {
         line("audit_event_hash", &d.audit_event_hash);
         // The reasoning is the engine's text, as in the JSON and the audit record.
         line("reasoning", &r.reasoning);
+        if let Some(c) = &d.control {
+            let ticket = c.ticket_id.as_deref().unwrap_or_default();
+            let status = c.status.as_str();
+            line(
+                "control",
+                &if ticket.is_empty() {
+                    status.to_owned()
+                } else {
+                    format!("{status} (ticket {ticket})")
+                },
+            );
+        }
         let (_, attempt) = split_replan_suffix(&r.reasoning);
         if r.action == PolicyAction::Replan || r.replan_count > 0 {
             // `replan_count` (as in the JSON) counts the replans already applied before

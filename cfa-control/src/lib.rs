@@ -5,6 +5,10 @@
 //! - [`budget`]: spend caps per scope over a window, reserved when a run is approved,
 //!   reconciled with measured metrics, released on rollback.
 //! - [`kill`]: the kill switch that stops every approval in a scope at once.
+//! - [`snapshot`]: the point-in-time [`ControlSnapshot`] a decision reads, the pure
+//!   [`gate`] (kill switch → approvals → budgets) and the [`ControlStore`] trait.
+//! - `sqlite` (feature `sqlite`): [`ControlDb`], the control tables in the lifecycle
+//!   SQLite database, shared by every process using the file.
 //!
 //! The decision path only ever reads a point-in-time snapshot of this state, handed in by
 //! the caller, so a decision stays a deterministic function of its inputs; the stores
@@ -20,4 +24,18 @@
 
 pub mod approval;
 pub mod budget;
+mod error;
 pub mod kill;
+pub mod snapshot;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use approval::{Ticket, TicketStatus};
+pub use error::{ControlError, parse_time};
+pub use kill::{KillSwitch, Scope, Subject};
+pub use snapshot::{
+    ControlOutcome, ControlRequest, ControlSnapshot, ControlStatus, ControlStore, ControlVerdict,
+    gate,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{ControlDb, Resolution};

@@ -5,8 +5,10 @@
 //! hashes and the `policy_check` audit event are made in one place. The event itself
 //! ([`PolicyCheckRecord`]) keeps the reference layout (docs/compatibility.md#policy-check-audit-event) byte for byte.
 
+use crate::control::{ControlPlane, control_events};
 use crate::ids::{IdKind, IdSource};
 use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, ContentStore, Durability, NewEvent};
+use cfa_control::ControlOutcome;
 use cfa_policy::PolicyEngine;
 use cfa_types::{Catalog, PolicyResult, StateSignature};
 use serde_json::Value;
@@ -42,6 +44,9 @@ pub struct Decision {
     pub policy_bundle_hash: String,
     /// `event_hash` of the `policy_check` event (`""` when not audited).
     pub audit_event_hash: String,
+    /// What the control plane did to the decision (`None`: no control plane, or it
+    /// let the policy's answer stand).
+    pub control: Option<ControlOutcome>,
 }
 
 impl Decision {
@@ -49,7 +54,7 @@ impl Decision {
     /// [`PolicyResult`] exactly as `cfa schema decision` describes it; the other keys
     /// identify it.
     pub fn document(&self) -> Value {
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "decision_id": self.decision_id,
             "action": self.result.action,
             "passed": self.result.passed(),
@@ -61,7 +66,23 @@ impl Decision {
             "policy_bundle_hash": self.policy_bundle_hash,
             "catalog_hash": self.catalog_hash,
             "audit_event_hash": self.audit_event_hash,
-        })
+        });
+        if let (Some(control), Value::Object(map)) = (&self.control, &mut doc) {
+            map.insert(
+                "control".to_owned(),
+                serde_json::to_value(control).unwrap_or(Value::Null),
+            );
+        }
+        doc
+    }
+
+    /// The control-plane audit events that follow this decision's `policy_check` event
+    /// ([`control_events`]), stamped `timestamp`.
+    pub fn control_events(&self, timestamp: &str) -> Vec<NewEvent> {
+        self.control
+            .as_ref()
+            .map(|c| control_events(c, &self.intent_id, timestamp))
+            .unwrap_or_default()
     }
 }
 
@@ -111,6 +132,7 @@ pub struct PolicyCheck<'a> {
     clock: &'a dyn Clock,
     audit: Option<&'a dyn AuditStore>,
     inputs: Option<&'a ContentStore>,
+    control: Option<&'a ControlPlane>,
 }
 
 impl std::fmt::Debug for PolicyCheck<'_> {
@@ -121,6 +143,7 @@ impl std::fmt::Debug for PolicyCheck<'_> {
             .field("catalog", &self.catalog.is_some())
             .field("replan_count", &self.replan_count)
             .field("audited", &self.audit.is_some())
+            .field("controlled", &self.control.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -138,7 +161,16 @@ impl<'a> PolicyCheck<'a> {
             clock,
             audit: None,
             inputs: None,
+            control: None,
         }
+    }
+
+    /// The control plane applied after the policy (`None`: none, the policy's answer
+    /// is the decision). With one, the clock is read once for the decision's time.
+    #[must_use]
+    pub fn control(mut self, control: Option<&'a ControlPlane>) -> Self {
+        self.control = control;
+        self
     }
 
     /// The hash of the bundle `engine` was built from (`""` for the default rules).
@@ -186,11 +218,27 @@ impl<'a> PolicyCheck<'a> {
             .evaluate_with_catalog(signature, self.catalog, self.replan_count)
     }
 
-    /// Evaluates `signature`, identifies the decision and, when audited, appends its
-    /// `policy_check` event (the decision is returned only once the event is written).
+    /// Evaluates `signature`, applies the control plane when one is set, identifies the
+    /// decision and, when audited, appends its `policy_check` event and the control
+    /// events after it (the decision is returned only once they are written).
     pub fn decide(&self, signature: &StateSignature) -> Result<Decision, CheckError> {
-        let result = self.evaluate(signature);
+        let mut result = self.evaluate(signature);
+        let mut control = None;
+        let mut now = None;
+        if let Some(plane) = self.control {
+            let t = self.clock.now_isoformat();
+            (result, control) = plane.apply(
+                self.engine,
+                self.bundle_hash,
+                signature,
+                result,
+                self.ids,
+                &t,
+            );
+            now = Some(t);
+        }
         let mut decision = Decision {
+            control,
             decision_id: self.ids.next_id(IdKind::Decision),
             intent_id: signature.intent_id.clone(),
             signature_hash: signature.signature_hash(),
@@ -210,8 +258,12 @@ impl<'a> PolicyCheck<'a> {
                     self.catalog,
                 )?;
             }
-            let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
+            let ts = now.unwrap_or_else(|| self.clock.now_isoformat());
+            let event = PolicyCheckRecord::of(&decision).to_event(&ts);
             decision.audit_event_hash = store.append(event)?.event_hash;
+            for event in decision.control_events(&ts) {
+                store.append(event)?;
+            }
         }
         Ok(decision)
     }

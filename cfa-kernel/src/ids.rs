@@ -12,6 +12,8 @@ pub enum IdKind {
     Intent,
     /// The id of the decision taken on it.
     Decision,
+    /// The id of an approval ticket the control plane opens for a held decision.
+    Ticket,
 }
 
 /// A source of ids. Must be thread-safe: one kernel serves many threads.
@@ -35,6 +37,7 @@ impl IdSource for UuidIds {
 pub struct SequentialIds {
     intents: AtomicU64,
     decisions: AtomicU64,
+    tickets: AtomicU64,
 }
 
 impl SequentialIds {
@@ -49,6 +52,7 @@ impl IdSource for SequentialIds {
         let (prefix, counter) = match kind {
             IdKind::Intent => ("intent", &self.intents),
             IdKind::Decision => ("decision", &self.decisions),
+            IdKind::Ticket => ("ticket", &self.tickets),
         };
         let n = counter.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         sequential_id(prefix, n)

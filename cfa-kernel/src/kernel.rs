@@ -2,6 +2,7 @@
 //! intent through the injected phase implementations.
 
 use crate::config::KernelConfig;
+use crate::control::ControlPlane;
 use crate::error::BuildError;
 use crate::ids::{IdSource, UuidIds};
 use crate::result::KernelResult;
@@ -35,6 +36,7 @@ pub struct Kernel {
     pub(crate) clock: Box<dyn Clock>,
     pub(crate) executor: Option<Box<dyn ExecutionPhase>>,
     pub(crate) budgets: Option<crate::run::Budgets>,
+    pub(crate) control: Option<ControlPlane>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -86,6 +88,7 @@ impl Kernel {
             clock: None,
             executor: None,
             budgets: None,
+            control: None,
         }
     }
 
@@ -137,9 +140,18 @@ pub struct KernelBuilder {
     clock: Option<Box<dyn Clock>>,
     executor: Option<Box<dyn ExecutionPhase>>,
     budgets: Option<crate::run::Budgets>,
+    control: Option<ControlPlane>,
 }
 
 impl KernelBuilder {
+    /// The control plane applied after every policy evaluation of the govern phase
+    /// (kill switches, approval tickets; see [`crate::control`]). Without one the
+    /// policy's answer is the decision.
+    pub fn control(mut self, control: ControlPlane) -> Self {
+        self.control = Some(control);
+        self
+    }
+
     /// The normaliser (Φ).
     #[must_use]
     pub fn normalizer(mut self, n: impl Normalizer + Send + Sync + 'static) -> Self {
@@ -247,6 +259,7 @@ impl KernelBuilder {
             clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
             executor: self.executor,
             budgets: self.budgets,
+            control: self.control,
             config,
         })
     }

@@ -11,7 +11,9 @@
 //! `ConfirmationHandler`, `Planner`, `Backend`, `AuditStore`, [`IdSource`], `Clock`,
 //! [`ExecutionPhase`], `BudgetLedger`). The execute slot's types and the mapping of an execution
 //! outcome to a decision state are cfa-sandbox's (re-exported here); the
-//! lifecycle-backed phase is cfa-lifecycle's [`LifecycleExecution`]. It must NOT know
+//! lifecycle-backed phase is cfa-lifecycle's [`LifecycleExecution`]. The [`control`]
+//! hook applies the operator's control plane (cfa-control: kill switches, approval
+//! tickets) after the policy's decision, through the `ControlStore` trait. It must NOT know
 //! file formats, storage engines (SQLite and PostgreSQL are opt-in features of the
 //! crates below it: `sqlite`, `postgres`), sandbox engines (only
 //! [`testing::mock_execution`] names the built-in `mock`), the CLI or any server: ids
@@ -41,6 +43,7 @@
 
 mod check;
 mod config;
+pub mod control;
 mod error;
 pub mod faults;
 mod gate;
@@ -63,6 +66,7 @@ pub use cfa_sandbox::{
 };
 pub use check::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
 pub use config::{Grounding, KernelConfig, Phases};
+pub use control::ControlPlane;
 pub use error::BuildError;
 pub use gate::{Gate, GateError};
 pub use ids::{IdKind, IdSource, SequentialIds, TickClock, UuidIds};

@@ -4,7 +4,7 @@
 use crate::condition::RuleParams;
 use crate::locate::{Position, PositionMap};
 use crate::registry::ConditionRegistry;
-use crate::validate::{self, NUMERIC_PARAMS};
+use crate::validate::{self, NUMERIC_PARAMS, REQUIRE_APPROVAL};
 use crate::yaml;
 use cfa_types::validate::Issue;
 use cfa_types::{FaultFamily, FaultSeverity, PolicyAction, TargetLayer};
@@ -32,6 +32,17 @@ pub struct RuleSpec {
     pub remediation: Vec<String>,
     /// Condition parameters.
     pub params: RuleParams,
+}
+
+impl RuleSpec {
+    /// Whether an operator's approval can lift this rule's fault: the rule's action is
+    /// `require_approval` (kept as `block` plus the flag `require_approval: true`, which
+    /// may also be written beside `action: block`), or its condition is
+    /// `unauthorized_gold_write` (whose fix is an approval id).
+    pub fn requires_approval(&self) -> bool {
+        self.condition == "unauthorized_gold_write"
+            || self.params.extra.get(REQUIRE_APPROVAL) == Some(&Value::Bool(true))
+    }
 }
 
 /// A validated bundle.
@@ -254,7 +265,8 @@ const KNOWN_KEYS: [&str; 12] = [
 /// and are unreachable after validation.
 fn rule_from(rule: &Map<String, Value>) -> RuleSpec {
     let num = |k: &str| rule.get(k).and_then(Value::as_f64);
-    let params = RuleParams {
+    let action_text = rule.get("action").and_then(Value::as_str);
+    let mut params = RuleParams {
         target_layer: rule
             .get("target_layer")
             .and_then(Value::as_str)
@@ -268,6 +280,11 @@ fn rule_from(rule: &Map<String, Value>) -> RuleSpec {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
+    if action_text == Some(REQUIRE_APPROVAL) {
+        params
+            .extra
+            .insert(REQUIRE_APPROVAL.to_owned(), Value::Bool(true));
+    }
     RuleSpec {
         name: rule
             .get("name")
@@ -275,11 +292,12 @@ fn rule_from(rule: &Map<String, Value>) -> RuleSpec {
             .unwrap_or("unnamed")
             .to_owned(),
         condition: str_of(rule, "condition"),
-        action: rule
-            .get("action")
-            .and_then(Value::as_str)
-            .and_then(PolicyAction::parse)
-            .unwrap_or(PolicyAction::Replan),
+        action: match action_text {
+            Some(REQUIRE_APPROVAL) => PolicyAction::Block,
+            other => other
+                .and_then(PolicyAction::parse)
+                .unwrap_or(PolicyAction::Replan),
+        },
         fault_code: str_of(rule, "fault_code"),
         severity: rule
             .get("severity")

@@ -243,6 +243,14 @@ impl PolicyEngine {
         self.rules.iter().zip(&self.checks).map(describe).collect()
     }
 
+    /// Whether an operator's approval can lift the fault `code`: it is raised by a rule
+    /// of this engine that [requires approval](RuleSpec::requires_approval).
+    pub fn requires_approval(&self, code: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.fault_code == code && r.requires_approval())
+    }
+
     /// The rule that raises fault `code`, if any.
     pub fn explain(&self, code: &str) -> Option<RuleDescription> {
         self.rules

@@ -9,6 +9,10 @@ use std::collections::HashSet;
 
 const ROOT: &str = "policy_bundle";
 const ACTIONS: [&str; 3] = ["approve", "block", "replan"];
+/// Our rule action beside the reference's three: block unless an operator approves
+/// the exact signature (docs/differences.md#approvals-and-the-kill-switch). The
+/// reference's message for a bad action is kept as it is.
+pub(crate) const REQUIRE_APPROVAL: &str = "require_approval";
 const SEVERITIES: [&str; 4] = ["critical", "high", "info", "warning"];
 const FAMILIES: [&str; 4] = ["environment", "runtime", "semantic", "static"];
 const LAYERS: [&str; 3] = ["bronze", "silver", "gold"];
@@ -121,7 +125,7 @@ fn check_rule<'a>(
         }
         _ => issues.push(Issue::new(field("condition"), REQUIRED)),
     }
-    if !one_of(rule.get("action"), &ACTIONS) {
+    if !one_of(rule.get("action"), &ACTIONS) && !one_of(rule.get("action"), &[REQUIRE_APPROVAL]) {
         issues.push(Issue::new(field("action"), list_repr(&ACTIONS)));
     }
     if !one_of(rule.get("severity"), &SEVERITIES) {

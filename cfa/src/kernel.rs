@@ -24,6 +24,8 @@ pub use cfa_kernel::{
     ExecutionClock, ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest,
     LifecycleExecution, PublishState, SandboxExecution, version_id_for,
 };
+// The control plane's hook after the policy (kill switches, approval tickets).
+pub use cfa_kernel::{ControlPlane, control};
 // The audited policy check of a ready signature.
 pub use cfa_kernel::{CheckError, Decision, PolicyCheck, PolicyCheckRecord, record_policy_check};
 

@@ -3,6 +3,7 @@
 //! before rmcp; rmcp's answers and the gate's errors are written to stdout one whole
 //! line at a time by a single writer. Logs go to stderr only.
 
+pub mod control_tools;
 pub mod gate;
 pub mod ratelimit;
 pub mod tools;
@@ -49,6 +50,19 @@ pub struct McpArgs {
     pub max_file_size: u64,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    pub control: crate::control_cmd::ControlArgs,
+    /// Token the `cfa_approvals` and `cfa_kill_switch` tools need for a change
+    /// (argument `operator_token`); without it changes need none.
+    #[arg(
+        long,
+        env = "CFA_OPERATOR_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Control plane"
+    )]
+    pub operator_token: Option<String>,
 }
 
 /// Runs `cfa mcp` until stdin closes.
@@ -65,7 +79,12 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         face.audit_log.as_deref(),
         args.face.audit_fsync,
         tools::ACCESS,
-    )?;
+    )?
+    .with_control(
+        args.control
+            .open("cfa mcp")?
+            .map(|c| c.with_operator_token(args.operator_token.clone())),
+    );
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
     }

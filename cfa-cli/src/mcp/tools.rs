@@ -289,6 +289,30 @@ impl CfaMcp {
         )
     }
 
+    /// Approval tickets (docs/mcp.md#approvals-and-the-kill-switch).
+    #[tool(
+        name = "cfa_approvals",
+        description = "Approval tickets: list, show, approve, deny (docs/mcp.md)."
+    )]
+    fn approvals(
+        &self,
+        Parameters(p): Parameters<super::control_tools::ApprovalsParams>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(super::control_tools::approvals(&self.gov, &p))
+    }
+
+    /// The kill switch (docs/mcp.md#approvals-and-the-kill-switch).
+    #[tool(
+        name = "cfa_kill_switch",
+        description = "Kill switches: list, engage, release (docs/mcp.md)."
+    )]
+    fn kill_switch(
+        &self,
+        Parameters(p): Parameters<super::control_tools::KillSwitchParams>,
+    ) -> Result<CallToolResult, McpError> {
+        Ok(super::control_tools::kill_switch(&self.gov, &p))
+    }
+
     /// Lists the rules of a bundle.
     #[tool(
         name = "cfa_describe_rules",

@@ -69,7 +69,11 @@ impl From<FaceError> for ApiError {
             | "invalid_policy_bundle"
             | "invalid_intent"
             | "invalid_catalog"
-            | "invalid_query" => StatusCode::BAD_REQUEST,
+            | "invalid_query"
+            | "bad_scope"
+            | "invalid_arguments" => StatusCode::BAD_REQUEST,
+            "unknown_ticket" | "not_engaged" | "no_control_db" => StatusCode::NOT_FOUND,
+            "ticket_not_pending" | "ticket_expired" => StatusCode::CONFLICT,
             "invalid_signature" => StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_fault_code" | "no_audit_log" | "unknown_intent" => StatusCode::NOT_FOUND,
             "no_checkpoint" | "audit_broken" => StatusCode::CONFLICT,
@@ -150,6 +154,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .route("/dashboard", get(super::dashboard::page))
+        .merge(super::control_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))

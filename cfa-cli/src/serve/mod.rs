@@ -8,6 +8,7 @@
 pub mod app;
 pub mod budgets;
 pub mod conns;
+pub mod control_api;
 pub mod dashboard;
 pub mod evidence;
 pub mod metrics;
@@ -90,6 +91,9 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// The control plane (kill switches, approval tickets).
+    #[command(flatten)]
+    pub control: crate::control_cmd::ControlArgs,
 }
 
 /// Runs `cfa serve` until Ctrl-C.
@@ -102,7 +106,8 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         face.audit_log.as_deref(),
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
-    )?;
+    )?
+    .with_control(args.control.open("cfa serve")?);
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
     }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 13] = [
+pub const ROUTES: [(&str, &str); 20] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
@@ -19,7 +19,69 @@ pub const ROUTES: [(&str, &str); 13] = [
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/dashboard"),
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/deny"),
+    ("get", "/v1/kills"),
+    ("post", "/v1/kills/engage"),
+    ("post", "/v1/kills/release"),
 ];
+
+/// The paths of the control plane (docs/http.md#approvals-and-the-kill-switch).
+fn control_paths(secured: &Value) -> Value {
+    let id = json!({"name": "id", "in": "path", "required": true, "description": "The ticket id.", "schema": {"type": "string"}});
+    let obj = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": {"type": "object"}}}});
+    let body = |props: Value, required: Value| {
+        json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object", "required": required, "properties": props}}}})
+    };
+    let resolve_body = body(
+        json!({"by": {"type": "string"}, "note": {"type": "string"}}),
+        json!(["by"]),
+    );
+    let no_control = error_response(
+        "The server runs without --control-db (no_control_db), or no such ticket / switch.",
+    );
+    let unauthorized = error_response("Missing or wrong bearer token.");
+    json!({
+        "/v1/approvals": {"get": {
+            "operationId": "listApprovals", "summary": "Approval tickets, oldest first", "security": secured,
+            "parameters": [{"name": "status", "in": "query", "required": false,
+                            "description": "pending, granted, denied or spent.", "schema": {"type": "string"}}],
+            "responses": {"200": obj("{count, tickets}."), "400": error_response("Unknown status."),
+                          "401": unauthorized, "404": no_control}}},
+        "/v1/approvals/{id}": {"get": {
+            "operationId": "showApproval", "summary": "One approval ticket", "security": secured,
+            "parameters": [id],
+            "responses": {"200": obj("The ticket."), "401": unauthorized, "404": no_control}}},
+        "/v1/approvals/{id}/approve": {"post": {
+            "operationId": "approveTicket", "summary": "Approve a pending ticket (the operator's token when the server has one)",
+            "security": secured, "parameters": [id], "requestBody": resolve_body,
+            "responses": {"200": obj("{ticket, audit_event_hash}."), "401": unauthorized, "404": no_control,
+                          "409": error_response("The ticket is not pending (ticket_not_pending) or expired (ticket_expired).")}}},
+        "/v1/approvals/{id}/deny": {"post": {
+            "operationId": "denyTicket", "summary": "Deny a pending ticket", "security": secured,
+            "parameters": [id], "requestBody": resolve_body,
+            "responses": {"200": obj("{ticket, audit_event_hash}."), "401": unauthorized, "404": no_control,
+                          "409": error_response("The ticket is not pending or expired.")}}},
+        "/v1/kills": {"get": {
+            "operationId": "listKills", "summary": "The engaged kill switches", "security": secured,
+            "responses": {"200": obj("{count, kills}."), "401": unauthorized, "404": no_control}}},
+        "/v1/kills/engage": {"post": {
+            "operationId": "engageKill", "summary": "Engage a kill switch: every decision in the scope blocks with KILL_SWITCH_ENGAGED",
+            "security": secured,
+            "requestBody": body(json!({"scope": {"type": "string", "description": "*, domain:NAME, target:NAME or agent:ID"},
+                                       "reason": {"type": "string"}, "by": {"type": "string"}}), json!(["scope", "reason", "by"])),
+            "responses": {"200": obj("{kill, audit_event_hash}."), "400": error_response("Bad scope (bad_scope) or body."),
+                          "401": unauthorized, "404": no_control}}},
+        "/v1/kills/release": {"post": {
+            "operationId": "releaseKill", "summary": "Lift a kill switch", "security": secured,
+            "requestBody": body(json!({"scope": {"type": "string"}, "by": {"type": "string"}}), json!(["scope", "by"])),
+            "responses": {"200": obj("{released, audit_event_hash}."), "400": error_response("Bad scope or body."),
+                          "401": unauthorized, "404": error_response("No switch engaged on that scope (not_engaged), or no --control-db.")}}}
+    })
+}
 
 fn strip_dialect(mut schema: Value) -> Value {
     if let Some(o) = schema.as_object_mut() {
@@ -245,6 +307,11 @@ pub fn document() -> Value {
         operator_paths(&secured),
     ) {
         paths.extend(more);
+    }
+    if let (Some(Value::Object(paths)), Value::Object(extra)) =
+        (doc.get_mut("paths"), control_paths(&secured))
+    {
+        paths.extend(extra);
     }
     doc
 }

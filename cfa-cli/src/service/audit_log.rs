@@ -96,7 +96,9 @@ impl AuditLog {
                     format!("cannot record the decision in {}: {e}", self.path.display()),
                 )
             })?;
-        self.chain_length.fetch_add(1, Ordering::Relaxed);
+        let control = decision.control_events("").len();
+        self.chain_length
+            .fetch_add(1 + u64::try_from(control).unwrap_or(0), Ordering::Relaxed);
         Ok(decision)
     }
 

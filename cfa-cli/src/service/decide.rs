@@ -6,6 +6,7 @@
 //! synchronous and pure except the audit append.
 
 use super::audit_log::AuditLog;
+use super::control::ControlFace;
 use super::error::FaceError;
 use super::shadow::{self, Enforced, Shadow};
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
@@ -38,6 +39,7 @@ pub struct Governance {
     ids: Box<dyn IdSource>,
     clock: Box<dyn Clock>,
     shadow: Option<Shadow>,
+    control: Option<ControlFace>,
 }
 
 impl std::fmt::Debug for Governance {
@@ -76,7 +78,21 @@ impl Governance {
             ids: Box::new(UuidIds),
             clock: Box::new(SystemClock),
             shadow: None,
+            control: None,
         })
+    }
+
+    /// Puts every decision through the control plane of `control` (kill switches,
+    /// approval tickets); `None` leaves decisions as the policy makes them.
+    #[must_use]
+    pub fn with_control(mut self, control: Option<ControlFace>) -> Self {
+        self.control = control;
+        self
+    }
+
+    /// The control plane, if configured.
+    pub fn control(&self) -> Option<&ControlFace> {
+        self.control.as_ref()
     }
 
     /// Evaluates `shadow`'s candidate bundle beside every decision from now on.
@@ -195,7 +211,8 @@ impl Governance {
         let check = PolicyCheck::new(&policy.engine, &*self.ids, &*self.clock)
             .bundle_hash(&policy.hash)
             .catalog(self.catalog.as_ref().map(|c| &c.catalog))
-            .replan_count(replan_count);
+            .replan_count(replan_count)
+            .control(self.control.as_ref().map(ControlFace::plane));
         let decision = match &self.audit {
             Some(audit) => audit.decide(check, signature),
             // Unaudited, a check cannot fail.
@@ -227,6 +244,7 @@ impl Governance {
             .bundle_hash(&policy.hash)
             .catalog(self.catalog.as_ref().map(|c| &c.catalog))
             .replan_count(replan_count)
+            .control(self.control.as_ref().map(ControlFace::plane))
             .decide(signature)
             .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")));
         let Some(audit) = &self.audit else {
@@ -245,8 +263,13 @@ impl Governance {
             self.catalog.as_ref().map(|c| &c.catalog),
         )
         .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")))?;
-        let event = PolicyCheckRecord::of(&decision).to_event(&self.clock.now_isoformat());
+        let ts = self.clock.now_isoformat();
+        let event = PolicyCheckRecord::of(&decision).to_event(&ts);
         decision.audit_event_hash = audit.append_async(event).await?.event_hash;
+        // The control plane's events (a ticket opened or spent) follow the decision's.
+        for event in decision.control_events(&ts) {
+            audit.append_async(event).await?;
+        }
         if let Some(flip) = self.shadow_flip(&decision, signature)
             && let Err(e) = audit.append_async(flip).await
         {

@@ -114,6 +114,9 @@ fn build(
     if let Some(ledger) = &kernels.budgets {
         builder = builder.budgets(Arc::clone(ledger), None);
     }
+    if let Some(control) = gov.control() {
+        builder = builder.control(control.plane().clone());
+    }
     builder
         .build()
         .map_err(|e| FaceError::new("kernel_error", format!("cannot build the kernel: {e}")))

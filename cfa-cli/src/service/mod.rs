@@ -7,6 +7,7 @@
 
 pub mod audit_log;
 pub mod budget;
+pub mod control;
 pub mod decide;
 pub mod error;
 pub mod evidence;

@@ -21,6 +21,7 @@ mod cli_postgres;
 mod cli_storage;
 mod cli_ux;
 mod config_honoured;
+mod control_plane;
 mod dbt_check;
 mod doctor;
 mod evidence_cli;

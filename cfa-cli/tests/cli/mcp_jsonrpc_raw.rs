@@ -18,6 +18,9 @@ struct Server {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Everything the server writes to stderr, read as it comes: a server tracing at
+    /// `trace` level would otherwise fill the pipe and block.
+    stderr: tokio::task::JoinHandle<String>,
 }
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -45,10 +48,17 @@ impl Server {
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            err.read_to_string(&mut text).await.unwrap();
+            text
+        });
         Self {
             child,
             stdin,
             lines,
+            stderr,
         }
     }
 
@@ -95,15 +105,7 @@ impl Server {
             .expect("exits after stdin closes")
             .unwrap();
         assert!(status.success(), "{status}");
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .await
-            .unwrap();
-        err
+        self.stderr.await.unwrap()
     }
 }
 

@@ -3,8 +3,10 @@
 
 use super::record::{Details, Failure};
 use super::{Run, Step, codes, joined_codes};
+use crate::control::control_events;
 use crate::faults::{self, kernel_fault};
 use crate::result::{Phase, ReplanAttempt};
+use cfa_control::ControlOutcome;
 use cfa_types::{Fault, PolicyAction, PolicyResult, SharedStr, StateSignature};
 use serde_json::Value;
 use std::convert::Infallible;
@@ -30,6 +32,18 @@ impl Run<'_> {
                 |d, e| d.with("replan_count", count).with("error", e),
                 || Ok::<_, Infallible>(k.config.policy.evaluate_with_catalog(&sig, catalog, count)),
             )?;
+            let (result, control) = match &k.control {
+                // The control plane's hook (crate::control): kill switch, then approvals.
+                Some(plane) => plane.apply(
+                    &k.config.policy,
+                    &k.config.policy_bundle_hash,
+                    &sig,
+                    result,
+                    &*k.ids,
+                    &k.clock.now_isoformat(),
+                ),
+                None => (result, None),
+            };
             self.emit(
                 phase,
                 "policy_evaluation",
@@ -38,6 +52,9 @@ impl Run<'_> {
                     .with("replan_count", count)
                     .with("faults", codes(&result.faults)),
             )?;
+            if let Some(outcome) = &control {
+                self.emit_control(phase, outcome)?;
+            }
             match result.action {
                 PolicyAction::Approve => {
                     self.r.faults.extend(result.faults.iter().cloned());
@@ -115,6 +132,19 @@ impl Run<'_> {
                     .with("signature_hash", self.r.signature_hash.clone()),
             )?;
         }
+    }
+
+    /// Queues the control plane's events of this evaluation (stage `control`).
+    fn emit_control(&mut self, phase: Phase, outcome: &ControlOutcome) -> Step<()> {
+        if self.audit_failed {
+            return Err(super::Stop(phase));
+        }
+        let ts = self.k.clock.now_isoformat();
+        for event in control_events(outcome, &self.r.intent_id, &ts) {
+            self.pending.push(event.prepare());
+            self.pending_meta.push((phase, "control"));
+        }
+        Ok(())
     }
 
     /// Ends the govern phase blocked by `result`: its faults (then `extra`) are the

@@ -506,3 +506,29 @@ fn synthetic_bundle_is_valid_and_sized() {
     codes.dedup();
     assert_eq!(codes.len(), 1000, "fault codes are unique");
 }
+
+#[test]
+fn require_approval_is_a_block_an_approval_lifts() {
+    let text = "version: appr\nrules:\n  - {name: a, condition: missing_merge_key, action: require_approval, fault_code: NEEDS_OK, severity: high, message: m}\n  - {name: b, condition: enforce_types_disabled, action: block, require_approval: true, fault_code: FLAGGED, severity: high, message: m}\n  - {name: c, condition: unauthorized_gold_write, action: block, fault_code: GOLD, severity: critical, message: m}\n  - {name: d, condition: pii_without_policy, action: block, fault_code: PLAIN, severity: high, message: m}\n";
+    let bundle = load_bundle(text, BundleFormat::Yaml, "appr.yaml").unwrap();
+    assert_eq!(bundle.rules[0].action, PolicyAction::Block);
+    let flags: Vec<bool> = bundle.rules.iter().map(|r| r.requires_approval()).collect();
+    assert_eq!(flags, [true, true, true, false]);
+    let engine = PolicyEngine::from_bundle(bundle).unwrap();
+    assert!(engine.requires_approval("NEEDS_OK"));
+    assert!(engine.requires_approval("GOLD"));
+    assert!(!engine.requires_approval("PLAIN"));
+    assert!(!engine.requires_approval("NOPE"));
+    // any other action word is still refused with the reference's message
+    let bad = text.replace(
+        "require_approval, fault_code: NEEDS_OK",
+        "hold, fault_code: NEEDS_OK",
+    );
+    let msg = load_bundle(&bad, BundleFormat::Yaml, "appr.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("must be one of ['approve', 'block', 'replan']"),
+        "{msg}"
+    );
+}

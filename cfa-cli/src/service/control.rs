@@ -1,0 +1,179 @@
+//! The control plane as every face offers it (`cfa approvals`/`cfa kill`, the MCP
+//! tools, the HTTP endpoints): the control store in the lifecycle database, the
+//! [`ControlPlane`] decisions go through, and the operator's actions on tickets and
+//! kill switches, each one SQL transaction followed by its audit event (stage
+//! `control`) when an audit log is configured. JSON shapes are shared by all faces.
+
+use super::FaceError;
+use cfa::audit::{AuditStore, NewEvent};
+use cfa::kernel::ControlPlane;
+use cfa::kernel::control::{kill_event, resolution_event};
+use cfa_control::{ControlDb, ControlError, KillSwitch, Resolution, Scope, TicketStatus};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The control store of a face and the plane its decisions go through.
+#[derive(Debug, Clone)]
+pub struct ControlFace {
+    db: Arc<ControlDb>,
+    plane: ControlPlane,
+    operator_token: Option<String>,
+}
+
+impl ControlFace {
+    /// Opens (creating if needed) the lifecycle database at `path` with its control
+    /// tables; tickets this face opens are requested by `requester` and live `ttl_secs`.
+    pub fn open(path: &Path, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
+        cfa::LifecycleDb::open(path).map_err(|e| FaceError::new("control_error", e.to_string()))?;
+        let db = Arc::new(ControlDb::open(path).map_err(control_error)?);
+        let plane = ControlPlane::new(db.clone(), requester).ticket_ttl_secs(ttl_secs);
+        Ok(Self {
+            db,
+            plane,
+            operator_token: None,
+        })
+    }
+
+    /// Changes through this face (MCP) need `token` (`None` or empty: no token).
+    #[must_use]
+    pub fn with_operator_token(mut self, token: Option<String>) -> Self {
+        self.operator_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The operator token changes need, if any.
+    pub fn operator_token(&self) -> Option<&str> {
+        self.operator_token.as_deref()
+    }
+
+    /// The plane decisions go through.
+    pub fn plane(&self) -> &ControlPlane {
+        &self.plane
+    }
+
+    /// The store.
+    pub fn db(&self) -> &ControlDb {
+        &self.db
+    }
+}
+
+/// A control error as a face error with a stable code.
+pub fn control_error(e: ControlError) -> FaceError {
+    let code = match &e {
+        ControlError::UnknownTicket { .. } => "unknown_ticket",
+        ControlError::NotPending { .. } => "ticket_not_pending",
+        ControlError::Expired { .. } => "ticket_expired",
+        ControlError::BadScope { .. } => "bad_scope",
+        ControlError::BadTimestamp { .. } | ControlError::Empty { .. } => "invalid_arguments",
+        ControlError::NotFound { .. } => "no_control_db",
+        _ => "control_error",
+    };
+    FaceError::new(code, e.to_string())
+}
+
+fn append(audit: Option<&dyn AuditStore>, event: NewEvent) -> Result<String, FaceError> {
+    match audit {
+        Some(store) => store.append(event).map(|e| e.event_hash).map_err(|e| {
+            FaceError::new(
+                "audit_error",
+                format!("the change was made but could not be recorded in the audit log: {e}"),
+            )
+        }),
+        None => Ok(String::new()),
+    }
+}
+
+/// `{"tickets": [...], "count"}`, oldest first, optionally only those with `status`.
+pub fn tickets_json(db: &ControlDb, status: Option<&str>) -> Result<Value, FaceError> {
+    let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(TicketStatus::parse(s).ok_or_else(|| {
+            FaceError::new(
+                "invalid_arguments",
+                format!("unknown ticket status '{s}': expected pending, granted, denied or spent"),
+            )
+        })?),
+        None => None,
+    };
+    let tickets = db.tickets(status).map_err(control_error)?;
+    Ok(json!({"count": tickets.len(), "tickets": tickets}))
+}
+
+/// The ticket `id` as JSON.
+pub fn ticket_json(db: &ControlDb, id: &str) -> Result<Value, FaceError> {
+    match db.ticket(id.trim()).map_err(control_error)? {
+        Some(t) => Ok(serde_json::to_value(t).unwrap_or(Value::Null)),
+        None => Err(control_error(ControlError::UnknownTicket {
+            id: id.to_owned(),
+        })),
+    }
+}
+
+/// Grants or denies ticket `id` at `now`, then records `approval_granted` /
+/// `approval_denied`: `{"ticket": {...}, "audit_event_hash"}`.
+pub fn resolve(
+    db: &ControlDb,
+    audit: Option<&dyn AuditStore>,
+    id: &str,
+    resolution: Resolution,
+    by: &str,
+    note: Option<&str>,
+    now: &str,
+) -> Result<Value, FaceError> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    let ticket = db
+        .resolve(id.trim(), resolution, by.trim(), note, now)
+        .map_err(control_error)?;
+    let hash = append(audit, resolution_event(&ticket, now))?;
+    Ok(json!({"ticket": ticket, "audit_event_hash": hash}))
+}
+
+/// Engages a kill switch, then records `kill_engaged`: `{"kill": {...}, "audit_event_hash"}`.
+pub fn kill(
+    db: &ControlDb,
+    audit: Option<&dyn AuditStore>,
+    scope: &str,
+    reason: &str,
+    by: &str,
+    now: &str,
+) -> Result<Value, FaceError> {
+    let kill = KillSwitch {
+        scope: Scope::parse(scope).map_err(control_error)?,
+        reason: reason.trim().to_owned(),
+        by: by.trim().to_owned(),
+        engaged_at: now.to_owned(),
+    };
+    db.engage(&kill).map_err(control_error)?;
+    let hash = append(audit, kill_event(&kill, true, &kill.by, now))?;
+    Ok(json!({"kill": kill, "audit_event_hash": hash}))
+}
+
+/// Lifts the kill switch on `scope`, then records `kill_released`:
+/// `{"released": {...}, "audit_event_hash"}`; no switch there is `not_engaged`.
+pub fn unkill(
+    db: &ControlDb,
+    audit: Option<&dyn AuditStore>,
+    scope: &str,
+    by: &str,
+    now: &str,
+) -> Result<Value, FaceError> {
+    let scope = Scope::parse(scope).map_err(control_error)?;
+    if by.trim().is_empty() {
+        return Err(control_error(ControlError::Empty { what: "--by" }));
+    }
+    cfa_control::parse_time(now).map_err(control_error)?;
+    let Some(kill) = db.release(&scope).map_err(control_error)? else {
+        return Err(FaceError::new(
+            "not_engaged",
+            format!("no kill switch is engaged on scope '{scope}' (cfa kill --list shows them)"),
+        ));
+    };
+    let hash = append(audit, kill_event(&kill, false, by.trim(), now))?;
+    Ok(json!({"released": kill, "audit_event_hash": hash}))
+}
+
+/// `{"kills": [...], "count"}`.
+pub fn kills_json(db: &ControlDb) -> Result<Value, FaceError> {
+    let kills = db.kills().map_err(control_error)?;
+    Ok(json!({"count": kills.len(), "kills": kills}))
+}
