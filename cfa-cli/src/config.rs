@@ -25,6 +25,9 @@ pub struct Storage {
     pub path: PathBuf,
     /// Retention in days.
     pub retention_days: u64,
+    /// `storage.dsn_env`: the environment variable holding the database DSN of a
+    /// database backend (`postgres`); the DSN itself is never written in the file.
+    pub dsn_env: Option<String>,
 }
 
 /// A loaded config file.
@@ -110,6 +113,8 @@ struct RawStorage {
     path: Option<String>,
     #[serde(default, deserialize_with = "days")]
     retention_days: Option<u64>,
+    #[serde(default)]
+    dsn_env: Option<String>,
 }
 
 /// `defaults:` as written.
@@ -280,6 +285,16 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             ),
         ));
     }
+    let dsn_env = non_empty(&src, storage.dsn_env, "storage.dsn_env")?;
+    if registry.uses_database(&backend) && dsn_env.is_none() {
+        return Err(located(
+            &src,
+            position_of(&src, "storage.backend"),
+            &format!(
+                "the '{backend}' storage backend needs 'storage.dsn_env': the name of the environment variable holding its DSN (the DSN is never written in the config)"
+            ),
+        ));
+    }
     let spath = non_empty(&src, storage.path, "storage.path")?.unwrap_or_else(|| "cfa.db".into());
     let retention_days = storage.retention_days.unwrap_or(90);
     let defaults = doc.defaults.unwrap_or_default();
@@ -317,6 +332,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             backend,
             path: dir.join(spath),
             retention_days,
+            dsn_env,
         },
         catalog,
         policy_bundle,

@@ -66,6 +66,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         args.face.audit_fsync,
         tools::ACCESS,
     )?;
+    let gov = face.with_pg_audit(gov)?;
     let limit = ratelimit::limit_from_env(std::env::var("CFA_MCP_RATE_LIMIT").ok().as_deref())
         .map_err(Report::msg)?;
     let api_key = std::env::var("CFA_MCP_API_KEY").ok();

@@ -97,6 +97,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?;
+    let gov = face.with_pg_audit(gov)?;
     let timeout = Duration::from_millis(args.request_timeout_ms.max(1));
     let state = Arc::new(app::AppState {
         gov,

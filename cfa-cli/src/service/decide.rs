@@ -75,6 +75,14 @@ impl Governance {
         })
     }
 
+    /// The same governance recording into `audit` instead (the PostgreSQL chain a
+    /// replica shares).
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
     /// The active bundle.
     pub fn active(&self) -> &LoadedPolicy {
         &self.active
@@ -223,7 +231,7 @@ impl Governance {
             intent_id: intent_id.map(str::to_owned),
             ..VerifyOptions::default()
         };
-        let report = cfa::audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
+        let report = audit.verify(&opts).map_err(|e| {
             FaceError::new(
                 "audit_error",
                 format!("cannot verify {}: {e}", audit.path().display()),
