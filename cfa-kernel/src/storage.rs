@@ -101,7 +101,9 @@ pub enum StorageError {
         known: String,
     },
     /// The backend needs the name of the environment variable holding its DSN.
-    #[error("the {backend} storage backend needs the name of the environment variable holding its DSN (storage.dsn_env)")]
+    #[error(
+        "the {backend} storage backend needs the name of the environment variable holding its DSN (storage.dsn_env)"
+    )]
     NoDsnEnv {
         /// The backend.
         backend: String,
@@ -248,9 +250,12 @@ impl StorageRegistry {
         r.register(
             "postgres",
             StorageBackend::audit(|req| {
-                let name = req.dsn_env.as_deref().ok_or_else(|| StorageError::NoDsnEnv {
-                    backend: "postgres".into(),
-                })?;
+                let name = req
+                    .dsn_env
+                    .as_deref()
+                    .ok_or_else(|| StorageError::NoDsnEnv {
+                        backend: "postgres".into(),
+                    })?;
                 Ok(Box::new(cfa_audit::PgStore::connect_env(name)?))
             })
             .in_database(),
@@ -434,10 +439,17 @@ mod tests {
             .unwrap();
         assert!(matches!(e, StorageError::NoDsnEnv { .. }), "{e}");
         let e = r
-            .open_audit("postgres", &StoreRequest::from_env("CFA_KERNEL_TEST_UNSET_DSN"))
+            .open_audit(
+                "postgres",
+                &StoreRequest::from_env("CFA_KERNEL_TEST_UNSET_DSN"),
+            )
             .err()
             .unwrap();
-        assert!(e.to_string().contains("CFA_KERNEL_TEST_UNSET_DSN is not set"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("CFA_KERNEL_TEST_UNSET_DSN is not set"),
+            "{e}"
+        );
     }
 
     // Without the `postgres` feature, `postgres` is an unknown name.

@@ -64,8 +64,9 @@ impl AuditLog {
     /// Connects to the PostgreSQL chain whose DSN is in the environment variable
     /// `dsn_env` (shared with every replica appending to that database).
     pub fn open_pg(dsn_env: &str) -> Result<Self, FaceError> {
-        let store = PgStore::connect_env(dsn_env)
-            .map_err(|e| FaceError::new("audit_error", format!("cannot open the audit log: {e}")))?;
+        let store = PgStore::connect_env(dsn_env).map_err(|e| {
+            FaceError::new("audit_error", format!("cannot open the audit log: {e}"))
+        })?;
         let len = store.len().map_err(|e| {
             FaceError::new("audit_error", format!("cannot read the audit log: {e}"))
         })?;
@@ -89,6 +90,20 @@ impl AuditLog {
         }
     }
 
+    /// Runs `f`, which may call the PostgreSQL client (a blocking client with a
+    /// runtime of its own), outside the async runtime of a face when called on one of
+    /// its workers (`cfa mcp`'s tools are synchronous calls on its runtime).
+    fn blocking<T>(&self, f: impl FnOnce() -> T) -> T {
+        match (&self.store, tokio::runtime::Handle::try_current()) {
+            (Store::Postgres(_), Ok(h))
+                if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(f)
+            }
+            _ => f(),
+        }
+    }
+
     fn dyn_store(&self) -> &dyn AuditStore {
         match &self.store {
             Store::Jsonl(s) => &**s,
@@ -104,7 +119,7 @@ impl AuditLog {
     ) -> Result<cfa::audit::VerifyReport, cfa::audit::AuditError> {
         match &self.store {
             Store::Jsonl(_) => cfa::audit::verify_file(&self.path, opts, &mut |_| {}),
-            Store::Postgres(s) => s.verify_chain(opts),
+            Store::Postgres(s) => self.blocking(|| s.verify_chain(opts)),
         }
     }
 
@@ -125,9 +140,8 @@ impl AuditLog {
         check: PolicyCheck<'_>,
         signature: &StateSignature,
     ) -> Result<Decision, FaceError> {
-        let decision = check
-            .audit(Some(self.dyn_store()))
-            .decide(signature)
+        let decision = self
+            .blocking(|| check.audit(Some(self.dyn_store())).decide(signature))
             .map_err(|e| {
                 FaceError::new(
                     "audit_error",
@@ -157,8 +171,7 @@ impl AuditLog {
                     let here = Arc::clone(&store);
                     // A leader that panicked has failed its group (the next await sees
                     // it); one that never ran (the runtime is shutting down) leads here.
-                    if let Err(e) =
-                        tokio::task::spawn_blocking(move || store.lead_queued()).await
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
                         && e.is_cancelled()
                     {
                         here.lead_queued();
@@ -169,8 +182,7 @@ impl AuditLog {
             Store::Postgres(s) => {
                 s.append_async(vec![event], |store| async move {
                     let here = Arc::clone(&store);
-                    if let Err(e) =
-                        tokio::task::spawn_blocking(move || store.lead_queued()).await
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
                         && e.is_cancelled()
                     {
                         here.lead_queued();

@@ -10,6 +10,7 @@ mod support;
 
 mod audit_cli;
 mod audit_interop;
+mod audit_pg;
 mod cli_config;
 mod cli_demo;
 mod cli_evaluate;
