@@ -32,6 +32,7 @@ mod mcp_rmcp_client;
 mod readme;
 mod report_browser;
 mod report_cli;
+mod scale_out;
 mod serve_http;
 mod serve_metrics_port;
 mod serve_otel;
