@@ -131,6 +131,18 @@ struct RawDefaults {
     roots: Option<Vec<String>>,
 }
 
+/// The audit backends by name: the file and memory ones, then the database ones
+/// (`postgres`), each group sorted.
+fn audit_backends(registry: &cfa::kernel::StorageRegistry) -> String {
+    let audit: Vec<&str> = registry
+        .names()
+        .filter(|n| registry.offers(n, cfa::kernel::StoreKind::Audit))
+        .collect();
+    let (db, local): (Vec<&str>, Vec<&str>) =
+        audit.into_iter().partition(|n| registry.uses_database(n));
+    [local, db].concat().join(", ")
+}
+
 /// `version`: a string, or a number written without quotes (`1.0`).
 fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(d)? {
@@ -280,7 +292,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             position_of(&src, "storage.backend"),
             &format!(
                 "'storage.backend' must be one of {}, not '{}'",
-                registry.names_for(cfa::kernel::StoreKind::Audit),
+                audit_backends(&registry),
                 crate::input::clip_message(&backend)
             ),
         ));
