@@ -82,6 +82,14 @@ impl AuditLog {
         &self.path
     }
 
+    /// The JSONL file, when the log is one (`None` for PostgreSQL).
+    pub fn file(&self) -> Option<&Path> {
+        match self.store {
+            Store::Jsonl(_) => Some(&self.path),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// The store, for the kernel to write its events into.
     pub fn store(&self) -> Arc<dyn AuditStore> {
         match &self.store {
