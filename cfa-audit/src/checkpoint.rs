@@ -27,10 +27,14 @@ pub fn verify_target(
 }
 
 fn require_intact(target: &AuditTarget, report: &VerifyReport) -> Result<(), AuditError> {
+    require_intact_named(&target_name(target), report)
+}
+
+fn require_intact_named(name: &str, report: &VerifyReport) -> Result<(), AuditError> {
     match &report.first_bad {
         None => Ok(()),
         Some(bad) => Err(crate::error::InvalidEventError {
-            source_name: target_name(target),
+            source_name: name.to_owned(),
             reason: format!(
                 "the chain is broken at event {} (line {}): {}",
                 bad.index, bad.line, bad.reason
@@ -61,7 +65,19 @@ pub fn create_checkpoint(
         ..VerifyOptions::default()
     };
     let report = verify_target(target, &opts, &mut |_| {})?;
-    require_intact(target, &report)?;
+    sign_report(&target_name(target), report, origin, key)
+}
+
+/// Signs a checkpoint over a verification `report` of the log named `name` (made with
+/// [`VerifyOptions::merkle`], by any store's verifier, e.g. the PostgreSQL one): the
+/// chain must be intact. Returns the checkpoint and its signed note.
+pub fn sign_report(
+    name: &str,
+    report: VerifyReport,
+    origin: &str,
+    key: &SignerKey,
+) -> Result<(Checkpoint, String), AuditError> {
+    require_intact_named(name, &report)?;
     let tree = report.tree.unwrap_or_default();
     let cp = Checkpoint {
         origin: origin.to_owned(),
@@ -98,6 +114,17 @@ pub fn verify_with_checkpoint(
     o.merkle = true;
     o.collect_leaves = true;
     let report = verify_target(target, &o, progress)?;
+    check_report(report, checkpoint)
+}
+
+/// Checks a verification `report` made with [`VerifyOptions::merkle`] and
+/// [`VerifyOptions::collect_leaves`] (by any store's verifier) against a checkpoint
+/// whose signature was verified ([`Checkpoint::open`]): a consistency proof from the
+/// checkpoint's size to the log's.
+pub fn check_report(
+    report: VerifyReport,
+    checkpoint: Checkpoint,
+) -> Result<CheckpointCheck, AuditError> {
     let n = report.leaves.len() as u64;
     let problem = if report.first_bad.is_some() {
         None

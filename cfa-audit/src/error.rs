@@ -19,6 +19,10 @@ pub enum AuditError {
     #[error(transparent)]
     #[cfg(feature = "sqlite")]
     Sqlite(#[from] SqliteError),
+    /// The PostgreSQL store failed (feature `postgres`); the message never holds the DSN.
+    #[error(transparent)]
+    #[cfg(feature = "postgres")]
+    Postgres(#[from] PostgresError),
     /// A file given as an existing audit database is not one (nothing was written).
     #[error(transparent)]
     Foreign(#[from] ForeignStoreError),
@@ -90,6 +94,18 @@ pub struct SqliteError {
     /// The driver error.
     #[source]
     pub source: rusqlite::Error,
+}
+
+/// A PostgreSQL failure, naming the server as `user@host:port/dbname` (never the DSN
+/// or its password).
+#[cfg(feature = "postgres")]
+#[derive(Debug, Error)]
+#[error("postgres audit store {target}: {message}")]
+pub struct PostgresError {
+    /// The database, as `user@host:port/dbname`.
+    pub target: String,
+    /// What failed, with the server's message (passwords removed).
+    pub message: String,
 }
 
 /// A file that should be an audit database is not one: not SQLite at all, or without

@@ -329,6 +329,12 @@ pub(crate) fn replicate(e: &AuditError) -> AuditError {
             crate::error::NoteError::new(n.what.clone(), n.reason.clone()).into()
         }
         AuditError::Proof(p) => crate::error::ProofError::new(p.reason.clone()).into(),
+        #[cfg(feature = "postgres")]
+        AuditError::Postgres(p) => crate::error::PostgresError {
+            target: p.target.clone(),
+            message: p.message.clone(),
+        }
+        .into(),
         #[cfg(feature = "sqlite")]
         AuditError::Sqlite(s) => crate::error::SqliteError {
             path: s.path.clone(),

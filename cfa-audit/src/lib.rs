@@ -1,8 +1,9 @@
 //! Σ audit: the SHA-256 hash-chained audit log of CFA. It owns the event format and
 //! hash recipe (byte-compatible with cfa-kernel 1.1.0), prepared events (line and hash
 //! written up to the previous hash before a store takes its lock), the stores (JSONL file with
-//! cross-process locking and torn-tail repair, SQLite, memory; concurrent appenders to
-//! the JSONL and SQLite stores are group-committed), one-pass verification,
+//! cross-process locking and torn-tail repair, SQLite, PostgreSQL shared by replicas,
+//! memory; concurrent appenders to the JSONL, SQLite and PostgreSQL stores are
+//! group-committed), one-pass verification,
 //! RFC 6962 Merkle checkpoints signed as C2SP notes, offline inclusion proofs,
 //! anchored retention, and a content-addressed store of the documents a caller keeps beside a
 //! log to re-evaluate its events ([`ContentStore`], opaque text by hash). It must NOT know about policies, signatures, catalogs or the
@@ -60,6 +61,8 @@ pub mod jsonl;
 pub mod lines;
 pub mod merkle;
 pub mod note;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod prepared;
 pub mod proof;
 pub mod retain;
@@ -76,6 +79,8 @@ pub use event::{AuditEvent, NewEvent};
 pub use group::{QueuedAppend, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgExport, PgHead, PgStore};
 pub use prepared::{EventBuilder, PreparedEvent, write_str_array};
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]

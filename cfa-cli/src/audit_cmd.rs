@@ -34,6 +34,10 @@ pub enum AuditCommand {
     Append(AppendArgs),
     /// Sign a checkpoint (size + Merkle root) of the log.
     Checkpoint(CheckpointArgs),
+    /// Write the PostgreSQL chain as a JSONL log (byte for byte what the JSONL store
+    /// writes; the reference's verifier reads it).
+    #[command(after_help = crate::audit_pg::EXPORT_HELP)]
+    Export(crate::audit_pg::ExportArgs),
     /// Write a self-contained offline inclusion proof for one event.
     Prove(ProveArgs),
     /// Check an offline proof without the log.
@@ -63,6 +67,11 @@ pub struct LogArgs {
     /// SQLite database with the `audit_events` table [default: the config's storage].
     #[arg(long)]
     db: Option<PathBuf>,
+    /// PostgreSQL chain (shared by replicas): the NAME of the environment variable
+    /// holding its DSN, never the DSN itself [default: the config's storage when it is
+    /// postgres]. verify, checkpoint and export read it.
+    #[arg(long, value_name = "NAME")]
+    pg_env: Option<String>,
     /// Config file whose `storage` names the log when neither --file nor --db is given
     /// (default: discovered from the current directory upwards).
     #[arg(long, value_name = "FILE")]
@@ -70,8 +79,29 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
+    /// The environment variable of the PostgreSQL chain: `--pg-env`, else the config's
+    /// `storage.dsn_env` when its backend is postgres and no file flag was given.
+    pub fn pg_env(&self) -> miette::Result<Option<String>> {
+        if self.pg_env.is_some() || self.file.is_some() || self.db.is_some() {
+            return Ok(self.pg_env.clone());
+        }
+        let settings = crate::settings::resolve_process(&Flags {
+            config: self.config.as_deref(),
+            ..Flags::default()
+        })?;
+        Ok(settings
+            .audit()
+            .and_then(StoreLocation::pg_env)
+            .map(str::to_owned))
+    }
+
     /// The log: `--file`/`--db`, else the config's storage; neither is a usage error.
     pub fn target(&self) -> miette::Result<AuditTarget> {
+        if self.pg_env.is_some() {
+            return Err(miette::miette!(
+                "--pg-env is read by `cfa audit verify`, `checkpoint` and `export`; export the chain to JSONL for this command"
+            ));
+        }
         self.location()?.0.target()
     }
 
@@ -106,20 +136,20 @@ pub struct VerifyArgs {
     log: LogArgs,
     /// Count this intent's events (the whole chain is still verified).
     #[arg(long, short = 'i')]
-    id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Accept legacy 16-hex event hashes (cfa-kernel before 3.1).
     #[arg(long)]
-    allow_legacy: bool,
+    pub(crate) allow_legacy: bool,
     /// Signed checkpoint to check the log against (needs --pubkey).
     #[arg(long, requires = "pubkey")]
-    checkpoint: Option<PathBuf>,
+    pub(crate) checkpoint: Option<PathBuf>,
     /// Verifier key (vkey file) of the checkpoint signer.
     #[arg(long, requires = "checkpoint")]
-    pubkey: Option<PathBuf>,
+    pub(crate) pubkey: Option<PathBuf>,
     /// Anchor of a retained log (written by `cfa storage cleanup`); the chain is
     /// verified from it. Default: `<log>.anchor.json` beside the log, when present.
     #[arg(long)]
-    anchor: Option<PathBuf>,
+    pub(crate) anchor: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t)]
     format: Format,
@@ -305,6 +335,7 @@ pub fn run(cmd: AuditCommand) -> miette::Result<ExitCode> {
         AuditCommand::Repair(a) => repair(a),
         AuditCommand::Append(a) => append(a),
         AuditCommand::Checkpoint(a) => make_checkpoint(a),
+        AuditCommand::Export(a) => crate::audit_pg::export(a),
         AuditCommand::Prove(a) => prove(a),
         AuditCommand::VerifyProof(a) => verify_proof(a),
         AuditCommand::Keygen(a) => keygen(a),
@@ -358,6 +389,10 @@ fn find_anchor(
 }
 
 fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
+    if let Some(env) = a.log.pg_env()? {
+        let (name, report, cp) = crate::audit_pg::verify(&env, &a)?;
+        return Ok(render_verify(&a, &name, None, &report, cp.as_ref()));
+    }
     let target = a.log.target()?;
     let name = checkpoint::target_name(&target);
     // `--file -`: the chain comes from standard input (read once, nothing written).
@@ -414,17 +449,34 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    Ok(render_verify(
+        &a,
+        &name,
+        anchor.as_ref(),
+        &report,
+        cp.as_ref(),
+    ))
+}
+
+/// Prints a verification (and checkpoint check) and returns its exit code.
+fn render_verify(
+    a: &VerifyArgs,
+    name: &str,
+    anchor: Option<&(PathBuf, Anchor)>,
+    report: &VerifyReport,
+    cp: Option<&CheckpointCheck>,
+) -> ExitCode {
     let cp_problem = cp.as_ref().and_then(|c| c.problem.clone());
     let ok = report.intact() && cp_problem.is_none();
     match a.format {
         Format::Json => {
             // The shared report (the same names as `GET /v1/audit/verify`), plus what
             // only this command checks: the anchor and the checkpoint.
-            let mut v = report.to_json(&name, a.id.as_deref());
+            let mut v = report.to_json(name, a.id.as_deref());
             if let Some(obj) = v.as_object_mut() {
                 obj.insert(
                     "anchor".into(),
-                    anchor.as_ref().map_or(Value::Null, |(p, an)| {
+                    anchor.map_or(Value::Null, |(p, an)| {
                         json!({
                             "file": p.display().to_string(),
                             "dropped_events": an.size,
@@ -446,7 +498,7 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
             outln!("{v}");
         }
         Format::Summary => {
-            if let Some((p, an)) = &anchor {
+            if let Some((p, an)) = anchor {
                 outln!(
                     "[INFO] Verifying from anchor {} ({} earlier events dropped by retention)",
                     p.display(),
@@ -475,7 +527,7 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
                     );
                 }
             }
-            if let Some(c) = &cp {
+            if let Some(c) = cp {
                 match &c.problem {
                     None if report.intact() => outln!(
                         "[OK] Consistent with checkpoint {} at size {}",
@@ -491,7 +543,7 @@ fn verify(a: VerifyArgs) -> miette::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(if ok { OK } else { FAIL }))
+    ExitCode::from(if ok { OK } else { FAIL })
 }
 
 fn show(a: ShowArgs) -> miette::Result<ExitCode> {
@@ -552,6 +604,7 @@ fn repair(a: RepairArgs) -> miette::Result<ExitCode> {
     let log = LogArgs {
         file: a.file.clone(),
         db: None,
+        pg_env: None,
         config: a.config.clone(),
     };
     let file = match log.target()? {
@@ -625,6 +678,7 @@ fn append(a: AppendArgs) -> miette::Result<ExitCode> {
     let req = StoreRequest {
         path: location.path.clone(),
         durability: a.fsync,
+        dsn_env: location.dsn_env.clone(),
     };
     let sealed = registry
         .open_audit(&location.backend, &req)
@@ -646,8 +700,11 @@ fn load_signer(path: &Path) -> miette::Result<SignerKey> {
 fn make_checkpoint(a: CheckpointArgs) -> miette::Result<ExitCode> {
     let key = load_signer(&a.key)?;
     let origin = a.origin.unwrap_or_else(|| key.name().to_owned());
-    let (cp, note) = checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
-        .map_err(err)?;
+    let (cp, note) = match a.log.pg_env()? {
+        Some(env) => crate::audit_pg::checkpoint(&env, &origin, &key, a.allow_legacy)?,
+        None => checkpoint::create_checkpoint(&a.log.target()?, &origin, &key, a.allow_legacy)
+            .map_err(err)?,
+    };
     match a.format {
         Format::Summary => write_out(a.output.as_deref(), &note)?,
         Format::Json => {

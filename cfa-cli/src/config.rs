@@ -25,6 +25,9 @@ pub struct Storage {
     pub path: PathBuf,
     /// Retention in days.
     pub retention_days: u64,
+    /// `storage.dsn_env`: the environment variable holding the database DSN of a
+    /// database backend (`postgres`); the DSN itself is never written in the file.
+    pub dsn_env: Option<String>,
 }
 
 /// A loaded config file.
@@ -114,6 +117,8 @@ struct RawStorage {
     path: Option<String>,
     #[serde(default, deserialize_with = "days")]
     retention_days: Option<u64>,
+    #[serde(default)]
+    dsn_env: Option<String>,
 }
 
 /// `defaults:` as written.
@@ -128,6 +133,18 @@ struct RawDefaults {
     backend: Option<String>,
     #[serde(default, deserialize_with = "roots")]
     roots: Option<Vec<String>>,
+}
+
+/// The audit backends by name: the file and memory ones, then the database ones
+/// (`postgres`), each group sorted.
+fn audit_backends(registry: &cfa::kernel::StorageRegistry) -> String {
+    let audit: Vec<&str> = registry
+        .names()
+        .filter(|n| registry.offers(n, cfa::kernel::StoreKind::Audit))
+        .collect();
+    let (db, local): (Vec<&str>, Vec<&str>) =
+        audit.into_iter().partition(|n| registry.uses_database(n));
+    [local, db].concat().join(", ")
 }
 
 /// `version`: a string, or a number written without quotes (`1.0`).
@@ -279,8 +296,18 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             position_of(&src, "storage.backend"),
             &format!(
                 "'storage.backend' must be one of {}, not '{}'",
-                registry.names_for(cfa::kernel::StoreKind::Audit),
+                audit_backends(&registry),
                 crate::input::clip_message(&backend)
+            ),
+        ));
+    }
+    let dsn_env = non_empty(&src, storage.dsn_env, "storage.dsn_env")?;
+    if registry.uses_database(&backend) && dsn_env.is_none() {
+        return Err(located(
+            &src,
+            position_of(&src, "storage.backend"),
+            &format!(
+                "the '{backend}' storage backend needs 'storage.dsn_env': the name of the environment variable holding its DSN (the DSN is never written in the config)"
             ),
         ));
     }
@@ -321,6 +348,7 @@ pub fn parse(path: &Path) -> Result<CfaConfig, Report> {
             backend,
             path: dir.join(spath),
             retention_days,
+            dsn_env,
         },
         catalog,
         policy_bundle,

@@ -29,6 +29,11 @@ pub struct FaceFlags {
     /// when it is jsonl].
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// PostgreSQL audit chain shared by replicas: the NAME of the environment variable
+    /// holding its DSN (never the DSN itself) [default: the config's storage when it is
+    /// postgres].
+    #[arg(long, value_name = "NAME", conflicts_with = "audit_log")]
+    pub audit_pg_env: Option<String>,
     /// When audit appends reach the disk: always, batch, batch:N or never.
     #[arg(long, default_value = "always", value_name = "MODE")]
     pub audit_fsync: Durability,
@@ -45,8 +50,26 @@ pub struct FaceSettings {
     pub settings: Settings,
     /// The JSONL audit log decisions are appended to (faces record to JSONL only).
     pub audit_log: Option<PathBuf>,
+    /// The environment variable holding the DSN of the PostgreSQL audit chain
+    /// (`--audit-pg-env`, else the config's storage when it is postgres).
+    pub audit_pg_env: Option<String>,
     /// The lifecycle database.
     pub lifecycle_db: Option<PathBuf>,
+}
+
+impl FaceSettings {
+    /// `gov` recording into the PostgreSQL chain when one is configured.
+    pub fn with_pg_audit(
+        &self,
+        gov: crate::service::decide::Governance,
+    ) -> Result<crate::service::decide::Governance, Report> {
+        match &self.audit_pg_env {
+            None => Ok(gov),
+            Some(env) => Ok(gov.with_audit(
+                crate::service::AuditLog::open_pg(env).map_err(|e| Report::msg(e.message))?,
+            )),
+        }
+    }
 }
 
 impl FaceFlags {
@@ -71,10 +94,19 @@ impl FaceFlags {
             .audit()
             .and_then(settings::StoreLocation::jsonl_path)
             .map(Path::to_path_buf);
+        let audit_pg_env = match (&self.audit_pg_env, &audit_log) {
+            (Some(env), _) => Some(env.clone()),
+            (None, Some(_)) => None,
+            (None, None) => settings
+                .audit()
+                .and_then(settings::StoreLocation::pg_env)
+                .map(str::to_owned),
+        };
         let lifecycle_db = settings.state_db.value.clone();
         Ok(FaceSettings {
             settings,
             audit_log,
+            audit_pg_env,
             lifecycle_db,
         })
     }

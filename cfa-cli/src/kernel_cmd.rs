@@ -191,6 +191,7 @@ fn audit_store(settings: &Settings) -> Result<Arc<dyn AuditStore>, Report> {
     let memory = StoreLocation {
         backend: "memory".into(),
         path: None,
+        dsn_env: None,
     };
     let location = settings.audit().unwrap_or(&memory);
     if matches!(settings.audit.origin, settings::Origin::Config { .. }) {

@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod audit_cmd;
 mod audit_list;
+mod audit_pg;
 mod budget_cmd;
 mod completions_cmd;
 mod config;

@@ -108,6 +108,8 @@ pub struct StoreLocation {
     pub backend: String,
     /// Where it lives (`None` for stores without a file).
     pub path: Option<PathBuf>,
+    /// The environment variable holding the DSN of a database backend (`postgres`).
+    pub dsn_env: Option<String>,
 }
 
 impl StoreLocation {
@@ -117,6 +119,7 @@ impl StoreLocation {
         StoreLocation {
             backend: "jsonl".into(),
             path: Some(path.to_path_buf()),
+            dsn_env: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl StoreLocation {
         StoreLocation {
             backend: "sqlite".into(),
             path: Some(path.to_path_buf()),
+            dsn_env: None,
         }
     }
 
@@ -170,16 +174,25 @@ impl StoreLocation {
         let req = StoreRequest {
             path: self.path.clone(),
             durability,
+            dsn_env: self.dsn_env.clone(),
         };
         registry
             .open_audit(&self.backend, &req)
             .map_err(|e| PlainError(format!("cannot open the audit log: {e}")).into())
     }
 
+    /// The PostgreSQL DSN variable when this is the `postgres` backend.
+    pub fn pg_env(&self) -> Option<&str> {
+        (self.backend == "postgres")
+            .then_some(self.dsn_env.as_deref())
+            .flatten()
+    }
+
     fn shown(&self) -> String {
-        match &self.path {
-            Some(p) => format!("{} at {}", self.backend, p.display()),
-            None => self.backend.clone(),
+        match (&self.path, &self.dsn_env) {
+            (Some(p), _) => format!("{} at {}", self.backend, p.display()),
+            (None, Some(env)) => format!("{} (DSN in ${env})", self.backend),
+            (None, None) => self.backend.clone(),
         }
     }
 }
@@ -345,6 +358,7 @@ pub fn resolve_with(flags: &Flags<'_>, env: &Env, cfg: Option<CfaConfig>) -> Set
         StoreLocation {
             backend: c.storage.backend.clone(),
             path: file_backed.then(|| c.storage.path.clone()),
+            dsn_env: c.storage.dsn_env.clone(),
         }
     });
     let audit = match (flags.audit, &storage, at("storage")) {
@@ -352,6 +366,7 @@ pub fn resolve_with(flags: &Flags<'_>, env: &Env, cfg: Option<CfaConfig>) -> Set
             Some(StoreLocation {
                 backend: f.backend.into(),
                 path: Some(f.path.to_path_buf()),
+                dsn_env: None,
             }),
             Origin::Flag(f.flag),
         ),

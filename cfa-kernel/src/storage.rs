@@ -1,7 +1,9 @@
 //! The storage registry: audit stores ([`AuditStore`]) and lifecycle state stores
 //! ([`StateStore`]) opened by backend name, beside the backend and sandbox registries.
 //! The built-ins are `jsonl` (audit), `sqlite` (audit and state, with the `sqlite`
-//! feature) and `memory` (audit and state); a plugin adds its own with
+//! feature), `postgres` (audit, with the `postgres` feature: the DSN is read from the
+//! environment variable the request names, never passed as text) and `memory` (audit
+//! and state); a plugin adds its own with
 //! [`StorageRegistry::register`]. An unknown name is an error that lists the
 //! registered ones. The registry knows no config file and no command line: callers
 //! resolve the name and the path and hand them over in a [`StoreRequest`].
@@ -20,6 +22,9 @@ pub struct StoreRequest {
     pub path: Option<PathBuf>,
     /// When appends reach the disk (audit stores).
     pub durability: Durability,
+    /// The environment variable holding the database's DSN, for database backends
+    /// (`postgres`); the DSN itself never travels in a request.
+    pub dsn_env: Option<String>,
 }
 
 impl StoreRequest {
@@ -28,6 +33,7 @@ impl StoreRequest {
         StoreRequest {
             path: Some(path.into()),
             durability: Durability::Always,
+            dsn_env: None,
         }
     }
 
@@ -36,6 +42,16 @@ impl StoreRequest {
         StoreRequest {
             path: None,
             durability: Durability::Always,
+            dsn_env: None,
+        }
+    }
+
+    /// A request for a database store whose DSN is in the environment variable `name`.
+    pub fn from_env(name: impl Into<String>) -> Self {
+        StoreRequest {
+            path: None,
+            durability: Durability::Always,
+            dsn_env: Some(name.into()),
         }
     }
 
@@ -84,6 +100,14 @@ pub enum StorageError {
         /// The registered names for that kind, comma-separated.
         known: String,
     },
+    /// The backend needs the name of the environment variable holding its DSN.
+    #[error(
+        "the {backend} storage backend needs the name of the environment variable holding its DSN (storage.dsn_env)"
+    )]
+    NoDsnEnv {
+        /// The backend.
+        backend: String,
+    },
     /// The backend needs a path and the request has none.
     #[error("the {backend} storage backend needs a path")]
     NoPath {
@@ -116,8 +140,11 @@ pub struct StorageBackend {
     /// Its state store, if it has one.
     pub state: Option<StateFactory>,
     /// Whether its stores live in a file or database named by [`StoreRequest::path`]
-    /// (`false`: nothing is kept, e.g. `memory`).
+    /// (`false`: nothing is kept, e.g. `memory`, or it lives in a database).
     pub keeps_files: bool,
+    /// Whether its stores live in a database reached through the DSN in the
+    /// environment variable [`StoreRequest::dsn_env`] names (`postgres`).
+    pub database: bool,
 }
 
 impl fmt::Debug for StorageBackend {
@@ -126,6 +153,7 @@ impl fmt::Debug for StorageBackend {
             .field("audit", &self.audit.is_some())
             .field("state", &self.state.is_some())
             .field("keeps_files", &self.keeps_files)
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -139,6 +167,7 @@ impl StorageBackend {
             audit: Some(Arc::new(f)),
             state: None,
             keeps_files: true,
+            database: false,
         }
     }
 
@@ -146,6 +175,15 @@ impl StorageBackend {
     #[must_use]
     pub fn in_memory(mut self) -> Self {
         self.keeps_files = false;
+        self
+    }
+
+    /// This backend keeps its stores in a database named by [`StoreRequest::dsn_env`],
+    /// not in a file.
+    #[must_use]
+    pub fn in_database(mut self) -> Self {
+        self.keeps_files = false;
+        self.database = true;
         self
     }
 
@@ -166,8 +204,9 @@ pub struct StorageRegistry {
     backends: BTreeMap<String, StorageBackend>,
 }
 
-/// The names of the built-in backends, in the order they are documented.
-pub const BUILTIN_BACKENDS: [&str; 3] = ["jsonl", "sqlite", "memory"];
+/// The names of the built-in backends, in the order they are documented (`sqlite` and
+/// `postgres` only with their features).
+pub const BUILTIN_BACKENDS: [&str; 4] = ["jsonl", "sqlite", "postgres", "memory"];
 
 impl StorageRegistry {
     /// A registry without any backend.
@@ -207,6 +246,20 @@ impl StorageRegistry {
                 Ok(Box::new(cfa_lifecycle::LifecycleDb::open(path)?))
             }),
         );
+        #[cfg(feature = "postgres")]
+        r.register(
+            "postgres",
+            StorageBackend::audit(|req| {
+                let name = req
+                    .dsn_env
+                    .as_deref()
+                    .ok_or_else(|| StorageError::NoDsnEnv {
+                        backend: "postgres".into(),
+                    })?;
+                Ok(Box::new(cfa_audit::PgStore::connect_env(name)?))
+            })
+            .in_database(),
+        );
         r
     }
 
@@ -232,6 +285,12 @@ impl StorageRegistry {
     /// (`false` for unknown names and in-memory backends).
     pub fn keeps_files(&self, name: &str) -> bool {
         self.backends.get(name).is_some_and(|b| b.keeps_files)
+    }
+
+    /// Whether backend `name` keeps its stores in a database reached through a DSN in
+    /// the environment ([`StoreRequest::dsn_env`]).
+    pub fn uses_database(&self, name: &str) -> bool {
+        self.backends.get(name).is_some_and(|b| b.database)
     }
 
     /// The names offering a store of `kind`, comma-separated.
@@ -368,6 +427,33 @@ mod tests {
         assert_eq!(e.to_string(), "down");
     }
 
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_needs_a_dsn_env_and_never_shows_the_dsn() {
+        let r = StorageRegistry::with_builtins();
+        assert!(r.uses_database("postgres") && !r.keeps_files("postgres"));
+        assert!(!r.uses_database("sqlite"));
+        let e = r
+            .open_audit("postgres", &StoreRequest::in_memory())
+            .err()
+            .unwrap();
+        assert!(matches!(e, StorageError::NoDsnEnv { .. }), "{e}");
+        let e = r
+            .open_audit(
+                "postgres",
+                &StoreRequest::from_env("CFA_KERNEL_TEST_UNSET_DSN"),
+            )
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("CFA_KERNEL_TEST_UNSET_DSN is not set"),
+            "{e}"
+        );
+    }
+
+    // Without the `postgres` feature, `postgres` is an unknown name.
+    #[cfg(not(feature = "postgres"))]
     #[test]
     fn unknown_names_list_the_registered_ones() {
         let r = StorageRegistry::with_builtins();
@@ -390,6 +476,36 @@ mod tests {
         assert!(!e.to_string().contains("jsonl,"), "{e}");
         for name in BUILTIN_BACKENDS {
             if cfg!(feature = "sqlite") || name != "sqlite" {
+                assert!(r.offers(name, StoreKind::Audit), "{name}");
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn unknown_names_list_the_registered_ones_postgres_built_in() {
+        let r = StorageRegistry::with_builtins();
+        let e = r
+            .open_audit("mongo", &StoreRequest::in_memory())
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(text.contains("'mongo'"), "{text}");
+        assert!(text.contains("jsonl") && text.contains("memory"), "{text}");
+        assert!(r.check("mongo", StoreKind::Audit).is_err());
+        let e = r.open_state("jsonl", &StoreRequest::at("x")).err().unwrap();
+        assert!(matches!(
+            e,
+            StorageError::Unknown {
+                kind: StoreKind::State,
+                ..
+            }
+        ));
+        assert!(!e.to_string().contains("jsonl,"), "{e}");
+        for name in BUILTIN_BACKENDS {
+            if (cfg!(feature = "sqlite") || name != "sqlite")
+                && (cfg!(feature = "postgres") || name != "postgres")
+            {
                 assert!(r.offers(name, StoreKind::Audit), "{name}");
             }
         }

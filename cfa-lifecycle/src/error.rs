@@ -14,6 +14,15 @@ pub enum LifecycleError {
         /// The error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (feature `postgres`); never holds the DSN or its password.
+    #[cfg(feature = "postgres")]
+    #[error("postgres lease store {database}: {message}")]
+    Postgres {
+        /// The database, as `user@host:port/dbname`.
+        database: String,
+        /// What failed.
+        message: String,
+    },
     /// The database file does not exist (or is not a regular file).
     #[error("state database {path}: no such file")]
     NotFound {

@@ -3,7 +3,8 @@
 //! store, and the SQLite [`LifecycleDb`] with the `sqlite` feature), records
 //! [`ExecutionRecord`]s, computes the lifecycle indices (IFo/IFs/IFg/IDI) and runs the
 //! skill promotion state machine, and holds per-target leases so only one kernel writes
-//! a target at a time (invariant I8). It fills cfa-sandbox's execute slot with
+//! a target at a time (invariant I8; with the `postgres` feature also in a PostgreSQL
+//! database every replica sees, [`PgLeases`]). It fills cfa-sandbox's execute slot with
 //! [`LifecycleExecution`]: the sandbox runs the artifact and maps the outcome to a
 //! decision, the lifecycle adds lease, projection and skill around it. Time is always
 //! injected (formatted by cfa-types' one ISO formatter). It must NOT know about policy
@@ -28,6 +29,8 @@ mod error;
 mod execution;
 mod indices;
 mod lease;
+#[cfg(feature = "postgres")]
+mod pg_lease;
 mod projection;
 mod promotion;
 mod record;
@@ -41,6 +44,8 @@ pub use error::LifecycleError;
 pub use execution::{ExecutionClock, LifecycleExecution, version_id_for};
 pub use indices::{IndexCalculator, IndexScores};
 pub use lease::{Lease, LeaseHeld, lease_fault};
+#[cfg(feature = "postgres")]
+pub use pg_lease::PgLeases;
 pub use projection::{
     DatasetMetrics, DatasetState, HistoryEntry, Projection, ProjectionInput, ProjectionType,
     project,

@@ -54,14 +54,16 @@ pub(crate) fn cargo() -> String {
 }
 
 /// `cargo xtask all`: what CI runs (`.ci/run`): [`ci`] (the five-minute budget), then
-/// the slow suites that have their own steps, [`soak`], [`browser`], [`spark::spark`]
-/// and [`python`]; each step's time is printed, and the first failure stops the run.
+/// the slow suites that have their own steps, [`soak`], [`browser`], [`spark::spark`],
+/// [`scale`] and [`python`]; each step's time is printed, and the first failure stops the
+/// run.
 fn all() -> Result<(), String> {
     let started = Instant::now();
     step("ci", ci)?;
     step("soak", soak)?;
     step("browser", browser)?;
     step("spark", spark::spark)?;
+    step("scale", scale)?;
     step("python", python)?;
     eprintln!("xtask: all passed in {} s", started.elapsed().as_secs());
     Ok(())
@@ -623,6 +625,33 @@ fn browser() -> Result<(), String> {
     })
 }
 
+/// `cargo xtask scale`: the scale-out suite (the ignored `scale_out` tests of the
+/// cfa-cli binary, built with the same arguments as the `ci` nextest run): three `cfa
+/// serve` replicas on one PostgreSQL chain on a durable throwaway cluster (30,000
+/// decisions, a replica SIGKILLed mid-load, `pg_ctl restart` mid-load, a lease race).
+/// One test at a time: each starts its own cluster and replicas, and the 2-core
+/// budget is theirs.
+fn scale() -> Result<(), String> {
+    let cargo = cargo();
+    step("scale: replicas on one PostgreSQL chain", || {
+        run(
+            &cargo,
+            &[
+                &CI_NEXTEST[..],
+                &[
+                    "--run-ignored",
+                    "only",
+                    "--test-threads",
+                    "1",
+                    "-E",
+                    "test(/^scale_out::/)",
+                ],
+            ]
+            .concat(),
+        )
+    })
+}
+
 /// `chromium --version` answers, else apt-get installs it (after an `apt-get update`
 /// when the first attempt fails).
 fn ensure_chromium() -> Result<(), String> {
@@ -668,8 +697,8 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
 pub(crate) const HELP: &str = "cargo xtask <command>
 
 commands:
-  all     what CI runs (bash .ci/run): `ci`, then `soak`, `browser`, `spark`
-          and `python`, each timed; stops at the first that fails
+  all     what CI runs (bash .ci/run): `ci`, then `soak`, `browser`, `spark`,
+          `scale` and `python`, each timed; stops at the first that fails
   ci      the checks and tests within the five-minute budget, with CARGO_INCREMENTAL=0:
             1. cargo fmt --all --check
             2. in the background: the Python venv setups (dbt, reference
@@ -709,6 +738,15 @@ commands:
           parquet fixtures and read back (rows, PII hashes, partitions, merge
           semantics), the Delta scripts checked against delta-spark's API,
           `cfa evaluate --sandbox spark` committing only validated runs
+  scale   the scale-out suite (after `browser` in `all`, never in `ci`): three
+          `cfa serve` replicas on one PostgreSQL 15 chain (throwaway cluster,
+          fsync=on, synchronous_commit=on): 3 x 10,000 decisions -> one chain
+          of exactly 30,000 events that verifies; a replica SIGKILLed mid-load
+          loses no acknowledged decision; `pg_ctl restart` mid-load -> 500
+          audit_error, never an unaudited 200, then recovery; a lease race has
+          one holder (the ignored cfa-cli tests scale_out::*, one at a time,
+          same build as `ci`'s nextest run; prints `SCALE:` figures).
+          CFA_SCALE_BIN=target/release/cfa runs the replicas from a release build
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
@@ -771,6 +809,7 @@ fn main() -> ExitCode {
         Some("browser") => browser(),
         Some("soak") => soak(),
         Some("spark") => spark::spark(),
+        Some("scale") => scale(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

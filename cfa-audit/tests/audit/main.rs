@@ -13,6 +13,8 @@ mod disk_full;
 mod fast_slow_agree;
 mod group_commit;
 mod parallel_agree;
+#[cfg(feature = "postgres")]
+mod pg_store;
 #[cfg(feature = "sqlite")]
 mod processes;
 mod props;

@@ -73,7 +73,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         args.lifecycle_db.as_deref(),
         &args.roots,
     )?;
-    let mut gov = Governance::load(
+    let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
         face.audit_log.as_deref(),
@@ -85,6 +85,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
             .open("cfa mcp")?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );
+    let mut gov = face.with_pg_audit(gov)?;
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
     }

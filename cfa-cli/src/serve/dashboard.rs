@@ -18,8 +18,9 @@ pub struct DashboardQuery {
 }
 
 fn render(state: &AppState, period: u32) -> Result<String, String> {
-    let log = match state.gov.audit() {
-        Some(a) => Some(crate::report_cmd::load_log(a.path()).map_err(|e| e.to_string())?),
+    // A PostgreSQL chain is not read here (`cfa audit export` it for `cfa report`).
+    let log = match state.gov.audit().and_then(crate::service::AuditLog::file) {
+        Some(path) => Some(crate::report_cmd::load_log(path).map_err(|e| e.to_string())?),
         None => None,
     };
     let bundle = crate::report_cmd::bundle_info(&state.gov.active().engine);

@@ -100,7 +100,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
     let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
-    let mut gov = Governance::load(
+    let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
         face.audit_log.as_deref(),
@@ -108,6 +108,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         BundleAccess::NamesOnly,
     )?
     .with_control(args.control.open("cfa serve")?);
+    let mut gov = face.with_pg_audit(gov)?;
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
     }

@@ -1,6 +1,9 @@
-//! The audit log a face appends to: one JSONL store held open for the life of the
-//! process. Concurrent appends form one group-commit queue in the store; the HTTP face
-//! awaits its appends ([`AuditLog::append_async`]) instead of holding a thread for each.
+//! The audit log a face appends to: one JSONL store, or one PostgreSQL store shared
+//! with the other replicas (`--audit-pg-env` / `storage.backend: postgres`), held open
+//! for the life of the process. Concurrent appends form one group-commit queue in the
+//! store; the HTTP face awaits its appends ([`AuditLog::append_async`]) instead of
+//! holding a thread for each. A failed append is an `audit_error`: the decision is
+//! never handed out unaudited.
 
 use super::error::FaceError;
 use cfa::StateSignature;
@@ -8,6 +11,7 @@ use cfa::audit::ContentStore;
 use cfa::audit::NewEvent;
 use cfa::kernel::{Decision, PolicyCheck};
 use cfa::{AuditEvent, AuditStore, Durability, JsonlStore};
+use cfa_audit::PgStore;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,11 +20,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The audit log a face appends decisions to (one store held open: appends from
 /// concurrent requests join its group commit, so the chain stays linear).
 pub struct AuditLog {
-    store: Arc<JsonlStore>,
+    store: Store,
+    /// The file, or the database as `user@host:port/dbname`.
     path: PathBuf,
     chain_length: AtomicU64,
-    /// The decisions' signatures and catalogs, by hash (`<log>.signatures/`).
-    inputs: ContentStore,
+    /// The decisions' signatures and catalogs, by hash (`<log>.signatures/`; none for a
+    /// PostgreSQL chain, which has no file to keep them beside).
+    inputs: Option<ContentStore>,
+}
+
+/// The store behind a face's log.
+enum Store {
+    Jsonl(Arc<JsonlStore>),
+    Postgres(Arc<PgStore>),
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -47,26 +59,88 @@ impl AuditLog {
             )
         })?;
         Ok(Self {
-            store: Arc::new(store),
+            store: Store::Jsonl(Arc::new(store)),
             path: path.to_path_buf(),
             chain_length: AtomicU64::new(len),
-            inputs: ContentStore::beside(path),
+            inputs: Some(ContentStore::beside(path)),
         })
     }
 
-    /// The log file.
+    /// Connects to the PostgreSQL chain whose DSN is in the environment variable
+    /// `dsn_env` (shared with every replica appending to that database).
+    pub fn open_pg(dsn_env: &str) -> Result<Self, FaceError> {
+        let store = PgStore::connect_env(dsn_env).map_err(|e| {
+            FaceError::new("audit_error", format!("cannot open the audit log: {e}"))
+        })?;
+        let len = store.len().map_err(|e| {
+            FaceError::new("audit_error", format!("cannot read the audit log: {e}"))
+        })?;
+        Ok(Self {
+            path: PathBuf::from(store.target()),
+            store: Store::Postgres(Arc::new(store)),
+            chain_length: AtomicU64::new(len),
+            inputs: None,
+        })
+    }
+
+    /// The log file (for PostgreSQL: the database as `user@host:port/dbname`).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The store of decision inputs beside the log (`<log>.signatures/`).
-    pub fn inputs(&self) -> &ContentStore {
-        &self.inputs
+    /// The store of decision inputs beside the log (`<log>.signatures/`; `None` for
+    /// PostgreSQL).
+    pub fn inputs(&self) -> Option<&ContentStore> {
+        self.inputs.as_ref()
+    }
+
+    /// The JSONL file, when the log is one (`None` for PostgreSQL).
+    pub fn file(&self) -> Option<&Path> {
+        match self.store {
+            Store::Jsonl(_) => Some(&self.path),
+            Store::Postgres(_) => None,
+        }
     }
 
     /// The store, for the kernel to write its events into.
     pub fn store(&self) -> Arc<dyn AuditStore> {
-        Arc::clone(&self.store) as Arc<dyn AuditStore>
+        match &self.store {
+            Store::Jsonl(s) => Arc::clone(s) as Arc<dyn AuditStore>,
+            Store::Postgres(s) => Arc::clone(s) as Arc<dyn AuditStore>,
+        }
+    }
+
+    /// Runs `f`, which may call the PostgreSQL client (a blocking client with a
+    /// runtime of its own), outside the async runtime of a face when called on one of
+    /// its workers (`cfa mcp`'s tools are synchronous calls on its runtime).
+    fn blocking<T>(&self, f: impl FnOnce() -> T) -> T {
+        match (&self.store, tokio::runtime::Handle::try_current()) {
+            (Store::Postgres(_), Ok(h))
+                if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(f)
+            }
+            _ => f(),
+        }
+    }
+
+    fn dyn_store(&self) -> &dyn AuditStore {
+        match &self.store {
+            Store::Jsonl(s) => &**s,
+            Store::Postgres(s) => &**s,
+        }
+    }
+
+    /// Verifies the chain in one pass: the file, or the PostgreSQL table streamed in
+    /// one snapshot.
+    pub fn verify(
+        &self,
+        opts: &cfa::VerifyOptions,
+    ) -> Result<cfa::audit::VerifyReport, cfa::audit::AuditError> {
+        match &self.store {
+            Store::Jsonl(_) => cfa::audit::verify_file(&self.path, opts, &mut |_| {}),
+            Store::Postgres(s) => self.blocking(|| s.verify_chain(opts)),
+        }
     }
 
     /// Counts `n` events appended through [`AuditLog::store`].
@@ -86,10 +160,13 @@ impl AuditLog {
         check: PolicyCheck<'_>,
         signature: &StateSignature,
     ) -> Result<Decision, FaceError> {
-        let decision = check
-            .audit(Some(&*self.store))
-            .inputs(Some(&self.inputs))
-            .decide(signature)
+        let decision = self
+            .blocking(|| {
+                check
+                    .audit(Some(self.dyn_store()))
+                    .inputs(self.inputs.as_ref())
+                    .decide(signature)
+            })
             .map_err(|e| {
                 FaceError::new(
                     "audit_error",
@@ -115,19 +192,32 @@ impl AuditLog {
                 format!("cannot record the decision in {}: {e}", self.path.display()),
             )
         };
-        let outcome = self
-            .store
-            .append_async(vec![event], |store| async move {
-                let here = Arc::clone(&store);
-                // A leader that panicked has failed its group (the next await sees
-                // it); one that never ran (the runtime is shutting down) leads here.
-                if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                    && e.is_cancelled()
-                {
-                    here.lead_queued();
-                }
-            })
-            .await;
+        let outcome = match &self.store {
+            Store::Jsonl(s) => {
+                s.append_async(vec![event], |store| async move {
+                    let here = Arc::clone(&store);
+                    // A leader that panicked has failed its group (the next await sees
+                    // it); one that never ran (the runtime is shutting down) leads here.
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                        && e.is_cancelled()
+                    {
+                        here.lead_queued();
+                    }
+                })
+                .await
+            }
+            Store::Postgres(s) => {
+                s.append_async(vec![event], |store| async move {
+                    let here = Arc::clone(&store);
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                        && e.is_cancelled()
+                    {
+                        here.lead_queued();
+                    }
+                })
+                .await
+            }
+        };
         let mut events = outcome.map_err(|e| failed(&e))?;
         let event = events
             .pop()
@@ -139,7 +229,11 @@ impl AuditLog {
     /// The torn tails the store moved aside (when the log was opened, or later before
     /// an append), each recorded in the chain as an `audit_repair` event.
     pub fn repairs(&self) -> Vec<cfa::audit::jsonl::TornRepair> {
-        self.store.repairs()
+        match &self.store {
+            Store::Jsonl(s) => s.repairs(),
+            // A database has no torn tail: a transaction commits whole or not at all.
+            Store::Postgres(_) => Vec::new(),
+        }
     }
 
     /// `{file, status: "ok" | "repaired", repairs: [{offset, bytes, sidecar,
@@ -167,7 +261,7 @@ impl AuditLog {
 
     /// Forces pending appends to disk.
     pub fn flush(&self) -> Result<(), FaceError> {
-        self.store
+        self.dyn_store()
             .flush()
             .map_err(|e| FaceError::new("audit_error", e.to_string()))
     }

@@ -82,6 +82,14 @@ impl Governance {
         })
     }
 
+    /// The same governance recording into `audit` instead (the PostgreSQL chain a
+    /// replica shares).
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
     /// Puts every decision through the control plane of `control` (kill switches,
     /// approval tickets); `None` leaves decisions as the policy makes them.
     #[must_use]
@@ -256,13 +264,17 @@ impl Governance {
         };
         let mut decision = unaudited?;
         // What a backtest replays this decision from, stored before its event.
-        cfa::kernel::replay::record_inputs(
-            audit.inputs(),
-            signature,
-            &decision.content_hash,
-            self.catalog.as_ref().map(|c| &c.catalog),
-        )
-        .map_err(|e| FaceError::new("audit_error", format!("cannot record the decision: {e}")))?;
+        if let Some(inputs) = audit.inputs() {
+            cfa::kernel::replay::record_inputs(
+                inputs,
+                signature,
+                &decision.content_hash,
+                self.catalog.as_ref().map(|c| &c.catalog),
+            )
+            .map_err(|e| {
+                FaceError::new("audit_error", format!("cannot record the decision: {e}"))
+            })?;
+        }
         let ts = self.clock.now_isoformat();
         let event = PolicyCheckRecord::of(&decision).to_event(&ts);
         decision.audit_event_hash = audit.append_async(event).await?.event_hash;
@@ -331,7 +343,7 @@ impl Governance {
             intent_id: intent_id.map(str::to_owned),
             ..VerifyOptions::default()
         };
-        let report = cfa::audit::verify_file(audit.path(), &opts, &mut |_| {}).map_err(|e| {
+        let report = audit.verify(&opts).map_err(|e| {
             FaceError::new(
                 "audit_error",
                 format!("cannot verify {}: {e}", audit.path().display()),

@@ -10,6 +10,7 @@ mod support;
 
 mod audit_cli;
 mod audit_interop;
+mod audit_pg;
 mod budget_cli;
 mod cli_config;
 mod cli_demo;
@@ -37,6 +38,7 @@ mod policy_test;
 mod readme;
 mod report_browser;
 mod report_cli;
+mod scale_out;
 mod serve_http;
 mod serve_metrics_port;
 mod serve_otel;

@@ -41,6 +41,8 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// The server options `pg_ctl start` was given.
+    opts: String,
 }
 
 fn is_root() -> bool {
@@ -71,8 +73,20 @@ fn check(out: Output, what: &str) -> Result<String, String> {
 }
 
 impl PgCluster {
-    /// Starts a new cluster (see the module docs).
+    /// Starts a new cluster (see the module docs), with `fsync=off` (tests that do not
+    /// measure durability).
     pub fn start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// Starts a new cluster with PostgreSQL's default durability (`fsync=on`,
+    /// `synchronous_commit=on`, full page writes): for tests and measurements of
+    /// acknowledged writes.
+    pub fn start_durable() -> Result<Self, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<Self, String> {
         let bin = std::env::var_os("CFA_PG_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
@@ -92,7 +106,9 @@ impl PgCluster {
             bin,
             port: free_port()?,
             as_postgres,
+            opts: String::new(),
         };
+        let mut cluster = cluster;
         if as_postgres {
             check(
                 Command::new("chown")
@@ -124,27 +140,52 @@ impl PgCluster {
             "initdb",
         )?;
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} {}",
             cluster.port,
-            cluster.root.display()
+            cluster.root.display(),
+            if durable {
+                "-c fsync=on -c synchronous_commit=on -c max_connections=200"
+            } else {
+                "-c fsync=off -c full_page_writes=off"
+            }
         );
+        cluster.opts = opts;
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// `pg_ctl start` with the options of the first start (after [`PgCluster::stop`]).
+    pub fn start_again(&self) -> Result<(), String> {
         check(
-            cluster
-                .server_cmd("pg_ctl")
+            self.server_cmd("pg_ctl")
                 .arg("-D")
-                .arg(&data)
+                .arg(self.root.join("data"))
                 .arg("-l")
-                .arg(cluster.root.join("server.log"))
-                .args(["-o", &opts, "-w", "-t", "60", "start"])
+                .arg(self.root.join("server.log"))
+                .args(["-o", &self.opts, "-w", "-t", "60", "start"])
                 .output()
                 .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
             "pg_ctl start",
         )
+        .map(|_| ())
         .map_err(|e| {
-            let log = std::fs::read_to_string(cluster.root.join("server.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
             format!("{e}\nserver log:\n{log}")
-        })?;
-        Ok(cluster)
+        })
+    }
+
+    /// `pg_ctl stop -m fast`: the server is down until [`PgCluster::start_again`].
+    pub fn stop(&self) -> Result<(), String> {
+        check(
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.root.join("data"))
+                .args(["-m", "fast", "-w", "-t", "60", "stop"])
+                .output()
+                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
+            "pg_ctl stop",
+        )
+        .map(|_| ())
     }
 
     fn server_cmd(&self, program: &str) -> Command {
@@ -156,6 +197,23 @@ impl PgCluster {
         } else {
             Command::new(path)
         }
+    }
+
+    /// `pg_ctl restart -m fast` (same options), waiting until the server accepts
+    /// connections again: every open connection is broken.
+    pub fn restart(&self) -> Result<(), String> {
+        check(
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.root.join("data"))
+                .arg("-l")
+                .arg(self.root.join("server.log"))
+                .args(["-m", "fast", "-w", "-t", "60", "restart"])
+                .output()
+                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
+            "pg_ctl restart",
+        )
+        .map(|_| ())
     }
 
     /// The TCP port (host is `127.0.0.1`, user `postgres`, no password).

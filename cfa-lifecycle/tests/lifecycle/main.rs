@@ -7,6 +7,8 @@
 
 #[cfg(feature = "sqlite")]
 mod lifecycle;
+#[cfg(feature = "postgres")]
+mod pg_leases;
 #[cfg(feature = "sqlite")]
 mod read_only;
 #[cfg(feature = "sqlite")]
