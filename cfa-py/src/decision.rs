@@ -230,6 +230,8 @@ impl PyDecision {
             policy_bundle: self.policy.engine.version().to_owned(),
             policy_bundle_hash: self.policy.hash.clone(),
             audit_event_hash: String::new(),
+            // `check` has no control store: the policy's decision as it is.
+            control: None,
         })
     }
 }
