@@ -150,9 +150,29 @@ pub fn bundle_format(src: &SourceFile) -> BundleFormat {
     }
 }
 
-fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
+/// A bundle file (YAML or JSON by extension).
+pub fn policy_file(path: &Path) -> Result<LoadedPolicy, Report> {
     let src = SourceFile::read(path)?;
     let format = bundle_format(&src);
+    policy_source(&src, format)
+}
+
+/// A bundle whose text came with a request (`name` is how errors call it): YAML
+/// unless it starts with `{`. Errors name `name:line:column`.
+pub fn policy_text(text: &str, name: &str) -> Result<LoadedPolicy, Report> {
+    let format = if text.trim_start().starts_with('{') {
+        BundleFormat::Json
+    } else {
+        BundleFormat::Yaml
+    };
+    let src = SourceFile {
+        path: name.into(),
+        text: text.to_owned(),
+    };
+    policy_source(&src, format)
+}
+
+fn policy_source(src: &SourceFile, format: BundleFormat) -> Result<LoadedPolicy, Report> {
     match cfa::policy::load_bundle(&src.text, format, &src.name()) {
         Ok(bundle) => {
             let engine =

@@ -4,20 +4,19 @@
 //! change is reported with an RFC 6962 inclusion proof of its original event against
 //! the log's Merkle root (and, given `--checkpoint`, a signed offline proof that
 //! `cfa audit verify-proof` checks). Decisions whose inputs are not stored are listed
-//! as not replayable. Exit codes: 0 no decision would change, 1 invalid input (a broken
+//! as not replayable. The replay and the document are [`crate::service::backtest`]'s
+//! (shared with the HTTP and MCP faces); this module reads the flags and prints.
+//! Exit codes: 0 no decision would change, 1 invalid input (a broken
 //! chain, an unreadable log or bundle), 7 some decision would change.
 
 use crate::exit;
 use crate::load;
 use crate::policy_test_cmd::TESTS_FAILED;
-use cfa::audit::{AuditEvent, AuditTarget, ContentStore, OfflineProof};
-use cfa::kernel::replay::{RecordedDecision, Replayed, replay};
-use cfa_audit::merkle::{self, Hash};
-use cfa_audit::{SqliteStore, VerifyOptions};
+use crate::service::backtest::Backtest;
+use cfa::audit::{AuditTarget, ContentStore};
 use clap::{Args, ValueEnum};
 use miette::Report;
-use serde_json::{Value, json};
-use std::ops::ControlFlow;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,26 +74,6 @@ pub struct BacktestArgs {
     pub exit_zero: bool,
 }
 
-fn hex(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn events(target: &AuditTarget) -> Result<Vec<AuditEvent>, cfa::audit::AuditError> {
-    let mut out = Vec::new();
-    let mut push = |e: AuditEvent| {
-        out.push(e);
-        ControlFlow::Continue(())
-    };
-    match target {
-        AuditTarget::Jsonl(p) => cfa_audit::jsonl::scan_file(p, &mut push)?,
-        AuditTarget::Sqlite(p) => {
-            use cfa::AuditStore;
-            SqliteStore::open_read_only(p)?.scan(&mut push)?;
-        }
-    }
-    Ok(out)
-}
-
 /// Runs `cfa policy backtest`.
 pub fn run(args: BacktestArgs) -> miette::Result<ExitCode> {
     let (target, file) = match (&args.log, &args.db) {
@@ -118,118 +97,24 @@ pub fn run(args: BacktestArgs) -> miette::Result<ExitCode> {
         Some(dir) => ContentStore::open(dir.clone()),
         None => ContentStore::beside(&file),
     };
-    let cannot =
-        |e: &dyn std::fmt::Display| Report::msg(format!("cannot replay {}: {e}", file.display()));
-    let opts = VerifyOptions {
-        collect_leaves: true,
-        ..VerifyOptions::default()
-    };
-    let report = cfa::audit::checkpoint::verify_target(&target, &opts, &mut |_| {})
-        .map_err(|e| cannot(&e))?;
-    if let Some(bad) = &report.first_bad {
-        return Err(Report::msg(format!(
-            "cannot replay {}: the chain is broken at event {} (line {}): {}; run `cfa audit verify` first",
-            file.display(),
-            bad.index,
-            bad.line,
-            bad.reason
-        )));
+    let doc = Backtest {
+        target: &target,
+        log_name: file.display().to_string(),
+        inputs,
+        policy: &policy,
+        checkpoint: note,
+        live: false,
     }
-    let events = events(&target).map_err(|e| cannot(&e))?;
-    let leaves = &report.leaves;
-    if leaves.len() != events.len() {
-        return Err(cannot(&format!(
-            "the log changed while it was read ({} events verified, {} read)",
-            leaves.len(),
-            events.len()
-        )));
-    }
-    let root = merkle::root(leaves);
-    let size = leaves.len() as u64;
-    let cap = policy.engine.max_replan_attempts();
-    let (mut decisions, mut same) = (0usize, 0usize);
-    let mut changes = Vec::new();
-    let mut missing = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        let Some(recorded) = RecordedDecision::of(i as u64, event, cap) else {
-            continue;
-        };
-        decisions += 1;
-        match replay(&recorded, &policy.engine, &inputs) {
-            Replayed::Same => same += 1,
-            Replayed::NotReplayable { reason } => missing.push(json!({
-                "index": recorded.index,
-                "event_hash": recorded.event_hash,
-                "decision_id": recorded.decision_id,
-                "intent_id": recorded.intent_id,
-                "stage": recorded.stage,
-                "reason": reason,
-            })),
-            Replayed::Changed {
-                action,
-                faults,
-                rules,
-            } => {
-                let path =
-                    merkle::inclusion_proof(leaves, recorded.index).map_err(|e| cannot(&e))?;
-                let leaf = merkle::event_leaf(&recorded.event_hash);
-                let verified =
-                    merkle::verify_inclusion(&leaf, recorded.index, size, &path, &root).is_ok();
-                let mut proof = json!({
-                    "leaf_index": recorded.index,
-                    "tree_size": size,
-                    "root": hex(&root),
-                    "leaf": hex(&leaf),
-                    "audit_path": path.iter().map(hex).collect::<Vec<_>>(),
-                    "verified": verified,
-                });
-                if let (Some(note), Some(obj)) = (&note, proof.as_object_mut()) {
-                    let line = cfa_audit::checkpoint::event_line(&target, recorded.index)
-                        .map_err(|e| cannot(&e))?;
-                    let offline = OfflineProof::build(leaves, recorded.index, line, note.clone())
-                        .map_err(|e| cannot(&e))?;
-                    obj.insert("offline_proof".into(), Value::String(offline.to_text()));
-                }
-                changes.push(json!({
-                    "index": recorded.index,
-                    "event_hash": recorded.event_hash,
-                    "decision_id": recorded.decision_id,
-                    "intent_id": recorded.intent_id,
-                    "stage": recorded.stage,
-                    "replan_count": recorded.replan_count,
-                    "old": {"policy_bundle": recorded.policy_bundle_version,
-                            "action": recorded.action, "faults": recorded.faults},
-                    "new": {"policy_bundle": policy.engine.version(),
-                            "action": action, "faults": faults, "rules": rules},
-                    "proof": proof,
-                }));
-            }
-        }
-    }
-    let doc = json!({
-        "schema_version": "cfa.policy_backtest.v1",
-        "log": file.display().to_string(),
-        "inputs": inputs.dir().display().to_string(),
-        "candidate": {"policy_bundle": policy.engine.version(),
-                      "policy_bundle_hash": policy.hash, "source": policy.source},
-        "events": events.len(),
-        "decisions": decisions,
-        "replayed": same + changes.len(),
-        "unchanged": same,
-        "changed": changes.len(),
-        "not_replayable": missing.len(),
-        "root": hex(&root),
-        "tree_size": size,
-        "changes": changes,
-        "missing": missing,
-    });
+    .run()
+    .map_err(|e| Report::msg(e.to_string()))?;
+    let changed = doc.get("changed").and_then(Value::as_u64).unwrap_or(0);
     match args.format {
         BacktestFormat::Json => {
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
         }
         BacktestFormat::Text => out!("{}", text(&doc)),
     }
-    Ok(if changes.is_empty() || args.exit_zero {
+    Ok(if changed == 0 || args.exit_zero {
         exit::APPROVED.into()
     } else {
         TESTS_FAILED.into()

@@ -81,7 +81,7 @@ pub struct TestArgs {
 }
 
 /// Whether a file found while walking a directory is a case file.
-fn is_suite_file(path: &Path) -> bool {
+pub(crate) fn is_suite_file(path: &Path) -> bool {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -124,7 +124,7 @@ pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Report> {
 }
 
 /// Reads and parses one case file; a parse error is located at its line and column.
-fn read_cases(path: &Path) -> Result<Vec<PolicyCase>, Report> {
+pub(crate) fn read_cases(path: &Path) -> Result<Vec<PolicyCase>, Report> {
     let src = SourceFile::read(path)?;
     let name = src.name();
     parse_cases(&src.text, CaseFormat::from_path_str(&name), &name).map_err(|e| match e.position {
@@ -139,18 +139,56 @@ fn read_cases(path: &Path) -> Result<Vec<PolicyCase>, Report> {
 }
 
 /// Resolves a case's signature, catalog and runs it; anything unreadable is the case's error.
-struct Runner<'a> {
+pub(crate) struct Runner<'a> {
     engine: &'a cfa::PolicyEngine,
     default_catalog: Option<&'a Catalog>,
     catalogs: HashMap<PathBuf, Result<LoadedCatalog, String>>,
+    /// The roots the files a case names must resolve under (a face's); `None`: any file.
+    confine: Option<&'a crate::roots::Roots>,
 }
 
-impl Runner<'_> {
-    fn run(&mut self, case: &PolicyCase, dir: &Path) -> CaseResult {
+impl<'a> Runner<'a> {
+    /// A runner over `engine`; cases that name no catalog use `default_catalog`, and
+    /// with `confine` a file a case names is read only when it resolves under it.
+    pub(crate) fn new(
+        engine: &'a cfa::PolicyEngine,
+        default_catalog: Option<&'a Catalog>,
+        confine: Option<&'a crate::roots::Roots>,
+    ) -> Self {
+        Self {
+            engine,
+            default_catalog,
+            catalogs: HashMap::new(),
+            confine,
+        }
+    }
+
+    /// The file a case in `dir` names by `given`, under the roots when confined.
+    fn path(&self, dir: &Path, given: &str, noun: &str) -> Result<PathBuf, String> {
+        let joined = dir.join(given);
+        let Some(roots) = self.confine else {
+            return Ok(joined);
+        };
+        // Canonical first (a case may say `../x.json`), then checked against the roots.
+        let refused = || format!("no such {noun} {given:?} under the server's allowed roots");
+        let canon = std::fs::canonicalize(&joined).map_err(|_| refused())?;
+        let text = canon.to_str().ok_or_else(refused)?;
+        roots
+            .resolve(text, "path_refused", noun)
+            .map_err(|e| match e.code {
+                "file_too_large" => e.message,
+                _ => refused(),
+            })
+    }
+
+    /// Runs one case of the file in `dir`.
+    pub(crate) fn run(&mut self, case: &PolicyCase, dir: &Path) -> CaseResult {
         let signature = match &case.signature {
             CaseSource::Inline(v) => StateSignature::from_validated_value(v, false)
                 .map_err(|e| format!("invalid inline signature: {}", parse_message(e))),
-            CaseSource::Path(p) => read_signature(&dir.join(p)),
+            CaseSource::Path(p) => self
+                .path(dir, p, "signature")
+                .and_then(|path| read_signature(&path)),
         };
         let signature = match signature {
             Ok(s) => s,
@@ -167,7 +205,10 @@ impl Runner<'_> {
                 Err(e) => return CaseResult::error(case, format!("invalid inline catalog: {e}")),
             },
             Some(CaseSource::Path(p)) => {
-                let path = dir.join(p);
+                let path = match self.path(dir, p, "catalog") {
+                    Ok(path) => path,
+                    Err(message) => return CaseResult::error(case, message),
+                };
                 let loaded = self
                     .catalogs
                     .entry(path.clone())
@@ -220,11 +261,11 @@ pub fn run(args: TestArgs) -> miette::Result<ExitCode> {
                 .join(", ")
         )));
     }
-    let mut runner = Runner {
-        engine: &policy.engine,
-        default_catalog: default_catalog.as_ref().map(|c| &c.catalog),
-        catalogs: HashMap::new(),
-    };
+    let mut runner = Runner::new(
+        &policy.engine,
+        default_catalog.as_ref().map(|c| &c.catalog),
+        None,
+    );
     let mut report = SuiteReport::new(&policy.engine);
     for (file, cases) in &suites {
         let dir = file.parent().unwrap_or(Path::new("."));

@@ -138,6 +138,47 @@ impl Roots {
     }
 }
 
+impl Roots {
+    /// Resolves a requested path to the canonical path of a directory under a root, with
+    /// the one refusal of [`Roots::resolve`] for anything else. Files found in it must
+    /// still be resolved one by one (a symlink inside may lead out).
+    pub fn resolve_dir(
+        &self,
+        given: &str,
+        code: &'static str,
+        noun: &str,
+    ) -> Result<PathBuf, FaceError> {
+        let refused = || {
+            FaceError::new(
+                code,
+                format!("no such {noun} {given:?} under the server's allowed roots"),
+            )
+        };
+        let p = Path::new(given);
+        if given.is_empty()
+            || given.contains('\0')
+            || p.components().any(|c| c == Component::ParentDir)
+        {
+            return Err(refused());
+        }
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dirs.first().ok_or_else(refused)?.join(p)
+        };
+        let canon = std::fs::canonicalize(&joined).map_err(|_| refused())?;
+        if !self.contains(&canon) || !canon.is_dir() {
+            return Err(refused());
+        }
+        Ok(canon)
+    }
+
+    /// Whether the canonical path `canon` is under a root.
+    pub fn contains(&self, canon: &Path) -> bool {
+        self.dirs.iter().any(|d| canon.starts_with(d))
+    }
+}
+
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
     o.read(true);
@@ -188,5 +229,33 @@ mod tests {
         std::fs::write(root.path().join("big.db"), vec![0u8; 2048]).unwrap();
         assert_eq!(msg("big.db").code, "file_too_large");
         assert!(Roots::none(1).resolve("a.db", "c", "file").is_err());
+    }
+
+    #[test]
+    fn directories_resolve_inside_the_roots_only() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("cases")).unwrap();
+        std::fs::write(root.path().join("a.db"), b"x").unwrap();
+        let roots = Roots::new(&[root.path().to_path_buf()], 1024).unwrap();
+        let ok = roots.resolve_dir("cases", "c", "dir").unwrap();
+        assert_eq!(
+            ok,
+            std::fs::canonicalize(root.path().join("cases")).unwrap()
+        );
+        assert!(roots.contains(&ok));
+        let out = outside.path().display().to_string();
+        for given in [out.as_str(), "a.db", "missing", "cases/..", ""] {
+            let e = roots.resolve_dir(given, "c", "dir").unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("no such dir {given:?} under the server's allowed roots")
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), root.path().join("out")).unwrap();
+            assert!(roots.resolve_dir("out", "c", "dir").is_err());
+        }
     }
 }

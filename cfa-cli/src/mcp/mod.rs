@@ -3,8 +3,10 @@
 //! before rmcp; rmcp's answers and the gate's errors are written to stdout one whole
 //! line at a time by a single writer. Logs go to stderr only.
 
+pub mod budget_tools;
 pub mod control_tools;
 pub mod gate;
+pub mod policy_tools;
 pub mod ratelimit;
 pub mod tools;
 
@@ -54,7 +56,8 @@ pub struct McpArgs {
     #[command(flatten)]
     pub control: crate::control_cmd::ControlArgs,
     /// Token the `cfa_approvals` and `cfa_kill_switch` tools need for a change
-    /// (argument `operator_token`); without it changes need none.
+    /// (argument `operator_token`; without it their changes need none), and that
+    /// `cfa_budget_set`/`cfa_budget_rm` always need (without it they are refused).
     #[arg(
         long,
         env = "CFA_OPERATOR_TOKEN",
@@ -129,7 +132,8 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     let ledger = crate::service::budget::face_ledger(lifecycle_db.as_deref())?;
     let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db)
         .with_roots(roots)
-        .with_budgets(ledger);
+        .with_budgets(ledger)
+        .with_operator_token(args.operator_token.clone());
     let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);

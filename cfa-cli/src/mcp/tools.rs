@@ -137,6 +137,7 @@ pub struct CfaMcp {
     lifecycle_db: Option<std::path::PathBuf>,
     roots: Arc<Roots>,
     kernels: Arc<intent::Kernels>,
+    operator_token: Option<Arc<str>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -194,6 +195,7 @@ impl CfaMcp {
                     .unwrap_or_else(|_| Roots::none(DEFAULT_MAX_FILE_BYTES)),
             ),
             kernels: Arc::new(intent::Kernels::default()),
+            operator_token: None,
             tool_router: Self::tool_router(),
         }
     }
@@ -206,6 +208,21 @@ impl CfaMcp {
     ) -> Self {
         self.kernels = Arc::new(intent::Kernels::with_budgets(ledger));
         self
+    }
+
+    /// The token budget changes need (`--operator-token`); none: they are refused.
+    #[must_use]
+    pub fn with_operator_token(mut self, token: Option<String>) -> Self {
+        self.operator_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    fn budget_face(&self) -> super::budget_tools::BudgetFace<'_> {
+        super::budget_tools::BudgetFace {
+            gov: &self.gov,
+            db: self.lifecycle_db.as_deref(),
+            token: self.operator_token.as_deref(),
+        }
     }
 
     /// Confines the file paths of tool arguments to `roots`.
@@ -475,6 +492,62 @@ impl CfaMcp {
                 Err(e) => face_error(&e),
             },
         )
+    }
+
+    /// Sets a budget (docs/mcp.md#budgets).
+    #[tool(
+        name = "cfa_budget_set",
+        description = "Set (or replace) the budget of a scope (domain:NAME, target:NAME, agent:ID) in the server's lifecycle database: window and at least one cap (dbu, runs, rows). Needs the server's operator token (argument operator_token); audited as budget_set."
+    )]
+    fn budget_set(
+        &self,
+        Parameters(p): Parameters<super::budget_tools::BudgetSetParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_budget_set").entered();
+        Ok(self.budget_face().set(&p))
+    }
+
+    /// Removes a budget (docs/mcp.md#budgets).
+    #[tool(
+        name = "cfa_budget_rm",
+        description = "Remove the budget of a scope (its past reservations stay on record). Needs the server's operator token (argument operator_token); audited as budget_removed."
+    )]
+    fn budget_rm(
+        &self,
+        Parameters(p): Parameters<super::budget_tools::BudgetRmParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_budget_rm").entered();
+        Ok(self.budget_face().rm(&p))
+    }
+
+    /// Runs golden policy cases (docs/mcp.md#testing-and-backtesting-bundles).
+    #[tool(
+        name = "cfa_policy_test",
+        description = "Run golden policy cases (case files or directories under the server's --root directories, as `cfa policy test`) against a bundle (a built-in name, a file under the roots, or bundle_text; default the active bundle). Returns the cfa.policy_test.v1 report: per-case pass/fail with the differences, rule coverage. Any failed case: isError=true."
+    )]
+    fn policy_test(
+        &self,
+        Parameters(p): Parameters<super::policy_tools::PolicyTestParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_policy_test").entered();
+        Ok(super::policy_tools::policy_test(&self.gov, &self.roots, &p))
+    }
+
+    /// Backtests a candidate bundle (docs/mcp.md#testing-and-backtesting-bundles).
+    #[tool(
+        name = "cfa_policy_backtest",
+        description = "Decide every decision recorded in the server's audit log again with a candidate bundle (a built-in name, a file under the roots, or bundle_text), as `cfa policy backtest`. Returns the cfa.policy_backtest.v1 report: each decision that would change (old -> new action and faults, the candidate's rules) with an inclusion proof of its event. Some decision would change: isError=true. Writes nothing."
+    )]
+    fn policy_backtest(
+        &self,
+        Parameters(p): Parameters<super::policy_tools::PolicyBacktestParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let _g = tracing::info_span!("mcp.tool", tool = "cfa_policy_backtest").entered();
+        Ok(super::policy_tools::policy_backtest(
+            &self.gov,
+            &self.roots,
+            &p,
+        ))
     }
 
     /// Checks an intent against a compliance bundle.

@@ -145,6 +145,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/v1/evaluate", post(evaluate))
         .route("/v1/rules", get(rules))
         .route("/v1/policy/test", post(policy_test))
+        .route("/v1/policy/backtest", post(super::backtest::run))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/evidence/verify", post(super::evidence::verify))
         .route("/v1/evidence/{intent_id}", get(super::evidence::export))

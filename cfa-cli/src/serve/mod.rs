@@ -6,6 +6,7 @@
 //! ([`conns`]): idle ones are shed first.
 
 pub mod app;
+pub mod backtest;
 pub mod budgets;
 pub mod conns;
 pub mod control_api;

@@ -5,11 +5,12 @@
 use serde_json::{Value, json};
 
 /// Every (method, path) the server routes, in document order.
-pub const ROUTES: [(&str, &str); 20] = [
+pub const ROUTES: [(&str, &str); 21] = [
     ("post", "/v1/decisions"),
     ("post", "/v1/evaluate"),
     ("get", "/v1/rules"),
     ("post", "/v1/policy/test"),
+    ("post", "/v1/policy/backtest"),
     ("get", "/v1/audit/verify"),
     ("get", "/v1/evidence/{intent_id}"),
     ("post", "/v1/evidence/verify"),
@@ -313,7 +314,46 @@ pub fn document() -> Value {
     {
         paths.extend(extra);
     }
+    if let (Some(Value::Object(paths)), Value::Object(extra)) =
+        (doc.get_mut("paths"), backtest_paths(&secured))
+    {
+        paths.extend(extra);
+    }
     doc
+}
+
+/// The path of `POST /v1/policy/backtest`.
+fn backtest_paths(secured: &Value) -> Value {
+    json!({
+        "/v1/policy/backtest": {"post": {
+            "operationId": "backtestPolicy",
+            "summary": "Decide every decision of the server's audit log again with a candidate bundle: what would change, with inclusion proofs (the report of `cfa policy backtest -f json`); writes nothing",
+            "security": secured,
+            "parameters": [{"name": "policy_bundle", "in": "query", "required": false,
+                            "description": "The candidate, a built-in bundle name (or give it in the body).",
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": false, "properties": {
+                    "bundle": {"type": "string", "description": "The candidate, a built-in bundle name."},
+                    "bundle_text": {"type": "string", "description": "The candidate bundle's text: YAML, or JSON starting with `{`."}}}}}},
+            "responses": {
+                "200": {"description": "The `cfa.policy_backtest.v1` report (200 whether decisions change or not: read `changed`).",
+                        "content": {"application/json": {"schema": {"type": "object",
+                            "required": ["schema_version", "decisions", "changed", "changes", "missing", "root", "tree_size"],
+                            "properties": {"schema_version": {"const": "cfa.policy_backtest.v1"},
+                                "log": {"type": "string"}, "inputs": {"type": "string"}, "candidate": {"type": "object"},
+                                "events": {"type": "integer"}, "decisions": {"type": "integer"}, "replayed": {"type": "integer"},
+                                "unchanged": {"type": "integer"}, "changed": {"type": "integer"}, "not_replayable": {"type": "integer"},
+                                "root": {"type": "string"}, "tree_size": {"type": "integer"},
+                                "changes": {"type": "array", "items": {"type": "object"}},
+                                "missing": {"type": "array", "items": {"type": "object"}}}}}}},
+                "400": error_response("No candidate, an unknown name, a file path (names only), a bundle text that does not load (`bundle_text:LINE:COLUMN`), or a bad body."),
+                "401": error_response("Missing or wrong bearer token."),
+                "404": error_response("The server has no audit log (no_audit_log)."),
+                "409": error_response("The chain is broken (audit_broken), or the log is a PostgreSQL chain that keeps no inputs (backtest_unavailable).")
+            }
+        }}
+    })
 }
 
 /// The paths of the operator routes: evidence bundles and budgets.

@@ -6,7 +6,9 @@
 //! `serve/`, JSON-RPC and MCP to `mcp/`.
 
 pub mod audit_log;
+pub mod backtest;
 pub mod budget;
+pub mod candidate;
 pub mod control;
 pub mod decide;
 pub mod error;

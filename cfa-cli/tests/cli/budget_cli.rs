@@ -11,10 +11,9 @@
 //! racing for the last runs never overspending, and the HTTP (`GET /v1/budgets`, `PUT
 //! /v1/budgets/{scope}`, `/metrics`) and MCP (`cfa_budget_status`) faces.
 
-use crate::support::{Served, spawn_served};
+use crate::support::{Mcp, Served, request, spawn_served};
 use assert_cmd::Command;
 use serde_json::{Value, json};
-use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 const APPROVE: &str = "Join nfe with clientes daily, anonymize pii, into silver";
@@ -579,25 +578,6 @@ fn processes_racing_for_the_last_runs_never_overspend() {
     assert_eq!((rows, runs), (3, 3));
 }
 
-fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
-    (status, body.to_owned())
-}
-
 fn serve(d: &Path, db: &Path, log: &Path, token: Option<&str>) -> Served {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"));
     cmd.current_dir(d)
@@ -756,31 +736,11 @@ fn mcp_budget_status_reads_the_servers_database() {
             db.to_str().unwrap(),
         ],
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"))
-        .current_dir(d)
-        .env_remove("CFA_MCP_API_KEY")
-        .env_remove("CFA_POLICY_BUNDLE")
-        .args(["mcp", "--lifecycle-db", db.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut call = |id: u64, msg: Value| -> Value {
-        writeln!(stdin, "{msg}").unwrap();
-        stdin.flush().unwrap();
-        if id == 0 {
-            return Value::Null;
-        }
-        loop {
-            let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-            if v["id"] == id {
-                return v;
-            }
-        }
-    };
+    let mut cmd = crate::support::cfa_cmd();
+    cmd.current_dir(d)
+        .args(["mcp", "--lifecycle-db", db.to_str().unwrap()]);
+    let mut m = Mcp::spawn(cmd);
+    let mut call = |id: u64, msg: Value| -> Value { m.raw(id, &msg) };
     call(
         1,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -817,9 +777,6 @@ fn mcp_budget_status_reads_the_servers_database() {
         bad["result"]["structuredContent"]["error"]["code"],
         "budget_not_found"
     );
-    drop(stdin);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

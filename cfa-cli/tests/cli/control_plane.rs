@@ -10,23 +10,15 @@
     clippy::indexing_slicing
 )]
 
-use crate::support::spawn_served;
+use crate::support::{Mcp, spawn_served};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cfa");
 const T0: &str = "2026-06-01T12:00:00+00:00";
 
 fn cfa() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("CFA_POLICY_BUNDLE")
-        .env_remove("CFA_HTTP_TOKEN")
-        .env_remove("CFA_OPERATOR_TOKEN")
-        .env_remove("CFA_MCP_API_KEY");
-    c
+    crate::support::cfa_cmd()
 }
 
 fn signature(layer: &str, approval: Option<&str>) -> Value {
@@ -334,26 +326,7 @@ fn racing_processes_spend_a_ticket_exactly_once() {
 
 /// One HTTP request with an optional bearer token: (status, JSON body).
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status: u16 = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    crate::support::http_json(addr, method, path, token, body)
 }
 
 fn decision_codes(v: &Value) -> Vec<String> {
@@ -536,74 +509,6 @@ fn the_kill_switch_reaches_a_running_server_and_approvals_round_trip_over_http()
         "control/approval_spent",
     ] {
         assert!(types.iter().any(|x| x == t), "{t} missing from {types:?}");
-    }
-}
-
-/// A `cfa mcp` child spoken to in JSON-RPC lines.
-struct Mcp {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    out: BufReader<std::process::ChildStdout>,
-    next: u64,
-}
-
-impl Mcp {
-    fn start(args: &[&str]) -> Self {
-        let mut child = cfa()
-            .arg("mcp")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut m = Mcp {
-            child,
-            stdin,
-            out,
-            next: 1,
-        };
-        m.request(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "control", "version": "0"}}),
-        );
-        m.line(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        m
-    }
-
-    fn line(&mut self, v: &Value) {
-        writeln!(self.stdin, "{v}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next;
-        self.next += 1;
-        self.line(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        loop {
-            let mut l = String::new();
-            assert!(self.out.read_line(&mut l).unwrap() > 0, "server closed");
-            let v: Value = serde_json::from_str(&l).unwrap();
-            if v["id"] == id {
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// (isError, structuredContent) of a tool call.
-    fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
-        let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
-        (r["isError"] == true, r["structuredContent"].clone())
-    }
-}
-
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

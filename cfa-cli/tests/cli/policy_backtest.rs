@@ -10,80 +10,13 @@
     clippy::indexing_slicing
 )]
 
+use crate::support::fixtures::{N, decided, signature};
 use assert_cmd::Command;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn cfa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cfa"))
-}
-
-fn bundle_text() -> String {
-    std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/policy-tests/lakehouse-core.yaml"),
-    )
-    .unwrap()
-}
-
-/// The bundle with the partition rule's action turned from replan into block.
-fn changed_bundle() -> String {
-    let text = bundle_text();
-    let at = text.find("fault_code: FIN_UNPARTITIONED_SCAN").unwrap();
-    let action = text[..at].rfind("action: replan").unwrap();
-    format!(
-        "{}action: block{}",
-        &text[..action],
-        &text[action + "action: replan".len()..]
-    )
-}
-
-/// Signature `i`: even ones read 4 TB unpartitioned (the partition rule fires), odd
-/// ones are partitioned (approved).
-fn signature(i: usize) -> Value {
-    let partition: Vec<&str> = if i.is_multiple_of(2) {
-        vec![]
-    } else {
-        vec!["processing_date"]
-    };
-    json!({
-        "domain": "fiscal", "intent": format!("ingest_{i}"), "target_layer": "silver",
-        "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000 + i,
-                      "pii_columns": [], "partition_column": "processing_date",
-                      "merge_keys": ["nfe_id"]}],
-        "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
-                        "partition_by": partition, "max_cost_dbu": 20.0},
-        "execution_context": {"policy_bundle_version": "lakehouse-core-2.3",
-                              "catalog_snapshot_version": "c1",
-                              "context_registry_version_id": "v1"},
-        "intent_id": format!("intent-{i}")
-    })
-}
-
-const N: usize = 6;
-
-/// Decides the N signatures against the original bundle into `audit` (`--audit-log`
-/// or `--audit-db`); returns the directory.
-fn decided(flag: &str, file: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("old.yaml"), bundle_text()).unwrap();
-    std::fs::write(dir.path().join("new.yaml"), changed_bundle()).unwrap();
-    for i in 0..N {
-        let sig = dir.path().join(format!("sig{i}.json"));
-        std::fs::write(&sig, signature(i).to_string()).unwrap();
-        let code = cfa()
-            .current_dir(dir.path())
-            .args(["policy", "check", "-s"])
-            .arg(&sig)
-            .args(["-p", "old.yaml", flag, file])
-            .output()
-            .unwrap()
-            .status
-            .code()
-            .unwrap();
-        assert_eq!(code, if i.is_multiple_of(2) { 3 } else { 0 });
-    }
-    dir
 }
 
 fn backtest(dir: &Path, args: &[&str]) -> (i32, Value) {

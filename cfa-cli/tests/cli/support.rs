@@ -228,3 +228,231 @@ impl Conn {
         tokio::time::timeout(CONN_GUARD, self.read()).await.unwrap()
     }
 }
+
+/// The `cfa` binary with the environment that changes its defaults removed (bundle,
+/// tokens, API key, rate limit), so a test sees only the flags it passes.
+pub fn cfa_cmd() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cfa"));
+    c.env_remove("CFA_POLICY_BUNDLE")
+        .env_remove("CFA_HTTP_TOKEN")
+        .env_remove("CFA_OPERATOR_TOKEN")
+        .env_remove("CFA_MCP_API_KEY")
+        .env_remove("CFA_MCP_RATE_LIMIT");
+    c
+}
+
+/// One blocking request with an optional bearer token on a fresh connection
+/// (`Connection: close`, 60 s read timeout): (status, body text).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
+    (status, body.to_owned())
+}
+
+/// [`request`] with a JSON body (`Null`: none): (status, JSON body or `Null`).
+pub fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (status, text) = request(addr, method, path, token, &body);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A `cfa mcp` child spoken to in JSON-RPC lines (std), killed and reaped when dropped.
+pub struct Mcp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    next: u64,
+}
+
+impl Mcp {
+    /// Spawns `cmd` (a `cfa mcp …`) with piped stdio and no handshake.
+    pub fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Mcp {
+            child,
+            stdin,
+            out,
+            next: 1_000_000,
+        }
+    }
+
+    /// `cfa mcp ARGS` (environment cleared by [`cfa_cmd`]), initialized.
+    pub fn start(args: &[&str]) -> Self {
+        let mut cmd = cfa_cmd();
+        cmd.arg("mcp").args(args);
+        Self::started(cmd)
+    }
+
+    /// [`Mcp::spawn`] then the initialize handshake.
+    pub fn started(cmd: std::process::Command) -> Self {
+        let mut m = Self::spawn(cmd);
+        m.request(
+            "initialize",
+            serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "cli-tests", "version": "0"}}),
+        );
+        m.line(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        m
+    }
+
+    /// Writes one JSON-RPC line.
+    pub fn line(&mut self, v: &Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Writes `msg` and returns the whole response whose id is `id` (`id` 0: a
+    /// notification, `Null`).
+    pub fn raw(&mut self, id: u64, msg: &Value) -> Value {
+        self.line(msg);
+        if id == 0 {
+            return Value::Null;
+        }
+        loop {
+            let mut l = String::new();
+            assert!(self.out.read_line(&mut l).unwrap() > 0, "server closed");
+            let v: Value = serde_json::from_str(&l).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    /// One request: its `result`.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        let msg =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.raw(id, &msg)["result"].clone()
+    }
+
+    /// (isError, structuredContent) of a tool call.
+    pub fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
+        let r = self.request(
+            "tools/call",
+            serde_json::json!({"name": tool, "arguments": args}),
+        );
+        (r["isError"] == true, r["structuredContent"].clone())
+    }
+}
+
+impl Drop for Mcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The audit log the backtests replay (`policy_backtest`, `control_faces`): N signatures
+/// decided with the lakehouse bundle, and that bundle with one rule changed.
+pub mod fixtures {
+    use serde_json::{Value, json};
+    use std::path::PathBuf;
+
+    /// How many signatures [`decided`] decides.
+    pub const N: usize = 6;
+
+    /// The lakehouse example bundle's text.
+    pub fn bundle_text() -> String {
+        std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/policy-tests/lakehouse-core.yaml"),
+        )
+        .unwrap()
+    }
+
+    /// The bundle with the partition rule's action turned from replan into block.
+    pub fn changed_bundle() -> String {
+        let text = bundle_text();
+        let at = text.find("fault_code: FIN_UNPARTITIONED_SCAN").unwrap();
+        let action = text[..at].rfind("action: replan").unwrap();
+        format!(
+            "{}action: block{}",
+            &text[..action],
+            &text[action + "action: replan".len()..]
+        )
+    }
+
+    /// Signature `i`: even ones read 4 TB unpartitioned (the partition rule fires), odd
+    /// ones are partitioned (approved).
+    pub fn signature(i: usize) -> Value {
+        let partition: Vec<&str> = if i.is_multiple_of(2) {
+            vec![]
+        } else {
+            vec!["processing_date"]
+        };
+        json!({
+            "domain": "fiscal", "intent": format!("ingest_{i}"), "target_layer": "silver",
+            "datasets": [{"name": "nfe", "classification": "high_volume", "size_gb": 4000 + i,
+                          "pii_columns": [], "partition_column": "processing_date",
+                          "merge_keys": ["nfe_id"]}],
+            "constraints": {"no_pii_raw": true, "merge_key_required": true, "enforce_types": true,
+                            "partition_by": partition, "max_cost_dbu": 20.0},
+            "execution_context": {"policy_bundle_version": "lakehouse-core-2.3",
+                                  "catalog_snapshot_version": "c1",
+                                  "context_registry_version_id": "v1"},
+            "intent_id": format!("intent-{i}")
+        })
+    }
+
+    /// Decides the N signatures against the original bundle (`old.yaml`; the changed
+    /// one is `new.yaml` beside it) into `audit` (`--audit-log` or `--audit-db`);
+    /// returns the directory.
+    pub fn decided(flag: &str, file: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old.yaml"), bundle_text()).unwrap();
+        std::fs::write(dir.path().join("new.yaml"), changed_bundle()).unwrap();
+        for i in 0..N {
+            let sig = dir.path().join(format!("sig{i}.json"));
+            std::fs::write(&sig, signature(i).to_string()).unwrap();
+            let code = super::cfa_cmd()
+                .current_dir(dir.path())
+                .args(["policy", "check", "-s"])
+                .arg(&sig)
+                .args(["-p", "old.yaml", flag, file])
+                .output()
+                .unwrap()
+                .status
+                .code()
+                .unwrap();
+            assert_eq!(code, if i.is_multiple_of(2) { 3 } else { 0 });
+        }
+        dir
+    }
+}
