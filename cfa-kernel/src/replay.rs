@@ -5,7 +5,10 @@
 //! the signature itself. Instead [`PolicyCheck`](crate::PolicyCheck) writes the
 //! signature (and the catalog, when one is used) into a [`ContentStore`] beside the log,
 //! keyed by the `content_hash` (and `catalog_hash`) the event already holds, before the
-//! event is appended ([`record_inputs`]). A backtest reads a decision event, looks its
+//! event is appended ([`record_inputs`]); a governed run does the same for each policy
+//! evaluation of its govern phase, plus a run record naming its catalog, since a
+//! `govern` event carries no `catalog_hash` ([`record_run_inputs`], [`RUNS`]). A
+//! backtest reads a decision event, looks its
 //! inputs up by those hashes, checks that what it found hashes back to them, and decides
 //! again with the candidate bundle ([`replay`]). What cannot be found is reported, never
 //! guessed.
