@@ -264,10 +264,16 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     };
     let store = audit_store(&settings)?;
     let spark = args.exec.sandbox(cfg) == exec_phase::SandboxChoice::Spark;
+    // What `cfa policy backtest` replays the run's decisions from (a file log only).
+    let inputs = settings
+        .audit()
+        .and_then(|s| s.target().ok())
+        .map(|t| Arc::new(crate::policy_cmd::inputs_beside(&t)));
     let mut builder = Kernel::builder(kc)
         .backends(crate::spark_cli::registry(cfg, spark))
         .normalizer(normalizer(&args.common)?)
         .audit(store.clone())
+        .inputs(inputs)
         .ids(UuidIds)
         .clock(SystemClock);
     if let Some(exec) =
@@ -288,7 +294,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     let kernel = builder.build().map_err(|e| PlainError(e.to_string()))?;
     let mut result = kernel.process(&args.common.intent);
     if let (Some(shadow), Some(sig), Some(enforced)) =
-        (&shadow, &result.signature, &result.policy_result)
+        (&shadow, &result.signature, result.bundle_policy_result())
     {
         crate::service::shadow::observe_once(
             shadow,

@@ -36,8 +36,10 @@ pub enum BacktestFormat {
     stores its signature (and catalog) under <log>.signatures/ by the content_hash (and catalog_hash) \
     its event carries; the backtest decides each again with the candidate bundle and reports \
     what would change (old -> new action, fault codes, the candidate's rules), with an \
-    inclusion proof of the original event. Decisions whose inputs are not stored (kernel runs, \
-    logs written before this store existed) are listed as not replayable, never guessed.\n\n\
+    inclusion proof of the original event. Governed runs (`cfa evaluate`, `cfa serve`/`cfa mcp` \
+    intents) store theirs the same way, with a run record naming the catalog. Decisions whose \
+    inputs are not stored (logs written before this store existed, a PostgreSQL chain) are \
+    listed as not replayable, never guessed.\n\n\
     Exit codes: 0 no decision would change, 1 invalid input, 7 some decision would change.\n\n\
     Examples:\n  \
     cfa policy backtest --bundle candidate.yaml --log audit.jsonl\n  \

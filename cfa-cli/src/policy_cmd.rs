@@ -234,7 +234,7 @@ fn shadow_check(
             content_hash: &decided.content_hash,
             bundle: &decided.policy_bundle,
             bundle_hash: &decided.policy_bundle_hash,
-            result: &decided.result,
+            result: decided.policy_result(),
         },
         signature,
         catalog.map(|c| &c.catalog),

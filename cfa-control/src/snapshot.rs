@@ -369,7 +369,7 @@ fn reasoning(action: PolicyAction, faults: &[Fault]) -> String {
 
 /// What the control plane did to a decision, beside it in the decision document
 /// (`control`); absent when it did nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ControlOutcome {
     /// `pending_approval` (held, a ticket was opened), `approved` (a ticket was spent),
     /// `approval_refused` (the named ticket cannot approve it), `killed` (a kill switch
@@ -387,6 +387,11 @@ pub struct ControlOutcome {
     /// The kill switch that blocked it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill: Option<KillSwitch>,
+    /// The policy bundle's own result, as it was before the control plane changed it
+    /// (what a shadow bundle is compared with: bundle against bundle). Not part of the
+    /// decision document.
+    #[serde(skip)]
+    pub bundle_result: PolicyResult,
 }
 
 /// See [`ControlOutcome::status`].

@@ -50,6 +50,16 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The policy bundle's own result: [`Decision::result`] as the bundle decided it,
+    /// before the control plane (a kill switch, an approval ticket, a failing control
+    /// store) changed it. What a shadow bundle is compared with, so that only a
+    /// difference between the two bundles counts as a flip.
+    pub fn policy_result(&self) -> &PolicyResult {
+        self.control
+            .as_ref()
+            .map_or(&self.result, |c| &c.bundle_result)
+    }
+
     /// The decision document the HTTP, MCP and Python faces share: `decision` holds the
     /// [`PolicyResult`] exactly as `cfa schema decision` describes it; the other keys
     /// identify it.

@@ -84,7 +84,9 @@ impl ControlPlane {
 
     /// Applies the control plane to `result`, the decision `engine` (hashed
     /// `bundle_hash`) made on `signature`, at `now` (RFC 3339, injected): the result as
-    /// it stands afterwards and what the control plane did (`None`: nothing).
+    /// it stands afterwards and what the control plane did (`None`: nothing; else the
+    /// outcome keeps the bundle's own `result` in [`ControlOutcome::bundle_result`],
+    /// moved there, not copied).
     pub fn apply(
         &self,
         engine: &PolicyEngine,
@@ -98,7 +100,7 @@ impl ControlPlane {
         let request = ControlRequest::of(signature, bundle_hash, &approvable);
         let snapshot = match self.store.snapshot(request.approval_id) {
             Ok(s) => s,
-            Err(e) => return store_failed(&result, &e),
+            Err(e) => return store_failed(result, &e),
         };
         self.carry_out(engine, &request, &snapshot, result, ids, now)
     }
@@ -116,17 +118,17 @@ impl ControlPlane {
             ControlVerdict::Pass => (result, None),
             ControlVerdict::Killed(kill) => (
                 snapshot::blocked(&result, snapshot::kill_fault(&kill)),
-                Some(outcome_killed(kill)),
+                Some(outcome_killed(kill, result)),
             ),
             ControlVerdict::Refuse {
                 code,
                 message,
                 ticket_id,
-            } => refused(&result, code, message, ticket_id),
+            } => refused(result, code, message, ticket_id),
             ControlVerdict::Hold { reason, codes } => {
                 let expires_at = match expiry(now, self.ticket_ttl_secs) {
                     Ok(e) => e,
-                    Err(e) => return store_failed(&result, &e),
+                    Err(e) => return store_failed(result, &e),
                 };
                 let ticket = Ticket {
                     id: ids.next_id(IdKind::Ticket),
@@ -146,7 +148,7 @@ impl ControlPlane {
                     spent_at: None,
                 };
                 if let Err(e) = self.store.open_ticket(&ticket) {
-                    return store_failed(&result, &e);
+                    return store_failed(result, &e);
                 }
                 let held = snapshot::blocked(&result, snapshot::hold_fault(&ticket));
                 (
@@ -157,6 +159,7 @@ impl ControlPlane {
                         ticket_id: Some(ticket.id.clone()),
                         ticket: Some(ticket),
                         kill: None,
+                        bundle_result: result,
                     }),
                 )
             }
@@ -173,11 +176,12 @@ impl ControlPlane {
                             ticket_id: Some(spent.id.clone()),
                             ticket: Some(spent),
                             kill: None,
+                            bundle_result: result,
                         }),
                     )
                 }
                 Ok(false) => refused(
-                    &result,
+                    result,
                     approval::APPROVAL_SPENT,
                     format!(
                         "Approval ticket '{}' was spent by another decision first; it is single-use.",
@@ -185,24 +189,25 @@ impl ControlPlane {
                     ),
                     ticket.id.clone(),
                 ),
-                Err(e) => store_failed(&result, &e),
+                Err(e) => store_failed(result, &e),
             },
         }
     }
 }
 
-fn outcome_killed(kill: KillSwitch) -> ControlOutcome {
+fn outcome_killed(kill: KillSwitch, bundle_result: PolicyResult) -> ControlOutcome {
     ControlOutcome {
         status: ControlStatus::Killed,
         fault_code: Some(snapshot::KILL_SWITCH_ENGAGED.to_owned()),
         ticket_id: None,
         ticket: None,
         kill: Some(kill),
+        bundle_result,
     }
 }
 
 fn refused(
-    result: &PolicyResult,
+    result: PolicyResult,
     code: &str,
     message: String,
     ticket_id: String,
@@ -217,19 +222,20 @@ fn refused(
         ],
     );
     (
-        snapshot::blocked(result, fault),
+        snapshot::blocked(&result, fault),
         Some(ControlOutcome {
             status: ControlStatus::ApprovalRefused,
             fault_code: Some(code.to_owned()),
             ticket_id: Some(ticket_id),
             ticket: None,
             kill: None,
+            bundle_result: result,
         }),
     )
 }
 
 fn store_failed(
-    result: &PolicyResult,
+    result: PolicyResult,
     e: &cfa_control::ControlError,
 ) -> (PolicyResult, Option<ControlOutcome>) {
     let fault = snapshot::control_fault(
@@ -238,13 +244,14 @@ fn store_failed(
         vec!["Make the lifecycle database readable and writable, then retry.".to_owned()],
     );
     (
-        snapshot::blocked(result, fault),
+        snapshot::blocked(&result, fault),
         Some(ControlOutcome {
             status: ControlStatus::Error,
             fault_code: Some(snapshot::CONTROL_STORE_ERROR.to_owned()),
             ticket_id: None,
             ticket: None,
             kill: None,
+            bundle_result: result,
         }),
     )
 }
@@ -494,5 +501,74 @@ mod tests {
             "{}",
             r.blocked_reason
         );
+    }
+
+    #[test]
+    fn the_bundles_own_result_is_kept_beside_the_controlled_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(ControlDb::open(dir.path().join("l.db")).unwrap());
+        let plane = ControlPlane::new(db.clone(), "test");
+        let (engine, ids, clock) = (engine(), SequentialIds::new(), FixedClock(T0.into()));
+        let mut ok = signature(None);
+        ok.target_layer = cfa_types::TargetLayer::Silver;
+        let check = PolicyCheck::new(&engine, &ids, &clock).control(Some(&plane));
+        // Nothing engaged: no outcome, and the bundle's result is the result.
+        let free = check.decide(&ok).unwrap();
+        assert!(free.control.is_none());
+        assert_eq!(free.policy_result(), &free.result);
+        db.engage(&KillSwitch {
+            scope: Scope::All,
+            reason: "incident 8".into(),
+            by: "ana".into(),
+            engaged_at: T0.into(),
+        })
+        .unwrap();
+        let killed = check.decide(&ok).unwrap();
+        assert_eq!(killed.result.action, PolicyAction::Block);
+        assert_eq!(killed.policy_result(), &engine.evaluate(&ok, 0));
+        assert_eq!(killed.policy_result().action, PolicyAction::Approve);
+        // The document is unchanged by what is kept (no `bundle_result` key).
+        let doc = killed.document();
+        assert!(doc["control"].get("bundle_result").is_none(), "{doc}");
+        assert_eq!(doc["decision"]["action"], "block");
+        // A held gold write: the bundle blocked with its own fault only.
+        let held = check.decide(&signature(None)).unwrap();
+        assert_eq!(codes(&held), ["GOLD_APPROVAL", "KILL_SWITCH_ENGAGED"]);
+        let own: Vec<&str> = held
+            .policy_result()
+            .faults
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect();
+        assert_eq!(own, ["GOLD_APPROVAL"]);
+
+        // The governed run keeps the bundle's last result too.
+        let catalog: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/catalog.json")).unwrap();
+        let config = crate::KernelConfig::new(
+            PolicyEngine::default(),
+            cfa_types::Catalog::from_value(&catalog).unwrap(),
+        );
+        let kernel = crate::Kernel::builder(config)
+            .ids(SequentialIds::new())
+            .clock(crate::TickClock::new(1_767_225_600))
+            .control(plane)
+            .build()
+            .unwrap();
+        let intent = "Join nfe with clientes daily, anonymize pii, into silver";
+        let r = kernel.process(intent);
+        assert_eq!(r.state, cfa_types::DecisionState::Blocked);
+        let enforced = r.policy_result.as_ref().unwrap();
+        assert_eq!(enforced.action, PolicyAction::Block);
+        let own = r.bundle_policy_result().unwrap();
+        assert_eq!(own.action, PolicyAction::Approve, "{own:?}");
+        assert!(own.faults.iter().all(|f| f.code != "KILL_SWITCH_ENGAGED"));
+        // Not serialised: the JSON result is what it was.
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v.get("bundle_result").is_none());
+        db.release(&Scope::All).unwrap();
+        let r = kernel.process(intent);
+        assert!(r.bundle_result.is_none());
+        assert_eq!(r.bundle_policy_result(), r.policy_result.as_ref());
     }
 }

@@ -7,7 +7,7 @@ use crate::error::BuildError;
 use crate::ids::{IdSource, UuidIds};
 use crate::result::KernelResult;
 use crate::run::Run;
-use cfa_audit::{AuditStore, Clock, MemoryStore, SystemClock};
+use cfa_audit::{AuditStore, Clock, ContentStore, MemoryStore, SystemClock};
 use cfa_codegen::BackendRegistry;
 use cfa_plan::{ExecutionPlanner, Planner};
 use cfa_resolve::{AutoApprove, ConfirmationHandler, Normalizer, RuleBasedNormalizer};
@@ -37,6 +37,7 @@ pub struct Kernel {
     pub(crate) executor: Option<Box<dyn ExecutionPhase>>,
     pub(crate) budgets: Option<crate::run::Budgets>,
     pub(crate) control: Option<ControlPlane>,
+    pub(crate) inputs: Option<Arc<ContentStore>>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -89,6 +90,7 @@ impl Kernel {
             executor: None,
             budgets: None,
             control: None,
+            inputs: None,
         }
     }
 
@@ -141,9 +143,22 @@ pub struct KernelBuilder {
     executor: Option<Box<dyn ExecutionPhase>>,
     budgets: Option<crate::run::Budgets>,
     control: Option<ControlPlane>,
+    inputs: Option<Arc<ContentStore>>,
 }
 
 impl KernelBuilder {
+    /// Where each policy evaluation's signature (and the catalog) is stored, by the
+    /// `content_hash` its `policy_evaluation` event carries, before the event is
+    /// written, so `cfa policy backtest` can replay governed runs (see
+    /// [`crate::replay::record_run_inputs`]); the store beside the audit log
+    /// (`<log>.signatures/`). Without one nothing is stored. A store that fails
+    /// blocks the run with `AUDIT_WRITE_FAILED`.
+    #[must_use]
+    pub fn inputs(mut self, store: Option<Arc<ContentStore>>) -> Self {
+        self.inputs = store;
+        self
+    }
+
     /// The control plane applied after every policy evaluation of the govern phase
     /// (kill switches, approval tickets; see [`crate::control`]). Without one the
     /// policy's answer is the decision.
@@ -260,6 +275,7 @@ impl KernelBuilder {
             executor: self.executor,
             budgets: self.budgets,
             control: self.control,
+            inputs: self.inputs,
             config,
         })
     }

@@ -5,7 +5,10 @@
 //! the signature itself. Instead [`PolicyCheck`](crate::PolicyCheck) writes the
 //! signature (and the catalog, when one is used) into a [`ContentStore`] beside the log,
 //! keyed by the `content_hash` (and `catalog_hash`) the event already holds, before the
-//! event is appended ([`record_inputs`]). A backtest reads a decision event, looks its
+//! event is appended ([`record_inputs`]); a governed run does the same for each policy
+//! evaluation of its govern phase, plus a run record naming its catalog, since a
+//! `govern` event carries no `catalog_hash` ([`record_run_inputs`], [`RUNS`]). A
+//! backtest reads a decision event, looks its
 //! inputs up by those hashes, checks that what it found hashes back to them, and decides
 //! again with the candidate bundle ([`replay`]). What cannot be found is reported, never
 //! guessed.
@@ -42,6 +45,62 @@ pub fn record_inputs(
         }
     }
     Ok(())
+}
+
+/// The kind a governed run's record is stored under: `runs/<run_key(decision_id)>`
+/// names the catalog its policy evaluations used, which a `govern` event does not
+/// carry (its bytes keep their layout).
+pub const RUNS: &str = "runs";
+
+/// The key of a governed run's record: the SHA-256 (hex) of its decision id, so any
+/// id names a file.
+pub fn run_key(decision_id: &str) -> String {
+    cfa_types::canonical::sha256_hex(decision_id.as_bytes())
+}
+
+/// Stores what re-evaluating one policy evaluation of a governed run needs: the
+/// signature under `content_hash`, the catalog under `catalog_hash` (none when
+/// `""`), and the run's record naming that catalog under [`run_key`] of
+/// `decision_id`. Called before the evaluation's `policy_evaluation` event is
+/// written; a document already stored is not written again.
+pub fn record_run_inputs(
+    store: &ContentStore,
+    signature: &StateSignature,
+    content_hash: &str,
+    decision_id: &str,
+    catalog: &Catalog,
+    catalog_hash: &str,
+) -> Result<(), AuditError> {
+    store.put(SIGNATURES, content_hash, &signature.to_value().to_string())?;
+    if !catalog_hash.is_empty() {
+        store.put(CATALOGS, catalog_hash, &catalog.raw().to_string())?;
+    }
+    let record = serde_json::json!({"decision_id": decision_id, "catalog_hash": catalog_hash});
+    store.put(RUNS, &run_key(decision_id), &record.to_string())
+}
+
+/// The catalog hash a governed run's record names (`Ok(None)`: no record).
+fn run_catalog_hash(store: &ContentStore, decision_id: &str) -> Result<Option<String>, String> {
+    if decision_id.is_empty() {
+        return Ok(None);
+    }
+    let Some(text) = store
+        .get(RUNS, &run_key(decision_id))
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("stored run record of decision {decision_id} cannot be read: {e}"))?;
+    match (
+        v.get("decision_id").and_then(Value::as_str),
+        v.get("catalog_hash").and_then(Value::as_str),
+    ) {
+        (Some(id), Some(hash)) if id == decision_id => Ok(Some(hash.to_owned())),
+        _ => Err(format!(
+            "stored run record of decision {decision_id} does not name this decision and its catalog"
+        )),
+    }
 }
 
 /// A decision as an audit event recorded it.
@@ -195,10 +254,22 @@ pub fn replay(
             recorded.content_hash
         ));
     }
-    let catalog = match recorded.catalog_hash.as_deref() {
-        None => return missing("the event does not name its catalog".into()),
-        Some("") => None,
-        Some(hash) => match store.get(CATALOGS, hash) {
+    // A governed run's event does not name its catalog: the run's record does.
+    let from_run;
+    let catalog_hash = match recorded.catalog_hash.as_deref() {
+        Some(h) => h,
+        None => match run_catalog_hash(store, &recorded.decision_id) {
+            Ok(Some(h)) => {
+                from_run = h;
+                from_run.as_str()
+            }
+            Ok(None) => return missing("the event does not name its catalog".into()),
+            Err(e) => return missing(e),
+        },
+    };
+    let catalog = match catalog_hash {
+        "" => None,
+        hash => match store.get(CATALOGS, hash) {
             Ok(Some(text)) => {
                 let c = serde_json::from_str::<Value>(&text)
                     .map_err(|e| e.to_string())
@@ -335,6 +406,68 @@ mod tests {
             panic!()
         };
         assert!(reason.contains("does not hash to its name"), "{reason}");
+    }
+
+    #[test]
+    fn governed_runs_store_their_inputs_and_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = std::sync::Arc::new(ContentStore::open(dir.path()));
+        let log = std::sync::Arc::new(MemoryStore::new());
+        let catalog: Value =
+            serde_json::from_str(include_str!("../../examples/catalog.json")).unwrap();
+        let catalog = Catalog::from_value(&catalog).unwrap();
+        let config = crate::KernelConfig::new(PolicyEngine::default(), catalog.clone());
+        let kernel = crate::Kernel::builder(config)
+            .audit(log.clone())
+            .inputs(Some(inputs.clone()))
+            .ids(SequentialIds::new())
+            .clock(crate::TickClock::new(1_767_225_600))
+            .build()
+            .unwrap();
+        let silver = kernel.process("Join nfe with clientes daily, anonymize pii, into silver");
+        let gold = kernel.process("Join nfe with clientes daily, anonymize pii, into gold");
+        let recorded: Vec<RecordedDecision> = events(&log)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
+            .collect();
+        assert_eq!(recorded.len(), 2, "{recorded:?}");
+        assert!(recorded.iter().all(|r| r.stage == "govern"));
+        assert_eq!(recorded[0].decision_id, silver.decision_id);
+        assert_eq!(recorded[1].content_hash, gold.content_hash);
+        // The catalog is named by the run's record, not by the event.
+        assert_eq!(recorded[0].catalog_hash, None);
+        assert!(inputs.get(CATALOGS, &catalog.hash()).unwrap().is_some());
+        let engine = PolicyEngine::default();
+        for r in &recorded {
+            assert_eq!(replay(r, &engine, &inputs), Replayed::Same, "{r:?}");
+        }
+        // A rule on gold writes flips the gold run only.
+        let candidate = PolicyEngine::from_bundle(
+            cfa_policy::load_bundle(
+                "version: candidate\nrules:\n  - {name: gold, condition: unauthorized_gold_write, \
+                 action: block, fault_code: GOLD, severity: high, message: m}\n",
+                cfa_policy::BundleFormat::Yaml,
+                "candidate.yaml",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(replay(&recorded[0], &candidate, &inputs), Replayed::Same);
+        let Replayed::Changed { action, faults, .. } = replay(&recorded[1], &candidate, &inputs)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (action, faults),
+            (PolicyAction::Block, vec!["GOLD".to_owned()])
+        );
+        // Without its run record the catalog is unknown: not replayable, never guessed.
+        std::fs::remove_file(inputs.path_of(RUNS, &run_key(&gold.decision_id))).unwrap();
+        assert!(matches!(
+            replay(&recorded[1], &engine, &inputs),
+            Replayed::NotReplayable { .. }
+        ));
     }
 
     #[test]

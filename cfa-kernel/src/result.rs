@@ -146,6 +146,12 @@ pub struct KernelResult {
     pub resolution: Option<ResolutionSummary>,
     /// The last policy evaluation.
     pub policy_result: Option<PolicyResult>,
+    /// The bundle's own last result when the control plane changed it (a kill switch,
+    /// an approval ticket): `policy_result` as the bundle decided it. `None` when the
+    /// control plane let the bundle's answer stand. Not serialised (the JSON result is
+    /// unchanged); see [`KernelResult::bundle_policy_result`].
+    #[serde(skip)]
+    pub bundle_result: Option<PolicyResult>,
     /// Faults of every phase: grounding, confirmation, policy (final evaluation),
     /// static validation (blocking and warnings), runtime, and kernel failures.
     pub faults: Vec<Fault>,
@@ -175,6 +181,12 @@ impl KernelResult {
             self.state,
             DecisionState::Approved | DecisionState::ApprovedWithWarnings
         ) && self.signature.is_some()
+    }
+
+    /// The policy bundle's own last result, before the control plane: what a shadow
+    /// bundle is compared with (`None` when the run never reached the policy).
+    pub fn bundle_policy_result(&self) -> Option<&PolicyResult> {
+        self.bundle_result.as_ref().or(self.policy_result.as_ref())
     }
 
     /// Codes of every fault, in order.

@@ -26,7 +26,7 @@ pub struct AuditLog {
     chain_length: AtomicU64,
     /// The decisions' signatures and catalogs, by hash (`<log>.signatures/`; none for a
     /// PostgreSQL chain, which has no file to keep them beside).
-    inputs: Option<ContentStore>,
+    inputs: Option<Arc<ContentStore>>,
 }
 
 /// The store behind a face's log.
@@ -62,7 +62,7 @@ impl AuditLog {
             store: Store::Jsonl(Arc::new(store)),
             path: path.to_path_buf(),
             chain_length: AtomicU64::new(len),
-            inputs: Some(ContentStore::beside(path)),
+            inputs: Some(Arc::new(ContentStore::beside(path))),
         })
     }
 
@@ -91,7 +91,12 @@ impl AuditLog {
     /// The store of decision inputs beside the log (`<log>.signatures/`; `None` for
     /// PostgreSQL).
     pub fn inputs(&self) -> Option<&ContentStore> {
-        self.inputs.as_ref()
+        self.inputs.as_deref()
+    }
+
+    /// [`AuditLog::inputs`], shared (what a governed run's kernel stores into).
+    pub fn inputs_shared(&self) -> Option<Arc<ContentStore>> {
+        self.inputs.clone()
     }
 
     /// The JSONL file, when the log is one (`None` for PostgreSQL).
@@ -164,7 +169,7 @@ impl AuditLog {
             .blocking(|| {
                 check
                     .audit(Some(self.dyn_store()))
-                    .inputs(self.inputs.as_ref())
+                    .inputs(self.inputs.as_deref())
                     .decide(signature)
             })
             .map_err(|e| {

@@ -117,7 +117,7 @@ impl Governance {
     /// set and the run reached the policy): counted, a flip appended to the audit log.
     pub fn shadow_run(&self, run: &cfa::KernelResult, catalog: &cfa::Catalog) {
         let (Some(shadow), Some(signature), Some(result)) =
-            (&self.shadow, &run.signature, &run.policy_result)
+            (&self.shadow, &run.signature, run.bundle_policy_result())
         else {
             return;
         };
@@ -152,7 +152,7 @@ impl Governance {
             content_hash: &decision.content_hash,
             bundle: &decision.policy_bundle,
             bundle_hash: &decision.policy_bundle_hash,
-            result: &decision.result,
+            result: decision.policy_result(),
         };
         let catalog = self.catalog.as_ref().map(|c| &c.catalog);
         shadow

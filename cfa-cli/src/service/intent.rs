@@ -110,7 +110,12 @@ fn build(
         Some(a) => a.store(),
         None => Arc::new(MemoryStore::new()),
     };
-    let mut builder = Kernel::builder(config).audit(store).ids(UuidIds);
+    // What `cfa policy backtest` replays the run's decisions from.
+    let inputs = gov.audit().and_then(|a| a.inputs_shared());
+    let mut builder = Kernel::builder(config)
+        .audit(store)
+        .inputs(inputs)
+        .ids(UuidIds);
     if let Some(ledger) = &kernels.budgets {
         builder = builder.budgets(Arc::clone(ledger), None);
     }

@@ -3,7 +3,9 @@
 //! never changes the answer. Each flip (a different action or different fault codes) is
 //! recorded as one `shadow_flip` event (stage `shadow`) in the audit log when one is
 //! configured, and counted (`cfa_shadow_decisions_total`, `cfa_shadow_flips_total{from,to}`
-//! on `cfa serve`'s `/metrics`). A candidate that fails (a plugin that panics) or whose
+//! on `cfa serve`'s `/metrics`). Bundle is compared with bundle: the enforcing side is
+//! the bundle's own result before the control plane, so a kill switch or an approval
+//! ticket is never a flip. A candidate that fails (a plugin that panics) or whose
 //! flip cannot be recorded is reported on stderr and never touches the enforced answer.
 
 use crate::load::{self, LoadedPolicy};
@@ -31,7 +33,10 @@ pub struct Enforced<'a> {
     pub bundle: &'a str,
     /// The enforcing bundle's hash.
     pub bundle_hash: &'a str,
-    /// The enforced result.
+    /// The enforcing bundle's own result, before the control plane
+    /// (`Decision::policy_result`, `KernelResult::bundle_policy_result`): a kill
+    /// switch or an approval ticket changes the enforced answer, not the bundle's, so
+    /// only a difference between the two bundles is a flip.
     pub result: &'a PolicyResult,
 }
 

@@ -43,6 +43,7 @@ mod scale_out;
 mod serve_http;
 mod serve_metrics_port;
 mod serve_otel;
+mod shadow_depth;
 mod spark_cli;
 mod spark_run;
 mod spec_validate;

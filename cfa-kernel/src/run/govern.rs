@@ -32,6 +32,7 @@ impl Run<'_> {
                 |d, e| d.with("replan_count", count).with("error", e),
                 || Ok::<_, Infallible>(k.config.policy.evaluate_with_catalog(&sig, catalog, count)),
             )?;
+            self.record_inputs(phase, &sig)?;
             let (result, control) = match &k.control {
                 // The control plane's hook (crate::control): kill switch, then approvals.
                 Some(plane) => plane.apply(
@@ -52,8 +53,11 @@ impl Run<'_> {
                     .with("replan_count", count)
                     .with("faults", codes(&result.faults)),
             )?;
-            if let Some(outcome) = &control {
-                self.emit_control(phase, outcome)?;
+            if let Some(outcome) = control {
+                self.emit_control(phase, &outcome)?;
+                // The control plane ends the loop (it only blocks or approves): the
+                // bundle's own answer is kept beside the controlled one.
+                self.r.bundle_result = Some(outcome.bundle_result);
             }
             match result.action {
                 PolicyAction::Approve => {
@@ -132,6 +136,33 @@ impl Run<'_> {
                     .with("signature_hash", self.r.signature_hash.clone()),
             )?;
         }
+    }
+
+    /// Stores what a backtest replays this evaluation from (when the kernel has an
+    /// inputs store), before its event is written. A failure blocks the run.
+    fn record_inputs(&mut self, phase: Phase, sig: &StateSignature) -> Step<()> {
+        let k = self.k;
+        let Some(inputs) = &k.inputs else {
+            return Ok(());
+        };
+        let stored = crate::replay::record_run_inputs(
+            inputs,
+            sig,
+            &self.r.content_hash,
+            &self.r.decision_id,
+            &k.config.catalog,
+            &k.catalog_hash,
+        );
+        stored.map_err(|e| {
+            let reason = format!("Audit write failed (decision inputs): {e}");
+            let fault = kernel_fault(
+                faults::AUDIT_WRITE_FAILED,
+                phase,
+                reason.clone(),
+                "Make the store beside the audit log (<log>.signatures/) writable and retry.",
+            );
+            self.block(phase, reason, vec![fault])
+        })
     }
 
     /// Queues the control plane's events of this evaluation (stage `control`).

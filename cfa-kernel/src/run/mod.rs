@@ -69,6 +69,7 @@ impl<'k> Run<'k> {
                 content_hash: String::new(),
                 resolution: None,
                 policy_result: None,
+                bundle_result: None,
                 faults: Vec::new(),
                 policy_bundle: k.config.policy.version().to_owned(),
                 policy_bundle_hash: k.config.policy_bundle_hash.clone(),
