@@ -154,7 +154,12 @@ impl PySignature {
             });
         }
         let input = load::signature_input(py, signature)?;
-        py.detach(|| input.parse())
+        let parsed = match input {
+            // read in place under the GIL: nothing left to parse
+            load::SignatureInput::Read(sig) => Ok(sig),
+            other => py.detach(|| other.parse()),
+        };
+        parsed
             .map(|sig| Self {
                 inner: Arc::new(ParsedSignature::new(sig)),
             })
@@ -378,14 +383,19 @@ fn decide(
         let parsed = Arc::clone(&s.get().inner);
         (check(&parsed.signature), parsed)
     } else {
-        let input = load::signature_input(py, signature)?;
-        let decided = py.detach(|| {
-            input.parse().map(|sig| {
-                let result = check(&sig);
-                (result, Arc::new(ParsedSignature::new(sig)))
-            })
-        });
-        decided.map_err(|e| load::signature_error(py, e))?
+        match load::signature_input(py, signature)? {
+            // A dict read in place: decided under the GIL, as a parsed signature is.
+            load::SignatureInput::Read(sig) => (check(&sig), Arc::new(ParsedSignature::new(sig))),
+            input => {
+                let decided = py.detach(|| {
+                    input.parse().map(|sig| {
+                        let result = check(&sig);
+                        (result, Arc::new(ParsedSignature::new(sig)))
+                    })
+                });
+                decided.map_err(|e| load::signature_error(py, e))?
+            }
+        }
     };
     Ok(PyDecision {
         result,
