@@ -186,8 +186,8 @@ mod tests {
             StateSignature::read_well_formed(&v, true),
             StateSignature::from_validated_value(&v, true).ok()
         );
-        assert!(StateSignature::read_well_formed(&json!({"signature": v}), true).is_none());
-        assert!(StateSignature::read_well_formed(&json!([1]), false).is_none());
+        assert!(StateSignature::read_well_formed(json!({"signature": v}), true).is_none());
+        assert!(StateSignature::read_well_formed(json!([1]), false).is_none());
         for bad in [
             r#"{"signature": null}"#,
             r#"{"domain":"d","domain":"e"}"#,
