@@ -362,7 +362,8 @@ impl PyDecision {
 }
 
 /// Decides `signature` (a [`PySignature`], a dict or JSON text) against `policy` and
-/// `catalog`; the GIL is released for the parse and the decision of a dict or text.
+/// `catalog`; the GIL is released for the parse and the decision of JSON text or of a
+/// dict the value path judges (a dict read in place is read and decided holding it).
 fn decide(
     py: Python<'_>,
     policy: &Arc<LoadedPolicy>,
@@ -410,8 +411,8 @@ fn decide(
 
 /// `check(signature, bundle=None, catalog=None, replan_count=0)`: decides one signature
 /// (a dict, JSON text or a `Signature`) against a bundle (built-in name, `default`, or a
-/// path) and a catalog (a dict or a path), as `cfa policy check` does. The GIL is
-/// released while a dict or JSON text is parsed and decided.
+/// path) and a catalog (a dict or a path), as `cfa policy check` does, policy-only (no control
+/// plane). The GIL is released while JSON text is parsed and decided.
 #[pyfunction]
 #[pyo3(signature = (signature, bundle=None, catalog=None, replan_count=0))]
 pub fn check(
