@@ -1,9 +1,10 @@
 //! The `AuditStore` boundary and the in-memory store.
 
-use crate::error::AuditError;
+use crate::error::{AuditError, ProofError};
 use crate::event::{AuditEvent, NewEvent};
 use crate::prepared::{PreparedEvent, Sealed};
-use crate::verify::{self, VerifyOptions, VerifyReport};
+use crate::verify::{self, ChainStart, VerifyOptions, VerifyReport};
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
@@ -117,16 +118,40 @@ impl Drop for Written<'_> {
 /// prepared events) are kept as their sealed JSONL line and read back only when the log
 /// is scanned or verified: an append costs the line, not a parsed event. Either way
 /// [`AuditStore::scan`] hands out the same events.
-#[derive(Debug, Default)]
+///
+/// [`MemoryStore::keeping_last`] bounds the memory a long-lived log takes: it keeps the
+/// chain head (the last event's hash, the number of events appended, and the hash of
+/// the last event it let go) and only the last `n` events. [`AuditStore::verify`] then
+/// really verifies what is kept: every kept event's hash, and every link, the first kept
+/// event's to the hash of the last dropped one; [`AuditStore::scan`] hands out the kept
+/// events; [`AuditStore::len`] counts every event appended. A Merkle tree (roots,
+/// checkpoints, proofs) needs the whole chain: once events were dropped, asking
+/// `verify` for one is an error.
+#[derive(Debug)]
 pub struct MemoryStore {
     log: Mutex<Log>,
+    /// The most events kept (`usize::MAX`: every one).
+    keep: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            log: Mutex::default(),
+            keep: usize::MAX,
+        }
+    }
 }
 
 /// The events of a [`MemoryStore`] and the hash of the last one.
 #[derive(Debug, Default)]
 struct Log {
-    events: Vec<Kept>,
+    events: VecDeque<Kept>,
     tail: String,
+    /// Events let go (the oldest ones), and the last one's `event_hash`: the
+    /// `previous_hash` the first kept event must name.
+    dropped: u64,
+    dropped_tail: String,
 }
 
 /// One event of a [`MemoryStore`].
@@ -136,15 +161,23 @@ struct Log {
 enum Kept {
     /// An event kept whole.
     Event(AuditEvent),
-    /// The sealed line of an event built as text (it reads back, checked on append).
-    Line(Box<str>),
+    /// The sealed line of an event built as text (it reads back, checked on append),
+    /// and its `event_hash`.
+    Line(Box<str>, Box<str>),
 }
 
 impl Kept {
     fn event(&self) -> Result<AuditEvent, AuditError> {
         match self {
             Kept::Event(e) => Ok(e.clone()),
-            Kept::Line(line) => AuditEvent::from_jsonl_line(line).map_err(unreadable),
+            Kept::Line(line, _) => AuditEvent::from_jsonl_line(line).map_err(unreadable),
+        }
+    }
+
+    fn event_hash(&self) -> &str {
+        match self {
+            Kept::Event(e) => &e.event_hash,
+            Kept::Line(_, hash) => hash,
         }
     }
 }
@@ -152,7 +185,19 @@ impl Kept {
 impl Log {
     fn push(&mut self, event: AuditEvent) {
         self.tail.clone_from(&event.event_hash);
-        self.events.push(Kept::Event(event));
+        self.events.push_back(Kept::Event(event));
+    }
+
+    /// Lets the oldest events go until at most `keep` are kept.
+    fn trim(&mut self, keep: usize) {
+        while self.events.len() > keep {
+            let Some(first) = self.events.pop_front() else {
+                break;
+            };
+            self.dropped += 1;
+            self.dropped_tail.clear();
+            self.dropped_tail.push_str(first.event_hash());
+        }
     }
 }
 
@@ -171,15 +216,40 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// An empty in-memory log that keeps only its last `n` events (at least 1) and the
+    /// chain head (see [`MemoryStore`]).
+    pub fn keeping_last(n: usize) -> Self {
+        Self {
+            log: Mutex::default(),
+            keep: n.max(1),
+        }
+    }
+
+    /// How many events this log keeps at most (`usize::MAX`: every one).
+    pub fn capacity(&self) -> usize {
+        self.keep
+    }
+
+    /// How many of the oldest events were let go (0 unless [`MemoryStore::keeping_last`]).
+    pub fn dropped(&self) -> u64 {
+        self.guard().dropped
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The events, read back (a snapshot taken under the lock, parsed outside it).
-    fn snapshot(&self) -> Vec<Kept> {
-        self.guard().events.clone()
+    /// The kept events (a snapshot taken under the lock, parsed outside it), how many
+    /// were dropped before them, and the last dropped one's hash.
+    fn snapshot(&self) -> (Vec<Kept>, u64, String) {
+        let g = self.guard();
+        (
+            g.events.iter().cloned().collect(),
+            g.dropped,
+            g.dropped_tail.clone(),
+        )
     }
 }
 
@@ -190,6 +260,7 @@ impl AuditStore for MemoryStore {
         let hash = event.event_hash(&g.tail);
         let e = event.into_event(hash, &g.tail).map_err(unreadable)?;
         g.push(e.clone());
+        g.trim(self.keep);
         Ok(e)
     }
     fn append_batch(
@@ -206,6 +277,7 @@ impl AuditStore for MemoryStore {
             g.push(e.clone());
             written.push(e);
         }
+        g.trim(self.keep);
         Ok(())
     }
     /// Events built as text are kept as their lines. The lines this crate builds read
@@ -232,36 +304,63 @@ impl AuditStore for MemoryStore {
                 }
                 Sealed::Hash(hash) => {
                     hashes.push(hash.clone());
-                    log.tail = hash;
-                    log.events.push(Kept::Line(line.into_boxed_str()));
+                    log.tail.clone_from(&hash);
+                    log.events
+                        .push_back(Kept::Line(line.into_boxed_str(), hash.into_boxed_str()));
                 }
             }
         }
+        log.trim(self.keep);
         Ok(())
     }
     fn tail_hash(&self) -> Result<String, AuditError> {
         Ok(self.guard().tail.clone())
     }
+    /// Every event appended, the dropped ones included.
     fn len(&self) -> Result<u64, AuditError> {
-        Ok(self.guard().events.len() as u64)
+        let g = self.guard();
+        Ok(g.dropped + g.events.len() as u64)
     }
+    /// The kept events.
     fn scan(&self, visit: &mut dyn FnMut(AuditEvent) -> ControlFlow<()>) -> Result<(), AuditError> {
-        for kept in self.snapshot() {
+        for kept in self.snapshot().0 {
             if visit(kept.event()?).is_break() {
                 break;
             }
         }
         Ok(())
     }
+    /// Verifies the kept events; once events were dropped, from the chain head's
+    /// record of the last dropped one (`events` then counts the kept events, and a bad
+    /// event's `line` is its 1-based position in the whole chain).
     fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
-        let events = self
-            .snapshot()
+        let (kept, dropped, dropped_tail) = self.snapshot();
+        let events = kept
             .iter()
             .map(Kept::event)
             .collect::<Result<Vec<_>, _>>()?;
+        let mut from = std::borrow::Cow::Borrowed(opts);
+        if dropped > 0 {
+            if opts.merkle || opts.collect_leaves || opts.root_at.is_some() {
+                return Err(ProofError::new(format!(
+                    "the in-memory log kept only its last {} of {} events: a Merkle tree needs \
+                     the whole chain (give the kernel an audit log file)",
+                    events.len(),
+                    dropped + events.len() as u64
+                ))
+                .into());
+            }
+            from.to_mut().start = Some(ChainStart {
+                previous_hash: dropped_tail,
+                ..ChainStart::default()
+            });
+        }
         Ok(verify::verify_events(
-            events.into_iter().zip(1u64..).map(|(e, i)| (i, Ok(e))),
-            opts,
+            events
+                .into_iter()
+                .zip(dropped + 1..)
+                .map(|(e, i)| (i, Ok(e))),
+            &from,
         ))
     }
     fn flush(&self) -> Result<(), AuditError> {
@@ -330,6 +429,82 @@ mod tests {
         let report = lazy.verify(&VerifyOptions::default()).unwrap();
         assert!(report.intact());
         assert_eq!(report.events, 4);
+    }
+
+    #[test]
+    fn a_bounded_log_keeps_the_head_and_the_last_events_and_verifies_them() {
+        let bounded = MemoryStore::keeping_last(3);
+        let whole = MemoryStore::new();
+        for n in 0..4 {
+            bounded.append(event(n)).unwrap();
+            whole.append(event(n)).unwrap();
+        }
+        let mut hashes = Vec::new();
+        bounded
+            .append_prepared(vec![built(4), built(5), event(6).prepare()], &mut hashes)
+            .unwrap();
+        let mut all = Vec::new();
+        whole
+            .append_prepared(vec![built(4), built(5), event(6).prepare()], &mut all)
+            .unwrap();
+        assert_eq!(hashes, all);
+        assert_eq!(bounded.len().unwrap(), 7);
+        assert_eq!(bounded.dropped(), 4);
+        assert_eq!(bounded.capacity(), 3);
+        assert_eq!(bounded.tail_hash().unwrap(), whole.tail_hash().unwrap());
+        let read = |s: &MemoryStore| {
+            let mut out = Vec::new();
+            s.scan(&mut |e| {
+                out.push(e);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            out
+        };
+        let kept = read(&bounded);
+        assert_eq!(kept.as_slice(), read(&whole).get(4..).unwrap());
+        let report = bounded.verify(&VerifyOptions::default()).unwrap();
+        assert!(report.intact(), "{:?}", report.first_bad);
+        assert_eq!(report.events, 3);
+        assert_eq!(report.tail_hash, whole.tail_hash().unwrap());
+        // a Merkle tree needs the dropped events
+        let merkle = VerifyOptions {
+            merkle: true,
+            ..VerifyOptions::default()
+        };
+        assert!(matches!(bounded.verify(&merkle), Err(AuditError::Proof(_))));
+        assert!(whole.verify(&merkle).unwrap().intact());
+    }
+
+    #[test]
+    fn a_bounded_log_really_checks_the_link_to_the_dropped_events() {
+        let store = MemoryStore::keeping_last(2);
+        for n in 0..5 {
+            store.append(event(n)).unwrap();
+        }
+        assert!(store.verify(&VerifyOptions::default()).unwrap().intact());
+        // the head's record of the last dropped event no longer matches the first kept
+        // event's previous_hash: the link is reported broken at that event
+        store.guard().dropped_tail = "0".repeat(64);
+        let report = store.verify(&VerifyOptions::default()).unwrap();
+        let bad = report.first_bad.unwrap();
+        assert_eq!((bad.index, bad.line), (0, 4));
+        assert!(matches!(bad.reason, crate::BadReason::LinkBroken { .. }));
+        // a kept event changed: its hash no longer verifies
+        let store = MemoryStore::keeping_last(2);
+        for n in 0..5 {
+            store.append(event(n)).unwrap();
+        }
+        if let Some(Kept::Event(e)) = store.guard().events.back_mut() {
+            e.outcome = "tampered".into();
+        }
+        let bad = store
+            .verify(&VerifyOptions::default())
+            .unwrap()
+            .first_bad
+            .unwrap();
+        assert_eq!((bad.index, bad.line), (1, 5));
+        assert!(matches!(bad.reason, crate::BadReason::HashMismatch { .. }));
     }
 
     #[test]

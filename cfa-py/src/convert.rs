@@ -6,7 +6,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted (a signature or catalog is a few levels deep).
-const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 128;
 
 /// A Python value made of `dict` (string keys), `list`/`tuple`, `str`, `int`, `float`,
 /// `bool` and `None` as a JSON value.

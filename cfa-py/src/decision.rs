@@ -154,7 +154,12 @@ impl PySignature {
             });
         }
         let input = load::signature_input(py, signature)?;
-        py.detach(|| input.parse())
+        let parsed = match input {
+            // read in place under the GIL: nothing left to parse
+            load::SignatureInput::Read(sig) => Ok(sig),
+            other => py.detach(|| other.parse()),
+        };
+        parsed
             .map(|sig| Self {
                 inner: Arc::new(ParsedSignature::new(sig)),
             })
@@ -357,7 +362,8 @@ impl PyDecision {
 }
 
 /// Decides `signature` (a [`PySignature`], a dict or JSON text) against `policy` and
-/// `catalog`; the GIL is released for the parse and the decision of a dict or text.
+/// `catalog`; the GIL is released for the parse and the decision of JSON text or of a
+/// dict the value path judges (a dict read in place is read and decided holding it).
 fn decide(
     py: Python<'_>,
     policy: &Arc<LoadedPolicy>,
@@ -378,14 +384,19 @@ fn decide(
         let parsed = Arc::clone(&s.get().inner);
         (check(&parsed.signature), parsed)
     } else {
-        let input = load::signature_input(py, signature)?;
-        let decided = py.detach(|| {
-            input.parse().map(|sig| {
-                let result = check(&sig);
-                (result, Arc::new(ParsedSignature::new(sig)))
-            })
-        });
-        decided.map_err(|e| load::signature_error(py, e))?
+        match load::signature_input(py, signature)? {
+            // A dict read in place: decided under the GIL, as a parsed signature is.
+            load::SignatureInput::Read(sig) => (check(&sig), Arc::new(ParsedSignature::new(sig))),
+            input => {
+                let decided = py.detach(|| {
+                    input.parse().map(|sig| {
+                        let result = check(&sig);
+                        (result, Arc::new(ParsedSignature::new(sig)))
+                    })
+                });
+                decided.map_err(|e| load::signature_error(py, e))?
+            }
+        }
     };
     Ok(PyDecision {
         result,
@@ -400,8 +411,8 @@ fn decide(
 
 /// `check(signature, bundle=None, catalog=None, replan_count=0)`: decides one signature
 /// (a dict, JSON text or a `Signature`) against a bundle (built-in name, `default`, or a
-/// path) and a catalog (a dict or a path), as `cfa policy check` does. The GIL is
-/// released while a dict or JSON text is parsed and decided.
+/// path) and a catalog (a dict or a path), as `cfa policy check` does, policy-only (no control
+/// plane). The GIL is released while JSON text is parsed and decided.
 #[pyfunction]
 #[pyo3(signature = (signature, bundle=None, catalog=None, replan_count=0))]
 pub fn check(

@@ -27,6 +27,11 @@ use std::sync::Arc;
 /// The lease lifetime `cfa evaluate` uses by default, seconds.
 const LEASE_TTL_SECS: u32 = 600;
 
+/// How many events an in-memory audit log keeps by default (`audit_keep=`): about
+/// 1 KB each, so a kernel without `audit_log=` holds a few MB at most however long it
+/// runs.
+pub const DEFAULT_AUDIT_KEEP: usize = 4096;
+
 /// A kernel built once and reused: `evaluate(intent)` decides any number of intents,
 /// from any number of threads (the GIL is released while the kernel runs).
 #[pyclass(frozen, module = "cfa._native", name = "Kernel")]
@@ -45,10 +50,12 @@ fn build_error(py: Python<'_>, what: String) -> PyErr {
 impl PyKernel {
     /// `Kernel(catalog=None, bundle=None, audit_log=None, db=None, sandbox="mock",
     /// backend="pyspark", lenient=False, warnings_blocking=False, normalizer="rule_based",
-    /// generate=True)`; `generate=False` stops after govern (no plan, code or static
-    /// validation, and so no execution).
+    /// generate=True, audit_keep=4096)`; `generate=False` stops after govern (no plan,
+    /// code or static validation, and so no execution). Without `audit_log` the chain
+    /// is kept in memory, bounded: the chain head and the last `audit_keep` events
+    /// (`None`: every event).
     #[new]
-    #[pyo3(signature = (catalog=None, bundle=None, audit_log=None, db=None, sandbox=Some("mock".to_owned()), backend=None, lenient=false, warnings_blocking=false, normalizer="rule_based", generate=true))]
+    #[pyo3(signature = (catalog=None, bundle=None, audit_log=None, db=None, sandbox=Some("mock".to_owned()), backend=None, lenient=false, warnings_blocking=false, normalizer="rule_based", generate=true, audit_keep=Some(DEFAULT_AUDIT_KEEP)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -62,6 +69,7 @@ impl PyKernel {
         warnings_blocking: bool,
         normalizer: &str,
         generate: bool,
+        audit_keep: Option<usize>,
     ) -> PyResult<Self> {
         let policy = load::policy(py, bundle)?;
         let catalog =
@@ -94,7 +102,16 @@ impl PyKernel {
                     format!("cannot open the audit log {}: {e}", path.display()),
                 )
             })?),
-            None => Arc::new(MemoryStore::new()),
+            None => Arc::new(match audit_keep {
+                Some(0) => {
+                    return Err(build_error(
+                        py,
+                        "audit_keep must be at least 1 (None keeps every event)".into(),
+                    ));
+                }
+                Some(n) => MemoryStore::keeping_last(n),
+                None => MemoryStore::new(),
+            }),
         };
         let mut builder = Kernel::builder(kc)
             .normalizer(RuleBasedNormalizer::new(packs))
@@ -135,7 +152,8 @@ impl PyKernel {
     }
 
     /// Verifies this kernel's audit chain (the file when `audit_log` was given, else the
-    /// in-memory log).
+    /// in-memory log: every kept event's hash and link, the first kept event's link to
+    /// the recorded hash of the last one let go; `events` counts the kept events).
     fn verify_audit(&self, py: Python<'_>) -> PyResult<PyVerifyReport> {
         let report = py
             .detach(|| self.store.verify(&VerifyOptions::default()))
@@ -147,7 +165,7 @@ impl PyKernel {
         Ok(PyVerifyReport::new(report, file, None))
     }
 
-    /// The number of audit events written so far.
+    /// The number of audit events written so far (in memory: the ones let go included).
     fn audit_len(&self, py: Python<'_>) -> PyResult<u64> {
         self.store
             .len()

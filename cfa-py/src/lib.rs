@@ -18,6 +18,7 @@ mod decision;
 mod ids;
 mod kernel;
 mod load;
+mod pyde;
 
 use pyo3::prelude::*;
 

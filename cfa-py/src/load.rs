@@ -337,8 +337,14 @@ fn checked_catalog(py: Python<'_>, value: &Value, name: &str) -> PyResult<Loaded
         .map_err(|e| raise(py, "CfaError", (format!("invalid catalog {name}: {e}"),)))
 }
 
-/// Signature input as read under the GIL: JSON text or an already converted value.
+/// Signature input as read under the GIL: a signature already read, JSON text, or an
+/// already converted value.
+// Short-lived (matched right away): boxing the signature would cost every read an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SignatureInput<'a> {
+    /// A dict read in place ([`crate::pyde`]): valid, and what the value path reads.
+    Read(StateSignature),
     /// JSON text (`str`, or UTF-8 `bytes`).
     Text(&'a str),
     /// A dict (or other Python value) converted to JSON.
@@ -347,19 +353,28 @@ pub enum SignatureInput<'a> {
 
 impl SignatureInput<'_> {
     /// Strict parse (optionally wrapped in `{"signature": …}`); runs without the GIL.
-    pub fn parse(&self) -> Result<StateSignature, ParseError> {
+    pub fn parse(self) -> Result<StateSignature, ParseError> {
         match self {
+            SignatureInput::Read(sig) => Ok(sig),
             SignatureInput::Text(text) => StateSignature::parse_validated(text, false),
-            SignatureInput::Value(value) => StateSignature::from_validated_value(value, false),
+            SignatureInput::Value(value) => StateSignature::from_validated_value(&value, false),
         }
     }
 }
 
-/// Reads a signature argument: a dict, or JSON text (`str`/`bytes`).
+/// Reads a signature argument: a dict, or JSON text (`str`/`bytes`). A dict holding a
+/// valid, unwrapped signature is read in place into the typed signature
+/// ([`crate::pyde`]); any other dict (invalid, wrapped in `{"signature": …}`, holding
+/// values JSON has not) is converted to a JSON value, which the strict reader then
+/// judges, with every issue and its path: the same verdict, issues and signature
+/// either way.
 pub fn signature_input<'a>(
     py: Python<'_>,
     obj: &'a Bound<'_, PyAny>,
 ) -> PyResult<SignatureInput<'a>> {
+    if let Some(sig) = crate::pyde::signature(obj, false) {
+        return Ok(SignatureInput::Read(sig));
+    }
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(SignatureInput::Text(s.to_str()?));
     }

@@ -87,11 +87,18 @@ def check(
     catalog: Union[Mapping[str, Any], str, PathLike[str], None] = None,
     replan_count: int = 0,
 ) -> Decision:
-    """Decides one signature as ``cfa policy check`` does. Raises ValidationError,
-    BundleError or CfaError."""
+    """Decides one signature as ``cfa policy check`` does (without ``--control-db``):
+    the policy's decision only. Kill switches, approval tickets and budgets are not
+    consulted (the control plane lives in a lifecycle database, which ``check`` and
+    :class:`Checker` are never given); use ``cfa policy check --control-db`` or the
+    HTTP/MCP faces when they must apply. A dict holding a valid signature is read in
+    place; any other input is judged by the strict reader with the same verdict,
+    issues and hashes as its JSON text. Raises ValidationError, BundleError or
+    CfaError."""
 
 class Checker:
-    """A bundle and a catalog loaded once, to decide any number of signatures."""
+    """A bundle and a catalog loaded once, to decide any number of signatures; like
+    :func:`check`, policy-only (no kill switch, ticket or budget is consulted)."""
     def __init__(
         self,
         bundle: Union[str, PathLike[str], None] = None,
@@ -189,10 +196,20 @@ class Kernel:
         warnings_blocking: bool = False,
         normalizer: str = "rule_based",
         generate: bool = True,
-    ) -> None: ...
+        audit_keep: int | None = 4096,
+    ) -> None:
+        """``db`` records executions (the CLI's ``cfa evaluate --db``); it is not a
+        control store: decisions are the policy's (no kill switch, ticket or budget).
+        Without ``audit_log`` the chain is kept in memory, bounded: the chain head and
+        the last ``audit_keep`` events (about 1 KB each; ``None`` keeps every event)."""
     def evaluate(self, intent: str) -> KernelResult: ...
-    def verify_audit(self) -> VerifyReport: ...
-    def audit_len(self) -> int: ...
+    def verify_audit(self) -> VerifyReport:
+        """Verifies the chain: the file's whole chain, or the in-memory log's kept
+        events (each one's hash and link, the first one's link to the recorded hash of
+        the last event let go; ``events`` counts the kept events). A Merkle tree of an
+        in-memory log that let events go cannot be built: give ``audit_log``."""
+    def audit_len(self) -> int:
+        """Events written so far (in memory: the ones let go included)."""
     @property
     def audit_log(self) -> str | None: ...
     @property

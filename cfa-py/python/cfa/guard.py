@@ -20,7 +20,10 @@ audit log when one is configured). As in the reference, warnings block only in
 every call: lifecycle state never changes a decision.
 
 The kernel is built once per guard (lazily, on first use) and reused; it runs without
-a sandbox: the guarded function is the work.
+a sandbox: the guarded function is the work. Without ``audit_log=`` its chain is kept
+in memory, bounded: the chain head and the last ``audit_keep`` events (4096 by default,
+about 1 KB each; ``audit_keep=None`` keeps every event), so a guard on a hot path does
+not grow without end; :func:`cfa.testing.assert_audit_intact` verifies what is kept.
 """
 
 from __future__ import annotations

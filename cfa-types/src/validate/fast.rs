@@ -242,6 +242,21 @@ pub(super) fn parse(text: &str, require_datasets: bool) -> Option<StateSignature
         return None;
     }
     let MapOnly(raw) = serde_json::from_str::<MapOnly<RawSig>>(text).ok()?;
+    build(raw, require_datasets)
+}
+
+/// [`parse`] over any deserializer that presents one JSON value (see
+/// [`StateSignature::read_well_formed`]).
+pub(super) fn read<'de, D: Deserializer<'de>>(
+    d: D,
+    require_datasets: bool,
+) -> Option<StateSignature> {
+    let MapOnly(raw) = MapOnly::<RawSig>::deserialize(d).ok()?;
+    build(raw, require_datasets)
+}
+
+/// The signature `raw` denotes when it is valid and unwrapped, else `None`.
+fn build(raw: RawSig, require_datasets: bool) -> Option<StateSignature> {
     if raw.signature.is_some() || raw.state_signature.is_some() {
         return None;
     }

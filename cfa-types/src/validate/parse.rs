@@ -108,6 +108,26 @@ impl StateSignature {
         general_path(text, require_datasets)
     }
 
+    /// The fast path of [`StateSignature::parse_validated`] over any serde
+    /// [`Deserializer`](serde::Deserializer) that presents one JSON value (a
+    /// `&serde_json::Value`, a host language's objects read in place): `Some` only when
+    /// the value is a valid, unwrapped signature whose every field has its expected
+    /// type, and then it is exactly the signature
+    /// [`StateSignature::from_validated_value`] reads from that value; `None` for
+    /// anything else, the deserializer's own errors included (the caller then asks
+    /// `from_validated_value` for the verdict and every issue).
+    ///
+    /// The deserializer must behave like a JSON value: no duplicate keys, only string
+    /// keys for struct fields (a key that is not a string fails, it is never read as a
+    /// field index), and it must fail, not skip, whatever its value conversion refuses
+    /// (unknown keys are read with `deserialize_ignored_any`, which must walk them).
+    pub fn read_well_formed<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+        require_datasets: bool,
+    ) -> Option<Self> {
+        super::fast::read(deserializer, require_datasets)
+    }
+
     /// [`StateSignature::parse_validated`] for an already parsed value.
     pub fn from_validated_value(value: &Value, require_datasets: bool) -> Result<Self, ParseError> {
         let issues = signature(value, require_datasets);
@@ -161,6 +181,13 @@ mod tests {
             "context_registry_version_id":"c"}}"#;
         assert!(super::super::fast::parse(minimal, false).is_some());
         assert!(super::super::fast::parse(minimal, true).is_none());
+        let v = ok();
+        assert_eq!(
+            StateSignature::read_well_formed(&v, true),
+            StateSignature::from_validated_value(&v, true).ok()
+        );
+        assert!(StateSignature::read_well_formed(json!({"signature": v}), true).is_none());
+        assert!(StateSignature::read_well_formed(json!([1]), false).is_none());
         for bad in [
             r#"{"signature": null}"#,
             r#"{"domain":"d","domain":"e"}"#,
@@ -251,6 +278,13 @@ mod tests {
                 prop_assert_eq!(Ok(fast), general);
             }
             prop_assert_eq!(StateSignature::parse_validated(&text, require), general_path(&text, require));
+            // Read in place from the value: never a different signature, never one the
+            // value path refuses.
+            let read = StateSignature::read_well_formed(&v, require);
+            prop_assert_eq!(read.is_some(), super::super::fast::parse(&text, require).is_some());
+            if let Some(read) = read {
+                prop_assert_eq!(Ok(read), StateSignature::from_validated_value(&v, require));
+            }
         }
     }
 }

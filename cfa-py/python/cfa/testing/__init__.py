@@ -181,7 +181,13 @@ def assert_audit_intact(
 ) -> VerifyReport:
     """Verifies the hash chain of ``target`` — an :class:`EvaluationResult` (its
     run's log), a :class:`cfa.Kernel`, or an audit log path — and fails with the first
-    bad index and reason when it is broken. Returns the report."""
+    bad index and reason when it is broken. Returns the report.
+
+    A kernel without ``audit_log`` keeps its chain in memory, bounded (the chain head
+    and the last ``audit_keep`` events, 4096 by default): what it kept is really
+    verified — every kept event's hash and link, the first kept event's link to the
+    head's record of the last event let go — and ``report.events`` counts the kept
+    events. Give the kernel an ``audit_log`` to verify every event ever written."""
     if isinstance(target, EvaluationResult):
         report = target.audit_chain
         if report is None:
