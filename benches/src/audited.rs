@@ -494,6 +494,201 @@ pub fn measure_kernel_budgets(
     Ok(stats_of(&all))
 }
 
+/// The full kernel with everything off beside the same kernel with everything on
+/// ([`measure_kernel_everything`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Everything {
+    /// Timed calls of each kernel.
+    pub calls: usize,
+    /// No control plane, no budgets, no shadow.
+    pub off: Stats,
+    /// Everything on.
+    pub on: Stats,
+    /// Runs the budget ledger reconciled: every executed run of the "on" kernel,
+    /// warm-up included (checked).
+    pub charged: u64,
+    /// Runs on which the shadow bundle decided otherwise (each recorded as a
+    /// `shadow_flip` event, as the faces do).
+    pub flips: usize,
+}
+
+/// Calls per block of [`measure_kernel_everything`] (each kernel in turn).
+const EVERYTHING_BLOCK: usize = 50;
+
+/// The scope every "on" run is charged to.
+const BENCH_AGENT: &str = "agent:bench";
+
+/// The full kernel of [`measure_kernel_budgets`] (memory audit) twice, in alternating
+/// blocks of calls: once with everything off, once with everything on — one SQLite
+/// database in `dir` with the control and budget tables (as the faces' lifecycle
+/// database holds them), an engaged kill switch on another scope in it (so every
+/// decision reads the switches and the approval step of the gate runs), its budget
+/// ledger charging every executed run to `agent:bench` (reserve before execute,
+/// reconcile after; two `BEGIN IMMEDIATE` transactions), and a shadow bundle
+/// (`finops-strict-v1`) deciding beside every run's last policy evaluation with the
+/// flip check, a flip appended to the audit store as the faces do. `calls` timed
+/// calls of each after as many unmeasured ones (at most 200). Every "on" run must
+/// still execute: the switch covers another domain and the budget never runs out.
+pub fn measure_kernel_everything(dir: &Path, calls: usize) -> Result<Everything, AuditedError> {
+    use cfa_audit::{MemoryStore, NewEvent};
+    use cfa_control::budget::{Budget, BudgetLedger, Limits, SqliteBudgets};
+    use cfa_control::{ControlDb, KillSwitch, Scope};
+    use cfa_kernel::ControlPlane;
+    let calls = calls.max(20);
+    let catalog = cfa_types::Catalog::from_value(
+        &serde_json::from_str(CATALOG).map_err(setup("examples/catalog.json"))?,
+    )
+    .map_err(setup("examples/catalog.json"))?;
+    let engine = PolicyEngine::builtin("prod-v1").map_err(setup("bundle prod-v1"))?;
+    let shadow = PolicyEngine::builtin("finops-strict-v1").map_err(setup("shadow bundle"))?;
+    let db_path = dir.join("everything.db");
+    let remove_db = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db_path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    remove_db();
+    let control = Arc::new(ControlDb::open(&db_path).map_err(setup("control tables"))?);
+    control
+        .engage(&KillSwitch {
+            scope: Scope::Domain("elsewhere".into()),
+            reason: "bench".into(),
+            by: "bench".into(),
+            engaged_at: "2026-01-01T00:00:00+00:00".into(),
+        })
+        .map_err(setup("kill switch"))?;
+    let scope: cfa_control::budget::Scope = BENCH_AGENT.parse().map_err(setup("scope"))?;
+    let budget = Budget::new(
+        scope.clone(),
+        "366d".parse().map_err(setup("window"))?,
+        Limits {
+            runs: Some(u64::MAX / 2),
+            ..Limits::default()
+        },
+    )
+    .map_err(setup("budget"))?;
+    let budgets = Arc::new(SqliteBudgets::open(&db_path).map_err(setup("budget tables"))?);
+    budgets
+        .set(&budget, "2026-01-01T00:00:00+00:00")
+        .map_err(setup("budget"))?;
+    let kernel = |on: bool, audit: Arc<MemoryStore>| -> Result<Kernel, AuditedError> {
+        let state = Arc::new(MemoryStateStore::new(100));
+        let mut b = Kernel::builder(KernelConfig::new(engine.clone(), catalog.clone()))
+            .audit(audit)
+            .ids(SequentialIds::new())
+            .clock(TickClock::new(1_767_225_600))
+            .executor(testing::mock_execution(state).map_err(setup("mock sandbox"))?);
+        if on {
+            let ledger: Arc<dyn BudgetLedger> = budgets.clone();
+            b = b
+                .control(ControlPlane::new(control.clone(), "bench"))
+                .budgets(ledger, Some("bench".to_owned()));
+        }
+        b.build().map_err(setup("kernel"))
+    };
+    let (off_audit, on_audit) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+    let off = kernel(false, off_audit)?;
+    let on = kernel(true, on_audit.clone())?;
+    let mut flips = 0usize;
+    // The shadow beside a run, as `cfa serve --shadow-bundle` observes a governed run.
+    let mut observe = |r: &cfa_kernel::KernelResult| -> Result<(), AuditedError> {
+        let (Some(sig), Some(result)) = (&r.signature, &r.policy_result) else {
+            return Ok(());
+        };
+        let candidate = shadow.evaluate_with_catalog(sig, Some(&catalog), result.replan_count);
+        if cfa_kernel::replay::flipped(result, &candidate) {
+            flips += 1;
+            let event = NewEvent::new(
+                r.intent_id.clone(),
+                "shadow",
+                "shadow_flip",
+                candidate.action.as_str().to_owned(),
+                r.created_at.clone(),
+            )
+            .detail("decision_id", r.decision_id.clone())
+            .detail("enforcing_action", result.action.as_str().to_owned())
+            .detail("candidate_action", candidate.action.as_str().to_owned());
+            on_audit.append(event).map_err(setup("shadow flip"))?;
+        }
+        Ok(())
+    };
+    for (i, intent) in KERNEL_INTENTS.iter().enumerate() {
+        for (k, name) in [(&off, "off"), (&on, "on")] {
+            let r = k.process(intent);
+            if !(r.execution.is_some() && r.is_executable()) {
+                return Err(AuditedError::Unexpected(format!(
+                    "kernel ({name}) intent {i} ended {}: {}",
+                    r.state, r.blocked_reason
+                )));
+            }
+        }
+    }
+    for i in 0..calls.min(200) {
+        std::hint::black_box(off.process(kernel_intent(i)));
+        let r = on.process(kernel_intent(i));
+        observe(&r)?;
+        std::hint::black_box(r);
+    }
+    let (mut off_h, mut on_h) = (histogram()?, histogram()?);
+    let elapsed = |t: Instant| {
+        u64::try_from(t.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    };
+    // Blocks of calls, alternating: both kernels see the same machine load, and
+    // each block runs with its own kernel's data in cache.
+    let mut done = 0usize;
+    while done < calls {
+        let block = EVERYTHING_BLOCK.min(calls - done);
+        for i in done..done + block {
+            let t = Instant::now();
+            let r = off.process(kernel_intent(i));
+            off_h.saturating_record(elapsed(t));
+            std::hint::black_box(r);
+        }
+        for i in done..done + block {
+            let t = Instant::now();
+            let r = on.process(kernel_intent(i));
+            observe(&r)?;
+            on_h.saturating_record(elapsed(t));
+            if !r.is_executable() {
+                return Err(AuditedError::Unexpected(format!(
+                    "kernel (on) call {i} ended {}: {}",
+                    r.state, r.blocked_reason
+                )));
+            }
+            std::hint::black_box(r);
+        }
+        done += block;
+    }
+    // Inside the budget's window, after every run's (ticking) timestamp.
+    let now = 1_767_225_600 + 30 * 86_400;
+    let charged = budgets
+        .status(&scope, now)
+        .map_err(setup("budget status"))?
+        .spent
+        .runs;
+    let runs = u64::try_from(KERNEL_INTENTS.len() + calls.min(200) + calls).unwrap_or(u64::MAX);
+    if charged != runs {
+        return Err(AuditedError::Unexpected(format!(
+            "the budget ledger reconciled {charged} of {runs} executed runs"
+        )));
+    }
+    drop((off, on));
+    drop(budgets);
+    drop(control);
+    remove_db();
+    Ok(Everything {
+        calls,
+        off: stats_of(&off_h),
+        on: stats_of(&on_h),
+        charged,
+        flips,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -524,6 +719,17 @@ mod tests {
             let s = measure_kernel_budgets(dir.path(), 20, store).unwrap();
             assert_eq!(s.samples, 20, "{store:?}");
         }
+    }
+
+    #[test]
+    fn everything_on_charges_every_run_and_leaves_no_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = measure_kernel_everything(dir.path(), 20).unwrap();
+        assert_eq!((e.calls, e.off.samples, e.on.samples), (20, 20, 20));
+        // Every executed run of the "on" kernel (2 checks, 20 warm-up, 20 timed) was
+        // reserved and reconciled.
+        assert_eq!(e.charged, 42, "{e:?}");
+        assert!(!dir.path().join("everything.db").exists());
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Options {
     pub http_threads: usize,
     /// The reference, when it is to be timed too.
     pub reference: Option<ReferenceCmd>,
+    /// Only these groups of rows ([`GROUPS`]); empty: every group.
+    pub only: Vec<String>,
 }
 
 impl Default for Options {
@@ -102,7 +104,28 @@ impl Default for Options {
             http_connections: 32,
             http_threads: 2,
             reference: None,
+            only: Vec::new(),
         }
+    }
+}
+
+/// The groups of rows `--only` selects from, in the order they run: the in-process
+/// decision paths, the audited decisions and the full kernel, the kernel with budgets,
+/// the bundle sweep, the control plane, the HTTP load, the whole processes.
+pub const GROUPS: [&str; 7] = [
+    "evaluate",
+    "audited",
+    "budgets",
+    "bundles",
+    "control",
+    "http",
+    "processes",
+];
+
+impl Options {
+    /// Whether the group `name` (one of [`GROUPS`]) is to be run.
+    pub fn runs_group(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == name)
     }
 }
 
@@ -219,17 +242,33 @@ pub fn run(opts: &Options) -> Result<Report, GateError> {
     let dir = scratch.0.as_path();
     eprintln!("cfa-gates: timer floor");
     let floor = timer_floor(Duration::from_micros(20), 20_000)?;
-    let mut rows = in_process_rows(opts)?;
-    rows.extend(audited_rows(opts, dir)?);
-    rows.extend(bundle_rows(opts)?);
-    rows.extend(control_rows(opts, dir)?);
-    rows.extend(http_rows(opts, dir)?);
+    let mut rows = Vec::new();
+    if opts.runs_group("evaluate") {
+        rows.extend(in_process_rows(opts)?);
+    }
+    if opts.runs_group("audited") {
+        rows.extend(audited_rows(opts, dir)?);
+    }
+    if opts.runs_group("budgets") {
+        rows.extend(budget_rows(opts, dir)?);
+    }
+    if opts.runs_group("bundles") {
+        rows.extend(bundle_rows(opts)?);
+    }
+    if opts.runs_group("control") {
+        rows.extend(control_rows(opts, dir)?);
+        rows.extend(everything_rows(opts, dir)?);
+    }
+    if opts.runs_group("http") {
+        rows.extend(http_rows(opts, dir)?);
+    }
     let sig_path = dir.join("ok.json");
     std::fs::write(&sig_path, fixtures::OK_SIGNATURE).map_err(|e| GateError::Fixture {
         name: "ok.json",
         reason: e.to_string(),
     })?;
-    let chain = (opts.cfa_bin.is_some() || opts.reference.is_some())
+    let processes = opts.runs_group("processes");
+    let chain = (processes && (opts.cfa_bin.is_some() || opts.reference.is_some()))
         .then(|| {
             eprintln!("cfa-gates: writing a {CHAIN_EVENTS}-event chain");
             let chain = dir.join("chain.jsonl");
@@ -241,7 +280,9 @@ pub fn run(opts: &Options) -> Result<Report, GateError> {
                 })
         })
         .transpose()?;
-    rows.extend(process_rows(opts, dir, &sig_path, chain.as_deref())?);
+    if processes {
+        rows.extend(process_rows(opts, dir, &sig_path, chain.as_deref())?);
+    }
     let reference = match &opts.reference {
         Some(r) => {
             let report = run_reference(r, opts, dir, &sig_path, chain.as_deref())?;
@@ -564,7 +605,6 @@ fn audited_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
         (k.rss_end_kb as f64 - k.rss_start_kb as f64) / 1000.0
     );
     rows.push(row);
-    rows.extend(budget_rows(opts, dir)?);
     Ok(rows)
 }
 
@@ -606,6 +646,41 @@ fn budget_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The control plane's whole cost on a run (information only): the full kernel with
+/// everything off beside the same kernel with everything on (a lifecycle database
+/// whose kill switches and approval tickets every decision reads, its budget ledger
+/// reserving and reconciling every executed run, and a shadow bundle decided beside
+/// every run with the flip check), in alternating blocks of calls so both see the same
+/// machine.
+fn everything_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
+    eprintln!("cfa-gates: full kernel, everything off and on");
+    let calls = (opts.kernel_calls / 4).clamp(200, 20_000);
+    let e = audited::measure_kernel_everything(dir, calls)?;
+    let mut on = Row::new(
+        "kernel.everything_on",
+        "same, everything on: kill switches + approvals (SQLite), SQLite budget ledger, shadow bundle (info)",
+        Gate::NONE,
+        e.on,
+    );
+    let d = e.on.p50_ns - e.off.p50_ns;
+    let sign = if d < 0.0 { "-" } else { "+" };
+    on.note = format!(
+        "p50 {sign}{} over everything off; all {} runs (warm-up included) reserved and reconciled; {} shadow flips",
+        fmt_ns(d.abs()),
+        e.charged,
+        e.flips
+    );
+    Ok(vec![
+        Row::new(
+            "kernel.everything_off",
+            "full kernel, executed, memory audit, control plane off (info)",
+            Gate::NONE,
+            e.off,
+        ),
+        on,
+    ])
 }
 
 fn bundle_rows(opts: &Options) -> Result<Vec<Row>, GateError> {

@@ -31,6 +31,10 @@ const USAGE: &str = "usage: cfa-gates [OPTIONS]
   --reference-python PATH  time the Python reference too, with this interpreter (its venv)
   --reference-script PATH  scripts/bench-reference.py (default: beside this workspace)
   --reference-calls N      full-kernel calls in the reference (default 2000)
+  --only GROUP[,GROUP...]  run only these groups of rows: evaluate, audited, budgets,
+                           bundles, control, http, processes (default: all); e.g.
+                           `--only control,processes` for the control plane's rows and
+                           the whole processes
   --write-readme PATH      replace the table between the bench-table markers of PATH
   --command TEXT           the command line the README names (with --write-readme)
 ";
@@ -97,6 +101,23 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
             "--reference-python" => reference_python = Some(PathBuf::from(value()?)),
             "--reference-script" => reference_script = Some(PathBuf::from(value()?)),
             "--reference-calls" => reference_calls = num(flag, value()?)?,
+            "--only" => {
+                opts.only = value()?
+                    .split(',')
+                    .map(|g| g.trim().to_owned())
+                    .filter(|g| !g.is_empty())
+                    .collect();
+                if let Some(bad) = opts
+                    .only
+                    .iter()
+                    .find(|g| !gates::GROUPS.contains(&g.as_str()))
+                {
+                    return Err(format!(
+                        "--only: unknown group '{bad}' (groups: {})",
+                        gates::GROUPS.join(", ")
+                    ));
+                }
+            }
             "--write-readme" => cli.readme = Some(PathBuf::from(value()?)),
             "--command" => cli.command = Some(value()?),
             "-h" | "--help" => return Err(String::new()),
@@ -112,6 +133,9 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
             script,
             kernel_calls: reference_calls,
         });
+    }
+    if cli.readme.is_some() && !cli.opts.only.is_empty() {
+        return Err("--write-readme needs every row: drop --only".to_owned());
     }
     Ok(cli)
 }
@@ -241,10 +265,16 @@ mod tests {
         assert_eq!(cli.opts.kernel_calls, 1_000_000);
         assert_eq!(cli.opts.decide_threads, vec![8, 32]);
         assert_eq!(cli.opts.http_duration, Duration::from_millis(2_500));
+        assert!(cli.opts.only.is_empty() && cli.opts.runs_group("http"));
         let r = cli.opts.reference.unwrap();
         assert_eq!(r.python, PathBuf::from("/v/bin/python"));
         assert!(r.script.ends_with("scripts/bench-reference.py"));
         assert_eq!(cli.readme, Some(PathBuf::from("README.md")));
+        let only = parse_args(&args(&["--only", "control, processes"])).unwrap();
+        assert_eq!(only.opts.only, ["control", "processes"]);
+        assert!(only.opts.runs_group("control") && !only.opts.runs_group("evaluate"));
+        assert!(parse_args(&args(&["--only", "control,nope"])).is_err());
+        assert!(parse_args(&args(&["--only", "control", "--write-readme", "R.md"])).is_err());
         assert!(parse_args(&args(&["--slack", "0"])).is_err());
         assert!(parse_args(&args(&["--bogus"])).is_err());
         assert!(parse_args(&args(&["--calls"])).is_err());
