@@ -66,7 +66,7 @@ fn face(gov: &Governance) -> Result<&ControlFace, FaceError> {
     gov.control().ok_or_else(|| {
         FaceError::new(
             "no_control_db",
-            "the server runs without a control plane: start it with --control-db FILE",
+            "the server runs without a control plane: start it with --lifecycle-db FILE (or a cfa.yaml sqlite storage)",
         )
     })
 }

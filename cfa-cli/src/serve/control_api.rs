@@ -2,8 +2,9 @@
 //! approval tickets (`GET /v1/approvals`, `GET /v1/approvals/{id}`,
 //! `POST /v1/approvals/{id}/approve|deny`) and kill switches (`GET /v1/kills`,
 //! `POST /v1/kills/engage`, `POST /v1/kills/release`). They sit behind the same guard as every
-//! route, so with `--token` they need the operator's bearer token. Without
-//! `--control-db` they answer 404 `no_control_db`.
+//! route, so with `--token` they need the operator's bearer token. Without a lifecycle
+//! database (`--lifecycle-db`, else the config's sqlite storage) they answer 404
+//! `no_control_db`.
 
 use super::app::{ApiError, AppState};
 use crate::service::FaceError;
@@ -64,7 +65,7 @@ fn face(state: &AppState) -> Result<&ControlFace, ApiError> {
     state.gov.control().ok_or_else(|| {
         FaceError::new(
             "no_control_db",
-            "the server runs without a control plane: start it with --control-db FILE",
+            "the server runs without a control plane: start it with --lifecycle-db FILE (or a cfa.yaml sqlite storage)",
         )
         .into()
     })

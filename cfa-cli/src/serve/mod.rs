@@ -51,7 +51,9 @@ pub struct ServeArgs {
     pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub face: FaceFlags,
-    /// Lifecycle SQLite database whose budgets `/v1/budgets` and `/metrics` show
+    /// Lifecycle SQLite database: the one store of the control plane (every decision
+    /// checks its kill switches and approval tickets; created if missing), the budgets
+    /// `/v1/budgets` and `/metrics` show, and the leases and records of executed runs
     /// [default: the config's storage when it is sqlite].
     #[arg(long, value_name = "FILE")]
     pub lifecycle_db: Option<std::path::PathBuf>,
@@ -94,12 +96,18 @@ pub struct ServeArgs {
     /// The control plane (kill switches, approval tickets).
     #[command(flatten)]
     pub control: crate::control_cmd::ControlArgs,
+    /// Executing approved intents (`--sandbox`), under their target lease.
+    #[command(flatten)]
+    pub exec: crate::face_exec::FaceExecArgs,
 }
 
 /// Runs `cfa serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
-    let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
+    let lifecycle = args
+        .control
+        .lifecycle_flag(args.lifecycle_db.as_deref().map(|p| ("--lifecycle-db", p)));
+    let face = args.face.resolve(None, lifecycle.map(|(_, p)| p), &[])?;
     let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
@@ -107,7 +115,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?
-    .with_control(args.control.open("cfa serve")?);
+    .with_control(args.control.open(&face.settings.state_db, "cfa serve")?);
     let mut gov = face.with_pg_audit(gov)?;
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
@@ -122,6 +130,11 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         request_timeout: timeout,
         kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger(
             face.lifecycle_db.as_deref(),
+        )?)
+        .with_executor(args.exec.executor(
+            &face.settings,
+            face.lifecycle_db.as_deref(),
+            face.audit_pg_env.as_deref(),
         )?),
         hosts: origin::HostPolicy {
             any_host: args.allow_any_host,
