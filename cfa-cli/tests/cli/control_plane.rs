@@ -539,8 +539,8 @@ fn the_kill_switch_reaches_a_running_server_and_approvals_round_trip_over_http()
     }
 }
 
-/// A `cfa mcp` child spoken to in JSON-RPC lines.
-struct Mcp {
+/// A `cfa mcp` child spoken to in JSON-RPC lines (also used by `one_store`).
+pub(crate) struct Mcp {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     out: BufReader<std::process::ChildStdout>,
@@ -548,7 +548,7 @@ struct Mcp {
 }
 
 impl Mcp {
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = cfa()
             .arg("mcp")
             .args(args)
@@ -594,7 +594,7 @@ impl Mcp {
     }
 
     /// (isError, structuredContent) of a tool call.
-    fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
+    pub(crate) fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
         let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
         (r["isError"] == true, r["structuredContent"].clone())
     }
