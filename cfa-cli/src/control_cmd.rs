@@ -99,7 +99,7 @@ impl ControlArgs {
 
     /// The control face of the lifecycle database `db` (as the settings resolved it;
     /// `None`: no control plane), tickets requested by `requester`. The database is
-    /// created if missing (the directory too when the config named it).
+    /// created by its first write (the directory now when the config named it).
     pub fn open(
         &self,
         db: &settings::Resolved<Option<PathBuf>>,

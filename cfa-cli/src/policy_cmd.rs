@@ -87,7 +87,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "batch")]
     pub shadow_bundle: Option<String>,
     /// Lifecycle database whose kill switches and approval tickets every decision
-    /// checks (created if missing) [default: the config's storage when it is sqlite,
+    /// checks (created by the first write) [default: the config's storage when it is sqlite,
     /// else none: the policy's decision alone].
     #[arg(long, value_name = "FILE", help_heading = "Control plane")]
     pub lifecycle_db: Option<PathBuf>,

@@ -55,7 +55,8 @@ pub fn lease_fault(held: &LeaseHeld) -> Fault {
 }
 
 /// A lease table: where the target leases of runs are taken (the SQLite
-/// [`crate::LifecycleDb`]'s `leases`, or [`crate::PgLeases`] every replica shares). One
+/// `LifecycleDb`'s `leases`, feature `sqlite`, or the `PgLeases` every replica shares,
+/// feature `postgres`). One
 /// semantics for all: a live lease of another holder is refused with [`LeaseHeld`]
 /// (as [`LifecycleError::Leased`]), an expired one is taken over, the same holder
 /// renews, and each acquisition is atomic.

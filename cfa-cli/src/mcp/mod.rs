@@ -37,7 +37,7 @@ pub struct McpArgs {
     )]
     pub policy_bundle_short: Option<String>,
     /// Lifecycle SQLite database: the one store of the control plane (every decision
-    /// checks its kill switches and approval tickets; created if missing), the budgets
+    /// checks its kill switches and approval tickets; created by the first write), the budgets
     /// and the skills `cfa_lifecycle_status` reads [default: the config's storage when
     /// it is sqlite].
     #[arg(long, value_name = "FILE")]

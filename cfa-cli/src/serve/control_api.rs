@@ -114,7 +114,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     face(&state)?;
     blocking(state, move |f, _| {
-        control::tickets_json(f.db(), q.status.as_deref())
+        control::tickets_json(f.db()?, q.status.as_deref())
     })
     .await
 }
@@ -124,7 +124,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     face(&state)?;
-    blocking(state, move |f, _| control::ticket_json(f.db(), &id)).await
+    blocking(state, move |f, _| control::ticket_json(f.db()?, &id)).await
 }
 
 async fn resolve(
@@ -138,7 +138,7 @@ async fn resolve(
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
         control::resolve(
-            f.db(),
+            f.db()?,
             audit,
             &id,
             resolution,
@@ -168,7 +168,7 @@ async fn deny(
 
 async fn kills(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     face(&state)?;
-    blocking(state, |f, _| control::kills_json(f.db())).await
+    blocking(state, |f, _| control::kills_json(f.db()?)).await
 }
 
 async fn kill(
@@ -179,7 +179,7 @@ async fn kill(
     let b: KillBody = body(raw, r#"{"scope": "*", "reason": "...", "by": "NAME"}"#)?;
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
-        control::kill(f.db(), audit, &b.scope, &b.reason, &b.by, &now)
+        control::kill(f.db()?, audit, &b.scope, &b.reason, &b.by, &now)
     })
     .await
 }
@@ -192,7 +192,7 @@ async fn release(
     let b: ReleaseBody = body(raw, r#"{"scope": "*", "by": "NAME"}"#)?;
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
-        control::unkill(f.db(), audit, &b.scope, &b.by, &now)
+        control::unkill(f.db()?, audit, &b.scope, &b.by, &now)
     })
     .await
 }

@@ -35,7 +35,14 @@ use tokio::io::AsyncWriteExt as _;
 #[command(
     after_help = "Browser safety: requests naming a foreign Host get 421, cross-site browser \
 requests (foreign Origin, Sec-Fetch-Site: cross-site) get 403, and POST/PUT/PATCH bodies not sent \
-as Content-Type: application/json get 415, all before anything is parsed or audited."
+as Content-Type: application/json get 415, all before anything is parsed or audited.
+
+Examples:
+  cfa serve -c catalog.json --lifecycle-db cfa.db
+  CFA_PG_DSN='host=db user=cfa dbname=cfa' cfa serve --audit-pg-env CFA_PG_DSN -c catalog.json --sandbox mock
+    (a replica: one audit chain and one lease table in PostgreSQL; approved intents of
+    POST /v1/evaluate execute, and an overlapping run on a target another replica holds
+    is blocked with STATE_TARGET_LEASED)"
 )]
 pub struct ServeArgs {
     /// Address to bind. Only loopback by default; pass 0.0.0.0 to listen on every interface.
@@ -52,7 +59,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub face: FaceFlags,
     /// Lifecycle SQLite database: the one store of the control plane (every decision
-    /// checks its kill switches and approval tickets; created if missing), the budgets
+    /// checks its kill switches and approval tickets; created by the first write), the budgets
     /// `/v1/budgets` and `/metrics` show, and the leases and records of executed runs
     /// [default: the config's storage when it is sqlite].
     #[arg(long, value_name = "FILE")]

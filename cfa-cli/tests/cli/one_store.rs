@@ -127,8 +127,8 @@ fn control_db_and_lifecycle_db_naming_two_files_is_a_usage_error() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(dir.path().join("a.db").is_file());
-    assert!(!dir.path().join("b.db").exists());
+    // A decision the control plane lets through writes nothing to the store.
+    assert!(!dir.path().join("a.db").exists() && !dir.path().join("b.db").exists());
 }
 
 /// A kill switch engaged with `cfa kill` in the config's store reaches every command
@@ -299,4 +299,31 @@ fn faces_with_a_sandbox_execute_under_the_target_lease() {
     assert_eq!(v["state"], "approved", "{v}");
     assert_eq!(v["execution"]["publish_state"], "published", "{v}");
     assert_eq!(life.lease(&target).unwrap(), None);
+}
+
+/// A server's lifecycle database that does not exist yet is not created by decisions,
+/// and a kill switch engaged in it later (the file created by `cfa kill`) blocks the
+/// server's next decision.
+#[test]
+fn a_store_created_after_the_server_started_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("later.db");
+    let mut serve = cfa(d);
+    serve
+        .args(["serve", "--port", "0", "--lifecycle-db"])
+        .arg(&db)
+        .stderr(Stdio::null());
+    let server = spawn_served(serve);
+    let sig = cfa_test_support::ok_signature().to_string();
+    let (_, v) = http(&server.addr, "POST", "/v1/decisions", &sig);
+    assert_eq!(v["action"], "approve", "{v}");
+    assert!(!db.exists(), "a decision created the store");
+    let (code, _, err) = run(
+        d,
+        &["kill", "--scope", "*", "--reason", "r", "--db", "later.db"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, v) = http(&server.addr, "POST", "/v1/decisions", &sig);
+    assert_eq!(codes(&v["decision"]["faults"]), ["KILL_SWITCH_ENGAGED"]);
 }

@@ -520,10 +520,6 @@ async fn governed_runs_racing_across_replicas_have_one_lease_holder() {
         .iter()
         .filter(|v| v["faults"][0]["code"] == "STATE_TARGET_LEASED")
         .collect();
-    assert!(
-        elapsed < Duration::from_millis(5500),
-        "the runs did not overlap: {elapsed:?}"
-    );
     assert_eq!(approved.len(), 1, "exactly one lease holder: {results:?}");
     assert_eq!(leased.len(), results.len() - 1, "{results:?}");
     let winner = approved[0];
