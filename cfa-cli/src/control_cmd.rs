@@ -1,7 +1,8 @@
 //! The control plane at the command line: `cfa approvals list|show|approve|deny`,
 //! `cfa kill --scope S --reason R` / `cfa kill --list`, `cfa unkill --scope S`, and
-//! the `--control-db` flags that put `cfa policy check` and `cfa evaluate` decisions
-//! through the control plane (kill switch, then approval tickets). The operations and
+//! the flags that put the decisions of `cfa policy check`, `cfa evaluate`, `cfa serve`
+//! and `cfa mcp` through the control plane (kill switch, then approval tickets) of the
+//! one lifecycle database ([`ControlArgs`], [`one_store`]). The operations and
 //! their JSON are [`crate::service::control`]'s, shared with the MCP and HTTP faces.
 
 use crate::service::FaceError;
@@ -14,15 +15,19 @@ use cfa_control::{ControlDb, Resolution};
 use clap::{Args, Subcommand, ValueEnum};
 use miette::Report;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The flags that put a command's decisions through the control plane.
+/// The flags that put a command's decisions through the control plane. The control
+/// tables live in the lifecycle database, resolved once with the command's own flag
+/// (`--lifecycle-db`, `--db`) > `cfa.yaml` storage > none: whenever a command has a
+/// lifecycle database its decisions check the kill switches and approval tickets there.
 #[derive(Debug, Clone, Args)]
 pub struct ControlArgs {
-    /// Lifecycle database whose control tables (kill switches, approval tickets) every
-    /// decision checks; created if missing. Without it decisions are the policy's alone.
-    #[arg(long, value_name = "FILE", help_heading = "Control plane")]
+    /// The old name of the lifecycle database flag (`--lifecycle-db`, `--db` of
+    /// `evaluate`), kept so existing command lines work: the control tables live in the
+    /// lifecycle database. Naming another file than the lifecycle flag is a usage error.
+    #[arg(long, value_name = "FILE", hide = true)]
     pub control_db: Option<PathBuf>,
     /// Lifetime of the approval tickets this command opens, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TICKET_TTL_SECS, help_heading = "Control plane")]
@@ -33,13 +38,85 @@ pub struct ControlArgs {
     pub now: Option<String>,
 }
 
+/// Two flags naming the lifecycle database name different files.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--control-db {control} and {flag} {lifecycle} name two files, but the control plane lives in the lifecycle database: give one of them (--control-db is the old name of {flag})"
+)]
+pub struct TwoStores {
+    /// The command's own lifecycle flag (`--lifecycle-db`, `--db`).
+    pub flag: &'static str,
+    /// What it names.
+    pub lifecycle: String,
+    /// What `--control-db` names.
+    pub control: String,
+}
+
+/// The lifecycle database flag of a command whose own flag gave `own` (its name and
+/// path), with the old `--control-db` folded in: either one, or both naming the same
+/// file; two different files are [`TwoStores`].
+pub fn one_store<'a>(
+    own: Option<(&'static str, &'a Path)>,
+    control_db: Option<&'a Path>,
+) -> Result<Option<(&'static str, &'a Path)>, TwoStores> {
+    match (own, control_db) {
+        (Some((flag, a)), Some(b)) if !same_file(a, b) => Err(TwoStores {
+            flag,
+            lifecycle: a.display().to_string(),
+            control: b.display().to_string(),
+        }),
+        (Some(own), _) => Ok(Some(own)),
+        (None, Some(b)) => Ok(Some(("--control-db", b))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The same path, or two spellings of one file (which may not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((absolute(a), absolute(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// `p` with its directory resolved (symlinks, `.`, `..`), the file itself too when it
+/// exists.
+fn absolute(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok().or_else(|| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+        Some(dir.join(p.file_name()?))
+    })
+}
+
 impl ControlArgs {
-    /// The control face of `--control-db`, tickets requested by `requester`.
-    pub fn open(&self, requester: &str) -> Result<Option<ControlFace>, Report> {
-        self.control_db
-            .as_deref()
-            .map(|p| ControlFace::open(p, requester, self.ticket_ttl).map_err(face_report))
-            .transpose()
+    /// [`one_store`] of `own` and `--control-db`; two files end the process with a
+    /// usage error (exit 2) before anything is written.
+    pub fn lifecycle_flag<'a>(
+        &'a self,
+        own: Option<(&'static str, &'a Path)>,
+    ) -> Option<(&'static str, &'a Path)> {
+        one_store(own, self.control_db.as_deref())
+            .unwrap_or_else(|e| settings::UsageError(e.to_string()).exit())
+    }
+
+    /// The control face of the lifecycle database `db` (as the settings resolved it;
+    /// `None`: no control plane), tickets requested by `requester`. The database is
+    /// created by its first write (the directory now when the config named it).
+    pub fn open(
+        &self,
+        db: &settings::Resolved<Option<PathBuf>>,
+        requester: &str,
+    ) -> Result<Option<ControlFace>, Report> {
+        let Some(path) = db.value.as_deref() else {
+            return Ok(None);
+        };
+        if matches!(db.origin, settings::Origin::Config { .. })
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Report::msg(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        ControlFace::open(path, requester, self.ticket_ttl)
+            .map(Some)
+            .map_err(face_report)
     }
 }
 
@@ -65,7 +142,7 @@ pub struct StoreArgs {
     #[arg(
         long,
         visible_alias = "lifecycle-db",
-        visible_alias = "control-db",
+        alias = "control-db",
         value_name = "FILE"
     )]
     pub db: Option<PathBuf>,
@@ -213,7 +290,7 @@ fn writable(store: &StoreArgs, create: bool) -> Result<ControlDb, Report> {
         cfa::LifecycleDb::open(&path).map_err(|e| Report::msg(e.to_string()))?;
     } else if !path.is_file() {
         return Err(Report::msg(format!(
-            "control store {}: no such file (decisions made with --control-db create it)",
+            "control store {}: no such file (decisions made with this lifecycle database, --lifecycle-db or cfa.yaml storage, create it)",
             path.display()
         )));
     }
@@ -425,4 +502,35 @@ pub fn run_unkill(a: UnkillArgs) -> Result<ExitCode, Report> {
         )
     });
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn control_db_folds_into_the_lifecycle_flag() {
+        let (a, b) = (Path::new("a.db"), Path::new("b.db"));
+        assert_eq!(one_store(None, None), Ok(None));
+        assert_eq!(one_store(Some(("--db", a)), None), Ok(Some(("--db", a))));
+        assert_eq!(one_store(None, Some(b)), Ok(Some(("--control-db", b))));
+        assert_eq!(
+            one_store(Some(("--lifecycle-db", a)), Some(a)),
+            Ok(Some(("--lifecycle-db", a)))
+        );
+        let e = one_store(Some(("--lifecycle-db", a)), Some(b)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--control-db b.db and --lifecycle-db a.db name two files, but the control plane lives in the lifecycle database: give one of them (--control-db is the old name of --lifecycle-db)"
+        );
+        // Two spellings of one file, existing or not, are one store.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cfa.db");
+        let other = dir.path().join(".").join("cfa.db");
+        assert!(one_store(Some(("--db", &file)), Some(&other)).is_ok());
+        std::fs::write(&file, b"").unwrap();
+        assert!(one_store(Some(("--db", &file)), Some(&other)).is_ok());
+        assert!(one_store(Some(("--db", &file)), Some(&dir.path().join("x.db"))).is_err());
+    }
 }

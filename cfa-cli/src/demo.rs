@@ -93,6 +93,7 @@ fn execution(fail_step: Option<&str>, policy: FailurePolicy) -> Result<Lifecycle
         },
         store: Arc::new(MemoryStateStore::new(cfa::lifecycle::DEFAULT_HISTORY_CAP)),
         db: None,
+        leases: cfa::lifecycle::LeasePolicy::default(),
         engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
         holder: "cfa-demo".to_owned(),
         lease_ttl_secs: 600,

@@ -1,5 +1,6 @@
 //! The execution phase of `cfa evaluate` and its flags: which sandbox runs an approved
-//! artifact, the failure/retry policy, runtime thresholds, the target lease, and where
+//! artifact, the failure/retry policy, runtime thresholds, the target lease (in the
+//! PostgreSQL database of a postgres storage, else the lifecycle database), and where
 //! executions, state and lifecycle are recorded (`--db`). Flags beat the config's
 //! `execution`/`lifecycle` sections, which beat the reference defaults. The postgres
 //! DSN may hold a password: it is taken from `--dsn`, the variable the config's
@@ -13,8 +14,8 @@ use cfa::execute::{
     RuntimeValidator, Sandbox, SandboxError, SandboxOptions, SandboxRegistry, SandboxRun,
 };
 use cfa::lifecycle::{
-    ExecutionService, LifecycleDb, LifecycleExecution, MemoryStateStore, PromotionEngine,
-    StateStore,
+    ExecutionService, LeasePolicy, LeaseStore, LifecycleDb, LifecycleExecution, MemoryStateStore,
+    PgLeases, PromotionEngine, StateStore,
 };
 use clap::{Args, ValueEnum};
 use miette::Report;
@@ -135,9 +136,11 @@ pub struct ExecArgs {
     /// `DIR/<target>` [default: the config's execution.spark.warehouse].
     #[arg(long, value_name = "DIR")]
     pub spark_warehouse: Option<PathBuf>,
-    /// Lifecycle database (SQLite): leases, execution records, skills and the state
-    /// registry (`context_state`) [default: the config's storage when it is sqlite,
-    /// else none: no leases, no skill state, state kept in memory].
+    /// Lifecycle database (SQLite): the control plane (kill switches, approval
+    /// tickets), budgets, leases, execution records, skills and the state registry
+    /// (`context_state`) [default: the config's storage when it is sqlite, else none: no
+    /// control plane, no skill state, state kept in memory; with a postgres storage the
+    /// leases are in its database].
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Failure policy when steps fail [default: the config's, else selective_quarantine].
@@ -286,12 +289,38 @@ fn lifecycle_db(path: Option<&Path>) -> Result<Option<Arc<LifecycleDb>>, Report>
     Ok(Some(Arc::new(db)))
 }
 
+/// Where the target leases of runs are taken: the PostgreSQL database whose DSN is in
+/// `$pg_env` when the storage is postgres (every replica sees its `cfa_leases`), else
+/// the lifecycle database's table (the service's default); `per_run`: each run holds
+/// the lease as `HOLDER/INTENT_ID` (a server running intents concurrently).
+pub fn lease_policy(pg_env: Option<&str>, per_run: bool) -> Result<LeasePolicy, Report> {
+    let store = match pg_env {
+        Some(env) => {
+            let leases = PgLeases::connect_env(env)
+                .map_err(|e| PlainError(format!("cannot open the PostgreSQL lease table: {e}")))?;
+            Some(Arc::new(leases) as Arc<dyn LeaseStore>)
+        }
+        None => None,
+    };
+    Ok(LeasePolicy { store, per_run })
+}
+
+/// The environment variable holding the DSN of the config's storage when its backend
+/// is postgres (the database replicas share: audit chain and leases).
+pub fn storage_pg_env(cfg: Option<&CfaConfig>) -> Option<&str> {
+    cfg.filter(|c| c.storage.backend == "postgres")
+        .and_then(|c| c.storage.dsn_env.as_deref())
+}
+
 /// The execution phase the flags and config ask for (`None` for sandbox `none`), over
-/// the lifecycle database `state_db` the settings resolved (none: state in memory).
+/// the lifecycle database `state_db` the settings resolved (none: state in memory),
+/// taking target leases as [`lease_policy`] of `pg_env` and `per_run` says.
 pub fn execution_phase(
     args: &ExecArgs,
     cfg: Option<&CfaConfig>,
     state_db: Option<&Path>,
+    pg_env: Option<&str>,
+    per_run: bool,
 ) -> Result<Option<LifecycleExecution>, Report> {
     let Some(name) = args.sandbox(cfg).name() else {
         return Ok(None);
@@ -355,6 +384,7 @@ pub fn execution_phase(
         },
         store,
         db,
+        leases: lease_policy(pg_env, per_run)?,
         engine: PromotionEngine::new(promotion, env!("CARGO_PKG_VERSION")),
         holder: args
             .lease_holder

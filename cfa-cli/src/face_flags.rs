@@ -53,7 +53,9 @@ pub struct FaceSettings {
     /// The environment variable holding the DSN of the PostgreSQL audit chain
     /// (`--audit-pg-env`, else the config's storage when it is postgres).
     pub audit_pg_env: Option<String>,
-    /// The lifecycle database.
+    /// The lifecycle database: the one store of the control plane (kill switches,
+    /// approval tickets), the budgets and the leases (`--lifecycle-db`, its old name
+    /// `--control-db`, else the config's sqlite storage).
     pub lifecycle_db: Option<PathBuf>,
 }
 

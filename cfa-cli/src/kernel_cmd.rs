@@ -239,7 +239,9 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
             path,
         }),
         backend: args.backend.as_deref(),
-        state_db: args.exec.db.as_deref().map(|p| ("--db", p)),
+        state_db: args
+            .control
+            .lifecycle_flag(args.exec.db.as_deref().map(|p| ("--db", p))),
         ..Flags::default()
     })?;
     let cfg = settings.config();
@@ -276,16 +278,21 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         .inputs(inputs)
         .ids(UuidIds)
         .clock(SystemClock);
-    if let Some(exec) =
-        exec_phase::execution_phase(&args.exec, cfg, settings.state_db.value.as_deref())?
-    {
+    if let Some(exec) = exec_phase::execution_phase(
+        &args.exec,
+        cfg,
+        settings.state_db.value.as_deref(),
+        exec_phase::storage_pg_env(cfg),
+        false,
+    )? {
         builder = builder.executor(exec);
     }
     // Budgets live in the lifecycle database: charged only where one is configured.
     if let Some(db) = settings.state_db.value.as_deref() {
         builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
     }
-    if let Some(control) = args.control.open("cfa evaluate")? {
+    // The control plane lives in the same lifecycle database as the budgets and leases.
+    if let Some(control) = args.control.open(&settings.state_db, "cfa evaluate")? {
         builder = builder.control(control.plane().clone());
     }
     if let Some(now) = &args.control.now {

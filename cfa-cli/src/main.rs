@@ -34,6 +34,7 @@ mod evidence_cmd;
 mod exec_phase;
 mod exec_settings;
 mod exit;
+mod face_exec;
 mod face_flags;
 mod generate_cmd;
 mod init_cmd;

@@ -9,8 +9,7 @@
 use crate::exit;
 use crate::load::{self, LoadedCatalog};
 use crate::policy_cmd::{CheckArgs, Output, audit_target, exit_for};
-use crate::settings::Flags;
-use cfa::audit::{Durability, SystemClock};
+use cfa::audit::Durability;
 use cfa::kernel::{PolicyCheck, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{PolicyAction, StateSignature};
@@ -60,13 +59,7 @@ fn error_line(
 
 /// Runs `cfa policy check --batch`.
 pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
-    let settings = crate::settings::resolve_process(&Flags {
-        config: args.config.as_deref(),
-        policy_bundle: args.policy_bundle.as_deref(),
-        catalog: args.catalog.as_deref(),
-        audit: Flags::audit_log_or_db(args.audit_log.as_deref(), args.audit_db.as_deref()),
-        ..Flags::default()
-    })?;
+    let settings = args.settings()?;
     let policy = load::policy(settings.policy_bundle())?;
     let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
     if args.strict && catalog.is_none() {
@@ -81,12 +74,20 @@ pub fn run(args: &CheckArgs) -> miette::Result<ExitCode> {
         .transpose()
         .map_err(|e| miette::miette!("cannot record the decisions in the audit log: {e}"))?;
     let inputs = target.as_ref().map(crate::policy_cmd::inputs_beside);
-    let check = PolicyCheck::new(&policy.engine, &UuidIds, &SystemClock)
+    // Every line goes through the control plane of the lifecycle database, if any.
+    let control = args.control_face(&settings)?;
+    let clock = args.clock();
+    let check = PolicyCheck::new(&policy.engine, &UuidIds, &*clock)
         .bundle_hash(&policy.hash)
         .catalog(catalog.as_ref().map(|c| &c.catalog))
         .replan_count(args.replan_count)
         .audit(store.as_deref())
-        .inputs(inputs.as_ref());
+        .inputs(inputs.as_ref())
+        .control(
+            control
+                .as_ref()
+                .map(crate::service::control::ControlFace::plane),
+        );
     let name = args.signature.display().to_string();
     let mut reader = crate::input::open_lines(&args.signature)?;
     let mut worst: Option<Severity> = None;

@@ -86,9 +86,48 @@ pub struct CheckArgs {
     /// a flip is noted on stderr and recorded as a `shadow_flip` audit event.
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "batch")]
     pub shadow_bundle: Option<String>,
+    /// Lifecycle database whose kill switches and approval tickets every decision
+    /// checks (created by the first write) [default: the config's storage when it is sqlite,
+    /// else none: the policy's decision alone].
+    #[arg(long, value_name = "FILE", help_heading = "Control plane")]
+    pub lifecycle_db: Option<PathBuf>,
     /// The control plane (kill switches, approval tickets).
     #[command(flatten)]
     pub control: crate::control_cmd::ControlArgs,
+}
+
+impl CheckArgs {
+    /// The settings of this check: flags > `$CFA_POLICY_BUNDLE` > `cfa.yaml` > default,
+    /// the lifecycle database (`--lifecycle-db`, or its old name `--control-db`)
+    /// included.
+    pub fn settings(&self) -> miette::Result<crate::settings::Settings> {
+        crate::settings::resolve_process(&Flags {
+            config: self.config.as_deref(),
+            policy_bundle: self.policy_bundle.as_deref(),
+            catalog: self.catalog.as_deref(),
+            audit: Flags::audit_log_or_db(self.audit_log.as_deref(), self.audit_db.as_deref()),
+            state_db: self
+                .control
+                .lifecycle_flag(self.lifecycle_db.as_deref().map(|p| ("--lifecycle-db", p))),
+            ..Flags::default()
+        })
+    }
+
+    /// The control face of the resolved lifecycle database, if any.
+    pub fn control_face(
+        &self,
+        settings: &crate::settings::Settings,
+    ) -> miette::Result<Option<ControlFace>> {
+        self.control.open(&settings.state_db, "cfa policy check")
+    }
+
+    /// `--now`, else the system clock.
+    pub fn clock(&self) -> Box<dyn Clock> {
+        match &self.control.now {
+            Some(now) => Box::new(FixedClock(now.clone())),
+            None => Box::new(SystemClock),
+        }
+    }
 }
 
 /// The exit code of a decision: 0 approve, 3 replan, 4 block.
@@ -145,13 +184,7 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
             return Ok(exit::INVALID_INPUT.into());
         }
     };
-    let settings = crate::settings::resolve_process(&Flags {
-        config: args.config.as_deref(),
-        policy_bundle: args.policy_bundle.as_deref(),
-        catalog: args.catalog.as_deref(),
-        audit: Flags::audit_log_or_db(args.audit_log.as_deref(), args.audit_db.as_deref()),
-        ..Flags::default()
-    })?;
+    let settings = args.settings()?;
     let policy = load::policy(settings.policy_bundle())?;
     let catalog: Option<LoadedCatalog> = settings.catalog().map(load::catalog).transpose()?;
     if args.strict && catalog.is_none() {
@@ -169,11 +202,8 @@ pub fn run(args: CheckArgs) -> miette::Result<ExitCode> {
         }
     }
     let target = audit_target(&settings)?;
-    let control = args.control.open("cfa policy check")?;
-    let clock: Box<dyn Clock> = match &args.control.now {
-        Some(now) => Box::new(FixedClock(now.clone())),
-        None => Box::new(SystemClock),
-    };
+    let control = args.control_face(&settings)?;
+    let clock = args.clock();
     let decided = decide_with(
         &signature,
         &policy,

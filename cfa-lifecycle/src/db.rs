@@ -5,7 +5,7 @@
 //! record/skill store of the promotion engine, and the lease table of invariant I8.
 
 use crate::error::LifecycleError;
-use crate::lease::{Lease, LeaseHeld};
+use crate::lease::{Lease, LeaseHeld, LeaseStore};
 use crate::projection::{DatasetState, HistoryEntry};
 use crate::promotion::{SkillRecord, SkillState, Transition};
 use crate::record::ExecutionRecord;
@@ -565,5 +565,21 @@ impl StateStore for LifecycleDb {
             )
             .map_err(|e| self.sql(e))?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl LeaseStore for LifecycleDb {
+    fn acquire_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl_secs: u32,
+    ) -> Result<Lease, LifecycleError> {
+        LifecycleDb::acquire_lease(self, target, holder, now, ttl_secs)
+    }
+
+    fn release_lease(&self, target: &str, holder: &str) -> Result<bool, LifecycleError> {
+        LifecycleDb::release_lease(self, target, holder)
     }
 }

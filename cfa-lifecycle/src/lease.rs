@@ -1,7 +1,10 @@
 //! Target leases (invariant I8: a single active intent per target scope).
 
+use crate::error::LifecycleError;
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A held lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,5 +51,46 @@ pub fn lease_fault(held: &LeaseHeld) -> Fault {
         )]
         .into(),
         detected_before_execution: true,
+    }
+}
+
+/// A lease table: where the target leases of runs are taken (the SQLite
+/// `LifecycleDb`'s `leases`, feature `sqlite`, or the `PgLeases` every replica shares,
+/// feature `postgres`). One
+/// semantics for all: a live lease of another holder is refused with [`LeaseHeld`]
+/// (as [`LifecycleError::Leased`]), an expired one is taken over, the same holder
+/// renews, and each acquisition is atomic.
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease on `target` for `holder` until `now + ttl_secs`.
+    fn acquire_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl_secs: u32,
+    ) -> Result<Lease, LifecycleError>;
+
+    /// Releases `holder`'s lease on `target`; false when it did not hold it.
+    fn release_lease(&self, target: &str, holder: &str) -> Result<bool, LifecycleError>;
+}
+
+/// Where an [`crate::ExecutionService`] takes its target leases, and as whom.
+#[derive(Clone, Default)]
+pub struct LeasePolicy {
+    /// The lease table (`None`: the service's lifecycle database, when it has one;
+    /// else runs take no lease).
+    pub store: Option<Arc<dyn LeaseStore>>,
+    /// Each run holds the lease as `HOLDER/INTENT_ID` instead of `HOLDER`: for a process
+    /// running several intents at once (a server), whose runs would otherwise renew
+    /// each other's lease as one holder.
+    pub per_run: bool,
+}
+
+impl std::fmt::Debug for LeasePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeasePolicy")
+            .field("store", &self.store.is_some())
+            .field("per_run", &self.per_run)
+            .finish()
     }
 }

@@ -3,8 +3,9 @@
 //! store, and the SQLite [`LifecycleDb`] with the `sqlite` feature), records
 //! [`ExecutionRecord`]s, computes the lifecycle indices (IFo/IFs/IFg/IDI) and runs the
 //! skill promotion state machine, and holds per-target leases so only one kernel writes
-//! a target at a time (invariant I8; with the `postgres` feature also in a PostgreSQL
-//! database every replica sees, [`PgLeases`]). It fills cfa-sandbox's execute slot with
+//! a target at a time (invariant I8) behind the [`LeaseStore`] trait (the lifecycle
+//! database's table; with the `postgres` feature also a PostgreSQL database every
+//! replica sees, [`PgLeases`]). It fills cfa-sandbox's execute slot with
 //! [`LifecycleExecution`]: the sandbox runs the artifact and maps the outcome to a
 //! decision, the lifecycle adds lease, projection and skill around it. Time is always
 //! injected (formatted by cfa-types' one ISO formatter). It must NOT know about policy
@@ -43,7 +44,7 @@ pub use db::{LifecycleDb, SCHEMA_VERSION};
 pub use error::LifecycleError;
 pub use execution::{ExecutionClock, LifecycleExecution, version_id_for};
 pub use indices::{IndexCalculator, IndexScores};
-pub use lease::{Lease, LeaseHeld, lease_fault};
+pub use lease::{Lease, LeaseHeld, LeasePolicy, LeaseStore, lease_fault};
 #[cfg(feature = "postgres")]
 pub use pg_lease::PgLeases;
 pub use projection::{

@@ -7,7 +7,7 @@
 //! never shown: errors name the server as `user@host:port/dbname`.
 
 use crate::error::LifecycleError;
-use crate::lease::{Lease, LeaseHeld};
+use crate::lease::{Lease, LeaseHeld, LeaseStore};
 use crate::time::{isoformat, parse};
 use jiff::Timestamp;
 use postgres::{Client, NoTls};
@@ -210,5 +210,21 @@ impl PgLeases {
             })
             .transpose()
         })
+    }
+}
+
+impl LeaseStore for PgLeases {
+    fn acquire_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl_secs: u32,
+    ) -> Result<Lease, LifecycleError> {
+        PgLeases::acquire_lease(self, target, holder, now, ttl_secs)
+    }
+
+    fn release_lease(&self, target: &str, holder: &str) -> Result<bool, LifecycleError> {
+        PgLeases::release_lease(self, target, holder)
     }
 }

@@ -9,7 +9,7 @@
 use crate::db::LifecycleDb;
 use crate::error::LifecycleError;
 use crate::indices::IndexScores;
-use crate::lease::LeaseHeld;
+use crate::lease::{LeaseHeld, LeasePolicy, LeaseStore};
 use crate::projection::{Projection, ProjectionInput, project};
 use crate::promotion::{PromotionEngine, PromotionPolicy, SkillState};
 use crate::store::StateStore;
@@ -94,9 +94,13 @@ pub struct ExecutionService {
     pub config: ExecutionConfig,
     /// The context registry.
     pub store: Arc<dyn StateStore>,
-    /// Leases, execution records and skills (none: no leases, no lifecycle).
+    /// Leases, execution records and skills (none: no leases unless [`Self::leases`]
+    /// names a table, no lifecycle).
     #[cfg(feature = "sqlite")]
     pub db: Option<Arc<LifecycleDb>>,
+    /// Where target leases are taken (default: the lifecycle database's table) and
+    /// whether each run holds its own.
+    pub leases: LeasePolicy,
     /// Promotion engine.
     pub engine: PromotionEngine,
     /// This kernel instance's lease holder id.
@@ -129,6 +133,7 @@ impl ExecutionService {
             store,
             #[cfg(feature = "sqlite")]
             db: None,
+            leases: LeasePolicy::default(),
             engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
             holder: "cfa".to_owned(),
             lease_ttl_secs: 600,
@@ -139,19 +144,36 @@ impl ExecutionService {
     /// lease is released whatever happens after it was taken.
     pub fn run(&self, req: &ServiceRequest<'_>) -> Result<ServiceResult, ServiceError> {
         let target = req.signature.target_dataset_name();
-        #[cfg(feature = "sqlite")]
-        if let Some(db) = &self.db {
-            db.acquire_lease(&target, &self.holder, req.now, self.lease_ttl_secs)?;
+        let leases = self.lease_store();
+        let holder = if self.leases.per_run {
+            std::borrow::Cow::Owned(format!("{}/{}", self.holder, req.intent_id))
+        } else {
+            std::borrow::Cow::Borrowed(self.holder.as_str())
+        };
+        if let Some(leases) = leases {
+            leases.acquire_lease(&target, &holder, req.now, self.lease_ttl_secs)?;
         }
         let result = self.run_leased(req, &target);
-        #[cfg(feature = "sqlite")]
-        if let Some(db) = &self.db {
-            let released = db.release_lease(&target, &self.holder);
+        if let Some(leases) = leases {
+            let released = leases.release_lease(&target, &holder);
             if result.is_ok() {
                 released?;
             }
         }
         result
+    }
+
+    /// The lease table runs take their lease in: [`Self::leases`]'s, else the
+    /// lifecycle database's, else none.
+    fn lease_store(&self) -> Option<&dyn LeaseStore> {
+        if let Some(store) = &self.leases.store {
+            return Some(store.as_ref());
+        }
+        #[cfg(feature = "sqlite")]
+        if let Some(db) = &self.db {
+            return Some(db.as_ref());
+        }
+        None
     }
 
     fn run_leased(

@@ -232,6 +232,7 @@ fn execution(py: Python<'_>, name: &str, db: Option<&PathBuf>) -> PyResult<Lifec
         },
         store,
         db,
+        leases: cfa::lifecycle::LeasePolicy::default(),
         engine: PromotionEngine::new(PromotionPolicy::default(), env!("CARGO_PKG_VERSION")),
         holder: format!("cfa-{}", std::process::id()),
         lease_ttl_secs: LEASE_TTL_SECS,

@@ -66,7 +66,7 @@ fn face(gov: &Governance) -> Result<&ControlFace, FaceError> {
     gov.control().ok_or_else(|| {
         FaceError::new(
             "no_control_db",
-            "the server runs without a control plane: start it with --control-db FILE",
+            "the server runs without a control plane: start it with --lifecycle-db FILE (or a cfa.yaml sqlite storage)",
         )
     })
 }
@@ -106,8 +106,8 @@ pub fn approvals(gov: &Governance, p: &ApprovalsParams) -> CallToolResult {
         let face = face(gov)?;
         let action = p.action.trim();
         match action {
-            "list" => control::tickets_json(face.db(), p.status.as_deref()),
-            "show" => control::ticket_json(face.db(), required(p.id.as_deref(), "id", action)?),
+            "list" => control::tickets_json(face.db()?, p.status.as_deref()),
+            "show" => control::ticket_json(face.db()?, required(p.id.as_deref(), "id", action)?),
             "approve" | "deny" => {
                 authorize(face, p.operator_token.as_deref())?;
                 let id = required(p.id.as_deref(), "id", action)?;
@@ -119,7 +119,7 @@ pub fn approvals(gov: &Governance, p: &ApprovalsParams) -> CallToolResult {
                 };
                 let store = audit(gov);
                 let out = control::resolve(
-                    face.db(),
+                    face.db()?,
                     store.as_deref(),
                     id,
                     resolution,
@@ -144,7 +144,7 @@ pub fn kill_switch(gov: &Governance, p: &KillSwitchParams) -> CallToolResult {
         let face = face(gov)?;
         let action = p.action.trim();
         match action {
-            "list" => control::kills_json(face.db()),
+            "list" => control::kills_json(face.db()?),
             "engage" | "release" => {
                 authorize(face, p.operator_token.as_deref())?;
                 let scope = required(p.scope.as_deref(), "scope", action)?;
@@ -153,9 +153,9 @@ pub fn kill_switch(gov: &Governance, p: &KillSwitchParams) -> CallToolResult {
                 let store = audit(gov);
                 let out = if action == "engage" {
                     let reason = required(p.reason.as_deref(), "reason", action)?;
-                    control::kill(face.db(), store.as_deref(), scope, reason, by, &now)
+                    control::kill(face.db()?, store.as_deref(), scope, reason, by, &now)
                 } else {
-                    control::unkill(face.db(), store.as_deref(), scope, by, &now)
+                    control::unkill(face.db()?, store.as_deref(), scope, by, &now)
                 };
                 note(gov, &out);
                 out

@@ -38,8 +38,10 @@ pub struct McpArgs {
         conflicts_with = "policy_bundle"
     )]
     pub policy_bundle_short: Option<String>,
-    /// Lifecycle SQLite database read by `cfa_lifecycle_status` [default: the config's
-    /// storage when it is sqlite].
+    /// Lifecycle SQLite database: the one store of the control plane (every decision
+    /// checks its kill switches and approval tickets; created by the first write), the budgets
+    /// and the skills `cfa_lifecycle_status` reads [default: the config's storage when
+    /// it is sqlite].
     #[arg(long, value_name = "FILE")]
     pub lifecycle_db: Option<PathBuf>,
     /// Directory that file paths in tool arguments must resolve under (repeatable;
@@ -66,14 +68,20 @@ pub struct McpArgs {
         help_heading = "Control plane"
     )]
     pub operator_token: Option<String>,
+    /// Executing approved intents (`--sandbox`), under their target lease.
+    #[command(flatten)]
+    pub exec: crate::face_exec::FaceExecArgs,
 }
 
 /// Runs `cfa mcp` until stdin closes.
 pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-mcp")?;
+    let lifecycle = args
+        .control
+        .lifecycle_flag(args.lifecycle_db.as_deref().map(|p| ("--lifecycle-db", p)));
     let face = args.face.resolve(
         args.policy_bundle_short.as_deref(),
-        args.lifecycle_db.as_deref(),
+        lifecycle.map(|(_, p)| p),
         &args.roots,
     )?;
     let gov = Governance::load(
@@ -85,7 +93,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     )?
     .with_control(
         args.control
-            .open("cfa mcp")?
+            .open(&face.settings.state_db, "cfa mcp")?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );
     let mut gov = face.with_pg_audit(gov)?;
@@ -130,9 +138,16 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         "tool file paths are confined to these roots"
     );
     let ledger = crate::service::budget::face_ledger(lifecycle_db.as_deref())?;
+    let executor = args.exec.executor(
+        &face.settings,
+        lifecycle_db.as_deref(),
+        face.audit_pg_env.as_deref(),
+    )?;
     let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db)
         .with_roots(roots)
-        .with_budgets(ledger)
+        .with_kernels(
+            crate::service::intent::Kernels::with_budgets(ledger).with_executor(executor),
+        )
         .with_operator_token(args.operator_token.clone());
     let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));

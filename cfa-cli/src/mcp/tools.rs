@@ -200,13 +200,10 @@ impl CfaMcp {
         }
     }
 
-    /// Charges the intents this server approves to the budgets of `ledger`.
+    /// Runs the intents through `kernels` (budgets charged, execute phase).
     #[must_use]
-    pub fn with_budgets(
-        mut self,
-        ledger: Option<Arc<dyn cfa_control::budget::BudgetLedger>>,
-    ) -> Self {
-        self.kernels = Arc::new(intent::Kernels::with_budgets(ledger));
+    pub fn with_kernels(mut self, kernels: intent::Kernels) -> Self {
+        self.kernels = Arc::new(kernels);
         self
     }
 

@@ -2,8 +2,9 @@
 //! approval tickets (`GET /v1/approvals`, `GET /v1/approvals/{id}`,
 //! `POST /v1/approvals/{id}/approve|deny`) and kill switches (`GET /v1/kills`,
 //! `POST /v1/kills/engage`, `POST /v1/kills/release`). They sit behind the same guard as every
-//! route, so with `--token` they need the operator's bearer token. Without
-//! `--control-db` they answer 404 `no_control_db`.
+//! route, so with `--token` they need the operator's bearer token. Without a lifecycle
+//! database (`--lifecycle-db`, else the config's sqlite storage) they answer 404
+//! `no_control_db`.
 
 use super::app::{ApiError, AppState};
 use crate::service::FaceError;
@@ -64,7 +65,7 @@ fn face(state: &AppState) -> Result<&ControlFace, ApiError> {
     state.gov.control().ok_or_else(|| {
         FaceError::new(
             "no_control_db",
-            "the server runs without a control plane: start it with --control-db FILE",
+            "the server runs without a control plane: start it with --lifecycle-db FILE (or a cfa.yaml sqlite storage)",
         )
         .into()
     })
@@ -113,7 +114,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     face(&state)?;
     blocking(state, move |f, _| {
-        control::tickets_json(f.db(), q.status.as_deref())
+        control::tickets_json(f.db()?, q.status.as_deref())
     })
     .await
 }
@@ -123,7 +124,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     face(&state)?;
-    blocking(state, move |f, _| control::ticket_json(f.db(), &id)).await
+    blocking(state, move |f, _| control::ticket_json(f.db()?, &id)).await
 }
 
 async fn resolve(
@@ -137,7 +138,7 @@ async fn resolve(
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
         control::resolve(
-            f.db(),
+            f.db()?,
             audit,
             &id,
             resolution,
@@ -167,7 +168,7 @@ async fn deny(
 
 async fn kills(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     face(&state)?;
-    blocking(state, |f, _| control::kills_json(f.db())).await
+    blocking(state, |f, _| control::kills_json(f.db()?)).await
 }
 
 async fn kill(
@@ -178,7 +179,7 @@ async fn kill(
     let b: KillBody = body(raw, r#"{"scope": "*", "reason": "...", "by": "NAME"}"#)?;
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
-        control::kill(f.db(), audit, &b.scope, &b.reason, &b.by, &now)
+        control::kill(f.db()?, audit, &b.scope, &b.reason, &b.by, &now)
     })
     .await
 }
@@ -191,7 +192,7 @@ async fn release(
     let b: ReleaseBody = body(raw, r#"{"scope": "*", "by": "NAME"}"#)?;
     let now = SystemClock.now_isoformat();
     blocking(state, move |f, audit| {
-        control::unkill(f.db(), audit, &b.scope, &b.by, &now)
+        control::unkill(f.db()?, audit, &b.scope, &b.by, &now)
     })
     .await
 }

@@ -36,7 +36,14 @@ use tokio::io::AsyncWriteExt as _;
 #[command(
     after_help = "Browser safety: requests naming a foreign Host get 421, cross-site browser \
 requests (foreign Origin, Sec-Fetch-Site: cross-site) get 403, and POST/PUT/PATCH bodies not sent \
-as Content-Type: application/json get 415, all before anything is parsed or audited."
+as Content-Type: application/json get 415, all before anything is parsed or audited.
+
+Examples:
+  cfa serve -c catalog.json --lifecycle-db cfa.db
+  CFA_PG_DSN='host=db user=cfa dbname=cfa' cfa serve --audit-pg-env CFA_PG_DSN -c catalog.json --sandbox mock
+    (a replica: one audit chain and one lease table in PostgreSQL; approved intents of
+    POST /v1/evaluate execute, and an overlapping run on a target another replica holds
+    is blocked with STATE_TARGET_LEASED)"
 )]
 pub struct ServeArgs {
     /// Address to bind. Only loopback by default; pass 0.0.0.0 to listen on every interface.
@@ -52,7 +59,9 @@ pub struct ServeArgs {
     pub metrics_port: Option<u16>,
     #[command(flatten)]
     pub face: FaceFlags,
-    /// Lifecycle SQLite database whose budgets `/v1/budgets` and `/metrics` show
+    /// Lifecycle SQLite database: the one store of the control plane (every decision
+    /// checks its kill switches and approval tickets; created by the first write), the budgets
+    /// `/v1/budgets` and `/metrics` show, and the leases and records of executed runs
     /// [default: the config's storage when it is sqlite].
     #[arg(long, value_name = "FILE")]
     pub lifecycle_db: Option<std::path::PathBuf>,
@@ -95,12 +104,18 @@ pub struct ServeArgs {
     /// The control plane (kill switches, approval tickets).
     #[command(flatten)]
     pub control: crate::control_cmd::ControlArgs,
+    /// Executing approved intents (`--sandbox`), under their target lease.
+    #[command(flatten)]
+    pub exec: crate::face_exec::FaceExecArgs,
 }
 
 /// Runs `cfa serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
     let telemetry = telemetry::init(&args.telemetry, "cfa-serve")?;
-    let face = args.face.resolve(None, args.lifecycle_db.as_deref(), &[])?;
+    let lifecycle = args
+        .control
+        .lifecycle_flag(args.lifecycle_db.as_deref().map(|p| ("--lifecycle-db", p)));
+    let face = args.face.resolve(None, lifecycle.map(|(_, p)| p), &[])?;
     let gov = Governance::load(
         face.settings.policy_bundle(),
         face.settings.catalog(),
@@ -108,7 +123,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?
-    .with_control(args.control.open("cfa serve")?);
+    .with_control(args.control.open(&face.settings.state_db, "cfa serve")?);
     let mut gov = face.with_pg_audit(gov)?;
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
@@ -123,6 +138,11 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         request_timeout: timeout,
         kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger(
             face.lifecycle_db.as_deref(),
+        )?)
+        .with_executor(args.exec.executor(
+            &face.settings,
+            face.lifecycle_db.as_deref(),
+            face.audit_pg_env.as_deref(),
         )?),
         hosts: origin::HostPolicy {
             any_host: args.allow_any_host,

@@ -42,7 +42,7 @@ fn control_paths(secured: &Value) -> Value {
         json!(["by"]),
     );
     let no_control = error_response(
-        "The server runs without --control-db (no_control_db), or no such ticket / switch.",
+        "The server runs without a lifecycle database, --lifecycle-db or a cfa.yaml sqlite storage (no_control_db), or no such ticket / switch.",
     );
     let unauthorized = error_response("Missing or wrong bearer token.");
     json!({
@@ -80,7 +80,7 @@ fn control_paths(secured: &Value) -> Value {
             "operationId": "releaseKill", "summary": "Lift a kill switch", "security": secured,
             "requestBody": body(json!({"scope": {"type": "string"}, "by": {"type": "string"}}), json!(["scope", "by"])),
             "responses": {"200": obj("{released, audit_event_hash}."), "400": error_response("Bad scope or body."),
-                          "401": unauthorized, "404": error_response("No switch engaged on that scope (not_engaged), or no --control-db.")}}}
+                          "401": unauthorized, "404": error_response("No switch engaged on that scope (not_engaged), or no --lifecycle-db (no_control_db).")}}}
     })
 }
 

@@ -1,5 +1,6 @@
 //! The control plane as every face offers it (`cfa approvals`/`cfa kill`, the MCP
-//! tools, the HTTP endpoints): the control store in the lifecycle database, the
+//! tools, the HTTP endpoints): the control store in the lifecycle database (read-only
+//! until something is written, so a decision never creates or changes the file), the
 //! [`ControlPlane`] decisions go through, and the operator's actions on tickets and
 //! kill switches, each one SQL transaction followed by its audit event (stage
 //! `control`) when an audit log is configured. JSON shapes are shared by all faces.
@@ -8,28 +9,103 @@ use super::FaceError;
 use cfa::audit::{AuditStore, NewEvent};
 use cfa::kernel::ControlPlane;
 use cfa::kernel::control::{kill_event, resolution_event};
-use cfa_control::{ControlDb, ControlError, KillSwitch, Resolution, Scope, TicketStatus};
+use cfa_control::approval::Ticket;
+use cfa_control::{
+    ControlDb, ControlError, ControlSnapshot, ControlStore, KillSwitch, Resolution, Scope,
+    TicketStatus,
+};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The control store of a face and the plane its decisions go through.
 #[derive(Debug, Clone)]
 pub struct ControlFace {
-    db: Arc<ControlDb>,
+    store: Arc<LazyStore>,
     plane: ControlPlane,
     operator_token: Option<String>,
 }
 
+/// The control tables of a lifecycle database that decisions only read until one of
+/// them writes: a snapshot reads the database when it exists (read-only, so a
+/// decision that changes nothing leaves the file untouched, and a missing file has no
+/// switch engaged), and the first write (a ticket opened or spent, an operator's
+/// change) opens it for writing, creating it with its lifecycle tables if missing.
+/// A switch engaged by another process, even in a file created after this one
+/// started, is seen on the next decision.
+#[derive(Debug)]
+struct LazyStore {
+    path: PathBuf,
+    write: OnceLock<Arc<ControlDb>>,
+    read: Mutex<Option<Arc<ControlDb>>>,
+}
+
+impl LazyStore {
+    /// The store for writing, opened (and created) on first use.
+    fn writable(&self) -> Result<&Arc<ControlDb>, ControlError> {
+        if let Some(db) = self.write.get() {
+            return Ok(db);
+        }
+        cfa::LifecycleDb::open(&self.path).map_err(|e| ControlError::Corrupt {
+            path: self.path.display().to_string(),
+            what: "its lifecycle tables".into(),
+            reason: e.to_string(),
+        })?;
+        let db = Arc::new(ControlDb::open(&self.path)?);
+        let _ = self.write.set(db);
+        *self.read.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.write.get().ok_or(ControlError::Poisoned)
+    }
+
+    /// The store to read: the writable one once open, else the existing file
+    /// read-only, else none (no file: nothing engaged, no ticket).
+    fn readable(&self) -> Result<Option<Arc<ControlDb>>, ControlError> {
+        if let Some(db) = self.write.get() {
+            return Ok(Some(Arc::clone(db)));
+        }
+        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = read.as_ref() {
+            return Ok(Some(Arc::clone(db)));
+        }
+        if !self.path.is_file() {
+            return Ok(None);
+        }
+        let db = Arc::new(ControlDb::open_read_only(&self.path)?);
+        *read = Some(Arc::clone(&db));
+        Ok(Some(db))
+    }
+}
+
+impl ControlStore for LazyStore {
+    fn snapshot(&self, approval_id: Option<&str>) -> Result<ControlSnapshot, ControlError> {
+        match self.readable()? {
+            Some(db) => db.snapshot(approval_id),
+            None => Ok(ControlSnapshot::default()),
+        }
+    }
+
+    fn open_ticket(&self, ticket: &Ticket) -> Result<(), ControlError> {
+        self.writable()?.open_ticket(ticket)
+    }
+
+    fn spend_ticket(&self, id: &str, now: &str) -> Result<bool, ControlError> {
+        self.writable()?.spend_ticket(id, now)
+    }
+}
+
 impl ControlFace {
-    /// Opens (creating if needed) the lifecycle database at `path` with its control
-    /// tables; tickets this face opens are requested by `requester` and live `ttl_secs`.
+    /// The control face of the lifecycle database at `path` (read by decisions, opened
+    /// for writing, and created if missing, by the first write); tickets this face
+    /// opens are requested by `requester` and live `ttl_secs`.
     pub fn open(path: &Path, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
-        cfa::LifecycleDb::open(path).map_err(|e| FaceError::new("control_error", e.to_string()))?;
-        let db = Arc::new(ControlDb::open(path).map_err(control_error)?);
-        let plane = ControlPlane::new(db.clone(), requester).ticket_ttl_secs(ttl_secs);
+        let store = Arc::new(LazyStore {
+            path: path.to_path_buf(),
+            write: OnceLock::new(),
+            read: Mutex::new(None),
+        });
+        let plane = ControlPlane::new(store.clone(), requester).ticket_ttl_secs(ttl_secs);
         Ok(Self {
-            db,
+            store,
             plane,
             operator_token: None,
         })
@@ -52,9 +128,13 @@ impl ControlFace {
         &self.plane
     }
 
-    /// The store.
-    pub fn db(&self) -> &ControlDb {
-        &self.db
+    /// The store, for the operator's reads and changes (opened for writing, and
+    /// created if missing, on first use).
+    pub fn db(&self) -> Result<&ControlDb, FaceError> {
+        self.store
+            .writable()
+            .map(AsRef::as_ref)
+            .map_err(control_error)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Intent text → governed, audited decision for the faces (`cfa_evaluate_intent`,
 //! `cfa_compliance_check`, `POST /v1/evaluate`) through `cfa-kernel`: strict grounding
 //! (an ungrounded intent blocks, docs/differences.md#b2-fail-closed), the bounded patch-driven replan loop,
-//! generation and static validation, one audit event per step into the face's log.
-//! Kernels are built once per bundle and reused.
+//! generation and static validation, and, when the face was started with `--sandbox`,
+//! execution under the target lease ([`crate::face_exec`]); one audit event per step
+//! into the face's log. Kernels are built once per bundle and reused.
 
 use super::decide::Governance;
 use super::error::FaceError;
+use cfa::execute::{ExecutionError, ExecutionOutcome, ExecutionPhase, ExecutionRequest};
 use cfa::{AuditStore, MemoryStore};
 use cfa::{Catalog, PolicyAction, PolicyResult};
 use cfa::{Kernel, KernelConfig, KernelResult, UuidIds};
@@ -73,21 +75,46 @@ impl IntentOutcome {
     }
 }
 
-/// Kernels by bundle name, sharing the face's catalog and audit log.
+/// Kernels by bundle name, sharing the face's catalog, audit log, budgets and execute
+/// phase.
 #[derive(Default)]
 pub struct Kernels {
     by_bundle: Mutex<HashMap<String, Arc<Kernel>>>,
     budgets: Option<Arc<dyn cfa_control::budget::BudgetLedger>>,
+    executor: Option<Arc<dyn ExecutionPhase>>,
 }
 
 impl Kernels {
     /// Kernels whose approved intents are charged to the budgets of `ledger` (their
-    /// estimate: the faces never execute).
+    /// estimate, unless they execute: then what the run measured).
     pub fn with_budgets(ledger: Option<Arc<dyn cfa_control::budget::BudgetLedger>>) -> Self {
         Kernels {
             by_bundle: Mutex::default(),
             budgets: ledger,
+            executor: None,
         }
+    }
+
+    /// The same kernels executing their approved intents through `executor` (the
+    /// faces' `--sandbox`: each run under its target lease); `None`: they stop after
+    /// static validation, as by default.
+    #[must_use]
+    pub fn with_executor(mut self, executor: Option<Arc<dyn ExecutionPhase>>) -> Self {
+        self.executor = executor;
+        self
+    }
+}
+
+/// One execute phase shared by the kernels of every bundle.
+struct SharedPhase(Arc<dyn ExecutionPhase>);
+
+impl ExecutionPhase for SharedPhase {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn execute(&self, request: &ExecutionRequest<'_>) -> Result<ExecutionOutcome, ExecutionError> {
+        self.0.execute(request)
     }
 }
 
@@ -121,6 +148,9 @@ fn build(
     }
     if let Some(control) = gov.control() {
         builder = builder.control(control.plane().clone());
+    }
+    if let Some(executor) = &kernels.executor {
+        builder = builder.executor(SharedPhase(Arc::clone(executor)));
     }
     builder
         .build()

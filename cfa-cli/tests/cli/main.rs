@@ -33,6 +33,7 @@ mod init_templates;
 mod mcp_jsonrpc_raw;
 mod mcp_python_client;
 mod mcp_rmcp_client;
+mod one_store;
 mod policy_backtest;
 mod policy_shadow;
 mod policy_test;

@@ -13,7 +13,10 @@
 //! - a replica killed with SIGKILL mid-load loses no acknowledged decision;
 //! - `pg_ctl restart` mid-load: replicas answer 500 `audit_error` (never an unaudited
 //!   200), recover, and the chain verifies;
-//! - sessions racing for one target's lease: exactly one holder.
+//! - sessions racing for one target's lease: exactly one holder;
+//! - governed runs (`POST /v1/evaluate`, `--sandbox mock`) of one target racing across
+//!   the three replicas: exactly one holds the PostgreSQL lease, the others are
+//!   blocked with `STATE_TARGET_LEASED` naming it, and the chain verifies.
 
 use crate::pg::PgCluster;
 use serde_json::{Value, json};
@@ -440,4 +443,140 @@ fn a_lease_race_across_sessions_has_one_holder() {
         .trim(),
         holders[0]
     );
+}
+
+/// A `cfa serve` replica executing approved intents in the mock sandbox (each run
+/// holding its target lease `pause_ms`), leasing in the PostgreSQL database of
+/// `--audit-pg-env`.
+fn executing_replica(dsn: &str, holder: &str, pause_ms: u64) -> Replica {
+    use std::io::BufRead;
+    let catalog = cfa_test_support::example("catalog.json");
+    let mut child = Command::new(cfa_bin())
+        .args(["serve", "--port", "0", "--audit-pg-env", ENV, "-c"])
+        .arg(&catalog)
+        .args(["--sandbox", "mock", "--lease-holder", holder])
+        .args(["--mock-delay-ms", &pause_ms.to_string()])
+        .env(ENV, dsn)
+        .env_remove("CFA_POLICY_BUNDLE")
+        .env_remove("CFA_HTTP_TOKEN")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Replica {
+        child,
+        addr: crate::support::listening_addr(&line),
+    }
+}
+
+/// `POST /v1/evaluate` of `intent` on a fresh connection: the kernel result.
+async fn evaluate(addr: String, intent: &str) -> Value {
+    let body = json!({"intent": intent}).to_string();
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/evaluate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let (status, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{raw}");
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "scale-out suite: cargo xtask scale"]
+async fn governed_runs_racing_across_replicas_have_one_lease_holder() {
+    const APPROVE: &str = "Join nfe with clientes daily, anonymize pii, into silver";
+    const PER_REPLICA: usize = 4;
+    let pg = durable_cluster();
+    let dsn = dsn(&pg);
+    let replicas: Vec<Replica> = (0..3)
+        .map(|k| executing_replica(&dsn, &format!("replica-{k}"), 3000))
+        .collect();
+    // 12 governed runs of one target at once, 4 on each replica.
+    let started = Instant::now();
+    let runs: Vec<_> = replicas
+        .iter()
+        .flat_map(|r| (0..PER_REPLICA).map(|_| tokio::spawn(evaluate(r.addr.clone(), APPROVE))))
+        .collect();
+    let mut results = Vec::new();
+    for r in runs {
+        results.push(r.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let approved: Vec<&Value> = results
+        .iter()
+        .filter(|v| v["state"] == "approved")
+        .collect();
+    let leased: Vec<&Value> = results
+        .iter()
+        .filter(|v| v["faults"][0]["code"] == "STATE_TARGET_LEASED")
+        .collect();
+    assert_eq!(approved.len(), 1, "exactly one lease holder: {results:?}");
+    assert_eq!(leased.len(), results.len() - 1, "{results:?}");
+    let winner = approved[0];
+    assert_eq!(
+        winner["execution"]["publish_state"], "published",
+        "{winner}"
+    );
+    let holder = format!(
+        "{}/{}",
+        (0..3)
+            .map(|k| format!("replica-{k}"))
+            .find(|h| {
+                leased[0]["execution"]["details"]["lease_holder"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{h}/"))
+            })
+            .unwrap(),
+        winner["intent_id"].as_str().unwrap()
+    );
+    for v in &leased {
+        assert_eq!(v["state"], "blocked", "{v}");
+        assert_eq!(v["execution"]["details"]["executed"], false, "{v}");
+        // Every refused run names the one run holding the lease.
+        assert_eq!(
+            v["execution"]["details"]["lease_holder"],
+            holder.as_str(),
+            "{v}"
+        );
+    }
+    eprintln!(
+        "SCALE: {} governed runs of one target across 3 replicas: 1 holder ({holder}), {} refused with STATE_TARGET_LEASED, {elapsed:.2?}",
+        results.len(),
+        leased.len()
+    );
+    // Released: the next run, on any replica, takes the lease and executes.
+    assert_eq!(
+        pg.psql("chain", "SELECT count(*) FROM cfa_leases")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    let next = evaluate(replicas[2].addr.clone(), APPROVE).await;
+    assert_eq!(next["state"], "approved", "{next}");
+    // Every run was audited into the one chain, which verifies.
+    let n: usize = pg
+        .psql("chain", "SELECT count(*) FROM cfa_audit_events")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let hashes: usize = results
+        .iter()
+        .chain(std::iter::once(&next))
+        .map(|v| v["audit_event_hashes"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(n, hashes);
+    assert_eq!(rows(&pg), format!("{n}|1|{n}|{n}"));
+    chain_verifies(&dsn, n);
 }

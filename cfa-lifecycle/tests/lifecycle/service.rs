@@ -43,6 +43,7 @@ fn service(sandbox: Box<dyn Sandbox>, db: &Arc<LifecycleDb>) -> ExecutionService
         config: ExecutionConfig::default(),
         store: db.clone(),
         db: Some(db.clone()),
+        leases: cfa_lifecycle::LeasePolicy::default(),
         engine: PromotionEngine::new(PromotionPolicy::default(), "cfa-rs-test"),
         holder: "kernel-a".into(),
         lease_ttl_secs: 300,
@@ -175,4 +176,94 @@ fn panic_rolls_back_and_warnings_are_reported() {
     let r = svc.run(&req("v_3", 3)).unwrap();
     assert_eq!(r.decision_state, DecisionState::Degraded, "B6");
     assert_eq!(r.projection.projection_type, ProjectionType::Degraded);
+}
+
+/// A lease table that records who asked, in front of a lifecycle database.
+struct Recording {
+    inner: LifecycleDb,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl LeaseStore for Recording {
+    fn acquire_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: jiff::Timestamp,
+        ttl_secs: u32,
+    ) -> Result<Lease, LifecycleError> {
+        self.asked.lock().unwrap().push(format!("acquire {holder}"));
+        self.inner.acquire_lease(target, holder, now, ttl_secs)
+    }
+
+    fn release_lease(&self, target: &str, holder: &str) -> Result<bool, LifecycleError> {
+        self.asked.lock().unwrap().push(format!("release {holder}"));
+        self.inner.release_lease(target, holder)
+    }
+}
+
+#[test]
+fn a_lease_policy_names_the_table_and_a_holder_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(LifecycleDb::open(dir.path().join("cfa.db")).unwrap());
+    let table = Arc::new(Recording {
+        inner: LifecycleDb::open(dir.path().join("leases.db")).unwrap(),
+        asked: std::sync::Mutex::default(),
+    });
+    let s = sig();
+    let target = s.target_dataset_name();
+    let plan = ExecutionPlanner::default()
+        .plan(&s, Some(&join_catalog()))
+        .unwrap();
+    let now = parse("2026-01-05T10:00:00Z").unwrap();
+    let request = |intent_id| ServiceRequest {
+        intent_id,
+        signature: &s,
+        plan: &plan,
+        artifact: None,
+        version_id: "v_1",
+        now,
+        replan_count: 0,
+        policy_faults: &[],
+        policy_bundle_version: "prod-v1",
+        catalog_snapshot_version: "cat-1",
+    };
+    let mut svc = service(Box::new(MockSandbox::default()), &db);
+    svc.leases = LeasePolicy {
+        store: Some(table.clone()),
+        per_run: true,
+    };
+    // The process's own holder id holds the target (another of its runs, say): a run
+    // holding its own lease is refused instead of renewing it.
+    table
+        .inner
+        .acquire_lease(&target, "kernel-a", now, 600)
+        .unwrap();
+    let ServiceError::Leased(held) = svc.run(&request("i-2")).unwrap_err() else {
+        panic!("expected a held lease");
+    };
+    assert_eq!(held.holder, "kernel-a");
+    assert!(table.inner.release_lease(&target, "kernel-a").unwrap());
+    let r = svc.run(&request("i-3")).unwrap();
+    assert_eq!(r.decision_state, DecisionState::Approved);
+    assert_eq!(
+        *table.asked.lock().unwrap(),
+        [
+            "acquire kernel-a/i-2",
+            "acquire kernel-a/i-3",
+            "release kernel-a/i-3"
+        ]
+    );
+    assert!(table.inner.lease(&target).unwrap().is_none());
+    // The lifecycle database's own table was not used; it still records the run.
+    assert!(db.lease(&target).unwrap().is_none());
+    assert_eq!(db.execution_load(None).unwrap().len(), 1);
+
+    // Without a holder per run, the same holder renews its lease (a one-run process).
+    svc.leases.per_run = false;
+    table
+        .inner
+        .acquire_lease(&target, "kernel-a", now, 600)
+        .unwrap();
+    assert!(svc.run(&request("i-4")).is_ok());
 }
