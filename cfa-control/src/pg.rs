@@ -1,6 +1,7 @@
 //! The PostgreSQL connection [`crate::PgControl`] and [`crate::budget::PgBudgets`]
-//! share the handling of: one client held per store, (re)connected on first use and
-//! after any error (a restarted server is picked up again), each call run on a scoped
+//! share the handling of: a few idle clients kept per store (concurrent callers each
+//! take one, a new one is connected when none is idle), a client dropped after any
+//! error (a restarted server is picked up again), each call run on a scoped
 //! thread of its own so the sync client never blocks inside a caller's async runtime,
 //! the schema created idempotently under an advisory lock, and a DSN that is never
 //! shown: the store is named `user@host:port/dbname` and a password or the DSN itself
@@ -12,6 +13,9 @@ use std::sync::{Mutex, PoisonError};
 
 /// The advisory lock key taken while the control schema is created.
 const SCHEMA_LOCK: i64 = 0x0CFA_C047_0000;
+
+/// Most idle clients a store keeps.
+const MAX_IDLE: usize = 8;
 
 /// A failed call: the server named without its password, and what failed.
 #[derive(Debug)]
@@ -26,7 +30,7 @@ pub(crate) struct PgFailure {
 pub(crate) struct PgConn {
     dsn: String,
     database: String,
-    client: Mutex<Option<Client>>,
+    idle: Mutex<Vec<Client>>,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -78,7 +82,7 @@ impl PgConn {
         let conn = PgConn {
             dsn: dsn.to_owned(),
             database,
-            client: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         };
         conn.run(|c| {
             let mut tx = c.transaction()?;
@@ -119,40 +123,43 @@ impl PgConn {
         text
     }
 
-    /// Runs `f` on the client (connecting when there is none or it broke), on a scoped
-    /// thread: callers on an async runtime's worker may call this. Any error drops the
-    /// client, so the next call reconnects.
+    /// Runs `f` on an idle client (connecting one when none is idle), on a scoped
+    /// thread: callers on an async runtime's worker may call this. A client that
+    /// failed is dropped, so the next call connects afresh.
     pub(crate) fn run<T: Send>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, PgFailure> {
-        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .filter(|c| !c.is_closed());
         let dsn = self.dsn.as_str();
-        let slot_ref: &mut Option<Client> = &mut slot;
         let out = std::thread::scope(|s| {
             s.spawn(move || {
-                let client = match slot_ref {
-                    Some(c) if !c.is_closed() => c,
-                    _ => slot_ref.insert(Client::connect(dsn, NoTls)?),
+                let mut client = match taken {
+                    Some(c) => c,
+                    None => Client::connect(dsn, NoTls)?,
                 };
-                let out = f(client);
-                if out.is_err() {
-                    *slot_ref = None;
-                }
-                out
+                f(&mut client).map(|v| (v, client))
             })
             .join()
         });
         match out {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => {
-                *slot = None;
-                Err(PgFailure {
-                    database: self.database.clone(),
-                    message: "the database call panicked".into(),
-                })
+            Ok(Ok((v, client))) => {
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < MAX_IDLE {
+                    idle.push(client);
+                }
+                Ok(v)
             }
+            Ok(Err(e)) => Err(self.failure(&e)),
+            Err(_) => Err(PgFailure {
+                database: self.database.clone(),
+                message: "the database call panicked".into(),
+            }),
         }
     }
 }

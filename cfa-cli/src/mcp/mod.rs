@@ -82,7 +82,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     )?
     .with_control(
         args.control
-            .open("cfa mcp")?
+            .open_or_pg("cfa mcp", face.audit_pg_env.as_deref())?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );
     let mut gov = face.with_pg_audit(gov)?;
@@ -126,10 +126,13 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         max_file_size = roots.max_bytes(),
         "tool file paths are confined to these roots"
     );
-    let ledger = crate::service::budget::face_ledger(lifecycle_db.as_deref())?;
+    let pg_budgets = face.pg_budgets()?;
+    let ledger =
+        crate::service::budget::face_ledger_with(pg_budgets.as_ref(), lifecycle_db.as_deref())?;
     let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db)
         .with_roots(roots)
-        .with_budgets(ledger);
+        .with_budgets(ledger)
+        .with_pg_budgets(pg_budgets);
     let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);

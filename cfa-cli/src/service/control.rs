@@ -1,10 +1,12 @@
 //! The control plane as every face offers it (`cfa approvals`/`cfa kill`, the MCP
-//! tools, the HTTP endpoints): the control store in the lifecycle database, the
+//! tools, the HTTP endpoints): the control store (the lifecycle database, or the
+//! PostgreSQL database of a postgres storage: [`super::control_store`]), the
 //! [`ControlPlane`] decisions go through, and the operator's actions on tickets and
 //! kill switches, each one SQL transaction followed by its audit event (stage
 //! `control`) when an audit log is configured. JSON shapes are shared by all faces.
 
 use super::FaceError;
+use super::control_store::ControlBackend;
 use cfa::audit::{AuditStore, NewEvent};
 use cfa::kernel::ControlPlane;
 use cfa::kernel::control::{kill_event, resolution_event};
@@ -16,7 +18,7 @@ use std::sync::Arc;
 /// The control store of a face and the plane its decisions go through.
 #[derive(Debug, Clone)]
 pub struct ControlFace {
-    db: Arc<ControlDb>,
+    db: Arc<ControlBackend>,
     plane: ControlPlane,
     operator_token: Option<String>,
 }
@@ -26,13 +28,25 @@ impl ControlFace {
     /// tables; tickets this face opens are requested by `requester` and live `ttl_secs`.
     pub fn open(path: &Path, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
         cfa::LifecycleDb::open(path).map_err(|e| FaceError::new("control_error", e.to_string()))?;
-        let db = Arc::new(ControlDb::open(path).map_err(control_error)?);
+        let db = ControlDb::open(path).map_err(control_error)?;
+        Ok(Self::over(ControlBackend::Sqlite(db), requester, ttl_secs))
+    }
+
+    /// Connects to the PostgreSQL database whose DSN is in `$dsn_env` (the control
+    /// tables created if missing), shared with every replica using it.
+    pub fn open_pg(dsn_env: &str, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
+        let db = ControlBackend::connect_pg(dsn_env).map_err(control_error)?;
+        Ok(Self::over(db, requester, ttl_secs))
+    }
+
+    fn over(db: ControlBackend, requester: &str, ttl_secs: i64) -> Self {
+        let db = Arc::new(db);
         let plane = ControlPlane::new(db.clone(), requester).ticket_ttl_secs(ttl_secs);
-        Ok(Self {
+        Self {
             db,
             plane,
             operator_token: None,
-        })
+        }
     }
 
     /// Changes through this face (MCP) need `token` (`None` or empty: no token).
@@ -53,7 +67,7 @@ impl ControlFace {
     }
 
     /// The store.
-    pub fn db(&self) -> &ControlDb {
+    pub fn db(&self) -> &ControlBackend {
         &self.db
     }
 }
@@ -72,20 +86,32 @@ pub fn control_error(e: ControlError) -> FaceError {
     FaceError::new(code, e.to_string())
 }
 
+/// Appends `event` on a scoped thread of its own: a PostgreSQL chain's blocking client
+/// must not run on an async worker (`cfa mcp`'s tools are synchronous calls on one).
 fn append(audit: Option<&dyn AuditStore>, event: NewEvent) -> Result<String, FaceError> {
-    match audit {
-        Some(store) => store.append(event).map(|e| e.event_hash).map_err(|e| {
-            FaceError::new(
-                "audit_error",
-                format!("the change was made but could not be recorded in the audit log: {e}"),
-            )
-        }),
-        None => Ok(String::new()),
-    }
+    let Some(store) = audit else {
+        return Ok(String::new());
+    };
+    let unrecorded = |e: &dyn std::fmt::Display| {
+        FaceError::new(
+            "audit_error",
+            format!("the change was made but could not be recorded in the audit log: {e}"),
+        )
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            store
+                .append(event)
+                .map(|e| e.event_hash)
+                .map_err(|e| unrecorded(&e))
+        })
+        .join()
+    })
+    .unwrap_or_else(|_| Err(unrecorded(&"the append panicked")))
 }
 
 /// `{"tickets": [...], "count"}`, oldest first, optionally only those with `status`.
-pub fn tickets_json(db: &ControlDb, status: Option<&str>) -> Result<Value, FaceError> {
+pub fn tickets_json(db: &ControlBackend, status: Option<&str>) -> Result<Value, FaceError> {
     let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => Some(TicketStatus::parse(s).ok_or_else(|| {
             FaceError::new(
@@ -100,7 +126,7 @@ pub fn tickets_json(db: &ControlDb, status: Option<&str>) -> Result<Value, FaceE
 }
 
 /// The ticket `id` as JSON.
-pub fn ticket_json(db: &ControlDb, id: &str) -> Result<Value, FaceError> {
+pub fn ticket_json(db: &ControlBackend, id: &str) -> Result<Value, FaceError> {
     match db.ticket(id.trim()).map_err(control_error)? {
         Some(t) => Ok(serde_json::to_value(t).unwrap_or(Value::Null)),
         None => Err(control_error(ControlError::UnknownTicket {
@@ -112,7 +138,7 @@ pub fn ticket_json(db: &ControlDb, id: &str) -> Result<Value, FaceError> {
 /// Grants or denies ticket `id` at `now`, then records `approval_granted` /
 /// `approval_denied`: `{"ticket": {...}, "audit_event_hash"}`.
 pub fn resolve(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     id: &str,
     resolution: Resolution,
@@ -130,7 +156,7 @@ pub fn resolve(
 
 /// Engages a kill switch, then records `kill_engaged`: `{"kill": {...}, "audit_event_hash"}`.
 pub fn kill(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     scope: &str,
     reason: &str,
@@ -151,7 +177,7 @@ pub fn kill(
 /// Lifts the kill switch on `scope`, then records `kill_released`:
 /// `{"released": {...}, "audit_event_hash"}`; no switch there is `not_engaged`.
 pub fn unkill(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     scope: &str,
     by: &str,
@@ -173,7 +199,7 @@ pub fn unkill(
 }
 
 /// `{"kills": [...], "count"}`.
-pub fn kills_json(db: &ControlDb) -> Result<Value, FaceError> {
+pub fn kills_json(db: &ControlBackend) -> Result<Value, FaceError> {
     let kills = db.kills().map_err(control_error)?;
     Ok(json!({"count": kills.len(), "kills": kills}))
 }

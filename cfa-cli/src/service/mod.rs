@@ -8,6 +8,7 @@
 pub mod audit_log;
 pub mod budget;
 pub mod control;
+pub mod control_store;
 pub mod decide;
 pub mod error;
 pub mod evidence;
