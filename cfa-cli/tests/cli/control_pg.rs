@@ -172,31 +172,30 @@ fn a_kill_in_postgres_stops_every_process_and_the_faces_share_the_state() {
     assert_eq!((status, v["count"].clone()), (200, json!(1)), "{v}");
 
     // --- MCP reads and changes the same state ----------------------------------------
+    // (one session per step: a session may run its calls concurrently)
+    let r = mcp(d, &dsn, &[("cfa_kill_switch", json!({"action": "list"}))]);
+    assert_eq!(r[0]["structuredContent"]["count"], 1, "{}", r[0]);
+    let signature: Value = serde_json::from_str(&sig).unwrap();
     let r = mcp(
         d,
         &dsn,
         &[
-            ("cfa_kill_switch", json!({"action": "list"})),
             (
                 "cfa_kill_switch",
                 json!({"action": "engage", "scope": "domain:fiscal", "reason": "freeze", "by": "bob"}),
             ),
-            (
-                "cfa_evaluate_signature",
-                json!({"signature": serde_json::from_str::<Value>(&sig).unwrap()}),
-            ),
+            ("cfa_evaluate_signature", json!({ "signature": signature })),
         ],
     );
-    assert_eq!(r[0]["structuredContent"]["count"], 1, "{}", r[0]);
     assert_eq!(
-        r[1]["structuredContent"]["kill"]["scope"], "domain:fiscal",
+        r[0]["structuredContent"]["kill"]["scope"], "domain:fiscal",
         "{}",
-        r[1]
+        r[0]
     );
     assert!(
-        r[2].to_string().contains("KILL_SWITCH_ENGAGED"),
+        r[1].to_string().contains("KILL_SWITCH_ENGAGED"),
         "the MCP decision is blocked too: {}",
-        r[2]
+        r[1]
     );
     let (code, out, _) = run(d, &dsn, &["kill", "--list", "-f", "json"]);
     assert_eq!(code, 0);
