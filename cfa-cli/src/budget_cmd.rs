@@ -1,11 +1,13 @@
 //! `cfa budget set|show|list|rm`: budgets per scope (`domain:NAME`, `target:NAME`,
 //! `agent:ID`) over a fixed, epoch-anchored window, in the lifecycle database
-//! (`--db`, else the config's sqlite storage, else `cfa.db`). Every change is one
+//! (`--db`, else the config's sqlite storage, else `cfa.db`) or, with a postgres
+//! storage in the config (and no `--db`), in that PostgreSQL database. Every change is one
 //! `control` event in the audit log when one is configured (`--audit-log`, else the
 //! config's storage). The arithmetic and the store are cfa-control's.
 
 use crate::exit;
 use crate::service::budget as svc;
+use crate::service::control_store::{self, BudgetBackend};
 use crate::settings::{self, Flags, Settings, StoreFlag};
 use cfa::AuditStore;
 use cfa::audit::Durability;
@@ -52,8 +54,8 @@ pub enum Format {
 /// Where the budgets live and when "now" is.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Lifecycle SQLite database [default: the config's storage when it is sqlite,
-    /// else cfa.db].
+    /// Lifecycle SQLite database [default: the config's storage when it is sqlite
+    /// (postgres: its database, DSN from `storage.dsn_env`), else cfa.db].
     #[arg(long)]
     db: Option<PathBuf>,
     /// Config file whose storage is the default database and audit log (default:
@@ -197,6 +199,13 @@ fn audit(s: &Settings) -> miette::Result<Option<Box<dyn AuditStore>>> {
     Ok(Some(location.open_audit(&s.registry, Durability::Always)?))
 }
 
+/// The config's PostgreSQL budgets, when its storage is postgres and no `--db` was given.
+fn pg(s: &Settings) -> miette::Result<Option<BudgetBackend>> {
+    control_store::pg_env(s)
+        .map(|env| BudgetBackend::connect_pg(&env).map_err(|e| err(&e)))
+        .transpose()
+}
+
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -240,12 +249,17 @@ fn set(a: &SetArgs) -> miette::Result<ExitCode> {
     )
     .map_err(|e| err(&e))?;
     let store = audit(&s)?;
-    let path = s.state_db_or("cfa.db");
-    // The lifecycle tables too: the file is the one `cfa evaluate --db` uses.
-    cfa::lifecycle::LifecycleDb::open(&path).map_err(|e| {
-        miette::miette!("cannot open the lifecycle database {}: {e}", path.display())
-    })?;
-    let db = svc::open(&path).map_err(|e| err(&e))?;
+    let db = match pg(&s)? {
+        Some(db) => db,
+        None => {
+            let path = s.state_db_or("cfa.db");
+            // The lifecycle tables too: the file is the one `cfa evaluate --db` uses.
+            cfa::lifecycle::LifecycleDb::open(&path).map_err(|e| {
+                miette::miette!("cannot open the lifecycle database {}: {e}", path.display())
+            })?;
+            svc::open(&path).map_err(|e| err(&e))?
+        }
+    };
     let previous = svc::set_audited(&db, &budget, &by(a.by.as_ref()), at, store.as_deref())
         .map_err(|e| err(&e))?;
     let st = db
@@ -276,9 +290,11 @@ fn show(a: &ShowArgs) -> miette::Result<ExitCode> {
             a.scope.to_string(),
         )))
     };
-    let db = svc::open_for_read(&s.state_db_or("cfa.db"))
-        .map_err(|e| err(&e))?
-        .ok_or_else(not_found)?;
+    let db = match pg(&s)? {
+        Some(db) => Some(db),
+        None => svc::open_for_read(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?,
+    }
+    .ok_or_else(not_found)?;
     let st = db
         .status(&a.scope, at)
         .map_err(|e| err(&svc::face_error(&e)))?;
@@ -292,7 +308,10 @@ fn show(a: &ShowArgs) -> miette::Result<ExitCode> {
 fn list(a: &ListArgs) -> miette::Result<ExitCode> {
     let s = resolve(&a.common, None)?;
     let at = now(&a.common)?;
-    let db = svc::open_for_read(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?;
+    let db = match pg(&s)? {
+        Some(db) => Some(db),
+        None => svc::open_for_read(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?,
+    };
     let all = match &db {
         Some(db) => db.list(at).map_err(|e| err(&svc::face_error(&e)))?,
         None => Vec::new(),
@@ -318,7 +337,10 @@ fn rm(a: &RmArgs) -> miette::Result<ExitCode> {
     let s = resolve(&a.common, a.audit_log.as_deref())?;
     let at = now(&a.common)?;
     let store = audit(&s)?;
-    let db = svc::open_existing(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?;
+    let db = match pg(&s)? {
+        Some(db) => db,
+        None => svc::open_existing(&s.state_db_or("cfa.db")).map_err(|e| err(&e))?,
+    };
     let old = svc::remove_audited(&db, &a.scope, &by(a.by.as_ref()), at, store.as_deref())
         .map_err(|e| err(&e))?;
     match a.common.format {

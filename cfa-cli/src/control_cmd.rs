@@ -7,6 +7,7 @@
 
 use crate::service::FaceError;
 use crate::service::control::{self, ControlFace};
+use crate::service::control_store::{ControlBackend, StateLocation};
 use crate::settings::{self, Flags};
 use cfa::audit::{AuditStore, Durability};
 use cfa::kernel::control::DEFAULT_TICKET_TTL_SECS;
@@ -137,8 +138,8 @@ pub enum Format {
 /// Where the control store is and how to answer.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Lifecycle database holding the control tables [default: the config's storage
-    /// when it is sqlite].
+    /// Lifecycle database holding the control tables [default: the config's storage:
+    /// its sqlite file, or its postgres database (DSN from `storage.dsn_env`)].
     #[arg(
         long,
         visible_alias = "lifecycle-db",
@@ -220,7 +221,7 @@ pub struct ResolveArgs {
 /// Arguments of `cfa kill`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Scopes:\n  *              every decision\n  domain:NAME    decisions on the signature's domain NAME\n  target:NAME    decisions writing layer NAME (bronze, silver, gold) or reading dataset NAME\n  agent:ID       decisions of the caller ID (constraints.custom.agent_id)\n\nExamples:\n  cfa kill --scope '*' --reason \"incident 42\" --by ana --db cfa.db\n  cfa kill --scope domain:fiscal --reason \"month-end freeze\" --db cfa.db\n  cfa kill --list --db cfa.db\n  cfa unkill --scope domain:fiscal --db cfa.db"
+    after_help = "Scopes:\n  *              every decision\n  domain:NAME    decisions on the signature's domain NAME\n  target:NAME    decisions writing layer NAME (bronze, silver, gold) or reading dataset NAME\n  agent:ID       decisions of the caller ID (constraints.custom.agent_id)\n\nExamples:\n  cfa kill --scope '*' --reason \"incident 42\" --by ana --db cfa.db\n  cfa kill --scope domain:fiscal --reason \"month-end freeze\" --db cfa.db\n  cfa kill --list --db cfa.db\n  cfa unkill --scope domain:fiscal --db cfa.db\n\nWith `storage: {backend: postgres, dsn_env: CFA_PG_DSN}` in cfa.yaml (and no --db) the\nswitch is stored in that PostgreSQL database and every `cfa serve`/`cfa mcp` replica on it\nblocks its next decision (the DSN only ever in the environment):\n  export CFA_PG_DSN=\"host=db user=cfa dbname=cfa\"\n  cfa kill --scope '*' --reason \"incident 42\""
 )]
 pub struct KillArgs {
     /// Where decisions stop: `*`, `domain:NAME`, `target:NAME` or `agent:ID`.
@@ -263,29 +264,40 @@ fn operator(by: Option<&str>) -> String {
         .unwrap_or_else(|| "cli".to_owned())
 }
 
-/// The database of `store` (flag, else the config's sqlite storage): never created here.
-fn db_path(store: &StoreArgs) -> Result<PathBuf, Report> {
+/// The control state of `store`: the `--db` file, else the config's postgres storage
+/// (the DSN from its `dsn_env`), else its sqlite storage. A file is never created here.
+fn location(store: &StoreArgs) -> Result<StateLocation, Report> {
     let s = settings::resolve_process(&Flags {
         config: store.config.as_deref(),
         state_db: store.db.as_deref().map(|p| ("--db", p)),
         ..Flags::default()
     })?;
-    s.state_db.value.clone().ok_or_else(|| {
+    StateLocation::of(&s).ok_or_else(|| {
         Report::msg(
-            "no lifecycle database: pass --db FILE (or configure a sqlite storage in cfa.yaml)",
+            "no lifecycle database: pass --db FILE (or configure a sqlite or postgres storage in cfa.yaml)",
         )
     })
 }
 
-fn read_only(store: &StoreArgs) -> Result<ControlDb, Report> {
-    let path = db_path(store)?;
-    ControlDb::open_read_only(&path).map_err(|e| face_report(control::control_error(e)))
+fn read_only(store: &StoreArgs) -> Result<ControlBackend, Report> {
+    let opened = match location(store)? {
+        StateLocation::File(path) => ControlDb::open_read_only(&path).map(ControlBackend::Sqlite),
+        StateLocation::Postgres(env) => ControlBackend::connect_pg(&env),
+    };
+    opened.map_err(|e| face_report(control::control_error(e)))
 }
 
-/// Opens the database for a change: `create` makes a missing one (a lifecycle
-/// database with the control tables), else a missing file is an error.
-fn writable(store: &StoreArgs, create: bool) -> Result<ControlDb, Report> {
-    let path = db_path(store)?;
+/// Opens the store for a change: `create` makes a missing database file (a lifecycle
+/// database with the control tables), else a missing file is an error. PostgreSQL
+/// gets its control tables when missing.
+fn writable(store: &StoreArgs, create: bool) -> Result<ControlBackend, Report> {
+    let path = match location(store)? {
+        StateLocation::File(path) => path,
+        StateLocation::Postgres(env) => {
+            return ControlBackend::connect_pg(&env)
+                .map_err(|e| face_report(control::control_error(e)));
+        }
+    };
     if create {
         cfa::LifecycleDb::open(&path).map_err(|e| Report::msg(e.to_string()))?;
     } else if !path.is_file() {
@@ -294,7 +306,9 @@ fn writable(store: &StoreArgs, create: bool) -> Result<ControlDb, Report> {
             path.display()
         )));
     }
-    ControlDb::open(&path).map_err(|e| face_report(control::control_error(e)))
+    ControlDb::open(&path)
+        .map(ControlBackend::Sqlite)
+        .map_err(|e| face_report(control::control_error(e)))
 }
 
 fn audit_of(store: &StoreArgs, change: &ChangeArgs) -> Result<Option<Box<dyn AuditStore>>, Report> {
@@ -303,6 +317,9 @@ fn audit_of(store: &StoreArgs, change: &ChangeArgs) -> Result<Option<Box<dyn Aud
         audit: Flags::audit_log_or_db(change.audit_log.as_deref(), None),
         ..Flags::default()
     })?;
+    if let Some(chain) = crate::service::control_store::pg_audit(&s)? {
+        return Ok(Some(chain));
+    }
     match crate::policy_cmd::audit_target(&s)? {
         Some(t) => Ok(Some(t.open(Durability::Always).map_err(|e| {
             Report::msg(format!("cannot open the audit log: {e}"))

@@ -108,3 +108,12 @@ pub struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent_at: Option<String>,
 }
+
+/// How an operator decides a pending ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Approve it (it becomes `granted`).
+    Grant,
+    /// Refuse it (it becomes `denied`).
+    Deny,
+}

@@ -18,12 +18,21 @@
 //! remains (`used < limit`), so an exhausted budget blocks every run.
 //!
 //! DBU amounts are kept as integer micro-DBU ([`Usage::dbu_micros`]) so sums never drift.
-//! Stores: [`MemoryBudgets`] (one process) and, with feature `sqlite`,
-//! [`SqliteBudgets`] (the lifecycle database; one `BEGIN IMMEDIATE` transaction per
-//! reservation, so processes sharing the file never overspend).
+//! Stores: [`MemoryBudgets`] (one process); with feature `sqlite`, `SqliteBudgets`
+//! (the lifecycle database; one `BEGIN IMMEDIATE` transaction per reservation, so
+//! processes sharing the file never overspend); with feature `postgres`, `PgBudgets`
+//! (one PostgreSQL database every replica shares; the budget rows are locked
+//! `FOR UPDATE` before a window's usage is read, so sessions never overspend).
 
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub use pg::PgBudgets;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteBudgets;
@@ -655,8 +664,8 @@ pub struct Settlement {
     pub lines: Vec<ReservationLine>,
 }
 
-/// The budget state a decision path charges: implemented by [`MemoryBudgets`] and,
-/// with feature `sqlite`, [`SqliteBudgets`].
+/// The budget state a decision path charges: implemented by [`MemoryBudgets`], with
+/// feature `sqlite` by `SqliteBudgets` and with feature `postgres` by `PgBudgets`.
 pub trait BudgetLedger: Send + Sync {
     /// Admits `request` against every budget of its scopes, all or nothing.
     fn reserve(&self, request: &ReserveRequest) -> Result<Reservation, ReserveError>;

@@ -13,6 +13,15 @@ pub enum ControlError {
         /// The error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (the DSN is never part of the message).
+    #[cfg(feature = "postgres")]
+    #[error("control store postgres {database}: {message}")]
+    Postgres {
+        /// The server as `user@host:port/dbname`.
+        database: String,
+        /// What failed.
+        message: String,
+    },
     /// The database file does not exist (a reader never creates it).
     #[error("control store {path}: no such file")]
     NotFound {

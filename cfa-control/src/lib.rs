@@ -7,12 +7,18 @@
 //! - [`kill`]: the kill switch that stops every approval in a scope at once.
 //! - [`snapshot`]: the point-in-time [`ControlSnapshot`] a decision reads, the pure
 //!   [`gate`] (kill switch → approvals → budgets) and the [`ControlStore`] trait.
-//! - `sqlite` (feature `sqlite`): [`ControlDb`], the control tables in the lifecycle
+//! - `sqlite` (feature `sqlite`): `ControlDb`, the control tables in the lifecycle
 //!   SQLite database, shared by every process using the file.
+//! - `pg` (feature `postgres`): `PgControl` (tickets and kill switches) and
+//!   `budget::PgBudgets`, the same state in one PostgreSQL database every replica
+//!   shares; the DSN is never shown (errors name the server as `user@host:port/db`).
+//! - `rows`: what the stores share (rows → values, the checks before a write), so the
+//!   SQLite and PostgreSQL stores refuse and answer alike.
 //!
 //! The decision path only ever reads a point-in-time snapshot of this state, handed in by
 //! the caller, so a decision stays a deterministic function of its inputs; the stores
-//! (the lifecycle SQLite database with the `sqlite` feature) are written by the faces
+//! (the lifecycle SQLite database with the `sqlite` feature, PostgreSQL with
+//! `postgres`) are written by the faces
 //! before and after a decision, never during one. The one exception is a budget charge:
 //! once the policy approved a run, the kernel reserves, reconciles or releases it through
 //! the [`budget::BudgetLedger`] trait it is handed, before and after execution. Time is
@@ -26,16 +32,26 @@ pub mod approval;
 pub mod budget;
 mod error;
 pub mod kill;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+mod pg_control;
+#[cfg(all(test, feature = "postgres"))]
+mod pg_tests;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 pub mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use approval::{Ticket, TicketStatus};
+pub use approval::{Resolution, Ticket, TicketStatus};
 pub use error::{ControlError, parse_time};
 pub use kill::{KillSwitch, Scope, Subject};
+#[cfg(feature = "postgres")]
+pub use pg_control::PgControl;
 pub use snapshot::{
     ControlOutcome, ControlRequest, ControlSnapshot, ControlStatus, ControlStore, ControlVerdict,
     gate,
 };
 #[cfg(feature = "sqlite")]
-pub use sqlite::{ControlDb, Resolution};
+pub use sqlite::ControlDb;

@@ -7,10 +7,14 @@
 //! re-read only when `PRAGMA data_version` says another connection committed since
 //! (or this one wrote), so an unchanged store costs one pragma per decision.
 
-use crate::approval::{Ticket, TicketStatus};
-use crate::error::{ControlError, parse_time};
+use crate::approval::{Resolution, Ticket, TicketStatus};
+use crate::error::ControlError;
 use crate::kill::{KillSwitch, Scope};
-use crate::snapshot::{ControlSnapshot, ControlStore, is_expired};
+use crate::rows::{
+    KillRow, TICKET_COLUMNS, TicketRow, check_engage, check_resolve_args, fault_codes_json,
+    kill_of, resolved_status,
+};
+use crate::snapshot::{ControlSnapshot, ControlStore};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -26,8 +30,6 @@ CREATE TABLE IF NOT EXISTS control_tickets (
 CREATE INDEX IF NOT EXISTS idx_control_tickets_status ON control_tickets(status);
 ";
 
-const TICKET_COLUMNS: &str = "id, status, intent_id, content_hash, policy_bundle_hash, policy_bundle, requester, reason, fault_codes_json, created_at, expires_at, decided_by, decided_at, note, spent_at";
-
 /// The control store in a SQLite database file.
 #[derive(Debug)]
 pub struct ControlDb {
@@ -41,15 +43,6 @@ struct Inner {
     conn: Connection,
     /// `(data_version, switches)` as last read.
     kills: Option<(i64, Vec<KillSwitch>)>,
-}
-
-/// How an operator decides a pending ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    /// Approve it (it becomes `granted`).
-    Grant,
-    /// Refuse it (it becomes `denied`).
-    Deny,
 }
 
 impl ControlDb {
@@ -132,13 +125,7 @@ impl ControlDb {
 
     /// Engages (or re-engages, replacing reason and operator) the switch on its scope.
     pub fn engage(&self, kill: &KillSwitch) -> Result<(), ControlError> {
-        if kill.reason.trim().is_empty() {
-            return Err(ControlError::Empty { what: "--reason" });
-        }
-        if kill.by.trim().is_empty() {
-            return Err(ControlError::Empty { what: "--by" });
-        }
-        parse_time(&kill.engaged_at)?;
+        check_engage(kill)?;
         let mut g = self.lock()?;
         g.conn
             .execute(
@@ -184,21 +171,8 @@ impl ControlDb {
         self.kill_of(row).map(Some)
     }
 
-    fn kill_of(
-        &self,
-        (scope, reason, by, engaged_at): (String, String, String, String),
-    ) -> Result<KillSwitch, ControlError> {
-        let scope = Scope::parse(&scope).map_err(|e| ControlError::Corrupt {
-            path: self.path.display().to_string(),
-            what: format!("control_kills.scope '{scope}'"),
-            reason: e.to_string(),
-        })?;
-        Ok(KillSwitch {
-            scope,
-            reason,
-            by,
-            engaged_at,
-        })
+    fn kill_of(&self, row: KillRow) -> Result<KillSwitch, ControlError> {
+        kill_of(&self.path.display().to_string(), row)
     }
 
     /// Every engaged switch, ordered by scope (cached until the database changes).
@@ -254,10 +228,11 @@ impl ControlDb {
         }
         let sql = format!("SELECT {TICKET_COLUMNS} FROM control_tickets WHERE id = ?1");
         let raw = conn
-            .query_row(&sql, [id], RawTicket::read)
+            .query_row(&sql, [id], read_ticket)
             .optional()
             .map_err(|e| self.sql(e))?;
-        raw.map(|r| r.into_ticket(&self.path)).transpose()
+        raw.map(|r| r.into_ticket(&self.path.display().to_string()))
+            .transpose()
     }
 
     /// Every ticket (or those with `status`), oldest first.
@@ -271,13 +246,12 @@ impl ControlDb {
         );
         let mut stmt = g.conn.prepare(&sql).map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([status.map(TicketStatus::as_str)], RawTicket::read)
+            .query_map([status.map(TicketStatus::as_str)], read_ticket)
             .map_err(|e| self.sql(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.sql(e))?;
-        rows.into_iter()
-            .map(|r| r.into_ticket(&self.path))
-            .collect()
+        let store = self.path.display().to_string();
+        rows.into_iter().map(|r| r.into_ticket(&store)).collect()
     }
 
     /// Grants or denies the pending ticket `id` at `now`, in one transaction, and
@@ -291,34 +265,13 @@ impl ControlDb {
         note: Option<&str>,
         now: &str,
     ) -> Result<Ticket, ControlError> {
-        if by.trim().is_empty() {
-            return Err(ControlError::Empty { what: "--by" });
-        }
-        parse_time(now)?;
+        check_resolve_args(by, now)?;
         let mut g = self.lock()?;
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sql(e))?;
-        let ticket = self
-            .ticket_on(&tx, id)?
-            .ok_or_else(|| ControlError::UnknownTicket { id: id.to_owned() })?;
-        if ticket.status != TicketStatus::Pending {
-            return Err(ControlError::NotPending {
-                id: id.to_owned(),
-                status: ticket.status,
-            });
-        }
-        if is_expired(&ticket.expires_at, now) {
-            return Err(ControlError::Expired {
-                id: id.to_owned(),
-                expires_at: ticket.expires_at,
-            });
-        }
-        let status = match resolution {
-            Resolution::Grant => TicketStatus::Granted,
-            Resolution::Deny => TicketStatus::Denied,
-        };
+        let status = resolved_status(id, self.ticket_on(&tx, id)?, resolution, now)?;
         tx.execute(
             "UPDATE control_tickets SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1 AND status = 'pending'",
             params![id, status.as_str(), by, now, note],
@@ -344,7 +297,7 @@ impl ControlStore for ControlDb {
     }
 
     fn open_ticket(&self, t: &Ticket) -> Result<(), ControlError> {
-        let codes = serde_json::to_string(&t.fault_codes).unwrap_or_else(|_| "[]".to_owned());
+        let codes = fault_codes_json(t);
         let g = self.lock()?;
         let done = g.conn.execute(
             &format!(
@@ -397,74 +350,25 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> ControlError + '_ {
     }
 }
 
-/// A `control_tickets` row as stored.
-struct RawTicket {
-    id: String,
-    status: String,
-    intent_id: String,
-    content_hash: String,
-    policy_bundle_hash: String,
-    policy_bundle: String,
-    requester: String,
-    reason: String,
-    fault_codes_json: String,
-    created_at: String,
-    expires_at: String,
-    decided_by: Option<String>,
-    decided_at: Option<String>,
-    note: Option<String>,
-    spent_at: Option<String>,
-}
-
-impl RawTicket {
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(RawTicket {
-            id: r.get(0)?,
-            status: r.get(1)?,
-            intent_id: r.get(2)?,
-            content_hash: r.get(3)?,
-            policy_bundle_hash: r.get(4)?,
-            policy_bundle: r.get(5)?,
-            requester: r.get(6)?,
-            reason: r.get(7)?,
-            fault_codes_json: r.get(8)?,
-            created_at: r.get(9)?,
-            expires_at: r.get(10)?,
-            decided_by: r.get(11)?,
-            decided_at: r.get(12)?,
-            note: r.get(13)?,
-            spent_at: r.get(14)?,
-        })
-    }
-
-    fn into_ticket(self, path: &Path) -> Result<Ticket, ControlError> {
-        let corrupt = |what: &str, reason: String| ControlError::Corrupt {
-            path: path.display().to_string(),
-            what: format!("control_tickets.{what} of '{}'", self.id),
-            reason,
-        };
-        let status = TicketStatus::parse(&self.status)
-            .ok_or_else(|| corrupt("status", format!("unknown status '{}'", self.status)))?;
-        let fault_codes: Vec<String> = serde_json::from_str(&self.fault_codes_json)
-            .map_err(|e| corrupt("fault_codes_json", e.to_string()))?;
-        Ok(Ticket {
-            id: self.id,
-            status,
-            intent_id: self.intent_id,
-            content_hash: self.content_hash,
-            policy_bundle_hash: self.policy_bundle_hash,
-            policy_bundle: self.policy_bundle,
-            requester: self.requester,
-            reason: self.reason,
-            fault_codes,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            decided_by: self.decided_by,
-            decided_at: self.decided_at,
-            note: self.note,
-            spent_at: self.spent_at,
-        })
-    }
+/// A `control_tickets` row, columns in [`TICKET_COLUMNS`] order.
+fn read_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
+    Ok(TicketRow {
+        id: r.get(0)?,
+        status: r.get(1)?,
+        intent_id: r.get(2)?,
+        content_hash: r.get(3)?,
+        policy_bundle_hash: r.get(4)?,
+        policy_bundle: r.get(5)?,
+        requester: r.get(6)?,
+        reason: r.get(7)?,
+        fault_codes_json: r.get(8)?,
+        created_at: r.get(9)?,
+        expires_at: r.get(10)?,
+        decided_by: r.get(11)?,
+        decided_at: r.get(12)?,
+        note: r.get(13)?,
+        spent_at: r.get(14)?,
+    })
 }
 
 #[cfg(test)]

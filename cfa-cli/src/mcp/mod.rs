@@ -93,7 +93,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     )?
     .with_control(
         args.control
-            .open(&face.settings.state_db, "cfa mcp")?
+            .open_or_pg(&face.settings.state_db, "cfa mcp", face.audit_pg_env.as_deref())?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );
     let mut gov = face.with_pg_audit(gov)?;
@@ -137,7 +137,9 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         max_file_size = roots.max_bytes(),
         "tool file paths are confined to these roots"
     );
-    let ledger = crate::service::budget::face_ledger(lifecycle_db.as_deref())?;
+    let pg_budgets = face.pg_budgets()?;
+    let ledger =
+        crate::service::budget::face_ledger_with(pg_budgets.as_ref(), lifecycle_db.as_deref())?;
     let executor = args.exec.executor(
         &face.settings,
         lifecycle_db.as_deref(),
@@ -148,7 +150,8 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
         .with_kernels(
             crate::service::intent::Kernels::with_budgets(ledger).with_executor(executor),
         )
-        .with_operator_token(args.operator_token.clone());
+        .with_operator_token(args.operator_token.clone())
+        .with_pg_budgets(pg_budgets);
     let gate = gate.with_tools(server.tool_names());
     let result = runtime.block_on(serve_stdio(server, gate));
     drop(runtime);

@@ -135,6 +135,8 @@ pub struct ComplianceCheckParams {
 pub struct CfaMcp {
     gov: Arc<Governance>,
     lifecycle_db: Option<std::path::PathBuf>,
+    /// The PostgreSQL budgets of a postgres storage (read instead of the file's).
+    pg_budgets: Option<crate::service::control_store::BudgetBackend>,
     roots: Arc<Roots>,
     kernels: Arc<intent::Kernels>,
     operator_token: Option<Arc<str>>,
@@ -190,6 +192,7 @@ impl CfaMcp {
         Self {
             gov,
             lifecycle_db,
+            pg_budgets: None,
             roots: Arc::new(
                 Roots::new(&[], DEFAULT_MAX_FILE_BYTES)
                     .unwrap_or_else(|_| Roots::none(DEFAULT_MAX_FILE_BYTES)),
@@ -220,6 +223,16 @@ impl CfaMcp {
             db: self.lifecycle_db.as_deref(),
             token: self.operator_token.as_deref(),
         }
+    }
+
+    /// Reads the budgets from PostgreSQL (a postgres storage) instead of the file.
+    #[must_use]
+    pub fn with_pg_budgets(
+        mut self,
+        budgets: Option<crate::service::control_store::BudgetBackend>,
+    ) -> Self {
+        self.pg_budgets = budgets;
+        self
     }
 
     /// Confines the file paths of tool arguments to `roots`.
@@ -476,13 +489,21 @@ impl CfaMcp {
         Parameters(p): Parameters<BudgetStatusParams>,
     ) -> Result<CallToolResult, McpError> {
         let _g = tracing::info_span!("mcp.tool", tool = "cfa_budget_status").entered();
+        let now = jiff::Timestamp::now().as_second();
+        if let Some(pg) = &self.pg_budgets {
+            return Ok(
+                match crate::service::budget::status_document_of(pg, p.scope.as_deref(), now) {
+                    Ok(v) => CallToolResult::structured(v),
+                    Err(e) => face_error(&e),
+                },
+            );
+        }
         let Some(path) = self.lifecycle_db.as_deref() else {
             return Ok(face_error(&FaceError::new(
                 "no_lifecycle_db",
                 "no lifecycle database: start the server with --lifecycle-db FILE",
             )));
         };
-        let now = jiff::Timestamp::now().as_second();
         Ok(
             match crate::service::budget::status_document(path, p.scope.as_deref(), now) {
                 Ok(v) => CallToolResult::structured(v),

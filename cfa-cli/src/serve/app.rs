@@ -43,6 +43,8 @@ pub struct AppState {
     pub hosts: HostPolicy,
     /// The lifecycle database budgets are read from and set in (`--lifecycle-db`).
     pub lifecycle_db: Option<std::path::PathBuf>,
+    /// The PostgreSQL budgets of a postgres storage (then used instead of the file's).
+    pub pg_budgets: Option<crate::service::control_store::BudgetBackend>,
 }
 
 /// A JSON error response.

@@ -1,5 +1,6 @@
 //! `GET /v1/budgets` (every budget, or `?scope=`) and `PUT /v1/budgets/{scope}` (set one,
-//! audited in the server's log as `budget_set`) over the server's `--lifecycle-db`,
+//! audited in the server's log as `budget_set`) over the server's `--lifecycle-db` (or
+//! the PostgreSQL database of a postgres storage),
 //! and the budget gauges `/metrics` refreshes on each scrape. Setting a budget needs
 //! the operator's token: a server started without `--token` refuses it (403).
 
@@ -77,8 +78,9 @@ pub async fn list(
         Err(e) => return error(&FaceError::new("invalid_query", e.body_text())),
     };
     let st = Arc::clone(&state);
-    let out = tokio::task::spawn_blocking(move || {
-        svc::status_document(db(&st)?, scope.as_deref(), now())
+    let out = tokio::task::spawn_blocking(move || match &st.pg_budgets {
+        Some(pg) => svc::status_document_of(pg, scope.as_deref(), now()),
+        None => svc::status_document(db(&st)?, scope.as_deref(), now()),
     })
     .await;
     match out {
@@ -112,8 +114,10 @@ pub async fn set(
     let st = Arc::clone(&state);
     let out = tokio::task::spawn_blocking(move || -> Result<Value, FaceError> {
         let budget = svc::budget_of(&scope, &req.window, req.dbu, req.runs, req.rows)?;
-        let path = db(&st)?;
-        let db = svc::open(path)?;
+        let db = match &st.pg_budgets {
+            Some(pg) => pg.clone(),
+            None => svc::open(db(&st)?)?,
+        };
         let audit = st.gov.audit().map(crate::service::AuditLog::store);
         let at = now();
         let by = req.by.as_deref().unwrap_or("http");
@@ -137,6 +141,12 @@ pub async fn set(
 /// Refreshes the budget gauges from the database (nothing without one; a read error
 /// leaves the last values).
 pub fn refresh_gauges(state: &AppState) {
+    if let Some(pg) = &state.pg_budgets {
+        if let Ok(all) = pg.list(now()) {
+            state.metrics.budgets(&all);
+        }
+        return;
+    }
     let Some(path) = state.lifecycle_db.as_deref() else {
         return;
     };

@@ -123,7 +123,12 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         args.face.audit_fsync,
         BundleAccess::NamesOnly,
     )?
-    .with_control(args.control.open(&face.settings.state_db, "cfa serve")?);
+    .with_control(args.control.open_or_pg(
+        &face.settings.state_db,
+        "cfa serve",
+        face.audit_pg_env.as_deref(),
+    )?);
+    let pg_budgets = face.pg_budgets()?;
     let mut gov = face.with_pg_audit(gov)?;
     if let Some(candidate) = &args.face.shadow_bundle {
         gov.set_shadow(crate::service::shadow::Shadow::load(candidate)?);
@@ -136,7 +141,8 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         token: args.token.clone().filter(|t| !t.is_empty()),
         openapi: openapi::document().to_string(),
         request_timeout: timeout,
-        kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger(
+        kernels: intent::Kernels::with_budgets(crate::service::budget::face_ledger_with(
+            pg_budgets.as_ref(),
             face.lifecycle_db.as_deref(),
         )?)
         .with_executor(args.exec.executor(
@@ -159,6 +165,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
                 .collect(),
         },
         lifecycle_db: face.lifecycle_db.clone(),
+        pg_budgets,
     });
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {

@@ -1,9 +1,11 @@
 //! Budgets for every face (`cfa budget`, `GET/PUT /v1/budgets`, `cfa_budget_status`):
-//! the lifecycle database's budget tables (cfa-control's [`SqliteBudgets`]), the JSON
+//! the lifecycle database's budget tables (cfa-control's [`SqliteBudgets`]) or, with a
+//! postgres storage, the PostgreSQL database's ([`BudgetBackend`] either way), the JSON
 //! documents the faces answer with, and changes written with their `control` audit
 //! event (`budget_set`, `budget_removed`). A change whose event cannot be written is
 //! undone: nothing changes unaudited when an audit log is configured.
 
+use super::control_store::BudgetBackend;
 use super::error::FaceError;
 use cfa::AuditStore;
 use cfa::audit::NewEvent;
@@ -25,12 +27,14 @@ pub fn face_error(e: &BudgetError) -> FaceError {
 }
 
 /// Opens the budget tables of the lifecycle database at `db` (created when missing).
-pub fn open(db: &Path) -> Result<SqliteBudgets, FaceError> {
-    SqliteBudgets::open(db).map_err(|e| face_error(&e))
+pub fn open(db: &Path) -> Result<BudgetBackend, FaceError> {
+    SqliteBudgets::open(db)
+        .map(|b| BudgetBackend::Sqlite(std::sync::Arc::new(b)))
+        .map_err(|e| face_error(&e))
 }
 
 /// Opens an existing database only (the read routes never create a file).
-pub fn open_existing(db: &Path) -> Result<SqliteBudgets, FaceError> {
+pub fn open_existing(db: &Path) -> Result<BudgetBackend, FaceError> {
     if !db.is_file() {
         return Err(FaceError::new(
             "no_lifecycle_db",
@@ -56,9 +60,21 @@ pub fn face_ledger(
     Ok(Some(std::sync::Arc::new(ledger)))
 }
 
+/// The ledger of a face: the PostgreSQL budgets `pg` when given, else those of the
+/// lifecycle database `db` ([`face_ledger`]).
+pub fn face_ledger_with(
+    pg: Option<&BudgetBackend>,
+    db: Option<&Path>,
+) -> Result<Option<std::sync::Arc<dyn cfa_control::budget::BudgetLedger>>, miette::Report> {
+    match pg {
+        Some(b) => Ok(Some(b.ledger())),
+        None => face_ledger(db),
+    }
+}
+
 /// Opens an existing database to read its budgets; `None` when no budget was ever set in
 /// it (then nothing is written to it).
-pub fn open_for_read(db: &Path) -> Result<Option<SqliteBudgets>, FaceError> {
+pub fn open_for_read(db: &Path) -> Result<Option<BudgetBackend>, FaceError> {
     if db.is_file() && !SqliteBudgets::has_tables(db).map_err(|e| face_error(&e))? {
         return Ok(None);
     }
@@ -66,7 +82,7 @@ pub fn open_for_read(db: &Path) -> Result<Option<SqliteBudgets>, FaceError> {
 }
 
 /// `{"budgets": [status…]}` of every budget at `now` (epoch seconds).
-pub fn list_document(db: &SqliteBudgets, now: i64) -> Result<Value, FaceError> {
+pub fn list_document(db: &BudgetBackend, now: i64) -> Result<Value, FaceError> {
     let all = db.list(now).map_err(|e| face_error(&e))?;
     Ok(json!({
         "now": iso_of(now),
@@ -87,9 +103,17 @@ pub fn status_document(db_path: &Path, scope: Option<&str>, now: i64) -> Result<
             }
         };
     }
-    let db = open_existing(db_path)?;
+    status_document_of(&open_existing(db_path)?, scope, now)
+}
+
+/// [`status_document`] of an open store.
+pub fn status_document_of(
+    db: &BudgetBackend,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<Value, FaceError> {
     match scope {
-        None => list_document(&db, now),
+        None => list_document(db, now),
         Some(s) => {
             let scope: Scope = s.parse().map_err(|e| face_error(&e))?;
             let st = db.status(&scope, now).map_err(|e| face_error(&e))?;
@@ -140,7 +164,7 @@ fn budget_json(b: &Budget) -> Value {
 /// Sets `budget` (by `by`, at `now` epoch seconds) and records `budget_set` in `audit`;
 /// returns the previous budget. When the event cannot be written the change is undone.
 pub fn set_audited(
-    db: &SqliteBudgets,
+    db: &BudgetBackend,
     budget: &Budget,
     by: &str,
     now: i64,
@@ -186,7 +210,7 @@ pub fn set_audited(
 /// Removes the budget of `scope` and records `budget_removed` in `audit`; returns it.
 /// When the event cannot be written the budget is put back.
 pub fn remove_audited(
-    db: &SqliteBudgets,
+    db: &BudgetBackend,
     scope: &Scope,
     by: &str,
     now: i64,

@@ -1,11 +1,13 @@
 //! The control plane as every face offers it (`cfa approvals`/`cfa kill`, the MCP
-//! tools, the HTTP endpoints): the control store in the lifecycle database (read-only
-//! until something is written, so a decision never creates or changes the file), the
+//! tools, the HTTP endpoints): the control store (the lifecycle database, read-only
+//! until something is written so a decision never creates or changes the file, or the
+//! PostgreSQL database of a postgres storage: [`super::control_store`]), the
 //! [`ControlPlane`] decisions go through, and the operator's actions on tickets and
 //! kill switches, each one SQL transaction followed by its audit event (stage
 //! `control`) when an audit log is configured. JSON shapes are shared by all faces.
 
 use super::FaceError;
+use super::control_store::ControlBackend;
 use cfa::audit::{AuditStore, NewEvent};
 use cfa::kernel::ControlPlane;
 use cfa::kernel::control::{kill_event, resolution_event};
@@ -21,66 +23,33 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 /// The control store of a face and the plane its decisions go through.
 #[derive(Debug, Clone)]
 pub struct ControlFace {
-    store: Arc<LazyStore>,
+    store: Arc<FaceStore>,
     plane: ControlPlane,
     operator_token: Option<String>,
 }
 
-/// The control tables of a lifecycle database that decisions only read until one of
-/// them writes: a snapshot reads the database when it exists (read-only, so a
-/// decision that changes nothing leaves the file untouched, and a missing file has no
-/// switch engaged), and the first write (a ticket opened or spent, an operator's
-/// change) opens it for writing, creating it with its lifecycle tables if missing.
-/// A switch engaged by another process, even in a file created after this one
-/// started, is seen on the next decision.
+/// Where a face's tickets and switches are: the lifecycle SQLite database, read-only
+/// until something is written, or the PostgreSQL database replicas share.
 #[derive(Debug)]
-struct LazyStore {
-    path: PathBuf,
-    write: OnceLock<Arc<ControlDb>>,
-    read: Mutex<Option<Arc<ControlDb>>>,
+enum FaceStore {
+    Sqlite(LazyStore),
+    Postgres(ControlBackend),
 }
 
-impl LazyStore {
-    /// The store for writing, opened (and created) on first use.
-    fn writable(&self) -> Result<&Arc<ControlDb>, ControlError> {
-        if let Some(db) = self.write.get() {
-            return Ok(db);
+impl FaceStore {
+    fn writable(&self) -> Result<&ControlBackend, ControlError> {
+        match self {
+            FaceStore::Sqlite(lazy) => lazy.writable(),
+            FaceStore::Postgres(pg) => Ok(pg),
         }
-        cfa::LifecycleDb::open(&self.path).map_err(|e| ControlError::Corrupt {
-            path: self.path.display().to_string(),
-            what: "its lifecycle tables".into(),
-            reason: e.to_string(),
-        })?;
-        let db = Arc::new(ControlDb::open(&self.path)?);
-        let _ = self.write.set(db);
-        *self.read.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        self.write.get().ok_or(ControlError::Poisoned)
-    }
-
-    /// The store to read: the writable one once open, else the existing file
-    /// read-only, else none (no file: nothing engaged, no ticket).
-    fn readable(&self) -> Result<Option<Arc<ControlDb>>, ControlError> {
-        if let Some(db) = self.write.get() {
-            return Ok(Some(Arc::clone(db)));
-        }
-        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = read.as_ref() {
-            return Ok(Some(Arc::clone(db)));
-        }
-        if !self.path.is_file() {
-            return Ok(None);
-        }
-        let db = Arc::new(ControlDb::open_read_only(&self.path)?);
-        *read = Some(Arc::clone(&db));
-        Ok(Some(db))
     }
 }
 
-impl ControlStore for LazyStore {
+impl ControlStore for FaceStore {
     fn snapshot(&self, approval_id: Option<&str>) -> Result<ControlSnapshot, ControlError> {
-        match self.readable()? {
-            Some(db) => db.snapshot(approval_id),
-            None => Ok(ControlSnapshot::default()),
+        match self {
+            FaceStore::Sqlite(lazy) => lazy.snapshot(approval_id),
+            FaceStore::Postgres(pg) => pg.snapshot(approval_id),
         }
     }
 
@@ -93,22 +62,89 @@ impl ControlStore for LazyStore {
     }
 }
 
+/// The control tables of a lifecycle database that decisions only read until one of
+/// them writes: a snapshot reads the database when it exists (read-only, so a
+/// decision that changes nothing leaves the file untouched, and a missing file has no
+/// switch engaged), and the first write (a ticket opened or spent, an operator's
+/// change) opens it for writing, creating it with its lifecycle tables if missing.
+/// A switch engaged by another process, even in a file created after this one
+/// started, is seen on the next decision.
+#[derive(Debug)]
+struct LazyStore {
+    path: PathBuf,
+    write: OnceLock<ControlBackend>,
+    read: Mutex<Option<Arc<ControlDb>>>,
+}
+
+impl LazyStore {
+    /// The store for writing, opened (and created) on first use.
+    fn writable(&self) -> Result<&ControlBackend, ControlError> {
+        if let Some(db) = self.write.get() {
+            return Ok(db);
+        }
+        cfa::LifecycleDb::open(&self.path).map_err(|e| ControlError::Corrupt {
+            path: self.path.display().to_string(),
+            what: "its lifecycle tables".into(),
+            reason: e.to_string(),
+        })?;
+        let db = ControlDb::open(&self.path)?;
+        let _ = self.write.set(ControlBackend::Sqlite(db));
+        *self.read.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.write.get().ok_or(ControlError::Poisoned)
+    }
+
+    /// A snapshot: from the writable store once open, else from the existing file
+    /// read-only, else empty (no file: nothing engaged, no ticket).
+    fn snapshot(&self, approval_id: Option<&str>) -> Result<ControlSnapshot, ControlError> {
+        if let Some(db) = self.write.get() {
+            return db.snapshot(approval_id);
+        }
+        let db = {
+            let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
+            match read.as_ref() {
+                Some(db) => Arc::clone(db),
+                None => {
+                    if !self.path.is_file() {
+                        return Ok(ControlSnapshot::default());
+                    }
+                    let db = Arc::new(ControlDb::open_read_only(&self.path)?);
+                    *read = Some(Arc::clone(&db));
+                    db
+                }
+            }
+        };
+        db.snapshot(approval_id)
+    }
+}
+
 impl ControlFace {
     /// The control face of the lifecycle database at `path` (read by decisions, opened
     /// for writing, and created if missing, by the first write); tickets this face
     /// opens are requested by `requester` and live `ttl_secs`.
     pub fn open(path: &Path, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
-        let store = Arc::new(LazyStore {
+        let lazy = LazyStore {
             path: path.to_path_buf(),
             write: OnceLock::new(),
             read: Mutex::new(None),
-        });
+        };
+        Ok(Self::over(FaceStore::Sqlite(lazy), requester, ttl_secs))
+    }
+
+    /// Connects to the PostgreSQL database whose DSN is in `$dsn_env` (the control
+    /// tables created if missing), shared with every replica using it.
+    pub fn open_pg(dsn_env: &str, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
+        let db = ControlBackend::connect_pg(dsn_env).map_err(control_error)?;
+        Ok(Self::over(FaceStore::Postgres(db), requester, ttl_secs))
+    }
+
+    fn over(store: FaceStore, requester: &str, ttl_secs: i64) -> Self {
+        let store = Arc::new(store);
         let plane = ControlPlane::new(store.clone(), requester).ticket_ttl_secs(ttl_secs);
-        Ok(Self {
+        Self {
             store,
             plane,
             operator_token: None,
-        })
+        }
     }
 
     /// Changes through this face (MCP) need `token` (`None` or empty: no token).
@@ -128,13 +164,10 @@ impl ControlFace {
         &self.plane
     }
 
-    /// The store, for the operator's reads and changes (opened for writing, and
-    /// created if missing, on first use).
-    pub fn db(&self) -> Result<&ControlDb, FaceError> {
-        self.store
-            .writable()
-            .map(AsRef::as_ref)
-            .map_err(control_error)
+    /// The store, for the operator's reads and changes (a lifecycle database is opened
+    /// for writing, and created if missing, on first use).
+    pub fn db(&self) -> Result<&ControlBackend, FaceError> {
+        self.store.writable().map_err(control_error)
     }
 }
 
@@ -152,20 +185,32 @@ pub fn control_error(e: ControlError) -> FaceError {
     FaceError::new(code, e.to_string())
 }
 
+/// Appends `event` on a scoped thread of its own: a PostgreSQL chain's blocking client
+/// must not run on an async worker (`cfa mcp`'s tools are synchronous calls on one).
 fn append(audit: Option<&dyn AuditStore>, event: NewEvent) -> Result<String, FaceError> {
-    match audit {
-        Some(store) => store.append(event).map(|e| e.event_hash).map_err(|e| {
-            FaceError::new(
-                "audit_error",
-                format!("the change was made but could not be recorded in the audit log: {e}"),
-            )
-        }),
-        None => Ok(String::new()),
-    }
+    let Some(store) = audit else {
+        return Ok(String::new());
+    };
+    let unrecorded = |e: &dyn std::fmt::Display| {
+        FaceError::new(
+            "audit_error",
+            format!("the change was made but could not be recorded in the audit log: {e}"),
+        )
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            store
+                .append(event)
+                .map(|e| e.event_hash)
+                .map_err(|e| unrecorded(&e))
+        })
+        .join()
+    })
+    .unwrap_or_else(|_| Err(unrecorded(&"the append panicked")))
 }
 
 /// `{"tickets": [...], "count"}`, oldest first, optionally only those with `status`.
-pub fn tickets_json(db: &ControlDb, status: Option<&str>) -> Result<Value, FaceError> {
+pub fn tickets_json(db: &ControlBackend, status: Option<&str>) -> Result<Value, FaceError> {
     let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => Some(TicketStatus::parse(s).ok_or_else(|| {
             FaceError::new(
@@ -180,7 +225,7 @@ pub fn tickets_json(db: &ControlDb, status: Option<&str>) -> Result<Value, FaceE
 }
 
 /// The ticket `id` as JSON.
-pub fn ticket_json(db: &ControlDb, id: &str) -> Result<Value, FaceError> {
+pub fn ticket_json(db: &ControlBackend, id: &str) -> Result<Value, FaceError> {
     match db.ticket(id.trim()).map_err(control_error)? {
         Some(t) => Ok(serde_json::to_value(t).unwrap_or(Value::Null)),
         None => Err(control_error(ControlError::UnknownTicket {
@@ -192,7 +237,7 @@ pub fn ticket_json(db: &ControlDb, id: &str) -> Result<Value, FaceError> {
 /// Grants or denies ticket `id` at `now`, then records `approval_granted` /
 /// `approval_denied`: `{"ticket": {...}, "audit_event_hash"}`.
 pub fn resolve(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     id: &str,
     resolution: Resolution,
@@ -210,7 +255,7 @@ pub fn resolve(
 
 /// Engages a kill switch, then records `kill_engaged`: `{"kill": {...}, "audit_event_hash"}`.
 pub fn kill(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     scope: &str,
     reason: &str,
@@ -231,7 +276,7 @@ pub fn kill(
 /// Lifts the kill switch on `scope`, then records `kill_released`:
 /// `{"released": {...}, "audit_event_hash"}`; no switch there is `not_engaged`.
 pub fn unkill(
-    db: &ControlDb,
+    db: &ControlBackend,
     audit: Option<&dyn AuditStore>,
     scope: &str,
     by: &str,
@@ -253,7 +298,7 @@ pub fn unkill(
 }
 
 /// `{"kills": [...], "count"}`.
-pub fn kills_json(db: &ControlDb) -> Result<Value, FaceError> {
+pub fn kills_json(db: &ControlBackend) -> Result<Value, FaceError> {
     let kills = db.kills().map_err(control_error)?;
     Ok(json!({"count": kills.len(), "kills": kills}))
 }

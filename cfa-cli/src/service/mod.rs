@@ -10,6 +10,7 @@ pub mod backtest;
 pub mod budget;
 pub mod candidate;
 pub mod control;
+pub mod control_store;
 pub mod decide;
 pub mod error;
 pub mod evidence;

@@ -23,6 +23,7 @@ mod cli_storage;
 mod cli_ux;
 mod config_honoured;
 mod control_faces;
+mod control_pg;
 mod control_plane;
 mod dbt_check;
 mod doctor;

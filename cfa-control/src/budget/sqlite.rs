@@ -4,9 +4,13 @@
 //! write lock is taken before the window's usage is read, so processes sharing the file
 //! are admitted one at a time and never overspend.
 
+use super::rows::{
+    BudgetRow, admit_lines, budget_of, settled, settled_lines, split_usage, status_of, to_i64,
+    usage_of,
+};
 use super::{
-    Budget, BudgetError, BudgetLedger, BudgetStatus, Limits, Reservation, ReservationLine,
-    ReserveError, ReserveRequest, Scope, Settlement, Usage, Window, admit,
+    Budget, BudgetError, BudgetLedger, BudgetStatus, Reservation, ReserveError, ReserveRequest,
+    Scope, Settlement, Usage, Window,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -33,17 +37,6 @@ pub struct SqliteBudgets {
     conn: Mutex<Connection>,
     path: PathBuf,
 }
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-/// A `budgets` row: scope, window seconds, the three caps.
-type BudgetRow = (String, i64, Option<i64>, Option<i64>, Option<i64>);
 
 fn budget_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BudgetRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -161,7 +154,8 @@ impl SqliteBudgets {
         let budget = read_budget(&c, scope)
             .map_err(|e| self.err(&e))??
             .ok_or_else(|| BudgetError::NotFound(scope.to_string()))?;
-        status_of(&c, budget, now).map_err(|e| self.err(&e))
+        status_of(budget, now, |s, w, start| window_usage(&c, s, w, start))
+            .map_err(|e| self.err(&e))
     }
 
     /// Where every budget stands at `now` (epoch seconds), by scope.
@@ -178,7 +172,10 @@ impl SqliteBudgets {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let budget = budget_of(row)?;
-            out.push(status_of(&c, budget, now).map_err(|e| self.err(&e))?);
+            out.push(
+                status_of(budget, now, |s, w, start| window_usage(&c, s, w, start))
+                    .map_err(|e| self.err(&e))?,
+            );
         }
         Ok(out)
     }
@@ -192,12 +189,7 @@ impl SqliteBudgets {
         let tx = c
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(&e))?;
-        let amount = actual.copied().unwrap_or_default();
-        let state = if actual.is_some() {
-            "reconciled"
-        } else {
-            "released"
-        };
+        let (state, amount) = settled(actual);
         tx.execute(
             "UPDATE budget_reservations SET state = ?2, dbu_micros = ?3, runs = ?4, rows = ?5
              WHERE reservation_id = ?1 AND state = 'reserved'",
@@ -210,18 +202,10 @@ impl SqliteBudgets {
             ],
         )
         .map_err(|e| self.err(&e))?;
-        let mut lines = Vec::with_capacity(reservation.lines.len());
-        for l in &reservation.lines {
-            let (spent, reserved) =
-                window_usage(&tx, &l.budget.scope, l.budget.window, l.window_start)
-                    .map_err(|e| self.err(&e))?;
-            lines.push(ReservationLine {
-                budget: l.budget.clone(),
-                window_start: l.window_start,
-                amount,
-                used: spent.plus(reserved),
-            });
-        }
+        let lines = settled_lines(reservation, amount, |s, w, start| {
+            window_usage(&tx, s, w, start)
+        })
+        .map_err(|e| self.err(&e))?;
         tx.commit().map_err(|e| self.err(&e))?;
         Ok(Settlement {
             id: reservation.id.clone(),
@@ -235,18 +219,6 @@ fn store_err(path: &Path, e: &rusqlite::Error) -> BudgetError {
         path: path.display().to_string(),
         message: e.to_string(),
     }
-}
-
-fn budget_of((scope, window_secs, dbu, runs, rows): BudgetRow) -> Result<Budget, BudgetError> {
-    Ok(Budget {
-        scope: scope.parse()?,
-        window: Window::from_secs(to_u64(window_secs))?,
-        limits: Limits {
-            dbu_micros: dbu.map(to_u64),
-            runs: runs.map(to_u64),
-            rows: rows.map(to_u64),
-        },
-    })
 }
 
 fn read_budget(
@@ -276,41 +248,16 @@ fn window_usage(
          WHERE scope = ?1 AND window_secs = ?2 AND window_start = ?3 AND state != 'released'
          GROUP BY state",
     )?;
-    let mut spent = Usage::default();
-    let mut reserved = Usage::default();
     let rows = stmt.query_map(
         params![scope.to_string(), to_i64(window.secs()), start],
         |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                Usage {
-                    dbu_micros: to_u64(r.get(1)?),
-                    runs: to_u64(r.get(2)?),
-                    rows: to_u64(r.get(3)?),
-                },
+                usage_of(r.get(1)?, r.get(2)?, r.get(3)?),
             ))
         },
     )?;
-    for row in rows {
-        let (state, u) = row?;
-        if state == "reserved" {
-            reserved = u;
-        } else {
-            spent = u;
-        }
-    }
-    Ok((spent, reserved))
-}
-
-fn status_of(c: &Connection, budget: Budget, now: i64) -> rusqlite::Result<BudgetStatus> {
-    let start = budget.window.start_of(now);
-    let (spent, reserved) = window_usage(c, &budget.scope, budget.window, start)?;
-    Ok(BudgetStatus {
-        budget,
-        window_start: start,
-        spent,
-        reserved,
-    })
+    Ok(split_usage(rows.collect::<rusqlite::Result<Vec<_>>>()?))
 }
 
 impl BudgetLedger for SqliteBudgets {
@@ -320,19 +267,15 @@ impl BudgetLedger for SqliteBudgets {
         let tx = c
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(&e))?;
-        let mut lines = Vec::new();
-        for scope in &request.scopes {
-            let Some(budget) = read_budget(&tx, scope).map_err(|e| self.err(&e))?? else {
-                continue;
-            };
-            let start = budget.window.start_of(request.now);
-            let (spent, reserved) =
-                window_usage(&tx, scope, budget.window, start).map_err(|e| self.err(&e))?;
-            // Dropping the transaction rolls it back: a refusal stores nothing.
-            let line = admit(&budget, start, spent.plus(reserved), request.estimate)
-                .map_err(ReserveError::Exceeded)?;
-            lines.push(line);
-        }
+        let admitted = admit_lines(
+            request,
+            |scope| read_budget(&tx, scope).map_err(|e| self.err(&e))?,
+            |scope, window, start| {
+                window_usage(&tx, scope, window, start).map_err(|e| self.err(&e))
+            },
+        )?;
+        // Dropping the transaction rolls it back: a refusal stores nothing.
+        let lines = admitted.map_err(ReserveError::Exceeded)?;
         for l in &lines {
             tx.execute(
                 "INSERT INTO budget_reservations (reservation_id, scope, window_secs, window_start,
@@ -392,7 +335,7 @@ impl BudgetLedger for SqliteBudgets {
     clippy::indexing_slicing
 )]
 mod tests {
-    use super::super::{Dimension, dbu_to_micros};
+    use super::super::{Dimension, Limits, dbu_to_micros};
     use super::*;
 
     fn request(id: &str, dbu: f64) -> ReserveRequest {
