@@ -404,6 +404,7 @@ impl<'a> LeadGuard<'a> {
     /// write it (the PostgreSQL store, after it locked the head): what is queued until
     /// then joins the group. Should the thread unwind before, the queue's requests fail
     /// as the group's would.
+    #[cfg(feature = "postgres")]
     pub fn pending(queue: &'a GroupQueue, path: &'a Path) -> Self {
         Self {
             group: Vec::new(),
