@@ -26,3 +26,4 @@ pub mod gates;
 pub mod load;
 pub mod measure;
 pub mod report;
+pub mod scale;

@@ -295,25 +295,59 @@ fn drive(
     })
 }
 
+/// When a load run sends and measures: requests start at `start`, are measured from
+/// `measure_from` (after the warm-up) and until `end`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The first requests are sent.
+    pub start: Instant,
+    /// Responses to requests sent from here on are measured.
+    pub measure_from: Instant,
+    /// Requests stop; responses after it are not counted.
+    pub end: Instant,
+}
+
+impl Window {
+    /// The window of a run that starts at `start` with `opts`' warm-up and duration.
+    pub fn of(opts: &LoadOptions, start: Instant) -> Self {
+        let measure_from = start + opts.warmup;
+        Self {
+            start,
+            measure_from,
+            end: measure_from + opts.duration,
+        }
+    }
+}
+
 /// Runs the load: every thread connects, warms up for `warmup`, then counts the
 /// responses that complete within `duration`.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
-    let host = opts.addr.to_string();
-    let request = post_request(&host, &opts.path, &opts.body);
-    let threads = opts.threads.clamp(1, opts.connections.max(1));
-    let connections = opts.connections.max(1);
     let start = Instant::now() + Duration::from_millis(50);
-    let measure_from = start + opts.warmup;
-    let end = measure_from + opts.duration;
+    run_together(std::slice::from_ref(opts), Window::of(opts, start))
+}
+
+/// Runs several loads at once (e.g. one per server of a scale-out) in one `window`,
+/// each with its own connections and threads, and reports them as one: responses of
+/// all in the window, one latency histogram. `window` is what [`Window::of`] gives
+/// for the first load (its warm-up and duration apply to all).
+pub fn run_together(loads: &[LoadOptions], window: Window) -> Result<LoadReport, LoadError> {
+    let requests: Vec<Vec<u8>> = loads
+        .iter()
+        .map(|o| post_request(&o.addr.to_string(), &o.path, &o.body))
+        .collect();
     let results: Vec<Result<ThreadResult, LoadError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
+        let mut handles = Vec::new();
+        for (opts, request) in loads.iter().zip(&requests) {
+            let threads = opts.threads.clamp(1, opts.connections.max(1));
+            let connections = opts.connections.max(1);
+            for t in 0..threads {
                 // Connections split as evenly as possible.
                 let mine = connections / threads + usize::from(t < connections % threads);
-                let request = &request;
-                s.spawn(move || drive(opts, request, mine, measure_from, end))
-            })
-            .collect();
+                handles.push(
+                    s.spawn(move || drive(opts, request, mine, window.measure_from, window.end)),
+                );
+            }
+        }
         handles
             .into_iter()
             .map(|h| {
@@ -337,7 +371,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
         requests: hist.len(),
         non_2xx,
         reconnects,
-        elapsed: end.saturating_duration_since(measure_from),
+        elapsed: window.end.saturating_duration_since(window.measure_from),
         latency: Stats {
             p50_ns: ns(0.50),
             p99_ns: ns(0.99),

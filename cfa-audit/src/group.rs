@@ -384,6 +384,8 @@ pub(crate) struct LeadGuard<'a> {
     path: &'a Path,
     /// The lead has passed on already ([`LeadGuard::hand_over`]).
     handed: bool,
+    /// Made by [`LeadGuard::pending`] and the group not taken yet.
+    pending: bool,
 }
 
 impl<'a> LeadGuard<'a> {
@@ -394,6 +396,30 @@ impl<'a> LeadGuard<'a> {
             queue,
             path,
             handed: false,
+            pending: false,
+        }
+    }
+
+    /// A leader that takes its group later ([`LeadGuard::take`]), once it is ready to
+    /// write it (the PostgreSQL store, after it locked the head): what is queued until
+    /// then joins the group. Should the thread unwind before, the queue's requests fail
+    /// as the group's would.
+    #[cfg(feature = "postgres")]
+    pub fn pending(queue: &'a GroupQueue, path: &'a Path) -> Self {
+        Self {
+            group: Vec::new(),
+            queue,
+            path,
+            handed: false,
+            pending: true,
+        }
+    }
+
+    /// Takes everything queued into the group (once; see [`LeadGuard::pending`]).
+    pub fn take(&mut self) {
+        if self.pending {
+            self.pending = false;
+            self.group = self.queue.take();
         }
     }
 
@@ -409,7 +435,12 @@ impl<'a> LeadGuard<'a> {
 
 impl Drop for LeadGuard<'_> {
     fn drop(&mut self) {
+        let was_pending = self.pending;
+        self.take();
         if self.group.is_empty() {
+            if was_pending {
+                self.hand_over();
+            }
             return;
         }
         for r in &self.group {

@@ -12,6 +12,14 @@
 //! of one store are group-committed ([`crate::QueuedAppend`]): one transaction (one
 //! commit, one WAL flush at `synchronous_commit=on`) per group.
 //!
+//! A group costs two round trips, both simple-query messages (nothing to prepare):
+//! `BEGIN; SELECT … FOR UPDATE` (which waits for the head), then, once the head is
+//! locked, the leader takes everything queued by then (requests that arrived while it
+//! waited for the lock join its group) and sends `INSERT … VALUES …; UPDATE
+//! cfa_audit_head …; COMMIT` as one message. The head row is thus held for one round
+//! trip and the commit's WAL flush; the rows travel as escaped string constants
+//! ([`push_literal`]). Nothing is acknowledged before `COMMIT` has returned.
+//!
 //! Fail closed: any database error fails the whole group with
 //! [`AuditError::Postgres`] (nothing of it is acknowledged); the broken connection is
 //! dropped and the next group reconnects, so a restarted server is picked up again.
@@ -61,10 +69,16 @@ CREATE TABLE IF NOT EXISTS cfa_audit_events (
 );
 ";
 
-const INSERT_GROUP: &str = "WITH ins AS (
-    INSERT INTO cfa_audit_events (seq, event_hash, previous_hash, line)
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
-) UPDATE cfa_audit_head SET seq = $5, event_hash = $6 WHERE id = 1";
+/// The first round trip of a group: its transaction, waiting for the head row.
+const LOCK_HEAD: &str = "BEGIN; SELECT seq, event_hash FROM cfa_audit_head WHERE id = 1 FOR UPDATE";
+
+/// The start of the second round trip (the rows follow, then the head's update and the
+/// commit).
+const INSERT_ROWS: &str =
+    "INSERT INTO cfa_audit_events (seq, event_hash, previous_hash, line) VALUES ";
+
+/// A group's SQL text above this many bytes is not kept for the next group.
+const KEEP_SQL: usize = 8 << 20;
 
 /// The chain's tip as the head row records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +106,19 @@ pub struct PgStore {
     target: String,
     /// `target` as the path the group queue's messages name.
     label: PathBuf,
-    conn: Mutex<Option<Client>>,
+    conn: Mutex<Writer>,
     group: GroupQueue,
+}
+
+/// The append connection and the buffers a group's statement is built in (reused from
+/// group to group).
+#[derive(Default)]
+struct Writer {
+    client: Option<Client>,
+    /// The second round trip's SQL text.
+    sql: String,
+    /// One sealed line.
+    line: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -173,7 +198,7 @@ impl PgStore {
             dsn: dsn.to_owned(),
             label: PathBuf::from(&target),
             target,
-            conn: Mutex::new(None),
+            conn: Mutex::new(Writer::default()),
             group: GroupQueue::default(),
         };
         let mut client = store.connect_client()?;
@@ -182,7 +207,7 @@ impl PgStore {
             .map_err(|e| store.err(&e))?;
         tx.batch_execute(SCHEMA).map_err(|e| store.err(&e))?;
         tx.commit().map_err(|e| store.err(&e))?;
-        *store.guard() = Some(client);
+        store.guard().client = Some(client);
         Ok(store)
     }
 
@@ -226,7 +251,7 @@ impl PgStore {
         Client::connect(&self.dsn, NoTls).map_err(|e| self.err(&e))
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, Option<Client>> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, Writer> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -237,14 +262,14 @@ impl PgStore {
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, AuditError> {
         let mut g = self.guard();
-        let client = match g.as_mut() {
+        let client = match g.client.as_mut() {
             Some(c) if !c.is_closed() => c,
-            _ => g.insert(self.connect_client()?),
+            _ => g.client.insert(self.connect_client()?),
         };
         let out = f(client);
         if out.is_err() {
             // Closed, or in an unknown state after a failed transaction: start afresh.
-            *g = None;
+            g.client = None;
         }
         out.map_err(|e| self.err(&e))
     }
@@ -264,45 +289,80 @@ impl PgStore {
         })
     }
 
-    /// Chains the requests of `group` after the head (locked `FOR UPDATE`) and inserts
-    /// them with the new head in one transaction: their sealed events, and `Ok` once
-    /// committed (else nothing was acknowledged). A connection found broken before
-    /// anything was sent for the group (a restarted server) is replaced and the group
-    /// tried once more; a failure once the insert was sent fails the group.
-    fn insert_group(&self, group: &mut [Request]) -> (Vec<Vec<Sealed>>, Result<(), AuditError>) {
-        let mut sealed = Vec::with_capacity(group.len());
-        let mut g = self.guard();
+    /// Opens the group's transaction and locks the head row (`FOR UPDATE`, waiting
+    /// for whichever group holds it): the head's sequence number and hash. A
+    /// connection found broken (a restarted server) is replaced and the lock tried once
+    /// more; nothing of the group has been sent yet.
+    fn lock_head(&self, w: &mut Writer) -> Result<(i64, String), AuditError> {
         let mut retried = false;
         loop {
-            if g.as_ref().is_none_or(Client::is_closed) {
-                match self.connect_client() {
-                    Ok(c) => *g = Some(c),
-                    Err(e) => return (sealed, Err(e)),
-                }
+            if w.client.as_ref().is_none_or(Client::is_closed) {
+                w.client = Some(self.connect_client()?);
             }
-            let Some(client) = g.as_mut() else {
-                return (sealed, Err(self.fail("no connection")));
+            let Some(client) = w.client.as_mut() else {
+                return Err(self.fail("no connection"));
             };
-            match write_group(client, group, &mut sealed) {
-                Ok(()) => return (sealed, Ok(())),
-                Err(Failed::BeforeWrite(_)) if !retried && client.is_closed() => {
-                    retried = true;
-                    *g = None;
-                }
-                Err(Failed::BeforeWrite(e) | Failed::Writing(e)) => {
-                    // Closed, or in an unknown state after a failed transaction.
-                    *g = None;
-                    return (sealed, Err(self.err(&e)));
+            let failure = match client.simple_query(LOCK_HEAD) {
+                Ok(messages) => match head_row(&messages) {
+                    Some(head) => return Ok(head),
+                    None => None,
+                },
+                Err(e) => Some(e),
+            };
+            let closed = client.is_closed();
+            // Closed, or inside a transaction this group will not use.
+            w.client = None;
+            match failure {
+                Some(_) if closed && !retried => retried = true,
+                Some(e) => return Err(self.err(&e)),
+                None => {
+                    return Err(self
+                        .fail("the head row (id = 1) of cfa_audit_head is missing or malformed"));
                 }
             }
         }
     }
 
-    /// Takes everything queued as the leader's group, commits it and completes every
+    /// Chains `group` after `head` (locked by [`PgStore::lock_head`]) and sends its
+    /// rows, the head's update and the commit as one message: the sealed events, and
+    /// `Ok` once committed (else nothing was acknowledged).
+    fn write_locked(
+        &self,
+        w: &mut Writer,
+        head: (i64, String),
+        group: &mut [Request],
+    ) -> (Vec<Vec<Sealed>>, Result<(), AuditError>) {
+        let mut sealed = Vec::with_capacity(group.len());
+        let Writer { client, sql, line } = w;
+        let built = build_group_sql(group, head, sql, line, &mut sealed);
+        let result = match (built, client.as_mut()) {
+            (Err(reason), _) => Err(self.fail(reason)),
+            (Ok(()), None) => Err(self.fail("no connection")),
+            (Ok(()), Some(c)) => c.batch_execute(sql).map_err(|e| self.err(&e)),
+        };
+        if result.is_err() {
+            // Closed, or in an unknown state after a failed transaction.
+            *client = None;
+        }
+        if sql.capacity() > KEEP_SQL {
+            *sql = String::new();
+        }
+        (sealed, result)
+    }
+
+    /// Locks the head, then takes everything queued as the leader's group (what
+    /// arrived while the lock was awaited included), commits it and completes every
     /// request of it (the lead passes on once the transaction is over).
     fn lead(&self) {
-        let mut guard = LeadGuard::new(&self.group, &self.label);
-        let (sealed, result) = self.insert_group(&mut guard.group);
+        let mut guard = LeadGuard::pending(&self.group, &self.label);
+        let mut w = self.guard();
+        let locked = self.lock_head(&mut w);
+        guard.take();
+        let (sealed, result) = match locked {
+            Ok(head) => self.write_locked(&mut w, head, &mut guard.group),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        drop(w);
         guard.hand_over();
         complete_all(&guard.group, sealed, result);
         guard.group.clear();
@@ -504,58 +564,102 @@ impl PgStore {
     }
 }
 
-/// Where a group's transaction failed.
-enum Failed {
-    /// Before anything of the group was sent (begin, head lock): safe to retry.
-    BeforeWrite(postgres::Error),
-    /// Once the insert was sent.
-    Writing(postgres::Error),
+/// The head's `(seq, event_hash)` in the rows [`LOCK_HEAD`] answered.
+fn head_row(messages: &[postgres::SimpleQueryMessage]) -> Option<(i64, String)> {
+    messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => {
+            let seq = row.get(0)?.parse().ok()?;
+            Some((seq, row.get(1)?.to_owned()))
+        }
+        _ => None,
+    })
 }
 
-/// One transaction: lock the head, seal the group after it, insert it and move the
-/// head, commit.
-fn write_group(
-    client: &mut Client,
+/// Appends `text` as an escape string constant (`E'…'`, backslashes and quotes
+/// doubled), which reads back as `text` whatever `standard_conforming_strings` says.
+/// A NUL, which no PostgreSQL text can hold, is refused.
+pub(crate) fn push_literal(sql: &mut String, text: &str) -> Result<(), &'static str> {
+    if memchr::memchr(0, text.as_bytes()).is_some() {
+        return Err("an audit line holds a NUL character, which PostgreSQL text cannot store");
+    }
+    sql.reserve(text.len() + 3);
+    sql.push_str("E'");
+    let mut rest = text;
+    while let Some(at) = memchr::memchr2(b'\\', b'\'', rest.as_bytes()) {
+        // `at` is an ASCII byte, so both sides are on character boundaries.
+        let (Some(plain), Some(tail)) = (rest.get(..at), rest.get(at + 1..)) else {
+            return Err("an audit line could not be escaped");
+        };
+        sql.push_str(plain);
+        sql.push_str(if rest.as_bytes().get(at) == Some(&b'\\') {
+            "\\\\"
+        } else {
+            "''"
+        });
+        rest = tail;
+    }
+    sql.push_str(rest);
+    sql.push('\'');
+    Ok(())
+}
+
+/// Seals the requests of `group` after `head` in queue order (each sealed list pushed
+/// on `sealed`) and writes into `sql` the group's second round trip: `INSERT … VALUES
+/// (seq, hash, previous, line), …; UPDATE cfa_audit_head …; COMMIT` (an empty group
+/// only ends the transaction). `line` is scratch space for one sealed line.
+pub(crate) fn build_group_sql(
     group: &mut [Request],
+    head: (i64, String),
+    sql: &mut String,
+    line: &mut String,
     sealed: &mut Vec<Vec<Sealed>>,
-) -> Result<(), Failed> {
-    let count: usize = group.iter().map(|r| r.events.len()).sum();
-    let mut tx = client.transaction().map_err(Failed::BeforeWrite)?;
-    let row = tx
-        .query_one(
-            "SELECT seq, event_hash FROM cfa_audit_head WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .map_err(Failed::BeforeWrite)?;
-    let mut seq: i64 = row.try_get(0).map_err(Failed::BeforeWrite)?;
-    let mut prev: String = row.try_get(1).map_err(Failed::BeforeWrite)?;
-    let mut seqs = Vec::with_capacity(count);
-    let mut hashes = Vec::with_capacity(count);
-    let mut prevs = Vec::with_capacity(count);
-    let mut lines = Vec::with_capacity(count);
+) -> Result<(), &'static str> {
+    use std::fmt::Write as _;
+    let (mut seq, mut prev) = head;
+    sql.clear();
+    sql.push_str(INSERT_ROWS);
+    let mut rows = 0usize;
     for request in group.iter_mut() {
         let events = std::mem::take(&mut request.events);
         let mut mine = Vec::with_capacity(events.len());
         for event in events {
             // Prepared before queueing: only the hash's end is computed here.
-            let mut line = String::with_capacity(event.line_prefix().len() + 160);
-            let e = event.seal_line(&prev, &mut line);
-            let hash = match &e {
-                Sealed::Event(e) => e.event_hash.clone(),
-                Sealed::Hash(h) => h.clone(),
-            };
+            line.clear();
+            let e = event.seal_line(&prev, line);
             seq += 1;
-            seqs.push(seq);
-            prevs.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
-            lines.push(line);
+            if rows > 0 {
+                sql.push(',');
+            }
+            rows += 1;
+            let _ = write!(sql, "({seq},");
+            let hash = match &e {
+                Sealed::Event(e) => e.event_hash.as_str(),
+                Sealed::Hash(h) => h.as_str(),
+            };
+            push_literal(sql, hash)?;
+            sql.push(',');
+            push_literal(sql, &prev)?;
+            sql.push(',');
+            push_literal(sql, line)?;
+            sql.push(')');
+            prev.clear();
+            prev.push_str(hash);
             mine.push(e);
         }
         sealed.push(mine);
     }
-    tx.execute(INSERT_GROUP, &[&seqs, &hashes, &prevs, &lines, &seq, &prev])
-        .map_err(Failed::Writing)?;
-    tx.commit().map_err(Failed::Writing)
+    if rows == 0 {
+        sql.clear();
+        sql.push_str("COMMIT");
+        return Ok(());
+    }
+    let _ = write!(
+        sql,
+        "; UPDATE cfa_audit_head SET seq = {seq}, event_hash = "
+    );
+    push_literal(sql, &prev)?;
+    sql.push_str(" WHERE id = 1; COMMIT");
+    Ok(())
 }
 
 enum ReadFailure {
@@ -710,5 +814,139 @@ impl AuditStore for PgStore {
     /// Every acknowledged group is committed already.
     fn flush(&self) -> Result<(), AuditError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// The text an `E'…'` constant [`push_literal`] wrote stands for (the inverse of
+    /// its escaping; panics on anything it would not write).
+    fn unescape(lit: &str) -> String {
+        let body = lit.strip_prefix("E'").unwrap().strip_suffix('\'').unwrap();
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => assert_eq!(chars.next(), Some('\\'), "lone backslash in {lit}"),
+                '\'' => assert_eq!(chars.next(), Some('\''), "lone quote in {lit}"),
+                _ => {}
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The `E'…'` constants of `sql`, in order.
+    fn literals(sql: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = sql;
+        while let Some(at) = rest.find("E'") {
+            let body = &rest[at + 2..];
+            let bytes = body.as_bytes();
+            let mut i = 0;
+            loop {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                    b'\'' => break,
+                    _ => i += 1,
+                }
+            }
+            out.push(unescape(&rest[at..at + 2 + i + 1]));
+            rest = &body[i + 1..];
+        }
+        out
+    }
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes_and_refuse_nul() {
+        for text in [
+            "",
+            "plain",
+            "it's",
+            r"back\slash \\ and \' both",
+            "ünïcode — \"quoted\" $$ E'x' ;COMMIT;",
+            "'",
+            "\\",
+        ] {
+            let mut sql = String::from("x");
+            push_literal(&mut sql, text).unwrap();
+            let lit = &sql[1..];
+            assert_eq!(unescape(lit), text, "{lit}");
+            assert_eq!(literals(&sql), vec![text.to_owned()]);
+        }
+        let mut sql = String::new();
+        push_literal(&mut sql, r#"a'b\c"#).unwrap();
+        assert_eq!(sql, r#"E'a''b\\c'"#);
+        assert!(push_literal(&mut String::new(), "nul \0 here").is_err());
+    }
+
+    fn event(i: u32, reasoning: &str) -> NewEvent {
+        NewEvent::new(
+            format!("intent-{i}"),
+            "policy_check",
+            "policy_evaluation",
+            "approve",
+            "2026-01-01T00:00:00+00:00",
+        )
+        .detail("reasoning", reasoning)
+        .detail("n", i)
+    }
+
+    #[test]
+    fn a_group_is_one_insert_the_head_update_and_the_commit() {
+        let queue = GroupQueue::default();
+        let reasons = ["it's", r"a \ backslash", "ünïcode \"q\""];
+        let _a = queue.join(vec![event(0, reasons[0]).prepare()]);
+        let _b = queue.join(vec![
+            event(1, reasons[1]).prepare(),
+            event(2, reasons[2]).prepare(),
+        ]);
+        let mut group = queue.take();
+        let (mut sql, mut line, mut sealed) = (String::new(), String::new(), Vec::new());
+        build_group_sql(
+            &mut group,
+            (5, "f00d".into()),
+            &mut sql,
+            &mut line,
+            &mut sealed,
+        )
+        .unwrap();
+        assert_eq!(sealed.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
+        // The chain, sealed after the head, as the JSONL store would seal it.
+        let mut prev = "f00d".to_owned();
+        let mut expected = Vec::new();
+        for (i, r) in reasons.iter().enumerate() {
+            let mut l = String::new();
+            let e = event(i as u32, r).seal_into(&prev, &mut l);
+            expected.extend([e.event_hash.clone(), prev.clone(), l]);
+            prev = e.event_hash;
+        }
+        let events: Vec<&Sealed> = sealed.iter().flatten().collect();
+        for (k, s) in events.iter().enumerate() {
+            let Sealed::Event(e) = s else {
+                panic!("prepared from a NewEvent: the whole event comes back")
+            };
+            assert_eq!(e.event_hash, expected[3 * k]);
+            assert_eq!(e.previous_hash, expected[3 * k + 1]);
+        }
+        assert!(sql.starts_with(&format!("{INSERT_ROWS}(6,E'")), "{sql}");
+        assert!(sql.contains("),(7,E'") && sql.contains("),(8,E'"), "{sql}");
+        assert!(
+            sql.ends_with(&format!(
+                "; UPDATE cfa_audit_head SET seq = 8, event_hash = E'{prev}' WHERE id = 1; COMMIT"
+            )),
+            "{sql}"
+        );
+        let mut lits = literals(&sql);
+        assert_eq!(lits.pop(), Some(prev), "the head moves to the last hash");
+        assert_eq!(lits, expected, "hash, previous hash and line of each row");
+
+        // Nothing queued: the transaction only ends.
+        build_group_sql(&mut [], (8, "x".into()), &mut sql, &mut line, &mut sealed).unwrap();
+        assert_eq!(sql, "COMMIT");
     }
 }

@@ -18,6 +18,9 @@ pub(crate) struct BenchArgs {
     pub write_readme: bool,
     /// Only the Python package against the reference (scripts/bench-python.py).
     pub python: bool,
+    /// Only the scale-out measurement: release `cfa` replicas on one PostgreSQL chain
+    /// (`cfa-scale`).
+    pub scale: bool,
     /// Arguments for `cfa-gates`.
     pub gate_args: Vec<String>,
 }
@@ -36,6 +39,7 @@ pub(crate) fn parse(args: &[String]) -> Result<BenchArgs, String> {
             }
             "--write-readme" => b.write_readme = true,
             "--python" => b.python = true,
+            "--scale" => b.scale = true,
             "--calls" | "--http-seconds" => {
                 let v = rest
                     .next()
@@ -68,6 +72,9 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let b = parse(args)?;
     if b.python {
         return python_bench(&b.gate_args);
+    }
+    if b.scale {
+        return scale_bench(&b.gate_args);
     }
     let cargo = cargo();
     let root = workspace_root();
@@ -125,6 +132,34 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         )?;
     }
     gate_result.map_err(|e| format!("gates missed or failed: {e}"))
+}
+
+/// `cargo xtask bench --scale [-- ARGS]`: one release build of `cfa` and `cfa-scale`,
+/// then `cfa-scale --cfa-bin target/release/cfa ARGS` (three replicas on a durable
+/// throwaway PostgreSQL 15 cluster; `--connections 16,64,128`, `--seconds N`, …). It
+/// fails when a response is not 2xx or the chain does not verify, never on a rate.
+fn scale_bench(extra: &[String]) -> Result<(), String> {
+    run(
+        &cargo(),
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "cfa-benches",
+            "--bin",
+            "cfa-scale",
+            "-p",
+            "cfa-cli",
+            "--bin",
+            "cfa",
+        ],
+    )?;
+    let release = target_dir().join("release");
+    let cfa = utf8(&release.join("cfa"))?;
+    let mut args = vec!["--cfa-bin", cfa.as_str()];
+    args.extend(extra.iter().map(String::as_str));
+    run(&utf8(&release.join("cfa-scale"))?, &args)
 }
 
 /// `cargo xtask bench --python [-- ARGS]`: installs the Python package built in release
@@ -193,5 +228,8 @@ mod tests {
         let py = parse(&args(&["--python", "--", "--runs", "1"])).unwrap();
         assert!(py.python && !py.processes);
         assert_eq!(py.gate_args, args(&["--runs", "1"]));
+        let scale = parse(&args(&["--scale", "--", "--connections", "64"])).unwrap();
+        assert!(scale.scale && !scale.python && !scale.processes);
+        assert_eq!(scale.gate_args, args(&["--connections", "64"]));
     }
 }

@@ -746,7 +746,8 @@ commands:
           audit_error, never an unaudited 200, then recovery; a lease race has
           one holder (the ignored cfa-cli tests scale_out::*, one at a time,
           same build as `ci`'s nextest run; prints `SCALE:` figures).
-          CFA_SCALE_BIN=target/release/cfa runs the replicas from a release build
+          CFA_SCALE_BIN=target/release/cfa runs the replicas from a release build;
+          the release-build figure is `bench --scale`
   fmt     format the workspace
   clippy  cargo clippy --workspace --all-targets -D warnings, default features
           and then with the opt-in features (cfa-resolve/llm, cfa-cli/otel)
@@ -785,6 +786,16 @@ commands:
                            the flatness claim)
             --http-seconds N  measured seconds per HTTP load run (default 10)
             --criterion    also run the criterion benches (cargo bench)
+            --scale        only the scale-out figure: one release build of cfa
+                           and cfa-scale, then three release replicas on one
+                           durable throwaway PostgreSQL 15 chain (fsync=on,
+                           synchronous_commit=on) driven by the bounded load
+                           generator at 16, 64 and 128 keep-alive connections
+                           per replica; prints decisions/s, p50/p99, events per
+                           commit, commits/s and where the CPU went, then
+                           verifies the chain (fails on a non-2xx or a broken
+                           chain, never on a rate; -- --connections 32,256
+                           --seconds 5 …: `cfa-scale --help`)
             --python       only the Python package against the reference:
                            cfa-py built in release into venv-py, the
                            reference's venv, scripts/bench-python.py (guard

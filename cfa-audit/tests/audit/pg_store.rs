@@ -173,6 +173,62 @@ fn one_chain_in_postgres_shared_by_stores() {
         "every acknowledged event is stored, once"
     );
 
+    // --- lines with quotes, backslashes and SQL-looking text store byte for byte --
+    pg.create_database("c").unwrap();
+    let awkward = PgStore::connect(&dsn(&pg, "c")).unwrap();
+    let odd_path = dir.path().join("odd.jsonl");
+    let odd_jsonl = JsonlStore::open(&odd_path, Durability::Never).unwrap();
+    let odd = |i: u32| {
+        event(i).detail(
+            "note",
+            format!("it's {i} \\ back\\slash \\' E'x' $$ $q$ ');COMMIT;-- \n ünï"),
+        )
+    };
+    let mut w = Vec::new();
+    awkward
+        .append_batch((0..5).map(odd).collect(), &mut w)
+        .unwrap();
+    let mut same = Vec::new();
+    odd_jsonl
+        .append_batch((0..5).map(odd).collect(), &mut same)
+        .unwrap();
+    assert_eq!(w, same);
+    drop(odd_jsonl);
+    let mut exported = Vec::new();
+    awkward.export(&mut exported).unwrap();
+    assert_eq!(exported, std::fs::read(&odd_path).unwrap());
+
+    // --- appends that arrive while the head is locked join the leader's group ----
+    let blocker = std::thread::spawn({
+        let dsn = dsn(&pg, "c");
+        move || {
+            let mut c = postgres::Client::connect(&dsn, postgres::NoTls).unwrap();
+            let mut tx = c.transaction().unwrap();
+            tx.query("SELECT 1 FROM cfa_audit_head WHERE id = 1 FOR UPDATE", &[])
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            tx.rollback().unwrap();
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let awkward = Arc::new(awkward);
+    let waiting: Vec<_> = (0..12u32)
+        .map(|i| {
+            let s = Arc::clone(&awkward);
+            std::thread::spawn(move || s.append(event(100 + i)).unwrap().event_hash)
+        })
+        .collect();
+    let hashes: Vec<String> = waiting.into_iter().map(|t| t.join().unwrap()).collect();
+    blocker.join().unwrap();
+    assert_eq!(hashes.len(), 12);
+    let c = |sql: &str| pg.psql("c", sql).unwrap().trim().to_owned();
+    assert_eq!(
+        c("SELECT count(*), count(DISTINCT xmin::text) FROM cfa_audit_events WHERE seq > 5"),
+        "12|1",
+        "the twelve appends queued behind the lock commit as one group"
+    );
+    assert!(awkward.verify(&VerifyOptions::default()).unwrap().intact());
+
     // --- the server down: appends fail (nothing acknowledged); back: they recover -
     let before = b("SELECT count(*) FROM cfa_audit_events");
     pg.stop().unwrap();
