@@ -93,7 +93,11 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     )?
     .with_control(
         args.control
-            .open_or_pg(&face.settings.state_db, "cfa mcp", face.audit_pg_env.as_deref())?
+            .open_or_pg(
+                &face.settings.state_db,
+                "cfa mcp",
+                face.audit_pg_env.as_deref(),
+            )?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );
     let mut gov = face.with_pg_audit(gov)?;
@@ -147,9 +151,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
     )?;
     let server = tools::CfaMcp::new(Arc::new(gov), lifecycle_db)
         .with_roots(roots)
-        .with_kernels(
-            crate::service::intent::Kernels::with_budgets(ledger).with_executor(executor),
-        )
+        .with_kernels(crate::service::intent::Kernels::with_budgets(ledger).with_executor(executor))
         .with_operator_token(args.operator_token.clone())
         .with_pg_budgets(pg_budgets);
     let gate = gate.with_tools(server.tool_names());

@@ -45,19 +45,96 @@ pub fn open_existing(db: &Path) -> Result<BudgetBackend, FaceError> {
 }
 
 /// The ledger the faces' kernels charge: the budgets of the lifecycle database at `db`,
-/// when one is configured (`None` without one).
+/// when one is configured (`None` without one). A database nobody has set a budget in
+/// yet is left untouched (the faces open it read-only) until one is set, by this
+/// process or another: from then on every run is charged, without a restart.
 pub fn face_ledger(
     db: Option<&Path>,
 ) -> Result<Option<std::sync::Arc<dyn cfa_control::budget::BudgetLedger>>, miette::Report> {
     let Some(db) = db else {
         return Ok(None);
     };
-    // A database nobody set a budget in is left untouched (the faces open it read-only).
-    if !SqliteBudgets::has_tables(db).map_err(|e| miette::miette!("{e}"))? {
-        return Ok(None);
+    let lazy = LazyLedger {
+        path: db.to_path_buf(),
+        ledger: std::sync::OnceLock::new(),
+    };
+    // An unreadable database is an error now, not at the first run.
+    lazy.ledger().map_err(|e| miette::miette!("{e}"))?;
+    Ok(Some(std::sync::Arc::new(lazy)))
+}
+
+/// The budgets of a lifecycle database, opened for writing once its budget tables
+/// exist: until then a run reserves nothing (no budget applies) and nothing is written.
+struct LazyLedger {
+    path: std::path::PathBuf,
+    ledger: std::sync::OnceLock<SqliteBudgets>,
+}
+
+impl LazyLedger {
+    /// The ledger once a budget table exists (`None` before).
+    fn ledger(&self) -> Result<Option<&SqliteBudgets>, BudgetError> {
+        if let Some(l) = self.ledger.get() {
+            return Ok(Some(l));
+        }
+        if !SqliteBudgets::has_tables(&self.path)? {
+            return Ok(None);
+        }
+        let opened = SqliteBudgets::open(&self.path)?;
+        let _ = self.ledger.set(opened);
+        Ok(self.ledger.get())
     }
-    let ledger = SqliteBudgets::open(db).map_err(|e| miette::miette!("{e}"))?;
-    Ok(Some(std::sync::Arc::new(ledger)))
+
+    /// The ledger a reservation with lines was made in.
+    fn holding(&self) -> Result<&SqliteBudgets, BudgetError> {
+        self.ledger()?.ok_or_else(|| {
+            BudgetError::Invalid(format!(
+                "{}: the budget tables of a reservation are gone",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+impl cfa_control::budget::BudgetLedger for LazyLedger {
+    fn reserve(
+        &self,
+        request: &cfa_control::budget::ReserveRequest,
+    ) -> Result<cfa_control::budget::Reservation, cfa_control::budget::ReserveError> {
+        match self.ledger()? {
+            Some(l) => l.reserve(request),
+            None => Ok(cfa_control::budget::Reservation {
+                id: request.id.clone(),
+                lines: Vec::new(),
+            }),
+        }
+    }
+
+    fn reconcile(
+        &self,
+        reservation: &cfa_control::budget::Reservation,
+        actual: &cfa_control::budget::Usage,
+    ) -> Result<cfa_control::budget::Settlement, BudgetError> {
+        if reservation.is_empty() {
+            return Ok(cfa_control::budget::Settlement {
+                id: reservation.id.clone(),
+                lines: Vec::new(),
+            });
+        }
+        self.holding()?.reconcile(reservation, actual)
+    }
+
+    fn release(
+        &self,
+        reservation: &cfa_control::budget::Reservation,
+    ) -> Result<cfa_control::budget::Settlement, BudgetError> {
+        if reservation.is_empty() {
+            return Ok(cfa_control::budget::Settlement {
+                id: reservation.id.clone(),
+                lines: Vec::new(),
+            });
+        }
+        self.holding()?.release(reservation)
+    }
 }
 
 /// The ledger of a face: the PostgreSQL budgets `pg` when given, else those of the

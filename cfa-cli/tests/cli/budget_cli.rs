@@ -844,3 +844,58 @@ fn intents_approved_by_the_faces_are_charged_their_estimate() {
         ["budget_reserved", "budget_reconciled", "budget_exceeded"]
     );
 }
+
+/// A budget set after the server started (by another process, in a database that did
+/// not exist yet) is charged from the next run on, without a restart.
+#[test]
+fn a_budget_set_after_the_server_started_is_charged_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("life.db");
+    let log = d.join("audit.jsonl");
+    let scope = format!("domain:{}", domain(d));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"));
+    cmd.current_dir(d)
+        .env_remove("CFA_HTTP_TOKEN")
+        .env_remove("CFA_POLICY_BUNDLE")
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "-c",
+            &catalog(),
+            "--lifecycle-db",
+            db.to_str().unwrap(),
+            "--audit-log",
+            log.to_str().unwrap(),
+        ]);
+    let s = spawn_served(cmd);
+    let body = json!({"intent": WITH_COST}).to_string();
+    let (status, before) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
+    assert_eq!(status, 200, "{before}");
+    assert!(
+        !db.exists(),
+        "a decision without budgets created the database"
+    );
+    run(
+        d,
+        &[
+            "budget",
+            "set",
+            &scope,
+            "--window",
+            "24h",
+            "--runs",
+            "1",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    let (_, first) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["executable"], true, "{first}");
+    let (_, second) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
+    let second: Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(second["state"], "blocked", "{second}");
+    assert_eq!(second["faults"][0]["code"], "BUDGET_EXCEEDED", "{second}");
+}
