@@ -293,7 +293,8 @@ pub fn replay(
             Err(e) => return missing(e.to_string()),
         },
     };
-    let result = engine.evaluate_with_catalog(&signature, catalog.as_ref(), recorded.replan_count);
+    let own = engine.evaluate_with_catalog(&signature, catalog.as_ref(), recorded.replan_count);
+    let result = under_recorded_control(own, recorded, engine);
     let faults: Vec<String> = result.faults.iter().map(|f| f.code.to_string()).collect();
     if result.action.as_str() == recorded.action && faults == recorded.faults {
         Replayed::Same
@@ -304,6 +305,56 @@ pub fn replay(
             faults,
         }
     }
+}
+
+/// The fault codes the control plane appends to a decision it blocks: a kill switch,
+/// a failed control store, an approval hold or a refused ticket.
+const CONTROL_CODES: [&str; 9] = [
+    cfa_control::snapshot::KILL_SWITCH_ENGAGED,
+    cfa_control::snapshot::CONTROL_STORE_ERROR,
+    cfa_control::approval::APPROVAL_REQUIRED,
+    cfa_control::approval::APPROVAL_PENDING,
+    cfa_control::approval::APPROVAL_UNKNOWN,
+    cfa_control::approval::APPROVAL_MISMATCH,
+    cfa_control::approval::APPROVAL_EXPIRED,
+    cfa_control::approval::APPROVAL_SPENT,
+    cfa_control::approval::APPROVAL_DENIED,
+];
+
+/// The candidate's answer `own` as the control plane that blocked the recorded decision
+/// would have left it, so a backtest compares bundle with bundle under the same
+/// operator state (docs/architecture.md, the control plane): the recorded event keeps
+/// the controlled answer, whose last fault is then the control plane's.
+/// - A kill switch or a failed store blocks whatever the bundle says: the candidate is
+///   blocked the same way.
+/// - An approval hold or a refused ticket applies only while the bundle's answer has a
+///   fault an approval must lift: the candidate is blocked the same way when it still
+///   has one, else the approval step would have let its answer stand.
+///
+/// A decision the control plane did not block is compared as the candidate decides it.
+pub fn under_recorded_control(
+    own: PolicyResult,
+    recorded: &RecordedDecision,
+    engine: &PolicyEngine,
+) -> PolicyResult {
+    let Some(code) = recorded
+        .faults
+        .last()
+        .filter(|c| recorded.action == "block" && CONTROL_CODES.contains(&c.as_str()))
+    else {
+        return own;
+    };
+    let blocks_anyway = code == cfa_control::snapshot::KILL_SWITCH_ENGAGED
+        || code == cfa_control::snapshot::CONTROL_STORE_ERROR;
+    if !blocks_anyway && !own.faults.iter().any(|f| engine.requires_approval(&f.code)) {
+        return own;
+    }
+    let fault = cfa_control::snapshot::control_fault(
+        code,
+        "as recorded: the control plane blocked this decision".to_owned(),
+        Vec::new(),
+    );
+    cfa_control::snapshot::blocked(&own, fault)
 }
 
 #[cfg(test)]
@@ -406,6 +457,65 @@ mod tests {
             panic!()
         };
         assert!(reason.contains("does not hash to its name"), "{reason}");
+    }
+
+    #[test]
+    fn decisions_a_kill_switch_blocked_replay_under_the_same_switch() {
+        use cfa_control::{ControlDb, KillSwitch, Scope};
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = ContentStore::open(dir.path().join("inputs"));
+        let db = std::sync::Arc::new(ControlDb::open(dir.path().join("l.db")).unwrap());
+        db.engage(&KillSwitch {
+            scope: Scope::All,
+            reason: "incident".into(),
+            by: "ana".into(),
+            engaged_at: "2026-01-01T00:00:00+00:00".into(),
+        })
+        .unwrap();
+        let plane = crate::ControlPlane::new(db, "test");
+        let engine = PolicyEngine::default();
+        let (ids, clock, log) = (
+            SequentialIds::new(),
+            FixedClock("2026-01-01T00:00:00+00:00".into()),
+            MemoryStore::new(),
+        );
+        // "a" approves under the bundle, "b" is replanned: both blocked by the switch.
+        for s in [signature(&["processing_date"], "a"), signature(&[], "b")] {
+            let d = PolicyCheck::new(&engine, &ids, &clock)
+                .inputs(Some(&inputs))
+                .audit(Some(&log))
+                .control(Some(&plane))
+                .decide(&s)
+                .unwrap();
+            assert_eq!(d.result.action, PolicyAction::Block);
+        }
+        let recorded: Vec<RecordedDecision> = events(&log)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
+            .collect();
+        assert_eq!(recorded.len(), 2);
+        // The same bundle: no flip, although its own answers were approve and replan.
+        assert_eq!(replay(&recorded[0], &engine, &inputs), Replayed::Same);
+        assert_eq!(replay(&recorded[1], &engine, &inputs), Replayed::Same);
+        // A bundle that changes the faults is still found, under the same switch.
+        let candidate = PolicyEngine::from_bundle(
+            cfa_policy::load_bundle(
+                "version: candidate\nrules:\n  - {name: typed, condition: enforce_types_disabled, \
+                 action: block, fault_code: UNTYPED, severity: high, message: m}\n",
+                cfa_policy::BundleFormat::Yaml,
+                "candidate.yaml",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(replay(&recorded[0], &candidate, &inputs), Replayed::Same);
+        let Replayed::Changed { action, faults, .. } = replay(&recorded[1], &candidate, &inputs)
+        else {
+            panic!("the partition fault the candidate drops is a change")
+        };
+        assert_eq!(action, PolicyAction::Block);
+        assert_eq!(faults, ["KILL_SWITCH_ENGAGED"]);
     }
 
     #[test]
