@@ -287,12 +287,21 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
     )? {
         builder = builder.executor(exec);
     }
-    // Budgets live in the lifecycle database: charged only where one is configured.
+    // Budgets live in the lifecycle database (or a postgres storage's database): charged
+    // only where one is configured.
+    let pg = crate::service::control_store::pg_env(&settings);
     if let Some(db) = settings.state_db.value.as_deref() {
         builder = builder.budgets(budget_ledger(db)?, args.exec.agent.clone());
+    } else if let Some(env) = pg.as_deref() {
+        let budgets = crate::service::control_store::BudgetBackend::connect_pg(env)
+            .map_err(|e| PlainError(e.message))?;
+        builder = builder.budgets(budgets.ledger(), args.exec.agent.clone());
     }
-    // The control plane lives in the same lifecycle database as the budgets and leases.
-    if let Some(control) = args.control.open(&settings.state_db, "cfa evaluate")? {
+    // The control plane lives in the same database as the budgets and leases.
+    if let Some(control) =
+        args.control
+            .open_or_pg(&settings.state_db, "cfa evaluate", pg.as_deref())?
+    {
         builder = builder.control(control.plane().clone());
     }
     if let Some(now) = &args.control.now {

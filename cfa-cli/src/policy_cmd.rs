@@ -118,7 +118,11 @@ impl CheckArgs {
         &self,
         settings: &crate::settings::Settings,
     ) -> miette::Result<Option<ControlFace>> {
-        self.control.open(&settings.state_db, "cfa policy check")
+        self.control.open_or_pg(
+            &settings.state_db,
+            "cfa policy check",
+            crate::service::control_store::pg_env(settings).as_deref(),
+        )
     }
 
     /// `--now`, else the system clock.

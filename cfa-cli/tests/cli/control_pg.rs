@@ -167,6 +167,37 @@ fn a_kill_in_postgres_stops_every_process_and_the_faces_share_the_state() {
     assert_eq!((status, v["action"].clone()), (200, json!("block")), "{v}");
     assert_eq!(decision_codes(&v), ["KILL_SWITCH_ENGAGED"]);
     assert_eq!(v["control"]["kill"]["by"], "ana", "{v}");
+    // So are `cfa policy check` and `cfa evaluate` configured by the same cfa.yaml.
+    let sig_file = d.join("sig.json");
+    std::fs::write(&sig_file, &sig).unwrap();
+    let (code, out, err) = run(
+        d,
+        &dsn,
+        &[
+            "policy",
+            "check",
+            "--signature",
+            sig_file.to_str().unwrap(),
+            "-f",
+            "json",
+        ],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("KILL_SWITCH_ENGAGED"), "{out}{err}");
+    let (code, out, err) = run(
+        d,
+        &dsn,
+        &[
+            "evaluate",
+            "Join nfe with clientes daily, anonymize pii, into silver",
+            "-c",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/catalog.json"),
+            "-f",
+            "json",
+        ],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("KILL_SWITCH_ENGAGED"), "{out}{err}");
     // The HTTP face reads the same switches.
     let (status, v) = http(addr, "GET", "/v1/kills", "");
     assert_eq!((status, v["count"].clone()), (200, json!(1)), "{v}");
