@@ -89,31 +89,8 @@ impl Roots {
         code: &'static str,
         noun: &str,
     ) -> Result<PathBuf, FaceError> {
-        let refused = || {
-            FaceError::new(
-                code,
-                format!("no such {noun} {given:?} under the server's allowed roots"),
-            )
-        };
-        let p = Path::new(given);
-        if given.is_empty()
-            || given.contains('\0')
-            || p.components().any(|c| c == Component::ParentDir)
-        {
-            return Err(refused());
-        }
-        let joined = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            match self.dirs.first() {
-                Some(first) => first.join(p),
-                None => return Err(refused()),
-            }
-        };
-        let canon = std::fs::canonicalize(&joined).map_err(|_| refused())?;
-        if !self.dirs.iter().any(|d| canon.starts_with(d)) {
-            return Err(refused());
-        }
+        let refused = || refusal(given, code, noun);
+        let canon = self.canonical_under(given, code, noun)?;
         // The canonical path has no symlink left: this is the file itself.
         let meta = std::fs::symlink_metadata(&canon).map_err(|_| refused())?;
         if !meta.is_file() {
@@ -148,12 +125,22 @@ impl Roots {
         code: &'static str,
         noun: &str,
     ) -> Result<PathBuf, FaceError> {
-        let refused = || {
-            FaceError::new(
-                code,
-                format!("no such {noun} {given:?} under the server's allowed roots"),
-            )
-        };
+        let canon = self.canonical_under(given, code, noun)?;
+        if !canon.is_dir() {
+            return Err(refusal(given, code, noun));
+        }
+        Ok(canon)
+    }
+
+    /// The canonical form of `given` (relative paths taken from the first root) when it
+    /// exists under a root, else the one refusal: empty, NUL, `..`, missing or outside.
+    fn canonical_under(
+        &self,
+        given: &str,
+        code: &'static str,
+        noun: &str,
+    ) -> Result<PathBuf, FaceError> {
+        let refused = || refusal(given, code, noun);
         let p = Path::new(given);
         if given.is_empty()
             || given.contains('\0')
@@ -167,7 +154,7 @@ impl Roots {
             self.dirs.first().ok_or_else(refused)?.join(p)
         };
         let canon = std::fs::canonicalize(&joined).map_err(|_| refused())?;
-        if !self.contains(&canon) || !canon.is_dir() {
+        if !self.contains(&canon) {
             return Err(refused());
         }
         Ok(canon)
@@ -177,6 +164,14 @@ impl Roots {
     pub fn contains(&self, canon: &Path) -> bool {
         self.dirs.iter().any(|d| canon.starts_with(d))
     }
+}
+
+/// The one refusal of a path a client named: it never says which check failed.
+fn refusal(given: &str, code: &'static str, noun: &str) -> FaceError {
+    FaceError::new(
+        code,
+        format!("no such {noun} {given:?} under the server's allowed roots"),
+    )
 }
 
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {

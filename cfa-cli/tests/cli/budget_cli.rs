@@ -779,27 +779,8 @@ fn mcp_budget_status_reads_the_servers_database() {
     );
 }
 
-#[test]
-fn intents_approved_by_the_faces_are_charged_their_estimate() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let db = d.join("life.db");
-    let log = d.join("audit.jsonl");
-    let scope = format!("domain:{}", domain(d));
-    run(
-        d,
-        &[
-            "budget",
-            "set",
-            &scope,
-            "--window",
-            "24h",
-            "--runs",
-            "1",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-    );
+/// `cfa serve` with the test catalog, the lifecycle database `db` and the log `log`.
+fn serve_with_catalog(d: &Path, db: &Path, log: &Path) -> Served {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"));
     cmd.current_dir(d)
         .env_remove("CFA_HTTP_TOKEN")
@@ -815,7 +796,36 @@ fn intents_approved_by_the_faces_are_charged_their_estimate() {
             "--audit-log",
             log.to_str().unwrap(),
         ]);
-    let s = spawn_served(cmd);
+    spawn_served(cmd)
+}
+
+/// `cfa budget set SCOPE --window 24h --runs 1` in `db`.
+fn set_one_run(d: &Path, db: &Path, scope: &str) {
+    run(
+        d,
+        &[
+            "budget",
+            "set",
+            scope,
+            "--window",
+            "24h",
+            "--runs",
+            "1",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn intents_approved_by_the_faces_are_charged_their_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("life.db");
+    let log = d.join("audit.jsonl");
+    let scope = format!("domain:{}", domain(d));
+    set_one_run(d, &db, &scope);
+    let s = serve_with_catalog(d, &db, &log);
     let body = json!({"intent": WITH_COST}).to_string();
     let (status, first) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
     assert_eq!(status, 200, "{first}");
@@ -854,22 +864,7 @@ fn a_budget_set_after_the_server_started_is_charged_without_a_restart() {
     let db = d.join("life.db");
     let log = d.join("audit.jsonl");
     let scope = format!("domain:{}", domain(d));
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cfa"));
-    cmd.current_dir(d)
-        .env_remove("CFA_HTTP_TOKEN")
-        .env_remove("CFA_POLICY_BUNDLE")
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "-c",
-            &catalog(),
-            "--lifecycle-db",
-            db.to_str().unwrap(),
-            "--audit-log",
-            log.to_str().unwrap(),
-        ]);
-    let s = spawn_served(cmd);
+    let s = serve_with_catalog(d, &db, &log);
     let body = json!({"intent": WITH_COST}).to_string();
     let (status, before) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
     assert_eq!(status, 200, "{before}");
@@ -877,20 +872,7 @@ fn a_budget_set_after_the_server_started_is_charged_without_a_restart() {
         !db.exists(),
         "a decision without budgets created the database"
     );
-    run(
-        d,
-        &[
-            "budget",
-            "set",
-            &scope,
-            "--window",
-            "24h",
-            "--runs",
-            "1",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-    );
+    set_one_run(d, &db, &scope);
     let (_, first) = request(&s.addr, "POST", "/v1/evaluate", None, &body);
     let first: Value = serde_json::from_str(&first).unwrap();
     assert_eq!(first["executable"], true, "{first}");
