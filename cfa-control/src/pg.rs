@@ -1,6 +1,7 @@
 //! The PostgreSQL connection [`crate::PgControl`] and [`crate::budget::PgBudgets`]
-//! share the handling of: a few idle clients kept per store (concurrent callers each
-//! take one, a new one is connected when none is idle), a client dropped after any
+//! share the handling of: a bounded pool of clients per store (concurrent callers each
+//! take an idle one, a new one is connected while fewer than eight are open, else the
+//! caller waits for one), a client dropped after any
 //! error (a restarted server is picked up again), each call run on a scoped
 //! thread of its own so the sync client never blocks inside a caller's async runtime,
 //! the schema created idempotently under an advisory lock, and a DSN that is never
@@ -9,13 +10,26 @@
 
 use postgres::{Client, NoTls};
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// The advisory lock key taken while the control schema is created.
 const SCHEMA_LOCK: i64 = 0x0CFA_C047_0000;
 
-/// Most idle clients a store keeps.
-const MAX_IDLE: usize = 8;
+/// Most clients a store has open at once: a caller finding none idle connects one
+/// while fewer are open, else waits for one to come back (no connection churn under
+/// load: a new PostgreSQL backend per call costs milliseconds).
+const MAX_OPEN: usize = 8;
+
+/// How long a caller waits for a client when all are busy before failing (closed).
+const WAIT_FOR_CLIENT: Duration = Duration::from_secs(30);
+
+/// The clients of a store: those idle, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
 
 /// A failed call: the server named without its password, and what failed.
 #[derive(Debug)]
@@ -30,7 +44,8 @@ pub(crate) struct PgFailure {
 pub(crate) struct PgConn {
     dsn: String,
     database: String,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    freed: Condvar,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -82,7 +97,8 @@ impl PgConn {
         let conn = PgConn {
             dsn: dsn.to_owned(),
             database,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
         };
         conn.run(|c| {
             let mut tx = c.transaction()?;
@@ -123,19 +139,59 @@ impl PgConn {
         text
     }
 
-    /// Runs `f` on an idle client (connecting one when none is idle), on a scoped
-    /// thread: callers on an async runtime's worker may call this. A client that
-    /// failed is dropped, so the next call connects afresh.
+    /// An idle client (`Some`), or a reserved slot to connect one in (`None`); waits
+    /// while [`MAX_OPEN`] clients are in use.
+    fn take(&self) -> Result<Option<Client>, PgFailure> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                if c.is_closed() {
+                    pool.open = pool.open.saturating_sub(1);
+                    continue;
+                }
+                return Ok(Some(c));
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                return Ok(None);
+            }
+            let (next, waited) = self
+                .freed
+                .wait_timeout(pool, WAIT_FOR_CLIENT)
+                .unwrap_or_else(PoisonError::into_inner);
+            pool = next;
+            if waited.timed_out() && pool.idle.is_empty() && pool.open >= MAX_OPEN {
+                return Err(PgFailure {
+                    database: self.database.clone(),
+                    message: format!(
+                        "all {MAX_OPEN} database connections stayed busy for {}s",
+                        WAIT_FOR_CLIENT.as_secs()
+                    ),
+                });
+            }
+        }
+    }
+
+    /// Returns a client after a call (`None`: it failed and was dropped).
+    fn give_back(&self, client: Option<Client>) {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        match client {
+            Some(c) => pool.idle.push(c),
+            None => pool.open = pool.open.saturating_sub(1),
+        }
+        drop(pool);
+        self.freed.notify_one();
+    }
+
+    /// Runs `f` on an idle client (connecting one when none is idle and fewer than
+    /// [`MAX_OPEN`] are open, else waiting for one), on a scoped thread: callers on an
+    /// async runtime's worker may call this. A client that failed is dropped, so the
+    /// next call connects afresh.
     pub(crate) fn run<T: Send>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, PgFailure> {
-        let taken = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .filter(|c| !c.is_closed());
+        let taken = self.take()?;
         let dsn = self.dsn.as_str();
         let out = std::thread::scope(|s| {
             s.spawn(move || {
@@ -149,17 +205,20 @@ impl PgConn {
         });
         match out {
             Ok(Ok((v, client))) => {
-                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < MAX_IDLE {
-                    idle.push(client);
-                }
+                self.give_back(Some(client));
                 Ok(v)
             }
-            Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => Err(PgFailure {
-                database: self.database.clone(),
-                message: "the database call panicked".into(),
-            }),
+            Ok(Err(e)) => {
+                self.give_back(None);
+                Err(self.failure(&e))
+            }
+            Err(_) => {
+                self.give_back(None);
+                Err(PgFailure {
+                    database: self.database.clone(),
+                    message: "the database call panicked".into(),
+                })
+            }
         }
     }
 }
