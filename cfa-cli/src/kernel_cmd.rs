@@ -298,10 +298,12 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode, Report> {
         builder = builder.budgets(budgets.ledger(), args.exec.agent.clone());
     }
     // The control plane lives in the same database as the budgets and leases.
-    if let Some(control) =
-        args.control
-            .open_or_pg(&settings.state_db, "cfa evaluate", pg.as_deref())?
-    {
+    if let Some(control) = args.control.open_or_pg(
+        &settings.state_db,
+        "cfa evaluate",
+        pg.as_deref(),
+        crate::service::control_store::FaceLife::OneShot,
+    )? {
         builder = builder.control(control.plane().clone());
     }
     if let Some(now) = &args.control.now {

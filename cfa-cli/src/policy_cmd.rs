@@ -122,6 +122,7 @@ impl CheckArgs {
             &settings.state_db,
             "cfa policy check",
             crate::service::control_store::pg_env(settings).as_deref(),
+            crate::service::control_store::FaceLife::OneShot,
         )
     }
 

@@ -38,6 +38,8 @@ mod pg;
 mod pg_control;
 #[cfg(all(test, feature = "postgres"))]
 mod pg_tests;
+#[cfg(feature = "postgres")]
+mod pg_watch;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 pub mod snapshot;

@@ -109,6 +109,11 @@ impl PgConn {
         Ok(conn)
     }
 
+    /// The DSN (never shown: for a second connection to the same database).
+    pub(crate) fn dsn(&self) -> &str {
+        &self.dsn
+    }
+
     /// The server as `user@host:port/dbname`.
     pub(crate) fn database(&self) -> &str {
         &self.database

@@ -4,19 +4,23 @@
 //! `rows`): every change is one statement or one transaction; a resolve locks the
 //! ticket row (`SELECT … FOR UPDATE`) before it checks it; a ticket is spent by one
 //! `UPDATE … WHERE status = 'granted'`, so of sessions racing for one granted ticket
-//! exactly one spends it. Every replica connected to the database sees a switch on its
-//! next decision (the switches are read on every snapshot: no cache to go stale).
+//! exactly one spends it. A trigger notifies channel `cfa_control_kills` in the
+//! transaction of every change to the switches; a store made [`PgControl::watching`]
+//! (the long-running faces) keeps the switches in memory and drops them on each
+//! notification (`pg_watch`), any other store reads them on every snapshot.
 
 use crate::approval::{Resolution, Ticket, TicketStatus};
 use crate::error::ControlError;
 use crate::kill::{KillSwitch, Scope};
 use crate::pg::{PgConn, PgFailure, dsn_from_env, is_unique_violation};
+use crate::pg_watch::{KillCache, spawn_listener};
 use crate::rows::{
     KillRow, TICKET_COLUMNS, TicketRow, check_engage, check_resolve_args, fault_codes_json,
     kill_of, resolved_status,
 };
 use crate::snapshot::{ControlSnapshot, ControlStore};
 use postgres::Row;
+use std::sync::Arc;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cfa_control_kills (
@@ -27,6 +31,19 @@ CREATE TABLE IF NOT EXISTS cfa_control_tickets (
     reason text NOT NULL, fault_codes_json text NOT NULL, created_at text NOT NULL,
     expires_at text NOT NULL, decided_by text, decided_at text, note text, spent_at text);
 CREATE INDEX IF NOT EXISTS cfa_control_tickets_status ON cfa_control_tickets(status);
+CREATE OR REPLACE FUNCTION cfa_control_kills_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('cfa_control_kills', TG_OP);
+    RETURN NULL;
+END $$;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'cfa_control_kills_notify'
+                   AND tgrelid = 'cfa_control_kills'::regclass) THEN
+        CREATE TRIGGER cfa_control_kills_notify
+            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cfa_control_kills
+            FOR EACH STATEMENT EXECUTE FUNCTION cfa_control_kills_changed();
+    END IF;
+END $$;
 ";
 
 const KILLS: &str =
@@ -36,6 +53,8 @@ const KILLS: &str =
 #[derive(Debug)]
 pub struct PgControl {
     conn: PgConn,
+    /// The switches kept between snapshots ([`PgControl::watching`]), else `None`.
+    cache: Option<Arc<KillCache>>,
 }
 
 fn pg_error(f: PgFailure) -> ControlError {
@@ -90,7 +109,36 @@ impl PgControl {
     pub fn connect(dsn: &str) -> Result<Self, ControlError> {
         Ok(PgControl {
             conn: PgConn::connect(dsn, SCHEMA).map_err(pg_error)?,
+            cache: None,
         })
+    }
+
+    /// This store, keeping the kill switches in memory between snapshots for a
+    /// long-running face: a thread with its own connection `LISTEN`s on the channel the
+    /// switches' trigger notifies and drops them on each change, and while it is not
+    /// listening (starting, reconnecting) every snapshot reads the table. A switch
+    /// engaged elsewhere reaches this store's decisions once its notification arrives
+    /// (under a millisecond on loopback); one changed through this store, at once.
+    /// Without a thread (it could not be started) the store reads on every snapshot.
+    pub fn watching(mut self) -> Self {
+        let cache = Arc::new(KillCache::default());
+        if spawn_listener(self.conn.dsn().to_owned(), &cache).is_ok() {
+            self.cache = Some(cache);
+        }
+        self
+    }
+
+    /// Whether a [`PgControl::watching`] store's listener is listening (a snapshot is
+    /// then served from memory once read).
+    pub fn listening(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.listening())
+    }
+
+    /// Drops the cached switches after a change made through this store.
+    fn changed(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate();
+        }
     }
 
     /// Connects to the database whose DSN is in the environment variable `name`.
@@ -123,6 +171,7 @@ impl PgControl {
                 )
             })
             .map_err(pg_error)?;
+        self.changed();
         Ok(())
     }
 
@@ -142,6 +191,7 @@ impl PgControl {
                 .transpose()
             })
             .map_err(pg_error)?;
+        self.changed();
         row.map(|r| kill_of(&self.store_name(), r)).transpose()
     }
 
@@ -235,6 +285,20 @@ impl PgControl {
 
 impl ControlStore for PgControl {
     fn snapshot(&self, approval_id: Option<&str>) -> Result<ControlSnapshot, ControlError> {
+        // The generation a fresh read notes, when the switches may be kept.
+        let seen = match (&self.cache, approval_id) {
+            (Some(cache), None) => match cache.get() {
+                Ok(kills) => {
+                    return Ok(ControlSnapshot {
+                        kills,
+                        tickets: Vec::new(),
+                    });
+                }
+                Err(generation) => Some(generation),
+            },
+            (Some(cache), Some(_)) => cache.get().err(),
+            (None, _) => None,
+        };
         let (kills, ticket) = self
             .conn
             .run(|c| {
@@ -251,8 +315,12 @@ impl ControlStore for PgControl {
             })
             .map_err(pg_error)?;
         let store = self.store_name();
+        let kills = self.kills_of(kills)?;
+        if let (Some(cache), Some(seen)) = (&self.cache, seen) {
+            cache.put(seen, &kills);
+        }
         Ok(ControlSnapshot {
-            kills: self.kills_of(kills)?,
+            kills,
             tickets: ticket
                 .map(|r| r.into_ticket(&store))
                 .transpose()?

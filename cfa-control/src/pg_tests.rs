@@ -332,6 +332,118 @@ fn budgets(dsn: &str) {
     assert_eq!(db.status(&race, NOW).unwrap().reserved.runs, 3);
 }
 
+/// Waits up to ten seconds for `done` (a notification, a reconnection).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn scopes(store: &PgControl) -> Vec<String> {
+    store
+        .snapshot(None)
+        .unwrap()
+        .kills
+        .iter()
+        .map(|k| k.scope.to_string())
+        .collect()
+}
+
+/// A watching store serves the switches from memory (a renamed table, which notifies
+/// nobody, does not disturb it) and drops them on every change: through another
+/// store, through plain SQL (the trigger), through itself (at once); with its
+/// listener's connection terminated or the server restarted it reads the table until
+/// it listens again, so no change made meanwhile is missed.
+fn watched_switches(pg: &cluster::PgCluster, dsn: &str) {
+    let watched = PgControl::connect(dsn).unwrap().watching();
+    let other = PgControl::connect(dsn).unwrap();
+    assert!(!other.listening(), "only a watching store listens");
+    eventually("the listener listens", || watched.listening());
+    assert_eq!(scopes(&watched), Vec::<String>::new());
+
+    // Served from memory: the table renamed away (no notification) goes unnoticed by
+    // the watching store; a plain store cannot read it.
+    pg.psql(
+        "control",
+        "ALTER TABLE cfa_control_kills RENAME TO cfa_control_kills_away",
+    )
+    .unwrap();
+    assert_eq!(scopes(&watched), Vec::<String>::new());
+    assert!(other.snapshot(None).is_err());
+    pg.psql(
+        "control",
+        "ALTER TABLE cfa_control_kills_away RENAME TO cfa_control_kills",
+    )
+    .unwrap();
+
+    // A change through another store, then through plain SQL: each notifies.
+    let kill = |scope: &str| KillSwitch {
+        scope: Scope::parse(scope).unwrap(),
+        reason: "incident".into(),
+        by: "ana".into(),
+        engaged_at: T0.into(),
+    };
+    other.engage(&kill("domain:fiscal")).unwrap();
+    eventually("another store's switch arrives", || {
+        scopes(&watched) == ["domain:fiscal"]
+    });
+    pg.psql(
+        "control",
+        "INSERT INTO cfa_control_kills VALUES ('*', 'by hand', 'dba', '2026-01-01T00:00:00+00:00')",
+    )
+    .unwrap();
+    eventually("a switch inserted by SQL arrives", || {
+        scopes(&watched) == ["*", "domain:fiscal"]
+    });
+    // Through itself: the very next snapshot.
+    watched.release(&Scope::parse("*").unwrap()).unwrap();
+    assert_eq!(scopes(&watched), ["domain:fiscal"]);
+    watched.engage(&kill("domain:rh")).unwrap();
+    assert_eq!(scopes(&watched), ["domain:fiscal", "domain:rh"]);
+
+    // The listener's connection terminated: reads go to the table until it listens
+    // again, so a change made while it is down is seen.
+    pg.psql(
+        "control",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+            crate::pg_watch::APPLICATION_NAME
+        ),
+    )
+    .unwrap();
+    pg.psql(
+        "control",
+        "DELETE FROM cfa_control_kills WHERE scope = 'domain:rh'",
+    )
+    .unwrap();
+    eventually(
+        "the change made while the listener was down is seen",
+        || scopes(&watched) == ["domain:fiscal"],
+    );
+    eventually("the listener listens again", || watched.listening());
+
+    // The server restarted: the store fails closed while it is down, then recovers.
+    pg.restart().unwrap();
+    eventually("the store reads again after the restart", || {
+        watched.snapshot(None).is_ok()
+    });
+    eventually("the listener listens after the restart", || {
+        watched.listening()
+    });
+    // (A pooled connection from before the restart fails its first call: closed.)
+    eventually("another store writes after the restart", || {
+        other.release(&Scope::parse("domain:fiscal").unwrap()).is_ok()
+    });
+    eventually("a change after the restart arrives", || {
+        scopes(&watched).is_empty()
+    });
+}
+
 #[test]
 fn control_state_in_postgres_is_shared_and_single_use() {
     let pg = cluster::PgCluster::start().unwrap();
@@ -341,6 +453,7 @@ fn control_state_in_postgres_is_shared_and_single_use() {
         pg.port()
     );
     tickets_and_kills(&dsn);
+    watched_switches(&pg, &dsn);
     budgets(&dsn);
 
     // Errors name the server, never the password; a missing variable is named.

@@ -97,6 +97,7 @@ pub fn run(args: McpArgs) -> miette::Result<ExitCode> {
                 &face.settings.state_db,
                 "cfa mcp",
                 face.audit_pg_env.as_deref(),
+                crate::service::control_store::FaceLife::LongRunning,
             )?
             .map(|c| c.with_operator_token(args.operator_token.clone())),
     );

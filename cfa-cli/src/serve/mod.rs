@@ -127,6 +127,7 @@ pub fn run(args: ServeArgs) -> miette::Result<ExitCode> {
         &face.settings.state_db,
         "cfa serve",
         face.audit_pg_env.as_deref(),
+        crate::service::control_store::FaceLife::LongRunning,
     )?);
     let pg_budgets = face.pg_budgets()?;
     let mut gov = face.with_pg_audit(gov)?;

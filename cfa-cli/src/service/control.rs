@@ -7,7 +7,7 @@
 //! `control`) when an audit log is configured. JSON shapes are shared by all faces.
 
 use super::FaceError;
-use super::control_store::ControlBackend;
+use super::control_store::{ControlBackend, FaceLife};
 use cfa::audit::{AuditStore, NewEvent};
 use cfa::kernel::ControlPlane;
 use cfa::kernel::control::{kill_event, resolution_event};
@@ -131,9 +131,15 @@ impl ControlFace {
     }
 
     /// Connects to the PostgreSQL database whose DSN is in `$dsn_env` (the control
-    /// tables created if missing), shared with every replica using it.
-    pub fn open_pg(dsn_env: &str, requester: &str, ttl_secs: i64) -> Result<Self, FaceError> {
-        let db = ControlBackend::connect_pg(dsn_env).map_err(control_error)?;
+    /// tables created if missing), shared with every replica using it; a face living
+    /// [`FaceLife::LongRunning`] keeps the kill switches in memory between decisions.
+    pub fn open_pg(
+        dsn_env: &str,
+        requester: &str,
+        ttl_secs: i64,
+        life: FaceLife,
+    ) -> Result<Self, FaceError> {
+        let db = ControlBackend::connect_pg_for(dsn_env, life).map_err(control_error)?;
         Ok(Self::over(FaceStore::Postgres(db), requester, ttl_secs))
     }
 

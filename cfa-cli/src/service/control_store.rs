@@ -34,6 +34,18 @@ pub fn pg_env(settings: &Settings) -> Option<String> {
         .flatten()
 }
 
+/// How long a face lives, which decides how it reads PostgreSQL kill switches: a
+/// long-running face (`cfa serve`, `cfa mcp`) keeps them in memory between decisions,
+/// dropped on every change by `LISTEN`/`NOTIFY` ([`PgControl::watching`]); a one-shot
+/// command reads them once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceLife {
+    /// One decision or command, then the process ends.
+    OneShot,
+    /// A server answering decisions until it is stopped.
+    LongRunning,
+}
+
 /// Tickets and kill switches, in SQLite or PostgreSQL.
 #[derive(Debug)]
 pub enum ControlBackend {
@@ -56,6 +68,15 @@ impl ControlBackend {
     /// Connects to the PostgreSQL database whose DSN is in `$dsn_env`.
     pub fn connect_pg(dsn_env: &str) -> Result<Self, ControlError> {
         PgControl::connect_env(dsn_env).map(ControlBackend::Postgres)
+    }
+
+    /// [`ControlBackend::connect_pg`] for a face living `life`.
+    pub fn connect_pg_for(dsn_env: &str, life: FaceLife) -> Result<Self, ControlError> {
+        let pg = PgControl::connect_env(dsn_env)?;
+        Ok(ControlBackend::Postgres(match life {
+            FaceLife::OneShot => pg,
+            FaceLife::LongRunning => pg.watching(),
+        }))
     }
 
     /// Engages (or re-engages) a kill switch.
@@ -218,16 +239,18 @@ impl crate::control_cmd::ControlArgs {
     /// The control face of a long-running face: the lifecycle database `db` as the
     /// settings resolved it when there is one, else the PostgreSQL database of `pg_env`
     /// (the face's postgres storage: every replica then checks the same switches and
-    /// tickets), else none.
+    /// tickets), else none. A face living `life` [`FaceLife::LongRunning`] keeps the
+    /// PostgreSQL switches in memory between decisions.
     pub fn open_or_pg(
         &self,
         db: &crate::settings::Resolved<Option<std::path::PathBuf>>,
         requester: &str,
         pg_env: Option<&str>,
+        life: FaceLife,
     ) -> Result<Option<super::control::ControlFace>, miette::Report> {
         match (&db.value, pg_env) {
             (None, Some(env)) => {
-                super::control::ControlFace::open_pg(env, requester, self.ticket_ttl)
+                super::control::ControlFace::open_pg(env, requester, self.ticket_ttl, life)
                     .map(Some)
                     .map_err(|e| miette::Report::msg(e.message))
             }
