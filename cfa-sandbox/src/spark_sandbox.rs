@@ -16,8 +16,10 @@
 //! [`crate::execute`] commits only when the outcome keeps data and runtime validation
 //! passed: the commit then moves the staged output into the target (each written
 //! partition directory replaces the target's by rename; an append moves the new files
-//! in; a first write or an unpartitioned rewrite renames the whole stage); otherwise the
-//! run directory is deleted and the target is never touched.
+//! in; a first write or an unpartitioned rewrite renames the whole stage) as one unit,
+//! journalled (`commit`): a failed rename undoes those before it, and a commit a process
+//! died in is undone by the next run on the target; otherwise the run directory is
+//! deleted and the target is never touched.
 
 use crate::error::SandboxError;
 use crate::metrics::StepMetrics;
@@ -553,20 +555,13 @@ fn data_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Resul
     Ok(())
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), String> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    std::fs::rename(from, to)
-        .map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))
-}
-
-/// Moves the staged output of a run into `target`: a first write (no target yet) or an
-/// unpartitioned merge/overwrite renames the stage to the target (the target moved to
-/// `trash` first); a partitioned merge/overwrite renames each staged partition
-/// directory over the target's; an append moves the new data files in (a name taken in
-/// the target is an error). `trash` is removed at the end.
+/// Moves the staged output of a run into `target`, as one unit ([`commit`]: journalled
+/// beside `trash`, all moves or none): a first write (no target yet) or an unpartitioned
+/// merge/overwrite renames the stage to the target (the target moved to `trash` first);
+/// a partitioned merge/overwrite renames each staged partition directory over the
+/// target's (each replaced one moved to `trash` first); an append moves the new data
+/// files in (a name taken in the target is an error, before anything moves). `trash` is
+/// removed at the end.
 pub(crate) fn commit_stage(
     stage: &Path,
     target: &Path,
@@ -577,38 +572,41 @@ pub(crate) fn commit_stage(
     if !stage.exists() {
         return Ok(());
     }
+    let mut moves: Vec<[PathBuf; 2]> = Vec::new();
     if !target.exists() {
-        return rename(stage, target);
-    }
-    match (mode, depth) {
-        (WriteMode::Append, _) => {
-            let mut files = Vec::new();
-            data_files(stage, Path::new(""), &mut files)
-                .map_err(|e| format!("cannot list the stage: {e}"))?;
-            for f in &files {
-                let to = target.join(f);
-                if to.exists() {
-                    return Err(format!("{} exists already", to.display()));
+        moves.push([stage.to_path_buf(), target.to_path_buf()]);
+    } else {
+        match (mode, depth) {
+            (WriteMode::Append, _) => {
+                let mut files = Vec::new();
+                data_files(stage, Path::new(""), &mut files)
+                    .map_err(|e| format!("cannot list the stage: {e}"))?;
+                for f in &files {
+                    let to = target.join(f);
+                    if to.exists() {
+                        return Err(format!("{} exists already", to.display()));
+                    }
+                    moves.push([stage.join(f), to]);
                 }
-                rename(&stage.join(f), &to)?;
+            }
+            (WriteMode::Merge | WriteMode::OverwritePartition, 0) => {
+                moves.push([target.to_path_buf(), trash.join("table")]);
+                moves.push([stage.to_path_buf(), target.to_path_buf()]);
+            }
+            (WriteMode::Merge | WriteMode::OverwritePartition, _) => {
+                let parts =
+                    leaf_dirs(stage, depth).map_err(|e| format!("cannot list the stage: {e}"))?;
+                for (i, p) in parts.iter().enumerate() {
+                    let to = target.join(p);
+                    if to.exists() {
+                        moves.push([to.clone(), trash.join(i.to_string())]);
+                    }
+                    moves.push([stage.join(p), to]);
+                }
             }
         }
-        (WriteMode::Merge | WriteMode::OverwritePartition, 0) => {
-            rename(target, &trash.join("table"))?;
-            rename(stage, target)?;
-        }
-        (WriteMode::Merge | WriteMode::OverwritePartition, _) => {
-            let parts =
-                leaf_dirs(stage, depth).map_err(|e| format!("cannot list the stage: {e}"))?;
-            for (i, p) in parts.iter().enumerate() {
-                let to = target.join(p);
-                if to.exists() {
-                    rename(&to, &trash.join(i.to_string()))?;
-                }
-                rename(&stage.join(p), &to)?;
-            }
-        }
     }
+    commit::apply(&trash.with_file_name(commit::JOURNAL), target, moves)?;
     if trash.exists() {
         std::fs::remove_dir_all(trash)
             .map_err(|e| format!("cannot remove {}: {e}", trash.display()))?;
@@ -689,6 +687,10 @@ impl Sandbox for SparkSandbox {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| fail("begin", e))?;
         }
+        // A commit on this target that a process died in the middle of is undone first.
+        let target = self.config.warehouse.join(&ctx.plan.target);
+        let runs = self.config.warehouse.join(".cfa-runs");
+        commit::recover(&runs, &target, &dir).map_err(|e| fail("begin", e))?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| fail("begin", format!("cannot create {}: {e}", dir.display())))?;
         let script = dir.join("job.py");
@@ -707,5 +709,6 @@ impl Sandbox for SparkSandbox {
     }
 }
 
+mod commit;
 #[cfg(test)]
 mod tests;

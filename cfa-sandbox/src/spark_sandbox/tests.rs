@@ -418,3 +418,107 @@ fn tracebacks_name_the_outermost_script_line_and_the_exception() {
     );
     assert_eq!(lines, [("s1".to_owned(), 2, 4), ("s2".to_owned(), 5, 6)]);
 }
+
+#[test]
+fn a_failed_commit_leaves_the_target_and_the_stage_as_they_were() {
+    let d = tempfile::tempdir().unwrap();
+    let (stage, target, trash) = (d.path().join("s"), d.path().join("t"), d.path().join("x"));
+    put(&target, "p=1/a.parquet", "old1");
+    put(&target, "p=2/a.parquet", "old2");
+    put(&stage, "p=1/b.parquet", "new1");
+    put(&stage, "p=2/b.parquet", "new2");
+    put(&stage, "p=3/b.parquet", "new3");
+    // The third rename (p=2 out of the target, into the trash's slot 1) fails: the
+    // slot is a directory that is not empty.
+    put(&trash, "1/in-the-way", "");
+    let e = commit_stage(&stage, &target, WriteMode::Merge, 1, &trash).unwrap_err();
+    assert!(e.contains("nothing was committed"), "{e}");
+    assert_eq!(tree(&target), ["p=1/a.parquet=old1", "p=2/a.parquet=old2"]);
+    assert_eq!(
+        tree(&stage),
+        [
+            "p=1/b.parquet=new1",
+            "p=2/b.parquet=new2",
+            "p=3/b.parquet=new3"
+        ]
+    );
+    assert!(!d.path().join(commit::JOURNAL).exists());
+    // With the way clear, the same commit goes through.
+    std::fs::remove_dir_all(&trash).unwrap();
+    commit_stage(&stage, &target, WriteMode::Merge, 1, &trash).unwrap();
+    assert_eq!(
+        tree(&target),
+        [
+            "p=1/b.parquet=new1",
+            "p=2/b.parquet=new2",
+            "p=3/b.parquet=new3"
+        ]
+    );
+    assert!(!d.path().join(commit::JOURNAL).exists() && !trash.exists());
+}
+
+#[test]
+fn a_commit_a_dead_process_left_half_done_is_undone_by_the_next_run() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join(".cfa-runs");
+    let target = d.path().join("t");
+    let journal = |dir: &str, target: &Path, pid: u32, moves: &[[&Path; 2]]| {
+        let run = runs.join(dir);
+        std::fs::create_dir_all(&run).unwrap();
+        let j = commit::Journal {
+            target: target.to_str().unwrap().to_owned(),
+            pid,
+            moves: moves
+                .iter()
+                .map(|[f, t]| {
+                    [
+                        f.to_str().unwrap().to_owned(),
+                        t.to_str().unwrap().to_owned(),
+                    ]
+                })
+                .collect(),
+        };
+        std::fs::write(run.join(commit::JOURNAL), serde_json::to_vec(&j).unwrap()).unwrap();
+        run
+    };
+    // The dead run had replaced p=1 (old moved out, new moved in) and not yet p=2.
+    let dead = runs.join("t-4294967295-0");
+    put(&dead, "replaced/0/a.parquet", "old1");
+    put(&target, "p=1/b.parquet", "new1");
+    put(&target, "p=2/a.parquet", "old2");
+    put(&dead, "stage/p=2/b.parquet", "new2");
+    let (t1, t2) = (target.join("p=1"), target.join("p=2"));
+    let (x0, x1) = (dead.join("replaced/0"), dead.join("replaced/1"));
+    let (s1, s2) = (dead.join("stage/p=1"), dead.join("stage/p=2"));
+    journal(
+        "t-4294967295-0",
+        &target,
+        u32::MAX,
+        &[[&t1, &x0], [&s1, &t1], [&t2, &x1], [&s2, &t2]],
+    );
+    // A live process's commit, and another target's, are left alone.
+    let live = journal("t-1-0", &target, 1, &[[&t2, &x1]]);
+    let other = journal(
+        "u-4294967295-0",
+        &d.path().join("u"),
+        u32::MAX,
+        &[[&t2, &x1]],
+    );
+    let current = runs.join("t-me-0");
+    assert_eq!(commit::recover(&runs, &target, &current).unwrap(), 1);
+    assert_eq!(tree(&target), ["p=1/a.parquet=old1", "p=2/a.parquet=old2"]);
+    assert!(!dead.exists(), "the dead run's directory is removed");
+    assert!(live.join(commit::JOURNAL).exists() && other.join(commit::JOURNAL).exists());
+    // Run again: nothing left to undo.
+    assert_eq!(commit::recover(&runs, &target, &current).unwrap(), 0);
+    // A journal that does not read is an error naming it; nothing is guessed.
+    std::fs::create_dir_all(runs.join("t-5-0")).unwrap();
+    std::fs::write(runs.join("t-5-0").join(commit::JOURNAL), "{not json").unwrap();
+    let e = commit::recover(&runs, &target, &current).unwrap_err();
+    assert!(e.contains("t-5-0") && e.contains("does not read"), "{e}");
+    // No runs directory at all: nothing to do.
+    assert_eq!(
+        commit::recover(&d.path().join("none"), &target, &current).unwrap(),
+        0
+    );
+}
