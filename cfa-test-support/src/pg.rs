@@ -1,5 +1,4 @@
-//! Throwaway PostgreSQL cluster for tests (std only, so any crate can reuse it with
-//! `#[path = "../../cfa-codegen/tests/support/pg.rs"] mod pg;`).
+//! Throwaway PostgreSQL cluster for tests (std only): `use cfa_test_support::pg::PgCluster;`.
 //!
 //! `PgCluster::start()` makes a temp dir, runs `initdb` (trust auth, UTF8, C locale) and
 //! `pg_ctl start` on a free loopback port with the socket in the temp dir, waiting (bounded)
@@ -11,8 +10,6 @@
 //!
 //! Binaries: `$CFA_PG_BIN` or `/usr/lib/postgresql/15/bin`; the client is `psql` from
 //! the same dir when present, else from `PATH`.
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -219,6 +216,23 @@ impl PgCluster {
     /// The TCP port (host is `127.0.0.1`, user `postgres`, no password).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The key=value DSN of database `db` on this cluster as user `postgres`
+    /// (`host=127.0.0.1 port=… user=postgres [password=…] dbname=…`). The cluster trusts
+    /// every local connection, so a `password` is sent but never checked: tests pass one
+    /// to show it reaches no output.
+    pub fn dsn(&self, db: &str, password: Option<&str>) -> String {
+        match password {
+            Some(pw) => format!(
+                "host=127.0.0.1 port={} user=postgres password={pw} dbname={db}",
+                self.port
+            ),
+            None => format!(
+                "host=127.0.0.1 port={} user=postgres dbname={db}",
+                self.port
+            ),
+        }
     }
 
     /// A `psql` command connected to `db`, stopping on the first error, quiet, unaligned.
