@@ -153,34 +153,31 @@ impl PgCluster {
 
     /// `pg_ctl start` with the options of the first start (after [`PgCluster::stop`]).
     pub fn start_again(&self) -> Result<(), String> {
-        check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .arg("-l")
-                .arg(self.root.join("server.log"))
-                .args(["-o", &self.opts, "-w", "-t", "60", "start"])
-                .output()
-                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl start",
-        )
-        .map(|_| ())
-        .map_err(|e| {
-            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            format!("{e}\nserver log:\n{log}")
-        })
+        self.pg_ctl(true, &["-o", &self.opts, "-w", "-t", "60", "start"])
+            .map_err(|e| {
+                let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+                format!("{e}\nserver log:\n{log}")
+            })
     }
 
     /// `pg_ctl stop -m fast`: the server is down until [`PgCluster::start_again`].
     pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(false, &["-m", "fast", "-w", "-t", "60", "stop"])
+    }
+
+    /// `pg_ctl -D <data> [-l <server.log>] ARGS`, failing with its output.
+    fn pg_ctl(&self, logged: bool, args: &[&str]) -> Result<(), String> {
+        let mut c = self.server_cmd("pg_ctl");
+        c.arg("-D").arg(self.root.join("data"));
+        if logged {
+            c.arg("-l").arg(self.root.join("server.log"));
+        }
+        let what = format!("pg_ctl {}", args.last().copied().unwrap_or_default());
         check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            c.args(args)
                 .output()
                 .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl stop",
+            &what,
         )
         .map(|_| ())
     }
@@ -199,18 +196,7 @@ impl PgCluster {
     /// `pg_ctl restart -m fast` (same options), waiting until the server accepts
     /// connections again: every open connection is broken.
     pub fn restart(&self) -> Result<(), String> {
-        check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .arg("-l")
-                .arg(self.root.join("server.log"))
-                .args(["-m", "fast", "-w", "-t", "60", "restart"])
-                .output()
-                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl restart",
-        )
-        .map(|_| ())
+        self.pg_ctl(true, &["-m", "fast", "-w", "-t", "60", "restart"])
     }
 
     /// The TCP port (host is `127.0.0.1`, user `postgres`, no password).
