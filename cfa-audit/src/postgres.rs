@@ -24,7 +24,8 @@
 //! [`AuditError::Postgres`] (nothing of it is acknowledged); the broken connection is
 //! dropped and the next group reconnects, so a restarted server is picked up again.
 //! The DSN is held privately and never appears in an error or a `Debug` output:
-//! messages name the server as `user@host:port/dbname`.
+//! messages name the server as `user@host:port/dbname` and mask the DSN and its
+//! password ([`cfa_pg::describe_dsn`], [`cfa_pg::redact`]).
 //!
 //! Reads (`verify`, `scan`, export) run on their own connection in one `REPEATABLE
 //! READ` snapshot through a server-side portal fetched in batches of
@@ -44,7 +45,6 @@ use postgres::{Client, IsolationLevel, NoTls};
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Rows fetched per round trip when the chain is streamed.
@@ -129,25 +129,13 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// `user@host:port/dbname` of a DSN (never its password), or why it does not parse.
+/// `user@host:port/dbname` of a DSN (never its password, see [`cfa_pg::describe_dsn`]),
+/// or why it does not parse.
 pub fn describe_dsn(dsn: &str) -> Result<String, String> {
-    let config = postgres::Config::from_str(dsn).map_err(|_| {
+    cfa_pg::describe_dsn(dsn).ok_or_else(|| {
         "the DSN does not parse as a PostgreSQL connection string (key=value pairs or a postgresql:// URL)"
             .to_owned()
-    })?;
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("?");
-    let db = config.get_dbname().unwrap_or(user);
-    Ok(format!("{user}@{host}:{port}/{db}"))
+    })
 }
 
 /// The message of a driver error with its cause (the server's message, the OS error),
@@ -166,22 +154,7 @@ fn describe(e: &postgres::Error, dsn: &str) -> String {
             text.push_str(&s);
         }
     }
-    redact(text, dsn)
-}
-
-/// `text` without the DSN or its password.
-fn redact(mut text: String, dsn: &str) -> String {
-    if let Ok(config) = postgres::Config::from_str(dsn)
-        && let Some(pw) = config.get_password()
-        && let Ok(pw) = std::str::from_utf8(pw)
-        && !pw.is_empty()
-    {
-        text = text.replace(pw, "***");
-    }
-    if !dsn.is_empty() {
-        text = text.replace(dsn, "***");
-    }
-    text
+    cfa_pg::redact(&text, dsn)
 }
 
 impl PgStore {
@@ -202,11 +175,7 @@ impl PgStore {
             group: GroupQueue::default(),
         };
         let mut client = store.connect_client()?;
-        let mut tx = client.transaction().map_err(|e| store.err(&e))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-            .map_err(|e| store.err(&e))?;
-        tx.batch_execute(SCHEMA).map_err(|e| store.err(&e))?;
-        tx.commit().map_err(|e| store.err(&e))?;
+        cfa_pg::create_schema(&mut client, SCHEMA_LOCK, SCHEMA).map_err(|e| store.err(&e))?;
         store.guard().client = Some(client);
         Ok(store)
     }
@@ -214,15 +183,10 @@ impl PgStore {
     /// Connects to the database named by the environment variable `name` (the DSN is
     /// never taken from argv); an unset or empty variable is an error naming it.
     pub fn connect_env(name: &str) -> Result<Self, AuditError> {
-        let dsn = std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| PostgresError {
-                target: format!("${name}"),
-                message: format!(
-                    "the environment variable {name} is not set (it must hold the PostgreSQL DSN)"
-                ),
-            })?;
+        let dsn = cfa_pg::dsn_from_env(name).map_err(|f| PostgresError {
+            target: f.database,
+            message: f.message,
+        })?;
         Self::connect(&dsn)
     }
 

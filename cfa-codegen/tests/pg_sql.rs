@@ -9,11 +9,9 @@
 )]
 
 mod common;
-#[path = "support/pg.rs"]
-mod pg;
 
+use cfa_test_support::pg::{PgCluster, SHOP_SEED};
 use common::*;
-use pg::PgCluster;
 use serde_json::{Value, json};
 
 const RAW_PII: &[&str] = &[
@@ -82,7 +80,7 @@ impl Db<'_> {
 
 fn new_db<'a>(pg: &'a PgCluster, name: &str) -> Db<'a> {
     pg.create_database(name).unwrap();
-    pg.psql(name, pg::SHOP_SEED).unwrap();
+    pg.psql(name, SHOP_SEED).unwrap();
     Db {
         pg,
         name: name.into(),

@@ -12,7 +12,7 @@
 use crate::approval::{Resolution, Ticket, TicketStatus};
 use crate::error::ControlError;
 use crate::kill::{KillSwitch, Scope};
-use crate::pg::{PgConn, PgFailure, dsn_from_env, is_unique_violation};
+use crate::pg::{PgFailure, PgPool, dsn_from_env, is_unique_violation};
 use crate::pg_watch::{KillCache, spawn_listener};
 use crate::rows::{
     KillRow, TICKET_COLUMNS, TicketRow, check_engage, check_resolve_args, fault_codes_json,
@@ -52,7 +52,7 @@ const KILLS: &str =
 /// The control store in a PostgreSQL database shared by replicas.
 #[derive(Debug)]
 pub struct PgControl {
-    conn: PgConn,
+    conn: PgPool,
     /// The switches kept between snapshots ([`PgControl::watching`]), else `None`.
     cache: Option<Arc<KillCache>>,
 }
@@ -108,7 +108,7 @@ impl PgControl {
     /// Connects to the database `dsn` names and creates the control tables if missing.
     pub fn connect(dsn: &str) -> Result<Self, ControlError> {
         Ok(PgControl {
-            conn: PgConn::connect(dsn, SCHEMA).map_err(pg_error)?,
+            conn: crate::pg::connect(dsn, SCHEMA).map_err(pg_error)?,
             cache: None,
         })
     }

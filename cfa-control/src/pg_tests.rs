@@ -11,8 +11,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../cfa-codegen/tests/support/pg.rs"]
-mod cluster;
+use cfa_test_support::pg::PgCluster;
 
 use crate::budget::{
     Budget, BudgetError, BudgetLedger, Dimension, Limits, PgBudgets, ReserveError, ReserveRequest,
@@ -359,7 +358,7 @@ fn scopes(store: &PgControl) -> Vec<String> {
 /// store, through plain SQL (the trigger), through itself (at once); with its
 /// listener's connection terminated or the server restarted it reads the table until
 /// it listens again, so no change made meanwhile is missed.
-fn watched_switches(pg: &cluster::PgCluster, dsn: &str) {
+fn watched_switches(pg: &PgCluster, dsn: &str) {
     let watched = PgControl::connect(dsn).unwrap().watching();
     let other = PgControl::connect(dsn).unwrap();
     assert!(!other.listening(), "only a watching store listens");
@@ -448,12 +447,9 @@ fn watched_switches(pg: &cluster::PgCluster, dsn: &str) {
 
 #[test]
 fn control_state_in_postgres_is_shared_and_single_use() {
-    let pg = cluster::PgCluster::start().unwrap();
+    let pg = PgCluster::start().unwrap();
     pg.create_database("control").unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password={SECRET} dbname=control",
-        pg.port()
-    );
+    let dsn = pg.dsn("control", Some(SECRET));
     tickets_and_kills(&dsn);
     watched_switches(&pg, &dsn);
     budgets(&dsn);

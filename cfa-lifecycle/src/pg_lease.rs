@@ -3,16 +3,16 @@
 //! another holder is refused with [`LeaseHeld`], an expired one is taken over, the
 //! same holder renews. Each acquisition runs in one transaction under a per-target
 //! advisory lock (`pg_advisory_xact_lock(hashtext(target))`), so racing replicas are
-//! serialised and exactly one of them holds the lease. The DSN is held privately and
-//! never shown: errors name the server as `user@host:port/dbname`.
+//! serialised and exactly one of them holds the lease. The connection is a
+//! [`cfa_pg::PgPool`]: the DSN is held privately and never shown, errors name the server
+//! as `user@host:port/dbname`.
 
 use crate::error::LifecycleError;
 use crate::lease::{Lease, LeaseHeld, LeaseStore};
 use crate::time::{isoformat, parse};
+use cfa_pg::{PgFailure, PgPool, dsn_from_env};
 use jiff::Timestamp;
-use postgres::{Client, NoTls};
-use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use postgres::Client;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cfa_leases (
@@ -28,105 +28,46 @@ const SCHEMA_LOCK: i64 = 0x0CFA_1EA5_E000;
 
 /// Target leases in a PostgreSQL database shared by replicas.
 pub struct PgLeases {
-    dsn: String,
-    target: String,
-    conn: Mutex<Option<Client>>,
+    pool: PgPool,
 }
 
 impl std::fmt::Debug for PgLeases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgLeases")
-            .field("database", &self.target)
+            .field("database", &self.pool.database())
             .finish_non_exhaustive()
     }
 }
 
-/// `user@host:port/dbname` of a DSN, never its password.
-fn describe_dsn(dsn: &str) -> Option<String> {
-    let config = postgres::Config::from_str(dsn).ok()?;
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("?");
-    Some(format!(
-        "{user}@{host}:{port}/{}",
-        config.get_dbname().unwrap_or(user)
-    ))
+fn pg_error(f: PgFailure) -> LifecycleError {
+    LifecycleError::Postgres {
+        database: f.database,
+        message: f.message,
+    }
 }
 
 impl PgLeases {
     /// Connects to the database `dsn` names and creates the lease table if missing.
     pub fn connect(dsn: &str) -> Result<Self, LifecycleError> {
-        let target = describe_dsn(dsn).ok_or_else(|| LifecycleError::Postgres {
-            database: "(unparsable DSN)".into(),
-            message: "the DSN does not parse as a PostgreSQL connection string".into(),
-        })?;
         let leases = PgLeases {
-            dsn: dsn.to_owned(),
-            target,
-            conn: Mutex::new(None),
+            pool: PgPool::new(dsn).map_err(pg_error)?,
         };
-        leases.with_client(|c| {
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-            tx.batch_execute(SCHEMA)?;
-            tx.commit()
-        })?;
+        leases.with_client(|c| cfa_pg::create_schema(c, SCHEMA_LOCK, SCHEMA))?;
         Ok(leases)
     }
 
     /// Connects to the database whose DSN is in the environment variable `name`.
     pub fn connect_env(name: &str) -> Result<Self, LifecycleError> {
-        let dsn = std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| LifecycleError::Postgres {
-                database: format!("${name}"),
-                message: format!(
-                    "the environment variable {name} is not set (it must hold the PostgreSQL DSN)"
-                ),
-            })?;
-        Self::connect(&dsn)
+        Self::connect(&dsn_from_env(name).map_err(pg_error)?)
     }
 
-    fn err(&self, e: &postgres::Error) -> LifecycleError {
-        let mut message = e.to_string();
-        if let Some(db) = e.as_db_error() {
-            message = format!("{message}: {}", db.message());
-        } else if let Some(s) = std::error::Error::source(e) {
-            message = format!("{message}: {s}");
-        }
-        if let Ok(c) = postgres::Config::from_str(&self.dsn)
-            && let Some(pw) = c.get_password().and_then(|p| std::str::from_utf8(p).ok())
-            && !pw.is_empty()
-        {
-            message = message.replace(pw, "***");
-        }
-        LifecycleError::Postgres {
-            database: self.target.clone(),
-            message: message.replace(&self.dsn, "***"),
-        }
-    }
-
-    /// Runs `f` on the connection (reconnecting when there is none or it broke).
-    fn with_client<T>(
+    /// Runs `f` on a client of the pool (see [`PgPool::run`]: a client that failed is
+    /// dropped, so the next call reconnects).
+    fn with_client<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, LifecycleError> {
-        let mut g = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let client = match g.as_mut() {
-            Some(c) if !c.is_closed() => c,
-            _ => g.insert(Client::connect(&self.dsn, NoTls).map_err(|e| self.err(&e))?),
-        };
-        let out = f(client);
-        if out.is_err() {
-            *g = None;
-        }
-        out.map_err(|e| self.err(&e))
+        self.pool.run(f).map_err(pg_error)
     }
 
     /// Takes the lease on `target` for `holder` until `now + ttl_secs` (see the

@@ -10,29 +10,24 @@
 )]
 
 mod common;
-#[path = "../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
 
 use cfa_codegen::{Backend, SqlBackend};
 use cfa_sandbox::*;
+use cfa_test_support::pg::{PgCluster, SHOP_SEED};
 use common::*;
-use pg::PgCluster;
 
 #[test]
 fn postgres_sandbox_commits_good_runs_and_rolls_back_bad_ones() {
     let pg = PgCluster::start().unwrap();
     pg.create_database("sandbox").unwrap();
-    pg.psql("sandbox", pg::SHOP_SEED).unwrap();
+    pg.psql("sandbox", SHOP_SEED).unwrap();
     // One NULL amount, for the null-count metrics.
     pg.psql(
         "sandbox",
         "UPDATE public.nfe SET valor = NULL WHERE nfe_id = 2",
     )
     .unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=sandbox",
-        pg.port()
-    );
+    let dsn = pg.dsn("sandbox", None);
 
     let (s, p) = plan(&ok_sig(), true);
     let artifact = SqlBackend::default().generate(&p, &s).unwrap();

@@ -1,10 +1,13 @@
 //! Dev-only test support: the one fixture set every crate's tests load instead of pasting
 //! copies — the reference signature (`examples/signatures/ok.json`), its intent id, and
-//! the paths of `examples/` and of the conformance corpus.
+//! the paths of `examples/` and of the conformance corpus — and [`pg`], the throwaway
+//! PostgreSQL cluster the PostgreSQL tests start.
 //!
-//! Owns: locating and reading shared fixture files. Must NOT know: any CFA crate (it
+//! Owns: locating and reading shared fixture files, starting and driving a throwaway
+//! PostgreSQL cluster (`initdb`, `pg_ctl`, `psql`). Must NOT know: any CFA crate (it
 //! depends on `serde_json` only, so every crate can dev-depend on it without a cycle),
-//! nor what a test asserts. Used only as a `[dev-dependencies]` entry.
+//! nor what a test asserts. Used as a `[dev-dependencies]` entry (and by the benches'
+//! `cfa-scale` runner, which starts a cluster).
 //!
 //! ```
 //! let sig = cfa_test_support::ok_signature();
@@ -12,6 +15,8 @@
 //! ```
 // Test helpers fail the calling test with a message when a fixture is missing or broken.
 #![allow(clippy::expect_used, clippy::panic)]
+
+pub mod pg;
 
 use serde_json::Value;
 use std::path::PathBuf;

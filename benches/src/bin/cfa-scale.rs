@@ -5,14 +5,11 @@
 //! connections, one request in flight each), one step per connection count; then the
 //! chain is checked gap-free and verified.
 
-#[path = "../../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
-
 use cfa_benches::load::{self, LoadOptions, Window};
 use cfa_benches::scale::{
     self, CpuShare, CpuTicks, ScaleOptions, StepReport, machine_ticks, process_ticks,
 };
-use pg::PgCluster;
+use cfa_test_support::pg::PgCluster;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -228,10 +225,7 @@ fn run(o: &ScaleOptions) -> Result<(), String> {
             return Err(format!("{setting} is {got}, not {want}"));
         }
     }
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=chain",
-        pg.port()
-    );
+    let dsn = pg.dsn("chain", None);
     let replicas: Vec<Replica> = (0..o.replicas)
         .map(|_| replica(&o.cfa_bin, &dsn))
         .collect::<Result<_, _>>()?;

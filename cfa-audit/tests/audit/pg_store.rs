@@ -6,11 +6,8 @@
 //! an error. One cluster, so every scenario lives in the one test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
-
 use cfa_audit::{AuditStore, Durability, JsonlStore, NewEvent, PgStore, VerifyOptions};
-use pg::PgCluster;
+use cfa_test_support::pg::PgCluster;
 use std::sync::Arc;
 
 fn event(i: u32) -> NewEvent {
@@ -30,10 +27,7 @@ fn event(i: u32) -> NewEvent {
 }
 
 fn dsn(pg: &PgCluster, db: &str) -> String {
-    format!(
-        "host=127.0.0.1 port={} user=postgres password=hunter2-pw dbname={db}",
-        pg.port()
-    )
+    pg.dsn(db, Some("hunter2-pw"))
 }
 
 #[test]

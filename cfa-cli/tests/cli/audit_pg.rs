@@ -12,8 +12,7 @@
 //! the export is a JSONL log our verifier and the reference's accept; a bad DSN's
 //! password never reaches any output. One cluster, so every scenario is one test.
 
-use crate::pg::PgCluster;
-use crate::support::{http, spawn_served};
+use crate::support::{cfa_with_dsn, http, outcome, pg_project, spawn_served};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -23,22 +22,11 @@ const ENV: &str = "CFA_TEST_AUDIT_PG";
 const SECRET: &str = "pg-s3cret-never-shown";
 
 fn cfa(dir: &Path, dsn: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cfa"));
-    c.current_dir(dir)
-        .env(ENV, dsn)
-        .env_remove("CFA_POLICY_BUNDLE")
-        .env_remove("CFA_HTTP_TOKEN")
-        .env("RUST_LOG", "warn");
-    c
+    cfa_with_dsn(dir, ENV, dsn, "warn")
 }
 
 fn run(dir: &Path, dsn: &str, args: &[&str]) -> (i32, String, String) {
-    let out = cfa(dir, dsn).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(cfa(dir, dsn).args(args))
 }
 
 fn body(i: usize) -> String {
@@ -87,19 +75,8 @@ fn mcp_decide(dir: &Path, dsn: &str) -> Value {
 
 #[test]
 fn serve_and_mcp_record_into_postgres_and_the_audit_commands_read_it() {
-    let pg = PgCluster::start().unwrap();
-    pg.create_database("chain").unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password={SECRET} dbname=chain",
-        pg.port()
-    );
-    let dir = tempfile::tempdir().unwrap();
+    let (pg, dir, dsn) = pg_project("chain", SECRET, ENV);
     let d = dir.path();
-    std::fs::write(
-        d.join("cfa.yaml"),
-        format!("storage:\n  backend: postgres\n  dsn_env: {ENV}\n"),
-    )
-    .unwrap();
 
     // --- HTTP: decisions recorded in the database ------------------------------
     let mut cmd = cfa(d, &dsn);

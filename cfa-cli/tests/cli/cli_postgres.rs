@@ -11,8 +11,8 @@
 //! password kept out of every output, and clear refusals for bad setups. One cluster
 //! per binary, so every scenario lives in the one test.
 
-use crate::pg::{self, PgCluster};
 use assert_cmd::Command;
+use cfa_test_support::pg::{PgCluster, SHOP_SEED};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -70,13 +70,10 @@ fn fault_codes(v: &Value) -> Vec<String> {
 fn evaluate_on_postgres_commits_good_runs_and_rolls_back_broken_thresholds() {
     let pg = PgCluster::start().unwrap();
     pg.create_database("shop").unwrap();
-    pg.psql("shop", pg::SHOP_SEED).unwrap();
+    pg.psql("shop", SHOP_SEED).unwrap();
     let q = |sql: &str| pg.psql("shop", sql).unwrap().trim().to_owned();
     let rows = || q(&format!("SELECT count(*) FROM public.{TARGET}"));
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password=s3cret-pw dbname=shop",
-        pg.port()
-    );
+    let dsn = pg.dsn("shop", Some("s3cret-pw"));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 

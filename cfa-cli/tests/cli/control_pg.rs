@@ -15,8 +15,7 @@
 //! chain; the DSN's password reaches no output, log or audit detail. One cluster, so
 //! one test.
 
-use crate::pg::PgCluster;
-use crate::support::{http, spawn_served};
+use crate::support::{cfa_with_dsn, http, outcome, pg_project, spawn_served};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -26,24 +25,12 @@ const ENV: &str = "CFA_TEST_CONTROL_PG";
 const SECRET: &str = "ctl-s3cret-never-shown";
 
 fn cfa(dir: &Path, dsn: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cfa"));
-    c.current_dir(dir)
-        .env(ENV, dsn)
-        .env_remove("CFA_POLICY_BUNDLE")
-        .env_remove("CFA_HTTP_TOKEN")
-        .env_remove("CFA_OPERATOR_TOKEN")
-        .env("RUST_LOG", "info");
-    c
+    cfa_with_dsn(dir, ENV, dsn, "info")
 }
 
 /// (exit code, stdout, stderr) of `cfa ARGS`.
 fn run(dir: &Path, dsn: &str, args: &[&str]) -> (i32, String, String) {
-    let out = cfa(dir, dsn).args(args).output().unwrap();
-    let r = (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let r = outcome(cfa(dir, dsn).args(args));
     assert!(
         !r.1.contains(SECRET) && !r.2.contains(SECRET),
         "{args:?}: {r:?}"
@@ -130,19 +117,8 @@ fn decide_until(addr: &str, sig: &str, action: &str) -> Value {
 
 #[test]
 fn a_kill_in_postgres_stops_every_process_and_the_faces_share_the_state() {
-    let pg = PgCluster::start().unwrap();
-    pg.create_database("ctl").unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password={SECRET} dbname=ctl",
-        pg.port()
-    );
-    let dir = tempfile::tempdir().unwrap();
+    let (pg, dir, dsn) = pg_project("ctl", SECRET, ENV);
     let d = dir.path();
-    std::fs::write(
-        d.join("cfa.yaml"),
-        format!("storage:\n  backend: postgres\n  dsn_env: {ENV}\n"),
-    )
-    .unwrap();
     let sig = cfa_test_support::ok_signature().to_string();
 
     // --- a server, configured by cfa.yaml only ---------------------------------------

@@ -365,7 +365,7 @@ fn an_unset_or_unreachable_dsn_fails_without_printing_the_dsn() {
 
 #[test]
 fn doctor_pg_connects_to_a_real_server() {
-    let pg = crate::pg::PgCluster::start().unwrap();
+    let pg = cfa_test_support::pg::PgCluster::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(
@@ -373,10 +373,7 @@ fn doctor_pg_connects_to_a_real_server() {
         "execution:\n  sandbox: postgres\n  dsn_env: CFA_DOCTOR_TEST_DSN\n",
     )
     .unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password=s3cret-pw dbname=postgres",
-        pg.port()
-    );
+    let dsn = pg.dsn("postgres", Some("s3cret-pw"));
     let r = doctor(d, &["-f", "json"], &[("CFA_DOCTOR_TEST_DSN", &dsn)]);
     let c = checks(&r);
     assert_eq!(c["postgres"].0, "ok", "{:?}", c["postgres"]);

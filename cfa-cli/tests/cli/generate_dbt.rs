@@ -9,7 +9,6 @@
     clippy::indexing_slicing
 )]
 
-use crate::pg;
 use assert_cmd::Command;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -74,7 +73,7 @@ fn dbt_build(dbt: &Path, work: &Path, project: &Path) {
 #[test]
 fn dbt_build_passes_on_the_generated_project() {
     let dbt = dbt_executable();
-    let pg = pg::PgCluster::start().expect("throwaway PostgreSQL cluster");
+    let pg = cfa_test_support::pg::PgCluster::start().expect("throwaway PostgreSQL cluster");
     pg.create_database("cfa_dbt").unwrap();
     pg.psql("cfa_dbt", SEED).unwrap();
 

@@ -4,8 +4,6 @@
 //! To add a file: put it in this directory and add `mod <name>;` below; shared helpers
 //! live in `support` (`use crate::support::...`).
 
-#[path = "../../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
 mod support;
 
 mod audit_cli;

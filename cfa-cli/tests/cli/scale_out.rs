@@ -18,7 +18,7 @@
 //!   the three replicas: exactly one holds the PostgreSQL lease, the others are
 //!   blocked with `STATE_TARGET_LEASED` naming it, and the chain verifies.
 
-use crate::pg::PgCluster;
+use cfa_test_support::pg::PgCluster;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::Path;
@@ -33,10 +33,7 @@ const PER_REPLICA: usize = 10_000;
 const CONNS_PER_REPLICA: usize = 24;
 
 fn dsn(pg: &PgCluster) -> String {
-    format!(
-        "host=127.0.0.1 port={} user=postgres dbname=chain",
-        pg.port()
-    )
+    pg.dsn("chain", None)
 }
 
 fn durable_cluster() -> PgCluster {

@@ -456,3 +456,47 @@ pub mod fixtures {
         dir
     }
 }
+
+/// A project on a throwaway PostgreSQL cluster, as the PostgreSQL modules start one: the
+/// cluster, database `db` created in it, a temp dir whose `cfa.yaml` keeps the state in it
+/// (`storage: {backend: postgres, dsn_env: <env>}`), and the database's DSN with
+/// `password` (sent, never checked: it must reach no output).
+pub fn pg_project(
+    db: &str,
+    password: &str,
+    env: &str,
+) -> (cfa_test_support::pg::PgCluster, tempfile::TempDir, String) {
+    let pg = cfa_test_support::pg::PgCluster::start().unwrap();
+    pg.create_database(db).unwrap();
+    let dsn = pg.dsn(db, Some(password));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cfa.yaml"),
+        format!("storage:\n  backend: postgres\n  dsn_env: {env}\n"),
+    )
+    .unwrap();
+    (pg, dir, dsn)
+}
+
+/// [`cfa_cmd`] run in `dir` with `dsn` in the environment variable `env` and
+/// `RUST_LOG=<rust_log>`.
+pub fn cfa_with_dsn(
+    dir: &std::path::Path,
+    env: &str,
+    dsn: &str,
+    rust_log: &str,
+) -> std::process::Command {
+    let mut c = cfa_cmd();
+    c.current_dir(dir).env(env, dsn).env("RUST_LOG", rust_log);
+    c
+}
+
+/// Runs `cmd` to its end: (exit code, `-1` when killed by a signal; stdout; stderr).
+pub fn outcome(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -15,7 +15,7 @@ use super::{
     Budget, BudgetError, BudgetLedger, BudgetStatus, Reservation, ReserveError, ReserveRequest,
     Scope, Settlement, Usage, Window,
 };
-use crate::pg::{PgConn, PgFailure, dsn_from_env};
+use crate::pg::{PgFailure, PgPool, dsn_from_env};
 use postgres::{GenericClient, Row};
 
 const SCHEMA: &str = "
@@ -38,7 +38,7 @@ const BUDGET_COLUMNS: &str = "scope, window_secs, limit_dbu_micros, limit_runs, 
 /// Budgets in a PostgreSQL database shared by replicas.
 #[derive(Debug)]
 pub struct PgBudgets {
-    conn: PgConn,
+    conn: PgPool,
 }
 
 fn budget_row(r: &Row) -> Result<BudgetRow, postgres::Error> {
@@ -98,7 +98,7 @@ impl PgBudgets {
     /// Connects to the database `dsn` names and creates the budget tables if missing.
     pub fn connect(dsn: &str) -> Result<Self, BudgetError> {
         Ok(PgBudgets {
-            conn: PgConn::connect(dsn, SCHEMA).map_err(store_err)?,
+            conn: crate::pg::connect(dsn, SCHEMA).map_err(store_err)?,
         })
     }
 

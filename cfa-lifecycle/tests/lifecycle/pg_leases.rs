@@ -4,21 +4,16 @@
 //! for one target: exactly one holds it. One cluster, so one test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../cfa-codegen/tests/support/pg.rs"]
-mod pg;
-
 use cfa_lifecycle::{LifecycleError, PgLeases};
+use cfa_test_support::pg::PgCluster;
 use jiff::Timestamp;
 use std::sync::{Arc, Barrier};
 
 #[test]
 fn leases_in_postgres_have_one_holder() {
-    let pg = pg::PgCluster::start().unwrap();
+    let pg = PgCluster::start().unwrap();
     pg.create_database("leases").unwrap();
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=postgres password=lease-pw dbname=leases",
-        pg.port()
-    );
+    let dsn = pg.dsn("leases", Some("lease-pw"));
     let a = PgLeases::connect(&dsn).unwrap();
     let b = PgLeases::connect(&dsn).unwrap();
     assert!(!format!("{a:?}").contains("lease-pw"));

@@ -1,5 +1,4 @@
-//! Throwaway PostgreSQL cluster for tests (std only, so any crate can reuse it with
-//! `#[path = "../../cfa-codegen/tests/support/pg.rs"] mod pg;`).
+//! Throwaway PostgreSQL cluster for tests (std only): `use cfa_test_support::pg::PgCluster;`.
 //!
 //! `PgCluster::start()` makes a temp dir, runs `initdb` (trust auth, UTF8, C locale) and
 //! `pg_ctl start` on a free loopback port with the socket in the temp dir, waiting (bounded)
@@ -11,8 +10,6 @@
 //!
 //! Binaries: `$CFA_PG_BIN` or `/usr/lib/postgresql/15/bin`; the client is `psql` from
 //! the same dir when present, else from `PATH`.
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -156,34 +153,31 @@ impl PgCluster {
 
     /// `pg_ctl start` with the options of the first start (after [`PgCluster::stop`]).
     pub fn start_again(&self) -> Result<(), String> {
-        check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .arg("-l")
-                .arg(self.root.join("server.log"))
-                .args(["-o", &self.opts, "-w", "-t", "60", "start"])
-                .output()
-                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl start",
-        )
-        .map(|_| ())
-        .map_err(|e| {
-            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
-            format!("{e}\nserver log:\n{log}")
-        })
+        self.pg_ctl(true, &["-o", &self.opts, "-w", "-t", "60", "start"])
+            .map_err(|e| {
+                let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+                format!("{e}\nserver log:\n{log}")
+            })
     }
 
     /// `pg_ctl stop -m fast`: the server is down until [`PgCluster::start_again`].
     pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(false, &["-m", "fast", "-w", "-t", "60", "stop"])
+    }
+
+    /// `pg_ctl -D <data> [-l <server.log>] ARGS`, failing with its output.
+    fn pg_ctl(&self, logged: bool, args: &[&str]) -> Result<(), String> {
+        let mut c = self.server_cmd("pg_ctl");
+        c.arg("-D").arg(self.root.join("data"));
+        if logged {
+            c.arg("-l").arg(self.root.join("server.log"));
+        }
+        let what = format!("pg_ctl {}", args.last().copied().unwrap_or_default());
         check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            c.args(args)
                 .output()
                 .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl stop",
+            &what,
         )
         .map(|_| ())
     }
@@ -202,23 +196,29 @@ impl PgCluster {
     /// `pg_ctl restart -m fast` (same options), waiting until the server accepts
     /// connections again: every open connection is broken.
     pub fn restart(&self) -> Result<(), String> {
-        check(
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.root.join("data"))
-                .arg("-l")
-                .arg(self.root.join("server.log"))
-                .args(["-m", "fast", "-w", "-t", "60", "restart"])
-                .output()
-                .map_err(|e| format!("cannot run pg_ctl: {e}"))?,
-            "pg_ctl restart",
-        )
-        .map(|_| ())
+        self.pg_ctl(true, &["-m", "fast", "-w", "-t", "60", "restart"])
     }
 
     /// The TCP port (host is `127.0.0.1`, user `postgres`, no password).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The key=value DSN of database `db` on this cluster as user `postgres`
+    /// (`host=127.0.0.1 port=… user=postgres [password=…] dbname=…`). The cluster trusts
+    /// every local connection, so a `password` is sent but never checked: tests pass one
+    /// to show it reaches no output.
+    pub fn dsn(&self, db: &str, password: Option<&str>) -> String {
+        match password {
+            Some(pw) => format!(
+                "host=127.0.0.1 port={} user=postgres password={pw} dbname={db}",
+                self.port
+            ),
+            None => format!(
+                "host=127.0.0.1 port={} user=postgres dbname={db}",
+                self.port
+            ),
+        }
     }
 
     /// A `psql` command connected to `db`, stopping on the first error, quiet, unaligned.
