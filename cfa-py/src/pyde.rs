@@ -108,7 +108,6 @@ impl<'de> de::Deserializer<'de> for PyDe<'_> {
         let depth = self.depth + 1;
         if let Ok(d) = obj.cast::<PyDict>() {
             return visitor.visit_map(Entries {
-                len: d.len(),
                 items: d.iter(),
                 value: None,
                 depth,
@@ -190,7 +189,6 @@ impl<'de> de::Deserializer<'de> for PyDe<'_> {
         self.checked_depth()?;
         if let Ok(d) = self.obj.cast_exact::<PyDict>() {
             return visitor.visit_map(Entries {
-                len: d.len(),
                 items: d.iter(),
                 value: None,
                 depth: self.depth + 1,
@@ -234,9 +232,9 @@ impl<'de> de::Deserializer<'de> for Key<'_> {
     }
 }
 
-/// A dict's entries, in its order.
+/// A dict's entries, in its order (no size hint: the readers of a signature's objects
+/// take none, and asking the dict its size is a call through the stable ABI).
 struct Entries<'py> {
-    len: usize,
     items: BoundDictIterator<'py>,
     value: Option<Bound<'py, PyAny>>,
     depth: usize,
@@ -262,10 +260,6 @@ impl<'de> MapAccess<'de> for Entries<'_> {
             obj,
             depth: self.depth,
         })
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.len)
     }
 }
 
