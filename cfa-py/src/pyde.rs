@@ -221,7 +221,11 @@ impl<'de> de::Deserializer<'de> for Key<'_> {
     type Error = Refused;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
-        let key = self.0.cast::<PyString>().map_err(|_| Refused)?;
+        // an exact `str` (every key of a signature dict) by one pointer comparison
+        let key = match self.0.cast_exact::<PyString>() {
+            Ok(key) => key,
+            Err(_) => self.0.cast::<PyString>().map_err(|_| Refused)?,
+        };
         visitor.visit_str(key.to_str().map_err(|_| Refused)?)
     }
 
