@@ -215,28 +215,32 @@ pub struct PyDecision {
     catalog: Option<Arc<LoadedCatalog>>,
     id: u128,
     decision_id: OnceLock<String>,
-    document: OnceLock<Decision>,
+    // Boxed: it is built only when asked for, and inline it would make every result
+    // object too large for Python's small-object allocator.
+    document: OnceLock<Box<Decision>>,
 }
 
 impl PyDecision {
     /// The facade's [`Decision`] of this check (what `cfa policy check` identifies).
     fn decision(&self) -> &Decision {
-        self.document.get_or_init(|| Decision {
-            result: self.result.clone(),
-            decision_id: self.decision_id().to_owned(),
-            intent_id: self.signature.signature.intent_id.clone(),
-            signature_hash: self.signature.signature_hash().to_owned(),
-            content_hash: self.signature.content_hash().to_owned(),
-            catalog_hash: self
-                .catalog
-                .as_ref()
-                .map(|c| c.hash().to_owned())
-                .unwrap_or_default(),
-            policy_bundle: self.policy.engine.version().to_owned(),
-            policy_bundle_hash: self.policy.hash.clone(),
-            audit_event_hash: String::new(),
-            // `check` has no control store: the policy's decision as it is.
-            control: None,
+        self.document.get_or_init(|| {
+            Box::new(Decision {
+                result: self.result.clone(),
+                decision_id: self.decision_id().to_owned(),
+                intent_id: self.signature.signature.intent_id.clone(),
+                signature_hash: self.signature.signature_hash().to_owned(),
+                content_hash: self.signature.content_hash().to_owned(),
+                catalog_hash: self
+                    .catalog
+                    .as_ref()
+                    .map(|c| c.hash().to_owned())
+                    .unwrap_or_default(),
+                policy_bundle: self.policy.engine.version().to_owned(),
+                policy_bundle_hash: self.policy.hash.clone(),
+                audit_event_hash: String::new(),
+                // `check` has no control store: the policy's decision as it is.
+                control: None,
+            })
         })
     }
 }

@@ -147,7 +147,7 @@ impl PyKernel {
         flushed.map_err(|e| build_error(py, format!("cannot flush the audit log: {e}")))?;
         Ok(PyKernelResult {
             intent: intent.to_owned(),
-            inner: result,
+            inner: Box::new(result),
         })
     }
 
@@ -247,7 +247,9 @@ fn execution(py: Python<'_>, name: &str, db: Option<&PathBuf>) -> PyResult<Lifec
 #[pyclass(frozen, module = "cfa._native", name = "KernelResult")]
 pub struct PyKernelResult {
     intent: String,
-    inner: KernelResult,
+    // Boxed: inline it would make every result object too large for Python's
+    // small-object allocator.
+    inner: Box<KernelResult>,
 }
 
 #[pymethods]

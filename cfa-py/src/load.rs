@@ -116,7 +116,7 @@ fn builtins() -> &'static Mutex<HashMap<String, Arc<LoadedPolicy>>> {
 /// compiled again only when its text changed).
 pub fn policy(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<LoadedPolicy>> {
     let Some(spec) = spec.filter(|s| !s.is_none()) else {
-        return named_policy(py, "default");
+        return default_policy(py);
     };
     if let Ok(s) = spec.cast::<PyString>() {
         let s = s.to_str()?.trim().to_owned();
@@ -137,6 +137,17 @@ pub fn policy(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<L
     }
     let path: PathBuf = spec.extract()?;
     policy_file(py, &path)
+}
+
+/// The default rules (no bundle named): the cached entry of `default`, kept in a
+/// static so that a `check` without a bundle takes no lock.
+fn default_policy(py: Python<'_>) -> PyResult<Arc<LoadedPolicy>> {
+    static DEFAULT: OnceLock<Arc<LoadedPolicy>> = OnceLock::new();
+    if let Some(p) = DEFAULT.get() {
+        return Ok(Arc::clone(p));
+    }
+    let loaded = named_policy(py, "default")?;
+    Ok(Arc::clone(DEFAULT.get_or_init(|| loaded)))
 }
 
 fn named_policy(py: Python<'_>, name: &str) -> PyResult<Arc<LoadedPolicy>> {

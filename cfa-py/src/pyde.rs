@@ -108,7 +108,6 @@ impl<'de> de::Deserializer<'de> for PyDe<'_> {
         let depth = self.depth + 1;
         if let Ok(d) = obj.cast::<PyDict>() {
             return visitor.visit_map(Entries {
-                len: d.len(),
                 items: d.iter(),
                 value: None,
                 depth,
@@ -148,9 +147,68 @@ impl<'de> de::Deserializer<'de> for PyDe<'_> {
         visitor.visit_newtype_struct(self)
     }
 
+    // The typed entry points below answer for an object of exactly the type the
+    // reader asks for (what a signature dict holds) with one pointer comparison, and
+    // hand anything else to `deserialize_any`: for such an object `deserialize_any`
+    // takes the same branch (an exact `str`, `bool`, `list` or `dict` is none of the
+    // types it checks first), so the value presented and every refusal are the same.
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.checked_depth()?;
+        if let Ok(s) = self.obj.cast_exact::<PyString>() {
+            return visitor.visit_str(s.to_str().map_err(|_| Refused)?);
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.checked_depth()?;
+        if let Ok(b) = self.obj.cast_exact::<PyBool>() {
+            return visitor.visit_bool(b.is_true());
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.checked_depth()?;
+        if let Ok(l) = self.obj.cast_exact::<PyList>() {
+            return visitor.visit_seq(Items {
+                len: l.len(),
+                items: Seq::List(l.iter()),
+                depth: self.depth + 1,
+            });
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.checked_depth()?;
+        if let Ok(d) = self.obj.cast_exact::<PyDict>() {
+            return visitor.visit_map(Entries {
+                items: d.iter(),
+                value: None,
+                depth: self.depth + 1,
+            });
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Refused> {
+        self.deserialize_map(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct enum
+        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
+        bytes byte_buf unit unit_struct tuple tuple_struct enum
         identifier ignored_any
     }
 }
@@ -163,7 +221,11 @@ impl<'de> de::Deserializer<'de> for Key<'_> {
     type Error = Refused;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
-        let key = self.0.cast::<PyString>().map_err(|_| Refused)?;
+        // an exact `str` (every key of a signature dict) by one pointer comparison
+        let key = match self.0.cast_exact::<PyString>() {
+            Ok(key) => key,
+            Err(_) => self.0.cast::<PyString>().map_err(|_| Refused)?,
+        };
         visitor.visit_str(key.to_str().map_err(|_| Refused)?)
     }
 
@@ -174,9 +236,9 @@ impl<'de> de::Deserializer<'de> for Key<'_> {
     }
 }
 
-/// A dict's entries, in its order.
+/// A dict's entries, in its order (no size hint: the readers of a signature's objects
+/// take none, and asking the dict its size is a call through the stable ABI).
 struct Entries<'py> {
-    len: usize,
     items: BoundDictIterator<'py>,
     value: Option<Bound<'py, PyAny>>,
     depth: usize,
@@ -202,10 +264,6 @@ impl<'de> MapAccess<'de> for Entries<'_> {
             obj,
             depth: self.depth,
         })
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.len)
     }
 }
 
