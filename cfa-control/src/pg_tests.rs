@@ -437,7 +437,9 @@ fn watched_switches(pg: &cluster::PgCluster, dsn: &str) {
     });
     // (A pooled connection from before the restart fails its first call: closed.)
     eventually("another store writes after the restart", || {
-        other.release(&Scope::parse("domain:fiscal").unwrap()).is_ok()
+        other
+            .release(&Scope::parse("domain:fiscal").unwrap())
+            .is_ok()
     });
     eventually("a change after the restart arrives", || {
         scopes(&watched).is_empty()
