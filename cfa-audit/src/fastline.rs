@@ -583,6 +583,26 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_parse_ends_where_the_event_does_and_never_crosses_a_line_break() {
+        let line = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "", "details": {"a": [1, "x"]}, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let mut buf = Scratch::default();
+        let whole = parse(line.as_bytes(), &mut buf).map(|f| f.event_hash);
+        let payload = buf.payload.clone();
+        for tail in ["\n{", "\r\n", "  \n", "\u{2028}", ""] {
+            let text = format!("{line}{tail}");
+            let (f, n) = parse_prefix(text.as_bytes(), &mut buf).unwrap();
+            assert_eq!(n, line.len(), "{tail:?}");
+            assert_eq!(Some(f.event_hash), whole);
+            assert_eq!(buf.payload, payload);
+            // parse itself still wants the whole input to be the event
+            assert_eq!(parse(text.as_bytes(), &mut buf).is_some(), tail.is_empty());
+        }
+        // A line break inside the event stops the prefix parse (no event at all).
+        let broken = line.replacen("\"s\"", "\"s\n\"", 1);
+        assert!(parse_prefix(broken.as_bytes(), &mut buf).is_none());
+    }
+
+    #[test]
     fn plain_run_agrees_over_many_words() {
         let naive = |b: &[u8]| {
             b.iter()
