@@ -6,7 +6,7 @@
 //! file, fsync, rename), and before the event that names it.
 
 use crate::error::{AuditError, IoError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,8 +19,9 @@ const KNOWN_CAP: usize = 65_536;
 #[derive(Debug)]
 pub struct ContentStore {
     dir: PathBuf,
-    /// `(kind, key)` pairs known to be on disk (written or seen by this process).
-    known: Mutex<HashSet<(String, String)>>,
+    /// Keys known to be on disk (written or seen by this process), by kind: looked up
+    /// by `&str` without allocating.
+    known: Mutex<HashMap<String, HashSet<String>>>,
     seq: AtomicU64,
 }
 
@@ -50,7 +51,7 @@ impl ContentStore {
     pub fn open(dir: impl Into<PathBuf>) -> Self {
         ContentStore {
             dir: dir.into(),
-            known: Mutex::new(HashSet::new()),
+            known: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         }
     }
@@ -75,24 +76,43 @@ impl ContentStore {
     /// Stores `text` under `(kind, key)` unless it is already there. The key is the
     /// hash of the content, so an existing document is never rewritten.
     pub fn put(&self, kind: &str, key: &str, text: &str) -> Result<(), AuditError> {
-        let path = self.path_of(kind, key);
+        self.put_with(kind, key, || text)
+    }
+
+    /// [`ContentStore::put`] for a caller whose text costs something to make: `text` is
+    /// called only when the document is not known to be stored already (the common case
+    /// of a long-running face storing the same signature over and over costs one lookup
+    /// in memory, no serialisation, no allocation and no system call).
+    pub fn put_with<S: AsRef<str>>(
+        &self,
+        kind: &str,
+        key: &str,
+        text: impl FnOnce() -> S,
+    ) -> Result<(), AuditError> {
         if !valid_key(key) || !valid_key(kind) {
-            return Err(bad_key(&path, key));
+            return Err(bad_key(&self.path_of(kind, key), key));
         }
-        let id = (kind.to_owned(), key.to_owned());
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.contains(&id) {
+        if known.get(kind).is_some_and(|keys| keys.contains(key)) {
             return Ok(());
         }
         // Bounded memory in a long-running server: past the cap the set starts over and
         // the file system answers (an existing document is never rewritten either way).
-        if known.len() >= KNOWN_CAP {
+        if known.values().map(HashSet::len).sum::<usize>() >= KNOWN_CAP {
             known.clear();
         }
+        let remember = |known: &mut HashMap<String, HashSet<String>>| {
+            known
+                .entry(kind.to_owned())
+                .or_default()
+                .insert(key.to_owned());
+        };
+        let path = self.path_of(kind, key);
         if path.exists() {
-            known.insert(id);
+            remember(&mut known);
             return Ok(());
         }
+        let text = text();
         let dir = self.dir.join(kind);
         std::fs::create_dir_all(&dir).map_err(|e| IoError::new(&dir, "create", e))?;
         let tmp = dir.join(format!(
@@ -102,7 +122,7 @@ impl ContentStore {
         ));
         let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
+            f.write_all(text.as_ref().as_bytes())?;
             f.sync_all()
         })();
         if let Err(e) = written {
@@ -113,7 +133,7 @@ impl ContentStore {
             let _ = std::fs::remove_file(&tmp);
             return Err(IoError::new(&path, "rename", e).into());
         }
-        known.insert(id);
+        remember(&mut known);
         Ok(())
     }
 
@@ -163,6 +183,28 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["abc.json"]);
+    }
+
+    #[test]
+    fn text_is_made_only_for_a_document_not_yet_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path());
+        let mut made = 0;
+        for _ in 0..3 {
+            store
+                .put_with("signatures", "abc", || {
+                    made += 1;
+                    "{}".to_owned()
+                })
+                .unwrap();
+        }
+        assert_eq!(made, 1);
+        // Another process's document is seen on disk: nothing is made either.
+        let again = ContentStore::open(dir.path());
+        again
+            .put_with("signatures", "abc", || -> String { unreachable!() })
+            .unwrap();
+        assert!(again.put_with("signatures", "../x", || "t").is_err());
     }
 
     #[test]

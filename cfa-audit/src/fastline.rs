@@ -400,6 +400,21 @@ const PAYLOAD_HEAD: &[u8] = b"{\"details\": ";
 /// text copied (keys put in order where they are not), then the other fields' raw
 /// literals in key order. `None` means "use the slow path".
 pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLine<'a>> {
+    match parse_prefix(line, scratch)? {
+        (f, n) if n == line.len() => Some(f),
+        _ => None,
+    }
+}
+
+/// [`parse`] of the event that starts `buf`, which may go on past it: returns the
+/// event and its length. What it accepts is printable ASCII only (no line break, no
+/// Python whitespace other than the space), so when a `\n` follows, the event is the
+/// whole line `str.splitlines` cuts there, with nothing to strip.
+pub(crate) fn parse_prefix<'a>(
+    buf: &'a [u8],
+    scratch: &mut Scratch,
+) -> Option<(FastLine<'a>, usize)> {
+    let line = buf;
     scratch.payload.clear();
     scratch.entries.clear();
     scratch.keys.clear();
@@ -433,9 +448,7 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     let previous_hash = c.string()?;
     let previous_hash = plain(previous_hash, c.escaped)?;
     c.eat(b"}")?;
-    if c.i != line.len() {
-        return None;
-    }
+    let consumed = c.i;
     let details_bundle_version = c.details_bundle_version;
     let p = &mut scratch.payload;
     for piece in [
@@ -455,14 +468,17 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
     ] {
         p.extend_from_slice(piece);
     }
-    Some(FastLine {
-        intent_id,
-        intent_escaped,
-        event_hash,
-        previous_hash,
-        policy_bundle_version,
-        details_bundle_version,
-    })
+    Some((
+        FastLine {
+            intent_id,
+            intent_escaped,
+            event_hash,
+            previous_hash,
+            policy_bundle_version,
+            details_bundle_version,
+        },
+        consumed,
+    ))
 }
 
 /// The length of the run of bytes at the start of `b` that a canonical string holds
@@ -563,6 +579,46 @@ mod tests {
         for b in 0..=255u8 {
             let one = [b' ', b, b' ', b' ', b' ', b' ', b' ', b' ', b' '];
             assert_eq!(plain_run(&one), naive(&one), "byte {b:#x}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_parse_ends_where_the_event_does_and_never_crosses_a_line_break() {
+        let line = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "", "details": {"a": [1, "x"]}, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let mut buf = Scratch::default();
+        let whole = parse(line.as_bytes(), &mut buf).map(|f| f.event_hash);
+        let payload = buf.payload.clone();
+        for tail in ["\n{", "\r\n", "  \n", "\u{2028}", ""] {
+            let text = format!("{line}{tail}");
+            let (f, n) = parse_prefix(text.as_bytes(), &mut buf).unwrap();
+            assert_eq!(n, line.len(), "{tail:?}");
+            assert_eq!(Some(f.event_hash), whole);
+            assert_eq!(buf.payload, payload);
+            // parse itself still wants the whole input to be the event
+            assert_eq!(parse(text.as_bytes(), &mut buf).is_some(), tail.is_empty());
+        }
+        // A line break inside the event stops the prefix parse (no event at all).
+        let broken = line.replacen("\"s\"", "\"s\n\"", 1);
+        assert!(parse_prefix(broken.as_bytes(), &mut buf).is_none());
+    }
+
+    #[test]
+    fn plain_run_agrees_over_many_words() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| !(0x20..=0x7e).contains(&c) || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        let mut text: Vec<u8> = (0..100u8).map(|i| b'0' + i % 10).collect();
+        assert_eq!(plain_run(&text), 100);
+        for bad in [0x0a, b'"', b'\\', 0x7f, 0xe2] {
+            for at in 0..text.len() {
+                let keep = text[at];
+                text[at] = bad;
+                assert_eq!(plain_run(&text), at, "byte {bad:#x} at {at}");
+                assert_eq!(plain_run(&text[1..]), naive(&text[1..]));
+                text[at] = keep;
+            }
         }
     }
 

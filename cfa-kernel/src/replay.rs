@@ -37,11 +37,13 @@ pub fn record_inputs(
     content_hash: &str,
     catalog: Option<&Catalog>,
 ) -> Result<(), AuditError> {
-    store.put(SIGNATURES, content_hash, &signature.to_value().to_string())?;
+    store.put_with(SIGNATURES, content_hash, || {
+        signature.to_value().to_string()
+    })?;
     if let Some(c) = catalog {
         let hash = c.hash();
         if !hash.is_empty() {
-            store.put(CATALOGS, &hash, &c.raw().to_string())?;
+            store.put_with(CATALOGS, &hash, || c.raw().to_string())?;
         }
     }
     Ok(())
@@ -71,12 +73,15 @@ pub fn record_run_inputs(
     catalog: &Catalog,
     catalog_hash: &str,
 ) -> Result<(), AuditError> {
-    store.put(SIGNATURES, content_hash, &signature.to_value().to_string())?;
+    store.put_with(SIGNATURES, content_hash, || {
+        signature.to_value().to_string()
+    })?;
     if !catalog_hash.is_empty() {
-        store.put(CATALOGS, catalog_hash, &catalog.raw().to_string())?;
+        store.put_with(CATALOGS, catalog_hash, || catalog.raw().to_string())?;
     }
-    let record = serde_json::json!({"decision_id": decision_id, "catalog_hash": catalog_hash});
-    store.put(RUNS, &run_key(decision_id), &record.to_string())
+    store.put_with(RUNS, &run_key(decision_id), || {
+        serde_json::json!({"decision_id": decision_id, "catalog_hash": catalog_hash}).to_string()
+    })
 }
 
 /// The catalog hash a governed run's record names (`Ok(None)`: no record).

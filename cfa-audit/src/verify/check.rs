@@ -45,47 +45,56 @@ pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checke
     }
 }
 
+/// The check of a line the fast path recognised (`f`, its payload in `scratch`), or
+/// `None` when its hash does not match (the slow path then decides what is wrong).
+pub(crate) fn check_fast<'a>(
+    f: fastline::FastLine<'a>,
+    intent: Option<&str>,
+    scratch: &fastline::Scratch,
+) -> Option<Checked<'a>> {
+    let mut hex_buf = [0u8; 64];
+    hex::encode_to_slice(fastline::digest(&scratch.payload), &mut hex_buf).ok()?;
+    let computed = std::str::from_utf8(&hex_buf).ok()?;
+    let state = hash_state(f.event_hash, computed);
+    if matches!(state, HashState::Mismatch(_)) {
+        return None;
+    }
+    let intent = match intent {
+        None => false,
+        Some(id) => match f.intent_plain() {
+            Some(s) => s == id,
+            None => serde_json::from_slice::<String>(f.intent_id).is_ok_and(|s| s == id),
+        },
+    };
+    // Both literals are canonical, so equal text means equal strings.
+    let mismatch = f
+        .details_bundle_version
+        .filter(|d| *d != f.policy_bundle_version)
+        .map(|d| FieldMismatch {
+            field: "policy_bundle_version",
+            top_level: serde_json::from_slice::<String>(f.policy_bundle_version)
+                .unwrap_or_default(),
+            in_details: String::from_utf8_lossy(d).into_owned(),
+        });
+    Some(Checked {
+        event_hash: Cow::Borrowed(f.event_hash),
+        previous_hash: Cow::Borrowed(f.previous_hash),
+        hash: state,
+        intent,
+        mismatch,
+    })
+}
+
 /// Checks one trimmed, non-blank line: fast path first, full parse as fallback.
 pub(crate) fn check_line<'a>(
     line: &'a [u8],
     intent: Option<&str>,
     scratch: &mut fastline::Scratch,
 ) -> Result<Checked<'a>, BadReason> {
-    if let Some(f) = fastline::parse(line, scratch) {
-        let mut hex_buf = [0u8; 64];
-        if hex::encode_to_slice(fastline::digest(&scratch.payload), &mut hex_buf).is_ok()
-            && let Ok(computed) = std::str::from_utf8(&hex_buf)
-        {
-            let state = hash_state(f.event_hash, computed);
-            if !matches!(state, HashState::Mismatch(_)) {
-                let intent = match intent {
-                    None => false,
-                    Some(id) => match f.intent_plain() {
-                        Some(s) => s == id,
-                        None => {
-                            serde_json::from_slice::<String>(f.intent_id).is_ok_and(|s| s == id)
-                        }
-                    },
-                };
-                // Both literals are canonical, so equal text means equal strings.
-                let mismatch = f
-                    .details_bundle_version
-                    .filter(|d| *d != f.policy_bundle_version)
-                    .map(|d| FieldMismatch {
-                        field: "policy_bundle_version",
-                        top_level: serde_json::from_slice::<String>(f.policy_bundle_version)
-                            .unwrap_or_default(),
-                        in_details: String::from_utf8_lossy(d).into_owned(),
-                    });
-                return Ok(Checked {
-                    event_hash: Cow::Borrowed(f.event_hash),
-                    previous_hash: Cow::Borrowed(f.previous_hash),
-                    hash: state,
-                    intent,
-                    mismatch,
-                });
-            }
-        }
+    if let Some(f) = fastline::parse(line, scratch)
+        && let Some(c) = check_fast(f, intent, scratch)
+    {
+        return Ok(c);
     }
     // Slow path: full parse + canonical writer (also the fallback on a fast-path mismatch).
     let text = std::str::from_utf8(line).map_err(|e| BadReason::Unparsable {

@@ -3,7 +3,7 @@
 
 use super::VerifyOptions;
 use super::chain::{ChainState, LineCheck, LineKind};
-use super::check::check_line;
+use super::check::{check_fast, check_line};
 use super::report::VerifyReport;
 use crate::fastline;
 use crate::lines::{self, Shape};
@@ -21,6 +21,30 @@ fn scan_lines<'a>(
     let mut line = 0u64;
     let mut pos = 0usize;
     while pos < slice.len() {
+        // The common line: an event in the reference's layout right at `pos`, ended by
+        // `\n`, that verifies. The fast parse finds where it ends (it accepts no byte
+        // that could break or pad a line), so the line is not scanned a second time to
+        // be cut and stripped; anything else is cut and checked as below.
+        if let Some(rest) = slice.get(pos..)
+            && rest.first() == Some(&b'{')
+            && let Some((f, n)) = fastline::parse_prefix(rest, scratch)
+            && rest.get(n) == Some(&b'\n')
+            && let Some(c) = check_fast(f, intent, scratch)
+        {
+            each(LineCheck {
+                line,
+                offset: base + pos as u64,
+                kind: LineKind::Content {
+                    result: Ok(c),
+                    bad_lead: None,
+                    bad_trail: None,
+                    terminated: true,
+                },
+            });
+            line += 1;
+            pos += n + 1;
+            continue;
+        }
         let (end, next) = lines::line_end(slice, pos);
         let raw = slice.get(pos..end).unwrap_or_default();
         if !raw.is_empty() {
