@@ -384,6 +384,28 @@ mod tests {
         .unwrap()
     }
 
+    /// The decisions recorded in `log`, in order (cap 3).
+    fn recorded(log: &MemoryStore) -> Vec<RecordedDecision> {
+        events(log)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
+            .collect()
+    }
+
+    /// A candidate bundle of one blocking rule.
+    fn candidate(name: &str, condition: &str, code: &str) -> PolicyEngine {
+        let yaml = format!(
+            "version: candidate\nrules:\n  - {{name: {name}, condition: {condition}, \
+             action: block, fault_code: {code}, severity: high, message: m}}\n"
+        );
+        PolicyEngine::from_bundle(
+            cfa_policy::load_bundle(&yaml, cfa_policy::BundleFormat::Yaml, "candidate.yaml")
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
     fn events(store: &MemoryStore) -> Vec<AuditEvent> {
         let mut out = Vec::new();
         store
@@ -422,11 +444,7 @@ mod tests {
             .audit(Some(&log))
             .decide(&signature(&["x"], "c"))
             .unwrap();
-        let recorded: Vec<RecordedDecision> = events(&log)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
-            .collect();
+        let recorded = recorded(&log);
         assert_eq!(recorded.len(), 3);
         assert_eq!(recorded[0].replan_count, 1, "from `replan 2/3`");
         assert_eq!(recorded[2].replan_count, 3, "the cap's fault");
@@ -438,16 +456,7 @@ mod tests {
             Replayed::NotReplayable { .. }
         ));
         // A bundle without the partition rule flips the first decision only.
-        let candidate = PolicyEngine::from_bundle(
-            cfa_policy::load_bundle(
-                "version: candidate\nrules:\n  - {name: typed, condition: enforce_types_disabled, \
-                 action: block, fault_code: UNTYPED, severity: high, message: m}\n",
-                cfa_policy::BundleFormat::Yaml,
-                "candidate.yaml",
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let candidate = candidate("typed", "enforce_types_disabled", "UNTYPED");
         let flip = replay(&recorded[0], &candidate, &inputs);
         let Replayed::Changed { action, .. } = flip else {
             panic!("{flip:?}")
@@ -494,26 +503,13 @@ mod tests {
                 .unwrap();
             assert_eq!(d.result.action, PolicyAction::Block);
         }
-        let recorded: Vec<RecordedDecision> = events(&log)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
-            .collect();
+        let recorded = recorded(&log);
         assert_eq!(recorded.len(), 2);
         // The same bundle: no flip, although its own answers were approve and replan.
         assert_eq!(replay(&recorded[0], &engine, &inputs), Replayed::Same);
         assert_eq!(replay(&recorded[1], &engine, &inputs), Replayed::Same);
         // A bundle that changes the faults is still found, under the same switch.
-        let candidate = PolicyEngine::from_bundle(
-            cfa_policy::load_bundle(
-                "version: candidate\nrules:\n  - {name: typed, condition: enforce_types_disabled, \
-                 action: block, fault_code: UNTYPED, severity: high, message: m}\n",
-                cfa_policy::BundleFormat::Yaml,
-                "candidate.yaml",
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let candidate = candidate("typed", "enforce_types_disabled", "UNTYPED");
         assert_eq!(replay(&recorded[0], &candidate, &inputs), Replayed::Same);
         let Replayed::Changed { action, faults, .. } = replay(&recorded[1], &candidate, &inputs)
         else {
@@ -541,11 +537,7 @@ mod tests {
             .unwrap();
         let silver = kernel.process("Join nfe with clientes daily, anonymize pii, into silver");
         let gold = kernel.process("Join nfe with clientes daily, anonymize pii, into gold");
-        let recorded: Vec<RecordedDecision> = events(&log)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| RecordedDecision::of(i as u64, e, 3))
-            .collect();
+        let recorded = recorded(&log);
         assert_eq!(recorded.len(), 2, "{recorded:?}");
         assert!(recorded.iter().all(|r| r.stage == "govern"));
         assert_eq!(recorded[0].decision_id, silver.decision_id);
@@ -558,16 +550,7 @@ mod tests {
             assert_eq!(replay(r, &engine, &inputs), Replayed::Same, "{r:?}");
         }
         // A rule on gold writes flips the gold run only.
-        let candidate = PolicyEngine::from_bundle(
-            cfa_policy::load_bundle(
-                "version: candidate\nrules:\n  - {name: gold, condition: unauthorized_gold_write, \
-                 action: block, fault_code: GOLD, severity: high, message: m}\n",
-                cfa_policy::BundleFormat::Yaml,
-                "candidate.yaml",
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let candidate = candidate("gold", "unauthorized_gold_write", "GOLD");
         assert_eq!(replay(&recorded[0], &candidate, &inputs), Replayed::Same);
         let Replayed::Changed { action, faults, .. } = replay(&recorded[1], &candidate, &inputs)
         else {
