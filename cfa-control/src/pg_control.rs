@@ -31,12 +31,15 @@ CREATE TABLE IF NOT EXISTS cfa_control_tickets (
     reason text NOT NULL, fault_codes_json text NOT NULL, created_at text NOT NULL,
     expires_at text NOT NULL, decided_by text, decided_at text, note text, spent_at text);
 CREATE INDEX IF NOT EXISTS cfa_control_tickets_status ON cfa_control_tickets(status);
-CREATE OR REPLACE FUNCTION cfa_control_kills_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('cfa_control_kills', TG_OP);
-    RETURN NULL;
-END $$;
 DO $$ BEGIN
+    -- Created only when missing: connecting to a database that has them writes nothing.
+    IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'cfa_control_kills_changed') THEN
+        CREATE FUNCTION cfa_control_kills_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN
+            PERFORM pg_notify('cfa_control_kills', TG_OP);
+            RETURN NULL;
+        END $f$;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'cfa_control_kills_notify'
                    AND tgrelid = 'cfa_control_kills'::regclass) THEN
         CREATE TRIGGER cfa_control_kills_notify
