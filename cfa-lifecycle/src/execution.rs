@@ -115,8 +115,9 @@ impl LifecycleExecution {
 
 /// The sandbox's details, then the lifecycle's (`lifecycle.skill_state`, `scores`).
 fn details(r: &ServiceResult) -> Map<String, Value> {
+    // `phase_details` leaves room for this one more key (no regrowth of the map).
     let mut d = r.outcome.phase_details();
-    let mut lifecycle = Map::new();
+    let mut lifecycle = Map::with_capacity(2);
     lifecycle.insert(
         "skill_state".into(),
         r.skill_state
@@ -134,10 +135,22 @@ fn projection(r: &ServiceResult) -> Option<Map<String, Value>> {
     if !p.projected {
         return None;
     }
-    let mut m = Map::new();
+    // Built directly: the values `json!` gives for these fields, without serde.
+    let mut m = Map::with_capacity(4);
     m.insert("version_id".into(), Value::from(p.version_id.as_str()));
-    m.insert("projection_type".into(), json!(p.projection_type));
-    m.insert("target_scope".into(), json!(p.target_scope));
+    m.insert(
+        "projection_type".into(),
+        Value::from(p.projection_type.as_str()),
+    );
+    m.insert(
+        "target_scope".into(),
+        Value::Array(
+            p.target_scope
+                .iter()
+                .map(|t| Value::from(t.as_str()))
+                .collect(),
+        ),
+    );
     m.insert("audit_only".into(), Value::Bool(p.audit_only));
     Some(m)
 }

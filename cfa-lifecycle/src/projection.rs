@@ -39,7 +39,7 @@ pub struct DatasetState {
 }
 
 /// One entry of the bounded execution history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Intent id.
     pub intent_id: String,
@@ -51,6 +51,28 @@ pub struct HistoryEntry {
     pub timestamp: String,
     /// Registry version after the run.
     pub version_id: String,
+}
+
+impl Clone for HistoryEntry {
+    fn clone(&self) -> Self {
+        HistoryEntry {
+            intent_id: self.intent_id.clone(),
+            outcome: self.outcome.clone(),
+            signature_hash: self.signature_hash.clone(),
+            timestamp: self.timestamp.clone(),
+            version_id: self.version_id.clone(),
+        }
+    }
+
+    /// Field by field, keeping `self`'s buffers where they are large enough (the
+    /// history ring reuses the entry it drops).
+    fn clone_from(&mut self, source: &Self) {
+        self.intent_id.clone_from(&source.intent_id);
+        self.outcome.clone_from(&source.outcome);
+        self.signature_hash.clone_from(&source.signature_hash);
+        self.timestamp.clone_from(&source.timestamp);
+        self.version_id.clone_from(&source.version_id);
+    }
 }
 
 /// How an outcome was projected.
@@ -67,6 +89,19 @@ pub enum ProjectionType {
     Quarantine,
     /// Rolled back: audit only, registry unchanged.
     Rollback,
+}
+
+impl ProjectionType {
+    /// The serialised value (`full`, `degraded`, `partial`, `quarantine`, `rollback`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProjectionType::Full => "full",
+            ProjectionType::Degraded => "degraded",
+            ProjectionType::Partial => "partial",
+            ProjectionType::Quarantine => "quarantine",
+            ProjectionType::Rollback => "rollback",
+        }
+    }
 }
 
 /// What one run contributes to the registry.
@@ -163,4 +198,22 @@ pub fn project(
         version_id: current,
         dataset_state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProjectionType;
+
+    #[test]
+    fn projection_type_names_are_the_serialised_values() {
+        for t in [
+            ProjectionType::Full,
+            ProjectionType::Degraded,
+            ProjectionType::Partial,
+            ProjectionType::Quarantine,
+            ProjectionType::Rollback,
+        ] {
+            assert_eq!(serde_json::to_value(t).ok(), Some(t.as_str().into()));
+        }
+    }
 }

@@ -81,7 +81,13 @@ impl StateStore for MemoryStateStore {
         version_id: &str,
     ) -> Result<(), LifecycleError> {
         let mut g = self.lock()?;
-        g.datasets.insert(name.to_owned(), state.clone());
+        // A dataset written before keeps its key (no new key, no rehash).
+        match g.datasets.get_mut(name) {
+            Some(kept) => *kept = state.clone(),
+            None => {
+                g.datasets.insert(name.to_owned(), state.clone());
+            }
+        }
         version_id.clone_into(&mut g.version_id);
         Ok(())
     }
@@ -96,10 +102,19 @@ impl StateStore for MemoryStateStore {
 
     fn record_execution(&self, entry: &HistoryEntry) -> Result<(), LifecycleError> {
         let mut g = self.lock()?;
+        let mut oldest = None;
         while g.history.len() >= self.cap {
-            g.history.pop_front();
+            oldest = g.history.pop_front();
         }
-        g.history.push_back(entry.clone());
+        // A full ring reuses the dropped entry's buffers for the new one.
+        let entry = match oldest {
+            Some(mut reused) => {
+                reused.clone_from(entry);
+                reused
+            }
+            None => entry.clone(),
+        };
+        g.history.push_back(entry);
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use cfa_plan::ExecutionPlan;
 use cfa_sandbox::{ExecutionOutcome, ExecutionRequest, PublishState, is_blocking};
 use cfa_types::validate::py_list_repr;
 use cfa_types::{DecisionState, Fault, StateSignature};
+use serde_json::Value;
 
 const EXECUTION: Failure = Failure {
     event_type: "execution_completed",
@@ -139,8 +140,14 @@ impl Run<'_> {
             .strs("quarantined", quarantined.iter().map(String::as_str))
             .with("committed", outcome.publish_state.is_committed())
             .with("faults", codes(&outcome.faults));
+        // Strings and flags go in as text (what the JSON value's canonical text is),
+        // without the walk a JSON value takes.
         for (key, value) in &outcome.details {
-            details = details.with(key.as_str(), value);
+            details = match value {
+                Value::String(s) => details.with(key.as_str(), s.as_str()),
+                Value::Bool(b) => details.with(key.as_str(), *b),
+                other => details.with(key.as_str(), other),
+            };
         }
         let emitted = self.emit(phase, "execution_completed", state, details);
         self.r.execution = Some(ExecutionSummary {
