@@ -228,11 +228,10 @@ pub fn execute(
         SandboxStatus::Panic => outcome.publish_state = PublishState::RolledBack,
         SandboxStatus::Completed => {
             let v = if config.schema_from_plan && config.validator.schema.is_none() {
+                // The plan's contract, read from the plan (no validator copy).
                 config
                     .validator
-                    .clone()
-                    .with_schema(crate::runtime::SchemaContract::from_plan(ctx.plan))
-                    .validate(&outcome.metrics, Some(ctx.signature))
+                    .validate_with_plan(ctx.plan, &outcome.metrics, Some(ctx.signature))
             } else {
                 config
                     .validator

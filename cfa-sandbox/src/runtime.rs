@@ -5,6 +5,7 @@ use crate::metrics::AggregateMetrics;
 use cfa_plan::ExecutionPlan;
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction, StateSignature};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Thresholds (reference defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,20 +55,33 @@ impl SchemaContract {
     /// the raw names of anonymised PII columns are forbidden.
     pub fn from_plan(plan: &ExecutionPlan) -> Self {
         let required = plan.output_columns.clone().unwrap_or_default();
-        let mut forbidden: Vec<String> = plan
-            .datasets
-            .iter()
-            .filter(|d| d.anonymized)
-            .flat_map(|d| d.pii_columns.iter().cloned())
-            .filter(|c| !required.contains(c))
-            .collect();
-        forbidden.sort();
-        forbidden.dedup();
+        let forbidden = plan_forbidden(plan, &required);
         SchemaContract {
             required_columns: required,
             forbidden_columns: forbidden,
         }
     }
+}
+
+/// The forbidden columns of [`SchemaContract::from_plan`]: the raw names of the plan's
+/// anonymised PII columns that are not `required`, sorted, each once.
+fn plan_forbidden(plan: &ExecutionPlan, required: &[String]) -> Vec<String> {
+    let mut forbidden: Vec<String> = plan
+        .datasets
+        .iter()
+        .filter(|d| d.anonymized)
+        .flat_map(|d| d.pii_columns.iter().cloned())
+        .filter(|c| !required.contains(c))
+        .collect();
+    forbidden.sort();
+    forbidden.dedup();
+    forbidden
+}
+
+/// The schema contract a validation checks, borrowed where it can be.
+struct Schema<'a> {
+    required: &'a [String],
+    forbidden: Cow<'a, [String]>,
 }
 
 /// The result of runtime validation.
@@ -161,6 +175,36 @@ impl RuntimeValidator {
         m: &AggregateMetrics,
         signature: Option<&StateSignature>,
     ) -> RuntimeValidation {
+        let schema = self.schema.as_ref().map(|s| Schema {
+            required: &s.required_columns,
+            forbidden: Cow::Borrowed(&s.forbidden_columns),
+        });
+        self.validate_with(schema, m, signature)
+    }
+
+    /// [`RuntimeValidator::validate`] with this validator's schema contract replaced
+    /// by the one `plan` implies ([`SchemaContract::from_plan`]), read from the plan
+    /// without building the contract: the same checks, the same faults.
+    pub(crate) fn validate_with_plan(
+        &self,
+        plan: &ExecutionPlan,
+        m: &AggregateMetrics,
+        signature: Option<&StateSignature>,
+    ) -> RuntimeValidation {
+        let required: &[String] = plan.output_columns.as_deref().unwrap_or_default();
+        let schema = Schema {
+            required,
+            forbidden: Cow::Owned(plan_forbidden(plan, required)),
+        };
+        self.validate_with(Some(schema), m, signature)
+    }
+
+    fn validate_with(
+        &self,
+        schema: Option<Schema<'_>>,
+        m: &AggregateMetrics,
+        signature: Option<&StateSignature>,
+    ) -> RuntimeValidation {
         let t = &self.thresholds;
         let mut faults = Vec::new();
         if t.min_rows > 0 && m.rows_output < t.min_rows {
@@ -219,10 +263,10 @@ impl RuntimeValidator {
             ));
         }
         let has = |c: &String| m.output_schema.contains(c);
-        if let Some(schema) = &self.schema {
+        if let Some(schema) = &schema {
             let missing = sorted(
                 schema
-                    .required_columns
+                    .required
                     .iter()
                     .filter(|c| !has(c))
                     .cloned()
@@ -236,7 +280,7 @@ impl RuntimeValidator {
             }
             let present = sorted(
                 schema
-                    .forbidden_columns
+                    .forbidden
                     .iter()
                     .filter(|c| has(c))
                     .cloned()

@@ -249,6 +249,39 @@ fn schema_contract_checks_fire() {
 }
 
 #[test]
+fn the_plans_implied_contract_checks_what_the_built_contract_checks() {
+    let (_, p) = plan(&ok_sig(), true);
+    let built = ExecutionConfig {
+        validator: RuntimeValidator::default().with_schema(SchemaContract::from_plan(&p)),
+        ..Default::default()
+    };
+    let implied = ExecutionConfig::default();
+    assert!(implied.schema_from_plan && implied.validator.schema.is_none());
+    for schema in [
+        None,
+        Some(vec!["nfe_id".into(), "cpf".into()]),
+        Some(vec!["email".into()]),
+    ] {
+        let mock = MockConfig {
+            output_schema: schema,
+            ..Default::default()
+        };
+        assert_eq!(run_with(mock.clone(), &implied), run_with(mock, &built));
+    }
+    let leaky = MockConfig {
+        output_schema: Some(vec!["nfe_id".into(), "cpf".into()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        codes(&run_with(leaky, &implied)),
+        [
+            "RUNTIME_SCHEMA_MISSING_COLUMNS",
+            "RUNTIME_SCHEMA_FORBIDDEN_COLUMNS"
+        ]
+    );
+}
+
+#[test]
 fn required_and_forbidden_output_columns_fire() {
     let t = RuntimeThresholds {
         required_output_columns: vec!["zeta".into(), "nfe_id".into(), "alpha".into()],
