@@ -15,8 +15,12 @@ cache="${CFA_CACHE_DIR:-$repo/target/cfa-cache}"
 venv="$cache/venv-dbt"
 marker="$venv/.cfa-dbt-$DBT_CORE_VERSION-$DBT_POSTGRES_VERSION"
 
+# One set-up at a time: tests that need this venv may start together (the later
+# ones wait here, then find the marker).
+mkdir -p "$cache"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$marker" ]]; then
-  mkdir -p "$cache"
   rm -rf "$venv"
   echo "dbt-setup: creating $venv (dbt-core $DBT_CORE_VERSION, dbt-postgres $DBT_POSTGRES_VERSION)" >&2
   python3 -m venv "$venv" >&2
@@ -25,4 +29,5 @@ if [[ ! -f "$marker" ]]; then
   "$venv/bin/dbt" --version >&2
   touch "$marker"
 fi
+exec 9>&-
 echo "$venv/bin/dbt"

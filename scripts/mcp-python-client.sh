@@ -19,14 +19,19 @@ marker="$venv/.cfa-mcp-$MCP_VERSION"
 binary="${1:-$repo/target/debug/cfa}"
 catalog="${2:-$repo/examples/catalog.json}"
 
+# One set-up at a time: tests that need this venv may start together (the later
+# ones wait here, then find the marker).
+mkdir -p "$cache"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$marker" ]]; then
-  mkdir -p "$cache"
   rm -rf "$venv"
   echo "mcp-python-client: creating $venv (mcp $MCP_VERSION)" >&2
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==$MCP_VERSION" >&2
   touch "$marker"
 fi
+exec 9>&-
 if [[ "${1:-}" == "--setup" ]]; then
   exit 0
 fi

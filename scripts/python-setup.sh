@@ -32,8 +32,12 @@ for arg in "$@"; do
   esac
 done
 
+# One set-up at a time: tests that need this venv may start together (the later
+# ones wait here, then find the marker).
+mkdir -p "$cache"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$marker" ]]; then
-  mkdir -p "$cache"
   rm -rf "$venv"
   echo "python-setup: creating $venv (maturin $MATURIN_VERSION, pytest $PYTEST_VERSION)" >&2
   python3 -m venv "$venv" >&2
@@ -41,6 +45,7 @@ if [[ ! -f "$marker" ]]; then
     "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" >&2
   touch "$marker"
 fi
+exec 9>&-
 if [[ "$setup_only" == 1 ]]; then
   echo "$venv/bin/python"
   exit 0

@@ -22,8 +22,12 @@ cache="${CFA_CACHE_DIR:-$repo/target/cfa-cache}"
 venv="$cache/venv-ref"
 marker="$venv/.cfa-kernel-$CFA_KERNEL_VERSION"
 
+# One set-up at a time: tests that need this venv may start together (the later
+# ones wait here, then find the marker).
+mkdir -p "$cache"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$marker" ]]; then
-  mkdir -p "$cache"
   rm -rf "$venv"
   echo "reference-audit-verify: creating $venv (cfa-kernel $CFA_KERNEL_VERSION)" >&2
   python3 -m venv "$venv" >&2
@@ -31,6 +35,7 @@ if [[ ! -f "$marker" ]]; then
     "cfa-kernel==$CFA_KERNEL_VERSION" >&2
   touch "$marker"
 fi
+exec 9>&-
 if [[ "$1" == "--setup" ]]; then
   exit 0
 fi

@@ -23,8 +23,12 @@ if ! java -version >/dev/null 2>&1; then
   exit 1
 fi
 
+# One set-up at a time: tests that need this venv may start together (the later
+# ones wait here, then find the marker).
+mkdir -p "$cache"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$marker" ]]; then
-  mkdir -p "$cache"
   rm -rf "$venv"
   echo "spark-setup: creating $venv (pyspark $PYSPARK_VERSION, delta-spark $DELTA_SPARK_VERSION; pyspark is ~320 MB)" >&2
   python3 -m venv "$venv" >&2
@@ -33,4 +37,5 @@ if [[ ! -f "$marker" ]]; then
   "$venv/bin/python" -c "import pyspark, delta.tables; print('spark-setup: pyspark', pyspark.__version__)" >&2
   touch "$marker"
 fi
+exec 9>&-
 echo "$venv/bin/python"
