@@ -128,6 +128,18 @@ impl StateSignature {
         super::fast::read(deserializer, require_datasets)
     }
 
+    /// The signature `fields` denote (a reader of a host language's objects filled them
+    /// as [`SignatureFields`](super::SignatureFields) describes): `Some` exactly when
+    /// [`StateSignature::read_well_formed`] over a deserializer presenting the same
+    /// object would give `Some`, and then the same signature (both share the checks:
+    /// non-blank strings, non-negative sizes and costs, the defaults of absent keys).
+    pub fn from_well_formed_fields(
+        fields: super::SignatureFields,
+        require_datasets: bool,
+    ) -> Option<Self> {
+        super::fast::build_fields(fields, require_datasets)
+    }
+
     /// [`StateSignature::parse_validated`] for an already parsed value.
     pub fn from_validated_value(value: &Value, require_datasets: bool) -> Result<Self, ParseError> {
         let issues = signature(value, require_datasets);
