@@ -36,7 +36,7 @@ use std::fmt;
 /// that the value path would read identically; `None` for anything else (then
 /// [`convert::to_value`] and `StateSignature::from_validated_value` give the verdict).
 pub fn signature(obj: &Bound<'_, PyAny>, require_datasets: bool) -> Option<StateSignature> {
-    let dict = obj.cast::<PyDict>().ok()?;
+    let dict = object(obj)?;
     let fields = signature_fields(dict)?;
     StateSignature::from_well_formed_fields(fields, require_datasets)
 }
@@ -97,7 +97,8 @@ fn items<'py, T>(
     v: &Bound<'py, PyAny>,
     mut item: impl FnMut(&Bound<'py, PyAny>) -> Option<T>,
 ) -> Option<Vec<T>> {
-    if let Ok(l) = v.cast::<PyList>() {
+    // an exact `list` (what a signature dict holds) by one pointer comparison
+    if let Ok(l) = v.cast_exact::<PyList>().or_else(|_| v.cast::<PyList>()) {
         let len = l.len();
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
@@ -117,7 +118,30 @@ fn strings(v: &Bound<'_, PyAny>) -> Option<Vec<String>> {
 /// A `dict` (exactly or a subclass) for a struct (`PyDe::deserialize_map`: a struct
 /// visitor refuses every other type).
 fn object<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyDict>> {
-    v.cast::<PyDict>().ok()
+    // an exact `dict` by one pointer comparison
+    v.cast_exact::<PyDict>()
+        .or_else(|_| v.cast::<PyDict>())
+        .ok()
+}
+
+/// A number field (`serde_json::Number` over `PyDe::deserialize_any`): an exact `int`
+/// that fits in an `i64` is visited as one, an exact `float` that is finite as an `f64`
+/// (which `Number` takes as `Number::from_f64` does: every finite float); anything else
+/// takes serde's way.
+fn number(v: Bound<'_, PyAny>, depth: usize) -> Option<Number> {
+    if v.is_exact_instance_of::<PyInt>() {
+        if let Ok(i) = v.extract::<i64>() {
+            return Some(Number::from(i));
+        }
+    } else if let Ok(f) = v.cast_exact::<PyFloat>() {
+        let x = f.value();
+        return if x.is_finite() {
+            Number::from_f64(x)
+        } else {
+            None
+        };
+    }
+    serde_read::<Number>(v, depth)
 }
 
 /// Any other field, read by serde over [`PyDe`] at `depth`, as the derived readers of
@@ -198,7 +222,7 @@ fn dataset_fields(d: &Bound<'_, PyDict>) -> Option<DatasetFields> {
             }
             "size_gb" => {
                 seen.first(4)?;
-                f.size_gb = Some(serde_read::<Number>(v, 3)?);
+                f.size_gb = Some(number(v, 3)?);
             }
             "pii_columns" => {
                 seen.first(8)?;
@@ -246,7 +270,11 @@ fn constraint_fields(d: &Bound<'_, PyDict>) -> Option<ConstraintFields> {
             }
             "max_cost_dbu" => {
                 seen.first(16)?;
-                f.max_cost_dbu = serde_read::<Option<Number>>(v, 2)?;
+                f.max_cost_dbu = if v.is_none() {
+                    None
+                } else {
+                    Some(number(v, 2)?)
+                };
             }
             "custom" => {
                 seen.first(32)?;
