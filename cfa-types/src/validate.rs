@@ -16,6 +16,7 @@ mod pyrepr;
 mod sig;
 
 pub use catalog_check::{catalog, cross_check};
+pub use fast::{ConstraintFields, ContextFields, DatasetFields, SignatureFields};
 pub use parse::{InvalidSignature, JsonSyntaxError, ParseError};
 pub use pyrepr::{
     py_is_printable, py_list_repr, py_str, py_str_repr, write_py_repr, write_py_str_repr,

@@ -32,8 +32,8 @@ pub use cfa_types::{
 /// Located validation of signatures and catalogs (every issue names its JSON path).
 pub mod validate {
     pub use cfa_types::validate::{
-        InvalidSignature, Issue, JsonSyntaxError, ParseError, catalog, cross_check, signature,
-        unwrap_signature,
+        ConstraintFields, ContextFields, DatasetFields, InvalidSignature, Issue, JsonSyntaxError,
+        ParseError, SignatureFields, catalog, cross_check, signature, unwrap_signature,
     };
 }
 

@@ -108,15 +108,21 @@ class Guard:
             raise TypeError("this guard has no intent: give one to guard(…) or check(…)")
         result = self.kernel.evaluate(text)
         if not result.executable:
-            if self.mode == "block":
-                raise GovernanceViolation(text, result)
-            if self.mode == "warn":
-                warnings.warn(
-                    f"CFA would block intent '{text[:80]}': {result.blocked_reason}",
-                    GovernanceWarning,
-                    stacklevel=3,
-                )
+            self._refuse(text, result, 4)
         return result
+
+    def _refuse(self, text: str, result: KernelResult, stacklevel: int) -> None:
+        """Applies the mode to a result that may not run: raises in block mode, warns
+        in warn mode (``stacklevel`` counts this frame: the warning names the line that
+        called the guarded function or :meth:`check`)."""
+        if self.mode == "block":
+            raise GovernanceViolation(text, result)
+        if self.mode == "warn":
+            warnings.warn(
+                f"CFA would block intent '{text[:80]}': {result.blocked_reason}",
+                GovernanceWarning,
+                stacklevel=stacklevel,
+            )
 
     def wrap(self, fn: F, intent: str | None = None) -> F:
         """``fn`` guarded by ``intent`` (default: the guard's, else ``fn``'s
@@ -135,7 +141,14 @@ class Guard:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self.check(text)
+            # `check(text)` inlined (a guarded call's own per-call work: one frame and
+            # one property read fewer); the same kernel, decision and mode
+            kernel = self._kernel
+            if kernel is None:
+                kernel = self.kernel
+            result = kernel.evaluate(text)
+            if not result.executable:
+                self._refuse(text, result, 3)
             return fn(*args, **kwargs)
 
         wrapper.cfa_intent = text  # type: ignore[attr-defined]

@@ -147,6 +147,116 @@ struct RawContext {
     context_registry_version_id: Option<String>,
 }
 
+/// The fields of one signature object as a reader of some other representation found
+/// them (a host language's objects read in place), for
+/// [`StateSignature::from_well_formed_fields`]: each `None` when the key is absent (or,
+/// for `datasets`, `partition_column`, `merge_keys`, `max_cost_dbu` and `custom`, when
+/// it holds `null`), else the value read with its expected type. A reader that meets
+/// anything else (a value of another type, an unknown `target_layer` or
+/// `classification` name, a duplicate key, a `signature`/`state_signature` wrapper key,
+/// a value of an unknown key that JSON has not) gives up instead of filling these.
+#[derive(Debug, Default)]
+pub struct SignatureFields {
+    /// `domain`.
+    pub domain: Option<String>,
+    /// `intent`.
+    pub intent: Option<String>,
+    /// `target_layer`, a known layer name.
+    pub target_layer: Option<TargetLayer>,
+    /// `datasets` (`None`: absent or `null`).
+    pub datasets: Option<Vec<DatasetFields>>,
+    /// `constraints`.
+    pub constraints: Option<ConstraintFields>,
+    /// `execution_context`.
+    pub execution_context: Option<ContextFields>,
+    /// `intent_id`.
+    pub intent_id: Option<String>,
+    /// `source_intent_raw`.
+    pub source_intent_raw: Option<String>,
+}
+
+/// One dataset object's fields (see [`SignatureFields`]).
+#[derive(Debug, Default)]
+pub struct DatasetFields {
+    /// `name`.
+    pub name: Option<String>,
+    /// `classification`, a known classification name.
+    pub classification: Option<DatasetClassification>,
+    /// `size_gb`.
+    pub size_gb: Option<Number>,
+    /// `pii_columns`.
+    pub pii_columns: Option<Vec<String>>,
+    /// `partition_column` (`None`: absent or `null`).
+    pub partition_column: Option<String>,
+    /// `merge_keys` (`None`: absent or `null`).
+    pub merge_keys: Option<Vec<String>>,
+}
+
+/// The `constraints` object's fields (see [`SignatureFields`]).
+#[derive(Debug, Default)]
+pub struct ConstraintFields {
+    /// `no_pii_raw`.
+    pub no_pii_raw: Option<bool>,
+    /// `merge_key_required`.
+    pub merge_key_required: Option<bool>,
+    /// `enforce_types`.
+    pub enforce_types: Option<bool>,
+    /// `partition_by`.
+    pub partition_by: Option<Vec<String>>,
+    /// `max_cost_dbu` (`None`: absent or `null`).
+    pub max_cost_dbu: Option<Number>,
+    /// `custom` (`None`: absent or `null`).
+    pub custom: Option<Map<String, Value>>,
+}
+
+/// The `execution_context` object's fields (see [`SignatureFields`]).
+#[derive(Debug, Default)]
+pub struct ContextFields {
+    /// `policy_bundle_version`.
+    pub policy_bundle_version: Option<String>,
+    /// `catalog_snapshot_version`.
+    pub catalog_snapshot_version: Option<String>,
+    /// `context_registry_version_id`.
+    pub context_registry_version_id: Option<String>,
+}
+
+impl RawSig {
+    fn into_fields(self) -> SignatureFields {
+        SignatureFields {
+            domain: self.domain,
+            intent: self.intent,
+            target_layer: self.target_layer.map(|Name(t)| t),
+            datasets: self.datasets.map(|ds| {
+                ds.into_iter()
+                    .map(|MapOnly(d)| DatasetFields {
+                        name: d.name,
+                        classification: d.classification.map(|Name(c)| c),
+                        size_gb: d.size_gb,
+                        pii_columns: d.pii_columns,
+                        partition_column: d.partition_column,
+                        merge_keys: d.merge_keys,
+                    })
+                    .collect()
+            }),
+            constraints: self.constraints.map(|MapOnly(c)| ConstraintFields {
+                no_pii_raw: c.no_pii_raw,
+                merge_key_required: c.merge_key_required,
+                enforce_types: c.enforce_types,
+                partition_by: c.partition_by,
+                max_cost_dbu: c.max_cost_dbu,
+                custom: c.custom,
+            }),
+            execution_context: self.execution_context.map(|MapOnly(c)| ContextFields {
+                policy_bundle_version: c.policy_bundle_version,
+                catalog_snapshot_version: c.catalog_snapshot_version,
+                context_registry_version_id: c.context_registry_version_id,
+            }),
+            intent_id: self.intent_id,
+            source_intent_raw: self.source_intent_raw,
+        }
+    }
+}
+
 fn non_blank(s: Option<String>) -> Option<String> {
     s.filter(|s| !py_strip(s).is_empty())
 }
@@ -162,11 +272,10 @@ fn non_negative(n: Number) -> Option<Number> {
     n.as_f64().is_some_and(|x| x >= 0.0).then_some(n)
 }
 
-fn dataset(raw: RawDataset) -> Option<DatasetRef> {
-    let classification = match raw.classification {
-        None => DatasetClassification::Internal,
-        Some(Name(c)) => c,
-    };
+fn dataset(raw: DatasetFields) -> Option<DatasetRef> {
+    let classification = raw
+        .classification
+        .unwrap_or(DatasetClassification::Internal);
     let size_gb = match raw.size_gb {
         None => float_number(0.0),
         Some(n) => non_negative(n)?,
@@ -184,8 +293,8 @@ fn dataset(raw: RawDataset) -> Option<DatasetRef> {
     })
 }
 
-fn constraints(raw: Option<MapOnly<RawConstraints>>) -> Option<SignatureConstraints> {
-    let Some(MapOnly(c)) = raw else {
+fn constraints(raw: Option<ConstraintFields>) -> Option<SignatureConstraints> {
+    let Some(c) = raw else {
         return Some(SignatureConstraints::default());
     };
     Some(SignatureConstraints {
@@ -260,17 +369,23 @@ fn build(raw: RawSig, require_datasets: bool) -> Option<StateSignature> {
     if raw.signature.is_some() || raw.state_signature.is_some() {
         return None;
     }
-    let Name(target_layer) = raw.target_layer?;
+    build_fields(raw.into_fields(), require_datasets)
+}
+
+/// The signature `fields` denote when they make a valid signature, else `None` (see
+/// [`StateSignature::from_well_formed_fields`]).
+pub(super) fn build_fields(raw: SignatureFields, require_datasets: bool) -> Option<StateSignature> {
+    let target_layer = raw.target_layer?;
     let datasets: Vec<DatasetRef> = raw
         .datasets
         .unwrap_or_default()
         .into_iter()
-        .map(|MapOnly(d)| dataset(d))
+        .map(dataset)
         .collect::<Option<_>>()?;
     if require_datasets && datasets.is_empty() {
         return None;
     }
-    let MapOnly(ctx) = raw.execution_context?;
+    let ctx = raw.execution_context?;
     Some(StateSignature {
         domain: non_blank(raw.domain)?,
         intent: non_blank(raw.intent)?,

@@ -128,6 +128,18 @@ impl StateSignature {
         super::fast::read(deserializer, require_datasets)
     }
 
+    /// The signature `fields` denote (a reader of a host language's objects filled them
+    /// as [`SignatureFields`](super::SignatureFields) describes): `Some` exactly when
+    /// [`StateSignature::read_well_formed`] over a deserializer presenting the same
+    /// object would give `Some`, and then the same signature (both share the checks:
+    /// non-blank strings, non-negative sizes and costs, the defaults of absent keys).
+    pub fn from_well_formed_fields(
+        fields: super::SignatureFields,
+        require_datasets: bool,
+    ) -> Option<Self> {
+        super::fast::build_fields(fields, require_datasets)
+    }
+
     /// [`StateSignature::parse_validated`] for an already parsed value.
     pub fn from_validated_value(value: &Value, require_datasets: bool) -> Result<Self, ParseError> {
         let issues = signature(value, require_datasets);
@@ -195,6 +207,82 @@ mod tests {
         ] {
             assert!(super::super::fast::parse(bad, false).is_none(), "{bad}");
         }
+    }
+
+    fn ok_fields() -> crate::validate::SignatureFields {
+        use crate::enums::{DatasetClassification, TargetLayer};
+        use crate::validate::{ConstraintFields, ContextFields, DatasetFields, SignatureFields};
+        let s = |x: &str| Some(x.to_owned());
+        let list = |xs: &[&str]| Some(xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>());
+        SignatureFields {
+            domain: s("fiscal"),
+            intent: s("reconciliation_and_persist"),
+            target_layer: Some(TargetLayer::Silver),
+            datasets: Some(vec![
+                DatasetFields {
+                    name: s("nfe"),
+                    classification: Some(DatasetClassification::HighVolume),
+                    size_gb: Some(4000.into()),
+                    pii_columns: list(&[]),
+                    partition_column: s("processing_date"),
+                    merge_keys: list(&["nfe_id"]),
+                },
+                DatasetFields {
+                    name: s("clientes"),
+                    classification: Some(DatasetClassification::Sensitive),
+                    size_gb: serde_json::Number::from_f64(0.5),
+                    pii_columns: list(&["cpf", "email"]),
+                    partition_column: None,
+                    merge_keys: list(&["cliente_id"]),
+                },
+            ]),
+            constraints: Some(ConstraintFields {
+                no_pii_raw: Some(true),
+                merge_key_required: Some(true),
+                enforce_types: Some(true),
+                partition_by: list(&["processing_date"]),
+                max_cost_dbu: serde_json::Number::from_f64(20.0),
+                custom: json!({"a": [1.5]}).as_object().cloned(),
+            }),
+            execution_context: Some(ContextFields {
+                policy_bundle_version: s("prod-v1.0"),
+                catalog_snapshot_version: s("cat-2026-01"),
+                context_registry_version_id: s("v_initial"),
+            }),
+            intent_id: s("11111111-2222-3333-4444-555555555555"),
+            source_intent_raw: s("Join NFe with Clientes"),
+        }
+    }
+
+    #[test]
+    fn well_formed_fields_build_what_the_value_path_reads() {
+        let mut v = ok();
+        // `ok()` has an unknown key in a dataset: a host reader skips it the same way
+        v["datasets"][1].as_object_mut().unwrap().remove("extra");
+        let want = StateSignature::from_validated_value(&v, true).unwrap();
+        assert_eq!(
+            StateSignature::from_well_formed_fields(ok_fields(), true),
+            Some(want)
+        );
+        // the checks the fast path makes: blank strings, negative sizes, no context,
+        // no datasets when they are required
+        let mut blank = ok_fields();
+        blank.domain = Some(" \u{1c}".into());
+        assert!(StateSignature::from_well_formed_fields(blank, false).is_none());
+        let mut negative = ok_fields();
+        if let Some(ds) = negative.datasets.as_mut() {
+            ds[0].size_gb = Some((-1).into());
+        }
+        assert!(StateSignature::from_well_formed_fields(negative, false).is_none());
+        let mut no_context = ok_fields();
+        no_context.execution_context = None;
+        assert!(StateSignature::from_well_formed_fields(no_context, false).is_none());
+        let mut no_datasets = ok_fields();
+        no_datasets.datasets = None;
+        assert!(StateSignature::from_well_formed_fields(no_datasets, true).is_none());
+        let mut no_datasets = ok_fields();
+        no_datasets.datasets = None;
+        assert!(StateSignature::from_well_formed_fields(no_datasets, false).is_some());
     }
 
     fn leaf() -> impl Strategy<Value = Value> {
