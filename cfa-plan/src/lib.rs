@@ -47,6 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod memo;
 mod model;
 mod planner;
 mod topo;
