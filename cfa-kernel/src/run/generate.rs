@@ -115,8 +115,9 @@ impl Run<'_> {
             "ok",
             Details::new()
                 .with("step_count", plan.steps.len())
-                .json("consistency_unit", plan.consistency_unit)
-                .json("write_mode", plan.write_mode),
+                // The serialised values (`serde_json::to_value` of either is this string).
+                .with("consistency_unit", plan.consistency_unit.as_str())
+                .with("write_mode", plan.write_mode.as_str()),
         )?;
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;

@@ -33,6 +33,9 @@ pub(crate) struct Run<'k> {
     /// The phase and event type of each event of `pending`, same order (what an audit
     /// failure names).
     pending_meta: Vec<(Phase, &'static str)>,
+    /// The canonical text of the strings every event of the run carries, written once
+    /// (see [`record::Quoted`]).
+    quoted: record::Quoted,
 }
 
 /// The codes of `faults`, as a JSON array.
@@ -83,6 +86,7 @@ impl<'k> Run<'k> {
             audit_failed: false,
             pending: Vec::with_capacity(12),
             pending_meta: Vec::with_capacity(12),
+            quoted: record::Quoted::default(),
         };
         let end = match run.flow(intent) {
             Ok(p) | Err(Stop(p)) => p,

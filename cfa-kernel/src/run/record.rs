@@ -6,9 +6,8 @@
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
 use crate::result::Phase;
-use cfa_audit::EventBuilder;
+use cfa_audit::{EventBuilder, QuotedStr};
 use cfa_types::{DecisionState, Fault};
-use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -94,12 +93,7 @@ impl<'a> Details<'a> {
         self
     }
 
-    /// Adds `key` with `value` serialised (`null` when it cannot be).
-    pub(super) fn json(self, key: &'a str, value: impl Serialize) -> Self {
-        self.with(key, serde_json::to_value(value).unwrap_or(Value::Null))
-    }
-
-    /// Adds `key` with the float `value` (what [`Details::json`] gives for an `f64`).
+    /// Adds `key` with the float `value` (what `serde_json::to_value` gives for an `f64`).
     pub(super) fn float(mut self, key: &'a str, value: f64) -> Self {
         self.0.push((Cow::Borrowed(key), Dv::F64(value)));
         self
@@ -132,6 +126,20 @@ impl<'a> Details<'a> {
         );
         self
     }
+}
+
+/// The canonical text of the strings every event of a run carries: its intent id,
+/// decision id, content hash (which changes on a replan), bundle version and bundle
+/// hash. [`Run::emit_in`] brings each up to date with the result's field before the
+/// event is written (a comparison; the text is written again only when the field
+/// changed), so the events hold exactly the result's values.
+#[derive(Default)]
+pub(super) struct Quoted {
+    intent_id: QuotedStr,
+    decision_id: QuotedStr,
+    content_hash: QuotedStr,
+    bundle: QuotedStr,
+    bundle_hash: QuotedStr,
 }
 
 /// How a failed plugin call is recorded by [`Run::call`].
@@ -179,12 +187,18 @@ impl Run<'_> {
         // the bundle's version and hash (a repeated key keeps its position and takes the
         // later value, as the map's `insert` does).
         let r = &self.r;
-        let mut ev = EventBuilder::new(
-            &r.intent_id,
+        let q = &mut self.quoted;
+        q.intent_id.set(&r.intent_id);
+        q.decision_id.set(&r.decision_id);
+        q.content_hash.set(&r.content_hash);
+        q.bundle.set(&r.policy_bundle);
+        q.bundle_hash.set(&r.policy_bundle_hash);
+        let mut ev = EventBuilder::new_quoted(
+            &q.intent_id,
             stage,
             event_type,
             outcome,
-            &r.policy_bundle,
+            &q.bundle,
             self.k.clock.now_isoformat(),
         );
         for (key, value) in &details.0 {
@@ -198,9 +212,9 @@ impl Run<'_> {
                 Dv::Json(v) => ev.detail(key, v),
             };
         }
-        ev.detail_str("decision_id", &r.decision_id)
-            .detail_str("content_hash", &r.content_hash)
-            .bundle(&r.policy_bundle, &r.policy_bundle_hash);
+        ev.detail_quoted("decision_id", &q.decision_id)
+            .detail_quoted("content_hash", &q.content_hash)
+            .bundle_quoted(&q.bundle, &q.bundle_hash);
         self.pending.push(ev.finish());
         self.pending_meta.push((phase, event_type));
         Ok(())
