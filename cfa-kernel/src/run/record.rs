@@ -5,7 +5,7 @@
 
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
-use crate::result::Phase;
+use crate::result::{KernelResult, Phase};
 use cfa_audit::{EventBuilder, QuotedStr};
 use cfa_types::{DecisionState, Fault};
 use serde_json::Value;
@@ -129,17 +129,38 @@ impl<'a> Details<'a> {
 }
 
 /// The canonical text of the strings every event of a run carries: its intent id,
-/// decision id, content hash (which changes on a replan), bundle version and bundle
-/// hash. [`Run::emit_in`] brings each up to date with the result's field before the
-/// event is written (a comparison; the text is written again only when the field
-/// changed), so the events hold exactly the result's values.
-#[derive(Default)]
+/// decision id, content hash, bundle version and bundle hash, written when the run
+/// starts ([`Quoted::of`]); the content hash, the only one that changes during a run,
+/// is written again by [`Run::set_signature`], the only place that sets it.
+/// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
 pub(super) struct Quoted {
     intent_id: QuotedStr,
     decision_id: QuotedStr,
-    content_hash: QuotedStr,
+    pub(super) content_hash: QuotedStr,
     bundle: QuotedStr,
     bundle_hash: QuotedStr,
+}
+
+impl Quoted {
+    /// The texts of `r`'s fields.
+    pub(super) fn of(r: &KernelResult) -> Self {
+        Quoted {
+            intent_id: QuotedStr::new(&r.intent_id),
+            decision_id: QuotedStr::new(&r.decision_id),
+            content_hash: QuotedStr::new(&r.content_hash),
+            bundle: QuotedStr::new(&r.policy_bundle),
+            bundle_hash: QuotedStr::new(&r.policy_bundle_hash),
+        }
+    }
+
+    /// Whether these are the texts of `r`'s fields.
+    fn describe(&self, r: &KernelResult) -> bool {
+        self.intent_id.as_str() == r.intent_id
+            && self.decision_id.as_str() == r.decision_id
+            && self.content_hash.as_str() == r.content_hash
+            && self.bundle.as_str() == r.policy_bundle
+            && self.bundle_hash.as_str() == r.policy_bundle_hash
+    }
 }
 
 /// How a failed plugin call is recorded by [`Run::call`].
@@ -187,12 +208,8 @@ impl Run<'_> {
         // the bundle's version and hash (a repeated key keeps its position and takes the
         // later value, as the map's `insert` does).
         let r = &self.r;
-        let q = &mut self.quoted;
-        q.intent_id.set(&r.intent_id);
-        q.decision_id.set(&r.decision_id);
-        q.content_hash.set(&r.content_hash);
-        q.bundle.set(&r.policy_bundle);
-        q.bundle_hash.set(&r.policy_bundle_hash);
+        let q = &self.quoted;
+        debug_assert!(q.describe(r), "the run's quoted strings are its result's");
         let mut ev = EventBuilder::new_quoted(
             &q.intent_id,
             stage,
