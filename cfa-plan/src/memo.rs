@@ -139,16 +139,18 @@ fn fits(plan: &ExecutionPlan, entries: &[EntryView]) -> bool {
         })
 }
 
-/// The thread's remembered plans.
+/// The thread's remembered plans (at most [`RECENT_PLANS`]), on the heap: a thread
+/// local's own storage stays a few words, which matters in the Python extension, whose
+/// thread locals live in the small static TLS block of a `dlopen`ed library.
 struct RecentPlans {
-    entries: [Option<Remembered>; RECENT_PLANS],
-    /// The slot the next new plan replaces (round robin).
+    entries: Vec<Remembered>,
+    /// The slot the next new plan replaces once all are taken (round robin).
     next: usize,
 }
 
 thread_local! {
     static RECENT: RefCell<RecentPlans> = const {
-        RefCell::new(RecentPlans { entries: [const { None }; RECENT_PLANS], next: 0 })
+        RefCell::new(RecentPlans { entries: Vec::new(), next: 0 })
     };
 }
 
@@ -162,7 +164,7 @@ pub(crate) fn lookup(
     RECENT
         .try_with(|cell| {
             let recent = cell.try_borrow().ok()?;
-            let hit = recent.entries.iter().flatten().find(|r| {
+            let hit = recent.entries.iter().find(|r| {
                 r.thresholds == thresholds
                     && same_but_intent_id(&r.signature, sig)
                     && r.entries.len() == sig.datasets.len()
@@ -223,9 +225,13 @@ pub(crate) fn remember(
     };
     let _ = RECENT.try_with(|cell| {
         if let Ok(mut recent) = cell.try_borrow_mut() {
+            if recent.entries.len() < RECENT_PLANS {
+                recent.entries.push(remembered);
+                return;
+            }
             let at = recent.next;
             if let Some(slot) = recent.entries.get_mut(at) {
-                *slot = Some(remembered);
+                *slot = remembered;
             }
             recent.next = (at + 1) % RECENT_PLANS;
         }
@@ -235,7 +241,7 @@ pub(crate) fn remember(
 /// How many plans this thread remembers.
 #[cfg(test)]
 pub(crate) fn remembered() -> usize {
-    RECENT.with(|cell| cell.borrow().entries.iter().flatten().count())
+    RECENT.with(|cell| cell.borrow().entries.len())
 }
 
 #[cfg(test)]
@@ -330,7 +336,6 @@ mod tests {
                 cell.borrow()
                     .entries
                     .iter()
-                    .flatten()
                     .all(|r| !r.signature.datasets.is_empty())
             );
         });

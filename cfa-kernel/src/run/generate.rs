@@ -50,14 +50,16 @@ const MAX_COUNTED_TEXT: usize = 64 * 1024;
 /// Texts [`line_count`] remembers per thread.
 const COUNTED_TEXTS: usize = 4;
 
-/// The thread's last counted texts and their counts, and the slot the next one takes.
-type Counted = ([(String, usize); COUNTED_TEXTS], usize);
+/// The thread's last counted texts and their counts (on the heap, so that the thread
+/// local itself stays small: the Python extension's thread locals share the small
+/// static TLS block of a `dlopen`ed library), and the slot the next one takes.
+type Counted = (Vec<(String, usize)>, usize);
 
 thread_local! {
     /// The last [`COUNTED_TEXTS`] texts [`line_count`] counted on this thread (each at
     /// most [`MAX_COUNTED_TEXT`] bytes), replaced round robin.
     static COUNTED: std::cell::RefCell<Counted> =
-        const { std::cell::RefCell::new(([const { (String::new(), 0) }; COUNTED_TEXTS], 0)) };
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
 }
 
 /// [`count_lines`], remembered for the thread's last few texts: a cached artifact
@@ -77,12 +79,16 @@ fn line_count(text: &str) -> usize {
                     return *n;
                 }
                 let n = count_lines(text);
-                if let Some(slot) = texts.get_mut(*next) {
-                    slot.0.clear();
-                    slot.0.push_str(text);
-                    slot.1 = n;
+                if texts.len() < COUNTED_TEXTS {
+                    texts.push((text.to_owned(), n));
+                } else {
+                    if let Some(slot) = texts.get_mut(*next) {
+                        slot.0.clear();
+                        slot.0.push_str(text);
+                        slot.1 = n;
+                    }
+                    *next = (*next + 1) % COUNTED_TEXTS;
                 }
-                *next = (*next + 1) % COUNTED_TEXTS;
                 n
             }
             Err(_) => count_lines(text),
