@@ -9,6 +9,7 @@ mod formalize;
 mod generate;
 mod govern;
 mod record;
+mod sighash;
 
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
@@ -159,8 +160,9 @@ impl<'k> Run<'k> {
     }
 
     fn set_signature(&mut self, sig: StateSignature) {
-        self.r.signature_hash = sig.signature_hash();
-        self.r.content_hash = sig.content_hash();
+        let (signature_hash, content_hash) = sighash::signature_hashes(&sig);
+        self.r.signature_hash = signature_hash;
+        self.r.content_hash = content_hash;
         self.quoted.content_hash.set(&self.r.content_hash);
         self.r.signature = Some(sig);
     }
