@@ -256,6 +256,8 @@ impl NewEvent {
 enum Val<'a> {
     Json(&'a Value),
     Str(&'a str),
+    /// A string's canonical text, quotes included ([`QuotedStr`]).
+    Quoted(&'a str),
     /// Canonical text of a value without objects (the same in the line and the
     /// payload).
     Raw(&'a str),
@@ -289,6 +291,60 @@ pub struct EventBuilder {
     raw: bool,
 }
 
+/// A string's canonical JSON text (quoted, ASCII escapes: what the line and the
+/// payload both hold for it), written once for a string that many events carry (a
+/// run's intent id, decision id, content hash, bundle version and hash), so that
+/// [`EventBuilder::detail_quoted`] and [`EventBuilder::new_quoted`] copy it instead of
+/// escaping it again. Only [`QuotedStr::new`] makes one, so its text is always a JSON
+/// string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotedStr {
+    /// The string as given.
+    raw: String,
+    /// Its canonical text.
+    json: String,
+}
+
+impl Default for QuotedStr {
+    /// The empty string's text, `""`.
+    fn default() -> Self {
+        QuotedStr::new("")
+    }
+}
+
+impl QuotedStr {
+    /// `value`'s canonical text.
+    pub fn new(value: &str) -> Self {
+        let mut json = String::with_capacity(value.len() + 2);
+        canonical::write_str(&mut json, value, true);
+        QuotedStr {
+            raw: value.to_owned(),
+            json,
+        }
+    }
+
+    /// The string as given.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Its canonical text, quotes included.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// Makes this the text of `value`, writing it again only when `value` is another
+    /// string.
+    pub fn set(&mut self, value: &str) {
+        if self.raw != value {
+            self.raw.clear();
+            self.raw.push_str(value);
+            self.json.clear();
+            canonical::write_str(&mut self.json, value, true);
+        }
+    }
+}
+
 /// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
 /// escapes) to `out`: the text [`EventBuilder::detail_raw`] takes for an array of
 /// strings.
@@ -317,6 +373,30 @@ fn field(line: &mut String, key: &str, value: &str) -> Range<usize> {
     start..line.len()
 }
 
+/// Appends `key` and the already quoted `value` to `line`, returning where the value
+/// is.
+fn quoted_field(line: &mut String, key: &str, value: &QuotedStr) -> Range<usize> {
+    line.push_str(key);
+    let start = line.len();
+    line.push_str(value.json());
+    start..line.len()
+}
+
+/// The intent id or bundle version of [`EventBuilder::start`]: as given or quoted.
+enum Head<'a> {
+    Plain(&'a str),
+    Quoted(&'a QuotedStr),
+}
+
+impl Head<'_> {
+    fn write(&self, line: &mut String, key: &str) -> Range<usize> {
+        match self {
+            Head::Plain(s) => field(line, key, s),
+            Head::Quoted(q) => quoted_field(line, key, q),
+        }
+    }
+}
+
 impl EventBuilder {
     /// Starts an event (see [`NewEvent::new`]); `policy_bundle_version` is the
     /// top-level, unhashed copy (use [`EventBuilder::bundle`] for the hashed one).
@@ -328,6 +408,38 @@ impl EventBuilder {
         policy_bundle_version: &str,
         timestamp: impl Into<String>,
     ) -> Self {
+        Self::start(
+            Head::Plain(intent_id),
+            [stage, event_type, outcome],
+            Head::Plain(policy_bundle_version),
+            timestamp.into(),
+        )
+    }
+
+    /// [`EventBuilder::new`] with the intent id and the bundle version already quoted:
+    /// the same event.
+    pub fn new_quoted(
+        intent_id: &QuotedStr,
+        stage: &str,
+        event_type: &str,
+        outcome: &str,
+        policy_bundle_version: &QuotedStr,
+        timestamp: impl Into<String>,
+    ) -> Self {
+        Self::start(
+            Head::Quoted(intent_id),
+            [stage, event_type, outcome],
+            Head::Quoted(policy_bundle_version),
+            timestamp.into(),
+        )
+    }
+
+    fn start(
+        intent_id: Head<'_>,
+        [stage, event_type, outcome]: [&str; 3],
+        policy_bundle_version: Head<'_>,
+        timestamp: String,
+    ) -> Self {
         let mut scratch = event::take_scratch();
         scratch.clear();
         let mut spans = std::mem::take(&mut scratch.spans);
@@ -335,16 +447,12 @@ impl EventBuilder {
         let mut line = std::mem::take(&mut scratch.line);
         line.clear();
         let heads = [
-            field(&mut line, "{\"intent_id\": ", intent_id),
+            intent_id.write(&mut line, "{\"intent_id\": "),
             field(&mut line, ", \"stage\": ", stage),
             field(&mut line, ", \"event_type\": ", event_type),
             field(&mut line, ", \"outcome\": ", outcome),
         ];
-        field(
-            &mut line,
-            ", \"policy_bundle_version\": ",
-            policy_bundle_version,
-        );
+        policy_bundle_version.write(&mut line, ", \"policy_bundle_version\": ");
         line.push_str(", \"details\": {");
         Self {
             details_start: line.len(),
@@ -352,7 +460,7 @@ impl EventBuilder {
             scratch,
             spans,
             heads,
-            timestamp: timestamp.into(),
+            timestamp,
             check_duplicates: true,
             rewritten: false,
             raw: false,
@@ -368,6 +476,12 @@ impl EventBuilder {
     /// &Value::String(value))`, without building the value).
     pub fn detail_str(&mut self, key: &str, value: &str) -> &mut Self {
         self.put(key, Val::Str(value))
+    }
+
+    /// Adds (or replaces) one string detail already quoted (the same as
+    /// `detail_str(key, value.as_str())`, without escaping it again).
+    pub fn detail_quoted(&mut self, key: &str, value: &QuotedStr) -> &mut Self {
+        self.put(key, Val::Quoted(value.json()))
     }
 
     /// Adds (or replaces) one unsigned integer detail (the same as `detail(key,
@@ -413,6 +527,12 @@ impl EventBuilder {
             .detail_str("policy_bundle_hash", hash)
     }
 
+    /// [`EventBuilder::bundle`] with both already quoted.
+    pub fn bundle_quoted(&mut self, version: &QuotedStr, hash: &QuotedStr) -> &mut Self {
+        self.detail_quoted("policy_bundle_version", version)
+            .detail_quoted("policy_bundle_hash", hash)
+    }
+
     fn put(&mut self, key: &str, value: Val<'_>) -> &mut Self {
         let repeated = if self.check_duplicates {
             let prefix = event::key_prefix(key);
@@ -435,7 +555,7 @@ impl EventBuilder {
                 canonical::write_str(&mut self.line, s, true);
                 Text::Line(start..self.line.len())
             }
-            Val::Raw(raw) => {
+            Val::Raw(raw) | Val::Quoted(raw) => {
                 self.line.push_str(raw);
                 Text::Line(start..self.line.len())
             }
@@ -877,6 +997,73 @@ mod tests {
             typed_line(&other, true, ""),
             typed_line(&pairs[..1], true, "")
         );
+    }
+
+    /// The event of `head` and `pairs` (string details) written with plain strings or
+    /// with quoted ones, chained after `prev`.
+    fn quoted_line(
+        head: [&str; 5],
+        pairs: &[(String, String)],
+        quoted: bool,
+        prev: &str,
+    ) -> (String, String) {
+        let [intent, stage, event_type, outcome, bundle] = head;
+        let mut b = if quoted {
+            EventBuilder::new_quoted(
+                &QuotedStr::new(intent),
+                stage,
+                event_type,
+                outcome,
+                &QuotedStr::new(bundle),
+                "t",
+            )
+        } else {
+            EventBuilder::new(intent, stage, event_type, outcome, bundle, "t")
+        };
+        for (k, v) in pairs {
+            if quoted {
+                b.detail_quoted(k, &QuotedStr::new(v));
+            } else {
+                b.detail_str(k, v);
+            }
+        }
+        if quoted {
+            b.bundle_quoted(&QuotedStr::new(bundle), &QuotedStr::new(intent));
+        } else {
+            b.bundle(bundle, intent);
+        }
+        let prepared = b.finish();
+        assert!(!prepared.has_raw_details());
+        let mut line = String::new();
+        let hash = prepared.finish_into(prev, &mut line);
+        (line, hash)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn quoted_strings_write_the_bytes_of_plain_ones(
+            head in [text(), text(), text(), text(), text()],
+            pairs in vec((prop_oneof![text(), "[ab]"], text()), 0..6),
+            prev in prop_oneof![Just(String::new()), "[0-9a-f]{64}"],
+        ) {
+            let head = [head[0].as_str(), head[1].as_str(), head[2].as_str(), head[3].as_str(), head[4].as_str()];
+            prop_assert_eq!(quoted_line(head, &pairs, true, &prev), quoted_line(head, &pairs, false, &prev));
+        }
+    }
+
+    #[test]
+    fn a_quoted_string_is_rewritten_only_when_it_changes() {
+        let mut q = QuotedStr::default();
+        assert_eq!((q.as_str(), q.json()), ("", "\"\""));
+        q.set("");
+        assert_eq!(q.json(), "\"\"");
+        q.set("a\"\u{e9}");
+        assert_eq!((q.as_str(), q.json()), ("a\"\u{e9}", r#""a\"\u00e9""#));
+        assert_eq!(q, QuotedStr::new("a\"\u{e9}"));
+        q.set("b");
+        assert_eq!(q, QuotedStr::new("b"));
     }
 
     #[test]

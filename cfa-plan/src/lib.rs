@@ -5,6 +5,10 @@
 //! topologically. It must NOT know about backends, generated code, policy rules or
 //! execution: it describes *what* runs, never *how* a backend spells it.
 //!
+//! Planning is pure, so [`ExecutionPlanner`] remembers its thread's last few plans (the
+//! key and bound are in `memo.rs`); [`ExecutionPlanner::plan_uncached`] plans without
+//! that memo.
+//!
 //! # Example
 //!
 //! ```
@@ -47,6 +51,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod memo;
 mod model;
 mod planner;
 mod topo;

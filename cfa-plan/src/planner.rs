@@ -32,6 +32,7 @@
 //!   `overwrite_partition` when partitioned, else `append`.
 //! - merge keys: `datasets[0].merge_keys` (or `["id"]`), or the group-by after an aggregate.
 
+use crate::memo;
 use crate::model::{
     AGGREGATE_COUNT_COLUMN, AggregateConfig, AnonymizeConfig, ConsistencyUnit, ExecutionPlan,
     ExtractConfig, FilterConfig, JoinCondition, JoinConfig, JoinStrategy, LoadConfig,
@@ -154,7 +155,34 @@ impl Default for ExecutionPlanner {
 }
 
 impl Planner for ExecutionPlanner {
+    /// Planning is pure, so the thread's last few plans are remembered and a signature
+    /// planned again (another intent id, the same everything else) gets a copy of its
+    /// plan with its own `intent_id` (key and bound in `crate::memo`); a refusal is
+    /// planned every time.
     fn plan(
+        &self,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<ExecutionPlan, PlanError> {
+        if !memo::eligible(signature) {
+            return self.build(signature, catalog);
+        }
+        let thresholds = (
+            self.broadcast_small_gb.to_bits(),
+            self.broadcast_large_gb.to_bits(),
+        );
+        if let Some(plan) = memo::lookup(thresholds, signature, catalog) {
+            return Ok(plan);
+        }
+        let plan = self.build(signature, catalog)?;
+        memo::remember(thresholds, signature, catalog, &plan);
+        Ok(plan)
+    }
+}
+
+impl ExecutionPlanner {
+    /// [`Planner::plan`] without the memo: the plan built from scratch.
+    pub fn plan_uncached(
         &self,
         signature: &StateSignature,
         catalog: Option<&Catalog>,

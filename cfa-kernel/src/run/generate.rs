@@ -39,9 +39,61 @@ const VALIDATION: Failure = Failure {
 
 /// `text.lines().count()`, counted a byte at a time (the compiler vectorises it): one
 /// line per `\n`, plus a last line without one.
-fn line_count(text: &str) -> usize {
+fn count_lines(text: &str) -> usize {
     let breaks = text.bytes().filter(|b| *b == b'\n').count();
     breaks + usize::from(!text.is_empty() && !text.ends_with('\n'))
+}
+
+/// Texts longer than this are counted without the memo of [`line_count`].
+const MAX_COUNTED_TEXT: usize = 64 * 1024;
+
+/// Texts [`line_count`] remembers per thread.
+const COUNTED_TEXTS: usize = 4;
+
+/// The thread's last counted texts and their counts (on the heap, so that the thread
+/// local itself stays small: the Python extension's thread locals share the small
+/// static TLS block of a `dlopen`ed library), and the slot the next one takes.
+type Counted = (Vec<(String, usize)>, usize);
+
+thread_local! {
+    /// The last [`COUNTED_TEXTS`] texts [`line_count`] counted on this thread (each at
+    /// most [`MAX_COUNTED_TEXT`] bytes), replaced round robin.
+    static COUNTED: std::cell::RefCell<Counted> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// [`count_lines`], remembered for the thread's last few texts: a cached artifact
+/// hands the same script to every run of a signature, and comparing it costs a
+/// fraction of counting it. The count is a pure function of the text, which is the
+/// key, compared in full; memory is bounded by [`COUNTED_TEXTS`] ×
+/// [`MAX_COUNTED_TEXT`] per thread.
+fn line_count(text: &str) -> usize {
+    if text.len() > MAX_COUNTED_TEXT {
+        return count_lines(text);
+    }
+    COUNTED
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut counted) => {
+                let (texts, next) = &mut *counted;
+                if let Some((_, n)) = texts.iter().find(|(t, _)| t == text) {
+                    return *n;
+                }
+                let n = count_lines(text);
+                if texts.len() < COUNTED_TEXTS {
+                    texts.push((text.to_owned(), n));
+                } else {
+                    if let Some(slot) = texts.get_mut(*next) {
+                        slot.0.clear();
+                        slot.0.push_str(text);
+                        slot.1 = n;
+                    }
+                    *next = (*next + 1) % COUNTED_TEXTS;
+                }
+                n
+            }
+            Err(_) => count_lines(text),
+        })
+        .unwrap_or_else(|_| count_lines(text))
 }
 
 impl Run<'_> {
@@ -69,8 +121,9 @@ impl Run<'_> {
             "ok",
             Details::new()
                 .with("step_count", plan.steps.len())
-                .json("consistency_unit", plan.consistency_unit)
-                .json("write_mode", plan.write_mode),
+                // The serialised values (`serde_json::to_value` of either is this string).
+                .with("consistency_unit", plan.consistency_unit.as_str())
+                .with("write_mode", plan.write_mode.as_str()),
         )?;
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
@@ -128,7 +181,7 @@ impl Run<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::line_count;
+    use super::{count_lines, line_count};
 
     #[test]
     fn line_count_is_what_lines_counts() {
@@ -144,6 +197,20 @@ mod tests {
             "ü\nß",
         ] {
             assert_eq!(line_count(text), text.lines().count(), "{text:?}");
+            assert_eq!(count_lines(text), text.lines().count(), "{text:?}");
+            // Again (the memo's hit), then after another text.
+            assert_eq!(line_count(text), text.lines().count(), "{text:?}");
         }
+        // More texts than the memo keeps, twice over: each count is still its own.
+        let texts: Vec<String> = (0..super::COUNTED_TEXTS * 2)
+            .map(|n| "line\n".repeat(n + 1))
+            .collect();
+        for _ in 0..2 {
+            for (n, text) in texts.iter().enumerate() {
+                assert_eq!(line_count(text), n + 1);
+            }
+        }
+        let long = "x\n".repeat(super::MAX_COUNTED_TEXT);
+        assert_eq!(line_count(&long), super::MAX_COUNTED_TEXT);
     }
 }

@@ -9,6 +9,7 @@ mod formalize;
 mod generate;
 mod govern;
 mod record;
+mod sighash;
 
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
@@ -33,6 +34,9 @@ pub(crate) struct Run<'k> {
     /// The phase and event type of each event of `pending`, same order (what an audit
     /// failure names).
     pending_meta: Vec<(Phase, &'static str)>,
+    /// The canonical text of the strings every event of the run carries, written once
+    /// (see [`record::Quoted`]).
+    quoted: record::Quoted,
 }
 
 /// The codes of `faults`, as a JSON array.
@@ -55,34 +59,37 @@ impl<'k> Run<'k> {
     pub(crate) fn start(k: &'k Kernel, intent: &str) -> KernelResult {
         let intent_id = k.ids.next_id(IdKind::Intent);
         let decision_id = k.ids.next_id(IdKind::Decision);
+        let r = KernelResult {
+            intent_id,
+            decision_id,
+            state: DecisionState::Blocked,
+            blocked_reason: String::new(),
+            replan_count: 0,
+            replan_history: Vec::new(),
+            signature: None,
+            signature_hash: String::new(),
+            content_hash: String::new(),
+            resolution: None,
+            policy_result: None,
+            bundle_result: None,
+            faults: Vec::new(),
+            policy_bundle: k.config.policy.version().to_owned(),
+            policy_bundle_hash: k.config.policy_bundle_hash.clone(),
+            artifact: None,
+            execution: None,
+            phases_run: Vec::new(),
+            phases_skipped: Vec::new(),
+            audit_event_hashes: Vec::with_capacity(12),
+            created_at: k.clock.now_isoformat(),
+        };
+        let quoted = record::Quoted::of(&r);
         let mut run = Run {
             k,
-            r: KernelResult {
-                intent_id,
-                decision_id,
-                state: DecisionState::Blocked,
-                blocked_reason: String::new(),
-                replan_count: 0,
-                replan_history: Vec::new(),
-                signature: None,
-                signature_hash: String::new(),
-                content_hash: String::new(),
-                resolution: None,
-                policy_result: None,
-                bundle_result: None,
-                faults: Vec::new(),
-                policy_bundle: k.config.policy.version().to_owned(),
-                policy_bundle_hash: k.config.policy_bundle_hash.clone(),
-                artifact: None,
-                execution: None,
-                phases_run: Vec::new(),
-                phases_skipped: Vec::new(),
-                audit_event_hashes: Vec::with_capacity(12),
-                created_at: k.clock.now_isoformat(),
-            },
+            r,
             audit_failed: false,
             pending: Vec::with_capacity(12),
             pending_meta: Vec::with_capacity(12),
+            quoted,
         };
         let end = match run.flow(intent) {
             Ok(p) | Err(Stop(p)) => p,
@@ -153,8 +160,10 @@ impl<'k> Run<'k> {
     }
 
     fn set_signature(&mut self, sig: StateSignature) {
-        self.r.signature_hash = sig.signature_hash();
-        self.r.content_hash = sig.content_hash();
+        let (signature_hash, content_hash) = sighash::signature_hashes(&sig);
+        self.r.signature_hash = signature_hash;
+        self.r.content_hash = content_hash;
+        self.quoted.content_hash.set(&self.r.content_hash);
         self.r.signature = Some(sig);
     }
 

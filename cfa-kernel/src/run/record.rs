@@ -5,10 +5,9 @@
 
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
-use crate::result::Phase;
-use cfa_audit::EventBuilder;
+use crate::result::{KernelResult, Phase};
+use cfa_audit::{EventBuilder, QuotedStr};
 use cfa_types::{DecisionState, Fault};
-use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -94,12 +93,7 @@ impl<'a> Details<'a> {
         self
     }
 
-    /// Adds `key` with `value` serialised (`null` when it cannot be).
-    pub(super) fn json(self, key: &'a str, value: impl Serialize) -> Self {
-        self.with(key, serde_json::to_value(value).unwrap_or(Value::Null))
-    }
-
-    /// Adds `key` with the float `value` (what [`Details::json`] gives for an `f64`).
+    /// Adds `key` with the float `value` (what `serde_json::to_value` gives for an `f64`).
     pub(super) fn float(mut self, key: &'a str, value: f64) -> Self {
         self.0.push((Cow::Borrowed(key), Dv::F64(value)));
         self
@@ -131,6 +125,41 @@ impl<'a> Details<'a> {
                 .map(|(key, value)| (Cow::Owned(key), Dv::Json(value))),
         );
         self
+    }
+}
+
+/// The canonical text of the strings every event of a run carries: its intent id,
+/// decision id, content hash, bundle version and bundle hash, written when the run
+/// starts ([`Quoted::of`]); the content hash, the only one that changes during a run,
+/// is written again by [`Run::set_signature`], the only place that sets it.
+/// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
+pub(super) struct Quoted {
+    intent_id: QuotedStr,
+    decision_id: QuotedStr,
+    pub(super) content_hash: QuotedStr,
+    bundle: QuotedStr,
+    bundle_hash: QuotedStr,
+}
+
+impl Quoted {
+    /// The texts of `r`'s fields.
+    pub(super) fn of(r: &KernelResult) -> Self {
+        Quoted {
+            intent_id: QuotedStr::new(&r.intent_id),
+            decision_id: QuotedStr::new(&r.decision_id),
+            content_hash: QuotedStr::new(&r.content_hash),
+            bundle: QuotedStr::new(&r.policy_bundle),
+            bundle_hash: QuotedStr::new(&r.policy_bundle_hash),
+        }
+    }
+
+    /// Whether these are the texts of `r`'s fields.
+    fn describe(&self, r: &KernelResult) -> bool {
+        self.intent_id.as_str() == r.intent_id
+            && self.decision_id.as_str() == r.decision_id
+            && self.content_hash.as_str() == r.content_hash
+            && self.bundle.as_str() == r.policy_bundle
+            && self.bundle_hash.as_str() == r.policy_bundle_hash
     }
 }
 
@@ -179,12 +208,14 @@ impl Run<'_> {
         // the bundle's version and hash (a repeated key keeps its position and takes the
         // later value, as the map's `insert` does).
         let r = &self.r;
-        let mut ev = EventBuilder::new(
-            &r.intent_id,
+        let q = &self.quoted;
+        debug_assert!(q.describe(r), "the run's quoted strings are its result's");
+        let mut ev = EventBuilder::new_quoted(
+            &q.intent_id,
             stage,
             event_type,
             outcome,
-            &r.policy_bundle,
+            &q.bundle,
             self.k.clock.now_isoformat(),
         );
         for (key, value) in &details.0 {
@@ -198,9 +229,9 @@ impl Run<'_> {
                 Dv::Json(v) => ev.detail(key, v),
             };
         }
-        ev.detail_str("decision_id", &r.decision_id)
-            .detail_str("content_hash", &r.content_hash)
-            .bundle(&r.policy_bundle, &r.policy_bundle_hash);
+        ev.detail_quoted("decision_id", &q.decision_id)
+            .detail_quoted("content_hash", &q.content_hash)
+            .bundle_quoted(&q.bundle, &q.bundle_hash);
         self.pending.push(ev.finish());
         self.pending_meta.push((phase, event_type));
         Ok(())
