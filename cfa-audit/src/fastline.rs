@@ -60,7 +60,8 @@ pub(crate) struct Scratch {
     tmp: Vec<u8>,
 }
 
-/// One `"key": value` text at `start..end` of [`Scratch::payload`], sorted by `key`.
+/// One `"key": value` text at `start..end` of [`Scratch::payload`] (of the line, when
+/// read in place by [`Cursor::object_in_line`]), sorted by `key`.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// The key's first eight bytes, big-endian, zero-padded: when two prefixes differ
@@ -113,6 +114,9 @@ struct Cursor<'a, 's> {
     details_bundle_version: Option<&'a [u8]>,
     /// The last [`Cursor::string`] held an escape.
     escaped: bool,
+    /// [`Cursor::check_value`] met an object nested in the details whose keys are not
+    /// in order (the line is then read again by [`Cursor::object`], which sorts them).
+    nested_unsorted: bool,
     s: &'s mut Scratch,
 }
 
@@ -334,6 +338,152 @@ impl<'a> Cursor<'a, '_> {
         Some(())
     }
 
+    /// Checks a canonical value where it is, copying nothing: what [`Cursor::value`]
+    /// accepts, when every object in it has its keys in order already (else it fails
+    /// and sets [`Cursor::nested_unsorted`]); the value's text is then its canonical
+    /// text as it stands in the line.
+    fn check_value(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.check_object(depth + 1),
+            b'[' => {
+                self.i += 1;
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.check_value(depth + 1)?;
+                    match self.peek()? {
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        b',' => self.eat(b", ")?,
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(|_| ()),
+            b't' => self.eat(b"true"),
+            b'f' => self.eat(b"false"),
+            b'n' => self.eat(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A nested object checked in place ([`Cursor::check_value`]): its keys must be
+    /// in order.
+    fn check_object(&mut self, depth: u32) -> Option<()> {
+        let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
+        let sorted = self.object_in_line(depth)?;
+        self.s.entries.truncate(frame);
+        self.s.keys.truncate(key_frame);
+        if !sorted {
+            self.nested_unsorted = true;
+            return None;
+        }
+        Some(())
+    }
+
+    /// Reads a canonical object where it is (values by [`Cursor::check_value`]),
+    /// pushing each `"key": value` entry, as a range of the line, on
+    /// [`Scratch::entries`]; returns whether the keys came in order. Two equal keys
+    /// next to each other fail, as in [`Cursor::object`].
+    fn object_in_line(&mut self, depth: u32) -> Option<bool> {
+        self.eat(b"{")?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(true);
+        }
+        let frame = self.s.entries.len();
+        let mut sorted = true;
+        loop {
+            let key_start = self.i;
+            let key = self.string()?;
+            let sort_key = if self.escaped {
+                let decoded: String = serde_json::from_slice(key).ok()?;
+                let at = self.s.keys.len();
+                self.s.keys.extend_from_slice(decoded.as_bytes());
+                KeyText::Decoded(at, self.s.keys.len())
+            } else {
+                KeyText::Line(key_start + 1, self.i - 1)
+            };
+            let entry = Entry {
+                prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
+                key: sort_key,
+                start: key_start,
+                end: 0,
+            };
+            if self.s.entries.len() > frame
+                && let Some(prev) = self.s.entries.last()
+            {
+                match order(self.b, &self.s.keys, prev, &entry) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Greater => sorted = false,
+                    std::cmp::Ordering::Equal => return None,
+                }
+            }
+            self.eat(b": ")?;
+            let value_start = self.i;
+            self.check_value(depth)?;
+            if depth == 1 && key == b"\"policy_bundle_version\"" {
+                self.details_bundle_version = self.b.get(value_start..self.i);
+            }
+            self.s.entries.push(Entry {
+                end: self.i,
+                ..entry
+            });
+            match self.peek()? {
+                b'}' => {
+                    self.i += 1;
+                    return Some(sorted);
+                }
+                b',' => self.eat(b", ")?,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The details object read in place ([`Cursor::object_in_line`]) and its
+    /// canonical text appended to the payload: the line's own text when its keys are
+    /// in order, else its entries' texts in key order (each copied once).
+    fn details_in_line(&mut self) -> Option<()> {
+        let start = self.i;
+        let sorted = self.object_in_line(1)?;
+        if sorted {
+            let text = self.b.get(start..self.i)?;
+            self.s.payload.extend_from_slice(text);
+            return Some(());
+        }
+        let Scratch {
+            payload,
+            entries,
+            keys,
+            ..
+        } = &mut *self.s;
+        let line = self.b;
+        entries.sort_unstable_by(|x, y| order(line, keys, x, y));
+        if entries.windows(2).any(|w| match w {
+            [x, y] => order(line, keys, x, y).is_eq(),
+            _ => false,
+        }) {
+            return None;
+        }
+        payload.push(b'{');
+        for (n, e) in entries.iter().enumerate() {
+            if n > 0 {
+                payload.extend_from_slice(b", ");
+            }
+            payload.extend_from_slice(line.get(e.start..e.end)?);
+        }
+        payload.push(b'}');
+        Some(())
+    }
+
     fn number(&mut self) -> Option<()> {
         let start = self.i;
         if self.peek()? == b'-' {
@@ -410,11 +560,30 @@ pub(crate) fn parse<'a>(line: &'a [u8], scratch: &mut Scratch) -> Option<FastLin
 /// event and its length. What it accepts is printable ASCII only (no line break, no
 /// Python whitespace other than the space), so when a `\n` follows, the event is the
 /// whole line `str.splitlines` cuts there, with nothing to strip.
+///
+/// The details are read in place first: when every object nested in them has its
+/// keys in order (the reference writes them so), the payload is assembled from the
+/// line's own slices, each byte copied once; only when one does not is the line read
+/// again with every value copied and the objects sorted.
 pub(crate) fn parse_prefix<'a>(
     buf: &'a [u8],
     scratch: &mut Scratch,
 ) -> Option<(FastLine<'a>, usize)> {
-    let line = buf;
+    let mut retry = false;
+    match layout(buf, scratch, false, &mut retry) {
+        None if retry => layout(buf, scratch, true, &mut retry),
+        r => r,
+    }
+}
+
+/// [`parse_prefix`] with the details copied value by value (`copy`) or read in place
+/// (else; `retry` is set when that failed only because a nested object needs sorting).
+fn layout<'a>(
+    line: &'a [u8],
+    scratch: &mut Scratch,
+    copy: bool,
+    retry: &mut bool,
+) -> Option<(FastLine<'a>, usize)> {
     scratch.payload.clear();
     scratch.entries.clear();
     scratch.keys.clear();
@@ -424,6 +593,7 @@ pub(crate) fn parse_prefix<'a>(
         i: 0,
         details_bundle_version: None,
         escaped: false,
+        nested_unsorted: false,
         s: scratch,
     };
     c.eat(b"{\"intent_id\": ")?;
@@ -438,7 +608,12 @@ pub(crate) fn parse_prefix<'a>(
     c.eat(b", \"policy_bundle_version\": ")?;
     let policy_bundle_version = c.string()?;
     c.eat(b", \"details\": ")?;
-    c.object(1)?;
+    if copy {
+        c.object(1)?;
+    } else if c.details_in_line().is_none() {
+        *retry = c.nested_unsorted;
+        return None;
+    }
     c.eat(b", \"timestamp\": ")?;
     let timestamp = c.string()?;
     c.eat(b", \"event_hash\": ")?;
@@ -619,6 +794,48 @@ mod tests {
                 assert_eq!(plain_run(&text[1..]), naive(&text[1..]));
                 text[at] = keep;
             }
+        }
+    }
+
+    #[test]
+    fn details_are_read_in_place_unless_a_nested_object_needs_sorting() {
+        let base = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "", "details": DETAILS, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let mut buf = Scratch::default();
+        // (details, read in place, retried with copying)
+        let cases = [
+            (r#"{}"#, true, false),
+            (
+                r#"{"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}}"#,
+                true,
+                false,
+            ),
+            (
+                r#"{"z": 1, "a": {"c": 2, "d": [{"x": 1, "y": 2}]}, "m": []}"#,
+                true,
+                false,
+            ),
+            (r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3}"#, true, false),
+            (r#"{"a": {"d": 1, "c": 2}}"#, false, true),
+            (r#"{"b": 1, "a": [[{"z": 1, "y": 2}]]}"#, false, true),
+            (r#"{"b": 1, "a": 2, "b": 3}"#, false, false),
+            (r#"{"a": {"c": 1, "c": 2}}"#, false, false),
+        ];
+        for (details, in_place, retried) in cases {
+            let line = base.replace("DETAILS", details);
+            let mut retry = false;
+            let got = layout(line.as_bytes(), &mut buf, false, &mut retry).is_some();
+            assert_eq!((got, retry), (in_place, retried), "{details}");
+            if in_place {
+                let in_line = buf.payload.clone();
+                let mut retry = false;
+                assert!(layout(line.as_bytes(), &mut buf, true, &mut retry).is_some());
+                assert_eq!(
+                    in_line, buf.payload,
+                    "{details}: both ways give one payload"
+                );
+            }
+            // Whichever way it is read, the fast path agrees with the slow one.
+            assert_eq!(agrees(&line), in_place || retried, "{details}");
         }
     }
 
