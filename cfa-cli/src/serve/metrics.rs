@@ -23,6 +23,9 @@ pub const MAX_FAULT_CODES: usize = 512;
 
 type Labels = Vec<(String, String)>;
 
+/// A request histogram of [`Metrics::http`]'s cache: method, status and the histogram.
+type HotHistogram = (&'static str, u16, Histogram);
+
 fn latency_histogram() -> Histogram {
     // 5 µs … ~5 s
     Histogram::new(exponential_buckets(0.000_005, 2.0, 20))
@@ -49,7 +52,7 @@ pub struct Metrics {
     /// the same histograms as the family's (a clone shares its counts), found without
     /// building the family's label vector (six strings) on every request. Bounded like
     /// the labels (routes, methods and statuses come from bounded sets).
-    http_hot: RwLock<HashMap<String, Vec<(&'static str, u16, Histogram)>>>,
+    http_hot: RwLock<HashMap<String, Vec<HotHistogram>>>,
 }
 
 impl Default for Metrics {
