@@ -281,8 +281,40 @@ impl Future for QueuedAppend<'_> {
     }
 }
 
+/// A future that is pending once, its task woken at once: an async runtime polls its
+/// other ready tasks before this one goes on (tokio's multi-thread scheduler queues a
+/// task that woke itself while being polled behind the others). A leader awaits it
+/// before taking its group, so that the appenders the runtime is about to run join it.
+pub(crate) fn yield_once() -> YieldOnce {
+    YieldOnce { yielded: false }
+}
+
+/// See [`yield_once`].
+pub(crate) struct YieldOnce {
+    yielded: bool,
+}
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 impl Drop for QueuedAppend<'_> {
     fn drop(&mut self) {
+        // A request that is complete (or whose outcome was taken) never becomes queued
+        // or led again: no need for the queue's lock (taken before the slot's below,
+        // the order `pass_lead` locks them in).
+        if !matches!(*self.slot.guard(), SlotState::Queued(_) | SlotState::Lead) {
+            return;
+        }
         let mut q = self.queue.guard();
         let was = {
             let mut g = self.slot.guard();

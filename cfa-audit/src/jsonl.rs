@@ -712,7 +712,9 @@ impl JsonlStore {
 
     /// Appends `events` through group commit from a task of an async runtime, without
     /// blocking its worker for anything that may wait: the request is queued
-    /// ([`JsonlStore::enqueue`]) and awaited; when it is handed the lead, the group is
+    /// ([`JsonlStore::enqueue`]) and awaited; when it is handed the lead, it first yields
+    /// once to the runtime (the other ready tasks queue their events meanwhile, so one
+    /// write serves them all), then the group is
     /// committed right here if nothing in that waits ([`JsonlStore::try_lead_now`]),
     /// else `lead_blocking` is awaited, which must run [`JsonlStore::lead_queued`] on
     /// the store it is given on a thread that may block (e.g. the runtime's blocking
@@ -731,9 +733,16 @@ impl JsonlStore {
         loop {
             match (&mut queued).await {
                 crate::Turn::Done(outcome) => return outcome,
-                // No hand-off to another thread when the group can be written here.
-                crate::Turn::Lead if self.try_lead_now() => {}
-                crate::Turn::Lead => lead_blocking(Arc::clone(self)).await,
+                crate::Turn::Lead => {
+                    // Let the runtime's other ready tasks queue their events first, so
+                    // the group is as big as the moment allows: one write, one fstat
+                    // and one lock for all of them instead of for each.
+                    crate::group::yield_once().await;
+                    // No hand-off to another thread when the group can be written here.
+                    if !self.try_lead_now() {
+                        lead_blocking(Arc::clone(self)).await;
+                    }
+                }
             }
         }
     }
