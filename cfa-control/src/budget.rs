@@ -713,43 +713,81 @@ pub fn admit(
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Reserved,
     Reconciled,
     Released,
 }
 
+/// A sum of [`Usage`]s too wide to saturate: read back saturated, it is exactly the
+/// saturating sum of the same amounts in any order, and one amount can be taken out
+/// of it again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Wide {
+    dbu_micros: u128,
+    runs: u128,
+    rows: u128,
+}
+
+impl Wide {
+    fn add(&mut self, u: Usage) {
+        self.dbu_micros += u128::from(u.dbu_micros);
+        self.runs += u128::from(u.runs);
+        self.rows += u128::from(u.rows);
+    }
+
+    /// Takes out an amount that was added before.
+    fn sub(&mut self, u: Usage) {
+        self.dbu_micros = self.dbu_micros.saturating_sub(u128::from(u.dbu_micros));
+        self.runs = self.runs.saturating_sub(u128::from(u.runs));
+        self.rows = self.rows.saturating_sub(u128::from(u.rows));
+    }
+
+    fn usage(self) -> Usage {
+        let narrow = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        Usage {
+            dbu_micros: narrow(self.dbu_micros),
+            runs: narrow(self.runs),
+            rows: narrow(self.rows),
+        }
+    }
+}
+
+/// One budget window's account: what its settled runs spent and what its open
+/// reservations hold.
+#[derive(Debug, Clone, Copy, Default)]
+struct Account {
+    spent: Wide,
+    reserved: Wide,
+}
+
+/// Which account a charge is in.
+type AccountKey = (Scope, Window, i64);
+
+/// A charge of an open reservation.
 #[derive(Debug, Clone)]
-struct Charge {
-    id: String,
-    scope: Scope,
-    window: Window,
-    window_start: i64,
-    state: State,
+struct OpenCharge {
+    account: AccountKey,
     amount: Usage,
 }
 
+/// The ledger: every window's running totals, and the charges of the reservations not
+/// settled yet (by reservation id). A settled charge lives on only in its account's
+/// totals, so a reservation, a settlement and a listing cost the same after a million
+/// runs as after one, and the book's size is bounded by the windows and the open
+/// reservations, not by the runs ever made.
 #[derive(Debug, Default)]
 struct Book {
     budgets: Vec<Budget>,
-    charges: Vec<Charge>,
+    accounts: std::collections::HashMap<AccountKey, Account>,
+    open: std::collections::HashMap<String, Vec<OpenCharge>>,
 }
 
 impl Book {
     fn usage(&self, scope: &Scope, window: Window, start: i64) -> (Usage, Usage) {
-        let mut spent = Usage::default();
-        let mut reserved = Usage::default();
-        for c in self
-            .charges
-            .iter()
-            .filter(|c| &c.scope == scope && c.window == window && c.window_start == start)
-        {
-            match c.state {
-                State::Reserved => reserved = reserved.plus(c.amount),
-                State::Reconciled => spent = spent.plus(c.amount),
-                State::Released => {}
-            }
-        }
-        (spent, reserved)
+        let key = (scope.clone(), window, start);
+        self.accounts.get(&key).map_or_else(
+            || (Usage::default(), Usage::default()),
+            |a| (a.spent.usage(), a.reserved.usage()),
+        )
     }
 }
 
@@ -798,17 +836,13 @@ impl MemoryBudgets {
 
     fn settle(&self, reservation: &Reservation, to: State, actual: &Usage) -> Settlement {
         let mut book = self.book.lock().unwrap_or_else(PoisonError::into_inner);
-        for c in book
-            .charges
-            .iter_mut()
-            .filter(|c| c.id == reservation.id && c.state == State::Reserved)
-        {
-            c.state = to;
-            c.amount = if to == State::Released {
-                Usage::default()
-            } else {
-                *actual
-            };
+        let book = &mut *book;
+        for c in book.open.remove(&reservation.id).unwrap_or_default() {
+            let account = book.accounts.entry(c.account).or_default();
+            account.reserved.sub(c.amount);
+            if to == State::Reconciled {
+                account.spent.add(*actual);
+            }
         }
         let lines = reservation
             .lines
@@ -850,18 +884,22 @@ impl BudgetLedger for MemoryBudgets {
                 .map_err(ReserveError::Exceeded)?;
             lines.push(line);
         }
-        let charges: Vec<Charge> = lines
-            .iter()
-            .map(|l| Charge {
-                id: request.id.clone(),
-                scope: l.budget.scope.clone(),
-                window: l.budget.window,
-                window_start: l.window_start,
-                state: State::Reserved,
-                amount: l.amount,
-            })
-            .collect();
-        book.charges.extend(charges);
+        let book = &mut *book;
+        for l in &lines {
+            let account = (l.budget.scope.clone(), l.budget.window, l.window_start);
+            book.accounts
+                .entry(account.clone())
+                .or_default()
+                .reserved
+                .add(l.amount);
+            book.open
+                .entry(request.id.clone())
+                .or_default()
+                .push(OpenCharge {
+                    account,
+                    amount: l.amount,
+                });
+        }
         Ok(Reservation {
             id: request.id.clone(),
             lines,
@@ -1102,6 +1140,61 @@ mod tests {
         assert_eq!(doc["remaining"]["dbu"], 45.0);
         assert_eq!(doc["limits"]["rows"], serde_json::Value::Null);
         assert_eq!(doc["window_end"], "2026-01-01T01:00:00+00:00");
+    }
+
+    #[test]
+    fn the_memory_ledger_keeps_totals_not_every_run() {
+        let ledger = MemoryBudgets::new();
+        let w: Window = "24h".parse().unwrap();
+        ledger.set(
+            Budget::new(
+                scope("domain:d"),
+                w,
+                Limits {
+                    runs: Some(100_000),
+                    ..Limits::default()
+                },
+            )
+            .unwrap(),
+        );
+        let actual = Usage {
+            dbu_micros: 7,
+            runs: 1,
+            rows: u64::MAX / 2 + 1,
+        };
+        for i in 0..3_000 {
+            let r = ledger
+                .reserve(&request(&i.to_string(), &["domain:d"], Some(1.0), 60))
+                .unwrap();
+            if i % 3 == 0 {
+                ledger.release(&r).unwrap();
+            } else {
+                ledger.reconcile(&r, &actual).unwrap();
+            }
+        }
+        let open = ledger
+            .reserve(&request("open", &["domain:d"], Some(2.0), 60))
+            .unwrap();
+        let status = &ledger.list(60)[0];
+        // 2,000 runs reconciled, 1,000 released: their rows saturate as the old
+        // per-charge sums did; the open reservation is held apart.
+        assert_eq!(status.spent.runs, 2_000);
+        assert_eq!(status.spent.dbu_micros, 14_000);
+        assert_eq!(status.spent.rows, u64::MAX);
+        assert_eq!(status.reserved.runs, 1);
+        assert_eq!(status.reserved.dbu_micros, 2_000_000);
+        {
+            let book = ledger.book.lock().unwrap();
+            assert_eq!(book.accounts.len(), 1);
+            assert_eq!(book.open.len(), 1, "settled runs are not kept");
+        }
+        ledger.release(&open).unwrap();
+        let status = &ledger.list(60)[0];
+        assert_eq!(status.reserved, Usage::default());
+        assert!(ledger.book.lock().unwrap().open.is_empty());
+        // A settled reservation settles nothing again.
+        ledger.reconcile(&open, &actual).unwrap();
+        assert_eq!(ledger.list(60)[0].spent.runs, 2_000);
     }
 
     #[test]
