@@ -9,7 +9,7 @@
 //!
 //! - the thresholds (compared bit for bit),
 //! - every field of the signature but `intent_id` (compared in full, the destructuring
-//!   in [`same_but_intent_id`] is exhaustive, so a new signature field has to be placed
+//!   in [`StateSignature::eq_but_intent_id`] is exhaustive, so a new signature field has to be placed
 //!   on one side or the other there),
 //! - for each of the signature's datasets, the `columns` and `join_keys` of its raw
 //!   catalog entry and its typed catalog entry's PII columns (compared in full; `None`
@@ -85,27 +85,6 @@ struct Remembered {
     plan: ExecutionPlan,
 }
 
-/// Whether two signatures are equal in every field but `intent_id`.
-fn same_but_intent_id(a: &StateSignature, b: &StateSignature) -> bool {
-    let StateSignature {
-        domain,
-        intent,
-        target_layer,
-        datasets,
-        constraints,
-        execution_context,
-        intent_id: _,
-        source_intent_raw,
-    } = a;
-    *domain == b.domain
-        && *intent == b.intent
-        && *target_layer == b.target_layer
-        && *datasets == b.datasets
-        && *constraints == b.constraints
-        && *execution_context == b.execution_context
-        && *source_intent_raw == b.source_intent_raw
-}
-
 /// Whether a plan of `sig` may be remembered at all (lookups skip the others too).
 pub(crate) fn eligible(sig: &StateSignature) -> bool {
     sig.datasets.len() <= MAX_MEMO_DATASETS
@@ -166,7 +145,7 @@ pub(crate) fn lookup(
             let recent = cell.try_borrow().ok()?;
             let hit = recent.entries.iter().find(|r| {
                 r.thresholds == thresholds
-                    && same_but_intent_id(&r.signature, sig)
+                    && r.signature.eq_but_intent_id(sig)
                     && r.entries.len() == sig.datasets.len()
                     && r.entries
                         .iter()
@@ -302,7 +281,7 @@ mod tests {
         );
         let mut raw = sig.clone();
         raw.source_intent_raw = "another text".into();
-        assert!(!same_but_intent_id(&sig, &raw));
+        assert!(!sig.eq_but_intent_id(&raw));
         let strict = ExecutionPlanner {
             broadcast_small_gb: 0.0,
             ..planner

@@ -387,6 +387,40 @@ impl SignatureConstraints {
 }
 
 impl StateSignature {
+    /// Whether `self` and `other` are equal in every field but `intent_id`: then every
+    /// pure function of a signature that does not read its id (its hashes, its plan but
+    /// the plan's own `intent_id`) gives the same answer for both. The destructuring is
+    /// exhaustive, so a new field has to be placed on one side or the other here.
+    ///
+    /// ```
+    /// # use cfa_types::StateSignature;
+    /// # let sig: StateSignature = serde_json::from_str(include_str!("../../examples/signatures/ok.json")).unwrap();
+    /// let mut other = sig.clone();
+    /// other.intent_id = "another run".into();
+    /// assert!(sig.eq_but_intent_id(&other));
+    /// other.domain = "another domain".into();
+    /// assert!(!sig.eq_but_intent_id(&other));
+    /// ```
+    pub fn eq_but_intent_id(&self, other: &StateSignature) -> bool {
+        let StateSignature {
+            domain,
+            intent,
+            target_layer,
+            datasets,
+            constraints,
+            execution_context,
+            intent_id: _,
+            source_intent_raw,
+        } = self;
+        *domain == other.domain
+            && *intent == other.intent
+            && *target_layer == other.target_layer
+            && *datasets == other.datasets
+            && *constraints == other.constraints
+            && *execution_context == other.execution_context
+            && *source_intent_raw == other.source_intent_raw
+    }
+
     /// Reads a signature leniently, with the reference's `from_dict` semantics:
     /// every key is optional (`domain`/`intent` default to `""`, `target_layer` to
     /// `silver`, context strings to `"unknown"`); an unknown layer becomes `silver`

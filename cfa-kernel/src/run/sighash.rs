@@ -4,7 +4,7 @@
 //! `signature_hash` and `content_hash` are pure functions of the signature that do not
 //! read its `intent_id` (docs/compatibility.md#signature_hash; `content_payload` leaves
 //! it out), and every run has a new intent id, so both are remembered under every field
-//! of the signature but `intent_id`, compared in full ([`same_but_intent_id`]'s
+//! of the signature but `intent_id`, compared in full ([`StateSignature::eq_but_intent_id`]'s
 //! destructuring is exhaustive: a new field has to be placed on one side or the other).
 //! Bound: [`RECENT`] signatures per thread, replaced round robin, and only signatures
 //! of at most 16 datasets, 16 scalar custom constraints and a raw intent of at most
@@ -25,27 +25,6 @@ thread_local! {
     /// the thread local stays a few words (the Python extension's thread locals share
     /// the small static TLS block of a `dlopen`ed library).
     static HASHES: RefCell<(Vec<Hashed>, usize)> = const { RefCell::new((Vec::new(), 0)) };
-}
-
-/// Whether two signatures are equal in every field but `intent_id`.
-fn same_but_intent_id(a: &StateSignature, b: &StateSignature) -> bool {
-    let StateSignature {
-        domain,
-        intent,
-        target_layer,
-        datasets,
-        constraints,
-        execution_context,
-        intent_id: _,
-        source_intent_raw,
-    } = a;
-    *domain == b.domain
-        && *intent == b.intent
-        && *target_layer == b.target_layer
-        && *datasets == b.datasets
-        && *constraints == b.constraints
-        && *execution_context == b.execution_context
-        && *source_intent_raw == b.source_intent_raw
 }
 
 /// Whether `sig` is small enough to remember.
@@ -74,7 +53,7 @@ pub(crate) fn signature_hashes(sig: &StateSignature) -> (String, String) {
             let (entries, next) = &mut *recent;
             if let Some((_, s, c)) = entries
                 .iter()
-                .find(|(known, _, _)| same_but_intent_id(known, sig))
+                .find(|(known, _, _)| known.eq_but_intent_id(sig))
             {
                 return (s.clone(), c.clone());
             }
@@ -134,7 +113,7 @@ mod tests {
         assert_eq!(signature_hashes(&big), direct(&big));
         let mut raw = signature("i-5");
         raw.source_intent_raw = "another text".into();
-        assert!(!same_but_intent_id(&a, &raw));
-        assert!(same_but_intent_id(&a, &b));
+        assert!(!a.eq_but_intent_id(&raw));
+        assert!(a.eq_but_intent_id(&b));
     }
 }
