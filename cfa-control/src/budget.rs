@@ -1142,21 +1142,24 @@ mod tests {
         assert_eq!(doc["window_end"], "2026-01-01T01:00:00+00:00");
     }
 
+    /// A budget of `runs` runs a `window` on `scope`.
+    fn runs_budget(scope_text: &str, window: Window, runs: u64) -> Budget {
+        Budget::new(
+            scope(scope_text),
+            window,
+            Limits {
+                runs: Some(runs),
+                ..Limits::default()
+            },
+        )
+        .unwrap()
+    }
+
     #[test]
     fn the_memory_ledger_keeps_totals_not_every_run() {
         let ledger = MemoryBudgets::new();
         let w: Window = "24h".parse().unwrap();
-        ledger.set(
-            Budget::new(
-                scope("domain:d"),
-                w,
-                Limits {
-                    runs: Some(100_000),
-                    ..Limits::default()
-                },
-            )
-            .unwrap(),
-        );
+        ledger.set(runs_budget("domain:d", w, 100_000));
         let actual = Usage {
             dbu_micros: 7,
             runs: 1,
@@ -1201,28 +1204,8 @@ mod tests {
     fn a_reservation_is_all_or_nothing_across_budgets() {
         let ledger = MemoryBudgets::new();
         let w: Window = "24h".parse().unwrap();
-        ledger.set(
-            Budget::new(
-                scope("domain:d"),
-                w,
-                Limits {
-                    runs: Some(5),
-                    ..Limits::default()
-                },
-            )
-            .unwrap(),
-        );
-        ledger.set(
-            Budget::new(
-                scope("agent:bot"),
-                w,
-                Limits {
-                    runs: Some(1),
-                    ..Limits::default()
-                },
-            )
-            .unwrap(),
-        );
+        ledger.set(runs_budget("domain:d", w, 5));
+        ledger.set(runs_budget("agent:bot", w, 1));
         let scopes = ["domain:d", "agent:bot"];
         ledger.reserve(&request("1", &scopes, None, 0)).unwrap();
         assert!(matches!(
