@@ -256,16 +256,7 @@ impl<'a> Cursor<'a, '_> {
         let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
         let mut sorted = true;
         loop {
-            let key_start = self.i;
-            let key = self.string()?;
-            let sort_key = if self.escaped {
-                let decoded: String = serde_json::from_slice(key).ok()?;
-                let at = self.s.keys.len();
-                self.s.keys.extend_from_slice(decoded.as_bytes());
-                KeyText::Decoded(at, self.s.keys.len())
-            } else {
-                KeyText::Line(key_start + 1, self.i - 1)
-            };
+            let (_, key, sort_key) = self.object_key()?;
             let entry = Entry {
                 prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
                 key: sort_key,
@@ -389,6 +380,24 @@ impl<'a> Cursor<'a, '_> {
         Some(())
     }
 
+    /// Reads an object's key: where it starts in the line (its opening quote), its
+    /// text with the quotes, and how it sorts (its text in the line, or decoded into
+    /// the key buffer when escaped).
+    #[inline]
+    fn object_key(&mut self) -> Option<(usize, &'a [u8], KeyText)> {
+        let key_start = self.i;
+        let key = self.string()?;
+        let sort_key = if self.escaped {
+            let decoded: String = serde_json::from_slice(key).ok()?;
+            let at = self.s.keys.len();
+            self.s.keys.extend_from_slice(decoded.as_bytes());
+            KeyText::Decoded(at, self.s.keys.len())
+        } else {
+            KeyText::Line(key_start + 1, self.i - 1)
+        };
+        Some((key_start, key, sort_key))
+    }
+
     /// Reads a canonical object where it is (values by [`Cursor::check_value`]),
     /// pushing each `"key": value` entry, as a range of the line, on
     /// [`Scratch::entries`]; returns whether the keys came in order. Two equal keys
@@ -402,16 +411,7 @@ impl<'a> Cursor<'a, '_> {
         let frame = self.s.entries.len();
         let mut sorted = true;
         loop {
-            let key_start = self.i;
-            let key = self.string()?;
-            let sort_key = if self.escaped {
-                let decoded: String = serde_json::from_slice(key).ok()?;
-                let at = self.s.keys.len();
-                self.s.keys.extend_from_slice(decoded.as_bytes());
-                KeyText::Decoded(at, self.s.keys.len())
-            } else {
-                KeyText::Line(key_start + 1, self.i - 1)
-            };
+            let (key_start, key, sort_key) = self.object_key()?;
             let entry = Entry {
                 prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
                 key: sort_key,
