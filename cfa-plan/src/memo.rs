@@ -152,30 +152,10 @@ pub(crate) fn lookup(
                         .zip(&sig.datasets)
                         .all(|(e, d)| entry_matches(e, catalog, &d.name))
             })?;
-            let ExecutionPlan {
-                signature_hash,
-                intent_id: _,
-                target,
-                consistency_unit,
-                write_mode,
-                idempotent,
-                datasets,
-                output_columns,
-                steps,
-                metadata,
-            } = &hit.plan;
-            Some(ExecutionPlan {
-                signature_hash: signature_hash.clone(),
-                intent_id: sig.intent_id.clone(),
-                target: target.clone(),
-                consistency_unit: *consistency_unit,
-                write_mode: *write_mode,
-                idempotent: *idempotent,
-                datasets: datasets.clone(),
-                output_columns: output_columns.clone(),
-                steps: steps.clone(),
-                metadata: metadata.clone(),
-            })
+            // The plan differs only in its own intent id (module docs).
+            let mut plan = hit.plan.clone();
+            plan.intent_id.clone_from(&sig.intent_id);
+            Some(plan)
         })
         .ok()
         .flatten()
