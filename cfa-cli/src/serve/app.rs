@@ -17,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use cfa::PolicyAction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -417,10 +418,22 @@ async fn decisions(
         )
     })?;
     let decision = decide_text(&state, text, &query).await?;
-    let mut response = Json(decision.document()).into_response();
-    if let Ok(v) = HeaderValue::from_str(decision.result.action.as_str()) {
-        response.headers_mut().insert("x-cfa-action", v);
-    }
+    // The document's bytes as `Json(decision.document())` wrote them, with its
+    // `content-type`, written without the `Value` tree (docs/development.md).
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Bytes::from(super::document::document_bytes(&decision)),
+    )
+        .into_response();
+    let action = match decision.result.action {
+        PolicyAction::Approve => HeaderValue::from_static("approve"),
+        PolicyAction::Replan => HeaderValue::from_static("replan"),
+        PolicyAction::Block => HeaderValue::from_static("block"),
+    };
+    response.headers_mut().insert("x-cfa-action", action);
     Ok(response)
 }
 

@@ -11,6 +11,7 @@ pub mod budgets;
 pub mod conns;
 pub mod control_api;
 pub mod dashboard;
+pub mod document;
 pub mod evidence;
 pub mod metrics;
 pub mod openapi;

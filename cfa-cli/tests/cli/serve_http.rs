@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -411,5 +411,52 @@ async fn a_refused_request_keeps_its_connection_usable() {
         // The same connection answers the next request.
         let r = c.call("GET", "/health", None, b"").await;
         assert_eq!(r.status, 200, "round {round}: {}", r.body);
+    }
+}
+
+/// A decision's response head is `content-type: application/json`, then `x-cfa-action`
+/// with the decision's action, then the body's `content-length` (and hyper's `date`),
+/// for every action: the head the document's `Json` response had.
+#[tokio::test]
+async fn a_decisions_response_head_names_its_type_and_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let mut c = Conn::open(&server.addr).await;
+    for (i, action) in ["approve", "replan", "block"].into_iter().enumerate() {
+        let body = serde_json::to_vec(&signature(i)).unwrap();
+        c.send("POST", "/v1/decisions", Some(TOKEN), &body).await;
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            tokio::time::timeout(GUARD, c.stream.read_line(&mut line))
+                .await
+                .unwrap()
+                .unwrap();
+            let line = line.trim_end().to_owned();
+            if line.is_empty() {
+                break;
+            }
+            lines.push(line);
+        }
+        let length: usize = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut doc = vec![0; length];
+        c.stream.read_exact(&mut doc).await.unwrap();
+        let doc: Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(doc["action"], action);
+        lines.retain(|l| !l.starts_with("date: "));
+        assert_eq!(
+            lines,
+            [
+                "HTTP/1.1 200 OK".to_owned(),
+                "content-type: application/json".to_owned(),
+                format!("x-cfa-action: {action}"),
+                format!("content-length: {length}"),
+            ]
+        );
     }
 }
