@@ -223,10 +223,9 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     let method = req.method().clone();
     // Metrics labels come from bounded sets: a route template (or "other") and a
     // standard method (or "other"), never the client's strings.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    // (`MatchedPath` is a shared `Arc<str>`: cloning it copies no text.)
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("other", MatchedPath::as_str);
     let span = tracing::info_span!(
         "http.request",
         method = %method,
@@ -286,7 +285,7 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     if route != "/metrics" {
         state
             .metrics
-            .http(metric_method(&method), &route, status, start.elapsed());
+            .http(metric_method(&method), route, status, start.elapsed());
     }
     response
 }
@@ -384,12 +383,26 @@ async fn decide_text(
         !decision.audit_event_hash.is_empty(),
     );
     let span = tracing::Span::current();
-    span.record("decision", decision.result.action.as_str());
-    span.record(
-        "fault_codes",
-        decision.result.fault_codes().join(",").as_str(),
-    );
+    // A request span no layer records (its level filtered out) gets nothing: the
+    // fault codes are joined only for a span that keeps them.
+    if !span.is_disabled() {
+        span.record("decision", decision.result.action.as_str());
+        span.record("fault_codes", joined_fault_codes(&decision.result).as_str());
+    }
     Ok(decision)
+}
+
+/// The result's fault codes joined with `,` (`fault_codes().join(",")`, without the
+/// vector).
+fn joined_fault_codes(result: &cfa::PolicyResult) -> String {
+    let mut out = String::new();
+    for (i, fault) in result.faults.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(fault.code.as_str());
+    }
+    out
 }
 
 fn json_type(v: &Value) -> &'static str {
