@@ -1,7 +1,8 @@
 //! The response body of `POST /v1/decisions`: the decision document
-//! ([`Decision::document`], docs/architecture.md) written straight from the decision as
-//! JSON bytes, without building it as a `serde_json::Value` tree first (one map and a
-//! copy of every string fewer per request). The keys come in the document's order and
+//! ([`Decision::document`]) written straight from the decision as JSON bytes, without
+//! building it as a `serde_json::Value` tree first (an `IndexMap` per object and a copy
+//! of every string fewer per request; docs/development.md, "fourth round: `cfa
+//! serve`'s per-request CPU"). The keys come in the document's order and
 //! every nested value goes through its own `Serialize`, as `document()` does, so the
 //! bytes are the same (the tests compare both over the policy conformance cases).
 
@@ -78,7 +79,7 @@ mod tests {
     fn ticket(n: usize) -> Ticket {
         Ticket {
             id: format!("ticket-{n}"),
-            status: if n % 2 == 0 {
+            status: if n.is_multiple_of(2) {
                 TicketStatus::Pending
             } else {
                 TicketStatus::Spent
@@ -150,7 +151,11 @@ mod tests {
             let signature = StateSignature::from_value(&case["signature"]).unwrap();
             let replan = u32::try_from(case["replan_count"].as_u64().unwrap()).unwrap();
             let mut decision = PolicyCheck::new(&engine, &ids, &clock)
-                .bundle_hash(if n % 2 == 0 { "" } else { "b\u{fc}ndle-hash" })
+                .bundle_hash(if n.is_multiple_of(2) {
+                    ""
+                } else {
+                    "b\u{fc}ndle-hash"
+                })
                 .replan_count(replan)
                 .decide(&signature)
                 .unwrap();
