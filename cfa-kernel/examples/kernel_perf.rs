@@ -29,6 +29,9 @@
 //! its 11 events (~27%: SHA-256 of the payloads ~6%), the mock execution through the
 //! lifecycle (~15%), generation (~11%), formalize (~10%) and govern (~8%): the table and
 //! the quiet A/B figures are in docs/development.md#the-full-kernel-row-where-the-time-goes.
+//! On 2026-12-03 the mock execution's steps stopped copying the output columns and null
+//! counts (callgrind, discard: ~16k fewer instructions a run, the execution phase −29%;
+//! docs/development.md, "Issue #13/#15 speed, fourth round").
 //! The last line
 //! printed is the chain's tail hash: two builds that write the same bytes print the same
 //! hash for the same call count.

@@ -1,11 +1,39 @@
 //! Per-step metrics and their correct aggregation (docs/differences.md#b9-runtime-metrics-aggregate-correctly): output rows, output
 //! schema and null counts come from the step that writes the target (the load step);
 //! cost, duration and shuffle add up over every executed step.
+//!
+//! A run's steps and its aggregate share one copy of the output columns and of the null
+//! counts (`Arc`): a sandbox builds them once per run, not once per step, and the
+//! aggregate takes the load step's by reference count
+//! (docs/development.md, "Issue #13/#15 speed, fourth round"). They serialise as the
+//! plain list and map they hold.
 
 use crate::sandbox::{StepResult, StepStatus};
 use cfa_plan::{ExecutionPlan, StepKind};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Nulls per output column, shared by the steps and the aggregate of one run.
+pub type NullCounts = Arc<BTreeMap<String, u64>>;
+
+/// Output columns, in order, shared by the steps and the aggregate of one run.
+pub type OutputSchema = Arc<[String]>;
+
+fn serialize_shared<T: Serialize + ?Sized, S: Serializer>(
+    v: &Arc<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    (**v).serialize(s)
+}
+
+fn deserialize_null_counts<'de, D: Deserializer<'de>>(d: D) -> Result<NullCounts, D::Error> {
+    BTreeMap::deserialize(d).map(Arc::new)
+}
+
+fn deserialize_output_schema<'de, D: Deserializer<'de>>(d: D) -> Result<OutputSchema, D::Error> {
+    Vec::<String>::deserialize(d).map(Arc::from)
+}
 
 /// What one step measured.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -19,9 +47,17 @@ pub struct StepMetrics {
     /// Cost, DBU.
     pub cost_dbu: f64,
     /// Nulls per output column.
-    pub null_counts: BTreeMap<String, u64>,
+    #[serde(
+        serialize_with = "serialize_shared",
+        deserialize_with = "deserialize_null_counts"
+    )]
+    pub null_counts: NullCounts,
     /// Output columns, in order.
-    pub output_schema: Vec<String>,
+    #[serde(
+        serialize_with = "serialize_shared",
+        deserialize_with = "deserialize_output_schema"
+    )]
+    pub output_schema: OutputSchema,
 }
 
 /// The run's aggregate, as the runtime validator and the state projection see it.
@@ -36,9 +72,17 @@ pub struct AggregateMetrics {
     /// Total duration, seconds.
     pub duration_seconds: f64,
     /// Nulls per column of the target (from the load step).
-    pub null_counts: BTreeMap<String, u64>,
+    #[serde(
+        serialize_with = "serialize_shared",
+        deserialize_with = "deserialize_null_counts"
+    )]
+    pub null_counts: NullCounts,
     /// Columns of the target (from the load step).
-    pub output_schema: Vec<String>,
+    #[serde(
+        serialize_with = "serialize_shared",
+        deserialize_with = "deserialize_output_schema"
+    )]
+    pub output_schema: OutputSchema,
 }
 
 impl AggregateMetrics {
@@ -87,8 +131,8 @@ pub fn aggregate(plan: &ExecutionPlan, results: &[StepResult]) -> AggregateMetri
         m.duration_seconds += r.metrics.duration_seconds;
         if writes_target(plan, &r.step_id) {
             m.rows_output = r.metrics.rows_output;
-            m.null_counts.clone_from(&r.metrics.null_counts);
-            m.output_schema.clone_from(&r.metrics.output_schema);
+            m.null_counts = Arc::clone(&r.metrics.null_counts);
+            m.output_schema = Arc::clone(&r.metrics.output_schema);
         }
     }
     m
@@ -109,8 +153,8 @@ mod tests {
             shuffle_mb: 12.5,
             cost_dbu: 1.0 / 3.0,
             duration_seconds: 4.0,
-            null_counts: BTreeMap::from([("b".to_owned(), 3), ("a".to_owned(), 0)]),
-            output_schema: vec!["nfe_id".to_owned(), "cpf_hash".to_owned()],
+            null_counts: Arc::new(BTreeMap::from([("b".to_owned(), 3), ("a".to_owned(), 0)])),
+            output_schema: Arc::from(["nfe_id".to_owned(), "cpf_hash".to_owned()]),
         };
         assert_eq!(m.snapshot(), serialised(&m));
         assert_eq!(
@@ -123,5 +167,42 @@ mod tests {
         assert_eq!(m.snapshot(), serialised(&m));
         let d = AggregateMetrics::default();
         assert_eq!(d.snapshot(), serialised(&d));
+    }
+
+    /// The shape the metrics had before the columns and counts were shared.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct OwnedStepMetrics {
+        rows_output: u64,
+        shuffle_mb: f64,
+        duration_seconds: f64,
+        cost_dbu: f64,
+        null_counts: BTreeMap<String, u64>,
+        output_schema: Vec<String>,
+    }
+
+    #[test]
+    fn shared_columns_serialise_as_the_owned_list_and_map() {
+        let owned = OwnedStepMetrics {
+            rows_output: 7,
+            shuffle_mb: 1.5,
+            duration_seconds: 2.5,
+            cost_dbu: 0.25,
+            null_counts: BTreeMap::from([("z".to_owned(), 1), ("a".to_owned(), 2)]),
+            output_schema: vec!["z".to_owned(), "a".to_owned()],
+        };
+        let shared = StepMetrics {
+            rows_output: 7,
+            shuffle_mb: 1.5,
+            duration_seconds: 2.5,
+            cost_dbu: 0.25,
+            null_counts: Arc::new(owned.null_counts.clone()),
+            output_schema: Arc::from(owned.output_schema.clone()),
+        };
+        let text = serde_json::to_string(&shared).unwrap();
+        assert_eq!(text, serde_json::to_string(&owned).unwrap());
+        let back: StepMetrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, shared);
+        let back_owned: OwnedStepMetrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back_owned, owned);
     }
 }

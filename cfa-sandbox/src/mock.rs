@@ -2,12 +2,13 @@
 //! with configurable failures, null ratio, output schema and per-step cost/shuffle.
 
 use crate::error::SandboxError;
-use crate::metrics::StepMetrics;
+use crate::metrics::{NullCounts, OutputSchema, StepMetrics};
 use crate::sandbox::{RunContext, Sandbox, SandboxRun, StepResult, StepStatus, step_failed_fault};
 use cfa_plan::PlanStep;
 use cfa_types::Fault;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Per-step overrides of the mock's defaults.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -96,10 +97,11 @@ const REFERENCE_SCHEMA: [&str; 3] = ["nfe_id", "cpf_hash", "processing_date"];
 
 struct MockRun<'a> {
     config: &'a MockConfig,
-    schema: Vec<String>,
-    /// Every column of `schema` with a zero count, built once per run: a step clones
-    /// it and sets its count (cloning a map skips the sort that collecting one does).
-    no_nulls: BTreeMap<String, u64>,
+    /// The run's output columns, shared by every step's metrics.
+    schema: OutputSchema,
+    /// The last null count given to every column and its map, shared by the steps
+    /// that count as many nulls (all of them without per-step overrides).
+    nulls: Option<(u64, NullCounts)>,
     step_count: usize,
 }
 
@@ -111,6 +113,21 @@ struct MockRun<'a> {
 fn nulls(rows: u64, ratio: f64) -> u64 {
     let n = (rows as f64 * ratio.clamp(0.0, 1.0)).floor();
     n as u64
+}
+
+impl MockRun<'_> {
+    /// Every output column with `n` nulls: the map of the previous step when it
+    /// counted as many.
+    fn null_counts(&mut self, n: u64) -> NullCounts {
+        if let Some((last, counts)) = &self.nulls
+            && *last == n
+        {
+            return Arc::clone(counts);
+        }
+        let counts: NullCounts = Arc::new(self.schema.iter().map(|c| (c.clone(), n)).collect());
+        self.nulls = Some((n, Arc::clone(&counts)));
+        counts
+    }
 }
 
 impl SandboxRun for MockRun<'_> {
@@ -141,12 +158,8 @@ impl SandboxRun for MockRun<'_> {
             shuffle_mb: o.and_then(|o| o.shuffle_mb).unwrap_or(c.default_shuffle_mb),
             duration_seconds: c.duration_seconds,
             cost_dbu: o.and_then(|o| o.cost_dbu).unwrap_or(per_step),
-            null_counts: {
-                let mut counts = self.no_nulls.clone();
-                counts.values_mut().for_each(|c| *c = n);
-                counts
-            },
-            output_schema: self.schema.clone(),
+            null_counts: self.null_counts(n),
+            output_schema: Arc::clone(&self.schema),
         };
         StepResult::succeeded(&step.id, metrics, attempt)
     }
@@ -170,17 +183,19 @@ impl Sandbox for MockSandbox {
     }
 
     fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
-        let schema = self
+        let schema: OutputSchema = match self
             .config
             .output_schema
-            .clone()
-            .or_else(|| ctx.plan.output_columns.clone())
-            .unwrap_or_else(|| REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect());
-        let no_nulls = schema.iter().map(|col| (col.clone(), 0)).collect();
+            .as_deref()
+            .or(ctx.plan.output_columns.as_deref())
+        {
+            Some(cols) => Arc::from(cols),
+            None => REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect(),
+        };
         Ok(Box::new(MockRun {
             config: &self.config,
             schema,
-            no_nulls,
+            nulls: None,
             step_count: ctx.plan.steps.len(),
         }))
     }

@@ -15,7 +15,8 @@ use cfa_codegen::sql::PARTITION_SETTING;
 use cfa_plan::{PlanStep, StepKind};
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction};
 use postgres::{Client, NoTls, SimpleQueryMessage};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Configuration of [`PostgresSandbox`].
@@ -244,6 +245,7 @@ impl PgRun<'_> {
             &[&self.target_schema, &self.target],
         )?;
         m.output_schema = cols.iter().map(|r| r.get::<_, String>(0)).collect();
+        let mut null_counts = BTreeMap::new();
         if !m.output_schema.is_empty() {
             let exprs: Vec<String> = m
                 .output_schema
@@ -258,11 +260,11 @@ impl PgRun<'_> {
             if let Ok(row) = self.client.query_one(sql.as_str(), &[]) {
                 for (i, c) in m.output_schema.iter().enumerate() {
                     let n: i64 = row.try_get(i).unwrap_or(0);
-                    m.null_counts
-                        .insert(c.clone(), u64::try_from(n).unwrap_or(0));
+                    null_counts.insert(c.clone(), u64::try_from(n).unwrap_or(0));
                 }
             }
         }
+        m.null_counts = Arc::new(null_counts);
         Ok(m)
     }
 }

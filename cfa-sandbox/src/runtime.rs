@@ -238,7 +238,7 @@ impl RuntimeValidator {
                 ));
             }
         }
-        for (col, nulls) in &m.null_counts {
+        for (col, nulls) in m.null_counts.iter() {
             let r = ratio(*nulls, m.rows_output);
             if r > t.max_null_ratio {
                 faults.push(fault(

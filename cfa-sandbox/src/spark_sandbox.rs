@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The environment variable naming the python of the Spark virtualenv, read when the
@@ -437,8 +437,8 @@ impl SandboxRun for SparkRun<'_> {
                     StepKind::Load => StepMetrics {
                         rows_output: m.rows_written,
                         duration_seconds: *secs,
-                        null_counts: m.null_counts.clone(),
-                        output_schema: m.output_schema.clone(),
+                        null_counts: Arc::new(m.null_counts.clone()),
+                        output_schema: Arc::from(m.output_schema.as_slice()),
                         ..StepMetrics::default()
                     },
                     StepKind::Filter

@@ -28,6 +28,56 @@ fn run_with(mock: MockConfig, config: &ExecutionConfig) -> RunOutcome {
     .unwrap()
 }
 
+#[test]
+fn mock_steps_share_one_column_list_and_the_null_counts_they_agree_on() {
+    // One step counts a different number of nulls: it gets its own map with its own
+    // count; the steps around it keep sharing theirs, and the aggregate holds the load
+    // step's columns and counts, not copies.
+    let odd = run_with(MockConfig::default(), &ExecutionConfig::default()).step_results[1]
+        .step_id
+        .clone();
+    let mut mock = MockConfig::default();
+    mock.step_overrides.insert(
+        odd.clone(),
+        StepOverride {
+            null_ratio: Some(0.5),
+            ..StepOverride::default()
+        },
+    );
+    let o = run_with(mock, &ExecutionConfig::default());
+    assert_eq!(o.step_results.len(), 7);
+    let load = o.step_results.last().unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &o.metrics.output_schema,
+        &load.metrics.output_schema
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        &o.metrics.null_counts,
+        &load.metrics.null_counts
+    ));
+    for r in &o.step_results {
+        assert!(std::sync::Arc::ptr_eq(
+            &r.metrics.output_schema,
+            &o.metrics.output_schema
+        ));
+        let expected = if r.step_id == odd { 50_000 } else { 1000 };
+        assert_eq!(r.metrics.null_counts.len(), o.metrics.output_schema.len());
+        assert!(
+            r.metrics.null_counts.values().all(|n| *n == expected),
+            "{}: {:?}",
+            r.step_id,
+            r.metrics.null_counts
+        );
+    }
+    // The steps after the odd one agree again and share one map.
+    assert_eq!(o.step_results[1].step_id, odd);
+    assert!(
+        o.step_results[2..]
+            .iter()
+            .all(|r| std::sync::Arc::ptr_eq(&r.metrics.null_counts, &load.metrics.null_counts))
+    );
+}
+
 fn codes(o: &RunOutcome) -> Vec<String> {
     o.runtime_faults
         .iter()
@@ -56,7 +106,7 @@ fn default_mock_publishes_with_load_step_metrics() {
     assert!((o.metrics.duration_seconds - 17.5).abs() < 1e-9);
     assert!((o.metrics.shuffle_mb - 350.0).abs() < 1e-9);
     assert_eq!(
-        o.metrics.output_schema,
+        *o.metrics.output_schema,
         vec![
             "nfe_id",
             "cliente_id",

@@ -166,8 +166,8 @@ fn a_passing_run_is_measured_and_committed_into_the_target() {
     assert_eq!(o.publish_state, PublishState::Published, "{o:#?}");
     assert_eq!(o.metrics.rows_output, 3);
     assert_eq!(
-        o.metrics.output_schema,
-        f.plan.output_columns.clone().unwrap()
+        *o.metrics.output_schema,
+        *f.plan.output_columns.clone().unwrap()
     );
     let extract = o
         .step_results
