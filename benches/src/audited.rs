@@ -8,9 +8,7 @@ use crate::fixtures;
 use crate::measure::{MeasureError, Stats, measure};
 use cfa_audit::Clock;
 use cfa_audit::{AuditStore, Durability, JsonlStore};
-use cfa_kernel::{
-    Kernel, KernelConfig, PolicyCheck, PolicyCheckRecord, SequentialIds, TickClock, testing,
-};
+use cfa_kernel::{Kernel, KernelConfig, PolicyCheck, SequentialIds, TickClock, testing};
 use cfa_lifecycle::MemoryStateStore;
 use cfa_policy::PolicyEngine;
 use cfa_types::{DecisionState, PolicyAction};
@@ -186,7 +184,7 @@ pub fn measure_decide_concurrent(
 /// `decisions` approve decisions in all (split evenly): each decision is made on its
 /// task and its `policy_check` event appended through one shared JSONL store at
 /// [`DECIDE_DURABILITY`] in `dir` by the async path `cfa serve` takes
-/// ([`JsonlStore::append_async`]: the task that is handed the lead writes its group
+/// ([`JsonlStore::append_prepared_async`] of [`cfa_kernel::Decision::prepare_event`]: the task that is handed the lead writes its group
 /// itself, or on the runtime's blocking pool when that could wait). The chain is
 /// checked to hold every event afterwards. `threads` in the result is `tasks`.
 pub fn measure_decide_async(
@@ -228,19 +226,15 @@ pub fn measure_decide_async(
                         let mut d = PolicyCheck::new(&engine, &*ids, &*clock)
                             .decide(&sig)
                             .map_err(setup("decide"))?;
-                        let event = PolicyCheckRecord::of(&d).to_event(&clock.now_isoformat());
-                        let sealed = store
-                            .append_async(vec![event], |store| async move {
+                        let event = d.prepare_event(clock.now_isoformat());
+                        let hashes = store
+                            .append_prepared_async(vec![event], |store| async move {
                                 let _ =
                                     tokio::task::spawn_blocking(move || store.lead_queued()).await;
                             })
                             .await
                             .map_err(setup("append"))?;
-                        d.audit_event_hash = sealed
-                            .into_iter()
-                            .next()
-                            .map(|e| e.event_hash)
-                            .unwrap_or_default();
+                        d.audit_event_hash = hashes.into_iter().next().unwrap_or_default();
                         h.saturating_record(
                             u64::try_from(t.elapsed().as_nanos())
                                 .unwrap_or(u64::MAX)
