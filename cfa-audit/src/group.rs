@@ -260,14 +260,14 @@ impl<'a> QueuedAppend<'a> {
     }
 }
 
-impl Future for QueuedAppend<'_> {
-    type Output = Turn;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turn> {
+impl QueuedAppend<'_> {
+    /// The request's next turn: `Some(outcome)` once complete, `None` when it was
+    /// handed the lead.
+    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
         let mut g = self.slot.guard();
         match std::mem::replace(&mut *g, SlotState::Taken) {
-            SlotState::Done(outcome) => Poll::Ready(Turn::Done(outcome.and_then(into_events))),
-            SlotState::Lead => Poll::Ready(Turn::Lead),
+            SlotState::Done(outcome) => Poll::Ready(Some(outcome)),
+            SlotState::Lead => Poll::Ready(None),
             SlotState::Queued(waiter) => {
                 let waker = match waiter {
                     Waiter::Task(w) if w.will_wake(cx.waker()) => w,
@@ -276,8 +276,51 @@ impl Future for QueuedAppend<'_> {
                 *g = SlotState::Queued(Waiter::Task(waker));
                 Poll::Pending
             }
-            SlotState::Taken | SlotState::Abandoned => Poll::Ready(Turn::Done(Err(taken()))),
+            SlotState::Taken | SlotState::Abandoned => Poll::Ready(Some(Err(taken()))),
         }
+    }
+}
+
+impl Future for QueuedAppend<'_> {
+    type Output = Turn;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turn> {
+        self.poll_outcome(cx).map(|turn| match turn {
+            Some(outcome) => Turn::Done(outcome.and_then(into_events)),
+            None => Turn::Lead,
+        })
+    }
+}
+
+/// What a queued append of prepared events is told when it is woken (see
+/// [`QueuedHashes`]): [`Turn`] with the events' hashes instead of the events.
+#[derive(Debug)]
+pub enum HashTurn {
+    /// The request is complete: its events' hashes in order, or why none of them was
+    /// acknowledged.
+    Done(Result<Vec<String>, AuditError>),
+    /// The request leads the next group: its appender must now call the store's
+    /// `lead_queued` on a thread that may block, then await the request again.
+    Lead,
+}
+
+/// An append of prepared events queued for group commit by
+/// [`crate::JsonlStore::enqueue_prepared`] (or the PostgreSQL store's `enqueue_prepared`): a
+/// [`QueuedAppend`] that resolves to the events' hashes only (no event is rebuilt for
+/// the caller). The same acknowledgement and the same drop behaviour.
+#[derive(Debug)]
+pub struct QueuedHashes<'a>(pub(crate) QueuedAppend<'a>);
+
+impl Future for QueuedHashes<'_> {
+    type Output = HashTurn;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HashTurn> {
+        self.0.poll_outcome(cx).map(|turn| match turn {
+            Some(outcome) => HashTurn::Done(
+                outcome.map(|sealed| sealed.into_iter().map(Sealed::into_hash).collect()),
+            ),
+            None => HashTurn::Lead,
+        })
     }
 }
 

@@ -7,8 +7,8 @@
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
 use crate::group::{
-    GroupQueue, LeadGuard, QueuedAppend, Request, Role, Woken, complete_all, deliver,
-    deliver_hashes,
+    GroupQueue, HashTurn, LeadGuard, QueuedAppend, QueuedHashes, Request, Role, Woken,
+    complete_all, deliver, deliver_hashes,
 };
 use crate::prepared::{PreparedEvent, Sealed};
 use crate::store::{AuditStore, Durability};
@@ -739,6 +739,47 @@ impl JsonlStore {
                     // and one lock for all of them instead of for each.
                     crate::group::yield_once().await;
                     // No hand-off to another thread when the group can be written here.
+                    if !self.try_lead_now() {
+                        lead_blocking(Arc::clone(self)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`JsonlStore::enqueue`] of events prepared by the caller (see
+    /// [`PreparedEvent`]): the returned [`QueuedHashes`] resolves to their hashes only,
+    /// once they are as durable as the store's policy asks (the acknowledgement of
+    /// [`AuditStore::append_prepared`]).
+    pub fn enqueue_prepared(&self, events: Vec<PreparedEvent>) -> QueuedHashes<'_> {
+        if events.is_empty() {
+            return QueuedHashes(QueuedAppend::done(&self.group, Ok(Vec::new())));
+        }
+        let (slot, role) = self.group.join(events);
+        QueuedHashes(QueuedAppend::new(&self.group, slot, role))
+    }
+
+    /// [`JsonlStore::append_async`] of events prepared by the caller
+    /// ([`JsonlStore::enqueue_prepared`]): the same group commit, the same lead
+    /// (yield once, commit here when nothing waits, else `lead_blocking`) and the same
+    /// acknowledgement, resolving to the events' hashes in order instead of the sealed
+    /// events (nothing is rebuilt for the caller).
+    pub async fn append_prepared_async<B, F>(
+        self: &Arc<Self>,
+        events: Vec<PreparedEvent>,
+        mut lead_blocking: B,
+    ) -> Result<Vec<String>, AuditError>
+    where
+        B: FnMut(Arc<Self>) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        let mut queued = self.enqueue_prepared(events);
+        loop {
+            match (&mut queued).await {
+                HashTurn::Done(outcome) => return outcome,
+                HashTurn::Lead => {
+                    // As in `append_async`: a bigger group, then a lead here if it can.
+                    crate::group::yield_once().await;
                     if !self.try_lead_now() {
                         lead_blocking(Arc::clone(self)).await;
                     }

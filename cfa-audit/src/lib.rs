@@ -76,7 +76,7 @@ pub mod verify;
 pub use content::ContentStore;
 pub use error::AuditError;
 pub use event::{AuditEvent, NewEvent};
-pub use group::{QueuedAppend, Turn};
+pub use group::{HashTurn, QueuedAppend, QueuedHashes, Turn};
 pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
 #[cfg(feature = "postgres")]

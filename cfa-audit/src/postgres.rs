@@ -35,8 +35,8 @@
 use crate::error::{AuditError, IoError, PostgresError};
 use crate::event::{AuditEvent, NewEvent};
 use crate::group::{
-    GroupQueue, LeadGuard, QueuedAppend, Request, Role, Woken, complete_all, deliver,
-    deliver_hashes,
+    GroupQueue, HashTurn, LeadGuard, QueuedAppend, QueuedHashes, Request, Role, Woken,
+    complete_all, deliver, deliver_hashes,
 };
 use crate::prepared::{PreparedEvent, Sealed};
 use crate::store::AuditStore;
@@ -359,6 +359,38 @@ impl PgStore {
         let events = events.into_iter().map(NewEvent::prepare).collect();
         let (slot, role) = self.group.join(events);
         QueuedAppend::new(&self.group, slot, role)
+    }
+
+    /// [`PgStore::enqueue`] of events prepared by the caller (see
+    /// [`PreparedEvent`]): the returned [`QueuedHashes`] resolves to their hashes only,
+    /// once their transaction committed.
+    pub fn enqueue_prepared(&self, events: Vec<PreparedEvent>) -> QueuedHashes<'_> {
+        if events.is_empty() {
+            return QueuedHashes(QueuedAppend::done(&self.group, Ok(Vec::new())));
+        }
+        let (slot, role) = self.group.join(events);
+        QueuedHashes(QueuedAppend::new(&self.group, slot, role))
+    }
+
+    /// [`PgStore::append_async`] of events prepared by the caller
+    /// ([`PgStore::enqueue_prepared`]), resolving to the events' hashes in order once
+    /// their transaction committed.
+    pub async fn append_prepared_async<B, F>(
+        self: &Arc<Self>,
+        events: Vec<PreparedEvent>,
+        mut lead_blocking: B,
+    ) -> Result<Vec<String>, AuditError>
+    where
+        B: FnMut(Arc<Self>) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        let mut queued = self.enqueue_prepared(events);
+        loop {
+            match (&mut queued).await {
+                HashTurn::Done(outcome) => return outcome,
+                HashTurn::Lead => lead_blocking(Arc::clone(self)).await,
+            }
+        }
     }
 
     /// Commits the group led by the [`QueuedAppend`] that was handed the lead (blocks

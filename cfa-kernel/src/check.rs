@@ -7,7 +7,10 @@
 
 use crate::control::{ControlPlane, control_events};
 use crate::ids::{IdKind, IdSource};
-use cfa_audit::{AuditError, AuditStore, AuditTarget, Clock, ContentStore, Durability, NewEvent};
+use cfa_audit::{
+    AuditError, AuditStore, AuditTarget, Clock, ContentStore, Durability, EventBuilder, NewEvent,
+    PreparedEvent, write_str_array,
+};
 use cfa_control::ControlOutcome;
 use cfa_policy::PolicyEngine;
 use cfa_types::{Catalog, PolicyResult, StateSignature};
@@ -84,6 +87,30 @@ impl Decision {
             );
         }
         doc
+    }
+
+    /// The `policy_check` event of this decision stamped `timestamp`, written straight
+    /// from the decision's fields (no [`PolicyCheckRecord`], no details map): the line
+    /// and hash of `PolicyCheckRecord::of(self).to_event(timestamp).prepare()`, byte for
+    /// byte (docs/compatibility.md#policy-check-audit-event).
+    pub fn prepare_event(&self, timestamp: impl Into<String>) -> PreparedEvent {
+        let r = &self.result;
+        prepare_policy_check(
+            PolicyCheckFields {
+                intent_id: &self.intent_id,
+                action: r.action.as_str(),
+                policy_bundle_version: &self.policy_bundle,
+                decision_id: &self.decision_id,
+                signature_hash: &self.signature_hash,
+                catalog_hash: &self.catalog_hash,
+                policy_bundle_hash: &self.policy_bundle_hash,
+                reasoning: &r.reasoning,
+                content_hash: &self.content_hash,
+            },
+            r.faults.iter().map(|f| f.code.as_str()),
+            r.interventions.iter().map(|i| i.as_str()),
+            timestamp.into(),
+        )
     }
 
     /// The control-plane audit events that follow this decision's `policy_check` event
@@ -247,12 +274,15 @@ impl<'a> PolicyCheck<'a> {
             );
             now = Some(t);
         }
+        // Remembered per thread for the last few signatures (all but their intent id),
+        // as a run's are: a face decides the same few signatures over and over.
+        let (signature_hash, content_hash) = crate::run::sighash::signature_hashes(signature);
         let mut decision = Decision {
             control,
             decision_id: self.ids.next_id(IdKind::Decision),
             intent_id: signature.intent_id.clone(),
-            signature_hash: signature.signature_hash(),
-            content_hash: signature.content_hash(),
+            signature_hash,
+            content_hash,
             catalog_hash: self.catalog.map(Catalog::hash).unwrap_or_default(),
             policy_bundle: self.engine.version().to_owned(),
             policy_bundle_hash: self.bundle_hash.to_owned(),
@@ -269,8 +299,16 @@ impl<'a> PolicyCheck<'a> {
                 )?;
             }
             let ts = now.unwrap_or_else(|| self.clock.now_isoformat());
-            let event = PolicyCheckRecord::of(&decision).to_event(&ts);
-            decision.audit_event_hash = store.append(event)?.event_hash;
+            // Built straight from the decision; the store hands back only its hash.
+            let mut hashes = Vec::with_capacity(1);
+            store.append_prepared(vec![decision.prepare_event(ts.as_str())], &mut hashes)?;
+            decision.audit_event_hash = hashes.pop().ok_or_else(|| {
+                AuditError::from(cfa_audit::error::IoError::new(
+                    "",
+                    "append to",
+                    std::io::Error::other("no event was written"),
+                ))
+            })?;
             for event in decision.control_events(&ts) {
                 store.append(event)?;
             }
@@ -325,6 +363,27 @@ impl PolicyCheckRecord {
         }
     }
 
+    /// [`PolicyCheckRecord::to_event`] prepared ([`NewEvent::prepare`]'s line and hash,
+    /// byte for byte), written straight from the record's fields without a details map.
+    pub fn prepare(&self, timestamp: impl Into<String>) -> PreparedEvent {
+        prepare_policy_check(
+            PolicyCheckFields {
+                intent_id: &self.intent_id,
+                action: &self.action,
+                policy_bundle_version: &self.policy_bundle_version,
+                decision_id: &self.decision_id,
+                signature_hash: &self.signature_hash,
+                catalog_hash: &self.catalog_hash,
+                policy_bundle_hash: &self.policy_bundle_hash,
+                reasoning: &self.reasoning,
+                content_hash: &self.content_hash,
+            },
+            self.faults.iter().map(String::as_str),
+            self.interventions.iter().map(String::as_str),
+            timestamp.into(),
+        )
+    }
+
     /// The event: stage `policy_check`, type `policy_evaluation`, details
     /// `{decision_id, signature_hash, catalog_hash, policy_bundle_hash, faults,
     /// interventions, reasoning, content_hash, policy_bundle_version}` in that order.
@@ -350,6 +409,54 @@ impl PolicyCheckRecord {
             self.policy_bundle_hash.clone(),
         )
     }
+}
+
+/// The string fields of one `policy_check` event, borrowed.
+struct PolicyCheckFields<'a> {
+    intent_id: &'a str,
+    action: &'a str,
+    policy_bundle_version: &'a str,
+    decision_id: &'a str,
+    signature_hash: &'a str,
+    catalog_hash: &'a str,
+    policy_bundle_hash: &'a str,
+    reasoning: &'a str,
+    content_hash: &'a str,
+}
+
+/// The `policy_check` event of [`PolicyCheckRecord::to_event`] written with an
+/// [`EventBuilder`]: the same details in the same order.
+fn prepare_policy_check<'s>(
+    f: PolicyCheckFields<'_>,
+    faults: impl Iterator<Item = &'s str>,
+    interventions: impl Iterator<Item = &'s str>,
+    timestamp: String,
+) -> PreparedEvent {
+    let mut b = EventBuilder::new(
+        f.intent_id,
+        "policy_check",
+        "policy_evaluation",
+        f.action,
+        f.policy_bundle_version,
+        timestamp,
+    );
+    b.detail_str("decision_id", f.decision_id)
+        .detail_str("signature_hash", f.signature_hash)
+        .detail_str("catalog_hash", f.catalog_hash)
+        .detail_str("policy_bundle_hash", f.policy_bundle_hash);
+    // Both arrays of strings, as canonical text, written through one buffer.
+    let mut list = String::with_capacity(64);
+    write_str_array(&mut list, faults);
+    b.detail_raw("faults", &list);
+    list.clear();
+    write_str_array(&mut list, interventions);
+    b.detail_raw("interventions", &list)
+        .detail_str("reasoning", f.reasoning)
+        .detail_str("content_hash", f.content_hash)
+        // `with_bundle` then sets `policy_bundle_hash` again, in its place, to the
+        // same value: only the version is new.
+        .detail_str("policy_bundle_version", f.policy_bundle_version);
+    b.finish()
 }
 
 /// Appends one ready-made `policy_check` event to `target` (fsync per append) and
@@ -557,6 +664,87 @@ mod tests {
         assert!(matches!(err, CheckError::Audit(_)));
         // Transparent: callers word the failure around the store's own message.
         assert_eq!(err.to_string(), refused().to_string());
+    }
+
+    /// Text with what needs escaping: quotes, backslashes, control characters,
+    /// unicode and astral planes.
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(String::new()),
+            "[a-f0-9]{64}",
+            "[ -~]{0,16}",
+            "[a\"\\\\\n\t\u{0}\u{1}\u{1f}\u{7f}\u{e9}\u{2028}\u{ffff}\u{1F600}]{0,12}",
+            any::<String>(),
+        ]
+    }
+
+    /// The line and hash of `prepared` chained after `prev`.
+    fn chained(prepared: &PreparedEvent, prev: &str) -> (String, String) {
+        let mut line = String::new();
+        let hash = prepared.finish_into(prev, &mut line);
+        (line, hash)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn a_built_policy_check_event_is_the_record_s_event(
+            strings in proptest::array::uniform10(text()),
+            faults in proptest::collection::vec(text(), 0..4),
+            interventions in proptest::collection::vec(text(), 0..4),
+            prev in proptest::prop_oneof![
+                proptest::strategy::Just(String::new()),
+                "[0-9a-f]{64}",
+                text()
+            ],
+        ) {
+            let [intent_id, action, policy_bundle_version, decision_id, signature_hash,
+                 catalog_hash, policy_bundle_hash, reasoning, content_hash, ts] = strings;
+            let record = PolicyCheckRecord {
+                intent_id, action, policy_bundle_version, decision_id, signature_hash,
+                catalog_hash, policy_bundle_hash, faults, interventions, reasoning,
+                content_hash,
+            };
+            let want = record.to_event(&ts).prepare();
+            let built = record.prepare(ts.as_str());
+            proptest::prop_assert_eq!(built.details_json(), want.details_json());
+            proptest::prop_assert_eq!(chained(&built, &prev), chained(&want, &prev));
+        }
+
+        #[test]
+        fn a_decision_s_event_is_its_record_s_event(
+            strings in proptest::array::uniform8(text()),
+            codes in proptest::collection::vec(text(), 0..4),
+            interventions in proptest::collection::vec(text(), 0..4),
+            partitioned in proptest::bool::ANY,
+        ) {
+            let [decision_id, signature_hash, catalog_hash, bundle, bundle_hash, reasoning,
+                 content_hash, ts] = strings;
+            let engine = PolicyEngine::default();
+            let ids = SequentialIds::new();
+            let sig = signature(if partitioned { &["processing_date"] } else { &[] });
+            let mut d = PolicyCheck::new(&engine, &ids, &FixedClock(TS.into()))
+                .decide(&sig)
+                .unwrap();
+            // A real decision's faults as templates, given arbitrary codes.
+            let template = engine.evaluate(&signature(&[]), 0).faults[0].clone();
+            d.result.faults = codes
+                .iter()
+                .map(|c| cfa_types::Fault { code: c.as_str().into(), ..template.clone() })
+                .collect();
+            d.result.interventions = interventions.iter().map(|i| i.as_str().into()).collect();
+            d.result.reasoning = reasoning;
+            (d.decision_id, d.signature_hash, d.catalog_hash, d.policy_bundle) =
+                (decision_id, signature_hash, catalog_hash, bundle);
+            (d.policy_bundle_hash, d.content_hash) = (bundle_hash, content_hash);
+            let want = PolicyCheckRecord::of(&d).to_event(&ts).prepare();
+            let built = d.prepare_event(ts.as_str());
+            proptest::prop_assert_eq!(chained(&built, ""), chained(&want, ""));
+            let (line, hash) = chained(&built, &"a".repeat(64));
+            proptest::prop_assert_eq!((line, hash), chained(&want, &"a".repeat(64)));
+        }
     }
 
     #[test]

@@ -519,3 +519,179 @@ fn sqlite_group_commit_forms_one_linear_chain() {
         }
     }
 }
+
+/// `event(worker, call, part)` built as text (no `NewEvent`), as the kernel builds its
+/// decisions' events: the same event.
+fn prepared(worker: u64, call: u64, part: u64) -> cfa_audit::PreparedEvent {
+    let ts = cfa_audit::time::isoformat_utc(1_795_000_000 + call as i64, 0);
+    let mut b = cfa_audit::EventBuilder::new(
+        &format!("w{worker}"),
+        "govern",
+        "policy_evaluation",
+        "approve",
+        "",
+        ts,
+    );
+    b.detail_u64("worker", worker)
+        .detail_u64("call", call)
+        .detail_u64("part", part);
+    b.finish()
+}
+
+#[test]
+fn queued_prepared_appends_lead_complete_and_hand_back_hashes() {
+    use cfa_audit::HashTurn;
+    use std::task::Poll;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let store = JsonlStore::open(&path, Durability::Always).unwrap();
+    let (wa, wb) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+    // A prepared append and a whole-event one share the queue: the first leads.
+    let mut a = store.enqueue_prepared(vec![prepared(0, 0, 0), prepared(0, 0, 1)]);
+    let mut b = store.enqueue(vec![event(1, 0, 0)]);
+    assert!(matches!(
+        poll_once(&mut a, &wa),
+        Poll::Ready(HashTurn::Lead)
+    ));
+    assert!(poll_once(&mut b, &wb).is_pending());
+    // Nothing is written before the lead commits the group.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    assert_eq!(store.synced_events(), 0);
+    store.lead_queued();
+    assert!(wb.get() >= 1);
+    let Poll::Ready(HashTurn::Done(Ok(hashes))) = poll_once(&mut a, &wa) else {
+        panic!("a is complete")
+    };
+    let Poll::Ready(cfa_audit::Turn::Done(Ok(got_b))) = poll_once(&mut b, &wb) else {
+        panic!("b is complete")
+    };
+    assert_eq!(store.synced_events(), 3);
+    let file = read_all(&path);
+    // The hashes are those of the events written, which are the events `event` makes.
+    assert_eq!(
+        hashes,
+        [file[0].event_hash.clone(), file[1].event_hash.clone()]
+    );
+    assert_eq!(got_b[0].previous_hash, hashes[1]);
+    assert_eq!(file[2], got_b[0]);
+    let mut twin = Vec::new();
+    let other = dir.path().join("twin.jsonl");
+    JsonlStore::open(&other, Durability::Never)
+        .unwrap()
+        .append_batch(vec![event(0, 0, 0), event(0, 0, 1)], &mut twin)
+        .unwrap();
+    assert_eq!(file[..2], twin[..]);
+    // Nothing to queue: complete at once.
+    let mut empty = store.enqueue_prepared(Vec::new());
+    assert!(matches!(
+        poll_once(&mut empty, &wa),
+        Poll::Ready(HashTurn::Done(Ok(v))) if v.is_empty()
+    ));
+    // A dropped prepared append that was handed the lead passes it on; its events are
+    // still written with the next group.
+    let c = store.enqueue_prepared(vec![prepared(2, 0, 0)]);
+    let mut d = store.enqueue_prepared(vec![prepared(3, 0, 0)]);
+    assert!(poll_once(&mut d, &wb).is_pending());
+    drop(c);
+    assert!(matches!(
+        poll_once(&mut d, &wb),
+        Poll::Ready(HashTurn::Lead)
+    ));
+    store.lead_queued();
+    let Poll::Ready(HashTurn::Done(Ok(last))) = poll_once(&mut d, &wb) else {
+        panic!("d is complete")
+    };
+    let file = read_all(&path);
+    assert_eq!(file.len(), 5);
+    assert_eq!(last, [file[4].event_hash.clone()]);
+    let report = cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(report.intact(), "{:?}", report.first_bad);
+}
+
+/// Runs `f` to completion on this thread, parking it while `f` is pending.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn async_prepared_appends_from_many_threads_form_one_linear_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    for durability in [Durability::Batch(4), Durability::Always] {
+        let path = dir.path().join(format!("{durability:?}.jsonl"));
+        let store = Arc::new(JsonlStore::open(&path, durability).unwrap());
+        // (each call's hashes, synced_events() right after it returned), per thread
+        let per_thread: Vec<Vec<(Vec<String>, u64)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u64)
+                .map(|w| {
+                    let store = &store;
+                    s.spawn(move || {
+                        (0..20u64)
+                            .map(|c| {
+                                let n = 1 + (w + c) % 3;
+                                let events = (0..n).map(|p| prepared(w, c, p)).collect();
+                                let hashes =
+                                    block_on(store.append_prepared_async(events, |s| async move {
+                                        s.lead_queued()
+                                    }))
+                                    .unwrap();
+                                assert_eq!(hashes.len() as u64, n);
+                                (hashes, store.synced_events())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        store.flush().unwrap();
+        let file = read_all(&path);
+        let index: HashMap<&str, usize> = file
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.event_hash.as_str(), i))
+            .collect();
+        let total: usize = (0..8u64)
+            .map(|w| (0..20u64).map(|c| 1 + (w + c) % 3).sum::<u64>() as usize)
+            .sum();
+        assert_eq!(file.len(), total);
+        assert_eq!(index.len(), total);
+        for (w, calls) in per_thread.iter().enumerate() {
+            let mut last = None;
+            for (c, (hashes, synced)) in calls.iter().enumerate() {
+                // Each call's events contiguous, in order, and holding what it gave.
+                let first = index[hashes[0].as_str()];
+                for (p, h) in hashes.iter().enumerate() {
+                    let e = &file[first + p];
+                    assert_eq!(&e.event_hash, h);
+                    assert_eq!(e.intent_id, format!("w{w}"));
+                    assert_eq!(e.details["call"], c as u64);
+                    assert_eq!(e.details["part"], p as u64);
+                }
+                if durability == Durability::Always {
+                    // Acknowledged only once an fsync covers its last event.
+                    let needed = (first + hashes.len()) as u64;
+                    assert!(*synced >= needed, "{synced} synced, needed {needed}");
+                }
+                // A thread's calls in the order it made them.
+                assert!(last.is_none_or(|l| l < first));
+                last = Some(first);
+            }
+        }
+        let report = cfa_audit::verify_file(&path, &VerifyOptions::default(), &mut |_| {}).unwrap();
+        assert!(report.intact(), "{:?}", report.first_bad);
+    }
+}

@@ -231,6 +231,55 @@ impl AuditLog {
         Ok(event)
     }
 
+    /// Appends `decision`'s `policy_check` event stamped `timestamp`, built straight
+    /// from the decision ([`Decision::prepare_event`]), through the store's group
+    /// commit as [`AuditLog::append_async`] does (the same lead, the same
+    /// acknowledgement), and returns only its `event_hash` (no event is rebuilt).
+    pub async fn append_decision_async(
+        &self,
+        decision: &Decision,
+        timestamp: &str,
+    ) -> Result<String, FaceError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            FaceError::new(
+                "audit_error",
+                format!("cannot record the decision in {}: {e}", self.path.display()),
+            )
+        };
+        let events = vec![decision.prepare_event(timestamp)];
+        let outcome = match &self.store {
+            Store::Jsonl(s) => {
+                s.append_prepared_async(events, |store| async move {
+                    let here = Arc::clone(&store);
+                    // As in `append_async`: a leader that never ran leads here.
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                        && e.is_cancelled()
+                    {
+                        here.lead_queued();
+                    }
+                })
+                .await
+            }
+            Store::Postgres(s) => {
+                s.append_prepared_async(events, |store| async move {
+                    let here = Arc::clone(&store);
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+                        && e.is_cancelled()
+                    {
+                        here.lead_queued();
+                    }
+                })
+                .await
+            }
+        };
+        let hash = outcome
+            .map_err(|e| failed(&e))?
+            .pop()
+            .ok_or_else(|| failed(&"no event was written"))?;
+        self.chain_length.fetch_add(1, Ordering::Relaxed);
+        Ok(hash)
+    }
+
     /// The torn tails the store moved aside (when the log was opened, or later before
     /// an append), each recorded in the chain as an `audit_repair` event.
     pub fn repairs(&self) -> Vec<cfa::audit::jsonl::TornRepair> {

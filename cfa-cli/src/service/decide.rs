@@ -12,7 +12,7 @@ use super::shadow::{self, Enforced, Shadow};
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa::audit::NewEvent;
 use cfa::codegen::BackendRegistry;
-use cfa::kernel::{Decision, IdSource, PolicyCheck, PolicyCheckRecord, UuidIds};
+use cfa::kernel::{Decision, IdSource, PolicyCheck, UuidIds};
 use cfa::types::validate::ParseError;
 use cfa::{Clock, Durability, SystemClock, VerifyOptions};
 use cfa::{PolicyAction, StateSignature};
@@ -276,8 +276,7 @@ impl Governance {
             })?;
         }
         let ts = self.clock.now_isoformat();
-        let event = PolicyCheckRecord::of(&decision).to_event(&ts);
-        decision.audit_event_hash = audit.append_async(event).await?.event_hash;
+        decision.audit_event_hash = audit.append_decision_async(&decision, &ts).await?;
         // The control plane's events (a ticket opened or spent) follow the decision's.
         for event in decision.control_events(&ts) {
             audit.append_async(event).await?;

@@ -9,7 +9,7 @@ mod formalize;
 mod generate;
 mod govern;
 mod record;
-mod sighash;
+pub(crate) mod sighash;
 
 use crate::ids::IdKind;
 use crate::kernel::Kernel;
