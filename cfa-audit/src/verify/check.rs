@@ -7,10 +7,14 @@ use crate::fastline;
 use std::borrow::Cow;
 
 /// The per-event result that does not depend on other events.
+///
+/// The two hashes are kept as the bytes of their text (always UTF-8: ASCII read by the
+/// fast path, or a parsed event's `String`s), so that the fast path never re-checks
+/// them as UTF-8; they become text again only in a report.
 #[derive(Debug, Clone)]
 pub(crate) struct Checked<'a> {
-    pub event_hash: Cow<'a, str>,
-    pub previous_hash: Cow<'a, str>,
+    pub event_hash: Cow<'a, [u8]>,
+    pub previous_hash: Cow<'a, [u8]>,
     pub hash: HashState,
     pub intent: bool,
     pub mismatch: Option<FieldMismatch>,
@@ -33,12 +37,46 @@ fn hash_state(stored: &str, computed_hex: &str) -> HashState {
     }
 }
 
+/// Lowercase hex digits, as `hex::encode` writes them.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether `text` is exactly the lowercase hex of `bytes` (what `hex::encode` would
+/// write), without writing it: every pair of characters is compared with its byte's
+/// two digits, with no early exit (a branch-free fold).
+fn is_hex_of(text: &[u8], bytes: &[u8]) -> bool {
+    text.len() == 2 * bytes.len()
+        && text
+            .chunks_exact(2)
+            .zip(bytes)
+            .fold(0u8, |diff, (pair, &b)| {
+                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(0);
+                let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(0);
+                match pair {
+                    [x, y] => diff | (x ^ hi) | (y ^ lo),
+                    _ => 1,
+                }
+            })
+            == 0
+}
+
+/// [`hash_state`] of a stored hash against a digest, compared as bytes: `None` for a
+/// mismatch (the fast path then leaves the line to the slow one).
+fn digest_state(stored: &[u8], digest: &[u8; 32]) -> Option<HashState> {
+    if is_hex_of(stored, digest) {
+        Some(HashState::Full)
+    } else if is_hex_of(stored, digest.get(..8)?) {
+        Some(HashState::Legacy)
+    } else {
+        None
+    }
+}
+
 /// Checks one event already in memory (SQLite and memory stores).
 pub(crate) fn check_event<'a>(e: &'a AuditEvent, intent: Option<&str>) -> Checked<'a> {
     let computed = e.compute_hash();
     Checked {
-        event_hash: Cow::Borrowed(&e.event_hash),
-        previous_hash: Cow::Borrowed(&e.previous_hash),
+        event_hash: Cow::Borrowed(e.event_hash.as_bytes()),
+        previous_hash: Cow::Borrowed(e.previous_hash.as_bytes()),
         hash: hash_state(&e.event_hash, &computed),
         intent: intent.is_some_and(|id| id == e.intent_id),
         mismatch: e.unhashed_mismatch(),
@@ -52,13 +90,7 @@ pub(crate) fn check_fast<'a>(
     intent: Option<&str>,
     scratch: &fastline::Scratch,
 ) -> Option<Checked<'a>> {
-    let mut hex_buf = [0u8; 64];
-    hex::encode_to_slice(fastline::digest(&scratch.payload), &mut hex_buf).ok()?;
-    let computed = std::str::from_utf8(&hex_buf).ok()?;
-    let state = hash_state(f.event_hash, computed);
-    if matches!(state, HashState::Mismatch(_)) {
-        return None;
-    }
+    let state = digest_state(f.event_hash, &fastline::digest(&scratch.payload))?;
     let intent = match intent {
         None => false,
         Some(id) => match f.intent_plain() {
@@ -112,8 +144,8 @@ pub(crate) fn check_line<'a>(
         hash: hash_state(&event.event_hash, &computed),
         intent: intent.is_some_and(|id| id == event.intent_id),
         mismatch: event.unhashed_mismatch(),
-        event_hash: Cow::Owned(event.event_hash),
-        previous_hash: Cow::Owned(event.previous_hash),
+        event_hash: Cow::Owned(event.event_hash.into_bytes()),
+        previous_hash: Cow::Owned(event.previous_hash.into_bytes()),
     })
 }
 
@@ -121,6 +153,43 @@ pub(crate) fn check_line<'a>(
 mod tests {
     use super::*;
     use crate::event::NewEvent;
+
+    #[test]
+    fn digests_compared_as_bytes_agree_with_their_hex_text() {
+        let digest: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        let hex = hex::encode(digest);
+        let mut upper = hex.clone();
+        upper.make_ascii_uppercase();
+        let mut last_off = hex.clone().into_bytes();
+        last_off[63] = if last_off[63] == b'0' { b'1' } else { b'0' };
+        let last_off = String::from_utf8(last_off).unwrap();
+        let stored = [
+            hex.clone(),
+            hex[..16].to_owned(),
+            hex[..15].to_owned(),
+            hex[..63].to_owned(),
+            format!("{hex}0"),
+            hex[16..32].to_owned(),
+            upper.clone(),
+            upper[..16].to_owned(),
+            last_off,
+            "g".repeat(64),
+            String::new(),
+        ];
+        for s in &stored {
+            let via_text = match hash_state(s, &hex) {
+                HashState::Mismatch(_) => None,
+                state => Some(state),
+            };
+            assert_eq!(digest_state(s.as_bytes(), &digest), via_text, "{s}");
+        }
+        assert_eq!(digest_state(hex.as_bytes(), &digest), Some(HashState::Full));
+        assert_eq!(
+            digest_state(&hex.as_bytes()[..16], &digest),
+            Some(HashState::Legacy)
+        );
+        assert_eq!(digest_state(upper.as_bytes(), &digest), None);
+    }
 
     #[test]
     fn fast_path_is_taken_for_reference_layout_and_unsorted_details() {
