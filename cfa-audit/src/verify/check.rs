@@ -37,26 +37,32 @@ fn hash_state(stored: &str, computed_hex: &str) -> HashState {
     }
 }
 
-/// Lowercase hex digits, as `hex::encode` writes them.
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// Whether `text` is exactly the lowercase hex of `bytes` (what `hex::encode` would
-/// write), without writing it: every pair of characters is compared with its byte's
-/// two digits, with no early exit (a branch-free fold).
+/// write), without writing it: four bytes at a time, their eight digits are made in
+/// one 64-bit word (each nibble in its own byte, then `'0' + n`, plus `'a' - '0' - 10`
+/// where `n > 9`) and compared with eight characters of `text`, with no early exit.
 fn is_hex_of(text: &[u8], bytes: &[u8]) -> bool {
-    text.len() == 2 * bytes.len()
-        && text
-            .chunks_exact(2)
-            .zip(bytes)
-            .fold(0u8, |diff, (pair, &b)| {
-                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(0);
-                let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(0);
-                match pair {
-                    [x, y] => diff | (x ^ hi) | (y ^ lo),
-                    _ => 1,
-                }
-            })
-            == 0
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    if text.len() != 2 * bytes.len() || !bytes.len().is_multiple_of(4) {
+        return text.len() == 2 * bytes.len() && hex::encode(bytes).as_bytes() == text;
+    }
+    let mut diff = 0u64;
+    for (chars, quad) in text.chunks_exact(8).zip(bytes.chunks_exact(4)) {
+        let mut c = [0u8; 8];
+        c.copy_from_slice(chars);
+        let mut q = [0u8; 4];
+        q.copy_from_slice(quad);
+        // byte k of the quad to bits 16k..16k+8
+        let mut w = u64::from(u32::from_le_bytes(q));
+        w = (w | (w << 16)) & 0x0000_ffff_0000_ffff;
+        w = (w | (w << 8)) & 0x00ff_00ff_00ff_00ff;
+        // the high nibble first (the lower byte of each pair), then the low one
+        let n = ((w >> 4) & 0x000f_000f_000f_000f) | ((w & 0x000f_000f_000f_000f) << 8);
+        let above_nine = ((n + ONES * 6) >> 4) & ONES;
+        let digits = n + ONES * u64::from(b'0') + above_nine * u64::from(b'a' - b'0' - 10);
+        diff |= digits ^ u64::from_le_bytes(c);
+    }
+    diff == 0
 }
 
 /// [`hash_state`] of a stored hash against a digest, compared as bytes: `None` for a
@@ -189,6 +195,18 @@ mod tests {
             Some(HashState::Legacy)
         );
         assert_eq!(digest_state(upper.as_bytes(), &digest), None);
+        // every byte value in every position, and every character changed once
+        for b in 0..=255u8 {
+            let mut d = digest;
+            d[usize::from(b) % 32] = b;
+            let text = hex::encode(d).into_bytes();
+            assert!(is_hex_of(&text, &d), "{b:#x}");
+            for at in 0..64 {
+                let mut t = text.clone();
+                t[at] = t[at].wrapping_add(1 + b % 7);
+                assert!(!is_hex_of(&t, &d), "{b:#x} at {at}");
+            }
+        }
     }
 
     #[test]
