@@ -16,10 +16,11 @@ pub(crate) struct FastLine<'a> {
     pub intent_id: &'a [u8],
     /// `intent_id` holds an escape.
     pub intent_escaped: bool,
-    /// Content of the `event_hash` string (no quotes, no escapes).
-    pub event_hash: &'a str,
-    /// Content of the `previous_hash` string (no quotes, no escapes).
-    pub previous_hash: &'a str,
+    /// Content of the `event_hash` string (no quotes, no escapes): printable ASCII,
+    /// left as bytes (it is compared, never read as text, on the fast path).
+    pub event_hash: &'a [u8],
+    /// Content of the `previous_hash` string (no quotes, no escapes; as `event_hash`).
+    pub previous_hash: &'a [u8],
     /// The top-level `policy_bundle_version` literal (with quotes).
     pub policy_bundle_version: &'a [u8],
     /// The raw value of `details.policy_bundle_version`, when details has that key.
@@ -634,7 +635,7 @@ fn layout<'a>(
         b", \"outcome\": ",
         outcome,
         b", \"previous_hash\": \"",
-        previous_hash.as_bytes(),
+        previous_hash,
         b"\", \"stage\": ",
         stage,
         b", \"timestamp\": ",
@@ -692,13 +693,12 @@ fn plain_run(b: &[u8]) -> usize {
 }
 
 /// The content of a quoted literal [`Cursor::string`] read (`escaped`: it held an
-/// escape, then `None`).
-fn plain(lit: &[u8], escaped: bool) -> Option<&str> {
+/// escape, then `None`): printable ASCII, so it needs no UTF-8 check.
+fn plain(lit: &[u8], escaped: bool) -> Option<&[u8]> {
     if escaped {
         return None;
     }
-    let inner = lit.get(1..lit.len().checked_sub(1)?)?;
-    std::str::from_utf8(inner).ok()
+    lit.get(1..lit.len().checked_sub(1)?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use crate::merkle::{self, CompactRange};
 pub(crate) struct ChainState {
     allow_legacy: bool,
     count_intent: bool,
-    prev: String,
+    /// The last good event's `event_hash` (the text's bytes, always UTF-8).
+    prev: Vec<u8>,
     pub(super) report: VerifyReport,
     merkle: Option<CompactRange>,
     root_at: Option<u64>,
@@ -34,8 +35,8 @@ pub(crate) struct ChainState {
 impl ChainState {
     pub(crate) fn new(opts: &VerifyOptions) -> Self {
         let (prev, tree) = match &opts.start {
-            Some(s) => (s.previous_hash.clone(), s.tree.clone()),
-            None => (String::new(), CompactRange::new()),
+            Some(s) => (s.previous_hash.clone().into_bytes(), s.tree.clone()),
+            None => (Vec::new(), CompactRange::new()),
         };
         let merkle = (opts.merkle || opts.collect_leaves || opts.root_at.is_some()).then_some(tree);
         let mut st = Self {
@@ -100,14 +101,14 @@ impl ChainState {
             }
         };
         if self.open_start && index == 0 {
-            self.first_link = Some((c.previous_hash.to_string(), line, offset));
+            self.first_link = Some((text(&c.previous_hash), line, offset));
             self.prev.clear();
-            self.prev.push_str(&c.previous_hash);
+            self.prev.extend_from_slice(&c.previous_hash);
         }
         if *c.previous_hash != *self.prev {
             self.report.first_bad = bad(BadReason::LinkBroken {
-                expected: self.prev.clone(),
-                found: c.previous_hash.into_owned(),
+                expected: text(&self.prev),
+                found: text(&c.previous_hash),
             });
             return;
         }
@@ -116,13 +117,13 @@ impl ChainState {
             HashState::Legacy if self.allow_legacy => self.report.legacy_events += 1,
             HashState::Legacy => {
                 self.report.first_bad = bad(BadReason::LegacyHash {
-                    stored: c.event_hash.into_owned(),
+                    stored: text(&c.event_hash),
                 });
                 return;
             }
             HashState::Mismatch(computed) => {
                 self.report.first_bad = bad(BadReason::HashMismatch {
-                    stored: c.event_hash.into_owned(),
+                    stored: text(&c.event_hash),
                     computed,
                 });
                 return;
@@ -139,9 +140,9 @@ impl ChainState {
             return;
         }
         self.prev.clear();
-        self.prev.push_str(&c.event_hash);
+        self.prev.extend_from_slice(&c.event_hash);
         if let Some(tree) = self.merkle.as_mut() {
-            let leaf = merkle::event_leaf(&c.event_hash);
+            let leaf = merkle::event_leaf(&String::from_utf8_lossy(&c.event_hash));
             tree.push(leaf);
             if self.collect {
                 self.report.leaves.push(leaf);
@@ -243,10 +244,15 @@ impl ChainState {
         {
             bad.reason = BadReason::TornTail { offset: bad.offset };
         }
-        self.report.tail_hash = self.prev;
+        self.report.tail_hash = text(&self.prev);
         self.report.tree = self.merkle;
         self.report
     }
+}
+
+/// A hash's text from its bytes (always UTF-8 here, see [`Checked`]).
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 pub(super) enum LineKind<'a> {
