@@ -484,7 +484,13 @@ impl StateStore for LifecycleDb {
         let version =
             serde_json::to_string(version_id).map_err(|e| self.corrupt("context_state", e))?;
         let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        // `BEGIN IMMEDIATE`: the write lock is taken (waiting out the busy timeout)
+        // before anything is read. A deferred transaction that reads first cannot wait
+        // for the lock later: under WAL, another process's commit in between fails the
+        // upgrade at once with `database is locked`.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
         put(&tx, &format!("dataset:{name}"), &json).map_err(|e| self.sql(e))?;
         put(&tx, "_version_id", &version).map_err(|e| self.sql(e))?;
         tx.commit().map_err(|e| self.sql(e))
@@ -513,7 +519,13 @@ impl StateStore for LifecycleDb {
     fn record_execution(&self, entry: &HistoryEntry) -> Result<(), LifecycleError> {
         let json = serde_json::to_string(entry).map_err(|e| self.corrupt("context_state", e))?;
         let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(|e| self.sql(e))?;
+        // `BEGIN IMMEDIATE`: the write lock is taken (waiting out the busy timeout)
+        // before anything is read. A deferred transaction that reads first cannot wait
+        // for the lock later: under WAL, another process's commit in between fails the
+        // upgrade at once with `database is locked`.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
         let seq: i64 = tx
             .query_row(
                 "SELECT COALESCE(MAX(CAST(substr(key, 10) AS INTEGER)), 0) FROM context_state WHERE key >= '_history:' AND key < '_history;'",
