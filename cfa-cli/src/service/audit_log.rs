@@ -148,6 +148,14 @@ impl AuditLog {
         }
     }
 
+    /// The face's error when an event could not be recorded in this log.
+    fn unrecorded(&self, e: &dyn std::fmt::Display) -> FaceError {
+        FaceError::new(
+            "audit_error",
+            format!("cannot record the decision in {}: {e}", self.path.display()),
+        )
+    }
+
     /// Counts `n` events appended through [`AuditLog::store`].
     pub fn note_appended(&self, n: u64) {
         self.chain_length.fetch_add(n, Ordering::Relaxed);
@@ -172,12 +180,7 @@ impl AuditLog {
                     .inputs(self.inputs.as_deref())
                     .decide(signature)
             })
-            .map_err(|e| {
-                FaceError::new(
-                    "audit_error",
-                    format!("cannot record the decision in {}: {e}", self.path.display()),
-                )
-            })?;
+            .map_err(|e| self.unrecorded(&e))?;
         let control = decision.control_events("").len();
         self.chain_length
             .fetch_add(1 + u64::try_from(control).unwrap_or(0), Ordering::Relaxed);
@@ -191,37 +194,10 @@ impl AuditLog {
     /// blocking thread. Returns once the event is as durable as the log's fsync policy
     /// asks (the same acknowledgement as a blocking append).
     pub async fn append_async(&self, event: NewEvent) -> Result<AuditEvent, FaceError> {
-        let failed = |e: &dyn std::fmt::Display| {
-            FaceError::new(
-                "audit_error",
-                format!("cannot record the decision in {}: {e}", self.path.display()),
-            )
-        };
+        let failed = |e: &dyn std::fmt::Display| self.unrecorded(e);
         let outcome = match &self.store {
-            Store::Jsonl(s) => {
-                s.append_async(vec![event], |store| async move {
-                    let here = Arc::clone(&store);
-                    // A leader that panicked has failed its group (the next await sees
-                    // it); one that never ran (the runtime is shutting down) leads here.
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                        && e.is_cancelled()
-                    {
-                        here.lead_queued();
-                    }
-                })
-                .await
-            }
-            Store::Postgres(s) => {
-                s.append_async(vec![event], |store| async move {
-                    let here = Arc::clone(&store);
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                        && e.is_cancelled()
-                    {
-                        here.lead_queued();
-                    }
-                })
-                .await
-            }
+            Store::Jsonl(s) => s.append_async(vec![event], lead_on_blocking_pool).await,
+            Store::Postgres(s) => s.append_async(vec![event], lead_on_blocking_pool).await,
         };
         let mut events = outcome.map_err(|e| failed(&e))?;
         let event = events
@@ -240,37 +216,11 @@ impl AuditLog {
         decision: &Decision,
         timestamp: &str,
     ) -> Result<String, FaceError> {
-        let failed = |e: &dyn std::fmt::Display| {
-            FaceError::new(
-                "audit_error",
-                format!("cannot record the decision in {}: {e}", self.path.display()),
-            )
-        };
+        let failed = |e: &dyn std::fmt::Display| self.unrecorded(e);
         let events = vec![decision.prepare_event(timestamp)];
         let outcome = match &self.store {
-            Store::Jsonl(s) => {
-                s.append_prepared_async(events, |store| async move {
-                    let here = Arc::clone(&store);
-                    // As in `append_async`: a leader that never ran leads here.
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                        && e.is_cancelled()
-                    {
-                        here.lead_queued();
-                    }
-                })
-                .await
-            }
-            Store::Postgres(s) => {
-                s.append_prepared_async(events, |store| async move {
-                    let here = Arc::clone(&store);
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
-                        && e.is_cancelled()
-                    {
-                        here.lead_queued();
-                    }
-                })
-                .await
-            }
+            Store::Jsonl(s) => s.append_prepared_async(events, lead_on_blocking_pool).await,
+            Store::Postgres(s) => s.append_prepared_async(events, lead_on_blocking_pool).await,
         };
         let hash = outcome
             .map_err(|e| failed(&e))?
@@ -318,5 +268,35 @@ impl AuditLog {
         self.dyn_store()
             .flush()
             .map_err(|e| FaceError::new("audit_error", e.to_string()))
+    }
+}
+
+/// The two stores' [`JsonlStore::lead_queued`] / [`PgStore::lead_queued`], so one
+/// hand-off to the blocking pool serves both.
+trait LeadQueued: Send + Sync + 'static {
+    fn lead_queued(&self);
+}
+
+impl LeadQueued for JsonlStore {
+    fn lead_queued(&self) {
+        JsonlStore::lead_queued(self);
+    }
+}
+
+impl LeadQueued for PgStore {
+    fn lead_queued(&self) {
+        PgStore::lead_queued(self);
+    }
+}
+
+/// Commits the group an async appender was handed the lead of, on the runtime's
+/// blocking pool. A leader that panicked has failed its group (the appender's next
+/// await sees it); one that never ran (the runtime is shutting down) leads here.
+async fn lead_on_blocking_pool<S: LeadQueued>(store: Arc<S>) {
+    let here = Arc::clone(&store);
+    if let Err(e) = tokio::task::spawn_blocking(move || store.lead_queued()).await
+        && e.is_cancelled()
+    {
+        here.lead_queued();
     }
 }
