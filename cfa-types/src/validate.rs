@@ -60,6 +60,15 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(py_is_space)
 }
 
+/// True when `py_strip(s)` is non-empty. A first byte that is ASCII and not a Python
+/// space answers without decoding (the usual name or label); anything else is stripped.
+pub(crate) fn has_text(s: &str) -> bool {
+    match s.as_bytes().first() {
+        Some(&b) if b.is_ascii() && !py_is_space(char::from(b)) => true,
+        _ => !py_strip(s).is_empty(),
+    }
+}
+
 /// True for a string that is non-empty after Python `str.strip()`.
 pub fn is_non_empty_str(v: &Value) -> bool {
     v.as_str().is_some_and(|s| !py_strip(s).is_empty())
@@ -84,6 +93,35 @@ mod tests {
         assert!(!is_non_empty_str(&json!("\u{1f}\u{2028}\u{2029}")));
         assert!(is_non_empty_str(&json!("\u{feff}")));
         assert!(!is_non_empty_str(&json!(3)));
+    }
+
+    #[test]
+    fn has_text_is_a_non_empty_strip() {
+        let cases = [
+            "",
+            " ",
+            "\t\n",
+            "\u{1c}",
+            "\u{1f}x",
+            " x",
+            "x",
+            "x ",
+            "nfe",
+            "\u{a0}",
+            "\u{a0}y",
+            "\u{3000}\u{85}",
+            "\u{feff}",
+            "é",
+            "\u{2028}\u{2029}",
+            "\0",
+        ];
+        for s in cases {
+            assert_eq!(has_text(s), !py_strip(s).is_empty(), "{s:?}");
+        }
+        for b in 0u8..=127 {
+            let s = char::from(b).to_string();
+            assert_eq!(has_text(&s), !py_strip(&s).is_empty(), "{b}");
+        }
     }
 
     #[test]

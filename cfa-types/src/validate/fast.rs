@@ -7,7 +7,7 @@
 //! makes it return `None`, and the general path (parse → validate → read) answers.
 //! So it can only be faster, never different; a property test checks that.
 
-use super::py_strip;
+use super::has_text;
 use crate::enums::{DatasetClassification, TargetLayer};
 use crate::signature::{
     DatasetRef, ExecutionContext, SignatureConstraints, StateSignature, float_number,
@@ -258,14 +258,11 @@ impl RawSig {
 }
 
 fn non_blank(s: Option<String>) -> Option<String> {
-    s.filter(|s| !py_strip(s).is_empty())
+    s.filter(|s| has_text(s))
 }
 
 fn non_blank_list(items: Vec<String>) -> Option<Vec<String>> {
-    items
-        .iter()
-        .all(|s| !py_strip(s).is_empty())
-        .then_some(items)
+    items.iter().all(|s| has_text(s)).then_some(items)
 }
 
 fn non_negative(n: Number) -> Option<Number> {
