@@ -4,6 +4,7 @@
 use crate::audit::PyVerifyReport;
 use crate::decision::{enum_str, fault_list};
 use crate::ids::FastUuids;
+use crate::recent::RecentResolution;
 use crate::{convert, load};
 use cfa::execute::{
     ExecutionConfig, MockConfig, RetryPolicy, RuntimeThresholds, RuntimeValidator, SandboxOptions,
@@ -114,7 +115,7 @@ impl PyKernel {
             }),
         };
         let mut builder = Kernel::builder(kc)
-            .normalizer(RuleBasedNormalizer::new(packs))
+            .normalizer(RecentResolution::new(RuleBasedNormalizer::new(packs)))
             .audit(store.clone())
             .ids(FastUuids)
             .clock(SystemClock);

@@ -19,6 +19,7 @@ mod ids;
 mod kernel;
 mod load;
 mod pyde;
+mod recent;
 
 use pyo3::prelude::*;
 

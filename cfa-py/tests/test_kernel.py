@@ -69,6 +69,49 @@ def test_same_decision_and_audit_chain_as_the_cli(tmp_path):
     assert k.verify_audit().intact and k.audit_len() == report.events
 
 
+def _without_ids(doc: dict) -> dict:
+    """A kernel result without its ids, clock and event hashes."""
+    doc = dict(doc)
+    for key in ("intent_id", "decision_id", "audit_event_hashes", "created_at"):
+        doc.pop(key)
+    doc["signature"] = {k: v for k, v in doc["signature"].items() if k != "intent_id"}
+    return doc
+
+
+def _event_without_ids(event: dict) -> dict:
+    out = {k: v for k, v in event.items()
+           if k not in ("intent_id", "timestamp", "event_hash", "previous_hash")}
+    out["details"] = {k: v for k, v in event["details"].items() if k != "decision_id"}
+    return out
+
+
+def test_repeated_and_alternating_intents_decide_as_on_a_fresh_kernel(tmp_path):
+    """A kernel remembers its last resolution of an intent (docs/python.md#benchmark):
+    repeated and alternating intents decide, and are audited, as each would be on a
+    kernel of its own, with their own ids."""
+    log = tmp_path / "audit.jsonl"
+    k = cfa.Kernel(catalog=CATALOG, bundle="prod-v1", sandbox=None, audit_log=log)
+    order = [APPROVE, APPROVE, APPROVE, BLOCK, APPROVE, REPLAN, REPLAN, BLOCK, BLOCK, APPROVE]
+    fresh = {}
+    for intent in set(order):
+        alone = tmp_path / f"alone-{len(fresh)}.jsonl"
+        r = cfa.Kernel(catalog=CATALOG, bundle="prod-v1", sandbox=None,
+                       audit_log=alone).evaluate(intent)
+        fresh[intent] = (_without_ids(r.to_dict()), [_event_without_ids(e) for e in jsonl(alone)])
+    results = [k.evaluate(intent) for intent in order]
+    events = jsonl(log)
+    assert len({r.intent_id for r in results}) == len(order)
+    assert len({r.decision_id for r in results}) == len(order)
+    for intent, r in zip(order, results):
+        doc = r.to_dict()
+        assert doc["signature"]["intent_id"] == r.intent_id
+        assert _without_ids(doc) == fresh[intent][0], intent
+        mine = [e for e in events if e["intent_id"] == r.intent_id]
+        assert [e["event_hash"] for e in mine] == r.audit_event_hashes
+        assert [_event_without_ids(e) for e in mine] == fresh[intent][1], intent
+    assert cfa.verify(log).intact
+
+
 def test_threads_share_one_kernel(tmp_path):
     log = tmp_path / "audit.jsonl"
     k = cfa.Kernel(catalog=CATALOG, audit_log=log, sandbox=None)
