@@ -278,12 +278,24 @@ fn constraint_fields(d: &Bound<'_, PyDict>) -> Option<ConstraintFields> {
             }
             "custom" => {
                 seen.first(32)?;
-                f.custom = serde_read::<Option<Map<String, Value>>>(v, 2)?;
+                f.custom = custom(v)?;
             }
             _ => ignored(v, 2)?,
         }
     }
     Some(f)
+}
+
+/// `constraints.custom` (depth 2), an `Option<Map<String, Value>>` over `PyDe`: an
+/// exact empty `dict` (what signatures usually hold) is the empty map the map visitor
+/// builds from no entries, read with one size check; anything else takes serde's way.
+fn custom(v: Bound<'_, PyAny>) -> Option<Option<Map<String, Value>>> {
+    if let Ok(d) = v.cast_exact::<PyDict>()
+        && d.is_empty()
+    {
+        return Some(Some(Map::new()));
+    }
+    serde_read::<Option<Map<String, Value>>>(v, 2)
 }
 
 /// The `execution_context` dict (depth 1: its values are at depth 2).
