@@ -5,9 +5,10 @@
 //! kernel's one catalog; the rule-based normaliser's answer is a pure function of the
 //! text, the catalog, the environment, the execution context and the strict-mode
 //! settings, and it reads the `intent_id` only to copy it into the signature
-//! (docs/python.md#benchmark). So the last resolution is kept with everything it was
-//! made from, and a call with the same inputs gets a copy of it with its own
-//! `intent_id`, instead of reading the text and grounding it in the catalog again.
+//! (docs/python.md#the-governed-flow-kernel). So the last resolution is kept with
+//! everything it was made from, and a call with the same inputs gets a copy of it with
+//! its own `intent_id`, instead of reading the text and grounding it in the catalog
+//! again.
 //! The kernel still runs every phase and writes every event of every call: only the
 //! normaliser's work is not repeated.
 

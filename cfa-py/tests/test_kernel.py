@@ -86,7 +86,7 @@ def _event_without_ids(event: dict) -> dict:
 
 
 def test_repeated_and_alternating_intents_decide_as_on_a_fresh_kernel(tmp_path):
-    """A kernel remembers its last resolution of an intent (docs/python.md#benchmark):
+    """A kernel remembers its last resolution of an intent (docs/python.md, the governed flow):
     repeated and alternating intents decide, and are audited, as each would be on a
     kernel of its own, with their own ids."""
     log = tmp_path / "audit.jsonl"
