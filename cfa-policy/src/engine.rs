@@ -4,7 +4,7 @@
 use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
-use crate::defaults;
+use crate::defaults::{self, StaticFault};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
     Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
@@ -96,6 +96,8 @@ struct Check {
     /// The number of each of the fault's remediation steps, equal for equal texts
     /// across the engine's rules (see [`number_steps`]).
     step_ids: Box<[u16]>,
+    /// The fault's parts when they are all `'static` (the default rules).
+    statics: Option<StaticFault>,
 }
 
 impl Check {
@@ -105,6 +107,7 @@ impl Check {
             condition,
             fault: Box::new(fault),
             step_ids: Box::default(),
+            statics: None,
         }
     }
 }
@@ -114,8 +117,10 @@ impl Default for PolicyEngine {
     fn default() -> Self {
         let mut rules = Vec::new();
         let mut checks = Vec::new();
-        for (rule, condition, fault) in defaults::default_rules() {
-            checks.push(Check::new(rule.params.target_layer, condition, fault));
+        for (rule, condition, fault, statics) in defaults::default_rules() {
+            let mut check = Check::new(rule.params.target_layer, condition, fault);
+            check.statics = Some(statics);
+            checks.push(check);
             rules.push(rule);
         }
         let steps_numbered = number_steps(&mut checks);
@@ -355,7 +360,7 @@ impl PolicyEngine {
         // The mandatory actions of the faults so far, as bits: the decision is known
         // when the loop ends, without another pass over the faults.
         let mut actions = 0u8;
-        for (i, (check, rule)) in self.checks.iter().zip(&self.rules).enumerate() {
+        for (i, check) in self.checks.iter().enumerate() {
             if check
                 .target_layer
                 .is_some_and(|l| l != signature.target_layer)
@@ -378,18 +383,23 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    push_template(&mut faults, &check.fault);
+                    match &check.statics {
+                        Some(statics) => push_static(&mut faults, statics),
+                        None => push_template(&mut faults, &check.fault),
+                    }
                     origins.push(Some(i));
                     actions |= action_bit(check.fault.mandatory_action);
                 }
                 Ok(Verdict::FireWithNote(note)) => {
                     let mut fault = Fault::clone(&check.fault);
-                    fault.message = format!("{} ({note})", rule.message).into();
+                    // The template's message is the rule's.
+                    fault.message = format!("{} ({note})", check.fault.message).into();
                     push_fault(&mut faults, fault);
                     origins.push(Some(i));
                     actions |= action_bit(check.fault.mandatory_action);
                 }
                 Err(e) => {
+                    let rule = self.rules.get(i);
                     push_fault(&mut faults, condition_error_fault(rule, &e.message));
                     origins.push(None);
                     actions |= action_bit(PolicyAction::Block);
@@ -425,7 +435,12 @@ impl PolicyEngine {
         let total: usize = faults.iter().map(|f| f.remediation.len()).sum();
         let mut out: Vec<SharedStr> = Vec::with_capacity(total);
         let mut seen = [0u64; STEP_BITS / 64];
-        for check in origins.iter().flatten().filter_map(|i| self.checks.get(i)) {
+        for check in origins
+            .as_slice()
+            .iter()
+            .flatten()
+            .filter_map(|&i| self.checks.get(i))
+        {
             for (step, &id) in check.fault.remediation.iter().zip(check.step_ids.iter()) {
                 let bit = 1u64 << (id % 64);
                 if let Some(word) = seen.get_mut(usize::from(id / 64)) {
@@ -461,7 +476,7 @@ impl PolicyEngine {
         // plugin has (its patches may equal one), `push_unique` compares.
         let mut flags = 0u8;
         let mut only_builtins = true;
-        for (fault, origin) in faults.iter().zip(origins.iter()) {
+        for (fault, origin) in faults.iter().zip(origins.as_slice()) {
             let Some(check) = origin.and_then(|i| self.checks.get(i)) else {
                 continue;
             };
@@ -531,6 +546,15 @@ fn push_template(faults: &mut Vec<Fault>, template: &Fault) {
     faults.extend_from_slice(std::slice::from_ref(template));
 }
 
+/// Pushes the fault of a rule whose texts are all static, built from them straight in
+/// the list's memory (`push` would assemble it on the stack and copy it, see
+/// [`push_template`]).
+#[inline(never)]
+fn push_static(faults: &mut Vec<Fault>, statics: &StaticFault) {
+    reserve_faults(faults);
+    faults.extend(std::iter::once_with(|| statics.fault()));
+}
+
 /// Gives an empty, unallocated fault list room for [`FIRST_FAULTS`].
 #[inline]
 fn reserve_faults(faults: &mut Vec<Fault>) {
@@ -580,21 +604,19 @@ fn template(rule: &RuleSpec) -> Fault {
     }
 }
 
-fn condition_error_fault(rule: &RuleSpec, error: &str) -> Fault {
+/// The fault of a plugin condition that failed; `rule` is always there (the engine
+/// has a rule per check), and named `?` otherwise.
+fn condition_error_fault(rule: Option<&RuleSpec>, error: &str) -> Fault {
+    let (condition, name) = rule.map_or(("?", "?"), |r| (r.condition.as_str(), r.name.as_str()));
     Fault {
         code: SharedStr::from_static(CONDITION_ERROR_CODE),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::Critical,
         stage: SharedStr::from_static(STAGE),
-        message: format!(
-            "condition '{}' of rule '{}' failed: {error}",
-            rule.condition, rule.name
-        )
-        .into(),
+        message: format!("condition '{condition}' of rule '{name}' failed: {error}").into(),
         mandatory_action: PolicyAction::Block,
         remediation: SharedList::from(vec![format!(
-            "Fix or remove the condition '{}' before evaluating again.",
-            rule.condition
+            "Fix or remove the condition '{condition}' before evaluating again."
         )]),
         detected_before_execution: true,
     }
@@ -655,18 +677,25 @@ impl Origins {
     fn push(&mut self, origin: Option<usize>) {
         self.has_none |= origin.is_none();
         match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = origin,
-            None => self.spill.push(origin),
+            Some(slot) if self.spill.is_empty() => *slot = origin,
+            _ => {
+                if self.spill.is_empty() {
+                    self.spill
+                        .extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
+                }
+                self.spill.push(origin);
+            }
         }
         self.len += 1;
     }
 
-    fn iter(&self) -> impl Iterator<Item = Option<usize>> + '_ {
-        self.inline
-            .iter()
-            .take(self.len)
-            .chain(&self.spill)
-            .copied()
+    /// The origins in fault order: the inline ones, or all of them once they spilled.
+    fn as_slice(&self) -> &[Option<usize>] {
+        if self.spill.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.spill
+        }
     }
 }
 
@@ -773,11 +802,14 @@ mod tests {
         for (check, rule) in e.checks.iter().zip(&e.rules) {
             assert_eq!(*check.fault, template(rule), "{}", rule.name);
             assert_eq!(check.target_layer, rule.params.target_layer);
+            let statics = check.statics.as_ref().unwrap();
+            assert_eq!(statics.fault(), template(rule), "{}", rule.name);
         }
         // and a bundle engine's are built from its rules
         let b = PolicyEngine::builtin("prod-v1").unwrap();
         for (check, rule) in b.checks.iter().zip(&b.rules) {
             assert_eq!(*check.fault, template(rule), "{}", rule.name);
+            assert!(check.statics.is_none());
         }
     }
 
@@ -817,7 +849,7 @@ mod tests {
                     fixes.push(Some(&check.condition));
                 }
                 Err(err) => {
-                    faults.push(condition_error_fault(rule, &err.message));
+                    faults.push(condition_error_fault(Some(rule), &err.message));
                     fixes.push(None);
                 }
             }
