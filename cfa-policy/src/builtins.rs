@@ -103,9 +103,22 @@ impl BuiltinCondition {
 
     /// Whether the condition holds. Allocates only to explain a `schema_mismatch`.
     pub fn check(&self, ctx: &EvalContext<'_>) -> Verdict {
+        match self.fires(ctx) {
+            Some(true) => Verdict::Fire,
+            Some(false) => Verdict::Pass,
+            None => schema_mismatch(ctx),
+        }
+    }
+
+    /// [`BuiltinCondition::check`] as a flag, for every condition but `schema_mismatch`
+    /// (`None`: its verdict may carry a note). Small enough to inline into the engine's
+    /// loop, so a rule costs no call and no verdict written through memory; the rare,
+    /// longer tests are out of line (docs/architecture.md#the-decision-path).
+    #[inline]
+    pub(crate) fn fires(&self, ctx: &EvalContext<'_>) -> Option<bool> {
         let sig = ctx.signature;
         let c = &sig.constraints;
-        let fired = match *self {
+        Some(match *self {
             Self::PiiInProtectedLayer => {
                 sig.target_layer.is_protected() && !c.no_pii_raw && sig.contains_pii()
             }
@@ -131,26 +144,30 @@ impl BuiltinCondition {
             Self::MissingMergeKey => sig.target_layer.is_protected() && !c.merge_key_required,
             Self::EnforceTypesDisabled => sig.target_layer.is_protected() && !c.enforce_types,
             Self::CostBudgetExceeded { max_dbu } => cost_exceeded(c.max_cost_dbu_f64(), max_dbu),
-            Self::SchemaMismatch => return schema_mismatch(ctx),
+            Self::SchemaMismatch => return None,
             Self::ShuffleBudgetExceeded { max_shuffle_gb } => {
                 sig.datasets.len() >= 2
                     && c.partition_by.is_empty()
-                    && sig
-                        .datasets
-                        .iter()
-                        .map(DatasetRef::size_gb_f64)
-                        .sum::<f64>()
-                        > max_shuffle_gb
+                    && shuffle_exceeded(sig, max_shuffle_gb)
             }
             Self::UnauthorizedGoldWrite => {
-                sig.target_layer == TargetLayer::Gold
-                    && c.custom
-                        .get("approval_id")
-                        .and_then(Value::as_str)
-                        .is_none_or(|s| py_strip(s).is_empty())
+                sig.target_layer == TargetLayer::Gold && !has_approval(sig)
             }
-        };
-        if fired { Verdict::Fire } else { Verdict::Pass }
+        })
+    }
+
+    /// For the conditions fixed by setting one boolean constraint to `true`: a bit
+    /// naming that constraint (distinct per path) and its path. Two such fixes are equal
+    /// exactly when their bits are, so the engine de-duplicates them with a mask.
+    pub(crate) const fn flag_patch(&self) -> Option<(u8, &'static str)> {
+        match self {
+            Self::PiiInProtectedLayer | Self::PiiWithoutPolicy => {
+                Some((1, "constraints.no_pii_raw"))
+            }
+            Self::MissingMergeKey => Some((2, "constraints.merge_key_required")),
+            Self::EnforceTypesDisabled => Some((4, "constraints.enforce_types")),
+            _ => None,
+        }
     }
 
     /// The fix that makes the condition stop holding for `ctx`.
@@ -172,19 +189,15 @@ impl BuiltinCondition {
         patches: &mut Vec<Patch>,
     ) -> Option<String> {
         let sig = ctx.signature;
+        if let Some((_, path)) = self.flag_patch() {
+            push_unique(patches, set_true(path));
+            return None;
+        }
         match *self {
-            Self::PiiInProtectedLayer | Self::PiiWithoutPolicy => {
-                push_unique(patches, set_true("constraints.no_pii_raw"));
-                None
-            }
-            Self::MissingMergeKey => {
-                push_unique(patches, set_true("constraints.merge_key_required"));
-                None
-            }
-            Self::EnforceTypesDisabled => {
-                push_unique(patches, set_true("constraints.enforce_types"));
-                None
-            }
+            Self::PiiInProtectedLayer
+            | Self::PiiWithoutPolicy
+            | Self::MissingMergeKey
+            | Self::EnforceTypesDisabled => None,
             Self::MissingPartition { min_size_gb } => {
                 partition_fix(ctx, patches, |d| needs_partition(d, min_size_gb))
             }
@@ -244,7 +257,27 @@ fn cost_exceeded(max_cost_dbu: Option<f64>, max_dbu: f64) -> bool {
     }
 }
 
-fn set_true(path: &'static str) -> Patch {
+/// The shuffle test of `shuffle_budget_exceeded`: the datasets' total size above the budget.
+#[inline(never)]
+fn shuffle_exceeded(sig: &cfa_types::StateSignature, max_shuffle_gb: f64) -> bool {
+    sig.datasets
+        .iter()
+        .map(DatasetRef::size_gb_f64)
+        .sum::<f64>()
+        > max_shuffle_gb
+}
+
+/// Whether `constraints.custom.approval_id` is a non-blank string.
+#[inline(never)]
+fn has_approval(sig: &cfa_types::StateSignature) -> bool {
+    sig.constraints
+        .custom
+        .get("approval_id")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !py_strip(s).is_empty())
+}
+
+pub(crate) fn set_true(path: &'static str) -> Patch {
     Patch {
         op: PatchOp::Set,
         path: SharedStr::from_static(path),
@@ -347,9 +380,26 @@ fn partition_fix(
     triggers: impl Fn(&DatasetRef) -> bool,
 ) -> Option<String> {
     let triggering = || ctx.signature.datasets.iter().filter(|d| triggers(d));
-    let mut gathered = Columns::new();
-    gathered.gather(triggering().filter_map(|d| partition_column(ctx, d)));
-    let cols = gathered.sorted_distinct();
+    // The common case, every triggering dataset naming the same column (or just one
+    // dataset), needs no list: its sorted, distinct columns are that one column.
+    let mut columns = triggering().filter_map(|d| partition_column(ctx, d));
+    let first = columns.next();
+    let mut gathered: Columns<'_>;
+    let single: [&str; 1];
+    let cols: &[&str] = match first {
+        None => &[],
+        Some(first) => match columns.find(|c| *c != first) {
+            None => {
+                single = [first];
+                &single
+            }
+            Some(other) => {
+                gathered = Columns::new();
+                gathered.gather([first, other].into_iter().chain(columns));
+                gathered.sorted_distinct()
+            }
+        },
+    };
     if cols.is_empty() {
         let mut without: Vec<&str> = triggering().map(|d| d.name.as_str()).collect();
         without.sort_unstable();

@@ -13,8 +13,38 @@ use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction, SharedList, Sha
 /// Version label of the default ruleset.
 pub const DEFAULT_VERSION: &str = "v1.0";
 
-/// A default rule, its compiled condition, and its fault.
-pub(crate) type DefaultRule = (RuleSpec, CompiledCondition, Fault);
+/// A default rule, its compiled condition, its fault, and that fault's static parts.
+pub(crate) type DefaultRule = (RuleSpec, CompiledCondition, Fault, StaticFault);
+
+/// A fault whose texts are all `'static`, as the default rules' are: a decision builds
+/// it from these fields instead of cloning the template field by field, asking each
+/// text whether it is static or counted (docs/architecture.md#the-decision-path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StaticFault {
+    pub(crate) code: &'static str,
+    pub(crate) family: FaultFamily,
+    pub(crate) severity: FaultSeverity,
+    pub(crate) message: &'static str,
+    pub(crate) mandatory_action: PolicyAction,
+    pub(crate) remediation: &'static [SharedStr],
+}
+
+impl StaticFault {
+    /// The fault, equal to the rule's template.
+    #[inline]
+    pub(crate) fn fault(&self) -> Fault {
+        Fault {
+            code: s(self.code),
+            family: self.family,
+            severity: self.severity,
+            stage: s(STAGE),
+            message: s(self.message),
+            mandatory_action: self.mandatory_action,
+            remediation: SharedList::from_static(self.remediation),
+            detected_before_execution: true,
+        }
+    }
+}
 
 const fn s(text: &'static str) -> SharedStr {
     SharedStr::from_static(text)
@@ -78,6 +108,14 @@ fn rule(
             mandatory_action: action,
             remediation: SharedList::from_static(remediation),
             detected_before_execution: true,
+        },
+        StaticFault {
+            code: fault_code,
+            family,
+            severity,
+            message,
+            mandatory_action: action,
+            remediation,
         },
     )
 }

@@ -1,17 +1,17 @@
 //! `PolicyEngine`: the pure decision (docs/compatibility.md#decisions) over compiled rules, with the
 //! structured fixes of docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions and fail-closed handling of plugin errors.
 
-use crate::builtins::{BuiltinCondition, push_unique};
+use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
-use crate::defaults;
+use crate::defaults::{self, StaticFault};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
     Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
     SharedList, SharedStr, StateSignature, TargetLayer,
 };
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The stage every policy fault carries.
@@ -79,6 +79,9 @@ pub struct PolicyEngine {
     rules: Vec<RuleSpec>,
     /// One per rule, in order.
     checks: Vec<Check>,
+    /// Whether every remediation step of the rules has a number below [`STEP_BITS`]
+    /// ([`Check::step_ids`]), so interventions are de-duplicated with a bit set.
+    steps_numbered: bool,
     max_replan_attempts: u32,
 }
 
@@ -90,6 +93,23 @@ struct Check {
     target_layer: Option<TargetLayer>,
     condition: CompiledCondition,
     fault: Box<Fault>,
+    /// The number of each of the fault's remediation steps, equal for equal texts
+    /// across the engine's rules (see [`number_steps`]).
+    step_ids: Box<[u16]>,
+    /// The fault's parts when they are all `'static` (the default rules).
+    statics: Option<StaticFault>,
+}
+
+impl Check {
+    fn new(target_layer: Option<TargetLayer>, condition: CompiledCondition, fault: Fault) -> Self {
+        Check {
+            target_layer,
+            condition,
+            fault: Box::new(fault),
+            step_ids: Box::default(),
+            statics: None,
+        }
+    }
 }
 
 impl Default for PolicyEngine {
@@ -97,18 +117,18 @@ impl Default for PolicyEngine {
     fn default() -> Self {
         let mut rules = Vec::new();
         let mut checks = Vec::new();
-        for (rule, condition, fault) in defaults::default_rules() {
-            checks.push(Check {
-                target_layer: rule.params.target_layer,
-                condition,
-                fault: Box::new(fault),
-            });
+        for (rule, condition, fault, statics) in defaults::default_rules() {
+            let mut check = Check::new(rule.params.target_layer, condition, fault);
+            check.statics = Some(statics);
+            checks.push(check);
             rules.push(rule);
         }
+        let steps_numbered = number_steps(&mut checks);
         PolicyEngine {
             version: defaults::DEFAULT_VERSION.to_owned(),
             rules,
             checks,
+            steps_numbered,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
         }
     }
@@ -130,20 +150,20 @@ impl PolicyEngine {
             .iter()
             .map(|r| registry.build(&r.condition, &r.params))
             .collect::<Result<Vec<_>, _>>()?;
-        let checks = bundle
+        let mut checks: Vec<Check> = bundle
             .rules
             .iter()
             .zip(conditions)
-            .map(|(rule, condition)| Check {
-                target_layer: rule.params.target_layer,
-                condition,
-                fault: Box::new(template(rule)),
+            .map(|(rule, condition)| {
+                Check::new(rule.params.target_layer, condition, template(rule))
             })
             .collect();
+        let steps_numbered = number_steps(&mut checks);
         Ok(PolicyEngine {
             version: bundle.version,
             rules: bundle.rules,
             checks,
+            steps_numbered,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
         })
     }
@@ -205,13 +225,14 @@ impl PolicyEngine {
         }
         for rule in extra {
             let condition = registry.build(&rule.condition, &rule.params)?;
-            self.checks.push(Check {
-                target_layer: rule.params.target_layer,
+            self.checks.push(Check::new(
+                rule.params.target_layer,
                 condition,
-                fault: Box::new(template(&rule)),
-            });
+                template(&rule),
+            ));
             self.rules.push(rule);
         }
+        self.steps_numbered = number_steps(&mut self.checks);
         self.version = version.into();
         Ok(self)
     }
@@ -336,7 +357,10 @@ impl PolicyEngine {
         let ctx = EvalContext { signature, catalog };
         let mut faults: Vec<Fault> = Vec::new();
         let mut origins = Origins::default();
-        for (i, (check, rule)) in self.checks.iter().zip(&self.rules).enumerate() {
+        // The mandatory actions of the faults so far, as bits: the decision is known
+        // when the loop ends, without another pass over the faults.
+        let mut actions = 0u8;
+        for (i, check) in self.checks.iter().enumerate() {
             if check
                 .target_layer
                 .is_some_and(|l| l != signature.target_layer)
@@ -344,9 +368,10 @@ impl PolicyEngine {
                 continue;
             }
             let verdict = match &check.condition {
-                CompiledCondition::Builtin(b) => match b.check(&ctx) {
-                    Verdict::Pass => continue,
-                    fired => Ok(fired),
+                CompiledCondition::Builtin(b) => match b.fires(&ctx) {
+                    Some(false) => continue,
+                    Some(true) => Ok(Verdict::Fire),
+                    None => Ok(b.check(&ctx)),
                 },
                 CompiledCondition::Plugin(p) => catch_unwind(AssertUnwindSafe(|| p.check(&ctx)))
                     .unwrap_or_else(|_| {
@@ -358,26 +383,34 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    push_template(&mut faults, &check.fault);
+                    match &check.statics {
+                        Some(statics) => push_static(&mut faults, statics),
+                        None => push_template(&mut faults, &check.fault),
+                    }
                     origins.push(Some(i));
+                    actions |= action_bit(check.fault.mandatory_action);
                 }
                 Ok(Verdict::FireWithNote(note)) => {
                     let mut fault = Fault::clone(&check.fault);
-                    fault.message = format!("{} ({note})", rule.message).into();
+                    // The template's message is the rule's.
+                    fault.message = format!("{} ({note})", check.fault.message).into();
                     push_fault(&mut faults, fault);
                     origins.push(Some(i));
+                    actions |= action_bit(check.fault.mandatory_action);
                 }
                 Err(e) => {
+                    let rule = self.rules.get(i);
                     push_fault(&mut faults, condition_error_fault(rule, &e.message));
                     origins.push(None);
+                    actions |= action_bit(PolicyAction::Block);
                 }
             }
         }
-        let action = decide(&faults);
+        let action = decide(actions);
         let reasoning = reasoning(action, &faults, replan_count, max);
         let (interventions, patches, manual_fixes) = if action == PolicyAction::Replan {
             let (patches, manual) = self.fixes(&ctx, &faults, &origins);
-            (interventions(&faults), patches, manual)
+            (self.interventions(&faults, &origins), patches, manual)
         } else {
             (Vec::new(), Vec::new(), Vec::new())
         };
@@ -390,6 +423,37 @@ impl PolicyEngine {
             patches,
             manual_fixes,
         }
+    }
+
+    /// Every remediation step of `faults`, first occurrence first. When every fault is
+    /// a rule's (no plugin failure) and the engine's steps are numbered, the steps are
+    /// the rules' own and are de-duplicated by number, one bit each; otherwise by text.
+    fn interventions(&self, faults: &[Fault], origins: &Origins) -> Vec<SharedStr> {
+        if !self.steps_numbered || origins.has_none {
+            return interventions(faults);
+        }
+        let total: usize = faults.iter().map(|f| f.remediation.len()).sum();
+        let mut out: Vec<SharedStr> = Vec::with_capacity(total);
+        let mut seen = [0u64; STEP_BITS / 64];
+        for check in origins
+            .as_slice()
+            .iter()
+            .flatten()
+            .filter_map(|&i| self.checks.get(i))
+        {
+            for (step, &id) in check.fault.remediation.iter().zip(check.step_ids.iter()) {
+                let bit = 1u64 << (id % 64);
+                if let Some(word) = seen.get_mut(usize::from(id / 64)) {
+                    if *word & bit != 0 {
+                        continue;
+                    }
+                    *word |= bit;
+                }
+                // Cloned straight into the list (see `evaluate_with_catalog`'s faults).
+                out.extend_from_slice(std::slice::from_ref(step));
+            }
+        }
+        out
     }
 
     fn fixes(
@@ -407,12 +471,24 @@ impl PolicyEngine {
         // fixes are computed directly: the result is the same, and nothing is cached.
         let cache = faults.len() > FIX_CACHE_FROM;
         let mut seen: Vec<(BuiltinCondition, Option<String>)> = Vec::new();
-        for (fault, origin) in faults.iter().zip(origins.iter()) {
+        // The flag patches pushed so far (see `BuiltinCondition::flag_patch`), which
+        // answer "is it there already?" while only built-ins have added patches; once a
+        // plugin has (its patches may equal one), `push_unique` compares.
+        let mut flags = 0u8;
+        let mut only_builtins = true;
+        for (fault, origin) in faults.iter().zip(origins.as_slice()) {
             let Some(check) = origin.and_then(|i| self.checks.get(i)) else {
                 continue;
             };
             match &check.condition {
                 CompiledCondition::Builtin(b) => {
+                    if only_builtins && let Some((bit, path)) = b.flag_patch() {
+                        if flags & bit == 0 {
+                            flags |= bit;
+                            patches.push(set_true(path));
+                        }
+                        continue;
+                    }
                     if cache && let Some((_, reason)) = seen.iter().find(|(c, _)| c == b) {
                         if let Some(reason) = reason {
                             push_manual(&mut manual, fault, reason.clone());
@@ -428,6 +504,7 @@ impl PolicyEngine {
                     }
                 }
                 CompiledCondition::Plugin(p) => {
+                    only_builtins = false;
                     match catch_unwind(AssertUnwindSafe(|| p.fix(ctx))).unwrap_or_else(|_| {
                         Fix::Manual {
                             reason: "the condition's fix panicked; change the intent by hand"
@@ -467,6 +544,15 @@ fn push_fault(faults: &mut Vec<Fault>, fault: Fault) {
 fn push_template(faults: &mut Vec<Fault>, template: &Fault) {
     reserve_faults(faults);
     faults.extend_from_slice(std::slice::from_ref(template));
+}
+
+/// Pushes the fault of a rule whose texts are all static, built from them straight in
+/// the list's memory (`push` would assemble it on the stack and copy it, see
+/// [`push_template`]).
+#[inline(never)]
+fn push_static(faults: &mut Vec<Fault>, statics: &StaticFault) {
+    reserve_faults(faults);
+    faults.extend(std::iter::once_with(|| statics.fault()));
 }
 
 /// Gives an empty, unallocated fault list room for [`FIRST_FAULTS`].
@@ -518,21 +604,19 @@ fn template(rule: &RuleSpec) -> Fault {
     }
 }
 
-fn condition_error_fault(rule: &RuleSpec, error: &str) -> Fault {
+/// The fault of a plugin condition that failed; `rule` is always there (the engine
+/// has a rule per check), and named `?` otherwise.
+fn condition_error_fault(rule: Option<&RuleSpec>, error: &str) -> Fault {
+    let (condition, name) = rule.map_or(("?", "?"), |r| (r.condition.as_str(), r.name.as_str()));
     Fault {
         code: SharedStr::from_static(CONDITION_ERROR_CODE),
         family: FaultFamily::Semantic,
         severity: FaultSeverity::Critical,
         stage: SharedStr::from_static(STAGE),
-        message: format!(
-            "condition '{}' of rule '{}' failed: {error}",
-            rule.condition, rule.name
-        )
-        .into(),
+        message: format!("condition '{condition}' of rule '{name}' failed: {error}").into(),
         mandatory_action: PolicyAction::Block,
         remediation: SharedList::from(vec![format!(
-            "Fix or remove the condition '{}' before evaluating again.",
-            rule.condition
+            "Fix or remove the condition '{condition}' before evaluating again."
         )]),
         detected_before_execution: true,
     }
@@ -541,6 +625,35 @@ fn condition_error_fault(rule: &RuleSpec, error: &str) -> Fault {
 /// From this many faults on, [`PolicyEngine::fixes`] caches the fix of each distinct
 /// built-in condition.
 const FIX_CACHE_FROM: usize = 8;
+
+/// How many distinct remediation steps an engine may have for its interventions to be
+/// de-duplicated by number (a bit set of this many bits on the stack).
+const STEP_BITS: usize = 256;
+
+/// Numbers the remediation steps of `checks` in order of first appearance, equal texts
+/// getting equal numbers; true when there are at most [`STEP_BITS`] distinct ones.
+fn number_steps(checks: &mut [Check]) -> bool {
+    let mut ids: HashMap<SharedStr, u16> = HashMap::new();
+    let mut fits = true;
+    for check in checks.iter_mut() {
+        let mut step_ids = Vec::with_capacity(check.fault.remediation.len());
+        for step in &check.fault.remediation {
+            let next = ids.len();
+            let id = match ids.get(step) {
+                Some(&id) => id,
+                None => {
+                    let id = u16::try_from(next).unwrap_or(u16::MAX);
+                    fits &= next < STEP_BITS;
+                    ids.insert(step.clone(), id);
+                    id
+                }
+            };
+            step_ids.push(id);
+        }
+        check.step_ids = step_ids.into_boxed_slice();
+    }
+    fits
+}
 
 /// Up to this many remediation steps, interventions are de-duplicated by scanning.
 const SCAN_DEDUP_UP_TO: usize = 32;
@@ -556,36 +669,51 @@ struct Origins {
     inline: [Option<usize>; INLINE_ORIGINS],
     len: usize,
     spill: Vec<Option<usize>>,
+    /// Whether a fault has no rule behind it.
+    has_none: bool,
 }
 
 impl Origins {
     fn push(&mut self, origin: Option<usize>) {
+        self.has_none |= origin.is_none();
         match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = origin,
-            None => self.spill.push(origin),
+            Some(slot) if self.spill.is_empty() => *slot = origin,
+            _ => {
+                if self.spill.is_empty() {
+                    self.spill
+                        .extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
+                }
+                self.spill.push(origin);
+            }
         }
         self.len += 1;
     }
 
-    fn iter(&self) -> impl Iterator<Item = Option<usize>> + '_ {
-        self.inline
-            .iter()
-            .take(self.len)
-            .chain(&self.spill)
-            .copied()
+    /// The origins in fault order: the inline ones, or all of them once they spilled.
+    fn as_slice(&self) -> &[Option<usize>] {
+        if self.spill.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.spill
+        }
     }
 }
 
-fn decide(faults: &[Fault]) -> PolicyAction {
-    if faults
-        .iter()
-        .any(|f| f.mandatory_action == PolicyAction::Block)
-    {
+/// The bit of `action` in the mask [`decide`] reads.
+const fn action_bit(action: PolicyAction) -> u8 {
+    match action {
+        PolicyAction::Approve => 1,
+        PolicyAction::Replan => 2,
+        PolicyAction::Block => 4,
+    }
+}
+
+/// Block if a fault demands it, else replan if one demands that, else approve, from
+/// the faults' [`action_bit`]s.
+const fn decide(actions: u8) -> PolicyAction {
+    if actions & action_bit(PolicyAction::Block) != 0 {
         PolicyAction::Block
-    } else if faults
-        .iter()
-        .any(|f| f.mandatory_action == PolicyAction::Replan)
-    {
+    } else if actions & action_bit(PolicyAction::Replan) != 0 {
         PolicyAction::Replan
     } else {
         PolicyAction::Approve
@@ -647,10 +775,19 @@ fn reasoning(action: PolicyAction, faults: &[Fault], replan_count: u32, max: u32
 
 /// Appends `n` in decimal, as `{n}` formats it, without the formatting machinery
 /// (the decision path formats one counter per replan).
+#[inline]
 fn push_decimal(s: &mut String, n: u64) {
     if n >= 10 {
-        push_decimal(s, n / 10);
+        push_decimal_long(s, n);
+    } else {
+        s.push(char::from(b'0' + n as u8));
     }
+}
+
+/// [`push_decimal`] of two digits or more.
+#[inline(never)]
+fn push_decimal_long(s: &mut String, n: u64) {
+    push_decimal(s, n / 10);
     s.push(char::from(b'0' + (n % 10) as u8));
 }
 
@@ -665,12 +802,235 @@ mod tests {
         for (check, rule) in e.checks.iter().zip(&e.rules) {
             assert_eq!(*check.fault, template(rule), "{}", rule.name);
             assert_eq!(check.target_layer, rule.params.target_layer);
+            let statics = check.statics.as_ref().unwrap();
+            assert_eq!(statics.fault(), template(rule), "{}", rule.name);
         }
         // and a bundle engine's are built from its rules
         let b = PolicyEngine::builtin("prod-v1").unwrap();
         for (check, rule) in b.checks.iter().zip(&b.rules) {
             assert_eq!(*check.fault, template(rule), "{}", rule.name);
+            assert!(check.statics.is_none());
         }
+    }
+
+    /// The decision computed the straightforward way: every pass separate, fixes
+    /// through `fix`, de-duplication by comparing, the reasoning through `format!`.
+    fn reference(
+        e: &PolicyEngine,
+        sig: &StateSignature,
+        catalog: Option<&Catalog>,
+        replan_count: u32,
+    ) -> PolicyResult {
+        let max = e.max_replan_attempts;
+        let ctx = EvalContext {
+            signature: sig,
+            catalog,
+        };
+        let mut faults = Vec::new();
+        let mut fixes = Vec::new();
+        for (check, rule) in e.checks.iter().zip(&e.rules) {
+            if check.target_layer.is_some_and(|l| l != sig.target_layer) {
+                continue;
+            }
+            let verdict = match &check.condition {
+                CompiledCondition::Builtin(b) => Ok(b.check(&ctx)),
+                CompiledCondition::Plugin(p) => p.check(&ctx),
+            };
+            match verdict {
+                Ok(Verdict::Pass) => {}
+                Ok(Verdict::Fire) => {
+                    faults.push(template(rule));
+                    fixes.push(Some(&check.condition));
+                }
+                Ok(Verdict::FireWithNote(note)) => {
+                    let mut f = template(rule);
+                    f.message = format!("{} ({note})", rule.message).into();
+                    faults.push(f);
+                    fixes.push(Some(&check.condition));
+                }
+                Err(err) => {
+                    faults.push(condition_error_fault(Some(rule), &err.message));
+                    fixes.push(None);
+                }
+            }
+        }
+        let has = |a| faults.iter().any(|f: &Fault| f.mandatory_action == a);
+        let action = if has(PolicyAction::Block) {
+            PolicyAction::Block
+        } else if has(PolicyAction::Replan) {
+            PolicyAction::Replan
+        } else {
+            PolicyAction::Approve
+        };
+        let codes: Vec<&str> = faults.iter().map(|f| f.code.as_str()).collect();
+        let reasoning = match action {
+            _ if faults.is_empty() => "All rules passed. Execution approved.".to_owned(),
+            PolicyAction::Replan => format!(
+                "action=replan | faults=[{}] | replan {}/{max}",
+                codes.join("; "),
+                u64::from(replan_count) + 1
+            ),
+            PolicyAction::Block => {
+                format!("action=block | faults=[{}] | TERMINAL", codes.join("; "))
+            }
+            PolicyAction::Approve => format!("action=approve | faults=[{}]", codes.join("; ")),
+        };
+        let (mut interventions, mut patches, mut manual_fixes) =
+            (Vec::new(), Vec::new(), Vec::new());
+        if action == PolicyAction::Replan {
+            for step in faults.iter().flat_map(|f| f.remediation.iter()) {
+                if !interventions.contains(step) {
+                    interventions.push(step.clone());
+                }
+            }
+            for (fault, fix) in faults.iter().zip(&fixes) {
+                let fix = match fix {
+                    Some(CompiledCondition::Builtin(b)) => b.fix(&ctx),
+                    Some(CompiledCondition::Plugin(p)) => p.fix(&ctx),
+                    None => continue,
+                };
+                match fix {
+                    Fix::Patches { patches: ps } => {
+                        for p in ps {
+                            if !patches.contains(&p) {
+                                patches.push(p);
+                            }
+                        }
+                    }
+                    Fix::Manual { reason } => {
+                        if fault.mandatory_action == PolicyAction::Replan {
+                            manual_fixes.push(ManualFix {
+                                code: fault.code.clone(),
+                                reason,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        PolicyResult {
+            action,
+            faults,
+            interventions,
+            replan_count,
+            reasoning,
+            patches,
+            manual_fixes,
+        }
+    }
+
+    /// Signatures over the inputs the conditions read: layer, the three flags,
+    /// partition filter, cost ceiling, gold approval, and datasets of every class with a
+    /// partition column that is shared, distinct, blank or missing.
+    fn grid() -> Vec<StateSignature> {
+        use cfa_types::DatasetClassification as C;
+        let base = StateSignature::from_value(&cfa_test_support::ok_signature()).unwrap();
+        let column = |k: usize| match k {
+            0 => None,
+            1 => Some(" ".to_owned()),
+            2 => Some("processing_date".to_owned()),
+            _ => Some(format!("col_{k}")),
+        };
+        let mut datasets: Vec<Vec<cfa_types::DatasetRef>> = Vec::new();
+        for classes in [
+            vec![C::HighVolume],
+            vec![C::Sensitive],
+            vec![C::HighVolume, C::Sensitive],
+            vec![C::Sensitive, C::HighVolume, C::Sensitive],
+        ] {
+            for cols in [[2, 2, 2], [0, 2, 3], [3, 2, 4], [1, 0, 1], [4, 3, 2]] {
+                let ds = classes
+                    .iter()
+                    .zip(cols)
+                    .enumerate()
+                    .map(|(i, (class, col))| {
+                        let mut d = base.datasets[i % base.datasets.len()].clone();
+                        d.name = format!("d{i}");
+                        d.classification = *class;
+                        d.partition_column = column(col);
+                        d.size_gb = serde_json::Number::from(60 * (i as u64 + 1));
+                        d
+                    })
+                    .collect();
+                datasets.push(ds);
+            }
+        }
+        let mut out = Vec::new();
+        for layer in TargetLayer::ALL.iter().copied() {
+            for flags in 0..8u8 {
+                for (k, ds) in datasets.iter().enumerate() {
+                    let mut s = base.clone();
+                    s.target_layer = layer;
+                    s.constraints.no_pii_raw = flags & 1 != 0;
+                    s.constraints.merge_key_required = flags & 2 != 0;
+                    s.constraints.enforce_types = flags & 4 != 0;
+                    if k % 2 == 0 {
+                        s.constraints.partition_by.clear();
+                    }
+                    s.constraints.max_cost_dbu = match k % 3 {
+                        0 => None,
+                        1 => Some(serde_json::Number::from(0)),
+                        _ => serde_json::Number::from_f64(75.5),
+                    };
+                    s.datasets = ds.clone();
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn decisions_are_those_of_the_straightforward_computation() {
+        let mut engines = vec![PolicyEngine::default()];
+        engines.extend(crate::builtin::names().map(|n| PolicyEngine::builtin(n).unwrap()));
+        engines.push(PolicyEngine::from_bundle(crate::synth::generated_bundle(40)).unwrap());
+        engines.push(PolicyEngine::from_bundle(crate::synth::generated_bundle(600)).unwrap());
+        // more distinct remediation steps than the bit set holds: by text
+        let mut many = crate::synth::generated_bundle(30);
+        for (i, r) in many.rules.iter_mut().enumerate() {
+            r.remediation = (0..12)
+                .map(|k| format!("step {}", (i * 13 + k) % 400))
+                .collect();
+        }
+        let many = PolicyEngine::from_bundle(many).unwrap();
+        assert!(!many.steps_numbered);
+        engines.push(many);
+        // and a default engine extended with rules repeating its own steps
+        let mut extra = crate::synth::generated_bundle(9).rules;
+        for (i, r) in extra.iter_mut().enumerate() {
+            r.name = format!("extra_{i}");
+            r.fault_code = format!("EXTRA_{i}");
+            r.remediation = vec![
+                "Enable constraints.enforce_types=True".into(),
+                format!("extra step {}", i % 2),
+            ];
+        }
+        engines.push(
+            PolicyEngine::default()
+                .extended("v1.0+extra", extra, &ConditionRegistry::with_builtins())
+                .unwrap(),
+        );
+        let mut compared = 0usize;
+        for sig in grid() {
+            let mut cat_value = serde_json::Map::new();
+            for d in &sig.datasets {
+                cat_value.insert(d.name.clone(), serde_json::to_value(d).unwrap());
+            }
+            let catalog =
+                Catalog::from_value(&serde_json::json!({ "datasets": cat_value })).unwrap();
+            for e in &engines {
+                for cat in [None, Some(&catalog)] {
+                    for replan in [0, 2] {
+                        let got = e.evaluate_with_catalog(&sig, cat, replan);
+                        let want = reference(e, &sig, cat, replan);
+                        assert_eq!(got, want, "{} {sig:?}", e.version());
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared > 10_000, "{compared}");
     }
 
     #[test]
