@@ -359,6 +359,14 @@ pub fn write_str_array<'s>(out: &mut String, items: impl IntoIterator<Item = &'s
     out.push(']');
 }
 
+/// The keys of [`EventBuilder::bundle`] and their canonical texts (each is its key
+/// between quotes: no character of either needs escaping), written into every event
+/// of a run without escaping them again.
+const BUNDLE_KEYS: [(&str, &str); 2] = [
+    ("policy_bundle_version", "\"policy_bundle_version\""),
+    ("policy_bundle_hash", "\"policy_bundle_hash\""),
+];
+
 /// The capacity of the next line's buffer after an event whose text took `len`
 /// bytes: room for it and a little more, in 256-byte steps.
 fn line_capacity(len: usize) -> usize {
@@ -523,17 +531,32 @@ impl EventBuilder {
     /// `policy_bundle_hash` in `details` (the top-level copy is given to
     /// [`EventBuilder::new`]).
     pub fn bundle(&mut self, version: &str, hash: &str) -> &mut Self {
-        self.detail_str("policy_bundle_version", version)
-            .detail_str("policy_bundle_hash", hash)
+        let [(version_key, version_json), (hash_key, hash_json)] = BUNDLE_KEYS;
+        self.put_keyed(version_key, Some(version_json), Val::Str(version))
+            .put_keyed(hash_key, Some(hash_json), Val::Str(hash))
     }
 
     /// [`EventBuilder::bundle`] with both already quoted.
     pub fn bundle_quoted(&mut self, version: &QuotedStr, hash: &QuotedStr) -> &mut Self {
-        self.detail_quoted("policy_bundle_version", version)
-            .detail_quoted("policy_bundle_hash", hash)
+        let [(version_key, version_json), (hash_key, hash_json)] = BUNDLE_KEYS;
+        self.put_keyed(version_key, Some(version_json), Val::Quoted(version.json()))
+            .put_keyed(hash_key, Some(hash_json), Val::Quoted(hash.json()))
+    }
+
+    /// Adds (or replaces) one string detail whose key and value are both already
+    /// quoted (the same as `detail_str(key.as_str(), value.as_str())`, escaping
+    /// neither again): for a key that many events carry.
+    pub fn detail_quoted_key(&mut self, key: &QuotedStr, value: &QuotedStr) -> &mut Self {
+        self.put_keyed(key.as_str(), Some(key.json()), Val::Quoted(value.json()))
     }
 
     fn put(&mut self, key: &str, value: Val<'_>) -> &mut Self {
+        self.put_keyed(key, None, value)
+    }
+
+    /// [`EventBuilder::put`] with the key's canonical text (`key_json`, quotes included)
+    /// when the caller has it, copied in instead of escaping `key` again.
+    fn put_keyed(&mut self, key: &str, key_json: Option<&str>, value: Val<'_>) -> &mut Self {
         let repeated = if self.check_duplicates {
             let prefix = event::key_prefix(key);
             let keys = self.scratch.keys.as_str();
@@ -548,7 +571,10 @@ impl EventBuilder {
             self.line.push_str(", ");
         }
         let start = self.line.len();
-        canonical::write_str(&mut self.line, key, true);
+        match key_json {
+            Some(json) => self.line.push_str(json),
+            None => canonical::write_str(&mut self.line, key, true),
+        }
         self.line.push_str(": ");
         let text = match value {
             Val::Str(s) => {
@@ -756,6 +782,61 @@ mod tests {
             if let Ok(e) = sealed {
                 assert_eq!(e.compute_hash(), e.event_hash);
             }
+        }
+    }
+
+    #[test]
+    fn quoted_keys_write_what_escaped_keys_write() {
+        assert!(
+            BUNDLE_KEYS
+                .iter()
+                .all(|(key, json)| QuotedStr::new(key).json() == *json)
+        );
+        let head = [
+            "i\"1",
+            "stage",
+            "type",
+            "ok",
+            "v\u{e9}",
+            "2026-01-01T00:00:00+00:00",
+        ];
+        let [intent, stage, event_type, outcome, bundle, ts] = head;
+        let (id, hash) = (QuotedStr::new("d-\u{1}\"1"), QuotedStr::new("h\\x"));
+        let odd_key = QuotedStr::new("k\"\u{2014}\n");
+        // Keys given before (replaced in place) and after, by either path.
+        let mut escaped = EventBuilder::new(intent, stage, event_type, outcome, bundle, ts);
+        escaped
+            .detail_str("policy_bundle_hash", "early")
+            .detail_str(odd_key.as_str(), "x")
+            .detail_str("decision_id", id.as_str())
+            .bundle(bundle, hash.as_str())
+            .detail_str(odd_key.as_str(), "y");
+        let mut quoted = EventBuilder::new(intent, stage, event_type, outcome, bundle, ts);
+        let decision_key = QuotedStr::new("decision_id");
+        quoted
+            .detail_str("policy_bundle_hash", "early")
+            .detail_quoted_key(&odd_key, &QuotedStr::new("x"))
+            .detail_quoted_key(&decision_key, &id)
+            .bundle_quoted(&QuotedStr::new(bundle), &hash)
+            .detail_quoted_key(&odd_key, &QuotedStr::new("y"));
+        let mut plain = EventBuilder::new(intent, stage, event_type, outcome, bundle, ts);
+        plain
+            .detail_str("policy_bundle_hash", "early")
+            .detail_str(odd_key.as_str(), "x")
+            .detail_str("decision_id", id.as_str())
+            .detail_str("policy_bundle_version", bundle)
+            .detail_str("policy_bundle_hash", hash.as_str())
+            .detail_str(odd_key.as_str(), "y");
+        let want = plain.finish();
+        for got in [escaped.finish(), quoted.finish()] {
+            for prev in ["", "abc", "q\"\\"] {
+                assert_eq!(got.event_hash(prev), want.event_hash(prev));
+                let (mut a, mut b) = (String::new(), String::new());
+                got.finish_into(prev, &mut a);
+                want.finish_into(prev, &mut b);
+                assert_eq!(a, b);
+            }
+            assert_eq!(got.details_json(), want.details_json());
         }
     }
 

@@ -18,6 +18,13 @@
 //! and a hit is the remembered plan with the caller's `intent_id` put in. A refusal is
 //! never remembered (it is computed every time).
 //!
+//! The plan is kept behind an [`Arc`]: [`lookup`] hands out a copy of it (what
+//! [`crate::Planner::plan`] returns), [`lookup_shared`] the shared plan itself
+//! ([`crate::Planner::plan_shared`]). A shared hit writes the caller's `intent_id` into
+//! the remembered plan in place when nobody else holds it any more (the previous
+//! caller has dropped its handle, as the kernel does at the end of every run), and
+//! only otherwise copies it; so a plan that was handed out never changes.
+//!
 //! Bound: [`RECENT_PLANS`] plans per thread, replaced round robin, and only for
 //! signatures of at most [`MAX_MEMO_DATASETS`] datasets whose catalog entries and
 //! plan stay small (see [`fits`]), so a thread holds a few tens of KiB at most.
@@ -26,6 +33,7 @@ use crate::model::ExecutionPlan;
 use cfa_types::{Catalog, StateSignature};
 use serde_json::Value;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Plans remembered per thread.
 pub(crate) const RECENT_PLANS: usize = 4;
@@ -82,7 +90,26 @@ struct Remembered {
     thresholds: (u64, u64),
     signature: StateSignature,
     entries: Vec<EntryView>,
-    plan: ExecutionPlan,
+    plan: Arc<ExecutionPlan>,
+}
+
+impl Remembered {
+    /// Whether this plan was planned from these inputs (all but the intent id).
+    fn planned_from(
+        &self,
+        thresholds: (u64, u64),
+        sig: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> bool {
+        self.thresholds == thresholds
+            && self.signature.eq_but_intent_id(sig)
+            && self.entries.len() == sig.datasets.len()
+            && self
+                .entries
+                .iter()
+                .zip(&sig.datasets)
+                .all(|(e, d)| entry_matches(e, catalog, &d.name))
+    }
 }
 
 /// Whether a plan of `sig` may be remembered at all (lookups skip the others too).
@@ -134,7 +161,7 @@ thread_local! {
 }
 
 /// The remembered plan of `sig` against `catalog` with these thresholds, with the
-/// signature's `intent_id` put in.
+/// signature's `intent_id` put in (a copy).
 pub(crate) fn lookup(
     thresholds: (u64, u64),
     sig: &StateSignature,
@@ -143,17 +170,12 @@ pub(crate) fn lookup(
     RECENT
         .try_with(|cell| {
             let recent = cell.try_borrow().ok()?;
-            let hit = recent.entries.iter().find(|r| {
-                r.thresholds == thresholds
-                    && r.signature.eq_but_intent_id(sig)
-                    && r.entries.len() == sig.datasets.len()
-                    && r.entries
-                        .iter()
-                        .zip(&sig.datasets)
-                        .all(|(e, d)| entry_matches(e, catalog, &d.name))
-            })?;
+            let hit = recent
+                .entries
+                .iter()
+                .find(|r| r.planned_from(thresholds, sig, catalog))?;
             // The plan differs only in its own intent id (module docs).
-            let mut plan = hit.plan.clone();
+            let mut plan = ExecutionPlan::clone(&hit.plan);
             plan.intent_id.clone_from(&sig.intent_id);
             Some(plan)
         })
@@ -161,12 +183,44 @@ pub(crate) fn lookup(
         .flatten()
 }
 
-/// Remembers `plan`, planned from `sig` against `catalog` with these thresholds.
+/// [`lookup`], shared: the remembered plan itself once the signature's `intent_id` is
+/// in it. The id is written in place when this memo holds the only handle (nobody can
+/// see the change), else the plan is copied and the copy is remembered instead, so a
+/// plan handed out earlier never changes.
+pub(crate) fn lookup_shared(
+    thresholds: (u64, u64),
+    sig: &StateSignature,
+    catalog: Option<&Catalog>,
+) -> Option<Arc<ExecutionPlan>> {
+    RECENT
+        .try_with(|cell| {
+            let mut recent = cell.try_borrow_mut().ok()?;
+            let hit = recent
+                .entries
+                .iter_mut()
+                .find(|r| r.planned_from(thresholds, sig, catalog))?;
+            // The plan differs only in its own intent id (module docs).
+            if let Some(plan) = Arc::get_mut(&mut hit.plan) {
+                plan.intent_id.clone_from(&sig.intent_id);
+            } else if hit.plan.intent_id != sig.intent_id {
+                let mut plan = ExecutionPlan::clone(&hit.plan);
+                plan.intent_id.clone_from(&sig.intent_id);
+                hit.plan = Arc::new(plan);
+            }
+            Some(Arc::clone(&hit.plan))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `plan`, planned from `sig` against `catalog` with these thresholds (the
+/// handle is shared with the caller: [`lookup_shared`] copies the plan while the
+/// caller still holds it).
 pub(crate) fn remember(
     thresholds: (u64, u64),
     sig: &StateSignature,
     catalog: Option<&Catalog>,
-    plan: &ExecutionPlan,
+    plan: &Arc<ExecutionPlan>,
 ) {
     let entries: Vec<EntryView> = sig
         .datasets
@@ -180,7 +234,7 @@ pub(crate) fn remember(
         thresholds,
         signature: sig.clone(),
         entries,
-        plan: plan.clone(),
+        plan: Arc::clone(plan),
     };
     let _ = RECENT.try_with(|cell| {
         if let Ok(mut recent) = cell.try_borrow_mut() {
@@ -241,6 +295,46 @@ mod tests {
         assert_eq!(again.as_ref().map(|p| p.intent_id.as_str()), Ok("i-2"));
         assert_eq!(first.as_ref().map(|p| p.intent_id.as_str()), Ok("i-1"));
         assert_ne!(first, again);
+    }
+
+    #[test]
+    fn a_shared_plan_is_the_built_plan_and_a_handed_out_one_never_changes() {
+        let planner = ExecutionPlanner::default();
+        let cat = catalog(false);
+        let built = |id: &str| planner.plan_uncached(&signature(id), Some(&cat));
+        // A miss, then hits while the previous handle is dropped (the id written in
+        // place) and while it is still held (a copy), then the owned path between.
+        let first = planner.plan_shared(&signature("s-1"), Some(&cat));
+        assert_eq!(first.as_deref().ok(), built("s-1").as_ref().ok());
+        drop(first);
+        let second = planner.plan_shared(&signature("s-2"), Some(&cat));
+        assert_eq!(second.as_deref().ok(), built("s-2").as_ref().ok());
+        let held = planner.plan_shared(&signature("s-3"), Some(&cat));
+        assert_eq!(held.as_deref().ok(), built("s-3").as_ref().ok());
+        assert_eq!(second.as_deref().ok(), built("s-2").as_ref().ok());
+        assert_eq!(planner.plan(&signature("s-4"), Some(&cat)), built("s-4"));
+        let again = planner.plan_shared(&signature("s-3"), Some(&cat));
+        assert_eq!(again.as_deref().ok(), built("s-3").as_ref().ok());
+        drop((second, again));
+        let fifth = planner.plan_shared(&signature("s-5"), Some(&cat));
+        assert_eq!(fifth.as_deref().ok(), built("s-5").as_ref().ok());
+        assert_eq!(held.as_deref().ok(), built("s-3").as_ref().ok());
+        // Not remembered: refusals, and the default of another planner wraps `plan`.
+        let mut empty = signature("s-6");
+        empty.datasets.clear();
+        assert!(planner.plan_shared(&empty, None).is_err());
+        struct Plain;
+        impl Planner for Plain {
+            fn plan(
+                &self,
+                s: &StateSignature,
+                c: Option<&Catalog>,
+            ) -> Result<ExecutionPlan, crate::PlanError> {
+                ExecutionPlanner::default().plan_uncached(s, c)
+            }
+        }
+        let wrapped = Plain.plan_shared(&signature("s-7"), Some(&cat));
+        assert_eq!(wrapped.as_deref().ok(), built("s-7").as_ref().ok());
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::model::{
 use crate::topo::{CycleError, order_steps};
 use cfa_types::{Catalog, DatasetRef, StateSignature};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Why a signature cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,6 +135,17 @@ pub trait Planner: Send + Sync {
         signature: &StateSignature,
         catalog: Option<&Catalog>,
     ) -> Result<ExecutionPlan, PlanError>;
+
+    /// [`Planner::plan`] behind a shared handle: the same plan, for callers that only
+    /// read it (the kernel). The default wraps [`Planner::plan`]; the built-in planner
+    /// hands out its remembered plan without copying it.
+    fn plan_shared(
+        &self,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<Arc<ExecutionPlan>, PlanError> {
+        self.plan(signature, catalog).map(Arc::new)
+    }
 }
 
 /// The built-in planner (rules in the module docs).
@@ -167,20 +179,46 @@ impl Planner for ExecutionPlanner {
         if !memo::eligible(signature) {
             return self.build(signature, catalog);
         }
-        let thresholds = (
-            self.broadcast_small_gb.to_bits(),
-            self.broadcast_large_gb.to_bits(),
-        );
+        let thresholds = self.thresholds();
         if let Some(plan) = memo::lookup(thresholds, signature, catalog) {
             return Ok(plan);
         }
         let plan = self.build(signature, catalog)?;
+        let shared = Arc::new(plan);
+        memo::remember(thresholds, signature, catalog, &shared);
+        Ok(Arc::unwrap_or_clone(shared))
+    }
+
+    /// [`Planner::plan`] with the remembered plan handed out itself (no copy of its
+    /// steps): the caller's `intent_id` is written into it in place once the previous
+    /// caller has dropped its handle (key, bound and sharing in `crate::memo`).
+    fn plan_shared(
+        &self,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+    ) -> Result<Arc<ExecutionPlan>, PlanError> {
+        if !memo::eligible(signature) {
+            return self.build(signature, catalog).map(Arc::new);
+        }
+        let thresholds = self.thresholds();
+        if let Some(plan) = memo::lookup_shared(thresholds, signature, catalog) {
+            return Ok(plan);
+        }
+        let plan = Arc::new(self.build(signature, catalog)?);
         memo::remember(thresholds, signature, catalog, &plan);
         Ok(plan)
     }
 }
 
 impl ExecutionPlanner {
+    /// The memo's key for the two thresholds (bit for bit).
+    fn thresholds(&self) -> (u64, u64) {
+        (
+            self.broadcast_small_gb.to_bits(),
+            self.broadcast_large_gb.to_bits(),
+        )
+    }
+
     /// [`Planner::plan`] without the memo: the plan built from scratch.
     pub fn plan_uncached(
         &self,

@@ -8,6 +8,7 @@ use cfa_codegen::GeneratedArtifact;
 use cfa_plan::ExecutionPlan;
 use cfa_types::{Fault, StateSignature};
 use std::convert::Infallible;
+use std::sync::Arc;
 
 const PLAN: Failure = Failure {
     event_type: "plan_generated",
@@ -100,7 +101,7 @@ impl Run<'_> {
     pub(super) fn generate(
         &mut self,
         sig: &StateSignature,
-    ) -> Step<Option<(ExecutionPlan, GeneratedArtifact)>> {
+    ) -> Step<Option<(Arc<ExecutionPlan>, GeneratedArtifact)>> {
         let k = self.k;
         let phase = Phase::Generate;
         if !k.config.phases.generate {
@@ -112,8 +113,10 @@ impl Run<'_> {
             return Ok(None);
         }
         self.r.phases_run.push(phase);
+        // The run only reads the plan: the planner may hand out the one it remembers
+        // (cfa-plan's memo; docs/architecture.md#performance-gates).
         let plan = self.call(phase, &PLAN, reason_details(&PLAN), || {
-            k.planner.plan(sig, Some(&k.config.catalog))
+            k.planner.plan_shared(sig, Some(&k.config.catalog))
         })?;
         self.emit(
             phase,

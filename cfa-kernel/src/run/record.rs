@@ -163,6 +163,18 @@ impl Quoted {
     }
 }
 
+/// The keys `decision_id` and `content_hash` that every event of a run carries, as
+/// their canonical texts, written once per process (see [`Quoted`]).
+fn run_keys() -> &'static [QuotedStr; 2] {
+    static KEYS: std::sync::OnceLock<[QuotedStr; 2]> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        [
+            QuotedStr::new("decision_id"),
+            QuotedStr::new("content_hash"),
+        ]
+    })
+}
+
 /// How a failed plugin call is recorded by [`Run::call`].
 pub(super) struct Failure {
     /// The event recorded with outcome `error`.
@@ -229,8 +241,9 @@ impl Run<'_> {
                 Dv::Json(v) => ev.detail(key, v),
             };
         }
-        ev.detail_quoted("decision_id", &q.decision_id)
-            .detail_quoted("content_hash", &q.content_hash)
+        let [decision_key, content_key] = run_keys();
+        ev.detail_quoted_key(decision_key, &q.decision_id)
+            .detail_quoted_key(content_key, &q.content_hash)
             .bundle_quoted(&q.bundle, &q.bundle_hash);
         self.pending.push(ev.finish());
         self.pending_meta.push((phase, event_type));
