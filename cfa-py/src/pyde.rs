@@ -58,6 +58,9 @@ impl Seen {
 
 /// A dict key's text: a `str` (exactly, by one pointer comparison, or a subclass) that
 /// is UTF-8 ([`Key`]); `None` for any other key.
+// Inlined at every use (with `text` and `string`): called for each key and string
+// value, ~50 times a signature.
+#[inline(always)]
 fn key<'a>(k: &'a Bound<'_, PyAny>) -> Option<&'a str> {
     let s = match k.cast_exact::<PyString>() {
         Ok(s) => s,
@@ -68,16 +71,19 @@ fn key<'a>(k: &'a Bound<'_, PyAny>) -> Option<&'a str> {
 
 /// A `str` value's text (`PyDe::deserialize_str`: a `str`, exactly or a subclass, that
 /// is UTF-8; anything else is refused by every visitor that wants a string).
+#[inline(always)]
 fn text<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
     key(v)
 }
 
 /// A `String` field.
+#[inline(always)]
 fn string(v: &Bound<'_, PyAny>) -> Option<String> {
     text(v).map(str::to_owned)
 }
 
 /// An `Option<String>` field (`PyDe::deserialize_option`: `None` is `None`).
+#[inline]
 fn optional_string(v: &Bound<'_, PyAny>) -> Option<Option<String>> {
     if v.is_none() {
         return Some(None);
@@ -87,6 +93,7 @@ fn optional_string(v: &Bound<'_, PyAny>) -> Option<Option<String>> {
 
 /// A `bool` field (`PyDe::deserialize_bool`: only `bool`, which has no subclasses,
 /// visits a boolean).
+#[inline]
 fn boolean(v: &Bound<'_, PyAny>) -> Option<bool> {
     v.cast_exact::<PyBool>().ok().map(|b| b.is_true())
 }
@@ -95,33 +102,46 @@ fn boolean(v: &Bound<'_, PyAny>) -> Option<bool> {
 /// (`PyDe::deserialize_seq`: every other type is refused by a sequence visitor).
 fn items<'py, T>(
     v: &Bound<'py, PyAny>,
-    mut item: impl FnMut(&Bound<'py, PyAny>) -> Option<T>,
+    mut item: impl FnMut(Bound<'py, PyAny>) -> Option<T>,
 ) -> Option<Vec<T>> {
     // an exact `list` (what a signature dict holds) by one pointer comparison
     if let Ok(l) = v.cast_exact::<PyList>().or_else(|_| v.cast::<PyList>()) {
         let len = l.len();
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
-            out.push(item(&l.get_item(i).ok()?)?);
+            out.push(item(l.get_item(i).ok()?)?);
         }
         return Some(out);
     }
     let t = v.cast::<PyTuple>().ok()?;
-    t.iter().map(|x| item(&x)).collect()
+    t.iter().map(item).collect()
 }
 
 /// A `Vec<String>` field.
 fn strings(v: &Bound<'_, PyAny>) -> Option<Vec<String>> {
-    items(v, string)
+    items(v, |s| string(&s))
 }
 
 /// A `dict` (exactly or a subclass) for a struct (`PyDe::deserialize_map`: a struct
-/// visitor refuses every other type).
+/// visitor refuses every other type); [`owned_object`] for a value the walk owns.
+#[inline]
 fn object<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyDict>> {
     // an exact `dict` by one pointer comparison
     v.cast_exact::<PyDict>()
         .or_else(|_| v.cast::<PyDict>())
         .ok()
+}
+
+/// [`object`] for a value the walk owns (a dict entry's or a list item's): the dict
+/// itself, so that iterating it takes no reference of its own (`iter()` on a borrowed
+/// dict clones it: a reference increment and decrement, each a call through the stable
+/// ABI).
+#[inline]
+fn owned_object(v: Bound<'_, PyAny>) -> Option<Bound<'_, PyDict>> {
+    match v.cast_into_exact::<PyDict>() {
+        Ok(d) => Some(d),
+        Err(e) => e.into_inner().cast_into::<PyDict>().ok(),
+    }
 }
 
 /// A number field (`serde_json::Number` over `PyDe::deserialize_any`): an exact `int`
@@ -179,16 +199,16 @@ fn signature_fields(d: &Bound<'_, PyDict>) -> Option<SignatureFields> {
                 f.datasets = if v.is_none() {
                     None
                 } else {
-                    Some(items(&v, |item| dataset_fields(object(item)?))?)
+                    Some(items(&v, |item| dataset_fields(owned_object(item)?))?)
                 };
             }
             "constraints" => {
                 seen.first(16)?;
-                f.constraints = Some(constraint_fields(object(&v)?)?);
+                f.constraints = Some(constraint_fields(owned_object(v)?)?);
             }
             "execution_context" => {
                 seen.first(32)?;
-                f.execution_context = Some(context_fields(object(&v)?)?);
+                f.execution_context = Some(context_fields(owned_object(v)?)?);
             }
             "intent_id" => {
                 seen.first(64)?;
@@ -207,10 +227,10 @@ fn signature_fields(d: &Bound<'_, PyDict>) -> Option<SignatureFields> {
 }
 
 /// One dataset dict (depth 2: its values are at depth 3).
-fn dataset_fields(d: &Bound<'_, PyDict>) -> Option<DatasetFields> {
+fn dataset_fields(d: Bound<'_, PyDict>) -> Option<DatasetFields> {
     let mut f = DatasetFields::default();
     let mut seen = Seen(0);
-    for (k, v) in d.iter() {
+    for (k, v) in d {
         match key(&k)? {
             "name" => {
                 seen.first(1)?;
@@ -247,10 +267,10 @@ fn dataset_fields(d: &Bound<'_, PyDict>) -> Option<DatasetFields> {
 }
 
 /// The `constraints` dict (depth 1: its values are at depth 2).
-fn constraint_fields(d: &Bound<'_, PyDict>) -> Option<ConstraintFields> {
+fn constraint_fields(d: Bound<'_, PyDict>) -> Option<ConstraintFields> {
     let mut f = ConstraintFields::default();
     let mut seen = Seen(0);
-    for (k, v) in d.iter() {
+    for (k, v) in d {
         match key(&k)? {
             "no_pii_raw" => {
                 seen.first(1)?;
@@ -299,10 +319,10 @@ fn custom(v: Bound<'_, PyAny>) -> Option<Option<Map<String, Value>>> {
 }
 
 /// The `execution_context` dict (depth 1: its values are at depth 2).
-fn context_fields(d: &Bound<'_, PyDict>) -> Option<ContextFields> {
+fn context_fields(d: Bound<'_, PyDict>) -> Option<ContextFields> {
     let mut f = ContextFields::default();
     let mut seen = Seen(0);
-    for (k, v) in d.iter() {
+    for (k, v) in d {
         match key(&k)? {
             "policy_bundle_version" => {
                 seen.first(1)?;
