@@ -172,3 +172,37 @@ def test_a_dict_is_read_when_checked_not_remembered():
     second = cfa.check(data)
     assert first.action == "approve" and second.action == "block"
     assert first.signature_hash != second.signature_hash
+
+
+def test_nested_dict_subclasses_read_as_their_json():
+    """`constraints`, `execution_context` and each dataset as `dict` subclasses (the
+    walk's nested dicts take the subclass branch) decide as the same JSON text."""
+    class Dict(dict):
+        pass
+
+    base = copy.deepcopy(BASES[0])
+    odd = copy.deepcopy(base)
+    odd["constraints"] = Dict(odd["constraints"])
+    odd["execution_context"] = Dict(odd["execution_context"])
+    odd["datasets"] = [Dict(d) for d in odd["datasets"]]
+    assert outcome(odd) == outcome(json.dumps(base))
+    odd["constraints"]["no_pii_raw"] = False
+    base["constraints"]["no_pii_raw"] = False
+    assert outcome(odd) == outcome(json.dumps(base))
+
+
+def test_hashes_read_after_the_dict_changed_are_the_checked_signatures():
+    """The hashes are computed when first read: a dict changed (or emptied) between the
+    check and that read still gives the hashes and document of what was checked."""
+    for base in BASES:
+        data = copy.deepcopy(base)
+        want = cfa.check(json.dumps(base))
+        got = cfa.check(data)
+        data["constraints"]["no_pii_raw"] = not data["constraints"].get("no_pii_raw", True)
+        data["datasets"][0]["name"] = "changed"
+        data.clear()
+        assert (got.signature_hash, got.content_hash, got.intent_id) == (
+            want.signature_hash, want.content_hash, want.intent_id)
+        doc, want_doc = got.to_dict(), want.to_dict()
+        del doc["decision_id"], want_doc["decision_id"]
+        assert doc == want_doc
