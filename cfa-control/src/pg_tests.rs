@@ -63,9 +63,9 @@ fn approved() -> PolicyResult {
     PolicyResult {
         action: PolicyAction::Approve,
         faults: vec![],
-        interventions: vec![],
+        interventions: cfa_types::SharedList::new(),
         replan_count: 0,
-        reasoning: String::new(),
+        reasoning: cfa_types::SharedStr::default(),
         patches: vec![],
         manual_fixes: vec![],
     }

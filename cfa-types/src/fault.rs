@@ -107,12 +107,15 @@ pub struct PolicyResult {
     pub action: PolicyAction,
     /// Every fault that fired, in rule order.
     pub faults: Vec<Fault>,
-    /// Remediation of every fault, de-duplicated in order; only on replan.
-    pub interventions: Vec<SharedStr>,
+    /// Remediation of every fault, de-duplicated in order; only on replan. A
+    /// [`SharedList`], so the policy engine hands out the interventions of a set of
+    /// fired rules without building them (docs/architecture.md#the-decision-path).
+    pub interventions: SharedList,
     /// The replan counter the evaluation ran with.
     pub replan_count: u32,
-    /// The reference's reasoning string, byte for byte.
-    pub reasoning: String,
+    /// The reference's reasoning string, byte for byte; a [`SharedStr`] for the same
+    /// reason as `interventions`.
+    pub reasoning: SharedStr,
     /// Structured fixes collected from the conditions that fired, de-duplicated in
     /// order; only on replan. Applying all of them makes every replan rule stop firing,
     /// unless [`PolicyResult::manual_fixes`] is non-empty.

@@ -31,9 +31,9 @@ fn result(action: PolicyAction, faults: Vec<Fault>) -> PolicyResult {
     PolicyResult {
         action,
         faults,
-        interventions: vec![],
+        interventions: cfa_types::SharedList::new(),
         replan_count: 0,
-        reasoning: String::new(),
+        reasoning: cfa_types::SharedStr::default(),
         patches: vec![],
         manual_fixes: vec![],
     }

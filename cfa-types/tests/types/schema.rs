@@ -12,7 +12,7 @@ use crate::common;
 use cfa_types::schema::{decision_schema, signature_schema};
 use cfa_types::{
     DatasetClassification, Fault, FaultFamily, FaultSeverity, ManualFix, Patch, PolicyAction,
-    PolicyResult, TargetLayer, validate,
+    PolicyResult, SharedList, TargetLayer, validate,
 };
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -172,7 +172,7 @@ fn sample_decisions() -> Vec<PolicyResult> {
         PolicyResult {
             action: PolicyAction::Replan,
             faults: vec![fault.clone()],
-            interventions: vec!["add a partition filter".into()],
+            interventions: vec!["add a partition filter"].into(),
             replan_count: 1,
             reasoning: "r".into(),
             patches: vec![Patch::set("constraints.partition_by", json!(["dt"]))],
@@ -184,7 +184,7 @@ fn sample_decisions() -> Vec<PolicyResult> {
         PolicyResult {
             action: PolicyAction::Approve,
             faults: vec![],
-            interventions: vec![],
+            interventions: SharedList::new(),
             replan_count: 0,
             reasoning: "ok".into(),
             patches: vec![],
