@@ -2,9 +2,9 @@
 //! docs/differences.md#b5-fixes-are-structured-patches-owned-by-conditions).
 
 use crate::enums::{FaultFamily, FaultSeverity, PolicyAction};
+use crate::patch_value::PatchValue;
 use crate::shared::{SharedList, SharedStr};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// One detected problem. Serialises in the reference's key order.
 ///
@@ -69,17 +69,18 @@ pub struct Patch {
     pub op: PatchOp,
     /// Dotted path of the field, e.g. `constraints.partition_by`.
     pub path: SharedStr,
-    /// The new value.
-    pub value: Value,
+    /// The new value: a JSON value, held without allocating when it is a list of one
+    /// short string (the common partition fix; see [`PatchValue`]).
+    pub value: PatchValue,
 }
 
 impl Patch {
     /// A `set` patch.
-    pub fn set(path: impl Into<SharedStr>, value: Value) -> Self {
+    pub fn set(path: impl Into<SharedStr>, value: impl Into<PatchValue>) -> Self {
         Patch {
             op: PatchOp::Set,
             path: path.into(),
-            value,
+            value: value.into(),
         }
     }
 }
