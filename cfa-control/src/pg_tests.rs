@@ -62,7 +62,7 @@ fn signature() -> StateSignature {
 fn approved() -> PolicyResult {
     PolicyResult {
         action: PolicyAction::Approve,
-        faults: vec![],
+        faults: cfa_types::FaultList::new(),
         interventions: cfa_types::SharedList::new(),
         replan_count: 0,
         reasoning: cfa_types::SharedStr::default(),

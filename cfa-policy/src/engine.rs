@@ -5,11 +5,11 @@ use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults::{self, StaticFault};
-use crate::fired::FiredTable;
+use crate::fired::{Fired, FiredTable};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
-    Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
-    SharedList, SharedStr, StateSignature, TargetLayer,
+    Catalog, Fault, FaultFamily, FaultList, FaultSeverity, Fix, ManualFix, Patch, PolicyAction,
+    PolicyResult, SharedList, SharedStr, StateSignature, TargetLayer,
 };
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -362,7 +362,7 @@ impl PolicyEngine {
         if replan_count >= max {
             return PolicyResult {
                 action: PolicyAction::Block,
-                faults: vec![Fault {
+                faults: FaultList::from(vec![Fault {
                     code: SharedStr::from_static(MAX_REPLAN_CODE),
                     family: FaultFamily::Semantic,
                     severity: FaultSeverity::Critical,
@@ -373,7 +373,7 @@ impl PolicyEngine {
                         "Review the intent manually and fix previous faults.",
                     )]),
                     detected_before_execution: true,
-                }],
+                }]),
                 interventions: SharedList::new(),
                 replan_count,
                 reasoning: format!("Replan limit ({max}) reached. Manual intervention required.")
@@ -391,6 +391,9 @@ impl PolicyEngine {
         // The rules that fired, bit `i` for rule `i` (meaningful, and read, only for an
         // engine with a `FiredTable`, whose rules all have a bit).
         let mut fired = 0u64;
+        // While every fault so far is a rule's own fault and the engine has a table,
+        // the faults are not built: they are the table's for `fired`.
+        let mut deferred = self.fired.is_some();
         for (i, check) in self.checks.iter().enumerate() {
             if check
                 .target_layer
@@ -414,15 +417,18 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    match &check.statics {
-                        Some(statics) => push_static(&mut faults, statics),
-                        None => push_template(&mut faults, &check.fault),
+                    if !deferred {
+                        push_rule_fault(&mut faults, check);
                     }
                     origins.push(Some(i));
                     actions |= action_bit(check.fault.mandatory_action);
                     fired |= 1u64 << (i % 64);
                 }
                 Ok(Verdict::FireWithNote(note)) => {
+                    if deferred {
+                        self.build_faults(&mut faults, fired);
+                        deferred = false;
+                    }
                     let mut fault = Fault::clone(&check.fault);
                     // The template's message is the rule's.
                     fault.message = format!("{} ({note})", check.fault.message).into();
@@ -432,6 +438,10 @@ impl PolicyEngine {
                     fired |= 1u64 << (i % 64);
                 }
                 Err(e) => {
+                    if deferred {
+                        self.build_faults(&mut faults, fired);
+                        deferred = false;
+                    }
                     let rule = self.rules.get(i);
                     push_fault(&mut faults, condition_error_fault(rule, &e.message));
                     origins.push(None);
@@ -439,14 +449,37 @@ impl PolicyEngine {
                 }
             }
         }
+        if origins.len == 0 {
+            // Nothing fired: approve, with nothing to build or look up.
+            return PolicyResult {
+                action: PolicyAction::Approve,
+                faults: FaultList::new(),
+                interventions: SharedList::new(),
+                replan_count,
+                reasoning: SharedStr::from_static(ALL_PASSED),
+                patches: Vec::new(),
+                manual_fixes: Vec::new(),
+            };
+        }
         let action = decide(actions);
-        // The shared reasoning and interventions of the rules that fired, unless a
-        // fault is no rule's (a plugin failure) or the engine has no table.
-        let shared = match &self.fired {
-            Some(table) if !origins.has_none && table.max() == max => table.get(fired),
-            _ => None,
+        // The shared parts of the rules that fired, unless a fault is no rule's (a
+        // plugin failure) or the engine has no table.
+        let table = self.fired.as_deref().filter(|_| !origins.has_none);
+        let shared = table.and_then(|t| t.get(fired));
+        let faults: FaultList = match (deferred, shared.and_then(Fired::faults)) {
+            (false, _) => faults.into(),
+            (true, _) if fired == 0 => FaultList::new(),
+            (true, Some(list)) => FaultList::from(Arc::clone(list)),
+            (true, None) => {
+                self.build_faults(&mut faults, fired);
+                faults.into()
+            }
         };
-        let reasoning = match shared.and_then(|s| s.reasoning(action, replan_count)) {
+        let same_cap = table.is_some_and(|t| t.max() == max);
+        let reasoning = match shared
+            .filter(|_| same_cap)
+            .and_then(|s| s.reasoning(action, replan_count))
+        {
             Some(text) => text.clone(),
             None => reasoning(action, &faults, replan_count, max),
         };
@@ -468,6 +501,18 @@ impl PolicyEngine {
             reasoning,
             patches,
             manual_fixes,
+        }
+    }
+
+    /// Pushes the faults of the rules whose bits are set in `fired`, in rule order (the
+    /// faults a decision deferred while its table could provide them).
+    #[cold]
+    #[inline(never)]
+    fn build_faults(&self, faults: &mut Vec<Fault>, fired: u64) {
+        for (i, check) in self.checks.iter().enumerate() {
+            if i < 64 && fired & (1u64 << i) != 0 {
+                push_rule_fault(faults, check);
+            }
         }
     }
 
@@ -574,6 +619,15 @@ impl PolicyEngine {
 /// The capacity the first fault is pushed with: what `Vec::push` would grow an empty
 /// vector of faults to, allocated directly so the first push skips the growth path.
 const FIRST_FAULTS: usize = 4;
+
+/// Pushes the fault `check`'s rule raises.
+#[inline]
+fn push_rule_fault(faults: &mut Vec<Fault>, check: &Check) {
+    match &check.statics {
+        Some(statics) => push_static(faults, statics),
+        None => push_template(faults, &check.fault),
+    }
+}
 
 /// Pushes `fault`; an approve allocates nothing for its (empty) fault list, and the
 /// first fault of any other decision allocates room for [`FIRST_FAULTS`] at once.
@@ -790,6 +844,9 @@ pub(crate) fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
     out
 }
 
+/// The reasoning of a decision without faults.
+const ALL_PASSED: &str = "All rules passed. Execution approved.";
+
 /// The reference's reasoning string for a decision with `faults`.
 pub(crate) fn reasoning(
     action: PolicyAction,
@@ -798,7 +855,7 @@ pub(crate) fn reasoning(
     max: u32,
 ) -> SharedStr {
     if faults.is_empty() {
-        return SharedStr::from_static("All rules passed. Execution approved.");
+        return SharedStr::from_static(ALL_PASSED);
     }
     // Room for the fixed parts and a replan counter of two full u32s.
     let mut s = String::with_capacity(64 + faults.iter().map(|f| f.code.len() + 2).sum::<usize>());
@@ -885,7 +942,7 @@ mod tests {
             guard.detected_before_execution = true;
             return PolicyResult {
                 action: PolicyAction::Block,
-                faults: vec![guard],
+                faults: vec![guard].into(),
                 interventions: SharedList::new(),
                 replan_count,
                 reasoning: format!("Replan limit ({max}) reached. Manual intervention required.")
@@ -982,7 +1039,7 @@ mod tests {
         }
         PolicyResult {
             action,
-            faults,
+            faults: faults.into(),
             interventions: SharedList::from(interventions),
             replan_count,
             reasoning: reasoning.into(),
@@ -1052,6 +1109,50 @@ mod tests {
         out
     }
 
+    /// Fires on bronze, fires with a note on silver, fails on gold.
+    #[derive(Debug)]
+    struct Odd;
+    impl crate::condition::Condition for Odd {
+        fn check(&self, ctx: &EvalContext<'_>) -> Result<Verdict, crate::ConditionError> {
+            match ctx.signature.target_layer {
+                TargetLayer::Bronze => Ok(Verdict::Fire),
+                TargetLayer::Silver => Ok(Verdict::FireWithNote("odd".into())),
+                _ => Err(crate::ConditionError::new("odd failure")),
+            }
+        }
+    }
+
+    /// The rules of `prod-v1` with a rule on [`Odd`] inserted at `at`.
+    fn with_odd_plugin(at: usize) -> PolicyEngine {
+        let mut registry = ConditionRegistry::with_builtins();
+        registry.register(
+            "odd",
+            |_: &crate::RuleParams| -> Result<Box<dyn crate::condition::Condition>, crate::ConditionError> {
+                Ok(Box::new(Odd))
+            },
+        );
+        let mut rules = PolicyEngine::builtin("prod-v1").unwrap().rules;
+        let mut odd = rules.first().unwrap().clone();
+        odd.name = "odd".into();
+        odd.condition = "odd".into();
+        odd.fault_code = "ODD".into();
+        odd.action = PolicyAction::Replan;
+        odd.remediation = vec![
+            "odd step".into(),
+            "Define expected schema in catalog".into(),
+        ];
+        odd.params = crate::RuleParams::default();
+        rules.insert(at, odd);
+        let bundle = PolicyBundle {
+            version: format!("odd@{at}"),
+            description: None,
+            rules,
+        };
+        let e = PolicyEngine::from_bundle_with(bundle, &registry).unwrap();
+        assert!(e.fired.is_some());
+        e
+    }
+
     #[test]
     fn decisions_are_those_of_the_straightforward_computation() {
         let mut engines = vec![PolicyEngine::default()];
@@ -1091,6 +1192,10 @@ mod tests {
             fired: None,
             ..PolicyEngine::default()
         });
+        // a plugin between prod-v1's rules that fires, fires with a note or fails
+        // (the faults deferred so far are built then), in an engine with a table
+        engines.push(with_odd_plugin(2));
+        engines.push(with_odd_plugin(7));
         assert!(engines.first().unwrap().fired.is_some());
         assert!(engines.iter().any(|e| e.fired.is_none()));
         let mut compared = 0usize;
@@ -1127,6 +1232,13 @@ mod tests {
         assert!(!a.interventions.is_empty());
         assert_eq!(a.interventions.as_ptr(), b.interventions.as_ptr());
         assert_eq!(a.reasoning.as_ptr(), b.reasoning.as_ptr());
+        assert_eq!(a.faults.len(), 3);
+        assert_eq!(a.faults.as_ptr(), b.faults.as_ptr());
+        // changing a decision's faults leaves the shared ones alone
+        let mut changed = a.clone();
+        changed.faults.push(a.faults.first().unwrap().clone());
+        assert_eq!((changed.faults.len(), b.faults.len()), (4, 3));
+        assert_eq!(e.evaluate(&replan, 1), b);
         // every default engine shares the one table
         let c = PolicyEngine::default().evaluate(&replan, 1);
         assert_eq!(a.reasoning.as_ptr(), c.reasoning.as_ptr());
@@ -1142,6 +1254,14 @@ mod tests {
         let (x, y) = (e.evaluate(&block, 0), e.evaluate(&block, 0));
         assert_eq!(x.action, PolicyAction::Block);
         assert_eq!(x.reasoning.as_ptr(), y.reasoning.as_ptr());
+        assert_eq!(x.faults.as_ptr(), y.faults.as_ptr());
+        // nothing fired
+        let mut ok = block;
+        ok.constraints.no_pii_raw = true;
+        let ok = e.evaluate(&ok, 2);
+        assert_eq!(ok.action, PolicyAction::Approve);
+        assert!(ok.faults.is_empty() && ok.interventions.is_empty());
+        assert_eq!(ok.reasoning, ALL_PASSED);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! What a decision repeats for a set of fired rules, built once per engine: the
-//! reasoning and the interventions (docs/architecture.md#the-decision-path).
+//! faults, the reasoning and the interventions (docs/architecture.md#the-decision-path).
 //!
-//! Both depend only on which rules fired (their codes and remediation steps, in rule
-//! order) and, for a replan's reasoning, on the replan count and cap. An engine of at
+//! They depend only on which rules fired (their faults, codes and remediation steps, in
+//! rule order) and, for a replan's reasoning, on the replan count and cap. An engine of at
 //! most [`TABLE_RULES`] rules keeps one [`Fired`] per subset of its rules, indexed by
 //! the subset's bit mask, so a decision clones shared text instead of building and
 //! allocating it. The table is filled when the engine is built (the default rules'
@@ -10,6 +10,7 @@
 
 use crate::engine::{decide, interventions, reasoning};
 use cfa_types::{Fault, PolicyAction, SharedList, SharedStr};
+use std::sync::Arc;
 
 /// Engines of at most this many rules get a table (`2^TABLE_RULES` entries).
 pub(crate) const TABLE_RULES: usize = 8;
@@ -27,6 +28,8 @@ pub(crate) struct FiredTable {
 /// The shared parts of a decision whose faults are exactly one subset of the rules.
 #[derive(Debug)]
 pub(crate) struct Fired {
+    /// The rules' faults, in rule order (`None` when none fired).
+    faults: Option<Arc<Vec<Fault>>>,
     /// The reasoning of a block or approve decision (or of no fault at all).
     reasoning: SharedStr,
     /// A replan's reasoning for each replan count below `min(max, REPLAN_COUNTS)`.
@@ -71,6 +74,7 @@ impl FiredTable {
                     )
                 };
                 Fired {
+                    faults: (!faults.is_empty()).then(|| Arc::new(faults)),
                     reasoning: reasoning_text,
                     replan,
                     interventions: SharedList::from(steps),
@@ -105,6 +109,12 @@ impl Fired {
                 .and_then(|i| self.replan.get(i)),
             PolicyAction::Approve | PolicyAction::Block => Some(&self.reasoning),
         }
+    }
+
+    /// The rules' faults, when some fired.
+    #[inline]
+    pub(crate) fn faults(&self) -> Option<&Arc<Vec<Fault>>> {
+        self.faults.as_ref()
     }
 
     /// A replan's interventions.

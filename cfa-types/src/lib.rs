@@ -84,7 +84,7 @@ pub use enums::{
     AmbiguityLevel, ConfirmationMode, DatasetClassification, DecisionState, FaultFamily,
     FaultSeverity, PolicyAction, TargetLayer,
 };
-pub use fault::{Fault, Fix, ManualFix, Patch, PatchOp, PolicyResult};
+pub use fault::{Fault, FaultList, Fix, ManualFix, Patch, PatchOp, PolicyResult};
 pub use patch_value::PatchValue;
 pub use shared::{SharedList, SharedStr};
 pub use signature::{

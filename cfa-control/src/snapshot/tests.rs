@@ -30,7 +30,7 @@ fn fault(code: &str, action: PolicyAction) -> Fault {
 fn result(action: PolicyAction, faults: Vec<Fault>) -> PolicyResult {
     PolicyResult {
         action,
-        faults,
+        faults: faults.into(),
         interventions: cfa_types::SharedList::new(),
         replan_count: 0,
         reasoning: cfa_types::SharedStr::default(),

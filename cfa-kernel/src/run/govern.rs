@@ -187,7 +187,7 @@ impl Run<'_> {
         result: PolicyResult,
         extra: Vec<Fault>,
     ) -> super::Stop {
-        let mut f = result.faults.clone();
+        let mut f = result.faults.to_vec();
         f.extend(extra);
         self.r.policy_result = Some(result);
         self.block(phase, reason, f)

@@ -11,8 +11,8 @@ use crate::common;
 
 use cfa_types::schema::{decision_schema, signature_schema};
 use cfa_types::{
-    DatasetClassification, Fault, FaultFamily, FaultSeverity, ManualFix, Patch, PolicyAction,
-    PolicyResult, SharedList, TargetLayer, validate,
+    DatasetClassification, Fault, FaultFamily, FaultList, FaultSeverity, ManualFix, Patch,
+    PolicyAction, PolicyResult, SharedList, TargetLayer, validate,
 };
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -171,7 +171,7 @@ fn sample_decisions() -> Vec<PolicyResult> {
     vec![
         PolicyResult {
             action: PolicyAction::Replan,
-            faults: vec![fault.clone()],
+            faults: vec![fault.clone()].into(),
             interventions: vec!["add a partition filter"].into(),
             replan_count: 1,
             reasoning: "r".into(),
@@ -183,7 +183,7 @@ fn sample_decisions() -> Vec<PolicyResult> {
         },
         PolicyResult {
             action: PolicyAction::Approve,
-            faults: vec![],
+            faults: FaultList::new(),
             interventions: SharedList::new(),
             replan_count: 0,
             reasoning: "ok".into(),
