@@ -85,7 +85,7 @@ pub struct PolicyEngine {
     /// ([`Check::step_ids`]), so interventions are de-duplicated with a bit set.
     steps_numbered: bool,
     max_replan_attempts: u32,
-    /// The reasoning and interventions of each set of fired rules, for engines of at
+    /// The faults, reasoning and interventions of each set of fired rules, for engines of at
     /// most [`crate::fired::TABLE_RULES`] rules (the default rules' built once per
     /// process), read by the decision; `None` for larger engines.
     fired: Option<Arc<FiredTable>>,
