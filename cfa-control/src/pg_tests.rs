@@ -62,10 +62,10 @@ fn signature() -> StateSignature {
 fn approved() -> PolicyResult {
     PolicyResult {
         action: PolicyAction::Approve,
-        faults: vec![],
-        interventions: vec![],
+        faults: cfa_types::FaultList::new(),
+        interventions: cfa_types::SharedList::new(),
         replan_count: 0,
-        reasoning: String::new(),
+        reasoning: cfa_types::SharedStr::default(),
         patches: vec![],
         manual_fixes: vec![],
     }

@@ -20,7 +20,8 @@ use crate::approval::{self, APPROVAL_ID_KEY, Ticket, TicketStatus};
 use crate::error::{ControlError, parse_time};
 use crate::kill::{KillSwitch, Subject};
 use cfa_types::{
-    Fault, FaultFamily, FaultSeverity, PolicyAction, PolicyResult, SharedStr, StateSignature,
+    Fault, FaultFamily, FaultSeverity, PolicyAction, PolicyResult, SharedList, SharedStr,
+    StateSignature,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -333,7 +334,7 @@ pub fn blocked(result: &PolicyResult, fault: Fault) -> PolicyResult {
         action: PolicyAction::Block,
         reasoning: reasoning(PolicyAction::Block, &faults),
         faults,
-        interventions: Vec::new(),
+        interventions: SharedList::new(),
         replan_count: result.replan_count,
         patches: Vec::new(),
         manual_fixes: Vec::new(),
@@ -347,7 +348,7 @@ pub fn approved(result: &PolicyResult) -> PolicyResult {
         action: PolicyAction::Approve,
         reasoning: reasoning(PolicyAction::Approve, &result.faults),
         faults: result.faults.clone(),
-        interventions: Vec::new(),
+        interventions: SharedList::new(),
         replan_count: result.replan_count,
         patches: Vec::new(),
         manual_fixes: Vec::new(),
@@ -355,16 +356,16 @@ pub fn approved(result: &PolicyResult) -> PolicyResult {
 }
 
 /// The reasoning string in the policy engine's format.
-fn reasoning(action: PolicyAction, faults: &[Fault]) -> String {
+fn reasoning(action: PolicyAction, faults: &[Fault]) -> SharedStr {
     if faults.is_empty() {
-        return "All rules passed. Execution approved.".to_owned();
+        return SharedStr::from_static("All rules passed. Execution approved.");
     }
     let codes: Vec<&str> = faults.iter().map(|f| f.code.as_str()).collect();
     let mut s = format!("action={} | faults=[{}]", action.as_str(), codes.join("; "));
     if action == PolicyAction::Block {
         s.push_str(" | TERMINAL");
     }
-    s
+    s.into()
 }
 
 /// What the control plane did to a decision, beside it in the decision document

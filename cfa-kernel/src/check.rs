@@ -358,7 +358,7 @@ impl PolicyCheckRecord {
             policy_bundle_hash: decision.policy_bundle_hash.clone(),
             faults: r.faults.iter().map(|f| f.code.to_string()).collect(),
             interventions: r.interventions.iter().map(ToString::to_string).collect(),
-            reasoning: r.reasoning.clone(),
+            reasoning: r.reasoning.to_string(),
             content_hash: decision.content_hash.clone(),
         }
     }
@@ -734,8 +734,8 @@ mod tests {
                 .iter()
                 .map(|c| cfa_types::Fault { code: c.as_str().into(), ..template.clone() })
                 .collect();
-            d.result.interventions = interventions.iter().map(|i| i.as_str().into()).collect();
-            d.result.reasoning = reasoning;
+            d.result.interventions = interventions.iter().map(|i| i.as_str()).collect();
+            d.result.reasoning = reasoning.into();
             (d.decision_id, d.signature_hash, d.catalog_hash, d.policy_bundle) =
                 (decision_id, signature_hash, catalog_hash, bundle);
             (d.policy_bundle_hash, d.content_hash) = (bundle_hash, content_hash);

@@ -6,7 +6,9 @@ use crate::condition::{
     DEFAULT_MAX_SHUFFLE_GB, DEFAULT_MIN_SIZE_GB, EvalContext, RuleParams, Verdict,
 };
 use cfa_types::validate::{py_is_space, py_strip};
-use cfa_types::{DatasetClassification, DatasetRef, Fix, Patch, PatchOp, SharedStr, TargetLayer};
+use cfa_types::{
+    DatasetClassification, DatasetRef, Fix, Patch, PatchOp, PatchValue, SharedStr, TargetLayer,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -281,7 +283,7 @@ pub(crate) fn set_true(path: &'static str) -> Patch {
     Patch {
         op: PatchOp::Set,
         path: SharedStr::from_static(path),
-        value: Value::Bool(true),
+        value: PatchValue::from(Value::Bool(true)),
     }
 }
 
@@ -421,31 +423,17 @@ fn partition_fix(
     // one (an equal one would have this path and these columns), so it is pushed as is.
     if patches
         .iter()
-        .any(|p| p.path == PARTITION_BY && is_array_of(&p.value, cols))
+        .any(|p| p.path == PARTITION_BY && p.value.is_strings(cols))
     {
         return None;
     }
     patches.push(Patch {
         op: PatchOp::Set,
         path: SharedStr::from_static(PARTITION_BY),
-        value: Value::Array(
-            cols.iter()
-                .map(|c| Value::String((*c).to_owned()))
-                .collect(),
-        ),
+        // One short column is held inline: no allocation.
+        value: PatchValue::strings(cols),
     });
     None
-}
-
-/// True when `value` is an array of exactly the strings `cols`, in that order.
-fn is_array_of(value: &Value, cols: &[&str]) -> bool {
-    value.as_array().is_some_and(|items| {
-        items.len() == cols.len()
-            && items
-                .iter()
-                .zip(cols)
-                .all(|(item, c)| item.as_str() == Some(*c))
-    })
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
@@ -509,11 +497,15 @@ mod tests {
 
     #[test]
     fn an_existing_partition_patch_matches_only_the_same_columns_in_order() {
-        let v = serde_json::json!(["a", "b"]);
-        assert!(is_array_of(&v, &["a", "b"]));
-        assert!(!is_array_of(&v, &["b", "a"]));
-        assert!(!is_array_of(&v, &["a"]));
-        assert!(!is_array_of(&v, &["a", "b", "c"]));
-        assert!(!is_array_of(&serde_json::json!("a"), &["a"]));
+        let v = PatchValue::from(serde_json::json!(["a", "b"]));
+        assert!(v.is_strings(&["a", "b"]));
+        assert!(!v.is_strings(&["b", "a"]));
+        assert!(!v.is_strings(&["a"]));
+        assert!(!v.is_strings(&["a", "b", "c"]));
+        assert!(!PatchValue::from(serde_json::json!("a")).is_strings(&["a"]));
+        let one = PatchValue::strings(&["a"]);
+        assert!(one.is_strings(&["a"]));
+        assert!(!one.is_strings(&["b"]));
+        assert!(!one.is_strings(&["a", "a"]));
     }
 }

@@ -633,7 +633,7 @@ pub fn run_case(
             .iter()
             .map(|p| ExpectedPatch {
                 path: p.path.to_string(),
-                value: p.value.clone(),
+                value: p.value.as_value().into_owned(),
             })
             .collect();
         if expected != &actual {

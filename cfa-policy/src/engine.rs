@@ -5,14 +5,16 @@ use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults::{self, StaticFault};
+use crate::fired::{Fired, FiredTable};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
-    Catalog, Fault, FaultFamily, FaultSeverity, Fix, ManualFix, Patch, PolicyAction, PolicyResult,
-    SharedList, SharedStr, StateSignature, TargetLayer,
+    Catalog, Fault, FaultFamily, FaultList, FaultSeverity, Fix, ManualFix, Patch, PolicyAction,
+    PolicyResult, SharedList, SharedStr, StateSignature, TargetLayer,
 };
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, LazyLock};
 
 /// The stage every policy fault carries.
 pub const STAGE: &str = "policy_engine";
@@ -83,6 +85,24 @@ pub struct PolicyEngine {
     /// ([`Check::step_ids`]), so interventions are de-duplicated with a bit set.
     steps_numbered: bool,
     max_replan_attempts: u32,
+    /// The faults, reasoning and interventions of each set of fired rules, for engines of at
+    /// most [`crate::fired::TABLE_RULES`] rules (the default rules' built once per
+    /// process), read by the decision; `None` for larger engines.
+    fired: Option<Arc<FiredTable>>,
+}
+
+/// The default rules' [`FiredTable`], shared by every default engine.
+static DEFAULT_FIRED: LazyLock<Option<Arc<FiredTable>>> = LazyLock::new(|| {
+    let faults: Vec<Fault> = defaults::default_rules()
+        .into_iter()
+        .map(|(_, _, fault, _)| fault)
+        .collect();
+    FiredTable::build(faults.iter(), DEFAULT_MAX_REPLAN_ATTEMPTS).map(Arc::new)
+});
+
+/// The table of `checks` for the replan cap `max`, if they are few enough.
+fn fired_table(checks: &[Check], max: u32) -> Option<Arc<FiredTable>> {
+    FiredTable::build(checks.iter().map(|c| &*c.fault), max).map(Arc::new)
 }
 
 /// What the evaluation loop needs of a rule, kept small and contiguous: the layer
@@ -130,6 +150,7 @@ impl Default for PolicyEngine {
             checks,
             steps_numbered,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
+            fired: DEFAULT_FIRED.clone(),
         }
     }
 }
@@ -159,12 +180,14 @@ impl PolicyEngine {
             })
             .collect();
         let steps_numbered = number_steps(&mut checks);
+        let fired = fired_table(&checks, DEFAULT_MAX_REPLAN_ATTEMPTS);
         Ok(PolicyEngine {
             version: bundle.version,
             rules: bundle.rules,
             checks,
             steps_numbered,
             max_replan_attempts: DEFAULT_MAX_REPLAN_ATTEMPTS,
+            fired,
         })
     }
 
@@ -233,6 +256,7 @@ impl PolicyEngine {
             self.rules.push(rule);
         }
         self.steps_numbered = number_steps(&mut self.checks);
+        self.fired = fired_table(&self.checks, self.max_replan_attempts);
         self.version = version.into();
         Ok(self)
     }
@@ -240,6 +264,9 @@ impl PolicyEngine {
     /// Sets the replan cap (default 3).
     #[must_use]
     pub fn with_max_replan_attempts(mut self, max: u32) -> Self {
+        if self.max_replan_attempts != max && self.fired.is_some() {
+            self.fired = fired_table(&self.checks, max);
+        }
         self.max_replan_attempts = max;
         self
     }
@@ -335,7 +362,7 @@ impl PolicyEngine {
         if replan_count >= max {
             return PolicyResult {
                 action: PolicyAction::Block,
-                faults: vec![Fault {
+                faults: FaultList::from(vec![Fault {
                     code: SharedStr::from_static(MAX_REPLAN_CODE),
                     family: FaultFamily::Semantic,
                     severity: FaultSeverity::Critical,
@@ -346,10 +373,11 @@ impl PolicyEngine {
                         "Review the intent manually and fix previous faults.",
                     )]),
                     detected_before_execution: true,
-                }],
-                interventions: Vec::new(),
+                }]),
+                interventions: SharedList::new(),
                 replan_count,
-                reasoning: format!("Replan limit ({max}) reached. Manual intervention required."),
+                reasoning: format!("Replan limit ({max}) reached. Manual intervention required.")
+                    .into(),
                 patches: Vec::new(),
                 manual_fixes: Vec::new(),
             };
@@ -360,6 +388,12 @@ impl PolicyEngine {
         // The mandatory actions of the faults so far, as bits: the decision is known
         // when the loop ends, without another pass over the faults.
         let mut actions = 0u8;
+        // The rules that fired, bit `i` for rule `i` (meaningful, and read, only for an
+        // engine with a `FiredTable`, whose rules all have a bit).
+        let mut fired = 0u64;
+        // While every fault so far is a rule's own fault and the engine has a table,
+        // the faults are not built: they are the table's for `fired`.
+        let mut deferred = self.fired.is_some();
         for (i, check) in self.checks.iter().enumerate() {
             if check
                 .target_layer
@@ -383,22 +417,31 @@ impl PolicyEngine {
             match verdict {
                 Ok(Verdict::Pass) => {}
                 Ok(Verdict::Fire) => {
-                    match &check.statics {
-                        Some(statics) => push_static(&mut faults, statics),
-                        None => push_template(&mut faults, &check.fault),
+                    if !deferred {
+                        push_rule_fault(&mut faults, check);
                     }
                     origins.push(Some(i));
                     actions |= action_bit(check.fault.mandatory_action);
+                    fired |= 1u64 << (i % 64);
                 }
                 Ok(Verdict::FireWithNote(note)) => {
+                    if deferred {
+                        self.build_faults(&mut faults, fired);
+                        deferred = false;
+                    }
                     let mut fault = Fault::clone(&check.fault);
                     // The template's message is the rule's.
                     fault.message = format!("{} ({note})", check.fault.message).into();
                     push_fault(&mut faults, fault);
                     origins.push(Some(i));
                     actions |= action_bit(check.fault.mandatory_action);
+                    fired |= 1u64 << (i % 64);
                 }
                 Err(e) => {
+                    if deferred {
+                        self.build_faults(&mut faults, fired);
+                        deferred = false;
+                    }
                     let rule = self.rules.get(i);
                     push_fault(&mut faults, condition_error_fault(rule, &e.message));
                     origins.push(None);
@@ -406,13 +449,49 @@ impl PolicyEngine {
                 }
             }
         }
+        if origins.len == 0 {
+            // Nothing fired: approve, with nothing to build or look up.
+            return PolicyResult {
+                action: PolicyAction::Approve,
+                faults: FaultList::new(),
+                interventions: SharedList::new(),
+                replan_count,
+                reasoning: SharedStr::from_static(ALL_PASSED),
+                patches: Vec::new(),
+                manual_fixes: Vec::new(),
+            };
+        }
         let action = decide(actions);
-        let reasoning = reasoning(action, &faults, replan_count, max);
+        // The shared parts of the rules that fired, unless a fault is no rule's (a
+        // plugin failure) or the engine has no table.
+        let table = self.fired.as_deref().filter(|_| !origins.has_none);
+        let shared = table.and_then(|t| t.get(fired));
+        let faults: FaultList = match (deferred, shared.and_then(Fired::faults)) {
+            (false, _) => faults.into(),
+            (true, _) if fired == 0 => FaultList::new(),
+            (true, Some(list)) => FaultList::from(Arc::clone(list)),
+            (true, None) => {
+                self.build_faults(&mut faults, fired);
+                faults.into()
+            }
+        };
+        let same_cap = table.is_some_and(|t| t.max() == max);
+        let reasoning = match shared
+            .filter(|_| same_cap)
+            .and_then(|s| s.reasoning(action, replan_count))
+        {
+            Some(text) => text.clone(),
+            None => reasoning(action, &faults, replan_count, max),
+        };
         let (interventions, patches, manual_fixes) = if action == PolicyAction::Replan {
             let (patches, manual) = self.fixes(&ctx, &faults, &origins);
-            (self.interventions(&faults, &origins), patches, manual)
+            let interventions = match shared {
+                Some(s) => s.interventions().clone(),
+                None => SharedList::from(self.interventions(&faults, &origins)),
+            };
+            (interventions, patches, manual)
         } else {
-            (Vec::new(), Vec::new(), Vec::new())
+            (SharedList::new(), Vec::new(), Vec::new())
         };
         PolicyResult {
             action,
@@ -422,6 +501,18 @@ impl PolicyEngine {
             reasoning,
             patches,
             manual_fixes,
+        }
+    }
+
+    /// Pushes the faults of the rules whose bits are set in `fired`, in rule order (the
+    /// faults a decision deferred while its table could provide them).
+    #[cold]
+    #[inline(never)]
+    fn build_faults(&self, faults: &mut Vec<Fault>, fired: u64) {
+        for (i, check) in self.checks.iter().enumerate() {
+            if i < 64 && fired & (1u64 << i) != 0 {
+                push_rule_fault(faults, check);
+            }
         }
     }
 
@@ -528,6 +619,15 @@ impl PolicyEngine {
 /// The capacity the first fault is pushed with: what `Vec::push` would grow an empty
 /// vector of faults to, allocated directly so the first push skips the growth path.
 const FIRST_FAULTS: usize = 4;
+
+/// Pushes the fault `check`'s rule raises.
+#[inline]
+fn push_rule_fault(faults: &mut Vec<Fault>, check: &Check) {
+    match &check.statics {
+        Some(statics) => push_static(faults, statics),
+        None => push_template(faults, &check.fault),
+    }
+}
 
 /// Pushes `fault`; an approve allocates nothing for its (empty) fault list, and the
 /// first fault of any other decision allocates room for [`FIRST_FAULTS`] at once.
@@ -700,7 +800,7 @@ impl Origins {
 }
 
 /// The bit of `action` in the mask [`decide`] reads.
-const fn action_bit(action: PolicyAction) -> u8 {
+pub(crate) const fn action_bit(action: PolicyAction) -> u8 {
     match action {
         PolicyAction::Approve => 1,
         PolicyAction::Replan => 2,
@@ -710,7 +810,7 @@ const fn action_bit(action: PolicyAction) -> u8 {
 
 /// Block if a fault demands it, else replan if one demands that, else approve, from
 /// the faults' [`action_bit`]s.
-const fn decide(actions: u8) -> PolicyAction {
+pub(crate) const fn decide(actions: u8) -> PolicyAction {
     if actions & action_bit(PolicyAction::Block) != 0 {
         PolicyAction::Block
     } else if actions & action_bit(PolicyAction::Replan) != 0 {
@@ -722,7 +822,7 @@ const fn decide(actions: u8) -> PolicyAction {
 
 /// Every remediation step, first occurrence first. Short lists are de-duplicated by
 /// scanning what is kept so far, long ones through a set; both keep the same steps.
-fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
+pub(crate) fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
     let steps = faults.iter().flat_map(|f| &f.remediation);
     let total: usize = faults.iter().map(|f| f.remediation.len()).sum();
     let mut out: Vec<SharedStr> = Vec::with_capacity(total);
@@ -744,9 +844,18 @@ fn interventions(faults: &[Fault]) -> Vec<SharedStr> {
     out
 }
 
-fn reasoning(action: PolicyAction, faults: &[Fault], replan_count: u32, max: u32) -> String {
+/// The reasoning of a decision without faults.
+const ALL_PASSED: &str = "All rules passed. Execution approved.";
+
+/// The reference's reasoning string for a decision with `faults`.
+pub(crate) fn reasoning(
+    action: PolicyAction,
+    faults: &[Fault],
+    replan_count: u32,
+    max: u32,
+) -> SharedStr {
     if faults.is_empty() {
-        return "All rules passed. Execution approved.".to_owned();
+        return SharedStr::from_static(ALL_PASSED);
     }
     // Room for the fixed parts and a replan counter of two full u32s.
     let mut s = String::with_capacity(64 + faults.iter().map(|f| f.code.len() + 2).sum::<usize>());
@@ -770,7 +879,7 @@ fn reasoning(action: PolicyAction, faults: &[Fault], replan_count: u32, max: u32
         PolicyAction::Block => s.push_str(" | TERMINAL"),
         PolicyAction::Approve => {}
     }
-    s
+    s.into()
 }
 
 /// Appends `n` in decimal, as `{n}` formats it, without the formatting machinery
@@ -822,6 +931,26 @@ mod tests {
         replan_count: u32,
     ) -> PolicyResult {
         let max = e.max_replan_attempts;
+        if replan_count >= max {
+            let mut guard: Fault = serde_json::from_value(serde_json::json!({
+                "code": MAX_REPLAN_CODE, "family": "semantic_faults", "severity": "critical",
+                "stage": STAGE, "message": format!("Max {max} replans exceeded."),
+                "mandatory_action": "block",
+                "remediation": ["Review the intent manually and fix previous faults."],
+            }))
+            .unwrap();
+            guard.detected_before_execution = true;
+            return PolicyResult {
+                action: PolicyAction::Block,
+                faults: vec![guard].into(),
+                interventions: SharedList::new(),
+                replan_count,
+                reasoning: format!("Replan limit ({max}) reached. Manual intervention required.")
+                    .into(),
+                patches: Vec::new(),
+                manual_fixes: Vec::new(),
+            };
+        }
         let ctx = EvalContext {
             signature: sig,
             catalog,
@@ -910,10 +1039,10 @@ mod tests {
         }
         PolicyResult {
             action,
-            faults,
-            interventions,
+            faults: faults.into(),
+            interventions: SharedList::from(interventions),
             replan_count,
-            reasoning,
+            reasoning: reasoning.into(),
             patches,
             manual_fixes,
         }
@@ -980,6 +1109,50 @@ mod tests {
         out
     }
 
+    /// Fires on bronze, fires with a note on silver, fails on gold.
+    #[derive(Debug)]
+    struct Odd;
+    impl crate::condition::Condition for Odd {
+        fn check(&self, ctx: &EvalContext<'_>) -> Result<Verdict, crate::ConditionError> {
+            match ctx.signature.target_layer {
+                TargetLayer::Bronze => Ok(Verdict::Fire),
+                TargetLayer::Silver => Ok(Verdict::FireWithNote("odd".into())),
+                _ => Err(crate::ConditionError::new("odd failure")),
+            }
+        }
+    }
+
+    /// The rules of `prod-v1` with a rule on [`Odd`] inserted at `at`.
+    fn with_odd_plugin(at: usize) -> PolicyEngine {
+        let mut registry = ConditionRegistry::with_builtins();
+        registry.register(
+            "odd",
+            |_: &crate::RuleParams| -> Result<Box<dyn crate::condition::Condition>, crate::ConditionError> {
+                Ok(Box::new(Odd))
+            },
+        );
+        let mut rules = PolicyEngine::builtin("prod-v1").unwrap().rules;
+        let mut odd = rules.first().unwrap().clone();
+        odd.name = "odd".into();
+        odd.condition = "odd".into();
+        odd.fault_code = "ODD".into();
+        odd.action = PolicyAction::Replan;
+        odd.remediation = vec![
+            "odd step".into(),
+            "Define expected schema in catalog".into(),
+        ];
+        odd.params = crate::RuleParams::default();
+        rules.insert(at, odd);
+        let bundle = PolicyBundle {
+            version: format!("odd@{at}"),
+            description: None,
+            rules,
+        };
+        let e = PolicyEngine::from_bundle_with(bundle, &registry).unwrap();
+        assert!(e.fired.is_some());
+        e
+    }
+
     #[test]
     fn decisions_are_those_of_the_straightforward_computation() {
         let mut engines = vec![PolicyEngine::default()];
@@ -1011,6 +1184,20 @@ mod tests {
                 .extended("v1.0+extra", extra, &ConditionRegistry::with_builtins())
                 .unwrap(),
         );
+        // the shared reasoning of other replan caps (a table of their own), and the
+        // default rules without a table
+        engines.push(PolicyEngine::default().with_max_replan_attempts(5));
+        engines.push(PolicyEngine::default().with_max_replan_attempts(1));
+        engines.push(PolicyEngine {
+            fired: None,
+            ..PolicyEngine::default()
+        });
+        // a plugin between prod-v1's rules that fires, fires with a note or fails
+        // (the faults deferred so far are built then), in an engine with a table
+        engines.push(with_odd_plugin(2));
+        engines.push(with_odd_plugin(7));
+        assert!(engines.first().unwrap().fired.is_some());
+        assert!(engines.iter().any(|e| e.fired.is_none()));
         let mut compared = 0usize;
         for sig in grid() {
             let mut cat_value = serde_json::Map::new();
@@ -1021,7 +1208,7 @@ mod tests {
                 Catalog::from_value(&serde_json::json!({ "datasets": cat_value })).unwrap();
             for e in &engines {
                 for cat in [None, Some(&catalog)] {
-                    for replan in [0, 2] {
+                    for replan in [0, 1, 2, 4] {
                         let got = e.evaluate_with_catalog(&sig, cat, replan);
                         let want = reference(e, &sig, cat, replan);
                         assert_eq!(got, want, "{} {sig:?}", e.version());
@@ -1031,6 +1218,50 @@ mod tests {
             }
         }
         assert!(compared > 10_000, "{compared}");
+    }
+
+    #[test]
+    fn a_set_of_fired_rules_shares_its_reasoning_and_interventions() {
+        let e = PolicyEngine::default();
+        let base = StateSignature::from_value(&cfa_test_support::ok_signature()).unwrap();
+        let mut replan = base.clone();
+        replan.constraints.partition_by.clear();
+        replan.constraints.enforce_types = false;
+        let (a, b) = (e.evaluate(&replan, 1), e.clone().evaluate(&replan, 1));
+        assert_eq!(a.action, PolicyAction::Replan);
+        assert!(!a.interventions.is_empty());
+        assert_eq!(a.interventions.as_ptr(), b.interventions.as_ptr());
+        assert_eq!(a.reasoning.as_ptr(), b.reasoning.as_ptr());
+        assert_eq!(a.faults.len(), 3);
+        assert_eq!(a.faults.as_ptr(), b.faults.as_ptr());
+        // changing a decision's faults leaves the shared ones alone
+        let mut changed = a.clone();
+        changed.faults.push(a.faults.first().unwrap().clone());
+        assert_eq!((changed.faults.len(), b.faults.len()), (4, 3));
+        assert_eq!(e.evaluate(&replan, 1), b);
+        // every default engine shares the one table
+        let c = PolicyEngine::default().evaluate(&replan, 1);
+        assert_eq!(a.reasoning.as_ptr(), c.reasoning.as_ptr());
+        // another replan count has its own reasoning, the same interventions
+        let d = e.evaluate(&replan, 0);
+        assert_ne!(a.reasoning, d.reasoning);
+        assert_eq!(a.interventions.as_ptr(), d.interventions.as_ptr());
+        // an engine over more rules than the table covers builds them per decision
+        let big = PolicyEngine::from_bundle(crate::synth::generated_bundle(40)).unwrap();
+        assert!(big.fired.is_none());
+        let mut block = base;
+        block.constraints.no_pii_raw = false;
+        let (x, y) = (e.evaluate(&block, 0), e.evaluate(&block, 0));
+        assert_eq!(x.action, PolicyAction::Block);
+        assert_eq!(x.reasoning.as_ptr(), y.reasoning.as_ptr());
+        assert_eq!(x.faults.as_ptr(), y.faults.as_ptr());
+        // nothing fired
+        let mut ok = block;
+        ok.constraints.no_pii_raw = true;
+        let ok = e.evaluate(&ok, 2);
+        assert_eq!(ok.action, PolicyAction::Approve);
+        assert!(ok.faults.is_empty() && ok.interventions.is_empty());
+        assert_eq!(ok.reasoning, ALL_PASSED);
     }
 
     #[test]

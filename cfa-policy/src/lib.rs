@@ -61,6 +61,7 @@ pub mod cases;
 mod condition;
 mod defaults;
 mod engine;
+mod fired;
 mod locate;
 mod registry;
 pub mod spec;

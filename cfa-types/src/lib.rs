@@ -72,6 +72,7 @@ mod catalog;
 mod enums;
 mod fault;
 pub mod json_error;
+mod patch_value;
 pub mod schema;
 mod shared;
 mod signature;
@@ -83,7 +84,8 @@ pub use enums::{
     AmbiguityLevel, ConfirmationMode, DatasetClassification, DecisionState, FaultFamily,
     FaultSeverity, PolicyAction, TargetLayer,
 };
-pub use fault::{Fault, Fix, ManualFix, Patch, PatchOp, PolicyResult};
+pub use fault::{Fault, FaultList, Fix, ManualFix, Patch, PatchOp, PolicyResult};
+pub use patch_value::PatchValue;
 pub use shared::{SharedList, SharedStr};
 pub use signature::{
     DatasetRef, ExecutionContext, FieldError, PatchError, SignatureConstraints, SignatureError,

@@ -707,20 +707,28 @@ impl StateSignature {
                 }
             }
             "constraints.partition_by" => {
-                let items = patch
-                    .value
-                    .as_array()
-                    .ok_or_else(|| err("value must be a list of strings"))?;
-                let mut cols = Vec::with_capacity(items.len());
-                for item in items {
-                    match item.as_str() {
-                        Some(s) if !s.trim().is_empty() => cols.push(s.to_owned()),
-                        _ => return Err(err("value must contain only non-empty strings")),
+                let blank = || err("value must contain only non-empty strings");
+                c.partition_by = match patch.value.as_single_string() {
+                    // The common one-column fix, read without building its JSON.
+                    Some(s) if !s.trim().is_empty() => vec![s.to_owned()],
+                    Some(_) => return Err(blank()),
+                    None => {
+                        let value = patch.value.as_value();
+                        let items = value
+                            .as_array()
+                            .ok_or_else(|| err("value must be a list of strings"))?;
+                        let mut cols = Vec::with_capacity(items.len());
+                        for item in items {
+                            match item.as_str() {
+                                Some(s) if !s.trim().is_empty() => cols.push(s.to_owned()),
+                                _ => return Err(blank()),
+                            }
+                        }
+                        cols
                     }
-                }
-                c.partition_by = cols;
+                };
             }
-            "constraints.max_cost_dbu" => match &patch.value {
+            "constraints.max_cost_dbu" => match &*patch.value.as_value() {
                 Value::Null => c.max_cost_dbu = None,
                 Value::Number(n) if n.as_f64().is_some_and(|x| x >= 0.0) => {
                     c.max_cost_dbu = Some(n.clone());
@@ -729,7 +737,8 @@ impl StateSignature {
             },
             path => match path.strip_prefix("constraints.custom.") {
                 Some(key) if !key.is_empty() => {
-                    c.custom.insert(key.to_owned(), patch.value.clone());
+                    c.custom
+                        .insert(key.to_owned(), patch.value.as_value().into_owned());
                 }
                 _ => return Err(err("path is not patchable")),
             },

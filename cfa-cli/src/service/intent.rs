@@ -46,7 +46,7 @@ impl IntentOutcome {
             } else {
                 PolicyAction::Block
             },
-            faults: self.result.faults.clone(),
+            faults: self.result.faults.clone().into(),
             interventions: last
                 .as_ref()
                 .map(|p| p.interventions.clone())

@@ -30,10 +30,10 @@ fn fault(code: &str, action: PolicyAction) -> Fault {
 fn result(action: PolicyAction, faults: Vec<Fault>) -> PolicyResult {
     PolicyResult {
         action,
-        faults,
-        interventions: vec![],
+        faults: faults.into(),
+        interventions: cfa_types::SharedList::new(),
         replan_count: 0,
-        reasoning: String::new(),
+        reasoning: cfa_types::SharedStr::default(),
         patches: vec![],
         manual_fixes: vec![],
     }

@@ -66,7 +66,7 @@ impl Run<'_> {
                     return Ok(sig);
                 }
                 PolicyAction::Block => {
-                    let reason = result.reasoning.clone();
+                    let reason = result.reasoning.to_string();
                     return Err(self.refuse(phase, reason, result, Vec::new()));
                 }
                 PolicyAction::Replan => {}
@@ -112,7 +112,7 @@ impl Run<'_> {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
-                reasoning: result.reasoning.clone(),
+                reasoning: result.reasoning.to_string(),
                 applied_patches: result.patches.clone(),
             });
             self.r.replan_count = count.saturating_add(1);
@@ -187,7 +187,7 @@ impl Run<'_> {
         result: PolicyResult,
         extra: Vec<Fault>,
     ) -> super::Stop {
-        let mut f = result.faults.clone();
+        let mut f = result.faults.to_vec();
         f.extend(extra);
         self.r.policy_result = Some(result);
         self.block(phase, reason, f)

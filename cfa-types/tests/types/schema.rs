@@ -11,8 +11,8 @@ use crate::common;
 
 use cfa_types::schema::{decision_schema, signature_schema};
 use cfa_types::{
-    DatasetClassification, Fault, FaultFamily, FaultSeverity, ManualFix, Patch, PolicyAction,
-    PolicyResult, TargetLayer, validate,
+    DatasetClassification, Fault, FaultFamily, FaultList, FaultSeverity, ManualFix, Patch,
+    PolicyAction, PolicyResult, SharedList, TargetLayer, validate,
 };
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -171,8 +171,8 @@ fn sample_decisions() -> Vec<PolicyResult> {
     vec![
         PolicyResult {
             action: PolicyAction::Replan,
-            faults: vec![fault.clone()],
-            interventions: vec!["add a partition filter".into()],
+            faults: vec![fault.clone()].into(),
+            interventions: vec!["add a partition filter"].into(),
             replan_count: 1,
             reasoning: "r".into(),
             patches: vec![Patch::set("constraints.partition_by", json!(["dt"]))],
@@ -183,8 +183,8 @@ fn sample_decisions() -> Vec<PolicyResult> {
         },
         PolicyResult {
             action: PolicyAction::Approve,
-            faults: vec![],
-            interventions: vec![],
+            faults: FaultList::new(),
+            interventions: SharedList::new(),
             replan_count: 0,
             reasoning: "ok".into(),
             patches: vec![],
