@@ -821,10 +821,15 @@ impl Scratch {
     }
 
     pub(crate) fn push_entry(&mut self, key: &str, text: Text) {
+        self.push_entry_prefixed(key, key_prefix(key), text);
+    }
+
+    /// [`Scratch::push_entry`] with the key's [`key_prefix`] already at hand.
+    pub(crate) fn push_entry_prefixed(&mut self, key: &str, prefix: u64, text: Text) {
         let start = self.keys.len();
         self.keys.push_str(key);
         self.entries.push(Entry {
-            prefix: key_prefix(key),
+            prefix,
             key: start..self.keys.len(),
             text,
         });
