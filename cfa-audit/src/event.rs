@@ -775,6 +775,9 @@ pub(crate) struct Entry {
 
 /// [`Entry::prefix`] of `key`.
 pub(crate) fn key_prefix(key: &str) -> u64 {
+    if let Some(first) = key.as_bytes().first_chunk::<8>() {
+        return u64::from_be_bytes(*first);
+    }
     let mut first = [0u8; 8];
     for (slot, b) in first.iter_mut().zip(key.bytes()) {
         *slot = b;

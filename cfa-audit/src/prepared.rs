@@ -308,6 +308,9 @@ pub struct EventBuilder {
     timestamp: String,
     /// Look for a repeated key (off for a map's keys).
     check_duplicates: bool,
+    /// The [`prefix_bit`] of every detail's key, or-ed together: a key whose bit is
+    /// not here is not repeated.
+    key_mask: u64,
     /// A repeated key was given: the details text in `line` must be put back together.
     rewritten: bool,
     /// A detail was given as raw text.
@@ -660,6 +663,7 @@ impl EventBuilder {
             heads,
             timestamp,
             check_duplicates: true,
+            key_mask: 0,
             rewritten: false,
             raw: false,
         }
@@ -747,7 +751,11 @@ impl EventBuilder {
         if block.items.is_empty() {
             return self;
         }
-        if block.repeated || (self.check_duplicates && self.holds_any_of(block)) {
+        if block.repeated
+            || (self.check_duplicates
+                && self.key_mask & block.mask != 0
+                && self.holds_any_of(block))
+        {
             for item in &block.items {
                 let (key, key_json, value_json) = block.parts(item);
                 self.put_keyed(key, Some(key_json), Val::Quoted(value_json));
@@ -759,6 +767,7 @@ impl EventBuilder {
         }
         let base = self.line.len();
         self.line.push_str(&block.text);
+        self.key_mask |= block.mask;
         for item in &block.items {
             let span = base + item.pair.start..base + item.pair.end;
             let key = block.keys.get(item.key.clone()).unwrap_or_default();
@@ -836,8 +845,10 @@ impl EventBuilder {
     /// [`EventBuilder::put`] with the key's canonical text (`key_json`, quotes included)
     /// when the caller has it, copied in instead of escaping `key` again.
     fn put_keyed(&mut self, key: &str, key_json: Option<&str>, value: Val<'_>) -> &mut Self {
-        let repeated = if self.check_duplicates {
-            self.position_of(event::key_prefix(key), key)
+        let prefix = event::key_prefix(key);
+        let bit = prefix_bit(prefix);
+        let repeated = if self.check_duplicates && self.key_mask & bit != 0 {
+            self.position_of(prefix, key)
         } else {
             None
         };
@@ -908,7 +919,8 @@ impl EventBuilder {
                 self.rewritten = true;
             }
             None => {
-                self.scratch.push_entry(key, text);
+                self.scratch.push_entry_prefixed(key, prefix, text);
+                self.key_mask |= bit;
                 self.spans.push(span);
             }
         }
