@@ -118,9 +118,9 @@ impl Run<'_> {
             || Ok::<_, Infallible>(cfa_resolve::confirm(&resolution, k.confirmation.as_ref())),
         )?;
         let label = if outcome.approved {
-            "approved"
+            qkey!("approved")
         } else {
-            "rejected"
+            qkey!("rejected")
         };
         self.emit(
             phase,

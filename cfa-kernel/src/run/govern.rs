@@ -49,7 +49,11 @@ impl Run<'_> {
             self.emit(
                 phase,
                 qkey!("policy_evaluation"),
-                result.action.as_str(),
+                match result.action {
+                    PolicyAction::Approve => qkey!("approve"),
+                    PolicyAction::Replan => qkey!("replan"),
+                    PolicyAction::Block => qkey!("block"),
+                },
                 Details::new()
                     .with(qkey!("replan_count"), count)
                     .with(qkey!("faults"), codes(&result.faults)),

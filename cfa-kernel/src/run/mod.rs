@@ -139,7 +139,13 @@ impl<'k> Run<'k> {
             .with(qkey!("warnings"), self.r.has_warnings())
             .with(qkey!("blocked_reason"), self.r.blocked_reason.clone())
             .with(qkey!("faults"), codes(&self.r.faults));
-        let state = self.r.state.as_str();
+        // The states a run ends in, quoted once; any other as given.
+        let state: record::Name<'static> = match self.r.state {
+            DecisionState::Approved => qkey!("approved").into(),
+            DecisionState::ApprovedWithWarnings => qkey!("approved_with_warnings").into(),
+            DecisionState::Blocked => qkey!("blocked").into(),
+            other => other.as_str().into(),
+        };
         let _ = self.emit(phase, qkey!("final_decision"), state, details);
         let _ = self.write_audit();
     }
