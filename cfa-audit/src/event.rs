@@ -775,6 +775,9 @@ pub(crate) struct Entry {
 
 /// [`Entry::prefix`] of `key`.
 pub(crate) fn key_prefix(key: &str) -> u64 {
+    if let Some(first) = key.as_bytes().first_chunk::<8>() {
+        return u64::from_be_bytes(*first);
+    }
     let mut first = [0u8; 8];
     for (slot, b) in first.iter_mut().zip(key.bytes()) {
         *slot = b;
@@ -821,10 +824,15 @@ impl Scratch {
     }
 
     pub(crate) fn push_entry(&mut self, key: &str, text: Text) {
+        self.push_entry_prefixed(key, key_prefix(key), text);
+    }
+
+    /// [`Scratch::push_entry`] with the key's [`key_prefix`] already at hand.
+    pub(crate) fn push_entry_prefixed(&mut self, key: &str, prefix: u64, text: Text) {
         let start = self.keys.len();
         self.keys.push_str(key);
         self.entries.push(Entry {
-            prefix: key_prefix(key),
+            prefix,
             key: start..self.keys.len(),
             text,
         });

@@ -81,7 +81,9 @@ pub use jsonl::{JsonlStore, RepairOutcome, repair, verify_file};
 pub use note::{Checkpoint, SignerKey, VerifierKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgExport, PgHead, PgStore};
-pub use prepared::{EventBuilder, PreparedEvent, QuotedStr, write_str_array};
+pub use prepared::{
+    DetailValue, EventBuilder, Head, PreparedEvent, QuotedDetails, QuotedStr, write_str_array,
+};
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -267,6 +267,29 @@ enum Val<'a> {
     F64(f64),
 }
 
+/// One detail's value for [`EventBuilder::detail_value`] and
+/// [`EventBuilder::detail_value_quoted_key`]: each variant is written as the
+/// `detail_*` method of its name writes it.
+#[derive(Debug, Clone, Copy)]
+pub enum DetailValue<'a> {
+    /// A string ([`EventBuilder::detail_str`]).
+    Str(&'a str),
+    /// A string already quoted ([`EventBuilder::detail_quoted`]).
+    Quoted(&'a QuotedStr),
+    /// An unsigned integer ([`EventBuilder::detail_u64`]).
+    U64(u64),
+    /// A signed integer ([`EventBuilder::detail_i64`]).
+    I64(i64),
+    /// A boolean ([`EventBuilder::detail_bool`]).
+    Bool(bool),
+    /// A float ([`EventBuilder::detail_f64`]).
+    F64(f64),
+    /// Canonical text of a value holding no object ([`EventBuilder::detail_raw`]).
+    Raw(&'a str),
+    /// A JSON value ([`EventBuilder::detail`]).
+    Json(&'a Value),
+}
+
 /// Writes a [`PreparedEvent`] directly from borrowed data: no `details` map, no key
 /// or value copies. Details keep insertion order, and a repeated key replaces the
 /// earlier value in its place, exactly as [`NewEvent::detail`] does, so the event is
@@ -285,6 +308,9 @@ pub struct EventBuilder {
     timestamp: String,
     /// Look for a repeated key (off for a map's keys).
     check_duplicates: bool,
+    /// The [`prefix_bit`] of every detail's key, or-ed together: a key whose bit is
+    /// not here is not repeated.
+    key_mask: u64,
     /// A repeated key was given: the details text in `line` must be put back together.
     rewritten: bool,
     /// A detail was given as raw text.
@@ -345,6 +371,159 @@ impl QuotedStr {
     }
 }
 
+/// String details that many events carry, in order (a run's decision id, content hash
+/// and bundle version and hash), written once as the canonical text of their
+/// `"key": value` pairs, so that [`EventBuilder::details_quoted`] copies them in with
+/// one copy instead of writing each pair again. Built from [`QuotedStr`]s only, so
+/// its text is always JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotedDetails {
+    /// The pairs' text, `", "`-separated: `"k1": "v1", "k2": "v2"`.
+    text: String,
+    /// The raw keys, back to back.
+    keys: String,
+    /// Each pair in order.
+    items: Vec<QuotedItem>,
+    /// A key was given twice.
+    repeated: bool,
+    /// The [`prefix_bit`] of every key, or-ed together.
+    mask: u64,
+}
+
+/// One of 64 bits picked by a key's [`event::key_prefix`]: a detail whose bit is not
+/// in a [`QuotedDetails::mask`] has none of its keys.
+fn prefix_bit(prefix: u64) -> u64 {
+    1 << (prefix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
+/// One pair of a [`QuotedDetails`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct QuotedItem {
+    /// The raw key in [`QuotedDetails::keys`].
+    key: Range<usize>,
+    /// The key's [`event::key_prefix`].
+    prefix: u64,
+    /// The pair's `"key": value` in [`QuotedDetails::text`].
+    pair: Range<usize>,
+    /// How long the key's canonical text is (the value starts two bytes later).
+    key_json_len: usize,
+}
+
+impl QuotedDetails {
+    /// No details.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// No details, with room for `pairs` pairs whose text takes up to `bytes` bytes.
+    pub fn with_capacity(pairs: usize, bytes: usize) -> Self {
+        QuotedDetails {
+            text: String::with_capacity(bytes),
+            keys: String::with_capacity(pairs * 24),
+            items: Vec::with_capacity(pairs),
+            repeated: false,
+            mask: 0,
+        }
+    }
+
+    /// Forgets every pair (keeping the capacity).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.keys.clear();
+        self.items.clear();
+        self.repeated = false;
+        self.mask = 0;
+    }
+
+    /// Appends the string detail `key` with `value`.
+    pub fn push(&mut self, key: &QuotedStr, value: &QuotedStr) -> &mut Self {
+        self.push_with(key, |text| text.push_str(value.json()))
+    }
+
+    /// Appends the string detail `key` with `value`, escaping `value` here (the same
+    /// as `push(key, &QuotedStr::new(value))`).
+    pub fn push_str(&mut self, key: &QuotedStr, value: &str) -> &mut Self {
+        self.push_with(key, |text| canonical::write_str(text, value, true))
+    }
+
+    /// Appends the pair of `key` whose value's text `write_value` appends.
+    fn push_with(&mut self, key: &QuotedStr, write_value: impl FnOnce(&mut String)) -> &mut Self {
+        let raw = key.as_str();
+        let prefix = event::key_prefix(raw);
+        let keys = self.keys.as_str();
+        if self
+            .items
+            .iter()
+            .any(|i| i.prefix == prefix && keys.get(i.key.clone()) == Some(raw))
+        {
+            self.repeated = true;
+        }
+        if !self.items.is_empty() {
+            self.text.push_str(", ");
+        }
+        self.mask |= prefix_bit(prefix);
+        let start = self.text.len();
+        self.text.push_str(key.json());
+        self.text.push_str(": ");
+        write_value(&mut self.text);
+        let key_start = self.keys.len();
+        self.keys.push_str(raw);
+        self.items.push(QuotedItem {
+            key: key_start..self.keys.len(),
+            prefix,
+            pair: start..self.text.len(),
+            key_json_len: key.json().len(),
+        });
+        self
+    }
+
+    /// Makes `value` the value of the pair at `index` (in the order they were pushed),
+    /// keeping its key and place; false (and nothing changed) when there is no such
+    /// pair.
+    pub fn set_value(&mut self, index: usize, value: &QuotedStr) -> bool {
+        let Some(item) = self.items.get(index) else {
+            return false;
+        };
+        let (start, end) = (item.pair.start + item.key_json_len + 2, item.pair.end);
+        if start > end || !self.text.is_char_boundary(start) || !self.text.is_char_boundary(end) {
+            return false;
+        }
+        let new = value.json();
+        // Two moves of the text after the value (`replace_range` splices through an
+        // iterator, several times slower for these ~150 bytes).
+        self.text.drain(start..end);
+        self.text.insert_str(start, new);
+        let old_len = end - start;
+        if let Some(item) = self.items.get_mut(index) {
+            item.pair.end = start + new.len();
+        }
+        for later in self.items.iter_mut().skip(index + 1) {
+            later.pair =
+                later.pair.start - old_len + new.len()..later.pair.end - old_len + new.len();
+        }
+        true
+    }
+
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The raw key, the key's canonical text and the value's canonical text of `item`.
+    fn parts(&self, item: &QuotedItem) -> (&str, &str, &str) {
+        let key = self.keys.get(item.key.clone()).unwrap_or_default();
+        let pair = self.text.get(item.pair.clone()).unwrap_or_default();
+        let key_json = pair.get(..item.key_json_len).unwrap_or_default();
+        let value_json = pair.get(item.key_json_len + 2..).unwrap_or_default();
+        (key, key_json, value_json)
+    }
+}
+
 /// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
 /// escapes) to `out`: the text [`EventBuilder::detail_raw`] takes for an array of
 /// strings.
@@ -390,9 +569,14 @@ fn quoted_field(line: &mut String, key: &str, value: &QuotedStr) -> Range<usize>
     start..line.len()
 }
 
-/// The intent id or bundle version of [`EventBuilder::start`]: as given or quoted.
-enum Head<'a> {
+/// One string of an event's head (its intent id, stage, event type, outcome or
+/// bundle version) for [`EventBuilder::with_heads`]: as given, or already quoted (the
+/// same text, not escaped again).
+#[derive(Debug, Clone, Copy)]
+pub enum Head<'a> {
+    /// The string as given.
     Plain(&'a str),
+    /// The string's canonical text.
     Quoted(&'a QuotedStr),
 }
 
@@ -416,11 +600,13 @@ impl EventBuilder {
         policy_bundle_version: &str,
         timestamp: impl Into<String>,
     ) -> Self {
-        Self::start(
+        Self::with_heads(
             Head::Plain(intent_id),
-            [stage, event_type, outcome],
+            Head::Plain(stage),
+            Head::Plain(event_type),
+            Head::Plain(outcome),
             Head::Plain(policy_bundle_version),
-            timestamp.into(),
+            timestamp,
         )
     }
 
@@ -434,20 +620,27 @@ impl EventBuilder {
         policy_bundle_version: &QuotedStr,
         timestamp: impl Into<String>,
     ) -> Self {
-        Self::start(
+        Self::with_heads(
             Head::Quoted(intent_id),
-            [stage, event_type, outcome],
+            Head::Plain(stage),
+            Head::Plain(event_type),
+            Head::Plain(outcome),
             Head::Quoted(policy_bundle_version),
-            timestamp.into(),
+            timestamp,
         )
     }
 
-    fn start(
+    /// [`EventBuilder::new`] with each of the head's strings as given or already
+    /// quoted: the same event.
+    pub fn with_heads(
         intent_id: Head<'_>,
-        [stage, event_type, outcome]: [&str; 3],
+        stage: Head<'_>,
+        event_type: Head<'_>,
+        outcome: Head<'_>,
         policy_bundle_version: Head<'_>,
-        timestamp: String,
+        timestamp: impl Into<String>,
     ) -> Self {
+        let timestamp = timestamp.into();
         let mut scratch = event::take_scratch();
         scratch.clear();
         let mut spans = std::mem::take(&mut scratch.spans);
@@ -456,9 +649,9 @@ impl EventBuilder {
         line.clear();
         let heads = [
             intent_id.write(&mut line, "{\"intent_id\": "),
-            field(&mut line, ", \"stage\": ", stage),
-            field(&mut line, ", \"event_type\": ", event_type),
-            field(&mut line, ", \"outcome\": ", outcome),
+            stage.write(&mut line, ", \"stage\": "),
+            event_type.write(&mut line, ", \"event_type\": "),
+            outcome.write(&mut line, ", \"outcome\": "),
         ];
         policy_bundle_version.write(&mut line, ", \"policy_bundle_version\": ");
         line.push_str(", \"details\": {");
@@ -470,6 +663,7 @@ impl EventBuilder {
             heads,
             timestamp,
             check_duplicates: true,
+            key_mask: 0,
             rewritten: false,
             raw: false,
         }
@@ -550,6 +744,100 @@ impl EventBuilder {
         self.put_keyed(key.as_str(), Some(key.json()), Val::Quoted(value.json()))
     }
 
+    /// Adds (or replaces) every string detail of `block`, in its order: the same as
+    /// `detail_quoted_key` for each of its pairs. When none of its keys is here yet
+    /// (and none repeats), its text is copied in at once.
+    pub fn details_quoted(&mut self, block: &QuotedDetails) -> &mut Self {
+        if block.items.is_empty() {
+            return self;
+        }
+        if block.repeated
+            || (self.check_duplicates
+                && self.key_mask & block.mask != 0
+                && self.holds_any_of(block))
+        {
+            for item in &block.items {
+                let (key, key_json, value_json) = block.parts(item);
+                self.put_keyed(key, Some(key_json), Val::Quoted(value_json));
+            }
+            return self;
+        }
+        if !self.spans.is_empty() {
+            self.line.push_str(", ");
+        }
+        let base = self.line.len();
+        self.line.push_str(&block.text);
+        self.key_mask |= block.mask;
+        for item in &block.items {
+            let span = base + item.pair.start..base + item.pair.end;
+            let key = block.keys.get(item.key.clone()).unwrap_or_default();
+            self.scratch
+                .push_entry_prefixed(key, item.prefix, Text::Line(span.clone()));
+            self.spans.push(span);
+        }
+        self
+    }
+
+    /// Whether a detail given so far has one of `block`'s keys.
+    fn holds_any_of(&self, block: &QuotedDetails) -> bool {
+        let keys = self.scratch.keys.as_str();
+        self.scratch.entries.iter().any(|e| {
+            block.mask & prefix_bit(e.prefix) != 0
+                && block.items.iter().any(|item| {
+                    item.prefix == e.prefix
+                        && keys.get(e.key.clone()) == block.keys.get(item.key.clone())
+                })
+        })
+    }
+
+    /// Where the detail `key` (whose [`event::key_prefix`] is `prefix`) is among the
+    /// details given so far.
+    fn position_of(&self, prefix: u64, key: &str) -> Option<usize> {
+        let keys = self.scratch.keys.as_str();
+        self.scratch
+            .entries
+            .iter()
+            .position(|e| e.prefix == prefix && keys.get(e.key.clone()) == Some(key))
+    }
+
+    /// Adds (or replaces) one detail of any kind (see [`DetailValue`]).
+    pub fn detail_value(&mut self, key: &str, value: DetailValue<'_>) -> &mut Self {
+        self.put_value(key, None, value)
+    }
+
+    /// [`EventBuilder::detail_value`] with the key already quoted (the same as
+    /// `detail_value(key.as_str(), value)`, without escaping the key again): for keys
+    /// that many events carry.
+    pub fn detail_value_quoted_key(
+        &mut self,
+        key: &QuotedStr,
+        value: DetailValue<'_>,
+    ) -> &mut Self {
+        self.put_value(key.as_str(), Some(key.json()), value)
+    }
+
+    fn put_value(
+        &mut self,
+        key: &str,
+        key_json: Option<&str>,
+        value: DetailValue<'_>,
+    ) -> &mut Self {
+        let value = match value {
+            DetailValue::Str(s) => Val::Str(s),
+            DetailValue::Quoted(q) => Val::Quoted(q.json()),
+            DetailValue::U64(u) => Val::U64(u),
+            DetailValue::I64(i) => Val::I64(i),
+            DetailValue::Bool(b) => Val::Bool(b),
+            DetailValue::F64(f) => Val::F64(f),
+            DetailValue::Raw(text) => {
+                self.raw = true;
+                Val::Raw(text)
+            }
+            DetailValue::Json(v) => Val::Json(v),
+        };
+        self.put_keyed(key, key_json, value)
+    }
+
     fn put(&mut self, key: &str, value: Val<'_>) -> &mut Self {
         self.put_keyed(key, None, value)
     }
@@ -557,13 +845,10 @@ impl EventBuilder {
     /// [`EventBuilder::put`] with the key's canonical text (`key_json`, quotes included)
     /// when the caller has it, copied in instead of escaping `key` again.
     fn put_keyed(&mut self, key: &str, key_json: Option<&str>, value: Val<'_>) -> &mut Self {
-        let repeated = if self.check_duplicates {
-            let prefix = event::key_prefix(key);
-            let keys = self.scratch.keys.as_str();
-            self.scratch
-                .entries
-                .iter()
-                .position(|e| e.prefix == prefix && keys.get(e.key.clone()) == Some(key))
+        let prefix = event::key_prefix(key);
+        let bit = prefix_bit(prefix);
+        let repeated = if self.check_duplicates && self.key_mask & bit != 0 {
+            self.position_of(prefix, key)
         } else {
             None
         };
@@ -634,7 +919,8 @@ impl EventBuilder {
                 self.rewritten = true;
             }
             None => {
-                self.scratch.push_entry(key, text);
+                self.scratch.push_entry_prefixed(key, prefix, text);
+                self.key_mask |= bit;
                 self.spans.push(span);
             }
         }
@@ -1089,7 +1375,16 @@ mod tests {
         prev: &str,
     ) -> (String, String) {
         let [intent, stage, event_type, outcome, bundle] = head;
-        let mut b = if quoted {
+        let mut b = if quoted && pairs.len() % 2 == 1 {
+            EventBuilder::with_heads(
+                Head::Quoted(&QuotedStr::new(intent)),
+                Head::Quoted(&QuotedStr::new(stage)),
+                Head::Quoted(&QuotedStr::new(event_type)),
+                Head::Quoted(&QuotedStr::new(outcome)),
+                Head::Quoted(&QuotedStr::new(bundle)),
+                "t",
+            )
+        } else if quoted {
             EventBuilder::new_quoted(
                 &QuotedStr::new(intent),
                 stage,
@@ -1131,6 +1426,170 @@ mod tests {
         ) {
             let head = [head[0].as_str(), head[1].as_str(), head[2].as_str(), head[3].as_str(), head[4].as_str()];
             prop_assert_eq!(quoted_line(head, &pairs, true, &prev), quoted_line(head, &pairs, false, &prev));
+        }
+    }
+
+    /// The line and hash of an event whose step details are `before`, then the block
+    /// `block`, then `after` (all string details), with the block written by
+    /// `details_quoted` or pair by pair with `detail_quoted_key`.
+    fn block_line(
+        before: &[(&str, &str)],
+        block: &[(&str, &str)],
+        after: &[(&str, &str)],
+        as_block: bool,
+    ) -> (String, String) {
+        let mut b = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+        for (k, v) in before {
+            b.detail_str(k, v);
+        }
+        if as_block {
+            let mut d = QuotedDetails::new();
+            for (k, v) in block {
+                d.push(&QuotedStr::new(k), &QuotedStr::new(v));
+            }
+            assert_eq!(d.len(), block.len());
+            assert_eq!(d.is_empty(), block.is_empty());
+            b.details_quoted(&d);
+        } else {
+            for (k, v) in block {
+                b.detail_quoted_key(&QuotedStr::new(k), &QuotedStr::new(v));
+            }
+        }
+        for (k, v) in after {
+            b.detail_str(k, v);
+        }
+        let prepared = b.finish();
+        let mut line = String::new();
+        let hash = prepared.finish_into("ab", &mut line);
+        (line, hash)
+    }
+
+    #[test]
+    fn a_quoted_block_writes_what_its_pairs_write() {
+        let block = [
+            ("decision_id", "d-1"),
+            ("content_hash", "c\"h"),
+            ("policy_bundle_version", "v\u{e9}"),
+            ("policy_bundle_hash", ""),
+        ];
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs<'_>, Pairs<'_>, Pairs<'_>); 8] = [
+            (&[], &block, &[]),
+            (&[("step", "1"), ("zeta", "z")], &block, &[]),
+            // A step's own detail with a block key: the block's value replaces it in place.
+            (&[("content_hash", "old"), ("a", "b")], &block, &[]),
+            // A later detail with a block key replaces the block's value in place.
+            (
+                &[("a", "b")],
+                &block,
+                &[("decision_id", "later"), ("b", "c")],
+            ),
+            // A key repeated inside the block.
+            (&[("a", "b")], &[("k", "1"), ("j", "2"), ("k", "3")], &[]),
+            (&[("a", "b")], &[], &[("c", "d")]),
+            (&[], &[], &[]),
+            (
+                &[("\u{1F600}\n", "x")],
+                &[("\u{1F600}\n", "y"), ("q\"", "r")],
+                &[],
+            ),
+        ];
+        for (before, block, after) in cases {
+            assert_eq!(
+                block_line(before, block, after, true),
+                block_line(before, block, after, false),
+                "{before:?} {block:?} {after:?}"
+            );
+        }
+        // A value set in place is the block pushed with it, escaped or not.
+        let mut set = QuotedDetails::new();
+        let mut pushed = QuotedDetails::new();
+        for (k, v) in block {
+            set.push(&QuotedStr::new(k), &QuotedStr::new(v));
+        }
+        for (n, (k, v)) in block.iter().enumerate() {
+            let v = if n == 1 { "new \u{e9} value" } else { v };
+            pushed.push_str(&QuotedStr::new(k), v);
+        }
+        assert!(set.set_value(1, &QuotedStr::new("new \u{e9} value")));
+        assert_eq!(set, pushed);
+        assert!(set.set_value(3, &QuotedStr::new("")));
+        assert!(set.set_value(0, &QuotedStr::new("d-1")));
+        assert!(!set.set_value(4, &QuotedStr::new("x")));
+        let mut line = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+        line.details_quoted(&set);
+        let mut want = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+        for (k, v) in [
+            ("decision_id", "d-1"),
+            ("content_hash", "new \u{e9} value"),
+            ("policy_bundle_version", "v\u{e9}"),
+            ("policy_bundle_hash", ""),
+        ] {
+            want.detail_str(k, v);
+        }
+        assert_eq!(
+            line.finish().finish_into("", &mut String::new()),
+            want.finish().finish_into("", &mut String::new())
+        );
+        // A block can be cleared and written again.
+        let mut d = QuotedDetails::with_capacity(2, 64);
+        d.push(&QuotedStr::new("k"), &QuotedStr::new("1"))
+            .push(&QuotedStr::new("k"), &QuotedStr::new("2"));
+        d.clear();
+        d.push(&QuotedStr::new("k"), &QuotedStr::new("3"));
+        let mut fresh = QuotedDetails::new();
+        fresh.push(&QuotedStr::new("k"), &QuotedStr::new("3"));
+        assert_eq!(d, fresh);
+    }
+
+    #[test]
+    fn detail_values_write_what_the_typed_methods_write() {
+        let json = json!({"b": [1, "\u{e9}"], "a": null});
+        let quoted = QuotedStr::new("q\"\u{1F600}");
+        let values = [
+            ("s\u{e9}", DetailValue::Str("x\ny")),
+            ("q", DetailValue::Quoted(&quoted)),
+            ("u", DetailValue::U64(u64::MAX)),
+            ("i", DetailValue::I64(-7)),
+            ("b", DetailValue::Bool(true)),
+            ("f", DetailValue::F64(0.1)),
+            ("n", DetailValue::F64(f64::NAN)),
+            ("r", DetailValue::Raw("[\"a\", 1]")),
+            ("j", DetailValue::Json(&json)),
+            // A repeated key replaces the earlier value in place.
+            ("u", DetailValue::U64(3)),
+        ];
+        let mut typed = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+        for (key, value) in values {
+            match value {
+                DetailValue::Str(v) => typed.detail_str(key, v),
+                DetailValue::Quoted(v) => typed.detail_quoted(key, v),
+                DetailValue::U64(v) => typed.detail_u64(key, v),
+                DetailValue::I64(v) => typed.detail_i64(key, v),
+                DetailValue::Bool(v) => typed.detail_bool(key, v),
+                DetailValue::F64(v) => typed.detail_f64(key, v),
+                DetailValue::Raw(v) => typed.detail_raw(key, v),
+                DetailValue::Json(v) => typed.detail(key, v),
+            };
+        }
+        let typed = typed.finish();
+        for quoted_keys in [false, true] {
+            let mut b = EventBuilder::new("i", "s", "e", "ok", "v", "t");
+            for (key, value) in values {
+                if quoted_keys {
+                    b.detail_value_quoted_key(&QuotedStr::new(key), value);
+                } else {
+                    b.detail_value(key, value);
+                }
+            }
+            let b = b.finish();
+            assert!(b.has_raw_details());
+            let (mut want, mut got) = (String::new(), String::new());
+            assert_eq!(
+                b.finish_into("ab", &mut got),
+                typed.finish_into("ab", &mut want)
+            );
+            assert_eq!(got, want);
         }
     }
 

@@ -34,7 +34,10 @@
 //! docs/development.md, "Issue #13/#15 speed, fourth round"). Later that day the plan came
 //! shared from the planner's memo instead of copied, and the four detail keys every event
 //! carries were written once (callgrind, JSONL: ~20k fewer instructions a run, −8% outside
-//! SHA-256; docs/development.md, "Issue #13/#15 speed, fifth round").
+//! SHA-256; docs/development.md, "Issue #13/#15 speed, fifth round"). In the sixth round the
+//! run's four common details became one pre-written block and the kernel's static keys, event
+//! types, stages and outcomes were quoted once per process (callgrind, discard, no execution:
+//! −10.1% outside SHA-256; docs/development.md, "Issue #13/#15 speed, sixth round").
 //! The last line
 //! printed is the chain's tail hash: two builds that write the same bytes print the same
 //! hash for the same call count.

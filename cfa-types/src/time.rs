@@ -27,33 +27,40 @@ pub fn isoformat_utc(unix_secs: i64, micros: u32) -> String {
             )
         };
     }
-    // The audit path stamps every event: write the digits directly.
+    // The audit path stamps every event: write the digits directly, two at a time.
+    let y = y.unsigned_abs();
     let mut out = String::with_capacity(32);
-    push_digits(&mut out, y.unsigned_abs(), 4);
+    push_pair(&mut out, y / 100);
+    push_pair(&mut out, y);
     out.push('-');
-    push_digits(&mut out, u64::from(m), 2);
+    push_pair(&mut out, u64::from(m));
     out.push('-');
-    push_digits(&mut out, u64::from(d), 2);
+    push_pair(&mut out, u64::from(d));
     out.push('T');
-    push_digits(&mut out, hh.unsigned_abs(), 2);
+    push_pair(&mut out, hh.unsigned_abs());
     out.push(':');
-    push_digits(&mut out, mm.unsigned_abs(), 2);
+    push_pair(&mut out, mm.unsigned_abs());
     out.push(':');
-    push_digits(&mut out, ss.unsigned_abs(), 2);
+    push_pair(&mut out, ss.unsigned_abs());
     if micros != 0 {
+        let us = u64::from(micros % 1_000_000);
         out.push('.');
-        push_digits(&mut out, u64::from(micros % 1_000_000), 6);
+        push_pair(&mut out, us / 10_000);
+        push_pair(&mut out, us / 100);
+        push_pair(&mut out, us);
     }
     out.push_str("+00:00");
     out
 }
 
-/// Appends the last `width` decimal digits of `n`, zero-padded.
-fn push_digits(out: &mut String, n: u64, width: u32) {
-    for i in (0..width).rev() {
-        let digit = (n / 10u64.pow(i)) % 10;
-        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
-    }
+/// `00` to `99`, back to back.
+const PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// Appends the last two decimal digits of `n`.
+fn push_pair(out: &mut String, n: u64) {
+    // `n % 100` is below 100, so the index is at most 198.
+    let at = usize::try_from(n % 100).unwrap_or(0) * 2;
+    out.push_str(PAIRS.get(at..at + 2).unwrap_or("00"));
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).

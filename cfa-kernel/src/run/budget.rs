@@ -10,6 +10,7 @@
 //! the kernel's clock: the ledger is handed the time, it never reads one.
 
 use super::record::Details;
+use super::record::qkey;
 use super::{Run, Step};
 use crate::faults::{self, kernel_fault};
 use crate::result::Phase;
@@ -152,8 +153,8 @@ impl Run<'_> {
             Ok((res, estimate)) => {
                 if !res.is_empty() {
                     let details = Details::new()
-                        .with("reservation_id", res.id.as_str())
-                        .with("budgets", lines_json(&res.lines));
+                        .with(qkey!("reservation_id"), res.id.as_str())
+                        .with(qkey!("budgets"), lines_json(&res.lines));
                     self.emit_in(phase, STAGE, "budget_reserved", "reserved", details)?;
                 }
                 Ok(Some((res, estimate)))
@@ -161,14 +162,14 @@ impl Run<'_> {
             Err(ReserveError::Exceeded(e)) => {
                 let d = e.dimension;
                 let details = Details::new()
-                    .with("scope", e.budget.scope.to_string())
-                    .with("window", e.budget.window.to_string())
-                    .with("window_start", iso_of(e.window_start))
-                    .with("dimension", d.as_str())
-                    .with("limit", amount(d, e.limit))
-                    .with("used", amount(d, e.used))
-                    .with("requested", amount(d, e.requested))
-                    .with("remaining", amount(d, e.remaining));
+                    .with(qkey!("scope"), e.budget.scope.to_string())
+                    .with(qkey!("window"), e.budget.window.to_string())
+                    .with(qkey!("window_start"), iso_of(e.window_start))
+                    .with(qkey!("dimension"), d.as_str())
+                    .with(qkey!("limit"), amount(d, e.limit))
+                    .with(qkey!("used"), amount(d, e.used))
+                    .with(qkey!("requested"), amount(d, e.requested))
+                    .with(qkey!("remaining"), amount(d, e.remaining));
                 let stop = self.block(
                     phase,
                     format!("Budget exceeded: {e}"),
@@ -254,9 +255,9 @@ impl Run<'_> {
         };
         let details = match &settled {
             Ok(s) => Details::new()
-                .with("reservation_id", s.id.as_str())
-                .with("budgets", lines_json(&s.lines)),
-            Err(e) => Details::new().with("error", e.as_str()),
+                .with(qkey!("reservation_id"), s.id.as_str())
+                .with(qkey!("budgets"), lines_json(&s.lines)),
+            Err(e) => Details::new().with(qkey!("error"), e.as_str()),
         };
         let outcome = if settled.is_ok() { outcome } else { "error" };
         self.emit_in(Phase::Execute, STAGE, event_type, outcome, details)

@@ -3,6 +3,7 @@
 //! mapping gives ([`cfa_sandbox::ExecutionOutcome::decision_state`]); the kernel only
 //! words the reason.
 
+use super::record::qkey;
 use super::record::{Details, Failure, reason_details};
 use super::{Run, Step, codes, joined_codes};
 use crate::faults::{self, kernel_fault};
@@ -135,11 +136,11 @@ impl Run<'_> {
         // The phase's details are written into the event as text straight from the
         // outcome (keys and values borrowed), then moved to the result.
         let mut details = Details::new()
-            .with("executor", executor.name())
-            .with("publish_state", state)
-            .strs("quarantined", quarantined.iter().map(String::as_str))
-            .with("committed", outcome.publish_state.is_committed())
-            .with("faults", codes(&outcome.faults));
+            .with(qkey!("executor"), executor.name())
+            .with(qkey!("publish_state"), state)
+            .strs(qkey!("quarantined"), quarantined.iter().map(String::as_str))
+            .with(qkey!("committed"), outcome.publish_state.is_committed())
+            .with(qkey!("faults"), codes(&outcome.faults));
         // Strings and flags go in as text (what the JSON value's canonical text is),
         // without the walk a JSON value takes.
         for (key, value) in &outcome.details {
@@ -149,7 +150,7 @@ impl Run<'_> {
                 other => details.with(key.as_str(), other),
             };
         }
-        let emitted = self.emit(phase, "execution_completed", state, details);
+        let emitted = self.emit(phase, qkey!("execution_completed"), state, details);
         self.r.execution = Some(ExecutionSummary {
             executor: executor.name().to_owned(),
             publish_state: outcome.publish_state.clone(),
@@ -158,7 +159,7 @@ impl Run<'_> {
         emitted?;
         if let Some(projection) = outcome.projection.take() {
             let details = Details::new().extend_owned(projection);
-            self.emit(phase, "state_projected", "projected", details)?;
+            self.emit(phase, qkey!("state_projected"), qkey!("projected"), details)?;
         }
         self.record_settlement(settled)?;
         match outcome.decision_state() {

@@ -1,6 +1,7 @@
 //! Φ formalize: catalog validation (strict mode), the environment consulted,
 //! normalisation, grounding and confirmation.
 
+use super::record::qkey;
 use super::record::{Details, Failure};
 use super::{Run, Step};
 use crate::config::Grounding;
@@ -42,16 +43,19 @@ impl Run<'_> {
                 "Catalog validation failed.".to_owned(),
                 vec![faults::catalog_invalid(&k.catalog_issues)],
                 ("catalog_validation", "blocked"),
-                Details::new().with("issues", Value::Array(issues)),
+                Details::new().with(qkey!("issues"), Value::Array(issues)),
             ));
         }
         self.emit(
             phase,
-            "environment_state_consulted",
-            "ok",
+            qkey!("environment_state_consulted"),
+            qkey!("ok"),
             Details::new()
-                .with("version_id", k.config.context_registry_version_id.as_str())
-                .with("catalog_hash", k.catalog_hash.as_str()),
+                .with(
+                    qkey!("version_id"),
+                    k.config.context_registry_version_id.as_str(),
+                )
+                .with(qkey!("catalog_hash"), k.catalog_hash.as_str()),
         )?;
 
         let ctx = ExecutionContext {
@@ -66,18 +70,25 @@ impl Run<'_> {
         }
         // The input borrows the result's intent id: call first, then record.
         let resolved = faults::guarded_try(|| k.normalizer.normalize(&input));
-        let resolution =
-            self.checked(phase, &NORMALIZATION, |d, e| d.with("error", e), resolved)?;
+        let resolution = self.checked(
+            phase,
+            &NORMALIZATION,
+            |d, e| d.with(qkey!("error"), e),
+            resolved,
+        )?;
         self.r.resolution = Some(ResolutionSummary::from(&resolution));
         self.set_signature(resolution.signature.clone());
         self.emit(
             phase,
-            "semantic_resolution",
-            "resolved",
+            qkey!("semantic_resolution"),
+            qkey!("resolved"),
             Details::new()
-                .float("confidence", resolution.confidence)
-                .with("confirmation_mode", resolution.confirmation_mode.as_str())
-                .with("signature_hash", self.r.signature_hash.clone()),
+                .float(qkey!("confidence"), resolution.confidence)
+                .with(
+                    qkey!("confirmation_mode"),
+                    resolution.confirmation_mode.as_str(),
+                )
+                .with(qkey!("signature_hash"), self.r.signature_hash.clone()),
         )?;
 
         let grounding = match k.config.grounding {
@@ -95,7 +106,7 @@ impl Run<'_> {
                 reason,
                 vec![fault],
                 ("strict_normalization", "blocked"),
-                Details::new().with("fault", String::from(code)),
+                Details::new().with(qkey!("fault"), String::from(code)),
             ));
         }
 
@@ -103,21 +114,21 @@ impl Run<'_> {
         let outcome = self.call(
             phase,
             &CONFIRMATION,
-            |d, e| d.with("mode", mode).with("error", e),
+            |d, e| d.with(qkey!("mode"), mode).with(qkey!("error"), e),
             || Ok::<_, Infallible>(cfa_resolve::confirm(&resolution, k.confirmation.as_ref())),
         )?;
         let label = if outcome.approved {
-            "approved"
+            qkey!("approved")
         } else {
-            "rejected"
+            qkey!("rejected")
         };
         self.emit(
             phase,
-            "confirmation",
+            qkey!("confirmation"),
             label,
             Details::new()
-                .with("mode", mode)
-                .with("reason", outcome.reason.as_str()),
+                .with(qkey!("mode"), mode)
+                .with(qkey!("reason"), outcome.reason.as_str()),
         )?;
         if !outcome.approved {
             let reason = format!(

@@ -1,5 +1,6 @@
 //! Π generate: plan, code generation and static validation.
 
+use super::record::qkey;
 use super::record::{Details, Failure, reason_details};
 use super::{Run, Step, codes, joined_codes};
 use crate::faults;
@@ -120,13 +121,13 @@ impl Run<'_> {
         })?;
         self.emit(
             phase,
-            "plan_generated",
-            "ok",
+            qkey!("plan_generated"),
+            qkey!("ok"),
             Details::new()
-                .with("step_count", plan.steps.len())
+                .with(qkey!("step_count"), plan.steps.len())
                 // The serialised values (`serde_json::to_value` of either is this string).
-                .with("consistency_unit", plan.consistency_unit.as_str())
-                .with("write_mode", plan.write_mode.as_str()),
+                .with(qkey!("consistency_unit"), plan.consistency_unit.as_str())
+                .with(qkey!("write_mode"), plan.write_mode.as_str()),
         )?;
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
@@ -145,12 +146,12 @@ impl Run<'_> {
         });
         self.emit(
             phase,
-            "code_generated",
-            "ok",
+            qkey!("code_generated"),
+            qkey!("ok"),
             Details::new()
-                .with("language", artifact.language.as_str())
-                .with("line_count", line_count)
-                .with("artifact_hash", artifact_hash),
+                .with(qkey!("language"), artifact.language.as_str())
+                .with(qkey!("line_count"), line_count)
+                .with(qkey!("artifact_hash"), artifact_hash),
         )?;
         let validated = self.call(phase, &VALIDATION, reason_details(&VALIDATION), || {
             Ok::<_, Infallible>(backend.validate(&artifact, sig))
@@ -165,11 +166,15 @@ impl Run<'_> {
         let passed = validated.passed && validated.faults.is_empty();
         self.emit(
             phase,
-            "static_validation",
-            if passed { "passed" } else { "blocked" },
+            qkey!("static_validation"),
+            if passed {
+                qkey!("passed")
+            } else {
+                qkey!("blocked")
+            },
             Details::new()
-                .with("checks", validated.checks_performed)
-                .with("faults", codes(&all)),
+                .with(qkey!("checks"), validated.checks_performed)
+                .with(qkey!("faults"), codes(&all)),
         )?;
         if !passed {
             let reason = format!(

@@ -1,6 +1,7 @@
 //! Γ govern: policy evaluation and the bounded replan loop that applies the bundle's
 //! own patches.
 
+use super::record::qkey;
 use super::record::{Details, Failure};
 use super::{Run, Step, codes, joined_codes};
 use crate::control::control_events;
@@ -29,7 +30,7 @@ impl Run<'_> {
             let result = self.call(
                 phase,
                 &EVALUATION,
-                |d, e| d.with("replan_count", count).with("error", e),
+                |d, e| d.with(qkey!("replan_count"), count).with(qkey!("error"), e),
                 || Ok::<_, Infallible>(k.config.policy.evaluate_with_catalog(&sig, catalog, count)),
             )?;
             self.record_inputs(phase, &sig)?;
@@ -47,11 +48,15 @@ impl Run<'_> {
             };
             self.emit(
                 phase,
-                "policy_evaluation",
-                result.action.as_str(),
+                qkey!("policy_evaluation"),
+                match result.action {
+                    PolicyAction::Approve => qkey!("approve"),
+                    PolicyAction::Replan => qkey!("replan"),
+                    PolicyAction::Block => qkey!("block"),
+                },
                 Details::new()
-                    .with("replan_count", count)
-                    .with("faults", codes(&result.faults)),
+                    .with(qkey!("replan_count"), count)
+                    .with(qkey!("faults"), codes(&result.faults)),
             )?;
             if let Some(outcome) = control {
                 self.emit_control(phase, &outcome)?;
@@ -127,13 +132,13 @@ impl Run<'_> {
             self.r.policy_result = Some(result);
             self.emit(
                 phase,
-                "replan_applied",
-                "replanned",
+                qkey!("replan_applied"),
+                qkey!("replanned"),
                 Details::new()
-                    .with("replan_count", self.r.replan_count)
-                    .raw("interventions", interventions)
-                    .with("patches", patches)
-                    .with("signature_hash", self.r.signature_hash.clone()),
+                    .with(qkey!("replan_count"), self.r.replan_count)
+                    .raw(qkey!("interventions"), interventions)
+                    .with(qkey!("patches"), patches)
+                    .with(qkey!("signature_hash"), self.r.signature_hash.clone()),
             )?;
         }
     }

@@ -17,7 +17,7 @@ use crate::result::{KernelResult, Phase, PhaseSkip};
 pub(crate) use budget::Budgets;
 use cfa_audit::PreparedEvent;
 use cfa_types::{DecisionState, Fault, StateSignature};
-use record::Details;
+use record::{Details, qkey};
 
 /// The run ended in the given phase (the result's state is already final).
 struct Stop(Phase);
@@ -134,13 +134,19 @@ impl<'k> Run<'k> {
             self.r.blocked_reason = "Blocked: the run ended without a decision.".to_owned();
         }
         let details = Details::new()
-            .with("signature_hash", self.r.signature_hash.clone())
-            .with("replan_count", self.r.replan_count)
-            .with("warnings", self.r.has_warnings())
-            .with("blocked_reason", self.r.blocked_reason.clone())
-            .with("faults", codes(&self.r.faults));
-        let state = self.r.state.as_str();
-        let _ = self.emit(phase, "final_decision", state, details);
+            .with(qkey!("signature_hash"), self.r.signature_hash.clone())
+            .with(qkey!("replan_count"), self.r.replan_count)
+            .with(qkey!("warnings"), self.r.has_warnings())
+            .with(qkey!("blocked_reason"), self.r.blocked_reason.clone())
+            .with(qkey!("faults"), codes(&self.r.faults));
+        // The states a run ends in, quoted once; any other as given.
+        let state: record::Name<'static> = match self.r.state {
+            DecisionState::Approved => qkey!("approved").into(),
+            DecisionState::ApprovedWithWarnings => qkey!("approved_with_warnings").into(),
+            DecisionState::Blocked => qkey!("blocked").into(),
+            other => other.as_str().into(),
+        };
+        let _ = self.emit(phase, qkey!("final_decision"), state, details);
         let _ = self.write_audit();
     }
 
@@ -163,7 +169,7 @@ impl<'k> Run<'k> {
         let (signature_hash, content_hash) = sighash::signature_hashes(&sig);
         self.r.signature_hash = signature_hash;
         self.r.content_hash = content_hash;
-        self.quoted.content_hash.set(&self.r.content_hash);
+        self.quoted.set_content_hash(&self.r.content_hash);
         self.r.signature = Some(sig);
     }
 

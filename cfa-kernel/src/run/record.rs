@@ -6,7 +6,7 @@
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
 use crate::result::{KernelResult, Phase};
-use cfa_audit::{EventBuilder, QuotedStr};
+use cfa_audit::{DetailValue, EventBuilder, Head, QuotedDetails, QuotedStr};
 use cfa_types::{DecisionState, Fault};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -17,7 +17,40 @@ use std::borrow::Cow;
 /// [`Run::emit`] writes each one's canonical text straight into the event, with no
 /// `serde_json::Value` built for it.
 #[derive(Default)]
-pub(super) struct Details<'a>(Vec<(Cow<'a, str>, Dv<'a>)>);
+pub(super) struct Details<'a>(Vec<(Key<'a>, Dv<'a>)>);
+
+/// One detail's key: as given, or (for the kernel's own static keys, see [`qkey!`])
+/// already quoted, so that its event copies it instead of escaping it again.
+pub(super) enum Key<'a> {
+    /// A key as given.
+    Plain(Cow<'a, str>),
+    /// A key's canonical text, written once per process.
+    Quoted(&'static QuotedStr),
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(key: &'a str) -> Self {
+        Key::Plain(Cow::Borrowed(key))
+    }
+}
+
+impl From<&'static QuotedStr> for Key<'_> {
+    fn from(key: &'static QuotedStr) -> Self {
+        Key::Quoted(key)
+    }
+}
+
+/// The static string `$key` (a detail key, an event type, a stage or an outcome) as a
+/// `&'static QuotedStr`, quoted the first time
+/// this call site runs (the same text [`cfa_audit::EventBuilder`] writes for the
+/// plain key).
+macro_rules! qkey {
+    ($key:literal) => {{
+        static KEY: std::sync::OnceLock<cfa_audit::QuotedStr> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| cfa_audit::QuotedStr::new($key))
+    }};
+}
+pub(super) use qkey;
 
 /// One detail's value, as [`Details`] keeps it until the event is written.
 pub(super) enum Dv<'a> {
@@ -88,33 +121,33 @@ impl<'a> Details<'a> {
     }
 
     /// Adds `key` with `value`.
-    pub(super) fn with(mut self, key: &'a str, value: impl Into<Dv<'a>>) -> Self {
-        self.0.push((Cow::Borrowed(key), value.into()));
+    pub(super) fn with(mut self, key: impl Into<Key<'a>>, value: impl Into<Dv<'a>>) -> Self {
+        self.0.push((key.into(), value.into()));
         self
     }
 
     /// Adds `key` with the float `value` (what `serde_json::to_value` gives for an `f64`).
-    pub(super) fn float(mut self, key: &'a str, value: f64) -> Self {
-        self.0.push((Cow::Borrowed(key), Dv::F64(value)));
+    pub(super) fn float(mut self, key: impl Into<Key<'a>>, value: f64) -> Self {
+        self.0.push((key.into(), Dv::F64(value)));
         self
     }
 
     /// Adds `key` with the JSON array of `items` (strings).
     pub(super) fn strs<'s>(
         mut self,
-        key: &'a str,
+        key: impl Into<Key<'a>>,
         items: impl IntoIterator<Item = &'s str>,
     ) -> Self {
         let mut text = String::with_capacity(64);
         cfa_audit::write_str_array(&mut text, items);
-        self.0.push((Cow::Borrowed(key), Dv::Raw(text)));
+        self.0.push((key.into(), Dv::Raw(text)));
         self
     }
 
     /// Adds `key` with `canonical_text`, the canonical text of a value holding no
     /// object (see [`cfa_audit::EventBuilder::detail_raw`]).
-    pub(super) fn raw(mut self, key: &'a str, canonical_text: String) -> Self {
-        self.0.push((Cow::Borrowed(key), Dv::Raw(canonical_text)));
+    pub(super) fn raw(mut self, key: impl Into<Key<'a>>, canonical_text: String) -> Self {
+        self.0.push((key.into(), Dv::Raw(canonical_text)));
         self
     }
 
@@ -122,7 +155,7 @@ impl<'a> Details<'a> {
     pub(super) fn extend_owned(mut self, map: serde_json::Map<String, Value>) -> Self {
         self.0.extend(
             map.into_iter()
-                .map(|(key, value)| (Cow::Owned(key), Dv::Json(value))),
+                .map(|(key, value)| (Key::Plain(Cow::Owned(key)), Dv::Json(value))),
         );
         self
     }
@@ -135,42 +168,83 @@ impl<'a> Details<'a> {
 /// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
 pub(super) struct Quoted {
     intent_id: QuotedStr,
-    decision_id: QuotedStr,
-    pub(super) content_hash: QuotedStr,
+    content_hash: QuotedStr,
     bundle: QuotedStr,
-    bundle_hash: QuotedStr,
+    /// The four details every event of the run ends with, in the order
+    /// `NewEvent::detail` and `NewEvent::with_bundle` give them: `decision_id`,
+    /// `content_hash`, `policy_bundle_version`, `policy_bundle_hash` (the content
+    /// hash's value rewritten in place whenever it changes).
+    common: QuotedDetails,
 }
+
+/// Where `content_hash` is in [`Quoted::common`].
+const CONTENT_HASH_AT: usize = 1;
 
 impl Quoted {
     /// The texts of `r`'s fields.
     pub(super) fn of(r: &KernelResult) -> Self {
+        let content_hash = QuotedStr::new(&r.content_hash);
+        let bundle = QuotedStr::new(&r.policy_bundle);
+        // Room for the four keys (~70 bytes) and values (two 64-digit hashes, an id
+        // and a version), so that neither this nor `set_content_hash` reallocates.
+        let mut common = QuotedDetails::with_capacity(4, 384);
+        write_common(&mut common, r, &content_hash, &bundle);
         Quoted {
             intent_id: QuotedStr::new(&r.intent_id),
-            decision_id: QuotedStr::new(&r.decision_id),
-            content_hash: QuotedStr::new(&r.content_hash),
-            bundle: QuotedStr::new(&r.policy_bundle),
-            bundle_hash: QuotedStr::new(&r.policy_bundle_hash),
+            content_hash,
+            bundle,
+            common,
+        }
+    }
+
+    /// Makes the content hash `content_hash` (the only one of these strings that
+    /// changes during a run).
+    pub(super) fn set_content_hash(&mut self, content_hash: &str) {
+        if self.content_hash.as_str() != content_hash {
+            self.content_hash.set(content_hash);
+            let in_place = self.common.set_value(CONTENT_HASH_AT, &self.content_hash);
+            debug_assert!(in_place, "the common details hold the content hash");
         }
     }
 
     /// Whether these are the texts of `r`'s fields.
     fn describe(&self, r: &KernelResult) -> bool {
+        let mut common = QuotedDetails::new();
+        write_common(&mut common, r, &self.content_hash, &self.bundle);
         self.intent_id.as_str() == r.intent_id
-            && self.decision_id.as_str() == r.decision_id
             && self.content_hash.as_str() == r.content_hash
             && self.bundle.as_str() == r.policy_bundle
-            && self.bundle_hash.as_str() == r.policy_bundle_hash
+            && self.common == common
     }
 }
 
-/// The keys `decision_id` and `content_hash` that every event of a run carries, as
-/// their canonical texts, written once per process (see [`Quoted`]).
-fn run_keys() -> &'static [QuotedStr; 2] {
-    static KEYS: std::sync::OnceLock<[QuotedStr; 2]> = std::sync::OnceLock::new();
+/// Writes the four common details of `r` ([`Quoted::common`]) into `common`, with
+/// `r`'s content hash and bundle version already quoted.
+fn write_common(
+    common: &mut QuotedDetails,
+    r: &KernelResult,
+    content_hash: &QuotedStr,
+    bundle: &QuotedStr,
+) {
+    let [decision_key, content_key, version_key, hash_key] = run_keys();
+    common
+        .push_str(decision_key, &r.decision_id)
+        .push(content_key, content_hash)
+        .push(version_key, bundle)
+        .push_str(hash_key, &r.policy_bundle_hash);
+}
+
+/// The keys `decision_id`, `content_hash`, `policy_bundle_version` and
+/// `policy_bundle_hash` that every event of a run carries, as their canonical texts,
+/// written once per process (see [`Quoted`]).
+fn run_keys() -> &'static [QuotedStr; 4] {
+    static KEYS: std::sync::OnceLock<[QuotedStr; 4]> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
         [
             QuotedStr::new("decision_id"),
             QuotedStr::new("content_hash"),
+            QuotedStr::new("policy_bundle_version"),
+            QuotedStr::new("policy_bundle_hash"),
         ]
     })
 }
@@ -187,29 +261,80 @@ pub(super) struct Failure {
     pub remediation: &'static str,
 }
 
+/// A static string of an event's head (its stage, event type or outcome): as given,
+/// or already quoted (see [`qkey!`]) so that the event copies its text.
+#[derive(Clone, Copy)]
+pub(super) enum Name<'a> {
+    /// The string as given.
+    Plain(&'a str),
+    /// Its canonical text, written once per process.
+    Quoted(&'static QuotedStr),
+}
+
+impl<'a> Name<'a> {
+    /// The string.
+    pub(super) fn as_str(self) -> &'a str {
+        match self {
+            Name::Plain(s) => s,
+            Name::Quoted(q) => q.as_str(),
+        }
+    }
+
+    fn head(self) -> Head<'a> {
+        match self {
+            Name::Plain(s) => Head::Plain(s),
+            Name::Quoted(q) => Head::Quoted(q),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Name<'a> {
+    fn from(s: &'a str) -> Self {
+        Name::Plain(s)
+    }
+}
+
+impl From<&'static QuotedStr> for Name<'_> {
+    fn from(q: &'static QuotedStr) -> Self {
+        Name::Quoted(q)
+    }
+}
+
+/// The stage of `phase`'s events, quoted once per process.
+fn stage_of(phase: Phase) -> &'static QuotedStr {
+    match phase {
+        Phase::Formalize => qkey!("formalize"),
+        Phase::Govern => qkey!("govern"),
+        Phase::Generate => qkey!("generate"),
+        Phase::Execute => qkey!("execute"),
+        Phase::Validate => qkey!("validate"),
+    }
+}
+
 impl Run<'_> {
     /// Queues one audit event (written by [`Run::write_audit`] before any side effect
     /// and at the end of the run). Fails only when an earlier write already failed.
-    pub(super) fn emit(
+    pub(super) fn emit<'o>(
         &mut self,
         phase: Phase,
-        event_type: &'static str,
-        outcome: &str,
+        event_type: impl Into<Name<'static>>,
+        outcome: impl Into<Name<'o>>,
         details: Details<'_>,
     ) -> Step<()> {
-        self.emit_in(phase, phase.as_str(), event_type, outcome, details)
+        self.emit_in(phase, stage_of(phase), event_type, outcome, details)
     }
 
     /// [`Run::emit`] with the event's `stage` given (the control plane's `control`
     /// events are recorded during `phase`).
-    pub(super) fn emit_in(
+    pub(super) fn emit_in<'s, 'o>(
         &mut self,
         phase: Phase,
-        stage: &str,
-        event_type: &'static str,
-        outcome: &str,
+        stage: impl Into<Name<'s>>,
+        event_type: impl Into<Name<'static>>,
+        outcome: impl Into<Name<'o>>,
         details: Details<'_>,
     ) -> Step<()> {
+        let event_type = event_type.into();
         if self.audit_failed {
             return Err(Stop(phase));
         }
@@ -222,31 +347,36 @@ impl Run<'_> {
         let r = &self.r;
         let q = &self.quoted;
         debug_assert!(q.describe(r), "the run's quoted strings are its result's");
-        let mut ev = EventBuilder::new_quoted(
-            &q.intent_id,
-            stage,
-            event_type,
-            outcome,
-            &q.bundle,
+        debug_assert_eq!(stage_of(phase).as_str(), phase.as_str());
+        let mut ev = EventBuilder::with_heads(
+            Head::Quoted(&q.intent_id),
+            stage.into().head(),
+            event_type.head(),
+            outcome.into().head(),
+            Head::Quoted(&q.bundle),
             self.k.clock.now_isoformat(),
         );
         for (key, value) in &details.0 {
-            match value {
-                Dv::Str(v) => ev.detail_str(key, v),
-                Dv::U64(v) => ev.detail_u64(key, *v),
-                Dv::Bool(v) => ev.detail_bool(key, *v),
-                Dv::F64(v) => ev.detail_f64(key, *v),
-                Dv::Raw(v) => ev.detail_raw(key, v),
-                Dv::Ref(v) => ev.detail(key, v),
-                Dv::Json(v) => ev.detail(key, v),
+            let value = match value {
+                Dv::Str(v) => DetailValue::Str(v),
+                Dv::U64(v) => DetailValue::U64(*v),
+                Dv::Bool(v) => DetailValue::Bool(*v),
+                Dv::F64(v) => DetailValue::F64(*v),
+                Dv::Raw(v) => DetailValue::Raw(v),
+                Dv::Ref(v) => DetailValue::Json(v),
+                Dv::Json(v) => DetailValue::Json(v),
+            };
+            match key {
+                Key::Plain(key) => ev.detail_value(key, value),
+                Key::Quoted(key) => ev.detail_value_quoted_key(key, value),
             };
         }
-        let [decision_key, content_key] = run_keys();
-        ev.detail_quoted_key(decision_key, &q.decision_id)
-            .detail_quoted_key(content_key, &q.content_hash)
-            .bundle_quoted(&q.bundle, &q.bundle_hash);
+        // The four are one block of text written when the run starts (and again when
+        // its content hash changes): one copy, unless a step's own detail has one of
+        // their keys, which then takes the later value in its place as before.
+        ev.details_quoted(&q.common);
         self.pending.push(ev.finish());
-        self.pending_meta.push((phase, event_type));
+        self.pending_meta.push((phase, event_type.as_str()));
         Ok(())
     }
 
@@ -343,5 +473,5 @@ impl Run<'_> {
 /// (`"{what}: {error}"`, as the reference writes plan, code and execution errors).
 pub(super) fn reason_details<'d>(on: &Failure) -> impl FnOnce(Details<'d>, String) -> Details<'d> {
     let what = on.what;
-    move |d, e| d.with("error", format!("{what}: {e}"))
+    move |d, e| d.with(qkey!("error"), format!("{what}: {e}"))
 }
