@@ -73,10 +73,42 @@ fn chain(events: Vec<NewEvent>) -> (String, Vec<AuditEvent>) {
     (text, sealed)
 }
 
+/// Python's `str.isspace` (what the reference's `read_text().strip()` removes from both
+/// ends of the log).
+fn py_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | '\u{1c}'..='\u{20}'
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+/// Python's `str.splitlines` breaks (`\r\n` is one break; cutting at both of its
+/// characters only adds an empty line, which the reader skips).
+fn py_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}'..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// The events as the reference's reader sees the log: stripped, cut at Python's line
+/// breaks (not only `\n`: a `\n` changed to U+001C still separates the same two
+/// events), empty lines skipped, every other line one JSON document.
 fn parse_all(bytes: &[u8]) -> Option<Vec<AuditEvent>> {
     let text = std::str::from_utf8(bytes).ok()?;
-    text.split('\n')
-        .filter(|l| !l.trim().is_empty())
+    text.trim_matches(py_space)
+        .split(py_break)
+        .filter(|l| !l.is_empty())
         .map(|l| AuditEvent::from_jsonl_line(l).ok())
         .collect()
 }
@@ -86,6 +118,50 @@ fn without_version(mut v: Vec<AuditEvent>) -> Vec<AuditEvent> {
         e.policy_bundle_version.clear();
     }
     v
+}
+
+/// The case proptest found (a byte changed to 0x1c): every Python line break between two
+/// events is still a line break, so the verdict is intact and the events are the same.
+#[test]
+fn a_newline_replaced_by_another_python_line_break_keeps_the_events() {
+    let events = vec![
+        NewEvent::new(
+            "i-1",
+            "policy_engine",
+            "policy_check",
+            "approve",
+            "2026-11-21T20:02:57.918912+00:00",
+        ),
+        NewEvent::new(
+            "i-2",
+            "policy_engine",
+            "policy_check",
+            "replan",
+            "2026-11-21T20:02:57.918912+00:00",
+        ),
+    ];
+    let (text, sealed) = chain(events);
+    let first_newline = text.find('\n').unwrap();
+    for sep in [
+        "\u{1c}", "\u{1d}", "\u{1e}", "\u{b}", "\u{c}", "\r", "\u{85}", "\u{2028}", "\u{2029}",
+    ] {
+        let mut changed = text.clone();
+        changed.replace_range(first_newline..=first_newline, sep);
+        let r = verify_reader(changed.as_bytes(), &VerifyOptions::default(), &mut |_| {}).unwrap();
+        assert!(r.intact(), "{sep:?}: {:?}", r.first_bad);
+        assert_eq!(r.events, 2, "{sep:?}");
+        assert_eq!(
+            parse_all(changed.as_bytes()).as_ref(),
+            Some(&sealed),
+            "{sep:?}"
+        );
+    }
+    // a character that is not a line break there is caught
+    let mut joined = text.clone();
+    joined.replace_range(first_newline..=first_newline, " ");
+    let r = verify_reader(joined.as_bytes(), &VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(!r.intact());
+    assert_eq!(parse_all(joined.as_bytes()), None);
 }
 
 proptest! {
