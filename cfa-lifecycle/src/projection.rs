@@ -182,7 +182,15 @@ pub fn project(
         store.set_dataset_state(input.target, &st, version_id)?;
         Some(st)
     };
-    let current = store.version_id()?;
+    // The version this projection wrote, not the store's read back: another connection
+    // to the same database may write its own version between the two calls, and the
+    // history entry would then name that run's version (a duplicate in the history). A
+    // run that projects nothing keeps the store's version.
+    let current = if dataset_state.is_some() {
+        version_id.to_owned()
+    } else {
+        store.version_id()?
+    };
     store.record_execution(&HistoryEntry {
         intent_id: input.intent_id.to_owned(),
         outcome: o.publish_state.as_str().to_owned(),
