@@ -5,7 +5,7 @@ use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults::{self, StaticFault};
-use crate::fired::{Fired, FiredTable};
+use crate::fired::{Fired, FiredTable, NotBuilt};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
     Catalog, Fault, FaultFamily, FaultList, FaultSeverity, Fix, ManualFix, Patch, PolicyAction,
@@ -462,11 +462,21 @@ impl PolicyEngine {
                 manual_fixes: Vec::new(),
             };
         }
-        let action = decide(actions);
         // The shared parts of the rules that fired, unless a fault is no rule's (a
-        // plugin failure) or the engine has no table.
+        // plugin failure) or the engine has no table. An entry no decision has built
+        // yet is built by a cold function that then makes the decision again, with the
+        // entry there: that keeps the first use out of this function's code (a call
+        // here that returns to the code below costs the rule loop registers; see
+        // docs/development.md). Evaluation is pure, so the second run decides the same.
         let table = self.fired.as_deref().filter(|_| !origins.has_none);
-        let shared = table.and_then(|t| t.get(fired));
+        let shared = match table.map(|t| t.get(fired)) {
+            None => None,
+            Some(Ok(shared)) => shared,
+            Some(Err(NotBuilt)) => {
+                return self.fill_and_evaluate(fired, signature, catalog, replan_count);
+            }
+        };
+        let action = decide(actions);
         let faults: FaultList = match (deferred, shared.and_then(Fired::faults)) {
             (false, _) => faults.into(),
             (true, _) if fired == 0 => FaultList::new(),
@@ -503,6 +513,24 @@ impl PolicyEngine {
             patches,
             manual_fixes,
         }
+    }
+
+    /// The first decision that needs the entry of the rules in `fired`: builds it, and
+    /// makes the decision again with it (once per entry of the engine's table, so the
+    /// rules of such a decision are evaluated twice).
+    #[cold]
+    #[inline(never)]
+    fn fill_and_evaluate(
+        &self,
+        fired: u64,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+        replan_count: u32,
+    ) -> PolicyResult {
+        if let Some(t) = self.fired.as_deref() {
+            t.fill(fired);
+        }
+        self.evaluate_with_catalog(signature, catalog, replan_count)
     }
 
     /// Pushes the faults of the rules whose bits are set in `fired`, in rule order (the

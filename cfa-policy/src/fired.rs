@@ -42,6 +42,10 @@ impl std::fmt::Debug for FiredTable {
     }
 }
 
+/// [`FiredTable::get`] of an entry no decision has built yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotBuilt;
+
 /// The shared parts of a decision whose faults are exactly one subset of the rules.
 #[derive(Debug)]
 pub(crate) struct Fired {
@@ -82,27 +86,32 @@ impl FiredTable {
         self.max
     }
 
-    /// The entry of the rules whose bits are set in `fired` (bit `i`: rule `i`), built
-    /// now if no decision has needed it before. An entry depends only on `fired`, the
-    /// rules and the cap, so which decision builds it first does not matter, and threads
-    /// racing to build it get the one built (`OnceLock`); once built, a read is one
-    /// atomic load.
+    /// The entry of the rules whose bits are set in `fired` (bit `i`: rule `i`), if it
+    /// has been built (`Err(NotBuilt)` if not: [`FiredTable::fill`] builds it); `Ok(None)`
+    /// for a mask past the table. Once built, a read is one atomic load.
     #[inline]
-    pub(crate) fn get(&self, fired: u64) -> Option<&Fired> {
-        let mask = usize::try_from(fired).ok()?;
-        let slot = self.entries.get(mask)?;
-        Some(match slot.get() {
-            Some(entry) => entry,
-            None => self.fill(slot, mask),
-        })
+    pub(crate) fn get(&self, fired: u64) -> Result<Option<&Fired>, NotBuilt> {
+        match usize::try_from(fired)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+        {
+            Some(slot) => slot.get().map(Some).ok_or(NotBuilt),
+            None => Ok(None),
+        }
     }
 
-    /// The entry in `slot`, the one of `mask`, built by this call or by a thread that
-    /// raced it (kept out of the decision's code: it runs once per entry).
+    /// Builds the entry of the rules whose bits are set in `fired`, unless a decision has
+    /// built it before. An entry depends only on `fired`, the rules and the cap, so which
+    /// decision builds it first does not matter, and of threads racing to build it one
+    /// does and all then read that one (`OnceLock`).
     #[cold]
     #[inline(never)]
-    fn fill<'a>(&'a self, slot: &'a OnceLock<Fired>, mask: usize) -> &'a Fired {
-        slot.get_or_init(|| self.entry(mask))
+    pub(crate) fn fill(&self, fired: u64) {
+        if let Some(mask) = usize::try_from(fired).ok()
+            && let Some(slot) = self.entries.get(mask)
+        {
+            slot.get_or_init(|| self.entry(mask));
+        }
     }
 
     /// How many entries have been built so far.
