@@ -5,7 +5,9 @@
 //! `cargo run --release -p cfa-policy --example decide_perf` prints p50/p99 per path;
 //! `... --example decide_perf -- CASE N` runs `N` decisions of one case (`approve`,
 //! `replan`, `block`, `big`) and nothing else, for `valgrind --tool=callgrind` or
-//! `--tool=dhat` instruction and allocation counts.
+//! `--tool=dhat` instruction and allocation counts. `... -- builtin N` builds the
+//! `prod-v1` bundle engine `N` times, and `... -- builtin-replan N` also makes one
+//! replan decision with each (an engine's build cost, and its first decision's).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -70,6 +72,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [case, n] = args.as_slice() {
         let n: usize = n.parse().unwrap();
+        if let Some(decide) = match case.as_str() {
+            "builtin" => Some(false),
+            "builtin-replan" => Some(true),
+            _ => None,
+        } {
+            for _ in 0..n {
+                let engine = black_box(PolicyEngine::builtin("prod-v1").unwrap());
+                if decide {
+                    black_box(engine.evaluate(black_box(&replan), 0));
+                }
+            }
+            return;
+        }
         let (_, engine, sig) = cases.iter().find(|(c, _, _)| c == case).unwrap();
         for _ in 0..n {
             black_box(engine.evaluate(black_box(sig), 0));

@@ -5,7 +5,7 @@ use crate::builtins::{BuiltinCondition, push_unique, set_true};
 use crate::bundle::{PolicyBundle, RuleSpec};
 use crate::condition::{EvalContext, Verdict};
 use crate::defaults::{self, StaticFault};
-use crate::fired::{Fired, FiredTable};
+use crate::fired::{Fired, FiredTable, NotBuilt};
 use crate::registry::{BuildError, CompiledCondition, ConditionRegistry};
 use cfa_types::{
     Catalog, Fault, FaultFamily, FaultList, FaultSeverity, Fix, ManualFix, Patch, PolicyAction,
@@ -86,12 +86,13 @@ pub struct PolicyEngine {
     steps_numbered: bool,
     max_replan_attempts: u32,
     /// The faults, reasoning and interventions of each set of fired rules, for engines of at
-    /// most [`crate::fired::TABLE_RULES`] rules (the default rules' built once per
-    /// process), read by the decision; `None` for larger engines.
+    /// most [`crate::fired::TABLE_RULES`] rules (the default rules' shared by the
+    /// process), each built on first use; `None` for larger engines.
     fired: Option<Arc<FiredTable>>,
 }
 
-/// The default rules' [`FiredTable`], shared by every default engine.
+/// The default rules' [`FiredTable`], shared by every default engine (and so are the
+/// entries any of them builds).
 static DEFAULT_FIRED: LazyLock<Option<Arc<FiredTable>>> = LazyLock::new(|| {
     let faults: Vec<Fault> = defaults::default_rules()
         .into_iter()
@@ -461,11 +462,21 @@ impl PolicyEngine {
                 manual_fixes: Vec::new(),
             };
         }
-        let action = decide(actions);
         // The shared parts of the rules that fired, unless a fault is no rule's (a
-        // plugin failure) or the engine has no table.
+        // plugin failure) or the engine has no table. An entry no decision has built
+        // yet is built by a cold function that then makes the decision again, with the
+        // entry there: that keeps the first use out of this function's code (a call
+        // here that returns to the code below costs the rule loop registers; see
+        // docs/development.md). Evaluation is pure, so the second run decides the same.
         let table = self.fired.as_deref().filter(|_| !origins.has_none);
-        let shared = table.and_then(|t| t.get(fired));
+        let shared = match table.map(|t| t.get(fired)) {
+            None => None,
+            Some(Ok(shared)) => shared,
+            Some(Err(NotBuilt)) => {
+                return self.fill_and_evaluate(fired, signature, catalog, replan_count);
+            }
+        };
+        let action = decide(actions);
         let faults: FaultList = match (deferred, shared.and_then(Fired::faults)) {
             (false, _) => faults.into(),
             (true, _) if fired == 0 => FaultList::new(),
@@ -502,6 +513,24 @@ impl PolicyEngine {
             patches,
             manual_fixes,
         }
+    }
+
+    /// The first decision that needs the entry of the rules in `fired`: builds it, and
+    /// makes the decision again with it (once per entry of the engine's table, so the
+    /// rules of such a decision are evaluated twice).
+    #[cold]
+    #[inline(never)]
+    fn fill_and_evaluate(
+        &self,
+        fired: u64,
+        signature: &StateSignature,
+        catalog: Option<&Catalog>,
+        replan_count: u32,
+    ) -> PolicyResult {
+        if let Some(t) = self.fired.as_deref() {
+            t.fill(fired);
+        }
+        self.evaluate_with_catalog(signature, catalog, replan_count)
     }
 
     /// Pushes the faults of the rules whose bits are set in `fired`, in rule order (the
@@ -1262,6 +1291,116 @@ mod tests {
         assert_eq!(ok.action, PolicyAction::Approve);
         assert!(ok.faults.is_empty() && ok.interventions.is_empty());
         assert_eq!(ok.reasoning, ALL_PASSED);
+    }
+
+    /// `e` with a table of its own that no decision has used yet.
+    fn fresh(e: &PolicyEngine) -> PolicyEngine {
+        let mut e = e.clone();
+        e.fired = fired_table(&e.checks, e.max_replan_attempts);
+        assert_eq!(e.fired.as_deref().map(FiredTable::built), Some(0));
+        e
+    }
+
+    /// Engines with a table: the defaults (caps 3 and 5), `prod-v1`, and `prod-v1` with
+    /// a plugin that fires, fires with a note or fails.
+    fn table_engines() -> Vec<PolicyEngine> {
+        [
+            PolicyEngine::default(),
+            PolicyEngine::default().with_max_replan_attempts(5),
+            PolicyEngine::builtin("prod-v1").unwrap(),
+            with_odd_plugin(2),
+        ]
+        .iter()
+        .map(fresh)
+        .collect()
+    }
+
+    #[test]
+    fn a_decision_does_not_depend_on_the_decisions_made_before_it() {
+        let sigs = grid();
+        for e in table_engines() {
+            // every decision made first, by an engine with an unused table
+            let first: Vec<PolicyResult> = sigs
+                .iter()
+                .flat_map(|s| [0, 2].map(|r| fresh(&e).evaluate(s, r)))
+                .collect();
+            // the same decisions after all the others, in reverse order, by one engine
+            let after = fresh(&e);
+            let mut last: Vec<PolicyResult> = sigs
+                .iter()
+                .rev()
+                .flat_map(|s| [2, 0].map(|r| after.evaluate(s, r)))
+                .collect();
+            last.reverse();
+            assert_eq!(first.len(), last.len());
+            assert!(after.fired.as_deref().unwrap().built() > 1);
+            for (a, b) in first.iter().zip(&last) {
+                assert_eq!(a, b, "{}", e.version());
+                assert_eq!(
+                    serde_json::to_vec(a).unwrap(),
+                    serde_json::to_vec(b).unwrap()
+                );
+            }
+            // a decision builds at most the one entry of its fired rules
+            let one = fresh(&e);
+            let r = one.evaluate(sigs.first().unwrap(), 0);
+            let built = one.fired.as_deref().unwrap().built();
+            assert!(
+                built <= usize::from(!r.faults.is_empty()),
+                "{}",
+                e.version()
+            );
+        }
+    }
+
+    #[test]
+    fn threads_racing_on_an_entry_get_the_same_one() {
+        let base = StateSignature::from_value(&cfa_test_support::ok_signature()).unwrap();
+        let mut replan = base.clone();
+        replan.constraints.partition_by.clear();
+        replan.constraints.enforce_types = false;
+        let mut block = base;
+        block.constraints.no_pii_raw = false;
+        let sigs = [replan, block];
+        for e in table_engines() {
+            let want: Vec<PolicyResult> = sigs.iter().map(|s| fresh(&e).evaluate(s, 1)).collect();
+            let e = fresh(&e);
+            let threads = 8;
+            let barrier = std::sync::Barrier::new(threads);
+            let got: Vec<Vec<PolicyResult>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (e, barrier, sigs) = (e.clone(), &barrier, &sigs);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            // half the threads in one order, half in the other
+                            let mut out: Vec<PolicyResult> =
+                                sigs.iter().map(|s| e.evaluate(s, 1)).collect();
+                            if t % 2 == 1 {
+                                out = sigs.iter().rev().map(|s| e.evaluate(s, 1)).collect();
+                                out.reverse();
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            // one entry per set of fired rules, whichever thread built it
+            assert_eq!(e.fired.as_deref().map(FiredTable::built), Some(sigs.len()));
+            // (the plugin fires with a note on silver: those faults are the decision's own)
+            let shared_faults = !e.version().starts_with("odd");
+            for results in &got {
+                assert_eq!(results, &want, "{}", e.version());
+                for (a, b) in results.iter().zip(got.first().unwrap()) {
+                    assert!(!a.faults.is_empty());
+                    assert_eq!(a.reasoning.as_ptr(), b.reasoning.as_ptr());
+                    if shared_faults {
+                        assert_eq!(a.faults.as_ptr(), b.faults.as_ptr());
+                    }
+                }
+            }
+        }
     }
 
     #[test]
