@@ -324,12 +324,72 @@ pub struct KernelRun {
     pub rss_start_kb: u64,
     /// VmRSS after the last call, kB (0 where unknown).
     pub rss_end_kb: u64,
+    /// Bytes [`warm_page_cache`] wrote and deleted before the timed calls (0: not warmed).
+    pub warmed_bytes: u64,
+}
+
+/// How much more than a row's expected log [`warm_page_cache`] writes: on this machine
+/// the log's writes found recently touched memory for about half of what was freed
+/// before them (docs/development.md, "the page cache warmed before the full kernel").
+pub const WARM_FACTOR: u64 = 2;
+
+/// Writes `bytes` of zeros to a scratch file in `dir` in 1 MiB writes, then deletes it,
+/// so that the page-cache pages a measurement's log takes next are memory the guest
+/// touched a moment ago. On a virtual machine whose balloon reports free pages to its
+/// host (this one), memory free for a while is handed back and every first write to it
+/// afterwards faults in the host: a log growing into such memory slows down as it
+/// grows, whatever writes it (docs/development.md, "the page cache warmed before the
+/// full kernel"). At most a third of `MemAvailable` is written. Returns the bytes
+/// written; the scratch file is removed on every path.
+///
+/// ```no_run
+/// let dir = tempfile::tempdir()?;
+/// let warmed = cfa_benches::audited::warm_page_cache(dir.path(), 64 << 20)?;
+/// assert!(warmed <= 64 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn warm_page_cache(dir: &Path, bytes: u64) -> Result<u64, AuditedError> {
+    use std::io::Write as _;
+    const CHUNK: usize = 1 << 20;
+    let cap = mem_available_bytes().map_or(bytes, |m| m / 3);
+    let want = bytes.min(cap);
+    let path = dir.join(".warm-page-cache");
+    let written = (|| {
+        let mut file = std::fs::File::create(&path)?;
+        let chunk = vec![0u8; CHUNK];
+        let mut written = 0u64;
+        while written < want {
+            let n = usize::try_from(want - written).map_or(CHUNK, |left| left.min(CHUNK));
+            file.write_all(chunk.get(..n).unwrap_or(&chunk))?;
+            written += n as u64;
+        }
+        Ok::<_, std::io::Error>(written)
+    })();
+    let removed = std::fs::remove_file(&path);
+    let written = written.map_err(setup("warming the page cache"))?;
+    removed.map_err(setup("removing the page-cache scratch file"))?;
+    Ok(written)
+}
+
+/// `MemAvailable` of /proc/meminfo in bytes, where there is one.
+fn mem_available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
 }
 
 /// The kernel with the default pyspark backend, the mock sandbox (execution, runtime
 /// validation, state projection) and a JSONL audit log at `Durability::Never` in
 /// `dir`; [`KERNEL_INTENTS`] alternate over `calls` calls after 1,000 unmeasured ones.
-pub fn measure_kernel(dir: &Path, calls: usize) -> Result<KernelRun, AuditedError> {
+/// With `warm`, [`warm_page_cache`] first writes and deletes [`WARM_FACTOR`] times the
+/// log the timed calls will write (estimated from the unmeasured ones).
+pub fn measure_kernel(dir: &Path, calls: usize, warm: bool) -> Result<KernelRun, AuditedError> {
     let calls = calls.max(20);
     let window = (calls / 10).clamp(1, 100_000);
     let path = dir.join("kernel.jsonl");
@@ -370,9 +430,19 @@ pub fn measure_kernel(dir: &Path, calls: usize) -> Result<KernelRun, AuditedErro
             )));
         }
     }
-    for i in 0..1_000 {
+    const UNMEASURED: u64 = 1_000;
+    for i in 0..UNMEASURED as usize {
         std::hint::black_box(kernel.process(kernel_intent(i)));
     }
+    let warmed_bytes = if warm {
+        let written = std::fs::metadata(&path)
+            .map_err(setup("kernel.jsonl"))?
+            .len();
+        let per_call = written / (UNMEASURED + KERNEL_INTENTS.len() as u64);
+        warm_page_cache(dir, per_call * calls as u64 * WARM_FACTOR)?
+    } else {
+        0
+    };
     let rss_start_kb = testing::resident_kb().unwrap_or(0);
     let (mut all, mut first, mut last) = (histogram()?, histogram()?, histogram()?);
     let mut events = 0usize;
@@ -404,6 +474,7 @@ pub fn measure_kernel(dir: &Path, calls: usize) -> Result<KernelRun, AuditedErro
         last: stats_of(&last),
         rss_start_kb,
         rss_end_kb,
+        warmed_bytes,
     })
 }
 
@@ -735,11 +806,38 @@ mod tests {
     #[test]
     fn kernel_runs_both_intents_and_counts_their_events() {
         let dir = tempfile::tempdir().unwrap();
-        let run = measure_kernel(dir.path(), 20).unwrap();
+        let run = measure_kernel(dir.path(), 20, false).unwrap();
+        assert_eq!(run.warmed_bytes, 0);
         assert_eq!(run.calls, 20);
         assert_eq!(run.all.samples, 20);
         assert_eq!((run.first.samples, run.last.samples), (2, 2));
         // Every executed run writes several events (decision, execution, …).
         assert!(run.events >= 3 * 20, "{run:?}");
+    }
+
+    #[test]
+    fn a_warmed_kernel_run_wrote_twice_its_log_first_and_left_no_scratch_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = measure_kernel(dir.path(), 20, true).unwrap();
+        // 20 executed runs write ~7 KB each: the scratch file was about twice that.
+        assert!(
+            (2 * 20 * 4_000..2 * 20 * 20_000).contains(&run.warmed_bytes),
+            "{run:?}"
+        );
+        assert!(!dir.path().join(".warm-page-cache").exists());
+        assert!(!dir.path().join("kernel.jsonl").exists());
+    }
+
+    #[test]
+    fn warming_writes_what_it_is_asked_and_removes_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = (3 << 20) + 17;
+        assert_eq!(warm_page_cache(dir.path(), n).unwrap(), n);
+        assert_eq!(warm_page_cache(dir.path(), 0).unwrap(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A directory that does not exist: an error, and nothing left behind.
+        let gone = dir.path().join("missing");
+        assert!(warm_page_cache(&gone, 1 << 20).is_err());
+        assert!(!gone.exists());
     }
 }

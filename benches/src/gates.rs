@@ -68,6 +68,8 @@ pub struct Options {
     pub cfa_bin: Option<PathBuf>,
     /// Full-kernel calls (the flatness claim is made at 1,000,000).
     pub kernel_calls: usize,
+    /// Warm the page cache before the full-kernel row ([`audited::warm_page_cache`]).
+    pub warm_page_cache: bool,
     /// Thread counts of the concurrent audited-decision rows.
     pub decide_threads: Vec<usize>,
     /// Decisions per concurrent run, over all threads.
@@ -96,6 +98,7 @@ impl Default for Options {
             slack: 1.0,
             cfa_bin: None,
             kernel_calls: 200_000,
+            warm_page_cache: true,
             decide_threads: vec![8, 32],
             decide_total: 256_000,
             decide_tasks: 256,
@@ -580,7 +583,7 @@ fn audited_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
         "cfa-gates: full kernel, {} calls",
         opts.kernel_calls.max(20)
     );
-    let k = audited::measure_kernel(dir, opts.kernel_calls)?;
+    let k = audited::measure_kernel(dir, opts.kernel_calls, opts.warm_page_cache)?;
     let mut row = Row::new(
         "kernel.executed",
         "full kernel, intent → audited decision, executed (approve, replan→approve)",
@@ -594,8 +597,16 @@ fn audited_rows(opts: &Options, dir: &Path) -> Result<Vec<Row>, GateError> {
         KERNEL_FLAT,
         fmt_times,
     ));
+    let warmed = if k.warmed_bytes > 0 {
+        format!(
+            "page cache warmed first with {:.0} MB written and deleted",
+            k.warmed_bytes as f64 / 1e6
+        )
+    } else {
+        "page cache not warmed (--cold-page-cache)".to_owned()
+    };
     row.note = format!(
-        "{} calls, {} audit events; p50 first 10% {} → last 10% {}; VmRSS {:.1} → {:.1} MB (growth {:+.2} MB)",
+        "{} calls, {} audit events; p50 first 10% {} → last 10% {}; VmRSS {:.1} → {:.1} MB (growth {:+.2} MB); {warmed}",
         k.calls,
         k.events,
         fmt_ns(k.first.p50_ns),

@@ -40,6 +40,7 @@ pub(crate) fn parse(args: &[String]) -> Result<BenchArgs, String> {
             "--write-readme" => b.write_readme = true,
             "--python" => b.python = true,
             "--scale" => b.scale = true,
+            "--cold-page-cache" => b.gate_args.push(a.clone()),
             "--calls" | "--http-seconds" => {
                 let v = rest
                     .next()
@@ -222,6 +223,8 @@ mod tests {
         .unwrap();
         assert!(b.processes && b.write_readme && !b.vs_reference);
         assert_eq!(b.gate_args, args(&["--http-seconds", "3", "--runs", "5"]));
+        let cold = parse(&args(&["--cold-page-cache", "--calls", "9"])).unwrap();
+        assert_eq!(cold.gate_args, args(&["--cold-page-cache", "--calls", "9"]));
         assert!(parse(&args(&["--calls"])).is_err());
         assert!(parse(&args(&["--bogus"])).is_err());
         assert_eq!(parse(&[]).unwrap(), BenchArgs::default());

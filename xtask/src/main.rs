@@ -784,6 +784,10 @@ commands:
                            bench-table markers) with this run's
             --calls N      full-kernel calls (default 200,000; 1,000,000 for
                            the flatness claim)
+            --cold-page-cache  time the full kernel without first writing and
+                           deleting twice its log (this VM hands long-free
+                           memory back to its host, and a log growing into it
+                           slows down: docs/development.md)
             --http-seconds N  measured seconds per HTTP load run (default 10)
             --criterion    also run the criterion benches (cargo bench)
             --scale        only the scale-out figure: one release build of cfa

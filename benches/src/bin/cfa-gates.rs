@@ -19,6 +19,9 @@ const USAGE: &str = "usage: cfa-gates [OPTIONS]
   --runs N                 runs per path; the best median and p99 are kept (default 3)
   --slack X                multiply every gate by X (default 1.0: docs/architecture.md#performance-gates as written)
   --calls N                full-kernel calls (default 200000; the flatness claim is made at 1000000)
+  --cold-page-cache        do not write and delete twice the full kernel's log before its timed
+                           calls (this VM hands long-free memory back to its host, and a log
+                           growing into it slows down: docs/development.md)
   --threads N[,N...]       thread counts of the concurrent audited-decision rows (default 8,32)
   --decisions N            decisions per concurrent run, over all threads (default 256000)
   --tasks N                tokio tasks of the async audited-decision row (default 256)
@@ -81,6 +84,7 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
                 opts.slack = x;
             }
             "--calls" => opts.kernel_calls = num(flag, value()?)?,
+            "--cold-page-cache" => opts.warm_page_cache = false,
             "--threads" => {
                 opts.decide_threads = value()?
                     .split(',')
@@ -263,6 +267,13 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(cli.opts.kernel_calls, 1_000_000);
+        assert!(cli.opts.warm_page_cache);
+        assert!(
+            !parse_args(&args(&["--cold-page-cache"]))
+                .unwrap()
+                .opts
+                .warm_page_cache
+        );
         assert_eq!(cli.opts.decide_threads, vec![8, 32]);
         assert_eq!(cli.opts.http_duration, Duration::from_millis(2_500));
         assert!(cli.opts.only.is_empty() && cli.opts.runs_group("http"));
