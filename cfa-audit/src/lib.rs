@@ -82,7 +82,8 @@ pub use note::{Checkpoint, SignerKey, VerifierKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgExport, PgHead, PgStore};
 pub use prepared::{
-    DetailValue, EventBuilder, Head, PreparedEvent, QuotedDetails, QuotedStr, write_str_array,
+    DetailKeys, DetailValue, EventBuilder, Head, PreparedEvent, QuotedDetails, QuotedStr,
+    write_str_array,
 };
 pub use proof::OfflineProof;
 #[cfg(feature = "sqlite")]

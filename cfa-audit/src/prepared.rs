@@ -524,6 +524,48 @@ impl QuotedDetails {
     }
 }
 
+/// The keys of a kind of event whose details are always the same keys in the same
+/// order (every `policy_check` event's nine), each with its canonical text and their
+/// sorted order worked out once, for [`EventBuilder::finish_with_details`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailKeys {
+    /// The keys in the order the line writes them.
+    keys: Vec<QuotedStr>,
+    /// Indices into `keys` in the payload's order (code point order of the keys).
+    sorted: Vec<usize>,
+    /// A key was given twice.
+    repeated: bool,
+}
+
+impl DetailKeys {
+    /// The keys `keys`, in the order the line writes them.
+    pub fn new<'k>(keys: impl IntoIterator<Item = &'k str>) -> Self {
+        let keys: Vec<QuotedStr> = keys.into_iter().map(QuotedStr::new).collect();
+        let mut sorted: Vec<usize> = (0..keys.len()).collect();
+        let key = |at: &usize| keys.get(*at).map(QuotedStr::as_str).unwrap_or_default();
+        sorted.sort_by(|a, b| key(a).cmp(key(b)));
+        let repeated = sorted.windows(2).any(|w| match w {
+            [a, b] => key(a) == key(b),
+            _ => false,
+        });
+        DetailKeys {
+            keys,
+            sorted,
+            repeated,
+        }
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
 /// escapes) to `out`: the text [`EventBuilder::detail_raw`] takes for an array of
 /// strings.
@@ -962,6 +1004,84 @@ impl EventBuilder {
         if self.rewritten {
             self.rewrite_details();
         }
+        self.finish_sorted_by(|scratch, _, line, payload| scratch.write_sorted(payload, line))
+    }
+
+    /// The event whose details are exactly `values` under `keys`, pair by pair in
+    /// that order: the same line and hash as [`EventBuilder::detail_value`] for each
+    /// pair, then [`EventBuilder::finish`]. When no detail was given before, the keys
+    /// repeat nowhere and no value is a JSON value holding an object, the pairs are
+    /// written without a look for a repeated key, and the hashed payload takes them in
+    /// the sorted order `keys` worked out once, without sorting them again. Pairs
+    /// beyond the shorter of `keys` and `values` are not written.
+    pub fn finish_with_details(
+        mut self,
+        keys: &DetailKeys,
+        values: &[DetailValue<'_>],
+    ) -> PreparedEvent {
+        let fast = self.spans.is_empty()
+            && !keys.repeated
+            && keys.keys.len() == values.len()
+            && values.iter().all(|v| match v {
+                DetailValue::Json(v) => !event::has_object(v),
+                _ => true,
+            });
+        if !fast {
+            for (key, value) in keys.keys.iter().zip(values) {
+                self.detail_value_quoted_key(key, *value);
+            }
+            return self.finish();
+        }
+        for (n, (key, value)) in keys.keys.iter().zip(values).enumerate() {
+            if n > 0 {
+                self.line.push_str(", ");
+            }
+            let start = self.line.len();
+            self.line.push_str(key.json());
+            self.line.push_str(": ");
+            self.write_value(value);
+            self.spans.push(start..self.line.len());
+        }
+        self.finish_sorted_by(|_, spans, line, payload| {
+            for (n, at) in keys.sorted.iter().enumerate() {
+                if n > 0 {
+                    payload.push_str(", ");
+                }
+                let text = spans.get(*at).and_then(|span| line.get(span.clone()));
+                payload.push_str(text.unwrap_or_default());
+            }
+        })
+        .0
+    }
+
+    /// Appends the text of `value` (one holding no object: the same in the line and
+    /// the payload) to the line.
+    fn write_value(&mut self, value: &DetailValue<'_>) {
+        let line = &mut self.line;
+        match value {
+            DetailValue::Str(s) => canonical::write_str(line, s, true),
+            DetailValue::Quoted(q) => line.push_str(q.json()),
+            DetailValue::U64(u) => canonical::write_number(line, &(*u).into()),
+            DetailValue::I64(i) => canonical::write_number(line, &(*i).into()),
+            DetailValue::Bool(b) => line.push_str(if *b { "true" } else { "false" }),
+            DetailValue::F64(f) if f.is_finite() => canonical::write_py_float(line, *f),
+            DetailValue::F64(_) => line.push_str("null"),
+            DetailValue::Raw(text) => {
+                self.raw = true;
+                line.push_str(text);
+            }
+            DetailValue::Json(v) => canonical::write_value(line, v, Style::SortedAscii),
+        }
+    }
+
+    /// The prepared event, its details object closed and the payload's details
+    /// written by `write_details` (given the scratch buffers, each detail's span in
+    /// the line in insertion order, the line and the payload), handing back the
+    /// timestamp.
+    fn finish_sorted_by(
+        mut self,
+        write_details: impl FnOnce(&mut Scratch, &[Range<usize>], &str, &mut String),
+    ) -> (PreparedEvent, String) {
         let mut line = std::mem::take(&mut self.line);
         let mut scratch = std::mem::take(&mut self.scratch);
         line.push('}');
@@ -975,7 +1095,7 @@ impl EventBuilder {
         let mut payload = std::mem::take(&mut scratch.payload);
         payload.clear();
         payload.push_str("{\"details\": {");
-        scratch.write_sorted(&mut payload, &line);
+        write_details(&mut scratch, &self.spans, &line, &mut payload);
         payload.push('}');
         for (key, value) in [
             (", \"event_type\": ", text(event_type)),
@@ -1591,6 +1711,118 @@ mod tests {
             );
             assert_eq!(got, want);
         }
+    }
+
+    /// The line, hash and raw flag of `event` chained after a previous hash.
+    fn chained(event: &PreparedEvent) -> (String, String, bool) {
+        let mut line = String::new();
+        let hash = event.finish_into("ab\"c", &mut line);
+        (line, hash, event.has_raw_details())
+    }
+
+    #[test]
+    fn details_of_known_keys_write_what_pair_by_pair_writes() {
+        let object = json!({"b": [1, "\u{e9}"], "a": null});
+        let array = json!([1, "x", null, 2.5]);
+        let quoted = QuotedStr::new("q\"\u{1F600}");
+        let keys = [
+            "policy_bundle_version",
+            "s\u{e9}",
+            "policy_bundle_hash",
+            "q",
+            "",
+            "u",
+            "i",
+            "b\"",
+            "f",
+            "n",
+            "r",
+            "j",
+            "decision",
+            "decision_id",
+        ];
+        let values = [
+            DetailValue::Str("x\ny"),
+            DetailValue::Str("\u{1F600}"),
+            DetailValue::Str(""),
+            DetailValue::Quoted(&quoted),
+            DetailValue::Str("empty key"),
+            DetailValue::U64(u64::MAX),
+            DetailValue::I64(-7),
+            DetailValue::Bool(false),
+            DetailValue::F64(0.1),
+            DetailValue::F64(f64::NAN),
+            DetailValue::Raw("[\"a\", 1]"),
+            DetailValue::Json(&array),
+            DetailValue::Str("d"),
+            DetailValue::Str("d-1"),
+        ];
+        let start = || EventBuilder::new("i\u{2014}", "s", "e", "ok", "v", "t");
+        let pairwise = |keys: &[&str], values: &[DetailValue<'_>]| {
+            let mut b = start();
+            for (key, value) in keys.iter().zip(values) {
+                b.detail_value(key, *value);
+            }
+            b.finish()
+        };
+        let known = DetailKeys::new(keys);
+        assert_eq!((known.len(), known.is_empty()), (keys.len(), false));
+        let fast = start().finish_with_details(&known, &values);
+        let want = pairwise(&keys, &values);
+        assert_eq!(fast.details_json(), want.details_json());
+        assert_eq!(chained(&fast), chained(&want));
+        // Without a raw value the event says so.
+        let plain = start().finish_with_details(&DetailKeys::new(["b", "a"]), &values[..2]);
+        assert!(!plain.has_raw_details());
+        assert_eq!(
+            chained(&plain),
+            chained(&pairwise(&["b", "a"], &values[..2]))
+        );
+
+        // A value holding an object (sorted in the payload, not in the line).
+        let mut with_object = values;
+        if let Some(v) = with_object.get_mut(11) {
+            *v = DetailValue::Json(&object);
+        }
+        assert_eq!(
+            chained(&start().finish_with_details(&known, &with_object)),
+            chained(&pairwise(&keys, &with_object))
+        );
+        // A key given twice: the later value in the earlier place.
+        let twice = ["x", "y", "x"];
+        let three = [
+            DetailValue::U64(1),
+            DetailValue::U64(2),
+            DetailValue::U64(3),
+        ];
+        let repeated = start().finish_with_details(&DetailKeys::new(twice), &three);
+        assert_eq!(chained(&repeated), chained(&pairwise(&twice, &three)));
+        assert!(repeated.details_json().ends_with("{\"x\": 3, \"y\": 2}"));
+        // A detail given before, replaced by the block's value in its place.
+        let mut before = start();
+        before.detail_str("u", "early").detail_str("zz", "kept");
+        let mut want_before = start();
+        want_before
+            .detail_str("u", "early")
+            .detail_str("zz", "kept");
+        for (key, value) in keys.iter().zip(values) {
+            want_before.detail_value(key, value);
+        }
+        assert_eq!(
+            chained(&before.finish_with_details(&known, &values)),
+            chained(&want_before.finish())
+        );
+        // Fewer values than keys, or none: the pairs there are.
+        assert_eq!(
+            chained(&start().finish_with_details(&known, &values[..3])),
+            chained(&pairwise(&keys, &values[..3]))
+        );
+        let none = DetailKeys::new([]);
+        assert!(none.is_empty());
+        assert_eq!(
+            chained(&start().finish_with_details(&none, &[])),
+            chained(&start().finish())
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@
 use crate::control::{ControlPlane, control_events};
 use crate::ids::{IdKind, IdSource};
 use cfa_audit::{
-    AuditError, AuditStore, AuditTarget, Clock, ContentStore, Durability, EventBuilder, NewEvent,
-    PreparedEvent, write_str_array,
+    AuditError, AuditStore, AuditTarget, Clock, ContentStore, DetailKeys, DetailValue, Durability,
+    EventBuilder, Head, NewEvent, PreparedEvent, QuotedStr, write_str_array,
 };
 use cfa_control::ControlOutcome;
 use cfa_policy::PolicyEngine;
 use cfa_types::{Catalog, PolicyResult, StateSignature};
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// Why an audited decision could not be made. The decision is never handed out
 /// unrecorded when an audit store was given: the caller fails closed.
@@ -432,31 +433,59 @@ fn prepare_policy_check<'s>(
     interventions: impl Iterator<Item = &'s str>,
     timestamp: String,
 ) -> PreparedEvent {
-    let mut b = EventBuilder::new(
-        f.intent_id,
-        "policy_check",
-        "policy_evaluation",
-        f.action,
-        f.policy_bundle_version,
+    /// The keys every `policy_check` event's details have, in the line's order, and
+    /// the two static head strings, each quoted once per process.
+    struct Statics {
+        keys: DetailKeys,
+        stage: QuotedStr,
+        event_type: QuotedStr,
+    }
+    static STATICS: OnceLock<Statics> = OnceLock::new();
+    let statics = STATICS.get_or_init(|| Statics {
+        keys: DetailKeys::new([
+            "decision_id",
+            "signature_hash",
+            "catalog_hash",
+            "policy_bundle_hash",
+            "faults",
+            "interventions",
+            "reasoning",
+            "content_hash",
+            // `with_bundle` then sets `policy_bundle_hash` again, in its place, to
+            // the same value: only the version is new.
+            "policy_bundle_version",
+        ]),
+        stage: QuotedStr::new("policy_check"),
+        event_type: QuotedStr::new("policy_evaluation"),
+    });
+    // Both arrays of strings, as canonical text, written into one buffer.
+    let mut lists = String::with_capacity(64);
+    write_str_array(&mut lists, faults);
+    let faults_end = lists.len();
+    write_str_array(&mut lists, interventions);
+    let (faults, interventions) = lists.split_at_checked(faults_end).unwrap_or_default();
+    EventBuilder::with_heads(
+        Head::Plain(f.intent_id),
+        Head::Quoted(&statics.stage),
+        Head::Quoted(&statics.event_type),
+        Head::Plain(f.action),
+        Head::Plain(f.policy_bundle_version),
         timestamp,
-    );
-    b.detail_str("decision_id", f.decision_id)
-        .detail_str("signature_hash", f.signature_hash)
-        .detail_str("catalog_hash", f.catalog_hash)
-        .detail_str("policy_bundle_hash", f.policy_bundle_hash);
-    // Both arrays of strings, as canonical text, written through one buffer.
-    let mut list = String::with_capacity(64);
-    write_str_array(&mut list, faults);
-    b.detail_raw("faults", &list);
-    list.clear();
-    write_str_array(&mut list, interventions);
-    b.detail_raw("interventions", &list)
-        .detail_str("reasoning", f.reasoning)
-        .detail_str("content_hash", f.content_hash)
-        // `with_bundle` then sets `policy_bundle_hash` again, in its place, to the
-        // same value: only the version is new.
-        .detail_str("policy_bundle_version", f.policy_bundle_version);
-    b.finish()
+    )
+    .finish_with_details(
+        &statics.keys,
+        &[
+            DetailValue::Str(f.decision_id),
+            DetailValue::Str(f.signature_hash),
+            DetailValue::Str(f.catalog_hash),
+            DetailValue::Str(f.policy_bundle_hash),
+            DetailValue::Raw(faults),
+            DetailValue::Raw(interventions),
+            DetailValue::Str(f.reasoning),
+            DetailValue::Str(f.content_hash),
+            DetailValue::Str(f.policy_bundle_version),
+        ],
+    )
 }
 
 /// Appends one ready-made `policy_check` event to `target` (fsync per append) and
