@@ -98,11 +98,49 @@ fn line_count(text: &str) -> usize {
         .unwrap_or_else(|_| count_lines(text))
 }
 
+/// An artifact, its hash and its main file's line count.
+type HashedArtifact = (Arc<GeneratedArtifact>, String, usize);
+
+thread_local! {
+    /// The last artifact [`hash_and_lines`] read on this thread (held, so that it
+    /// stays the same allocation) and its hash and line count; boxed, so that the
+    /// thread local stays one word (see [`COUNTED`]).
+    static LAST_ARTIFACT: std::cell::RefCell<Option<Box<HashedArtifact>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `artifact`'s hash and its main file's line count. A backend that caches its
+/// artifacts (cfa-codegen's `generate_shared`) hands every run of a plan the same
+/// `Arc`, never changed once shared, so the thread's last one is recognised by its
+/// address (the memo holds a handle, so the address cannot be reused for another
+/// artifact while it is remembered) and its two figures are not computed again.
+fn hash_and_lines(artifact: &Arc<GeneratedArtifact>) -> (String, usize) {
+    let compute = || {
+        let lines = artifact.main_file().map_or(0, |f| line_count(&f.content));
+        (artifact.artifact_hash(), lines)
+    };
+    LAST_ARTIFACT
+        .try_with(|cell| {
+            let Ok(mut last) = cell.try_borrow_mut() else {
+                return compute();
+            };
+            if let Some(known) = &*last
+                && Arc::ptr_eq(&known.0, artifact)
+            {
+                return (known.1.clone(), known.2);
+            }
+            let (hash, lines) = compute();
+            *last = Some(Box::new((Arc::clone(artifact), hash.clone(), lines)));
+            (hash, lines)
+        })
+        .unwrap_or_else(|_| compute())
+}
+
 impl Run<'_> {
     pub(super) fn generate(
         &mut self,
         sig: &StateSignature,
-    ) -> Step<Option<(Arc<ExecutionPlan>, GeneratedArtifact)>> {
+    ) -> Step<Option<(Arc<ExecutionPlan>, Arc<GeneratedArtifact>)>> {
         let k = self.k;
         let phase = Phase::Generate;
         if !k.config.phases.generate {
@@ -132,10 +170,11 @@ impl Run<'_> {
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
         let artifact = self.call(phase, &CODE, reason_details(&CODE), || {
-            backend.generate(&plan, sig)
+            // Read only, like the plan: the backend may hand out the artifact it
+            // caches (cfa-codegen's `generate_shared`).
+            backend.generate_shared(&plan, sig)
         })?;
-        let line_count = artifact.main_file().map_or(0, |f| line_count(&f.content));
-        let artifact_hash = artifact.artifact_hash();
+        let (artifact_hash, line_count) = hash_and_lines(&artifact);
         self.r.artifact = Some(ArtifactSummary {
             backend: artifact.backend.clone(),
             language: artifact.language.as_str().to_owned(),
@@ -162,7 +201,8 @@ impl Run<'_> {
             .chain(&validated.warnings)
             .cloned()
             .collect();
-        self.r.faults.extend(all.iter().cloned());
+        let all_codes = codes(&all);
+        self.r.faults.extend(all);
         let passed = validated.passed && validated.faults.is_empty();
         self.emit(
             phase,
@@ -174,7 +214,7 @@ impl Run<'_> {
             },
             Details::new()
                 .with(qkey!("checks"), validated.checks_performed)
-                .with(qkey!("faults"), codes(&all)),
+                .with(qkey!("faults"), all_codes),
         )?;
         if !passed {
             let reason = format!(
