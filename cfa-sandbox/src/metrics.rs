@@ -89,31 +89,43 @@ impl AggregateMetrics {
     /// The reference's `metrics_snapshot` shape: the serialised struct, built directly
     /// (every executed run writes it to its `execution_completed` event).
     pub fn snapshot(&self) -> serde_json::Value {
+        use crate::outcome::{filled, keyed};
         use serde_json::{Map, Value};
-        let mut m = Map::with_capacity(6);
-        m.insert("rows_output".into(), Value::from(self.rows_output));
-        m.insert("shuffle_mb".into(), Value::from(self.shuffle_mb));
-        m.insert("cost_dbu".into(), Value::from(self.cost_dbu));
-        m.insert(
-            "duration_seconds".into(),
-            Value::from(self.duration_seconds),
-        );
+        static KEYS: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let keys = KEYS.get_or_init(|| {
+            keyed(
+                6,
+                &[
+                    "rows_output",
+                    "shuffle_mb",
+                    "cost_dbu",
+                    "duration_seconds",
+                    "null_counts",
+                    "output_schema",
+                ],
+            )
+        });
         let nulls: Map<String, Value> = self
             .null_counts
             .iter()
             .map(|(col, n)| (col.clone(), Value::from(*n)))
             .collect();
-        m.insert("null_counts".into(), Value::Object(nulls));
-        m.insert(
-            "output_schema".into(),
-            Value::Array(
-                self.output_schema
-                    .iter()
-                    .map(|c| Value::from(c.as_str()))
-                    .collect(),
-            ),
-        );
-        Value::Object(m)
+        Value::Object(filled(
+            keys,
+            [
+                Value::from(self.rows_output),
+                Value::from(self.shuffle_mb),
+                Value::from(self.cost_dbu),
+                Value::from(self.duration_seconds),
+                Value::Object(nulls),
+                Value::Array(
+                    self.output_schema
+                        .iter()
+                        .map(|c| Value::from(c.as_str()))
+                        .collect(),
+                ),
+            ],
+        ))
     }
 }
 
