@@ -75,6 +75,7 @@ pub fn version_id_for(decision_id: &str) -> String {
 ///     intent_id: "i-1",
 ///     decision_id: "d-1",
 ///     signature: &signature,
+///     signature_hash: None,
 ///     catalog: &Catalog::default(),
 ///     plan: &plan,
 ///     artifact: &artifact,
@@ -198,6 +199,7 @@ impl ExecutionPhase for LifecycleExecution {
         let request = ServiceRequest {
             intent_id: req.intent_id,
             signature: req.signature,
+            signature_hash: req.signature_hash,
             plan: req.plan,
             artifact: Some(req.artifact),
             version_id: &version_id,
