@@ -266,3 +266,45 @@ impl Sandbox for MockSandbox {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(n: usize) -> Vec<String> {
+        (0..=n).map(|i| format!("c{n}_{i}")).collect()
+    }
+
+    #[test]
+    fn shared_columns_are_the_runs_own_with_their_own_counts() {
+        // More column lists than the thread keeps, twice over: every run gets its own
+        // columns, and only the counts remembered with those columns.
+        for round in 0..2u64 {
+            for n in 0..RECENT * 2 {
+                let cols = columns(n);
+                let (schema, nulls) = shared_columns(Some(&cols));
+                assert_eq!(&*schema, cols.as_slice());
+                // New, or pushed out by the lists after it: no counts of another
+                // run's columns.
+                assert!(nulls.is_none());
+                let counts: NullCounts = Arc::new(
+                    cols.iter()
+                        .map(|c| (c.clone(), round * 100 + n as u64))
+                        .collect(),
+                );
+                remember(&schema, Some(&(round * 100 + n as u64, counts)));
+                // The next run with the same columns shares them and these counts.
+                let (again, nulls) = shared_columns(Some(&cols));
+                assert!(Arc::ptr_eq(&again, &schema));
+                assert_eq!(nulls.map(|(c, _)| c), Some(round * 100 + n as u64));
+            }
+        }
+        let (schema, _) = shared_columns(None);
+        assert!(schema.iter().map(String::as_str).eq(REFERENCE_SCHEMA));
+        let (again, _) = shared_columns(None);
+        assert!(Arc::ptr_eq(&again, &schema));
+        // A list equal to the fixed schema is the fixed schema.
+        let fixed: Vec<String> = REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(&*shared_columns(Some(&fixed)).0, fixed.as_slice());
+    }
+}
