@@ -82,7 +82,7 @@ impl<'k> Run<'k> {
             audit_event_hashes: Vec::with_capacity(12),
             created_at: k.clock.now_isoformat(),
         };
-        let quoted = record::Quoted::of(&r);
+        let quoted = record::Quoted::of(&r, &k.quoted_bundle);
         let mut run = Run {
             k,
             r,
