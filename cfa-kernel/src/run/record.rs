@@ -164,7 +164,7 @@ impl<'a> Details<'a> {
 /// The canonical text of the strings every event of a run carries: its intent id,
 /// decision id, content hash, bundle version and bundle hash, written when the run
 /// starts ([`Quoted::of`]); the content hash, the only one that changes during a run,
-/// is written again by [`Run::set_signature`], the only place that sets it.
+/// is written again by [`Run::set_signature_hashes`], the only place that sets it.
 /// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
 pub(super) struct Quoted {
     intent_id: QuotedStr,
