@@ -7,6 +7,7 @@ use cfa_plan::ExecutionPlan;
 use cfa_types::StateSignature;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a backend supports (docs/compatibility.md#static-validation-codes, plus what our static validation checks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,16 @@ pub trait Backend: Send + Sync {
         plan: &ExecutionPlan,
         signature: &StateSignature,
     ) -> Result<GeneratedArtifact, CodegenError>;
+    /// [`Backend::generate`] behind a shared handle: the same artifact, for callers
+    /// that only read it (the kernel). The default wraps [`Backend::generate`]; the
+    /// `pyspark` backend hands out the artifact its cache holds without copying it.
+    fn generate_shared(
+        &self,
+        plan: &ExecutionPlan,
+        signature: &StateSignature,
+    ) -> Result<Arc<GeneratedArtifact>, CodegenError> {
+        self.generate(plan, signature).map(Arc::new)
+    }
     /// Statically validates an artifact this backend produced, on a parsed form.
     fn validate(
         &self,

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 mod spark;
 
@@ -424,6 +425,16 @@ impl Backend for PySparkBackend {
         plan: &ExecutionPlan,
         signature: &StateSignature,
     ) -> Result<GeneratedArtifact, CodegenError> {
+        generate_cached_in(&GENERATED, self.config.mode, plan, signature).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Backend::generate`] with the cached artifact handed out itself (no copy of
+    /// its script and step code): artifacts never change once cached.
+    fn generate_shared(
+        &self,
+        plan: &ExecutionPlan,
+        signature: &StateSignature,
+    ) -> Result<Arc<GeneratedArtifact>, CodegenError> {
         generate_cached_in(&GENERATED, self.config.mode, plan, signature)
     }
 
@@ -494,7 +505,8 @@ struct Generated {
     mode: PySparkMode,
     plan: ExecutionPlan,
     signature: SignatureView,
-    artifact: GeneratedArtifact,
+    /// Shared with every caller of [`Backend::generate_shared`] that hit it.
+    artifact: Arc<GeneratedArtifact>,
 }
 
 /// Scripts longer than this are not cached, so the cache's memory stays bounded.
@@ -526,22 +538,24 @@ fn generate_cached<const N: usize>(
     plan: &ExecutionPlan,
     signature: &StateSignature,
 ) -> Result<GeneratedArtifact, CodegenError> {
-    generate_cached_in(cache, PySparkMode::Delta, plan, signature)
+    generate_cached_in(cache, PySparkMode::Delta, plan, signature).map(Arc::unwrap_or_clone)
 }
 
+/// The artifact for `plan` and `signature` in `mode`, from `cache` when it holds one
+/// generated from the same inputs (the handle it keeps, not a copy).
 fn generate_cached_in<const N: usize>(
     cache: &SlotCache<Generated, N>,
     mode: PySparkMode,
     plan: &ExecutionPlan,
     signature: &StateSignature,
-) -> Result<GeneratedArtifact, CodegenError> {
+) -> Result<Arc<GeneratedArtifact>, CodegenError> {
     let slot = generation_slot(plan, signature);
     if let Some(hit) = cache.get(slot, |g| {
         g.mode == mode && same_code_plan(&g.plan, plan) && g.signature.matches(signature)
     }) {
-        return Ok(hit.artifact.clone());
+        return Ok(Arc::clone(&hit.artifact));
     }
-    let artifact = generate_uncached_in(mode, plan, signature)?;
+    let artifact = Arc::new(generate_uncached_in(mode, plan, signature)?);
     if artifact
         .files
         .iter()
@@ -555,7 +569,7 @@ fn generate_cached_in<const N: usize>(
                 mode,
                 plan: plan.clone(),
                 signature: SignatureView::of(signature),
-                artifact: artifact.clone(),
+                artifact: Arc::clone(&artifact),
             },
         );
     }

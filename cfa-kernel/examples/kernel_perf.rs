@@ -37,7 +37,11 @@
 //! SHA-256; docs/development.md, "Issue #13/#15 speed, fifth round"). In the sixth round the
 //! run's four common details became one pre-written block and the kernel's static keys, event
 //! types, stages and outcomes were quoted once per process (callgrind, discard, no execution:
-//! −10.1% outside SHA-256; docs/development.md, "Issue #13/#15 speed, sixth round").
+//! −10.1% outside SHA-256; docs/development.md, "Issue #13/#15 speed, sixth round"). In the
+//! seventh round the run stopped copying its signature and the cached artifact, and the
+//! execution's detail maps, null counts and columns came from templates and recent copies
+//! (callgrind, discard: −10.8% outside SHA-256, 304 → 240 allocations a run;
+//! docs/development.md, "Issue #13 speed, seventh round").
 //! The last line
 //! printed is the chain's tail hash: two builds that write the same bytes print the same
 //! hash for the same call count.

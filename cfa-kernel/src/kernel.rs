@@ -38,6 +38,9 @@ pub struct Kernel {
     pub(crate) budgets: Option<crate::run::Budgets>,
     pub(crate) control: Option<ControlPlane>,
     pub(crate) inputs: Option<Arc<ContentStore>>,
+    /// The policy bundle's version and hash as canonical JSON strings, written once:
+    /// every event of every run carries both.
+    pub(crate) quoted_bundle: [cfa_audit::QuotedStr; 2],
 }
 
 impl std::fmt::Debug for Kernel {
@@ -258,6 +261,10 @@ impl KernelBuilder {
         let raw = config.catalog.raw();
         let catalog_issues = cfa_types::validate::catalog(raw, !config.catalog.is_empty());
         let catalog_hash = config.catalog.hash();
+        let quoted_bundle = [
+            cfa_audit::QuotedStr::new(config.policy.version()),
+            cfa_audit::QuotedStr::new(&config.policy_bundle_hash),
+        ];
         Ok(Kernel {
             catalog_hash,
             catalog_issues,
@@ -276,6 +283,7 @@ impl KernelBuilder {
             budgets: self.budgets,
             control: self.control,
             inputs: self.inputs,
+            quoted_bundle,
             config,
         })
     }

@@ -15,6 +15,7 @@ use cfa_sandbox::{
 use cfa_types::canonical::sha256_hex;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
 
 /// The injected clock of [`LifecycleExecution`] (leases, records and projections are
 /// stamped with it).
@@ -74,6 +75,7 @@ pub fn version_id_for(decision_id: &str) -> String {
 ///     intent_id: "i-1",
 ///     decision_id: "d-1",
 ///     signature: &signature,
+///     signature_hash: None,
 ///     catalog: &Catalog::default(),
 ///     plan: &plan,
 ///     artifact: &artifact,
@@ -116,18 +118,43 @@ impl LifecycleExecution {
 /// The sandbox's details, then the lifecycle's (`lifecycle.skill_state`, `scores`).
 fn details(r: &ServiceResult) -> Map<String, Value> {
     // `phase_details` leaves room for this one more key (no regrowth of the map).
+    static SKILL: OnceLock<Map<String, Value>> = OnceLock::new();
+    static SKILL_AND_SCORES: OnceLock<Map<String, Value>> = OnceLock::new();
     let mut d = r.outcome.phase_details();
-    let mut lifecycle = Map::with_capacity(2);
-    lifecycle.insert(
-        "skill_state".into(),
-        r.skill_state
-            .map_or(Value::Null, |s| Value::from(s.as_str())),
-    );
-    if let Some(scores) = &r.scores {
-        lifecycle.insert("scores".into(), json!(scores));
-    }
+    let skill_state = r
+        .skill_state
+        .map_or(Value::Null, |s| Value::from(s.as_str()));
+    let lifecycle = match &r.scores {
+        Some(scores) => filled(
+            SKILL_AND_SCORES.get_or_init(|| keyed(&["skill_state", "scores"])),
+            [skill_state, json!(scores)],
+        ),
+        None => filled(SKILL.get_or_init(|| keyed(&["skill_state"])), [skill_state]),
+    };
     d.insert("lifecycle".into(), Value::Object(lifecycle));
     d
+}
+
+/// A map of `keys` in that order, every value `null`: the template [`filled`] copies
+/// (built once per process by its callers).
+fn keyed(keys: &[&str]) -> Map<String, Value> {
+    let mut m = Map::with_capacity(keys.len());
+    for key in keys {
+        m.insert((*key).to_owned(), Value::Null);
+    }
+    m
+}
+
+/// A copy of `template` (from [`keyed`], `N` keys) with `values` in its keys' order:
+/// the map `insert` would give for the same keys and values, without hashing the
+/// keys again (a copy keeps the template's hashes).
+fn filled<const N: usize>(template: &Map<String, Value>, values: [Value; N]) -> Map<String, Value> {
+    debug_assert_eq!(template.len(), N, "one value a key");
+    let mut m = template.clone();
+    for (slot, value) in m.values_mut().zip(values) {
+        *slot = value;
+    }
+    m
 }
 
 fn projection(r: &ServiceResult) -> Option<Map<String, Value>> {
@@ -136,23 +163,29 @@ fn projection(r: &ServiceResult) -> Option<Map<String, Value>> {
         return None;
     }
     // Built directly: the values `json!` gives for these fields, without serde.
-    let mut m = Map::with_capacity(4);
-    m.insert("version_id".into(), Value::from(p.version_id.as_str()));
-    m.insert(
-        "projection_type".into(),
-        Value::from(p.projection_type.as_str()),
-    );
-    m.insert(
-        "target_scope".into(),
-        Value::Array(
-            p.target_scope
-                .iter()
-                .map(|t| Value::from(t.as_str()))
-                .collect(),
-        ),
-    );
-    m.insert("audit_only".into(), Value::Bool(p.audit_only));
-    Some(m)
+    static KEYS: OnceLock<Map<String, Value>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        keyed(&[
+            "version_id",
+            "projection_type",
+            "target_scope",
+            "audit_only",
+        ])
+    });
+    Some(filled(
+        keys,
+        [
+            Value::from(p.version_id.as_str()),
+            Value::from(p.projection_type.as_str()),
+            Value::Array(
+                p.target_scope
+                    .iter()
+                    .map(|t| Value::from(t.as_str()))
+                    .collect(),
+            ),
+            Value::Bool(p.audit_only),
+        ],
+    ))
 }
 
 impl ExecutionPhase for LifecycleExecution {
@@ -166,6 +199,7 @@ impl ExecutionPhase for LifecycleExecution {
         let request = ServiceRequest {
             intent_id: req.intent_id,
             signature: req.signature,
+            signature_hash: req.signature_hash,
             plan: req.plan,
             artifact: Some(req.artifact),
             version_id: &version_id,

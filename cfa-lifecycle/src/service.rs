@@ -52,6 +52,9 @@ pub struct ServiceRequest<'a> {
     pub intent_id: &'a str,
     /// The approved signature.
     pub signature: &'a StateSignature,
+    /// `signature`'s `signature_hash` when the caller has it already; `None`: the
+    /// service computes it.
+    pub signature_hash: Option<&'a str>,
     /// Its plan.
     pub plan: &'a ExecutionPlan,
     /// The statically validated artifact (required by `postgres`).
@@ -188,7 +191,10 @@ impl ExecutionService {
         };
         let outcome = execute(self.sandbox.as_ref(), &ctx, &self.config)?;
         let state = outcome.decision_state();
-        let hash = req.signature.signature_hash();
+        let hash: std::borrow::Cow<'_, str> = match req.signature_hash {
+            Some(h) => h.into(),
+            None => req.signature.signature_hash().into(),
+        };
         let projection = project(
             self.store.as_ref(),
             &ProjectionInput {

@@ -134,6 +134,9 @@ pub struct ExecutionRequest<'a> {
     pub decision_id: &'a str,
     /// The governed signature (after replans).
     pub signature: &'a StateSignature,
+    /// `signature`'s `signature_hash` when the caller has it already (the kernel
+    /// does); `None`: whoever needs it computes it.
+    pub signature_hash: Option<&'a str>,
     /// The catalog.
     pub catalog: &'a Catalog,
     /// The plan.

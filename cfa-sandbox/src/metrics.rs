@@ -89,32 +89,98 @@ impl AggregateMetrics {
     /// The reference's `metrics_snapshot` shape: the serialised struct, built directly
     /// (every executed run writes it to its `execution_completed` event).
     pub fn snapshot(&self) -> serde_json::Value {
+        use crate::outcome::{filled, keyed};
         use serde_json::{Map, Value};
-        let mut m = Map::with_capacity(6);
-        m.insert("rows_output".into(), Value::from(self.rows_output));
-        m.insert("shuffle_mb".into(), Value::from(self.shuffle_mb));
-        m.insert("cost_dbu".into(), Value::from(self.cost_dbu));
-        m.insert(
-            "duration_seconds".into(),
-            Value::from(self.duration_seconds),
-        );
-        let nulls: Map<String, Value> = self
-            .null_counts
-            .iter()
-            .map(|(col, n)| (col.clone(), Value::from(*n)))
-            .collect();
-        m.insert("null_counts".into(), Value::Object(nulls));
-        m.insert(
-            "output_schema".into(),
-            Value::Array(
-                self.output_schema
-                    .iter()
-                    .map(|c| Value::from(c.as_str()))
-                    .collect(),
-            ),
-        );
-        Value::Object(m)
+        static KEYS: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let keys = KEYS.get_or_init(|| {
+            keyed(
+                6,
+                &[
+                    "rows_output",
+                    "shuffle_mb",
+                    "cost_dbu",
+                    "duration_seconds",
+                    "null_counts",
+                    "output_schema",
+                ],
+            )
+        });
+        let nulls = null_counts_value(&self.null_counts);
+        Value::Object(filled(
+            keys,
+            [
+                Value::from(self.rows_output),
+                Value::from(self.shuffle_mb),
+                Value::from(self.cost_dbu),
+                Value::from(self.duration_seconds),
+                Value::Object(nulls),
+                Value::Array(
+                    self.output_schema
+                        .iter()
+                        .map(|c| Value::from(c.as_str()))
+                        .collect(),
+                ),
+            ],
+        ))
     }
+}
+
+/// Null counts with their JSON object, as [`null_counts_value`] remembers them.
+type CountsValue = (NullCounts, serde_json::Map<String, serde_json::Value>);
+
+/// Null-count maps [`null_counts_value`] remembers per thread.
+const RECENT_COUNTS: usize = 4;
+
+/// Maps of more columns than this are written afresh every time (the memo's bound).
+const MAX_REMEMBERED_COLUMNS: usize = 64;
+
+thread_local! {
+    /// The last [`RECENT_COUNTS`] null-count maps [`null_counts_value`] wrote on this
+    /// thread (each of at most [`MAX_REMEMBERED_COLUMNS`] columns) and their objects,
+    /// replaced round robin, and the slot the next one takes; on the heap, so that the
+    /// thread local stays a few words.
+    static COUNTS: std::cell::RefCell<(Vec<CountsValue>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// The `null_counts` object of [`AggregateMetrics::snapshot`]: a copy of the one
+/// written for a recent map with the same counts (the same shared map, as the steps
+/// of repeated runs of a plan hand over, or equal ones), which keeps its keys' hashes.
+fn null_counts_value(counts: &NullCounts) -> serde_json::Map<String, serde_json::Value> {
+    let write = || {
+        counts
+            .iter()
+            .map(|(col, n)| (col.clone(), serde_json::Value::from(*n)))
+            .collect()
+    };
+    if counts.len() > MAX_REMEMBERED_COLUMNS {
+        return write();
+    }
+    COUNTS
+        .try_with(|cell| {
+            let Ok(mut recent) = cell.try_borrow_mut() else {
+                return write();
+            };
+            let (entries, next) = &mut *recent;
+            if let Some((_, object)) = entries
+                .iter()
+                .find(|(known, _)| Arc::ptr_eq(known, counts) || **known == **counts)
+            {
+                return object.clone();
+            }
+            let object: serde_json::Map<String, serde_json::Value> = write();
+            let entry = (Arc::clone(counts), object.clone());
+            if entries.len() < RECENT_COUNTS {
+                entries.push(entry);
+            } else {
+                if let Some(slot) = entries.get_mut(*next) {
+                    *slot = entry;
+                }
+                *next = (*next + 1) % RECENT_COUNTS;
+            }
+            object
+        })
+        .unwrap_or_else(|_| write())
 }
 
 fn writes_target(plan: &ExecutionPlan, step_id: &str) -> bool {
@@ -167,6 +233,36 @@ mod tests {
         assert_eq!(m.snapshot(), serialised(&m));
         let d = AggregateMetrics::default();
         assert_eq!(d.snapshot(), serialised(&d));
+    }
+
+    #[test]
+    fn remembered_null_counts_are_the_counts_own() {
+        let counts = |pairs: &[(&str, u64)]| -> NullCounts {
+            Arc::new(pairs.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect())
+        };
+        let mut m = AggregateMetrics {
+            null_counts: counts(&[("b", 3), ("a", 0)]),
+            ..AggregateMetrics::default()
+        };
+        // The same shared map twice (a hit), an equal one, then more maps than the
+        // memo keeps, twice over: every snapshot is the serialised struct.
+        assert_eq!(m.snapshot(), serialised(&m));
+        assert_eq!(m.snapshot(), serialised(&m));
+        m.null_counts = counts(&[("b", 3), ("a", 0)]);
+        assert_eq!(m.snapshot(), serialised(&m));
+        for _ in 0..2 {
+            for n in 0..u64::try_from(RECENT_COUNTS * 2).unwrap_or(8) {
+                m.null_counts = counts(&[("b", n), ("a", n + 1), ("c", 0)]);
+                assert_eq!(m.snapshot(), serialised(&m));
+                assert_eq!(m.snapshot()["null_counts"]["b"], n);
+            }
+        }
+        // Above the bound: written afresh, the same object.
+        let many: Vec<(String, u64)> = (0..=MAX_REMEMBERED_COLUMNS)
+            .map(|i| (format!("c{i}"), 1))
+            .collect();
+        m.null_counts = Arc::new(many.into_iter().collect());
+        assert_eq!(m.snapshot(), serialised(&m));
     }
 
     /// The shape the metrics had before the columns and counts were shared.

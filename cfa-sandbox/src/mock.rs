@@ -100,7 +100,8 @@ struct MockRun<'a> {
     /// The run's output columns, shared by every step's metrics.
     schema: OutputSchema,
     /// The last null count given to every column and its map, shared by the steps
-    /// that count as many nulls (all of them without per-step overrides).
+    /// that count as many nulls (all of them without per-step overrides), and by the
+    /// thread's next run with the same columns ([`shared_columns`]).
     nulls: Option<(u64, NullCounts)>,
     step_count: usize,
 }
@@ -115,9 +116,76 @@ fn nulls(rows: u64, ratio: f64) -> u64 {
     n as u64
 }
 
+/// A run's output columns and the null counts its steps last shared (see
+/// [`MockRun::nulls`]).
+type Shared = (OutputSchema, Option<(u64, NullCounts)>);
+
+/// Output columns [`LAST`] remembers per thread.
+const RECENT: usize = 4;
+
+thread_local! {
+    /// The thread's last [`RECENT`] output columns (each with the null counts its last
+    /// run shared), replaced round robin, and the slot the next one takes: a run with
+    /// the same columns (compared in full) shares them, so that repeated runs of a
+    /// few plans do not copy the columns and the counts again. On the heap, so the
+    /// thread local stays a few words.
+    static LAST: std::cell::RefCell<(Vec<Shared>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// The output columns `columns` (the mock's fixed schema when `None`), shared with the
+/// thread's last run that had the same, with that run's null counts.
+fn shared_columns(columns: Option<&[String]>) -> Shared {
+    let same = |known: &[String]| match columns {
+        Some(cols) => known == cols,
+        None => known.iter().map(String::as_str).eq(REFERENCE_SCHEMA),
+    };
+    let reused = LAST
+        .try_with(|last| {
+            last.try_borrow()
+                .ok()
+                .and_then(|l| l.0.iter().find(|(known, _)| same(known)).cloned())
+        })
+        .ok()
+        .flatten();
+    reused.unwrap_or_else(|| {
+        let schema: OutputSchema = match columns {
+            Some(cols) => Arc::from(cols),
+            None => REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let _ = LAST.try_with(|last| {
+            if let Ok(mut l) = last.try_borrow_mut() {
+                let (entries, next) = &mut *l;
+                let entry = (Arc::clone(&schema), None);
+                if entries.len() < RECENT {
+                    entries.push(entry);
+                } else {
+                    if let Some(slot) = entries.get_mut(*next) {
+                        *slot = entry;
+                    }
+                    *next = (*next + 1) % RECENT;
+                }
+            }
+        });
+        (schema, None)
+    })
+}
+
+/// Makes `nulls` the null counts remembered with `schema` (when it is one of
+/// [`LAST`]'s).
+fn remember(schema: &OutputSchema, nulls: Option<&(u64, NullCounts)>) {
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut l) = last.try_borrow_mut()
+            && let Some(entry) = l.0.iter_mut().find(|(known, _)| Arc::ptr_eq(known, schema))
+        {
+            entry.1 = nulls.cloned();
+        }
+    });
+}
+
 impl MockRun<'_> {
-    /// Every output column with `n` nulls: the map of the previous step when it
-    /// counted as many.
+    /// Every output column with `n` nulls: the map of the previous step (or run) when
+    /// it counted as many.
     fn null_counts(&mut self, n: u64) -> NullCounts {
         if let Some((last, counts)) = &self.nulls
             && *last == n
@@ -126,6 +194,7 @@ impl MockRun<'_> {
         }
         let counts: NullCounts = Arc::new(self.schema.iter().map(|c| (c.clone(), n)).collect());
         self.nulls = Some((n, Arc::clone(&counts)));
+        remember(&self.schema, self.nulls.as_ref());
         counts
     }
 }
@@ -183,20 +252,59 @@ impl Sandbox for MockSandbox {
     }
 
     fn begin<'s>(&'s self, ctx: &RunContext<'_>) -> Result<Box<dyn SandboxRun + 's>, SandboxError> {
-        let schema: OutputSchema = match self
-            .config
-            .output_schema
-            .as_deref()
-            .or(ctx.plan.output_columns.as_deref())
-        {
-            Some(cols) => Arc::from(cols),
-            None => REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect(),
-        };
+        let (schema, nulls) = shared_columns(
+            self.config
+                .output_schema
+                .as_deref()
+                .or(ctx.plan.output_columns.as_deref()),
+        );
         Ok(Box::new(MockRun {
             config: &self.config,
             schema,
-            nulls: None,
+            nulls,
             step_count: ctx.plan.steps.len(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(n: usize) -> Vec<String> {
+        (0..=n).map(|i| format!("c{n}_{i}")).collect()
+    }
+
+    #[test]
+    fn shared_columns_are_the_runs_own_with_their_own_counts() {
+        // More column lists than the thread keeps, twice over: every run gets its own
+        // columns, and only the counts remembered with those columns.
+        for round in 0..2u64 {
+            for n in 0..RECENT * 2 {
+                let cols = columns(n);
+                let (schema, nulls) = shared_columns(Some(&cols));
+                assert_eq!(&*schema, cols.as_slice());
+                // New, or pushed out by the lists after it: no counts of another
+                // run's columns.
+                assert!(nulls.is_none());
+                let counts: NullCounts = Arc::new(
+                    cols.iter()
+                        .map(|c| (c.clone(), round * 100 + n as u64))
+                        .collect(),
+                );
+                remember(&schema, Some(&(round * 100 + n as u64, counts)));
+                // The next run with the same columns shares them and these counts.
+                let (again, nulls) = shared_columns(Some(&cols));
+                assert!(Arc::ptr_eq(&again, &schema));
+                assert_eq!(nulls.map(|(c, _)| c), Some(round * 100 + n as u64));
+            }
+        }
+        let (schema, _) = shared_columns(None);
+        assert!(schema.iter().map(String::as_str).eq(REFERENCE_SCHEMA));
+        let (again, _) = shared_columns(None);
+        assert!(Arc::ptr_eq(&again, &schema));
+        // A list equal to the fixed schema is the fixed schema.
+        let fixed: Vec<String> = REFERENCE_SCHEMA.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(&*shared_columns(Some(&fixed)).0, fixed.as_slice());
     }
 }

@@ -7,6 +7,7 @@ use crate::sandbox::StepResult;
 use cfa_types::{DecisionState, Fault, FaultSeverity};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// How the sandbox run itself ended, before runtime validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,6 +33,32 @@ impl SandboxStatus {
 }
 
 /// `items` as a JSON array of strings.
+/// A map of `keys` in that order, every value `null`, with room for `capacity` keys:
+/// the template [`filled`] copies (built once per process by its callers).
+pub(crate) fn keyed(capacity: usize, keys: &[&str]) -> Map<String, Value> {
+    let mut m = Map::with_capacity(capacity.max(keys.len()));
+    for key in keys {
+        m.insert((*key).to_owned(), Value::Null);
+    }
+    m
+}
+
+/// A copy of `template` (from [`keyed`]) with `values` in its keys' order: the map
+/// `insert` would give for the same keys and values, without hashing the keys again
+/// (a copy keeps the template's hashes). `N` is the template's length, which
+/// [`keyed`]'s callers fix with their key list.
+pub(crate) fn filled<const N: usize>(
+    template: &Map<String, Value>,
+    values: [Value; N],
+) -> Map<String, Value> {
+    debug_assert_eq!(template.len(), N, "one value a key");
+    let mut m = template.clone();
+    for (slot, value) in m.values_mut().zip(values) {
+        *slot = value;
+    }
+    m
+}
+
 fn str_array(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
@@ -100,26 +127,38 @@ impl RunOutcome {
     /// `skipped_steps` and `final_state` ([`RunOutcome::decision_state`]), in that
     /// order.
     pub fn phase_details(&self) -> Map<String, Value> {
-        let mut d = Map::with_capacity(10);
-        d.insert("executed".into(), Value::Bool(true));
-        d.insert("sandbox".into(), Value::from(self.sandbox.as_str()));
-        d.insert(
-            "sandbox_status".into(),
-            Value::from(self.sandbox_status.as_str()),
-        );
-        d.insert("retries".into(), Value::from(self.retries));
-        d.insert("metrics".into(), self.metrics.snapshot());
-        d.insert(
-            "runtime_validation".into(),
-            self.runtime_validation.map_or(Value::Null, Value::Bool),
-        );
-        d.insert("committed_steps".into(), str_array(&self.committed_steps));
-        d.insert("skipped_steps".into(), str_array(&self.skipped_steps));
-        d.insert(
-            "final_state".into(),
-            Value::from(self.decision_state().as_str()),
-        );
-        d
+        static KEYS: OnceLock<Map<String, Value>> = OnceLock::new();
+        // Room for one more key (the lifecycle adds its own) without regrowing.
+        let keys = KEYS.get_or_init(|| {
+            keyed(
+                10,
+                &[
+                    "executed",
+                    "sandbox",
+                    "sandbox_status",
+                    "retries",
+                    "metrics",
+                    "runtime_validation",
+                    "committed_steps",
+                    "skipped_steps",
+                    "final_state",
+                ],
+            )
+        });
+        filled(
+            keys,
+            [
+                Value::Bool(true),
+                Value::from(self.sandbox.as_str()),
+                Value::from(self.sandbox_status.as_str()),
+                Value::from(self.retries),
+                self.metrics.snapshot(),
+                self.runtime_validation.map_or(Value::Null, Value::Bool),
+                str_array(&self.committed_steps),
+                str_array(&self.skipped_steps),
+                Value::from(self.decision_state().as_str()),
+            ],
+        )
     }
 }
 

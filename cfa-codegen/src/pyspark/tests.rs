@@ -79,6 +79,49 @@ fn a_hit_is_the_artifact_the_uncached_path_generates() {
             PySparkBackend::default().generate(&plan, &sig).unwrap(),
             want
         );
+        // Shared: the same artifact, and a hit hands out the handle the cache holds.
+        let backend = PySparkBackend::default();
+        let first = backend.generate_shared(&plan, &sig).unwrap();
+        assert_eq!(*first, want);
+        let again = backend.generate_shared(&plan, &sig).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        assert_eq!(backend.generate(&plan, &sig).unwrap(), want);
+    }
+}
+
+#[test]
+fn the_default_shared_generation_is_the_owned_one() {
+    struct Owned;
+    impl Backend for Owned {
+        fn name(&self) -> &str {
+            "owned"
+        }
+        fn capabilities(&self) -> crate::backend::BackendCapabilities {
+            PySparkBackend::default().capabilities()
+        }
+        fn generate(
+            &self,
+            plan: &ExecutionPlan,
+            signature: &StateSignature,
+        ) -> Result<GeneratedArtifact, CodegenError> {
+            generate_uncached(plan, signature)
+        }
+        fn validate(
+            &self,
+            artifact: &GeneratedArtifact,
+            signature: &StateSignature,
+        ) -> StaticValidationResult {
+            PySparkBackend::default().validate(artifact, signature)
+        }
+    }
+    for (plan, sig) in inputs() {
+        let shared = Owned.generate_shared(&plan, &sig).unwrap();
+        assert_eq!(*shared, generate_uncached(&plan, &sig).unwrap());
+        // A new artifact each time: nothing is cached.
+        assert!(!std::sync::Arc::ptr_eq(
+            &shared,
+            &Owned.generate_shared(&plan, &sig).unwrap()
+        ));
     }
 }
 

@@ -4,7 +4,7 @@
 //! words the reason.
 
 use super::record::qkey;
-use super::record::{Details, Failure, reason_details};
+use super::record::{Details, Failure, Key, reason_details};
 use super::{Run, Step, codes, joined_codes};
 use crate::faults::{self, kernel_fault};
 use crate::result::{ExecutionSummary, Phase};
@@ -21,6 +21,25 @@ const EXECUTION: Failure = Failure {
     what: "Execution failed",
     remediation: "Check the sandbox or engine, then resubmit.",
 };
+
+/// `key` of an execution's details: the keys cfa-sandbox's `RunOutcome::phase_details`
+/// and cfa-lifecycle's execution phase write, quoted once per process (the event
+/// copies their text); any other as given.
+fn outcome_key(key: &str) -> Key<'_> {
+    match key {
+        "executed" => qkey!("executed").into(),
+        "sandbox" => qkey!("sandbox").into(),
+        "sandbox_status" => qkey!("sandbox_status").into(),
+        "retries" => qkey!("retries").into(),
+        "metrics" => qkey!("metrics").into(),
+        "runtime_validation" => qkey!("runtime_validation").into(),
+        "committed_steps" => qkey!("committed_steps").into(),
+        "skipped_steps" => qkey!("skipped_steps").into(),
+        "final_state" => qkey!("final_state").into(),
+        "lifecycle" => qkey!("lifecycle").into(),
+        other => other.into(),
+    }
+}
 
 /// `['a', 'b']`, as the reference prints step lists.
 fn step_list(ids: &[String]) -> String {
@@ -107,6 +126,8 @@ impl Run<'_> {
             intent_id: &self.r.intent_id,
             decision_id: &self.r.decision_id,
             signature: sig,
+            // Computed from `sig` when it became the run's (`Run::set_signature_hashes`).
+            signature_hash: Some(&self.r.signature_hash),
             catalog: &k.config.catalog,
             plan,
             artifact,
@@ -144,10 +165,11 @@ impl Run<'_> {
         // Strings and flags go in as text (what the JSON value's canonical text is),
         // without the walk a JSON value takes.
         for (key, value) in &outcome.details {
+            let key = outcome_key(key);
             details = match value {
-                Value::String(s) => details.with(key.as_str(), s.as_str()),
-                Value::Bool(b) => details.with(key.as_str(), *b),
-                other => details.with(key.as_str(), other),
+                Value::String(s) => details.with(key, s.as_str()),
+                Value::Bool(b) => details.with(key, *b),
+                other => details.with(key, other),
             };
         }
         let emitted = self.emit(phase, qkey!("execution_completed"), state, details);
@@ -172,6 +194,39 @@ impl Run<'_> {
             state => {
                 let (reason, _) = stop_reason(&outcome, executor.name());
                 Err(self.end_in(phase, state, reason))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Key, outcome_key};
+
+    #[test]
+    fn quoted_outcome_keys_are_the_keys_own_text() {
+        let known = [
+            "executed",
+            "sandbox",
+            "sandbox_status",
+            "retries",
+            "metrics",
+            "runtime_validation",
+            "committed_steps",
+            "skipped_steps",
+            "final_state",
+            "lifecycle",
+        ];
+        for key in known {
+            match outcome_key(key) {
+                Key::Quoted(q) => assert_eq!(*q, cfa_audit::QuotedStr::new(key)),
+                Key::Plain(_) => panic!("{key} is not quoted"),
+            }
+        }
+        for key in ["other", "Executed", "", "lifecycle ", "scores"] {
+            match outcome_key(key) {
+                Key::Plain(k) => assert_eq!(k, key),
+                Key::Quoted(_) => panic!("{key:?} is quoted"),
             }
         }
     }

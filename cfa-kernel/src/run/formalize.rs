@@ -7,7 +7,7 @@ use super::{Run, Step};
 use crate::config::Grounding;
 use crate::faults;
 use crate::result::{Phase, ResolutionSummary};
-use cfa_resolve::NormalizerInput;
+use cfa_resolve::{NormalizerInput, Resolution};
 use cfa_types::{ExecutionContext, StateSignature};
 use serde_json::Value;
 use std::convert::Infallible;
@@ -77,7 +77,21 @@ impl Run<'_> {
             resolved,
         )?;
         self.r.resolution = Some(ResolutionSummary::from(&resolution));
-        self.set_signature(resolution.signature.clone());
+        self.set_signature_hashes(&resolution.signature);
+        // The signature moves out of the resolution once it has been read: to the
+        // caller, or into the result when the run stops here.
+        match self.ground_and_confirm(phase, &resolution) {
+            Ok(()) => Ok(resolution.signature),
+            Err(stop) => {
+                self.r.signature = Some(resolution.signature);
+                Err(stop)
+            }
+        }
+    }
+
+    /// The resolution's event, its grounding and its confirmation.
+    fn ground_and_confirm(&mut self, phase: Phase, resolution: &Resolution) -> Step<()> {
+        let k = self.k;
         self.emit(
             phase,
             qkey!("semantic_resolution"),
@@ -93,9 +107,9 @@ impl Run<'_> {
 
         let grounding = match k.config.grounding {
             Grounding::Strict => {
-                cfa_resolve::faults::grounding_fault(&resolution, Some(k.config.min_confidence))
+                cfa_resolve::faults::grounding_fault(resolution, Some(k.config.min_confidence))
             }
-            Grounding::DatasetsOnly => cfa_resolve::faults::grounding_fault(&resolution, None),
+            Grounding::DatasetsOnly => cfa_resolve::faults::grounding_fault(resolution, None),
             Grounding::Lenient => None,
         };
         if let Some(fault) = grounding {
@@ -115,7 +129,7 @@ impl Run<'_> {
             phase,
             &CONFIRMATION,
             |d, e| d.with(qkey!("mode"), mode).with(qkey!("error"), e),
-            || Ok::<_, Infallible>(cfa_resolve::confirm(&resolution, k.confirmation.as_ref())),
+            || Ok::<_, Infallible>(cfa_resolve::confirm(resolution, k.confirmation.as_ref())),
         )?;
         let label = if outcome.approved {
             qkey!("approved")
@@ -137,6 +151,6 @@ impl Run<'_> {
             );
             return Err(self.block(phase, reason, outcome.fault.into_iter().collect()));
         }
-        Ok(resolution.signature)
+        Ok(())
     }
 }

@@ -98,11 +98,62 @@ fn line_count(text: &str) -> usize {
         .unwrap_or_else(|_| count_lines(text))
 }
 
+/// An artifact, its hash and its main file's line count.
+type HashedArtifact = (Arc<GeneratedArtifact>, String, usize);
+
+/// Artifacts [`hash_and_lines`] remembers per thread.
+const HASHED_ARTIFACTS: usize = 4;
+
+thread_local! {
+    /// The last [`HASHED_ARTIFACTS`] artifacts [`hash_and_lines`] read on this thread
+    /// (held, so that each stays the same allocation) with their hash and line count,
+    /// replaced round robin, and the slot the next one takes; on the heap, so that the
+    /// thread local stays small (see [`COUNTED`]).
+    static HASHED: std::cell::RefCell<(Vec<HashedArtifact>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// `artifact`'s hash and its main file's line count. A backend that caches its
+/// artifacts (cfa-codegen's `generate_shared`) hands every run of a plan the same
+/// `Arc`, never changed once shared, so a recent one is recognised by its address
+/// (the memo holds a handle, so the address cannot be reused for another artifact
+/// while it is remembered) and its two figures are not computed again.
+fn hash_and_lines(artifact: &Arc<GeneratedArtifact>) -> (String, usize) {
+    let compute = || {
+        let lines = artifact.main_file().map_or(0, |f| line_count(&f.content));
+        (artifact.artifact_hash(), lines)
+    };
+    HASHED
+        .try_with(|cell| {
+            let Ok(mut recent) = cell.try_borrow_mut() else {
+                return compute();
+            };
+            let (entries, next) = &mut *recent;
+            if let Some((_, hash, lines)) =
+                entries.iter().find(|(a, _, _)| Arc::ptr_eq(a, artifact))
+            {
+                return (hash.clone(), *lines);
+            }
+            let (hash, lines) = compute();
+            let entry = (Arc::clone(artifact), hash.clone(), lines);
+            if entries.len() < HASHED_ARTIFACTS {
+                entries.push(entry);
+            } else {
+                if let Some(slot) = entries.get_mut(*next) {
+                    *slot = entry;
+                }
+                *next = (*next + 1) % HASHED_ARTIFACTS;
+            }
+            (hash, lines)
+        })
+        .unwrap_or_else(|_| compute())
+}
+
 impl Run<'_> {
     pub(super) fn generate(
         &mut self,
         sig: &StateSignature,
-    ) -> Step<Option<(Arc<ExecutionPlan>, GeneratedArtifact)>> {
+    ) -> Step<Option<(Arc<ExecutionPlan>, Arc<GeneratedArtifact>)>> {
         let k = self.k;
         let phase = Phase::Generate;
         if !k.config.phases.generate {
@@ -132,10 +183,11 @@ impl Run<'_> {
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
         let artifact = self.call(phase, &CODE, reason_details(&CODE), || {
-            backend.generate(&plan, sig)
+            // Read only, like the plan: the backend may hand out the artifact it
+            // caches (cfa-codegen's `generate_shared`).
+            backend.generate_shared(&plan, sig)
         })?;
-        let line_count = artifact.main_file().map_or(0, |f| line_count(&f.content));
-        let artifact_hash = artifact.artifact_hash();
+        let (artifact_hash, line_count) = hash_and_lines(&artifact);
         self.r.artifact = Some(ArtifactSummary {
             backend: artifact.backend.clone(),
             language: artifact.language.as_str().to_owned(),
@@ -162,7 +214,8 @@ impl Run<'_> {
             .chain(&validated.warnings)
             .cloned()
             .collect();
-        self.r.faults.extend(all.iter().cloned());
+        let all_codes = codes(&all);
+        self.r.faults.extend(all);
         let passed = validated.passed && validated.faults.is_empty();
         self.emit(
             phase,
@@ -174,7 +227,7 @@ impl Run<'_> {
             },
             Details::new()
                 .with(qkey!("checks"), validated.checks_performed)
-                .with(qkey!("faults"), codes(&all)),
+                .with(qkey!("faults"), all_codes),
         )?;
         if !passed {
             let reason = format!(
@@ -189,7 +242,58 @@ impl Run<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{count_lines, line_count};
+    use super::{Arc, GeneratedArtifact, count_lines, hash_and_lines, line_count};
+
+    fn artifact(script: &str) -> GeneratedArtifact {
+        let files = if script.is_empty() {
+            Vec::new()
+        } else {
+            vec![cfa_codegen::GeneratedFile {
+                path: "main.py".into(),
+                content: script.into(),
+            }]
+        };
+        GeneratedArtifact {
+            backend: "pyspark".into(),
+            language: cfa_codegen::Language::Pyspark,
+            target: "silver_t".into(),
+            plan_signature_hash: "h".into(),
+            write_mode: "merge".into(),
+            consistency_unit: "dataset".into(),
+            step_count: 1,
+            files,
+            step_code: std::collections::BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn remembered_hashes_and_line_counts_are_the_artifacts_own() {
+        let direct = |a: &GeneratedArtifact| {
+            let lines = a.main_file().map_or(0, |f| f.content.lines().count());
+            (a.artifact_hash(), lines)
+        };
+        // More artifacts than the memo keeps, each asked twice in a row and again
+        // after the others; equal artifacts behind other handles; one held handle
+        // asked after all of them.
+        let held = Arc::new(artifact("x = 1\n"));
+        assert_eq!(hash_and_lines(&held), direct(&held));
+        let scripts: Vec<String> = (0..super::HASHED_ARTIFACTS * 2)
+            .map(|n| "line\n".repeat(n) + "last")
+            .collect();
+        for _ in 0..2 {
+            for script in &scripts {
+                let a = Arc::new(artifact(script));
+                assert_eq!(hash_and_lines(&a), direct(&a));
+                assert_eq!(hash_and_lines(&a), direct(&a));
+                let equal = Arc::new(artifact(script));
+                assert_eq!(hash_and_lines(&equal), direct(&a));
+            }
+        }
+        assert_eq!(hash_and_lines(&held), direct(&held));
+        let empty = Arc::new(artifact(""));
+        assert_eq!(hash_and_lines(&empty), (empty.artifact_hash(), 0));
+        assert_ne!(hash_and_lines(&empty).0, hash_and_lines(&held).0);
+    }
 
     #[test]
     fn line_count_is_what_lines_counts() {

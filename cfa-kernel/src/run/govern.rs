@@ -20,7 +20,8 @@ const EVALUATION: Failure = Failure {
 };
 
 impl Run<'_> {
-    pub(super) fn govern(&mut self, mut sig: StateSignature) -> Step<StateSignature> {
+    /// Evaluates `sig` and replans it in place until the bundle approves (or blocks).
+    pub(super) fn govern(&mut self, sig: &mut StateSignature) -> Step<()> {
         let k = self.k;
         let phase = Phase::Govern;
         self.r.phases_run.push(phase);
@@ -31,15 +32,15 @@ impl Run<'_> {
                 phase,
                 &EVALUATION,
                 |d, e| d.with(qkey!("replan_count"), count).with(qkey!("error"), e),
-                || Ok::<_, Infallible>(k.config.policy.evaluate_with_catalog(&sig, catalog, count)),
+                || Ok::<_, Infallible>(k.config.policy.evaluate_with_catalog(sig, catalog, count)),
             )?;
-            self.record_inputs(phase, &sig)?;
+            self.record_inputs(phase, sig)?;
             let (result, control) = match &k.control {
                 // The control plane's hook (crate::control): kill switch, then approvals.
                 Some(plane) => plane.apply(
                     &k.config.policy,
                     &k.config.policy_bundle_hash,
-                    &sig,
+                    sig,
                     result,
                     &*k.ids,
                     &k.clock.now_isoformat(),
@@ -68,7 +69,7 @@ impl Run<'_> {
                 PolicyAction::Approve => {
                     self.r.faults.extend(result.faults.iter().cloned());
                     self.r.policy_result = Some(result);
-                    return Ok(sig);
+                    return Ok(());
                 }
                 PolicyAction::Block => {
                     let reason = result.reasoning.to_string();
@@ -121,8 +122,8 @@ impl Run<'_> {
                 applied_patches: result.patches.clone(),
             });
             self.r.replan_count = count.saturating_add(1);
-            sig = new_sig;
-            self.set_signature(sig.clone());
+            *sig = new_sig;
+            self.set_signature_hashes(sig);
             let patches = serde_json::to_value(&result.patches).unwrap_or(Value::Null);
             let mut interventions = String::with_capacity(64);
             cfa_audit::write_str_array(

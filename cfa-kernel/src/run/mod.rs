@@ -82,7 +82,7 @@ impl<'k> Run<'k> {
             audit_event_hashes: Vec::with_capacity(12),
             created_at: k.clock.now_isoformat(),
         };
-        let quoted = record::Quoted::of(&r);
+        let quoted = record::Quoted::of(&r, &k.quoted_bundle);
         let mut run = Run {
             k,
             r,
@@ -99,11 +99,21 @@ impl<'k> Run<'k> {
     }
 
     fn flow(&mut self, intent: &str) -> Step<Phase> {
-        let sig = self.formalize(intent)?;
-        let sig = self.govern(sig)?;
-        let generated = self.generate(&sig)?;
+        // The run's one signature: the phases borrow it, a replan replaces it, and it
+        // moves into the result when the run ends however it ends (no copy of it).
+        let mut sig = self.formalize(intent)?;
+        let end = self.decide(&mut sig);
+        self.r.signature = Some(sig);
+        end
+    }
+
+    /// The phases after formalize, on the run's signature (`sig` is the replanned
+    /// one after a replan).
+    fn decide(&mut self, sig: &mut StateSignature) -> Step<Phase> {
+        self.govern(sig)?;
+        let generated = self.generate(sig)?;
         if let Some((plan, artifact)) = generated {
-            self.execute(&sig, &plan, &artifact)?;
+            self.execute(sig, &plan, &artifact)?;
         }
         self.validate()
     }
@@ -165,12 +175,13 @@ impl<'k> Run<'k> {
         Stop(phase)
     }
 
-    fn set_signature(&mut self, sig: StateSignature) {
-        let (signature_hash, content_hash) = sighash::signature_hashes(&sig);
+    /// Makes `sig`'s hashes the run's (the signature itself reaches the result when
+    /// the run ends, see [`Run::flow`]).
+    fn set_signature_hashes(&mut self, sig: &StateSignature) {
+        let (signature_hash, content_hash) = sighash::signature_hashes(sig);
         self.r.signature_hash = signature_hash;
         self.r.content_hash = content_hash;
         self.quoted.set_content_hash(&self.r.content_hash);
-        self.r.signature = Some(sig);
     }
 
     fn skip(&mut self, phase: Phase, reason: &str) {

@@ -164,7 +164,7 @@ impl<'a> Details<'a> {
 /// The canonical text of the strings every event of a run carries: its intent id,
 /// decision id, content hash, bundle version and bundle hash, written when the run
 /// starts ([`Quoted::of`]); the content hash, the only one that changes during a run,
-/// is written again by [`Run::set_signature`], the only place that sets it.
+/// is written again by [`Run::set_signature_hashes`], the only place that sets it.
 /// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
 pub(super) struct Quoted {
     intent_id: QuotedStr,
@@ -182,13 +182,15 @@ const CONTENT_HASH_AT: usize = 1;
 
 impl Quoted {
     /// The texts of `r`'s fields.
-    pub(super) fn of(r: &KernelResult) -> Self {
+    /// `[version, hash]` is the kernel's bundle, quoted once ([`crate::Kernel`]'s
+    /// `quoted_bundle`), which is `r`'s.
+    pub(super) fn of(r: &KernelResult, [version, hash]: &[QuotedStr; 2]) -> Self {
         let content_hash = QuotedStr::new(&r.content_hash);
-        let bundle = QuotedStr::new(&r.policy_bundle);
+        let bundle = version.clone();
         // Room for the four keys (~70 bytes) and values (two 64-digit hashes, an id
         // and a version), so that neither this nor `set_content_hash` reallocates.
         let mut common = QuotedDetails::with_capacity(4, 384);
-        write_common(&mut common, r, &content_hash, &bundle);
+        write_common(&mut common, r, &content_hash, &bundle, hash);
         Quoted {
             intent_id: QuotedStr::new(&r.intent_id),
             content_hash,
@@ -210,7 +212,14 @@ impl Quoted {
     /// Whether these are the texts of `r`'s fields.
     fn describe(&self, r: &KernelResult) -> bool {
         let mut common = QuotedDetails::new();
-        write_common(&mut common, r, &self.content_hash, &self.bundle);
+        let bundle_hash = QuotedStr::new(&r.policy_bundle_hash);
+        write_common(
+            &mut common,
+            r,
+            &self.content_hash,
+            &self.bundle,
+            &bundle_hash,
+        );
         self.intent_id.as_str() == r.intent_id
             && self.content_hash.as_str() == r.content_hash
             && self.bundle.as_str() == r.policy_bundle
@@ -219,19 +228,20 @@ impl Quoted {
 }
 
 /// Writes the four common details of `r` ([`Quoted::common`]) into `common`, with
-/// `r`'s content hash and bundle version already quoted.
+/// `r`'s content hash, bundle version and bundle hash already quoted.
 fn write_common(
     common: &mut QuotedDetails,
     r: &KernelResult,
     content_hash: &QuotedStr,
     bundle: &QuotedStr,
+    bundle_hash: &QuotedStr,
 ) {
     let [decision_key, content_key, version_key, hash_key] = run_keys();
     common
         .push_str(decision_key, &r.decision_id)
         .push(content_key, content_hash)
         .push(version_key, bundle)
-        .push_str(hash_key, &r.policy_bundle_hash);
+        .push(hash_key, bundle_hash);
 }
 
 /// The keys `decision_id`, `content_hash`, `policy_bundle_version` and

@@ -67,6 +67,7 @@ fn three_clean_runs_promote_and_a_held_lease_blocks() {
             .run(&ServiceRequest {
                 intent_id: "i",
                 signature: &s,
+                signature_hash: None,
                 plan: &plan,
                 artifact: None,
                 version_id: &v,
@@ -107,6 +108,7 @@ fn three_clean_runs_promote_and_a_held_lease_blocks() {
         .run(&ServiceRequest {
             intent_id: "i",
             signature: &s,
+            signature_hash: None,
             plan: &plan,
             artifact: None,
             version_id: "v_x",
@@ -141,6 +143,7 @@ fn panic_rolls_back_and_warnings_are_reported() {
     let req = |v: &'static str, d: u32| ServiceRequest {
         intent_id: "i",
         signature: &s,
+        signature_hash: None,
         plan: &plan,
         artifact: None,
         version_id: v,
@@ -219,6 +222,7 @@ fn a_lease_policy_names_the_table_and_a_holder_per_run() {
     let request = |intent_id| ServiceRequest {
         intent_id,
         signature: &s,
+        signature_hash: None,
         plan: &plan,
         artifact: None,
         version_id: "v_1",
