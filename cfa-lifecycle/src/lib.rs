@@ -5,7 +5,7 @@
 //! skill promotion state machine, and holds per-target leases so only one kernel writes
 //! a target at a time (invariant I8) behind the [`LeaseStore`] trait (the lifecycle
 //! database's table; with the `postgres` feature also a PostgreSQL database every
-//! replica sees, [`PgLeases`]). It fills cfa-sandbox's execute slot with
+//! replica sees, `PgLeases`). It fills cfa-sandbox's execute slot with
 //! [`LifecycleExecution`]: the sandbox runs the artifact and maps the outcome to a
 //! decision, the lifecycle adds lease, projection and skill around it. Time is always
 //! injected (formatted by cfa-types' one ISO formatter). It must NOT know about policy
