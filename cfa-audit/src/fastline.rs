@@ -96,10 +96,13 @@ enum KeyText {
 
 /// The first eight bytes of `key` as a big-endian number, zero-padded.
 fn key_prefix(key: &[u8]) -> u64 {
+    if let Some(w) = key.first_chunk::<8>() {
+        return u64::from_be_bytes(*w);
+    }
+    // A short key, byte by byte (a copy of a run-time length is a `memcpy` call).
     let mut w = [0u8; 8];
-    let n = key.len().min(8);
-    if let (Some(dst), Some(src)) = (w.get_mut(..n), key.get(..n)) {
-        dst.copy_from_slice(src);
+    for (d, s) in w.iter_mut().zip(key) {
+        *d = *s;
     }
     u64::from_be_bytes(w)
 }
