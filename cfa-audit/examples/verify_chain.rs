@@ -1,6 +1,7 @@
-//! Verifies one JSONL chain file the way `cfa audit verify --file` does ([`cfa_audit::verify_file`] default
-//! options, every core), for callgrind A/B runs of the verifier without building the
-//! CLI: `cargo build --release -p cfa-audit --example verify_chain`, then
+//! Verifies one JSONL chain file as `cfa audit verify --file CHAIN` does
+//! ([`cfa_audit::verify_file`], default options, every core), for callgrind A/B runs
+//! of the verifier without building the CLI (docs/development.md):
+//! `cargo build --release -p cfa-audit --example verify_chain`, then
 //! `valgrind --tool=callgrind target/release/examples/verify_chain CHAIN`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
