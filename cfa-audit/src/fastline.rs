@@ -59,7 +59,20 @@ pub(crate) struct Scratch {
     keys: Vec<u8>,
     /// Copy of an object's text while its entries are put in order.
     tmp: Vec<u8>,
+    /// The key order of the last details object read in place that was not in order
+    /// (indices into `entries`), tried first on the next one.
+    perm: Vec<usize>,
+    /// The last literal without escapes read at each place that [`SEEN_SLOTS`]
+    /// names (quotes included), tried first at that place on the next line.
+    seen: [Vec<u8>; SEEN_SLOTS],
 }
+
+/// The places whose literals repeat from line to line: `stage`, `event_type`,
+/// `outcome` and `policy_bundle_version`, then the details' first keys (as
+/// [`SEEN_KEYS`] counts).
+const SEEN_SLOTS: usize = 4 + SEEN_KEYS;
+/// How many of the details' first keys are remembered.
+const SEEN_KEYS: usize = 8;
 
 /// One `"key": value` text at `start..end` of [`Scratch::payload`] (of the line, when
 /// read in place by [`Cursor::object_in_line`]), sorted by `key`.
@@ -83,10 +96,13 @@ enum KeyText {
 
 /// The first eight bytes of `key` as a big-endian number, zero-padded.
 fn key_prefix(key: &[u8]) -> u64 {
+    if let Some(w) = key.first_chunk::<8>() {
+        return u64::from_be_bytes(*w);
+    }
+    // A short key, byte by byte (a copy of a run-time length is a `memcpy` call).
     let mut w = [0u8; 8];
-    let n = key.len().min(8);
-    if let (Some(dst), Some(src)) = (w.get_mut(..n), key.get(..n)) {
-        dst.copy_from_slice(src);
+    for (d, s) in w.iter_mut().zip(key) {
+        *d = *s;
     }
     u64::from_be_bytes(w)
 }
@@ -182,6 +198,63 @@ impl<'a> Cursor<'a, '_> {
         }
     }
 
+    /// [`Cursor::string`] for a literal that is most often `N` characters long (a
+    /// hash's 64 hex digits, a UUID's 36, a timestamp's 32): when the byte after
+    /// that many is a quote, the `N` bytes are tested all at once ([`plain_block`]);
+    /// else, or when one of them is not plain, the literal is scanned as usual.
+    #[inline]
+    fn string_of<const N: usize>(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        if let Some(rest) = self.b.get(start..)
+            && let Some(n) = plain_block::<N>(rest)
+        {
+            self.escaped = false;
+            self.i = start + n;
+            return rest.get(..n);
+        }
+        self.string()
+    }
+
+    /// [`Cursor::string`] for a string value in the details: hashes and UUIDs first
+    /// ([`Cursor::string_of`]).
+    fn value_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        if let Some(rest) = self.b.get(start..)
+            && let Some(n) = plain_block::<64>(rest).or_else(|| plain_block::<36>(rest))
+        {
+            self.escaped = false;
+            self.i = start + n;
+            return rest.get(..n);
+        }
+        self.string()
+    }
+
+    /// [`Cursor::string`] at a place where the same literal comes line after line
+    /// (`slot`, see [`SEEN_SLOTS`]): when the line holds the last literal without
+    /// escapes read there, byte for byte, it is that literal (its bytes are plain
+    /// up to its closing quote, so the scan would stop at the same place); else the
+    /// literal is scanned and, when it has no escape, remembered.
+    #[inline]
+    fn string_seen(&mut self, slot: usize) -> Option<&'a [u8]> {
+        let start = self.i;
+        if let (Some(seen), Some(rest)) = (self.s.seen.get(slot), self.b.get(start..))
+            && !seen.is_empty()
+            && rest.starts_with(seen)
+        {
+            self.escaped = false;
+            self.i = start + seen.len();
+            return rest.get(..seen.len());
+        }
+        let lit = self.string()?;
+        if !self.escaped
+            && let Some(seen) = self.s.seen.get_mut(slot)
+        {
+            seen.clear();
+            seen.extend_from_slice(lit);
+        }
+        Some(lit)
+    }
+
     /// Four lowercase hex digits.
     fn hex4(&mut self) -> Option<u32> {
         let mut v = 0u32;
@@ -257,7 +330,7 @@ impl<'a> Cursor<'a, '_> {
         let (frame, key_frame) = (self.s.entries.len(), self.s.keys.len());
         let mut sorted = true;
         loop {
-            let (_, key, sort_key) = self.object_key()?;
+            let (_, key, sort_key) = self.object_key(None)?;
             let entry = Entry {
                 prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
                 key: sort_key,
@@ -304,6 +377,7 @@ impl<'a> Cursor<'a, '_> {
                 entries,
                 keys,
                 tmp,
+                ..
             } = &mut *self.s;
             let line = self.b;
             let own = entries.get_mut(frame..)?;
@@ -358,7 +432,7 @@ impl<'a> Cursor<'a, '_> {
                     }
                 }
             }
-            b'"' => self.string().map(|_| ()),
+            b'"' => self.value_string().map(|_| ()),
             b't' => self.eat(b"true"),
             b'f' => self.eat(b"false"),
             b'n' => self.eat(b"null"),
@@ -383,11 +457,15 @@ impl<'a> Cursor<'a, '_> {
 
     /// Reads an object's key: where it starts in the line (its opening quote), its
     /// text with the quotes, and how it sorts (its text in the line, or decoded into
-    /// the key buffer when escaped).
+    /// the key buffer when escaped). A `slot` names the place for
+    /// [`Cursor::string_seen`].
     #[inline]
-    fn object_key(&mut self) -> Option<(usize, &'a [u8], KeyText)> {
+    fn object_key(&mut self, slot: Option<usize>) -> Option<(usize, &'a [u8], KeyText)> {
         let key_start = self.i;
-        let key = self.string()?;
+        let key = match slot {
+            Some(slot) => self.string_seen(slot)?,
+            None => self.string()?,
+        };
         let sort_key = if self.escaped {
             let decoded: String = serde_json::from_slice(key).ok()?;
             let at = self.s.keys.len();
@@ -412,7 +490,9 @@ impl<'a> Cursor<'a, '_> {
         let frame = self.s.entries.len();
         let mut sorted = true;
         loop {
-            let (key_start, key, sort_key) = self.object_key()?;
+            let n = self.s.entries.len() - frame;
+            let slot = (depth == 1 && n < SEEN_KEYS).then_some(4 + n);
+            let (key_start, key, sort_key) = self.object_key(slot)?;
             let entry = Entry {
                 prefix: key_prefix(key_bytes(self.b, &self.s.keys, sort_key)),
                 key: sort_key,
@@ -464,22 +544,53 @@ impl<'a> Cursor<'a, '_> {
             payload,
             entries,
             keys,
+            perm,
             ..
         } = &mut *self.s;
         let line = self.b;
-        entries.sort_unstable_by(|x, y| order(line, keys, x, y));
-        if entries.windows(2).any(|w| match w {
-            [x, y] => order(line, keys, x, y).is_eq(),
-            _ => false,
-        }) {
-            return None;
-        }
-        payload.push(b'{');
-        for (n, e) in entries.iter().enumerate() {
-            if n > 0 {
-                payload.extend_from_slice(b", ");
+        // The order that sorted the last line's details, when it puts these entries
+        // in strictly ascending key order too (the writer puts the same keys in the
+        // same places line after line); else the entries are sorted. Either way the
+        // result is the one strictly ascending order of the keys (equal keys fail).
+        let ascending = |perm: &[usize]| {
+            perm.len() == entries.len()
+                && perm.windows(2).all(|w| match w {
+                    [a, b] => match (entries.get(*a), entries.get(*b)) {
+                        (Some(x), Some(y)) => order(line, keys, x, y).is_lt(),
+                        _ => false,
+                    },
+                    _ => false,
+                })
+        };
+        if !ascending(perm) {
+            perm.clear();
+            perm.extend(0..entries.len());
+            perm.sort_unstable_by(|&a, &b| match (entries.get(a), entries.get(b)) {
+                (Some(x), Some(y)) => order(line, keys, x, y),
+                _ => std::cmp::Ordering::Equal,
+            });
+            if !ascending(perm) {
+                return None;
             }
-            payload.extend_from_slice(line.get(e.start..e.end)?);
+        }
+        // Entries next to each other in the line and in key order go as one slice
+        // (the line separates them with the canonical ", ").
+        payload.push(b'{');
+        let mut run: Option<(usize, usize, usize)> = None;
+        for &k in perm.iter() {
+            let e = entries.get(k)?;
+            run = match run {
+                Some((s, _, last)) if k == last + 1 => Some((s, e.end, k)),
+                Some((s, end, _)) => {
+                    payload.extend_from_slice(line.get(s..end)?);
+                    payload.extend_from_slice(b", ");
+                    Some((e.start, e.end, k))
+                }
+                None => Some((e.start, e.end, k)),
+            };
+        }
+        if let Some((s, end, _)) = run {
+            payload.extend_from_slice(line.get(s..end)?);
         }
         payload.push(b'}');
         Some(())
@@ -598,16 +709,16 @@ fn layout<'a>(
         s: scratch,
     };
     c.eat(b"{\"intent_id\": ")?;
-    let intent_id = c.string()?;
+    let intent_id = c.string_of::<36>()?;
     let intent_escaped = c.escaped;
     c.eat(b", \"stage\": ")?;
-    let stage = c.string()?;
+    let stage = c.string_seen(0)?;
     c.eat(b", \"event_type\": ")?;
-    let event_type = c.string()?;
+    let event_type = c.string_seen(1)?;
     c.eat(b", \"outcome\": ")?;
-    let outcome = c.string()?;
+    let outcome = c.string_seen(2)?;
     c.eat(b", \"policy_bundle_version\": ")?;
-    let policy_bundle_version = c.string()?;
+    let policy_bundle_version = c.string_seen(3)?;
     c.eat(b", \"details\": ")?;
     if copy {
         c.object(1)?;
@@ -616,12 +727,12 @@ fn layout<'a>(
         return None;
     }
     c.eat(b", \"timestamp\": ")?;
-    let timestamp = c.string()?;
+    let timestamp = c.string_of::<32>()?;
     c.eat(b", \"event_hash\": ")?;
-    let event_hash = c.string()?;
+    let event_hash = c.string_of::<64>()?;
     let event_hash = plain(event_hash, c.escaped)?;
     c.eat(b", \"previous_hash\": ")?;
-    let previous_hash = c.string()?;
+    let previous_hash = c.string_of::<64>()?;
     let previous_hash = plain(previous_hash, c.escaped)?;
     c.eat(b"}")?;
     let consumed = c.i;
@@ -692,6 +803,23 @@ fn plain_run(b: &[u8]) -> usize {
         .unwrap_or(words.remainder().len())
 }
 
+/// The length of the literal at the start of `b` (with its quotes) when it is a quote,
+/// `N` bytes that [`plain_run`] passes, and a quote: what [`Cursor::string`] reads
+/// there, without an escape. The closing quote is looked at first; the `N` bytes are
+/// then tested with no early exit, which the compiler does 16 bytes at a time.
+#[inline]
+fn plain_block<const N: usize>(b: &[u8]) -> Option<usize> {
+    if b.get(N + 1) != Some(&b'"') || b.first() != Some(&b'"') {
+        return None;
+    }
+    let body: &[u8; N] = b.get(1..=N)?.try_into().ok()?;
+    let mut bad = false;
+    for &c in body {
+        bad |= (c.wrapping_sub(0x20) >= 0x5f) | (c == b'"') | (c == b'\\');
+    }
+    (!bad).then_some(N + 2)
+}
+
 /// The content of a quoted literal [`Cursor::string`] read (`escaped`: it held an
 /// escape, then `None`): printable ASCII, so it needs no UTF-8 check.
 fn plain(lit: &[u8], escaped: bool) -> Option<&[u8]> {
@@ -755,6 +883,177 @@ mod tests {
             let one = [b' ', b, b' ', b' ', b' ', b' ', b' ', b' ', b' '];
             assert_eq!(plain_run(&one), naive(&one), "byte {b:#x}");
         }
+    }
+
+    /// What a cursor reads at the start of `text`: the literal, where it stops,
+    /// whether it held an escape.
+    fn read_with(
+        text: &[u8],
+        how: impl Fn(&mut Cursor<'_, '_>) -> Option<Vec<u8>>,
+    ) -> (Option<Vec<u8>>, usize, bool) {
+        let mut s = Scratch::default();
+        let mut c = Cursor {
+            b: text,
+            i: 0,
+            details_bundle_version: None,
+            escaped: true,
+            nested_unsorted: false,
+            s: &mut s,
+        };
+        let got = how(&mut c);
+        match got {
+            Some(lit) => (Some(lit), c.i, c.escaped),
+            None => (None, 0, false),
+        }
+    }
+
+    #[test]
+    fn literals_of_the_usual_lengths_are_read_as_the_scan_reads_them() {
+        let scan = |t: &[u8]| read_with(t, |c| c.string().map(<[u8]>::to_vec));
+        let of64 = |t: &[u8]| read_with(t, |c| c.string_of::<64>().map(<[u8]>::to_vec));
+        let of36 = |t: &[u8]| read_with(t, |c| c.string_of::<36>().map(<[u8]>::to_vec));
+        let of32 = |t: &[u8]| read_with(t, |c| c.string_of::<32>().map(<[u8]>::to_vec));
+        let value = |t: &[u8]| read_with(t, |c| c.value_string().map(<[u8]>::to_vec));
+        let mut fast_hits = 0;
+        for len in [0usize, 1, 8, 31, 32, 33, 35, 36, 37, 63, 64, 65, 70] {
+            let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut cases = vec![body.clone()];
+            for bad in [
+                b"\"".as_slice(),
+                b"\\",
+                b"\\n",
+                b"\\u00e9",
+                b"\\x",
+                b"\\u000a",
+                &[0x1f],
+                &[0x7f],
+                &[0x80],
+                &[0xc3, 0xa9],
+                b"\n",
+            ] {
+                for at in [0, len / 2, len.saturating_sub(1), len] {
+                    let mut t = body.clone();
+                    t.splice(at.min(len)..at.min(len), bad.iter().copied());
+                    t.truncate(len.max(1));
+                    cases.push(t);
+                }
+            }
+            for case in cases {
+                for tail in [b"\", \"x\": 1}".as_slice(), b"\"", b"", b"\\\"\""] {
+                    let mut text = b"\"".to_vec();
+                    text.extend_from_slice(&case);
+                    text.extend_from_slice(tail);
+                    let want = scan(&text);
+                    for (name, got) in [
+                        ("64", of64(&text)),
+                        ("36", of36(&text)),
+                        ("32", of32(&text)),
+                        ("value", value(&text)),
+                    ] {
+                        assert_eq!(got, want, "{name}: {}", String::from_utf8_lossy(&text));
+                    }
+                    fast_hits +=
+                        usize::from(want.0.is_some() && [64, 36, 32].contains(&case.len()));
+                }
+            }
+        }
+        assert!(fast_hits > 0);
+    }
+
+    #[test]
+    fn the_last_lines_key_order_is_reused_only_when_it_sorts_the_next_line() {
+        let base = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "", "details": DETAILS, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        // One scratch for the whole sequence, as the verifier keeps one per thread.
+        let mut buf = Scratch::default();
+        let sequence = [
+            (r#"{"d": 1, "s": 2, "f": [], "i": [], "r": "x"}"#, true),
+            (r#"{"d": 3, "s": 4, "f": [1], "i": [], "r": "y"}"#, true),
+            // same shape, other keys: the old order no longer sorts them
+            (r#"{"z": 1, "b": 2, "a": 3, "c": 4, "y": 5}"#, true),
+            (r#"{"d": 1, "s": 2, "f": [], "i": [], "r": "x"}"#, true),
+            // an equal pair the last order would put side by side, or not
+            (r#"{"d": 1, "s": 2, "f": [], "i": [], "d": "x"}"#, false),
+            (r#"{"d": 1, "s": 2, "f": [], "s": [], "r": "x"}"#, false),
+            (r#"{"d": 1, "s": 2, "f": [], "i": [], "r": "x"}"#, true),
+            (r#"{"d": 1, "r": 2, "f": [], "i": [], "r": "x"}"#, false),
+            (r#"{"d": 1, "s": 2, "f": [], "i": [], "r": "x"}"#, true),
+            // fewer or more entries than the last order has
+            (r#"{"b": 1, "a": 2}"#, true),
+            (r#"{"c": 1, "b": 2, "a": 3}"#, true),
+            (r#"{"c": 1, "b": 2, "c": 3}"#, false),
+            (r#"{"b": 1, "a": 2, "b": 3}"#, false),
+            (r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3, "a": 4}"#, true),
+            (
+                r#"{"\u00e9": 1, "z": 2, "\ud83d\ude80": 3, "\u00e9": 4}"#,
+                false,
+            ),
+        ];
+        for (details, fast) in sequence {
+            let line = base.replace("DETAILS", details);
+            let got = parse(line.as_bytes(), &mut buf).is_some();
+            assert_eq!(got, fast, "{details}");
+            if fast {
+                let slow = AuditEvent::from_jsonl_line(&line)
+                    .unwrap()
+                    .canonical_payload();
+                assert_eq!(String::from_utf8_lossy(&buf.payload), slow, "{details}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_remembered_literal_is_taken_only_where_the_line_holds_it_whole() {
+        let base = r#"{"intent_id": "i", "stage": STAGE, "event_type": "e", "outcome": OUTCOME, "policy_bundle_version": "v", "details": DETAILS, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let lines = [
+            (r#""s""#, r#""approve""#, r#"{"b": 1, "a": 2}"#),
+            (r#""s""#, r#""approve""#, r#"{"b": 1, "a": 2}"#),
+            // a longer literal that starts like the remembered one, and a shorter one
+            (r#""s2""#, r#""approve_x""#, r#"{"bb": 1, "a": 2}"#),
+            (r#""s""#, r#""approv""#, r#"{"b": 1, "ab": 2}"#),
+            // escaped and non-canonical literals are never remembered nor taken
+            (
+                r#""sé""#,
+                r#""
+""#,
+                r#"{"é": 1, "a": 2}"#,
+            ),
+            (
+                r#""sé""#,
+                r#""
+""#,
+                r#"{"é": 1, "a": 2}"#,
+            ),
+            (r#""s\/""#, r#""a""#, r#"{"b": 1, "a": 2}"#),
+            (r#""s""#, r#""approve""#, r#"{"b": 1, "b": 2}"#),
+            (
+                r#""s""#,
+                r#""approve""#,
+                r#"{"b": 1, "a": {"b": 1, "a": 2}}"#,
+            ),
+            (r#""s""#, r#""approve""#, r#"{"b": 1, "a": 2, "c": 3}"#),
+            (r#""s""#, r#""approve""#, r#"{"b": 1}"#),
+            (r#""s""#, r#""appr\u0000""#, r#"{"b": 1, "a": 2}"#),
+            (r#""s""#, r#""approve"#, r#"{"b": 1, "a": 2}"#),
+        ];
+        let mut shared = Scratch::default();
+        let mut fast = 0;
+        for (stage, outcome, details) in lines {
+            let line = base
+                .replace("STAGE", stage)
+                .replace("OUTCOME", outcome)
+                .replace("DETAILS", details);
+            let mut fresh = Scratch::default();
+            let a = parse(line.as_bytes(), &mut shared)
+                .map(|f| (f.policy_bundle_version, f.event_hash));
+            let b =
+                parse(line.as_bytes(), &mut fresh).map(|f| (f.policy_bundle_version, f.event_hash));
+            assert_eq!(a, b, "{line}");
+            assert_eq!(shared.payload, fresh.payload, "{line}");
+            fast += usize::from(a.is_some());
+            // and the fast path still agrees with the slow one
+            let _ = agrees(&line);
+        }
+        assert!(fast >= 8, "{fast}");
     }
 
     #[test]
