@@ -8,11 +8,12 @@
 use super::audit_log::AuditLog;
 use super::control::ControlFace;
 use super::error::FaceError;
+use super::ids::BufferedUuids;
 use super::shadow::{self, Enforced, Shadow};
 use crate::load::{self, LoadedCatalog, LoadedPolicy};
 use cfa::audit::NewEvent;
 use cfa::codegen::BackendRegistry;
-use cfa::kernel::{Decision, IdSource, PolicyCheck, UuidIds};
+use cfa::kernel::{Decision, IdSource, PolicyCheck};
 use cfa::types::validate::ParseError;
 use cfa::{Clock, Durability, SystemClock, VerifyOptions};
 use cfa::{PolicyAction, StateSignature};
@@ -75,7 +76,7 @@ impl Governance {
             catalog,
             audit,
             access,
-            ids: Box::new(UuidIds),
+            ids: Box::new(BufferedUuids),
             clock: Box::new(SystemClock),
             shadow: None,
             control: None,

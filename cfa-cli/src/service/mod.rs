@@ -14,6 +14,7 @@ pub mod control_store;
 pub mod decide;
 pub mod error;
 pub mod evidence;
+pub mod ids;
 pub mod intent;
 pub mod policy_test;
 pub mod shadow;
