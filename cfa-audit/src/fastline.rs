@@ -65,6 +65,10 @@ pub(crate) struct Scratch {
     /// The last literal without escapes read at each place that [`SEEN_SLOTS`]
     /// names (quotes included), tried first at that place on the next line.
     seen: [Vec<u8>; SEEN_SLOTS],
+    /// The last text of the details' first values ([`SEEN_KEYS`] of them) that is a
+    /// string, an array or an object and that [`Cursor::check_value`] accepted,
+    /// tried first at that place on the next line ([`Cursor::check_value_seen`]).
+    seen_values: [Vec<u8>; SEEN_KEYS],
 }
 
 /// The places whose literals repeat from line to line: `stage`, `event_type`,
@@ -239,7 +243,7 @@ impl<'a> Cursor<'a, '_> {
         let start = self.i;
         if let (Some(seen), Some(rest)) = (self.s.seen.get(slot), self.b.get(start..))
             && !seen.is_empty()
-            && rest.starts_with(seen)
+            && holds(rest, seen)
         {
             self.escaped = false;
             self.i = start + seen.len();
@@ -404,6 +408,50 @@ impl<'a> Cursor<'a, '_> {
         Some(())
     }
 
+    /// [`Cursor::check_value`] of the details' `n`-th value (depth 1), `n` below
+    /// [`SEEN_KEYS`]: a hash or a UUID as one block ([`plain_block`]); else, for a
+    /// string, an array or an object, the last such text accepted at that place when
+    /// the line holds it byte for byte; else the value is checked and, when it is a
+    /// string, an array or an object, remembered. Such a text ends at its closing
+    /// quote or bracket, and whether it is accepted depends on its own bytes only
+    /// (at depth 1 it records nothing else), so the line holding it there reads it
+    /// exactly as the check would. Numbers and literals are never remembered (`1` is
+    /// a prefix of `12`).
+    fn check_value_seen(&mut self, n: usize) -> Option<()> {
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        match rest.first() {
+            Some(b'"') => {
+                if let Some(k) = plain_block::<64>(rest).or_else(|| plain_block::<36>(rest)) {
+                    self.escaped = false;
+                    self.i = start + k;
+                    return Some(());
+                }
+            }
+            Some(b'[' | b'{') => {}
+            _ => return self.check_value(1),
+        }
+        if let Some(seen) = self.s.seen_values.get(n)
+            && !seen.is_empty()
+            && holds(rest, seen)
+        {
+            self.i = start + seen.len();
+            return Some(());
+        }
+        if rest.first() == Some(&b'"') {
+            self.string()?;
+        } else {
+            self.check_value(1)?;
+        }
+        if let (Some(text), Some(seen)) =
+            (rest.get(..self.i - start), self.s.seen_values.get_mut(n))
+        {
+            seen.clear();
+            seen.extend_from_slice(text);
+        }
+        Some(())
+    }
+
     /// Checks a canonical value where it is, copying nothing: what [`Cursor::value`]
     /// accepts, when every object in it has its keys in order already (else it fails
     /// and sets [`Cursor::nested_unsorted`]); the value's text is then its canonical
@@ -510,7 +558,10 @@ impl<'a> Cursor<'a, '_> {
             }
             self.eat(b": ")?;
             let value_start = self.i;
-            self.check_value(depth)?;
+            match slot {
+                Some(_) => self.check_value_seen(n)?,
+                None => self.check_value(depth)?,
+            }
             if depth == 1 && key == b"\"policy_bundle_version\"" {
                 self.details_bundle_version = self.b.get(value_start..self.i);
             }
@@ -820,6 +871,32 @@ fn plain_block<const N: usize>(b: &[u8]) -> Option<usize> {
     (!bad).then_some(N + 2)
 }
 
+/// `rest.starts_with(seen)` for the short texts [`Scratch::seen`] and
+/// [`Scratch::seen_values`] keep, without a `memcmp` call: two overlapping words
+/// (16, 8 or 4 bytes) cover a text of up to twice their size, longer texts go 16
+/// bytes at a time with the last 16 overlapping.
+#[inline]
+fn holds(rest: &[u8], seen: &[u8]) -> bool {
+    fn ends<const W: usize>(r: &[u8], s: &[u8]) -> bool {
+        r.first_chunk::<W>() == s.first_chunk::<W>() && r.last_chunk::<W>() == s.last_chunk::<W>()
+    }
+    let Some(r) = rest.get(..seen.len()) else {
+        return false;
+    };
+    match seen.len() {
+        0..4 => r.iter().zip(seen).all(|(a, b)| a == b),
+        4..8 => ends::<4>(r, seen),
+        8..16 => ends::<8>(r, seen),
+        16..=32 => ends::<16>(r, seen),
+        _ => {
+            r.chunks_exact(16)
+                .zip(seen.chunks_exact(16))
+                .all(|(a, b)| a.first_chunk::<16>() == b.first_chunk::<16>())
+                && r.last_chunk::<16>() == seen.last_chunk::<16>()
+        }
+    }
+}
+
 /// The content of a quoted literal [`Cursor::string`] read (`escaped`: it held an
 /// escape, then `None`): printable ASCII, so it needs no UTF-8 check.
 fn plain(lit: &[u8], escaped: bool) -> Option<&[u8]> {
@@ -1054,6 +1131,85 @@ mod tests {
             let _ = agrees(&line);
         }
         assert!(fast >= 8, "{fast}");
+    }
+
+    #[test]
+    fn holds_is_starts_with() {
+        let mut checked = 0;
+        for len in 0..80usize {
+            let seen: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut rests = vec![seen.clone(), seen[..len.saturating_sub(1)].to_vec()];
+            let mut longer = seen.clone();
+            longer.extend_from_slice(b"\", \"x\": 1}");
+            rests.push(longer.clone());
+            for at in 0..len {
+                for bad in [b'A', b'"', 0x00, 0xff] {
+                    let mut r = longer.clone();
+                    r[at] = bad;
+                    rests.push(r);
+                }
+            }
+            for rest in rests {
+                assert_eq!(
+                    holds(&rest, &seen),
+                    rest.starts_with(&seen),
+                    "{len}: {}",
+                    String::from_utf8_lossy(&rest)
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn a_remembered_details_value_is_taken_only_where_the_line_holds_it_whole() {
+        let base = r#"{"intent_id": "i", "stage": "s", "event_type": "e", "outcome": "o", "policy_bundle_version": "v", "details": DETAILS, "timestamp": "t", "event_hash": "h", "previous_hash": ""}"#;
+        let details = [
+            r#"{"a": "abc", "b": ["x"], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "abc", "b": ["x"], "c": {"k": 1}, "d": 1}"#,
+            // longer and shorter texts that start like the remembered ones
+            r#"{"a": "abcd", "b": ["x", "y"], "c": {"k": 12}, "d": 12}"#,
+            r#"{"a": "ab", "b": ["x"], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "ab", "b": ["x"], "c": {"k": 1}, "d": 1.5}"#,
+            r#"{"a": "ab", "b": ["x"], "c": {"k": 1}, "d": 1}"#,
+            // the remembered text followed by what is not a separator
+            r#"{"a": "ab"x, "b": ["x"], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "ab", "b": ["x"]], "c": {"k": 1}, "d": 1}"#,
+            // non-canonical, escaped, unsorted nested and duplicated texts
+            r#"{"a": "ab", "b": ["x",1], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1, "j": 2}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1, "j": 2}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1, "k": 2}, "d": 1}"#,
+            r#"{"a": "a\u00e9", "b": ["\n"], "c": {"k": 1, "k": 2}, "d": 1}"#,
+            // the same values at other places, and the keys unsorted
+            r#"{"b": "abc", "a": ["x"], "d": {"k": 1}, "c": 1}"#,
+            r#"{"b": ["x"], "a": "abc", "c": 1, "d": {"k": 1}}"#,
+            r#"{"b": ["x"], "a": "abc", "c": 1, "d": {"k": 1}}"#,
+            r#"{"b": [], "a": "", "c": {}, "d": "x"}"#,
+            r#"{"b": [], "a": "", "c": {}, "d": "x"}"#,
+            r#"{"b": [1], "a": "\"", "c": {}, "d": "x"}"#,
+        ];
+        let mut shared = Scratch::default();
+        let mut fast = 0;
+        for d in details {
+            let line = base.replace("DETAILS", d);
+            let mut fresh = Scratch::default();
+            let a = parse(line.as_bytes(), &mut shared)
+                .map(|f| (f.details_bundle_version, f.event_hash));
+            let b = parse(line.as_bytes(), &mut fresh)
+                .map(|f| (f.details_bundle_version, f.event_hash));
+            assert_eq!(a, b, "{line}");
+            if a.is_some() {
+                assert_eq!(shared.payload, fresh.payload, "{line}");
+            }
+            fast += usize::from(a.is_some());
+            // and the fast path still agrees with the slow one
+            let _ = agrees(&line);
+        }
+        assert!(fast >= 14, "{fast}");
     }
 
     #[test]
