@@ -564,6 +564,11 @@ impl DetailKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// The key at `index`, in the order the line writes them.
+    pub fn key(&self, index: usize) -> Option<&QuotedStr> {
+        self.keys.get(index)
+    }
 }
 
 /// Appends the canonical text of the JSON array of `items` (`["a", "b"]`, ASCII
@@ -1010,10 +1015,12 @@ impl EventBuilder {
     /// The event whose details are exactly `values` under `keys`, pair by pair in
     /// that order: the same line and hash as [`EventBuilder::detail_value`] for each
     /// pair, then [`EventBuilder::finish`]. When no detail was given before, the keys
-    /// repeat nowhere and no value is a JSON value holding an object, the pairs are
-    /// written without a look for a repeated key, and the hashed payload takes them in
-    /// the sorted order `keys` worked out once, without sorting them again. Pairs
-    /// beyond the shorter of `keys` and `values` are not written.
+    /// repeat nowhere and there are at most 64 of them, the pairs are written without a
+    /// look for a repeated key, and the hashed payload takes them in the sorted order
+    /// `keys` worked out once, without sorting them again (a JSON value holding an
+    /// object is written in insertion order in the line and again, sorted, in the
+    /// payload, as [`EventBuilder::detail`] does). Pairs beyond the shorter of `keys`
+    /// and `values` are not written.
     pub fn finish_with_details(
         mut self,
         keys: &DetailKeys,
@@ -1022,16 +1029,15 @@ impl EventBuilder {
         let fast = self.spans.is_empty()
             && !keys.repeated
             && keys.keys.len() == values.len()
-            && values.iter().all(|v| match v {
-                DetailValue::Json(v) => !event::has_object(v),
-                _ => true,
-            });
+            && values.len() <= 64;
         if !fast {
             for (key, value) in keys.keys.iter().zip(values) {
                 self.detail_value_quoted_key(key, *value);
             }
             return self.finish();
         }
+        // Bit `n`: the `n`th value holds an object (its payload text is not the line's).
+        let mut objects = 0u64;
         for (n, (key, value)) in keys.keys.iter().zip(values).enumerate() {
             if n > 0 {
                 self.line.push_str(", ");
@@ -1039,7 +1045,13 @@ impl EventBuilder {
             let start = self.line.len();
             self.line.push_str(key.json());
             self.line.push_str(": ");
-            self.write_value(value);
+            match value {
+                DetailValue::Json(v) if event::has_object(v) => {
+                    objects |= 1 << n;
+                    canonical::write_value(&mut self.line, v, Style::InsertionAscii);
+                }
+                _ => self.write_value(value),
+            }
             self.spans.push(start..self.line.len());
         }
         self.finish_sorted_by(|_, spans, line, payload| {
@@ -1047,8 +1059,17 @@ impl EventBuilder {
                 if n > 0 {
                     payload.push_str(", ");
                 }
-                let text = spans.get(*at).and_then(|span| line.get(span.clone()));
-                payload.push_str(text.unwrap_or_default());
+                match (values.get(*at), keys.keys.get(*at)) {
+                    (Some(DetailValue::Json(v)), Some(key)) if objects & (1 << *at) != 0 => {
+                        payload.push_str(key.json());
+                        payload.push_str(": ");
+                        canonical::write_value(payload, v, Style::SortedAscii);
+                    }
+                    _ => {
+                        let text = spans.get(*at).and_then(|span| line.get(span.clone()));
+                        payload.push_str(text.unwrap_or_default());
+                    }
+                }
             }
         })
         .0
@@ -1779,14 +1800,46 @@ mod tests {
             chained(&pairwise(&["b", "a"], &values[..2]))
         );
 
-        // A value holding an object (sorted in the payload, not in the line).
+        // Values holding an object (sorted in the payload, not in the line): one
+        // alone, one inside an array, both in one event, first and last.
+        let nested = json!([{"z": 1, "y": {"d": [], "c": "\u{e9}"}}, "x"]);
+        for slots in [&[11][..], &[0], &[13], &[0, 6, 13]] {
+            let mut with_object = values;
+            for (n, at) in slots.iter().enumerate() {
+                if let Some(v) = with_object.get_mut(*at) {
+                    *v = DetailValue::Json(if n % 2 == 0 { &object } else { &nested });
+                }
+            }
+            let fast = start().finish_with_details(&known, &with_object);
+            let want = pairwise(&keys, &with_object);
+            assert_eq!(fast.details_json(), want.details_json());
+            assert_eq!(chained(&fast), chained(&want));
+        }
         let mut with_object = values;
         if let Some(v) = with_object.get_mut(11) {
             *v = DetailValue::Json(&object);
         }
+        let line = start().finish_with_details(&known, &with_object);
+        assert!(
+            line.details_json()
+                .contains("\"j\": {\"b\": [1, \"\\u00e9\"], \"a\": null}")
+        );
+        // More than 64 keys: pair by pair.
+        let many: Vec<String> = (0..70).rev().map(|n| format!("k{n}")).collect();
+        let many_values: Vec<DetailValue<'_>> = (0..70)
+            .map(|n| {
+                if n == 69 {
+                    DetailValue::Json(&object)
+                } else {
+                    DetailValue::U64(n)
+                }
+            })
+            .collect();
+        let many_keys = DetailKeys::new(many.iter().map(String::as_str));
+        let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(
-            chained(&start().finish_with_details(&known, &with_object)),
-            chained(&pairwise(&keys, &with_object))
+            chained(&start().finish_with_details(&many_keys, &many_values)),
+            chained(&pairwise(&many_refs, &many_values))
         );
         // A key given twice: the later value in the earlier place.
         let twice = ["x", "y", "x"];

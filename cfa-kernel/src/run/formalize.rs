@@ -1,8 +1,8 @@
 //! Φ formalize: catalog validation (strict mode), the environment consulted,
 //! normalisation, grounding and confirmation.
 
-use super::record::qkey;
 use super::record::{Details, Failure};
+use super::record::{known, qkey};
 use super::{Run, Step};
 use crate::config::Grounding;
 use crate::faults;
@@ -50,12 +50,10 @@ impl Run<'_> {
             phase,
             qkey!("environment_state_consulted"),
             qkey!("ok"),
-            Details::new()
-                .with(
-                    qkey!("version_id"),
-                    k.config.context_registry_version_id.as_str(),
-                )
-                .with(qkey!("catalog_hash"), k.catalog_hash.as_str()),
+            known!(
+                "version_id" => k.config.context_registry_version_id.as_str(),
+                "catalog_hash" => k.catalog_hash.as_str(),
+            ),
         )?;
 
         let ctx = ExecutionContext {
@@ -96,13 +94,11 @@ impl Run<'_> {
             phase,
             qkey!("semantic_resolution"),
             qkey!("resolved"),
-            Details::new()
-                .float(qkey!("confidence"), resolution.confidence)
-                .with(
-                    qkey!("confirmation_mode"),
-                    resolution.confirmation_mode.as_str(),
-                )
-                .with(qkey!("signature_hash"), self.r.signature_hash.clone()),
+            known!(
+                "confidence" => resolution.confidence,
+                "confirmation_mode" => resolution.confirmation_mode.as_str(),
+                "signature_hash" => self.r.signature_hash.clone(),
+            ),
         )?;
 
         let grounding = match k.config.grounding {
@@ -140,9 +136,10 @@ impl Run<'_> {
             phase,
             qkey!("confirmation"),
             label,
-            Details::new()
-                .with(qkey!("mode"), mode)
-                .with(qkey!("reason"), outcome.reason.as_str()),
+            known!(
+                "mode" => mode,
+                "reason" => outcome.reason.as_str(),
+            ),
         )?;
         if !outcome.approved {
             let reason = format!(

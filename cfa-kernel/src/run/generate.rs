@@ -1,7 +1,7 @@
 //! Π generate: plan, code generation and static validation.
 
-use super::record::qkey;
-use super::record::{Details, Failure, reason_details};
+use super::record::{Failure, reason_details};
+use super::record::{known, qkey};
 use super::{Run, Step, codes, joined_codes};
 use crate::faults;
 use crate::result::{ArtifactSummary, Phase};
@@ -174,11 +174,12 @@ impl Run<'_> {
             phase,
             qkey!("plan_generated"),
             qkey!("ok"),
-            Details::new()
-                .with(qkey!("step_count"), plan.steps.len())
-                // The serialised values (`serde_json::to_value` of either is this string).
-                .with(qkey!("consistency_unit"), plan.consistency_unit.as_str())
-                .with(qkey!("write_mode"), plan.write_mode.as_str()),
+            // The serialised values (`serde_json::to_value` of either is this string).
+            known!(
+                "step_count" => plan.steps.len(),
+                "consistency_unit" => plan.consistency_unit.as_str(),
+                "write_mode" => plan.write_mode.as_str(),
+            ),
         )?;
         let backend = k.backends.get(&k.config.backend).map_err(|e| e.to_string());
         let backend = self.checked(phase, &BACKEND, reason_details(&BACKEND), backend)?;
@@ -200,10 +201,11 @@ impl Run<'_> {
             phase,
             qkey!("code_generated"),
             qkey!("ok"),
-            Details::new()
-                .with(qkey!("language"), artifact.language.as_str())
-                .with(qkey!("line_count"), line_count)
-                .with(qkey!("artifact_hash"), artifact_hash),
+            known!(
+                "language" => artifact.language.as_str(),
+                "line_count" => line_count,
+                "artifact_hash" => artifact_hash,
+            ),
         )?;
         let validated = self.call(phase, &VALIDATION, reason_details(&VALIDATION), || {
             Ok::<_, Infallible>(backend.validate(&artifact, sig))
@@ -225,9 +227,10 @@ impl Run<'_> {
             } else {
                 qkey!("blocked")
             },
-            Details::new()
-                .with(qkey!("checks"), validated.checks_performed)
-                .with(qkey!("faults"), all_codes),
+            known!(
+                "checks" => validated.checks_performed,
+                "faults" => all_codes,
+            ),
         )?;
         if !passed {
             let reason = format!(

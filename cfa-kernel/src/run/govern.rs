@@ -1,8 +1,8 @@
 //! Γ govern: policy evaluation and the bounded replan loop that applies the bundle's
 //! own patches.
 
-use super::record::qkey;
-use super::record::{Details, Failure};
+use super::record::Failure;
+use super::record::{Dv, known, qkey};
 use super::{Run, Step, codes, joined_codes};
 use crate::control::control_events;
 use crate::faults::{self, kernel_fault};
@@ -55,9 +55,10 @@ impl Run<'_> {
                     PolicyAction::Replan => qkey!("replan"),
                     PolicyAction::Block => qkey!("block"),
                 },
-                Details::new()
-                    .with(qkey!("replan_count"), count)
-                    .with(qkey!("faults"), codes(&result.faults)),
+                known!(
+                    "replan_count" => count,
+                    "faults" => codes(&result.faults),
+                ),
             )?;
             if let Some(outcome) = control {
                 self.emit_control(phase, &outcome)?;
@@ -135,11 +136,12 @@ impl Run<'_> {
                 phase,
                 qkey!("replan_applied"),
                 qkey!("replanned"),
-                Details::new()
-                    .with(qkey!("replan_count"), self.r.replan_count)
-                    .raw(qkey!("interventions"), interventions)
-                    .with(qkey!("patches"), patches)
-                    .with(qkey!("signature_hash"), self.r.signature_hash.clone()),
+                known!(
+                    "replan_count" => self.r.replan_count,
+                    "interventions" => Dv::Raw(interventions),
+                    "patches" => patches,
+                    "signature_hash" => self.r.signature_hash.clone(),
+                ),
             )?;
         }
     }

@@ -17,7 +17,7 @@ use crate::result::{KernelResult, Phase, PhaseSkip};
 pub(crate) use budget::Budgets;
 use cfa_audit::PreparedEvent;
 use cfa_types::{DecisionState, Fault, StateSignature};
-use record::{Details, qkey};
+use record::{known, qkey};
 
 /// The run ended in the given phase (the result's state is already final).
 struct Stop(Phase);
@@ -143,12 +143,13 @@ impl<'k> Run<'k> {
         if self.r.state == DecisionState::Blocked && self.r.blocked_reason.is_empty() {
             self.r.blocked_reason = "Blocked: the run ended without a decision.".to_owned();
         }
-        let details = Details::new()
-            .with(qkey!("signature_hash"), self.r.signature_hash.clone())
-            .with(qkey!("replan_count"), self.r.replan_count)
-            .with(qkey!("warnings"), self.r.has_warnings())
-            .with(qkey!("blocked_reason"), self.r.blocked_reason.clone())
-            .with(qkey!("faults"), codes(&self.r.faults));
+        let details = known!(
+            "signature_hash" => self.r.signature_hash.clone(),
+            "replan_count" => self.r.replan_count,
+            "warnings" => self.r.has_warnings(),
+            "blocked_reason" => self.r.blocked_reason.clone(),
+            "faults" => codes(&self.r.faults),
+        );
         // The states a run ends in, quoted once; any other as given.
         let state: record::Name<'static> = match self.r.state {
             DecisionState::Approved => qkey!("approved").into(),

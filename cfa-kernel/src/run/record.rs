@@ -6,10 +6,12 @@
 use super::{Run, Step, Stop};
 use crate::faults::{self, guarded_try, kernel_fault};
 use crate::result::{KernelResult, Phase};
-use cfa_audit::{DetailValue, EventBuilder, Head, QuotedDetails, QuotedStr};
+use cfa_audit::{DetailKeys, DetailValue, EventBuilder, Head, QuotedDetails, QuotedStr};
 use cfa_types::{DecisionState, Fault};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The `details` of one audit event, in insertion order: keys are borrowed (static
 /// names, a plugin's map) or already owned (a map handed over whole), and values are
@@ -17,7 +19,40 @@ use std::borrow::Cow;
 /// [`Run::emit`] writes each one's canonical text straight into the event, with no
 /// `serde_json::Value` built for it.
 #[derive(Default)]
-pub(super) struct Details<'a>(Vec<(Key<'a>, Dv<'a>)>);
+pub(super) struct Details<'a> {
+    pairs: Vec<(Key<'a>, Dv<'a>)>,
+    /// The keys of an event whose details are always the same (see [`known!`]):
+    /// `pairs`' keys, then the four every event of a run ends with.
+    known: Option<&'static DetailKeys>,
+}
+
+/// The most details of a step that [`known!`] takes (the run's events have at most
+/// five of their own).
+const KNOWN_MAX: usize = 8;
+
+/// The keys `$key`s then the four of [`run_keys`], as a `&'static DetailKeys` built
+/// the first time this call site runs, and the [`Details`] of the values `$value`s
+/// under them: for an event whose details are always these keys, which
+/// [`Run::emit`] then writes in the sorted order worked out once
+/// ([`EventBuilder::finish_with_details`]) instead of sorting them for each event.
+macro_rules! known {
+    ($($key:literal => $value:expr),+ $(,)?) => {{
+        static KEYS: std::sync::OnceLock<cfa_audit::DetailKeys> = std::sync::OnceLock::new();
+        let keys = KEYS.get_or_init(|| $crate::run::record::known_keys(&[$($key),+]));
+        $crate::run::record::Details::known(keys)$(.val($value))+
+    }};
+}
+pub(super) use known;
+
+/// The keys `step` then the four of [`run_keys`], for [`known!`].
+pub(super) fn known_keys(step: &[&str]) -> DetailKeys {
+    debug_assert!(
+        step.len() <= KNOWN_MAX,
+        "known! takes at most KNOWN_MAX keys"
+    );
+    let common = run_keys().iter().map(QuotedStr::as_str);
+    DetailKeys::new(step.iter().copied().chain(common))
+}
 
 /// One detail's key: as given, or (for the kernel's own static keys, see [`qkey!`])
 /// already quoted, so that its event copies it instead of escaping it again.
@@ -89,6 +124,12 @@ impl From<bool> for Dv<'_> {
     }
 }
 
+impl From<f64> for Dv<'_> {
+    fn from(f: f64) -> Self {
+        Dv::F64(f)
+    }
+}
+
 impl From<u32> for Dv<'_> {
     fn from(n: u32) -> Self {
         Dv::U64(u64::from(n))
@@ -117,18 +158,41 @@ impl<'a> From<&'a Value> for Dv<'a> {
 impl<'a> Details<'a> {
     /// No details.
     pub(super) fn new() -> Self {
-        Details(Vec::with_capacity(8))
+        Details {
+            pairs: Vec::with_capacity(8),
+            known: None,
+        }
+    }
+
+    /// No details yet, of an event whose details are always `keys` (see [`known!`]),
+    /// given in their order by [`Details::val`].
+    pub(super) fn known(keys: &'static DetailKeys) -> Self {
+        Details {
+            pairs: Vec::with_capacity(keys.len()),
+            known: Some(keys),
+        }
+    }
+
+    /// Adds `value` under the next key of [`Details::known`]'s keys.
+    pub(super) fn val(mut self, value: impl Into<Dv<'a>>) -> Self {
+        let key = self.known.and_then(|keys| keys.key(self.pairs.len()));
+        debug_assert!(key.is_some(), "a value for each known key");
+        match key {
+            Some(key) => self.pairs.push((Key::Quoted(key), value.into())),
+            // Not reached (`known!` gives one value a key); written as an empty key.
+            None => {
+                self.known = None;
+                self.pairs
+                    .push((Key::Plain(Cow::Borrowed("")), value.into()));
+            }
+        }
+        self
     }
 
     /// Adds `key` with `value`.
     pub(super) fn with(mut self, key: impl Into<Key<'a>>, value: impl Into<Dv<'a>>) -> Self {
-        self.0.push((key.into(), value.into()));
-        self
-    }
-
-    /// Adds `key` with the float `value` (what `serde_json::to_value` gives for an `f64`).
-    pub(super) fn float(mut self, key: impl Into<Key<'a>>, value: f64) -> Self {
-        self.0.push((key.into(), Dv::F64(value)));
+        self.known = None;
+        self.pairs.push((key.into(), value.into()));
         self
     }
 
@@ -140,20 +204,15 @@ impl<'a> Details<'a> {
     ) -> Self {
         let mut text = String::with_capacity(64);
         cfa_audit::write_str_array(&mut text, items);
-        self.0.push((key.into(), Dv::Raw(text)));
-        self
-    }
-
-    /// Adds `key` with `canonical_text`, the canonical text of a value holding no
-    /// object (see [`cfa_audit::EventBuilder::detail_raw`]).
-    pub(super) fn raw(mut self, key: impl Into<Key<'a>>, canonical_text: String) -> Self {
-        self.0.push((key.into(), Dv::Raw(canonical_text)));
+        self.known = None;
+        self.pairs.push((key.into(), Dv::Raw(text)));
         self
     }
 
     /// Adds every `(key, value)` of `map`, in its order, taking them over.
     pub(super) fn extend_owned(mut self, map: serde_json::Map<String, Value>) -> Self {
-        self.0.extend(
+        self.known = None;
+        self.pairs.extend(
             map.into_iter()
                 .map(|(key, value)| (Key::Plain(Cow::Owned(key)), Dv::Json(value))),
         );
@@ -168,6 +227,7 @@ impl<'a> Details<'a> {
 /// [`Run::emit_in`] checks (in debug builds) that each is the result's field.
 pub(super) struct Quoted {
     intent_id: QuotedStr,
+    decision_id: QuotedStr,
     content_hash: QuotedStr,
     bundle: QuotedStr,
     /// The four details every event of the run ends with, in the order
@@ -193,6 +253,7 @@ impl Quoted {
         write_common(&mut common, r, &content_hash, &bundle, hash);
         Quoted {
             intent_id: QuotedStr::new(&r.intent_id),
+            decision_id: QuotedStr::new(&r.decision_id),
             content_hash,
             bundle,
             common,
@@ -221,6 +282,7 @@ impl Quoted {
             &bundle_hash,
         );
         self.intent_id.as_str() == r.intent_id
+            && self.decision_id.as_str() == r.decision_id
             && self.content_hash.as_str() == r.content_hash
             && self.bundle.as_str() == r.policy_bundle
             && self.common == common
@@ -257,6 +319,71 @@ fn run_keys() -> &'static [QuotedStr; 4] {
             QuotedStr::new("policy_bundle_hash"),
         ]
     })
+}
+
+/// The most details (the run's four included) an event is written with through
+/// [`EventBuilder::finish_with_details`]; one with more takes the general path.
+const VALUES_MAX: usize = 32;
+
+/// How many key sets of events without [`known!`] keys each thread remembers.
+const SEEN_MAX: usize = 4;
+
+thread_local! {
+    /// The key sets (then the four of [`run_keys`]) of this thread's recent events
+    /// without [`known!`] keys, newest last.
+    static SEEN: RefCell<Vec<Rc<DetailKeys>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The [`DetailKeys`] of `pairs`' keys then the four of [`run_keys`]: one the thread
+/// remembers when one has exactly those keys (compared in full), otherwise a new one,
+/// remembered in place of the oldest. `None` for more than [`VALUES_MAX`] details.
+fn seen_keys(pairs: &[(Key<'_>, Dv<'_>)]) -> Option<Rc<DetailKeys>> {
+    if pairs.len() + 4 > VALUES_MAX {
+        return None;
+    }
+    let same = |keys: &DetailKeys| {
+        keys.len() == pairs.len() + 4
+            && pairs
+                .iter()
+                .enumerate()
+                .all(|(n, (k, _))| keys.key(n).map(QuotedStr::as_str) == Some(key(k)))
+    };
+    SEEN.with(|seen| {
+        let mut seen = seen.try_borrow_mut().ok()?;
+        if let Some(keys) = seen.iter().rev().find(|keys| same(keys)) {
+            return Some(Rc::clone(keys));
+        }
+        let common = run_keys().iter().map(QuotedStr::as_str);
+        let keys = Rc::new(DetailKeys::new(
+            pairs.iter().map(|(k, _)| key(k)).chain(common),
+        ));
+        if seen.len() >= SEEN_MAX {
+            seen.remove(0);
+        }
+        seen.push(Rc::clone(&keys));
+        Some(keys)
+    })
+}
+
+/// The text of `key`.
+fn key<'k>(key: &'k Key<'_>) -> &'k str {
+    match key {
+        Key::Plain(k) => k,
+        Key::Quoted(q) => q.as_str(),
+    }
+}
+
+/// The [`DetailValue`] that writes `value`.
+fn detail_value<'v>(value: &'v Dv<'_>) -> DetailValue<'v> {
+    match value {
+        Dv::Str(v) => DetailValue::Str(v),
+        Dv::U64(v) => DetailValue::U64(*v),
+        Dv::Bool(v) => DetailValue::Bool(*v),
+        Dv::F64(v) => DetailValue::F64(*v),
+        Dv::Raw(v) => DetailValue::Raw(v),
+        Dv::Ref(v) => DetailValue::Json(v),
+        Dv::Json(v) => DetailValue::Json(v),
+    }
 }
 
 /// How a failed plugin call is recorded by [`Run::call`].
@@ -366,16 +493,41 @@ impl Run<'_> {
             Head::Quoted(&q.bundle),
             self.k.clock.now_isoformat(),
         );
-        for (key, value) in &details.0 {
-            let value = match value {
-                Dv::Str(v) => DetailValue::Str(v),
-                Dv::U64(v) => DetailValue::U64(*v),
-                Dv::Bool(v) => DetailValue::Bool(*v),
-                Dv::F64(v) => DetailValue::F64(*v),
-                Dv::Raw(v) => DetailValue::Raw(v),
-                Dv::Ref(v) => DetailValue::Json(v),
-                Dv::Json(v) => DetailValue::Json(v),
-            };
+        // Keys known at the call site, or (the execution's details, whose keys come
+        // from the plugins) the same keys as one of the thread's recent events.
+        let seen;
+        let keys = match details.known {
+            Some(keys) => Some(keys),
+            None => {
+                seen = seen_keys(&details.pairs);
+                seen.as_deref()
+            }
+        };
+        if let Some(keys) = keys {
+            let n = details.pairs.len();
+            if n + 4 <= VALUES_MAX && keys.len() == n + 4 {
+                // The step's values, then the run's four (`run_keys`' order): the same
+                // pairs, in the same order, as the general path below writes.
+                let [_, hash] = &self.k.quoted_bundle;
+                let common = [
+                    DetailValue::Quoted(&q.decision_id),
+                    DetailValue::Quoted(&q.content_hash),
+                    DetailValue::Quoted(&q.bundle),
+                    DetailValue::Quoted(hash),
+                ];
+                let mut values = [DetailValue::Bool(false); VALUES_MAX];
+                let given = details.pairs.iter().map(|(_, v)| detail_value(v));
+                for (slot, value) in values.iter_mut().zip(given.chain(common)) {
+                    *slot = value;
+                }
+                let values = values.get(..n + 4).unwrap_or_default();
+                self.pending.push(ev.finish_with_details(keys, values));
+                self.pending_meta.push((phase, event_type.as_str()));
+                return Ok(());
+            }
+        }
+        for (key, value) in &details.pairs {
+            let value = detail_value(value);
             match key {
                 Key::Plain(key) => ev.detail_value(key, value),
                 Key::Quoted(key) => ev.detail_value_quoted_key(key, value),
@@ -484,4 +636,84 @@ impl Run<'_> {
 pub(super) fn reason_details<'d>(on: &Failure) -> impl FnOnce(Details<'d>, String) -> Details<'d> {
     let what = on.what;
     move |d, e| d.with(qkey!("error"), format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys of `keys`, in the line's order.
+    fn names(keys: &DetailKeys) -> Vec<&str> {
+        (0..keys.len())
+            .filter_map(|n| keys.key(n).map(QuotedStr::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn known_keys_are_the_steps_then_the_runs_four() {
+        let keys = known_keys(&["b", "a"]);
+        let want = [
+            "b",
+            "a",
+            "decision_id",
+            "content_hash",
+            "policy_bundle_version",
+            "policy_bundle_hash",
+        ];
+        assert_eq!(names(&keys), want);
+        let d = Details::known(&*Box::leak(Box::new(keys)))
+            .val("x")
+            .val(2u32);
+        assert!(d.known.is_some());
+        let given: Vec<&str> = d.pairs.iter().map(|(k, _)| key(k)).collect();
+        assert_eq!(given, ["b", "a"]);
+        // A key added by name makes the details general again.
+        assert!(d.with("c", true).known.is_none());
+    }
+
+    #[test]
+    fn remembered_key_sets_are_the_events_own() {
+        let details = |ks: &[&'static str]| {
+            ks.iter()
+                .fold(Details::new(), |d, k| d.with(*k, 1u32))
+                .pairs
+        };
+        let first = details(&["x", "y"]);
+        let a = seen_keys(&first).unwrap_or_else(|| Rc::new(DetailKeys::new([])));
+        assert_eq!(
+            names(&a),
+            [
+                "x",
+                "y",
+                "decision_id",
+                "content_hash",
+                "policy_bundle_version",
+                "policy_bundle_hash"
+            ]
+        );
+        // The same keys (one of them quoted) are the same set; another order, a prefix
+        // or one more key are not.
+        let quoted = Details::new().with(qkey!("x"), 1u32).with("y", 2u32).pairs;
+        let again = seen_keys(&quoted);
+        assert!(again.is_some_and(|b| Rc::ptr_eq(&a, &b)));
+        for other in [&["y", "x"][..], &["x"], &["x", "y", "z"]] {
+            let got = seen_keys(&details(other));
+            assert!(got.as_ref().is_some_and(|b| !Rc::ptr_eq(&a, b)));
+            let mut want = other.to_vec();
+            want.extend(run_keys().iter().map(QuotedStr::as_str));
+            assert!(got.is_some_and(|b| names(&b) == want));
+        }
+        // Four newer sets push the first out: it is written again, equal.
+        let newer = details(&["w"]);
+        assert!(seen_keys(&newer).is_some());
+        let written = seen_keys(&first);
+        assert!(written.is_some_and(|b| !Rc::ptr_eq(&a, &b) && *b == *a));
+        // Too many details for the fast path: none.
+        let many: Vec<String> = (0..VALUES_MAX).map(|n| format!("k{n}")).collect();
+        let pairs: Vec<(Key<'_>, Dv<'_>)> = many
+            .iter()
+            .map(|k| (Key::from(k.as_str()), Dv::from(true)))
+            .collect();
+        assert!(seen_keys(&pairs).is_none());
+    }
 }
