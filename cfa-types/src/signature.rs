@@ -56,25 +56,31 @@ impl RecentHashes {
     }
 }
 
+/// A thread's [`RecentHashes`], on the heap from its first use: the thread-local slot
+/// stays two words, so the Python extension's thread-local block stays small enough
+/// for the static TLS a `dlopen`ed module gets (docs/development.md, "the Python
+/// extension's thread-local storage").
+type RecentSlot = std::cell::RefCell<Option<Box<RecentHashes>>>;
+
 thread_local! {
     /// Recent [`StateSignature::signature_hash_payload`] texts hashed on this thread
     /// (see [`StateSignature::signature_hash`]).
-    static SIGNATURE_HASHES: std::cell::RefCell<RecentHashes> =
-        const { std::cell::RefCell::new(RecentHashes::new()) };
+    static SIGNATURE_HASHES: RecentSlot = const { std::cell::RefCell::new(None) };
     /// Recent [`StateSignature::content_payload_text`] texts hashed on this thread
     /// (see [`StateSignature::content_hash`]).
-    static CONTENT_HASHES: std::cell::RefCell<RecentHashes> =
-        const { std::cell::RefCell::new(RecentHashes::new()) };
+    static CONTENT_HASHES: RecentSlot = const { std::cell::RefCell::new(None) };
 }
 
 /// `compute(payload)` through the thread's `cache` (uncached when it is borrowed).
 fn recent_hash(
-    cache: &'static std::thread::LocalKey<std::cell::RefCell<RecentHashes>>,
+    cache: &'static std::thread::LocalKey<RecentSlot>,
     payload: String,
     compute: fn(&str) -> String,
 ) -> String {
     cache.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut recent) => recent.get_or(payload, compute),
+        Ok(mut recent) => recent
+            .get_or_insert_with(|| Box::new(RecentHashes::new()))
+            .get_or(payload, compute),
         Err(_) => compute(&payload),
     })
 }
