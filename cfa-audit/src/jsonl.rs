@@ -518,25 +518,19 @@ impl JsonlStore {
     /// a repair, a rename over the log such as retention's, an unlink) the path is
     /// compared with the held file by device and inode. `force` always compares.
     fn held_len(&self, inner: &mut Inner, force: bool) -> Result<u64, AuditError> {
-        let stat = |file: &File| {
-            file.metadata()
-                .map_err(|e| AuditError::from(IoError::new(&self.path, "stat", e)))
-        };
-        let held = stat(&inner.file)?;
+        let held = held_stat(&inner.file).map_err(|e| IoError::new(&self.path, "stat", e))?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::MetadataExt;
             let quiet = !force
-                && held.nlink() == inner.nlink
-                && inner.cached.as_ref().is_some_and(|t| t.len == held.len())
+                && held.nlink == inner.nlink
+                && inner.cached.as_ref().is_some_and(|t| t.len == held.len)
                 && inner.path_checked.elapsed() < PATH_RECHECK;
             if quiet {
-                return Ok(held.len());
+                return Ok(held.len);
             }
             inner.path_checked = Instant::now();
-            inner.nlink = held.nlink();
-            let current = std::fs::metadata(&self.path).ok();
-            let same = current.is_some_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+            inner.nlink = held.nlink;
+            let same = path_id(&self.path).is_some_and(|id| id == held.id);
             if !same {
                 if self.sync.guard().synced < inner.written {
                     let result = inner.file.sync_data();
@@ -549,14 +543,14 @@ impl JsonlStore {
                     .read(true)
                     .open(&self.path)
                     .map_err(|e| IoError::new(&self.path, "open", e))?;
-                let now = stat(&file)?;
-                inner.nlink = now.nlink();
+                let now = held_stat(&file).map_err(|e| IoError::new(&self.path, "stat", e))?;
+                inner.nlink = now.nlink;
                 inner.file = Arc::new(file);
-                return Ok(now.len());
+                return Ok(now.len);
             }
         }
         let _ = force;
-        Ok(held.len())
+        Ok(held.len)
     }
 
     fn locked<T>(
@@ -924,6 +918,80 @@ fn seal_group(
         sealed.push(mine);
     }
     (sealed, prev)
+}
+
+/// What the append path looks at in the held file: its length, link count and identity.
+struct HeldStat {
+    len: u64,
+    nlink: u64,
+    /// Device and inode (zero where the platform does not say).
+    id: (u64, u64),
+}
+
+/// The held file's [`HeldStat`] from one `statx` that asks for the size, the link count
+/// and the inode only. Asking for the timestamps too (as `File::metadata` does, with
+/// `STATX_ALL`) marks the file's ctime as queried, and on a file system with multigrain
+/// timestamps (ext4, XFS, btrfs, tmpfs since Linux 6.13) the next write(2) then takes a
+/// fresh fine-grained mtime and dirties the inode (`ext4_dirty_inode`, the inode copied
+/// into the journal's running transaction) on every append instead of once a clock tick.
+#[cfg(target_os = "linux")]
+fn held_stat(file: &File) -> std::io::Result<HeldStat> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let st = rustix::fs::statx(
+        file,
+        "",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::SIZE | StatxFlags::NLINK | StatxFlags::INO,
+    )?;
+    Ok(HeldStat {
+        len: st.stx_size,
+        nlink: u64::from(st.stx_nlink),
+        id: (dev_of(&st), st.stx_ino),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn held_stat(file: &File) -> std::io::Result<HeldStat> {
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(HeldStat {
+            len: meta.len(),
+            nlink: meta.nlink(),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(HeldStat {
+            len: meta.len(),
+            nlink: 0,
+            id: (0, 0),
+        })
+    }
+}
+
+/// The device number `statx` reports, as `stat`'s `st_dev` encodes it.
+#[cfg(target_os = "linux")]
+fn dev_of(st: &rustix::fs::Statx) -> u64 {
+    u64::from(rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor))
+}
+
+/// Device and inode of the file `path` names now (`None` if it names none), asking for
+/// the inode only (see [`held_stat`]).
+#[cfg(target_os = "linux")]
+fn path_id(path: &Path) -> Option<(u64, u64)> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags};
+    let st = rustix::fs::statx(CWD, path, AtFlags::empty(), StatxFlags::INO).ok()?;
+    Some((dev_of(&st), st.stx_ino))
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn path_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 /// The link count of `file` (0 where the platform does not say).
