@@ -975,7 +975,7 @@ fn held_stat(file: &File) -> std::io::Result<HeldStat> {
 /// The device number `statx` reports, as `stat`'s `st_dev` encodes it.
 #[cfg(target_os = "linux")]
 fn dev_of(st: &rustix::fs::Statx) -> u64 {
-    u64::from(rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor))
+    rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor)
 }
 
 /// Device and inode of the file `path` names now (`None` if it names none), asking for
@@ -1295,6 +1295,37 @@ mod tests {
     use crate::Turn;
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
+
+    #[cfg(unix)]
+    #[test]
+    fn the_narrow_stat_is_what_the_full_one_says() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"0123456789\n").unwrap();
+        std::fs::hard_link(&path, dir.path().join("second")).unwrap();
+        let narrow = held_stat(&file).unwrap();
+        let full = file.metadata().unwrap();
+        assert_eq!(narrow.len, full.len());
+        assert_eq!(narrow.len, 11);
+        assert_eq!(narrow.nlink, full.nlink());
+        assert_eq!(narrow.nlink, 2);
+        assert_eq!(narrow.id, (full.dev(), full.ino()));
+        assert_eq!(path_id(&path), Some(narrow.id));
+        assert_eq!(path_id(&dir.path().join("missing")), None);
+        std::fs::rename(dir.path().join("second"), dir.path().join("third")).unwrap();
+        let replaced = dir.path().join("replacement");
+        std::fs::write(&replaced, b"x").unwrap();
+        std::fs::rename(&replaced, &path).unwrap();
+        assert_ne!(path_id(&path), Some(narrow.id));
+        assert_eq!(held_stat(&file).unwrap().nlink, 1);
+    }
 
     fn event(i: u32) -> NewEvent {
         NewEvent::new(
