@@ -518,25 +518,19 @@ impl JsonlStore {
     /// a repair, a rename over the log such as retention's, an unlink) the path is
     /// compared with the held file by device and inode. `force` always compares.
     fn held_len(&self, inner: &mut Inner, force: bool) -> Result<u64, AuditError> {
-        let stat = |file: &File| {
-            file.metadata()
-                .map_err(|e| AuditError::from(IoError::new(&self.path, "stat", e)))
-        };
-        let held = stat(&inner.file)?;
+        let held = held_stat(&inner.file).map_err(|e| IoError::new(&self.path, "stat", e))?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::MetadataExt;
             let quiet = !force
-                && held.nlink() == inner.nlink
-                && inner.cached.as_ref().is_some_and(|t| t.len == held.len())
+                && held.nlink == inner.nlink
+                && inner.cached.as_ref().is_some_and(|t| t.len == held.len)
                 && inner.path_checked.elapsed() < PATH_RECHECK;
             if quiet {
-                return Ok(held.len());
+                return Ok(held.len);
             }
             inner.path_checked = Instant::now();
-            inner.nlink = held.nlink();
-            let current = std::fs::metadata(&self.path).ok();
-            let same = current.is_some_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+            inner.nlink = held.nlink;
+            let same = path_id(&self.path).is_some_and(|id| id == held.id);
             if !same {
                 if self.sync.guard().synced < inner.written {
                     let result = inner.file.sync_data();
@@ -549,14 +543,14 @@ impl JsonlStore {
                     .read(true)
                     .open(&self.path)
                     .map_err(|e| IoError::new(&self.path, "open", e))?;
-                let now = stat(&file)?;
-                inner.nlink = now.nlink();
+                let now = held_stat(&file).map_err(|e| IoError::new(&self.path, "stat", e))?;
+                inner.nlink = now.nlink;
                 inner.file = Arc::new(file);
-                return Ok(now.len());
+                return Ok(now.len);
             }
         }
         let _ = force;
-        Ok(held.len())
+        Ok(held.len)
     }
 
     fn locked<T>(
@@ -926,6 +920,80 @@ fn seal_group(
     (sealed, prev)
 }
 
+/// What the append path looks at in the held file: its length, link count and identity.
+struct HeldStat {
+    len: u64,
+    nlink: u64,
+    /// Device and inode (zero where the platform does not say).
+    id: (u64, u64),
+}
+
+/// The held file's [`HeldStat`] from one `statx` that asks for the size, the link count
+/// and the inode only. Asking for the timestamps too (as `File::metadata` does, with
+/// `STATX_ALL`) marks the file's ctime as queried, and on a file system with multigrain
+/// timestamps (ext4, XFS, btrfs, tmpfs since Linux 6.13) the next write(2) then takes a
+/// fresh fine-grained mtime and dirties the inode (`ext4_dirty_inode`, the inode copied
+/// into the journal's running transaction) on every append instead of once a clock tick.
+#[cfg(target_os = "linux")]
+fn held_stat(file: &File) -> std::io::Result<HeldStat> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let st = rustix::fs::statx(
+        file,
+        "",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::SIZE | StatxFlags::NLINK | StatxFlags::INO,
+    )?;
+    Ok(HeldStat {
+        len: st.stx_size,
+        nlink: u64::from(st.stx_nlink),
+        id: (dev_of(&st), st.stx_ino),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn held_stat(file: &File) -> std::io::Result<HeldStat> {
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(HeldStat {
+            len: meta.len(),
+            nlink: meta.nlink(),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(HeldStat {
+            len: meta.len(),
+            nlink: 0,
+            id: (0, 0),
+        })
+    }
+}
+
+/// The device number `statx` reports, as `stat`'s `st_dev` encodes it.
+#[cfg(target_os = "linux")]
+fn dev_of(st: &rustix::fs::Statx) -> u64 {
+    rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor)
+}
+
+/// Device and inode of the file `path` names now (`None` if it names none), asking for
+/// the inode only (see [`held_stat`]).
+#[cfg(target_os = "linux")]
+fn path_id(path: &Path) -> Option<(u64, u64)> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags};
+    let st = rustix::fs::statx(CWD, path, AtFlags::empty(), StatxFlags::INO).ok()?;
+    Some((dev_of(&st), st.stx_ino))
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn path_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
 /// The link count of `file` (0 where the platform does not say).
 fn link_count(file: &File) -> u64 {
     #[cfg(unix)]
@@ -1227,6 +1295,37 @@ mod tests {
     use crate::Turn;
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
+
+    #[cfg(unix)]
+    #[test]
+    fn the_narrow_stat_is_what_the_full_one_says() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"0123456789\n").unwrap();
+        std::fs::hard_link(&path, dir.path().join("second")).unwrap();
+        let narrow = held_stat(&file).unwrap();
+        let full = file.metadata().unwrap();
+        assert_eq!(narrow.len, full.len());
+        assert_eq!(narrow.len, 11);
+        assert_eq!(narrow.nlink, full.nlink());
+        assert_eq!(narrow.nlink, 2);
+        assert_eq!(narrow.id, (full.dev(), full.ino()));
+        assert_eq!(path_id(&path), Some(narrow.id));
+        assert_eq!(path_id(&dir.path().join("missing")), None);
+        std::fs::rename(dir.path().join("second"), dir.path().join("third")).unwrap();
+        let replaced = dir.path().join("replacement");
+        std::fs::write(&replaced, b"x").unwrap();
+        std::fs::rename(&replaced, &path).unwrap();
+        assert_ne!(path_id(&path), Some(narrow.id));
+        assert_eq!(held_stat(&file).unwrap().nlink, 1);
+    }
 
     fn event(i: u32) -> NewEvent {
         NewEvent::new(
