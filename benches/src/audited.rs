@@ -231,14 +231,13 @@ pub fn measure_decide_async(
                             .decide(&sig)
                             .map_err(setup("decide"))?;
                         let event = d.prepare_event(clock.now_isoformat());
-                        let hashes = store
-                            .append_prepared_async(vec![event], |store| async move {
+                        d.audit_event_hash = store
+                            .append_one_prepared_async(event, |store| async move {
                                 let _ =
                                     tokio::task::spawn_blocking(move || store.lead_queued()).await;
                             })
                             .await
                             .map_err(setup("append"))?;
-                        d.audit_event_hash = hashes.into_iter().next().unwrap_or_default();
                         h.push(
                             u64::try_from(t.elapsed().as_nanos())
                                 .unwrap_or(u64::MAX)

@@ -21,13 +21,94 @@ use std::thread::Thread;
 
 /// What a completed request gets: its sealed events in order, or why nothing of it
 /// was acknowledged.
-pub(crate) type Outcome = Result<Vec<Sealed>, AuditError>;
+pub(crate) type Outcome = Result<OneOrMany<Sealed>, AuditError>;
+
+/// A request's events (or sealed events): most requests hold one, kept inline, so
+/// that neither the appender nor the leader allocates a list for it, and no list
+/// allocated on one thread is freed on another.
+#[derive(Debug)]
+pub(crate) enum OneOrMany<T> {
+    /// One item.
+    One(T),
+    /// Any number of items (none, or more than one).
+    Many(Vec<T>),
+}
+
+impl<T> Default for OneOrMany<T> {
+    fn default() -> Self {
+        Self::Many(Vec::new())
+    }
+}
+
+impl<T> OneOrMany<T> {
+    /// How many items.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Many(v) => v.len(),
+        }
+    }
+}
+
+impl<T> From<Vec<T>> for OneOrMany<T> {
+    /// A list of one becomes inline (the `Vec` is freed here, on the thread that made
+    /// it).
+    fn from(mut v: Vec<T>) -> Self {
+        match (v.len(), v.pop()) {
+            (1, Some(one)) => Self::One(one),
+            (_, Some(last)) => {
+                v.push(last);
+                Self::Many(v)
+            }
+            (_, None) => Self::Many(v),
+        }
+    }
+}
+
+impl<T> IntoIterator for OneOrMany<T> {
+    type Item = T;
+    type IntoIter = OneOrManyIter<T>;
+
+    fn into_iter(self) -> OneOrManyIter<T> {
+        match self {
+            Self::One(one) => OneOrManyIter::One(Some(one)),
+            Self::Many(v) => OneOrManyIter::Many(v.into_iter()),
+        }
+    }
+}
+
+/// The items of a [`OneOrMany`], in order.
+pub(crate) enum OneOrManyIter<T> {
+    One(Option<T>),
+    Many(std::vec::IntoIter<T>),
+}
+
+impl<T> Iterator for OneOrManyIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Self::One(one) => one.take(),
+            Self::Many(v) => v.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Self::One(one) => {
+                let n = usize::from(one.is_some());
+                (n, Some(n))
+            }
+            Self::Many(v) => v.size_hint(),
+        }
+    }
+}
 
 /// One appender's place in the queue.
 pub(crate) struct Request {
     /// The events to chain, in order (contiguous in the log), prepared before they
     /// were queued so the leader only finishes their hashes.
-    pub events: Vec<PreparedEvent>,
+    pub events: OneOrMany<PreparedEvent>,
     slot: Arc<Slot>,
 }
 
@@ -64,7 +145,8 @@ impl GroupQueue {
     }
 
     /// Queues `events`; the returned slot reports the outcome.
-    pub fn join(&self, events: Vec<PreparedEvent>) -> (Arc<Slot>, Role) {
+    pub fn join(&self, events: impl Into<OneOrMany<PreparedEvent>>) -> (Arc<Slot>, Role) {
+        let events = events.into();
         let slot = Arc::new(Slot::default());
         let mut q = self.guard();
         q.waiting.push(Request {
@@ -250,11 +332,11 @@ impl<'a> QueuedAppend<'a> {
     }
 
     /// An append that is complete already (nothing to queue).
-    pub(crate) fn done(queue: &'a GroupQueue, outcome: Outcome) -> Self {
+    pub(crate) fn done(queue: &'a GroupQueue, outcome: Result<Vec<Sealed>, AuditError>) -> Self {
         Self {
             queue,
             slot: Arc::new(Slot {
-                state: Mutex::new(SlotState::Done(outcome)),
+                state: Mutex::new(SlotState::Done(outcome.map(OneOrMany::from))),
             }),
         }
     }
@@ -263,7 +345,7 @@ impl<'a> QueuedAppend<'a> {
 impl QueuedAppend<'_> {
     /// The request's next turn: `Some(outcome)` once complete, `None` when it was
     /// handed the lead.
-    fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+    pub(crate) fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
         let mut g = self.slot.guard();
         match std::mem::replace(&mut *g, SlotState::Taken) {
             SlotState::Done(outcome) => Poll::Ready(Some(outcome)),
@@ -428,15 +510,15 @@ pub(crate) fn replicate(e: &AuditError) -> AuditError {
 
 /// Completes every request of `group` with its sealed events, or with `failed`
 /// (the first request, the leader's own, gets the error itself, the others copies).
-pub(crate) fn complete_all(
+pub(crate) fn complete_all<S: Into<OneOrMany<Sealed>>>(
     group: &[Request],
-    sealed: Vec<Vec<Sealed>>,
+    sealed: Vec<S>,
     failed: Result<(), AuditError>,
 ) {
     match failed {
         Ok(()) => {
             for (r, events) in group.iter().zip(sealed) {
-                r.complete(Ok(events));
+                r.complete(Ok(events.into()));
             }
         }
         Err(e) => {
@@ -542,17 +624,34 @@ pub(crate) fn deliver_hashes(outcome: Outcome, hashes: &mut Vec<String>) -> Resu
     Ok(())
 }
 
+/// The hash of a completed request of one event.
+pub(crate) fn single_hash(sealed: OneOrMany<Sealed>) -> Result<String, AuditError> {
+    match sealed {
+        OneOrMany::One(one) => Ok(one.into_hash()),
+        OneOrMany::Many(many) => Err(IoError::new(
+            "",
+            "append to",
+            std::io::Error::other(format!(
+                "an append of one event was acknowledged with {} events",
+                many.len()
+            )),
+        )
+        .into()),
+    }
+}
+
 /// The sealed events of a request whose events were prepared from [`crate::NewEvent`]s
 /// (which keep their fields, so each comes back whole).
-fn into_events(sealed: Vec<Sealed>) -> Result<Vec<AuditEvent>, AuditError> {
+fn into_events(sealed: OneOrMany<Sealed>) -> Result<Vec<AuditEvent>, AuditError> {
     sealed
         .into_iter()
         .map(|s| match s {
-            Sealed::Event(e) => Ok(e),
+            Sealed::Event(e) => Ok(*e),
             Sealed::Hash(hash) => Err(InvalidEventError {
                 source_name: String::new(),
                 reason: format!(
-                    "event {hash} was prepared without its fields and cannot be returned whole"
+                    "event {} was prepared without its fields and cannot be returned whole",
+                    hash.as_str()
                 ),
             }
             .into()),

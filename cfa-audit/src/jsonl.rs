@@ -7,7 +7,7 @@
 use crate::error::{AuditError, InvalidEventError, IoError, TornTailError};
 use crate::event::{AuditEvent, EventShapeError, NewEvent};
 use crate::group::{
-    GroupQueue, HashTurn, LeadGuard, QueuedAppend, QueuedHashes, Request, Role, Woken,
+    GroupQueue, HashTurn, LeadGuard, OneOrMany, QueuedAppend, QueuedHashes, Request, Role, Woken,
     complete_all, deliver, deliver_hashes,
 };
 use crate::prepared::{PreparedEvent, Sealed};
@@ -271,7 +271,7 @@ struct SyncJob {
 
 /// What the leader wrote for its group.
 struct Written {
-    sealed: Vec<Vec<Sealed>>,
+    sealed: Vec<OneOrMany<Sealed>>,
     /// The fsync to run before the group is acknowledged ([`Durability::Always`]).
     sync: Option<SyncJob>,
 }
@@ -699,7 +699,7 @@ impl JsonlStore {
         if events.is_empty() {
             return QueuedAppend::done(&self.group, Ok(Vec::new()));
         }
-        let events = events.into_iter().map(NewEvent::prepare).collect();
+        let events: Vec<_> = events.into_iter().map(NewEvent::prepare).collect();
         let (slot, role) = self.group.join(events);
         QueuedAppend::new(&self.group, slot, role)
     }
@@ -782,6 +782,34 @@ impl JsonlStore {
         }
     }
 
+    /// [`JsonlStore::append_prepared_async`] of one event, resolving to its hash: the
+    /// same group commit, lead and acknowledgement, without a list of one on either
+    /// side (what a decision's `policy_check` event takes, e.g. `cfa serve`'s).
+    pub async fn append_one_prepared_async<B, F>(
+        self: &Arc<Self>,
+        event: PreparedEvent,
+        mut lead_blocking: B,
+    ) -> Result<String, AuditError>
+    where
+        B: FnMut(Arc<Self>) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        let (slot, role) = self.group.join(OneOrMany::One(event));
+        let queued = QueuedAppend::new(&self.group, slot, role);
+        loop {
+            match std::future::poll_fn(|cx| queued.poll_outcome(cx)).await {
+                Some(outcome) => return outcome.and_then(crate::group::single_hash),
+                None => {
+                    // As in `append_async`: a bigger group, then a lead here if it can.
+                    crate::group::yield_once().await;
+                    if !self.try_lead_now() {
+                        lead_blocking(Arc::clone(self)).await;
+                    }
+                }
+            }
+        }
+    }
+
     /// Commits the group led by the [`QueuedAppend`] that was handed the lead (the
     /// oldest queued request is its own) and hands the lead on; that request is
     /// complete when this returns. Blocks on the append lock and the write (and the
@@ -854,7 +882,7 @@ impl JsonlStore {
             Err(e) => {
                 let mut guard = LeadGuard::new(&self.group, &self.path);
                 guard.hand_over();
-                complete_all(&guard.group, Vec::new(), Err(e));
+                complete_all(&guard.group, Vec::<OneOrMany<Sealed>>::new(), Err(e));
                 guard.group.clear();
             }
         }
@@ -878,7 +906,7 @@ impl JsonlStore {
         });
         guard.hand_over();
         match written {
-            Err(e) => complete_all(&guard.group, Vec::new(), Err(e)),
+            Err(e) => complete_all(&guard.group, Vec::<OneOrMany<Sealed>>::new(), Err(e)),
             Ok(Written {
                 sealed,
                 sync: Some(job),
@@ -899,22 +927,24 @@ fn seal_group(
     previous_hash: String,
     group: &mut [Request],
     bytes: &mut String,
-) -> (Vec<Vec<Sealed>>, String) {
+) -> (Vec<OneOrMany<Sealed>>, String) {
     let mut prev = previous_hash;
     let mut sealed = Vec::with_capacity(group.len());
     for request in group.iter_mut() {
-        let events = std::mem::take(&mut request.events);
-        let mut mine = Vec::with_capacity(events.len());
-        for event in events {
-            // Prepared before queueing: only the hash's end is computed here.
-            let e = event.seal_line(&prev, bytes);
+        // Prepared before queueing: only the hash's end is computed here. Sealed where
+        // they lie (no event is moved), the one event of the common request inline.
+        let mut seal = |event: &mut PreparedEvent| {
+            let e = event.seal_line_in_place(&prev, bytes);
             bytes.push('\n');
-            match &e {
-                Sealed::Event(e) => prev.clone_from(&e.event_hash),
-                Sealed::Hash(h) => prev.clone_from(h),
-            }
-            mine.push(e);
-        }
+            prev.clear();
+            prev.push_str(e.hash());
+            e
+        };
+        let mine = match &mut request.events {
+            OneOrMany::One(event) => OneOrMany::One(seal(event)),
+            OneOrMany::Many(events) => OneOrMany::Many(events.iter_mut().map(&mut seal).collect()),
+        };
+        request.events = OneOrMany::default();
         sealed.push(mine);
     }
     (sealed, prev)

@@ -628,10 +628,7 @@ pub(crate) fn build_group_sql(
             }
             rows += 1;
             let _ = write!(sql, "({seq},");
-            let hash = match &e {
-                Sealed::Event(e) => e.event_hash.as_str(),
-                Sealed::Hash(h) => h.as_str(),
-            };
+            let hash = e.hash();
             push_literal(sql, hash)?;
             sql.push(',');
             push_literal(sql, &prev)?;

@@ -50,24 +50,104 @@ impl std::fmt::Debug for PreparedEvent {
 
 /// What a store hands back for one chained prepared event: the whole event when the
 /// prepared event kept its fields, else only its hash (what the kernel asks for).
-// Unboxed: a group's `Vec<Sealed>` lives only until its appenders are woken, and
-// boxing would cost every whole-event append an allocation.
-#[allow(clippy::large_enum_variant)]
+// Boxed: a request of one event keeps its sealed event inline through the queue's
+// slot (no list), and an unboxed event would be copied at every step there; the
+// whole-event appends (already a map and several strings per event) pay one box.
 #[derive(Debug)]
 pub(crate) enum Sealed {
     /// The sealed event.
-    Event(AuditEvent),
+    Event(Box<AuditEvent>),
     /// The event's hash.
-    Hash(String),
+    Hash(SealedHash),
 }
 
 impl Sealed {
-    /// The event's hash.
+    /// The event's hash. Called on the appender's thread: the prepared event's text
+    /// buffer is kept there for the thread's next event (see [`recycle_text`]).
     pub(crate) fn into_hash(self) -> String {
         match self {
             Self::Event(e) => e.event_hash,
-            Self::Hash(h) => h,
+            Self::Hash(h) => h.into_hash(),
         }
+    }
+
+    /// The event's hash (lowercase hex).
+    pub(crate) fn hash(&self) -> &str {
+        match self {
+            Self::Event(e) => &e.event_hash,
+            Self::Hash(h) => h.as_str(),
+        }
+    }
+}
+
+/// The hash of a chained event built as text, written into that event's text buffer:
+/// the leader that chained it neither allocates the hash's `String` nor frees the
+/// buffer (memory the appender's thread allocated); the appender does both on its
+/// own thread ([`SealedHash::into_hash`]).
+#[derive(Debug)]
+pub(crate) struct SealedHash(String);
+
+impl SealedHash {
+    /// The hash (lowercase hex).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hash as a `String`; the text buffer is kept for this thread's next event.
+    pub(crate) fn into_hash(self) -> String {
+        let hash = self.0.as_str().to_owned();
+        recycle_text(self.0);
+        hash
+    }
+}
+
+/// How many spare text buffers a thread keeps: about one group's worth of its
+/// appenders (64 KiB at most per thread at the ~1 KiB of a `policy_check` event).
+const SPARE_TEXTS: usize = 64;
+
+/// Spare buffers bigger than this are dropped instead of kept.
+const SPARE_TEXT_MAX: usize = 4 * 1024;
+
+thread_local! {
+    /// Text buffers of this thread's chained events, for its next events' lines
+    /// (taken out while in use).
+    static SPARE: std::cell::Cell<Vec<String>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Keeps `text` (a chained prepared event's buffer) for one of this thread's next
+/// events, unless the thread keeps enough spares or the buffer is unusually large.
+pub(crate) fn recycle_text(mut text: String) {
+    if text.capacity() == 0 || text.capacity() > SPARE_TEXT_MAX {
+        return;
+    }
+    text.clear();
+    let _ = SPARE.try_with(|cell| {
+        let mut spare = cell.take();
+        if spare.len() < SPARE_TEXTS {
+            if spare.capacity() == 0 {
+                spare.reserve_exact(SPARE_TEXTS);
+            }
+            spare.push(text);
+        }
+        cell.set(spare);
+    });
+}
+
+/// A cleared buffer for a line of about `capacity` bytes: a spare of this thread when
+/// one is big enough, else a new one.
+fn next_text(capacity: usize) -> String {
+    let spare = SPARE
+        .try_with(|cell| {
+            let mut spare = cell.take();
+            let s = spare.pop();
+            cell.set(spare);
+            s
+        })
+        .ok()
+        .flatten();
+    match spare {
+        Some(s) if s.capacity() >= capacity => s,
+        _ => String::with_capacity(capacity),
     }
 }
 
@@ -115,6 +195,12 @@ impl PreparedEvent {
     /// [`PreparedEvent::finish_into`] that consumes the SHA-256 state instead of
     /// copying it.
     fn finish_with(&self, hasher: Sha256, previous_hash: &str, line: &mut String) -> String {
+        let hex = self.finish_hex(hasher, previous_hash, line);
+        std::str::from_utf8(&hex).unwrap_or_default().to_owned()
+    }
+
+    /// [`PreparedEvent::finish_with`] handing back the hash's hex digits.
+    fn finish_hex(&self, hasher: Sha256, previous_hash: &str, line: &mut String) -> [u8; 64] {
         // Every hash this crate writes (and `""`) is its own text between quotes.
         let plain = canonical::is_plain(previous_hash, true);
         let hex = self.finish_hash(hasher, previous_hash, plain);
@@ -133,7 +219,7 @@ impl PreparedEvent {
             canonical::write_str(line, previous_hash, true);
             line.push('}');
         }
-        hash.to_owned()
+        hex
     }
 
     /// The hex hash: the state fed with the quoted previous hash and the payload's end.
@@ -178,11 +264,25 @@ impl PreparedEvent {
     /// What a store keeps of this event chained after `previous_hash` with the line
     /// appended to `line`: the event when its fields were kept, else its hash.
     pub(crate) fn seal_line(mut self, previous_hash: &str, line: &mut String) -> Sealed {
+        self.seal_line_in_place(previous_hash, line)
+    }
+
+    /// [`PreparedEvent::seal_line`] without moving the event: its text and fields are
+    /// taken out (what is left is an empty event, to be dropped).
+    pub(crate) fn seal_line_in_place(&mut self, previous_hash: &str, line: &mut String) -> Sealed {
         let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
-        let hash = self.finish_with(hasher, previous_hash, line);
-        match self.fields {
-            Some(fields) => Sealed::Event(fields.into_sealed(hash, previous_hash)),
-            None => Sealed::Hash(hash),
+        let hex = self.finish_hex(hasher, previous_hash, line);
+        let hash = std::str::from_utf8(&hex).unwrap_or_default();
+        match self.fields.take() {
+            Some(fields) => {
+                Sealed::Event(Box::new(fields.into_sealed(hash.to_owned(), previous_hash)))
+            }
+            None => {
+                let mut text = std::mem::take(&mut self.text);
+                text.clear();
+                text.push_str(hash);
+                Sealed::Hash(SealedHash(text))
+            }
         }
     }
 
@@ -1141,7 +1241,7 @@ impl EventBuilder {
         out.extend_from_within(timestamp);
         out.push('}');
         scratch.payload = payload;
-        scratch.line = String::with_capacity(line_capacity(out.len()));
+        scratch.line = next_text(line_capacity(out.len()));
         scratch.spans = std::mem::take(&mut self.spans);
         event::give_back_scratch(scratch);
         let prepared = PreparedEvent {
@@ -1197,8 +1297,8 @@ mod tests {
             assert_eq!(again, line_only);
             let mut stored = String::new();
             match prepared.clone().seal_line(prev, &mut stored) {
-                Sealed::Event(e) => assert_eq!(e, want),
-                Sealed::Hash(h) => assert_eq!(h, want.event_hash),
+                Sealed::Event(e) => assert_eq!(*e, want),
+                Sealed::Hash(h) => assert_eq!(h.as_str(), want.event_hash),
             }
             assert_eq!(stored, line_only);
             assert_eq!(prepared.clone().into_new_event().as_ref(), Ok(fresh));

@@ -296,7 +296,7 @@ impl SqliteStore {
                         ])
                         .map_err(|e| self.err(e))?;
                         prev.clone_from(&e.event_hash);
-                        mine.push(Sealed::Event(e));
+                        mine.push(Sealed::Event(Box::new(e)));
                     }
                     sealed.push(mine);
                 }

@@ -300,9 +300,10 @@ impl AuditStore for MemoryStore {
             match event.seal_line(&log.tail, &mut line) {
                 Sealed::Event(e) => {
                     hashes.push(e.event_hash.clone());
-                    log.push(e);
+                    log.push(*e);
                 }
                 Sealed::Hash(hash) => {
+                    let hash = hash.into_hash();
                     hashes.push(hash.clone());
                     log.tail.clone_from(&hash);
                     log.events
