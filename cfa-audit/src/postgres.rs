@@ -356,7 +356,7 @@ impl PgStore {
         if events.is_empty() {
             return QueuedAppend::done(&self.group, Ok(Vec::new()));
         }
-        let events = events.into_iter().map(NewEvent::prepare).collect();
+        let events: Vec<PreparedEvent> = events.into_iter().map(NewEvent::prepare).collect();
         let (slot, role) = self.group.join(events);
         QueuedAppend::new(&self.group, slot, role)
     }
