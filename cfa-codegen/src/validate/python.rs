@@ -14,9 +14,12 @@ use super::{
     SchemaContract, StaticValidationResult, fault, forbidden_column_fault, merge_required,
     missing_merge_fault, missing_partition_fault, protected_pii, raw_pii_fault,
 };
+use crate::artifact::GeneratedArtifact;
 use crate::cache::{SlotCache, hash_of};
 use cfa_types::{Fault, FaultSeverity, StateSignature, TargetLayer};
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Fault codes the PySpark validation can raise (besides `STATIC_RAW_PII_REFERENCE_{COL}`).
 pub const PYSPARK_CODES: &[&str] = &[
@@ -450,6 +453,60 @@ fn validate_cached<const N: usize>(
         );
     }
     result
+}
+
+/// How many artifacts a thread remembers in [`validate_pyspark_shared`].
+const BY_HANDLE: usize = 4;
+
+/// A remembered result: the artifact's handle (held, so its address is not reused while
+/// remembered), the context it was checked under, and the result.
+type HandleEntry = (Arc<GeneratedArtifact>, Context, StaticValidationResult);
+
+thread_local! {
+    /// The thread's last [`BY_HANDLE`] results of [`validate_pyspark_shared`], and the
+    /// slot the next miss replaces.
+    static HANDLES: RefCell<(Vec<HandleEntry>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// [`validate_pyspark_with`] (no contract) of `artifact`'s main file, for an artifact
+/// behind a shared handle: a thread's last [`BY_HANDLE`] results are recognised by the
+/// handle's address and the context in full, so the source is neither hashed nor compared
+/// again. A shared artifact is never changed and the memo holds its handle, so an address
+/// it recognises is that artifact's; the result is the one [`validate_pyspark_with`] gives.
+pub(crate) fn validate_pyspark_shared(
+    artifact: &Arc<GeneratedArtifact>,
+    sig: &StateSignature,
+) -> StaticValidationResult {
+    let src = artifact
+        .main_file()
+        .map(|f| f.content.as_str())
+        .unwrap_or("");
+    let context = Context::new(sig, None);
+    HANDLES
+        .try_with(|cell| {
+            let Ok(mut recent) = cell.try_borrow_mut() else {
+                return validate_cached(&CACHE, src, context.clone());
+            };
+            let (entries, next) = &mut *recent;
+            if let Some((_, _, result)) = entries
+                .iter()
+                .find(|(a, c, _)| Arc::ptr_eq(a, artifact) && *c == context)
+            {
+                return result.clone();
+            }
+            let result = validate_cached(&CACHE, src, context.clone());
+            let entry = (Arc::clone(artifact), context.clone(), result.clone());
+            if entries.len() < BY_HANDLE {
+                entries.push(entry);
+            } else {
+                if let Some(slot) = entries.get_mut(*next) {
+                    *slot = entry;
+                }
+                *next = (*next + 1) % BY_HANDLE;
+            }
+            result
+        })
+        .unwrap_or_else(|_| validate_cached(&CACHE, src, context.clone()))
 }
 
 /// [`validate_pyspark_with`] without the cache: tokenizes and checks `src` every time.
