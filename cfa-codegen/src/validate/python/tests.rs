@@ -519,3 +519,50 @@ fn results_remembered_by_handle_are_the_artifacts_own() {
     // The memo stays bounded.
     HANDLES.with(|c| assert!(c.borrow().0.len() <= BY_HANDLE));
 }
+
+#[test]
+fn a_context_is_of_exactly_the_signatures_that_build_it() {
+    // The test signatures plus names that differ only in case, repeat, are non-ASCII
+    // (a final sigma lowercases by its position), or are missing or extra.
+    let mut sigs = signatures();
+    let base = ok_sig();
+    let variants = [
+        json!(["Processing_Date", "dt"]),
+        json!(["processing_date", "DT"]),
+        json!(["ΟΔΟΣ"]),
+        json!(["οδος"]),
+        json!(["οδοσ"]),
+    ];
+    for p in variants {
+        let mut v = base.clone();
+        v["constraints"]["partition_by"] = p.clone();
+        sigs.push(sig(&v));
+        v["datasets"][0]["pii_columns"] = p;
+        sigs.push(sig(&v));
+    }
+    let mut v = base.clone();
+    v["datasets"][0]["pii_columns"] = json!(["cpf", "CPF", "Email", "cpf"]);
+    sigs.push(sig(&v));
+    v["datasets"][0]["pii_columns"] = json!(["cpf", "email"]);
+    sigs.push(sig(&v));
+    v["datasets"][0]["pii_columns"] = json!(["email", "cpf"]);
+    sigs.push(sig(&v));
+    v["constraints"]["no_pii_raw"] = json!(false);
+    sigs.push(sig(&v));
+    let mut matches = 0;
+    for a in &sigs {
+        let cx = Context::new(a, None);
+        assert!(cx.is_of(a));
+        for b in &sigs {
+            assert_eq!(cx.is_of(b), cx == Context::new(b, None));
+            matches += usize::from(cx.is_of(b));
+        }
+        for c in contracts().iter().flatten() {
+            assert!(!Context::new(a, Some(c)).is_of(a));
+        }
+    }
+    assert!(
+        matches > sigs.len(),
+        "some distinct signatures share a context"
+    );
+}
