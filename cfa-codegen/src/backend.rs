@@ -67,6 +67,17 @@ pub trait Backend: Send + Sync {
         artifact: &GeneratedArtifact,
         signature: &StateSignature,
     ) -> StaticValidationResult;
+    /// [`Backend::validate`] of an artifact behind a shared handle (what
+    /// [`Backend::generate_shared`] hands out): the same result. The default calls
+    /// [`Backend::validate`]; the `pyspark` backend remembers a thread's last results by
+    /// the handle.
+    fn validate_shared(
+        &self,
+        artifact: &Arc<GeneratedArtifact>,
+        signature: &StateSignature,
+    ) -> StaticValidationResult {
+        self.validate(artifact, signature)
+    }
 }
 
 /// The configurations of the built-in backends ([`BackendRegistry::with_options`]);

@@ -445,6 +445,14 @@ impl Backend for PySparkBackend {
     ) -> StaticValidationResult {
         validate::validate_artifact(artifact, signature)
     }
+
+    fn validate_shared(
+        &self,
+        artifact: &Arc<GeneratedArtifact>,
+        signature: &StateSignature,
+    ) -> StaticValidationResult {
+        validate::validate_artifact_shared(artifact, signature)
+    }
 }
 
 /// What generation reads of a signature: the identifiers [`check_all`] checks (domain,

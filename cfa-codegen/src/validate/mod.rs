@@ -9,6 +9,7 @@ pub mod sql;
 use crate::artifact::{GeneratedArtifact, Language};
 use cfa_types::{Fault, FaultFamily, FaultSeverity, PolicyAction, StateSignature};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The outcome of static validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +161,19 @@ pub fn validate_artifact(
     sig: &StateSignature,
 ) -> StaticValidationResult {
     validate_artifact_with(artifact, sig, None)
+}
+
+/// [`validate_artifact`] of an artifact behind a shared handle (the kernel's): the same
+/// result; a PySpark artifact's is remembered by its handle for the thread (see
+/// `python::validate_pyspark_shared`).
+pub fn validate_artifact_shared(
+    artifact: &Arc<GeneratedArtifact>,
+    sig: &StateSignature,
+) -> StaticValidationResult {
+    match artifact.language {
+        Language::Pyspark => python::validate_pyspark_shared(artifact, sig),
+        Language::Sql | Language::Dbt => validate_artifact(artifact, sig),
+    }
 }
 
 /// [`validate_artifact`] plus an optional schema contract.

@@ -208,7 +208,7 @@ impl Run<'_> {
             ),
         )?;
         let validated = self.call(phase, &VALIDATION, reason_details(&VALIDATION), || {
-            Ok::<_, Infallible>(backend.validate(&artifact, sig))
+            Ok::<_, Infallible>(backend.validate_shared(&artifact, sig))
         })?;
         let all: Vec<Fault> = validated
             .faults

@@ -470,3 +470,99 @@ fn the_shared_cache_is_consistent_across_threads() {
         );
     }
 }
+
+#[test]
+fn results_remembered_by_handle_are_the_artifacts_own() {
+    // Every generated script under every signature, through handles: each result is the
+    // reference's for that script and signature, whether the handle was just remembered
+    // (same handle, another signature: its own context), an equal artifact behind another
+    // handle, or a handle seen again after more artifacts than the memo keeps.
+    let all = generated();
+    let sigs = signatures();
+    let handles: Vec<Arc<GeneratedArtifact>> =
+        all.iter().map(|(_, a)| Arc::new(a.clone())).collect();
+    assert!(handles.len() > BY_HANDLE);
+    for round in 0..3 {
+        for h in &handles {
+            for s in &sigs {
+                let want = reference::validate_pyspark_with(main_src(h), s, None);
+                assert_eq!(validate_pyspark_shared(h, s), want, "round {round}");
+                assert_eq!(validate_pyspark_shared(h, s), want, "round {round}, again");
+                let copy = Arc::new(GeneratedArtifact::clone(h));
+                assert_eq!(
+                    validate_pyspark_shared(&copy, s),
+                    want,
+                    "round {round}, a copy"
+                );
+            }
+        }
+    }
+    // A hostile artifact behind a fresh handle is refused even after its clean twin was
+    // remembered (the memo never answers for another handle).
+    let (s, clean) = all.first().unwrap();
+    let clean = Arc::new(clean.clone());
+    assert!(validate_pyspark_shared(&clean, s).passed);
+    let mut hostile = GeneratedArtifact::clone(&clean);
+    hostile
+        .files
+        .first_mut()
+        .unwrap()
+        .content
+        .push_str("import os\n");
+    let hostile = Arc::new(hostile);
+    let got = validate_pyspark_shared(&hostile, s);
+    assert!(!got.passed);
+    assert_eq!(
+        got,
+        reference::validate_pyspark_with(main_src(&hostile), s, None)
+    );
+    // The memo stays bounded.
+    HANDLES.with(|c| assert!(c.borrow().0.len() <= BY_HANDLE));
+}
+
+#[test]
+fn a_context_is_of_exactly_the_signatures_that_build_it() {
+    // The test signatures plus names that differ only in case, repeat, are non-ASCII
+    // (a final sigma lowercases by its position), or are missing or extra.
+    let mut sigs = signatures();
+    let base = ok_sig();
+    let variants = [
+        json!(["Processing_Date", "dt"]),
+        json!(["processing_date", "DT"]),
+        json!(["ΟΔΟΣ"]),
+        json!(["οδος"]),
+        json!(["οδοσ"]),
+    ];
+    for p in variants {
+        let mut v = base.clone();
+        v["constraints"]["partition_by"] = p.clone();
+        sigs.push(sig(&v));
+        v["datasets"][0]["pii_columns"] = p;
+        sigs.push(sig(&v));
+    }
+    let mut v = base.clone();
+    v["datasets"][0]["pii_columns"] = json!(["cpf", "CPF", "Email", "cpf"]);
+    sigs.push(sig(&v));
+    v["datasets"][0]["pii_columns"] = json!(["cpf", "email"]);
+    sigs.push(sig(&v));
+    v["datasets"][0]["pii_columns"] = json!(["email", "cpf"]);
+    sigs.push(sig(&v));
+    v["constraints"]["no_pii_raw"] = json!(false);
+    sigs.push(sig(&v));
+    let mut matches = 0;
+    for a in &sigs {
+        let cx = Context::new(a, None);
+        assert!(cx.is_of(a));
+        for b in &sigs {
+            assert_eq!(cx.is_of(b), cx == Context::new(b, None));
+            matches += usize::from(cx.is_of(b));
+        }
+        for c in contracts().iter().flatten() {
+            assert!(!Context::new(a, Some(c)).is_of(a));
+        }
+    }
+    assert!(
+        matches > sigs.len(),
+        "some distinct signatures share a context"
+    );
+}
