@@ -281,7 +281,10 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     .instrument(span.clone())
     .await;
     let status = response.status().as_u16();
-    span.record("status", status);
+    // The span is never entered again: only an exporting layer can read `status`.
+    if crate::telemetry::spans_exported() {
+        span.record("status", status);
+    }
     if route != "/metrics" {
         state
             .metrics
@@ -420,8 +423,11 @@ async fn decide_text(
     );
     let span = tracing::Span::current();
     // A request span no layer records (its level filtered out) gets nothing: the
-    // fault codes are joined only for a span that keeps them.
-    if !span.is_disabled() {
+    // fault codes are joined only for a span that keeps them. Nothing is logged in
+    // the span after this, so only an exporting layer can read these two fields
+    // (`crate::telemetry::spans_exported`); for the log layer alone they would be
+    // formatted into the span and never printed.
+    if crate::telemetry::spans_exported() && !span.is_disabled() {
         span.record("decision", decision.result.action.as_str());
         span.record("fault_codes", joined_fault_codes(&decision.result).as_str());
     }
