@@ -11,6 +11,19 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// Whether [`init`] installed a layer that exports spans (OpenTelemetry): set once,
+/// read per request by the faces (a relaxed load).
+static SPANS_EXPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a span's fields recorded after it was entered for the last time can reach
+/// anything: only an exporting layer (OpenTelemetry) reads them. The log layer prints a
+/// span's fields only with the events logged inside the span, so a field recorded once
+/// no event will be logged in the span is never printed; the faces skip recording such
+/// fields (`cfa serve`'s `status`, `decision`, `fault_codes`) unless spans are exported.
+pub fn spans_exported() -> bool {
+    SPANS_EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -86,6 +99,7 @@ pub fn init(args: &TelemetryArgs, service: &'static str) -> Result<Telemetry, Re
             Some(endpoint) => {
                 let (provider, layer) = otel::layer(endpoint, service)?;
                 telemetry.provider = Some(provider);
+                SPANS_EXPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
                 Some(layer)
             }
             None => None,

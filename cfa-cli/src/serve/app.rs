@@ -265,9 +265,9 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         if let Err(r) = origin::check_content_type(req.method(), req.headers()) {
             return refuse(&state, req, refusal(r).into_response()).await;
         }
-        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(r) => r,
-            Err(_) => ApiError::new(
+        match within(start, state.request_timeout, next.run(req)).await {
+            Some(r) => r,
+            None => ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
@@ -281,13 +281,52 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     .instrument(span.clone())
     .await;
     let status = response.status().as_u16();
-    span.record("status", status);
+    // The span is never entered again: only an exporting layer can read `status`.
+    if crate::telemetry::spans_exported() {
+        span.record("status", status);
+    }
     if route != "/metrics" {
         state
             .metrics
             .http(metric_method(&method), route, status, start.elapsed());
     }
     response
+}
+
+/// `fut`'s output, or `None` once `timeout` has passed since `start`: what
+/// `tokio::time::timeout` does, except that the timer is created (and registered with
+/// the runtime's timer wheel) only if `fut` is not ready on its first poll. A request
+/// that completes in one poll (no audit log to wait for) then costs no timer at all;
+/// tokio's `Timeout` builds its `Sleep` up front, and dropping one takes the timer
+/// driver's lock even when it was never registered. The deadline counts from `start`
+/// (the request's arrival at the guard, a few microseconds before `Timeout` would
+/// start counting), and the timer is polled outside the task's coop budget, as
+/// `Timeout` does when `fut` spent the budget, so a busy `fut` cannot starve it.
+async fn within<F: std::future::Future>(
+    start: Instant,
+    timeout: Duration,
+    fut: F,
+) -> Option<F::Output> {
+    type Timer = std::pin::Pin<Box<tokio::task::Unconstrained<tokio::time::Sleep>>>;
+    let deadline = tokio::time::Instant::from_std(start).checked_add(timeout);
+    let mut fut = std::pin::pin!(fut);
+    let mut sleep: Option<Timer> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        // A deadline past what an `Instant` holds never comes.
+        let Some(deadline) = deadline else {
+            return std::task::Poll::Pending;
+        };
+        let sleep = sleep.get_or_insert_with(|| {
+            Box::pin(tokio::task::unconstrained(tokio::time::sleep_until(
+                deadline,
+            )))
+        });
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// The most of a refused request's body that is read (and dropped) so that the
@@ -384,8 +423,11 @@ async fn decide_text(
     );
     let span = tracing::Span::current();
     // A request span no layer records (its level filtered out) gets nothing: the
-    // fault codes are joined only for a span that keeps them.
-    if !span.is_disabled() {
+    // fault codes are joined only for a span that keeps them. Nothing is logged in
+    // the span after this, so only an exporting layer can read these two fields
+    // (`crate::telemetry::spans_exported`); for the log layer alone they would be
+    // formatted into the span and never printed.
+    if crate::telemetry::spans_exported() && !span.is_disabled() {
         span.record("decision", decision.result.action.as_str());
         span.record("fault_codes", joined_fault_codes(&decision.result).as_str());
     }
@@ -586,4 +628,59 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A ready future needs no timer; a pending one gets `None` once the deadline
+    /// (counted from `start`) passes; one that ends first gets its output; a deadline
+    /// past what an `Instant` holds never comes.
+    #[tokio::test]
+    async fn within_enforces_the_deadline_from_start() {
+        let start = Instant::now();
+        assert_eq!(
+            within(start, Duration::from_millis(1), async { 7 }).await,
+            Some(7)
+        );
+
+        let start = Instant::now();
+        let out = within(
+            start,
+            Duration::from_millis(30),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert_eq!(out, None);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+
+        // The time already spent counts.
+        let earlier = Instant::now();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let now = Instant::now();
+        let out = within(
+            earlier,
+            Duration::from_millis(20),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert_eq!(out, None);
+        assert!(now.elapsed() < Duration::from_secs(5));
+
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            8
+        };
+        assert_eq!(
+            within(Instant::now(), Duration::from_secs(60), slow).await,
+            Some(8)
+        );
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            9
+        };
+        assert_eq!(within(Instant::now(), Duration::MAX, slow).await, Some(9));
+    }
 }

@@ -7,32 +7,57 @@
 //! bytes are the same (the tests compare both over the policy conformance cases).
 
 use cfa::kernel::Decision;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 
-/// [`Decision::document`] as a `Serialize` value over the borrowed decision.
-struct Document<'a>(&'a Decision);
-
-impl Serialize for Document<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let d = self.0;
-        let len = if d.control.is_some() { 12 } else { 11 };
-        let mut map = serializer.serialize_map(Some(len))?;
-        map.serialize_entry("decision_id", &d.decision_id)?;
-        map.serialize_entry("action", &d.result.action)?;
-        map.serialize_entry("passed", &d.result.passed())?;
-        map.serialize_entry("decision", &d.result)?;
-        map.serialize_entry("signature_hash", &d.signature_hash)?;
-        map.serialize_entry("content_hash", &d.content_hash)?;
-        map.serialize_entry("intent_id", &d.intent_id)?;
-        map.serialize_entry("policy_bundle", &d.policy_bundle)?;
-        map.serialize_entry("policy_bundle_hash", &d.policy_bundle_hash)?;
-        map.serialize_entry("catalog_hash", &d.catalog_hash)?;
-        map.serialize_entry("audit_event_hash", &d.audit_event_hash)?;
-        if let Some(control) = &d.control {
-            map.serialize_entry("control", control)?;
-        }
-        map.end()
+/// Writes `s` as a JSON string the way serde_json's compact writer does. A string
+/// with nothing to escape (no `"`, `\\` or control character: the ids, hashes and
+/// bundle names of a decision) is copied in one piece after one scan the compiler can
+/// vectorise, instead of serde_json's byte-by-byte escape table walk; any other string
+/// goes through serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s)
     }
+}
+
+/// [`Decision::document`]'s JSON text written into `out`: the keys in the document's
+/// order (constants, none needing an escape), the decision's strings through
+/// [`write_str`], every nested value (the action, the `PolicyResult`, the control
+/// outcome) through its own `Serialize`, as `document()` does.
+fn write_document(out: &mut Vec<u8>, d: &Decision) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"decision_id\":");
+    write_str(out, &d.decision_id)?;
+    out.extend_from_slice(b",\"action\":");
+    serde_json::to_writer(&mut *out, &d.result.action)?;
+    out.extend_from_slice(if d.result.passed() {
+        b",\"passed\":true,\"decision\":"
+    } else {
+        b",\"passed\":false,\"decision\":"
+    });
+    serde_json::to_writer(&mut *out, &d.result)?;
+    for (key, value) in [
+        (&b",\"signature_hash\":"[..], &d.signature_hash),
+        (b",\"content_hash\":", &d.content_hash),
+        (b",\"intent_id\":", &d.intent_id),
+        (b",\"policy_bundle\":", &d.policy_bundle),
+        (b",\"policy_bundle_hash\":", &d.policy_bundle_hash),
+        (b",\"catalog_hash\":", &d.catalog_hash),
+        (b",\"audit_event_hash\":", &d.audit_event_hash),
+    ] {
+        out.extend_from_slice(key);
+        write_str(out, value)?;
+    }
+    if let Some(control) = &d.control {
+        out.extend_from_slice(b",\"control\":");
+        serde_json::to_writer(&mut *out, control)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 /// The JSON text of `decision`'s document, the bytes `serde_json::to_vec(&
@@ -42,7 +67,7 @@ impl Serialize for Document<'_> {
 pub fn document_bytes(decision: &Decision) -> Vec<u8> {
     // An approving document is ~700 bytes, one with faults and patches a few KiB.
     let mut out = Vec::with_capacity(1024);
-    match serde_json::to_writer(&mut out, &Document(decision)) {
+    match write_document(&mut out, decision) {
         Ok(()) => out,
         Err(_) => serde_json::to_vec(&decision.document()).unwrap_or_default(),
     }
@@ -190,5 +215,74 @@ mod tests {
         ] {
             assert!(seen.get(&action).copied().unwrap_or(0) > 100, "{seen:?}");
         }
+    }
+
+    /// The decision's own strings (ids, hashes, bundle names) with what JSON must escape
+    /// (quotes, backslashes, every control character) or may leave alone (DEL,
+    /// non-ASCII, `/`): written through serde_json's escaping, the bytes the old
+    /// document's; a plain one is copied as is, at its key.
+    #[test]
+    fn the_decisions_strings_are_escaped_as_serde_json_escapes_them() {
+        let text = std::fs::read_to_string(cfa_test_support::conformance("policy/cases.jsonl"))
+            .expect("the policy conformance cases are required");
+        let case: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let signature = StateSignature::from_value(&case["signature"]).unwrap();
+        let (ids, clock) = (
+            SequentialIds::new(),
+            FixedClock("2026-01-01T00:00:00+00:00".into()),
+        );
+        let base = PolicyCheck::new(&PolicyEngine::default(), &ids, &clock)
+            .decide(&signature)
+            .unwrap();
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        let strings = [
+            String::new(),
+            "plain-id_0.9".to_owned(),
+            "quote\"in".to_owned(),
+            "back\\slash".to_owned(),
+            "\"".to_owned(),
+            "\\".to_owned(),
+            controls,
+            "tab\tnew\nline\r".to_owned(),
+            "del\u{7f} slash/ \u{e7}\u{1F600}".to_owned(),
+            "\u{2028}\u{2029}".to_owned(),
+        ];
+        for (n, s) in strings.iter().enumerate() {
+            for field in 0..8 {
+                let mut d = base.clone();
+                let slot = match field {
+                    0 => &mut d.decision_id,
+                    1 => &mut d.signature_hash,
+                    2 => &mut d.content_hash,
+                    3 => &mut d.intent_id,
+                    4 => &mut d.policy_bundle,
+                    5 => &mut d.policy_bundle_hash,
+                    6 => &mut d.catalog_hash,
+                    _ => &mut d.audit_event_hash,
+                };
+                slot.clone_from(s);
+                let old = serde_json::to_vec(&d.document()).unwrap();
+                assert_eq!(
+                    String::from_utf8(document_bytes(&d)).unwrap(),
+                    String::from_utf8(old).unwrap(),
+                    "string {n}, field {field}"
+                );
+            }
+        }
+        let mut d = base;
+        d.decision_id = "d-1".into();
+        let bytes = String::from_utf8(document_bytes(&d)).unwrap();
+        let action = serde_json::to_string(&d.result.action).unwrap();
+        assert!(
+            bytes.starts_with(&format!(
+                "{{\"decision_id\":\"d-1\",\"action\":{action},\"passed\":{},\"decision\":{{",
+                d.result.passed()
+            )),
+            "{bytes}"
+        );
+        assert!(
+            bytes.ends_with('}') && !bytes.contains(",\"control\":"),
+            "{bytes}"
+        );
     }
 }

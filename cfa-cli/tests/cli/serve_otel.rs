@@ -136,3 +136,76 @@ fn mcp_tool_spans_reach_an_otlp_receiver() {
         "service.name resource attribute"
     );
 }
+
+/// `cfa serve --otel-endpoint` exports its request spans with the fields recorded after
+/// the handler ran: the status (an integer attribute 200), the decision's action and its
+/// fault codes. Only an exporting layer reads them, so they are recorded only then.
+#[test]
+fn serve_request_spans_carry_status_and_decision() {
+    let (addr, rx) = receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cfa"))
+        .args(["serve", "--port", "0", "--workers", "1"])
+        .arg("--audit-log")
+        .arg(dir.path().join("audit.jsonl"))
+        .args(["--otel-endpoint", &format!("http://{addr}")])
+        .env_remove("CFA_HTTP_TOKEN")
+        .env_remove("CFA_POLICY_BUNDLE")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let server = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no listening line"
+        );
+        if let Some((_, a)) = line.trim().split_once("http://") {
+            break a.to_owned();
+        }
+    };
+    let body = cfa_test_support::ok_signature().to_string();
+    let mut conn = std::net::TcpStream::connect(&server).unwrap();
+    write!(
+        conn,
+        "POST /v1/decisions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("x-cfa-action: approve\r\n"), "{response}");
+    // SIGINT: the server shuts down and flushes its spans.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+
+    let has = |body: &[u8], needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    let mut export = None;
+    while let Ok(r) = rx.recv_timeout(Duration::from_secs(20)) {
+        if has(&r.body, b"http.request") {
+            export = Some(r);
+            break;
+        }
+    }
+    let export = export.expect("no request span exported");
+    assert_eq!(export.path, "/v1/traces");
+    // The attributes' keys (OTLP KeyValue.key) and the decision's action.
+    let text = String::from_utf8_lossy(&export.body);
+    for needle in [
+        &b"\x0a\x06status"[..],
+        b"\x0a\x08decision",
+        b"\x0a\x0bfault_codes",
+        b"approve",
+    ] {
+        assert!(has(&export.body, needle), "{needle:?} not in {text:?}");
+    }
+}
